@@ -1,0 +1,418 @@
+"""The pure workflow state machine (spec §3–§5).
+
+The host (the Temporal workflow, or a unit test) feeds it events — an attempt ended, a timer
+fired, cancellation was requested — and carries out the commands it returns. It never runs an
+action, sleeps or reads a clock, so the same events always give the same commands.
+
+Vocabulary: a *task* is a definition entry; a *run* is one activation of a task (loops make
+several); a *unit* is one item of a with_items run (a plain run has a single unit); an *attempt*
+is one try of a unit (retries make several).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
+from attune.workflows.commands import (
+    CancelAttempt,
+    Command,
+    Dispatch,
+    Finish,
+    Outcome,
+    StartTimer,
+)
+from attune.workflows.definition import TaskSpec, WorkflowDefinition
+from attune.workflows.graph import TaskGraph
+from attune.workflows.results import visible_result
+
+RunStatus = Literal["delayed", "running", "succeeded", "failed", "timed_out", "cancelled"]
+ACTIVE = ("delayed", "running")
+
+
+class WorkflowError(Exception):
+    """A definition or expression problem found while running: fails the workflow."""
+
+
+@dataclass
+class Unit:
+    index: int | None  # item index, None for a plain task
+    item: Any = None
+    attempt: int = 0
+    status: RunStatus = "delayed"  # "delayed" = waiting for dispatch or a retry timer
+    result: Any = None
+    in_flight: bool = False
+
+
+@dataclass
+class Run:
+    task: str
+    iteration: int
+    seq: int  # order of activation; decides whether a trigger may re-run a task
+    triggered_by: str | None
+    status: RunStatus = "delayed"
+    units: list[Unit] = field(default_factory=list)
+    next_unit: int = 0
+    is_items: bool = False
+    result: Any = None
+    # The runs whose transitions activated this one (several for a join): the causal chain.
+    parents: tuple["Run", ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}.{self.iteration}"
+
+
+class Conductor:
+    def __init__(
+        self,
+        definition: WorkflowDefinition,
+        parameters: dict[str, Any] | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        system: dict[str, Any] | None = None,
+    ) -> None:
+        self.definition = definition
+        self.graph = TaskGraph.of(definition)
+        self.parameters = dict(parameters or {})
+        self.config = config or {}
+        self.system = system or {}
+        self.variables: dict[str, Any] = {}
+        self.task_results: dict[str, Any] = {}  # latest result per task, as expressions see it
+        self.runs: dict[str, list[Run]] = {t.name: [] for t in definition.tasks}
+        self.barriers: dict[str, dict[str, Run]] = {}  # join target -> arrived source runs
+        self.unhandled: list[str] = []
+        self.cancelling = False
+        self.finished: Finish | None = None
+        self._seq = 0
+        self._commands: list[Command] = []
+        self._attempts: dict[str, tuple[Run, Unit]] = {}  # attempt key -> where it belongs
+        self._delayed: dict[str, Run] = {}  # delay timer key -> run
+
+    # ---- events -------------------------------------------------------------------------------
+
+    def start(self) -> list[Command]:
+        def begin() -> None:
+            ctx = self._context()
+            for name, value in self.definition.vars.items():
+                self.variables[name] = self._render(value, ctx, f"vars.{name}")
+                ctx = self._context()
+            starts = self.graph.start_tasks(self.definition)
+            if not starts:
+                raise WorkflowError("no start task: every task is inside a cycle")
+            for name in starts:
+                self._activate(name, source=None)
+
+        return self._step(begin)
+
+    def attempt_ended(self, key: str, outcome: Outcome) -> list[Command]:
+        return self._step(lambda: self._on_attempt_ended(key, outcome))
+
+    def timer_fired(self, key: str) -> list[Command]:
+        return self._step(lambda: self._on_timer(key))
+
+    def cancel(self) -> list[Command]:
+        return self._step(self._on_cancel)
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    def active_runs(self) -> list[Run]:
+        return [r for runs in self.runs.values() for r in runs if r.status in ACTIVE]
+
+    def task_states(self) -> dict[str, str]:
+        """Latest run status per task ("pending" when it never ran)."""
+        return {name: (runs[-1].status if runs else "pending") for name, runs in self.runs.items()}
+
+    # ---- machinery ----------------------------------------------------------------------------
+
+    def _step(self, action) -> list[Command]:
+        if self.finished is not None:
+            return []
+        self._commands = []
+        try:
+            action()
+            self._maybe_finish()
+        except WorkflowError as exc:
+            self._fail(str(exc))
+        return self._commands
+
+    def _emit(self, command: Command) -> None:
+        self._commands.append(command)
+
+    def _context(self, **extra: Any) -> EvalContext:
+        return EvalContext(
+            parameters=self.parameters,
+            variables=self.variables,
+            tasks=self.task_results,
+            config=self.config,
+            system=self.system,
+            **extra,
+        )
+
+    def _render(self, value: Any, ctx: EvalContext, where: str) -> Any:
+        try:
+            return render(value, ctx)
+        except ExpressionError as exc:
+            raise WorkflowError(f"{where}: {exc}") from None
+
+    def _activate(self, name: str, source: Run | None) -> None:
+        """A transition (or the start) wants `name` to run."""
+        if self.cancelling:
+            return
+        runs = self.runs[name]
+        if source is not None and runs and not _descends_from(source, runs[-1]):
+            return  # a sibling branch, not a loop back to the target (spec §3 loops)
+        parents: tuple[Run, ...] = (source,) if source else ()
+        threshold = self.graph.join_threshold(self.definition, name)
+        if threshold is not None and source is not None:
+            arrived = self.barriers.setdefault(name, {})
+            arrived[source.task] = source
+            if len(arrived) < threshold:
+                return
+            parents = tuple(self.barriers.pop(name).values())
+        if len(runs) >= self.definition.max_iterations:
+            raise WorkflowError(
+                f"task '{name}' exceeded max_iterations ({self.definition.max_iterations}); "
+                "raise the workflow's max_iterations or fix the loop's exit condition"
+            )
+        self._seq += 1
+        run = Run(task=name, iteration=len(runs) + 1, seq=self._seq,
+                  triggered_by=source.task if source else None, parents=parents)
+        runs.append(run)
+        spec = self.definition.task(name)
+        delay = self._seconds(spec, "delay", spec.delay) if spec.delay is not None else 0
+        if delay > 0:
+            self._delayed[f"delay:{run.key}"] = run
+            self._emit(StartTimer(key=f"delay:{run.key}", seconds=delay))
+        else:
+            self._begin(run)
+
+    def _seconds(self, spec: TaskSpec, field_name: str, value: Any) -> float:
+        rendered = self._render(value, self._context(), f"task '{spec.name}' {field_name}")
+        if isinstance(rendered, bool) or not isinstance(rendered, (int, float)):
+            try:
+                rendered = float(rendered)
+            except (TypeError, ValueError):
+                raise WorkflowError(
+                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}"
+                ) from None
+        if rendered < 0:
+            raise WorkflowError(f"task '{spec.name}' {field_name}: must not be negative, got {rendered}")
+        return rendered
+
+    def _begin(self, run: Run) -> None:
+        spec = self.definition.task(run.task)
+        run.status = "running"
+        if spec.with_items is None:
+            run.units = [Unit(index=None)]
+        else:
+            run.is_items = True
+            run.units = [Unit(index=i, item=item) for i, item in enumerate(self._items(spec))]
+            if not run.units:
+                self._complete(run)
+                return
+        self._fill(run)
+
+    def _items(self, spec: TaskSpec) -> list[Any]:
+        items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items")
+        if not isinstance(items, list):
+            raise WorkflowError(
+                f"task '{spec.name}' with_items: expected a list, got {type(items).__name__} {items!r:.80}"
+            )
+        if spec.batch_size:
+            return [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
+        return items
+
+    def _fill(self, run: Run) -> None:
+        """Dispatch units until the task's concurrency bound is reached."""
+        spec = self.definition.task(run.task)
+        limit = spec.concurrency if run.is_items else 1
+        in_flight = sum(1 for u in run.units if u.in_flight)
+        while not self.cancelling and in_flight < limit and run.next_unit < len(run.units):
+            self._dispatch(run, run.units[run.next_unit])
+            run.next_unit += 1
+            in_flight += 1
+
+    def _dispatch(self, run: Run, unit: Unit) -> None:
+        spec = self.definition.task(run.task)
+        ctx = self._context(item=unit.item, index=unit.index, has_item=run.is_items)
+        rendered_input = self._render(spec.input, ctx, f"task '{spec.name}' input")
+        timeout = self._seconds(spec, "timeout", spec.timeout) if spec.timeout is not None else None
+        unit.in_flight = True
+        unit.status = "running"
+        key = attempt_key(run, unit)
+        self._attempts[key] = (run, unit)
+        self._emit(Dispatch(
+            key=key,
+            task=run.task,
+            iteration=run.iteration,
+            item_index=unit.index,
+            attempt=unit.attempt,
+            action_ref=spec.action,
+            input=rendered_input,
+            timeout_seconds=int(timeout) if timeout is not None else None,
+            triggered_by=run.triggered_by,
+        ))
+
+    def _on_attempt_ended(self, key: str, outcome: Outcome) -> None:
+        run, unit = self._attempts.pop(key)
+        unit.in_flight = False
+        if self._should_retry(run, unit, outcome):
+            unit.attempt += 1
+            unit.status = "delayed"
+            retry = self.definition.task(run.task).retry
+            delay = retry.delay_before(unit.attempt) if retry else 0
+            if delay > 0:
+                self._attempts[f"retry:{attempt_key(run, unit)}"] = (run, unit)
+                self._emit(StartTimer(key=f"retry:{attempt_key(run, unit)}", seconds=delay))
+            else:
+                self._dispatch(run, unit)
+            return
+        unit.status = outcome.status
+        unit.result = outcome.result
+        if run.next_unit < len(run.units) and not self.cancelling:
+            self._fill(run)
+        if not any(u.in_flight or u.status == "delayed" for u in run.units[: run.next_unit]) and (
+            run.next_unit >= len(run.units) or self.cancelling
+        ):
+            self._complete(run)
+
+    def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
+        retry = self.definition.task(run.task).retry
+        if self.cancelling or retry is None or outcome.status not in ("failed", "timed_out"):
+            return False
+        if unit.attempt >= retry.count:
+            return False
+        if retry.on_error is None:
+            return True
+        ctx = self._context(result=visible_result(outcome.result), status=outcome.status,
+                            item=unit.item, index=unit.index, has_item=run.is_items)
+        try:
+            return evaluate_condition(retry.on_error, ctx)
+        except ExpressionError as exc:
+            raise WorkflowError(f"task '{run.task}' retry.on_error: {exc}") from None
+
+    def _on_timer(self, key: str) -> None:
+        if self.cancelling:
+            return
+        if key in self._delayed:
+            self._begin(self._delayed.pop(key))
+        else:
+            run, unit = self._attempts.pop(key)
+            self._dispatch(run, unit)
+
+    def _complete(self, run: Run) -> None:
+        """All units ended: settle the run's status and result, then fire transitions."""
+        statuses = [u.status for u in run.units]
+        run.status = _aggregate(statuses)
+        run.result = [u.result for u in run.units] if run.is_items else run.units[0].result
+        self.task_results[run.task] = visible_result(run.result)
+        if self.cancelling:
+            return
+        handled = self._fire_transitions(run)
+        if run.status in ("failed", "timed_out") and not handled:
+            self.unhandled.append(run.task)
+
+    def _fire_transitions(self, run: Run) -> bool:
+        spec = self.definition.task(run.task)
+        handled = False
+        for number, transition in enumerate(spec.next):
+            ctx = self._context(result=self.task_results[run.task], status=run.status)
+            try:
+                fires = evaluate_condition(transition.when, ctx)
+            except ExpressionError as exc:
+                raise WorkflowError(
+                    f"task '{run.task}' transition #{number} (when): {exc}"
+                ) from None
+            if not fires:
+                continue
+            for name, value in transition.publish:
+                ctx = self._context(result=self.task_results[run.task], status=run.status)
+                self.variables[name] = self._render(
+                    value, ctx, f"task '{run.task}' transition #{number} publish '{name}'"
+                )
+            for target in transition.do:
+                self._activate(target, source=run)
+            handled = handled or bool(transition.do)
+        return handled
+
+    def _on_cancel(self) -> None:
+        if self.cancelling:
+            return
+        self.cancelling = True
+        cancel_running = self.definition.cancellation_policy == "cancel_running"
+        for run in self.active_runs():
+            waiting = [u for u in run.units if not u.in_flight and u.status == "delayed"]
+            for unit in waiting:  # queued, delayed or between retries: they never start now
+                unit.status = "cancelled"
+            if cancel_running:
+                for unit in run.units:
+                    if unit.in_flight:
+                        self._emit(CancelAttempt(key=attempt_key(run, unit)))
+            if not any(u.in_flight for u in run.units):
+                if not run.units:
+                    run.units = [Unit(index=None, status="cancelled")]
+                self._complete(run)
+
+    def _maybe_finish(self) -> None:
+        if self.finished is not None or self.active_runs():
+            return
+        if self.cancelling:
+            self._finish("cancelled", "Workflow cancelled")
+        elif self.unhandled:
+            names = ", ".join(self.unhandled)
+            self._finish("failed", f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
+        else:
+            ctx = self._context()
+            output = {
+                name: self._render(value, ctx, f"output_map.{name}")
+                for name, value in self.definition.output_map.items()
+            }
+            self._finish("completed", None, {**output, "succeeded": True})
+
+    def _fail(self, error: str) -> None:
+        for run in self.active_runs():
+            for unit in run.units:
+                if unit.in_flight:
+                    self._emit(CancelAttempt(key=attempt_key(run, unit)))
+        self._finish("failed", error)
+
+    def _finish(self, status: str, error: str | None, result: Any = None) -> None:
+        if result is None:
+            result = {"error": error, "succeeded": False}
+        self.finished = Finish(status=status, result=result, error=error)
+        self._emit(self.finished)
+
+
+def _descends_from(source: Run, target: Run) -> bool:
+    """Is `target` in the causal chain that led to `source`?
+
+    This is how a loop's back edge is told from a slower sibling branch: spec §3 says a trigger
+    from a run that started after the target's latest run re-runs it; a sibling that merely
+    started later (a diamond with a longer branch) never passed through the target, so it does
+    not. Ancestors always started earlier, so the walk stops below the target's seq.
+    """
+    stack, seen = [source], set()
+    while stack:
+        run = stack.pop()
+        if run is target:
+            return True
+        if run.seq <= target.seq or id(run) in seen:
+            continue
+        seen.add(id(run))
+        stack.extend(run.parents)
+    return False
+
+
+def attempt_key(run: Run, unit: Unit) -> str:
+    item = f"[{unit.index}]" if unit.index is not None else ""
+    return f"{run.key}{item}#{unit.attempt}"
+
+
+def _aggregate(statuses: list[str]) -> RunStatus:
+    """with_items (spec §4): failed if any failed, else timed_out if any did, else succeeded."""
+    for status in ("failed", "timed_out", "cancelled"):
+        if status in statuses:
+            return status  # type: ignore[return-value]
+    return "succeeded"
