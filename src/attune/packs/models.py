@@ -38,6 +38,7 @@ class ParameterSpec(_Model):
 class Action(_Model):
     ref: str  # "<pack>.<name>"
     pack_ref: str
+    pack_dir: str | None = None  # absolute pack directory; workers may remap it (--packs)
     label: str | None = None
     description: str | None = None
     enabled: bool = True

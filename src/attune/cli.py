@@ -1,0 +1,199 @@
+"""`attune` command line: the embedded stack, workers, running and validating workflows.
+
+Exit codes (interfaces.md): 0 completed / valid, 1 failed|timeout|cancelled / problems found,
+2 usage or connection error (message on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+
+from attune.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Attune on Temporal: run packs of actions and YAML workflows.")
+execution_app = typer.Typer(no_args_is_help=True, help="Read and control executions.")
+pack_app = typer.Typer(no_args_is_help=True, help="Manage packs on a running API.")
+app.add_typer(execution_app, name="execution")
+app.add_typer(pack_app, name="pack")
+err = Console(stderr=True)
+out = Console()
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FINAL_EXIT = {"completed": EXIT_OK}
+
+TemporalOpt = typer.Option(None, "--temporal-address", help="Temporal frontend [env ATTUNE_TEMPORAL_ADDRESS]")
+PacksOpt = typer.Option(None, "--packs", help="Packs directory [env ATTUNE_PACKS_DIR, default ./packs]")
+ApiOpt = typer.Option(None, "--api-url", help="API address [env ATTUNE_API_URL]")
+OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml")
+
+
+def fail_usage(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+    """`k=v` pairs (values parsed as YAML scalars, so 3 is a number) over --params-json."""
+    params: dict[str, Any] = {}
+    if params_json:
+        try:
+            params = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            fail_usage(f"--params-json is not valid JSON: {exc}")
+        if not isinstance(params, dict):
+            fail_usage("--params-json must be a JSON object")
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail_usage(f"parameter {pair!r} is not of the form key=value")
+        try:
+            params[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            params[key] = value
+    return params
+
+
+def emit(data: Any, output: str) -> None:
+    if output == "json":
+        out.print_json(json.dumps(data, default=str))
+    elif output == "yaml":
+        out.print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="",
+                  highlight=False)
+    else:
+        from attune.presenting import print_table
+
+        print_table(out, data)
+
+
+# ---- validate ------------------------------------------------------------------------------------
+
+@app.command()
+def validate(path: Path = typer.Argument(..., help="Pack directory, action YAML or workflow file")) -> None:
+    """Check a pack, action or workflow; print file:line:column: message per problem."""
+    from attune.packs.loader import validate_path
+
+    if not path.exists():
+        fail_usage(f"{path}: no such file or directory")
+    problems = validate_path(path)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        err.print(f"{len(problems)} problem(s) found", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
+    typer.echo(f"{path}: ok")
+
+
+# ---- workers and the embedded stack --------------------------------------------------------------
+
+@app.command()
+def worker(
+    runtime: str = typer.Option(..., "--runtime", help="shell | python | nodejs | orchestrator"),
+    temporal_address: Optional[str] = TemporalOpt,
+    packs: Optional[str] = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
+    concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker"),
+    queue_prefix: Optional[str] = typer.Option(None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
+) -> None:
+    """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
+    from attune.engine.runner import run_workers
+
+    if runtime not in ("shell", "python", "nodejs", "orchestrator"):
+        fail_usage(f"--runtime must be shell, python, nodejs or orchestrator, not {runtime!r}")
+    settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix)
+    try:
+        asyncio.run(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
+    except KeyboardInterrupt:
+        pass
+    except ConnectionError as exc:
+        fail_usage(str(exc))
+
+
+@app.command()
+def up(
+    packs: Optional[str] = PacksOpt,
+    state_dir: Optional[str] = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+    port: int = typer.Option(7233, "--temporal-port"),
+    ui_port: int = typer.Option(8233, "--ui-port"),
+    api_port: Optional[int] = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
+    no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
+    demo: Optional[str] = typer.Option(None, "--demo", help="Run this action once the stack is up"),
+) -> None:
+    """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
+    from attune.stack import run_stack
+
+    settings = Settings.load(packs_dir=packs, state_dir=state_dir, api_port=api_port,
+                             temporal_address=f"127.0.0.1:{port}", temporal_ui_port=ui_port)
+    try:
+        asyncio.run(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api,
+                              console=out, demo=demo))
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        fail_usage(str(exc))
+
+
+@app.command()
+def api(
+    host: Optional[str] = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, "--port", help="[env ATTUNE_API_PORT, default 8000]"),
+    temporal_address: Optional[str] = TemporalOpt,
+) -> None:
+    """Run the REST API alone (with its records mirror)."""
+    import uvicorn
+
+    from attune.api.app import create_app
+
+    settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level="warning")
+
+
+# ---- run -----------------------------------------------------------------------------------------
+
+@app.command()
+def run(
+    action_ref: str = typer.Argument(..., help="pack.action to run"),
+    params: list[str] = typer.Argument(None, help="key=value parameters"),
+    params_json: Optional[str] = typer.Option(None, "--params-json", help="Parameters as a JSON object"),
+    output: str = OutputOpt,
+    packs: Optional[str] = PacksOpt,
+    temporal_address: Optional[str] = TemporalOpt,
+    api_url: Optional[str] = ApiOpt,
+    direct: bool = typer.Option(False, "--direct", help="Load packs locally and talk to Temporal, not the API"),
+    is_async: bool = typer.Option(False, "--async", help="Print the execution id and return"),
+) -> None:
+    """Run an action or workflow and wait for it, showing task progress."""
+    if output not in ("table", "json", "yaml"):
+        fail_usage(f"-o must be table, json or yaml, not {output!r}")
+    parameters = parse_params(params or [], params_json)
+    settings = Settings.load(packs_dir=packs, temporal_address=temporal_address, api_url=api_url)
+    if direct:
+        from attune.engine.direct import run_direct
+
+        code = asyncio.run(run_direct(settings, action_ref, parameters, output=output,
+                                      wait=not is_async, console=out, err=err))
+    else:
+        from attune.api_client import run_via_api
+
+        code = run_via_api(settings, action_ref, parameters, output=output, wait=not is_async,
+                           console=out, err=err)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

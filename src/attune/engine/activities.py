@@ -1,0 +1,26 @@
+"""The activity every script task runs: one action process on this worker's runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio import activity
+
+from attune.runtimes import ProcessRequest, ProcessResult, run_process
+
+ACTIVITY_NAME = "run_action"
+
+
+class ActionActivities:
+    """Holds worker-level settings; `packs_root` lets a worker find packs at its own path."""
+
+    def __init__(self, packs_root: str | None = None) -> None:
+        self.packs_root = packs_root
+
+    @activity.defn(name=ACTIVITY_NAME)
+    async def run_action(self, request: ProcessRequest) -> ProcessResult:
+        if self.packs_root:
+            local = Path(self.packs_root) / request.pack_ref
+            if local.is_dir():
+                request = request.model_copy(update={"pack_dir": str(local.resolve())})
+        return await run_process(request, heartbeat=activity.heartbeat)

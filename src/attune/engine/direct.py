@@ -1,0 +1,52 @@
+"""`attune run --direct`: load packs locally and run on Temporal without the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from attune.engine.client import EngineClient, new_workflow_id
+from attune.packs.loader import PackError, load_packs
+from attune.packs.parameters import validate_parameters
+from attune.settings import Settings
+
+EXIT_CODES = {"completed": 0}
+
+
+async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, Any], *,
+                     output: str, wait: bool, console: Console, err: Console) -> int:
+    from attune.presenting import show_result
+
+    try:
+        catalog = load_packs(settings.packs_dir)
+    except PackError as exc:
+        err.print(str(exc), highlight=False)
+        return 2
+    try:
+        action = catalog.action(action_ref)
+    except KeyError as exc:
+        err.print(f"error: {exc.args[0]}", highlight=False)
+        return 2
+    parameters, problems = validate_parameters(action, parameters)
+    if problems:
+        for problem in problems:
+            err.print(f"parameter {problem['path']}: {problem['message']}", highlight=False)
+        return 2
+    try:
+        engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace)
+    except Exception as exc:  # noqa: BLE001
+        err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
+        return 2
+    workflow_id = new_workflow_id(action_ref)
+    await engine.start(catalog=catalog.closure(action_ref), action_ref=action_ref,
+                       parameters=parameters, workflow_id=workflow_id,
+                       pack_configs={ref: p.config for ref, p in catalog.packs.items()},
+                       api_url=settings.api_url)
+    if not wait:
+        console.print(workflow_id)
+        return 0
+    status, result = await engine.wait(workflow_id)
+    show_result(console, {"id": workflow_id, "action_ref": action_ref, "status": status,
+                          "result": result}, output)
+    return EXIT_CODES.get(status, 1)

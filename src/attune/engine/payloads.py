@@ -1,0 +1,25 @@
+"""Typed single arguments of the Temporal workflow and activity (fields can be added later)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from attune.packs.models import Action
+
+
+class WorkflowInput(BaseModel):
+    action_ref: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    # Every action reachable from `action_ref`: the run is self-contained and replayable, and the
+    # Web UI shows exactly which definitions ran.
+    catalog: dict[str, Action]
+    pack_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Nested workflows inherit the parent's cancellation policy (spec §3).
+    cancellation_policy: Literal["allow_finish", "cancel_running"] | None = None
+    api_url: str = "http://127.0.0.1:8000"
+    # Runtime task queues are "<prefix>-<runtime>": separate worker fleets on one server.
+    queue_prefix: str = "attune"
+    # Identity of this run in the execution tree, for record keys of nested workflows.
+    parent_key: str | None = None

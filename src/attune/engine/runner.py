@@ -1,0 +1,46 @@
+"""Running workers until stopped (shared by `attune worker` and `attune up`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from attune.engine.client import EngineClient
+from attune.engine.worker import orchestrator_worker, runtime_worker
+from attune.settings import Settings
+
+
+async def connect(settings: Settings, attempts: int = 1) -> Client:
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            engine = await EngineClient.connect(settings.temporal_address,
+                                                settings.temporal_namespace)
+            return engine.client
+        except Exception as exc:  # noqa: BLE001 - any connect failure is reported the same way
+            last = exc
+            await asyncio.sleep(0.5)
+    raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
+
+
+def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
+                  concurrency: int = 100, queue_prefix: str = "attune") -> list[Worker]:
+    workers = []
+    for role in roles:
+        if role == "orchestrator":
+            workers.append(orchestrator_worker(client))
+        else:
+            workers.append(runtime_worker(client, role, packs_root=packs_root,
+                                          max_concurrent=concurrency, queue_prefix=queue_prefix))
+    return workers
+
+
+async def run_workers(settings: Settings, roles: list[str], *, packs_root: str | None = None,
+                      concurrency: int = 100) -> None:
+    client = await connect(settings, attempts=20)
+    workers = build_workers(client, roles, packs_root=packs_root, concurrency=concurrency,
+                            queue_prefix=settings.queue_prefix)
+    print(f"worker {'+'.join(roles)} polling {settings.temporal_address}", flush=True)
+    await asyncio.gather(*(w.run() for w in workers))

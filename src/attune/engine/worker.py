@@ -1,0 +1,49 @@
+"""Workers: one orchestrator (runs the generic workflow) and one pool per runtime."""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from attune.engine.activities import ActionActivities
+from attune.engine.workflow import AttuneWorkflow
+from attune.settings import ORCHESTRATOR_QUEUE, runtime_queue
+
+RUNTIMES = ("shell", "python", "nodejs")
+# Pure modules the workflow uses: imported once outside the sandbox, not re-imported per run.
+PASSTHROUGH = ("attune", "pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AttuneWorkflow],
+        workflow_runner=workflow_runner(),
+        max_concurrent_workflow_tasks=100,
+    )
+
+
+def runtime_worker(
+    client: Client, runtime: str, *, packs_root: str | None = None, max_concurrent: int = 100,
+    queue_prefix: str = "attune",
+) -> Worker:
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    activities = ActionActivities(packs_root)
+    return Worker(
+        client,
+        task_queue=runtime_queue(runtime, queue_prefix),
+        activities=[activities.run_action],
+        max_concurrent_activities=max_concurrent,
+        activity_executor=concurrent.futures.ThreadPoolExecutor(4),
+    )

@@ -1,0 +1,303 @@
+"""The one generic Temporal workflow: interprets any workflow definition at run time.
+
+A thin driver: it feeds the pure `Conductor` events (attempt ended, timer fired, cancel) and
+turns its commands into activities (script actions, on the runtime's task queue), child
+workflows (actions that are workflows), and timers. It also keeps one `RunRecord` per attempt
+for the records mirror and the Web UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from attune.engine.payloads import WorkflowInput
+    from attune.engine.snapshot import RunRecord, WorkflowSnapshot
+    from attune.packs.models import Action
+    from attune.runtimes.models import ProcessRequest, ProcessResult
+    from attune.settings import runtime_queue
+    from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
+    from attune.workflows.conductor import Conductor
+    from attune.engine.presentation import task_table, redact
+
+WORKFLOW_NAME = "AttuneWorkflow"
+ACTIVITY_NAME = "run_action"
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
+SNAPSHOT_PAGE = 500
+# Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
+INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class AttuneWorkflow:
+    @workflow.init
+    def __init__(self, inp: WorkflowInput) -> None:
+        self.inp = inp
+        self.action: Action = inp.catalog[inp.action_ref]
+        self.conductor: Conductor | None = None
+        self.events: list[tuple[str, Any]] = []
+        self.handles: dict[str, asyncio.Task] = {}
+        self.records: dict[str, RunRecord] = {}
+        self.seq = 0
+        self.status = "running"
+        self.error: str | None = None
+        self.result: Any = None
+
+    # ---- entry ----------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: WorkflowInput) -> Any:
+        if self.action.workflow is None:
+            return await self._run_plain()
+        definition = self.action.workflow
+        if inp.cancellation_policy:
+            definition = definition.model_copy(update={"cancellation_policy": inp.cancellation_policy})
+        info = workflow.info()
+        self.conductor = Conductor(
+            definition,
+            _with_defaults(self.action, inp.parameters),
+            config=inp.pack_configs.get(self.action.pack_ref, {}),
+            system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
+        )
+        self._execute(self.conductor.start())
+        while self.conductor.finished is None:
+            try:
+                await workflow.wait_condition(lambda: bool(self.events))
+            except asyncio.CancelledError:
+                self._execute(self.conductor.cancel())
+                continue
+            events, self.events = self.events, []
+            for kind, payload in events:
+                if kind == "attempt":
+                    self._execute(self.conductor.attempt_ended(*payload))
+                else:
+                    self._execute(self.conductor.timer_fired(payload))
+            workflow.set_current_details(task_table(self.conductor))
+        return self._conclude(self.conductor.finished)
+
+    async def _run_plain(self) -> Any:
+        """A script action submitted alone still runs here, so every execution is traceable."""
+        params = _with_defaults(self.action, self.inp.parameters)
+        dispatch = Dispatch(key=f"{self.action.name}.1#0", task=self.action.name, iteration=1,
+                            item_index=None, attempt=0, action_ref=self.action.ref, input=params,
+                            timeout_seconds=None, triggered_by=None)
+        self._start(dispatch)
+        try:
+            await workflow.wait_condition(lambda: bool(self.events))
+        except asyncio.CancelledError:
+            self.handles[dispatch.key].cancel()
+            await workflow.wait_condition(lambda: bool(self.events))
+        (_, (_, outcome)), = self.events
+        status = {"succeeded": "completed", "failed": "failed", "timed_out": "timeout",
+                  "cancelled": "cancelled"}[outcome.status]
+        return self._conclude(Finish(status=status, result=outcome.result,  # type: ignore[arg-type]
+                                     error=(outcome.result or {}).get("error")))
+
+    def _conclude(self, finish: Finish) -> Any:
+        self.status, self.result, self.error = finish.status, finish.result, finish.error
+        for handle in self.handles.values():
+            handle.cancel()  # leftovers after a definition error: don't leave processes running
+        if finish.status == "completed":
+            return finish.result
+        if finish.status == "cancelled":
+            raise asyncio.CancelledError()
+        error_type = "ActionTimedOut" if finish.status == "timeout" else "WorkflowFailed"
+        raise ApplicationError(finish.error or "failed", finish.result, type=error_type,
+                               non_retryable=True)
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def _execute(self, commands: list) -> None:
+        for command in commands:
+            if isinstance(command, Dispatch):
+                self._start(command)
+            elif isinstance(command, StartTimer):
+                self.handles[command.key] = asyncio.create_task(self._timer(command))
+            elif isinstance(command, CancelAttempt):
+                handle = self.handles.get(command.key)
+                if handle is not None:
+                    handle.cancel()
+
+    def _start(self, dispatch: Dispatch) -> None:
+        action = self.inp.catalog[dispatch.action_ref]
+        self._record(dispatch, action)
+        self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action))
+
+    async def _timer(self, command: StartTimer) -> None:
+        try:
+            await workflow.sleep(command.seconds)
+        except asyncio.CancelledError:
+            return
+        self.handles.pop(command.key, None)
+        self.events.append(("timer", command.key))
+
+    async def _attempt(self, dispatch: Dispatch, action: Action) -> None:
+        try:
+            if action.workflow is not None:
+                outcome = await self._child(dispatch, action)
+            else:
+                outcome = await self._activity(dispatch, action)
+        except BaseException as exc:  # noqa: BLE001 - every ending must reach the conductor
+            outcome = _outcome_of_error(exc)
+        self.handles.pop(dispatch.key, None)
+        self._settle(dispatch.key, outcome)
+        self.events.append(("attempt", (dispatch.key, outcome)))
+
+    async def _activity(self, dispatch: Dispatch, action: Action) -> Outcome:
+        timeout = dispatch.timeout_seconds or action.timeout_seconds
+        request = ProcessRequest(
+            execution_id=f"{workflow.info().workflow_id}/{dispatch.key}",
+            action_ref=action.ref,
+            pack_ref=action.pack_ref,
+            pack_dir=action.pack_dir or "",
+            runner=action.runner,  # type: ignore[arg-type]
+            entry_point=action.entry_point or "",
+            parameters=dispatch.input,
+            secret_names=sorted(action.secret_names()),
+            parameter_delivery=action.parameter_delivery,
+            parameter_format=action.parameter_format,
+            output_format=action.output_format,
+            timeout_seconds=timeout,
+            api_url=self.inp.api_url,
+        )
+        result: ProcessResult = await workflow.execute_activity(
+            ACTIVITY_NAME,
+            request,
+            result_type=ProcessResult,
+            task_queue=runtime_queue(action.runner or "shell", self.inp.queue_prefix),
+            activity_id=dispatch.key,
+            start_to_close_timeout=timedelta(seconds=timeout + 60),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=INFRA_RETRY,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=_summary(dispatch),
+        )
+        status = "succeeded" if result.succeeded else ("timed_out" if result.timed_out else "failed")
+        if result.cancelled:
+            status = "cancelled"
+        return Outcome(status=status, result=result.as_task_result())
+
+    async def _child(self, dispatch: Dispatch, action: Action) -> Outcome:
+        policy = self.conductor.definition.cancellation_policy if self.conductor else None
+        child_id = f"{workflow.info().workflow_id}/{dispatch.key}"
+        result = await workflow.execute_child_workflow(
+            WORKFLOW_NAME,
+            WorkflowInput(
+                action_ref=action.ref,
+                parameters=dispatch.input,
+                catalog=self.inp.catalog,
+                pack_configs=self.inp.pack_configs,
+                cancellation_policy=policy,
+                api_url=self.inp.api_url,
+                queue_prefix=self.inp.queue_prefix,
+                parent_key=dispatch.key,
+            ),
+            id=child_id,
+            task_queue=workflow.info().task_queue,
+            static_summary=f"{action.ref} (task {_summary(dispatch)})",
+            execution_timeout=timedelta(seconds=dispatch.timeout_seconds)
+            if dispatch.timeout_seconds else None,
+        )
+        return Outcome(status="succeeded", result=result)
+
+    # ---- records -----------------------------------------------------------------------------
+
+    def _bump(self, record: RunRecord) -> None:
+        self.seq += 1
+        record.seq = self.seq
+
+    def _record(self, dispatch: Dispatch, action: Action) -> None:
+        wf_id = workflow.info().workflow_id
+        original = dispatch.key.rsplit("#", 1)[0] + "#0"
+        record = RunRecord(
+            key=f"{wf_id}/{dispatch.key}",
+            workflow_id=wf_id,
+            task_name=dispatch.task,
+            iteration=dispatch.iteration,
+            task_index=dispatch.item_index,
+            retry_count=dispatch.attempt,
+            original_key=f"{wf_id}/{original}" if dispatch.attempt else None,
+            action_ref=action.ref,
+            status="running" if action.workflow is not None else "scheduled",
+            parameters=redact(action, dispatch.input),
+            triggered_by=dispatch.triggered_by,
+            timeout_seconds=dispatch.timeout_seconds or action.timeout_seconds,
+            started_at=workflow.now(),
+            child_workflow_id=f"{wf_id}/{dispatch.key}" if action.workflow is not None else None,
+        )
+        self._bump(record)
+        self.records[dispatch.key] = record
+
+    def _settle(self, key: str, outcome: Outcome) -> None:
+        record = self.records[key]
+        record.status = {"succeeded": "completed", "failed": "failed", "timed_out": "timeout",
+                         "cancelled": "cancelled"}[outcome.status]
+        record.result = outcome.result
+        record.ended_at = workflow.now()
+        self._bump(record)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    @workflow.query
+    def snapshot(self, since: int = 0) -> WorkflowSnapshot:
+        changed = sorted((r for r in self.records.values() if r.seq > since), key=lambda r: r.seq)
+        page = changed[:SNAPSHOT_PAGE]
+        c = self.conductor
+        states = c.task_states() if c else {}
+        return WorkflowSnapshot(
+            workflow_id=workflow.info().workflow_id,
+            action_ref=self.action.ref,
+            status={"running": "running", "completed": "completed", "failed": "failed",
+                    "cancelled": "cancelled", "timeout": "timeout"}[self.status],
+            seq=page[-1].seq if page else max(since, 0),
+            records=page,
+            more=len(changed) > len(page),
+            current_tasks=[t for t, s in states.items() if s in ("running", "delayed")],
+            completed_tasks=[t for t, s in states.items() if s == "succeeded"],
+            failed_tasks=[t for t, s in states.items() if s in ("failed", "timed_out")],
+            variables=c.variables if c else {},
+            task_graph=c.graph.describe(c.definition) if c else {},
+            error=self.error,
+            result=self.result,
+        )
+
+    @workflow.query
+    def task_states(self) -> dict[str, str]:
+        """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
+        return self.conductor.task_states() if self.conductor else {}
+
+
+def _with_defaults(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:
+    merged = {name: spec.default for name, spec in action.parameters.items() if spec.default is not None}
+    merged.update(parameters)
+    return merged
+
+
+def _summary(dispatch: Dispatch) -> str:
+    item = f" [{dispatch.item_index}]" if dispatch.item_index is not None else ""
+    attempt = f" attempt {dispatch.attempt + 1}" if dispatch.attempt else ""
+    return f"{dispatch.task}{item}{attempt} · {dispatch.action_ref}"
+
+
+def _outcome_of_error(exc: BaseException) -> Outcome:
+    if is_cancelled_exception(exc) or isinstance(exc, asyncio.CancelledError):
+        return Outcome(status="cancelled", result={"succeeded": False, "error": "Cancelled"})
+    if isinstance(exc, ChildWorkflowError) and isinstance(exc.cause, ApplicationError):
+        details = exc.cause.details
+        result = details[0] if details else {"error": exc.cause.message, "succeeded": False}
+        status = "timed_out" if exc.cause.type == "ActionTimedOut" else "failed"
+        return Outcome(status=status, result=result)
+    if isinstance(exc, (ActivityError, ChildWorkflowError)):
+        cause = exc.cause
+        message = getattr(cause, "message", None) or str(cause or exc)
+        if "timeout" in type(cause).__name__.lower():
+            return Outcome(status="timed_out", result={"succeeded": False, "error": message})
+        return Outcome(status="failed", result={"succeeded": False, "error": message})
+    # An engine bug: fail this task visibly instead of losing the attempt in a background task.
+    return Outcome(status="failed", result={"succeeded": False, "error": f"internal error: {exc!r}"})

@@ -1,0 +1,50 @@
+"""Configuration: flags (passed in by the CLI) over `ATTUNE_*` environment over defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel
+
+STATE_DIR_DEFAULT = ".attune"
+
+
+class Settings(BaseModel):
+    state_dir: str = STATE_DIR_DEFAULT
+    database_url: str | None = None  # None = SQLite under state_dir
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    api_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_token: str | None = None
+    packs_dir: str = "packs"
+    queue_prefix: str = "attune"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.state_dir).resolve() / 'attune.db'}"
+
+    @classmethod
+    def load(cls, **flags: object) -> "Settings":
+        """Flags that are not None win over ATTUNE_<NAME> environment variables."""
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            env = os.environ.get(f"ATTUNE_{name.upper()}")
+            if env not in (None, ""):
+                values[name] = env
+            if flags.get(name) is not None:
+                values[name] = flags[name]
+        return cls(**values)
+
+
+ORCHESTRATOR_QUEUE = "attune-orchestrator"
+
+
+def runtime_queue(runner: str, prefix: str = "attune") -> str:
+    """Task queue served by one runtime's worker pool."""
+    return f"{prefix}-{runner}"

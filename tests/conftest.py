@@ -1,0 +1,44 @@
+"""Session fixtures: a real Temporal dev server and real workers for every runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKS = REPO / "packs"
+TEST_PACKS = REPO / "tests" / "packs"
+
+
+@dataclass
+class TemporalStack:
+    address: str
+    engine: object  # attune.engine.client.EngineClient
+    packs_dir: Path
+
+
+@pytest.fixture(scope="session")
+async def temporal_stack(tmp_path_factory):
+    from attune.engine.client import EngineClient
+    from attune.engine.runner import build_workers
+    from attune.engine.server import free_port, start_dev_server
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("temporal") / "server.log"
+    server = start_dev_server(port=port, ui_port=None, log_file=str(log))
+    engine = await EngineClient.connect(f"127.0.0.1:{port}")
+    workers = build_workers(engine.client, ["orchestrator", "shell", "python", "nodejs"])
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield TemporalStack(address=f"127.0.0.1:{port}", engine=engine, packs_dir=PACKS)
+    finally:
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
