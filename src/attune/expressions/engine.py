@@ -1,0 +1,310 @@
+"""Rendering of `{{ expr }}` templates (spec §6) with Jinja2's sandboxed expression compiler.
+
+Jinja parses and compiles; this module decides the semantics: names come from an EvalContext,
+unknown names / keys / tasks raise at once (never a silent empty value), `.field` reads dict keys
+only, arithmetic is type-checked, and results are plain data. Pure: no I/O, clock or randomness,
+so it is safe inside the Temporal workflow sandbox.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.environment import TemplateExpression
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
+
+from .functions import FUNCTIONS, MAX_RANGE, status_functions
+from .values import EvalFailure, Tasks, a, View, is_number, lookup, to_data, to_text, truthy, type_of
+
+
+class ExpressionError(Exception):
+    """A template that cannot be parsed or evaluated. `expression` is the source inside {{ }}."""
+
+    def __init__(self, expression: str, message: str):
+        super().__init__(expression, message)  # both in args, so the error pickles
+        self.expression = expression
+        self.message = message
+
+    def __str__(self) -> str:
+        source = f"{{{{ {self.expression} }}}}" if self.expression else "{{ }}"
+        return f"cannot evaluate '{source}': {self.message}"
+
+
+@dataclass
+class EvalContext:
+    parameters: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)  # `workflow` / `vars` / `variables`
+    tasks: dict[str, Any] = field(default_factory=dict)  # task name -> latest result
+    item: Any = None
+    index: int | None = None
+    has_item: bool = False  # item/index exist only inside a with_items task's input
+    config: dict[str, Any] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)
+    result: Any = None  # result(): the ended task's result
+    status: str | None = None  # succeeded | failed | timed_out | cancelled
+
+
+# --- Jinja environment -------------------------------------------------------------------
+
+
+class _Unknown(StrictUndefined):
+    """Raise where the lookup happens: an unknown name is an error, never an empty value."""
+
+    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
+        if name in ("item", "index"):
+            raise EvalFailure(f"'{name}' is only defined in the input of a with_items task")
+        if name is not None:
+            raise EvalFailure(f"unknown name {name!r}: not a namespace, function or workflow variable")
+        raise EvalFailure(hint or "undefined value")
+
+
+def _divide(a, b):
+    # 6 / 3 is the integer 2 (not 2.0): numbers are JSON numbers, so "2" interpolates as written.
+    if isinstance(a, int) and isinstance(b, int) and b and a % b == 0:
+        return a // b
+    return a / b
+
+
+def _power(a, b):
+    if abs(b) > 1024 and abs(a) > 1:
+        raise EvalFailure(f"exponent {b} is too large")
+    return a**b
+
+
+_ARITHMETIC = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": _divide,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": _power,
+}
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    # Every arithmetic operator goes through call_binop, so "a" % x (Python formatting),
+    # true + 1 and huge repetitions are refused with a clear message.
+    intercepted_binops = frozenset(_ARITHMETIC)
+
+    def getattr(self, obj, attribute):
+        return lookup(obj, attribute, dotted=True)
+
+    def getitem(self, obj, argument):
+        return lookup(obj, argument)
+
+    def call(self, context, obj, /, *args, **kwargs):
+        if not callable(obj):
+            raise EvalFailure(f"{a(type_of(obj))} value cannot be called like a function")
+        return super().call(context, obj, *args, **kwargs)
+
+    def call_binop(self, context, op, left, right):
+        if is_number(left) and is_number(right):
+            try:
+                return _ARITHMETIC[op](left, right)
+            except ZeroDivisionError:
+                raise EvalFailure("division by zero") from None
+        kinds = (type_of(left), type_of(right))
+        if op == "+" and kinds in (("string", "string"), ("array", "array")):
+            return left + right if kinds[0] == "string" else [*left, *right]
+        if op == "*" and set(kinds) in ({"string", "integer"}, {"array", "integer"}):
+            seq, count = (left, right) if kinds[1] == "integer" else (right, left)
+            if len(seq) * count > MAX_RANGE:
+                raise EvalFailure(f"repetition longer than {MAX_RANGE}")
+            return seq * count if isinstance(seq, str) else list(seq) * count
+        raise EvalFailure(f"cannot apply '{op}' to {kinds[0]} and {kinds[1]}")
+
+
+ENV = _Environment(undefined=_Unknown, autoescape=False)
+ENV.globals.clear()  # drops Jinja's lipsum (random), cycler, joiner, namespace, dict, range
+for _name in ("random", "attr"):  # randomness; raw Python attribute access
+    ENV.filters.pop(_name, None)
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(source: str) -> TemplateExpression:
+    """Compiled once per distinct source: the same templates are evaluated thousands of times."""
+    try:
+        return ENV.compile_expression(source, undefined_to_none=False)
+    except TemplateSyntaxError as exc:
+        message = (exc.message or "invalid expression").replace("end of template", "end of expression")
+        raise ExpressionError(source, f"syntax error: {message}") from None
+
+
+# --- splitting strings into text and {{ }} parts ------------------------------------------
+
+
+class Part(NamedTuple):
+    kind: str  # "text" | "expr" | "unclosed"
+    text: str  # literal text, or the stripped expression source
+    offset: int  # where the part (the "{{" for expressions) starts in the string
+
+
+def _closing(s: str, i: int) -> int:
+    """Index of the "}}" closing an expression body starting at i, or -1.
+
+    Skips quoted strings and balanced brackets, as Jinja's lexer does, so "{{ '}}' }}" and
+    "{{ {'a': {'b': 1}} }}" are one expression each. With unbalanced brackets the first "}}"
+    ends it, so "{{ (1 }}" is reported as a syntax error in "(1".
+    """
+    depth, quote, first = 0, None, -1
+    while i < len(s):
+        c = s[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c in "'\"":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]":
+            depth = max(depth - 1, 0)
+        elif c == "}":
+            if s.startswith("}", i + 1):
+                if depth == 0:
+                    return i
+                first = i if first < 0 else first
+            depth = max(depth - 1, 0)
+        i += 1
+    return first
+
+
+@lru_cache(maxsize=4096)
+def split_template(s: str) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    pos = 0
+    while (start := s.find("{{", pos)) >= 0:
+        if start > pos:
+            parts.append(Part("text", s[pos:start], pos))
+        end = _closing(s, start + 2)
+        if end < 0:
+            parts.append(Part("unclosed", s[start + 2 :].strip(), start))
+            return tuple(parts)
+        parts.append(Part("expr", s[start + 2 : end].strip(), start))
+        pos = end + 2
+    if pos < len(s):
+        parts.append(Part("text", s[pos:], pos))
+    return tuple(parts)
+
+
+UNCLOSED = "no closing '}}' for '{{' (check quotes and brackets)"
+
+
+def _single(parts: tuple[Part, ...]) -> Part | None:
+    """The expression when the string is exactly one {{ }} (surrounding whitespace allowed)."""
+    exprs = [p for p in parts if p.kind != "text"]
+    only_space = all(p.text.isspace() for p in parts if p.kind == "text")
+    if len(exprs) == 1 and exprs[0].kind == "expr" and only_space:
+        return exprs[0]
+    return None
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def _names(ctx: EvalContext) -> dict[str, Any]:
+    # Bare names fall back to workflow variables; functions and namespaces take precedence.
+    names = {k: v for k, v in ctx.variables.items() if isinstance(k, str)}
+    names.update(FUNCTIONS)
+    names.update(status_functions(ctx.status, ctx.result))
+    workflow = View(ctx.variables, "no workflow variable {key!r}")
+    tasks = Tasks(ctx.tasks)
+    names.update(
+        parameters=View(ctx.parameters, "no parameter {key!r}"),
+        workflow=workflow,
+        vars=workflow,
+        variables=workflow,
+        task=tasks,
+        tasks=tasks,
+        config=View(ctx.config, "pack config has no key {key!r}"),
+        system=View(ctx.system, "system has no key {key!r}"),
+        null=None,
+    )
+    if ctx.has_item:
+        names.update(item=ctx.item, index=ctx.index)
+    return names
+
+
+class _Renderer:
+    def __init__(self, ctx: EvalContext):
+        self.ctx = ctx
+        self._names: dict[str, Any] | None = None  # built on first use, shared by all parts
+
+    def evaluate(self, source: str, typed: bool) -> Any:
+        compiled = compile_expression(source)
+        if self._names is None:
+            self._names = _names(self.ctx)
+        try:
+            value = compiled(self._names)
+            return to_data(value) if typed else to_text(value)
+        except EvalFailure as exc:
+            raise ExpressionError(source, exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - user code: any Python error becomes its cause
+            raise ExpressionError(source, str(exc) or type(exc).__name__) from None
+
+    def string(self, s: str) -> Any:
+        if "{{" not in s:
+            return s
+        parts = split_template(s)
+        single = _single(parts)
+        if single is not None:
+            return self.evaluate(single.text, typed=True)
+        out = []
+        for part in parts:
+            if part.kind == "unclosed":
+                raise ExpressionError(part.text, UNCLOSED)
+            out.append(part.text if part.kind == "text" else self.evaluate(part.text, typed=False))
+        return "".join(out)
+
+    def value(self, value: Any) -> Any:
+        # Only the template is walked: values an expression returns are data and are never
+        # rendered again, so a "{{ }}" inside an action's output stays literal text.
+        if isinstance(value, str):
+            return self.string(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+
+def render(value: Any, ctx: EvalContext) -> Any:
+    """Render every {{ }} in a str / dict / list (dict keys are left alone).
+
+    A string that is exactly one "{{ expr }}" (whitespace around allowed) returns the typed value
+    (int, float, bool, list, dict, None). Otherwise each expression is interpolated as text:
+    null -> "", true/false -> "true"/"false" (JSON style), lists/objects -> JSON with json.dumps'
+    default separators ('[1, 2]', '{"a": 1}'), numbers -> str(). Other scalars are returned as is.
+    Raises ExpressionError.
+    """
+    return _Renderer(ctx).value(value)
+
+
+def evaluate_condition(when: Any, ctx: EvalContext) -> bool:
+    """A transition `when`: None -> True, else the rendered value's truthiness.
+
+    Typed values use Python truthiness (false, null, 0, "", [] and {} are false); a string is
+    false when empty or one of false/no/off/0/null/none (any case), so a condition that renders
+    to the text "false" (say, an action's text output) does not fire.
+    """
+    if when is None:
+        return True
+    return truthy(render(when, ctx))
+
+
+def template_expressions(value: Any) -> list[str]:
+    """Every complete {{ }} expression source in a str / dict / list, in document order."""
+    if isinstance(value, str):
+        return [p.text for p in split_template(value) if p.kind == "expr"] if "{{" in value else []
+    if isinstance(value, dict):
+        return [e for v in value.values() for e in template_expressions(v)]
+    if isinstance(value, (list, tuple)):
+        return [e for v in value for e in template_expressions(v)]
+    return []

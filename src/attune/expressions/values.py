@@ -1,0 +1,154 @@
+"""Value rules shared by the evaluator and the functions: type names, text form, lookups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class EvalFailure(Exception):
+    """Raised inside evaluation with a user-facing cause; the engine adds the expression."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def type_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "function" if callable(value) else type(value).__name__
+
+
+def a(kind: str) -> str:
+    """'an integer', 'a string': for messages."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def to_data(value: Any) -> Any:
+    """Plain JSON-like copy of an expression's value.
+
+    Copying means a rendered value never aliases workflow state (a later mutation by a caller
+    cannot change a variable), and namespace views / tuples turn back into dict / list.
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_data(v) for v in value]
+    hint = " (missing '()' after a function name?)" if callable(value) else ""
+    raise EvalFailure(f"the value is {a(type_of(value))}, not data{hint}")
+
+
+def to_text(value: Any) -> str:
+    """Text form used for interpolation and string(): null -> "", booleans -> true/false,
+    lists/objects -> JSON, everything else str()."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(to_data(value), ensure_ascii=False)
+    if is_number(value):
+        return str(value)
+    return to_text(to_data(value))  # raises the "not data" error
+
+
+_FALSE_WORDS = frozenset({"", "false", "no", "off", "0", "null", "none"})
+
+
+def truthy(value: Any) -> bool:
+    """Truthiness for bool() and conditions. Strings are false when empty or a false-word
+    (false/no/off/0/null/none, any case): a condition that renders to the text "false"
+    must not fire."""
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE_WORDS
+    return bool(value)
+
+
+class View(dict):
+    """A namespace or task result: a dict whose missing keys raise an error naming it.
+
+    A dict subclass (a shallow copy) so ==, `in`, json and type_of treat it as the plain object.
+    `missing` is a message template with {key!r}.
+    """
+
+    def __init__(self, data: dict, missing: str):
+        super().__init__(data)
+        self.missing = missing
+
+    def get_key(self, key: Any) -> Any:
+        if key in self:
+            return self[key]
+        raise EvalFailure(self.missing.format(key=key) + available(self))
+
+
+class Tasks(View):
+    """`task` / `tasks`: results are wrapped so a missing key names the task."""
+
+    def __init__(self, data: dict):
+        super().__init__(data, "task {key!r} has no result yet")
+
+    def get_key(self, key: Any) -> Any:
+        if key not in self:  # a task of another branch, or not yet reached
+            raise EvalFailure(self.missing.format(key=key))
+        return wrap_result(self[key], f"task {key!r} result")
+
+
+def wrap_result(value: Any, label: str) -> Any:
+    if isinstance(value, dict):
+        return View(value, label.replace("{", "{{").replace("}", "}}") + " has no key {key!r}")
+    return value
+
+
+def available(obj: dict) -> str:
+    if not obj:
+        return " (it is empty)"
+    names = [str(k) for k in list(obj)[:10]]
+    more = ", ..." if len(obj) > 10 else ""
+    return f" (has: {', '.join(names)}{more})"
+
+
+def lookup(obj: Any, key: Any, dotted: bool = False) -> Any:
+    """`obj.key` (dotted) and `obj[key]`. Dict data keys always win: there is no fallback to
+    Python attributes, so `.items` reads a key named "items" and internals are unreachable."""
+    if isinstance(obj, View):
+        return obj.get_key(key)
+    if isinstance(obj, dict):
+        try:
+            return obj[key]
+        except KeyError:
+            raise EvalFailure(f"object has no key {key!r}" + available(obj)) from None
+        except TypeError:
+            raise EvalFailure(f"{a(type_of(key))} cannot be an object key") from None
+    if isinstance(obj, (list, tuple, str)) and not dotted:
+        if isinstance(key, slice) or (isinstance(key, int) and not isinstance(key, bool)):
+            try:
+                return obj[key]
+            except IndexError:
+                size = f"{type_of(obj)} of length {len(obj)}"
+                raise EvalFailure(f"index {key} is out of range ({size})") from None
+        raise EvalFailure(f"{type_of(obj)} index must be an integer, not {type_of(key)}")
+    what = f"field {key!r}" if dotted else f"[{to_text(key)!r}]"
+    raise EvalFailure(f"cannot read {what} of {a(type_of(obj))} value")
