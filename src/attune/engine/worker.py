@@ -45,5 +45,5 @@ def runtime_worker(
         task_queue=runtime_queue(runtime, queue_prefix),
         activities=[activities.run_action],
         max_concurrent_activities=max_concurrent,
-        activity_executor=concurrent.futures.ThreadPoolExecutor(4),
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max(4, max_concurrent)),
     )

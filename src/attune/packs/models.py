@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from attune.workflows.definition import DEFAULT_TIMEOUT_SECONDS, WorkflowDefinition
 
@@ -78,3 +78,11 @@ class Pack(_Model):
     tags: list[str] = Field(default_factory=list)
     path: str  # absolute directory of the pack
     actions: dict[str, Action] = Field(default_factory=dict)  # by ref
+
+    @model_validator(mode="after")
+    def _actions_know_their_directory(self) -> "Pack":
+        # Workers run the entry point relative to the pack: every action carries the path.
+        for ref, action in self.actions.items():
+            if action.pack_dir != self.path:
+                self.actions[ref] = action.model_copy(update={"pack_dir": self.path})
+        return self

@@ -1,0 +1,60 @@
+"""Running a pack action on the session's Temporal stack and reading back what happened."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from attune.engine.client import EngineClient, new_workflow_id
+from attune.engine.snapshot import RunRecord
+from attune.packs.catalog import Catalog
+from attune.packs.loader import load_packs
+
+TEST_PACKS = Path(__file__).resolve().parents[1] / "packs"
+
+
+@lru_cache(maxsize=None)
+def catalog(root: str = str(TEST_PACKS)) -> Catalog:
+    return load_packs(root)
+
+
+@dataclass
+class Run:
+    workflow_id: str
+    status: str
+    result: Any
+    records: list[RunRecord]
+
+    def tasks(self, name: str) -> list[RunRecord]:
+        return [r for r in self.records if r.task_name == name]
+
+
+async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
+                queue_prefix: str = "attune", packs: str = str(TEST_PACKS)) -> str:
+    cat = catalog(packs)
+    workflow_id = new_workflow_id(ref)
+    await engine.start(catalog=cat.closure(ref), action_ref=ref, parameters=params or {},
+                       workflow_id=workflow_id, queue_prefix=queue_prefix,
+                       pack_configs={r: p.config for r, p in cat.packs.items()})
+    return workflow_id
+
+
+async def records(engine: EngineClient, workflow_id: str) -> list[RunRecord]:
+    seen: dict[str, RunRecord] = {}
+    since, more = 0, True
+    while more:
+        snap = await engine.snapshot(workflow_id, since)
+        for record in snap.records:
+            seen[record.key] = record
+        since, more = snap.seq, snap.more
+    return sorted(seen.values(), key=lambda r: r.started_at or 0)
+
+
+async def run(engine: EngineClient, ref: str, params: dict | None = None, *,
+              timeout: float = 120, **kwargs: Any) -> Run:
+    workflow_id = await start(engine, ref, params, **kwargs)
+    status, result = await asyncio.wait_for(engine.wait(workflow_id), timeout)
+    return Run(workflow_id, status, result, await records(engine, workflow_id))

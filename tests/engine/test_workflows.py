@@ -1,0 +1,184 @@
+"""Every construct of spec §3–§5 on a real Temporal dev server with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.engine.helpers import records, run, start
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+def engine(temporal_stack):
+    return temporal_stack.engine
+
+
+async def test_sequential_data_flow_through_publish(engine):
+    r = await run(engine, "qa.sequence", {"start": 2})
+    assert r.status == "completed", r.result
+    assert r.result == {"a": 21, "b": 42, "c": "21+42", "greeting": "hello", "succeeded": True}
+    assert [x.task_name for x in r.records] == ["a", "b", "c"]
+    assert r.tasks("b")[0].triggered_by == "a"
+    assert all(x.status == "completed" for x in r.records)
+
+
+async def test_plain_action_runs_through_temporal(engine):
+    r = await run(engine, "qa.echo", {"message": "hi"})
+    assert r.status == "completed"
+    assert r.result["data"] == {"message": "hi"} and r.result["exit_code"] == 0
+    assert len(r.records) == 1 and r.records[0].status == "completed"
+
+
+async def test_plain_action_failure_carries_the_error(engine):
+    r = await run(engine, "qa.fail")
+    assert r.status == "failed"
+    assert r.result["error"] == "qa.fail failed on purpose" and r.result["exit_code"] == 3
+
+
+async def test_unhandled_failure_fails_after_parallel_branch_finishes(engine):
+    r = await run(engine, "qa.failures")
+    assert r.status == "failed"
+    assert r.result == {"error": "Workflow failed: 1 task(s) failed: unhandled", "succeeded": False}
+    assert [x.status for x in r.tasks("after_parallel")] == ["completed"]
+    assert [x.status for x in r.tasks("recover")] == ["completed"]
+
+
+async def test_join_n_join_all_and_diamond_bottom_once(engine):
+    r = await run(engine, "qa.joins")
+    assert r.status == "completed", r.result
+    by_end = sorted(r.records, key=lambda x: x.ended_at)
+    order = [x.task_name for x in by_end]
+    assert order.count("join_two") == 1 and order.count("join_all") == 1
+    assert order.count("bottom") == 1
+    # join 2 starts once fast and medium are done, before slow ends; join all after slow.
+    slow_end = r.tasks("slow")[0].ended_at
+    assert r.tasks("join_two")[0].started_at < slow_end
+    assert r.tasks("join_all")[0].started_at >= slow_end
+
+
+async def test_with_items_typed_concurrency_batches_and_aggregate(engine, tmp_path):
+    r = await run(engine, "qa.items", {"count": 6, "tmp": str(tmp_path)})
+    assert r.status == "completed", r.result
+    assert [x["value"] for x in r.result["typed"]] == [10, 21, 32]
+    assert [x["batch"] for x in r.result["batched"]] == [[0, 1], [2, 3], [4]]
+    assert [x["ordinal"] for x in r.result["batched"]] == [0, 1, 2]
+    assert r.result["agg_failed"] == [True, False]
+    assert r.result["empty_result"] == []
+    each = r.tasks("each")
+    assert sorted(x.task_index for x in each) == list(range(6))
+    # concurrency 2: at no instant do more than 2 items overlap
+    events = sorted([(x.started_at, 1) for x in each] + [(x.ended_at, -1) for x in each])
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    assert peak == 2
+
+
+async def test_retry_exponential_backoff_attempts_and_delays(engine, tmp_path):
+    r = await run(engine, "qa.retry", {"tmp": str(tmp_path)})
+    assert r.status == "completed", r.result
+    assert r.result["attempts"] == 3
+    attempts = r.tasks("flaky")
+    assert [x.retry_count for x in attempts] == [0, 1, 2]
+    assert attempts[1].original_key == attempts[0].key
+    calls = json.loads((tmp_path / "retry-calls").read_text())
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert 0.5 <= gaps[0] < 1.5 and 1.0 <= gaps[1] < 2.5  # 0.5·2^0 then 0.5·2^1
+    assert len(r.tasks("not_retried")) == 1  # on_error said no
+
+
+async def test_timeout_takes_timed_out_branch_and_kills_process(engine):
+    r = await run(engine, "qa.timeout")
+    assert r.status == "completed", r.result
+    assert r.result["was_timeout"] is True
+    assert r.tasks("slow")[0].status == "timeout"
+    assert r.tasks("on_timeout") and not r.tasks("on_failed")
+    duration = (r.tasks("slow")[0].ended_at - r.tasks("slow")[0].started_at).total_seconds()
+    assert duration < 10
+
+
+async def test_custom_conditions_several_transitions_fire(engine):
+    r = await run(engine, "qa.conditions", {"n": 5})
+    ran = {x.task_name for x in r.records}
+    assert ran == {"check", "when_big", "when_odd", "always"}
+    r = await run(engine, "qa.conditions", {"n": 2})
+    assert {x.task_name for x in r.records} == {"check", "always"}
+
+
+async def test_nested_workflows_three_levels(engine):
+    r = await run(engine, "qa.nested", {"value": 4})
+    assert r.status == "completed", r.result
+    assert r.result == {"deep": 41, "succeeded": True}
+    child = r.tasks("middle")[0]
+    assert child.child_workflow_id == f"{r.workflow_id}/middle.1#0"
+    inner = await records(engine, child.child_workflow_id)
+    assert inner[0].child_workflow_id and inner[0].status == "completed"
+
+
+async def test_loop_that_ends(engine):
+    r = await run(engine, "qa.loop")
+    assert r.status == "completed" and r.result["n"] == 3
+    assert [x.iteration for x in r.tasks("step")] == [1, 2, 3]
+
+
+async def test_loop_hitting_max_iterations_fails(engine):
+    r = await run(engine, "qa.runaway")
+    assert r.status == "failed"
+    assert "task 'spin' exceeded max_iterations (5)" in r.result["error"]
+
+
+async def test_expression_error_fails_the_run_clearly(engine):
+    r = await run(engine, "qa.bad_expression", timeout=30)
+    assert r.status == "failed"
+    assert "task 'a' transition #0 (when)" in r.result["error"]
+    assert "result().value.missing" in r.result["error"]
+
+
+async def _wait_running(engine, workflow_id: str, task: str) -> None:
+    for _ in range(100):
+        recs = await records(engine, workflow_id)
+        if any(x.task_name == task and x.status == "running" for x in recs):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{task} never started running")
+
+
+async def test_cancel_allow_finish_lets_running_task_end(engine):
+    workflow_id = await start(engine, "qa.cancellable")
+    await _wait_running(engine, workflow_id, "short")
+    await engine.cancel(workflow_id)
+    status, result = await engine.wait(workflow_id)
+    assert status == "cancelled"
+    assert result == {"error": "Workflow cancelled", "succeeded": False}
+    recs = await records(engine, workflow_id)
+    assert [x.status for x in recs if x.task_name == "short"] == ["completed"]
+    assert not [x for x in recs if x.task_name == "after"]
+
+
+async def test_cancel_running_kills_the_process(engine):
+    workflow_id = await start(engine, "qa.cancel_running")
+    await _wait_running(engine, workflow_id, "long")
+    await engine.cancel(workflow_id)
+    status, _ = await asyncio.wait_for(engine.wait(workflow_id), 20)
+    assert status == "cancelled"
+    recs = await records(engine, workflow_id)
+    assert [x.status for x in recs if x.task_name == "long"] == ["cancelled"]
+    assert not [x for x in recs if x.task_name == "after"]
+
+
+async def test_secret_never_in_records_but_reaches_process(engine):
+    r = await run(engine, "qa.secrets", {"token": "s3cr3t-value"})
+    assert r.status == "completed" and r.result["length"] == len("s3cr3t-value")
+    assert "s3cr3t-value" not in json.dumps([x.model_dump(mode="json") for x in r.records])
+
+
+async def test_query_returns_every_task_state(engine):
+    r = await run(engine, "qa.failures")
+    states = await engine.handle(r.workflow_id).query("task_states")
+    assert states == {"unhandled": "failed", "handled": "failed", "recover": "succeeded",
+                      "parallel": "succeeded", "after_parallel": "succeeded"}

@@ -1,0 +1,3 @@
+#!/bin/bash
+# Reads JSON parameters on stdin and returns them as JSON.
+cat

@@ -1,0 +1,105 @@
+"""A scripted stand-in for `attune.engine.client.EngineClient`: tests decide what each workflow
+reports, so the mirror and the API can be tested without Temporal (same method signatures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from attune.engine.snapshot import RunRecord, WorkflowSnapshot
+
+
+class WorkflowNotFound(LookupError):
+    """Same name as the engine's, which is how the mirror recognises it."""
+
+
+@dataclass
+class FakeWorkflow:
+    workflow_id: str
+    action_ref: str
+    status: str = "running"
+    records: dict[str, RunRecord] = field(default_factory=dict)
+    seq: int = 0
+    outcome: tuple[str, Any] | None = None  # what status() reports; None = follows `status`
+    result: Any = None
+    error: str | None = None
+    current_tasks: list[str] = field(default_factory=list)
+    completed_tasks: list[str] = field(default_factory=list)
+    failed_tasks: list[str] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, key_suffix: str, **fields: Any) -> RunRecord:
+        """Add or change the record `<workflow_id>/<key_suffix>`, bumping the sequence."""
+        key = f"{self.workflow_id}/{key_suffix}"
+        self.seq += 1
+        old = self.records.get(key)
+        base = old.model_dump() if old else {
+            "key": key, "workflow_id": self.workflow_id, "iteration": 1,
+            "task_name": key_suffix.split(".")[0], "action_ref": "svc.echo", "status": "scheduled",
+        }
+        if fields.get("status") == "running" and "started_at" not in fields:
+            fields["started_at"] = datetime.now(UTC)
+        self.records[key] = RunRecord(**{**base, **fields, "seq": self.seq})
+        return self.records[key]
+
+    def finish(self, status: str, result: Any = None, error: str | None = None) -> None:
+        self.seq += 1
+        self.status, self.result, self.error = status, result, error
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.workflows: dict[str, FakeWorkflow] = {}
+        self.started: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+        self.fail_start: Exception | None = None
+        self.down = False  # raise ConnectionError from every call
+        self.page_size = 1000  # records per snapshot page (small values exercise `more`)
+        self.snapshot_calls = 0
+
+    async def factory(self) -> FakeEngine:
+        if self.down:
+            raise ConnectionError("fake engine down")
+        return self
+
+    def add(self, workflow_id: str, action_ref: str = "svc.tree") -> FakeWorkflow:
+        self.workflows[workflow_id] = FakeWorkflow(workflow_id, action_ref)
+        return self.workflows[workflow_id]
+
+    async def start(self, *, catalog: dict, action_ref: str, parameters: dict, workflow_id: str,
+                    **extra: Any) -> None:
+        if self.fail_start is not None:
+            raise self.fail_start
+        self.started.append({"catalog": catalog, "action_ref": action_ref,
+                             "parameters": parameters, "workflow_id": workflow_id, **extra})
+        self.add(workflow_id, action_ref)
+
+    def _get(self, workflow_id: str) -> FakeWorkflow:
+        if self.down:
+            raise ConnectionError("fake engine down")
+        if workflow_id not in self.workflows:
+            raise WorkflowNotFound(workflow_id)
+        return self.workflows[workflow_id]
+
+    async def snapshot(self, workflow_id: str, since: int = 0) -> WorkflowSnapshot:
+        self.snapshot_calls += 1
+        wf = self._get(workflow_id)
+        changed = sorted((r for r in wf.records.values() if r.seq > since), key=lambda r: r.seq)
+        page, more = changed[: self.page_size], len(changed) > self.page_size
+        seq = page[-1].seq if more else wf.seq
+        return WorkflowSnapshot(
+            workflow_id=workflow_id, action_ref=wf.action_ref, seq=seq, records=page, more=more,
+            status="running" if more else wf.status, current_tasks=wf.current_tasks,
+            completed_tasks=wf.completed_tasks, failed_tasks=wf.failed_tasks,
+            variables=wf.variables, task_graph={"tasks": ["hello"]}, error=wf.error,
+            result=wf.result,
+        )
+
+    async def status(self, workflow_id: str) -> tuple[str, Any]:
+        wf = self._get(workflow_id)
+        return wf.outcome or (wf.status, wf.result)
+
+    async def cancel(self, workflow_id: str) -> None:
+        self._get(workflow_id)
+        self.cancelled.append(workflow_id)

@@ -1,0 +1,198 @@
+"""Packs, actions and workflows through the REST API: registration, CRUD, immutable refs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.service.conftest import SVC_PACK
+
+ECHO = {"ref": "svc.hello", "runner_type": "bash", "entry_point": "echo.sh",
+        "parameters": {"message": {"type": "string", "required": True}}}
+CHAIN_YAML = """\
+version: "1.0"
+tasks:
+  - name: one
+    action: svc.echo
+    input:
+      message: "{{ parameters.message }}"
+"""
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    return body["error"]
+
+
+async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient) -> None:
+    body = (await svc_api.get("/packs/svc")).json()["data"]
+    assert body["path"] == str(SVC_PACK.resolve())
+    assert body["actions"] == ["svc.chain", "svc.echo", "svc.fail", "svc.sleep", "svc.tree"]
+    listing = (await svc_api.get("/packs")).json()
+    assert [p["ref"] for p in listing["items"]] == ["svc"]
+    assert listing["pagination"]["total_items"] == 1
+    tree = (await svc_api.get("/workflows/svc.tree")).json()["data"]
+    assert [t["name"] for t in tree["definition"]["tasks"]] == ["hello", "each", "flaky", "inner"]
+    # Registering again is an upsert, not a duplicate.
+    assert (await svc_api.post("/packs/register", json={"path": str(SVC_PACK)})).status_code == 200
+    assert (await svc_api.get("/actions")).json()["pagination"]["total_items"] == 5
+    assert (await svc_api.delete("/packs/svc")).status_code == 204
+    assert_error(await svc_api.get("/packs/svc"), 404, "not_found")
+    assert_error(await svc_api.get("/actions/svc.echo"), 404, "not_found")
+    assert (await svc_api.get("/workflows")).json()["items"] == []
+
+
+async def test_reregistering_drops_actions_removed_from_the_directory(api: httpx.AsyncClient, tmp_path: Path) -> None:
+    pack = tmp_path / "packs" / "mini"
+    (pack / "actions").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: mini\nversion: '1.0'\n")
+    for name in ("a", "b"):
+        (pack / "actions" / f"{name}.yaml").write_text(
+            f"ref: mini.{name}\nrunner_type: shell\nentry_point: {name}.sh\n")
+        (pack / "actions" / f"{name}.sh").write_text("echo hi\n")
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    (pack / "actions" / "b.yaml").unlink()
+    assert (await api.post("/packs/register", json={"path": str(pack)})).json()["data"]["actions"] == ["mini.a"]
+
+
+async def test_register_reports_every_problem_with_line_and_column(api: httpx.AsyncClient, tmp_path: Path) -> None:
+    pack = tmp_path / "packs" / "broken"
+    (pack / "actions").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: broken\nversion: '1.0'\n")
+    (pack / "actions" / "x.yaml").write_text(
+        "ref: broken.x\nrunner_type: shell\nentry_point: x.sh\nbogus_key: 1\n")
+    (pack / "actions" / "y.yaml").write_text(
+        "ref: broken.y\nrunner_type: cobol\nentry_point: y.sh\n")
+    error = assert_error(await api.post("/packs/register", json={"path": str(pack)}), 422,
+                         "validation_error")
+    assert len(error["details"]) >= 2
+    bogus = next(d for d in error["details"] if "bogus_key" in d["message"])
+    assert bogus["file"].endswith("x.yaml") and (bogus["line"], bogus["column"]) == (4, 1)
+    assert any(d["file"].endswith("y.yaml") for d in error["details"])
+    assert_error(await api.get("/packs/broken"), 404, "not_found")
+
+
+async def test_register_missing_directory_is_422(api: httpx.AsyncClient, tmp_path: Path) -> None:
+    error = assert_error(await api.post("/packs/register", json={"path": str(tmp_path / "nope")}),
+                         422, "validation_error")
+    assert error["details"][0]["path"] == "path"
+
+
+async def test_pack_create_duplicate_and_bad_ref(api: httpx.AsyncClient) -> None:
+    created = await api.post("/packs", json={"ref": "mine", "label": "Mine"})
+    assert created.status_code == 201 and created.json()["data"]["path"] is None
+    assert_error(await api.post("/packs", json={"ref": "mine"}), 409, "conflict")
+    error = assert_error(await api.post("/packs", json={"ref": "Bad.Ref"}), 422, "validation_error")
+    assert error["details"][0]["path"] == "ref"
+
+
+async def test_action_crud_and_immutable_ref(svc_api: httpx.AsyncClient) -> None:
+    created = await svc_api.post("/actions", json=ECHO)
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert (data["ref"], data["pack_ref"], data["runner"], data["is_workflow"]) == ("svc.hello", "svc", "shell", False)
+    assert_error(await svc_api.post("/actions", json=ECHO), 409, "conflict")
+
+    updated = await svc_api.put("/actions/svc.hello", json={**ECHO, "description": "new"})
+    assert updated.status_code == 200 and updated.json()["data"]["description"] == "new"
+    without_ref = {k: v for k, v in ECHO.items() if k != "ref"}
+    assert (await svc_api.put("/actions/svc.hello", json=without_ref)).status_code == 200
+
+    error = assert_error(await svc_api.put("/actions/svc.hello", json={**ECHO, "ref": "svc.other"}), 409, "conflict")
+    assert error["message"] == "ref is immutable: cannot change 'svc.hello' to 'svc.other'"
+    error = assert_error(await svc_api.put("/actions/svc.hello", json={**ECHO, "pack_ref": "core"}), 409, "conflict")
+    assert "ref is immutable" in error["message"]
+    assert (await svc_api.get("/actions/svc.hello")).json()["data"]["ref"] == "svc.hello"
+
+    assert (await svc_api.delete("/actions/svc.hello")).status_code == 204
+    assert_error(await svc_api.get("/actions/svc.hello"), 404, "not_found")
+    assert_error(await svc_api.put("/actions/svc.hello", json=ECHO), 404, "not_found")
+    assert_error(await svc_api.delete("/actions/svc.hello"), 404, "not_found")
+
+
+async def test_action_validation_problems(svc_api: httpx.AsyncClient) -> None:
+    error = assert_error(await svc_api.post("/actions", json={"ref": "svc.x"}), 422, "validation_error")
+    assert {d["path"] for d in error["details"]} == {"runner_type", "entry_point"}
+    error = assert_error(await svc_api.post("/actions", json={**ECHO, "ref": "nopack.x"}), 422, "validation_error")
+    assert "not registered" in error["message"]
+    error = assert_error(await svc_api.post("/actions", json={**ECHO, "entry_point": "../x.sh"}), 422, "validation_error")
+    assert error["details"][0]["path"] == "entry_point"
+    error = assert_error(await svc_api.post("/actions", json={**ECHO, "colour": "red"}), 422, "validation_error")
+    assert error["details"][0]["path"] == "colour"
+    error = assert_error(await svc_api.post("/actions", json={**ECHO, "parameters": {"m": {"type": "str"}}}),
+                         422, "validation_error")
+    assert error["details"][0]["path"].startswith("parameters.m.type")
+
+
+async def test_malformed_json_is_400(svc_api: httpx.AsyncClient) -> None:
+    response = await svc_api.post("/actions", content=b"{nope", headers={"content-type": "application/json"})
+    assert_error(response, 400, "bad_request")
+
+
+async def test_workflow_crud_and_companion_action(svc_api: httpx.AsyncClient) -> None:
+    body = {"ref": "svc.mine", "yaml": CHAIN_YAML,
+            "parameters": {"message": {"type": "string", "default": "x"}}}
+    created = await svc_api.post("/workflows", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["definition"]["tasks"][0]["action"] == "svc.echo"
+    companion = (await svc_api.get("/actions/svc.mine")).json()["data"]
+    assert companion["is_workflow"] and companion["parameters"]["message"]["default"] == "x"
+    assert_error(await svc_api.post("/workflows", json=body), 409, "conflict")
+    assert_error(await svc_api.post("/workflows", json={**body, "ref": "svc.echo"}), 409, "conflict")
+
+    as_json = {"ref": "svc.mine", "description": "json form", "definition": {
+        "version": "1.0", "tasks": [{"name": "a", "action": "svc.sleep"}]}}
+    updated = await svc_api.put("/workflows/svc.mine", json=as_json)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["data"]["definition"]["tasks"][0]["name"] == "a"
+    assert updated.json()["data"]["description"] == "json form"
+
+    error = assert_error(await svc_api.put("/workflows/svc.mine", json={**as_json, "ref": "svc.yours"}), 409, "conflict")
+    assert error["message"] == "ref is immutable: cannot change 'svc.mine' to 'svc.yours'"
+    assert_error(await svc_api.put("/actions/svc.mine", json=ECHO | {"ref": "svc.mine"}), 409, "conflict")
+    assert_error(await svc_api.get("/workflows/svc.echo"), 404, "not_found")
+
+    assert (await svc_api.delete("/workflows/svc.mine")).status_code == 204
+    assert_error(await svc_api.get("/actions/svc.mine"), 404, "not_found")
+
+
+async def test_workflow_with_problems_is_422_with_positions(svc_api: httpx.AsyncClient) -> None:
+    bad = 'version: "1.0"\ntasks:\n  - name: one\n    action: svc.echo\n    colour: red\n'
+    error = assert_error(await svc_api.post("/workflows", json={"ref": "svc.bad", "yaml": bad}), 422, "validation_error")
+    detail = error["details"][0]
+    assert "colour" in detail["message"] and (detail["line"], detail["column"]) == (5, 5)
+    error = assert_error(await svc_api.post("/workflows", json={"ref": "svc.bad"}), 422, "validation_error")
+    assert_error(await svc_api.get("/workflows/svc.bad"), 404, "not_found")
+
+
+async def test_validate_endpoint_accepts_text_yaml_and_json(api: httpx.AsyncClient) -> None:
+    for ctype in ("text/plain", "application/x-yaml"):
+        ok = await api.post("/workflows/validate", content=CHAIN_YAML, headers={"content-type": ctype})
+        assert ok.status_code == 200 and ok.json() == {"valid": True, "errors": []}
+    bad = 'version: "1.0"\ntasks:\n  - name: one\n    action: svc.echo\n    next:\n      - do: [missing]\n'
+    result = (await api.post("/workflows/validate", json={"yaml": bad})).json()
+    assert result["valid"] is False
+    assert result["errors"][0]["line"] == 6 and "missing" in result["errors"][0]["message"]
+    assert set(result["errors"][0]) == {"path", "line", "column", "message"}
+    broken = (await api.post("/workflows/validate", content="tasks: [", headers={"content-type": "text/plain"})).json()
+    assert broken["valid"] is False and broken["errors"][0]["line"] >= 1
+    assert_error(await api.post("/workflows/validate", json={"yml": "x"}), 400, "bad_request")
+    assert_error(await api.post("/workflows/validate", content=b"x", headers={"content-type": "image/png"}),
+                 415, "unsupported_media_type")
+
+
+async def test_pagination_of_actions(svc_api: httpx.AsyncClient) -> None:
+    first = (await svc_api.get("/actions", params={"per_page": 2})).json()
+    assert [a["ref"] for a in first["items"]] == ["svc.chain", "svc.echo"]
+    assert first["pagination"] == {"page": 1, "page_size": 2, "total_items": 5, "total_pages": 3,
+                                   "has_previous": False, "has_next": True}
+    last = (await svc_api.get("/actions", params={"per_page": 2, "page": 3})).json()
+    assert [a["ref"] for a in last["items"]] == ["svc.tree"]
+    assert last["pagination"]["has_previous"] and not last["pagination"]["has_next"]
+    assert (await svc_api.get("/actions", params={"pack_ref": "core"})).json()["items"] == []
+    error = assert_error(await svc_api.get("/actions", params={"per_page": 0}), 422, "validation_error")
+    assert error["details"][0]["path"] == "per_page"

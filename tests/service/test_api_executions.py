@@ -1,0 +1,143 @@
+"""Submission, listing, reading and cancelling executions, on a fake engine."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.service.fakes import FakeEngine
+from tests.service.test_api_definitions import assert_error
+
+
+async def submit(api: httpx.AsyncClient, ref: str, **params) -> dict:
+    response = await api.post("/executions/execute", json={"action_ref": ref, "parameters": params})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+async def test_submit_validates_applies_defaults_and_redacts(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    data = await submit(svc_api, "svc.echo", message="hi", token="s3cr3t")
+    assert data["status"] == "scheduled" and data["parent"] is None
+    assert data["config"] == {"message": "hi", "times": 1, "mode": "plain", "token": "********"}
+    assert data["workflow_id"].startswith("svc.echo-") and data["timeout_seconds"] == 600
+    started = fake_engine.started[0]
+    # The engine gets the real secret; records and responses never do.
+    assert started["parameters"]["token"] == "s3cr3t" and started["workflow_id"] == data["workflow_id"]
+    assert set(started["catalog"]) == {"svc.echo"}
+    stored = (await svc_api.get(f"/executions/{data['id']}")).json()["data"]
+    assert stored["config"]["token"] == "********" and "s3cr3t" not in str(stored)
+
+
+async def test_workflow_submission_sends_the_closure_and_creates_a_workflow_record(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    data = await submit(svc_api, "svc.tree")
+    assert set(fake_engine.started[0]["catalog"]) == {"svc.tree", "svc.echo", "svc.fail", "svc.chain", "svc.sleep"}
+    view = (await svc_api.get(f"/executions/{data['id']}/workflow")).json()["data"]
+    assert view["execution"] == data["id"] and view["workflow_id"] == data["workflow_id"]
+    assert view["status"] == "scheduled" and view["tasks"] == []
+
+
+async def test_every_parameter_problem_is_listed(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    response = await svc_api.post("/executions/execute", json={
+        "action_ref": "svc.echo", "parameters": {"times": 0, "mode": "x", "token": 5, "extra": 1}})
+    error = assert_error(response, 422, "validation_error")
+    assert sorted(d["path"] for d in error["details"]) == [
+        "parameters.extra", "parameters.message", "parameters.mode", "parameters.times", "parameters.token"]
+    assert fake_engine.started == []
+    assert (await svc_api.get("/executions")).json()["items"] == []
+
+
+async def test_unknown_action_is_404_and_bad_body_is_422(svc_api: httpx.AsyncClient) -> None:
+    assert_error(await svc_api.post("/executions/execute", json={"action_ref": "svc.nope"}), 404, "not_found")
+    error = assert_error(await svc_api.post("/executions/execute", json={"parameters": {}}), 422, "validation_error")
+    assert error["details"][0]["path"] == "action_ref"
+    assert_error(await svc_api.get("/executions/999"), 404, "not_found")
+    assert_error(await svc_api.get("/executions/abc"), 422, "validation_error")
+
+
+async def test_workflow_with_a_dangling_task_action_is_422(svc_api: httpx.AsyncClient) -> None:
+    yaml = 'version: "1.0"\ntasks:\n  - name: a\n    action: svc.missing\n'
+    assert (await svc_api.post("/workflows", json={"ref": "svc.dangling", "yaml": yaml})).status_code == 201
+    error = assert_error(await svc_api.post("/executions/execute", json={"action_ref": "svc.dangling"}),
+                         422, "validation_error")
+    assert "svc.missing" in error["message"]
+
+
+async def test_a_failed_start_leaves_a_failed_record(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    fake_engine.fail_start = RuntimeError("boom")
+    response = await svc_api.post("/executions/execute", json={"action_ref": "svc.echo", "parameters": {"message": "m"}})
+    error = assert_error(response, 503, "start_failed")
+    assert "boom" in error["message"]
+    rows = (await svc_api.get("/executions")).json()["items"]
+    assert len(rows) == 1 and rows[0]["status"] == "failed"
+    assert rows[0]["result"]["succeeded"] is False and "boom" in rows[0]["result"]["error"]
+
+
+async def test_engine_unreachable_at_submission_is_503_and_failed(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    fake_engine.down = True
+    response = await svc_api.post("/executions/execute", json={"action_ref": "svc.echo", "parameters": {"message": "m"}})
+    assert_error(response, 503, "start_failed")
+    assert (await svc_api.get("/executions")).json()["items"][0]["status"] == "failed"
+
+
+async def test_listing_filters_and_pagination(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    ids = [(await submit(svc_api, "svc.echo", message=str(i)))["id"] for i in range(3)]
+    tree = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[tree["workflow_id"]]
+    wf.record("hello.1#0", status="running")
+    await svc_api.app.state.attune.mirror.tick()
+
+    everything = (await svc_api.get("/executions")).json()
+    assert everything["pagination"]["total_items"] == 5
+    listed = [e["id"] for e in everything["items"]]
+    assert listed == sorted(listed, reverse=True)  # newest first
+
+    top = (await svc_api.get("/executions", params={"top_level_only": "true"})).json()
+    assert [e["id"] for e in top["items"]] == [tree["id"], *reversed(ids)]
+    children = (await svc_api.get("/executions", params={"parent": tree["id"]})).json()["items"]
+    assert [c["workflow_task"]["task_name"] for c in children] == ["hello"]
+    exact = (await svc_api.get("/executions", params={"action_ref": "svc.tree"})).json()["items"]
+    assert [e["id"] for e in exact] == [tree["id"]]
+    pack = (await svc_api.get("/executions", params={"action_ref": "svc.*"})).json()
+    assert pack["pagination"]["total_items"] == 5
+    assert (await svc_api.get("/executions", params={"action_ref": "sv.*"})).json()["items"] == []
+    running = (await svc_api.get("/executions", params={"status": "running"})).json()["items"]
+    assert {e["id"] for e in running} == {tree["id"], children[0]["id"]}
+    both = (await svc_api.get("/executions", params={"status": "running,scheduled"})).json()
+    assert both["pagination"]["total_items"] == 5
+    assert_error(await svc_api.get("/executions", params={"status": "bogus"}), 422, "validation_error")
+
+    page2 = (await svc_api.get("/executions", params={"per_page": 2, "page": 2})).json()
+    assert page2["pagination"] == {"page": 2, "page_size": 2, "total_items": 5, "total_pages": 3,
+                                   "has_previous": True, "has_next": True}
+    assert [e["id"] for e in page2["items"]] == listed[2:4]
+
+
+async def test_cancel(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    data = await submit(svc_api, "svc.tree")
+    response = await svc_api.post(f"/executions/{data['id']}/cancel")
+    assert response.status_code == 200 and response.json()["data"]["status"] == "canceling"
+    assert fake_engine.cancelled == [data["workflow_id"]]
+
+    # The engine reports the end; the mirror records it, and a second cancel is a conflict.
+    fake_engine.workflows[data["workflow_id"]].finish("cancelled")
+    await svc_api.app.state.attune.mirror.tick()
+    record = (await svc_api.get(f"/executions/{data['id']}")).json()["data"]
+    assert record["status"] == "cancelled"
+    assert record["result"] == {"error": "Workflow cancelled", "succeeded": False}
+    error = assert_error(await svc_api.post(f"/executions/{data['id']}/cancel"), 409, "conflict")
+    assert "already cancelled" in error["message"]
+    assert_error(await svc_api.post("/executions/4242/cancel"), 404, "not_found")
+
+
+async def test_cancel_a_task_record_points_at_its_workflow(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    data = await submit(svc_api, "svc.tree")
+    fake_engine.workflows[data["workflow_id"]].record("hello.1#0", status="running")
+    await svc_api.app.state.attune.mirror.tick()
+    child = (await svc_api.get("/executions", params={"parent": data["id"]})).json()["items"][0]
+    error = assert_error(await svc_api.post(f"/executions/{child['id']}/cancel"), 400, "bad_request")
+    assert str(data["id"]) in error["message"]
+
+
+async def test_workflow_view_of_a_plain_action_is_404(svc_api: httpx.AsyncClient) -> None:
+    data = await submit(svc_api, "svc.echo", message="m")
+    assert_error(await svc_api.get(f"/executions/{data['id']}/workflow"), 404, "not_found")
+    assert_error(await svc_api.get("/executions/777/workflow"), 404, "not_found")

@@ -1,0 +1,85 @@
+"""Optional bearer-token auth, /health, and the OpenAPI description."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from attune.settings import Settings
+from tests.service.conftest import running_api
+from tests.service.fakes import FakeEngine
+from tests.service.test_api_definitions import assert_error
+
+
+async def test_without_a_token_setting_everything_is_open(api) -> None:
+    assert (await api.get("/packs")).status_code == 200
+
+
+async def test_token_protects_every_route_but_health(settings: Settings, fake_engine: FakeEngine) -> None:
+    settings = settings.model_copy(update={"api_token": "t0ken"})
+    async with running_api(settings, fake_engine.factory, run_mirror=False) as api:
+        for method, path in [("GET", "/executions"), ("GET", "/executions/1"), ("GET", "/packs"),
+                             ("POST", "/executions/execute"), ("POST", "/workflows/validate"),
+                             ("DELETE", "/actions/x.y"), ("GET", "/workflows")]:
+            error = assert_error(await api.request(method, path), 401, "unauthorized")
+            assert error["message"] == "bearer token required"
+        response = await api.get("/packs", headers={"Authorization": "Bearer wrong"})
+        assert assert_error(response, 401, "unauthorized")["message"] == "missing or invalid bearer token"
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert (await api.get("/packs", headers={"Authorization": "Basic t0ken"})).status_code == 401
+        assert (await api.get("/packs", headers={"Authorization": "Bearer t0ken"})).status_code == 200
+        assert (await api.get("/health")).status_code in (200, 503)
+
+
+async def test_health_reports_each_dependency(api) -> None:
+    response = await api.get("/health")
+    assert response.status_code == 503  # nothing listens on the test's Temporal address
+    body = response.json()
+    assert body["status"] == "degraded" and body["api"]["ok"] and body["database"]["ok"]
+    assert body["temporal"]["ok"] is False and "127.0.0.1:1" in body["temporal"]["detail"]
+
+
+async def test_health_ok_when_temporal_port_answers(settings: Settings, fake_engine: FakeEngine) -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running_api(settings.model_copy(update={"temporal_address": f"127.0.0.1:{port}"}),
+                               fake_engine.factory, run_mirror=False) as api:
+            response = await api.get("/health")
+            assert response.status_code == 200 and response.json()["status"] == "ok"
+            root = await api.get("http://test/health")
+            assert root.status_code == 200
+    finally:
+        server.close()
+
+
+async def test_health_reports_an_unreachable_database(api) -> None:
+    api.app.state.attune.db.engine.dispose()
+    broken = api.app.state.attune.db
+    broken.ping = lambda: (_ for _ in ()).throw(ConnectionError("db down"))  # type: ignore[method-assign]
+    body = (await api.get("/health")).json()
+    assert body["database"] == {"ok": False, "detail": "db down"}
+
+
+async def test_unknown_route_uses_the_error_envelope(api) -> None:
+    assert_error(await api.get("/nothing-here"), 404, "not_found")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_openapi_documents_every_route(api) -> None:
+    spec = (await api.get("http://test/openapi.json")).json()
+    assert (await api.get("http://test/docs")).status_code == 200
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            assert op.get("summary"), f"{method} {path} has no summary"
+            ok = [c for c in op["responses"] if c.startswith("2")]
+            assert ok, f"{method} {path} documents no success response"
+            errors = [c for c in op["responses"] if c[0] in "45"]
+            assert errors, f"{method} {path} documents no error response"
+            if path != "/api/v1/health":
+                assert "401" in op["responses"]
+                for code in errors:
+                    ref = op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith("/ErrorResponse"), (method, path, code)
+    assert {"Execution", "WorkflowExecution", "ActionOut", "WorkflowOut", "PackOut", "ErrorResponse"} <= set(spec["components"]["schemas"])

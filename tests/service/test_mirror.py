@@ -1,0 +1,256 @@
+"""The Temporal → SQL mirror against a scripted engine: the record tree, idempotence, outages,
+reconciliation of workflows that ended outside their control."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import event, update
+from sqlalchemy.exc import OperationalError
+
+from attune.records.models import ExecutionRow, WorkflowExecutionRow
+from tests.service.fakes import FakeEngine, FakeWorkflow
+from tests.service.test_api_executions import submit
+
+
+async def tick(api: httpx.AsyncClient) -> None:
+    await api.app.state.attune.mirror.tick()
+
+
+async def children(api: httpx.AsyncClient, parent: int) -> list[dict]:
+    items = (await api.get("/executions", params={"parent": parent, "per_page": 1000})).json()["items"]
+    return sorted(items, key=lambda e: e["id"])
+
+
+async def get(api: httpx.AsyncClient, execution_id: int) -> dict:
+    return (await api.get(f"/executions/{execution_id}")).json()["data"]
+
+
+def run_tree(wf: FakeWorkflow, child: FakeWorkflow) -> None:
+    """What the engine would report for svc.tree: a task, 3 items, 2 attempts, a nested workflow."""
+    wf.record("hello.1#0", task_name="hello", status="completed", result={"succeeded": True, "stdout": "hello"})
+    for i in range(3):
+        wf.record(f"each.1[{i}]#0", task_name="each", task_index=i, triggered_by="hello",
+                  parameters={"message": f"n{i}"}, status="completed", result={"succeeded": True})
+    wf.record("flaky.1#0", task_name="flaky", action_ref="svc.fail", triggered_by="hello", status="failed")
+    wf.record("flaky.1#1", task_name="flaky", action_ref="svc.fail", triggered_by="hello", status="failed",
+              retry_count=1, original_key=f"{wf.workflow_id}/flaky.1#0")
+    wf.record("inner.1#0", task_name="inner", action_ref="svc.chain", status="running",
+              child_workflow_id=child.workflow_id, parameters={"message": "from tree"})
+    child.record("first.1#0", task_name="first", status="completed")
+    child.record("wait.1#0", task_name="wait", action_ref="svc.sleep", status="running", triggered_by="first")
+    wf.current_tasks, wf.completed_tasks, wf.failed_tasks = ["inner"], ["hello", "each"], ["flaky"]
+    wf.variables = {"greeting": "hello"}
+
+
+async def test_workflow_tree_is_mirrored_with_links(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    child = fake_engine.add(f"{top['workflow_id']}/inner", "svc.chain")
+    run_tree(wf, child)
+    await tick(svc_api)
+
+    assert (await get(svc_api, top["id"]))["status"] == "running"
+    tasks = await children(svc_api, top["id"])
+    assert [(t["workflow_task"]["task_name"], t["workflow_task"]["task_index"], t["retry_count"]) for t in tasks] == [
+        ("hello", None, 0), ("each", 0, 0), ("each", 1, 0), ("each", 2, 0),
+        ("flaky", None, 0), ("flaky", None, 1), ("inner", None, 0)]
+    view = (await svc_api.get(f"/executions/{top['id']}/workflow")).json()["data"]
+    assert all(t["workflow_task"]["workflow_execution"] == view["id"] for t in tasks)
+    assert tasks[1]["workflow_task"]["triggered_by"] == "hello" and tasks[2]["config"] == {"message": "n1"}
+    assert tasks[5]["original_execution"] == tasks[4]["id"] and tasks[4]["original_execution"] is None
+    assert view["current_tasks"] == ["inner"] and view["failed_tasks"] == ["flaky"]
+    assert view["variables"] == {"greeting": "hello"} and view["status"] == "running"
+    assert [t["id"] for t in view["tasks"]] == [t["id"] for t in tasks]
+
+    nested = tasks[6]
+    assert nested["action_ref"] == "svc.chain" and nested["workflow_id"] == child.workflow_id
+    inner_tasks = await children(svc_api, nested["id"])
+    assert [(t["workflow_task"]["task_name"], t["status"]) for t in inner_tasks] == [("first", "completed"), ("wait", "running")]
+    nested_view = (await svc_api.get(f"/executions/{nested['id']}/workflow")).json()["data"]
+    assert nested_view["workflow_id"] == child.workflow_id
+    assert all(t["workflow_task"]["workflow_execution"] == nested_view["id"] for t in inner_tasks)
+
+    # Both finish; the top-level record gets the workflow's result.
+    child.record("wait.1#0", status="completed")
+    child.finish("completed", {"said": "from tree", "succeeded": True})
+    wf.record("inner.1#0", status="completed", result={"said": "from tree", "succeeded": True})
+    wf.finish("completed", {"greeting": "hello", "succeeded": True})
+    await tick(svc_api)
+    done = await get(svc_api, top["id"])
+    assert done["status"] == "completed" and done["result"] == {"greeting": "hello", "succeeded": True}
+    assert done["ended_at"] is not None
+    assert [t["status"] for t in await children(svc_api, nested["id"])] == ["completed", "completed"]
+    assert (await svc_api.get(f"/executions/{nested['id']}/workflow")).json()["data"]["status"] == "completed"
+    total = (await svc_api.get("/executions")).json()["pagination"]["total_items"]
+    assert total == 1 + 7 + 2
+
+    # Finished workflows are no longer polled.
+    calls = fake_engine.snapshot_calls
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == calls
+
+
+async def test_rereading_from_an_old_seq_duplicates_nothing(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    run_tree(wf, fake_engine.add("child-x", "svc.chain"))
+    await tick(svc_api)
+    before = [(t["id"], t["status"]) for t in await children(svc_api, top["id"])]
+    # As after an API restart that lost its last commit: the seq goes back to 0.
+    db = svc_api.app.state.attune.db
+    with db.session() as s:
+        s.execute(update(WorkflowExecutionRow).values(seq=0))
+    await tick(svc_api)
+    assert [(t["id"], t["status"]) for t in await children(svc_api, top["id"])] == before
+    assert (await svc_api.get("/executions")).json()["pagination"]["total_items"] == 1 + 7 + 2
+
+
+async def test_long_histories_are_read_page_by_page_in_one_pass(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    fake_engine.page_size = 3
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    for i in range(10):
+        wf.record(f"each.1[{i}]#0", task_name="each", task_index=i, status="completed")
+    wf.finish("completed", {"succeeded": True})
+    await tick(svc_api)
+    assert len(await children(svc_api, top["id"])) == 10
+    assert (await get(svc_api, top["id"]))["status"] == "completed"
+
+
+async def test_plain_action_is_mirrored_onto_its_own_record(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.echo", message="m")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("echo.1#0", status="running")
+    await tick(svc_api)
+    running = await get(svc_api, top["id"])
+    assert running["status"] == "running" and running["started_at"] is not None
+    wf.record("echo.1#0", status="failed", result={"succeeded": False, "exit_code": 3, "error": "bad"})
+    wf.finish("failed", error="bad")
+    await tick(svc_api)
+    done = await get(svc_api, top["id"])
+    assert done["status"] == "failed" and done["result"]["exit_code"] == 3
+    assert await children(svc_api, top["id"]) == []
+    assert done["config"] == {"message": "m", "times": 1, "mode": "plain", "token": "********"}
+
+
+async def test_plain_action_timeout_keeps_the_precise_status(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.sleep")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("sleep.1#0", status="timeout", result={"succeeded": False, "error": "timed out"})
+    wf.finish("failed", error="timed out")
+    await tick(svc_api)
+    assert (await get(svc_api, top["id"]))["status"] == "timeout"
+
+
+async def test_terminated_workflow_is_reconciled(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    svc_api.app.state.attune.mirror.status_check_interval = 0
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    child = fake_engine.add("nested-1", "svc.chain")
+    run_tree(wf, child)
+    await tick(svc_api)
+    # Terminated from outside: the engine's query still shows it running, describe says otherwise.
+    wf.outcome = ("terminated", {"error": "Workflow terminated", "succeeded": False})
+    child.outcome = ("terminated", None)
+    await tick(svc_api)
+    record = await get(svc_api, top["id"])
+    assert record["status"] == "failed" and record["result"] == {"error": "Workflow terminated", "succeeded": False}
+    tasks = await children(svc_api, top["id"])
+    assert [t["status"] for t in tasks] == ["completed"] * 4 + ["failed", "failed", "abandoned"]
+    assert [t["status"] for t in await children(svc_api, tasks[6]["id"])] == ["completed", "abandoned"]
+    view = (await svc_api.get(f"/executions/{top['id']}/workflow")).json()["data"]
+    assert view["status"] == "failed" and view["error_message"] == "Workflow terminated"
+    calls = fake_engine.snapshot_calls
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == calls  # nothing left to poll
+
+
+async def test_workflow_gone_from_the_server_fails_its_record(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.echo", message="m")
+    del fake_engine.workflows[top["workflow_id"]]
+    await tick(svc_api)
+    record = await get(svc_api, top["id"])
+    assert record["status"] == "failed" and "not found" in record["result"]["error"]
+
+
+async def test_canceling_is_not_overwritten_by_a_stale_running(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.tree")
+    fake_engine.workflows[top["workflow_id"]].record("hello.1#0", status="running")
+    await svc_api.post(f"/executions/{top['id']}/cancel")
+    await tick(svc_api)
+    assert (await get(svc_api, top["id"]))["status"] == "canceling"
+
+
+async def test_database_outage_is_logged_once_and_caught_up(svc_api: httpx.AsyncClient, fake_engine: FakeEngine,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("hello.1#0", status="running")
+    await tick(svc_api)
+    engine = svc_api.app.state.attune.db.engine
+
+    def down(*_args: object) -> None:
+        raise OperationalError("SELECT", {}, ConnectionError("database is down"))
+
+    event.listen(engine, "before_cursor_execute", down)
+    try:
+        with caplog.at_level(logging.WARNING, logger="attune.mirror"):
+            wf.record("hello.1#0", status="completed")
+            await tick(svc_api)
+            wf.record("each.1[0]#0", task_name="each", task_index=0, status="completed")
+            wf.finish("completed", {"succeeded": True})
+            await tick(svc_api)
+        assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+        assert len(caplog.records) == 1 and "database unreachable" in caplog.records[0].message
+    finally:
+        event.remove(engine, "before_cursor_execute", down)
+    await tick(svc_api)
+    assert (await get(svc_api, top["id"]))["status"] == "completed"
+    assert [t["status"] for t in await children(svc_api, top["id"])] == ["completed", "completed"]
+
+
+async def test_engine_outage_is_survived(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.echo", message="m")
+    fake_engine.down = True
+    await tick(svc_api)
+    fake_engine.down = False
+    fake_engine.workflows[top["workflow_id"]].record("echo.1#0", status="completed", result={"succeeded": True})
+    fake_engine.workflows[top["workflow_id"]].finish("completed", {"succeeded": True})
+    await tick(svc_api)
+    assert (await get(svc_api, top["id"]))["status"] == "completed"
+
+
+@pytest.mark.parametrize("started", [True, False])
+async def test_a_row_left_requested_is_settled(svc_api: httpx.AsyncClient, fake_engine: FakeEngine, started: bool) -> None:
+    db = svc_api.app.state.attune.db
+    with db.session() as s:
+        row = ExecutionRow(action_ref="svc.echo", status="requested", config={}, retry_count=0,
+                           mirror_seq=0, workflow_id="svc.echo-orphan")
+        s.add(row)
+        s.flush()
+        row.created = row.created - timedelta(minutes=5)
+        row_id = row.id
+    if started:
+        fake_engine.add("svc.echo-orphan", "svc.echo")
+    await tick(svc_api)
+    assert (await get(svc_api, row_id))["status"] == ("scheduled" if started else "failed")
+
+
+async def test_the_background_mirror_updates_records_within_a_second(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    top = await submit(svc_api, "svc.echo", message="m")
+    mirror = svc_api.app.state.attune.mirror
+    mirror.start()
+    try:
+        fake_engine.workflows[top["workflow_id"]].record("echo.1#0", status="running")
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+            if (await get(svc_api, top["id"]))["status"] == "running":
+                break
+        assert (await get(svc_api, top["id"]))["status"] == "running"
+    finally:
+        await mirror.stop()

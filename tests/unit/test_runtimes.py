@@ -1,0 +1,418 @@
+"""Action processes (spec §7) with real subprocesses. Python cases run both warm (forked from the
+warm starter) and spawned, since the two must be indistinguishable to an action."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attune.runtimes import (
+    OUTPUT_CAP_BYTES, EnvironmentBuildError, ProcessRequest, ProcessResult, prepare_environment, process,
+    run_process, warm,
+)
+from attune.runtimes.environments import READY_MARKER
+
+WARM = [pytest.param(True, id="warm"), pytest.param(False, id="spawn")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _env_dir(tmp_path_factory):
+    # Environments built by these tests live in a temp dir, never in ~/.cache; starters end with us.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTUNE_ENV_DIR", str(tmp_path_factory.mktemp("envs")))
+        yield
+    warm.shutdown()
+
+
+def make_pack(root: Path, files: dict[str, str], name: str = "demo") -> Path:
+    pack = root / name
+    (pack / "actions").mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = pack / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return pack
+
+
+def request(pack: Path, entry: str, runner: str = "python", **kw) -> ProcessRequest:
+    return ProcessRequest(execution_id="exec-1", action_ref=f"{pack.name}.act", pack_ref=pack.name,
+                          pack_dir=str(pack), runner=runner, entry_point=entry, **kw)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie nobody reaped yet (container init) is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def wait_dead(pid: int, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+ECHO_PY = """
+    import json, os, sys
+    names = ["ATTUNE_EXEC_ID", "ATTUNE_ACTION", "ATTUNE_PACK_REF", "ATTUNE_API_URL",
+             "ATTUNE_PARAMETER_DELIVERY", "ATTUNE_PARAMETER_FORMAT"]
+    print(json.dumps({"params": json.load(sys.stdin), "env": {n: os.environ.get(n) for n in names},
+                      "cwd": os.getcwd(), "argv": sys.argv, "name": __name__, "pid": os.getpid(),
+                      "pgid": os.getpgid(0), "sid": os.getsid(0), "path0": sys.path[0]}))
+"""
+
+
+@pytest.mark.parametrize("warm_start", WARM)
+async def test_python_success_env_and_process_identity(tmp_path, warm_start):
+    pack = make_pack(tmp_path, {"actions/echo.py": ECHO_PY})
+    res = await run_process(request(pack, "echo.py", parameters={"x": 1, "s": "hé"}, output_format="json",
+                                    warm=warm_start, api_url="http://api:1"))
+    assert res.succeeded and res.exit_code == 0 and res.error is None
+    assert res.stdout is None  # parsed into data
+    d = res.data
+    assert d["params"] == {"x": 1, "s": "hé"}
+    assert d["env"] == {"ATTUNE_EXEC_ID": "exec-1", "ATTUNE_ACTION": "demo.act", "ATTUNE_PACK_REF": "demo",
+                        "ATTUNE_API_URL": "http://api:1", "ATTUNE_PARAMETER_DELIVERY": "stdin",
+                        "ATTUNE_PARAMETER_FORMAT": "json"}
+    assert d["cwd"] == str(pack) and d["name"] == "__main__"
+    assert d["argv"] == [str(pack / "actions" / "echo.py")] and d["path0"] == str(pack / "actions")
+    assert d["pid"] == d["pgid"] == d["sid"] != os.getpid()  # own session and process group
+
+
+# Scripts whose whole observable behaviour (exit code, stdout, stderr) must match between modes.
+PARITY = {
+    "exit3": "import sys\nprint('out')\nsys.exit(3)\n",
+    "exit_msg": "import sys\nsys.exit('bye now')\n",
+    "raise": "def f():\n    raise ValueError('boom')\nf()\n",
+    "syntax": "def (:\n",
+    "interrupt": "raise KeyboardInterrupt\n",
+    "shutdown_order": textwrap.dedent("""
+        import atexit, os, sys, threading, time
+        atexit.register(lambda: print('atexit ran'))
+        threading.Thread(target=lambda: (time.sleep(0.1), print('thread done'))).start()
+        print('main done')
+    """),
+    "unbuffered": "import os, sys\nprint('a')\nsys.stderr.write('b\\n')\nos._exit(4)\n",
+    "stdin": "print(input().upper())\ntry:\n    input()\nexcept EOFError:\n    print('eof')\n",
+    "main_module": "import __main__, sys\nprint(__main__.__file__ == __file__, 'json' in dir(), sys.argv[1:])\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARITY))
+async def test_warm_and_spawn_are_indistinguishable(tmp_path, case):
+    pack = make_pack(tmp_path, {"actions/p.py": PARITY[case]})
+    spawned = await run_process(request(pack, "p.py", warm=False, parameters={"k": "v"}))
+    warmed = await run_process(request(pack, "p.py", warm=True, parameters={"k": "v"}))
+    assert (warmed.exit_code, warmed.stdout, warmed.stderr, warmed.error) == \
+           (spawned.exit_code, spawned.stdout, spawned.stderr, spawned.error)
+    assert "_starter" not in warmed.stderr and "runpy" not in warmed.stderr
+
+
+async def test_parity_cases_have_the_expected_outcome(tmp_path):
+    # Guards the parity test against both modes being wrong in the same way.
+    pack = make_pack(tmp_path, {f"actions/{k}.py": v for k, v in PARITY.items()})
+    res = {k: await run_process(request(pack, f"{k}.py", warm=False, parameters={"k": "v"})) for k in PARITY}
+    assert (res["exit3"].exit_code, res["exit3"].error) == (3, "Command exited with code 3")
+    assert (res["exit_msg"].exit_code, res["exit_msg"].error) == (1, "bye now")
+    assert res["raise"].error == "ValueError: boom" and res["raise"].stderr.startswith("Traceback")
+    assert res["syntax"].exit_code == 1 and "SyntaxError" in res["syntax"].error
+    assert res["interrupt"].exit_code == -2
+    assert res["shutdown_order"].stdout == "main done\nthread done\natexit ran\n"
+    assert (res["unbuffered"].exit_code, res["unbuffered"].stdout, res["unbuffered"].stderr) == (4, "a\n", "b\n")
+    assert res["stdin"].stdout == '{"K":"V"}\neof\n'
+    assert res["main_module"].stdout == "True False []\n"
+
+
+async def test_warm_children_start_with_fresh_module_state(tmp_path):
+    pack = make_pack(tmp_path, {
+        "actions/helper.py": "count = 0\n",
+        "actions/m.py": """
+            import json, helper, random
+            helper.count += 1
+            dirty = hasattr(json, "_touched")
+            json._touched = True
+            print(helper.count, dirty, random.random())
+        """,
+    })
+    outs = [(await run_process(request(pack, "m.py", warm=True))).stdout.split() for _ in range(3)]
+    assert [o[:2] for o in outs] == [["1", "False"]] * 3
+    assert len({o[2] for o in outs}) == 3  # random is reseeded per child
+
+
+async def test_dead_warm_starter_is_replaced(tmp_path):
+    pack = make_pack(tmp_path, {"actions/ok.py": "print('ok')\n"})
+    assert (await run_process(request(pack, "ok.py"))).stdout == "ok\n"
+    assert warm._starters
+    for starter in warm._starters.values():
+        starter.proc.kill()
+        starter.proc.wait()
+    res = await run_process(request(pack, "ok.py"))
+    assert res.succeeded and res.stdout == "ok\n"
+    assert all(s.alive() for s in warm._starters.values())
+
+
+PARAMS = {"name": "it's \"q\" $HOME `x`", "count": 3, "flag": True, "nested": {"a": [1, 2]}, "none": None}
+
+RAW_PY = """
+    import json, os, sys
+    file = os.environ.get("ATTUNE_PARAMETER_FILE")
+    raw = open(file).read() if file else sys.stdin.read()
+    print(json.dumps({"raw": raw, "stdin_rest": sys.stdin.read(), "file": file,
+                      "mode": oct(os.stat(file).st_mode & 0o777) if file else None,
+                      "fmt": os.environ["ATTUNE_PARAMETER_FORMAT"], "delivery": os.environ["ATTUNE_PARAMETER_DELIVERY"]}))
+"""
+
+
+@pytest.mark.parametrize("warm_start", WARM)
+@pytest.mark.parametrize("delivery", ["stdin", "file"])
+@pytest.mark.parametrize("fmt", ["json", "yaml", "dotenv"])
+async def test_parameter_formats_and_delivery(tmp_path, fmt, delivery, warm_start):
+    pack = make_pack(tmp_path, {"actions/raw.py": RAW_PY})
+    res = await run_process(request(pack, "raw.py", parameters=PARAMS, parameter_format=fmt,
+                                    parameter_delivery=delivery, output_format="json", warm=warm_start))
+    assert res.succeeded, res.error
+    d = res.data
+    assert (d["fmt"], d["delivery"]) == (fmt, delivery)
+    if fmt == "json":
+        assert json.loads(d["raw"]) == PARAMS and d["raw"].count("\n") == 1
+    elif fmt == "yaml":
+        assert yaml.safe_load(d["raw"]) == PARAMS
+    else:
+        assert d["raw"].splitlines()[1:] == ["count='3'", "flag='true'", """nested='{"a":[1,2]}'""", "none=''"]
+    if delivery == "file":
+        assert d["stdin_rest"] == "" and d["mode"] == "0o600"
+        assert not os.path.exists(d["file"])  # removed after the run
+    else:
+        assert d["file"] is None
+
+
+@pytest.mark.parametrize("delivery", ["stdin", "file"])
+async def test_dotenv_is_safe_to_source_in_bash(tmp_path, delivery):
+    pack = make_pack(tmp_path, {"actions/env.sh": """
+        if [ -n "$ATTUNE_PARAMETER_FILE" ]; then source "$ATTUNE_PARAMETER_FILE"; else source /dev/stdin; fi
+        printf '%s\\n' "$name" "$count" "$flag" "$nested" "[$none]"
+    """})
+    res = await run_process(request(pack, "env.sh", "shell", parameters=PARAMS, parameter_format="dotenv",
+                                    parameter_delivery=delivery))
+    assert res.succeeded, res.stderr
+    assert res.stdout.splitlines() == [PARAMS["name"], "3", "true", '{"a":[1,2]}', "[]"]
+
+
+@pytest.mark.parametrize("warm_start", WARM)
+@pytest.mark.parametrize("fmt, stdout, expected", [
+    ("json", '{"a": [1, 2]}', {"a": [1, 2]}),
+    ("json", 'log line\n\n{"a": 1}\n\n', {"a": 1}),  # last non-empty line
+    ("yaml", "a: 1\nb: [x, y]\n", {"a": 1, "b": ["x", "y"]}),
+    ("jsonl", '{"n": 1}\n\n[2]\n"three"\n', [{"n": 1}, [2], "three"]),
+])
+async def test_output_formats(tmp_path, fmt, stdout, expected, warm_start):
+    pack = make_pack(tmp_path, {"actions/out.py": f"import sys\nsys.stdout.write({stdout!r})\n"})
+    res = await run_process(request(pack, "out.py", output_format=fmt, warm=warm_start))
+    assert res.succeeded and res.data == expected and res.stdout is None
+
+
+async def test_text_output_kept_and_parse_failure_fails(tmp_path):
+    pack = make_pack(tmp_path, {"actions/t.sh": "echo 'not json {'\n", "actions/bad.sh": "echo '{\"a\": 1}'; exit 2\n"})
+    text = await run_process(request(pack, "t.sh", "shell"))
+    assert text.succeeded and text.stdout == "not json {\n" and text.data is None
+    bad = await run_process(request(pack, "t.sh", "shell", output_format="json"))
+    assert not bad.succeeded and bad.exit_code == 0 and bad.stdout == "not json {\n"
+    assert bad.error.startswith("could not parse stdout as json: ")
+    jsonl = await run_process(request(pack, "t.sh", "shell", output_format="jsonl"))
+    assert not jsonl.succeeded and jsonl.error.startswith("could not parse stdout as jsonl: line 1")
+    failed = await run_process(request(pack, "bad.sh", "shell", output_format="json"))  # exit != 0: not parsed
+    assert (failed.succeeded, failed.data, failed.stdout, failed.error) == \
+           (False, None, '{"a": 1}\n', "Command exited with code 2")
+
+
+async def test_output_is_capped_per_stream_and_fully_drained(tmp_path):
+    pack = make_pack(tmp_path, {
+        "actions/big.sh": "head -c 3000000 /dev/zero | tr '\\0' o; head -c 300000 /dev/zero | tr '\\0' e >&2\n",
+        "actions/small.sh": "echo hi; echo warn >&2\n",
+    })
+    big = await run_process(request(pack, "big.sh", "shell", timeout_seconds=20))
+    assert big.succeeded and big.stdout_truncated and big.stderr_truncated
+    assert big.stdout == "o" * OUTPUT_CAP_BYTES and big.stderr == "e" * OUTPUT_CAP_BYTES
+    small = await run_process(request(pack, "small.sh", "shell"))
+    assert (small.stdout, small.stderr, small.stdout_truncated, small.stderr_truncated) == ("hi\n", "warn\n", False, False)
+    assert "stdout_truncated" in big.as_task_result() and "stdout_truncated" not in small.as_task_result()
+
+
+async def test_shell_failure_uses_last_stderr_line(tmp_path):
+    pack = make_pack(tmp_path, {"actions/f.sh": "echo first >&2; echo 'the reason' >&2; echo; exit 7\n"})
+    res = await run_process(request(pack, "f.sh", "shell"))
+    assert (res.succeeded, res.exit_code, res.error) == (False, 7, "the reason")
+
+
+GROUP_PY = """
+    import subprocess, sys, time
+    child = subprocess.Popen(["sleep", "300"])
+    print(child.pid, flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("runner, entry, warm_start", [
+    ("shell", "g.sh", True), ("python", "g.py", True), ("python", "g.py", False)])
+async def test_timeout_kills_the_whole_process_group(tmp_path, runner, entry, warm_start):
+    pack = make_pack(tmp_path, {"actions/g.sh": "sleep 300 &\necho $!\nwait\n", "actions/g.py": GROUP_PY})
+    started = time.monotonic()
+    res = await run_process(request(pack, entry, runner, timeout_seconds=0.7, warm=warm_start))
+    assert time.monotonic() - started < 4
+    assert res.timed_out and not res.succeeded and res.exit_code == -15
+    assert res.error == "Timed out after 0.7 s" and res.as_task_result()["timed_out"] is True
+    assert await wait_dead(int(res.stdout.split()[0]))  # the script's child died with it
+
+
+async def test_timeout_escalates_to_sigkill_after_grace(tmp_path, monkeypatch):
+    monkeypatch.setattr(process, "KILL_GRACE_SECONDS", 0.3)
+    pack = make_pack(tmp_path, {"actions/stubborn.sh": "trap '' TERM\nsleep 300 &\necho $!\nwait\nwait\n"})
+    started = time.monotonic()
+    res = await run_process(request(pack, "stubborn.sh", "shell", timeout_seconds=0.3))
+    assert res.timed_out and res.exit_code == -9 and time.monotonic() - started < 3
+    assert await wait_dead(int(res.stdout.split()[0]))
+
+
+@pytest.mark.parametrize("runner, entry, warm_start", [
+    ("shell", "c.sh", True), ("python", "c.py", True), ("python", "c.py", False)])
+async def test_cancellation_kills_the_process_group_and_reraises(tmp_path, runner, entry, warm_start):
+    pidfile = tmp_path / "pids"
+    pack = make_pack(tmp_path, {
+        "actions/c.sh": f"sleep 300 &\necho $$ $! > {pidfile}\nwait\n",
+        "actions/c.py": f"""
+            import os, subprocess, time
+            child = subprocess.Popen(["sleep", "300"])
+            open({str(pidfile)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+            time.sleep(300)
+        """,
+    })
+    task = asyncio.create_task(run_process(request(pack, entry, runner, warm=warm_start)))
+    for _ in range(300):
+        if pidfile.exists() and len(pidfile.read_text().split()) == 2:
+            break
+        await asyncio.sleep(0.01)
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert all(alive(p) for p in pids)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [await wait_dead(p) for p in pids] == [True, True]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("../outside.py", "without '..'"), ("/etc/passwd", "without '..'"), ("sub/../../outside.py", "without '..'"),
+    ("link.py", "resolves outside"), ("missing.py", "entry point not found"), ("", "invalid entry_point"),
+])
+async def test_entry_point_must_stay_inside_actions(tmp_path, entry, message):
+    pack = make_pack(tmp_path, {"outside.py": "print('escaped')\n"})
+    (pack / "actions" / "link.py").symlink_to(pack / "outside.py")
+    res = await run_process(request(pack, entry))
+    assert not res.succeeded and res.exit_code is None and message in res.error and res.stdout is None
+
+
+async def test_nodejs_action(tmp_path):
+    pack = make_pack(tmp_path, {"actions/n.js": """
+        let input = "";
+        process.stdin.on("data", (c) => (input += c));
+        process.stdin.on("end", () => {
+          const p = JSON.parse(input);
+          console.log(JSON.stringify({sum: p.a + p.b, exec: process.env.ATTUNE_EXEC_ID, cwd: process.cwd(),
+                                      nodePath: process.env.NODE_PATH || null}));
+        });
+    """})
+    res = await run_process(request(pack, "n.js", "nodejs", parameters={"a": 2, "b": 3}, output_format="json"))
+    assert res.succeeded, res.stderr
+    assert res.data == {"sum": 5, "exec": "exec-1", "cwd": str(pack), "nodePath": os.environ.get("NODE_PATH")}
+    boom = await run_process(request(pack, "missing-dir/n.js", "nodejs"))
+    assert not boom.succeeded
+
+
+async def test_node_modules_prepared_once_and_on_node_path(tmp_path):
+    pack = make_pack(tmp_path, {"package.json": '{"name": "demo", "version": "1.0.0"}\n',
+                                "actions/np.js": "console.log(process.env.NODE_PATH)\n"})
+    first, second = await asyncio.gather(prepare_environment(str(pack), "nodejs"),
+                                         prepare_environment(str(pack), "nodejs"))
+    assert sorted([first.built, second.built]) == [False, True]  # concurrent callers: one build
+    marker = pack / "node_modules" / READY_MARKER
+    mtime = marker.stat().st_mtime_ns
+    again = await prepare_environment(str(pack), "nodejs")
+    assert not again.built and marker.stat().st_mtime_ns == mtime
+    assert not (pack / "package-lock.json").exists()
+    res = await run_process(request(pack, "np.js", "nodejs"))
+    assert res.stdout.strip().split(os.pathsep)[0] == str(pack / "node_modules")
+
+
+async def test_broken_package_json_fails_with_npm_stderr(tmp_path):
+    pack = make_pack(tmp_path, {"package.json": "{ not json", "actions/x.js": "console.log(1)\n"}, name="broken")
+    with pytest.raises(EnvironmentBuildError, match=r"(?s)pack broken: npm install failed.*JSON"):
+        await prepare_environment(str(pack), "nodejs")
+    res = await run_process(request(pack, "x.js", "nodejs"))
+    assert not res.succeeded and res.error.startswith("pack broken: npm install failed")
+
+
+async def test_python_venv_prepared_once_and_used_both_ways(tmp_path):
+    pack = make_pack(tmp_path, {"requirements.txt": "# nothing to install\n",
+                                "actions/v.py": "import os, sys\nprint(sys.prefix, os.environ['VIRTUAL_ENV'])\n"})
+    first, second = await asyncio.gather(prepare_environment(str(pack), "python"),
+                                         prepare_environment(str(pack), "python"))
+    assert sorted([first.built, second.built]) == [False, True]
+    venv = Path(first.env_dir)
+    assert venv.parent == Path(os.environ["ATTUNE_ENV_DIR"]) and not (pack / ".attune-env").exists()
+    mtime = (venv / READY_MARKER).stat().st_mtime_ns
+    again = await prepare_environment(str(pack), "python")
+    assert not again.built and (venv / READY_MARKER).stat().st_mtime_ns == mtime
+    for warm_start in (True, False):
+        res = await run_process(request(pack, "v.py", warm=warm_start))
+        assert res.succeeded, res.stderr
+        assert res.stdout.split() == [str(venv), str(venv)]
+
+
+async def test_heartbeat_is_called_while_running(tmp_path):
+    pack = make_pack(tmp_path, {"actions/s.sh": "sleep 0.5\n"})
+    beats = []
+    res = await run_process(request(pack, "s.sh", "shell"), heartbeat=lambda: beats.append(1),
+                            heartbeat_interval=0.05)
+    assert res.succeeded and 4 <= len(beats) <= 15
+    count = len(beats)
+    await asyncio.sleep(0.2)
+    assert len(beats) == count  # stopped with the process
+
+
+def test_as_task_result_shape():
+    ok = ProcessResult(succeeded=True, exit_code=0, duration_ms=5, data={"a": 1}, stderr="")
+    assert ok.as_task_result() == {"succeeded": True, "exit_code": 0, "duration_ms": 5, "stderr": "", "data": {"a": 1}}
+    bad = ProcessResult(succeeded=False, exit_code=-15, duration_ms=9, stdout="x", error="Timed out after 1 s",
+                        timed_out=True, stderr_truncated=True)
+    assert bad.as_task_result() == {"succeeded": False, "exit_code": -15, "duration_ms": 9, "stdout": "x",
+                                    "error": "Timed out after 1 s", "stderr_truncated": True, "timed_out": True}
+
+
+def test_secret_parameters_are_redacted_for_logs():
+    req = ProcessRequest(execution_id="e", action_ref="p.a", pack_ref="p", pack_dir="/x", runner="shell",
+                         entry_point="a.sh", parameters={"user": "bob", "token": "s3cr3t"}, secret_names=["token"])
+    assert req.redacted_parameters() == {"user": "bob", "token": "***"}
+    assert "s3cr3t" not in repr(req.redacted_parameters())
+
+
+async def test_secrets_never_reach_the_log(tmp_path, caplog):
+    pack = make_pack(tmp_path, {"actions/s.sh": "cat >/dev/null\n"})
+    caplog.set_level("DEBUG", logger="attune.runtimes")
+    res = await run_process(request(pack, "s.sh", "shell", parameters={"token": "s3cr3t-value"},
+                                    secret_names=["token"]))
+    assert res.succeeded and caplog.records  # something was logged ...
+    assert "s3cr3t-value" not in caplog.text  # ... but not the secret
