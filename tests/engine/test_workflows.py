@@ -182,3 +182,14 @@ async def test_query_returns_every_task_state(engine):
     states = await engine.handle(r.workflow_id).query("task_states")
     assert states == {"unhandled": "failed", "handled": "failed", "recover": "succeeded",
                       "parallel": "succeeded", "after_parallel": "succeeded"}
+
+
+async def test_large_with_items_runs_in_slices_with_ordered_results(engine):
+    r = await run(engine, "qa.big_items", {"count": 1200}, timeout=300)
+    assert r.status == "completed", r.result
+    assert r.result == {"n": 1200, "last": 1199, "succeeded": True}
+    slices = r.tasks("each")
+    assert [s.child_workflow_id.rsplit("[", 1)[-1] for s in slices] == ["0:500]#0", "500:1000]#0",
+                                                                         "1000:1200]#0"]
+    inner = await records(engine, slices[1].child_workflow_id)
+    assert sorted(x.task_index for x in inner) == list(range(500, 1000))

@@ -336,3 +336,52 @@ def test_data_keys_visible_at_top_level_unless_they_clash():
                                                 ("code", "{{ task.fetch.exit_code }}")]}])])
     r = Rehearsal(d, lambda disp: ok({"id": 7, "exit_code": "clash"})).run()
     assert r.conductor.variables == {"id": 7, "code": 0}
+
+
+def test_workflow_wide_in_flight_bound_holds_across_tasks():
+    """Temporal rejects more than 2,000 pending activities per run: the conductor stays below."""
+    d = wf(tasks=[t("a", with_items="{{ range(30) }}", concurrency=30),
+                  t("b", with_items="{{ range(30) }}", concurrency=30)])
+    r = Rehearsal(d, always_ok)
+    r.conductor.max_in_flight = 10
+    r.run()
+    assert r.max_in_flight == 10
+    assert len(r.dispatched) == 60 and r.finish.status == "completed"
+
+
+def test_cancel_while_items_queued_and_retry_waiting_ends_cancelled():
+    d = wf(tasks=[t("each", with_items="{{ range(10) }}", concurrency=2,
+                    retry={"count": 2, "delay": 5})])
+    r = Rehearsal(d, lambda disp: bad())
+    r.apply(r.conductor.start())
+    first = r.pending.pop(0)
+    r.apply(r.conductor.attempt_ended(first.key, bad()))  # item 0 now waits on a retry timer
+    r.apply(r.conductor.cancel())
+    while r.pending:
+        disp = r.pending.pop(0)
+        r.apply(r.conductor.attempt_ended(disp.key, Outcome("cancelled", {})))
+    assert r.finish is not None and r.finish.status == "cancelled"
+    statuses = [u.status for u in r.conductor.runs["each"][0].units]
+    assert statuses.count("cancelled") == 10
+
+
+def test_large_with_items_dispatches_slices_with_rendered_inputs():
+    d = wf(tasks=[t("each", with_items="{{ range(12) }}", concurrency=10, input={"x": "{{ item * 2 }}"},
+                    next=[{"when": "{{ succeeded() }}", "publish": [("n", "{{ length(result()) }}")]}])])
+    r = Rehearsal(d, lambda disp: Outcome("succeeded", [{"v": i["x"]} for i in disp.slice_inputs]))
+    r.conductor.slice_size = 5
+    r.run()
+    slices = r.dispatched
+    assert [s.key for s in slices] == ["each.1[0:5]#0", "each.1[5:10]#0", "each.1[10:12]#0"]
+    assert slices[2].slice_inputs == [{"x": 20}, {"x": 22}] and slices[2].first_index == 10
+    assert r.max_in_flight == 2  # concurrency 10 // slice size 5
+    assert r.conductor.variables["n"] == 12
+    assert [x["v"] for x in r.conductor.runs["each"][0].result] == [i * 2 for i in range(12)]
+
+
+def test_slice_mode_uses_prerendered_inputs_and_global_indexes():
+    d = wf(tasks=[t("each", with_items="{{ parameters.inputs }}", concurrency=2)])
+    conductor = Conductor(d, {"inputs": [{"a": 1}, {"a": 2}]}, prerendered=True, index_offset=500)
+    commands = conductor.start()
+    assert [(c.key, c.input) for c in commands] == [("each.1[500]#0", {"a": 1}),
+                                                    ("each.1[501]#0", {"a": 2})]

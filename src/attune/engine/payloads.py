@@ -7,6 +7,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from attune.packs.models import Action
+from attune.workflows.definition import TaskSpec
+
+
+class SliceInput(BaseModel):
+    """A slice of a large with_items task, run as its own child workflow."""
+
+    task: TaskSpec  # the parent's task; its input templates were already rendered
+    inputs: list[dict[str, Any]]
+    first_index: int
 
 
 class WorkflowInput(BaseModel):
@@ -23,3 +32,4 @@ class WorkflowInput(BaseModel):
     queue_prefix: str = "attune"
     # Identity of this run in the execution tree, for record keys of nested workflows.
     parent_key: str | None = None
+    slice: SliceInput | None = None

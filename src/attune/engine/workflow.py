@@ -17,7 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from attune.engine.payloads import WorkflowInput
+    from attune.engine.payloads import SliceInput, WorkflowInput
+    from attune.workflows.definition import WorkflowDefinition
     from attune.engine.snapshot import RunRecord, WorkflowSnapshot
     from attune.packs.models import Action
     from attune.runtimes.models import ProcessRequest, ProcessResult
@@ -53,6 +54,8 @@ class AttuneWorkflow:
 
     @workflow.run
     async def run(self, inp: WorkflowInput) -> Any:
+        if inp.slice is not None:
+            return await self._run_slice(inp)
         if self.action.workflow is None:
             return await self._run_plain()
         definition = self.action.workflow
@@ -65,6 +68,29 @@ class AttuneWorkflow:
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
         )
+        await self._drive()
+        return self._conclude(self.conductor.finished)
+
+    async def _run_slice(self, inp: WorkflowInput) -> dict[str, Any]:
+        """Run a slice of a parent's with_items: same task semantics, prerendered inputs."""
+        assert inp.slice is not None
+        task = inp.slice.task.model_copy(update={
+            "with_items": "{{ parameters.inputs }}", "input": {}, "next": [], "join": None,
+            "delay": None, "batch_size": None,
+        })
+        definition = WorkflowDefinition(version="slice", tasks=[task],
+                                        cancellation_policy=inp.cancellation_policy or "allow_finish")
+        self.conductor = Conductor(definition, {"inputs": inp.slice.inputs}, prerendered=True,
+                                   index_offset=inp.slice.first_index,
+                                   slice_size=len(inp.slice.inputs) + 1)
+        await self._drive()
+        run = self.conductor.runs[task.name][0]
+        self.status = "completed"
+        return {"status": run.status, "results": run.result}
+
+    async def _drive(self) -> None:
+        """Feed events to the conductor and carry out its commands until it finishes."""
+        assert self.conductor is not None
         self._execute(self.conductor.start())
         while self.conductor.finished is None:
             try:
@@ -79,7 +105,6 @@ class AttuneWorkflow:
                 else:
                     self._execute(self.conductor.timer_fired(payload))
             workflow.set_current_details(task_table(self.conductor))
-        return self._conclude(self.conductor.finished)
 
     async def _run_plain(self) -> Any:
         """A script action submitted alone still runs here, so every execution is traceable."""
@@ -139,7 +164,9 @@ class AttuneWorkflow:
 
     async def _attempt(self, dispatch: Dispatch, action: Action) -> None:
         try:
-            if action.workflow is not None:
+            if dispatch.slice_inputs is not None:
+                outcome = await self._slice(dispatch)
+            elif action.workflow is not None:
                 outcome = await self._child(dispatch, action)
             else:
                 outcome = await self._activity(dispatch, action)
@@ -206,6 +233,31 @@ class AttuneWorkflow:
         )
         return Outcome(status="succeeded", result=result)
 
+    async def _slice(self, dispatch: Dispatch) -> Outcome:
+        assert self.conductor is not None and dispatch.slice_inputs is not None
+        task = self.conductor.definition.task(dispatch.task)
+        if dispatch.timeout_seconds is not None:
+            task = task.model_copy(update={"timeout": dispatch.timeout_seconds})
+        result = await workflow.execute_child_workflow(
+            WORKFLOW_NAME,
+            WorkflowInput(
+                action_ref=dispatch.action_ref,
+                catalog=self.inp.catalog,
+                pack_configs=self.inp.pack_configs,
+                cancellation_policy=self.conductor.definition.cancellation_policy,
+                api_url=self.inp.api_url,
+                queue_prefix=self.inp.queue_prefix,
+                parent_key=dispatch.key,
+                slice=SliceInput(task=task, inputs=dispatch.slice_inputs,
+                                 first_index=dispatch.first_index or 0),
+            ),
+            id=f"{workflow.info().workflow_id}/{dispatch.key}",
+            task_queue=workflow.info().task_queue,
+            static_summary=f"{dispatch.task} items {dispatch.key.split('[')[-1].split(']')[0]}"
+                           f" · {dispatch.action_ref}",
+        )
+        return Outcome(status=result["status"], result=result["results"])
+
     # ---- records -----------------------------------------------------------------------------
 
     def _bump(self, record: RunRecord) -> None:
@@ -224,12 +276,14 @@ class AttuneWorkflow:
             retry_count=dispatch.attempt,
             original_key=f"{wf_id}/{original}" if dispatch.attempt else None,
             action_ref=action.ref,
-            status="running" if action.workflow is not None else "scheduled",
+            status="running" if action.workflow is not None or dispatch.slice_inputs is not None
+            else "scheduled",
             parameters=redact(action, dispatch.input),
             triggered_by=dispatch.triggered_by,
             timeout_seconds=dispatch.timeout_seconds or action.timeout_seconds,
             started_at=workflow.now(),
-            child_workflow_id=f"{wf_id}/{dispatch.key}" if action.workflow is not None else None,
+            child_workflow_id=f"{wf_id}/{dispatch.key}"
+            if action.workflow is not None or dispatch.slice_inputs is not None else None,
         )
         self._bump(record)
         self.records[dispatch.key] = record

@@ -21,6 +21,10 @@ class Dispatch:
     input: dict[str, Any]
     timeout_seconds: int | None  # None: the action's own timeout_seconds
     triggered_by: str | None
+    # A slice of a large with_items: run these rendered inputs (items first_index...) as a
+    # child workflow; its outcome's result is the list of their results.
+    slice_inputs: list[dict[str, Any]] | None = None
+    first_index: int | None = None
 
 
 @dataclass(frozen=True)

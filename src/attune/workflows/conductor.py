@@ -43,6 +43,7 @@ class Unit:
     status: RunStatus = "delayed"  # "delayed" = waiting for dispatch or a retry timer
     result: Any = None
     in_flight: bool = False
+    span: tuple[int, int] | None = None  # a slice of a large with_items: items [start, end)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Run:
     next_unit: int = 0
     is_items: bool = False
     result: Any = None
+    in_flight: int = 0  # units dispatched and not yet ended
+    ended: int = 0  # units with a final outcome
+    items: list[Any] = field(default_factory=list)  # all items, when units are slices
     # The runs whose transitions activated this one (several for a join): the causal chain.
     parents: tuple["Run", ...] = ()
 
@@ -72,8 +76,19 @@ class Conductor:
         *,
         config: dict[str, Any] | None = None,
         system: dict[str, Any] | None = None,
+        max_in_flight: int = 1000,
+        slice_size: int = 500,
+        prerendered: bool = False,
+        index_offset: int = 0,
     ) -> None:
         self.definition = definition
+        self.max_in_flight = max_in_flight
+        # with_items longer than this run as child workflows of `slice_size` items each, so
+        # no single history grows past Temporal's limits however long the list is.
+        self.slice_size = slice_size
+        # Slice mode: items are inputs already rendered by the parent; indexes continue its.
+        self.prerendered = prerendered
+        self.index_offset = index_offset
         self.graph = TaskGraph.of(definition)
         self.parameters = dict(parameters or {})
         self.config = config or {}
@@ -89,6 +104,9 @@ class Conductor:
         self._commands: list[Command] = []
         self._attempts: dict[str, tuple[Run, Unit]] = {}  # attempt key -> where it belongs
         self._delayed: dict[str, Run] = {}  # delay timer key -> run
+        self._active: dict[int, Run] = {}  # seq -> run not yet complete (O(1) finish checks)
+        self._in_flight = 0  # across runs: bounded below Temporal's 2,000 pending activities
+        self._starved: dict[int, Run] = {}  # runs with units held back by the global bound
 
     # ---- events -------------------------------------------------------------------------------
 
@@ -118,7 +136,7 @@ class Conductor:
     # ---- queries ------------------------------------------------------------------------------
 
     def active_runs(self) -> list[Run]:
-        return [r for runs in self.runs.values() for r in runs if r.status in ACTIVE]
+        return list(self._active.values())
 
     def task_states(self) -> dict[str, str]:
         """Latest run status per task ("pending" when it never ran)."""
@@ -180,6 +198,7 @@ class Conductor:
         run = Run(task=name, iteration=len(runs) + 1, seq=self._seq,
                   triggered_by=source.task if source else None, parents=parents)
         runs.append(run)
+        self._active[run.seq] = run
         spec = self.definition.task(name)
         delay = self._seconds(spec, "delay", spec.delay) if spec.delay is not None else 0
         if delay > 0:
@@ -208,7 +227,14 @@ class Conductor:
             run.units = [Unit(index=None)]
         else:
             run.is_items = True
-            run.units = [Unit(index=i, item=item) for i, item in enumerate(self._items(spec))]
+            items = self._items(spec)
+            if len(items) > self.slice_size:
+                run.items = items
+                run.units = [Unit(index=None, span=(i, min(i + self.slice_size, len(items))))
+                             for i in range(0, len(items), self.slice_size)]
+            else:
+                run.units = [Unit(index=self.index_offset + i, item=item)
+                             for i, item in enumerate(items)]
             if not run.units:
                 self._complete(run)
                 return
@@ -225,22 +251,40 @@ class Conductor:
         return items
 
     def _fill(self, run: Run) -> None:
-        """Dispatch units until the task's concurrency bound is reached."""
+        """Dispatch units until the task's concurrency bound (and the workflow's) is reached."""
         spec = self.definition.task(run.task)
         limit = spec.concurrency if run.is_items else 1
-        in_flight = sum(1 for u in run.units if u.in_flight)
-        while not self.cancelling and in_flight < limit and run.next_unit < len(run.units):
+        if run.items:  # slices: each child runs `concurrency` items at once
+            limit = max(1, spec.concurrency // self.slice_size)
+        while not self.cancelling and run.in_flight < limit and run.next_unit < len(run.units):
+            if self._in_flight >= self.max_in_flight:
+                self._starved[run.seq] = run
+                return
             self._dispatch(run, run.units[run.next_unit])
             run.next_unit += 1
-            in_flight += 1
+        self._starved.pop(run.seq, None)
+
+    def _refill_starved(self) -> None:
+        for run in list(self._starved.values()):
+            if self._in_flight >= self.max_in_flight:
+                return
+            self._fill(run)
 
     def _dispatch(self, run: Run, unit: Unit) -> None:
         spec = self.definition.task(run.task)
-        ctx = self._context(item=unit.item, index=unit.index, has_item=run.is_items)
-        rendered_input = self._render(spec.input, ctx, f"task '{spec.name}' input")
+        slice_inputs = None
+        if unit.span is not None:
+            rendered_input: dict[str, Any] = {}
+            slice_inputs = [self._render_input(spec, run.items[i], i) for i in range(*unit.span)]
+        elif self.prerendered:
+            rendered_input = unit.item
+        else:
+            rendered_input = self._render_input(spec, unit.item, unit.index, run.is_items)
         timeout = self._seconds(spec, "timeout", spec.timeout) if spec.timeout is not None else None
         unit.in_flight = True
         unit.status = "running"
+        run.in_flight += 1
+        self._in_flight += 1
         key = attempt_key(run, unit)
         self._attempts[key] = (run, unit)
         self._emit(Dispatch(
@@ -253,11 +297,20 @@ class Conductor:
             input=rendered_input,
             timeout_seconds=int(timeout) if timeout is not None else None,
             triggered_by=run.triggered_by,
+            slice_inputs=slice_inputs,
+            first_index=unit.span[0] if unit.span else None,
         ))
+
+    def _render_input(self, spec: TaskSpec, item: Any, index: int | None,
+                      has_item: bool = True) -> dict[str, Any]:
+        ctx = self._context(item=item, index=index, has_item=has_item)
+        return self._render(spec.input, ctx, f"task '{spec.name}' input")
 
     def _on_attempt_ended(self, key: str, outcome: Outcome) -> None:
         run, unit = self._attempts.pop(key)
         unit.in_flight = False
+        run.in_flight -= 1
+        self._in_flight -= 1
         if self._should_retry(run, unit, outcome):
             unit.attempt += 1
             unit.status = "delayed"
@@ -271,16 +324,17 @@ class Conductor:
             return
         unit.status = outcome.status
         unit.result = outcome.result
+        run.ended += 1
         if run.next_unit < len(run.units) and not self.cancelling:
             self._fill(run)
-        if not any(u.in_flight or u.status == "delayed" for u in run.units[: run.next_unit]) and (
-            run.next_unit >= len(run.units) or self.cancelling
-        ):
+        if run.ended == len(run.units):
             self._complete(run)
+        self._refill_starved()
 
     def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
         retry = self.definition.task(run.task).retry
-        if self.cancelling or retry is None or outcome.status not in ("failed", "timed_out"):
+        if (self.cancelling or retry is None or unit.span is not None
+                or outcome.status not in ("failed", "timed_out")):
             return False
         if unit.attempt >= retry.count:
             return False
@@ -306,7 +360,14 @@ class Conductor:
         """All units ended: settle the run's status and result, then fire transitions."""
         statuses = [u.status for u in run.units]
         run.status = _aggregate(statuses)
-        run.result = [u.result for u in run.units] if run.is_items else run.units[0].result
+        self._active.pop(run.seq, None)
+        self._starved.pop(run.seq, None)
+        if run.items:  # slices: each unit's result is its items' results
+            run.result = [r for u in run.units for r in (u.result or [])]
+        elif run.is_items:
+            run.result = [u.result for u in run.units]
+        else:
+            run.result = run.units[0].result
         self.task_results[run.task] = visible_result(run.result)
         if self.cancelling:
             return
@@ -343,20 +404,21 @@ class Conductor:
         self.cancelling = True
         cancel_running = self.definition.cancellation_policy == "cancel_running"
         for run in self.active_runs():
-            waiting = [u for u in run.units if not u.in_flight and u.status == "delayed"]
-            for unit in waiting:  # queued, delayed or between retries: they never start now
-                unit.status = "cancelled"
-            if cancel_running:
-                for unit in run.units:
-                    if unit.in_flight:
+            for unit in run.units:
+                if unit.in_flight:
+                    if cancel_running:
                         self._emit(CancelAttempt(key=attempt_key(run, unit)))
-            if not any(u.in_flight for u in run.units):
-                if not run.units:
-                    run.units = [Unit(index=None, status="cancelled")]
+                elif unit.status == "delayed":  # queued or between retries: never starts now
+                    unit.status = "cancelled"
+                    run.ended += 1
+            if not run.units:  # still in its `delay`
+                run.units = [Unit(index=None, status="cancelled")]
+                run.ended = 1
+            if run.in_flight == 0:
                 self._complete(run)
 
     def _maybe_finish(self) -> None:
-        if self.finished is not None or self.active_runs():
+        if self.finished is not None or self._active:
             return
         if self.cancelling:
             self._finish("cancelled", "Workflow cancelled")
@@ -407,6 +469,8 @@ def _descends_from(source: Run, target: Run) -> bool:
 
 def attempt_key(run: Run, unit: Unit) -> str:
     item = f"[{unit.index}]" if unit.index is not None else ""
+    if unit.span is not None:
+        item = f"[{unit.span[0]}:{unit.span[1]}]"
     return f"{run.key}{item}#{unit.attempt}"
 
 

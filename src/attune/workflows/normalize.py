@@ -1,0 +1,236 @@
+"""Legacy transition forms -> the one canonical `next` list (spec §2).
+
+Works on the raw task mapping read from YAML, before models are built, so every problem can still
+be tied to a position: each rewritten piece records the path it came from (`aliases`), and the
+positions layer reports problems in the rewritten form at the original text.
+
+Canonical transition: {"when": str | None, "publish": [(name, value), ...], "do": [task, ...]}.
+
+Decisions taken here (the original was silent or lossy):
+- `decision` default branch (`default: true`) means "none of the other branches matched": its
+  `when` becomes `{{ not (A) and not (B) ... }}` built from the other branches' conditions, or no
+  `when` when there are no others. The others' conditions must then be single `{{ }}` expressions.
+- Task-level `publish` goes to the first transition whose `when` is exactly `{{ succeeded() }}`,
+  ahead of that transition's own publish items; without one, a new `succeeded()` transition is put
+  *first* so later transitions' conditions see the published values.
+- Legacy `on_*`/`decision` together with `next` is an error (the original silently dropped the
+  legacy keys).
+- A bare string in a publish list (`- name`) publishes the whole result, as in the original.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from attune.workflows.validate import Finding, Path
+
+# (legacy key, condition) in the order the original emitted them.
+LEGACY_KEYS: tuple[tuple[str, str | None], ...] = (
+    ("on_success", "{{ succeeded() }}"),
+    ("on_failure", "{{ failed() }}"),
+    ("on_complete", None),
+    ("on_timeout", "{{ timed_out() }}"),
+)
+TRANSITION_KEYS = {"when", "publish", "do"}
+DECISION_KEYS = {"when", "next", "default"}
+_SUCCEEDED = re.compile(r"^\s*\{\{\s*succeeded\(\)\s*\}\}\s*$")
+_SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
+
+
+@dataclass
+class Normalized:
+    next: list[dict[str, Any]]
+    aliases: dict[Path, Path] = field(default_factory=dict)  # new path -> original path
+    synthetic: set[Path] = field(default_factory=set)  # generated templates: not in the file
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class _Piece:
+    """One canonical transition with its provenance, paths relative to the transition."""
+
+    when: str | None
+    publish: list[tuple[str, Any]] = field(default_factory=list)
+    do: list[str] = field(default_factory=list)
+    aliases: dict[Path, Path] = field(default_factory=dict)
+    synthetic: set[Path] = field(default_factory=set)
+
+
+def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
+    """Canonical `next` for one raw task mapping at `path` (e.g. ("tasks", 3))."""
+    findings: list[Finding] = []
+    pieces: list[_Piece] = []
+    legacy = [key for key, _ in LEGACY_KEYS if key in task] + (["decision"] if "decision" in task else [])
+    raw_next = task.get("next")
+    if raw_next is not None and legacy:
+        for key in legacy:
+            findings.append(Finding(path + (key,), f"`{key}` cannot be combined with `next`; "
+                                    "move it into `next`", key=True))
+        legacy = []
+    if raw_next is not None:
+        if not isinstance(raw_next, list):
+            findings.append(Finding(path + ("next",), "'next' must be a list of transitions"))
+        else:
+            for i, item in enumerate(raw_next):
+                _transition(item, path + ("next", i), pieces, findings)
+    for key, when in LEGACY_KEYS:
+        if key in legacy:
+            piece = _Piece(when, aliases={(): path + (key,)})
+            piece.do = _do_list(task[key], path + (key,), piece, findings)
+            pieces.append(piece)
+    if "decision" in legacy:
+        _decision(task["decision"], path + ("decision",), pieces, findings)
+    if task.get("publish") is not None:
+        _task_publish(task["publish"], path + ("publish",), pieces, findings)
+    out = Normalized(next=[], findings=findings)
+    for i, piece in enumerate(pieces):
+        base = path + ("next", i)
+        out.next.append({"when": piece.when, "publish": piece.publish, "do": piece.do})
+        out.aliases.update({base + rel: src for rel, src in piece.aliases.items()})
+        out.synthetic.update(base + rel for rel in piece.synthetic)
+    return out
+
+
+def _transition(item: Any, src: Path, pieces: list[_Piece], findings: list[Finding]) -> None:
+    if not isinstance(item, dict):
+        findings.append(Finding(src, "a transition must be a mapping with when/publish/do"))
+        return
+    for key in item:
+        if key not in TRANSITION_KEYS and key != "__chart_meta__":
+            findings.append(Finding(src + (key,), f"unknown key '{key}' in transition", key=True))
+    when = item.get("when")
+    if when is not None and not isinstance(when, str):
+        findings.append(Finding(src + ("when",), "'when' must be a string"))
+        when = None
+    piece = _Piece(when, aliases={(): src})
+    piece.publish = _publish(item.get("publish"), src + ("publish",), piece, findings)
+    piece.do = _do_list(item.get("do"), src + ("do",), piece, findings)
+    pieces.append(piece)
+
+
+def _do_list(value: Any, src: Path, piece: _Piece, findings: list[Finding]) -> list[str]:
+    """`do` (and legacy targets) may be one task name or a list of them."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        piece.aliases[("do", 0)] = src
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        piece.aliases[("do",)] = src
+        return list(value)
+    findings.append(Finding(src, "a transition target must be a task name or a list of names"))
+    return []
+
+
+def _publish(value: Any, src: Path, piece: _Piece, findings: list[Finding],
+             first: int = 0) -> list[tuple[str, Any]]:
+    """A map, or a list of single-key maps / bare names, as ordered (name, value) pairs
+    numbered from `first` in the piece."""
+    if value is None:
+        return []
+    pairs: list[tuple[str, Any]] = []
+
+    def add(name: Any, val: Any, origin: Path, synthetic: bool = False) -> None:
+        at = ("publish", first + len(pairs))
+        piece.aliases[at] = origin
+        piece.aliases[at + (0,)] = piece.aliases[at + (1,)] = origin
+        if synthetic:
+            piece.synthetic.add(at + (1,))
+        pairs.append((str(name), val))
+
+    if isinstance(value, dict):
+        for name, val in value.items():
+            add(name, val, src + (name,))
+    elif isinstance(value, list):
+        for i, entry in enumerate(value):
+            if isinstance(entry, str):
+                add(entry, "{{ result() }}", src + (i,), synthetic=True)
+            elif isinstance(entry, dict) and len(entry) == 1:
+                (name, val), = entry.items()
+                add(name, val, src + (i, name))
+            else:
+                findings.append(Finding(src + (i,), "each publish item must be a single-key map "
+                                        "(name: value) or a name"))
+    else:
+        findings.append(Finding(src, "'publish' must be a map or a list of single-key maps"))
+    return pairs
+
+
+def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Finding]) -> None:
+    if not isinstance(value, list):
+        findings.append(Finding(src, "'decision' must be a list of {when, next, default}"))
+        return
+    default: int | None = None
+    others: list[tuple[int, dict[str, Any]]] = []
+    for i, branch in enumerate(value):
+        where = src + (i,)
+        if not isinstance(branch, dict):
+            findings.append(Finding(where, "a decision branch must be a mapping"))
+            continue
+        for key in branch:
+            if key not in DECISION_KEYS and key != "__chart_meta__":
+                findings.append(Finding(where + (key,), f"unknown key '{key}' in decision branch",
+                                        key=True))
+        if "next" not in branch:
+            findings.append(Finding(where, "a decision branch needs `next`"))
+        if not isinstance(branch.get("when"), (str, type(None))):
+            findings.append(Finding(where + ("when",), "'when' must be a string"))
+        elif branch.get("default") is True:
+            if default is not None:
+                findings.append(Finding(where + ("default",), "only one default branch is allowed"))
+            elif branch.get("when") is not None:
+                findings.append(Finding(where + ("when",), "a default branch takes no `when`"))
+            default = i
+        else:
+            others.append((i, branch))
+    for i, branch in enumerate(value):
+        if not isinstance(branch, dict) or not isinstance(branch.get("when"), (str, type(None))):
+            continue
+        piece = _Piece(branch.get("when"), aliases={(): src + (i,)})
+        if i == default:
+            piece.when = _negation(others, src, findings)
+            piece.synthetic.add(("when",))
+        piece.do = _do_list(branch.get("next"), src + (i, "next"), piece, findings)
+        pieces.append(piece)
+
+
+def _negation(others: list[tuple[int, dict[str, Any]]], src: Path,
+              findings: list[Finding]) -> str | None:
+    """`when` of a default branch: true exactly when no other branch's condition is."""
+    parts = []
+    for i, branch in others:
+        when = branch.get("when")
+        match = _SINGLE_EXPR.match(when) if isinstance(when, str) else None
+        if when is None:
+            findings.append(Finding(src + (i,), "this branch has no `when`, so the default "
+                                    "branch could never fire"))
+        elif match is None:
+            findings.append(Finding(src + (i, "when"), "with a default branch, each other "
+                                    "branch's `when` must be one {{ }} expression"))
+        else:
+            parts.append(f"not ({match.group('expr').strip()})")
+    return "{{ " + " and ".join(parts) + " }}" if parts else None
+
+
+def _task_publish(value: Any, src: Path, pieces: list[_Piece], findings: list[Finding]) -> None:
+    target = next((p for p in pieces if p.when is not None and _SUCCEEDED.match(p.when)), None)
+    if target is None:
+        # First, so that later transitions' conditions already see the published values.
+        target = _Piece("{{ succeeded() }}", aliases={(): src})
+        pieces.insert(0, target)
+    # Task-level items go ahead of the transition's own, which move down by that many.
+    scratch = _Piece(None)
+    pairs = _publish(value, src, scratch, findings)
+    target.aliases = {_bump(rel, len(pairs)): o for rel, o in target.aliases.items()}
+    target.synthetic = {_bump(rel, len(pairs)) for rel in target.synthetic}
+    target.aliases.update(scratch.aliases)
+    target.synthetic.update(scratch.synthetic)
+    target.publish = pairs + target.publish
+
+
+def _bump(rel: Path, by: int) -> Path:
+    if len(rel) >= 2 and rel[0] == "publish":
+        return ("publish", rel[1] + by) + rel[2:]
+    return rel
