@@ -1,0 +1,64 @@
+"""Scale and failure: 10,000 items, a worker killed mid-task."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.engine.helpers import TEST_PACKS, records, run, start
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_ten_thousand_items_complete_within_history_limits(temporal_stack):
+    engine = temporal_stack.engine
+    r = await run(engine, "qa.big_items", {"count": 10_000}, timeout=900)
+    assert r.status == "completed", r.result
+    assert r.result == {"n": 10_000, "last": 9_999, "succeeded": True}
+    assert len(r.tasks("each")) == 20  # slices of 500
+    for wid in [r.workflow_id, r.tasks("each")[0].child_workflow_id]:
+        history = await engine.handle(wid).fetch_history()
+        assert len(history.events) < 10_240  # below even Temporal's warning threshold
+
+
+def _worker(address: str, prefix: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
+         "--temporal-address", address, "--queue-prefix", prefix],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_killed_worker_task_completes_on_another_worker(temporal_stack, tmp_path):
+    """The task's worker dies (SIGKILL); after the heartbeat timeout Temporal retries it on the
+    surviving worker, and the workflow completes."""
+    engine = temporal_stack.engine
+    prefix = f"kill{os.getpid()}"
+    workers = [_worker(temporal_stack.address, prefix) for _ in range(2)]
+    pid_file = tmp_path / "pids"
+    try:
+        await asyncio.sleep(3)  # both workers polling
+        workflow_id = await start(engine, "qa.pid_sleep", {"pid_file": str(pid_file)},
+                                  queue_prefix=prefix)
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        first = int(pid_file.read_text().split()[0])
+        victim = next(w for w in workers if w.pid == first)
+        os.killpg(victim.pid, signal.SIGKILL)
+        status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
+        assert status == "completed", result
+        assert result["data"] == {"done": True}
+        pids = [int(p) for p in pid_file.read_text().split()]
+        assert len(pids) == 2 and pids[0] != pids[1]
+        assert (await records(engine, workflow_id))[0].status == "completed"
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
