@@ -188,6 +188,59 @@ def run(
     raise typer.Exit(code)
 
 
+# ---- executions and packs through the API ----------------------------------------------------
+
+@execution_app.command("get")
+def execution_get(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Show one execution."""
+    from attune.api_client import get_execution
+
+    raise typer.Exit(get_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
+
+
+@execution_app.command("list")
+def execution_list(
+    status: Optional[str] = typer.Option(None, "--status"),
+    action_ref: Optional[str] = typer.Option(None, "--action", help="exact ref or pack.*"),
+    parent: Optional[int] = typer.Option(None, "--parent"),
+    top_level_only: bool = typer.Option(False, "--top-level-only"),
+    page: int = typer.Option(1, "--page"),
+    per_page: int = typer.Option(20, "--per-page"),
+    output: str = OutputOpt,
+    api_url: Optional[str] = ApiOpt,
+) -> None:
+    """List executions, newest first."""
+    from attune.api_client import list_executions
+
+    filters = {"status": status, "action_ref": action_ref, "parent": parent, "page": page,
+               "per_page": per_page, "top_level_only": top_level_only or None}
+    raise typer.Exit(list_executions(Settings.load(api_url=api_url), filters, output, out, err))
+
+
+@execution_app.command("cancel")
+def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Cancel a running execution (its workflow's cancellation_policy applies)."""
+    from attune.api_client import cancel_execution
+
+    raise typer.Exit(cancel_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
+
+
+@execution_app.command("tail")
+def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Follow an execution's tasks until it ends."""
+    from attune.api_client import tail_execution
+
+    raise typer.Exit(tail_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
+
+
+@pack_app.command("register")
+def pack_register(path: Path, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Load and validate a pack directory on the API, upserting its actions and workflows."""
+    from attune.api_client import register_pack
+
+    raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.resolve()), output, out, err))
+
+
 def main() -> None:
     try:
         app()

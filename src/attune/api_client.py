@@ -1,0 +1,175 @@
+"""The CLI's side of the REST API: submit, follow with live progress, read and cancel."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from attune.presenting import dump, print_table, show_result, styled
+from attune.settings import Settings
+
+TERMINAL = {"completed", "failed", "cancelled", "timeout", "abandoned"}
+LIST_COLUMNS = ["id", "action_ref", "status", "parent", "created"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = details or []
+
+
+class Api:
+    def __init__(self, settings: Settings) -> None:
+        headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+        self.http = httpx.Client(base_url=settings.api_url.rstrip("/") + "/api/v1",
+                                 headers=headers, timeout=30)
+        self.url = settings.api_url
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"cannot reach the API at {self.url}: {exc}") from exc
+        body = resp.json() if resp.content else {}
+        if resp.status_code >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
+        return body
+
+    def execution(self, execution_id: int | str) -> dict[str, Any]:
+        return self.call("GET", f"/executions/{execution_id}")["data"]
+
+    def children(self, execution_id: int | str) -> list[dict[str, Any]]:
+        body = self.call("GET", "/executions", params={"parent": execution_id, "per_page": 100})
+        return body["items"]
+
+
+def report_api_error(err: Console, exc: Exception) -> int:
+    if isinstance(exc, ConnectionError):
+        err.print(f"error: {exc}", highlight=False)
+        return 2
+    assert isinstance(exc, ApiError)
+    err.print(f"error ({exc.status}): {exc}", highlight=False)
+    for detail in exc.details:
+        where = detail.get("path") or ""
+        line = f":{detail['line']}:{detail.get('column', 1)}" if detail.get("line") else ""
+        err.print(f"  {where}{line}: {detail.get('message')}", highlight=False)
+    return 2 if exc.status in (400, 404, 409, 422) else 1
+
+
+def exit_code(status: str) -> int:
+    return 0 if status == "completed" else 1
+
+
+def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table:
+    table = Table("task", "action", "item", "attempt", "status",
+                  title=f"{execution['action_ref']} #{execution['id']}: {execution['status']}")
+    for task in tasks:
+        wt = task.get("workflow_task") or {}
+        table.add_row(wt.get("task_name", ""), task["action_ref"],
+                      "" if wt.get("task_index") is None else str(wt["task_index"]),
+                      str(wt.get("retry_count", 0)), styled(task["status"]))
+    return table
+
+
+def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
+    """Redraw the task table until the execution ends; returns the final record."""
+    with Live(Group(), console=console, transient=not console.is_terminal,
+              refresh_per_second=8) as live:
+        while True:
+            execution = api.execution(execution["id"])
+            tasks = api.children(execution["id"])
+            live.update(progress_table(execution, tasks))
+            if execution["status"] in TERMINAL:
+                return execution
+            time.sleep(interval)
+
+
+def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
+                wait: bool, console: Console, err: Console) -> int:
+    api = Api(settings)
+    try:
+        execution = api.call("POST", "/executions/execute",
+                             json={"action_ref": action_ref, "parameters": parameters})["data"]
+        if not wait:
+            console.print(str(execution["id"]))
+            return 0
+        if output == "table":
+            execution = follow(api, execution, console)
+        else:
+            while execution["status"] not in TERMINAL:
+                time.sleep(0.2)
+                execution = api.execution(execution["id"])
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    show_result(console, execution, output)
+    return exit_code(execution["status"])
+
+
+# ---- `attune execution ...` -------------------------------------------------------------------------
+
+def get_execution(settings: Settings, execution_id: str, output: str, console: Console,
+                  err: Console) -> int:
+    try:
+        execution = Api(settings).execution(execution_id)
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, execution, output):
+        print_table(console, execution, ["id", "action_ref", "status", "parent", "started_at",
+                                         "updated"])
+        show_result(console, execution, "table")
+    return 0
+
+
+def list_executions(settings: Settings, filters: dict[str, Any], output: str, console: Console,
+                    err: Console) -> int:
+    try:
+        body = Api(settings).call("GET", "/executions",
+                                  params={k: v for k, v in filters.items() if v is not None})
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, body, output):
+        print_table(console, body["items"], LIST_COLUMNS)
+        p = body["pagination"]
+        console.print(f"page {p['page']}/{p['total_pages']} · {p['total_items']} execution(s)")
+    return 0
+
+
+def cancel_execution(settings: Settings, execution_id: str, output: str, console: Console,
+                     err: Console) -> int:
+    try:
+        execution = Api(settings).call("POST", f"/executions/{execution_id}/cancel")["data"]
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, execution, output):
+        console.print(f"execution {execution['id']}: {styled(execution['status'])}")
+    return 0
+
+
+def tail_execution(settings: Settings, execution_id: str, output: str, console: Console,
+                   err: Console) -> int:
+    api = Api(settings)
+    try:
+        execution = follow(api, api.execution(execution_id), console)
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    show_result(console, execution, output)
+    return exit_code(execution["status"])
+
+
+def register_pack(settings: Settings, path: str, output: str, console: Console,
+                  err: Console) -> int:
+    try:
+        body = Api(settings).call("POST", "/packs/register", json={"path": path})
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, body, output):
+        pack = body["data"]
+        console.print(f"registered pack {pack.get('ref')}", highlight=False)
+    return 0

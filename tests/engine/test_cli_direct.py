@@ -1,0 +1,75 @@
+"""`attune run --direct` and `attune validate` as a user runs them: real processes, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import pytest
+
+from tests.engine.helpers import TEST_PACKS
+
+pytestmark = pytest.mark.asyncio
+
+
+async def attune(*args: str, env_address: str | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "attune.cli", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_run_direct_completed_exits_0_with_json_result(temporal_stack):
+    code, out, err = await attune("run", "qa.sequence", "start=3", "-o", "json", "--direct",
+                                  "--packs", str(TEST_PACKS), "--temporal-address",
+                                  temporal_stack.address)
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["status"] == "completed" and body["result"]["a"] == 31
+    assert body["id"].startswith("qa.sequence-")
+
+
+async def test_run_direct_failed_exits_1(temporal_stack):
+    code, out, _ = await attune("run", "qa.fail", "-o", "yaml", "--direct", "--packs",
+                                str(TEST_PACKS), "--temporal-address", temporal_stack.address)
+    assert code == 1
+    assert "status: failed" in out and "qa.fail failed on purpose" in out
+
+
+async def test_run_direct_params_json_and_unknown_action(temporal_stack):
+    code, out, _ = await attune("run", "qa.echo", "--params-json", '{"value": 7}', "-o", "json",
+                                "--direct", "--packs", str(TEST_PACKS),
+                                "--temporal-address", temporal_stack.address)
+    assert code == 0 and json.loads(out)["result"]["data"] == {"value": 7}
+    code, _, err = await attune("run", "qa.nope", "--direct", "--packs", str(TEST_PACKS),
+                                "--temporal-address", temporal_stack.address)
+    assert code == 2 and "unknown action 'qa.nope'" in err
+
+
+async def test_run_direct_invalid_parameter_exits_2_naming_it(temporal_stack):
+    code, _, err = await attune("run", "qa.echo", "value=notanumber", "--direct", "--packs",
+                                str(TEST_PACKS), "--temporal-address", temporal_stack.address)
+    assert code == 2 and "value" in err
+
+
+async def test_run_direct_unreachable_temporal_exits_2():
+    code, _, err = await attune("run", "qa.echo", "--direct", "--packs", str(TEST_PACKS),
+                                "--temporal-address", "127.0.0.1:1")
+    assert code == 2 and "cannot reach Temporal" in err
+
+
+async def test_bad_usage_exits_2():
+    code, _, err = await attune("run", "qa.echo", "novalue", "--direct", "--packs", str(TEST_PACKS))
+    assert code == 2 and "key=value" in err
+    code, _, _ = await attune("run", "qa.echo", "-o", "xml", "--direct")
+    assert code == 2
+
+
+async def test_validate_clean_and_broken():
+    code, out, _ = await attune("validate", str(TEST_PACKS / "qa"))
+    assert code == 0, out
+    code, out, _ = await attune("validate", "/nonexistent/path")
+    assert code == 2
