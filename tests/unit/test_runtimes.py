@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import stat
 import textwrap
 import time
 from pathlib import Path
@@ -154,6 +153,14 @@ async def test_warm_children_start_with_fresh_module_state(tmp_path):
     assert len({o[2] for o in outs}) == 3  # random is reseeded per child
 
 
+async def test_concurrent_warm_runs(tmp_path):
+    pack = make_pack(tmp_path, {"actions/c.py": "import json, os, sys, time\ntime.sleep(0.2)\n"
+                                                "print(json.load(sys.stdin)['i'], os.getpid())\n"})
+    results = await asyncio.gather(*(run_process(request(pack, "c.py", parameters={"i": i})) for i in range(12)))
+    outs = [r.stdout.split() for r in results]
+    assert [int(o[0]) for o in outs] == list(range(12)) and len({o[1] for o in outs}) == 12
+
+
 async def test_dead_warm_starter_is_replaced(tmp_path):
     pack = make_pack(tmp_path, {"actions/ok.py": "print('ok')\n"})
     assert (await run_process(request(pack, "ok.py"))).stdout == "ok\n"
@@ -174,7 +181,8 @@ RAW_PY = """
     raw = open(file).read() if file else sys.stdin.read()
     print(json.dumps({"raw": raw, "stdin_rest": sys.stdin.read(), "file": file,
                       "mode": oct(os.stat(file).st_mode & 0o777) if file else None,
-                      "fmt": os.environ["ATTUNE_PARAMETER_FORMAT"], "delivery": os.environ["ATTUNE_PARAMETER_DELIVERY"]}))
+                      "fmt": os.environ["ATTUNE_PARAMETER_FORMAT"],
+                      "delivery": os.environ["ATTUNE_PARAMETER_DELIVERY"]}))
 """
 
 
@@ -249,7 +257,8 @@ async def test_output_is_capped_per_stream_and_fully_drained(tmp_path):
     assert big.succeeded and big.stdout_truncated and big.stderr_truncated
     assert big.stdout == "o" * OUTPUT_CAP_BYTES and big.stderr == "e" * OUTPUT_CAP_BYTES
     small = await run_process(request(pack, "small.sh", "shell"))
-    assert (small.stdout, small.stderr, small.stdout_truncated, small.stderr_truncated) == ("hi\n", "warn\n", False, False)
+    assert (small.stdout, small.stderr) == ("hi\n", "warn\n")
+    assert not small.stdout_truncated and not small.stderr_truncated
     assert "stdout_truncated" in big.as_task_result() and "stdout_truncated" not in small.as_task_result()
 
 
@@ -387,7 +396,7 @@ async def test_heartbeat_is_called_while_running(tmp_path):
     beats = []
     res = await run_process(request(pack, "s.sh", "shell"), heartbeat=lambda: beats.append(1),
                             heartbeat_interval=0.05)
-    assert res.succeeded and 4 <= len(beats) <= 15
+    assert res.succeeded and len(beats) >= 4
     count = len(beats)
     await asyncio.sleep(0.2)
     assert len(beats) == count  # stopped with the process

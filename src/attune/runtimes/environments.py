@@ -1,0 +1,156 @@
+"""Per-pack interpreter environments (spec §1, §7): a virtualenv for packs with requirements.txt,
+node_modules for packs with package.json. Built once, reused; a marker file holds the hash of the
+inputs so an edited requirements.txt rebuilds, and an fcntl lock stops two workers on one machine
+from building the same environment at once."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from attune.runtimes.models import EnvironmentInfo
+
+READY_MARKER = ".attune-ready"
+BUILD_TIMEOUT_SECONDS = 900  # pip/npm behind a slow mirror; a hung build must still end
+STDERR_TAIL_CHARS = 2000
+
+
+class EnvironmentBuildError(RuntimeError):
+    pass
+
+
+def env_root() -> Path:
+    """Where virtualenvs and locks live: ATTUNE_ENV_DIR, default ~/.cache/attune/envs."""
+    return Path(os.environ.get("ATTUNE_ENV_DIR") or Path.home() / ".cache" / "attune" / "envs")
+
+
+_resolved_python: dict[str, str] = {}
+
+
+def system_python() -> str:
+    """The real interpreter behind `python3` (ATTUNE_PYTHON overrides). Resolved once: shims such as
+    pyenv's add ~100 ms per spawn and would also give the warm starter a different identity."""
+    candidate = os.environ.get("ATTUNE_PYTHON") or shutil.which("python3") or sys.executable
+    if candidate not in _resolved_python:
+        try:
+            out = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"],
+                                 capture_output=True, text=True, timeout=30, check=True)
+            _resolved_python[candidate] = out.stdout.strip() or candidate
+        except (OSError, subprocess.SubprocessError):
+            _resolved_python[candidate] = candidate
+    return _resolved_python[candidate]
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise EnvironmentBuildError(f"`{name}` not found on PATH")
+    return found
+
+
+async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
+    """Resolve (and on first use build) the interpreter environment of a pack. Idempotent and
+    cheap once built: the fast path only reads the marker file."""
+    pack = Path(pack_dir)
+    if runner == "shell":
+        return EnvironmentInfo(runner="shell", interpreter="/bin/bash")
+    if runner == "python":
+        base = await asyncio.to_thread(system_python)  # a subprocess on first use only
+        req = pack / "requirements.txt"
+        if not req.is_file():
+            return EnvironmentInfo(runner="python", interpreter=base)
+        digest = _digest(b"python", base.encode(), req.read_bytes())
+        venv = env_root() / f"python-{digest[:16]}"
+        built = False
+        if not _ready(venv / READY_MARKER, digest):
+            built = await asyncio.to_thread(_locked_build, venv.with_suffix(".lock"), venv / READY_MARKER,
+                                            digest, functools.partial(_build_venv, pack, base, req, venv))
+        bin_dir = venv / "bin"
+        path = os.environ.get("PATH", "")
+        return EnvironmentInfo(
+            runner="python", interpreter=str(bin_dir / "python3"), env_dir=str(venv), built=built,
+            # What `activate` does, so console scripts installed by requirements are found.
+            extra_env={"VIRTUAL_ENV": str(venv), "PATH": f"{bin_dir}{os.pathsep}{path}" if path else str(bin_dir)},
+        )
+    if runner == "nodejs":
+        node = _which("node")
+        manifest = pack / "package.json"
+        if not manifest.is_file():
+            return EnvironmentInfo(runner="nodejs", interpreter=node)
+        lock_file = pack / "package-lock.json"
+        digest = _digest(b"nodejs", manifest.read_bytes(), lock_file.read_bytes() if lock_file.is_file() else b"")
+        # In the pack itself (not a cache dir): ES modules ignore NODE_PATH and find packages only by
+        # walking up from the script, so <pack>/node_modules is the one place both module kinds see.
+        modules = pack / "node_modules"
+        built = False
+        if not _ready(modules / READY_MARKER, digest):
+            lock = env_root() / "locks" / f"node-{_digest(str(pack.resolve()).encode())[:16]}.lock"
+            built = await asyncio.to_thread(_locked_build, lock, modules / READY_MARKER, digest,
+                                            functools.partial(_build_node_modules, pack, lock_file.is_file()))
+        node_path = os.pathsep.join(p for p in (str(modules), os.environ.get("NODE_PATH", "")) if p)
+        return EnvironmentInfo(runner="nodejs", interpreter=node, env_dir=str(modules), built=built,
+                               extra_env={"NODE_PATH": node_path})
+    raise ValueError(f"unknown runner {runner!r}")
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
+def _ready(marker: Path, digest: str) -> bool:
+    try:
+        return marker.read_text().strip() == digest
+    except OSError:
+        return False
+
+
+def _locked_build(lock_path: Path, marker: Path, digest: str, build) -> bool:
+    """Build under an exclusive file lock; False when another process finished it meanwhile."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if we crash
+        if _ready(marker, digest):
+            return False
+        build()
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest + "\n")  # last: a half-built environment never looks ready
+        return True
+
+
+def _build_venv(pack: Path, base: str, req: Path, venv: Path) -> None:
+    if venv.exists():
+        shutil.rmtree(venv)  # leftovers of an interrupted build
+    _run(pack, "virtualenv", [base, "-m", "venv", str(venv)], cwd=pack)
+    _run(pack, "pip install", [str(venv / "bin" / "python3"), "-m", "pip", "install",
+                               "--disable-pip-version-check", "--no-input", "-r", str(req)], cwd=pack)
+
+
+def _build_node_modules(pack: Path, has_lock: bool) -> None:
+    cmd = [_which("npm"), "install", "--no-audit", "--no-fund"]
+    if not has_lock:
+        cmd.append("--no-package-lock")  # don't write a lock file into the pack
+    _run(pack, "npm install", cmd, cwd=pack)
+    (pack / "node_modules").mkdir(exist_ok=True)  # npm skips it when there are no dependencies
+
+
+def _run(pack: Path, what: str, cmd: list[str], cwd: Path) -> None:
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_SECONDS,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentBuildError(f"pack {pack.name}: {what} timed out after {BUILD_TIMEOUT_SECONDS} s") from None
+    except OSError as err:
+        raise EnvironmentBuildError(f"pack {pack.name}: {what} could not start: {err}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout or "").strip()[-STDERR_TAIL_CHARS:]
+        raise EnvironmentBuildError(f"pack {pack.name}: {what} failed (exit {proc.returncode}):\n{tail}")

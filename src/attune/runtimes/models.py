@@ -1,0 +1,72 @@
+"""Request and result of one action process (spec §7). Plain pydantic: the engine wraps these in an
+activity, so both must stay small and serialisable."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+RunnerName = Literal["shell", "python", "nodejs"]
+
+
+class ProcessRequest(BaseModel):
+    execution_id: str
+    action_ref: str
+    pack_ref: str
+    pack_dir: str  # absolute path of the pack directory (cwd of the process)
+    runner: RunnerName
+    entry_point: str  # relative to <pack_dir>/actions/
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    secret_names: list[str] = Field(default_factory=list)  # values never logged
+    parameter_delivery: Literal["stdin", "file"] = "stdin"
+    parameter_format: Literal["json", "yaml", "dotenv"] = "json"
+    output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
+    timeout_seconds: float = 600
+    api_url: str = "http://127.0.0.1:8000"
+    warm: bool = True  # python only: fork from the warm starter; False = plain spawn
+
+    def redacted_parameters(self) -> dict[str, Any]:
+        """Parameters safe to log: secret values replaced."""
+        secret = set(self.secret_names)
+        return {k: ("***" if k in secret else v) for k, v in self.parameters.items()}
+
+
+class ProcessResult(BaseModel):
+    succeeded: bool
+    exit_code: int | None  # -N when killed by signal N; None when the status is unknown
+    duration_ms: int
+    stdout: str | None = None  # None when stdout was parsed into data
+    stderr: str | None = None
+    data: Any = None
+    error: str | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    timed_out: bool = False
+    cancelled: bool = False
+
+    def as_task_result(self) -> dict[str, Any]:
+        """Spec §6 task-result shape: None keys omitted, flags only when set."""
+        out: dict[str, Any] = {
+            "succeeded": self.succeeded,
+            "exit_code": self.exit_code,
+            "duration_ms": self.duration_ms,
+        }
+        for key in ("stdout", "stderr", "data", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        for key in ("stdout_truncated", "stderr_truncated", "timed_out", "cancelled"):
+            if getattr(self, key):
+                out[key] = True
+        return out
+
+
+class EnvironmentInfo(BaseModel):
+    """What `prepare_environment` resolved for one pack and runner."""
+
+    runner: RunnerName
+    interpreter: str  # absolute path of bash / python / node
+    env_dir: str | None = None  # the venv or node_modules directory, when the pack has one
+    extra_env: dict[str, str] = Field(default_factory=dict)  # e.g. NODE_PATH, VIRTUAL_ENV, PATH
+    built: bool = False  # True only for the call that actually built the environment

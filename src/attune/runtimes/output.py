@@ -1,0 +1,81 @@
+"""Parameter encoding for the process input and parsing of its stdout (spec §7)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+
+class OutputParseError(ValueError):
+    pass
+
+
+def encode_parameters(params: dict[str, Any], fmt: str) -> bytes:
+    """Parameters in `fmt`, newline-terminated so `read -r line` in bash sees the last line."""
+    if fmt == "json":
+        # One line: actions may read it with `readline()` / `read -r`.
+        return (json.dumps(params, separators=(",", ":")) + "\n").encode()
+    if fmt == "yaml":
+        return yaml.safe_dump(params, sort_keys=False, allow_unicode=True).encode()
+    if fmt == "dotenv":
+        return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in params.items()).encode()
+    raise ValueError(f"unknown parameter format {fmt!r}")
+
+
+def _dotenv_value(value: Any) -> str:
+    # Single quotes with bash-style '\'' escapes: safe to `source`, and the Attune original's form.
+    if value is None:
+        text = ""
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, separators=(",", ":"))
+    else:
+        text = str(value)
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def parse_output(stdout: str, fmt: str) -> Any:
+    """Parse stdout per `output_format`; raise OutputParseError with the reason on failure."""
+    if fmt == "json":
+        try:
+            return json.loads(stdout)
+        except ValueError as whole_err:
+            # Many scripts log lines before the result: fall back to the last non-empty line.
+            lines = [line for line in stdout.splitlines() if line.strip()]
+            if not lines:
+                raise OutputParseError("could not parse stdout as json: empty output") from None
+            try:
+                return json.loads(lines[-1])
+            except ValueError:
+                raise OutputParseError(f"could not parse stdout as json: {whole_err}") from None
+    if fmt == "yaml":
+        try:
+            return yaml.safe_load(stdout)
+        except yaml.YAMLError as err:
+            raise OutputParseError(f"could not parse stdout as yaml: {_one_line(err)}") from None
+    if fmt == "jsonl":
+        items = []
+        for number, line in enumerate(stdout.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except ValueError as err:
+                raise OutputParseError(f"could not parse stdout as jsonl: line {number}: {err}") from None
+        return items
+    raise ValueError(f"unknown output format {fmt!r}")
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def last_line(text: str | None) -> str | None:
+    """The last non-empty line, stripped — the `error` of a failed process."""
+    for line in reversed((text or "").splitlines()):
+        if line.strip():
+            return line.strip()
+    return None

@@ -1,0 +1,269 @@
+"""Run one action process (spec §7): interpreter per runner, parameters on stdin or in a file,
+capped output capture, timeout and cancellation that kill the whole process group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from attune.runtimes import warm
+from attune.runtimes.environments import EnvironmentBuildError, prepare_environment
+from attune.runtimes.models import ProcessRequest, ProcessResult
+from attune.runtimes.output import OutputParseError, encode_parameters, last_line, parse_output
+
+log = logging.getLogger(__name__)
+
+OUTPUT_CAP_BYTES = 256 * 1024  # per stream; results stay far below Temporal's 2 MB payload limit
+KILL_GRACE_SECONDS = 5.0  # SIGTERM first; SIGKILL the group if it is still alive after this
+# After the process exits, a background child that inherited stdout may keep the pipe open forever;
+# read what arrives within this window, then stop waiting for EOF.
+OUTPUT_DRAIN_SECONDS = 1.0
+_PARAM_SUFFIX = {"json": ".json", "yaml": ".yaml", "dotenv": ".env"}
+
+
+class _Rejected(Exception):
+    """A request that cannot run; becomes a failed result, not an exception."""
+
+
+async def run_process(req: ProcessRequest, heartbeat: Callable[[], None] | None = None,
+                      heartbeat_interval: float = 1.0) -> ProcessResult:
+    started = time.monotonic()
+    log.debug("running %s (execution %s) with %s", req.action_ref, req.execution_id, req.redacted_parameters())
+    beat = asyncio.create_task(_heartbeat(heartbeat, heartbeat_interval)) if heartbeat else None
+    try:
+        return await _run(req, started)
+    except _Rejected as err:
+        return ProcessResult(succeeded=False, exit_code=None, duration_ms=_ms(started), error=str(err))
+    finally:
+        if beat:
+            beat.cancel()
+
+
+async def _heartbeat(callback: Callable[[], None], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            callback()
+        except Exception:  # a failing heartbeat must not abandon a running process
+            log.warning("heartbeat callback failed", exc_info=True)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _entry_path(req: ProcessRequest) -> str:
+    """<pack>/actions/<entry_point>, refusing anything that could point elsewhere (spec §1)."""
+    if not os.path.isabs(req.pack_dir) or not os.path.isdir(req.pack_dir):
+        raise _Rejected(f"pack directory not found: {req.pack_dir}")
+    entry = req.entry_point
+    if not entry or os.path.isabs(entry) or ".." in PurePosixPath(entry).parts:
+        raise _Rejected(f"invalid entry_point {entry!r}: must be a relative path inside actions/ without '..'")
+    actions = os.path.realpath(os.path.join(req.pack_dir, "actions"))
+    path = os.path.normpath(os.path.join(req.pack_dir, "actions", entry))
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, actions]) != actions:
+        raise _Rejected(f"invalid entry_point {entry!r}: resolves outside {actions}")
+    if not os.path.isfile(real):
+        raise _Rejected(f"entry point not found: {path}")
+    return path
+
+
+async def _run(req: ProcessRequest, started: float) -> ProcessResult:
+    path = _entry_path(req)
+    try:
+        envinfo = await prepare_environment(req.pack_dir, req.runner)
+    except EnvironmentBuildError as err:
+        raise _Rejected(str(err)) from None
+    argv = [envinfo.interpreter, "-u", path] if req.runner == "python" else [envinfo.interpreter, path]
+    env = {
+        **os.environ, **envinfo.extra_env,
+        "ATTUNE_EXEC_ID": req.execution_id, "ATTUNE_ACTION": req.action_ref, "ATTUNE_PACK_REF": req.pack_ref,
+        "ATTUNE_API_URL": req.api_url, "ATTUNE_PARAMETER_DELIVERY": req.parameter_delivery,
+        "ATTUNE_PARAMETER_FORMAT": req.parameter_format,
+    }
+    env.pop("ATTUNE_PARAMETER_FILE", None)  # only ours, never one inherited from the worker
+    payload = encode_parameters(req.parameters, req.parameter_format)
+    param_file = None
+    if req.parameter_delivery == "file":
+        fd, param_file = tempfile.mkstemp(prefix="attune-params-", suffix=_PARAM_SUFFIX[req.parameter_format])
+        with os.fdopen(fd, "wb") as f:  # mkstemp: mode 0600, secrets stay private to the worker user
+            f.write(payload)
+        env["ATTUNE_PARAMETER_FILE"] = param_file
+        payload = b""
+    try:
+        return await _execute(req, argv, env, payload, started)
+    finally:
+        if param_file:
+            try:
+                os.unlink(param_file)
+            except FileNotFoundError:
+                pass
+
+
+class _Spawned:
+    def __init__(self, proc: asyncio.subprocess.Process):
+        self.pid = proc.pid
+        self._proc = proc
+
+    async def wait(self) -> int | None:
+        return await self._proc.wait()
+
+
+async def _launch(req: ProcessRequest, argv: list[str], env: dict[str, str], stdio: tuple[int, int, int]):
+    if req.runner == "python" and req.warm:
+        proc = await warm.launch(argv[0], argv[-1], argv[2:], req.pack_dir, env, stdio)
+        if proc is not None:
+            return proc
+    try:
+        return _Spawned(await asyncio.create_subprocess_exec(
+            *argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=req.pack_dir, env=env,
+            start_new_session=True))
+    except OSError as err:
+        raise _Rejected(f"could not start {argv[0]}: {err}") from None
+
+
+async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], payload: bytes,
+                   started: float) -> ProcessResult:
+    (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+    try:
+        proc = await _launch(req, argv, env, (in_r, out_w, err_w))
+    except BaseException:
+        for fd in (in_w, out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (in_r, out_w, err_w):  # the child has its copies; ours would hide EOF
+            os.close(fd)
+    # File objects rather than bare fds: should a task be cancelled before it starts, the garbage
+    # collector still closes its pipe.
+    stdin = os.fdopen(in_w, "wb", buffering=0)
+    stdout, stderr = os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)
+    out, err = _Capture(), _Capture()
+    tasks = [asyncio.create_task(_feed(stdin, payload)), asyncio.create_task(out.read(stdout)),
+             asyncio.create_task(err.read(stderr))]
+    waiter = asyncio.ensure_future(proc.wait())
+    timed_out = False
+    try:
+        try:
+            exit_code = await asyncio.wait_for(asyncio.shield(waiter), req.timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+            exit_code = await _terminate(proc.pid, waiter)
+        await asyncio.wait(tasks[1:], timeout=OUTPUT_DRAIN_SECONDS)
+    except asyncio.CancelledError:
+        killer = asyncio.ensure_future(_terminate(proc.pid, waiter))
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the kill goes on alone
+            await asyncio.shield(killer)
+        raise
+    finally:
+        for task in tasks:
+            task.cancel()
+    return _result(req, started, exit_code, timed_out, out, err)
+
+
+async def _terminate(pid: int, waiter: asyncio.Future) -> int | None:
+    _killpg(pid, signal.SIGTERM, leader=not waiter.done())
+    try:
+        code = await asyncio.wait_for(asyncio.shield(waiter), KILL_GRACE_SECONDS)
+    except TimeoutError:
+        _killpg(pid, signal.SIGKILL, leader=True)
+        code = await waiter
+    _killpg(pid, signal.SIGKILL)  # members that outlived the leader (ignored TERM, or slower)
+    return code
+
+
+def _killpg(pid: int, sig: int, leader: bool = False) -> None:
+    """Signal the process group led by `pid`. With `leader` (only while the leader has not been
+    reaped, so its pid cannot have been reused), fall back to the leader alone when the group is
+    missing, e.g. if it never managed to set its own session."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        if leader:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+    except PermissionError:
+        pass
+
+
+async def _feed(pipe: BinaryIO, data: bytes) -> None:
+    """Write the parameters to stdin without blocking the loop, then close it (EOF)."""
+    loop = asyncio.get_running_loop()
+    view, fd = memoryview(data), pipe.fileno()
+    try:
+        os.set_blocking(fd, False)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+                try:
+                    await ready
+                finally:
+                    loop.remove_writer(fd)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the process exited or closed stdin without reading everything: its choice
+    finally:
+        pipe.close()
+
+
+class _Capture:
+    """Reads a pipe to EOF, keeping the first OUTPUT_CAP_BYTES; draining the rest keeps the writer
+    from blocking on a full pipe."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.truncated = False
+
+    async def read(self, pipe: BinaryIO) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+        try:
+            while chunk := await reader.read(65536):
+                room = OUTPUT_CAP_BYTES - len(self.data)
+                if len(chunk) > room:
+                    self.truncated = True
+                if room > 0:
+                    self.data += chunk[:room]
+        finally:
+            transport.close()
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_out: bool,
+            out: _Capture, err: _Capture) -> ProcessResult:
+    stdout, stderr = out.text(), err.text()
+    data, error = None, None
+    succeeded = exit_code == 0 and not timed_out
+    if timed_out:
+        error = f"Timed out after {req.timeout_seconds:g} s"
+    elif exit_code is None:
+        error = last_line(stderr) or "Process exit status unknown (warm starter died)"
+    elif exit_code != 0:
+        error = last_line(stderr) or f"Command exited with code {exit_code}"
+    elif req.output_format != "text":
+        try:
+            data, stdout = parse_output(stdout, req.output_format), None
+        except OutputParseError as parse_err:
+            succeeded, error = False, str(parse_err)
+            if out.truncated:
+                error += f" (stdout was truncated at {OUTPUT_CAP_BYTES} bytes)"
+    log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
+    return ProcessResult(
+        succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
+        data=data, error=error, stdout_truncated=out.truncated, stderr_truncated=err.truncated,
+        timed_out=timed_out,
+    )

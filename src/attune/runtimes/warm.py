@@ -1,0 +1,144 @@
+"""Worker side of the warm Python starter (see `_starter.py`): one long-lived interpreter per
+(python, startup environment) that forks action processes, saving the ~60 ms interpreter start.
+Any failure here returns None and the caller spawns normally; a dead starter is replaced on the
+next request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STARTER_SCRIPT = str(Path(__file__).with_name("_starter.py"))
+SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
+# Variables read once at interpreter start (paths, flags, stdio encoding, time zone): a starter only
+# serves requests whose values match the ones it started with.
+_STARTUP_PREFIXES = ("PYTHON",)
+_STARTUP_NAMES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+class WarmProcess:
+    """A process forked by a starter: its pid (= its process group) and its exit status."""
+
+    def __init__(self, pid: int, reply: socket.socket):
+        self.pid = pid
+        self._reply = reply
+
+    async def wait(self) -> int | None:
+        """Exit code (-N for signal N); None when the starter died before reporting it."""
+        try:
+            data = await asyncio.get_running_loop().sock_recv(self._reply, 64)
+        except OSError:
+            data = b""
+        finally:
+            self._reply.close()
+        return int(data[5:]) if data.startswith(b"exit ") else None
+
+
+class _Starter:
+    def __init__(self, python: str, env: dict[str, str]):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-u", STARTER_SCRIPT, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
+                start_new_session=True,  # a Ctrl-C meant for the worker must not kill it mid-fork
+            )
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.ctrl = ours
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        self.ctrl.close()  # EOF: the starter exits on its own
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_starters: dict[tuple, _Starter] = {}
+
+
+def _key(python: str, env: dict[str, str]) -> tuple:
+    startup = sorted((k, v) for k, v in env.items() if k.startswith(_STARTUP_PREFIXES) or k in _STARTUP_NAMES)
+    return (python, tuple(startup))
+
+
+def _starter_for(python: str, env: dict[str, str]) -> _Starter:
+    key = _key(python, env)
+    starter = _starters.get(key)
+    if starter is None or not starter.alive():
+        if starter is not None:
+            log.warning("warm starter for %s died (exit %s); restarting", python, starter.proc.returncode)
+            starter.ctrl.close()
+        starter = _starters[key] = _Starter(python, env)
+    return starter
+
+
+def prewarm(python: str, env: dict[str, str] | None = None) -> None:
+    """Start the starter for `python` now, so the first action does not pay for it."""
+    if SUPPORTED:
+        _starter_for(python, dict(os.environ) if env is None else env)
+
+
+def shutdown() -> None:
+    """Stop every starter (worker shutdown, tests)."""
+    while _starters:
+        _starters.popitem()[1].close()
+
+
+async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
+                 stdio: tuple[int, int, int]) -> WarmProcess | None:
+    """Fork `path` from the warm starter with the given stdio fds; None = use a plain spawn."""
+    if not SUPPORTED:
+        return None
+    try:
+        starter = _starter_for(python, env)
+    except OSError as err:
+        log.warning("could not start warm starter for %s: %s", python, err)
+        return None
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        message = json.dumps({"path": path, "argv": argv, "cwd": cwd, "env": env}).encode()
+        socket.send_fds(starter.ctrl, [message], [*stdio, theirs.fileno()])
+    except OSError as err:  # starter gone, its queue full, or the message too large
+        log.warning("warm start of %s failed (%s); spawning instead", path, err)
+        ours.close()
+        return None
+    finally:
+        theirs.close()
+    ours.setblocking(False)
+    reply = asyncio.ensure_future(asyncio.get_running_loop().sock_recv(ours, 64))
+    try:
+        data = await asyncio.shield(reply)
+    except asyncio.CancelledError:
+        # The fork may be under way: kill what it started rather than leave it running unwatched.
+        try:
+            data = await asyncio.wait_for(reply, 2)
+            if data.startswith(b"pid "):
+                os.killpg(int(data[4:]), signal.SIGKILL)
+        except (OSError, asyncio.CancelledError, TimeoutError):
+            pass
+        ours.close()
+        raise
+    except OSError:
+        data = b""
+    if not data.startswith(b"pid "):
+        # Starter died before forking: nothing ran, so spawning now cannot run the action twice.
+        log.warning("warm starter for %s did not fork %s; spawning instead", python, path)
+        ours.close()
+        return None
+    return WarmProcess(int(data[4:]), ours)
