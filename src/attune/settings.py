@@ -20,6 +20,7 @@ class Settings(BaseModel):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str | None = None
+    mirror_interval: float = 0.25  # seconds between records-mirror polls of running workflows
     packs_dir: str = "packs"
     queue_prefix: str = "attune"
 

@@ -1,0 +1,63 @@
+"""The FastAPI application: routes under /api/v1, error envelopes, auth, and the records mirror."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from attune.api.deps import AppState, require_token
+from attune.api.engine import EngineFactory, EngineHandle, default_factory
+from attune.api.errors import error_responses, install_error_handlers
+from attune.api.routes import actions, executions, health, packs, workflows
+from attune.records.db import Database
+from attune.records.mirror import Mirror
+from attune.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine_client_factory: EngineFactory | None = None,
+    *,
+    run_mirror: bool = True,
+) -> FastAPI:
+    """The API. `engine_client_factory` is an async callable returning an EngineClient (tests
+    pass a fake); by default it connects to `settings.temporal_address` on first use."""
+    settings = settings or Settings.load()
+    engine = EngineHandle(engine_client_factory or default_factory(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.effective_database_url)
+        await asyncio.to_thread(db.migrate)
+        mirror = Mirror(db, engine.get, interval=settings.mirror_interval)
+        app.state.attune = AppState(settings=settings, db=db, engine=engine, mirror=mirror)
+        if run_mirror:
+            mirror.start()
+        try:
+            yield
+        finally:
+            await mirror.stop()
+            db.dispose()
+
+    app = FastAPI(
+        title="Attune on Temporal",
+        version="0.1.0",
+        description="Packs of shell/Python/Node.js actions and YAML workflows, run on Temporal. "
+                    "When ATTUNE_API_TOKEN is set, every route but /health needs "
+                    "`Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
+                        responses=error_responses(401, 422))
+    for module in (executions, packs, actions, workflows):
+        secured.include_router(module.router)
+    app.include_router(secured)
+    app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(health.router, include_in_schema=False)  # also at /health for probes
+    return app

@@ -1,0 +1,97 @@
+"""The error envelope `{"error": {code, message, details}}` for every failure the API returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("attune.api")
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
+          422: "validation_error", 500: "internal_error", 503: "unavailable"}
+
+
+class ErrorDetail(BaseModel):
+    path: str | None = Field(None, description="Where the problem is: a parameter, body field or file")
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable: not_found, conflict, validation_error, ...")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """Raised below the routes; rendered as the error envelope with `status`."""
+
+    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.details = details or []
+        self.code = code or _CODES.get(status, "error")
+
+
+def not_found(what: str, ident: object) -> ApiError:
+    return ApiError(404, f"{what} '{ident}' not found")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error envelope for these statuses."""
+    text = {400: "Bad request", 401: "Missing or wrong bearer token", 404: "Not found",
+            409: "Conflict", 422: "Validation failed: one detail per problem",
+            503: "A backing service is unreachable"}
+    return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}
+
+
+def _envelope(status: int, code: str, message: str, details: list[dict[str, Any]],
+              headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _loc_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _envelope(exc.status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            msg = next(e.get("ctx", {}).get("error", "") for e in errors if e["type"] == "json_invalid")
+            return _envelope(400, "bad_request", f"request body is not valid JSON: {msg}".strip(": "), [])
+        details = [{"path": _loc_path(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                   for e in errors]
+        return _envelope(422, "validation_error", f"{len(details)} problem(s) in the request", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _CODES.get(exc.status_code, "error")
+        return _envelope(exc.status_code, code, str(exc.detail), [], getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _envelope(500, "internal_error", f"internal error: {type(exc).__name__}", [])

@@ -1,0 +1,69 @@
+"""/executions: submit, list, read, workflow view, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import get_args
+
+from fastapi import APIRouter, Depends, Query
+
+from attune.api import schemas
+from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.errors import ApiError, error_responses
+from attune.api.services import executions as service
+from attune.engine.snapshot import ExecutionStatus
+from attune.records.executions import ExecutionFilter
+
+router = APIRouter(prefix="/executions", tags=["executions"])
+STATUSES = get_args(ExecutionStatus)
+
+
+@router.post("/execute", status_code=201, response_model=schemas.Item[schemas.Execution],
+             summary="Submit an action or workflow",
+             description="Validates parameters against the action's schema (422 lists every "
+                         "problem), applies defaults, records the execution and starts it.",
+             responses=error_responses(400, 401, 404, 422, 503))
+async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_state)):
+    return {"data": await service.submit(state, body)}
+
+
+@router.get("", response_model=schemas.Page[schemas.Execution], summary="List executions",
+            description="Newest first.", responses=error_responses(401, 422))
+async def list_executions(
+    status: list[str] | None = Query(None, description="One or more statuses (repeat or comma-separate)"),
+    action_ref: str | None = Query(None, description="Exact ref, or 'pack.*'"),
+    parent: int | None = Query(None, description="Only children of this execution"),
+    top_level_only: bool = Query(False, description="Only submissions, not workflow tasks"),
+    page: Paging = Depends(paging),
+    state: AppState = Depends(get_state),
+):
+    wanted = [v.strip() for item in status or [] for v in item.split(",") if v.strip()]
+    bad = [v for v in wanted if v not in STATUSES]
+    if bad:
+        raise ApiError(422, f"unknown status: {', '.join(bad)}",
+                       [{"path": "status", "message": f"'{v}' is not one of {', '.join(STATUSES)}"} for v in bad])
+    f = ExecutionFilter(status=wanted or None, action_ref=action_ref, parent=parent,
+                        top_level_only=top_level_only)
+    return await asyncio.to_thread(service.list_page, state, f, page.page, page.per_page)
+
+
+@router.get("/{execution_id}", response_model=schemas.Item[schemas.Execution],
+            summary="Get one execution", responses=error_responses(401, 404))
+async def get_execution(execution_id: int, state: AppState = Depends(get_state)):
+    return {"data": await asyncio.to_thread(service.get, state, execution_id)}
+
+
+@router.get("/{execution_id}/workflow", response_model=schemas.Item[schemas.WorkflowExecution],
+            summary="Get a workflow execution: task graph and each task's state",
+            responses=error_responses(401, 404))
+async def get_workflow_execution(execution_id: int, state: AppState = Depends(get_state)):
+    return {"data": await asyncio.to_thread(service.workflow_view, state, execution_id)}
+
+
+@router.post("/{execution_id}/cancel", response_model=schemas.Item[schemas.Execution],
+             summary="Cancel an execution",
+             description="Returns the record now `canceling` (or `cancelled` when nothing was "
+                         "started); 409 when it already ended.",
+             responses=error_responses(400, 401, 404, 409, 503))
+async def cancel_execution(execution_id: int, state: AppState = Depends(get_state)):
+    return {"data": await service.cancel(state, execution_id)}

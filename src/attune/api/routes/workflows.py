@@ -1,0 +1,84 @@
+"""/workflows: CRUD of workflow definitions (each with its companion action) and validation."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from attune.api import schemas
+from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.errors import ApiError, error_responses
+from attune.api.services import definitions as service
+from attune.records.models import WorkflowDefinitionRow
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+_VALIDATE_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-yaml": {"schema": {"type": "string"}},
+    "text/plain": {"schema": {"type": "string"}},
+    "application/json": {"schema": schemas.ValidateRequest.model_json_schema()},
+}}}
+
+
+@router.post("/validate", response_model=schemas.ValidateResult, summary="Validate workflow YAML",
+             description="Body: the workflow file's text (text/plain or application/x-yaml) or "
+                         "JSON `{yaml}`. Always 200; `errors` carry line:column.",
+             openapi_extra=_VALIDATE_BODY, responses=error_responses(400, 401, 415))
+async def validate_workflow(request: Request):
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            text = schemas.ValidateRequest.model_validate(json.loads(raw)).yaml
+        except (ValueError, TypeError) as exc:
+            raise ApiError(400, "expected JSON {\"yaml\": \"...\"}", [{"path": "yaml", "message": str(exc)[:200]}]) from None
+    elif ctype in ("text/plain", "application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"):
+        text = raw.decode("utf-8", errors="replace")
+    else:
+        raise ApiError(415, f"unsupported content type '{ctype}': send YAML text or JSON {{yaml}}")
+    return service.validate_workflow_text(text)
+
+
+@router.get("", response_model=schemas.Page[schemas.WorkflowOut], summary="List workflows",
+            responses=error_responses(401, 422))
+def list_workflows(pack_ref: str | None = Query(None, description="Only this pack's workflows"),
+                   page: Paging = Depends(paging), state: AppState = Depends(get_state)):
+    with state.db.session() as s:
+        rows, total = service.list_rows(s, WorkflowDefinitionRow, page.page, page.per_page,
+                                        pack_ref=pack_ref)
+        return {"items": [service.workflow_out(r) for r in rows],
+                "pagination": schemas.Pagination.of(page.page, page.per_page, total)}
+
+
+@router.post("", status_code=201, response_model=schemas.Item[schemas.WorkflowOut],
+             summary="Create a workflow and its companion action",
+             description="The graph comes as `definition` (JSON) or `yaml` (text); problems are "
+                         "422 with line:column. 409 when the ref already exists.",
+             responses=error_responses(401, 409, 422))
+def create_workflow(body: schemas.WorkflowIn, state: AppState = Depends(get_state)):
+    with state.db.session() as s:
+        return {"data": service.create_workflow(s, body)}
+
+
+@router.get("/{ref}", response_model=schemas.Item[schemas.WorkflowOut], summary="Get a workflow",
+            responses=error_responses(401, 404))
+def get_workflow(ref: str, state: AppState = Depends(get_state)):
+    with state.db.session() as s:
+        return {"data": service.workflow_out(service.action_or_404(s, ref, workflow=True).workflow)}
+
+
+@router.put("/{ref}", response_model=schemas.Item[schemas.WorkflowOut], summary="Replace a workflow",
+            description="`ref` and pack are immutable: a body naming another one gets 409.",
+            responses=error_responses(401, 404, 409, 422))
+def update_workflow(ref: str, body: schemas.WorkflowIn, state: AppState = Depends(get_state)):
+    with state.db.session() as s:
+        return {"data": service.update_workflow(s, ref, body)}
+
+
+@router.delete("/{ref}", status_code=204, response_class=Response,
+               summary="Delete a workflow and its companion action",
+               responses=error_responses(401, 404))
+def delete_workflow(ref: str, state: AppState = Depends(get_state)):
+    with state.db.session() as s:
+        s.delete(service.action_or_404(s, ref, workflow=True))

@@ -1,0 +1,223 @@
+"""Request and response bodies of the REST API (separate from the ORM rows and domain models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from attune.engine.snapshot import ExecutionStatus
+from attune.packs.models import ParameterSpec
+
+T = TypeVar("T")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("*", when_used="json")
+    def _utc(self, value: Any) -> Any:
+        # SQLite hands back naive datetimes; every stored timestamp is UTC.
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC).isoformat()
+        return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Pagination(BaseModel):
+    page: int
+    page_size: int
+    total_items: int
+    total_pages: int
+    has_previous: bool
+    has_next: bool
+
+    @classmethod
+    def of(cls, page: int, page_size: int, total: int) -> Pagination:
+        pages = (total + page_size - 1) // page_size
+        return cls(page=page, page_size=page_size, total_items=total, total_pages=pages,
+                   has_previous=page > 1, has_next=page < pages)
+
+
+class Item(BaseModel, Generic[T]):
+    data: T
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    pagination: Pagination
+
+
+# --- executions ----------------------------------------------------------------------------------
+class ExecuteRequest(_In):
+    action_ref: str = Field(examples=["examples.sequence"])
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowTaskRef(BaseModel):
+    workflow_execution: int
+    task_name: str
+    triggered_by: str | None = None
+    task_index: int | None = None
+    retry_count: int = 0
+
+
+class Execution(_Out):
+    id: int
+    action_ref: str
+    status: ExecutionStatus
+    parent: int | None = None
+    config: dict[str, Any] = Field(default_factory=dict, description="Parameters, secrets redacted")
+    result: Any = None
+    workflow_task: WorkflowTaskRef | None = None
+    retry_count: int = 0
+    original_execution: int | None = None
+    timeout_seconds: int | None = None
+    workflow_id: str | None = Field(None, description="Temporal workflow id (Web UI link)")
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    created: datetime
+    updated: datetime
+
+
+class WorkflowExecution(_Out):
+    id: int
+    execution: int
+    workflow_id: str | None = None
+    action_ref: str
+    status: ExecutionStatus
+    current_tasks: list[Any] = Field(default_factory=list)
+    completed_tasks: list[Any] = Field(default_factory=list)
+    failed_tasks: list[Any] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    task_graph: dict[str, Any] = Field(default_factory=dict)
+    error_message: str | None = None
+    created: datetime
+    updated: datetime
+    tasks: list[Execution] = Field(default_factory=list, description="Each task run's record")
+
+
+# --- packs, actions, workflows -----------------------------------------------------------------
+class PackIn(_In):
+    ref: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    label: str | None = None
+    description: str | None = None
+    version: str = "0.0.0"
+    config: dict[str, Any] = Field(default_factory=dict)
+    conf_schema: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class RegisterRequest(_In):
+    path: str = Field(description="Pack directory on the API host", examples=["packs/examples"])
+
+
+class PackOut(_Out):
+    id: int
+    ref: str
+    label: str | None = None
+    description: str | None = None
+    version: str
+    path: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    conf_schema: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list, description="Refs of the pack's actions")
+    created: datetime
+    updated: datetime
+
+
+class _ActionFields(_In):
+    ref: str | None = Field(None, description="<pack>.<name>; immutable once created")
+    pack_ref: str | None = Field(None, description="Defaults to the part of ref before the dot")
+    label: str | None = None
+    description: str | None = None
+    enabled: bool = True
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+    tags: list[str] = Field(default_factory=list)
+
+
+class ActionIn(_ActionFields):
+    runner_type: str | None = Field(None, description="shell|bash|sh, python|python3, node|nodejs")
+    runner: str | None = Field(None, description="Alias of runner_type")
+    entry_point: str | None = None
+    parameter_delivery: Literal["stdin", "file"] = "stdin"
+    parameter_format: Literal["json", "yaml", "dotenv"] = "json"
+    output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
+
+
+class ActionOut(_Out):
+    id: int
+    ref: str
+    pack_ref: str
+    label: str | None = None
+    description: str | None = None
+    enabled: bool
+    runner: str | None = None
+    entry_point: str | None = None
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    parameter_delivery: str
+    parameter_format: str
+    output_format: str
+    timeout_seconds: int
+    tags: list[str] = Field(default_factory=list)
+    is_workflow: bool
+    workflow_file: str | None = None
+    created: datetime
+    updated: datetime
+
+
+class WorkflowIn(_ActionFields):
+    definition: dict[str, Any] | None = Field(None, description="The workflow graph as JSON")
+    yaml: str | None = Field(None, description="Or the workflow file's YAML text")
+    workflow_file: str | None = None
+
+
+class WorkflowOut(_Out):
+    id: int
+    ref: str
+    pack_ref: str
+    label: str | None = None
+    description: str | None = None
+    enabled: bool
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    workflow_file: str | None = None
+    definition: dict[str, Any]
+    created: datetime
+    updated: datetime
+
+
+class ValidationProblem(BaseModel):
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    message: str
+
+
+class ValidateResult(BaseModel):
+    valid: bool
+    errors: list[ValidationProblem] = Field(default_factory=list)
+
+
+class ValidateRequest(_In):
+    yaml: str
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    detail: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    api: ComponentHealth
+    database: ComponentHealth
+    temporal: ComponentHealth

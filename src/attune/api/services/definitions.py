@@ -1,0 +1,217 @@
+"""Packs, actions and workflows: registration from disk and CRUD, with `ref` immutable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attune.api import schemas
+from attune.api.errors import ApiError, not_found
+from attune.packs.loader import load_pack, parse_workflow_text
+from attune.packs.models import RUNNER_ALIASES, Action
+from attune.packs.problems import PackError, Problem
+from attune.packs.schema import ACTION_NAME
+from attune.records import definitions as store
+from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
+
+
+# --- packs -----------------------------------------------------------------------------------------
+def pack_out(row: PackRow) -> schemas.PackOut:
+    fields = {name: getattr(row, name) for name in schemas.PackOut.model_fields if name != "actions"}
+    return schemas.PackOut(**fields, actions=sorted(a.ref for a in row.actions))
+
+
+def problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [{"path": p.file, "file": p.file, "line": p.line, "column": p.column,
+             "message": p.message} for p in problems]
+
+
+def register(s: Session, path: str) -> schemas.PackOut:
+    """Load and validate a pack directory (sibling packs resolve cross-pack refs), then upsert."""
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ApiError(422, f"pack directory not found: {path}",
+                       [{"path": "path", "message": f"no such directory: {folder}"}])
+    try:
+        pack = load_pack(folder)
+    except PackError as exc:
+        raise ApiError(422, f"pack at {folder} has {len(exc.problems)} problem(s)",
+                       problem_details(exc.problems)) from None
+    return pack_out(store.upsert_pack(s, pack))
+
+
+def create_pack(s: Session, body: schemas.PackIn) -> schemas.PackOut:
+    if store.get_pack(s, body.ref) is not None:
+        raise ApiError(409, f"pack '{body.ref}' already exists")
+    row = PackRow(ref=body.ref)
+    store.write_pack_fields(row, body.model_dump())
+    s.add(row)
+    s.flush()
+    return pack_out(row)
+
+
+def pack_or_404(s: Session, ref: str) -> PackRow:
+    row = store.get_pack(s, ref)
+    if row is None:
+        raise not_found("pack", ref)
+    return row
+
+
+# --- actions and workflows ---------------------------------------------------------------------------
+def action_out(row: ActionRow) -> schemas.ActionOut:
+    data = store.action_model(row).model_dump(exclude={"workflow", "pack_dir"})
+    return schemas.ActionOut(**data, id=row.id, is_workflow=row.is_workflow,
+                             created=row.created, updated=row.updated)
+
+
+def workflow_out(row: WorkflowDefinitionRow) -> schemas.WorkflowOut:
+    action = store.action_model(row.action)
+    return schemas.WorkflowOut(
+        id=row.id, ref=row.ref, pack_ref=row.pack_ref, label=action.label,
+        description=action.description, enabled=action.enabled, parameters=action.parameters,
+        output=action.output, workflow_file=row.workflow_file, definition=row.definition,
+        created=row.created, updated=row.updated,
+    )
+
+
+def action_or_404(s: Session, ref: str, *, workflow: bool | None = None) -> ActionRow:
+    row = store.get_action(s, ref)
+    if row is None or (workflow is not None and row.is_workflow != workflow):
+        raise not_found("workflow" if workflow else "action", ref)
+    return row
+
+
+def check_immutable(current: ActionRow, body: schemas._ActionFields) -> None:
+    """PUT may change anything but identity: a different ref or pack is a 409."""
+    if body.ref is not None and body.ref != current.ref:
+        raise ApiError(409, f"ref is immutable: cannot change '{current.ref}' to '{body.ref}'",
+                       [{"path": "ref", "message": "ref cannot change after creation"}])
+    if body.pack_ref is not None and body.pack_ref != current.pack_ref:
+        raise ApiError(409, f"ref is immutable: cannot move '{current.ref}' from pack "
+                            f"'{current.pack_ref}' to '{body.pack_ref}'",
+                       [{"path": "pack_ref", "message": "pack cannot change after creation"}])
+
+
+def _identity(s: Session, body: schemas._ActionFields, ref: str | None) -> tuple[str, PackRow]:
+    ref = ref or body.ref
+    if not ref:
+        raise ApiError(422, "ref is required", [{"path": "ref", "message": "field required"}])
+    pack_ref, _, name = ref.partition(".")
+    if body.pack_ref is not None and body.pack_ref != pack_ref:
+        raise ApiError(422, f"ref '{ref}' must start with its pack '{body.pack_ref}.'",
+                       [{"path": "ref", "message": f"must be '{body.pack_ref}.<name>'"}])
+    if not name or not ACTION_NAME.match(name):
+        raise ApiError(422, f"ref '{ref}' must be '<pack>.<name>'",
+                       [{"path": "ref", "message": "name: letters, digits, '_' or '-'"}])
+    pack = store.get_pack(s, pack_ref)
+    if pack is None:
+        raise ApiError(422, f"pack '{pack_ref}' is not registered",
+                       [{"path": "pack_ref", "message": f"unknown pack '{pack_ref}'"}])
+    return ref, pack
+
+
+def _common(body: schemas._ActionFields, ref: str, pack: PackRow) -> dict[str, Any]:
+    data = body.model_dump(exclude_none=True, exclude={"ref", "pack_ref"})
+    data.update(ref=ref, pack_ref=pack.ref, pack_dir=pack.path)
+    return data
+
+
+def _script_action(body: schemas.ActionIn, ref: str, pack: PackRow) -> Action:
+    data = _common(body, ref, pack)
+    runner = data.pop("runner_type", None) or data.pop("runner", None)
+    data.pop("runner", None)
+    problems = []
+    if runner is None or runner not in RUNNER_ALIASES:
+        problems.append({"path": "runner_type",
+                         "message": f"must be one of {', '.join(RUNNER_ALIASES)}" if runner
+                         else "required for a script action (workflows go to /workflows)"})
+    entry = data.get("entry_point")
+    if not entry:
+        problems.append({"path": "entry_point", "message": "required for a script action"})
+    elif Path(entry).is_absolute() or ".." in Path(entry).parts:
+        problems.append({"path": "entry_point", "message": "must be relative to actions/ without '..'"})
+    if problems:
+        raise ApiError(422, f"{len(problems)} problem(s) in action '{ref}'", problems)
+    return _model(data | {"runner": RUNNER_ALIASES[runner]})
+
+
+def _workflow_action(body: schemas.WorkflowIn, ref: str, pack: PackRow) -> Action:
+    if (body.definition is None) == (body.yaml is None):
+        raise ApiError(422, "give exactly one of 'definition' (JSON) or 'yaml' (text)",
+                       [{"path": "definition", "message": "definition or yaml is required"}])
+    text = body.yaml if body.yaml is not None else yaml.safe_dump(body.definition, sort_keys=False)
+    filename = body.workflow_file or f"{ref}.workflow.yaml"
+    definition, problems = parse_workflow_text(text, filename, dict(body.parameters))
+    if definition is None:
+        raise ApiError(422, f"workflow '{ref}' has {len(problems)} problem(s)", problem_details(problems))
+    data = _common(body, ref, pack)
+    data.pop("definition", None)
+    data.pop("yaml", None)
+    data.setdefault("workflow_file", f"workflows/{ref.split('.', 1)[1]}.workflow.yaml")
+    return _model(data | {"workflow": definition})
+
+
+def _model(data: dict[str, Any]) -> Action:
+    try:
+        return Action(**data)
+    except ValidationError as exc:
+        details = [{"path": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        raise ApiError(422, "invalid action", details) from None
+
+
+def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
+    ref, pack = _identity(s, body, None)
+    if store.get_action(s, ref) is not None:
+        raise ApiError(409, f"action '{ref}' already exists")
+    row = store.save_action(s, pack, _script_action(body, ref, pack))
+    s.flush()
+    return action_out(row)
+
+
+def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.ActionOut:
+    row = action_or_404(s, ref)
+    check_immutable(row, body)
+    if row.is_workflow:
+        raise ApiError(409, f"'{ref}' is a workflow: update it with PUT /workflows/{ref}")
+    row = store.save_action(s, row.pack, _script_action(body, ref, row.pack), row)
+    s.flush()
+    return action_out(row)
+
+
+def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
+    ref, pack = _identity(s, body, None)
+    if store.get_action(s, ref) is not None:
+        raise ApiError(409, f"action '{ref}' already exists")
+    row = store.save_action(s, pack, _workflow_action(body, ref, pack))
+    s.flush()
+    return workflow_out(row.workflow)
+
+
+def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
+    row = action_or_404(s, ref, workflow=True)
+    check_immutable(row, body)
+    row = store.save_action(s, row.pack, _workflow_action(body, ref, row.pack), row)
+    s.flush()
+    return workflow_out(row.workflow)
+
+
+def list_rows(s: Session, model: type, page: int, per_page: int, **where: Any) -> tuple[list[Any], int]:
+    query = select(model)
+    for column, value in where.items():
+        if value is not None:
+            query = query.where(getattr(model, column) == value)
+    total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = s.scalars(query.order_by(model.ref).offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total
+
+
+def validate_workflow_text(text: str) -> schemas.ValidateResult:
+    _, problems = parse_workflow_text(text, "workflow.yaml")
+    errors = [schemas.ValidationProblem(path=p.file, line=p.line, column=p.column, message=p.message)
+              for p in problems]
+    return schemas.ValidateResult(valid=not errors, errors=errors)

@@ -1,0 +1,133 @@
+"""Submitting, reading and cancelling executions: what the execution routes call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from attune.api import schemas
+from attune.api.deps import AppState
+from attune.api.engine import workflow_id_for
+from attune.api.errors import ApiError, not_found
+from attune.engine.snapshot import TERMINAL_STATUSES
+from attune.packs.models import Action
+from attune.packs.parameters import redact, validate_parameters
+from attune.records import executions as records
+from attune.records.definitions import MissingAction, closure, pack_configs
+from attune.records.models import ExecutionRow
+
+log = logging.getLogger("attune.api")
+
+
+def to_schema(row: ExecutionRow) -> schemas.Execution:
+    return schemas.Execution.model_validate(row)
+
+
+async def submit(state: AppState, req: schemas.ExecuteRequest) -> schemas.Execution:
+    """Validate, record (`requested`), start, mark `scheduled`. A failed start ends `failed`."""
+    catalog, action, params, configs = await asyncio.to_thread(_prepare, state, req)
+    row_id, workflow_id = await asyncio.to_thread(_record, state, action, params)
+    try:
+        client = await state.engine.get()
+        await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
+                           workflow_id=workflow_id, pack_configs=configs,
+                           api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix)
+    except Exception as exc:
+        message = f"could not start execution {row_id}: {exc or type(exc).__name__}"
+        log.warning(message)
+        await asyncio.to_thread(_write, state, records.mark_failed, row_id, message)
+        raise ApiError(503, message, [{"path": "execution", "message": f"execution {row_id} is failed"}],
+                       code="start_failed") from exc
+    return await asyncio.to_thread(_write, state, records.mark_scheduled, row_id)
+
+
+def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Action], Action, dict[str, Any], dict[str, Any]]:
+    with state.db.session() as s:
+        try:
+            catalog = closure(s, req.action_ref)
+        except KeyError:
+            raise not_found("action", req.action_ref) from None
+        except MissingAction as exc:
+            raise ApiError(422, str(exc), [{"path": "action_ref", "message": str(exc)}]) from None
+        configs = pack_configs(s, {a.pack_ref for a in catalog.values()})
+    action = catalog[req.action_ref]
+    if not action.enabled:
+        raise ApiError(400, f"action '{action.ref}' is disabled")
+    params, problems = validate_parameters(action, req.parameters)
+    if problems:
+        for p in problems:
+            p["path"] = f"parameters.{p['path']}" if p["path"] != "parameters" else "parameters"
+        raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'", problems)
+    return catalog, action, params, configs
+
+
+def _record(state: AppState, action: Action, params: dict[str, Any]) -> tuple[int, str]:
+    # Committed before the start, with its workflow id, so a crash in between leaves a row the
+    # mirror can settle (see Mirror._check_requested) rather than an invisible run.
+    with state.db.session() as s:
+        row = records.create_requested(
+            s, action_ref=action.ref, config=redact(action, params),
+            timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
+        )
+        workflow_id = workflow_id_for(action.ref, row.id)
+        records.set_workflow_id(s, row.id, workflow_id)
+        return row.id, workflow_id
+
+
+def _write(state: AppState, fn: Any, *args: Any) -> schemas.Execution:
+    with state.db.session() as s:
+        return to_schema(fn(s, *args))
+
+
+def get(state: AppState, execution_id: int) -> schemas.Execution:
+    with state.db.session() as s:
+        row = s.get(ExecutionRow, execution_id)
+        if row is None:
+            raise not_found("execution", execution_id)
+        return to_schema(row)
+
+
+def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int) -> schemas.Page[schemas.Execution]:
+    with state.db.session() as s:
+        rows, total = records.list_executions(s, f, page, per_page)
+        return schemas.Page[schemas.Execution](
+            items=[to_schema(r) for r in rows], pagination=schemas.Pagination.of(page, per_page, total)
+        )
+
+
+def workflow_view(state: AppState, execution_id: int) -> schemas.WorkflowExecution:
+    with state.db.session() as s:
+        if s.get(ExecutionRow, execution_id) is None:
+            raise not_found("execution", execution_id)
+        wf = records.workflow_of(s, execution_id)
+        if wf is None:
+            raise ApiError(404, f"execution {execution_id} is not a workflow execution")
+        view = schemas.WorkflowExecution.model_validate(wf)
+        view.tasks = [to_schema(r) for r in records.task_rows(s, execution_id)]
+        return view
+
+
+async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
+    row = await asyncio.to_thread(get, state, execution_id)
+    if row.status in TERMINAL_STATUSES:
+        raise ApiError(409, f"execution {execution_id} is already {row.status}")
+    has_workflow = await asyncio.to_thread(_is_workflow_row, state, execution_id)
+    if row.parent is not None and not has_workflow:
+        raise ApiError(400, f"execution {execution_id} is a task of workflow execution {row.parent}; "
+                            "cancel the workflow instead")
+    if row.workflow_id is None:  # nothing was started: cancelling is just a record change
+        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "cancelled")
+    client = await state.engine.require()
+    try:
+        await client.cancel(row.workflow_id)
+    except Exception as exc:
+        if type(exc).__name__ != "WorkflowNotFound":
+            raise ApiError(503, f"could not cancel execution {execution_id}: {exc}") from exc
+        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "cancelled")
+    return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "canceling")
+
+
+def _is_workflow_row(state: AppState, execution_id: int) -> bool:
+    with state.db.session() as s:
+        return records.workflow_of(s, execution_id) is not None

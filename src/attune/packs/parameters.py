@@ -1,0 +1,95 @@
+"""Parameter validation against an action's flat schema (spec §1), and secret redaction.
+
+The flat StackStorm-style schema is translated to JSON Schema so `jsonschema` does the checking;
+we only turn its errors into `{path, message}` problems, one per problem, never stopping at the first.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from attune.packs.models import Action, ParameterSpec
+
+REDACTED = "********"
+
+
+def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
+    """The JSON Schema equivalent of a flat parameter schema."""
+    properties: dict[str, Any] = {}
+    for name, spec in parameters.items():
+        prop: dict[str, Any] = {"type": spec.type}
+        if spec.enum is not None:
+            prop["enum"] = list(spec.enum)
+        if spec.minimum is not None:
+            prop["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            prop["maximum"] = spec.maximum
+        if spec.items is not None and spec.type == "array":
+            prop["items"] = spec.items
+        properties[name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(name for name, spec in parameters.items() if spec.required),
+        # StackStorm rejects unknown parameters; a typo should not be silently ignored.
+        "additionalProperties": False,
+    }
+
+
+def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `params` with each missing parameter set to its declared default (if any)."""
+    result = copy.deepcopy(params)
+    for name, spec in action.parameters.items():
+        if name not in result and spec.default is not None:
+            result[name] = copy.deepcopy(spec.default)
+    return result
+
+
+def validate_parameters(
+    action: Action, params: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Return (params_with_defaults, problems); problems lists every violation as {path, message}."""
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return {}, [{"path": "parameters", "message": "parameters must be an object"}]
+    full = apply_defaults(action, params)
+    validator = Draft202012Validator(to_json_schema(action.parameters))
+    problems: list[dict[str, str]] = []
+    for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_problems(error, action))
+    return full, problems
+
+
+def _problems(error: ValidationError, action: Action) -> list[dict[str, str]]:
+    if error.validator == "required":
+        missing = [n for n in error.validator_value if n not in error.instance]
+        return [{"path": n, "message": f"required parameter '{n}' is missing"} for n in missing]
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(action.parameters))
+        return [{"path": n, "message": f"unknown parameter '{n}'"} for n in extra]
+    path = _path(error.absolute_path)
+    root = str(error.absolute_path[0]) if error.absolute_path else ""
+    if root in action.secret_names():
+        # jsonschema messages quote the offending value; a secret must not leak into a 422.
+        return [{"path": path, "message": f"invalid value: fails '{error.validator}' constraint"}]
+    return [{"path": path, "message": error.message}]
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "parameters"
+
+
+def redact(action: Action | None, params: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of `params` with every secret parameter's value replaced by "********"."""
+    if not params:
+        return {} if params is None else dict(params)
+    secrets = action.secret_names() if action is not None else set()
+    return {k: (REDACTED if k in secrets and v is not None else v) for k, v in params.items()}

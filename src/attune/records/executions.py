@@ -1,0 +1,121 @@
+"""Execution records as the API sees them: creation at submission, queries, cancellation marks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from attune.engine.snapshot import TERMINAL_STATUSES
+from attune.records.tree import advance
+from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    status: list[str] | None = None
+    action_ref: str | None = None  # exact, or "pack.*" for every action of a pack
+    parent: int | None = None
+    top_level_only: bool = False
+
+
+def create_requested(
+    s: Session, *, action_ref: str, config: dict[str, Any], timeout_seconds: int | None,
+    is_workflow: bool,
+) -> ExecutionRow:
+    """The record of a submission, before anything is started (status `requested`)."""
+    row = ExecutionRow(
+        action_ref=action_ref, status="requested", config=config, retry_count=0,
+        timeout_seconds=timeout_seconds, mirror_seq=0,
+    )
+    s.add(row)
+    s.flush()
+    if is_workflow:
+        s.add(WorkflowExecutionRow(
+            execution=row.id, action_ref=action_ref, status="requested", current_tasks=[],
+            completed_tasks=[], failed_tasks=[], variables={}, task_graph={}, seq=0,
+        ))
+    return row
+
+
+def set_workflow_id(s: Session, execution_id: int, workflow_id: str) -> None:
+    row = s.get(ExecutionRow, execution_id)
+    row.workflow_id = workflow_id
+    wf = workflow_of(s, execution_id)
+    if wf is not None:
+        wf.workflow_id = workflow_id
+
+
+def mark_scheduled(s: Session, execution_id: int) -> ExecutionRow:
+    row = s.get(ExecutionRow, execution_id)
+    if row.status in ("requested", "scheduling"):
+        row.status = "scheduled"
+        wf = workflow_of(s, execution_id)
+        if wf is not None and wf.status == "requested":
+            wf.status = "scheduled"
+    return row
+
+
+def mark_failed(s: Session, execution_id: int, error: str) -> ExecutionRow:
+    row = s.get(ExecutionRow, execution_id)
+    row.status, row.ended_at = "failed", utcnow()
+    row.result = {"error": error, "succeeded": False}
+    wf = workflow_of(s, execution_id)
+    if wf is not None:
+        wf.status, wf.error_message = "failed", error
+    return row
+
+
+def mark_cancelled(s: Session, execution_id: int, status: str) -> ExecutionRow:
+    """`canceling` while the engine winds down; `cancelled` when nothing was started yet."""
+    row = s.get(ExecutionRow, execution_id)
+    row.status = advance(row.status, status)  # the mirror may have ended it meanwhile
+    if row.status == "cancelled" and status == "cancelled":
+        row.ended_at = utcnow()
+        row.result = {"error": "Workflow cancelled", "succeeded": False}
+    wf = workflow_of(s, execution_id)
+    if wf is not None and wf.status not in TERMINAL_STATUSES:
+        wf.status = status
+    return row
+
+
+def workflow_of(s: Session, execution_id: int) -> WorkflowExecutionRow | None:
+    return s.scalar(select(WorkflowExecutionRow).where(WorkflowExecutionRow.execution == execution_id))
+
+
+def _filtered(query: Select, f: ExecutionFilter) -> Select:
+    if f.status:
+        query = query.where(ExecutionRow.status.in_(f.status))
+    if f.action_ref:
+        if f.action_ref.endswith(".*"):
+            query = query.where(ExecutionRow.action_ref.startswith(f.action_ref[:-1], autoescape=True))
+        else:
+            query = query.where(ExecutionRow.action_ref == f.action_ref)
+    if f.parent is not None:
+        query = query.where(ExecutionRow.parent == f.parent)
+    if f.top_level_only:
+        query = query.where(ExecutionRow.parent.is_(None))
+    return query
+
+
+def list_executions(
+    s: Session, f: ExecutionFilter, page: int, per_page: int
+) -> tuple[list[ExecutionRow], int]:
+    """One page, newest first, and the total number of matching records."""
+    total = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)) or 0
+    rows = s.scalars(
+        _filtered(select(ExecutionRow), f)
+        .order_by(ExecutionRow.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return list(rows), total
+
+
+def task_rows(s: Session, execution_id: int) -> list[ExecutionRow]:
+    """The direct children (task attempts, items, nested workflows) of a workflow's record."""
+    return list(s.scalars(
+        select(ExecutionRow).where(ExecutionRow.parent == execution_id).order_by(ExecutionRow.id)
+    ))

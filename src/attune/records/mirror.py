@@ -1,0 +1,351 @@
+"""The Temporal → SQL mirror: keeps execution records in step with running workflows (spec §8).
+
+A background task polls every non-terminal workflow (top-level and nested) for snapshot changes
+since the last seq it committed, and upserts one execution row per `RunRecord` keyed by its unique
+`key`. The seq is committed in the same transaction as the rows, so an API restart or a database
+outage just re-reads from the last committed seq: nothing is lost, nothing duplicated.
+
+Decisions:
+- A plain action (not a workflow) also runs through the generic workflow; its single RunRecord is
+  mirrored onto the top-level row itself (no child row, no workflow-execution row), so `attune run
+  core.echo` yields exactly one record. Its seq lives in `executions.mirror_seq`.
+- A workflow whose `status()` says it ended although the snapshot does not (terminated or timed out
+  from outside) is reconciled: its row fails with "Workflow terminated" and every non-terminal
+  descendant becomes `abandoned`.
+- Statuses only move forward (requested → … → running → canceling → terminal), so a stale snapshot
+  never overwrites a `canceling` set by the API or a terminal state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from attune.engine.snapshot import TERMINAL_STATUSES, WorkflowSnapshot
+from attune.records.db import Database
+from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
+from attune.records.tree import abandon_descendants, advance, final_result, set_status, upsert_tasks
+
+log = logging.getLogger("attune.mirror")
+
+ENDED_BY_STATUS = {  # status() outcome → (record status, error) when the snapshot missed the end
+    "terminated": ("failed", "Workflow terminated"),
+    "timeout": ("timeout", "Workflow timed out"),
+}
+STALE_REQUESTED_AFTER = timedelta(seconds=30)
+ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang the mirror
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    # Matched by name so this module does not import the Temporal client at import time.
+    return any(cls.__name__ == "WorkflowNotFound" for cls in type(exc).__mro__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One workflow to poll: its execution row, its workflow-execution row (None = plain action)."""
+
+    execution_id: int
+    workflow_id: str
+    seq: int
+    wf_row_id: int | None
+    top_level: bool
+
+
+class Mirror:
+    def __init__(
+        self,
+        db: Database,
+        client: Callable[[], Awaitable[Any]],
+        interval: float = 0.25,
+        status_check_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self._client = client
+        self.interval = interval
+        self.status_check_interval = status_check_interval
+        self.concurrency = 16  # workflows read at once; a slow one must not stall the rest
+        self._last_status_check: dict[str, float] = {}
+        self._warned: dict[str, str] = {}
+        self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self.run(), name="attune-mirror")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the mirror for the life of the API
+                log.exception("mirror tick failed")
+            await asyncio.sleep(self.interval)
+
+    # --- one pass ----------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Bring every non-terminal record up to date once."""
+        try:
+            client = await self._client()
+        except Exception as exc:
+            self._outage("engine", exc)
+            return
+        self._recovered("engine")
+        seen: set[str] = set()
+        # Nested workflows discovered during a pass are synced in the same pass.
+        for round_ in range(20):
+            try:
+                targets, stale = await asyncio.to_thread(self._targets)
+            except SQLAlchemyError as exc:
+                self._outage("database", exc)
+                return
+            self._recovered("database")
+            fresh = [t for t in targets if t.workflow_id not in seen]
+            for workflow_id, execution_id in stale if round_ == 0 else []:
+                await self._check_requested(client, workflow_id, execution_id)
+            if not fresh:
+                return
+            seen.update(t.workflow_id for t in fresh)
+            limit = asyncio.Semaphore(self.concurrency)
+            outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
+                                            return_exceptions=True)
+            for target, outcome in zip(fresh, outcomes):
+                if isinstance(outcome, SQLAlchemyError):
+                    self._outage("database", outcome)
+                    return
+                if isinstance(outcome, Exception) and _is_connection_error(outcome):
+                    self._outage("engine", outcome)
+                    return
+                if isinstance(outcome, Exception):
+                    self._warn_once(target.workflow_id, outcome)
+                else:
+                    self._warned.pop(target.workflow_id, None)
+
+    async def _guarded(self, limit: asyncio.Semaphore, client: Any, target: Target) -> None:
+        async with limit:
+            await self._sync(client, target)
+
+    def _warn_once(self, workflow_id: str, exc: Exception) -> None:
+        """A workflow that cannot be read (e.g. no worker answers its query) is retried every
+        tick; say so once, not four times a second."""
+        text = f"{type(exc).__name__}: {exc}"
+        if self._warned.get(workflow_id) != text:
+            self._warned[workflow_id] = text
+            log.warning("mirror: cannot read %s: %s", workflow_id, text)
+
+    def _targets(self) -> tuple[list[Target], list[tuple[str, int]]]:
+        with self.db.session() as s:
+            targets: list[Target] = []
+            wf_rows = s.execute(
+                select(WorkflowExecutionRow, ExecutionRow)
+                .join(ExecutionRow, ExecutionRow.id == WorkflowExecutionRow.execution)
+                .where(WorkflowExecutionRow.status.not_in(TERMINAL_STATUSES))
+                .where(WorkflowExecutionRow.workflow_id.is_not(None))
+                .where(ExecutionRow.status != "requested")
+                .order_by(ExecutionRow.id)
+            ).all()
+            for wf, ex in wf_rows:
+                targets.append(Target(ex.id, wf.workflow_id, wf.seq, wf.id, ex.parent is None))
+            has_wf = select(WorkflowExecutionRow.execution)
+            plain = s.scalars(
+                select(ExecutionRow)
+                .where(ExecutionRow.parent.is_(None), ExecutionRow.workflow_id.is_not(None))
+                .where(ExecutionRow.status.not_in(TERMINAL_STATUSES | {"requested"}))
+                .where(ExecutionRow.id.not_in(has_wf))
+                .order_by(ExecutionRow.id)
+            ).all()
+            targets += [Target(ex.id, ex.workflow_id, ex.mirror_seq, None, True) for ex in plain]
+            cutoff = utcnow() - STALE_REQUESTED_AFTER
+            stale = s.execute(
+                select(ExecutionRow.workflow_id, ExecutionRow.id)
+                .where(ExecutionRow.parent.is_(None), ExecutionRow.status == "requested")
+                .where(ExecutionRow.workflow_id.is_not(None), ExecutionRow.created < cutoff)
+            ).all()
+            return targets, [(w, i) for w, i in stale]
+
+    async def _sync(self, client: Any, target: Target) -> None:
+        seq, snap = target.seq, None
+        while True:
+            try:
+                snap = await asyncio.wait_for(client.snapshot(target.workflow_id, since=seq),
+                                              ENGINE_CALL_TIMEOUT)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+                await self._not_found(client, target)
+                return
+            await asyncio.to_thread(self._apply, target, snap)
+            seq = snap.seq
+            if not snap.more:
+                break
+        if snap.status not in TERMINAL_STATUSES and self._status_due(target.workflow_id):
+            outcome, detail = await asyncio.wait_for(client.status(target.workflow_id),
+                                                     ENGINE_CALL_TIMEOUT)
+            if outcome in ENDED_BY_STATUS:
+                status, error = ENDED_BY_STATUS[outcome]
+                await asyncio.to_thread(self._reconcile, target, status, error)
+            elif outcome in TERMINAL_STATUSES:
+                # Ended but the query still shows it running: take the server's word for it.
+                await asyncio.to_thread(self._finish_from_status, target, outcome, detail)
+
+    def _status_due(self, workflow_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_status_check.get(workflow_id, 0.0) < self.status_check_interval:
+            return False
+        self._last_status_check[workflow_id] = now
+        return True
+
+    async def _not_found(self, client: Any, target: Target) -> None:
+        if not target.top_level:
+            # A nested workflow may not be started yet; once its row ended, stop polling it.
+            await asyncio.to_thread(self._close_nested_if_ended, target)
+            return
+        try:
+            outcome, detail = await client.status(target.workflow_id)
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise
+            await asyncio.to_thread(
+                self._reconcile, target, "failed", "Workflow not found on the orchestration server"
+            )
+            return
+        if outcome in ENDED_BY_STATUS:
+            await asyncio.to_thread(self._reconcile, target, *ENDED_BY_STATUS[outcome])
+        elif outcome in TERMINAL_STATUSES:
+            await asyncio.to_thread(self._finish_from_status, target, outcome, detail)
+
+    async def _check_requested(self, client: Any, workflow_id: str, execution_id: int) -> None:
+        """A row left `requested` (the API stopped between commit and start): settle it."""
+        try:
+            await client.status(workflow_id)
+            status, result = "scheduled", None
+        except Exception as exc:
+            if not _is_not_found(exc):
+                return
+            status = "failed"
+            result = {"error": "Workflow was never started (the API stopped first)", "succeeded": False}
+        await asyncio.to_thread(self._settle_requested, execution_id, status, result)
+
+    def _settle_requested(self, execution_id: int, status: str, result: Any) -> None:
+        with self.db.session() as s:
+            row = s.get(ExecutionRow, execution_id)
+            if row is not None and row.status == "requested":
+                row.status, row.result = status, result or row.result
+                if status == "failed":
+                    row.ended_at = utcnow()
+
+    # --- applying snapshots (worker thread, one transaction each) ----------------------------
+    def _apply(self, target: Target, snap: WorkflowSnapshot) -> None:
+        with self.db.session() as s:
+            row = s.get(ExecutionRow, target.execution_id)
+            if row is None:  # deleted meanwhile
+                return
+            if target.wf_row_id is None:
+                self._apply_plain(row, snap)
+                row.mirror_seq = max(row.mirror_seq, snap.seq)
+                return
+            wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+            if snap.records:
+                upsert_tasks(s, row, wf, snap.records)
+            wf.status = advance(wf.status, snap.status)
+            wf.current_tasks, wf.completed_tasks = snap.current_tasks, snap.completed_tasks
+            wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
+            wf.task_graph, wf.error_message = snap.task_graph, snap.error
+            wf.seq = max(wf.seq, snap.seq)
+            if target.top_level:
+                set_status(row, snap.status)
+                if snap.status in TERMINAL_STATUSES and row.result is None:
+                    row.result = final_result(snap.status, snap.result, snap.error)
+
+    @staticmethod
+    def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
+        for rec in snap.records:  # exactly one record ("…#0"); the last change wins
+            set_status(row, rec.status)
+            if rec.result is not None:
+                row.result = rec.result
+            row.started_at = rec.started_at or row.started_at
+            row.ended_at = rec.ended_at or row.ended_at
+            row.timeout_seconds = rec.timeout_seconds or row.timeout_seconds
+        if snap.status in TERMINAL_STATUSES and row.status not in TERMINAL_STATUSES:
+            set_status(row, snap.status)
+        if snap.status in TERMINAL_STATUSES and row.result is None:
+            row.result = final_result(snap.status, snap.result, snap.error)
+
+    def _reconcile(self, target: Target, status: str, error: str) -> None:
+        """The workflow ended outside its own control: close its row, abandon what it left open."""
+        with self.db.session() as s:
+            row = s.get(ExecutionRow, target.execution_id)
+            if row is None:
+                return
+            # A nested workflow's own row follows its parent's RunRecord (or the parent's
+            # reconciliation, which abandons it): only a top-level row is closed here.
+            if target.top_level and row.status not in TERMINAL_STATUSES:
+                set_status(row, status)
+                row.result = {"error": error, "succeeded": False}
+            if target.wf_row_id is not None:
+                wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+                if wf.status not in TERMINAL_STATUSES:
+                    wf.status, wf.error_message = status, error
+            abandon_descendants(s, row.id)
+        log.info("mirror: %s reconciled as %s (%s)", target.workflow_id, status, error)
+
+    def _finish_from_status(self, target: Target, status: str, detail: Any) -> None:
+        with self.db.session() as s:
+            row = s.get(ExecutionRow, target.execution_id)
+            if row is None:
+                return
+            error = detail if isinstance(detail, str) else None
+            result = detail if status == "completed" else final_result(status, detail, error)
+            if target.top_level and row.status not in TERMINAL_STATUSES:
+                set_status(row, status)
+                row.result = result
+            if target.wf_row_id is not None:
+                wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+                wf.status = advance(wf.status, status)
+                wf.error_message = wf.error_message or error
+            abandon_descendants(s, row.id)
+
+    def _close_nested_if_ended(self, target: Target) -> None:
+        with self.db.session() as s:
+            row = s.get(ExecutionRow, target.execution_id)
+            wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+            if row is not None and wf is not None and row.status in TERMINAL_STATUSES:
+                wf.status = row.status
+
+    # --- logging outages once ----------------------------------------------------------------
+    def _outage(self, what: str, exc: BaseException) -> None:
+        if what not in self._down:
+            self._down.add(what)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("mirror: %s unreachable, will retry: %s", what, first)
+
+    def _recovered(self, what: str) -> None:
+        if what in self._down:
+            self._down.discard(what)
+            log.warning("mirror: %s reachable again; catching up", what)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError)) or (
+        type(exc).__name__ in {"RPCError", "ServiceUnavailable"}
+    )

@@ -1,0 +1,136 @@
+"""Execution records and registered definitions as SQLAlchemy 2 models (spec §8).
+
+Column types are portable (SQLite by default, PostgreSQL in production): JSON columns use the
+generic `JSON` type and timestamps are stored as UTC. Schema changes go through Alembic
+(`records/migrations/versions/`), never `create_all`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Timestamps:
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PackRow(_Timestamps, Base):
+    __tablename__ = "packs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(64), default="0.0.0")
+    path: Mapped[str | None] = mapped_column(Text)  # None for packs created through the API
+    config: Mapped[Any] = mapped_column(JSON, default=dict)
+    conf_schema: Mapped[Any] = mapped_column(JSON, nullable=True)
+    tags: Mapped[Any] = mapped_column(JSON, default=list)
+
+    actions: Mapped[list[ActionRow]] = relationship(
+        back_populates="pack", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ActionRow(_Timestamps, Base):
+    """One action; `definition` is the full `packs.models.Action` as JSON (workflow included)."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id", ondelete="CASCADE"), index=True)
+    pack_ref: Mapped[str] = mapped_column(String(255), index=True)
+    runner: Mapped[str | None] = mapped_column(String(32))
+    is_workflow: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    definition: Mapped[Any] = mapped_column(JSON)
+
+    pack: Mapped[PackRow] = relationship(back_populates="actions")
+    workflow: Mapped[WorkflowDefinitionRow | None] = relationship(
+        back_populates="action", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class WorkflowDefinitionRow(_Timestamps, Base):
+    """The graph of a workflow action (its companion action row owns ref, parameters, output)."""
+
+    __tablename__ = "workflow_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    pack_ref: Mapped[str] = mapped_column(String(255), index=True)
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), unique=True
+    )
+    workflow_file: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[Any] = mapped_column(JSON)
+
+    action: Mapped[ActionRow] = relationship(back_populates="workflow")
+
+
+class ExecutionRow(_Timestamps, Base):
+    """One submitted action/workflow, or one task attempt / with_items item / nested workflow."""
+
+    __tablename__ = "executions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # RunRecord.key for rows mirrored from a workflow; None for top-level submissions.
+    key: Mapped[str | None] = mapped_column(String(512), unique=True)
+    # Temporal workflow id: the submitted workflow (top level) or the child (nested workflow rows).
+    workflow_id: Mapped[str | None] = mapped_column(String(512), index=True)
+    action_ref: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    parent: Mapped[int | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), index=True
+    )
+    config: Mapped[Any] = mapped_column(JSON, default=dict)  # parameters, secrets redacted
+    result: Mapped[Any] = mapped_column(JSON, nullable=True)
+    workflow_task: Mapped[Any] = mapped_column(JSON, nullable=True)
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    original_execution: Mapped[int | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL")
+    )
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Mirror bookkeeping for top-level plain actions (workflows keep theirs on WorkflowExecutionRow).
+    mirror_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WorkflowExecutionRow(_Timestamps, Base):
+    """The state of one workflow run (top-level or nested), beside its execution row."""
+
+    __tablename__ = "workflow_executions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution: Mapped[int] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), unique=True
+    )
+    workflow_id: Mapped[str | None] = mapped_column(String(512), unique=True)
+    action_ref: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    current_tasks: Mapped[Any] = mapped_column(JSON, default=list)
+    completed_tasks: Mapped[Any] = mapped_column(JSON, default=list)
+    failed_tasks: Mapped[Any] = mapped_column(JSON, default=list)
+    variables: Mapped[Any] = mapped_column(JSON, default=dict)
+    task_graph: Mapped[Any] = mapped_column(JSON, default=dict)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Highest snapshot seq applied; stored in the same transaction as the rows it produced.
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
