@@ -54,6 +54,18 @@ class AttuneWorkflow:
 
     @workflow.run
     async def run(self, inp: WorkflowInput) -> Any:
+        try:
+            return await self._run(inp)
+        except (ApplicationError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            # Anything else would fail only the workflow *task*, which Temporal retries forever:
+            # fail the run visibly instead.
+            raise ApplicationError(f"internal error in the workflow interpreter: {exc!r}",
+                                   {"error": f"internal error: {exc!r}", "succeeded": False},
+                                   type="InterpreterError", non_retryable=True) from exc
+
+    async def _run(self, inp: WorkflowInput) -> Any:
         if inp.slice is not None:
             return await self._run_slice(inp)
         if self.action.workflow is None:
