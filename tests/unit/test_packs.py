@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from attune.packs import Catalog, PackError, Problem, load_pack, load_packs, parse_workflow_text, validate_path
+from attune.packs import (Catalog, PackError, Problem, load_pack, load_packs, parse_workflow_text,
+                          validate_path)
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.runtimes.output import encode_parameters, parse_output
 
@@ -52,13 +53,13 @@ def test_examples_show_each_construct(catalog: Catalog) -> None:
 
 
 def test_every_bundled_file_validates_clean() -> None:
-    paths = [PACKS, *PACKS.iterdir(), *PACKS.glob("*/actions/*.yaml"), *PACKS.glob("*/actions/workflows/*")]
+    paths = [PACKS, *PACKS.iterdir(), *PACKS.glob("*/actions/*.yaml"),
+             *PACKS.glob("*/actions/workflows/*")]
     assert len(paths) > 30
     assert {str(p): validate_path(p) for p in paths} == {str(p): [] for p in paths}
 
 
 def test_single_pack_resolves_sibling_packs(tmp_path: Path) -> None:
-    assert "core.echo" in load_pack(PACKS / "examples").workflow_refs() if False else True
     pack = load_pack(PACKS / "examples")
     assert pack.ref == "examples" and Path(pack.path).is_absolute()
     # Without `core` next to it, its workflows' core.* tasks are unknown actions.
@@ -66,6 +67,8 @@ def test_single_pack_resolves_sibling_packs(tmp_path: Path) -> None:
     with pytest.raises(PackError) as err:
         load_pack(tmp_path / "examples")
     assert "unknown action 'core.echo'" in {p.message for p in err.value.problems}
+    core = {a.ref for a in load_pack(PACKS / "core").actions.values()}
+    assert load_pack(tmp_path / "examples", known_actions=core).ref == "examples"
 
 
 def test_catalog_lookup_and_closure(catalog: Catalog) -> None:
@@ -97,7 +100,6 @@ def test_pack_error_lists_problems_one_per_line() -> None:
 def test_yaml_marks_keys_values_and_string_columns() -> None:
     data, marks = load_yaml('a:\n  - x: 1\n    y: "q {{ z }}"\n  - plain {{ w }}\n')
     assert data == {"a": [{"x": 1, "y": "q {{ z }}"}, "plain {{ w }}"]}
-    assert marks.key(("a", 0, "y")) == marks.key(("a", 0, "y"))
     assert (marks.key(("a", 0, "y")).line, marks.key(("a", 0, "y")).column) == (3, 5)
     value = marks.value(("a", 0, "y"))
     assert (value.line, value.column, value.content_column) == (3, 8, 9)  # inside the quotes
@@ -111,6 +113,16 @@ def test_yaml_merge_keys_and_errors() -> None:
     with pytest.raises(YamlError) as err:
         load_yaml("a: 1\nb:\n  c: 1\n  c: 2\n")
     assert (err.value.line, err.value.column, err.value.message) == (4, 3, "duplicate key 'c'")
+    assert load_yaml("d: 2024-01-02")[0] == {"d": "2024-01-02"}  # JSON data, not a date object
+
+
+def test_yaml_aliases_that_never_finish_are_refused() -> None:
+    with pytest.raises(YamlError, match="a recursive alias"):
+        load_yaml("a: &x [1, *x]\n")
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg"))
+    with pytest.raises(YamlError, match="too many nodes once aliases expand"):
+        load_yaml(laughs)
 
 
 # ---- the bundled scripts run -------------------------------------------------------------------

@@ -21,6 +21,7 @@ WORKFLOW_CASES = {
     "unknown_top_key": (5, 1, "unknown key 'outputs' in workflow"),
     "unknown_task_key": (5, 5, "unknown key 'inputs' in task 'a'"),
     "unknown_transition_key": (7, 9, "unknown key 'goto' in transition"),
+    "task_action_not_a_ref": (4, 13, "'action' must be an action ref '<pack>.<name>', got 'echo'"),
     "unsupported_wait_for": (5, 5, "`wait_for` is not supported"),
     "unsupported_parallel": (4, 11, "`type: parallel` is not supported"),
     "chart_meta_allowed": (13, 5, "unknown key 'colour' in task 'b'"),
@@ -51,6 +52,7 @@ WORKFLOW_CASES = {
     "decision_two_defaults": (8, 18, "only one default branch is allowed"),
     "decision_default_needs_expressions": (6, 15, "each other branch's `when` must be one {{ }}"),
 }
+FLOW = "actions/workflows/flow.workflow.yaml"
 PACK_CASES = {
     "bad_pack_ref": ("pack.yaml", 1, 6, "pack ref 'My.Pack' is invalid"),
     "pack_unknown_key": ("pack.yaml", 4, 1, "unknown key 'maintainer' in pack.yaml"),
@@ -64,14 +66,14 @@ PACK_CASES = {
     "entry_point_dotdot": ("actions/run.yaml", 3, 14, "'entry_point' must not contain '..'"),
     "entry_point_outside": ("actions/run.yaml", 4, 14, "'entry_point' resolves outside the pack"),
     "entry_point_missing": ("actions/run.yaml", 3, 14, "'entry_point' file not found: actions/missing.sh"),
-    "workflow_with_runner": ("actions/flow.yaml", 3, 1, "a workflow action (workflow_file) takes no `runner_type`"),
+    "workflow_with_runner": ("actions/flow.yaml", 3, 1, "workflow action (workflow_file) takes no `runner_type`"),
     "workflow_file_missing": ("actions/flow.yaml", 2, 16, "'workflow_file' file not found"),
-    "param_default_type": ("actions/run.yaml", 7, 14, "parameter 'count': default 'ten' is not of type 'integer'"),
-    "param_default_enum": ("actions/run.yaml", 8, 14, "parameter 'level': default 'medium' is not one of"),
-    "param_bad_type": ("actions/run.yaml", 6, 11, "parameter 'ratio': type must be one of string, integer"),
-    "unknown_action": ("actions/workflows/flow.workflow.yaml", 8, 13, "unknown action 'bad.nope'"),
-    "companion_ref_mismatch": ("actions/workflows/flow.workflow.yaml", 1, 6, "does not match the action's ref 'bad.flow'"),
-    "workflow_param_unknown": ("actions/workflows/flow.workflow.yaml", 6, 23, "unknown parameter 'name' in {{ parameters.name }}"),
+    "param_default_type": ("actions/run.yaml", 7, 14, "'count': default 'ten' is not of type 'integer'"),
+    "param_default_enum": ("actions/run.yaml", 8, 14, "'level': default 'medium' is not one of"),
+    "param_bad_type": ("actions/run.yaml", 6, 11, "'ratio': type must be one of string, integer"),
+    "unknown_action": (FLOW, 8, 13, "unknown action 'bad.nope'"),
+    "companion_ref_mismatch": (FLOW, 1, 6, "does not match the action's ref 'bad.flow'"),
+    "workflow_param_unknown": (FLOW, 6, 23, "unknown parameter 'name' in {{ parameters.name }}"),
 }
 
 
@@ -94,7 +96,8 @@ def test_bad_workflow_file(case: str) -> None:
 def test_bad_pack(case: str) -> None:
     rel, line, column, fragment = PACK_CASES[case]
     problem = _only_problem(BAD / "packs" / case)
-    assert (problem.file, problem.line, problem.column) == (str(BAD / "packs" / case / rel), line, column), str(problem)
+    expected = (str(BAD / "packs" / case / rel), line, column)
+    assert (problem.file, problem.line, problem.column) == expected, str(problem)
     assert fragment in problem.message
 
 
@@ -152,6 +155,13 @@ def test_validate_path_on_one_file_reports_only_that_file(tmp_path: Path) -> Non
     assert [(Path(p.file).name, p.line, p.column) for p in problems] == [("a.yaml", 3, 14)]
     assert len(validate_path(pack)) == 2
     assert validate_path(tmp_path / "nope")[0].message == "no such file or directory"
+    # An action YAML outside a pack can't be checked; a pack.yaml that stops the load is the answer.
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("ref: x.y\nrunner_type: shell\n")
+    assert "checked as part of its pack" in validate_path(loose)[0].message
+    (pack / "pack.yaml").write_text("ref: Demo\n")
+    assert [(Path(p.file).name, p.message[:8]) for p in validate_path(pack / "actions" / "b.yaml")] == [
+        ("pack.yaml", "pack ref")]
 
 
 # ---- legacy forms normalize to the modern ones -------------------------------------------------

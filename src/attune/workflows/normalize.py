@@ -62,7 +62,7 @@ def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
     """Canonical `next` for one raw task mapping at `path` (e.g. ("tasks", 3))."""
     findings: list[Finding] = []
     pieces: list[_Piece] = []
-    legacy = [key for key, _ in LEGACY_KEYS if key in task] + (["decision"] if "decision" in task else [])
+    legacy = [key for key in [*(k for k, _ in LEGACY_KEYS), "decision"] if key in task]
     raw_next = task.get("next")
     if raw_next is not None and legacy:
         for key in legacy:
@@ -124,16 +124,14 @@ def _do_list(value: Any, src: Path, piece: _Piece, findings: list[Finding]) -> l
     return []
 
 
-def _publish(value: Any, src: Path, piece: _Piece, findings: list[Finding],
-             first: int = 0) -> list[tuple[str, Any]]:
-    """A map, or a list of single-key maps / bare names, as ordered (name, value) pairs
-    numbered from `first` in the piece."""
+def _publish(value: Any, src: Path, piece: _Piece, findings: list[Finding]) -> list[tuple[str, Any]]:
+    """A map, or a list of single-key maps / bare names, as ordered (name, value) pairs."""
     if value is None:
         return []
     pairs: list[tuple[str, Any]] = []
 
     def add(name: Any, val: Any, origin: Path, synthetic: bool = False) -> None:
-        at = ("publish", first + len(pairs))
+        at = ("publish", len(pairs))
         piece.aliases[at] = origin
         piece.aliases[at + (0,)] = piece.aliases[at + (1,)] = origin
         if synthetic:
@@ -180,9 +178,10 @@ def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Findin
         elif branch.get("default") is True:
             if default is not None:
                 findings.append(Finding(where + ("default",), "only one default branch is allowed"))
-            elif branch.get("when") is not None:
-                findings.append(Finding(where + ("when",), "a default branch takes no `when`"))
-            default = i
+            else:
+                if branch.get("when") is not None:
+                    findings.append(Finding(where + ("when",), "a default branch takes no `when`"))
+                default = i
         else:
             others.append((i, branch))
     for i, branch in enumerate(value):

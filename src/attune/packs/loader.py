@@ -1,0 +1,169 @@
+"""Load pack directories into models, reporting every problem at file:line:column (spec §1, §2).
+
+Public entry points: `load_pack`, `load_packs`, `validate_path`, `parse_workflow_text`. A load
+never stops at the first problem; loaders raise PackError with all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable
+from pathlib import Path as FsPath
+from typing import Any
+
+from attune.packs.catalog import Catalog
+from attune.packs.models import Pack
+from attune.packs.pack_dir import LoadedPack, load_pack_dir, read_yaml
+from attune.packs.problems import PackError, Problem, Reporter, sort_problems
+from attune.packs.schema import check_parameters
+from attune.packs.workflow_file import build_definition, check_definition
+from attune.packs.yaml_marks import YamlError, load_yaml
+from attune.workflows.definition import WorkflowDefinition
+
+
+def load_pack(path: str | FsPath, *, known_actions: Iterable[str] = ()) -> Pack:
+    """One pack directory. Workflow tasks may use actions of this pack, of sibling packs (other
+    directories with a pack.yaml next to it, e.g. `core`) and `known_actions` (e.g. the refs a
+    server already has registered)."""
+    loaded, _ = _load_with_siblings(FsPath(path), known_actions)
+    if loaded.problems or loaded.pack is None:
+        raise PackError(loaded.problems)
+    return loaded.pack
+
+
+def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[LoadedPack, set[str]]:
+    """The pack at `root`, checked against its own and its siblings' action refs (returned)."""
+    loaded = load_pack_dir(root)
+    siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
+    known = _refs([loaded, *siblings]) | set(extra)
+    _check_actions_exist(loaded.workflows, known)
+    return loaded, known
+
+
+def load_packs(root: str | FsPath) -> Catalog:
+    """Every directory under `root` that has a pack.yaml."""
+    root = FsPath(root)
+    if not root.is_dir():
+        raise PackError([Problem(str(root), 1, 1, "packs directory not found")])
+    loads = [load_pack_dir(d) for d in _pack_dirs(root)]
+    packs: dict[str, Pack] = {}
+    for loaded in loads:
+        if loaded.pack is None:
+            continue
+        if loaded.pack.ref in packs and loaded.pack_rep is not None:
+            loaded.pack_rep.at(("ref",), f"pack ref '{loaded.pack.ref}' is already used by "
+                               f"{packs[loaded.pack.ref].path}")
+        packs.setdefault(loaded.pack.ref, loaded.pack)
+    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads))
+    problems = [p for loaded in loads for p in loaded.problems]
+    if problems:
+        raise PackError(problems)
+    return Catalog(packs)
+
+
+def validate_path(path: str | FsPath) -> list[Problem]:
+    """Problems in a pack directory, a directory of packs, an action YAML or a workflow file."""
+    target = FsPath(path)
+    if target.is_dir():
+        if (target / "pack.yaml").is_file():
+            return _problems(load_pack, target)
+        if _pack_dirs(target):
+            return _problems(load_packs, target)
+        return [Problem(str(target), 1, 1, "not a pack directory (no pack.yaml) and no packs in it")]
+    if not target.is_file():
+        return [Problem(str(target), 1, 1, "no such file or directory")]
+    if not target.name.endswith((".yaml", ".yml")):
+        return [Problem(str(target), 1, 1, "not a pack directory, action YAML or workflow file")]
+    pack_dir = _owning_pack(target)
+    if pack_dir is None:  # a loose workflow file: everything but the action refs can be checked
+        return _validate_alone(target, known_actions=None)
+    loaded, known = _load_with_siblings(pack_dir)
+    if loaded.pack is None:  # pack.yaml stopped the load: that is the problem to fix first
+        return sort_problems(loaded.problems)
+    if target.resolve() not in loaded.files:  # not a file the pack loader reads: check it alone
+        return _validate_alone(target, known)
+    # Only this file's problems, and its workflow file's for an action YAML.
+    relevant = {target.resolve()}
+    parsed = read_yaml(target, [])
+    if parsed and isinstance(parsed[0], dict) and isinstance(parsed[0].get("workflow_file"), str):
+        relevant.add((pack_dir / "actions" / parsed[0]["workflow_file"]).resolve())
+    return sort_problems([p for p in loaded.problems if FsPath(p.file).resolve() in relevant])
+
+
+def _validate_alone(target: FsPath, known_actions: set[str] | None) -> list[Problem]:
+    """A YAML file outside any pack's layout: only a workflow file can be checked on its own."""
+    problems: list[Problem] = []
+    parsed = read_yaml(target, problems)
+    if parsed is not None:
+        data, rep = parsed
+        looks_like_action = {"runner_type", "entry_point", "workflow_file"} & set(data or ())
+        if isinstance(data, dict) and "tasks" not in data and looks_like_action:
+            rep.at((), "an action YAML is checked as part of its pack: put it in <pack>/actions/")
+        else:
+            _check_workflow(rep, data, None, known_actions)
+    return sort_problems(problems)
+
+
+def _owning_pack(file: FsPath) -> FsPath | None:
+    """pack.yaml, actions/<x>.yaml and actions/workflows/<x> belong to the pack 1-3 levels up."""
+    for parents in (list(file.parents), list(file.absolute().parents)):
+        for folder in parents[:3]:
+            if (folder / "pack.yaml").is_file():
+                return folder
+    return None
+
+
+def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dict | None = None,
+                        *, known_actions: Container[str] | None = None,
+                        ) -> tuple[WorkflowDefinition | None, list[Problem]]:
+    """A workflow file's text on its own (POST /workflows/validate). `parameters`: the owning
+    action's parameter schema (names are enough); without it, a `parameters` block in the text is
+    used, and with neither, `parameters.x` references are not checked. `known_actions`: refs that
+    task actions may use (not checked when None). The definition is returned only when clean."""
+    problems: list[Problem] = []
+    rep = Reporter(filename, problems=problems)
+    try:
+        data, rep.marks = load_yaml(text)
+    except YamlError as exc:
+        return None, [Problem(filename, exc.line, exc.column, exc.message)]
+    definition = _check_workflow(rep, data, parameters, known_actions)
+    return (definition if not problems else None), sort_problems(problems)
+
+
+def _check_workflow(rep: Reporter, data: Any, parameters: dict | None,
+                    known_actions: Container[str] | None) -> WorkflowDefinition | None:
+    definition, synthetic = build_definition(rep, data)
+    names = set(parameters) if parameters is not None else None
+    if names is None and isinstance(data, dict) and data.get("parameters") is not None:
+        names = set(check_parameters(rep, data["parameters"], ("parameters",)))
+    if definition is not None:
+        check_definition(rep, definition, synthetic, names)
+        if known_actions is not None:
+            _check_actions_exist([(rep, definition)], known_actions)
+    return definition
+
+
+def _problems(loader: Any, path: FsPath) -> list[Problem]:
+    try:
+        loader(path)
+    except PackError as exc:
+        return exc.problems
+    return []
+
+
+def _pack_dirs(root: FsPath) -> list[FsPath]:
+    return sorted(d for d in root.iterdir() if (d / "pack.yaml").is_file()) if root.is_dir() else []
+
+
+def _refs(loads: list[LoadedPack]) -> set[str]:
+    return {ref for loaded in loads if loaded.pack for ref in loaded.pack.actions}
+
+
+def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
+                         known: Container[str]) -> None:
+    for rep, definition in workflows:
+        for i, task in enumerate(definition.tasks):
+            # Malformed refs were reported when the task was read (and left as "?").
+            if task.action != "?" and task.action not in known:
+                rep.at(("tasks", i, "action"), f"unknown action '{task.action}'")
+
+

@@ -1,0 +1,84 @@
+"""Problems found while loading packs, each pinned to file:line:column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from attune.packs.yaml_marks import Marks, Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PackError(Exception):
+    """Raised by the loaders with every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sort_problems(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def sort_problems(problems: list[Problem]) -> list[Problem]:
+    """In reading order per file (checks run in several passes, not top to bottom)."""
+    return sorted(problems, key=lambda p: (p.file, p.line, p.column))
+
+
+@dataclass
+class Reporter:
+    """Collects problems for one YAML file, turning paths into positions."""
+
+    file: str
+    marks: Marks = field(default_factory=Marks)
+    problems: list[Problem] = field(default_factory=list)
+
+    def at(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:
+        """Report at the value of `path` (or at its key). `offset` is a character index into a
+        string value, used when the string sits on one line exactly as written."""
+        mark = self.marks.key(path) if key else self.marks.value(path)
+        column = mark.column
+        if offset is not None and mark.content_column is not None and not key:
+            column = mark.content_column + offset
+        self.problems.append(Problem(self.file, mark.line, column, message))
+
+    def check_keys(self, data: dict[Any, Any], path: Path, allowed: set[str],
+                   where: str, unsupported: frozenset[str] = frozenset()) -> None:
+        """Strict key check (spec §1 Decided): unknown keys are errors, `__chart_meta__` is
+        editor layout data and always allowed."""
+        for key in data:
+            if key == "__chart_meta__" or key in allowed:
+                continue
+            if key in unsupported:
+                self.at(path + (key,), f"`{key}` is not supported", key=True)
+            else:
+                self.at(path + (key,), f"unknown key '{key}' in {where}", key=True)
+
+    def expect(self, data: dict[Any, Any], path: Path, key: str, types: type | tuple[type, ...],
+               what: str) -> bool:
+        """True when `key` is absent or has one of `types`; reports otherwise. bool is not
+        accepted as an int, which Python would otherwise allow."""
+        if key not in data or data[key] is None:
+            return True
+        value = data[key]
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in _tuple(types))
+        if not ok:
+            self.at(path + (key,), f"'{key}' must be {what}, got {type_name(value)}")
+        return ok
+
+
+def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def type_name(value: Any) -> str:
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+             dict: "mapping", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
