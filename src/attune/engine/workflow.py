@@ -183,6 +183,8 @@ class AttuneWorkflow:
             else:
                 outcome = await self._activity(dispatch, action)
         except BaseException as exc:  # noqa: BLE001 - every ending must reach the conductor
+            if self.status != "running" or not workflow.in_workflow():
+                return  # the run ended or is being evicted from the cache: nobody is listening
             outcome = _outcome_of_error(exc)
         self.handles.pop(dispatch.key, None)
         self._settle(dispatch.key, outcome)

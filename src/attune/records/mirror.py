@@ -19,6 +19,7 @@ Decisions:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -183,7 +184,7 @@ class Mirror:
             ).all()
             return targets, [(w, i) for w, i in stale]
 
-    async def _sync(self, client: Any, target: Target) -> None:
+    async def _sync(self, client: Any, target: Target, *, final: bool = False) -> None:
         seq, snap = target.seq, None
         while True:
             try:
@@ -204,8 +205,10 @@ class Mirror:
             if outcome in ENDED_BY_STATUS:
                 status, error = ENDED_BY_STATUS[outcome]
                 await asyncio.to_thread(self._reconcile, target, status, error)
-            elif outcome in TERMINAL_STATUSES:
-                # Ended but the query still shows it running: take the server's word for it.
+            elif outcome in TERMINAL_STATUSES and not final:
+                # It ended between the query and describe: read the final snapshot (queries
+                # answer on closed workflows) so every task record settles, then close the row.
+                await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
                 await asyncio.to_thread(self._finish_from_status, target, outcome, detail)
 
     def _status_due(self, workflow_id: str) -> bool:
@@ -323,7 +326,6 @@ class Mirror:
                 wf = s.get(WorkflowExecutionRow, target.wf_row_id)
                 wf.status = advance(wf.status, status)
                 wf.error_message = wf.error_message or error
-            abandon_descendants(s, row.id)
 
     def _close_nested_if_ended(self, target: Target) -> None:
         with self.db.session() as s:
