@@ -1,0 +1,19 @@
+# One image for the API and every worker pool; docker-compose.yml picks the role by command.
+FROM python:3.11-slim
+
+# Node.js for nodejs actions; bash for shell actions (slim images have it, stated for clarity).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm bash \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir .
+
+# Packs live at the same path in every container: workflow inputs carry absolute pack paths.
+COPY packs /packs
+ENV ATTUNE_PACKS_DIR=/packs
+
+EXPOSE 8000
+CMD ["attune", "api", "--host", "0.0.0.0", "--port", "8000"]
