@@ -46,7 +46,7 @@ def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
         cells = []
         for col in columns:
             value = row.get(col)
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            text = "" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
             cells.append(styled(text) if col == "status" else text)
         table.add_row(*cells)
     console.print(table)

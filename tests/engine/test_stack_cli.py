@@ -1,0 +1,125 @@
+"""`attune up` and the CLI through the REST API, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from attune.engine.server import free_port
+from tests.conftest import PACKS
+
+
+def cli(*args: str, api: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "attune.cli", *args, "--api-url", api],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("stack")
+    shutil.copytree(PACKS, home / "packs")
+    api_port, port, ui = free_port(), free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(port), "--ui-port",
+         str(ui), "--api-port", str(api_port)],
+        cwd=home, env={**os.environ, "ATTUNE_API_URL": f"http://127.0.0.1:{api_port}"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    api = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/api/v1/packs/examples", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.3)
+    yield api, proc, home
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_run_through_api_completes_and_prints_result(stack):
+    api, _, _ = stack
+    done = cli("run", "examples.sequence", "-o", "json", api=api)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    assert body["status"] == "completed" and body["result"]["succeeded"] is True
+
+
+def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):
+    api, _, _ = stack
+    assert cli("run", "core.fail", api=api).returncode == 1
+    bad = cli("run", "examples.fibo", "n=abc", api=api)
+    assert bad.returncode == 2 and "parameters.n" in bad.stderr
+
+
+def test_async_then_get_tail_and_list(stack):
+    api, _, _ = stack
+    started = cli("run", "examples.with_items", "--async", api=api)
+    assert started.returncode == 0
+    execution_id = started.stdout.strip()
+    tail = cli("execution", "tail", execution_id, "-o", "json", api=api)
+    assert tail.returncode == 0 and json.loads(tail.stdout)["status"] == "completed"
+    got = cli("execution", "get", execution_id, "-o", "yaml", api=api)
+    assert "status: completed" in got.stdout
+    listed = json.loads(cli("execution", "list", "--parent", execution_id, "-o", "json",
+                            api=api).stdout)
+    assert listed["items"] and all(i["parent"] == int(execution_id) for i in listed["items"])
+
+
+def test_cancel_running_workflow_and_cancel_again_is_an_error(stack):
+    api, _, _ = stack
+    started = cli("run", "core.sleep", "seconds=30", "--async", api=api)
+    execution_id = started.stdout.strip()
+    time.sleep(0.5)
+    assert cli("execution", "cancel", execution_id, api=api).returncode == 0
+    tail = cli("execution", "tail", execution_id, "-o", "json", api=api)
+    assert json.loads(tail.stdout)["status"] == "cancelled" and tail.returncode == 1
+    again = cli("execution", "cancel", execution_id, api=api)
+    assert again.returncode == 2 and "409" in again.stderr
+
+
+def test_unreachable_api_exits_2():
+    done = cli("run", "core.echo", api="http://127.0.0.1:1")
+    assert done.returncode == 2 and "cannot reach the API" in done.stderr
+
+
+def _stack_pids(temporal_port: int) -> list[int]:
+    """Processes started by `attune up`: the server (by its --port) and workers/API (by env)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if (f"--port {temporal_port} ".encode() in cmdline
+                or f"ATTUNE_TEMPORAL_ADDRESS=127.0.0.1:{temporal_port}\0".encode() in environ):
+            found.append(int(entry.name))
+    return found
+
+
+def test_pack_register_and_ctrl_c_stops_everything(stack):
+    api, proc, home = stack
+    reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
+    assert reg.returncode == 0, reg.stderr
+    temporal_port = int(proc.args[proc.args.index("--temporal-port") + 1])
+    assert len(_stack_pids(temporal_port)) >= 6  # server, orchestrator, 3 runtimes, API
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=30)
+    out = proc.stdout.read()
+    assert "attune is up" in out and "stopping" in out
+    assert _stack_pids(temporal_port) == []
