@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -193,3 +194,20 @@ async def test_large_with_items_runs_in_slices_with_ordered_results(engine):
                                                                          "1000:1200]#0"]
     inner = await records(engine, slices[1].child_workflow_id)
     assert sorted(x.task_index for x in inner) == list(range(500, 1000))
+
+
+async def test_python_actions_start_warm_unless_they_opt_out(engine):
+    warm = await run(engine, "qa.ppid_warm")
+    cold = await run(engine, "qa.ppid_cold")
+    assert warm.status == cold.status == "completed"
+    # In-process workers: a spawned action's parent is this test process; a forked one's is
+    # the warm starter.
+    assert cold.result["data"]["ppid"] == os.getpid()
+    assert warm.result["data"]["ppid"] != os.getpid()
+
+
+async def test_history_near_its_limit_fails_clearly_instead_of_being_terminated(engine):
+    r = await run(engine, "qa.runaway", history_guard=15)
+    assert r.status == "failed"
+    assert "workflow history reached" in r.result["error"]
+    assert "near Temporal's limit of 51,200" in r.result["error"]

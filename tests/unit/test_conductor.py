@@ -385,3 +385,12 @@ def test_slice_mode_uses_prerendered_inputs_and_global_indexes():
     commands = conductor.start()
     assert [(c.key, c.input) for c in commands] == [("each.1[500]#0", {"a": 1}),
                                                     ("each.1[501]#0", {"a": 2})]
+
+
+def test_abort_fails_the_workflow_and_cancels_in_flight_attempts():
+    d = wf(tasks=[t("a"), t("b")])
+    c = Conductor(d)
+    c.start()
+    commands = c.abort("history too long")
+    assert [type(x).__name__ for x in commands] == ["CancelAttempt", "CancelAttempt", "Finish"]
+    assert c.finished.status == "failed" and c.finished.error == "history too long"

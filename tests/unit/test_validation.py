@@ -74,6 +74,7 @@ PACK_CASES = {
     "unknown_action": (FLOW, 8, 13, "unknown action 'bad.nope'"),
     "companion_ref_mismatch": (FLOW, 1, 6, "does not match the action's ref 'bad.flow'"),
     "workflow_param_unknown": (FLOW, 6, 23, "unknown parameter 'name' in {{ parameters.name }}"),
+    "warm_start_not_bool": ("actions/run.yaml", 4, 13, "warm_start"),
 }
 
 

@@ -60,6 +60,7 @@ class EngineClient:
         pack_configs: dict[str, dict[str, Any]] | None = None,
         api_url: str = "http://127.0.0.1:8000",
         queue_prefix: str = "attune",
+        history_guard: int | None = None,
     ) -> WorkflowHandle:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
@@ -67,7 +68,8 @@ class EngineClient:
             WORKFLOW_NAME,
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
                           pack_configs=pack_configs or {}, api_url=api_url,
-                          queue_prefix=queue_prefix),
+                          queue_prefix=queue_prefix,
+                          **({"history_guard": history_guard} if history_guard else {})),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",

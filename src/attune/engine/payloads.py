@@ -33,3 +33,5 @@ class WorkflowInput(BaseModel):
     # Identity of this run in the execution tree, for record keys of nested workflows.
     parent_key: str | None = None
     slice: SliceInput | None = None
+    # Fail clearly before Temporal's 51,200-event hard stop (lower only in tests).
+    history_guard: int = 45_000

@@ -116,6 +116,13 @@ class AttuneWorkflow:
                     self._execute(self.conductor.attempt_ended(*payload))
                 else:
                     self._execute(self.conductor.timer_fired(payload))
+            length = workflow.info().get_current_history_length()
+            # Temporal terminates a run at 51,200 events; fail clearly before that. Large
+            # with_items never get here (they run in slices); only very long loops can.
+            if length > self.inp.history_guard and self.conductor.finished is None:
+                self._execute(self.conductor.abort(
+                    f"workflow history reached {length} events, near Temporal's limit of 51,200: "
+                    "move long loops into a nested workflow or lower max_iterations"))
             workflow.set_current_details(task_table(self.conductor))
 
     async def _run_plain(self) -> Any:
@@ -206,6 +213,7 @@ class AttuneWorkflow:
             output_format=action.output_format,
             timeout_seconds=timeout,
             api_url=self.inp.api_url,
+            warm=action.warm_start,
         )
         result: ProcessResult = await workflow.execute_activity(
             ACTIVITY_NAME,
@@ -238,6 +246,7 @@ class AttuneWorkflow:
                 api_url=self.inp.api_url,
                 queue_prefix=self.inp.queue_prefix,
                 parent_key=dispatch.key,
+                history_guard=self.inp.history_guard,
             ),
             id=child_id,
             task_queue=workflow.info().task_queue,

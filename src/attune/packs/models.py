@@ -52,6 +52,10 @@ class Action(_Model):
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     tags: list[str] = Field(default_factory=list)
+    # Python actions fork from a pre-started interpreter (same process contract, no start-up
+    # cost); `warm_start: false` spawns a fresh `python3` instead, e.g. for code that must not
+    # share the starter's hash seed or parent process.
+    warm_start: bool = True
     # Workflow actions: the parsed definition and the file it came from (relative to actions/).
     workflow_file: str | None = None
     workflow: WorkflowDefinition | None = None

@@ -26,7 +26,7 @@ PACK_INFO_KEYS = {"author", "email", "website", "meta"}
 PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags"}
 ACTION_KEYS = {"ref", "label", "description", "enabled", "runner_type", "entry_point", "parameters",
                "output", "parameter_delivery", "parameter_format", "output_format",
-               "timeout_seconds", "tags", "workflow_file"}
+               "timeout_seconds", "tags", "workflow_file", "warm_start"}
 UNSUPPORTED = frozenset({"iterate_cache", "wait_for", "permission_set_refs", "permission_set_ref",
                          "worker_selector"})
 PARAM_KEYS = set(ParameterSpec.model_fields)
@@ -82,7 +82,8 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
     rep.check_keys(data, (), ACTION_KEYS, "action", UNSUPPORTED)
     fields: dict[str, Any] = {"ref": check_action_ref(rep, data, pack_ref), "pack_ref": pack_ref}
     for key, types, what in (("label", str, "a string"), ("description", str, "a string"),
-                             ("enabled", bool, "true or false"), ("output", dict, "a mapping")):
+                             ("enabled", bool, "true or false"), ("output", dict, "a mapping"),
+                             ("warm_start", bool, "true or false")):
         if rep.expect(data, (), key, types, what) and data.get(key) is not None:
             fields[key] = data[key]
     for key, allowed in _ENUMS.items():

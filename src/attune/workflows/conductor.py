@@ -133,6 +133,13 @@ class Conductor:
     def cancel(self) -> list[Command]:
         return self._step(self._on_cancel)
 
+    def abort(self, error: str) -> list[Command]:
+        """The host cannot go on (e.g. history near its limit): fail with `error`."""
+        def fail() -> None:
+            raise WorkflowError(error)
+
+        return self._step(fail)
+
     # ---- queries ------------------------------------------------------------------------------
 
     def active_runs(self) -> list[Run]:
