@@ -9,6 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+
+# One key for every process of the test session (in-process and subprocess workers, the API).
+os.environ.setdefault("ATTUNE_SECRET_KEY", Fernet.generate_key().decode())
 
 REPO = Path(__file__).resolve().parent.parent
 PACKS = REPO / "packs"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -131,6 +132,9 @@ def up(
 
     settings = Settings.load(packs_dir=packs, state_dir=state_dir, api_port=api_port,
                              temporal_address=f"127.0.0.1:{port}", temporal_ui_port=ui_port)
+    if api_port is not None and not os.environ.get("ATTUNE_API_URL"):
+        # The stack's own API: its address follows the port unless set explicitly.
+        settings.api_url = f"http://{settings.api_host}:{api_port}"
     try:
         asyncio.run(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api,
                               console=out, demo=demo))

@@ -23,6 +23,9 @@ class Settings(BaseModel):
     mirror_interval: float = 0.25  # seconds between records-mirror polls of running workflows
     packs_dir: str = "packs"
     queue_prefix: str = "attune"
+    # Fernet key sealing secret parameters (attune.secrets reads ATTUNE_SECRET_KEY, else
+    # <state_dir>/secret.key); listed here so it is a documented setting.
+    secret_key: str | None = None
 
     @property
     def effective_database_url(self) -> str:

@@ -17,6 +17,7 @@ import httpx
 from rich.console import Console
 
 from attune.engine.server import port_open, start_dev_server
+from attune.secrets import load_key
 from attune.settings import Settings
 
 ROLES = ("orchestrator", "shell", "python", "nodejs")
@@ -47,6 +48,7 @@ def start_processes(settings: Settings, *, port: int, ui_port: int | None, with_
     state = Path(settings.state_dir).resolve()
     logs = state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    load_key(str(state))  # made once here, before the API and workers race to create it
     if port_open("127.0.0.1", port):
         raise RuntimeError(f"port {port} is already in use: is another `attune up` running?")
     procs = [start_dev_server(port=port, ui_port=ui_port, db_file=str(state / "temporal.db"),

@@ -31,7 +31,7 @@ def stack(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(port), "--ui-port",
          str(ui), "--api-port", str(api_port)],
-        cwd=home, env={**os.environ, "ATTUNE_API_URL": f"http://127.0.0.1:{api_port}"},
+        cwd=home, env={k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 90

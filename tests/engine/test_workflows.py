@@ -176,6 +176,11 @@ async def test_secret_never_in_records_but_reaches_process(engine):
     r = await run(engine, "qa.secrets", {"token": "s3cr3t-value"})
     assert r.status == "completed" and r.result["length"] == len("s3cr3t-value")
     assert "s3cr3t-value" not in json.dumps([x.model_dump(mode="json") for x in r.records])
+    # Nor in Temporal's history, which the Web UI shows (workflow and activity inputs).
+    history = await engine.handle(r.workflow_id).fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)  # payloads verbatim
+    assert b"s3cr3t-value" not in raw
+    assert b"__attune_secret__" in raw and b'"length":12' in raw
 
 
 async def test_query_returns_every_task_state(engine):

@@ -18,7 +18,8 @@ def default_factory(settings: Settings) -> EngineFactory:
     async def connect() -> Any:
         from attune.engine.client import EngineClient  # the engine is optional until needed
 
-        return await EngineClient.connect(settings.temporal_address, settings.temporal_namespace)
+        return await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
+                                          state_dir=settings.state_dir)
 
     return connect
 

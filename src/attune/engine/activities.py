@@ -7,6 +7,7 @@ from pathlib import Path
 from temporalio import activity
 
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
+from attune.secrets import SecretError, load_key, unseal
 
 ACTIVITY_NAME = "run_action"
 
@@ -14,8 +15,9 @@ ACTIVITY_NAME = "run_action"
 class ActionActivities:
     """Holds worker-level settings; `packs_root` lets a worker find packs at its own path."""
 
-    def __init__(self, packs_root: str | None = None) -> None:
+    def __init__(self, packs_root: str | None = None, state_dir: str = ".attune") -> None:
         self.packs_root = packs_root
+        self.state_dir = state_dir
 
     @activity.defn(name=ACTIVITY_NAME)
     async def run_action(self, request: ProcessRequest) -> ProcessResult:
@@ -23,4 +25,9 @@ class ActionActivities:
             local = Path(self.packs_root) / request.pack_ref
             if local.is_dir():
                 request = request.model_copy(update={"pack_dir": str(local.resolve())})
+        try:
+            parameters = unseal(request.parameters, load_key(self.state_dir))
+        except SecretError as exc:
+            return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
+        request = request.model_copy(update={"parameters": parameters})
         return await run_process(request, heartbeat=activity.heartbeat)

@@ -15,6 +15,7 @@ from attune.engine.payloads import WorkflowInput
 from attune.engine.snapshot import WorkflowSnapshot
 from attune.engine.workflow import WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
+from attune.secrets import load_key, seal_parameters
 from attune.settings import ORCHESTRATOR_QUEUE
 
 
@@ -39,16 +40,19 @@ _CLOSED = {
 
 
 class EngineClient:
-    def __init__(self, client: Client, task_queue: str = ORCHESTRATOR_QUEUE) -> None:
+    def __init__(self, client: Client, task_queue: str = ORCHESTRATOR_QUEUE,
+                 secret_key: bytes | None = None) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.secret_key = secret_key
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
-                      task_queue: str = ORCHESTRATOR_QUEUE) -> "EngineClient":
+                      task_queue: str = ORCHESTRATOR_QUEUE,
+                      state_dir: str = ".attune") -> "EngineClient":
         client = await Client.connect(address, namespace=namespace,
                                       data_converter=pydantic_data_converter)
-        return cls(client, task_queue)
+        return cls(client, task_queue, load_key(state_dir))
 
     async def start(
         self,
@@ -64,6 +68,10 @@ class EngineClient:
     ) -> WorkflowHandle:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
+        if action.secret_names():
+            # Temporal stores and shows inputs: secrets go in sealed (see attune.secrets).
+            parameters = seal_parameters(parameters, action.secret_names(),
+                                         self.secret_key or load_key())
         return await self.client.start_workflow(
             WORKFLOW_NAME,
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,

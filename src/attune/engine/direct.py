@@ -34,7 +34,8 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
             err.print(f"parameter {problem['path']}: {problem['message']}", highlight=False)
         return 2
     try:
-        engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace)
+        engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
+                                            state_dir=settings.state_dir)
     except Exception as exc:  # noqa: BLE001
         err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from attune.packs.models import Action
+from attune.secrets import redact_sealed
 from attune.workflows.conductor import Conductor
 
 REDACTED = "********"
@@ -13,7 +14,7 @@ REDACTED = "********"
 def redact(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:
     """Secret parameter values never reach records, logs or the UI in clear text (spec §7)."""
     secrets = action.secret_names()
-    return {k: (REDACTED if k in secrets else v) for k, v in parameters.items()}
+    return {k: (REDACTED if k in secrets else redact_sealed(v)) for k, v in parameters.items()}
 
 
 def task_table(conductor: Conductor) -> str:

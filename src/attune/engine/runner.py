@@ -26,14 +26,16 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
 
 
 def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
-                  concurrency: int = 100, queue_prefix: str = "attune") -> list[Worker]:
+                  concurrency: int = 100, queue_prefix: str = "attune",
+                  state_dir: str = ".attune") -> list[Worker]:
     workers = []
     for role in roles:
         if role == "orchestrator":
             workers.append(orchestrator_worker(client))
         else:
             workers.append(runtime_worker(client, role, packs_root=packs_root,
-                                          max_concurrent=concurrency, queue_prefix=queue_prefix))
+                                          max_concurrent=concurrency, queue_prefix=queue_prefix,
+                                          state_dir=state_dir))
     return workers
 
 
@@ -41,6 +43,6 @@ async def run_workers(settings: Settings, roles: list[str], *, packs_root: str |
                       concurrency: int = 100) -> None:
     client = await connect(settings, attempts=20)
     workers = build_workers(client, roles, packs_root=packs_root, concurrency=concurrency,
-                            queue_prefix=settings.queue_prefix)
+                            queue_prefix=settings.queue_prefix, state_dir=settings.state_dir)
     print(f"worker {'+'.join(roles)} polling {settings.temporal_address}", flush=True)
     await asyncio.gather(*(w.run() for w in workers))

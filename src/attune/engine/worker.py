@@ -35,11 +35,11 @@ def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE)
 
 def runtime_worker(
     client: Client, runtime: str, *, packs_root: str | None = None, max_concurrent: int = 100,
-    queue_prefix: str = "attune",
+    queue_prefix: str = "attune", state_dir: str = ".attune",
 ) -> Worker:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    activities = ActionActivities(packs_root)
+    activities = ActionActivities(packs_root, state_dir)
     return Worker(
         client,
         task_queue=runtime_queue(runtime, queue_prefix),

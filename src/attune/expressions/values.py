@@ -68,6 +68,11 @@ def to_text(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict) and "__attune_secret__" in value:
+        # Sealed secret (attune.secrets): splicing it into text would hand the action the
+        # ciphertext; it can only be passed on whole.
+        raise EvalFailure("a secret parameter can only be passed whole to a task input "
+                          "(e.g. token: \"{{ parameters.token }}\"), not inside other text")
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(to_data(value), ensure_ascii=False)
     if is_number(value):

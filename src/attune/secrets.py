@@ -1,0 +1,95 @@
+"""Secret parameters: sealed before they reach Temporal, unsealed only by runtime workers.
+
+Temporal keeps workflow and activity inputs in its history and shows them in the Web UI, so a
+secret parameter value (spec §7: never in clear text in the orchestration UI) is replaced by a
+sealed token `{"__attune_secret__": "<Fernet token>"}`. Expressions pass it through whole, the
+records show "********", and the activity unseals it just before writing the process's input.
+
+The key is `ATTUNE_SECRET_KEY` (a Fernet key); without it, `<state_dir>/secret.key` is used and
+created on first need, so the embedded stack works with no setup. Every API, CLI and worker
+process of one deployment must share the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+SEALED = "__attune_secret__"
+REDACTED = "********"
+
+
+class SecretError(Exception):
+    pass
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and SEALED in value
+
+
+def load_key(state_dir: str = ".attune") -> bytes:
+    env = os.environ.get("ATTUNE_SECRET_KEY")
+    if env:
+        return env.encode()
+    path = Path(state_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of the stack made it first
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(Fernet.generate_key())
+    return path.read_bytes().strip()
+
+
+def seal_parameters(parameters: dict[str, Any], secret_names: set[str], key: bytes) -> dict[str, Any]:
+    fernet = Fernet(key)
+    return {
+        name: ({SEALED: fernet.encrypt(_encode(value)).decode()}
+               if name in secret_names and not is_sealed(value) else value)
+        for name, value in parameters.items()
+    }
+
+
+def unseal(value: Any, key: bytes, where: str = "parameters") -> Any:
+    """Replace every sealed token in `value` (recursively) by the secret it holds."""
+    if is_sealed(value):
+        try:
+            return _decode(Fernet(key).decrypt(value[SEALED].encode()))
+        except (InvalidToken, ValueError):
+            raise SecretError(
+                f"cannot unseal the secret in {where}: this worker's ATTUNE_SECRET_KEY differs "
+                "from the one the execution was submitted with") from None
+    if isinstance(value, dict):
+        return {k: unseal(v, key, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [unseal(v, key, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def redact_sealed(value: Any) -> Any:
+    """Records and logs show sealed values as ******** wherever they ended up."""
+    if is_sealed(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact_sealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_sealed(v) for v in value]
+    return value
+
+
+def _encode(value: Any) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    import json
+
+    return json.loads(raw)

@@ -1,0 +1,47 @@
+"""Sealing secret parameters so Temporal never holds them in clear text."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from attune.expressions import EvalContext, ExpressionError, render
+from attune.secrets import REDACTED, SecretError, is_sealed, load_key, redact_sealed, seal_parameters, unseal
+
+KEY = Fernet.generate_key()
+
+
+def test_seal_only_secret_names_and_unseal_restores_any_json_value():
+    sealed = seal_parameters({"token": {"a": [1, "plain-secret"]}, "user": "ada"}, {"token"}, KEY)
+    assert sealed["user"] == "ada" and is_sealed(sealed["token"])
+    assert "plain-secret" not in str(sealed["token"])
+    nested = {"input": [sealed["token"]], "other": 1}
+    assert unseal(nested, KEY) == {"input": [{"a": [1, "plain-secret"]}], "other": 1}
+
+
+def test_wrong_key_gives_a_clear_error_naming_where():
+    sealed = seal_parameters({"token": "t"}, {"token"}, KEY)
+    with pytest.raises(SecretError, match=r"parameters\.token.*ATTUNE_SECRET_KEY differs"):
+        unseal({"token": sealed["token"]}, Fernet.generate_key())
+
+
+def test_redact_sealed_anywhere():
+    sealed = seal_parameters({"token": "t"}, {"token"}, KEY)["token"]
+    assert redact_sealed({"a": [sealed], "b": 2}) == {"a": [REDACTED], "b": 2}
+
+
+def test_expression_passes_sealed_whole_but_refuses_splicing():
+    sealed = seal_parameters({"token": "t"}, {"token"}, KEY)["token"]
+    ctx = EvalContext(parameters={"token": sealed})
+    assert render("{{ parameters.token }}", ctx) == sealed
+    with pytest.raises(ExpressionError, match="secret parameter can only be passed whole"):
+        render("Bearer {{ parameters.token }}", ctx)
+
+
+def test_key_from_env_wins_else_file_is_created_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("ATTUNE_SECRET_KEY", raising=False)
+    first = load_key(str(tmp_path))
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    assert load_key(str(tmp_path)) == first
+    monkeypatch.setenv("ATTUNE_SECRET_KEY", KEY.decode())
+    assert load_key(str(tmp_path)) == KEY
