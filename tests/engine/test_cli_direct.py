@@ -10,7 +10,6 @@ import pytest
 
 from tests.engine.helpers import TEST_PACKS
 
-pytestmark = pytest.mark.asyncio
 
 
 async def attune(*args: str, env_address: str | None = None) -> tuple[int, str, str]:

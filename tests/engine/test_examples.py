@@ -8,7 +8,6 @@ from attune.packs.loader import load_packs
 from tests.conftest import PACKS
 from tests.engine.helpers import run
 
-pytestmark = pytest.mark.asyncio
 
 CATALOG = load_packs(PACKS)
 WORKFLOWS = sorted(a.ref for a in CATALOG.actions() if a.is_workflow)

@@ -13,7 +13,6 @@ import pytest
 
 from tests.engine.helpers import TEST_PACKS, records, run, start
 
-pytestmark = pytest.mark.asyncio
 
 
 async def test_ten_thousand_items_complete_within_history_limits(temporal_stack):

@@ -10,7 +10,6 @@ import pytest
 
 from tests.engine.helpers import records, run, start
 
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture

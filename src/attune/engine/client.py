@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.service import RPCError, RPCStatusCode
 
 from attune.engine.payloads import WorkflowInput
-from attune.engine.snapshot import WorkflowSnapshot
+from attune.engine.snapshot import TERMINAL_STATUSES, RunRecord, WorkflowSnapshot
 from attune.engine.workflow import WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
@@ -45,6 +45,9 @@ class EngineClient:
         self.client = client
         self.task_queue = task_queue
         self.secret_key = secret_key
+        # Per workflow: the last describe mark and snapshot, and attempts not yet started.
+        self._last: dict[str, tuple[tuple, WorkflowSnapshot]] = {}
+        self._scheduled: dict[str, dict[str, RunRecord]] = {}
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
@@ -88,23 +91,54 @@ class EngineClient:
         return self.client.get_workflow_handle(workflow_id)
 
     async def snapshot(self, workflow_id: str, since: int = 0) -> WorkflowSnapshot:
-        """What changed since `since`, with activities that have started shown as `running`."""
+        """What changed since `since`, with activities that have started shown as `running`.
+
+        Describe first (answered by the server alone); query the workflow (which needs the
+        orchestrator worker) only when its history grew or an activity started since the last
+        call. A records mirror polls every running workflow several times a second, so this
+        keeps idle and slow workflows from costing worker time.
+        """
         handle = self.handle(workflow_id)
         try:
-            snap = await handle.query(AttuneWorkflow.snapshot, since,
-                                      result_type=WorkflowSnapshot)
-            description = await handle.describe() if snap.status == "running" else None
+            description = await handle.describe()
+            started = {a.activity_id for a in description.raw_description.pending_activities
+                       if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED}
+            mark = (description.history_length, frozenset(started), description.status)
+            cached = self._last.get(workflow_id)
+            if cached is not None and cached[0] == mark and cached[1].seq == since:
+                return cached[1].model_copy(update={"records": [], "more": False})
+            snap = await handle.query(AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise WorkflowNotFound(workflow_id) from exc
             raise
-        if description is not None:
-            started = {a.activity_id for a in description.raw_description.pending_activities
-                       if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED}
-            for record in snap.records:
-                if record.status == "scheduled" and record.key.rsplit("/", 1)[-1] in started:
-                    record.status = "running"
+        self._remember_scheduled(workflow_id, snap)
+        running = [r.model_copy(update={"status": "running"})
+                   for key, r in self._scheduled.get(workflow_id, {}).items()
+                   if key.rsplit("/", 1)[-1] in started]
+        by_key = {r.key: r for r in snap.records}
+        for record in running:
+            if by_key.get(record.key, record).status in ("scheduled", "running"):
+                by_key[record.key] = record
+        snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq)})
+        if snap.status in TERMINAL_STATUSES:
+            self._forget(workflow_id)
+        elif not snap.more:
+            self._last[workflow_id] = (mark, snap)
         return snap
+
+    def _remember_scheduled(self, workflow_id: str, snap: WorkflowSnapshot) -> None:
+        """Attempts waiting for a worker: shown `running` once describe says they started."""
+        scheduled = self._scheduled.setdefault(workflow_id, {})
+        for record in snap.records:
+            if record.status == "scheduled":
+                scheduled[record.key] = record
+            else:
+                scheduled.pop(record.key, None)
+
+    def _forget(self, workflow_id: str) -> None:
+        self._last.pop(workflow_id, None)
+        self._scheduled.pop(workflow_id, None)
 
     async def status(self, workflow_id: str) -> tuple[str, Any]:
         """("running"|"completed"|"failed"|"cancelled"|"terminated"|"timeout", result or error)."""
