@@ -1,0 +1,350 @@
+"""The benchmark cases. Each runs the work on Attune ("ours") and the same work written directly
+against the Temporal SDK ("raw") on the same server, and returns one result dict."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from attune.engine.client import EngineClient, new_workflow_id
+from attune.packs.catalog import Catalog
+
+from bench.generate import ECHO, SCRIPTS, chain_ref
+from bench.interpreter import chain_cost, items_cost
+from bench.measure import fanout_split, history_split, read_records, records_split, stats
+from bench.procmon import LoadMeter, Sampler
+from bench.raw_workflows import ORCHESTRATOR_QUEUE as RAW_QUEUE
+from bench.stack import Stack
+
+# Published cross-engine figures (windmill.dev benchmarks, 2 vCPUs), for context only.
+PUBLISHED = {
+    "python40": "Temporal 2.97 s, Windmill 2.09-2.43 s, Kestra 6.04 s, Prefect 4.87 s, Airflow 116 s",
+    "fibo33": "Temporal 7.2-13.4 s, Windmill 7.7-8.4 s",
+}
+
+
+@dataclass
+class Sizes:
+    chain: int
+    big_n: int
+    big_chain: int
+    items: tuple[int, int]
+    rest: int
+    scale_chains: tuple[int, ...]
+    scale_items: tuple[int, ...]
+    repeats: int
+
+
+FULL = Sizes(chain=40, big_n=33, big_chain=10, items=(1000, 10000), rest=200,
+             scale_chains=(10, 100, 1000), scale_items=(100, 1000, 10000), repeats=3)
+QUICK = Sizes(chain=10, big_n=25, big_chain=3, items=(200, 1200), rest=20,
+              scale_chains=(5, 20, 60), scale_items=(50, 200, 1200), repeats=1)
+
+
+def chains_needed(s: Sizes) -> list[tuple[str, int]]:
+    return ([(rt, s.chain) for rt in SCRIPTS] + [("python", s.big_chain)]
+            + [("python", n) for n in s.scale_chains])
+
+
+class Bench:
+    def __init__(self, stack: Stack, engine: EngineClient, raw: Client, catalog: Catalog,
+                 packs_root: Path, sampler: Sampler, sizes: Sizes, log) -> None:
+        self.stack, self.engine, self.raw, self.catalog = stack, engine, raw, catalog
+        self.packs_root, self.sampler, self.sizes, self.log = packs_root, sampler, sizes, log
+        self.items_cache: dict[int, dict[str, Any]] = {}  # count -> {"ours": run, "raw": run}
+
+    # ---- one run -------------------------------------------------------------------------------
+
+    async def ours(self, ref: str, params: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+        workflow_id = new_workflow_id(ref)
+        with LoadMeter(self.sampler) as meter:
+            await self.engine.start(catalog=self.catalog.closure(ref), action_ref=ref,
+                                    parameters=params, workflow_id=workflow_id,
+                                    pack_configs={r: p.config for r, p in self.catalog.packs.items()})
+            status, result = await asyncio.wait_for(self.engine.wait(workflow_id), timeout)
+        if status != "completed":
+            raise RuntimeError(f"{ref} ended {status}: {str(result)[:300]}")
+        return {"seconds": meter.wall, "workflow_id": workflow_id, "load": meter.summary()}
+
+    async def raw_run(self, workflow: str, arg: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+        workflow_id = f"raw-{workflow}-{uuid.uuid4().hex[:10]}"
+        with LoadMeter(self.sampler) as meter:
+            await asyncio.wait_for(self.raw.execute_workflow(workflow, arg, id=workflow_id,
+                                                             task_queue=RAW_QUEUE), timeout)
+        return {"seconds": meter.wall, "workflow_id": workflow_id, "load": meter.summary()}
+
+    def raw_chain_arg(self, runtime: str, length: int, n: int, mode: str = "spawn") -> dict[str, Any]:
+        _, script, fmt = SCRIPTS[runtime]
+        return {"runtime": runtime, "script": script, "format": fmt, "params": {"n": n},
+                "length": length, "mode": mode}
+
+    async def repeated(self, make, repeats: int) -> list[dict[str, Any]]:
+        runs = []
+        for _ in range(repeats):
+            runs.append(await make())
+        return runs
+
+    # ---- cases -------------------------------------------------------------------------------
+
+    async def chain_case(self, name: str, runtime: str, length: int, n: int, *,
+                         repeats: int, raw_modes: tuple[str, ...], note: str = "") -> dict[str, Any]:
+        ref = chain_ref(runtime, length)
+        ours_runs, raw_runs = [], {m: [] for m in raw_modes}
+        for _ in range(repeats):  # interleaved, so drifting background load hits both sides
+            ours_runs.append(await self.ours(ref, {"n": n}))
+            for mode in raw_modes:
+                raw_runs[mode].append(await self.raw_run("RawChain",
+                                                         self.raw_chain_arg(runtime, length, n, mode)))
+        ours_mid = _median_run(ours_runs)
+        raw_mid = {m: _median_run(r) for m, r in raw_runs.items()}
+        records, read_s = await read_records(self.engine, ours_mid["workflow_id"])
+        result = {
+            "case": name, "tasks": length, "runtime": runtime,
+            "ours_s": ours_mid["seconds"], "ours_runs_s": [r["seconds"] for r in ours_runs],
+            "raw_mode": raw_modes[0], "raw_s": raw_mid[raw_modes[0]]["seconds"],
+            "raw_runs_s": {m: [r["seconds"] for r in runs] for m, runs in raw_runs.items()},
+            "raw_by_mode_s": {m: r["seconds"] for m, r in raw_mid.items()},
+            "split_records": records_split(records), "records_read_s": read_s,
+            "split_history_ours": await history_split(self.engine.client, ours_mid["workflow_id"]),
+            "split_history_raw": await history_split(self.raw, raw_mid[raw_modes[0]]["workflow_id"]),
+            "load": ours_mid["load"], "raw_load": raw_mid[raw_modes[0]]["load"], "notes": note,
+        }
+        _finish(result, length)
+        return result
+
+    async def bare_fibo(self, n: int, repeats: int = 3) -> dict[str, Any]:
+        """fibo(n) in a fresh `python3 -u fibo.py` outside any engine."""
+        python = subprocess.run(["python3", "-c", "import sys; print(sys.executable)"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        script = self.packs_root / "bench" / "actions" / "fibo.py"
+        times = []
+        with LoadMeter(self.sampler) as meter:
+            for _ in range(repeats):
+                began = time.perf_counter()
+                subprocess.run([python, "-u", str(script)], input=f'{{"n": {n}}}'.encode(),
+                               capture_output=True, check=True)
+                times.append(time.perf_counter() - began)
+        return {"seconds": statistics.median(times), "runs_s": times, "load": meter.summary()}
+
+    async def items_run(self, count: int) -> dict[str, Any]:
+        if count not in self.items_cache:
+            ours = await self.ours("bench.items", {"count": count})
+            _, script, fmt = ECHO
+            raw = await self.raw_run("RawItems", {"runtime": "shell", "script": script,
+                                                  "format": fmt, "count": count, "concurrency": 100})
+            ours["fanout"] = await fanout_split(self.engine.client, ours["workflow_id"])
+            raw["fanout"] = await fanout_split(self.raw, raw["workflow_id"])
+            self.items_cache[count] = {"ours": ours, "raw": raw}
+        return self.items_cache[count]
+
+    async def items_case(self, name: str, count: int) -> dict[str, Any]:
+        runs = await self.items_run(count)
+        result = {"case": name, "tasks": count, "runtime": "shell", "ours_s": runs["ours"]["seconds"],
+                  "raw_s": runs["raw"]["seconds"], "raw_mode": "spawn",
+                  "fanout_ours": runs["ours"]["fanout"], "fanout_raw": runs["raw"]["fanout"],
+                  "load": runs["ours"]["load"], "raw_load": runs["raw"]["load"],
+                  "notes": "shell echo, concurrency 100; ours: child workflows of 500 items"
+                           " one slice at a time; raw: one workflow per 1,000 items"}
+        _finish(result, count)
+        return result
+
+    async def rest_case(self, name: str, count: int) -> dict[str, Any]:
+        result: dict[str, Any] = {"case": name, "tasks": count * 3, "runtime": "shell"}
+        db_url = f"sqlite:///{self.stack.workdir / 'bench.db'}"
+        base = self.stack.start_api(db_url)
+        try:
+            reason = await self._api_ready(base)
+            if reason:
+                result["skipped"] = reason
+                return result
+            api = await self._rest_ours(base, count)
+        except Exception as exc:  # noqa: BLE001 - the API is still being written: report, go on
+            result["skipped"] = f"{type(exc).__name__}: {exc}"[:300]
+            tail = self.stack.log_tail("api", 800)
+            if tail:
+                result["skipped"] += f" | api log: {tail.strip()[-300:]}"
+            return result
+        finally:
+            self.stack.stop("api")
+        direct = await self._concurrent_ours(count)
+        raw = await self._concurrent_raw(count)
+        result.update(
+            ours_s=api["seconds"], raw_s=raw["seconds"], raw_mode="spawn",
+            ours_throughput=api["throughput"], raw_throughput=raw["throughput"],
+            ours_latency_s=api["latency_s"], ours_engine_latency_s=api["engine_latency_s"],
+            raw_latency_s=raw["latency_s"], direct=direct, submit_s=api["submit_s"],
+            load=api["load"], raw_load=raw["load"],
+            notes=f"{count} x bench.three (3 shell echo tasks) submitted at once; ours through "
+                  "REST, completion as the API reports it (records mirror)")
+        _finish(result, count * 3)
+        return result
+
+    async def _api_ready(self, base: str) -> str | None:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.stack.dead():
+                    return f"API exited: {self.stack.log_tail('api', 300).strip()}"
+                try:
+                    if (await http.get("/api/v1/health")).status_code < 500:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+            else:
+                return "API did not answer /api/v1/health within 60 s"
+            resp = await http.post("/api/v1/packs/register",
+                                   json={"path": str(self.packs_root / "bench")}, timeout=60)
+            if resp.status_code >= 300:
+                return f"pack register returned {resp.status_code}: {resp.text[:200]}"
+        return None
+
+    async def _rest_ours(self, base: str, count: int) -> dict[str, Any]:
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
+            with LoadMeter(self.sampler) as meter:
+                async def submit(i: int) -> tuple[float, float, dict[str, Any]]:
+                    t0 = time.time()
+                    resp = await http.post("/api/v1/executions/execute",
+                                           json={"action_ref": "bench.three",
+                                                 "parameters": {"tag": str(i)}})
+                    if resp.status_code != 201:
+                        raise RuntimeError(f"execute returned {resp.status_code}: {resp.text[:200]}")
+                    return t0, time.time(), resp.json()["data"]
+
+                submitted = await asyncio.gather(*(submit(i) for i in range(count)))
+                by_id = {data["id"]: (t0, t1, data) for t0, t1, data in submitted}
+                ended: dict[int, tuple[float, str]] = {}
+                deadline = time.monotonic() + 600
+                while len(ended) < count and time.monotonic() < deadline:
+                    await asyncio.sleep(0.25)
+                    resp = await http.get("/api/v1/executions", params={
+                        "top_level_only": "true", "per_page": 1000,
+                        "status": "completed,failed,cancelled,timeout,abandoned"})
+                    resp.raise_for_status()
+                    now = time.time()
+                    body = resp.json()
+                    for row in body.get("items", body.get("data")) or []:
+                        if row["id"] in by_id and row["id"] not in ended:
+                            stamp = _epoch(row.get("ended_at")) or now
+                            ended[row["id"]] = (stamp, row["status"])
+        if len(ended) < count:
+            raise RuntimeError(f"only {len(ended)}/{count} executions ended within 600 s")
+        failed = [i for i, (_, st) in ended.items() if st != "completed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} executions did not complete, e.g. {failed[:3]}")
+        first = min(t0 for t0, _, _ in by_id.values())
+        last = max(stamp for stamp, _ in ended.values())
+        latency = [ended[i][0] - t0 for i, (t0, _, _) in by_id.items()]
+        engine_latency = []
+        for t0, _, data in by_id.values():
+            if data.get("workflow_id"):
+                desc = await self.engine.handle(data["workflow_id"]).describe()
+                if desc.close_time:
+                    engine_latency.append(desc.close_time.timestamp() - t0)
+        return {"seconds": last - first, "throughput": count / (last - first),
+                "latency_s": stats(latency), "engine_latency_s": stats(engine_latency),
+                "submit_s": stats([t1 - t0 for t0, t1, _ in by_id.values()]),
+                "load": meter.summary()}
+
+    async def _concurrent_ours(self, count: int) -> dict[str, Any]:
+        """The same 200 workflows started with EngineClient directly: Attune without the API."""
+        closure = self.catalog.closure("bench.three")
+
+        async def one(i: int) -> float:
+            t0 = time.time()
+            wid = new_workflow_id("bench.three")
+            await self.engine.start(catalog=closure, action_ref="bench.three",
+                                    parameters={"tag": str(i)}, workflow_id=wid)
+            status, _ = await self.engine.wait(wid)
+            if status != "completed":
+                raise RuntimeError(f"{wid} ended {status}")
+            return time.time() - t0
+
+        with LoadMeter(self.sampler) as meter:
+            t0 = time.time()
+            latency = await asyncio.gather(*(one(i) for i in range(count)))
+            seconds = time.time() - t0
+        return {"seconds": seconds, "throughput": count / seconds, "latency_s": stats(latency),
+                "load": meter.summary()}
+
+    async def _concurrent_raw(self, count: int) -> dict[str, Any]:
+        _, script, fmt = ECHO
+
+        async def one(i: int) -> float:
+            t0 = time.time()
+            await self.raw.execute_workflow(
+                "RawChain", {"runtime": "shell", "script": script, "format": fmt,
+                             "params": {"message": f"x {i}"}, "length": 3, "mode": "spawn"},
+                id=f"raw-three-{uuid.uuid4().hex[:10]}", task_queue=RAW_QUEUE)
+            return time.time() - t0
+
+        with LoadMeter(self.sampler) as meter:
+            t0 = time.time()
+            latency = await asyncio.gather(*(one(i) for i in range(count)))
+            seconds = time.time() - t0
+        return {"seconds": seconds, "throughput": count / seconds, "latency_s": stats(latency),
+                "load": meter.summary()}
+
+    async def scaling(self) -> dict[str, Any]:
+        s = self.sizes
+        chains = []
+        for length in s.scale_chains:
+            self.log(f"  chain of {length}")
+            ours = await self.ours(chain_ref("python", length), {"n": 10})
+            raw = await self.raw_run("RawChain", self.raw_chain_arg("python", length, 10, "warm"))
+            row = {"kind": "chain", "size": length, "runtime": "python", "ours_s": ours["seconds"],
+                   "raw_s": raw["seconds"], "load": ours["load"], "raw_load": raw["load"]}
+            records, read_s = await read_records(self.engine, ours["workflow_id"])
+            row["records_read_s"] = read_s
+            row["split_records"] = records_split(records)
+            row["split_history_ours"] = await history_split(self.engine.client, ours["workflow_id"])
+            row["split_history_raw"] = await history_split(self.raw, raw["workflow_id"])
+            _finish(row, length)
+            chains.append(row)
+        items = []
+        for count in s.scale_items:
+            self.log(f"  with_items of {count}")
+            runs = await self.items_run(count)
+            row = {"kind": "with_items", "size": count, "runtime": "shell",
+                   "ours_s": runs["ours"]["seconds"], "raw_s": runs["raw"]["seconds"],
+                   "load": runs["ours"]["load"], "raw_load": runs["raw"]["load"],
+                   "fanout_ours": runs["ours"]["fanout"], "fanout_raw": runs["raw"]["fanout"]}
+            _finish(row, count)
+            items.append(row)
+        interp = {"chains": [chain_cost(self.catalog, chain_ref("python", n)) for n in s.scale_chains],
+                  "items": [items_cost(self.catalog, n) for n in s.scale_items]}
+        return {"case": "scaling", "chains": chains, "items": items, "interpreter": interp}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+
+
+def _finish(result: dict[str, Any], tasks: int) -> None:
+    ours, raw = result.get("ours_s"), result.get("raw_s")
+    if ours is not None:
+        result["ours_ms_per_task"] = ours * 1000 / tasks
+    if raw is not None:
+        result["raw_ms_per_task"] = raw * 1000 / tasks
+    if ours and raw:
+        result["ratio"] = ours / raw
+
+
+def _epoch(value: str | None) -> float | None:
+    if not value:
+        return None
+    stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()

@@ -1,0 +1,82 @@
+"""The benchmark work written directly against the Temporal Python SDK (the "raw" baseline).
+
+No interpreter, no definitions, no records: a loop of activities for a chain, a semaphore-bounded
+fan-out for with_items. Activity options match Attune's (`attune.engine.workflow._activity`):
+start-to-close = action timeout + 60 s, 10 s heartbeat timeout, 5 attempts, wait for cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+ORCHESTRATOR_QUEUE = "raw-orchestrator"
+ACTION_TIMEOUT = 600  # Attune's default action timeout_seconds
+# Above this many items the fan-out runs as sequential child workflows of this size, so the
+# history stays well under Temporal's 51,200-event limit.
+ITEMS_PER_WORKFLOW = 1000
+OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=ACTION_TIMEOUT + 60),
+    heartbeat_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5),
+    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+
+
+def runtime_queue(runtime: str) -> str:
+    return f"raw-{runtime}"
+
+
+@workflow.defn(name="RawChain")
+class RawChain:
+    """`length` activities in sequence: {runtime, script, format, params, length, mode}.
+
+    mode: "spawn" (a fresh interpreter per task), "warm" (python: fork from a pre-started
+    interpreter, as Attune's python runtime does), "inproc" (python: fibo computed inside the
+    activity, as in the published cross-engine benchmarks; no process at all).
+    """
+
+    @workflow.run
+    async def run(self, inp: dict[str, Any]) -> Any:
+        last = None
+        for _ in range(inp["length"]):
+            if inp.get("mode") == "inproc":
+                last = await workflow.execute_activity(
+                    "raw_fibo", inp["params"]["n"], task_queue=runtime_queue("python"), **OPTIONS)
+            else:
+                last = await workflow.execute_activity(
+                    "raw_run", {k: inp[k] for k in ("script", "format", "params", "mode")},
+                    task_queue=runtime_queue(inp["runtime"]), **OPTIONS)
+        return last
+
+
+@workflow.defn(name="RawItems")
+class RawItems:
+    """One activity per item of range(start, start + count), at most `concurrency` at once."""
+
+    @workflow.run
+    async def run(self, inp: dict[str, Any]) -> int:
+        start, count = inp.get("start", 0), inp["count"]
+        if count > ITEMS_PER_WORKFLOW:
+            done = 0
+            for first in range(start, start + count, ITEMS_PER_WORKFLOW):
+                size = min(ITEMS_PER_WORKFLOW, start + count - first)
+                done += await workflow.execute_child_workflow(
+                    RawItems.run, {**inp, "start": first, "count": size},
+                    id=f"{workflow.info().workflow_id}/{first}")
+            return done
+        limit = asyncio.Semaphore(inp["concurrency"])
+
+        async def one(index: int) -> Any:
+            async with limit:
+                return await workflow.execute_activity(
+                    "raw_run", {"script": inp["script"], "format": inp["format"],
+                                "params": {"message": f"item {index}"}, "mode": "spawn"},
+                    task_queue=runtime_queue(inp["runtime"]), **OPTIONS)
+
+        results = await asyncio.gather(*(one(i) for i in range(start, start + count)))
+        return len(results)
