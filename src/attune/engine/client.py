@@ -106,7 +106,8 @@ class EngineClient:
             mark = (description.history_length, frozenset(started), description.status)
             cached = self._last.get(workflow_id)
             if cached is not None and cached[0] == mark and cached[1].seq == since:
-                return cached[1].model_copy(update={"records": [], "more": False})
+                return cached[1].model_copy(update={"records": [], "more": False,
+                                                    "unchanged": True})
             snap = await handle.query(AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:

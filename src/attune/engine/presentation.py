@@ -17,16 +17,23 @@ def redact(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if k in secrets else redact_sealed(v)) for k, v in parameters.items()}
 
 
+TABLE_ROWS = 25
+
+
 def task_table(conductor: Conductor) -> str:
-    """Markdown table for the Web UI's "current details": one row per task."""
-    lines = ["| task | action | state | runs | items |", "|---|---|---|---|---|"]
-    for spec in conductor.definition.tasks:
-        runs = conductor.runs[spec.name]
-        state = runs[-1].status if runs else "pending"
-        items = ""
-        if runs and runs[-1].is_items:
-            units = runs[-1].units
-            done = sum(1 for u in units if u.status not in ("running", "delayed"))
-            items = f"{done}/{len(units)}"
-        lines.append(f"| {spec.name} | {spec.action} | {state} | {len(runs)} | {items} |")
+    """Markdown for the Web UI's "current details": running tasks first, then the latest ended.
+
+    Rebuilt after every event, so it is bounded: a 1,000-task chain must not pay 1,000 rows a step.
+    """
+    latest = [runs[-1] for runs in conductor.runs.values() if runs]
+    active = [r for r in conductor.active_runs()]
+    shown = active + sorted((r for r in latest if r.status not in ("running", "delayed")),
+                            key=lambda r: -r.seq)[: max(0, TABLE_ROWS - len(active))]
+    lines = [f"{len(active)} running · {len(latest) - len(active)} ended · "
+             f"{len(conductor.runs) - len(latest)} not started",
+             "", "| task | action | state | run | items |", "|---|---|---|---|---|"]
+    for run in shown[:TABLE_ROWS]:
+        items = f"{run.ended}/{len(run.units)}" if run.is_items else ""
+        action = conductor.definition.task(run.task).action
+        lines.append(f"| {run.task} | {action} | {run.status} | {run.iteration} | {items} |")
     return "\n".join(lines)

@@ -46,6 +46,7 @@ class WorkflowSnapshot(BaseModel):
     seq: int  # highest seq included; pass it back as `since` next time
     records: list[RunRecord]  # records changed since the requested seq, oldest change first
     more: bool = False  # true when the page was cut; ask again with the new seq
+    unchanged: bool = False  # nothing happened since the previous call: nothing to write
     current_tasks: list[str] = Field(default_factory=list)
     completed_tasks: list[str] = Field(default_factory=list)
     failed_tasks: list[str] = Field(default_factory=list)

@@ -30,7 +30,10 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AttuneWorkflow"
 ACTIVITY_NAME = "run_action"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
-SNAPSHOT_PAGE = 500
+# A query of a closed run replays it, so pages are large; the byte budget keeps each result
+# well under Temporal's payload limits even when records carry big stdout.
+SNAPSHOT_PAGE = 2000
+SNAPSHOT_PAGE_BYTES = 1_000_000
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 
@@ -324,7 +327,7 @@ class AttuneWorkflow:
     @workflow.query
     def snapshot(self, since: int = 0) -> WorkflowSnapshot:
         changed = sorted((r for r in self.records.values() if r.seq > since), key=lambda r: r.seq)
-        page = changed[:SNAPSHOT_PAGE]
+        page = _page(changed)
         c = self.conductor
         states = c.task_states() if c else {}
         return WorkflowSnapshot(
@@ -348,6 +351,15 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return self.conductor.task_states() if self.conductor else {}
+
+
+def _page(changed: list[RunRecord]) -> list[RunRecord]:
+    size = 0
+    for count, record in enumerate(changed[:SNAPSHOT_PAGE]):
+        size += 300 + len(str(record.result)) + len(str(record.parameters))
+        if size > SNAPSHOT_PAGE_BYTES and count:
+            return changed[:count]
+    return changed[:SNAPSHOT_PAGE]
 
 
 def _with_defaults(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -195,7 +195,8 @@ class Mirror:
                     raise
                 await self._not_found(client, target)
                 return
-            await asyncio.to_thread(self._apply, target, snap)
+            if not snap.unchanged:  # skip a write transaction per idle workflow per tick
+                await asyncio.to_thread(self._apply, target, snap)
             seq = snap.seq
             if not snap.more:
                 break

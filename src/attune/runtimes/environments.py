@@ -45,7 +45,12 @@ def system_python() -> str:
             _resolved_python[candidate] = out.stdout.strip() or candidate
         except (OSError, subprocess.SubprocessError):
             _resolved_python[candidate] = candidate
-    return _resolved_python[candidate]
+    global _python_resolved
+    _python_resolved = _resolved_python[candidate]
+    return _python_resolved
+
+
+_python_resolved: str | None = None
 
 
 def _which(name: str) -> str:
@@ -62,7 +67,8 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
     if runner == "shell":
         return EnvironmentInfo(runner="shell", interpreter="/bin/bash")
     if runner == "python":
-        base = await asyncio.to_thread(system_python)  # a subprocess on first use only
+        # A subprocess on first use only; after that no thread hop on the per-action path.
+        base = _python_resolved or await asyncio.to_thread(system_python)
         req = pack / "requirements.txt"
         if not req.is_file():
             return EnvironmentInfo(runner="python", interpreter=base)

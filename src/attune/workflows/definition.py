@@ -7,6 +7,7 @@ These are the *normalized* shapes: the pack loader turns YAML (including the leg
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,7 +75,9 @@ class WorkflowDefinition(_Model):
     tags: list[str] = Field(default_factory=list)
 
     def task(self, name: str) -> TaskSpec:
-        for spec in self.tasks:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, TaskSpec]:
+        # Looked up several times per step: a scan made long chains quadratic.
+        return {spec.name: spec for spec in self.tasks}
