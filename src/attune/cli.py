@@ -102,13 +102,15 @@ def worker(
     packs: Optional[str] = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
     concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker"),
     queue_prefix: Optional[str] = typer.Option(None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
+    sandbox: Optional[bool] = typer.Option(None, "--sandbox/--no-sandbox", help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
 ) -> None:
     """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
     from attune.engine.runner import run_workers
 
     if runtime not in ("shell", "python", "nodejs", "orchestrator"):
         fail_usage(f"--runtime must be shell, python, nodejs or orchestrator, not {runtime!r}")
-    settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix)
+    settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix,
+                             workflow_sandbox=sandbox)
     try:
         asyncio.run(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
     except KeyboardInterrupt:

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     # Fernet key sealing secret parameters (attune.secrets reads ATTUNE_SECRET_KEY, else
     # <state_dir>/secret.key); listed here so it is a documented setting.
     secret_key: str | None = None
+    # Run the orchestrator's workflow code in Temporal's sandbox (slower; see engine/worker.py).
+    workflow_sandbox: bool = False
 
     @property
     def effective_database_url(self) -> str:

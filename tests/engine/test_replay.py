@@ -16,9 +16,9 @@ from attune.engine.workflow import AttuneWorkflow
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
 
 
-def replayer() -> Replayer:
+def replayer(sandboxed: bool) -> Replayer:
     return Replayer(workflows=[AttuneWorkflow], data_converter=pydantic_data_converter,
-                    workflow_runner=workflow_runner())
+                    workflow_runner=workflow_runner(sandboxed))
 
 
 def test_every_construct_has_a_stored_history():
@@ -28,8 +28,11 @@ def test_every_construct_has_a_stored_history():
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_stored_history_replays(path: Path):
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["production", "sandboxed"])
+async def test_stored_history_replays(path: Path, sandboxed: bool):
+    """Production runs unsandboxed for speed; replaying in the sandbox too catches code that
+    reaches for the clock, randomness or I/O."""
     stored = json.loads(path.read_text())
     history = WorkflowHistory.from_json(stored.pop("workflow_id"), stored)
-    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    result = await replayer(sandboxed).replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

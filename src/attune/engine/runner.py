@@ -27,11 +27,11 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
 
 def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
                   concurrency: int = 100, queue_prefix: str = "attune",
-                  state_dir: str = ".attune") -> list[Worker]:
+                  state_dir: str = ".attune", sandboxed: bool = False) -> list[Worker]:
     workers = []
     for role in roles:
         if role == "orchestrator":
-            workers.append(orchestrator_worker(client))
+            workers.append(orchestrator_worker(client, sandboxed=sandboxed))
         else:
             workers.append(runtime_worker(client, role, packs_root=packs_root,
                                           max_concurrent=concurrency, queue_prefix=queue_prefix,
@@ -43,6 +43,7 @@ async def run_workers(settings: Settings, roles: list[str], *, packs_root: str |
                       concurrency: int = 100) -> None:
     client = await connect(settings, attempts=20)
     workers = build_workers(client, roles, packs_root=packs_root, concurrency=concurrency,
-                            queue_prefix=settings.queue_prefix, state_dir=settings.state_dir)
+                            queue_prefix=settings.queue_prefix, state_dir=settings.state_dir,
+                            sandboxed=settings.workflow_sandbox)
     print(f"worker {'+'.join(roles)} polling {settings.temporal_address}", flush=True)
     await asyncio.gather(*(w.run() for w in workers))
