@@ -33,8 +33,8 @@ from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("python40", "fibo33", "shell40", "nodejs40", "items1000", "items10000", "rest200",
-         "scaling")
+CASES = ("python40", "python40rest", "fibo33", "shell40", "nodejs40", "items1000", "items10000",
+         "rest200", "scaling")
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
@@ -62,6 +62,8 @@ async def run_case(bench: Bench, name: str) -> dict:
         return await bench.items_case(name, s.items[0])
     if name == "items10000":
         return await bench.items_case(name, s.items[1])
+    if name == "python40rest":
+        return await bench.chain_rest_case(name, "python", s.chain, 10, repeats=max(3, s.repeats))
     if name == "rest200":
         return await bench.rest_case(name, s.rest)
     if name == "scaling":

@@ -158,6 +158,49 @@ class Bench:
         _finish(result, count)
         return result
 
+    async def chain_rest_case(self, name: str, runtime: str, length: int, n: int, *,
+                              repeats: int) -> dict[str, Any]:
+        """The chain submitted through REST, timed until the API reports it completed: the
+        issue's end-to-end target (records mirrored). Raw = the same chain on the SDK (warm)."""
+        result: dict[str, Any] = {"case": name, "tasks": length, "runtime": runtime}
+        base = self.stack.start_api(f"sqlite:///{self.stack.workdir / 'bench-chain.db'}")
+        ref = chain_ref(runtime, length)
+        try:
+            reason = await self._api_ready(base)
+            if reason:
+                result["skipped"] = reason
+                return result
+            times, recorded = [], []
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                with LoadMeter(self.sampler) as meter:
+                    for _ in range(repeats + 1):  # the first run warms the API's caches
+                        t0 = time.time()
+                        resp = await http.post("/api/v1/executions/execute",
+                                               json={"action_ref": ref, "parameters": {"n": n}})
+                        resp.raise_for_status()
+                        execution_id = resp.json()["data"]["id"]
+                        while True:
+                            row = (await http.get(f"/api/v1/executions/{execution_id}")).json()["data"]
+                            if row["status"] in ("completed", "failed", "cancelled", "timeout"):
+                                break
+                            await asyncio.sleep(0.01)
+                        if row["status"] != "completed":
+                            raise RuntimeError(f"{ref} ended {row['status']}: {row.get('result')}")
+                        times.append(time.time() - t0)
+                        recorded.append((_epoch(row.get("ended_at")) or time.time()) - t0)
+            times, recorded = times[1:], recorded[1:]
+        finally:
+            self.stack.stop("api")
+        raw = [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, "warm"))
+               for _ in range(repeats)]
+        result.update(ours_s=statistics.median(times), ours_runs_s=times,
+                      ours_recorded_end_s=statistics.median(recorded),
+                      raw_s=statistics.median(r["seconds"] for r in raw), raw_mode="warm",
+                      load=meter.summary(), notes=f"{length} x fibo({n}) via POST /executions/execute,"
+                      " until GET /executions/{id} says completed (records mirrored)")
+        _finish(result, length)
+        return result
+
     async def rest_case(self, name: str, count: int) -> dict[str, Any]:
         result: dict[str, Any] = {"case": name, "tasks": count * 3, "runtime": "shell"}
         db_url = f"sqlite:///{self.stack.workdir / 'bench.db'}"

@@ -78,6 +78,10 @@ class Mirror:
         self._warned: dict[str, str] = {}
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
         self._task: asyncio.Task[None] | None = None
+        # Completion watchers: a long poll per top-level workflow wakes the loop the moment it
+        # closes, so the final status lands without waiting for the next tick.
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
@@ -85,6 +89,8 @@ class Mirror:
         return self._task
 
     async def stop(self) -> None:
+        for watcher in list(self._watchers.values()):
+            watcher.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -101,7 +107,11 @@ class Mirror:
                 raise
             except Exception:  # a bug must not kill the mirror for the life of the API
                 log.exception("mirror tick failed")
-            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
 
     # --- one pass ----------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -127,6 +137,7 @@ class Mirror:
             if not fresh:
                 return
             seen.update(t.workflow_id for t in fresh)
+            self._watch(client, [t.workflow_id for t in fresh if t.top_level])
             limit = asyncio.Semaphore(self.concurrency)
             outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
                                             return_exceptions=True)
@@ -141,6 +152,23 @@ class Mirror:
                     self._warn_once(target.workflow_id, outcome)
                 else:
                     self._warned.pop(target.workflow_id, None)
+
+    def _watch(self, client: Any, workflow_ids: list[str]) -> None:
+        for workflow_id in workflow_ids:
+            if workflow_id not in self._watchers and hasattr(client, "wait"):
+                task = asyncio.create_task(self._await_close(client, workflow_id))
+                self._watchers[workflow_id] = task
+
+    async def _await_close(self, client: Any, workflow_id: str) -> None:
+        try:
+            await client.wait(workflow_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the regular ticks still see the end
+            await asyncio.sleep(self.interval)
+        finally:
+            self._watchers.pop(workflow_id, None)
+        self._wake.set()
 
     async def _guarded(self, limit: asyncio.Semaphore, client: Any, target: Target) -> None:
         async with limit:
