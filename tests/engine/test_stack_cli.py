@@ -28,11 +28,7 @@ def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("stack")
     shutil.copytree(PACKS, home / "packs")
     api_port, port, ui = free_port(), free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(port), "--ui-port",
-         str(ui), "--api-port", str(api_port)],
-        cwd=home, env={k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = _start_up(home, api_port, port, ui)
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -112,6 +108,14 @@ def _stack_pids(temporal_port: int) -> list[int]:
     return found
 
 
+def _start_up(home: Path, api_port: int, port: int, ui: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(port), "--ui-port",
+         str(ui), "--api-port", str(api_port)],
+        cwd=home, env={k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
@@ -123,3 +127,34 @@ def test_pack_register_and_ctrl_c_stops_everything(stack):
     out = proc.stdout.read()
     assert "attune is up" in out and "stopping" in out
     assert _stack_pids(temporal_port) == []
+
+
+def test_second_up_resumes_with_the_same_records_and_temporal_state(stack):
+    api, proc, home = stack
+    assert proc.poll() is not None  # stopped by the previous test
+    api_port = int(api.rsplit(":", 1)[1])
+    port = int(proc.args[proc.args.index("--temporal-port") + 1])
+    ui = int(proc.args[proc.args.index("--ui-port") + 1])
+    again = _start_up(home, api_port, port, ui)
+    try:
+        deadline = time.monotonic() + 90
+        listed = None
+        while time.monotonic() < deadline:
+            done = cli("execution", "list", "--top-level-only", "--per-page", "100", "-o", "json",
+                       api=api)
+            if done.returncode == 0:
+                listed = json.loads(done.stdout)
+                break
+            time.sleep(0.5)
+        assert listed is not None, "the API did not come back"
+        refs = {item["action_ref"] for item in listed["items"]}
+        assert {"examples.sequence", "core.fail", "examples.with_items"} <= refs
+        # Temporal kept its history too: the old workflow is still known to the server.
+        old = next(i for i in listed["items"] if i["action_ref"] == "examples.sequence")
+        shown = cli("execution", "get", str(old["id"]), "-o", "json", api=api)
+        assert json.loads(shown.stdout)["status"] == "completed"
+        rerun = cli("run", "examples.single_echo", "-o", "json", api=api)
+        assert rerun.returncode == 0 and json.loads(rerun.stdout)["id"] > old["id"]
+    finally:
+        os.killpg(again.pid, signal.SIGINT)
+        again.wait(timeout=30)
