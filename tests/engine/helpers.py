@@ -45,14 +45,7 @@ async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
 
 
 async def records(engine: EngineClient, workflow_id: str) -> list[RunRecord]:
-    seen: dict[str, RunRecord] = {}
-    since, more = 0, True
-    while more:
-        snap = await engine.snapshot(workflow_id, since)
-        for record in snap.records:
-            seen[record.key] = record
-        since, more = snap.seq, snap.more
-    return sorted(seen.values(), key=lambda r: r.started_at or 0)
+    return await engine.records(workflow_id)
 
 
 async def run(engine: EngineClient, ref: str, params: dict | None = None, *,

@@ -128,6 +128,16 @@ class EngineClient:
             self._last[workflow_id] = (mark, snap)
         return snap
 
+    async def records(self, workflow_id: str) -> list[RunRecord]:
+        """Every record of one run (all snapshot pages), in dispatch order."""
+        seen: dict[str, RunRecord] = {}
+        since, more = 0, True
+        while more:
+            snap = await self.snapshot(workflow_id, since)
+            seen.update((record.key, record) for record in snap.records)
+            since, more = snap.seq, snap.more
+        return sorted(seen.values(), key=lambda r: (r.started_at is None, r.started_at, r.seq))
+
     def _remember_scheduled(self, workflow_id: str, snap: WorkflowSnapshot) -> None:
         """Attempts waiting for a worker: shown `running` once describe says they started."""
         scheduled = self._scheduled.setdefault(workflow_id, {})
