@@ -215,3 +215,12 @@ async def test_history_near_its_limit_fails_clearly_instead_of_being_terminated(
     assert r.status == "failed"
     assert "workflow history reached" in r.result["error"]
     assert "near Temporal's limit of 51,200" in r.result["error"]
+
+
+async def test_retry_on_error_in_a_slice_sees_workflow_variables(engine):
+    r = await run(engine, "qa.big_retry", timeout=120)
+    assert r.status == "failed"
+    assert r.result["error"] == "Workflow failed: 1 task(s) failed: each"
+    second_slice = r.tasks("each")[1].child_workflow_id
+    failing = [x for x in await records(engine, second_slice) if x.task_index == 510]
+    assert sorted(x.retry_count for x in failing) == [0, 1]  # on_error said yes: one retry

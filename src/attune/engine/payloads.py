@@ -16,6 +16,9 @@ class SliceInput(BaseModel):
     task: TaskSpec  # the parent's task; its input templates were already rendered
     inputs: list[dict[str, Any]]
     first_index: int
+    # The parent's context, so retry.on_error in a slice sees what it would see in the parent.
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)
 
 
 class WorkflowInput(BaseModel):

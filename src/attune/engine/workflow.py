@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.presentation import task_table, redact
 
 WORKFLOW_NAME = "AttuneWorkflow"
+SLICE_INPUTS = "attune_slice_inputs"  # parameter of a slice child holding its rendered inputs
 ACTIVITY_NAME = "run_action"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
 # A query of a closed run replays it, so pages are large; the byte budget keeps each result
@@ -90,16 +91,20 @@ class AttuneWorkflow:
         """Run a slice of a parent's with_items: same task semantics, prerendered inputs."""
         assert inp.slice is not None
         task = inp.slice.task.model_copy(update={
-            "with_items": "{{ parameters.inputs }}", "input": {}, "next": [], "join": None,
-            "delay": None, "batch_size": None,
+            "with_items": f"{{{{ parameters.{SLICE_INPUTS} }}}}", "input": {}, "next": [],
+            "join": None, "delay": None, "batch_size": None,
         })
         definition = WorkflowDefinition(version="slice", tasks=[task],
                                         cancellation_policy=inp.cancellation_policy or "allow_finish")
-        self.conductor = Conductor(definition, {"inputs": inp.slice.inputs}, prerendered=True,
-                                   index_offset=inp.slice.first_index,
+        self.conductor = Conductor(definition,
+                                   {**inp.slice.parameters, SLICE_INPUTS: inp.slice.inputs},
+                                   prerendered=True, index_offset=inp.slice.first_index,
                                    slice_size=len(inp.slice.inputs) + 1)
+        self.conductor.variables.update(inp.slice.variables)
         await self._drive()
         run = self.conductor.runs[task.name][0]
+        if run.status in ("delayed", "running"):  # the slice itself failed, e.g. bad on_error
+            return self._conclude(self.conductor.finished)  # raises with the conductor's error
         self.status = "completed"
         return {"status": run.status, "results": run.result}
 
@@ -275,7 +280,9 @@ class AttuneWorkflow:
                 queue_prefix=self.inp.queue_prefix,
                 parent_key=dispatch.key,
                 slice=SliceInput(task=task, inputs=dispatch.slice_inputs,
-                                 first_index=dispatch.first_index or 0),
+                                 first_index=dispatch.first_index or 0,
+                                 parameters=self.conductor.parameters,
+                                 variables=self.conductor.variables),
             ),
             id=f"{workflow.info().workflow_id}/{dispatch.key}",
             task_queue=workflow.info().task_queue,
