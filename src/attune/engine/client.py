@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -17,6 +18,9 @@ from attune.engine.workflow import WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
 from attune.settings import ORCHESTRATOR_QUEUE
+
+
+QUERY_EVERY = 0.5  # seconds: at most one query per running workflow this often
 
 
 class WorkflowNotFound(LookupError):
@@ -46,7 +50,7 @@ class EngineClient:
         self.task_queue = task_queue
         self.secret_key = secret_key
         # Per workflow: the last describe mark and snapshot, and attempts not yet started.
-        self._last: dict[str, tuple[tuple, WorkflowSnapshot]] = {}
+        self._last: dict[str, tuple[tuple, WorkflowSnapshot, float]] = {}
         self._scheduled: dict[str, dict[str, RunRecord]] = {}
 
     @classmethod
@@ -105,7 +109,13 @@ class EngineClient:
                        if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED}
             mark = (description.history_length, frozenset(started), description.status)
             cached = self._last.get(workflow_id)
-            if cached is not None and cached[0] == mark and cached[1].seq == since:
+            if cached is not None and cached[1].seq == since and (
+                cached[0] == mark
+                # Still running and read moments ago: let changes gather (records stay within
+                # QUERY_EVERY of the truth, well inside the 1 s the records promise).
+                or (cached[0][2] == description.status == WorkflowExecutionStatus.RUNNING
+                    and time.monotonic() - cached[2] < QUERY_EVERY)
+            ):
                 return cached[1].model_copy(update={"records": [], "more": False,
                                                     "unchanged": True})
             snap = await handle.query(AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot)
@@ -125,7 +135,7 @@ class EngineClient:
         if snap.status in TERMINAL_STATUSES:
             self._forget(workflow_id)
         elif not snap.more:
-            self._last[workflow_id] = (mark, snap)
+            self._last[workflow_id] = (mark, snap, time.monotonic())
         return snap
 
     async def records(self, workflow_id: str) -> list[RunRecord]:
