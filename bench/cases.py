@@ -314,6 +314,10 @@ class Bench:
                 raise RuntimeError(f"{wid} ended {status}")
             return time.time() - t0
 
+        return await self._all_at_once(one, count)
+
+    async def _all_at_once(self, one: Any, count: int) -> dict[str, Any]:
+        """Start `count` runs of `one(i)` together: throughput and latency of the batch."""
         with LoadMeter(self.sampler) as meter:
             t0 = time.time()
             latency = await asyncio.gather(*(one(i) for i in range(count)))
@@ -332,12 +336,7 @@ class Bench:
                 id=f"raw-three-{uuid.uuid4().hex[:10]}", task_queue=RAW_QUEUE)
             return time.time() - t0
 
-        with LoadMeter(self.sampler) as meter:
-            t0 = time.time()
-            latency = await asyncio.gather(*(one(i) for i in range(count)))
-            seconds = time.time() - t0
-        return {"seconds": seconds, "throughput": count / seconds, "latency_s": stats(latency),
-                "load": meter.summary()}
+        return await self._all_at_once(one, count)
 
     async def scaling(self) -> dict[str, Any]:
         s = self.sizes

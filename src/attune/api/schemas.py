@@ -152,26 +152,31 @@ class ActionIn(_ActionFields):
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
 
 
-class ActionOut(_Out):
+class _DefinitionOut(_Out):
+    """What actions and workflows share in responses."""
+
     id: int
     ref: str
     pack_ref: str
     label: str | None = None
     description: str | None = None
     enabled: bool
-    runner: str | None = None
-    entry_point: str | None = None
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     output: dict[str, Any] | None = None
+    workflow_file: str | None = None
+    created: datetime
+    updated: datetime
+
+
+class ActionOut(_DefinitionOut):
+    runner: str | None = None
+    entry_point: str | None = None
     parameter_delivery: str
     parameter_format: str
     output_format: str
     timeout_seconds: int
     tags: list[str] = Field(default_factory=list)
     is_workflow: bool
-    workflow_file: str | None = None
-    created: datetime
-    updated: datetime
 
 
 class WorkflowIn(_ActionFields):
@@ -180,19 +185,8 @@ class WorkflowIn(_ActionFields):
     workflow_file: str | None = None
 
 
-class WorkflowOut(_Out):
-    id: int
-    ref: str
-    pack_ref: str
-    label: str | None = None
-    description: str | None = None
-    enabled: bool
-    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
-    output: dict[str, Any] | None = None
-    workflow_file: str | None = None
+class WorkflowOut(_DefinitionOut):
     definition: dict[str, Any]
-    created: datetime
-    updated: datetime
 
 
 class ValidationProblem(BaseModel):
