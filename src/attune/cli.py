@@ -42,6 +42,16 @@ def fail_usage(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def serve(main: Any) -> None:
+    """Run a long-lived coroutine until Ctrl-C; start-up failures are usage errors (exit 2)."""
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        pass
+    except (ConnectionError, RuntimeError) as exc:
+        fail_usage(str(exc))
+
+
 def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
     """`k=v` pairs (values parsed as YAML scalars, so 3 is a number) over --params-json."""
     params: dict[str, Any] = {}
@@ -111,12 +121,7 @@ def worker(
         fail_usage(f"--runtime must be shell, python, nodejs or orchestrator, not {runtime!r}")
     settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix,
                              workflow_sandbox=sandbox)
-    try:
-        asyncio.run(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
-    except KeyboardInterrupt:
-        pass
-    except ConnectionError as exc:
-        fail_usage(str(exc))
+    serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 
 
 @app.command()
@@ -137,13 +142,8 @@ def up(
     if api_port is not None and not os.environ.get("ATTUNE_API_URL"):
         # The stack's own API: its address follows the port unless set explicitly.
         settings.api_url = f"http://{settings.api_host}:{api_port}"
-    try:
-        asyncio.run(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api,
-                              console=out, demo=demo))
-    except KeyboardInterrupt:
-        pass
-    except RuntimeError as exc:
-        fail_usage(str(exc))
+    serve(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api, console=out,
+                    demo=demo))
 
 
 @app.command()

@@ -164,10 +164,16 @@ def _model(data: dict[str, Any]) -> Action:
         raise ApiError(422, "invalid action", details) from None
 
 
-def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
+def _new_identity(s: Session, body: schemas.ActionIn | schemas.WorkflowIn) -> tuple[str, Any]:
+    """ref and pack for a POST: a ref that exists already (action or workflow) is a 409."""
     ref, pack = _identity(s, body, None)
     if store.get_action(s, ref) is not None:
         raise ApiError(409, f"action '{ref}' already exists")
+    return ref, pack
+
+
+def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
+    ref, pack = _new_identity(s, body)
     row = store.save_action(s, pack, _script_action(body, ref, pack))
     s.flush()
     return action_out(row)
@@ -184,9 +190,7 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
 
 
 def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
-    ref, pack = _identity(s, body, None)
-    if store.get_action(s, ref) is not None:
-        raise ApiError(409, f"action '{ref}' already exists")
+    ref, pack = _new_identity(s, body)
     row = store.save_action(s, pack, _workflow_action(body, ref, pack))
     s.flush()
     return workflow_out(row.workflow)
