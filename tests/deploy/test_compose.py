@@ -64,3 +64,16 @@ def test_dockerfile_and_dynamic_config_exist_and_match():
     mount = SERVICES["temporal"]["volumes"][0].split(":")[0]
     config = yaml.safe_load((REPO / mount).read_text())
     assert config["history.transferProcessorMaxPollRPS"][0]["value"] >= 1000
+
+
+def test_compose_server_has_the_dev_servers_history_tuning():
+    """The history-service knobs `attune up` sets (queue poll rates, timer precision) are what
+    make steps fast; a compose deployment must not silently lose them."""
+    from attune.engine.server import TUNING
+
+    configured = yaml.safe_load((REPO / "deploy" / "temporal" / "dynamicconfig.yaml").read_text())
+    for setting in TUNING:
+        key, value = setting.split("=", 1)
+        if key.startswith("history."):
+            assert key in configured, key
+            assert str(configured[key][0]["value"]) == value.strip('"'), key
