@@ -182,6 +182,14 @@ async def test_secret_never_in_records_but_reaches_process(engine):
     assert b"__attune_secret__" in raw and b'"length":12' in raw
 
 
+async def test_secret_default_is_sealed_in_the_catalog_too(engine):
+    # The catalog travels in the workflow input (history, Web UI): defaults must not leak there.
+    r = await run(engine, "qa.secret_default")
+    assert r.status == "completed" and r.result["data"] == {"length": len("dflt-s3cret")}
+    history = await engine.handle(r.workflow_id).fetch_history()
+    assert b"dflt-s3cret" not in b"".join(e.SerializeToString() for e in history.events)
+
+
 async def test_query_returns_every_task_state(engine):
     r = await run(engine, "qa.failures")
     states = await engine.handle(r.workflow_id).query("task_states")

@@ -75,10 +75,12 @@ class EngineClient:
     ) -> WorkflowHandle:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
-        if action.secret_names():
-            # Temporal stores and shows inputs: secrets go in sealed (see attune.secrets).
-            parameters = seal_parameters(parameters, action.secret_names(),
-                                         self.secret_key or load_key())
+        if any(a.secret_names() for a in catalog.values()):
+            # Temporal stores and shows inputs: secrets go in sealed (see attune.secrets),
+            # parameters and the defaults in the catalog alike.
+            key = self.secret_key or load_key()
+            parameters = seal_parameters(parameters, action.secret_names(), key)
+            catalog = {ref: _seal_secret_defaults(a, key) for ref, a in catalog.items()}
         return await self.client.start_workflow(
             WORKFLOW_NAME,
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
@@ -184,6 +186,16 @@ class EngineClient:
 
     async def cancel(self, workflow_id: str) -> None:
         await self.handle(workflow_id).cancel()
+
+
+def _seal_secret_defaults(action: Action, key: bytes) -> Action:
+    secret = {n: s.default for n, s in action.parameters.items() if s.secret and s.default is not None}
+    if not secret:
+        return action
+    sealed = seal_parameters(secret, set(secret), key)
+    return action.model_copy(update={"parameters": {
+        name: spec.model_copy(update={"default": sealed[name]}) if name in sealed else spec
+        for name, spec in action.parameters.items()}})
 
 
 def outcome_of_failure(exc: WorkflowFailureError) -> tuple[str, Any]:
