@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
@@ -14,13 +15,20 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from attune.engine.payloads import WorkflowInput
 from attune.engine.snapshot import TERMINAL_STATUSES, RunRecord, WorkflowSnapshot
-from attune.engine.workflow import WORKFLOW_NAME, AttuneWorkflow
+from attune.engine.workflow import FINAL_MEMO, WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
 from attune.settings import ORCHESTRATOR_QUEUE
 
 
 QUERY_EVERY = 0.5  # seconds: at most one query per running workflow this often
+# While a workflow task is in flight a query waits for it to finish, and if that task closes the
+# run, the query is answered by replaying the whole history. Runs of `local: true` actions hold
+# one task for up to ~0.4 s, so wait for a gap, but no longer than this since the last answer.
+BUSY_QUERY_EVERY = 1.0
+# ...and a query sent while a task is in flight gives up after this: a long local action holds
+# its task until the SDK's heartbeat (8 s), and a poller must not stall on it.
+BUSY_QUERY_TIMEOUT = timedelta(seconds=0.5)
 
 
 class WorkflowNotFound(LookupError):
@@ -52,6 +60,7 @@ class EngineClient:
         # Per workflow: the last describe mark and snapshot, and attempts not yet started.
         self._last: dict[str, tuple[tuple, WorkflowSnapshot, float]] = {}
         self._scheduled: dict[str, dict[str, RunRecord]] = {}
+        self._first_seen: dict[str, float] = {}
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
@@ -96,13 +105,16 @@ class EngineClient:
     def handle(self, workflow_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle(workflow_id)
 
-    async def snapshot(self, workflow_id: str, since: int = 0) -> WorkflowSnapshot:
+    async def snapshot(self, workflow_id: str, since: int = 0, *,
+                       patient: bool = True) -> WorkflowSnapshot:
         """What changed since `since`, with activities that have started shown as `running`.
 
         Describe first (answered by the server alone); query the workflow (which needs the
         orchestrator worker) only when its history grew or an activity started since the last
         call. A records mirror polls every running workflow several times a second, so this
-        keeps idle and slow workflows from costing worker time.
+        keeps idle and slow workflows from costing worker time. `patient` (a poller) may also
+        get an empty "unchanged" answer for a run it has never read while its workflow task is
+        in flight (see BUSY_QUERY_EVERY).
         """
         handle = self.handle(workflow_id)
         try:
@@ -112,18 +124,26 @@ class EngineClient:
             mark = (description.history_length, frozenset(started), description.status)
             cached = self._last.get(workflow_id)
             if cached is not None and cached[1].seq == since and (
-                cached[0] == mark
-                # Still running and read moments ago: let changes gather (records stay within
-                # QUERY_EVERY of the truth, well inside the 1 s the records promise).
-                or (cached[0][2] == description.status == WorkflowExecutionStatus.RUNNING
-                    and time.monotonic() - cached[2] < QUERY_EVERY)
+                cached[0] == mark or self._too_soon(description, cached[2])
             ):
                 return cached[1].model_copy(update={"records": [], "more": False,
                                                     "unchanged": True})
-            snap = await handle.query(AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot)
+            if cached is None and patient and _busy(description) and self._too_soon(
+                    description, self._first_seen.setdefault(workflow_id, time.monotonic())):
+                return _unchanged(workflow_id, since)
+            snap = await _final_from_memo(description, since)
+            if snap is None:
+                snap = await handle.query(
+                    AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot,
+                    rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _busy(description) else None)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise WorkflowNotFound(workflow_id) from exc
+            if exc.status == RPCStatusCode.DEADLINE_EXCEEDED and patient:
+                if cached is not None:  # try again BUSY_QUERY_EVERY from now
+                    self._last[workflow_id] = (cached[0], cached[1], time.monotonic())
+                self._first_seen[workflow_id] = time.monotonic()
+                return _unchanged(workflow_id, since)
             raise
         self._remember_scheduled(workflow_id, snap)
         running = [r.model_copy(update={"status": "running"})
@@ -145,10 +165,20 @@ class EngineClient:
         seen: dict[str, RunRecord] = {}
         since, more = 0, True
         while more:
-            snap = await self.snapshot(workflow_id, since)
+            snap = await self.snapshot(workflow_id, since, patient=False)
             seen.update((record.key, record) for record in snap.records)
             since, more = snap.seq, snap.more
         return sorted(seen.values(), key=lambda r: (r.started_at is None, r.started_at, r.seq))
+
+    @staticmethod
+    def _too_soon(description: Any, last: float) -> bool:
+        """Still running and read moments ago: let changes gather (records stay within
+        QUERY_EVERY, or BUSY_QUERY_EVERY while a workflow task is in flight, of the truth:
+        inside the 1 s the records promise)."""
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        age = time.monotonic() - last
+        return age < (BUSY_QUERY_EVERY if _busy(description) else QUERY_EVERY)
 
     def _remember_scheduled(self, workflow_id: str, snap: WorkflowSnapshot) -> None:
         """Attempts waiting for a worker: shown `running` once describe says they started."""
@@ -161,6 +191,7 @@ class EngineClient:
 
     def _forget(self, workflow_id: str) -> None:
         self._last.pop(workflow_id, None)
+        self._first_seen.pop(workflow_id, None)
         self._scheduled.pop(workflow_id, None)
 
     async def status(self, workflow_id: str) -> tuple[str, Any]:
@@ -196,6 +227,33 @@ def _seal_secret_defaults(action: Action, key: bytes) -> Action:
     return action.model_copy(update={"parameters": {
         name: spec.model_copy(update={"default": sealed[name]}) if name in sealed else spec
         for name, spec in action.parameters.items()}})
+
+
+def _unchanged(workflow_id: str, since: int) -> WorkflowSnapshot:
+    """Nothing to apply this time (the run is still running; read it again later)."""
+    return WorkflowSnapshot(workflow_id=workflow_id, action_ref="", status="running", seq=since,
+                            records=[], unchanged=True)
+
+
+def _busy(description: Any) -> bool:
+    """A workflow task is in flight: a query now would wait for it."""
+    task = description.raw_description.pending_workflow_task
+    return task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
+
+
+async def _final_from_memo(description: Any, since: int) -> WorkflowSnapshot | None:
+    """A closed run's changes after `since` from the final snapshot in its memo, when that
+    covers them; None means ask the workflow (a query, which replays a closed run)."""
+    if description.status in (WorkflowExecutionStatus.RUNNING, None):
+        return None
+    try:
+        final = await description.memo_value(FINAL_MEMO, type_hint=WorkflowSnapshot)
+    except KeyError:
+        return None  # ended without one: terminated, an interpreter error, an older run
+    if final.covers_since > since:
+        return None
+    records = [r for r in final.records if r.seq > since]
+    return final.model_copy(update={"records": records, "seq": max(final.seq, since)})
 
 
 def outcome_of_failure(exc: WorkflowFailureError) -> tuple[str, Any]:

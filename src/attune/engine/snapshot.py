@@ -47,6 +47,9 @@ class WorkflowSnapshot(BaseModel):
     records: list[RunRecord]  # records changed since the requested seq, oldest change first
     more: bool = False  # true when the page was cut; ask again with the new seq
     unchanged: bool = False  # nothing happened since the previous call: nothing to write
+    # The final snapshot in a closed run's memo holds only the latest changes: every change
+    # after `covers_since` (0 = all of them). A reader behind that must query instead.
+    covers_since: int = 0
     current_tasks: list[str] = Field(default_factory=list)
     completed_tasks: list[str] = Field(default_factory=list)
     failed_tasks: list[str] = Field(default_factory=list)
