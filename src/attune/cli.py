@@ -110,7 +110,7 @@ def worker(
     runtime: str = typer.Option(..., "--runtime", help="shell | python | nodejs | orchestrator"),
     temporal_address: Optional[str] = TemporalOpt,
     packs: Optional[str] = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
-    concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker"),
+    concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
     queue_prefix: Optional[str] = typer.Option(None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
     sandbox: Optional[bool] = typer.Option(None, "--sandbox/--no-sandbox", help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
 ) -> None:

@@ -1,15 +1,17 @@
 """Regenerate tests/histories/*.json: one stored history per workflow construct.
 
-    .venv/bin/python -m tests.engine.record_histories
+    .venv/bin/python -m tests.engine.record_histories [case ...]   # default: every case
 
 Run it when a feature is added, never to "fix" a failing replay test: a replay failure means
 the interpreter changed the commands it emits for in-flight runs (guard with workflow.patched()).
+Record only the new cases, so that the older histories keep proving old runs still replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,10 +35,15 @@ CASES = {
     "bad_expression": ("qa.bad_expression", {}),
     "big_items": ("qa.big_items", {"count": 600}),
     "plain": ("qa.echo", {"message": "hi"}),
+    "local_chain": ("qa.local_chain", {"start": 2, "tmp": "{tmp}"}),  # local actions, final memo
+    "local_items": ("qa.local_wide", {"count": 80}),  # local with_items: checkpoint timers
 }
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(CASES)
+    if unknown:
+        raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
     port = free_port()
     server = start_dev_server(port=port, ui_port=None)
     try:
@@ -45,6 +52,8 @@ async def main() -> None:
         tasks = [asyncio.create_task(w.run()) for w in workers]
         HISTORIES.mkdir(exist_ok=True)
         for name, (ref, params) in CASES.items():
+            if names and name not in names:
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 params = {k: (v.format(tmp=tmp) if isinstance(v, str) else v) for k, v in params.items()}
                 result = await run(engine, ref, params)
@@ -61,4 +70,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

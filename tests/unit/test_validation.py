@@ -75,6 +75,9 @@ PACK_CASES = {
     "companion_ref_mismatch": (FLOW, 1, 6, "does not match the action's ref 'bad.flow'"),
     "workflow_param_unknown": (FLOW, 6, 23, "unknown parameter 'name' in {{ parameters.name }}"),
     "warm_start_not_bool": ("actions/run.yaml", 4, 13, "warm_start"),
+    "local_long_timeout": ("actions/run.yaml", 5, 18, "a local action needs timeout_seconds <= 60"),
+    "local_default_timeout": ("actions/run.yaml", 4, 1, "the default is 600: set timeout_seconds"),
+    "local_workflow": ("actions/flow.yaml", 3, 1, "'local' applies to script actions only"),
 }
 
 

@@ -30,4 +30,7 @@ class ActionActivities:
         except SecretError as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
         request = request.model_copy(update={"parameters": parameters})
-        return await run_process(request, heartbeat=activity.heartbeat)
+        # A local activity (an action with `local: true`, run inside the orchestrator) has no
+        # heartbeat timeout: the orchestrator's workflow task notices its death instead.
+        beat = None if activity.info().is_local else activity.heartbeat
+        return await run_process(request, heartbeat=beat)

@@ -31,7 +31,8 @@ def build_workers(client: Client, roles: list[str], *, packs_root: str | None = 
     workers = []
     for role in roles:
         if role == "orchestrator":
-            workers.append(orchestrator_worker(client, sandboxed=sandboxed))
+            workers.append(orchestrator_worker(client, sandboxed=sandboxed, packs_root=packs_root,
+                                               state_dir=state_dir, max_local=concurrency))
         else:
             workers.append(runtime_worker(client, role, packs_root=packs_root,
                                           max_concurrent=concurrency, queue_prefix=queue_prefix,

@@ -30,13 +30,18 @@ def workflow_runner(sandboxed: bool = False) -> WorkflowRunner:
 
 
 def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE,
-                        sandboxed: bool = False) -> Worker:
+                        sandboxed: bool = False, packs_root: str | None = None,
+                        state_dir: str = ".attune", max_local: int = 100) -> Worker:
+    """Runs workflow tasks, and the actions marked `local: true` as local activities."""
+    activities = ActionActivities(packs_root, state_dir)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[AttuneWorkflow],
+        activities=[activities.run_action],
         workflow_runner=workflow_runner(sandboxed),
         max_concurrent_workflow_tasks=100,
+        max_concurrent_local_activities=max_local,
     )
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from attune.packs.models import RUNNER_ALIASES, Action, ParameterSpec
+from attune.packs.models import (DEFAULT_TIMEOUT_SECONDS, LOCAL_MAX_TIMEOUT_SECONDS, RUNNER_ALIASES,
+                                 Action, ParameterSpec)
 from attune.packs.parameters import to_json_schema
 from attune.packs.problems import Reporter
 from attune.packs.yaml_marks import Path
@@ -26,7 +27,8 @@ PACK_INFO_KEYS = {"author", "email", "website", "meta"}
 PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags"}
 ACTION_KEYS = {"ref", "label", "description", "enabled", "runner_type", "entry_point", "parameters",
                "output", "parameter_delivery", "parameter_format", "output_format",
-               "timeout_seconds", "tags", "workflow_file", "warm_start"}
+               "timeout_seconds", "tags", "workflow_file", "warm_start",
+               "local"}
 UNSUPPORTED = frozenset({"iterate_cache", "wait_for", "permission_set_refs", "permission_set_ref",
                          "worker_selector"})
 PARAM_KEYS = set(ParameterSpec.model_fields)
@@ -83,7 +85,7 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
     fields: dict[str, Any] = {"ref": check_action_ref(rep, data, pack_ref), "pack_ref": pack_ref}
     for key, types, what in (("label", str, "a string"), ("description", str, "a string"),
                              ("enabled", bool, "true or false"), ("output", dict, "a mapping"),
-                             ("warm_start", bool, "true or false")):
+                             ("warm_start", bool, "true or false"), ("local", bool, "true or false")):
         if rep.expect(data, (), key, types, what) and data.get(key) is not None:
             fields[key] = data[key]
     for key, allowed in _ENUMS.items():
@@ -102,7 +104,26 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
         fields["tags"] = data.get("tags") or []
     fields["parameters"] = check_parameters(rep, data.get("parameters"), ("parameters",))
     _check_kind(rep, data, pack_dir, fields)
+    _check_local(rep, data, fields)
     return fields
+
+
+def _check_local(rep: Reporter, data: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Local actions hold the orchestrator's workflow task open while they run and send no
+    heartbeats, so only short script actions qualify."""
+    if fields.get("local") is not True:
+        return
+    if data.get("workflow_file") is not None:
+        rep.at(("local",), "'local' applies to script actions only; a workflow action runs as a "
+               "child workflow", key=True)
+    elif "timeout_seconds" not in data:
+        rep.at(("local",), f"a local action needs timeout_seconds <= {LOCAL_MAX_TIMEOUT_SECONDS} "
+               f"(it runs inside the orchestrator without heartbeats); the default is "
+               f"{DEFAULT_TIMEOUT_SECONDS}: set timeout_seconds", key=True)
+    elif fields.get("timeout_seconds", 0) > LOCAL_MAX_TIMEOUT_SECONDS:
+        rep.at(("timeout_seconds",), f"a local action needs timeout_seconds <= "
+               f"{LOCAL_MAX_TIMEOUT_SECONDS} (it runs inside the orchestrator without heartbeats), "
+               f"got {data['timeout_seconds']}")
 
 
 def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath, fields: dict[str, Any]) -> None:

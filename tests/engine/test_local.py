@@ -1,0 +1,105 @@
+"""`local: true` actions: Temporal local activities inside the orchestrator, same semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from attune.engine.client import EngineClient
+from tests.engine.helpers import records, run, start
+
+# Runtime queues nobody polls: a queued action would wait forever, a local one runs anyway.
+NOBODY = "nobody"
+
+
+@pytest.fixture
+def engine(temporal_stack):
+    return temporal_stack.engine
+
+
+async def _history_events(engine: EngineClient, workflow_id: str) -> list:
+    return (await engine.handle(workflow_id).fetch_history()).events
+
+
+async def test_local_actions_of_every_runtime_run_without_a_runtime_worker(engine, tmp_path):
+    workflow_id = await start(engine, "qa.local_chain", {"start": 2, "tmp": str(tmp_path)},
+                              queue_prefix=NOBODY)
+    # Everything but the last task is local; `queued` waits for an attune-less "nobody-shell"
+    # worker, so the run stops there: proof that the others never needed a runtime queue.
+    for _ in range(100):
+        recs = await records(engine, workflow_id)
+        if any(r.task_name == "queued" for r in recs):
+            break
+        await asyncio.sleep(0.1)
+    by_task = {r.task_name: r for r in recs}
+    assert by_task["a"].status == by_task["b"].status == "completed"
+    assert by_task["b"].result["data"] == {"value": 21, "runtime": "node"}
+    assert by_task["slow"].status == "timeout"
+    assert by_task["secret"].result["data"] == {"length": len("local-s3cret")}
+    assert by_task["queued"].status == "scheduled"
+    await engine.handle(workflow_id).terminate("test over")  # `queued` would wait forever
+
+
+async def test_local_chain_semantics_match_queued_actions(engine, tmp_path):
+    r = await run(engine, "qa.local_chain", {"start": 2, "tmp": str(tmp_path)})
+    assert r.status == "completed", r.result
+    assert r.result == {"a": 20, "b": 21, "runtime": "node", "attempts": 2, "slow_timed_out": True,
+                        "secret_length": len("local-s3cret"), "last": "after 2 attempts",
+                        "succeeded": True}
+    flaky = r.tasks("flaky")
+    assert [(x.retry_count, x.status) for x in flaky] == [(0, "failed"), (1, "completed")]
+    assert flaky[1].original_key == flaky[0].key
+    assert flaky[0].result["error"] == "attempt 1 failed"
+    slow = r.tasks("slow")[0]
+    assert (slow.ended_at - slow.started_at).total_seconds() < 10  # killed at its 1 s timeout
+    assert r.tasks("queued")[0].triggered_by in {"flaky", "slow", "secret"}
+    events = await _history_events(engine, r.workflow_id)
+    kinds = [e.event_type for e in events]
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert scheduled == ["run_action"]  # only `queued` went through a task queue
+    assert kinds.count(EventType.EVENT_TYPE_MARKER_RECORDED) >= 6  # local activity results
+    raw = b"".join(e.SerializeToString() for e in events)
+    assert b"local-s3cret" not in raw  # sealed for local actions too
+    assert "local-s3cret" not in json.dumps([x.model_dump(mode="json") for x in r.records])
+
+
+async def test_cancel_kills_a_running_local_action(engine):
+    workflow_id = await start(engine, "qa.local_cancel")
+    for _ in range(100):
+        if any(x.task_name == "long" and x.status == "running"
+               for x in await records(engine, workflow_id)):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the local action never started")
+    await engine.cancel(workflow_id)
+    # A local action holds the workflow task; the cancel request reaches the run at the SDK's
+    # next workflow-task heartbeat (8 s of the default 10 s timeout), not after 50 s of sleep.
+    status, _ = await asyncio.wait_for(engine.wait(workflow_id), 25)
+    assert status == "cancelled"
+    recs = await records(engine, workflow_id)
+    assert [x.status for x in recs if x.task_name == "long"] == ["cancelled"]
+    assert not [x for x in recs if x.task_name == "after"]
+
+
+async def test_plain_local_action(engine):
+    r = await run(engine, "qa.local_echo", {"message": "hi"}, queue_prefix=NOBODY)
+    assert r.status == "completed"
+    assert r.result["data"] == {"message": "hi"}
+    assert [x.status for x in r.records] == ["completed"]
+
+
+async def test_local_with_items_closes_its_workflow_task_as_it_goes(engine):
+    r = await run(engine, "qa.local_wide", {"count": 120}, queue_prefix=NOBODY)
+    assert r.status == "completed", r.result
+    assert r.result == {"values": list(range(120)), "succeeded": True}
+    assert sorted(x.task_index for x in r.records) == list(range(120))
+    kinds = [e.event_type for e in await _history_events(engine, r.workflow_id)]
+    # ~0.5 s of local work in all: at least one checkpoint (a 1 ms timer) closed the task
+    # between the first and the last item, so queries and cancel requests got through.
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) >= 1
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) >= 2
