@@ -33,7 +33,7 @@ from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("python40", "python40rest", "fibo33", "shell40", "nodejs40", "items1000", "items10000",
+CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "nodejs40", "items1000", "items10000",
          "rest200", "scaling")
 console = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -48,6 +48,13 @@ async def run_case(bench: Bench, name: str) -> dict:
         return await bench.chain_case(name, "python", s.chain, 10, repeats=s.repeats,
                                       raw_modes=("warm", "spawn", "inproc"),
                                       note=f"{s.chain} x fibo(10)")
+    if name == "python40local":
+        return await bench.chain_case(name, "python_local", s.chain, 10, repeats=s.repeats,
+                                      raw_modes=("local", "warm"),
+                                      note=f"{s.chain} x fibo(10), `local: true` action")
+    if name == "python40localrest":
+        return await bench.chain_rest_case(name, "python_local", s.chain, 10,
+                                           repeats=max(3, s.repeats), raw_mode="local")
     if name in ("shell40", "nodejs40"):
         runtime = name.removesuffix("40")
         return await bench.chain_case(name, runtime, s.chain, 10, repeats=s.repeats,
@@ -73,9 +80,11 @@ async def run_case(bench: Bench, name: str) -> dict:
 
 async def warm_up(bench: Bench) -> None:
     """One small run of everything, unmeasured: warm starters, worker caches, server tables."""
-    for runtime in ("python", "shell", "nodejs"):
+    for runtime in ("python", "shell", "nodejs", "python_local"):
         await bench.ours(f"bench.chain_{runtime}_2", {"n": 5})
-        await bench.raw_run("RawChain", bench.raw_chain_arg(runtime, 2, 5))
+        if runtime != "python_local":
+            await bench.raw_run("RawChain", bench.raw_chain_arg(runtime, 2, 5))
+    await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "local"))
     await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "warm"))
     await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "inproc"))
     await bench.ours("bench.items", {"count": 10})
@@ -94,7 +103,7 @@ async def main(args: argparse.Namespace) -> int:
             return 2
         selected = [c for c in CASES if c in wanted]
     workdir = Path(tempfile.mkdtemp(prefix="attune-bench-"))
-    chains = chains_needed(sizes) + [(rt, 2) for rt in ("python", "shell", "nodejs")]
+    chains = chains_needed(sizes) + [(rt, 2) for rt in ("python", "shell", "nodejs", "python_local")]
     packs_root = build_packs(workdir, chains)
     catalog = load_packs(packs_root)
     data = {"mode": "quick" if args.quick else "full", "machine": machine(),

@@ -85,7 +85,8 @@ class Bench:
 
     def raw_chain_arg(self, runtime: str, length: int, n: int, mode: str = "spawn") -> dict[str, Any]:
         _, script, fmt = SCRIPTS[runtime]
-        return {"runtime": runtime, "script": script, "format": fmt, "params": {"n": n},
+        return {"runtime": runtime.removesuffix("_local"), "script": script, "format": fmt,
+                "params": {"n": n},
                 "length": length, "mode": mode}
 
     async def repeated(self, make, repeats: int) -> list[dict[str, Any]]:
@@ -159,9 +160,9 @@ class Bench:
         return result
 
     async def chain_rest_case(self, name: str, runtime: str, length: int, n: int, *,
-                              repeats: int) -> dict[str, Any]:
+                              repeats: int, raw_mode: str = "warm") -> dict[str, Any]:
         """The chain submitted through REST, timed until the API reports it completed: the
-        issue's end-to-end target (records mirrored). Raw = the same chain on the SDK (warm)."""
+        issue's end-to-end target (records mirrored). Raw = the same chain on the SDK."""
         result: dict[str, Any] = {"case": name, "tasks": length, "runtime": runtime}
         base = self.stack.start_api(f"sqlite:///{self.stack.workdir / 'bench-chain.db'}")
         ref = chain_ref(runtime, length)
@@ -191,11 +192,11 @@ class Bench:
             times, recorded = times[1:], recorded[1:]
         finally:
             self.stack.stop("api")
-        raw = [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, "warm"))
+        raw = [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, raw_mode))
                for _ in range(repeats)]
         result.update(ours_s=statistics.median(times), ours_runs_s=times,
                       ours_recorded_end_s=statistics.median(recorded),
-                      raw_s=statistics.median(r["seconds"] for r in raw), raw_mode="warm",
+                      raw_s=statistics.median(r["seconds"] for r in raw), raw_mode=raw_mode,
                       load=meter.summary(), notes=f"{length} x fibo({n}) via POST /executions/execute,"
                       " until GET /executions/{id} says completed (records mirrored)")
         _finish(result, length)

@@ -14,6 +14,7 @@ BENCH_PACKS = Path(__file__).resolve().parent / "packs"
 # runtime -> (action ref, file the raw worker runs, parameter format on stdin)
 SCRIPTS = {
     "python": ("bench.fibo", "fibo.py", "json"),
+    "python_local": ("bench.fibo_local", "fibo.py", "json"),  # `local: true`: in the orchestrator
     "nodejs": ("bench.node_fibo", "node_fibo.js", "json"),
     "shell": ("bench.sh_fibo", "fibo.sh", "dotenv"),
 }

@@ -100,12 +100,13 @@ class Activities:
     @activity.defn(name="raw_run")
     async def raw_run(self, req: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
-        argv = _argv(self.role, req["script"])
+        role = req.get("runtime", self.role)  # the orchestrator runs local activities of any runtime
+        argv = _argv(role, req["script"])
         payload = _encode(req["params"], req["format"])
-        beat = asyncio.create_task(_heartbeat())
+        beat = None if activity.info().is_local else asyncio.create_task(_heartbeat())
         try:
             done = None
-            if req.get("mode") == "warm" and self.role == "python":
+            if req.get("mode") == "warm" and role == "python":
                 done = await _run_warm(argv, payload)
             if done is None:
                 proc = await asyncio.create_subprocess_exec(
@@ -114,7 +115,8 @@ class Activities:
                 out, err = await proc.communicate(payload)
                 done = proc.returncode, out, err
         finally:
-            beat.cancel()
+            if beat:
+                beat.cancel()
         code, out, err = done
         result: dict[str, Any] = {"exit_code": code,
                                   "duration_ms": int((time.monotonic() - started) * 1000)}
@@ -143,8 +145,10 @@ class Activities:
 async def main(role: str, address: str) -> None:
     client = await Client.connect(address)
     if role == "orchestrator":
+        acts = Activities("python")  # for "local" chains: activities inside the orchestrator
         worker = Worker(client, task_queue=ORCHESTRATOR_QUEUE, workflows=[RawChain, RawItems],
-                        max_concurrent_workflow_tasks=100)
+                        activities=[acts.raw_run], max_concurrent_workflow_tasks=100,
+                        max_concurrent_local_activities=100)
     else:
         acts = Activities(role)
         worker = Worker(client, task_queue=runtime_queue(role),

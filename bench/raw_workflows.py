@@ -26,6 +26,11 @@ OPTIONS: dict[str, Any] = dict(
     cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 
+# Local activities have no heartbeat and no task queue (they run in the workflow's worker).
+LOCAL_OPTIONS: dict[str, Any] = dict(
+    start_to_close_timeout=OPTIONS["start_to_close_timeout"], retry_policy=OPTIONS["retry_policy"],
+    cancellation_type=OPTIONS["cancellation_type"])
+
 
 def runtime_queue(runtime: str) -> str:
     return f"raw-{runtime}"
@@ -37,7 +42,9 @@ class RawChain:
 
     mode: "spawn" (a fresh interpreter per task), "warm" (python: fork from a pre-started
     interpreter, as Attune's python runtime does), "inproc" (python: fibo computed inside the
-    activity, as in the published cross-engine benchmarks; no process at all).
+    activity, as in the published cross-engine benchmarks; no process at all), "local" (a local
+    activity in the orchestrator process forking from the warm starter, as Attune's `local: true`
+    actions run).
     """
 
     @workflow.run
@@ -47,6 +54,11 @@ class RawChain:
             if inp.get("mode") == "inproc":
                 last = await workflow.execute_activity(
                     "raw_fibo", inp["params"]["n"], task_queue=runtime_queue("python"), **OPTIONS)
+            elif inp.get("mode") == "local":
+                last = await workflow.execute_local_activity(
+                    "raw_run", {"runtime": inp["runtime"], "script": inp["script"],
+                                "format": inp["format"], "params": inp["params"], "mode": "warm"},
+                    **LOCAL_OPTIONS)
             else:
                 last = await workflow.execute_activity(
                     "raw_run", {k: inp[k] for k in ("script", "format", "params", "mode")},
