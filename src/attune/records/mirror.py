@@ -162,13 +162,31 @@ class Mirror:
     async def _await_close(self, client: Any, workflow_id: str) -> None:
         try:
             await client.wait(workflow_id)
+            # Settle this run now rather than in the next pass, which with hundreds of runs in
+            # flight can take seconds to come round to it (its final read needs no worker).
+            target = await asyncio.to_thread(self._target_of, workflow_id)
+            if target is not None:
+                await self._sync(client, target)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the regular ticks still see the end
+        except Exception:  # noqa: BLE001 - the regular passes still see the end
             await asyncio.sleep(self.interval)
         finally:
             self._watchers.pop(workflow_id, None)
         self._wake.set()
+
+    def _target_of(self, workflow_id: str) -> Target | None:
+        """The top-level target of one workflow, as `_targets` would build it."""
+        with self.db.session() as s:
+            row = s.scalars(select(ExecutionRow).where(ExecutionRow.workflow_id == workflow_id,
+                                                       ExecutionRow.parent.is_(None))).first()
+            if row is None or row.status in TERMINAL_STATUSES:
+                return None
+            wf = s.scalars(select(WorkflowExecutionRow)
+                           .where(WorkflowExecutionRow.execution == row.id)).first()
+            if wf is None:
+                return Target(row.id, workflow_id, row.mirror_seq, None, True)
+            return Target(row.id, workflow_id, wf.seq, wf.id, True)
 
     async def _guarded(self, limit: asyncio.Semaphore, client: Any, target: Target) -> None:
         async with limit:
