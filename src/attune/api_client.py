@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -42,8 +41,10 @@ class Api:
             raise ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
         return body
 
-    def execution(self, execution_id: int | str) -> dict[str, Any]:
-        return self.call("GET", f"/executions/{execution_id}")["data"]
+    def execution(self, execution_id: int | str, wait: float = 0) -> dict[str, Any]:
+        """The record; with `wait`, the API answers once it has ended or after `wait` s."""
+        params = {"wait": wait} if wait else None
+        return self.call("GET", f"/executions/{execution_id}", params=params)["data"]
 
     def children(self, execution_id: int | str) -> list[dict[str, Any]]:
         body = self.call("GET", "/executions", params={"parent": execution_id, "per_page": 100})
@@ -83,12 +84,11 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
     with Live(Group(), console=console, transient=not console.is_terminal,
               refresh_per_second=8) as live:
         while True:
-            execution = api.execution(execution["id"])
             tasks = api.children(execution["id"])
             live.update(progress_table(execution, tasks))
             if execution["status"] in TERMINAL:
                 return execution
-            time.sleep(interval)
+            execution = api.execution(execution["id"], wait=interval)  # returns at the end
 
 
 def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
@@ -104,8 +104,7 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
             execution = follow(api, execution, console)
         else:
             while execution["status"] not in TERMINAL:
-                time.sleep(0.2)
-                execution = api.execution(execution["id"])
+                execution = api.execution(execution["id"], wait=20)  # < the 30 s HTTP timeout
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     show_result(console, execution, output)

@@ -31,7 +31,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
 async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient) -> None:
     body = (await svc_api.get("/packs/svc")).json()["data"]
     assert body["path"] == str(SVC_PACK.resolve())
-    assert body["actions"] == ["svc.chain", "svc.echo", "svc.fail", "svc.sleep", "svc.tree"]
+    assert body["actions"] == ["svc.chain", "svc.echo", "svc.fail", "svc.local_chain",
+                               "svc.local_echo", "svc.sleep", "svc.tree"]
     listing = (await svc_api.get("/packs")).json()
     assert [p["ref"] for p in listing["items"]] == ["svc"]
     assert listing["pagination"]["total_items"] == 1
@@ -39,7 +40,7 @@ async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient) -> 
     assert [t["name"] for t in tree["definition"]["tasks"]] == ["hello", "each", "flaky", "inner"]
     # Registering again is an upsert, not a duplicate.
     assert (await svc_api.post("/packs/register", json={"path": str(SVC_PACK)})).status_code == 200
-    assert (await svc_api.get("/actions")).json()["pagination"]["total_items"] == 5
+    assert (await svc_api.get("/actions")).json()["pagination"]["total_items"] == 7
     assert (await svc_api.delete("/packs/svc")).status_code == 204
     assert_error(await svc_api.get("/packs/svc"), 404, "not_found")
     assert_error(await svc_api.get("/actions/svc.echo"), 404, "not_found")
@@ -188,9 +189,9 @@ async def test_validate_endpoint_accepts_text_yaml_and_json(api: httpx.AsyncClie
 async def test_pagination_of_actions(svc_api: httpx.AsyncClient) -> None:
     first = (await svc_api.get("/actions", params={"per_page": 2})).json()
     assert [a["ref"] for a in first["items"]] == ["svc.chain", "svc.echo"]
-    assert first["pagination"] == {"page": 1, "page_size": 2, "total_items": 5, "total_pages": 3,
+    assert first["pagination"] == {"page": 1, "page_size": 2, "total_items": 7, "total_pages": 4,
                                    "has_previous": False, "has_next": True}
-    last = (await svc_api.get("/actions", params={"per_page": 2, "page": 3})).json()
+    last = (await svc_api.get("/actions", params={"per_page": 2, "page": 4})).json()
     assert [a["ref"] for a in last["items"]] == ["svc.tree"]
     assert last["pagination"]["has_previous"] and not last["pagination"]["has_next"]
     assert (await svc_api.get("/actions", params={"pack_ref": "core"})).json()["items"] == []

@@ -98,6 +98,31 @@ async def test_plain_action_record_and_timely_updates(live_settings: Settings, s
         assert await tree_of(api, top["id"]) == []
 
 
+async def test_get_with_wait_answers_at_the_end_without_polling(live_settings: Settings, stack: Any) -> None:
+    async with running_api(live_settings, None) as api:
+        await register(api)
+        top = await submit(api, "svc.sleep", seconds=2)
+        began = time.monotonic()
+        early = (await api.get(f"/executions/{top['id']}", params={"wait": 0.3})).json()["data"]
+        assert early["status"] not in TERMINAL_STATUSES and 0.3 <= time.monotonic() - began < 1.5
+        record = (await api.get(f"/executions/{top['id']}", params={"wait": 30})).json()["data"]
+        assert record["status"] == "completed" and time.monotonic() - began < 10
+        outcome = await api.get(f"/executions/{top['id']}", params={"wait": 61})
+        assert outcome.status_code == 422 and "wait" in str(outcome.json()["error"]["details"])
+
+
+async def test_local_actions_are_mirrored_like_queued_ones(live_settings: Settings, stack: Any) -> None:
+    async with running_api(live_settings, None) as api:
+        await register(api)
+        top = await submit(api, "svc.local_chain")
+        record = (await api.get(f"/executions/{top['id']}", params={"wait": 30})).json()["data"]
+        assert record["status"] == "completed", record
+        assert record["result"]["last"] == "step 5\n"
+        tasks = await tree_of(api, top["id"])
+        assert [t["workflow_task"]["task_name"] for t in tasks] == [f"step{i}" for i in range(1, 6)]
+        assert all(t["status"] == "completed" and t["started_at"] and t["ended_at"] for t in tasks)
+
+
 async def test_running_is_recorded_while_the_process_runs(live_settings: Settings, stack: Any) -> None:
     async with running_api(live_settings, None) as api:
         await register(api)

@@ -82,6 +82,9 @@ class Mirror:
         # closes, so the final status lands without waiting for the next tick.
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
+        # Set (then replaced) after every write, so readers can wait for a record to change
+        # instead of polling it (`GET /executions/{id}?wait=`).
+        self._written = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
@@ -112,6 +115,19 @@ class Mirror:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+
+    async def wait_for_write(self, timeout: float) -> None:
+        """Return after the mirror's next write, or after `timeout` seconds."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._written.wait()), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
+        """One write transaction (in a thread), then wake whoever waits for a change."""
+        await asyncio.to_thread(fn, *args)
+        self._written.set()
+        self._written = asyncio.Event()
 
     # --- one pass ----------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -242,7 +258,7 @@ class Mirror:
                 await self._not_found(client, target)
                 return
             if not snap.unchanged:  # skip a write transaction per idle workflow per tick
-                await asyncio.to_thread(self._apply, target, snap)
+                await self._write(self._apply, target, snap)
             seq = snap.seq
             if not snap.more:
                 break
@@ -251,12 +267,12 @@ class Mirror:
                                                      ENGINE_CALL_TIMEOUT)
             if outcome in ENDED_BY_STATUS:
                 status, error = ENDED_BY_STATUS[outcome]
-                await asyncio.to_thread(self._reconcile, target, status, error)
+                await self._write(self._reconcile, target, status, error)
             elif outcome in TERMINAL_STATUSES and not final:
                 # It ended between the query and describe: read the final snapshot (queries
                 # answer on closed workflows) so every task record settles, then close the row.
                 await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
-                await asyncio.to_thread(self._finish_from_status, target, outcome, detail)
+                await self._write(self._finish_from_status, target, outcome, detail)
 
     def _status_due(self, workflow_id: str) -> bool:
         now = time.monotonic()
@@ -268,21 +284,21 @@ class Mirror:
     async def _not_found(self, client: Any, target: Target) -> None:
         if not target.top_level:
             # A nested workflow may not be started yet; once its row ended, stop polling it.
-            await asyncio.to_thread(self._close_nested_if_ended, target)
+            await self._write(self._close_nested_if_ended, target)
             return
         try:
             outcome, detail = await client.status(target.workflow_id)
         except Exception as exc:
             if not _is_not_found(exc):
                 raise
-            await asyncio.to_thread(
+            await self._write(
                 self._reconcile, target, "failed", "Workflow not found on the orchestration server"
             )
             return
         if outcome in ENDED_BY_STATUS:
-            await asyncio.to_thread(self._reconcile, target, *ENDED_BY_STATUS[outcome])
+            await self._write(self._reconcile, target, *ENDED_BY_STATUS[outcome])
         elif outcome in TERMINAL_STATUSES:
-            await asyncio.to_thread(self._finish_from_status, target, outcome, detail)
+            await self._write(self._finish_from_status, target, outcome, detail)
 
     async def _check_requested(self, client: Any, workflow_id: str, execution_id: int) -> None:
         """A row left `requested` (the API stopped between commit and start): settle it."""
@@ -294,7 +310,7 @@ class Mirror:
                 return
             status = "failed"
             result = {"error": "Workflow was never started (the API stopped first)", "succeeded": False}
-        await asyncio.to_thread(self._settle_requested, execution_id, status, result)
+        await self._write(self._settle_requested, execution_id, status, result)
 
     def _settle_requested(self, execution_id: int, status: str, result: Any) -> None:
         with self.db.session() as s:

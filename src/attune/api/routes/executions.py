@@ -16,6 +16,7 @@ from attune.records.executions import ExecutionFilter
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 STATUSES = get_args(ExecutionStatus)
+MAX_WAIT_SECONDS = 60
 
 
 @router.post("/execute", status_code=201, response_model=schemas.Item[schemas.Execution],
@@ -48,9 +49,17 @@ async def list_executions(
 
 
 @router.get("/{execution_id}", response_model=schemas.Item[schemas.Execution],
-            summary="Get one execution", responses=error_responses(401, 404))
-async def get_execution(execution_id: int, state: AppState = Depends(get_state)):
-    return {"data": await asyncio.to_thread(service.get, state, execution_id)}
+            summary="Get one execution",
+            description="With `wait=S`, answers once the execution has ended or after S seconds, "
+                        "whichever comes first: a client waiting for the end need not poll.",
+            responses=error_responses(401, 404, 422))
+async def get_execution(
+    execution_id: int,
+    wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
+                        description=f"Seconds to wait for the end (0-{MAX_WAIT_SECONDS})"),
+    state: AppState = Depends(get_state),
+):
+    return {"data": await service.get_waiting(state, execution_id, wait)}
 
 
 @router.get("/{execution_id}/workflow", response_model=schemas.Item[schemas.WorkflowExecution],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from attune.api import schemas
@@ -86,6 +87,18 @@ def get(state: AppState, execution_id: int) -> schemas.Execution:
         if row is None:
             raise not_found("execution", execution_id)
         return to_schema(row)
+
+
+async def get_waiting(state: AppState, execution_id: int, wait: float) -> schemas.Execution:
+    """The record, once it has ended or after `wait` seconds. Woken by the mirror's writes and
+    re-read at least every second (a write it did not see, e.g. another API's mirror)."""
+    deadline = time.monotonic() + wait
+    while True:
+        row = await asyncio.to_thread(get, state, execution_id)
+        left = deadline - time.monotonic()
+        if row.status in TERMINAL_STATUSES or left <= 0:
+            return row
+        await state.mirror.wait_for_write(min(left, 1.0))
 
 
 def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int) -> schemas.Page[schemas.Execution]:
