@@ -15,7 +15,8 @@ from attune.runtimes.output import encode_parameters, parse_output
 
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 EXAMPLE_WORKFLOWS = {"single_echo", "sequence", "parallel_join", "with_items", "retry", "loop",
-                     "nested", "error_handling", "timeout", "legacy_forms", "hello_standalone"}
+                     "nested", "error_handling", "timeout", "legacy_forms", "hello_standalone",
+                     "fast_chain"}
 
 
 @pytest.fixture(scope="module")
