@@ -205,8 +205,9 @@ async def test_database_outage_is_logged_once_and_caught_up(svc_api: httpx.Async
             wf.record("each.1[0]#0", task_name="each", task_index=0, status="completed")
             wf.finish("completed", {"succeeded": True})
             await tick(svc_api)
-        assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
-        assert len(caplog.records) == 1 and "database unreachable" in caplog.records[0].message
+        # Only the mirror's own records: the session's workers may log about other tests' runs.
+        logged = [r.getMessage() for r in caplog.records if r.name == "attune.mirror"]
+        assert len(logged) == 1 and "database unreachable" in logged[0]
     finally:
         event.remove(engine, "before_cursor_execute", down)
     await tick(svc_api)
