@@ -61,3 +61,49 @@ async def test_killed_worker_task_completes_on_another_worker(temporal_stack, tm
         for w in workers:
             if w.poll() is None:
                 os.killpg(w.pid, signal.SIGKILL)
+
+
+ORCHESTRATOR = """
+import asyncio, sys
+from attune.engine.client import EngineClient
+from attune.engine.worker import orchestrator_worker
+
+async def main(address, queue):
+    engine = await EngineClient.connect(address)
+    print("polling", flush=True)
+    await orchestrator_worker(engine.client, task_queue=queue).run()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_killed_orchestrator_local_action_reruns_on_another(temporal_stack, tmp_path):
+    """A local action runs inside the orchestrator: when that dies (SIGKILL) mid-action, the
+    workflow task times out (10 s) and another orchestrator replays the run and runs it again."""
+    from attune.engine.client import EngineClient
+
+    queue = f"orchestrator-kill{os.getpid()}"
+    orchestrators = [subprocess.Popen([sys.executable, "-c", ORCHESTRATOR, temporal_stack.address,
+                                       queue], start_new_session=True, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) for _ in range(2)]
+    engine = EngineClient(temporal_stack.engine.client, queue, temporal_stack.engine.secret_key)
+    pid_file = tmp_path / "pids"
+    try:
+        await asyncio.sleep(3)  # both orchestrators polling
+        workflow_id = await start(engine, "qa.local_pid_sleep", {"pid_file": str(pid_file)})
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        first = int(pid_file.read_text().split()[0])
+        victim = next(o for o in orchestrators if o.pid == first)
+        os.killpg(victim.pid, signal.SIGKILL)
+        status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
+        assert status == "completed", result
+        assert result["data"] == {"done": True}
+        pids = [int(p) for p in pid_file.read_text().split()]
+        assert len(pids) == 2 and pids[0] != pids[1] and pids[1] in {o.pid for o in orchestrators}
+        assert [r.status for r in await records(engine, workflow_id)] == ["completed"]
+    finally:
+        for o in orchestrators:
+            if o.poll() is None:
+                os.killpg(o.pid, signal.SIGKILL)

@@ -10,6 +10,13 @@ from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.secrets import SecretError, load_key, unseal
 
 ACTIVITY_NAME = "run_action"
+CHECKPOINT_ACTIVITY = "checkpoint"
+
+
+@activity.defn(name=CHECKPOINT_ACTIVITY)
+async def checkpoint() -> None:
+    """Does nothing: the orchestrator schedules it to close a workflow task of local actions
+    (see attune.engine.workflow.LOCAL_CHECKPOINT_MS)."""
 
 
 class ActionActivities:

@@ -15,9 +15,6 @@ TUNING = (
     "history.transferProcessorMaxPollRPS=10000",
     "history.timerProcessorMaxPollRPS=10000",
     "history.visibilityProcessorMaxPollRPS=10000",
-    # Timers fire no earlier than now + this (default 1 s): a 1 ms timer, a 0.2 s retry delay
-    # or a local-action checkpoint would otherwise wait up to a second.
-    'history.timerProcessorMaxTimeShift="10ms"',
     "matching.numTaskqueueReadPartitions=1",
     "matching.numTaskqueueWritePartitions=1",
 )

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from attune.engine.activities import ActionActivities
+from attune.engine.activities import ActionActivities, checkpoint
 from attune.engine.workflow import AttuneWorkflow
 from attune.settings import ORCHESTRATOR_QUEUE, runtime_queue
 
@@ -38,7 +38,7 @@ def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE,
         client,
         task_queue=task_queue,
         workflows=[AttuneWorkflow],
-        activities=[activities.run_action],
+        activities=[activities.run_action, checkpoint],
         workflow_runner=workflow_runner(sandboxed),
         max_concurrent_workflow_tasks=100,
         max_concurrent_local_activities=max_local,

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AttuneWorkflow"
 SLICE_INPUTS = "attune_slice_inputs"  # parameter of a slice child holding its rendered inputs
 ACTIVITY_NAME = "run_action"
+CHECKPOINT_ACTIVITY = "checkpoint"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
 # A query of a closed run replays it, so pages are large; the byte budget keeps each result
 # well under Temporal's payload limits even when records carry big stdout.
@@ -44,10 +45,13 @@ FINAL_MEMO_BYTES = 64_000
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Local actions run back to back inside one workflow task, and nothing (queries, the records
 # mirror, the Web UI, a cancel request) sees the run until that task completes. After about this
-# much local work in one workflow task, the next local action first waits on a 1 ms timer, which
-# closes the task. The estimate adds a fixed overhead to each action's own duration_ms, and the
-# task is told apart by the history length (workflow.now() moves as local results arrive): all
-# of it comes from the history, so the decision replays identically.
+# much local work in one workflow task, the next local action first waits for a no-op
+# "checkpoint" activity on the orchestrator's own queue, which closes the task; the server hands
+# it straight back to the worker (eager dispatch), so it costs a few ms. (A 1 ms timer would do
+# the same, but the server fires timers no earlier than 1 s ahead unless told otherwise, and
+# telling it costs CPU on every timer.) The estimate adds a fixed overhead to each action's own
+# duration_ms, and the task is told apart by the history length (workflow.now() moves as local
+# results arrive): all of it comes from the history, so the decision replays identically.
 LOCAL_CHECKPOINT_MS = 400
 LOCAL_OVERHEAD_MS = 3
 
@@ -264,8 +268,11 @@ class AttuneWorkflow:
         """Run in this worker with no task-queue round trip; see LOCAL_CHECKPOINT_MS."""
         if _history_length() == self.local_task and self.local_ms >= LOCAL_CHECKPOINT_MS:
             if self.checkpoint is None or self.checkpoint.done():
-                self.checkpoint = asyncio.create_task(workflow.sleep(0.001))
-            await asyncio.shield(self.checkpoint)  # one timer for every local action waiting
+                self.checkpoint = asyncio.create_task(workflow.execute_activity(
+                    CHECKPOINT_ACTIVITY, task_queue=workflow.info().task_queue,
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=INFRA_RETRY,
+                    summary="checkpoint: lets queries, records and cancel requests in"))
+            await asyncio.shield(self.checkpoint)  # one for every local action waiting
         result: ProcessResult = await workflow.execute_local_activity(ACTIVITY_NAME, request, **options)
         if _history_length() != self.local_task:
             self.local_task, self.local_ms = _history_length(), 0
