@@ -53,3 +53,13 @@ async def run(engine: EngineClient, ref: str, params: dict | None = None, *,
     workflow_id = await start(engine, ref, params, **kwargs)
     status, result = await asyncio.wait_for(engine.wait(workflow_id), timeout)
     return Run(workflow_id, status, result, await records(engine, workflow_id))
+
+
+async def wait_running(engine: EngineClient, workflow_id: str, task: str) -> None:
+    """Until a run of `task` is recorded `running` (10 s at most)."""
+    for _ in range(100):
+        if any(x.task_name == task and x.status == "running"
+               for x in await records(engine, workflow_id)):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{task} never started running")

@@ -26,6 +26,24 @@ async def test_ten_thousand_items_complete_within_history_limits(temporal_stack)
         assert len(history.events) < 10_240  # below even Temporal's warning threshold
 
 
+async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
+                                           processes: list[subprocess.Popen]) -> list[int]:
+    """Once the task wrote its runner's pid, SIGKILL that runner; the run must still complete,
+    the task having run again in another process. Returns the pids the task wrote."""
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    first = int(pid_file.read_text().split()[0])
+    victim = next(p for p in processes if p.pid == first)
+    os.killpg(victim.pid, signal.SIGKILL)
+    status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
+    assert status == "completed", result
+    assert result["data"] == {"done": True}
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 2 and pids[0] != pids[1]
+    return pids
+
+
 def _worker(address: str, prefix: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
@@ -45,17 +63,7 @@ async def test_killed_worker_task_completes_on_another_worker(temporal_stack, tm
         await asyncio.sleep(3)  # both workers polling
         workflow_id = await start(engine, "qa.pid_sleep", {"pid_file": str(pid_file)},
                                   queue_prefix=prefix)
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        first = int(pid_file.read_text().split()[0])
-        victim = next(w for w in workers if w.pid == first)
-        os.killpg(victim.pid, signal.SIGKILL)
-        status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
-        assert status == "completed", result
-        assert result["data"] == {"done": True}
-        pids = [int(p) for p in pid_file.read_text().split()]
-        assert len(pids) == 2 and pids[0] != pids[1]
+        await _kill_runner_mid_task_then_finish(engine, workflow_id, pid_file, workers)
         assert (await records(engine, workflow_id))[0].status == "completed"
     finally:
         for w in workers:
@@ -91,17 +99,8 @@ async def test_killed_orchestrator_local_action_reruns_on_another(temporal_stack
     try:
         await asyncio.sleep(3)  # both orchestrators polling
         workflow_id = await start(engine, "qa.local_pid_sleep", {"pid_file": str(pid_file)})
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        first = int(pid_file.read_text().split()[0])
-        victim = next(o for o in orchestrators if o.pid == first)
-        os.killpg(victim.pid, signal.SIGKILL)
-        status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
-        assert status == "completed", result
-        assert result["data"] == {"done": True}
-        pids = [int(p) for p in pid_file.read_text().split()]
-        assert len(pids) == 2 and pids[0] != pids[1] and pids[1] in {o.pid for o in orchestrators}
+        pids = await _kill_runner_mid_task_then_finish(engine, workflow_id, pid_file, orchestrators)
+        assert pids[1] in {o.pid for o in orchestrators}
         assert [r.status for r in await records(engine, workflow_id)] == ["completed"]
     finally:
         for o in orchestrators:

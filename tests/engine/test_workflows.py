@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.engine.helpers import records, run, start
+from tests.engine.helpers import records, run, start, wait_running
 
 
 
@@ -139,18 +139,9 @@ async def test_expression_error_fails_the_run_clearly(engine):
     assert "result().value.missing" in r.result["error"]
 
 
-async def _wait_running(engine, workflow_id: str, task: str) -> None:
-    for _ in range(100):
-        recs = await records(engine, workflow_id)
-        if any(x.task_name == task and x.status == "running" for x in recs):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{task} never started running")
-
-
 async def test_cancel_allow_finish_lets_running_task_end(engine):
     workflow_id = await start(engine, "qa.cancellable")
-    await _wait_running(engine, workflow_id, "short")
+    await wait_running(engine, workflow_id, "short")
     await engine.cancel(workflow_id)
     status, result = await engine.wait(workflow_id)
     assert status == "cancelled"
@@ -160,11 +151,14 @@ async def test_cancel_allow_finish_lets_running_task_end(engine):
     assert not [x for x in recs if x.task_name == "after"]
 
 
-async def test_cancel_running_kills_the_process(engine):
-    workflow_id = await start(engine, "qa.cancel_running")
-    await _wait_running(engine, workflow_id, "long")
+# qa.local_cancel runs `long` as a local action, which holds the workflow task: the cancel
+# request reaches the run at the SDK's next workflow-task heartbeat (8 s of the default 10 s).
+@pytest.mark.parametrize("ref", ["qa.cancel_running", "qa.local_cancel"])
+async def test_cancel_running_kills_the_process(engine, ref):
+    workflow_id = await start(engine, ref)
+    await wait_running(engine, workflow_id, "long")
     await engine.cancel(workflow_id)
-    status, _ = await asyncio.wait_for(engine.wait(workflow_id), 20)
+    status, _ = await asyncio.wait_for(engine.wait(workflow_id), 25)
     assert status == "cancelled"
     recs = await records(engine, workflow_id)
     assert [x.status for x in recs if x.task_name == "long"] == ["cancelled"]
