@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from attune.engine.activities import ACTIVITY_NAME, CHECKPOINT_ACTIVITY
     from attune.engine.payloads import SliceInput, WorkflowInput
     from attune.workflows.definition import WorkflowDefinition
     from attune.engine.snapshot import RunRecord, WorkflowSnapshot
@@ -29,8 +30,6 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_NAME = "AttuneWorkflow"
 SLICE_INPUTS = "attune_slice_inputs"  # parameter of a slice child holding its rendered inputs
-ACTIVITY_NAME = "run_action"
-CHECKPOINT_ACTIVITY = "checkpoint"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
 # A query of a closed run replays it, so pages are large; the byte budget keeps each result
 # well under Temporal's payload limits even when records carry big stdout.

@@ -27,8 +27,7 @@ PACK_INFO_KEYS = {"author", "email", "website", "meta"}
 PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags"}
 ACTION_KEYS = {"ref", "label", "description", "enabled", "runner_type", "entry_point", "parameters",
                "output", "parameter_delivery", "parameter_format", "output_format",
-               "timeout_seconds", "tags", "workflow_file", "warm_start",
-               "local"}
+               "timeout_seconds", "tags", "workflow_file", "warm_start", "local"}
 UNSUPPORTED = frozenset({"iterate_cache", "wait_for", "permission_set_refs", "permission_set_ref",
                          "worker_selector"})
 PARAM_KEYS = set(ParameterSpec.model_fields)
