@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,23 @@ class TemporalStack:
     address: str
     engine: object  # attune.engine.client.EngineClient
     packs_dir: Path
+
+
+@pytest.fixture(autouse=True)
+async def _dump_tasks_before_timeout(request: pytest.FixtureRequest):
+    """If a test hangs, print what every asyncio task awaits shortly before pytest-timeout fires:
+    its own report shows threads only, and here everything shares one event loop."""
+    timeout = float(request.config.getini("timeout") or 0)
+    handle = asyncio.get_running_loop().call_later(max(timeout - 15, 1), _dump_tasks) if timeout else None
+    yield
+    if handle is not None:
+        handle.cancel()
+
+
+def _dump_tasks() -> None:
+    print(f"--- {len(asyncio.all_tasks())} asyncio tasks still pending ---", file=sys.stdout)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=8, file=sys.stdout)
 
 
 @pytest.fixture(scope="session")
