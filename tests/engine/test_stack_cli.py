@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -158,3 +159,14 @@ def test_second_up_resumes_with_the_same_records_and_temporal_state(stack):
     finally:
         os.killpg(again.pid, signal.SIGINT)
         again.wait(timeout=30)
+
+
+def test_dev_server_readiness_is_the_health_check_not_the_open_port(temporal_stack):
+    from attune.engine.server import serving
+
+    assert serving(temporal_stack.address)
+    with socket.socket() as listener:  # a port that is open but speaks no gRPC
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert not serving(f"127.0.0.1:{listener.getsockname()[1]}", timeout=1)
+    assert not serving(f"127.0.0.1:{free_port()}")

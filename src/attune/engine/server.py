@@ -46,7 +46,8 @@ def start_dev_server(
     *, port: int = 7233, ui_port: int | None = 8233, db_file: str | None = None,
     log_file: str | None = None, timeout: float = 30.0,
 ) -> subprocess.Popen:
-    """Start the server and wait until its frontend port accepts connections."""
+    """Start the server and wait until its frontend says it is serving. An open port is not
+    enough: under load the frontend answers "Frontend is not healthy yet" for a while after."""
     if db_file:
         Path(db_file).parent.mkdir(parents=True, exist_ok=True)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
@@ -59,11 +60,22 @@ def start_dev_server(
         if proc.poll() is not None:
             raise RuntimeError(f"temporal dev server exited with code {proc.returncode}"
                                + (f"; see {log_file}" if log_file else ""))
-        if port_open("127.0.0.1", port):
+        if port_open("127.0.0.1", port) and serving(f"127.0.0.1:{port}"):
             return proc
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"temporal dev server did not open port {port} within {timeout:.0f}s")
+    raise RuntimeError(f"temporal dev server was not serving on port {port} within {timeout:.0f}s"
+                       + (f"; see {log_file}" if log_file else ""))
+
+
+def serving(address: str, timeout: float = 10.0) -> bool:
+    """The frontend's gRPC health check, through the CLI that ships with the server."""
+    try:
+        check = subprocess.run([temporal_binary(), "operator", "cluster", "health", "--address", address],
+                               capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return check.returncode == 0 and "SERVING" in check.stdout.split()  # not NOT_SERVING
 
 
 def port_open(host: str, port: int) -> bool:
