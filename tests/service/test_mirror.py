@@ -255,3 +255,28 @@ async def test_the_background_mirror_updates_records_within_a_second(svc_api: ht
         assert (await get(svc_api, top["id"]))["status"] == "running"
     finally:
         await mirror.stop()
+
+
+async def test_a_waiting_reader_is_woken_by_writes_to_its_own_row_only(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    mirror = svc_api.app.state.attune.mirror
+    echo = await submit(svc_api, "svc.echo", message="m")
+    tree = await submit(svc_api, "svc.tree")
+    tree_wf = fake_engine.workflows[tree["workflow_id"]]
+    tree_wf.record("hello.1#0", task_name="hello", status="running")
+    await tick(svc_api)
+    hello = (await children(svc_api, tree["id"]))[0]
+
+    def waiting(execution_id: int) -> asyncio.Task:
+        return asyncio.create_task(mirror.wait_for_change(execution_id, 5))
+
+    echo_reader, hello_reader = waiting(echo["id"]), waiting(hello["id"])
+    await asyncio.sleep(0.05)
+    fake_engine.workflows[echo["workflow_id"]].record("echo.1#0", status="running")
+    await tick(svc_api)  # writes the echo row, and the tree's own row, not its task rows
+    await asyncio.sleep(0.05)
+    assert echo_reader.done() and not hello_reader.done()
+    tree_wf.record("hello.1#0", task_name="hello", status="completed")
+    await tick(svc_api)
+    await asyncio.wait_for(hello_reader, 1)
+    assert mirror._waiters == {}  # nobody left registered

@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -82,9 +82,10 @@ class Mirror:
         # closes, so the final status lands without waiting for the next tick.
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        # Set (then replaced) after every write, so readers can wait for a record to change
-        # instead of polling it (`GET /executions/{id}?wait=`).
-        self._written = asyncio.Event()
+        # Readers waiting for a record to change instead of polling it (`GET
+        # /executions/{id}?wait=`), by execution id: a write wakes only the readers of the rows
+        # it touched, so hundreds of waiting clients cost nothing per unrelated write.
+        self._waiters: dict[int, set[asyncio.Future[None]]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
@@ -116,18 +117,29 @@ class Mirror:
                 pass
             self._wake.clear()
 
-    async def wait_for_write(self, timeout: float) -> None:
-        """Return after the mirror's next write, or after `timeout` seconds."""
+    async def wait_for_change(self, execution_id: int, timeout: float) -> None:
+        """Return after the mirror's next write to this execution's row, or after `timeout`."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiters.setdefault(execution_id, set())
+        waiting.add(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(self._written.wait()), timeout)
+            await asyncio.wait_for(waiter, timeout)
         except asyncio.TimeoutError:
             pass
+        finally:
+            waiting.discard(waiter)
+            if not waiting and self._waiters.get(execution_id) is waiting:
+                del self._waiters[execution_id]
 
-    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
-        """One write transaction (in a thread), then wake whoever waits for a change."""
-        await asyncio.to_thread(fn, *args)
-        self._written.set()
-        self._written = asyncio.Event()
+    async def _write(self, fn: Callable[..., Iterable[int] | None], *args: Any) -> None:
+        """One write transaction (in a thread), then wake whoever waits for a row it touched
+        (`fn` returns their ids; None when it cannot tell, which wakes every reader)."""
+        touched = await asyncio.to_thread(fn, *args)
+        ids = list(self._waiters) if touched is None else [i for i in touched if i in self._waiters]
+        for execution_id in ids:
+            for waiter in self._waiters.get(execution_id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     # --- one pass ----------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -312,27 +324,30 @@ class Mirror:
             result = {"error": "Workflow was never started (the API stopped first)", "succeeded": False}
         await self._write(self._settle_requested, execution_id, status, result)
 
-    def _settle_requested(self, execution_id: int, status: str, result: Any) -> None:
+    def _settle_requested(self, execution_id: int, status: str, result: Any) -> list[int]:
         with self.db.session() as s:
             row = s.get(ExecutionRow, execution_id)
             if row is not None and row.status == "requested":
                 row.status, row.result = status, result or row.result
                 if status == "failed":
                     row.ended_at = utcnow()
+        return [execution_id]
 
-    # --- applying snapshots (worker thread, one transaction each) ----------------------------
-    def _apply(self, target: Target, snap: WorkflowSnapshot) -> None:
+    # --- applying snapshots (worker thread, one transaction each; each returns the ids of the
+    # execution rows it may have changed) ---------------------------------------------------
+    def _apply(self, target: Target, snap: WorkflowSnapshot) -> list[int]:
+        touched = [target.execution_id]
         with self.db.session() as s:
             row = s.get(ExecutionRow, target.execution_id)
             if row is None:  # deleted meanwhile
-                return
+                return []
             if target.wf_row_id is None:
                 self._apply_plain(row, snap)
                 row.mirror_seq = max(row.mirror_seq, snap.seq)
-                return
+                return touched
             wf = s.get(WorkflowExecutionRow, target.wf_row_id)
             if snap.records:
-                upsert_tasks(s, row, wf, snap.records)
+                touched += upsert_tasks(s, row, wf, snap.records)
             wf.status = advance(wf.status, snap.status)
             wf.current_tasks, wf.completed_tasks = snap.current_tasks, snap.completed_tasks
             wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
@@ -342,6 +357,7 @@ class Mirror:
                 set_status(row, snap.status)
                 if snap.status in TERMINAL_STATUSES and row.result is None:
                     row.result = final_result(snap.status, snap.result, snap.error)
+        return touched
 
     @staticmethod
     def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
@@ -357,12 +373,12 @@ class Mirror:
         if snap.status in TERMINAL_STATUSES and row.result is None:
             row.result = final_result(snap.status, snap.result, snap.error)
 
-    def _reconcile(self, target: Target, status: str, error: str) -> None:
+    def _reconcile(self, target: Target, status: str, error: str) -> list[int]:
         """The workflow ended outside its own control: close its row, abandon what it left open."""
         with self.db.session() as s:
             row = s.get(ExecutionRow, target.execution_id)
             if row is None:
-                return
+                return []
             # A nested workflow's own row follows its parent's RunRecord (or the parent's
             # reconciliation, which abandons it): only a top-level row is closed here.
             if target.top_level and row.status not in TERMINAL_STATUSES:
@@ -372,14 +388,15 @@ class Mirror:
                 wf = s.get(WorkflowExecutionRow, target.wf_row_id)
                 if wf.status not in TERMINAL_STATUSES:
                     wf.status, wf.error_message = status, error
-            abandon_descendants(s, row.id)
+            abandoned = abandon_descendants(s, row.id)
         log.info("mirror: %s reconciled as %s (%s)", target.workflow_id, status, error)
+        return [target.execution_id, *abandoned]
 
-    def _finish_from_status(self, target: Target, status: str, detail: Any) -> None:
+    def _finish_from_status(self, target: Target, status: str, detail: Any) -> list[int]:
         with self.db.session() as s:
             row = s.get(ExecutionRow, target.execution_id)
             if row is None:
-                return
+                return []
             error = detail if isinstance(detail, str) else None
             result = detail if status == "completed" else final_result(status, detail, error)
             if target.top_level and row.status not in TERMINAL_STATUSES:
@@ -389,13 +406,15 @@ class Mirror:
                 wf = s.get(WorkflowExecutionRow, target.wf_row_id)
                 wf.status = advance(wf.status, status)
                 wf.error_message = wf.error_message or error
+        return [target.execution_id]
 
-    def _close_nested_if_ended(self, target: Target) -> None:
+    def _close_nested_if_ended(self, target: Target) -> list[int]:
         with self.db.session() as s:
             row = s.get(ExecutionRow, target.execution_id)
             wf = s.get(WorkflowExecutionRow, target.wf_row_id)
             if row is not None and wf is not None and row.status in TERMINAL_STATUSES:
                 wf.status = row.status
+        return []  # only the workflow-execution row changed
 
     # --- logging outages once ----------------------------------------------------------------
     def _outage(self, what: str, exc: BaseException) -> None:

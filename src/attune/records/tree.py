@@ -51,7 +51,8 @@ def set_status(row: ExecutionRow, status: str) -> None:
 
 def upsert_tasks(
     s: Session, parent: ExecutionRow, wf: WorkflowExecutionRow, records: list[RunRecord]
-) -> None:
+) -> list[int]:
+    """Insert or update one row per record; returns the ids of the rows written."""
     keys = list({r.key for r in records} | {r.original_key for r in records if r.original_key})
     by_key: dict[str, ExecutionRow] = {}
     for i in range(0, len(keys), _CHUNK):
@@ -71,6 +72,7 @@ def upsert_tasks(
             row.original_execution = by_key[rec.original_key].id
         if rec.child_workflow_id:
             _ensure_nested(s, row, rec)
+    return [by_key[rec.key].id for rec in records]
 
 
 def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: WorkflowExecutionRow) -> None:
@@ -107,12 +109,14 @@ def _ensure_nested(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
         ))
 
 
-def abandon_descendants(s: Session, root_id: int) -> None:
-    frontier = [root_id]
+def abandon_descendants(s: Session, root_id: int) -> list[int]:
+    """Every non-terminal row below `root_id` becomes `abandoned`; returns the descendants' ids."""
+    frontier, seen = [root_id], []
     now = utcnow()
     while frontier:
         children = s.scalars(select(ExecutionRow).where(ExecutionRow.parent.in_(frontier))).all()
         frontier = [c.id for c in children]
+        seen += frontier
         for child in children:
             if child.status not in TERMINAL_STATUSES:
                 child.status, child.ended_at = "abandoned", child.ended_at or now
@@ -122,5 +126,6 @@ def abandon_descendants(s: Session, root_id: int) -> None:
             ):
                 if wf.status not in TERMINAL_STATUSES:
                     wf.status = "abandoned"
+    return seen
 
 

@@ -90,15 +90,15 @@ def get(state: AppState, execution_id: int) -> schemas.Execution:
 
 
 async def get_waiting(state: AppState, execution_id: int, wait: float) -> schemas.Execution:
-    """The record, once it has ended or after `wait` seconds. Woken by the mirror's writes and
-    re-read at least every second (a write it did not see, e.g. another API's mirror)."""
+    """The record, once it has ended or after `wait` seconds. Woken by the mirror's writes to its
+    row and re-read at least every second (a write it did not see: another API's mirror, a cancel)."""
     deadline = time.monotonic() + wait
     while True:
         row = await asyncio.to_thread(get, state, execution_id)
         left = deadline - time.monotonic()
         if row.status in TERMINAL_STATUSES or left <= 0:
             return row
-        await state.mirror.wait_for_write(min(left, 1.0))
+        await state.mirror.wait_for_change(execution_id, min(left, 1.0))
 
 
 def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int) -> schemas.Page[schemas.Execution]:
