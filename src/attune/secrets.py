@@ -4,6 +4,8 @@ Temporal keeps workflow and activity inputs in its history and shows them in the
 secret parameter value (spec §7: never in clear text in the orchestration UI) is replaced by a
 sealed token `{"__attune_secret__": "<Fernet token>"}`. Expressions pass it through whole, the
 records show "********", and the activity unseals it just before writing the process's input.
+Whatever the process prints goes back into Temporal too, so the activity masks the secrets it
+unsealed in the result (stdout, stderr, parsed data, error) before returning it.
 
 The key is `ATTUNE_SECRET_KEY` (a Fernet key); without it, `<state_dir>/secret.key` is used and
 created on first need, so the embedded stack works with no setup. Every API, CLI and worker
@@ -20,6 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 SEALED = "__attune_secret__"
 REDACTED = "********"
+MIN_MASKED_LENGTH = 4
 
 
 class SecretError(Exception):
@@ -56,19 +59,53 @@ def seal_parameters(parameters: dict[str, Any], secret_names: set[str], key: byt
     }
 
 
-def unseal(value: Any, key: bytes, where: str = "parameters") -> Any:
-    """Replace every sealed token in `value` (recursively) by the secret it holds."""
+def unseal(value: Any, key: bytes, where: str = "parameters", found: list[Any] | None = None) -> Any:
+    """Replace every sealed token in `value` (recursively) by the secret it holds; each secret
+    is also appended to `found`, for `mask`."""
     if is_sealed(value):
         try:
-            return _decode(Fernet(key).decrypt(value[SEALED].encode()))
+            secret = _decode(Fernet(key).decrypt(value[SEALED].encode()))
         except (InvalidToken, ValueError):
             raise SecretError(
                 f"cannot unseal the secret in {where}: this worker's ATTUNE_SECRET_KEY differs "
                 "from the one the execution was submitted with") from None
+        if found is not None:
+            found.append(secret)
+        return secret
     if isinstance(value, dict):
-        return {k: unseal(v, key, f"{where}.{k}") for k, v in value.items()}
+        return {k: unseal(v, key, f"{where}.{k}", found) for k, v in value.items()}
     if isinstance(value, list):
-        return [unseal(v, key, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [unseal(v, key, f"{where}[{i}]", found) for i, v in enumerate(value)]
+    return value
+
+
+def mask(value: Any, secrets: list[Any]) -> Any:
+    """Replace every secret (text of at least MIN_MASKED_LENGTH characters; shorter ones would
+    mask ordinary words) wherever it appears in the strings of `value`, recursively, by
+    ********. An action that prints a secret it was given must not leak it into results."""
+    texts = sorted({t for t in _texts(secrets) if len(t) >= MIN_MASKED_LENGTH}, key=len, reverse=True)
+    return _mask(value, texts) if texts else value
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []  # numbers and booleans are not masked: they would hit ordinary output
+
+
+def _mask(value: Any, texts: list[str]) -> Any:
+    if isinstance(value, str):
+        for text in texts:
+            value = value.replace(text, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {_mask(k, texts): _mask(v, texts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, texts) for v in value]
     return value
 
 

@@ -184,6 +184,18 @@ async def test_secret_default_is_sealed_in_the_catalog_too(engine):
     assert b"dflt-s3cret" not in b"".join(e.SerializeToString() for e in history.events)
 
 
+async def test_secrets_an_action_prints_are_masked_in_its_results(engine):
+    r = await run(engine, "qa.secret_leaks", {"token": "leaky-s3cret"})
+    by_task = {x.task_name: x.result for x in r.records}
+    assert by_task["text"]["stdout"] == "token is ********\nnote is ********\n"
+    assert by_task["text"]["stderr"] == "debug: ********\n"
+    assert by_task["json"].get("data") == {"echo": "********", "********": 1}, by_task["json"]
+    assert by_task["fail"]["error"] == "login failed for ********" and r.status == "failed"
+    history = await engine.handle(r.workflow_id).fetch_history()
+    assert b"leaky-s3cret" not in b"".join(e.SerializeToString() for e in history.events)
+    assert "leaky-s3cret" not in json.dumps([x.model_dump(mode="json") for x in r.records])
+
+
 async def test_query_returns_every_task_state(engine):
     r = await run(engine, "qa.failures")
     states = await engine.handle(r.workflow_id).query("task_states")

@@ -6,7 +6,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from attune.expressions import EvalContext, ExpressionError, render
-from attune.secrets import REDACTED, SecretError, is_sealed, load_key, redact_sealed, seal_parameters, unseal
+from attune.secrets import (REDACTED, SecretError, is_sealed, load_key, mask, redact_sealed, seal_parameters,
+                            unseal)
 
 KEY = Fernet.generate_key()
 
@@ -17,6 +18,21 @@ def test_seal_only_secret_names_and_unseal_restores_any_json_value():
     assert "plain-secret" not in str(sealed["token"])
     nested = {"input": [sealed["token"]], "other": 1}
     assert unseal(nested, KEY) == {"input": [{"a": [1, "plain-secret"]}], "other": 1}
+
+
+def test_unseal_reports_each_secret_it_opened():
+    sealed = seal_parameters({"token": "tok-1", "pair": ["user", "pass-2"], "n": 5}, {"token", "pair"}, KEY)
+    found: list = []
+    unseal({"a": sealed["token"], "b": [sealed["pair"]], "n": sealed["n"]}, KEY, found=found)
+    assert found == ["tok-1", ["user", "pass-2"]]
+
+
+def test_mask_replaces_secrets_in_every_string_longest_first():
+    out = {"line": "token=abcd-efgh, short=abc", "nested": [{"abcd-efgh": "x abcd y"}], "n": 1234}
+    assert mask(out, ["abcd", "abcd-efgh", "abc", 1234, True]) == {
+        "line": f"token={REDACTED}, short=abc", "nested": [{REDACTED: f"x {REDACTED} y"}], "n": 1234}
+    assert mask("a user pass-2 b", [["user", "pass-2"]]) == f"a {REDACTED} {REDACTED} b"
+    assert mask("nothing to hide", []) == "nothing to hide"
 
 
 def test_wrong_key_gives_a_clear_error_naming_where():

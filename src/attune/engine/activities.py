@@ -7,7 +7,7 @@ from pathlib import Path
 from temporalio import activity
 
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
-from attune.secrets import SecretError, load_key, unseal
+from attune.secrets import SecretError, load_key, mask, unseal
 
 ACTIVITY_NAME = "run_action"
 CHECKPOINT_ACTIVITY = "checkpoint"
@@ -32,12 +32,17 @@ class ActionActivities:
             local = Path(self.packs_root) / request.pack_ref
             if local.is_dir():
                 request = request.model_copy(update={"pack_dir": str(local.resolve())})
+        secrets: list = []
         try:
-            parameters = unseal(request.parameters, load_key(self.state_dir))
+            parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
         except SecretError as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
         request = request.model_copy(update={"parameters": parameters})
         # A local activity (an action with `local: true`, run inside the orchestrator) has no
         # heartbeat timeout: the orchestrator's workflow task notices its death instead.
         beat = None if activity.info().is_local else activity.heartbeat
-        return await run_process(request, heartbeat=beat)
+        result = await run_process(request, heartbeat=beat)
+        if not secrets:
+            return result
+        return result.model_copy(update={field: mask(getattr(result, field), secrets)
+                                         for field in ("stdout", "stderr", "data", "error")})
