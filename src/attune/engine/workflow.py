@@ -9,6 +9,7 @@ for the records mirror and the Web UI.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.workflows.definition import WorkflowDefinition
     from attune.engine.snapshot import RunRecord, WorkflowSnapshot
     from attune.packs.models import Action
+    from attune.packs.parameters import apply_defaults, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.settings import runtime_queue
     from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
@@ -40,6 +42,7 @@ SNAPSHOT_PAGE_BYTES = 1_000_000
 FINAL_MEMO = "attune_final"
 FINAL_MEMO_RECORDS_BYTES = 24_000
 FINAL_MEMO_BYTES = 64_000
+TASK_INPUT_CHECK = "attune_task_input_check"  # patch id: histories from before it replay as they were
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Local actions run back to back inside one workflow task, and nothing (queries, the records
@@ -99,7 +102,7 @@ class AttuneWorkflow:
         info = workflow.info()
         self.conductor = Conductor(
             definition,
-            _with_defaults(self.action, inp.parameters),
+            apply_defaults(self.action, inp.parameters),
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
         )
@@ -155,7 +158,7 @@ class AttuneWorkflow:
 
     async def _run_plain(self) -> Any:
         """A script action submitted alone still runs here, so every execution is traceable."""
-        params = _with_defaults(self.action, self.inp.parameters)
+        params = apply_defaults(self.action, self.inp.parameters)
         dispatch = Dispatch(key=f"{self.action.name}.1#0", task=self.action.name, iteration=1,
                             item_index=None, attempt=0, action_ref=self.action.ref, input=params,
                             timeout_seconds=None, triggered_by=None)
@@ -199,8 +202,16 @@ class AttuneWorkflow:
 
     def _start(self, dispatch: Dispatch) -> None:
         action = self.inp.catalog[dispatch.action_ref]
+        problems: list[dict[str, str]] = []
+        # A task's action gets its declared defaults and its declared parameters are checked
+        # (type, enum, range, required) as a submission's are: a bad input fails the task with
+        # the reason instead of reaching the process. Keys the action does not declare still
+        # pass through, as they always have. A slice checks each item as it dispatches it.
+        if dispatch.slice_inputs is None and workflow.patched(TASK_INPUT_CHECK):
+            params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
+            dispatch = dataclasses.replace(dispatch, input=params)
         self._record(dispatch, action)
-        self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action))
+        self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, problems))
 
     async def _timer(self, command: StartTimer) -> None:
         try:
@@ -210,9 +221,12 @@ class AttuneWorkflow:
         self.handles.pop(command.key, None)
         self.events.append(("timer", command.key))
 
-    async def _attempt(self, dispatch: Dispatch, action: Action) -> None:
+    async def _attempt(self, dispatch: Dispatch, action: Action,
+                       problems: list[dict[str, str]]) -> None:
         try:
-            if dispatch.slice_inputs is not None:
+            if problems:
+                outcome = _invalid_input(dispatch, action, problems)
+            elif dispatch.slice_inputs is not None:
                 outcome = await self._slice(dispatch)
             elif action.workflow is not None:
                 outcome = await self._child(dispatch, action)
@@ -437,16 +451,16 @@ def _history_length() -> int:
     return workflow.info().get_current_history_length()
 
 
-def _with_defaults(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:
-    merged = {name: spec.default for name, spec in action.parameters.items() if spec.default is not None}
-    merged.update(parameters)
-    return merged
-
-
 def _summary(dispatch: Dispatch) -> str:
     item = f" [{dispatch.item_index}]" if dispatch.item_index is not None else ""
     attempt = f" attempt {dispatch.attempt + 1}" if dispatch.attempt else ""
     return f"{dispatch.task}{item}{attempt} · {dispatch.action_ref}"
+
+
+def _invalid_input(dispatch: Dispatch, action: Action, problems: list[dict[str, str]]) -> Outcome:
+    listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+    error = f"task '{dispatch.task}': invalid input for {action.ref}: {listed}"
+    return Outcome(status="failed", result={"succeeded": False, "error": error})
 
 
 def _outcome_of_error(exc: BaseException) -> Outcome:

@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from attune.packs.models import Action, ParameterSpec
+from attune.secrets import is_sealed
 
 REDACTED = "********"
 
@@ -50,9 +51,10 @@ def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_parameters(
-    action: Action, params: dict[str, Any] | None
+    action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Return (params_with_defaults, problems); problems lists every violation as {path, message}."""
+    """Return (params_with_defaults, problems); problems lists every violation as {path, message}.
+    `allow_unknown` lets through keys the action does not declare (a workflow task's input)."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -61,6 +63,10 @@ def validate_parameters(
     validator = Draft202012Validator(to_json_schema(action.parameters))
     problems: list[dict[str, str]] = []
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
+        if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
+            continue
+        if allow_unknown and error.validator == "additionalProperties":
+            continue
         problems.extend(_problems(error, action))
     return full, problems
 
