@@ -48,9 +48,15 @@ class Settings(BaseModel):
         return cls(**values)
 
 
-ORCHESTRATOR_QUEUE = "attune-orchestrator"
-
-
 def runtime_queue(runner: str, prefix: str = "attune") -> str:
     """Task queue served by one runtime's worker pool."""
     return f"{prefix}-{runner}"
+
+
+def orchestrator_queue(prefix: str = "attune") -> str:
+    """Task queue of the workflow (orchestrator) workers: one prefix keeps one deployment's
+    queues apart from another's on a shared Temporal namespace."""
+    return runtime_queue("orchestrator", prefix)
+
+
+ORCHESTRATOR_QUEUE = orchestrator_queue()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -12,10 +15,11 @@ from tests.engine.helpers import TEST_PACKS
 
 
 
-async def attune(*args: str, env_address: str | None = None) -> tuple[int, str, str]:
+async def attune(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "attune.cli", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode, out.decode(), err.decode()
@@ -72,3 +76,26 @@ async def test_validate_clean_and_broken():
     assert code == 0, out
     code, out, _ = await attune("validate", "/nonexistent/path")
     assert code == 2
+
+
+async def test_queue_prefix_covers_the_orchestrator_queue_too(temporal_stack):
+    prefix = f"fleet{os.getpid()}"
+    workers = [subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", runtime,
+                                 "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for runtime in ("orchestrator", "shell")]
+    try:
+        code, out, err = await attune("run", "qa.echo", "value=5", "-o", "json", "--direct",
+                                      "--packs", str(TEST_PACKS), "--temporal-address",
+                                      temporal_stack.address, env={"ATTUNE_QUEUE_PREFIX": prefix})
+        assert code == 0, err
+        body = json.loads(out)
+        described = await temporal_stack.engine.handle(body["id"]).describe()
+        assert described.task_queue == f"{prefix}-orchestrator" and body["result"]["data"] == {"value": 5}
+        history = await temporal_stack.engine.handle(body["id"]).fetch_history()
+        queues = [e.activity_task_scheduled_event_attributes.task_queue.name for e in history.events
+                  if e.HasField("activity_task_scheduled_event_attributes")]
+        assert queues == [f"{prefix}-shell"]
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from attune.api.errors import ApiError
-from attune.settings import Settings
+from attune.settings import Settings, orchestrator_queue
 
 EngineFactory = Callable[[], Awaitable[Any]]
 CONNECT_TIMEOUT = 5.0
@@ -19,6 +19,7 @@ def default_factory(settings: Settings) -> EngineFactory:
         from attune.engine.client import EngineClient  # the engine is optional until needed
 
         return await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
+                                          task_queue=orchestrator_queue(settings.queue_prefix),
                                           state_dir=settings.state_dir)
 
     return connect

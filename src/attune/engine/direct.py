@@ -9,7 +9,7 @@ from rich.console import Console
 from attune.engine.client import EngineClient, new_workflow_id
 from attune.packs.loader import PackError, load_packs
 from attune.packs.parameters import validate_parameters
-from attune.settings import Settings
+from attune.settings import Settings, orchestrator_queue
 
 EXIT_CODES = {"completed": 0}
 
@@ -35,6 +35,7 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
         return 2
     try:
         engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
+                                            task_queue=orchestrator_queue(settings.queue_prefix),
                                             state_dir=settings.state_dir)
     except Exception as exc:  # noqa: BLE001
         err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
@@ -43,7 +44,7 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
     await engine.start(catalog=catalog.closure(action_ref), action_ref=action_ref,
                        parameters=parameters, workflow_id=workflow_id,
                        pack_configs={ref: p.config for ref, p in catalog.packs.items()},
-                       api_url=settings.api_url)
+                       api_url=settings.api_url, queue_prefix=settings.queue_prefix)
     if not wait:
         console.print(workflow_id)
         return 0

@@ -9,7 +9,7 @@ from temporalio.worker import Worker
 
 from attune.engine.client import EngineClient
 from attune.engine.worker import orchestrator_worker, runtime_worker
-from attune.settings import Settings
+from attune.settings import Settings, orchestrator_queue
 
 
 async def connect(settings: Settings, attempts: int = 1) -> Client:
@@ -31,7 +31,8 @@ def build_workers(client: Client, roles: list[str], *, packs_root: str | None = 
     workers = []
     for role in roles:
         if role == "orchestrator":
-            workers.append(orchestrator_worker(client, sandboxed=sandboxed, packs_root=packs_root,
+            workers.append(orchestrator_worker(client, task_queue=orchestrator_queue(queue_prefix),
+                                               sandboxed=sandboxed, packs_root=packs_root,
                                                state_dir=state_dir, max_local=concurrency))
         else:
             workers.append(runtime_worker(client, role, packs_root=packs_root,
