@@ -51,8 +51,23 @@ async def records(engine: EngineClient, workflow_id: str) -> list[RunRecord]:
 async def run(engine: EngineClient, ref: str, params: dict | None = None, *,
               timeout: float = 120, **kwargs: Any) -> Run:
     workflow_id = await start(engine, ref, params, **kwargs)
-    status, result = await asyncio.wait_for(engine.wait(workflow_id), timeout)
+    status, result = await wait_ended(engine, workflow_id, timeout)
     return Run(workflow_id, status, result, await records(engine, workflow_id))
+
+
+async def wait_ended(engine: EngineClient, workflow_id: str, timeout: float = 120) -> tuple[str, Any]:
+    """`engine.wait`, but a run that has not ended in time fails saying what it waits on."""
+    try:
+        return await asyncio.wait_for(engine.wait(workflow_id), timeout)
+    except asyncio.TimeoutError:
+        raw = (await engine.handle(workflow_id).describe()).raw_description
+        info, task = raw.workflow_execution_info, raw.pending_workflow_task
+        activities = [f"{a.activity_id} state={a.state} attempt={a.attempt} "
+                      f"last_failure={a.last_failure.message!r}" for a in raw.pending_activities]
+        raise AssertionError(
+            f"{workflow_id} did not end within {timeout:.0f} s: status={info.status} "
+            f"history_length={info.history_length} pending activities={activities} "
+            f"pending workflow task: state={task.state} attempt={task.attempt}") from None
 
 
 async def wait_running(engine: EngineClient, workflow_id: str, task: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from attune.engine.server import free_port
 from attune.settings import Settings
+from tests.engine.helpers import wait_ended
 from tests.service.conftest import _reset_pg, running_api
 from tests.service.test_e2e_temporal import ended, register, submit, tree_of, wait_for
 
@@ -70,7 +71,7 @@ async def test_real_postgresql_outage_then_catch_up(pg_server_url: str, tmp_path
         await wait_for(api, top["id"], lambda r: r["status"] == "running")
         await proxy.cut()
         # The workflow ends while the records database is unreachable.
-        assert (await stack.engine.wait(top["workflow_id"]))[0] == "completed"
+        assert (await wait_ended(stack.engine, top["workflow_id"], 60))[0] == "completed"
         await asyncio.sleep(1.0)
         health = await api.get("/health")
         assert health.status_code == 503

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from attune.engine.snapshot import TERMINAL_STATUSES
 from attune.settings import Settings
+from tests.engine.helpers import wait_ended
 from tests.service.conftest import SVC_PACK, running_api
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
@@ -88,7 +89,7 @@ async def test_plain_action_record_and_timely_updates(live_settings: Settings, s
     async with running_api(live_settings, None) as api:
         await register(api)
         top = await submit(api, "svc.echo", message="hi there", times=2, token="hunter2")
-        outcome = await stack.engine.wait(top["workflow_id"])
+        outcome = await wait_ended(stack.engine, top["workflow_id"], 60)
         finished_at = time.monotonic()
         record = await wait_for(api, top["id"], ended, timeout=5)
         assert time.monotonic() - finished_at <= 1.0, "record not updated within a second"
@@ -177,7 +178,7 @@ async def test_database_outage_then_catch_up(live_settings: Settings, stack: Any
 
         event.listen(engine, "before_cursor_execute", down)
         try:  # the workflow finishes while the mirror cannot write
-            assert (await stack.engine.wait(top["workflow_id"]))[0] == "completed"
+            assert (await wait_ended(stack.engine, top["workflow_id"], 60))[0] == "completed"
             await asyncio.sleep(0.5)
         finally:
             event.remove(engine, "before_cursor_execute", down)
