@@ -37,6 +37,7 @@ CASES = {
     "plain": ("qa.echo", {"message": "hi"}),
     "local_chain": ("qa.local_chain", {"start": 2, "tmp": "{tmp}"}),  # local actions, final memo
     "local_items": ("qa.local_wide", {"count": 80}),  # local with_items: checkpoint timers
+    "task_inputs": ("qa.task_inputs", {}),  # defaults and checks at dispatch (patched)
 }
 
 

@@ -280,3 +280,22 @@ async def test_a_waiting_reader_is_woken_by_writes_to_its_own_row_only(
     await tick(svc_api)
     await asyncio.wait_for(hello_reader, 1)
     assert mirror._waiters == {}  # nobody left registered
+
+
+async def test_with_many_runs_in_flight_each_is_read_about_once_a_second(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attune.records import mirror as mirror_module
+
+    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 4)  # 3 runs in flight: over 0.25 s
+    runs = [await submit(svc_api, "svc.echo", message=str(i)) for i in range(3)]
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == 3
+    fake_engine.workflows[runs[0]["workflow_id"]].record("echo.1#0", status="running")
+    await tick(svc_api)  # too soon for any of them
+    assert fake_engine.snapshot_calls == 3 and (await get(svc_api, runs[0]["id"]))["status"] == "scheduled"
+    await asyncio.sleep(1.0)  # 3 runs / 4 per second: 0.75 s apart, less half a tick
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == 6 and (await get(svc_api, runs[0]["id"]))["status"] == "running"
+    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 200)  # few in flight: every tick reads all
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == 9

@@ -43,6 +43,12 @@ ENDED_BY_STATUS = {  # status() outcome → (record status, error) when the snap
 }
 STALE_REQUESTED_AFTER = timedelta(seconds=30)
 ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang the mirror
+# Each read of a running workflow starts with a describe, which costs the server and the API CPU
+# the workers need. Up to this many workflows in flight each is read every tick; beyond, reads
+# are spread so the total stays at this rate, each workflow read at least every READ_AT_LEAST
+# seconds (the records' promise). Ends are not delayed: completion watchers settle those at once.
+READS_PER_SECOND = 200
+READ_AT_LEAST = 1.0
 
 
 def _is_not_found(exc: BaseException) -> bool:
@@ -75,6 +81,7 @@ class Mirror:
         self.status_check_interval = status_check_interval
         self.concurrency = 16  # workflows read at once; a slow one must not stall the rest
         self._last_status_check: dict[str, float] = {}
+        self._last_read: dict[str, float] = {}
         self._warned: dict[str, str] = {}
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
         self._task: asyncio.Task[None] | None = None
@@ -159,7 +166,7 @@ class Mirror:
                 self._outage("database", exc)
                 return
             self._recovered("database")
-            fresh = [t for t in targets if t.workflow_id not in seen]
+            fresh = self._due([t for t in targets if t.workflow_id not in seen], len(targets))
             for workflow_id, execution_id in stale if round_ == 0 else []:
                 await self._check_requested(client, workflow_id, execution_id)
             if not fresh:
@@ -180,6 +187,21 @@ class Mirror:
                     self._warn_once(target.workflow_id, outcome)
                 else:
                     self._warned.pop(target.workflow_id, None)
+
+    def _due(self, targets: list[Target], in_flight: int) -> list[Target]:
+        """The targets to read this pass (see READS_PER_SECOND); forgets the ones that ended."""
+        spread = in_flight / READS_PER_SECOND
+        if spread <= self.interval:
+            return targets  # every one, every pass
+        gap = min(spread, READ_AT_LEAST) - self.interval / 2  # a tick's jitter never skips a read
+        now = time.monotonic()
+        due = [t for t in targets if now - self._last_read.get(t.workflow_id, -gap) >= gap]
+        if len(self._last_read) > 4 * in_flight + 100:
+            live = {t.workflow_id for t in targets}
+            self._last_read = {w: at for w, at in self._last_read.items() if w in live}
+        for target in due:
+            self._last_read[target.workflow_id] = now
+        return due
 
     def _watch(self, client: Any, workflow_ids: list[str]) -> None:
         for workflow_id in workflow_ids:
