@@ -286,14 +286,17 @@ async def test_with_many_runs_in_flight_each_is_read_about_once_a_second(
         svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     from attune.records import mirror as mirror_module
 
-    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 4)  # 3 runs in flight: over 0.25 s
+    mirror = svc_api.app.state.attune.mirror
+    # 3 runs in flight at 0.1 reads a second: 30 s apart, capped at READ_AT_LEAST (here 20 s).
+    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 0.1)
+    monkeypatch.setattr(mirror_module, "READ_AT_LEAST", 20.0)
     runs = [await submit(svc_api, "svc.echo", message=str(i)) for i in range(3)]
     await tick(svc_api)
     assert fake_engine.snapshot_calls == 3
     fake_engine.workflows[runs[0]["workflow_id"]].record("echo.1#0", status="running")
     await tick(svc_api)  # too soon for any of them
     assert fake_engine.snapshot_calls == 3 and (await get(svc_api, runs[0]["id"]))["status"] == "scheduled"
-    await asyncio.sleep(1.0)  # 3 runs / 4 per second: 0.75 s apart, less half a tick
+    mirror._last_read = {w: at - 20 for w, at in mirror._last_read.items()}  # 20 s later
     await tick(svc_api)
     assert fake_engine.snapshot_calls == 6 and (await get(svc_api, runs[0]["id"]))["status"] == "running"
     monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 200)  # few in flight: every tick reads all
