@@ -302,3 +302,24 @@ async def test_with_many_runs_in_flight_each_is_read_about_once_a_second(
     monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 200)  # few in flight: every tick reads all
     await tick(svc_api)
     assert fake_engine.snapshot_calls == 9
+
+
+async def test_stop_ends_the_mirror_even_if_a_cancel_is_swallowed(svc_api: httpx.AsyncClient) -> None:
+    # What asyncio.wait_for does on Python < 3.12 when the cancel lands as its inner await
+    # finishes (CPython gh-86296): the API's shutdown then waited for the mirror forever.
+    mirror = svc_api.app.state.attune.mirror
+    ticks = 0
+
+    async def tick_that_swallows_a_cancel() -> None:
+        nonlocal ticks
+        ticks += 1
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            pass
+
+    mirror.tick = tick_that_swallows_a_cancel
+    mirror.start()
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(mirror.stop(), 5)
+    assert ticks >= 1 and mirror._task is None

@@ -85,6 +85,7 @@ class Mirror:
         self._warned: dict[str, str] = {}
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         # Completion watchers: a long poll per top-level workflow wakes the loop the moment it
         # closes, so the final status lands without waiting for the next tick.
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -96,32 +97,43 @@ class Mirror:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name="attune-mirror")
         return self._task
 
     async def stop(self) -> None:
-        for watcher in list(self._watchers.values()):
+        watchers = list(self._watchers.values())
+        for watcher in watchers:
             watcher.cancel()
-        if self._task is not None:
+        if watchers:  # they write to the database, which the caller disposes of next
+            await asyncio.wait(watchers, timeout=1.0)
+        if self._task is None:
+            return
+        # The flag ends the loop even if a cancel is lost: on Python < 3.12 asyncio.wait_for can
+        # swallow a cancellation that lands as its inner await finishes (CPython gh-86296),
+        # and then `await task` here waited forever: an API shutdown that never ended.
+        self._stopping = True
+        self._wake.set()
+        while not self._task.done():
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+            await asyncio.wait({self._task}, timeout=1.0)
+        self._task = None
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the mirror for the life of the API
                 log.exception("mirror tick failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
-                pass
+            if self._stopping:
+                break
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:  # asyncio.wait, not wait_for: it never cancels (or loses a cancel of) its own
+                await asyncio.wait({woken}, timeout=self.interval)
+            finally:
+                woken.cancel()
             self._wake.clear()
 
     async def wait_for_change(self, execution_id: int, timeout: float) -> None:
@@ -130,9 +142,7 @@ class Mirror:
         waiting = self._waiters.setdefault(execution_id, set())
         waiting.add(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait({waiter}, timeout=timeout)  # not wait_for: see `stop`
         finally:
             waiting.discard(waiter)
             if not waiting and self._waiters.get(execution_id) is waiting:
