@@ -13,9 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from attune.packs.models import Action, ParameterSpec
-from attune.secrets import is_sealed
-
-REDACTED = "********"
+from attune.secrets import REDACTED, is_sealed
 
 
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
