@@ -148,12 +148,10 @@ class Mirror:
             if not waiting and self._waiters.get(execution_id) is waiting:
                 del self._waiters[execution_id]
 
-    async def _write(self, fn: Callable[..., Iterable[int] | None], *args: Any) -> None:
+    async def _write(self, fn: Callable[..., Iterable[int]], *args: Any) -> None:
         """One write transaction (in a thread), then wake whoever waits for a row it touched
-        (`fn` returns their ids; None when it cannot tell, which wakes every reader)."""
-        touched = await asyncio.to_thread(fn, *args)
-        ids = list(self._waiters) if touched is None else [i for i in touched if i in self._waiters]
-        for execution_id in ids:
+        (`fn` returns their ids)."""
+        for execution_id in await asyncio.to_thread(fn, *args):
             for waiter in self._waiters.get(execution_id, ()):
                 if not waiter.done():
                     waiter.set_result(None)
