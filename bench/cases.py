@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
-from attune.engine.client import EngineClient, new_workflow_id
+from attune.contract import new_workflow_id
+from attune.engine.client import EngineClient
 from attune.packs.catalog import Catalog
 
 from bench.generate import ECHO, SCRIPTS, chain_ref
@@ -71,7 +72,8 @@ class Bench:
             await self.engine.start(catalog=self.catalog.closure(ref), action_ref=ref,
                                     parameters=params, workflow_id=workflow_id,
                                     pack_configs={r: p.config for r, p in self.catalog.packs.items()})
-            status, result = await asyncio.wait_for(self.engine.wait(workflow_id), timeout)
+            end = await asyncio.wait_for(self.engine.wait(workflow_id), timeout)
+            status, result = end.status, end.result
         if status != "completed":
             raise RuntimeError(f"{ref} ended {status}: {str(result)[:300]}")
         return {"seconds": meter.wall, "workflow_id": workflow_id, "load": meter.summary()}
@@ -310,7 +312,7 @@ class Bench:
             wid = new_workflow_id("bench.three")
             await self.engine.start(catalog=closure, action_ref="bench.three",
                                     parameters={"tag": str(i)}, workflow_id=wid)
-            status, _ = await self.engine.wait(wid)
+            status = (await self.engine.wait(wid)).status
             if status != "completed":
                 raise RuntimeError(f"{wid} ended {status}")
             return time.time() - t0

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from attune.engine.presentation import task_table
-from attune.engine.snapshot import RunRecord
+from attune.contract import RunRecord
 from attune.packs.catalog import Catalog
 from attune.workflows.commands import Dispatch, Outcome
 from attune.workflows.conductor import Conductor

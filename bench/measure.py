@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import Client
 
 from attune.engine.client import EngineClient
-from attune.engine.snapshot import RunRecord
+from attune.contract import RunRecord
 
 
 def stats(values: list[float]) -> dict[str, float]:

@@ -20,6 +20,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from attune.settings import DEFAULT_STATE_DIR
+
 SEALED = "__attune_secret__"
 REDACTED = "********"
 MIN_MASKED_LENGTH = 4
@@ -33,7 +35,7 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and SEALED in value
 
 
-def load_key(state_dir: str = ".attune") -> bytes:
+def load_key(state_dir: str = DEFAULT_STATE_DIR) -> bytes:
     env = os.environ.get("ATTUNE_SECRET_KEY")
     if env:
         return env.encode()

@@ -1,28 +1,37 @@
-"""Configuration: flags (passed in by the CLI) over `ATTUNE_*` environment over defaults."""
+"""Configuration: flags (passed in by the CLI) over `ATTUNE_*` environment over defaults.
+
+Each default is defined once, here; code that takes one of these values as an argument
+defaults to the constant below rather than repeating it.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-STATE_DIR_DEFAULT = ".attune"
+DEFAULT_STATE_DIR = ".attune"
+DEFAULT_QUEUE_PREFIX = "attune"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+ORCHESTRATOR = "orchestrator"  # the worker role that runs workflow code (and its queue's name)
 
 
-class Settings(BaseModel):
-    state_dir: str = STATE_DIR_DEFAULT
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTUNE_", env_ignore_empty=True, extra="ignore")
+
+    state_dir: str = DEFAULT_STATE_DIR
     database_url: str | None = None  # None = SQLite under state_dir
-    temporal_address: str = "127.0.0.1:7233"
+    temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
-    api_url: str = "http://127.0.0.1:8000"
+    api_url: str = DEFAULT_API_URL
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_token: str | None = None
     mirror_interval: float = 0.25  # seconds between records-mirror polls of running workflows
     packs_dir: str = "packs"
-    queue_prefix: str = "attune"
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Fernet key sealing secret parameters (attune.secrets reads ATTUNE_SECRET_KEY, else
     # <state_dir>/secret.key); listed here so it is a documented setting.
     secret_key: str | None = None
@@ -36,27 +45,17 @@ class Settings(BaseModel):
         return f"sqlite:///{Path(self.state_dir).resolve() / 'attune.db'}"
 
     @classmethod
-    def load(cls, **flags: object) -> "Settings":
+    def load(cls, **flags: object) -> Settings:
         """Flags that are not None win over ATTUNE_<NAME> environment variables."""
-        values: dict[str, object] = {}
-        for name in cls.model_fields:
-            env = os.environ.get(f"ATTUNE_{name.upper()}")
-            if env not in (None, ""):
-                values[name] = env
-            if flags.get(name) is not None:
-                values[name] = flags[name]
-        return cls(**values)
+        return cls(**{name: value for name, value in flags.items() if value is not None})
 
 
-def runtime_queue(runner: str, prefix: str = "attune") -> str:
+def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:
     """Task queue served by one runtime's worker pool."""
     return f"{prefix}-{runner}"
 
 
-def orchestrator_queue(prefix: str = "attune") -> str:
+def orchestrator_queue(prefix: str = DEFAULT_QUEUE_PREFIX) -> str:
     """Task queue of the workflow (orchestrator) workers: one prefix keeps one deployment's
     queues apart from another's on a shared Temporal namespace."""
-    return runtime_queue("orchestrator", prefix)
-
-
-ORCHESTRATOR_QUEUE = orchestrator_queue()
+    return runtime_queue(ORCHESTRATOR, prefix)

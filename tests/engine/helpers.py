@@ -8,8 +8,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from attune.engine.client import EngineClient, new_workflow_id
-from attune.engine.snapshot import RunRecord
+from attune.contract import new_workflow_id
+from attune.engine.client import EngineClient
+from attune.contract import RunRecord
 from attune.packs.catalog import Catalog
 from attune.packs.loader import load_packs
 
@@ -58,7 +59,8 @@ async def run(engine: EngineClient, ref: str, params: dict | None = None, *,
 async def wait_ended(engine: EngineClient, workflow_id: str, timeout: float = 120) -> tuple[str, Any]:
     """`engine.wait`, but a run that has not ended in time fails saying what it waits on."""
     try:
-        return await asyncio.wait_for(engine.wait(workflow_id), timeout)
+        end = await asyncio.wait_for(engine.wait(workflow_id), timeout)
+        return end.status, end.result
     except asyncio.TimeoutError:
         raw = (await engine.handle(workflow_id).describe()).raw_description
         info, task = raw.workflow_execution_info, raw.pending_workflow_task

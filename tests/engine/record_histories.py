@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from attune.engine.client import EngineClient
-from attune.engine.runner import build_workers
+from attune.engine.worker import build_workers
 from attune.engine.server import free_port, start_dev_server
 from tests.engine.helpers import run
 

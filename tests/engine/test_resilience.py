@@ -36,7 +36,8 @@ async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
     first = int(pid_file.read_text().split()[0])
     victim = next(p for p in processes if p.pid == first)
     os.killpg(victim.pid, signal.SIGKILL)
-    status, result = await asyncio.wait_for(engine.wait(workflow_id), 90)
+    end = await asyncio.wait_for(engine.wait(workflow_id), 90)
+    status, result = end.status, end.result
     assert status == "completed", result
     assert result["data"] == {"done": True}
     pids = [int(p) for p in pid_file.read_text().split()]

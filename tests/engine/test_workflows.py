@@ -143,7 +143,8 @@ async def test_cancel_allow_finish_lets_running_task_end(engine):
     workflow_id = await start(engine, "qa.cancellable")
     await wait_running(engine, workflow_id, "short")
     await engine.cancel(workflow_id)
-    status, result = await engine.wait(workflow_id)
+    end = await engine.wait(workflow_id)
+    status, result = end.status, end.result
     assert status == "cancelled"
     assert result == {"error": "Workflow cancelled", "succeeded": False}
     recs = await records(engine, workflow_id)
@@ -158,7 +159,7 @@ async def test_cancel_running_kills_the_process(engine, ref):
     workflow_id = await start(engine, ref)
     await wait_running(engine, workflow_id, "long")
     await engine.cancel(workflow_id)
-    status, _ = await asyncio.wait_for(engine.wait(workflow_id), 25)
+    status = (await asyncio.wait_for(engine.wait(workflow_id), 25)).status
     assert status == "cancelled"
     recs = await records(engine, workflow_id)
     assert [x.status for x in recs if x.task_name == "long"] == ["cancelled"]

@@ -1,17 +1,15 @@
-"""A scripted stand-in for `attune.engine.client.EngineClient`: tests decide what each workflow
-reports, so the mirror and the API can be tested without Temporal (same method signatures)."""
+"""A scripted engine implementing `attune.contract.EngineClient`: tests decide what each
+workflow reports, so the mirror and the API can be tested without Temporal."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from attune.engine.snapshot import RunRecord, WorkflowSnapshot
-
-
-class WorkflowNotFound(LookupError):
-    """Same name as the engine's, which is how the mirror recognises it."""
+from attune.contract import EngineClient, RunEnd, RunRecord, WorkflowNotFound, WorkflowSnapshot
+from attune.statuses import TERMINAL, ExecutionStatus
 
 
 @dataclass
@@ -21,7 +19,7 @@ class FakeWorkflow:
     status: str = "running"
     records: dict[str, RunRecord] = field(default_factory=dict)
     seq: int = 0
-    outcome: tuple[str, Any] | None = None  # what status() reports; None = follows `status`
+    outcome: RunEnd | None = None  # what status() reports; None = follows `status`
     result: Any = None
     error: str | None = None
     current_tasks: list[str] = field(default_factory=list)
@@ -67,12 +65,17 @@ class FakeEngine:
         self.workflows[workflow_id] = FakeWorkflow(workflow_id, action_ref)
         return self.workflows[workflow_id]
 
-    async def start(self, *, catalog: dict, action_ref: str, parameters: dict, workflow_id: str,
-                    **extra: Any) -> None:
+    async def start(self, *, catalog: dict[str, Any], action_ref: str,
+                    parameters: dict[str, Any], workflow_id: str,
+                    pack_configs: dict[str, dict[str, Any]] | None = None,
+                    api_url: str | None = None, queue_prefix: str | None = None,
+                    history_guard: int | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start
         self.started.append({"catalog": catalog, "action_ref": action_ref,
-                             "parameters": parameters, "workflow_id": workflow_id, **extra})
+                             "parameters": parameters, "workflow_id": workflow_id,
+                             "pack_configs": pack_configs, "api_url": api_url,
+                             "queue_prefix": queue_prefix})
         self.add(workflow_id, action_ref)
 
     def _get(self, workflow_id: str) -> FakeWorkflow:
@@ -82,7 +85,8 @@ class FakeEngine:
             raise WorkflowNotFound(workflow_id)
         return self.workflows[workflow_id]
 
-    async def snapshot(self, workflow_id: str, since: int = 0) -> WorkflowSnapshot:
+    async def snapshot(self, workflow_id: str, since: int = 0, *,
+                       patient: bool = True) -> WorkflowSnapshot:
         self.snapshot_calls += 1
         wf = self._get(workflow_id)
         changed = sorted((r for r in wf.records.values() if r.seq > since), key=lambda r: r.seq)
@@ -96,10 +100,23 @@ class FakeEngine:
             result=wf.result,
         )
 
-    async def status(self, workflow_id: str) -> tuple[str, Any]:
+    async def records(self, workflow_id: str) -> list[RunRecord]:
+        return sorted(self._get(workflow_id).records.values(), key=lambda r: r.seq)
+
+    async def status(self, workflow_id: str) -> RunEnd:
         wf = self._get(workflow_id)
-        return wf.outcome or (wf.status, wf.result)
+        return wf.outcome or RunEnd(status=ExecutionStatus(wf.status), result=wf.result)
+
+    async def wait(self, workflow_id: str) -> RunEnd:
+        """Like Temporal's long poll: returns once the workflow has ended."""
+        while (end := await self.status(workflow_id)).status not in TERMINAL:
+            await asyncio.sleep(0.02)
+        return end
 
     async def cancel(self, workflow_id: str) -> None:
         self._get(workflow_id)
         self.cancelled.append(workflow_id)
+
+
+def _implements_the_protocol(engine: FakeEngine) -> EngineClient:
+    return engine  # mypy checks the fake against attune.contract.EngineClient here

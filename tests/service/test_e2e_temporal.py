@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from attune.engine.snapshot import TERMINAL_STATUSES
+from attune.statuses import TERMINAL as TERMINAL_STATUSES
 from attune.settings import Settings
 from tests.engine.helpers import wait_ended
 from tests.service.conftest import SVC_PACK, running_api

@@ -13,6 +13,7 @@ from sqlalchemy import event, update
 from sqlalchemy.exc import OperationalError
 
 from attune.records.models import ExecutionRow, WorkflowExecutionRow
+from attune.contract import RunEnd
 from tests.service.fakes import FakeEngine, FakeWorkflow
 from tests.service.test_api_executions import submit
 
@@ -155,8 +156,9 @@ async def test_terminated_workflow_is_reconciled(svc_api: httpx.AsyncClient, fak
     run_tree(wf, child)
     await tick(svc_api)
     # Terminated from outside: the engine's query still shows it running, describe says otherwise.
-    wf.outcome = ("terminated", {"error": "Workflow terminated", "succeeded": False})
-    child.outcome = ("terminated", None)
+    wf.outcome = RunEnd(status="failed", external=True,
+                        result={"error": "Workflow terminated", "succeeded": False})
+    child.outcome = RunEnd(status="failed", external=True)
     await tick(svc_api)
     record = await get(svc_api, top["id"])
     assert record["status"] == "failed" and record["result"] == {"error": "Workflow terminated", "succeeded": False}
@@ -279,12 +281,12 @@ async def test_a_waiting_reader_is_woken_by_writes_to_its_own_row_only(
     tree_wf.record("hello.1#0", task_name="hello", status="completed")
     await tick(svc_api)
     await asyncio.wait_for(hello_reader, 1)
-    assert mirror._waiters == {}  # nobody left registered
+    assert mirror.changes.waiting == 0  # nobody left registered
 
 
 async def test_with_many_runs_in_flight_each_is_read_about_once_a_second(
         svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from attune.records import mirror as mirror_module
+    from attune.records.mirror import scheduler as mirror_module
 
     mirror = svc_api.app.state.attune.mirror
     # 3 runs in flight at 0.1 reads a second: 30 s apart, capped at READ_AT_LEAST (here 20 s).

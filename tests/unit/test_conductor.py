@@ -8,6 +8,8 @@ import pytest
 
 from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
 from attune.workflows.conductor import Conductor
+from attune.workflows.events import AttemptEnded, CancelRequested, TimerFired
+from attune.workflows.slice import SliceConductor
 from attune.workflows.definition import WorkflowDefinition
 
 OK = "succeeded"
@@ -67,14 +69,14 @@ class Rehearsal:
         steps = 0
         while self.finish is None:
             if cancel_after is not None and steps == cancel_after:
-                self.apply(self.conductor.cancel())
+                self.apply(self.conductor.handle(CancelRequested()))
             elif self.pending:
                 d = self.pending.pop(0)
                 outcome = Outcome("cancelled", {"succeeded": False}) if d.key in self.cancelled \
                     else self.script(d)
-                self.apply(self.conductor.attempt_ended(d.key, outcome))
+                self.apply(self.conductor.handle(AttemptEnded(d.key, outcome)))
             elif self.timers:
-                self.apply(self.conductor.timer_fired(self.timers.pop(0).key))
+                self.apply(self.conductor.handle(TimerFired(self.timers.pop(0).key)))
             else:
                 raise AssertionError("stuck: nothing pending and not finished")
             steps += 1
@@ -194,7 +196,7 @@ def test_loop_runs_until_condition_then_ends():
                   t("fix", next=[{"do": ["check"]}])])
     r = Rehearsal(d, script).run()
     assert r.order == ["begin", "check", "fix", "check", "fix", "check"]
-    assert [x.iteration for x in r.dispatched if x.task == "check"] == [1, 2, 3]
+    assert [x.key.iteration for x in r.dispatched if x.task == "check"] == [1, 2, 3]
     assert r.finish.status == "completed"
 
 
@@ -220,7 +222,7 @@ def test_with_items_batch_size_groups_items():
     d = wf(tasks=[t("each", with_items="{{ range(5) }}", batch_size=2, input={"b": "{{ item }}"})])
     r = Rehearsal(d, always_ok).run()
     assert [x.input["b"] for x in r.dispatched] == [[0, 1], [2, 3], [4]]
-    assert [x.item_index for x in r.dispatched] == [0, 1, 2]
+    assert [x.key.index for x in r.dispatched] == [0, 1, 2]
 
 
 def test_with_items_aggregate_failure_fires_once_after_all_items():
@@ -248,7 +250,7 @@ def test_with_items_not_a_list_fails_with_task_and_field():
 def test_retry_exponential_backoff_delays_and_attempt_count():
     d = wf(tasks=[t("flaky", retry={"count": 3, "delay": 1, "backoff": "exponential", "max_delay": 3})])
     r = Rehearsal(d, lambda disp: bad()).run()
-    assert [x.attempt for x in r.dispatched] == [0, 1, 2, 3]
+    assert [x.key.attempt for x in r.dispatched] == [0, 1, 2, 3]
     assert r.finish.status == "failed"
 
 
@@ -260,11 +262,11 @@ def test_retry_delays_are_requested_as_timers():
     while r.finish is None:
         if r.pending:
             disp = r.pending.pop(0)
-            r.apply(r.conductor.attempt_ended(disp.key, bad()))
+            r.apply(r.conductor.handle(AttemptEnded(disp.key, bad())))
         else:
             timer = r.timers.pop(0)
             seen.append(timer.seconds)
-            r.apply(r.conductor.timer_fired(timer.key))
+            r.apply(r.conductor.handle(TimerFired(timer.key)))
     assert seen == [1, 2, 3]  # 1·2^0, 1·2^1, min(1·2^2, max_delay 3)
 
 
@@ -277,7 +279,7 @@ def test_retry_on_error_decides_and_success_stops_retrying():
 
     d = wf(tasks=[t("flaky", retry={"count": 5, "on_error": "{{ result().exit_code == 1 }}"})])
     r = Rehearsal(d, script).run()
-    assert [x.attempt for x in r.dispatched] == [0, 1] and r.finish.status == "completed"
+    assert [x.key.attempt for x in r.dispatched] == [0, 1] and r.finish.status == "completed"
 
     d = wf(tasks=[t("flaky", retry={"count": 5, "on_error": "{{ result().exit_code == 99 }}"})])
     r = Rehearsal(d, lambda disp: bad()).run()
@@ -289,7 +291,7 @@ def test_delay_starts_a_timer_before_dispatch():
     r = Rehearsal(d, always_ok)
     r.apply(r.conductor.start())
     assert r.dispatched == [] and r.timers[0].seconds == 3
-    r.apply(r.conductor.timer_fired(r.timers.pop(0).key))
+    r.apply(r.conductor.handle(TimerFired(r.timers.pop(0).key)))
     assert [x.task for x in r.dispatched] == ["later"]
 
 
@@ -304,7 +306,7 @@ def test_cancel_allow_finish_lets_running_end_and_schedules_nothing():
 def test_cancel_running_cancels_in_flight_attempts():
     d = wf(cancellation_policy="cancel_running", tasks=[t("a"), t("b")])
     r = Rehearsal(d, always_ok).run(cancel_after=0)
-    assert sorted(r.cancelled) == ["a.1#0", "b.1#0"]
+    assert sorted(map(str, r.cancelled)) == ["a.1#0", "b.1#0"]
     assert r.finish.status == "cancelled"
 
 
@@ -355,11 +357,11 @@ def test_cancel_while_items_queued_and_retry_waiting_ends_cancelled():
     r = Rehearsal(d, lambda disp: bad())
     r.apply(r.conductor.start())
     first = r.pending.pop(0)
-    r.apply(r.conductor.attempt_ended(first.key, bad()))  # item 0 now waits on a retry timer
-    r.apply(r.conductor.cancel())
+    r.apply(r.conductor.handle(AttemptEnded(first.key, bad())))  # item 0 now waits on a retry timer
+    r.apply(r.conductor.handle(CancelRequested()))
     while r.pending:
         disp = r.pending.pop(0)
-        r.apply(r.conductor.attempt_ended(disp.key, Outcome("cancelled", {})))
+        r.apply(r.conductor.handle(AttemptEnded(disp.key, Outcome("cancelled", {}))))
     assert r.finish is not None and r.finish.status == "cancelled"
     statuses = [u.status for u in r.conductor.runs["each"][0].units]
     assert statuses.count("cancelled") == 10
@@ -372,19 +374,28 @@ def test_large_with_items_dispatches_slices_with_rendered_inputs():
     r.conductor.slice_size = 5
     r.run()
     slices = r.dispatched
-    assert [s.key for s in slices] == ["each.1[0:5]#0", "each.1[5:10]#0", "each.1[10:12]#0"]
-    assert slices[2].slice_inputs == [{"x": 20}, {"x": 22}] and slices[2].first_index == 10
+    assert [str(s.key) for s in slices] == ["each.1[0:5]#0", "each.1[5:10]#0", "each.1[10:12]#0"]
+    assert slices[2].slice_inputs == [{"x": 20}, {"x": 22}] and slices[2].key.span == (10, 12)
     assert r.max_in_flight == 2  # concurrency 10 // slice size 5
     assert r.conductor.variables["n"] == 12
     assert [x["v"] for x in r.conductor.runs["each"][0].result] == [i * 2 for i in range(12)]
 
 
-def test_slice_mode_uses_prerendered_inputs_and_global_indexes():
-    d = wf(tasks=[t("each", with_items="{{ parameters.inputs }}", concurrency=2)])
-    conductor = Conductor(d, {"inputs": [{"a": 1}, {"a": 2}]}, prerendered=True, index_offset=500)
-    commands = conductor.start()
-    assert [(c.key, c.input) for c in commands] == [("each.1[500]#0", {"a": 1}),
-                                                    ("each.1[501]#0", {"a": 2})]
+def test_a_slice_runs_prerendered_inputs_with_the_parents_indexes():
+    task = wf(tasks=[t("each", with_items="{{ parameters.inputs }}", concurrency=2,
+                       input={"never": "{{ rendered_again }}"})]).tasks[0]
+    slice_ = SliceConductor(task, [{"a": 1}, {"a": 2}, {"a": "{{ data }}"}], 500, parameters={},
+                            variables={}, cancellation_policy="allow_finish")
+    commands = slice_.start()
+    assert [(str(c.key), c.input) for c in commands] == [("each.1[500]#0", {"a": 1}),
+                                                         ("each.1[501]#0", {"a": 2})]
+    third = slice_.handle(AttemptEnded(commands[0].key, ok(1)))
+    slice_.handle(AttemptEnded(commands[1].key, ok(2)))
+    assert third[0].input == {"a": "{{ data }}"}  # data from the parent is never rendered
+    assert slice_.outcome() is None  # still running
+    slice_.handle(AttemptEnded(third[0].key, bad()))
+    status, results = slice_.outcome()
+    assert status == "failed" and [r["succeeded"] for r in results] == [True, True, False]
 
 
 def test_abort_fails_the_workflow_and_cancels_in_flight_attempts():

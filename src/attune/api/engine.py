@@ -3,53 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from attune.api.errors import ApiError
+from attune.contract import EngineClient
 from attune.settings import Settings, orchestrator_queue
 
-EngineFactory = Callable[[], Awaitable[Any]]
+EngineFactory = Callable[[], Awaitable[EngineClient]]
 CONNECT_TIMEOUT = 5.0
 
 
 def default_factory(settings: Settings) -> EngineFactory:
-    async def connect() -> Any:
-        from attune.engine.client import EngineClient  # the engine is optional until needed
+    async def connect() -> EngineClient:
+        # Imported on first use: the API serves records even without the Temporal SDK loaded.
+        from attune.engine.client import EngineClient as TemporalEngine
 
-        return await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
-                                          task_queue=orchestrator_queue(settings.queue_prefix),
-                                          state_dir=settings.state_dir)
+        return await TemporalEngine.connect(settings.temporal_address, settings.temporal_namespace,
+                                            task_queue=orchestrator_queue(settings.queue_prefix),
+                                            state_dir=settings.state_dir)
 
     return connect
-
-
-def workflow_id_for(action_ref: str, execution_id: int) -> str:
-    """Readable and unique even when a fresh records database restarts ids at 1 while the
-    orchestration server still remembers earlier runs."""
-    suffix = f"{execution_id}-{secrets.token_hex(3)}"
-    try:
-        from attune.engine.client import new_workflow_id
-    except ImportError:
-        return f"{action_ref}-{suffix}"
-    return new_workflow_id(action_ref, suffix)
 
 
 class EngineHandle:
     def __init__(self, factory: EngineFactory) -> None:
         self._factory = factory
-        self._client: Any = None
+        self._client: EngineClient | None = None
         self._lock = asyncio.Lock()
 
-    async def get(self) -> Any:
+    async def get(self) -> EngineClient:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
                     self._client = await asyncio.wait_for(self._factory(), CONNECT_TIMEOUT)
         return self._client
 
-    async def require(self) -> Any:
+    async def require(self) -> EngineClient:
         """The client, or a 503 error envelope saying the orchestration server is unreachable."""
         try:
             return await self.get()

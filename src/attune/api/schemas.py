@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from attune.engine.snapshot import ExecutionStatus
+from attune.statuses import ExecutionStatus
 from attune.packs.models import ParameterSpec
 
 T = TypeVar("T")

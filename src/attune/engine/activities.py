@@ -8,6 +8,7 @@ from temporalio import activity
 
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.secrets import SecretError, load_key, mask, unseal
+from attune.settings import DEFAULT_STATE_DIR
 
 ACTIVITY_NAME = "run_action"
 CHECKPOINT_ACTIVITY = "checkpoint"
@@ -16,13 +17,13 @@ CHECKPOINT_ACTIVITY = "checkpoint"
 @activity.defn(name=CHECKPOINT_ACTIVITY)
 async def checkpoint() -> None:
     """Does nothing: the orchestrator schedules it to close a workflow task of local actions
-    (see attune.engine.workflow.LOCAL_CHECKPOINT_MS)."""
+    (see attune.engine.pacing)."""
 
 
 class ActionActivities:
     """Holds worker-level settings; `packs_root` lets a worker find packs at its own path."""
 
-    def __init__(self, packs_root: str | None = None, state_dir: str = ".attune") -> None:
+    def __init__(self, packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR) -> None:
         self.packs_root = packs_root
         self.state_dir = state_dir
 

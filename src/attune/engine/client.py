@@ -1,9 +1,11 @@
-"""Starting, watching and cancelling executions on Temporal."""
+"""Starting, watching and cancelling executions on Temporal: the engine side of
+`attune.contract.EngineClient`."""
 
 from __future__ import annotations
 
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -13,12 +15,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
+from attune.contract import EngineError, EngineUnavailable, RunEnd, RunRecord, WorkflowNotFound, WorkflowSnapshot
 from attune.engine.payloads import WorkflowInput
-from attune.engine.snapshot import TERMINAL_STATUSES, RunRecord, WorkflowSnapshot
 from attune.engine.workflow import FINAL_MEMO, WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
-from attune.settings import ORCHESTRATOR_QUEUE
+from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, DEFAULT_STATE_DIR, orchestrator_queue
+from attune.statuses import TERMINAL, ExecutionStatus
+from attune.workflows.keys import attempt_of
 
 
 QUERY_EVERY = 0.5  # seconds: at most one query per running workflow this often
@@ -31,31 +35,27 @@ BUSY_QUERY_EVERY = 1.0
 BUSY_QUERY_TIMEOUT = timedelta(seconds=0.5)
 
 
-class WorkflowNotFound(LookupError):
-    pass
+_RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW, None)
 
 
-def new_workflow_id(action_ref: str, execution_id: int | str | None = None) -> str:
-    """Readable in the Web UI: the action ref first, then the execution id (or a short random)."""
-    return f"{action_ref}-{execution_id if execution_id is not None else uuid.uuid4().hex[:10]}"
-
-
-_CLOSED = {
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "terminated",
-    WorkflowExecutionStatus.TIMED_OUT: "timeout",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "running",
-    WorkflowExecutionStatus.RUNNING: "running",
-}
+@contextmanager
+def _translated(workflow_id: str) -> Iterator[None]:
+    """Temporal's RPC errors as the contract's exceptions, so readers need not know Temporal."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise WorkflowNotFound(workflow_id) from exc
+        if exc.status == RPCStatusCode.UNAVAILABLE:
+            raise EngineUnavailable(str(exc)) from exc
+        raise EngineError(f"{workflow_id}: {exc}") from exc
 
 
 class EngineClient:
-    def __init__(self, client: Client, task_queue: str = ORCHESTRATOR_QUEUE,
+    def __init__(self, client: Client, task_queue: str | None = None,
                  secret_key: bytes | None = None) -> None:
         self.client = client
-        self.task_queue = task_queue
+        self.task_queue = task_queue or orchestrator_queue(DEFAULT_QUEUE_PREFIX)
         self.secret_key = secret_key
         # Per workflow: the last describe mark and snapshot, and attempts not yet started.
         self._last: dict[str, tuple[tuple, WorkflowSnapshot, float]] = {}
@@ -64,8 +64,8 @@ class EngineClient:
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
-                      task_queue: str = ORCHESTRATOR_QUEUE,
-                      state_dir: str = ".attune") -> "EngineClient":
+                      task_queue: str | None = None,
+                      state_dir: str = DEFAULT_STATE_DIR) -> "EngineClient":
         client = await Client.connect(address, namespace=namespace,
                                       data_converter=pydantic_data_converter)
         return cls(client, task_queue, load_key(state_dir))
@@ -78,10 +78,10 @@ class EngineClient:
         parameters: dict[str, Any],
         workflow_id: str,
         pack_configs: dict[str, dict[str, Any]] | None = None,
-        api_url: str = "http://127.0.0.1:8000",
-        queue_prefix: str = "attune",
+        api_url: str | None = None,
+        queue_prefix: str | None = None,
         history_guard: int | None = None,
-    ) -> WorkflowHandle:
+    ) -> None:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
         if any(a.secret_names() for a in catalog.values()):
@@ -90,11 +90,11 @@ class EngineClient:
             key = self.secret_key or load_key()
             parameters = seal_parameters(parameters, action.secret_names(), key)
             catalog = {ref: _seal_secret_defaults(a, key) for ref, a in catalog.items()}
-        return await self.client.start_workflow(
+        await self.client.start_workflow(
             WORKFLOW_NAME,
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
-                          pack_configs=pack_configs or {}, api_url=api_url,
-                          queue_prefix=queue_prefix,
+                          pack_configs=pack_configs or {}, api_url=api_url or DEFAULT_API_URL,
+                          queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
                           **({"history_guard": history_guard} if history_guard else {})),
             id=workflow_id,
             task_queue=self.task_queue,
@@ -117,6 +117,7 @@ class EngineClient:
         in flight (see BUSY_QUERY_EVERY).
         """
         handle = self.handle(workflow_id)
+        cached = None
         try:
             description = await handle.describe()
             started = {a.activity_id for a in description.raw_description.pending_activities
@@ -137,24 +138,24 @@ class EngineClient:
                     AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot,
                     rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _busy(description) else None)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise WorkflowNotFound(workflow_id) from exc
             if exc.status == RPCStatusCode.DEADLINE_EXCEEDED and patient:
                 if cached is not None:  # try again BUSY_QUERY_EVERY from now
                     self._last[workflow_id] = (cached[0], cached[1], time.monotonic())
                 self._first_seen[workflow_id] = time.monotonic()
                 return _unchanged(workflow_id, since)
-            raise
+            with _translated(workflow_id):
+                raise
         self._remember_scheduled(workflow_id, snap)
-        running = [r.model_copy(update={"status": "running"})
+        running = [r.model_copy(update={"status": ExecutionStatus.RUNNING})
                    for key, r in self._scheduled.get(workflow_id, {}).items()
-                   if key.rsplit("/", 1)[-1] in started]
+                   if attempt_of(key) in started]
         by_key = {r.key: r for r in snap.records}
         for record in running:
-            if by_key.get(record.key, record).status in ("scheduled", "running"):
+            if by_key.get(record.key, record).status in (ExecutionStatus.SCHEDULED,
+                                                         ExecutionStatus.RUNNING):
                 by_key[record.key] = record
         snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq)})
-        if snap.status in TERMINAL_STATUSES:
+        if snap.status in TERMINAL:
             self._forget(workflow_id)
         elif not snap.more:
             self._last[workflow_id] = (mark, snap, time.monotonic())
@@ -184,7 +185,7 @@ class EngineClient:
         """Attempts waiting for a worker: shown `running` once describe says they started."""
         scheduled = self._scheduled.setdefault(workflow_id, {})
         for record in snap.records:
-            if record.status == "scheduled":
+            if record.status == ExecutionStatus.SCHEDULED:
                 scheduled[record.key] = record
             else:
                 scheduled.pop(record.key, None)
@@ -194,29 +195,26 @@ class EngineClient:
         self._first_seen.pop(workflow_id, None)
         self._scheduled.pop(workflow_id, None)
 
-    async def status(self, workflow_id: str) -> tuple[str, Any]:
-        """("running"|"completed"|"failed"|"cancelled"|"terminated"|"timeout", result or error)."""
-        handle = self.handle(workflow_id)
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise WorkflowNotFound(workflow_id) from exc
-            raise
-        status = _CLOSED.get(description.status, "running")  # type: ignore[arg-type]
-        if status == "running":
-            return status, None
+    async def status(self, workflow_id: str) -> RunEnd:
+        """How the run stands on the server: running, or how it ended."""
+        with _translated(workflow_id):
+            description = await self.handle(workflow_id).describe()
+        if description.status in _RUNNING:
+            return RunEnd(status=ExecutionStatus.RUNNING)
         return await self.wait(workflow_id)
 
-    async def wait(self, workflow_id: str) -> tuple[str, Any]:
-        """Wait for the end; map Temporal's outcome to an execution status and result."""
+    async def wait(self, workflow_id: str) -> RunEnd:
+        """Wait for the end; Temporal's outcome as an execution status and result."""
         try:
-            return "completed", await self.handle(workflow_id).result()
+            with _translated(workflow_id):
+                return RunEnd(status=ExecutionStatus.COMPLETED,
+                              result=await self.handle(workflow_id).result())
         except WorkflowFailureError as exc:
-            return outcome_of_failure(exc)
+            return end_of_failure(exc)
 
     async def cancel(self, workflow_id: str) -> None:
-        await self.handle(workflow_id).cancel()
+        with _translated(workflow_id):
+            await self.handle(workflow_id).cancel()
 
 
 def _seal_secret_defaults(action: Action, key: bytes) -> Action:
@@ -231,8 +229,8 @@ def _seal_secret_defaults(action: Action, key: bytes) -> Action:
 
 def _unchanged(workflow_id: str, since: int) -> WorkflowSnapshot:
     """Nothing to apply this time (the run is still running; read it again later)."""
-    return WorkflowSnapshot(workflow_id=workflow_id, action_ref="", status="running", seq=since,
-                            records=[], unchanged=True)
+    return WorkflowSnapshot(workflow_id=workflow_id, action_ref="",
+                            status=ExecutionStatus.RUNNING, seq=since, records=[], unchanged=True)
 
 
 def _busy(description: Any) -> bool:
@@ -256,15 +254,22 @@ async def _final_from_memo(description: Any, since: int) -> WorkflowSnapshot | N
     return final.model_copy(update={"records": records, "seq": max(final.seq, since)})
 
 
-def outcome_of_failure(exc: WorkflowFailureError) -> tuple[str, Any]:
+def end_of_failure(exc: WorkflowFailureError) -> RunEnd:
+    """A failed Temporal run as an execution end (spec §3 Completion/Cancellation)."""
     cause = exc.cause
     if isinstance(cause, CancelledError):
-        return "cancelled", {"error": "Workflow cancelled", "succeeded": False}
+        return RunEnd(status=ExecutionStatus.CANCELLED,
+                      result={"error": "Workflow cancelled", "succeeded": False})
     if isinstance(cause, TerminatedError):
-        return "terminated", {"error": "Workflow terminated", "succeeded": False}
+        return RunEnd(status=ExecutionStatus.FAILED, external=True,
+                      result={"error": "Workflow terminated", "succeeded": False})
     if isinstance(cause, TimeoutError):
-        return "timeout", {"error": "Workflow timed out", "succeeded": False}
+        return RunEnd(status=ExecutionStatus.TIMEOUT, external=True,
+                      result={"error": "Workflow timed out", "succeeded": False})
     if isinstance(cause, ApplicationError):
         result = cause.details[0] if cause.details else {"error": cause.message, "succeeded": False}
-        return ("timeout" if cause.type == "ActionTimedOut" else "failed"), result
-    return "failed", {"error": str(cause or exc), "succeeded": False}
+        timed_out = cause.type == "ActionTimedOut"
+        return RunEnd(status=ExecutionStatus.TIMEOUT if timed_out else ExecutionStatus.FAILED,
+                      result=result)
+    return RunEnd(status=ExecutionStatus.FAILED,
+                  result={"error": str(cause or exc), "succeeded": False})

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from attune.packs.models import Action
+from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX
 from attune.workflows.definition import TaskSpec
 
 
@@ -30,9 +31,9 @@ class WorkflowInput(BaseModel):
     pack_configs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Nested workflows inherit the parent's cancellation policy (spec §3).
     cancellation_policy: Literal["allow_finish", "cancel_running"] | None = None
-    api_url: str = "http://127.0.0.1:8000"
+    api_url: str = DEFAULT_API_URL
     # Runtime task queues are "<prefix>-<runtime>": separate worker fleets on one server.
-    queue_prefix: str = "attune"
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Identity of this run in the execution tree, for record keys of nested workflows.
     parent_key: str | None = None
     slice: SliceInput | None = None

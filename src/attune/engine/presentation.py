@@ -6,6 +6,7 @@ from typing import Any
 
 from attune.packs.models import Action
 from attune.secrets import redact_sealed
+from attune.statuses import TASK_ACTIVE
 from attune.workflows.conductor import Conductor
 
 REDACTED = "********"
@@ -27,7 +28,7 @@ def task_table(conductor: Conductor) -> str:
     """
     latest = [runs[-1] for runs in conductor.runs.values() if runs]
     active = [r for r in conductor.active_runs()]
-    shown = active + sorted((r for r in latest if r.status not in ("running", "delayed")),
+    shown = active + sorted((r for r in latest if r.status not in TASK_ACTIVE),
                             key=lambda r: -r.seq)[: max(0, TABLE_ROWS - len(active))]
     lines = [f"{len(active)} running · {len(latest) - len(active)} ended · "
              f"{len(conductor.runs) - len(latest)} not started",

@@ -10,11 +10,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from attune.engine.activities import ActionActivities, checkpoint
 from attune.engine.workflow import AttuneWorkflow
-from attune.settings import ORCHESTRATOR_QUEUE, runtime_queue
-
-RUNTIMES = ("shell", "python", "nodejs")
+from attune.packs.models import RUNTIMES
+from attune.settings import (DEFAULT_QUEUE_PREFIX, DEFAULT_STATE_DIR, ORCHESTRATOR, orchestrator_queue,
+                             runtime_queue)
 # Pure modules the workflow uses: imported once outside the sandbox, not re-imported per run.
-PASSTHROUGH = ("attune", "pydantic", "pydantic_core", "jinja2", "markupsafe", "yaml")
+PASSTHROUGH = ("attune", "pydantic", "pydantic_core", "pydantic_settings", "jinja2", "markupsafe", "yaml")
 
 
 def workflow_runner(sandboxed: bool = False) -> WorkflowRunner:
@@ -29,9 +29,26 @@ def workflow_runner(sandboxed: bool = False) -> WorkflowRunner:
     )
 
 
-def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE,
-                        sandboxed: bool = False, packs_root: str | None = None,
-                        state_dir: str = ".attune", max_local: int = 100) -> Worker:
+def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
+                  concurrency: int = 100, queue_prefix: str = DEFAULT_QUEUE_PREFIX,
+                  state_dir: str = DEFAULT_STATE_DIR, sandboxed: bool = False) -> list[Worker]:
+    """One worker per role: ORCHESTRATOR or a runtime name."""
+    workers = []
+    for role in roles:
+        if role == ORCHESTRATOR:
+            workers.append(orchestrator_worker(client, task_queue=orchestrator_queue(queue_prefix),
+                                               sandboxed=sandboxed, packs_root=packs_root,
+                                               state_dir=state_dir, max_local=concurrency))
+        else:
+            workers.append(runtime_worker(client, role, packs_root=packs_root,
+                                          max_concurrent=concurrency, queue_prefix=queue_prefix,
+                                          state_dir=state_dir))
+    return workers
+
+
+def orchestrator_worker(client: Client, *, task_queue: str, sandboxed: bool = False,
+                        packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR,
+                        max_local: int = 100) -> Worker:
     """Runs workflow tasks, and the actions marked `local: true` as local activities."""
     activities = ActionActivities(packs_root, state_dir)
     return Worker(
@@ -47,7 +64,7 @@ def orchestrator_worker(client: Client, *, task_queue: str = ORCHESTRATOR_QUEUE,
 
 def runtime_worker(
     client: Client, runtime: str, *, packs_root: str | None = None, max_concurrent: int = 100,
-    queue_prefix: str = "attune", state_dir: str = ".attune",
+    queue_prefix: str = DEFAULT_QUEUE_PREFIX, state_dir: str = DEFAULT_STATE_DIR,
 ) -> Worker:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -11,7 +11,8 @@ from attune.workflows.definition import DEFAULT_TIMEOUT_SECONDS, WorkflowDefinit
 # A local action holds its workflow's task open while it runs and sends no heartbeats: keep it short.
 LOCAL_MAX_TIMEOUT_SECONDS = 60
 
-Runner = Literal["shell", "python", "nodejs"]
+Runner = Literal["shell", "python", "nodejs"]  # the runtimes, each served by its own pool
+RUNTIMES: tuple[Runner, ...] = get_args(Runner)
 RUNNER_ALIASES: dict[str, Runner] = {
     "shell": "shell", "bash": "shell", "sh": "shell",
     "python": "python", "python3": "python",

@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from attune.engine.snapshot import TERMINAL_STATUSES
-from attune.records.tree import advance
 from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
+from attune.statuses import TERMINAL, ExecutionStatus, advance
 
 
 @dataclass(frozen=True)
@@ -27,14 +26,14 @@ def create_requested(
 ) -> ExecutionRow:
     """The record of a submission, before anything is started (status `requested`)."""
     row = ExecutionRow(
-        action_ref=action_ref, status="requested", config=config, retry_count=0,
+        action_ref=action_ref, status=ExecutionStatus.REQUESTED, config=config, retry_count=0,
         timeout_seconds=timeout_seconds, mirror_seq=0,
     )
     s.add(row)
     s.flush()
     if is_workflow:
         s.add(WorkflowExecutionRow(
-            execution=row.id, action_ref=action_ref, status="requested", current_tasks=[],
+            execution=row.id, action_ref=action_ref, status=ExecutionStatus.REQUESTED, current_tasks=[],
             completed_tasks=[], failed_tasks=[], variables={}, task_graph={}, seq=0,
         ))
     return row
@@ -50,33 +49,33 @@ def set_workflow_id(s: Session, execution_id: int, workflow_id: str) -> None:
 
 def mark_scheduled(s: Session, execution_id: int) -> ExecutionRow:
     row = s.get(ExecutionRow, execution_id)
-    if row.status in ("requested", "scheduling"):
-        row.status = "scheduled"
+    if row.status in (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING):
+        row.status = ExecutionStatus.SCHEDULED
         wf = workflow_of(s, execution_id)
-        if wf is not None and wf.status == "requested":
-            wf.status = "scheduled"
+        if wf is not None and wf.status == ExecutionStatus.REQUESTED:
+            wf.status = ExecutionStatus.SCHEDULED
     return row
 
 
 def mark_failed(s: Session, execution_id: int, error: str) -> ExecutionRow:
     row = s.get(ExecutionRow, execution_id)
-    row.status, row.ended_at = "failed", utcnow()
+    row.status, row.ended_at = ExecutionStatus.FAILED, utcnow()
     row.result = {"error": error, "succeeded": False}
     wf = workflow_of(s, execution_id)
     if wf is not None:
-        wf.status, wf.error_message = "failed", error
+        wf.status, wf.error_message = ExecutionStatus.FAILED, error
     return row
 
 
-def mark_cancelled(s: Session, execution_id: int, status: str) -> ExecutionRow:
+def mark_cancelled(s: Session, execution_id: int, status: ExecutionStatus) -> ExecutionRow:
     """`canceling` while the engine winds down; `cancelled` when nothing was started yet."""
     row = s.get(ExecutionRow, execution_id)
     row.status = advance(row.status, status)  # the mirror may have ended it meanwhile
-    if row.status == "cancelled" and status == "cancelled":
+    if row.status == status == ExecutionStatus.CANCELLED:
         row.ended_at = utcnow()
         row.result = {"error": "Workflow cancelled", "succeeded": False}
     wf = workflow_of(s, execution_id)
-    if wf is not None and wf.status not in TERMINAL_STATUSES:
+    if wf is not None and wf.status not in TERMINAL:
         wf.status = status
     return row
 

@@ -1,30 +1,30 @@
-"""What the conductor asks its host to do, and what the host reports back."""
+"""What the conductor asks its host to do (the other direction is workflows.events)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-OutcomeStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
+from attune.statuses import ExecutionStatus, TaskStatus
+from attune.workflows.keys import AttemptKey
 
 
 @dataclass(frozen=True)
 class Dispatch:
     """Run one attempt of one unit of a task."""
 
-    key: str  # "<task>.<iteration>[<item>]#<attempt>", unique within the workflow run
-    task: str
-    iteration: int
-    item_index: int | None
-    attempt: int
+    key: AttemptKey
     action_ref: str
     input: dict[str, Any]
     timeout_seconds: int | None  # None: the action's own timeout_seconds
     triggered_by: str | None
-    # A slice of a large with_items: run these rendered inputs (items first_index...) as a
-    # child workflow; its outcome's result is the list of their results.
+    # A slice of a large with_items: run these rendered inputs (items key.span) as a child
+    # workflow; its outcome's result is the list of their results.
     slice_inputs: list[dict[str, Any]] | None = None
-    first_index: int | None = None
+
+    @property
+    def task(self) -> str:
+        return self.key.task
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,12 @@ class StartTimer:
 
 @dataclass(frozen=True)
 class CancelAttempt:
-    key: str
+    key: AttemptKey
 
 
 @dataclass(frozen=True)
 class Finish:
-    status: Literal["completed", "failed", "cancelled"]
+    status: ExecutionStatus  # one of statuses.WORKFLOW_ENDS
     result: Any
     error: str | None
 
@@ -50,5 +50,7 @@ Command = Dispatch | StartTimer | CancelAttempt | Finish
 
 @dataclass(frozen=True)
 class Outcome:
-    status: OutcomeStatus
+    """How an attempt ended: one of statuses.OUTCOMES, and the task result (spec §6)."""
+
+    status: TaskStatus
     result: Any

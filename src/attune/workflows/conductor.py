@@ -11,24 +11,22 @@ is one try of a unit (retries make several).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
-from attune.workflows.commands import (
-    CancelAttempt,
-    Command,
-    Dispatch,
-    Finish,
-    Outcome,
-    StartTimer,
-)
+from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
+from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
 from attune.workflows.definition import TaskSpec, WorkflowDefinition
+from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
 from attune.workflows.graph import TaskGraph
+from attune.workflows.keys import AttemptKey, delay_timer, retry_timer
 from attune.workflows.results import visible_result
 
-RunStatus = Literal["delayed", "running", "succeeded", "failed", "timed_out", "cancelled"]
-ACTIVE = ("delayed", "running")
+# Bounds that keep every Temporal history and pending-work count within its limits.
+MAX_IN_FLIGHT = 1000  # attempts in flight per workflow run, below Temporal's 2,000
+SLICE_SIZE = 500  # with_items longer than this run as child workflows of this many items
 
 
 class WorkflowError(Exception):
@@ -40,7 +38,7 @@ class Unit:
     index: int | None  # item index, None for a plain task
     item: Any = None
     attempt: int = 0
-    status: RunStatus = "delayed"  # "delayed" = waiting for dispatch or a retry timer
+    status: TaskStatus = TaskStatus.DELAYED  # waiting for dispatch or a retry timer
     result: Any = None
     in_flight: bool = False
     span: tuple[int, int] | None = None  # a slice of a large with_items: items [start, end)
@@ -52,7 +50,7 @@ class Run:
     iteration: int
     seq: int  # order of activation; decides whether a trigger may re-run a task
     triggered_by: str | None
-    status: RunStatus = "delayed"
+    status: TaskStatus = TaskStatus.DELAYED
     units: list[Unit] = field(default_factory=list)
     next_unit: int = 0
     is_items: bool = False
@@ -67,8 +65,16 @@ class Run:
     def key(self) -> str:
         return f"{self.task}.{self.iteration}"
 
+    def attempt(self, unit: Unit) -> AttemptKey:
+        return AttemptKey(task=self.task, iteration=self.iteration, attempt=unit.attempt,
+                          index=unit.index, span=unit.span)
+
 
 class Conductor:
+    # Bounds that keep histories and pending work within Temporal's limits (tests lower them).
+    max_in_flight = MAX_IN_FLIGHT
+    slice_size = SLICE_SIZE
+
     def __init__(
         self,
         definition: WorkflowDefinition,
@@ -76,19 +82,8 @@ class Conductor:
         *,
         config: dict[str, Any] | None = None,
         system: dict[str, Any] | None = None,
-        max_in_flight: int = 1000,
-        slice_size: int = 500,
-        prerendered: bool = False,
-        index_offset: int = 0,
     ) -> None:
         self.definition = definition
-        self.max_in_flight = max_in_flight
-        # with_items longer than this run as child workflows of `slice_size` items each, so
-        # no single history grows past Temporal's limits however long the list is.
-        self.slice_size = slice_size
-        # Slice mode: items are inputs already rendered by the parent; indexes continue its.
-        self.prerendered = prerendered
-        self.index_offset = index_offset
         self.graph = TaskGraph.of(definition)
         self.parameters = dict(parameters or {})
         self.config = config or {}
@@ -102,10 +97,11 @@ class Conductor:
         self.finished: Finish | None = None
         self._seq = 0
         self._commands: list[Command] = []
-        self._attempts: dict[str, tuple[Run, Unit]] = {}  # attempt key -> where it belongs
+        self._attempts: dict[AttemptKey, tuple[Run, Unit]] = {}  # in flight, by attempt
+        self._retries: dict[str, tuple[Run, Unit]] = {}  # retry timer key -> unit waiting
         self._delayed: dict[str, Run] = {}  # delay timer key -> run
         self._active: dict[int, Run] = {}  # seq -> run not yet complete (O(1) finish checks)
-        self._in_flight = 0  # across runs: bounded below Temporal's 2,000 pending activities
+        self._in_flight = 0  # across runs: bounded by MAX_IN_FLIGHT
         self._starved: dict[int, Run] = {}  # runs with units held back by the global bound
 
     # ---- events -------------------------------------------------------------------------------
@@ -124,14 +120,15 @@ class Conductor:
 
         return self._step(begin)
 
-    def attempt_ended(self, key: str, outcome: Outcome) -> list[Command]:
-        return self._step(lambda: self._on_attempt_ended(key, outcome))
-
-    def timer_fired(self, key: str) -> list[Command]:
-        return self._step(lambda: self._on_timer(key))
-
-    def cancel(self) -> list[Command]:
-        return self._step(self._on_cancel)
+    def handle(self, event: Event) -> list[Command]:
+        """One event from the host; returns what to do next."""
+        if isinstance(event, AttemptEnded):
+            return self._step(lambda: self._on_attempt_ended(event.key, event.outcome))
+        if isinstance(event, TimerFired):
+            return self._step(lambda: self._on_timer(event.key))
+        if isinstance(event, CancelRequested):
+            return self._step(self._on_cancel)
+        raise TypeError(f"unknown event {event!r}")
 
     def abort(self, error: str) -> list[Command]:
         """The host cannot go on (e.g. history near its limit): fail with `error`."""
@@ -145,13 +142,14 @@ class Conductor:
     def active_runs(self) -> list[Run]:
         return list(self._active.values())
 
-    def task_states(self) -> dict[str, str]:
-        """Latest run status per task ("pending" when it never ran)."""
-        return {name: (runs[-1].status if runs else "pending") for name, runs in self.runs.items()}
+    def task_states(self) -> dict[str, TaskStatus]:
+        """Latest run status per task (pending when it never ran)."""
+        return {name: (runs[-1].status if runs else TaskStatus.PENDING)
+                for name, runs in self.runs.items()}
 
     # ---- machinery ----------------------------------------------------------------------------
 
-    def _step(self, action) -> list[Command]:
+    def _step(self, action: Callable[[], None]) -> list[Command]:
         if self.finished is not None:
             return []
         self._commands = []
@@ -209,8 +207,8 @@ class Conductor:
         spec = self.definition.task(name)
         delay = self._seconds(spec, "delay", spec.delay) if spec.delay is not None else 0
         if delay > 0:
-            self._delayed[f"delay:{run.key}"] = run
-            self._emit(StartTimer(key=f"delay:{run.key}", seconds=delay))
+            self._delayed[delay_timer(run.key)] = run
+            self._emit(StartTimer(key=delay_timer(run.key), seconds=delay))
         else:
             self._begin(run)
 
@@ -229,23 +227,27 @@ class Conductor:
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)
-        run.status = "running"
+        run.status = TaskStatus.RUNNING
         if spec.with_items is None:
             run.units = [Unit(index=None)]
         else:
             run.is_items = True
             items = self._items(spec)
             if len(items) > self.slice_size:
+                # Each slice runs as a child workflow, so no single history grows past
+                # Temporal's limits however long the list is.
                 run.items = items
                 run.units = [Unit(index=None, span=(i, min(i + self.slice_size, len(items))))
                              for i in range(0, len(items), self.slice_size)]
             else:
-                run.units = [Unit(index=self.index_offset + i, item=item)
-                             for i, item in enumerate(items)]
+                run.units = self._item_units(items)
             if not run.units:
                 self._complete(run)
                 return
         self._fill(run)
+
+    def _item_units(self, items: list[Any]) -> list[Unit]:
+        return [Unit(index=i, item=item) for i, item in enumerate(items)]
 
     def _items(self, spec: TaskSpec) -> list[Any]:
         items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items")
@@ -283,49 +285,47 @@ class Conductor:
         if unit.span is not None:
             rendered_input: dict[str, Any] = {}
             slice_inputs = [self._render_input(spec, run.items[i], i) for i in range(*unit.span)]
-        elif self.prerendered:
-            rendered_input = unit.item
         else:
-            rendered_input = self._render_input(spec, unit.item, unit.index, run.is_items)
+            rendered_input = self._unit_input(spec, run, unit)
         timeout = self._seconds(spec, "timeout", spec.timeout) if spec.timeout is not None else None
         unit.in_flight = True
-        unit.status = "running"
+        unit.status = TaskStatus.RUNNING
         run.in_flight += 1
         self._in_flight += 1
-        key = attempt_key(run, unit)
+        key = run.attempt(unit)
         self._attempts[key] = (run, unit)
         self._emit(Dispatch(
             key=key,
-            task=run.task,
-            iteration=run.iteration,
-            item_index=unit.index,
-            attempt=unit.attempt,
             action_ref=spec.action,
             input=rendered_input,
             timeout_seconds=int(timeout) if timeout is not None else None,
             triggered_by=run.triggered_by,
             slice_inputs=slice_inputs,
-            first_index=unit.span[0] if unit.span else None,
         ))
+
+    def _unit_input(self, spec: TaskSpec, run: Run, unit: Unit) -> dict[str, Any]:
+        """The input of one unit, rendered now (at its first dispatch and at every retry)."""
+        return self._render_input(spec, unit.item, unit.index, run.is_items)
 
     def _render_input(self, spec: TaskSpec, item: Any, index: int | None,
                       has_item: bool = True) -> dict[str, Any]:
         ctx = self._context(item=item, index=index, has_item=has_item)
         return self._render(spec.input, ctx, f"task '{spec.name}' input")
 
-    def _on_attempt_ended(self, key: str, outcome: Outcome) -> None:
+    def _on_attempt_ended(self, key: AttemptKey, outcome: Outcome) -> None:
         run, unit = self._attempts.pop(key)
         unit.in_flight = False
         run.in_flight -= 1
         self._in_flight -= 1
         if self._should_retry(run, unit, outcome):
             unit.attempt += 1
-            unit.status = "delayed"
+            unit.status = TaskStatus.DELAYED
             retry = self.definition.task(run.task).retry
             delay = retry.delay_before(unit.attempt) if retry else 0
             if delay > 0:
-                self._attempts[f"retry:{attempt_key(run, unit)}"] = (run, unit)
-                self._emit(StartTimer(key=f"retry:{attempt_key(run, unit)}", seconds=delay))
+                timer = retry_timer(run.attempt(unit))
+                self._retries[timer] = (run, unit)
+                self._emit(StartTimer(key=timer, seconds=delay))
             else:
                 self._dispatch(run, unit)
             return
@@ -341,7 +341,7 @@ class Conductor:
     def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
         retry = self.definition.task(run.task).retry
         if (self.cancelling or retry is None or unit.span is not None
-                or outcome.status not in ("failed", "timed_out")):
+                or outcome.status not in TASK_FAILURES):
             return False
         if unit.attempt >= retry.count:
             return False
@@ -360,13 +360,12 @@ class Conductor:
         if key in self._delayed:
             self._begin(self._delayed.pop(key))
         else:
-            run, unit = self._attempts.pop(key)
+            run, unit = self._retries.pop(key)
             self._dispatch(run, unit)
 
     def _complete(self, run: Run) -> None:
         """All units ended: settle the run's status and result, then fire transitions."""
-        statuses = [u.status for u in run.units]
-        run.status = _aggregate(statuses)
+        run.status = aggregate([u.status for u in run.units])
         self._active.pop(run.seq, None)
         self._starved.pop(run.seq, None)
         if run.items:  # slices: each unit's result is its items' results
@@ -379,7 +378,7 @@ class Conductor:
         if self.cancelling:
             return
         handled = self._fire_transitions(run)
-        if run.status in ("failed", "timed_out") and not handled:
+        if run.status in TASK_FAILURES and not handled:
             self.unhandled.append(run.task)
 
     def _fire_transitions(self, run: Run) -> bool:
@@ -414,12 +413,12 @@ class Conductor:
             for unit in run.units:
                 if unit.in_flight:
                     if cancel_running:
-                        self._emit(CancelAttempt(key=attempt_key(run, unit)))
-                elif unit.status == "delayed":  # queued or between retries: never starts now
-                    unit.status = "cancelled"
+                        self._emit(CancelAttempt(key=run.attempt(unit)))
+                elif unit.status == TaskStatus.DELAYED:  # queued or between retries: never starts
+                    unit.status = TaskStatus.CANCELLED
                     run.ended += 1
             if not run.units:  # still in its `delay`
-                run.units = [Unit(index=None, status="cancelled")]
+                run.units = [Unit(index=None, status=TaskStatus.CANCELLED)]
                 run.ended = 1
             if run.in_flight == 0:
                 self._complete(run)
@@ -428,26 +427,27 @@ class Conductor:
         if self.finished is not None or self._active:
             return
         if self.cancelling:
-            self._finish("cancelled", "Workflow cancelled")
+            self._finish(ExecutionStatus.CANCELLED, "Workflow cancelled")
         elif self.unhandled:
             names = ", ".join(self.unhandled)
-            self._finish("failed", f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
+            self._finish(ExecutionStatus.FAILED,
+                         f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
         else:
             ctx = self._context()
             output = {
                 name: self._render(value, ctx, f"output_map.{name}")
                 for name, value in self.definition.output_map.items()
             }
-            self._finish("completed", None, {**output, "succeeded": True})
+            self._finish(ExecutionStatus.COMPLETED, None, {**output, "succeeded": True})
 
     def _fail(self, error: str) -> None:
         for run in self.active_runs():
             for unit in run.units:
                 if unit.in_flight:
-                    self._emit(CancelAttempt(key=attempt_key(run, unit)))
-        self._finish("failed", error)
+                    self._emit(CancelAttempt(key=run.attempt(unit)))
+        self._finish(ExecutionStatus.FAILED, error)
 
-    def _finish(self, status: str, error: str | None, result: Any = None) -> None:
+    def _finish(self, status: ExecutionStatus, error: str | None, result: Any = None) -> None:
         if result is None:
             result = {"error": error, "succeeded": False}
         self.finished = Finish(status=status, result=result, error=error)
@@ -472,18 +472,3 @@ def _descends_from(source: Run, target: Run) -> bool:
         seen.add(id(run))
         stack.extend(run.parents)
     return False
-
-
-def attempt_key(run: Run, unit: Unit) -> str:
-    item = f"[{unit.index}]" if unit.index is not None else ""
-    if unit.span is not None:
-        item = f"[{unit.span[0]}:{unit.span[1]}]"
-    return f"{run.key}{item}#{unit.attempt}"
-
-
-def _aggregate(statuses: list[str]) -> RunStatus:
-    """with_items (spec §4): failed if any failed, else timed_out if any did, else succeeded."""
-    for status in ("failed", "timed_out", "cancelled"):
-        if status in statuses:
-            return status  # type: ignore[return-value]
-    return "succeeded"

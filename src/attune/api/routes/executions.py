@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import get_args
 
 from fastapi import APIRouter, Depends, Query
 
@@ -11,11 +10,11 @@ from attune.api import schemas
 from attune.api.deps import AppState, Paging, get_state, paging
 from attune.api.errors import ApiError, error_responses
 from attune.api.services import executions as service
-from attune.engine.snapshot import ExecutionStatus
 from attune.records.executions import ExecutionFilter
+from attune.statuses import ExecutionStatus
 
 router = APIRouter(prefix="/executions", tags=["executions"])
-STATUSES = get_args(ExecutionStatus)
+STATUSES = [str(s) for s in ExecutionStatus]
 MAX_WAIT_SECONDS = 60
 
 

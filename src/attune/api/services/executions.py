@@ -9,14 +9,14 @@ from typing import Any
 
 from attune.api import schemas
 from attune.api.deps import AppState
-from attune.api.engine import workflow_id_for
 from attune.api.errors import ApiError, not_found
-from attune.engine.snapshot import TERMINAL_STATUSES
+from attune.contract import WorkflowNotFound, new_workflow_id
 from attune.packs.models import Action
 from attune.packs.parameters import redact, validate_parameters
 from attune.records import executions as records
 from attune.records.definitions import MissingAction, closure, pack_configs
 from attune.records.models import ExecutionRow
+from attune.statuses import TERMINAL, ExecutionStatus
 
 log = logging.getLogger("attune.api")
 
@@ -71,7 +71,7 @@ def _record(state: AppState, action: Action, params: dict[str, Any]) -> tuple[in
             s, action_ref=action.ref, config=redact(action, params),
             timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
         )
-        workflow_id = workflow_id_for(action.ref, row.id)
+        workflow_id = new_workflow_id(action.ref, row.id)
         records.set_workflow_id(s, row.id, workflow_id)
         return row.id, workflow_id
 
@@ -96,7 +96,7 @@ async def get_waiting(state: AppState, execution_id: int, wait: float) -> schema
     while True:
         row = await asyncio.to_thread(get, state, execution_id)
         left = deadline - time.monotonic()
-        if row.status in TERMINAL_STATUSES or left <= 0:
+        if row.status in TERMINAL or left <= 0:
             return row
         await state.mirror.wait_for_change(execution_id, min(left, 1.0))
 
@@ -123,22 +123,25 @@ def workflow_view(state: AppState, execution_id: int) -> schemas.WorkflowExecuti
 
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
     row = await asyncio.to_thread(get, state, execution_id)
-    if row.status in TERMINAL_STATUSES:
+    if row.status in TERMINAL:
         raise ApiError(409, f"execution {execution_id} is already {row.status}")
     has_workflow = await asyncio.to_thread(_is_workflow_row, state, execution_id)
     if row.parent is not None and not has_workflow:
         raise ApiError(400, f"execution {execution_id} is a task of workflow execution {row.parent}; "
                             "cancel the workflow instead")
     if row.workflow_id is None:  # nothing was started: cancelling is just a record change
-        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "cancelled")
+        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
+                                       ExecutionStatus.CANCELLED)
     client = await state.engine.require()
     try:
         await client.cancel(row.workflow_id)
+    except WorkflowNotFound:
+        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
+                                       ExecutionStatus.CANCELLED)
     except Exception as exc:
-        if type(exc).__name__ != "WorkflowNotFound":
-            raise ApiError(503, f"could not cancel execution {execution_id}: {exc}") from exc
-        return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "cancelled")
-    return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id, "canceling")
+        raise ApiError(503, f"could not cancel execution {execution_id}: {exc}") from exc
+    return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
+                                   ExecutionStatus.CANCELING)
 
 
 def _is_workflow_row(state: AppState, execution_id: int) -> bool:

@@ -17,7 +17,10 @@ import typer
 import yaml
 from rich.console import Console
 
-from attune.settings import Settings
+from attune.packs.models import RUNTIMES
+from attune.settings import ORCHESTRATOR, Settings
+
+ROLES = (*RUNTIMES, ORCHESTRATOR)  # `attune worker --runtime`
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Attune on Temporal: run packs of actions and YAML workflows.")
@@ -29,7 +32,6 @@ err = Console(stderr=True)
 out = Console()
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-FINAL_EXIT = {"completed": EXIT_OK}
 
 TemporalOpt = typer.Option(None, "--temporal-address", help="Temporal frontend [env ATTUNE_TEMPORAL_ADDRESS]")
 PacksOpt = typer.Option(None, "--packs", help="Packs directory [env ATTUNE_PACKS_DIR, default ./packs]")
@@ -80,7 +82,7 @@ def emit(data: Any, output: str) -> None:
         out.print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="",
                   highlight=False)
     else:
-        from attune.presenting import print_table
+        from attune.cli.output import print_table
 
         print_table(out, data)
 
@@ -107,7 +109,7 @@ def validate(path: Path = typer.Argument(..., help="Pack directory, action YAML 
 
 @app.command()
 def worker(
-    runtime: str = typer.Option(..., "--runtime", help="shell | python | nodejs | orchestrator"),
+    runtime: str = typer.Option(..., "--runtime", help=f"{' | '.join(ROLES)}"),
     temporal_address: Optional[str] = TemporalOpt,
     packs: Optional[str] = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
     concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
@@ -115,10 +117,10 @@ def worker(
     sandbox: Optional[bool] = typer.Option(None, "--sandbox/--no-sandbox", help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
 ) -> None:
     """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
-    from attune.engine.runner import run_workers
+    from attune.cli.workers import run_workers
 
-    if runtime not in ("shell", "python", "nodejs", "orchestrator"):
-        fail_usage(f"--runtime must be shell, python, nodejs or orchestrator, not {runtime!r}")
+    if runtime not in ROLES:
+        fail_usage(f"--runtime must be one of {', '.join(ROLES)}, not {runtime!r}")
     settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix,
                              workflow_sandbox=sandbox)
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
@@ -182,12 +184,12 @@ def run(
     parameters = parse_params(params or [], params_json)
     settings = Settings.load(packs_dir=packs, temporal_address=temporal_address, api_url=api_url)
     if direct:
-        from attune.engine.direct import run_direct
+        from attune.cli.direct import run_direct
 
         code = asyncio.run(run_direct(settings, action_ref, parameters, output=output,
                                       wait=not is_async, console=out, err=err))
     else:
-        from attune.api_client import run_via_api
+        from attune.cli.api_client import run_via_api
 
         code = run_via_api(settings, action_ref, parameters, output=output, wait=not is_async,
                            console=out, err=err)
@@ -199,7 +201,7 @@ def run(
 @execution_app.command("get")
 def execution_get(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
     """Show one execution."""
-    from attune.api_client import get_execution
+    from attune.cli.api_client import get_execution
 
     raise typer.Exit(get_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
 
@@ -216,7 +218,7 @@ def execution_list(
     api_url: Optional[str] = ApiOpt,
 ) -> None:
     """List executions, newest first."""
-    from attune.api_client import list_executions
+    from attune.cli.api_client import list_executions
 
     filters = {"status": status, "action_ref": action_ref, "parent": parent, "page": page,
                "per_page": per_page, "top_level_only": top_level_only or None}
@@ -226,7 +228,7 @@ def execution_list(
 @execution_app.command("cancel")
 def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
     """Cancel a running execution (its workflow's cancellation_policy applies)."""
-    from attune.api_client import cancel_execution
+    from attune.cli.api_client import cancel_execution
 
     raise typer.Exit(cancel_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
 
@@ -234,7 +236,7 @@ def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Option
 @execution_app.command("tail")
 def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
     """Follow an execution's tasks until it ends."""
-    from attune.api_client import tail_execution
+    from attune.cli.api_client import tail_execution
 
     raise typer.Exit(tail_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
 
@@ -242,7 +244,7 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional
 @pack_app.command("register")
 def pack_register(path: Path, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
     """Load and validate a pack directory on the API, upserting its actions and workflows."""
-    from attune.api_client import register_pack
+    from attune.cli.api_client import register_pack
 
     raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.resolve()), output, out, err))
 

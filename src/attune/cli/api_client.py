@@ -9,10 +9,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from attune.presenting import dump, print_table, show_result, styled
+from attune.cli.output import dump, print_table, show_result, styled
 from attune.settings import Settings
+from attune.statuses import TERMINAL, exit_code
 
-TERMINAL = {"completed", "failed", "cancelled", "timeout", "abandoned"}
 LIST_COLUMNS = ["id", "action_ref", "status", "parent", "created"]
 
 
@@ -62,10 +62,6 @@ def report_api_error(err: Console, exc: Exception) -> int:
         line = f":{detail['line']}:{detail.get('column', 1)}" if detail.get("line") else ""
         err.print(f"  {where}{line}: {detail.get('message')}", highlight=False)
     return 2 if exc.status in (400, 404, 409, 422) else 1
-
-
-def exit_code(status: str) -> int:
-    return 0 if status == "completed" else 1
 
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table:

@@ -1,15 +1,14 @@
-"""Running workers until stopped (shared by `attune worker` and `attune up`)."""
+"""`attune worker`: run one worker role (a runtime pool member or the orchestrator) until stopped."""
 
 from __future__ import annotations
 
 import asyncio
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from attune.engine.client import EngineClient
-from attune.engine.worker import orchestrator_worker, runtime_worker
-from attune.settings import Settings, orchestrator_queue
+from attune.engine.worker import build_workers
+from attune.settings import Settings
 
 
 async def connect(settings: Settings, attempts: int = 1) -> Client:
@@ -23,22 +22,6 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
             last = exc
             await asyncio.sleep(0.5)
     raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
-
-
-def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
-                  concurrency: int = 100, queue_prefix: str = "attune",
-                  state_dir: str = ".attune", sandboxed: bool = False) -> list[Worker]:
-    workers = []
-    for role in roles:
-        if role == "orchestrator":
-            workers.append(orchestrator_worker(client, task_queue=orchestrator_queue(queue_prefix),
-                                               sandboxed=sandboxed, packs_root=packs_root,
-                                               state_dir=state_dir, max_local=concurrency))
-        else:
-            workers.append(runtime_worker(client, role, packs_root=packs_root,
-                                          max_concurrent=concurrency, queue_prefix=queue_prefix,
-                                          state_dir=state_dir))
-    return workers
 
 
 async def run_workers(settings: Settings, roles: list[str], *, packs_root: str | None = None,

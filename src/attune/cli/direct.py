@@ -6,17 +6,17 @@ from typing import Any
 
 from rich.console import Console
 
-from attune.engine.client import EngineClient, new_workflow_id
+from attune.contract import new_workflow_id
+from attune.engine.client import EngineClient
 from attune.packs.loader import PackError, load_packs
 from attune.packs.parameters import validate_parameters
 from attune.settings import Settings, orchestrator_queue
-
-EXIT_CODES = {"completed": 0}
+from attune.statuses import exit_code
 
 
 async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, Any], *,
                      output: str, wait: bool, console: Console, err: Console) -> int:
-    from attune.presenting import show_result
+    from attune.cli.output import show_result
 
     try:
         catalog = load_packs(settings.packs_dir)
@@ -48,7 +48,7 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
     if not wait:
         console.print(workflow_id)
         return 0
-    status, result = await engine.wait(workflow_id)
-    show_result(console, {"id": workflow_id, "action_ref": action_ref, "status": status,
-                          "result": result}, output)
-    return EXIT_CODES.get(status, 1)
+    end = await engine.wait(workflow_id)
+    show_result(console, {"id": workflow_id, "action_ref": action_ref, "status": str(end.status),
+                          "result": end.result}, output)
+    return exit_code(end.status)

@@ -1,0 +1,3 @@
+from attune.cli.commands import main
+
+main()

@@ -1,0 +1,114 @@
+"""The contract between the engine and its readers (records mirror, API, CLI, tests).
+
+The engine (attune.engine, on Temporal) reports each execution tree as `RunRecord`s, one per task
+attempt, in `WorkflowSnapshot`s ("what changed since seq N"); readers talk to it through the
+`EngineClient` protocol and recognise its failures by the exceptions below. This module depends
+on nothing but pydantic and the status vocabulary, so `records/` and `api/` never import the
+engine, and a test fake implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from attune.statuses import ExecutionStatus
+
+
+class EngineError(Exception):
+    """The engine refused or failed a request (not a connection problem)."""
+
+
+class WorkflowNotFound(EngineError, LookupError):
+    """No run with this workflow id exists on the orchestration server."""
+
+
+class EngineUnavailable(EngineError, ConnectionError):
+    """The orchestration server cannot be reached (or did not answer in time)."""
+
+
+class RunRecord(BaseModel):
+    """One task attempt (each with_items item, each retry attempt, each nested workflow)."""
+
+    key: str  # stable, unique across the tree: "<workflow_id>/<attempt key>" (see workflows.keys)
+    workflow_id: str  # the Temporal workflow that owns this task attempt
+    task_name: str
+    iteration: int  # 1-based run number of this task (loops re-run tasks)
+    task_index: int | None = None  # with_items item (or batch) index
+    retry_count: int = 0
+    original_key: str | None = None  # key of attempt 0 when this is a retry
+    action_ref: str
+    status: ExecutionStatus
+    parameters: dict[str, Any] = Field(default_factory=dict)  # secrets already redacted
+    result: Any = None
+    triggered_by: str | None = None  # task name whose transition queued this run
+    timeout_seconds: float | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    child_workflow_id: str | None = None  # set when the action is itself a workflow
+    seq: int = 0
+
+
+class WorkflowSnapshot(BaseModel):
+    """A page of a run's record changes, with the run's current state."""
+
+    workflow_id: str
+    action_ref: str
+    status: ExecutionStatus
+    seq: int  # highest seq included; pass it back as `since` next time
+    records: list[RunRecord]  # records changed since the requested seq, oldest change first
+    more: bool = False  # true when the page was cut; ask again with the new seq
+    unchanged: bool = False  # nothing happened since the previous call: nothing to write
+    # The final snapshot in a closed run's memo holds only the latest changes: every change
+    # after `covers_since` (0 = all of them). A reader behind that must query instead.
+    covers_since: int = 0
+    current_tasks: list[str] = Field(default_factory=list)
+    completed_tasks: list[str] = Field(default_factory=list)
+    failed_tasks: list[str] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    task_graph: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    result: Any = None
+
+
+class RunEnd(BaseModel):
+    """How a run stands according to the orchestration server (not the run's own report)."""
+
+    status: ExecutionStatus  # running while it runs
+    result: Any = None  # the result, or {"error", "succeeded": false}
+    # Ended outside its own control (terminated, or its execution timeout): the run could not
+    # report its end, so the records must close what it left open.
+    external: bool = False
+
+
+class EngineClient(Protocol):
+    """What readers may ask of the engine. Raises WorkflowNotFound / EngineUnavailable."""
+
+    async def start(self, *, catalog: dict[str, Any], action_ref: str,
+                    parameters: dict[str, Any], workflow_id: str,
+                    pack_configs: dict[str, dict[str, Any]] | None = None,
+                    api_url: str | None = None, queue_prefix: str | None = None,
+                    history_guard: int | None = None) -> None: ...
+
+    async def snapshot(self, workflow_id: str, since: int = 0, *,
+                       patient: bool = True) -> WorkflowSnapshot: ...
+
+    async def records(self, workflow_id: str) -> list[RunRecord]: ...
+
+    async def status(self, workflow_id: str) -> RunEnd: ...
+
+    async def wait(self, workflow_id: str) -> RunEnd: ...
+
+    async def cancel(self, workflow_id: str) -> None: ...
+
+
+def new_workflow_id(action_ref: str, execution_id: int | str | None = None) -> str:
+    """Readable in the Web UI: the action ref first, then the execution id when there is one,
+    then a short random part (a fresh records database restarts ids at 1 while the server still
+    remembers earlier runs)."""
+    if execution_id is None:
+        return f"{action_ref}-{uuid.uuid4().hex[:10]}"
+    return f"{action_ref}-{execution_id}-{uuid.uuid4().hex[:6]}"

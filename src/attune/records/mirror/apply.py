@@ -1,0 +1,303 @@
+"""The records mirror's SQL: which runs to read, and writing what the engine reported into the
+execution-record tree (spec §8).
+
+Every function here is one transaction on a `Database` and returns the ids of the execution
+rows it may have changed (for the change notifier). Upserts are keyed by `RunRecord.key`, and a
+run's snapshot position is committed with the rows it produced, so applying the same report twice
+changes nothing and a restart re-reads from where the last commit left off.
+
+Decisions:
+- A plain action (not a workflow) also runs through the generic workflow; its single RunRecord is
+  written onto the top-level row itself (no child row, no workflow-execution row), so `attune run
+  core.echo` yields exactly one record. Its position lives in `executions.mirror_seq`.
+- Statuses only move as `statuses.advance` allows, so a stale snapshot never overwrites a
+  `canceling` set by the API or a terminal state.
+- A run that ended outside its own control (terminated, timed out by the server) is reconciled:
+  its row ends with the error and every non-terminal descendant becomes `abandoned`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attune.contract import RunRecord, WorkflowSnapshot
+from attune.records.db import Database
+from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
+from attune.statuses import TERMINAL, ExecutionStatus, advance
+
+STALE_REQUESTED_AFTER = timedelta(seconds=30)
+_CHUNK = 500  # keys per IN (...) lookup
+
+
+@dataclass(frozen=True)
+class Target:
+    """One workflow to read: its execution row, its workflow-execution row (None = plain action)."""
+
+    execution_id: int
+    workflow_id: str
+    seq: int
+    wf_row_id: int | None
+    top_level: bool
+
+
+# --- what to read ---------------------------------------------------------------------------------
+
+def targets(db: Database) -> tuple[list[Target], list[tuple[str, int]]]:
+    """Every run that is not over yet, and top-level rows left `requested` for too long (the API
+    stopped between committing the row and starting the run)."""
+    with db.session() as s:
+        found: list[Target] = []
+        wf_rows = s.execute(
+            select(WorkflowExecutionRow, ExecutionRow)
+            .join(ExecutionRow, ExecutionRow.id == WorkflowExecutionRow.execution)
+            .where(WorkflowExecutionRow.status.not_in(TERMINAL))
+            .where(WorkflowExecutionRow.workflow_id.is_not(None))
+            .where(ExecutionRow.status != ExecutionStatus.REQUESTED)
+            .order_by(ExecutionRow.id)
+        ).all()
+        for wf, ex in wf_rows:
+            found.append(Target(ex.id, wf.workflow_id, wf.seq, wf.id, ex.parent is None))
+        has_wf = select(WorkflowExecutionRow.execution)
+        plain = s.scalars(
+            select(ExecutionRow)
+            .where(ExecutionRow.parent.is_(None), ExecutionRow.workflow_id.is_not(None))
+            .where(ExecutionRow.status.not_in(TERMINAL | {ExecutionStatus.REQUESTED}))
+            .where(ExecutionRow.id.not_in(has_wf))
+            .order_by(ExecutionRow.id)
+        ).all()
+        found += [Target(ex.id, ex.workflow_id, ex.mirror_seq, None, True) for ex in plain]
+        cutoff = utcnow() - STALE_REQUESTED_AFTER
+        stale = s.execute(
+            select(ExecutionRow.workflow_id, ExecutionRow.id)
+            .where(ExecutionRow.parent.is_(None), ExecutionRow.status == ExecutionStatus.REQUESTED)
+            .where(ExecutionRow.workflow_id.is_not(None), ExecutionRow.created < cutoff)
+        ).all()
+        return found, [(w, i) for w, i in stale]
+
+
+def target_of(db: Database, workflow_id: str) -> Target | None:
+    """The top-level target of one workflow, as `targets` would build it."""
+    with db.session() as s:
+        row = s.scalars(select(ExecutionRow).where(ExecutionRow.workflow_id == workflow_id,
+                                                   ExecutionRow.parent.is_(None))).first()
+        if row is None or row.status in TERMINAL:
+            return None
+        wf = s.scalars(select(WorkflowExecutionRow)
+                       .where(WorkflowExecutionRow.execution == row.id)).first()
+        if wf is None:
+            return Target(row.id, workflow_id, row.mirror_seq, None, True)
+        return Target(row.id, workflow_id, wf.seq, wf.id, True)
+
+
+# --- writing what the engine reported -------------------------------------------------------------
+
+def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list[int]:
+    touched = [target.execution_id]
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        if row is None:  # deleted meanwhile
+            return []
+        if target.wf_row_id is None:
+            _apply_plain(row, snap)
+            row.mirror_seq = max(row.mirror_seq, snap.seq)
+            return touched
+        wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+        assert wf is not None
+        if snap.records:
+            touched += upsert_tasks(s, row, wf, snap.records)
+        if wf.status not in TERMINAL or snap.status in TERMINAL:  # not a stale report of a run
+            wf.status = advance(wf.status, snap.status)           # the records already closed
+            wf.current_tasks, wf.completed_tasks = snap.current_tasks, snap.completed_tasks
+            wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
+            wf.task_graph, wf.error_message = snap.task_graph, snap.error
+        wf.seq = max(wf.seq, snap.seq)
+        if target.top_level:
+            set_status(row, snap.status)
+            if snap.status in TERMINAL and row.result is None:
+                row.result = final_result(snap.status, snap.result, snap.error)
+    return touched
+
+
+def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
+    for rec in snap.records:  # exactly one record ("…#0"); the last change wins
+        set_status(row, rec.status)
+        if rec.result is not None:
+            row.result = rec.result
+        row.started_at = rec.started_at or row.started_at
+        row.ended_at = rec.ended_at or row.ended_at
+        row.timeout_seconds = rec.timeout_seconds or row.timeout_seconds
+    if snap.status in TERMINAL and row.status not in TERMINAL:
+        set_status(row, snap.status)
+    if snap.status in TERMINAL and row.result is None:
+        row.result = final_result(snap.status, snap.result, snap.error)
+
+
+def reconcile(db: Database, target: Target, status: ExecutionStatus, error: str) -> list[int]:
+    """The run ended outside its own control: close its row, abandon what it left open."""
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        if row is None:
+            return []
+        # A nested workflow's own row follows its parent's RunRecord (or the parent's
+        # reconciliation, which abandons it): only a top-level row is closed here.
+        if target.top_level and row.status not in TERMINAL:
+            set_status(row, status)
+            row.result = {"error": error, "succeeded": False}
+        if target.wf_row_id is not None:
+            wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+            if wf is not None and wf.status not in TERMINAL:
+                wf.status, wf.error_message = status, error
+        abandoned = abandon_descendants(s, row.id)
+    return [target.execution_id, *abandoned]
+
+
+def finish_from_status(db: Database, target: Target, status: ExecutionStatus,
+                       result: Any) -> list[int]:
+    """The server says the run ended (its final snapshot was read just before)."""
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        if row is None:
+            return []
+        if target.top_level and row.status not in TERMINAL:
+            set_status(row, status)
+            row.result = final_result(status, result, None)
+        if target.wf_row_id is not None:
+            wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+            if wf is not None:
+                wf.status = advance(wf.status, status)
+                if status != ExecutionStatus.COMPLETED and isinstance(result, dict):
+                    wf.error_message = wf.error_message or result.get("error")
+    return [target.execution_id]
+
+
+def close_nested_if_ended(db: Database, target: Target) -> list[int]:
+    """A nested run the server does not know (yet): once its own row has ended, stop reading it."""
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        wf = s.get(WorkflowExecutionRow, target.wf_row_id)
+        if row is not None and wf is not None and row.status in TERMINAL:
+            wf.status = row.status
+    return []  # only the workflow-execution row changed
+
+
+def settle_requested(db: Database, execution_id: int, status: ExecutionStatus,
+                     result: Any) -> list[int]:
+    """A row left `requested`: the run exists after all (scheduled), or never started (failed)."""
+    with db.session() as s:
+        row = s.get(ExecutionRow, execution_id)
+        if row is not None and row.status == ExecutionStatus.REQUESTED:
+            row.status, row.result = status, result or row.result
+            if status == ExecutionStatus.FAILED:
+                row.ended_at = utcnow()
+    return [execution_id]
+
+
+# --- the record tree --------------------------------------------------------------------------
+
+def final_result(status: ExecutionStatus | str, result: Any, error: str | None) -> Any:
+    """The top-level result of a finished run (spec §3 Completion/Cancellation)."""
+    if status == ExecutionStatus.COMPLETED:
+        return result
+    if isinstance(result, dict) and "succeeded" in result:
+        return result
+    if status == ExecutionStatus.CANCELLED:
+        return {"error": "Workflow cancelled", "succeeded": False}
+    return {"error": error or f"Workflow {status}", "succeeded": False}
+
+
+def set_status(row: ExecutionRow, status: ExecutionStatus | str) -> None:
+    new = advance(row.status, status)
+    if new == row.status:
+        return
+    row.status = new
+    now = utcnow()
+    if new in (ExecutionStatus.RUNNING, ExecutionStatus.CANCELING) or new in TERMINAL:
+        row.started_at = row.started_at or (now if new != ExecutionStatus.ABANDONED else None)
+    if new in TERMINAL:
+        row.ended_at = row.ended_at or now
+
+
+def upsert_tasks(
+    s: Session, parent: ExecutionRow, wf: WorkflowExecutionRow, records: list[RunRecord]
+) -> list[int]:
+    """Insert or update one row per record; returns the ids of the rows written."""
+    keys = list({r.key for r in records} | {r.original_key for r in records if r.original_key})
+    by_key: dict[str, ExecutionRow] = {}
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        by_key.update({r.key: r for r in s.scalars(select(ExecutionRow).where(ExecutionRow.key.in_(chunk)))
+                       if r.key is not None})
+    for rec in records:
+        row = by_key.get(rec.key)
+        if row is None:
+            row = ExecutionRow(key=rec.key, status=rec.status, retry_count=0, config={}, mirror_seq=0)
+            s.add(row)
+            by_key[rec.key] = row
+        _write_task(row, rec, parent, wf)
+    s.flush()  # ids for original_execution and nested workflow rows
+    for rec in records:
+        row = by_key[rec.key]
+        if rec.original_key and rec.original_key in by_key:
+            row.original_execution = by_key[rec.original_key].id
+        if rec.child_workflow_id:
+            _ensure_nested(s, row, rec)
+    return [by_key[rec.key].id for rec in records]
+
+
+def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: WorkflowExecutionRow) -> None:
+    row.workflow_id = rec.child_workflow_id or rec.workflow_id
+    row.action_ref = rec.action_ref
+    row.parent = parent.id
+    row.config = rec.parameters
+    row.retry_count = rec.retry_count
+    row.timeout_seconds = rec.timeout_seconds
+    row.workflow_task = {
+        "workflow_execution": wf.id,
+        "task_name": rec.task_name,
+        "triggered_by": rec.triggered_by,
+        "task_index": rec.task_index,
+        "retry_count": rec.retry_count,
+    }
+    if rec.result is not None:
+        row.result = rec.result
+    row.status = advance(row.status, rec.status)
+    row.started_at = rec.started_at or row.started_at
+    row.ended_at = rec.ended_at or row.ended_at
+
+
+def _ensure_nested(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
+    exists = s.scalar(
+        select(WorkflowExecutionRow.id).where(WorkflowExecutionRow.workflow_id == rec.child_workflow_id)
+    )
+    if exists is None:
+        # Starts non-terminal even if the task already ended, so its final snapshot is still read.
+        s.add(WorkflowExecutionRow(
+            execution=row.id, workflow_id=rec.child_workflow_id, action_ref=rec.action_ref,
+            status=ExecutionStatus.SCHEDULED, current_tasks=[], completed_tasks=[],
+            failed_tasks=[], variables={}, task_graph={}, seq=0,
+        ))
+
+
+def abandon_descendants(s: Session, root_id: int) -> list[int]:
+    """Every non-terminal row below `root_id` becomes `abandoned`; returns the descendants' ids."""
+    frontier, seen = [root_id], []
+    now = utcnow()
+    while frontier:
+        children = s.scalars(select(ExecutionRow).where(ExecutionRow.parent.in_(frontier))).all()
+        frontier = [c.id for c in children]
+        seen += frontier
+        for child in children:
+            if child.status not in TERMINAL:
+                child.status, child.ended_at = ExecutionStatus.ABANDONED, child.ended_at or now
+        if frontier:
+            for wf in s.scalars(
+                select(WorkflowExecutionRow).where(WorkflowExecutionRow.execution.in_(frontier))
+            ):
+                if wf.status not in TERMINAL:
+                    wf.status = ExecutionStatus.ABANDONED
+    return seen

@@ -1,0 +1,297 @@
+"""The records mirror's scheduler: what to read from the engine, and when (spec §8).
+
+A background task reads every non-terminal run (top-level and nested) for the record changes
+since the position it last committed, and hands them to the SQL functions in `apply.py`. Reads
+are rate-limited when many runs are in flight, a long poll per top-level run settles its end at
+once, and outages of the engine or the database are logged once and ridden out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from attune.contract import EngineClient, WorkflowNotFound
+from attune.records.db import Database
+from attune.records.mirror import apply
+from attune.records.mirror.apply import Target
+from attune.records.mirror.notify import ChangeNotifier
+from attune.statuses import TERMINAL, ExecutionStatus
+
+log = logging.getLogger("attune.mirror")
+
+ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang the mirror
+# Each read of a running workflow starts with a describe, which costs the server and the API CPU
+# the workers need. Up to this many workflows in flight each is read every tick; beyond, reads
+# are spread so the total stays at this rate, each workflow read at least every READ_AT_LEAST
+# seconds (the records' promise). Ends are not delayed: completion watchers settle those at once.
+READS_PER_SECOND = 200
+READ_AT_LEAST = 1.0
+
+
+class Mirror:
+    def __init__(
+        self,
+        db: Database,
+        client: Callable[[], Awaitable[EngineClient]],
+        interval: float = 0.25,
+        status_check_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self._client = client
+        self.interval = interval
+        self.status_check_interval = status_check_interval
+        self.concurrency = 16  # workflows read at once; a slow one must not stall the rest
+        self.changes = ChangeNotifier()
+        self._last_status_check: dict[str, float] = {}
+        self._last_read: dict[str, float] = {}
+        self._warned: dict[str, str] = {}
+        self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Completion watchers: a long poll per top-level workflow wakes the loop the moment it
+        # closes, so the final status lands without waiting for the next tick.
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        # One read of a run at a time: a completion watcher and a pass may reach the same run
+        # together, and two writers of the same new rows would collide on their keys.
+        self._reading: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> asyncio.Task[None]:
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name="attune-mirror")
+        return self._task
+
+    async def stop(self) -> None:
+        watchers = list(self._watchers.values())
+        for watcher in watchers:
+            watcher.cancel()
+        if watchers:  # they write to the database, which the caller disposes of next
+            await asyncio.wait(watchers, timeout=1.0)
+        if self._task is None:
+            return
+        # The flag ends the loop even if a cancel is lost: on Python < 3.12 asyncio.wait_for can
+        # swallow a cancellation that lands as its inner await finishes (CPython gh-86296),
+        # and then `await task` here waited forever: an API shutdown that never ended.
+        self._stopping = True
+        self._wake.set()
+        while not self._task.done():
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=1.0)
+        self._task = None
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the mirror for the life of the API
+                log.exception("mirror tick failed")
+            if self._stopping:
+                break
+            woken = asyncio.ensure_future(self._wake.wait())
+            try:  # asyncio.wait, not wait_for: it never cancels (or loses a cancel of) its own
+                await asyncio.wait({woken}, timeout=self.interval)
+            finally:
+                woken.cancel()
+            self._wake.clear()
+
+    async def wait_for_change(self, execution_id: int, timeout: float) -> None:
+        """Return after the mirror's next write to this execution's row, or after `timeout`."""
+        await self.changes.wait(execution_id, timeout)
+
+    async def _write(self, fn: Callable[..., Iterable[int]], *args: Any) -> None:
+        """One write transaction (in a thread), then wake whoever waits for a row it touched."""
+        self.changes.changed(await asyncio.to_thread(fn, self.db, *args))
+
+    # --- one pass ----------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Bring every non-terminal record up to date once."""
+        try:
+            client = await self._client()
+        except Exception as exc:
+            self._outage("engine", exc)
+            return
+        self._recovered("engine")
+        seen: set[str] = set()
+        # Nested workflows discovered during a pass are synced in the same pass.
+        for round_ in range(20):
+            try:
+                targets, stale = await asyncio.to_thread(apply.targets, self.db)
+            except SQLAlchemyError as exc:
+                self._outage("database", exc)
+                return
+            self._recovered("database")
+            fresh = self._due([t for t in targets if t.workflow_id not in seen], len(targets))
+            for workflow_id, execution_id in stale if round_ == 0 else []:
+                await self._check_requested(client, workflow_id, execution_id)
+            if not fresh:
+                return
+            seen.update(t.workflow_id for t in fresh)
+            self._watch(client, [t.workflow_id for t in fresh if t.top_level])
+            limit = asyncio.Semaphore(self.concurrency)
+            outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
+                                            return_exceptions=True)
+            for target, outcome in zip(fresh, outcomes):
+                if isinstance(outcome, SQLAlchemyError):
+                    self._outage("database", outcome)
+                    return
+                if isinstance(outcome, Exception) and _is_connection_error(outcome):
+                    self._outage("engine", outcome)
+                    return
+                if isinstance(outcome, Exception):
+                    self._warn_once(target.workflow_id, outcome)
+                else:
+                    self._warned.pop(target.workflow_id, None)
+
+    def _due(self, targets: list[Target], in_flight: int) -> list[Target]:
+        """The targets to read this pass (see READS_PER_SECOND); forgets the ones that ended."""
+        spread = in_flight / READS_PER_SECOND
+        if spread <= self.interval:
+            return targets  # every one, every pass
+        gap = min(spread, READ_AT_LEAST) - self.interval / 2  # a tick's jitter never skips a read
+        now = time.monotonic()
+        due = [t for t in targets if now - self._last_read.get(t.workflow_id, -gap) >= gap]
+        if len(self._last_read) > 4 * in_flight + 100:
+            live = {t.workflow_id for t in targets}
+            self._last_read = {w: at for w, at in self._last_read.items() if w in live}
+        for target in due:
+            self._last_read[target.workflow_id] = now
+        return due
+
+    def _watch(self, client: EngineClient, workflow_ids: list[str]) -> None:
+        for workflow_id in workflow_ids:
+            if workflow_id not in self._watchers:
+                task = asyncio.create_task(self._await_close(client, workflow_id))
+                self._watchers[workflow_id] = task
+
+    async def _await_close(self, client: EngineClient, workflow_id: str) -> None:
+        try:
+            await client.wait(workflow_id)
+            # Settle this run now rather than in the next pass, which with hundreds of runs in
+            # flight can take seconds to come round to it (its final read needs no worker).
+            target = await asyncio.to_thread(apply.target_of, self.db, workflow_id)
+            if target is not None:
+                await self._read(client, target)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the regular passes still see the end
+            await asyncio.sleep(self.interval)
+        finally:
+            self._watchers.pop(workflow_id, None)
+        self._wake.set()
+
+    async def _guarded(self, limit: asyncio.Semaphore, client: EngineClient, target: Target) -> None:
+        async with limit:
+            await self._read(client, target)
+
+    async def _read(self, client: EngineClient, target: Target) -> None:
+        lock = self._reading.get(target.workflow_id)
+        if lock is None:
+            lock = self._reading[target.workflow_id] = asyncio.Lock()
+        async with lock:
+            await self._sync(client, target)
+
+    def _warn_once(self, workflow_id: str, exc: Exception) -> None:
+        """A workflow that cannot be read (e.g. no worker answers its query) is retried every
+        tick; say so once, not four times a second."""
+        text = f"{type(exc).__name__}: {exc}"
+        if self._warned.get(workflow_id) != text:
+            self._warned[workflow_id] = text
+            log.warning("mirror: cannot read %s: %s", workflow_id, text)
+
+    async def _sync(self, client: EngineClient, target: Target, *, final: bool = False) -> None:
+        seq, snap = target.seq, None
+        while True:
+            try:
+                snap = await asyncio.wait_for(client.snapshot(target.workflow_id, since=seq),
+                                              ENGINE_CALL_TIMEOUT)
+            except WorkflowNotFound:
+                await self._not_found(client, target)
+                return
+            if not snap.unchanged:  # skip a write transaction per idle workflow per tick
+                await self._write(apply.apply_snapshot, target, snap)
+            seq = snap.seq
+            if not snap.more:
+                break
+        if snap.status not in TERMINAL and self._status_due(target.workflow_id):
+            end = await asyncio.wait_for(client.status(target.workflow_id), ENGINE_CALL_TIMEOUT)
+            if end.external:
+                await self._reconcile(target, end.status, _error_of(end.result))
+            elif end.status in TERMINAL and not final:
+                # It ended between the query and describe: read the final snapshot (queries
+                # answer on closed workflows) so every task record settles, then close the row.
+                await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
+                await self._write(apply.finish_from_status, target, end.status, end.result)
+
+    def _status_due(self, workflow_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_status_check.get(workflow_id, 0.0) < self.status_check_interval:
+            return False
+        self._last_status_check[workflow_id] = now
+        return True
+
+    async def _not_found(self, client: EngineClient, target: Target) -> None:
+        if not target.top_level:
+            # A nested workflow may not be started yet; once its row ended, stop polling it.
+            await self._write(apply.close_nested_if_ended, target)
+            return
+        try:
+            end = await client.status(target.workflow_id)
+        except WorkflowNotFound:
+            await self._reconcile(target, ExecutionStatus.FAILED,
+                                  "Workflow not found on the orchestration server")
+            return
+        if end.external:
+            await self._reconcile(target, end.status, _error_of(end.result))
+        elif end.status in TERMINAL:
+            await self._write(apply.finish_from_status, target, end.status, end.result)
+
+    async def _reconcile(self, target: Target, status: ExecutionStatus, error: str) -> None:
+        await self._write(apply.reconcile, target, status, error)
+        log.info("mirror: %s reconciled as %s (%s)", target.workflow_id, status, error)
+
+    async def _check_requested(self, client: EngineClient, workflow_id: str,
+                               execution_id: int) -> None:
+        """A row left `requested` (the API stopped between commit and start): settle it."""
+        try:
+            await client.status(workflow_id)
+            status, result = ExecutionStatus.SCHEDULED, None
+        except WorkflowNotFound:
+            status = ExecutionStatus.FAILED
+            result = {"error": "Workflow was never started (the API stopped first)", "succeeded": False}
+        except Exception:  # noqa: BLE001 - unreachable now: the next pass asks again
+            return
+        await self._write(apply.settle_requested, execution_id, status, result)
+
+    # --- logging outages once ----------------------------------------------------------------
+    def _outage(self, what: str, exc: BaseException) -> None:
+        if what not in self._down:
+            self._down.add(what)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("mirror: %s unreachable, will retry: %s", what, first)
+
+    def _recovered(self, what: str) -> None:
+        if what in self._down:
+            self._down.discard(what)
+            log.warning("mirror: %s reachable again; catching up", what)
+
+
+def _error_of(result: Any) -> str:
+    if isinstance(result, dict) and isinstance(result.get("error"), str):
+        return result["error"]
+    return "Workflow ended outside its control"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    # EngineUnavailable is a ConnectionError; a timed-out engine call counts as unreachable too.
+    return isinstance(exc, (ConnectionError, OSError, asyncio.TimeoutError))

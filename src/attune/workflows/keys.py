@@ -1,0 +1,75 @@
+"""Names of task attempts and their timers, formatted and parsed in one place.
+
+An attempt key names one try of one unit of one run of a task, unique within a workflow run:
+`<task>.<iteration>#<attempt>`, with `[<item>]` for a with_items item or `[<start>:<end>]` for a
+slice of a large with_items before the `#`. It is the Temporal activity id and the tail of the
+record key `<workflow id>/<attempt key>` (and of a nested workflow's id), so its text must never
+change for runs already in flight.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+_KEY = re.compile(r"^(?P<task>.+)\.(?P<iteration>\d+)"
+                  r"(?:\[(?P<start>\d+)(?::(?P<end>\d+))?\])?#(?P<attempt>\d+)$")
+
+
+@dataclass(frozen=True)
+class AttemptKey:
+    task: str
+    iteration: int
+    attempt: int = 0
+    index: int | None = None  # with_items item (or batch) index
+    span: tuple[int, int] | None = None  # a slice of a large with_items: items [start, end)
+
+    def __str__(self) -> str:
+        return f"{self.run}{self.items}#{self.attempt}"
+
+    @property
+    def run(self) -> str:
+        """`<task>.<iteration>`: the run this attempt belongs to."""
+        return f"{self.task}.{self.iteration}"
+
+    @property
+    def items(self) -> str:
+        """`[i]`, `[start:end]` or "" (a plain task)."""
+        if self.span is not None:
+            return f"[{self.span[0]}:{self.span[1]}]"
+        return f"[{self.index}]" if self.index is not None else ""
+
+    def first(self) -> AttemptKey:
+        """The same unit's first attempt (a retry's `original_execution`)."""
+        return replace(self, attempt=0)
+
+    @classmethod
+    def parse(cls, text: str) -> AttemptKey:
+        match = _KEY.match(text)
+        if match is None:
+            raise ValueError(f"not an attempt key: {text!r}")
+        start, end = match["start"], match["end"]
+        return cls(task=match["task"], iteration=int(match["iteration"]),
+                   attempt=int(match["attempt"]),
+                   index=int(start) if start is not None and end is None else None,
+                   span=(int(start), int(end)) if end is not None else None)
+
+
+def record_key(workflow_id: str, key: AttemptKey | str) -> str:
+    """The key of an attempt's record (and the id of its child workflow, if it has one)."""
+    return f"{workflow_id}/{key}"
+
+
+def attempt_of(record: str) -> str:
+    """The attempt-key part of a record key (workflow ids contain '/', attempt keys do not)."""
+    return record.rsplit("/", 1)[-1]
+
+
+def retry_timer(key: AttemptKey) -> str:
+    """The timer that waits out a retry delay before `key` (the next attempt) is dispatched."""
+    return f"retry:{key}"
+
+
+def delay_timer(run: str) -> str:
+    """The timer of a task's `delay` before its run starts."""
+    return f"delay:{run}"
