@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -20,6 +20,10 @@ run: install
 
 test: install
 	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python -m bench
