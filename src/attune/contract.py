@@ -52,19 +52,11 @@ class RunRecord(BaseModel):
     seq: int = 0
 
 
-class WorkflowSnapshot(BaseModel):
-    """A page of a run's record changes, with the run's current state."""
+class RunState(BaseModel):
+    """What a run says about itself besides its records (the workflow-execution record)."""
 
-    workflow_id: str
     action_ref: str
-    status: ExecutionStatus
-    seq: int  # highest seq included; pass it back as `since` next time
-    records: list[RunRecord]  # records changed since the requested seq, oldest change first
-    more: bool = False  # true when the page was cut; ask again with the new seq
-    unchanged: bool = False  # nothing happened since the previous call: nothing to write
-    # The final snapshot in a closed run's memo holds only the latest changes: every change
-    # after `covers_since` (0 = all of them). A reader behind that must query instead.
-    covers_since: int = 0
+    status: ExecutionStatus = ExecutionStatus.RUNNING
     current_tasks: list[str] = Field(default_factory=list)
     completed_tasks: list[str] = Field(default_factory=list)
     failed_tasks: list[str] = Field(default_factory=list)
@@ -72,6 +64,19 @@ class WorkflowSnapshot(BaseModel):
     task_graph: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     result: Any = None
+
+
+class WorkflowSnapshot(RunState):
+    """A page of a run's record changes, with the run's current state."""
+
+    workflow_id: str
+    seq: int  # highest seq included; pass it back as `since` next time
+    records: list[RunRecord]  # records changed since the requested seq, oldest change first
+    more: bool = False  # true when the page was cut; ask again with the new seq
+    unchanged: bool = False  # nothing happened since the previous call: nothing to write
+    # The final snapshot in a closed run's memo holds only the latest changes: every change
+    # after `covers_since` (0 = all of them). A reader behind that must query instead.
+    covers_since: int = 0
 
 
 class RunEnd(BaseModel):

@@ -15,6 +15,7 @@ process of one deployment must share the key.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,16 @@ def _mask(value: Any, texts: list[str]) -> Any:
     return value
 
 
+def redact(parameters: dict[str, Any] | None, secret_names: Iterable[str] = ()) -> dict[str, Any]:
+    """Parameters as records, logs and the UI may show them (spec §7): the value of every
+    secret parameter, and every sealed value wherever it ended up, is ********."""
+    names = set(secret_names)
+    return {k: (REDACTED if k in names and v is not None else redact_sealed(v))
+            for k, v in (parameters or {}).items()}
+
+
 def redact_sealed(value: Any) -> Any:
-    """Records and logs show sealed values as ******** wherever they ended up."""
+    """Sealed values as ********, wherever they are in `value`."""
     if is_sealed(value):
         return REDACTED
     if isinstance(value, dict):

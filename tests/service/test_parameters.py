@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from attune.packs.models import Action, ParameterSpec
-from attune.packs.parameters import REDACTED, redact, to_json_schema, validate_parameters
+from cryptography.fernet import Fernet
+
+from attune.packs.parameters import to_json_schema, validate_parameters
+from attune.secrets import REDACTED, redact, seal_parameters
 
 ACTION = Action(
     ref="svc.echo", pack_ref="svc", runner="shell", entry_point="echo.sh",
@@ -59,9 +62,13 @@ def test_non_object_parameters_are_one_problem() -> None:
 
 
 def test_redact_replaces_only_secret_values() -> None:
-    assert redact(ACTION, {"message": "hi", "token": "s3cr3t"}) == {"message": "hi", "token": REDACTED}
-    assert redact(ACTION, {"message": "hi"}) == {"message": "hi"}
-    assert redact(None, {"token": "x"}) == {"token": "x"}
+    secret = ACTION.secret_names()
+    assert redact({"message": "hi", "token": "s3cr3t"}, secret) == {"message": "hi", "token": REDACTED}
+    assert redact({"message": "hi"}, secret) == {"message": "hi"}
+    assert redact({"token": "x"}) == {"token": "x"}
+    sealed = seal_parameters({"token": "s3cr3t"}, {"token"}, Fernet.generate_key())
+    assert redact({"passed_on": sealed["token"], "list": [sealed["token"]]}) == {
+        "passed_on": REDACTED, "list": [REDACTED]}
 
 
 def test_json_schema_translation() -> None:

@@ -414,7 +414,7 @@ def test_as_task_result_shape():
 def test_secret_parameters_are_redacted_for_logs():
     req = ProcessRequest(execution_id="e", action_ref="p.a", pack_ref="p", pack_dir="/x", runner="shell",
                          entry_point="a.sh", parameters={"user": "bob", "token": "s3cr3t"}, secret_names=["token"])
-    assert req.redacted_parameters() == {"user": "bob", "token": "***"}
+    assert req.redacted_parameters() == {"user": "bob", "token": "********"}
     assert "s3cr3t" not in repr(req.redacted_parameters())
 
 

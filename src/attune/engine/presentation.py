@@ -1,22 +1,9 @@
-"""How runs read in the Temporal Web UI and in records: task tables, summaries, redaction."""
+"""How runs read in the Temporal Web UI: the task table of "current details"."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from attune.packs.models import Action
-from attune.secrets import redact_sealed
 from attune.statuses import TASK_ACTIVE
 from attune.workflows.conductor import Conductor
-
-REDACTED = "********"
-
-
-def redact(action: Action, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Secret parameter values never reach records, logs or the UI in clear text (spec §7)."""
-    secrets = action.secret_names()
-    return {k: (REDACTED if k in secrets else redact_sealed(v)) for k, v in parameters.items()}
-
 
 TABLE_ROWS = 25
 

@@ -6,11 +6,10 @@ No Temporal here: the driver passes in its workflow id and `workflow.now()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from attune.contract import RunRecord, WorkflowSnapshot
+from attune.contract import RunRecord, RunState, WorkflowSnapshot
 from attune.statuses import ExecutionStatus, execution_status_of
 from attune.workflows.commands import Dispatch, Outcome
 from attune.workflows.keys import AttemptKey, record_key
@@ -22,21 +21,6 @@ SNAPSHOT_PAGE_BYTES = 1_000_000
 # The final snapshot left in the memo: small, as visibility stores it per run (hard limit 2 MB).
 FINAL_MEMO_RECORDS_BYTES = 24_000
 FINAL_MEMO_BYTES = 64_000
-
-
-@dataclass
-class RunState:
-    """What a snapshot says about the run besides its records."""
-
-    action_ref: str
-    status: ExecutionStatus = ExecutionStatus.RUNNING
-    current_tasks: list[str] = field(default_factory=list)
-    completed_tasks: list[str] = field(default_factory=list)
-    failed_tasks: list[str] = field(default_factory=list)
-    variables: dict[str, Any] = field(default_factory=dict)
-    task_graph: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    result: Any = None
 
 
 class RecordBook:
@@ -101,7 +85,7 @@ class RecordBook:
     def _view(self, state: RunState, records: list[RunRecord], *, seq: int, more: bool = False,
               covers_since: int = 0) -> WorkflowSnapshot:
         return WorkflowSnapshot(workflow_id=self.workflow_id, seq=seq, records=records, more=more,
-                                covers_since=covers_since, **vars(state))
+                                covers_since=covers_since, **dict(state))
 
 
 def _page(changed: list[RunRecord], budget: int = SNAPSHOT_PAGE_BYTES, *,

@@ -19,15 +19,16 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from attune.contract import WorkflowSnapshot
+    from attune.contract import RunState, WorkflowSnapshot
     from attune.engine.activities import ACTIVITY_NAME
     from attune.engine.pacing import LocalPacer
     from attune.engine.payloads import SliceInput, WorkflowInput
-    from attune.engine.presentation import redact, task_table
-    from attune.engine.recordbook import RecordBook, RunState
+    from attune.engine.presentation import task_table
+    from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
     from attune.packs.parameters import apply_defaults, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
+    from attune.secrets import redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
     from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
@@ -187,7 +188,7 @@ class AttuneWorkflow:
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)
         child = action.workflow is not None or dispatch.slice_inputs is not None
-        self.book.open(dispatch, action_ref=action.ref, parameters=redact(action, dispatch.input),
+        self.book.open(dispatch, action_ref=action.ref, parameters=redact(dispatch.input, action.secret_names()),
                        timeout_seconds=dispatch.timeout_seconds or action.timeout_seconds,
                        starts_at_once=child or action.local, child=child, now=workflow.now())
         self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, problems))

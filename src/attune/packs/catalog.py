@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from attune.packs.models import Action, Pack
+
+
+class MissingAction(LookupError):
+    """A workflow (transitively) refers to an action that does not exist."""
+
+    def __init__(self, ref: str, referenced_by: str, task: str) -> None:
+        super().__init__(f"action '{ref}' (task '{task}' of workflow '{referenced_by}') is not registered")
+        self.ref, self.referenced_by, self.task = ref, referenced_by, task
+
+
+def closure(ref: str, lookup: Callable[[str], Action | None]) -> dict[str, Action]:
+    """`ref` plus every action reachable through workflow tasks, transitively, by ref: the
+    self-contained catalog an engine needs to run it. Raises KeyError for an unknown `ref` and
+    MissingAction for a task whose action does not exist."""
+    root = lookup(ref)
+    if root is None:
+        raise KeyError(ref)
+    found = {ref: root}
+    queue = deque([root])
+    while queue:
+        action = queue.popleft()
+        for task in action.workflow.tasks if action.workflow else []:
+            if task.action in found:
+                continue
+            target = lookup(task.action)
+            if target is None:
+                raise MissingAction(task.action, action.ref, task.name)
+            found[task.action] = target
+            queue.append(target)
+    return found
 
 
 @dataclass
@@ -30,15 +61,6 @@ class Catalog:
             yield from pack.actions.values()
 
     def closure(self, ref: str) -> dict[str, Action]:
-        """`ref` plus every action reachable through workflow tasks, transitively: the
-        self-contained catalog an engine needs to run it."""
-        found: dict[str, Action] = {}
-        pending = [ref]
-        while pending:
-            current = pending.pop()
-            if current in found:
-                continue
-            action = found[current] = self.action(current)
-            if action.workflow is not None:
-                pending.extend(task.action for task in action.workflow.tasks)
-        return found
+        """See `closure`; an unknown `ref` raises KeyError naming the loaded packs."""
+        self.action(ref)
+        return closure(ref, lambda r: self.action(r) if r in self else None)

@@ -1,4 +1,4 @@
-"""Parameter validation against an action's flat schema (spec §1), and secret redaction.
+"""Parameter validation against an action's flat schema (spec §1).
 
 The flat StackStorm-style schema is translated to JSON Schema so `jsonschema` does the checking;
 we only turn its errors into `{path, message}` problems, one per problem, never stopping at the first.
@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from attune.packs.models import Action, ParameterSpec
-from attune.secrets import REDACTED, is_sealed
+from attune.secrets import is_sealed
 
 
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
@@ -89,11 +89,3 @@ def _path(parts: Any) -> str:
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "parameters"
-
-
-def redact(action: Action | None, params: dict[str, Any] | None) -> dict[str, Any]:
-    """A copy of `params` with every secret parameter's value replaced by "********"."""
-    if not params:
-        return {} if params is None else dict(params)
-    secrets = action.secret_names() if action is not None else set()
-    return {k: (REDACTED if k in secrets and v is not None else v) for k, v in params.items()}

@@ -6,22 +6,14 @@ produced) plus indexed columns for filtering.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attune.packs.catalog import closure as action_closure
 from attune.packs.models import Action, Pack
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
-
-
-class MissingAction(LookupError):
-    """A workflow (transitively) refers to an action that is not registered."""
-
-    def __init__(self, ref: str, referenced_by: str, task: str) -> None:
-        super().__init__(f"action '{ref}' (task '{task}' of workflow '{referenced_by}') is not registered")
-        self.ref, self.referenced_by, self.task = ref, referenced_by, task
 
 
 def action_model(row: ActionRow) -> Action:
@@ -86,26 +78,13 @@ def upsert_pack(session: Session, pack: Pack) -> PackRow:
 
 
 def closure(session: Session, action_ref: str) -> dict[str, Action]:
-    """The action plus every action its workflow (transitively) runs, by ref.
+    """The registered action plus every action its workflow (transitively) runs, by ref
+    (see attune.packs.catalog.closure for what it raises)."""
+    def lookup(ref: str) -> Action | None:
+        row = get_action(session, ref)
+        return action_model(row) if row is not None else None
 
-    Raises KeyError for an unknown `action_ref` and MissingAction for a dangling task reference.
-    """
-    root = get_action(session, action_ref)
-    if root is None:
-        raise KeyError(action_ref)
-    found: dict[str, Action] = {action_ref: action_model(root)}
-    queue = deque([found[action_ref]])
-    while queue:
-        action = queue.popleft()
-        for task in action.workflow.tasks if action.workflow else []:
-            if task.action in found:
-                continue
-            row = get_action(session, task.action)
-            if row is None:
-                raise MissingAction(task.action, action.ref, task.name)
-            found[task.action] = action_model(row)
-            queue.append(found[task.action])
-    return found
+    return action_closure(action_ref, lookup)
 
 
 def pack_configs(session: Session, pack_refs: set[str]) -> dict[str, dict[str, Any]]:

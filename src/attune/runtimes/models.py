@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from attune.secrets import redact
+
 RunnerName = Literal["shell", "python", "nodejs"]
 
 
@@ -28,8 +30,7 @@ class ProcessRequest(BaseModel):
 
     def redacted_parameters(self) -> dict[str, Any]:
         """Parameters safe to log: secret values replaced."""
-        secret = set(self.secret_names)
-        return {k: ("***" if k in secret else v) for k, v in self.parameters.items()}
+        return redact(self.parameters, self.secret_names)
 
 
 class ProcessResult(BaseModel):

@@ -12,10 +12,12 @@ from attune.api.deps import AppState
 from attune.api.errors import ApiError, not_found
 from attune.contract import WorkflowNotFound, new_workflow_id
 from attune.packs.models import Action
-from attune.packs.parameters import redact, validate_parameters
+from attune.packs.parameters import validate_parameters
 from attune.records import executions as records
-from attune.records.definitions import MissingAction, closure, pack_configs
+from attune.packs.catalog import MissingAction
+from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow
+from attune.secrets import redact
 from attune.statuses import TERMINAL, ExecutionStatus
 
 log = logging.getLogger("attune.api")
@@ -68,7 +70,7 @@ def _record(state: AppState, action: Action, params: dict[str, Any]) -> tuple[in
     # mirror can settle (see Mirror._check_requested) rather than an invisible run.
     with state.db.session() as s:
         row = records.create_requested(
-            s, action_ref=action.ref, config=redact(action, params),
+            s, action_ref=action.ref, config=redact(params, action.secret_names()),
             timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
         )
         workflow_id = new_workflow_id(action.ref, row.id)
