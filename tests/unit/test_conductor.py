@@ -7,7 +7,7 @@ from typing import Any, Callable
 import pytest
 
 from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
-from attune.workflows.conductor import Conductor
+from attune.workflows.conductor import LEGACY, Conductor, Semantics
 from attune.workflows.events import AttemptEnded, CancelRequested, TimerFired
 from attune.workflows.slice import SliceConductor
 from attune.workflows.definition import WorkflowDefinition
@@ -41,12 +41,13 @@ class Rehearsal:
     """
 
     def __init__(self, definition: WorkflowDefinition, script: Callable[[Dispatch], Outcome],
-                 parameters: dict | None = None) -> None:
-        self.conductor = Conductor(definition, parameters or {})
+                 parameters: dict | None = None, semantics: Semantics = Semantics()) -> None:
+        self.conductor = Conductor(definition, parameters or {}, semantics=semantics)
         self.script = script
         self.dispatched: list[Dispatch] = []
         self.timers: list[StartTimer] = []
         self.cancelled: list[str] = []
+        self.told_to_cancel: list[str] = []
         self.pending: list[Dispatch] = []
         self.max_in_flight = 0
         self.finish: Finish | None = None
@@ -58,6 +59,8 @@ class Rehearsal:
                 self.pending.append(command)
             elif isinstance(command, StartTimer):
                 self.timers.append(command)
+            elif isinstance(command, CancelAttempt) and command.let_finish:
+                self.told_to_cancel.append(command.key)  # children would cancel; actions finish
             elif isinstance(command, CancelAttempt):
                 self.cancelled.append(command.key)
             elif isinstance(command, Finish):
@@ -299,8 +302,57 @@ def test_cancel_allow_finish_lets_running_end_and_schedules_nothing():
     d = wf(tasks=[t("a", next=[{"do": ["b"]}]), t("b")])
     r = Rehearsal(d, always_ok).run(cancel_after=0)
     assert r.order == ["a"] and r.cancelled == []
+    assert [str(k) for k in r.told_to_cancel] == ["a.1#0"]  # a nested workflow would stop too
     assert r.finish.status == "cancelled"
     assert r.finish.result == {"error": "Workflow cancelled", "succeeded": False}
+    legacy = Rehearsal(d, always_ok, semantics=LEGACY).run(cancel_after=0)
+    assert legacy.told_to_cancel == [] and legacy.order == ["a"]
+
+
+def test_a_retry_waits_for_a_free_slot_so_concurrency_always_holds():
+    """Item 0 fails and waits 5 s; its slot goes to item 2; when the timer fires, item 0 waits
+    for a slot instead of making three in flight (issue: retry timer vs refilled slot)."""
+    d = wf(tasks=[t("each", with_items="{{ range(4) }}", concurrency=2,
+                    retry={"count": 1, "delay": 5})])
+    r = Rehearsal(d, always_ok)
+    r.apply(r.conductor.start())
+    first, second = r.pending.pop(0), r.pending.pop(0)
+    r.apply(r.conductor.handle(AttemptEnded(first.key, bad())))  # item 0 -> retry timer
+    assert [str(x.key) for x in r.pending] == ["each.1[2]#0"] and len(r.timers) == 1
+    r.apply(r.conductor.handle(TimerFired(r.timers.pop(0).key)))  # slots: item 1, item 2
+    assert [str(x.key) for x in r.pending] == ["each.1[2]#0"]  # nothing more in flight
+    r.apply(r.conductor.handle(AttemptEnded(second.key, ok())))
+    assert [str(x.key) for x in r.pending] == ["each.1[2]#0", "each.1[0]#1"]  # the retry first
+    while r.pending:
+        r.apply(r.conductor.handle(AttemptEnded(r.pending.pop(0).key, ok())))
+    assert r.finish.status == "completed" and r.max_in_flight == 2
+    legacy = Rehearsal(d, always_ok, semantics=LEGACY)
+    legacy.apply(legacy.conductor.start())
+    legacy.apply(legacy.conductor.handle(AttemptEnded(legacy.pending.pop(0).key, bad())))
+    legacy.apply(legacy.conductor.handle(AttemptEnded(legacy.pending.pop(0).key, ok())))
+    legacy.apply(legacy.conductor.handle(TimerFired(legacy.timers.pop(0).key)))
+    assert legacy.max_in_flight == 3  # what older runs did, kept for their replay
+
+
+@pytest.mark.parametrize("handler, status", [
+    (None, "failed"),
+    ({"when": "{{ cancelled() }}", "do": ["cleanup"]}, "completed"),
+    ({"do": ["cleanup"]}, "completed"),
+    ({"when": "{{ failed() }}", "do": ["cleanup"]}, "failed"),
+])
+def test_a_task_cancelled_on_its_own_is_a_failure_unless_handled(handler, status):
+    d = wf(tasks=[t("nested", next=[handler] if handler else []), t("cleanup", join=1)]
+           if handler else [t("nested")])
+    def script(disp: Dispatch) -> Outcome:
+        return Outcome("cancelled", {"succeeded": False}) if disp.task == "nested" else ok()
+
+    r = Rehearsal(d, script)
+    r.run()
+    assert r.finish.status == status
+    if status == "failed":
+        assert r.finish.error == "Workflow failed: 1 task(s) failed: nested"
+    legacy = Rehearsal(d, script, semantics=LEGACY).run()
+    assert legacy.finish.status == "completed"
 
 
 def test_cancel_running_cancels_in_flight_attempts():

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
     from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
-    from attune.workflows.conductor import Conductor
+    from attune.workflows.conductor import LEGACY, Conductor, Semantics
     from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
     from attune.workflows.keys import AttemptKey, record_key
     from attune.workflows.slice import SliceConductor
@@ -40,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AttuneWorkflow"
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
 FINAL_MEMO = "attune_final"  # memo key of the final snapshot (see RecordBook.final)
-TASK_INPUT_CHECK = "attune_task_input_check"  # patch id: histories from before it replay as they were
+# Patch ids: histories from before each change replay as they were.
+TASK_INPUT_CHECK = "attune_task_input_check"
+SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 
@@ -54,6 +56,7 @@ class AttuneWorkflow:
         self.conductor: Conductor | None = None
         self.events: list[Event] = []
         self.handles: dict[AttemptKey | str, asyncio.Task[None]] = {}
+        self.children: set[AttemptKey] = set()  # attempts running as child workflows
         self.book = RecordBook(workflow.info().workflow_id)
         self.status = ExecutionStatus.RUNNING
         self.error: str | None = None
@@ -89,6 +92,7 @@ class AttuneWorkflow:
             apply_defaults(self.action, inp.parameters),
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
+            semantics=_semantics(),
         )
         await self._drive()
         assert self.conductor.finished is not None
@@ -99,12 +103,14 @@ class AttuneWorkflow:
         conductor = self.conductor = SliceConductor(
             slice_.task, slice_.inputs, slice_.first_index, parameters=slice_.parameters,
             variables=slice_.variables,
-            cancellation_policy=self.inp.cancellation_policy or "allow_finish")
+            cancellation_policy=self.inp.cancellation_policy or "allow_finish",
+            semantics=_semantics())
         await self._drive()
         outcome = conductor.outcome()
-        if outcome is None:  # the slice itself failed, e.g. a bad on_error
-            assert conductor.finished is not None
-            return self._conclude(conductor.finished)  # raises with the conductor's error
+        cancelled = conductor.cancelling and conductor.semantics.cancel_reaches_children
+        if outcome is None or cancelled:  # it failed on its own (e.g. a bad on_error), or was
+            assert conductor.finished is not None  # cancelled: it ends as such in the Web UI
+            return self._conclude(conductor.finished)  # raises
         self.status = ExecutionStatus.COMPLETED
         self._publish_final()
         status, results = outcome
@@ -174,7 +180,9 @@ class AttuneWorkflow:
                 self.handles[command.key] = asyncio.create_task(self._timer(command))
             elif isinstance(command, CancelAttempt):
                 handle = self.handles.get(command.key)
-                if handle is not None:
+                # `let_finish`: an action's process finishes; a child is told to cancel and
+                # applies the same policy to what it runs (nothing new starts in the tree).
+                if handle is not None and (not command.let_finish or command.key in self.children):
                     handle.cancel()
 
     def _start(self, dispatch: Dispatch) -> None:
@@ -188,6 +196,8 @@ class AttuneWorkflow:
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)
         child = action.workflow is not None or dispatch.slice_inputs is not None
+        if child:
+            self.children.add(dispatch.key)
         self.book.open(dispatch, action_ref=action.ref, parameters=redact(dispatch.input, action.secret_names()),
                        timeout_seconds=dispatch.timeout_seconds or action.timeout_seconds,
                        starts_at_once=child or action.local, child=child, now=workflow.now())
@@ -217,6 +227,7 @@ class AttuneWorkflow:
                 return  # the run ended or is being evicted from the cache: nobody is listening
             outcome = _outcome_of_error(exc)
         self.handles.pop(dispatch.key, None)
+        self.children.discard(dispatch.key)
         self.book.settle(dispatch.key, outcome, workflow.now())
         self.events.append(AttemptEnded(dispatch.key, outcome))
 
@@ -334,6 +345,10 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return dict(self.conductor.task_states()) if self.conductor else {}
+
+
+def _semantics() -> Semantics:
+    return Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
 
 
 def _summary(dispatch: Dispatch) -> str:

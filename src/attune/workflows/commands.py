@@ -36,6 +36,10 @@ class StartTimer:
 @dataclass(frozen=True)
 class CancelAttempt:
     key: AttemptKey
+    # The workflow is cancelled with `allow_finish`: an action's process finishes, but a nested
+    # workflow or slice is told to cancel too, so that it starts nothing new (it applies the
+    # same policy to its own running tasks).
+    let_finish: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,25 @@ MAX_IN_FLIGHT = 1000  # attempts in flight per workflow run, below Temporal's 2,
 SLICE_SIZE = 500  # with_items longer than this run as child workflows of this many items
 
 
+@dataclass(frozen=True)
+class Semantics:
+    """Behaviour that changed while runs were in flight: the host turns each on only for runs
+    that started after the change (Temporal replays older histories with the old behaviour)."""
+
+    # A retry waits for a free slot like any other unit (concurrency and the in-flight bound
+    # always hold), instead of dispatching the moment its timer fires.
+    strict_bounds: bool = True
+    # A task that ends `cancelled` while its workflow is not being cancelled is a failure
+    # unless a transition handles it (spec §3).
+    cancelled_fails: bool = True
+    # Cancelling with `allow_finish` reaches running nested workflows and slices, so nothing
+    # new starts anywhere in the tree (spec §3).
+    cancel_reaches_children: bool = True
+
+
+LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False)
+
+
 class WorkflowError(Exception):
     """A definition or expression problem found while running: fails the workflow."""
 
@@ -53,6 +72,7 @@ class Run:
     status: TaskStatus = TaskStatus.DELAYED
     units: list[Unit] = field(default_factory=list)
     next_unit: int = 0
+    ready: list[Unit] = field(default_factory=list)  # retries waiting for a free slot
     is_items: bool = False
     result: Any = None
     in_flight: int = 0  # units dispatched and not yet ended
@@ -82,8 +102,10 @@ class Conductor:
         *,
         config: dict[str, Any] | None = None,
         system: dict[str, Any] | None = None,
+        semantics: Semantics = Semantics(),
     ) -> None:
         self.definition = definition
+        self.semantics = semantics
         self.graph = TaskGraph.of(definition)
         self.parameters = dict(parameters or {})
         self.config = config or {}
@@ -265,12 +287,16 @@ class Conductor:
         limit = spec.concurrency if run.is_items else 1
         if run.items:  # slices: each child runs `concurrency` items at once
             limit = max(1, spec.concurrency // self.slice_size)
-        while not self.cancelling and run.in_flight < limit and run.next_unit < len(run.units):
+        while not self.cancelling and run.in_flight < limit and (
+                run.ready or run.next_unit < len(run.units)):
             if self._in_flight >= self.max_in_flight:
                 self._starved[run.seq] = run
                 return
-            self._dispatch(run, run.units[run.next_unit])
-            run.next_unit += 1
+            if run.ready:
+                self._dispatch(run, run.ready.pop(0))
+            else:
+                self._dispatch(run, run.units[run.next_unit])
+                run.next_unit += 1
         self._starved.pop(run.seq, None)
 
     def _refill_starved(self) -> None:
@@ -326,13 +352,16 @@ class Conductor:
                 timer = retry_timer(run.attempt(unit))
                 self._retries[timer] = (run, unit)
                 self._emit(StartTimer(key=timer, seconds=delay))
+                if self.semantics.strict_bounds:  # a waiting retry holds no slot
+                    self._fill(run)
+                    self._refill_starved()
             else:
-                self._dispatch(run, unit)
+                self._retry_now(run, unit)
             return
         unit.status = outcome.status
         unit.result = outcome.result
         run.ended += 1
-        if run.next_unit < len(run.units) and not self.cancelling:
+        if (run.ready or run.next_unit < len(run.units)) and not self.cancelling:
             self._fill(run)
         if run.ended == len(run.units):
             self._complete(run)
@@ -360,8 +389,15 @@ class Conductor:
         if key in self._delayed:
             self._begin(self._delayed.pop(key))
         else:
-            run, unit = self._retries.pop(key)
+            self._retry_now(*self._retries.pop(key))
+
+    def _retry_now(self, run: Run, unit: Unit) -> None:
+        """The unit's next attempt is due: it takes the first free slot."""
+        if not self.semantics.strict_bounds:
             self._dispatch(run, unit)
+            return
+        run.ready.append(unit)
+        self._fill(run)
 
     def _complete(self, run: Run) -> None:
         """All units ended: settle the run's status and result, then fire transitions."""
@@ -378,7 +414,8 @@ class Conductor:
         if self.cancelling:
             return
         handled = self._fire_transitions(run)
-        if run.status in TASK_FAILURES and not handled:
+        if not handled and (run.status in TASK_FAILURES or (
+                run.status == TaskStatus.CANCELLED and self.semantics.cancelled_fails)):
             self.unhandled.append(run.task)
 
     def _fire_transitions(self, run: Run) -> bool:
@@ -410,10 +447,13 @@ class Conductor:
         self.cancelling = True
         cancel_running = self.definition.cancellation_policy == "cancel_running"
         for run in self.active_runs():
+            run.ready.clear()  # retries waiting for a slot never start now (marked below)
             for unit in run.units:
                 if unit.in_flight:
                     if cancel_running:
                         self._emit(CancelAttempt(key=run.attempt(unit)))
+                    elif self.semantics.cancel_reaches_children:
+                        self._emit(CancelAttempt(key=run.attempt(unit), let_finish=True))
                 elif unit.status == TaskStatus.DELAYED:  # queued or between retries: never starts
                     unit.status = TaskStatus.CANCELLED
                     run.ended += 1

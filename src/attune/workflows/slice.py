@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from attune.statuses import TASK_ACTIVE, TaskStatus
-from attune.workflows.conductor import Conductor, Run, Unit
+from attune.workflows.conductor import Conductor, Run, Semantics, Unit
 from attune.workflows.definition import TaskSpec, WorkflowDefinition
 
 
 class SliceConductor(Conductor):
     def __init__(self, task: TaskSpec, inputs: list[dict[str, Any]], first_index: int, *,
                  parameters: dict[str, Any], variables: dict[str, Any],
-                 cancellation_policy: Literal["allow_finish", "cancel_running"]) -> None:
+                 cancellation_policy: Literal["allow_finish", "cancel_running"],
+                 semantics: Semantics = Semantics()) -> None:
         # The parent's task without what belongs to the parent's graph; `with_items` only marks
         # it as an items task (the items are `inputs`).
         only_items = task.model_copy(update={
@@ -28,7 +29,7 @@ class SliceConductor(Conductor):
         })
         definition = WorkflowDefinition(version="slice", tasks=[only_items],
                                         cancellation_policy=cancellation_policy)
-        super().__init__(definition, parameters)
+        super().__init__(definition, parameters, semantics=semantics)
         self.variables.update(variables)  # retry.on_error sees what it would in the parent
         self.inputs = inputs
         self.first_index = first_index

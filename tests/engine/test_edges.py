@@ -1,0 +1,65 @@
+"""The edges of the contract (issue: no input hangs a run), on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.engine.helpers import records, start, wait_ended
+
+
+@pytest.fixture
+def engine(temporal_stack):
+    return temporal_stack.engine
+
+
+async def _child_id(engine, workflow_id: str, task: str) -> str:
+    for _ in range(100):
+        ids = [r.child_workflow_id for r in await records(engine, workflow_id)
+               if r.task_name == task and r.child_workflow_id]
+        if ids:
+            return ids[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{task} never started")
+
+
+async def _wait_for(engine, workflow_id: str, task: str, status: str = "running") -> None:
+    for _ in range(200):
+        if any(r.task_name == task and r.status == status for r in await records(engine, workflow_id)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{task} never became {status}")
+
+
+async def test_cancel_with_allow_finish_reaches_nested_workflows_and_slices(engine):
+    """Spec §3: after a cancel nothing new starts anywhere in the tree; running processes end."""
+    workflow_id = await start(engine, "qa.cancel_tree", {"items": 600})
+    nested = await _child_id(engine, workflow_id, "nested")
+    first_slice = await _child_id(engine, workflow_id, "many")
+    await _wait_for(engine, nested, "first")
+    await engine.cancel(workflow_id)
+    status, result = await wait_ended(engine, workflow_id, 60)
+    assert status == "cancelled" and result == {"error": "Workflow cancelled", "succeeded": False}
+    nested_records = await records(engine, nested)
+    assert [r.task_name for r in nested_records] == ["first"]  # `second` never started
+    assert nested_records[0].status == "completed"  # allow_finish: the running one ended
+    assert (await engine.status(nested)).status == "cancelled"
+    items = await records(engine, first_slice)
+    assert 1 <= len(items) < 20, f"{len(items)} items dispatched after the cancel"
+    assert (await engine.status(first_slice)).status == "cancelled"
+    parent = await records(engine, workflow_id)
+    assert [r.task_name for r in parent if r.task_name == "many"] == ["many"]  # no second slice
+
+
+async def test_a_nested_workflow_cancelled_on_its_own_fails_its_task_unless_handled(engine):
+    workflow_id = await start(engine, "qa.nested_alone")
+    inner = await _child_id(engine, workflow_id, "inner")
+    handled = await _child_id(engine, workflow_id, "handled")
+    await engine.cancel(inner)
+    await engine.cancel(handled)
+    status, result = await wait_ended(engine, workflow_id, 60)
+    assert status == "failed"
+    assert result == {"error": "Workflow failed: 1 task(s) failed: inner", "succeeded": False}
+    by_task = {r.task_name: r.status for r in await records(engine, workflow_id)}
+    assert by_task == {"inner": "cancelled", "handled": "cancelled", "cleanup": "completed"}
