@@ -96,7 +96,8 @@ class EngineClient(Protocol):
                     parameters: dict[str, Any], workflow_id: str,
                     pack_configs: dict[str, dict[str, Any]] | None = None,
                     api_url: str | None = None, queue_prefix: str | None = None,
-                    history_guard: int | None = None) -> None: ...
+                    history_guard: int | None = None,
+                    max_nesting_depth: int | None = None) -> None: ...
 
     async def snapshot(self, workflow_id: str, since: int = 0, *,
                        patient: bool = True) -> WorkflowSnapshot: ...

@@ -14,6 +14,7 @@ DEFAULT_STATE_DIR = ".attune"
 DEFAULT_QUEUE_PREFIX = "attune"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+DEFAULT_MAX_NESTING_DEPTH = 20  # levels of nested workflows below a submitted one
 ORCHESTRATOR = "orchestrator"  # the worker role that runs workflow code (and its queue's name)
 
 
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # Run the orchestrator's workflow code in Temporal's sandbox (slower; see engine/worker.py).
     workflow_sandbox: bool = False
+    # How deep nested workflows may go; a deeper one fails its task with a message naming this.
+    max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
 
     @property
     def effective_database_url(self) -> str:

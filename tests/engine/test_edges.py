@@ -63,3 +63,33 @@ async def test_a_nested_workflow_cancelled_on_its_own_fails_its_task_unless_hand
     assert result == {"error": "Workflow failed: 1 task(s) failed: inner", "succeeded": False}
     by_task = {r.task_name: r.status for r in await records(engine, workflow_id)}
     assert by_task == {"inner": "cancelled", "handled": "cancelled", "cleanup": "completed"}
+
+
+async def test_a_disabled_action_is_refused_inside_workflows_too(engine):
+    workflow_id = await start(engine, "qa.uses_disabled")
+    status, result = await wait_ended(engine, workflow_id, 30)
+    assert status == "failed"
+    refused, = await records(engine, workflow_id)
+    assert refused.status == "failed"
+    assert refused.result["error"] == "task 'refused': action 'qa.disabled' is disabled (enabled: false)"
+
+
+async def test_nesting_has_a_depth_limit_and_ids_do_not_grow_with_depth(engine):
+    ok_id = await start(engine, "qa.recurse", {"n": 3})
+    assert (await wait_ended(engine, ok_id, 60))[0] == "completed"
+
+    workflow_id = await start(engine, "qa.recurse", {"n": 100})
+    status, result = await wait_ended(engine, workflow_id, 120)
+    assert status == "failed"
+    assert result["error"] == "Workflow failed: 1 task(s) failed: again"
+    chain, current = [], workflow_id
+    while current is not None:  # down the chain of nested runs to the one that refused
+        chain.append(current)
+        again = [r for r in await records(engine, current) if r.task_name == "again"]
+        current = again[0].child_workflow_id
+    assert len(chain) == 21  # the submitted run and 20 nested levels
+    assert again[0].result["error"] == (
+        "task 'again': nested workflow 'qa.recurse' would run 21 levels deep, over the limit of 20"
+        " (setting ATTUNE_MAX_NESTING_DEPTH); does a workflow run itself?")
+    lengths = {len(w) for w in chain[2:]}
+    assert len(lengths) == 1 and max(lengths) < len(workflow_id) + 40  # no growth with depth

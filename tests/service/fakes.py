@@ -69,7 +69,8 @@ class FakeEngine:
                     parameters: dict[str, Any], workflow_id: str,
                     pack_configs: dict[str, dict[str, Any]] | None = None,
                     api_url: str | None = None, queue_prefix: str | None = None,
-                    history_guard: int | None = None) -> None:
+                    history_guard: int | None = None,
+                    max_nesting_depth: int | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start
         self.started.append({"catalog": catalog, "action_ref": action_ref,

@@ -78,6 +78,7 @@ PACK_CASES = {
     "local_long_timeout": ("actions/run.yaml", 5, 18, "a local action needs timeout_seconds <= 60"),
     "local_default_timeout": ("actions/run.yaml", 4, 1, "the default is 600: set timeout_seconds"),
     "local_workflow": ("actions/flow.yaml", 3, 1, "'local' applies to script actions only"),
+    "self_recursion": (FLOW, 4, 13, "task 'first' always runs 'bad.flow', which always leads back here"),
 }
 
 
@@ -252,3 +253,32 @@ def test_legacy_positions_point_at_the_legacy_text() -> None:
     _, problems = parse_workflow_text(text)
     assert [(p.line, p.column) for p in problems] == [(5, 19)]
     assert "unknown name 'nope'" in problems[0].message
+
+
+def test_workflows_that_always_run_each_other_are_refused_and_conditional_calls_are_not(
+        tmp_path: Path) -> None:
+    pack = tmp_path / "loops"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text('ref: loops\nversion: "1"\n')
+    flows = {"a": "  - name: call_b\n    action: loops.b\n",
+             "b": "  - name: start\n    action: loops.c\n    next: [{do: [call_a]}]\n"
+                  "  - name: call_a\n    action: loops.a\n",
+             "c": "  - name: check\n    action: loops.a\n    next: []\n",
+             "d": "  - name: check\n    action: loops.c\n"
+                  "    next: [{when: '{{ succeeded() }}', do: [again]}]\n"
+                  "  - name: again\n    action: loops.d\n"}
+    for name, tasks in flows.items():
+        (pack / "actions" / f"{name}.yaml").write_text(
+            f"ref: loops.{name}\nworkflow_file: workflows/{name}.workflow.yaml\n")
+        (pack / "actions" / "workflows" / f"{name}.workflow.yaml").write_text(
+            f'version: "1"\ntasks:\n{tasks}')
+    problems = validate_path(pack)
+    messages = sorted((Path(p.file).name, p.message.split(",")[0]) for p in problems)
+    assert messages == [
+        ("a.workflow.yaml", "task 'call_b' always runs 'loops.b'"),
+        ("b.workflow.yaml", "task 'call_a' always runs 'loops.a'"),
+        ("b.workflow.yaml", "task 'start' always runs 'loops.c'"),
+        ("c.workflow.yaml", "task 'check' always runs 'loops.a'"),
+    ]  # d calls itself only on success: bounded at run time by the nesting depth limit
+    assert "(loops.a -> loops.b -> loops.a)" in next(p.message for p in problems
+                                                        if p.file.endswith("a.workflow.yaml"))

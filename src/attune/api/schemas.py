@@ -76,7 +76,9 @@ class Execution(_Out):
     workflow_task: WorkflowTaskRef | None = None
     retry_count: int = 0
     original_execution: int | None = None
-    timeout_seconds: int | None = None
+    timeout_seconds: float | None = None
+    status_detail: str | None = Field(None, description="Why it is not moving, when known "
+                                      "(e.g. its workflow task keeps failing)")
     workflow_id: str | None = Field(None, description="Temporal workflow id (Web UI link)")
     started_at: datetime | None = None
     ended_at: datetime | None = None

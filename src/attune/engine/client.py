@@ -81,6 +81,7 @@ class EngineClient:
         api_url: str | None = None,
         queue_prefix: str | None = None,
         history_guard: int | None = None,
+        max_nesting_depth: int | None = None,
     ) -> None:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
@@ -95,7 +96,8 @@ class EngineClient:
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
                           pack_configs=pack_configs or {}, api_url=api_url or DEFAULT_API_URL,
                           queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
-                          **({"history_guard": history_guard} if history_guard else {})),
+                          **({"history_guard": history_guard} if history_guard else {}),
+                          **({"max_depth": max_nesting_depth} if max_nesting_depth else {})),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",

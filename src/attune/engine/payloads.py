@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from attune.packs.models import Action
-from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX
+from attune.settings import DEFAULT_API_URL, DEFAULT_MAX_NESTING_DEPTH, DEFAULT_QUEUE_PREFIX
 from attune.workflows.definition import TaskSpec
 
 
@@ -39,3 +39,9 @@ class WorkflowInput(BaseModel):
     slice: SliceInput | None = None
     # Fail clearly before Temporal's 51,200-event hard stop (lower only in tests).
     history_guard: int = 45_000
+    # Nesting: this run's depth (0 = submitted), its top-level run's id (None: it is the top),
+    # and how deep nested workflows may go before their task fails (a workflow that runs
+    # itself would otherwise nest until Temporal's id or history limits stop it uncleanly).
+    depth: int = 0
+    root_workflow_id: str | None = None
+    max_depth: int = DEFAULT_MAX_NESTING_DEPTH

@@ -30,7 +30,8 @@ class RecordBook:
         self.seq = 0
 
     def open(self, dispatch: Dispatch, *, action_ref: str, parameters: dict[str, Any],
-             timeout_seconds: int, starts_at_once: bool, child: bool, now: datetime) -> None:
+             timeout_seconds: float, starts_at_once: bool, child_workflow_id: str | None,
+             now: datetime) -> None:
         """An attempt was dispatched. `starts_at_once`: a child workflow or a local action runs
         now; a queued action waits for a runtime worker (`scheduled` until one takes it)."""
         key = dispatch.key
@@ -48,7 +49,7 @@ class RecordBook:
             triggered_by=dispatch.triggered_by,
             timeout_seconds=timeout_seconds,
             started_at=now,
-            child_workflow_id=record_key(self.workflow_id, key) if child else None,
+            child_workflow_id=child_workflow_id,
         )
         self._bump(record)
         self.records[key] = record

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
     from attune.workflows.conductor import LEGACY, Conductor, Semantics
     from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
-    from attune.workflows.keys import AttemptKey, record_key
+    from attune.workflows.keys import AttemptKey, child_workflow_id, record_key
     from attune.workflows.slice import SliceConductor
 
 WORKFLOW_NAME = "AttuneWorkflow"
@@ -62,6 +62,7 @@ class AttuneWorkflow:
         self.error: str | None = None
         self.result: Any = None
         self.pacer = LocalPacer(INFRA_RETRY)
+        self.semantics = LEGACY  # set when the run starts (see _semantics)
 
     # ---- entry ----------------------------------------------------------------------------------
 
@@ -79,6 +80,7 @@ class AttuneWorkflow:
                                    type="InterpreterError", non_retryable=True) from exc
 
     async def _run(self, inp: WorkflowInput) -> Any:
+        self.semantics = _semantics()
         if inp.slice is not None:
             return await self._run_slice(inp.slice)
         if self.action.workflow is None:
@@ -92,7 +94,7 @@ class AttuneWorkflow:
             apply_defaults(self.action, inp.parameters),
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
-            semantics=_semantics(),
+            semantics=self.semantics,
         )
         await self._drive()
         assert self.conductor.finished is not None
@@ -104,7 +106,7 @@ class AttuneWorkflow:
             slice_.task, slice_.inputs, slice_.first_index, parameters=slice_.parameters,
             variables=slice_.variables,
             cancellation_policy=self.inp.cancellation_policy or "allow_finish",
-            semantics=_semantics())
+            semantics=self.semantics)
         await self._drive()
         outcome = conductor.outcome()
         cancelled = conductor.cancelling and conductor.semantics.cancel_reaches_children
@@ -187,7 +189,7 @@ class AttuneWorkflow:
 
     def _start(self, dispatch: Dispatch) -> None:
         action = self.inp.catalog[dispatch.action_ref]
-        problems: list[dict[str, str]] = []
+        refusal: str | None = None
         # A task's action gets its declared defaults and its declared parameters are checked
         # (type, enum, range, required) as a submission's are: a bad input fails the task with
         # the reason instead of reaching the process. Keys the action does not declare still
@@ -195,13 +197,25 @@ class AttuneWorkflow:
         if dispatch.slice_inputs is None and workflow.patched(TASK_INPUT_CHECK):
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)
-        child = action.workflow is not None or dispatch.slice_inputs is not None
+            if problems:
+                listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+                refusal = f"task '{dispatch.task}': invalid input for {action.ref}: {listed}"
+        if not action.enabled and self.semantics.refuse_disabled:
+            refusal = f"task '{dispatch.task}': action '{action.ref}' is disabled (enabled: false)"
+        depth = self.inp.depth + 1
+        if action.workflow is not None and self.semantics.bounded_nesting and depth > self.inp.max_depth:
+            refusal = (f"task '{dispatch.task}': nested workflow '{action.ref}' would run {depth} "
+                       f"levels deep, over the limit of {self.inp.max_depth} (setting "
+                       "ATTUNE_MAX_NESTING_DEPTH); does a workflow run itself?")
+        child = refusal is None and (action.workflow is not None or dispatch.slice_inputs is not None)
         if child:
             self.children.add(dispatch.key)
         self.book.open(dispatch, action_ref=action.ref, parameters=redact(dispatch.input, action.secret_names()),
-                       timeout_seconds=dispatch.timeout_seconds or action.timeout_seconds,
-                       starts_at_once=child or action.local, child=child, now=workflow.now())
-        self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, problems))
+                       timeout_seconds=_timeout(dispatch, action),
+                       starts_at_once=child or action.local,
+                       child_workflow_id=self._child_id(dispatch.key) if child else None,
+                       now=workflow.now())
+        self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, refusal))
 
     async def _timer(self, command: StartTimer) -> None:
         try:
@@ -211,11 +225,11 @@ class AttuneWorkflow:
         self.handles.pop(command.key, None)
         self.events.append(TimerFired(command.key))
 
-    async def _attempt(self, dispatch: Dispatch, action: Action,
-                       problems: list[dict[str, str]]) -> None:
+    async def _attempt(self, dispatch: Dispatch, action: Action, refusal: str | None) -> None:
+        """Run one attempt (or refuse it: the task fails with `refusal`) and report its end."""
         try:
-            if problems:
-                outcome = _invalid_input(dispatch, action, problems)
+            if refusal is not None:
+                outcome = Outcome(status=TaskStatus.FAILED, result={"succeeded": False, "error": refusal})
             elif dispatch.slice_inputs is not None:
                 outcome = await self._slice(dispatch)
             elif action.workflow is not None:
@@ -232,7 +246,7 @@ class AttuneWorkflow:
         self.events.append(AttemptEnded(dispatch.key, outcome))
 
     async def _activity(self, dispatch: Dispatch, action: Action) -> Outcome:
-        timeout = dispatch.timeout_seconds or action.timeout_seconds
+        timeout = _timeout(dispatch, action)
         assert action.runner is not None  # a script action (workflows run as children)
         request = ProcessRequest(
             execution_id=record_key(workflow.info().workflow_id, dispatch.key),
@@ -271,10 +285,10 @@ class AttuneWorkflow:
         result = await self._start_child(
             dispatch, WorkflowInput(action_ref=action.ref, parameters=dispatch.input,
                                     cancellation_policy=policy, history_guard=self.inp.history_guard,
-                                    **self._inherited()),
+                                    depth=self.inp.depth + 1, **self._inherited()),
             summary=f"{action.ref} (task {_summary(dispatch)})",
             execution_timeout=timedelta(seconds=dispatch.timeout_seconds)
-            if dispatch.timeout_seconds else None)
+            if dispatch.timeout_seconds is not None else None)
         return Outcome(status=TaskStatus.SUCCEEDED, result=result)
 
     async def _slice(self, dispatch: Dispatch) -> Outcome:
@@ -291,7 +305,7 @@ class AttuneWorkflow:
                                  first_index=dispatch.key.span[0],
                                  parameters=self.conductor.parameters,
                                  variables=self.conductor.variables),
-                **self._inherited()),
+                depth=self.inp.depth, **self._inherited()),
             summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
         return Outcome(status=result["status"], result=result["results"])
 
@@ -299,14 +313,21 @@ class AttuneWorkflow:
         """What every child run takes from its parent."""
         return dict(catalog=self.inp.catalog, pack_configs=self.inp.pack_configs,
                     api_url=self.inp.api_url, queue_prefix=self.inp.queue_prefix,
-                    parent_key=None)
+                    parent_key=None, max_depth=self.inp.max_depth,
+                    root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id)
+
+    def _child_id(self, key: AttemptKey) -> str:
+        parent = workflow.info().workflow_id
+        if not self.semantics.bounded_nesting:
+            return record_key(parent, key)
+        return child_workflow_id(parent, self.inp.root_workflow_id, key)
 
     async def _start_child(self, dispatch: Dispatch, inp: WorkflowInput, *, summary: str,
                            execution_timeout: timedelta | None = None) -> Any:
         inp = inp.model_copy(update={"parent_key": str(dispatch.key)})
         return await workflow.execute_child_workflow(
             WORKFLOW_NAME, inp,
-            id=record_key(workflow.info().workflow_id, dispatch.key),
+            id=self._child_id(dispatch.key),
             task_queue=workflow.info().task_queue,
             static_summary=summary,
             execution_timeout=execution_timeout,
@@ -347,6 +368,11 @@ class AttuneWorkflow:
         return dict(self.conductor.task_states()) if self.conductor else {}
 
 
+def _timeout(dispatch: Dispatch, action: Action) -> float:
+    """The task's `timeout` (fractions allowed), else the action's timeout_seconds."""
+    return dispatch.timeout_seconds if dispatch.timeout_seconds is not None else action.timeout_seconds
+
+
 def _semantics() -> Semantics:
     return Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
 
@@ -364,12 +390,6 @@ def _outcome_status(result: ProcessResult) -> TaskStatus:
     if result.succeeded:
         return TaskStatus.SUCCEEDED
     return TaskStatus.TIMED_OUT if result.timed_out else TaskStatus.FAILED
-
-
-def _invalid_input(dispatch: Dispatch, action: Action, problems: list[dict[str, str]]) -> Outcome:
-    listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
-    error = f"task '{dispatch.task}': invalid input for {action.ref}: {listed}"
-    return Outcome(status=TaskStatus.FAILED, result={"succeeded": False, "error": error})
 
 
 def _outcome_of_error(exc: BaseException) -> Outcome:

@@ -18,6 +18,7 @@ from attune.packs.schema import check_parameters
 from attune.packs.workflow_file import build_definition, check_definition
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.workflows.definition import WorkflowDefinition
+from attune.workflows.graph import TaskGraph
 
 
 def load_pack(path: str | FsPath, *, known_actions: Iterable[str] = ()) -> Pack:
@@ -36,6 +37,7 @@ def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[Loaded
     siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
     known = _refs([loaded, *siblings]) | set(extra)
     _check_actions_exist(loaded.workflows, known)
+    _check_endless_nesting([loaded, *siblings], only=loaded)
     return loaded, known
 
 
@@ -54,6 +56,7 @@ def load_packs(root: str | FsPath) -> Catalog:
                                f"{packs[loaded.pack.ref].path}")
         packs.setdefault(loaded.pack.ref, loaded.pack)
     _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads))
+    _check_endless_nesting(loads)
     problems = [p for loaded in loads for p in loaded.problems]
     if problems:
         raise PackError(problems)
@@ -156,6 +159,49 @@ def _pack_dirs(root: FsPath) -> list[FsPath]:
 
 def _refs(loads: list[LoadedPack]) -> set[str]:
     return {ref for loaded in loads if loaded.pack for ref in loaded.pack.actions}
+
+
+def _check_endless_nesting(loads: list[LoadedPack], only: LoadedPack | None = None) -> None:
+    """A workflow that, in every run, runs itself (directly or through other workflows) would
+    nest until the engine's limits stop it: a validation error at the task that closes the loop
+    (a conditional call is fine; the nesting depth limit bounds it at run time)."""
+    workflows: dict[str, WorkflowDefinition] = {}
+    for loaded in ([only] if only else []) + loads:  # the pack being checked wins a ref clash
+        for ref, action in (loaded.pack.actions.items() if loaded.pack else ()):
+            if action.workflow is not None:
+                workflows.setdefault(ref, action.workflow)
+    reporters = {id(d): rep for loaded in loads for rep, d in loaded.workflows}
+    calls: dict[str, list[tuple[str, str]]] = {}
+    for ref, definition in workflows.items():
+        always = TaskGraph.of(definition).always_run(definition)
+        calls[ref] = [(name, definition.task(name).action) for name in always
+                      if definition.task(name).action in workflows]
+    for ref, definition in workflows.items():
+        rep = reporters.get(id(definition))
+        if rep is None or (only is not None and not any(d is definition for _, d in only.workflows)):
+            continue
+        for name, target in calls[ref]:
+            path = _always_calls(target, ref, calls)
+            if path is not None:
+                chain = " -> ".join([ref, *path])
+                index = next(i for i, t in enumerate(definition.tasks) if t.name == name)
+                rep.at(("tasks", index, "action"), f"task '{name}' always runs '{target}', which "
+                       f"always leads back here ({chain}): the nesting would never end; make "
+                       "the call conditional (a `when` on the transition into it)")
+
+
+def _always_calls(start: str, goal: str, calls: dict[str, list[tuple[str, str]]]) -> list[str] | None:
+    """The chain of workflows from `start` that always reaches `goal`, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        ref, path = stack.pop()
+        if ref == goal:
+            return path
+        if ref in seen:
+            continue
+        seen.add(ref)
+        stack.extend((target, [*path, target]) for _, target in calls.get(ref, []))
+    return None
 
 
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],

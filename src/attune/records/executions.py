@@ -21,7 +21,7 @@ class ExecutionFilter:
 
 
 def create_requested(
-    s: Session, *, action_ref: str, config: dict[str, Any], timeout_seconds: int | None,
+    s: Session, *, action_ref: str, config: dict[str, Any], timeout_seconds: float | None,
     is_workflow: bool,
 ) -> ExecutionRow:
     """The record of a submission, before anything is started (status `requested`)."""

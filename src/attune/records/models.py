@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -106,7 +106,9 @@ class ExecutionRow(_Timestamps, Base):
     original_execution: Mapped[int | None] = mapped_column(
         ForeignKey("executions.id", ondelete="SET NULL")
     )
-    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    # Why a run is not moving, when the engine says so (e.g. its workflow task keeps failing).
+    status_detail: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Mirror bookkeeping for top-level plain actions (workflows keep theirs on WorkflowExecutionRow).

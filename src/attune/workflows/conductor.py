@@ -43,9 +43,14 @@ class Semantics:
     # Cancelling with `allow_finish` reaches running nested workflows and slices, so nothing
     # new starts anywhere in the tree (spec §3).
     cancel_reaches_children: bool = True
+    # Host checks: a task whose action is disabled fails instead of running; nested workflows
+    # deeper than the depth limit fail their task; child ids do not grow with depth.
+    refuse_disabled: bool = True
+    bounded_nesting: bool = True
 
 
-LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False)
+LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False,
+                   refuse_disabled=False, bounded_nesting=False)
 
 
 class WorkflowError(Exception):
@@ -324,7 +329,7 @@ class Conductor:
             key=key,
             action_ref=spec.action,
             input=rendered_input,
-            timeout_seconds=int(timeout) if timeout is not None else None,
+            timeout_seconds=float(timeout) if timeout is not None else None,
             triggered_by=run.triggered_by,
             slice_inputs=slice_inputs,
         ))

@@ -30,6 +30,17 @@ class TaskGraph:
     def start_tasks(self, definition: WorkflowDefinition) -> list[str]:
         return [t.name for t in definition.tasks if not self.inbound.get(t.name)]
 
+    def always_run(self, definition: WorkflowDefinition) -> list[str]:
+        """Tasks that run in every run of the workflow: the start tasks and whatever they reach
+        through transitions with no `when` (a join target is left out: it may wait forever)."""
+        found = list(self.start_tasks(definition))
+        for name in found:
+            for transition in definition.task(name).next:
+                for target in transition.do if transition.when is None else ():
+                    if target not in found and definition.task(target).join is None:
+                        found.append(target)
+        return found
+
     def join_threshold(self, definition: WorkflowDefinition, task: str) -> int | None:
         join = definition.task(task).join
         if join == "all":

@@ -9,6 +9,7 @@ change for runs already in flight.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
 
@@ -58,6 +59,18 @@ class AttemptKey:
 def record_key(workflow_id: str, key: AttemptKey | str) -> str:
     """The key of an attempt's record (and the id of its child workflow, if it has one)."""
     return f"{workflow_id}/{key}"
+
+
+def child_workflow_id(parent_id: str, root_id: str | None, key: AttemptKey) -> str:
+    """The id of the child workflow that runs attempt `key` (a nested workflow or a slice).
+
+    A child of the top-level run reads `<parent id>/<key>` in the Web UI. Deeper down the id is
+    `<top-level id>/<digest of the parent id>/<key>`, so ids do not grow with depth (Temporal
+    refuses ids over 1,000 characters) and stay unique per parent."""
+    if root_id is None or root_id == parent_id:
+        return record_key(parent_id, key)
+    digest = hashlib.sha256(parent_id.encode()).hexdigest()[:10]
+    return f"{root_id}/{digest}/{key}"
 
 
 def attempt_of(record: str) -> str:

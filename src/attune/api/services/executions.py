@@ -35,7 +35,8 @@ async def submit(state: AppState, req: schemas.ExecuteRequest) -> schemas.Execut
         client = await state.engine.get()
         await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
                            workflow_id=workflow_id, pack_configs=configs,
-                           api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix)
+                           api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
+                           max_nesting_depth=state.settings.max_nesting_depth)
     except Exception as exc:
         message = f"could not start execution {row_id}: {exc or type(exc).__name__}"
         log.warning(message)
