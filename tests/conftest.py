@@ -6,14 +6,17 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-# One key for every process of the test session (in-process and subprocess workers, the API).
+# One key and one blob directory for every process of the test session (in-process and
+# subprocess workers, the API).
 os.environ.setdefault("ATTUNE_SECRET_KEY", Fernet.generate_key().decode())
+os.environ.setdefault("ATTUNE_BLOB_DIR", tempfile.mkdtemp(prefix="attune-test-blobs-"))
 
 REPO = Path(__file__).resolve().parent.parent
 PACKS = REPO / "packs"

@@ -40,12 +40,19 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     # How deep nested workflows may go; a deeper one fails its task with a message naming this.
     max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
+    # Where payloads too large for Temporal's history are kept (engine/blobs.py); every API,
+    # orchestrator and worker of a deployment must share it. None: <state_dir>/blobs.
+    blob_dir: str | None = None
 
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.state_dir).resolve() / 'attune.db'}"
+
+    @property
+    def effective_blob_dir(self) -> str:
+        return self.blob_dir or str(Path(self.state_dir).resolve() / "blobs")
 
     @classmethod
     def load(cls, **flags: object) -> Settings:

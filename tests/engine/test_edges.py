@@ -93,3 +93,16 @@ async def test_nesting_has_a_depth_limit_and_ids_do_not_grow_with_depth(engine):
         " (setting ATTUNE_MAX_NESTING_DEPTH); does a workflow run itself?")
     lengths = {len(w) for w in chain[2:]}
     assert len(lengths) == 1 and max(lengths) < len(workflow_id) + 40  # no growth with depth
+
+
+async def test_a_value_over_the_size_limit_fails_its_task_naming_the_limit(engine, monkeypatch):
+    """The orchestrator runs in this process: lower the limit instead of moving 64 MiB."""
+    from attune.engine import workflow as driver
+
+    monkeypatch.setattr(driver, "MAX_VALUE_BYTES", 10_000)
+    workflow_id = await start(engine, "qa.big_items", {"count": 2, "pad": 20_000})
+    status, result = await wait_ended(engine, workflow_id, 60)
+    assert status == "failed" and result["error"] == "Workflow failed: 1 task(s) failed: each"
+    errors = {r.result["error"] for r in await records(engine, workflow_id)}
+    assert errors == {"task 'each': its input is 19.6 KiB of JSON, over the limit of 9.8 KiB per "
+                      "value (pass references such as file paths instead)"}

@@ -15,15 +15,23 @@ from tests.engine.helpers import TEST_PACKS, records, run, start
 
 
 
-async def test_ten_thousand_items_complete_within_history_limits(temporal_stack):
+async def test_ten_thousand_items_of_5_kb_complete_within_history_limits(temporal_stack):
+    """50 MB of item results: each slice's 2.5 MB result is over Temporal's 2 MB payload limit,
+    so it travels through the blob directory (engine/blobs.py) instead of the history."""
     engine = temporal_stack.engine
-    r = await run(engine, "qa.big_items", {"count": 10_000}, timeout=900)
+    r = await run(engine, "qa.big_items", {"count": 10_000, "pad": 5_000}, timeout=900)
     assert r.status == "completed", r.result
     assert r.result == {"n": 10_000, "last": 9_999, "succeeded": True}
     assert len(r.tasks("each")) == 20  # slices of 500
+    assert len(r.tasks("each")[0].result) == 500
+    assert r.tasks("each")[0].result[7]["data"]["message"] == "x" * 5_000
+    sizes = []
     for wid in [r.workflow_id, r.tasks("each")[0].child_workflow_id]:
         history = await engine.handle(wid).fetch_history()
         assert len(history.events) < 10_240  # below even Temporal's warning threshold
+        sizes.append(len(history.to_json()))
+    assert sizes[0] < 1_000_000  # the parent holds references to its slices' inputs and results
+    assert sizes[1] < 20_000_000  # a slice: 500 items' own (small) inputs and results
 
 
 async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,

@@ -20,7 +20,8 @@ def default_factory(settings: Settings) -> EngineFactory:
 
         return await TemporalEngine.connect(settings.temporal_address, settings.temporal_namespace,
                                             task_queue=orchestrator_queue(settings.queue_prefix),
-                                            state_dir=settings.state_dir)
+                                            state_dir=settings.state_dir,
+                                            blob_dir=settings.effective_blob_dir)
 
     return connect
 

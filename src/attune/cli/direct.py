@@ -36,7 +36,8 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
     try:
         engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
                                             task_queue=orchestrator_queue(settings.queue_prefix),
-                                            state_dir=settings.state_dir)
+                                            state_dir=settings.state_dir,
+                                            blob_dir=settings.effective_blob_dir)
     except Exception as exc:  # noqa: BLE001
         err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
         return 2

@@ -16,7 +16,9 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
     for _ in range(attempts):
         try:
             engine = await EngineClient.connect(settings.temporal_address,
-                                                settings.temporal_namespace)
+                                                settings.temporal_namespace,
+                                                state_dir=settings.state_dir,
+                                                blob_dir=settings.effective_blob_dir)
             return engine.client
         except Exception as exc:  # noqa: BLE001 - any connect failure is reported the same way
             last = exc

@@ -11,16 +11,16 @@ from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from attune.contract import EngineError, EngineUnavailable, RunEnd, RunRecord, WorkflowNotFound, WorkflowSnapshot
+from attune.engine.blobs import data_converter
 from attune.engine.payloads import WorkflowInput
 from attune.engine.workflow import FINAL_MEMO, WORKFLOW_NAME, AttuneWorkflow
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
-from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, DEFAULT_STATE_DIR, orchestrator_queue
+from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import attempt_of
 
@@ -64,11 +64,14 @@ class EngineClient:
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
-                      task_queue: str | None = None,
-                      state_dir: str = DEFAULT_STATE_DIR) -> "EngineClient":
-        client = await Client.connect(address, namespace=namespace,
-                                      data_converter=pydantic_data_converter)
-        return cls(client, task_queue, load_key(state_dir))
+                      task_queue: str | None = None, state_dir: str | None = None,
+                      blob_dir: str | None = None) -> EngineClient:
+        """`state_dir` and `blob_dir` default to the settings (ATTUNE_* environment)."""
+        settings = Settings()
+        client = await Client.connect(
+            address, namespace=namespace,
+            data_converter=data_converter(blob_dir or settings.effective_blob_dir))
+        return cls(client, task_queue, load_key(state_dir or settings.state_dir))
 
     async def start(
         self,

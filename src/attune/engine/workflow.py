@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,9 @@ TASK_INPUT_CHECK = "attune_task_input_check"
 SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+# Large values travel outside the history (engine/blobs.py), but a run still holds them in
+# memory: past this size a task input, a slice's results or a workflow result fails clearly.
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -113,9 +117,14 @@ class AttuneWorkflow:
         if outcome is None or cancelled:  # it failed on its own (e.g. a bad on_error), or was
             assert conductor.finished is not None  # cancelled: it ends as such in the Web UI
             return self._conclude(conductor.finished)  # raises
+        status, results = outcome
+        too_big = _over_limit(results, "the results of items "
+                              f"{slice_.first_index}-{slice_.first_index + len(results) - 1}")
+        if too_big:
+            return self._conclude(Finish(status=ExecutionStatus.FAILED, error=too_big,
+                                         result={"error": too_big, "succeeded": False}))
         self.status = ExecutionStatus.COMPLETED
         self._publish_final()
-        status, results = outcome
         return {"status": status, "results": results}
 
     async def _drive(self) -> None:
@@ -160,6 +169,11 @@ class AttuneWorkflow:
                                      error=(outcome.result or {}).get("error")))
 
     def _conclude(self, finish: Finish) -> Any:
+        too_big = _over_limit(finish.result, "the workflow's result") if finish.status == \
+            ExecutionStatus.COMPLETED and self.semantics.bounded_nesting else None
+        if too_big:
+            finish = Finish(status=ExecutionStatus.FAILED, error=too_big,
+                            result={"error": too_big, "succeeded": False})
         self.status, self.result, self.error = finish.status, finish.result, finish.error
         for handle in self.handles.values():
             handle.cancel()  # leftovers after a definition error: don't leave processes running
@@ -200,6 +214,8 @@ class AttuneWorkflow:
             if problems:
                 listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
                 refusal = f"task '{dispatch.task}': invalid input for {action.ref}: {listed}"
+        if self.semantics.bounded_nesting and dispatch.slice_inputs is None:
+            refusal = _over_limit(dispatch.input, f"task '{dispatch.task}': its input") or refusal
         if not action.enabled and self.semantics.refuse_disabled:
             refusal = f"task '{dispatch.task}': action '{action.ref}' is disabled (enabled: false)"
         depth = self.inp.depth + 1
@@ -366,6 +382,22 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return dict(self.conductor.task_states()) if self.conductor else {}
+
+
+def _over_limit(value: Any, what: str) -> str | None:
+    """A message when `value` is more than MAX_VALUE_BYTES of JSON, else None."""
+    size = len(json.dumps(value, default=str))
+    if size <= MAX_VALUE_BYTES:
+        return None
+    return (f"{what} is {_human(size)} of JSON, over the limit of {_human(MAX_VALUE_BYTES)} "
+            "per value (pass references such as file paths instead)")
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def _timeout(dispatch: Dispatch, action: Action) -> float:
