@@ -77,6 +77,9 @@ class WorkflowSnapshot(RunState):
     # The final snapshot in a closed run's memo holds only the latest changes: every change
     # after `covers_since` (0 = all of them). A reader behind that must query instead.
     covers_since: int = 0
+    # Why the run is not moving, when the server says so (its workflow task keeps failing);
+    # such a snapshot carries no state to apply, only this.
+    stuck: str | None = None
 
 
 class RunEnd(BaseModel):

@@ -106,3 +106,29 @@ async def test_a_value_over_the_size_limit_fails_its_task_naming_the_limit(engin
     errors = {r.result["error"] for r in await records(engine, workflow_id)}
     assert errors == {"task 'each': its input is 19.6 KiB of JSON, over the limit of 9.8 KiB per "
                       "value (pass references such as file paths instead)"}
+
+
+async def test_a_run_whose_workflow_task_keeps_failing_is_reported_stuck(temporal_stack, tmp_path):
+    """A client that offloads the run's input to a blob directory the workers cannot see: every
+    workflow task fails to decode it. The engine says so (for records, API and CLI) instead of
+    looking slow or unreachable."""
+    from attune.contract import new_workflow_id
+    from attune.engine.client import EngineClient
+    from tests.engine.helpers import catalog
+
+    elsewhere = await EngineClient.connect(temporal_stack.address, blob_dir=str(tmp_path / "x"))
+    workflow_id = new_workflow_id("qa.echo")
+    await elsewhere.start(catalog=catalog().closure("qa.echo"), action_ref="qa.echo",
+                          parameters={"message": "m" * 300_000}, workflow_id=workflow_id)
+    engine = temporal_stack.engine
+    try:
+        for _ in range(150):
+            snap = await engine.snapshot(workflow_id)
+            if snap.stuck:
+                break
+            await asyncio.sleep(0.2)
+        assert snap.stuck is not None and snap.records == []
+        assert snap.stuck.startswith("the workflow task keeps failing (attempt ")
+        assert "must share ATTUNE_BLOB_DIR" in snap.stuck
+    finally:
+        await engine.handle(workflow_id).terminate("test over")

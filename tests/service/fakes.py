@@ -26,6 +26,7 @@ class FakeWorkflow:
     completed_tasks: list[str] = field(default_factory=list)
     failed_tasks: list[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
+    stuck: str | None = None  # what snapshot() says while the workflow task keeps failing
 
     def record(self, key_suffix: str, **fields: Any) -> RunRecord:
         """Add or change the record `<workflow_id>/<key_suffix>`, bumping the sequence."""
@@ -90,6 +91,9 @@ class FakeEngine:
                        patient: bool = True) -> WorkflowSnapshot:
         self.snapshot_calls += 1
         wf = self._get(workflow_id)
+        if wf.stuck is not None:
+            return WorkflowSnapshot(workflow_id=workflow_id, action_ref="", seq=since, records=[],
+                                    unchanged=True, stuck=wf.stuck)
         changed = sorted((r for r in wf.records.values() if r.seq > since), key=lambda r: r.seq)
         page, more = changed[: self.page_size], len(changed) > self.page_size
         seq = page[-1].seq if more else wf.seq

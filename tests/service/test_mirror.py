@@ -325,3 +325,26 @@ async def test_stop_ends_the_mirror_even_if_a_cancel_is_swallowed(svc_api: httpx
     await asyncio.sleep(0.05)
     await asyncio.wait_for(mirror.stop(), 5)
     assert ticks >= 1 and mirror._task is None
+
+
+async def test_a_stuck_run_is_reported_as_stuck_not_as_an_outage(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine, caplog: pytest.LogCaptureFixture) -> None:
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("hello.1#0", task_name="hello", status="running")
+    await tick(svc_api)
+    why = "the workflow task keeps failing (attempt 4); nothing can move until this is fixed: boom"
+    wf.stuck = why
+    with caplog.at_level(logging.WARNING, logger="attune.mirror"):
+        for _ in range(3):
+            await tick(svc_api)
+    record = await get(svc_api, top["id"])
+    assert record["status"] == "running" and record["status_detail"] == why
+    assert [r.getMessage() for r in caplog.records] == [f"mirror: {top['workflow_id']} is stuck: {why}"]
+    assert [t["status"] for t in await children(svc_api, top["id"])] == ["running"]  # kept
+    wf.stuck = None
+    wf.record("hello.1#0", task_name="hello", status="completed")
+    await tick(svc_api)
+    record = await get(svc_api, top["id"])
+    assert record["status_detail"] is None
+    assert [t["status"] for t in await children(svc_api, top["id"])] == ["completed"]

@@ -65,8 +65,10 @@ def report_api_error(err: Console, exc: Exception) -> int:
 
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table:
-    table = Table("task", "action", "item", "attempt", "status",
-                  title=f"{execution['action_ref']} #{execution['id']}: {execution['status']}")
+    title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
+    if execution.get("status_detail"):
+        title += f"\n{execution['status_detail']}"
+    table = Table("task", "action", "item", "attempt", "status", title=title)
     for task in tasks:
         wt = task.get("workflow_task") or {}
         table.add_row(wt.get("task_name", ""), task["action_ref"],
@@ -118,6 +120,8 @@ def get_execution(settings: Settings, execution_id: str, output: str, console: C
     if not dump(console, execution, output):
         print_table(console, execution, ["id", "action_ref", "status", "parent", "started_at",
                                          "updated"])
+        if execution.get("status_detail"):
+            console.print(f"[yellow]{execution['status_detail']}[/]", highlight=False)
         show_result(console, execution, "table")
     return 0
 

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState, PendingWorkflowTaskState
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, PendingActivityState, PendingWorkflowTaskState
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
@@ -33,6 +35,8 @@ BUSY_QUERY_EVERY = 1.0
 # ...and a query sent while a task is in flight gives up after this: a long local action holds
 # its task until the SDK's heartbeat (8 s), and a poller must not stall on it.
 BUSY_QUERY_TIMEOUT = timedelta(seconds=0.5)
+# A workflow task on its third attempt or later keeps failing: the run is stuck, not slow.
+STUCK_AFTER_ATTEMPTS = 3
 
 
 _RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW, None)
@@ -61,6 +65,7 @@ class EngineClient:
         self._last: dict[str, tuple[tuple, WorkflowSnapshot, float]] = {}
         self._scheduled: dict[str, dict[str, RunRecord]] = {}
         self._first_seen: dict[str, float] = {}
+        self._stuck: dict[str, tuple[int, str]] = {}  # workflow -> (task attempt, why)
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
@@ -128,6 +133,9 @@ class EngineClient:
             started = {a.activity_id for a in description.raw_description.pending_activities
                        if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED}
             mark = (description.history_length, frozenset(started), description.status)
+            stuck = await self._stuck_on(workflow_id, description)
+            if stuck is not None or _retrying(description):  # a query would wait for the task
+                return _unchanged(workflow_id, since).model_copy(update={"stuck": stuck})
             cached = self._last.get(workflow_id)
             if cached is not None and cached[1].seq == since and (
                 cached[0] == mark or self._too_soon(description, cached[2])
@@ -195,10 +203,40 @@ class EngineClient:
             else:
                 scheduled.pop(record.key, None)
 
+    async def _stuck_on(self, workflow_id: str, description: Any) -> str | None:
+        """Why the run is stuck when its workflow task keeps failing (attempt 3 or more: the
+        server retries it forever, and nothing moves until the cause is fixed), else None."""
+        attempt = description.raw_description.pending_workflow_task.attempt
+        if attempt < STUCK_AFTER_ATTEMPTS or description.status not in _RUNNING:
+            self._stuck.pop(workflow_id, None)
+            return None
+        known = self._stuck.get(workflow_id)
+        if known is None or known[0] != attempt:
+            why = await self._last_task_failure(workflow_id)
+            self._stuck[workflow_id] = (attempt, f"the workflow task keeps failing (attempt "
+                                        f"{attempt}); nothing can move until this is fixed: {why}")
+        return self._stuck[workflow_id][1]
+
+    async def _last_task_failure(self, workflow_id: str) -> str:
+        """The message of the latest WorkflowTaskFailed event (the newest events first)."""
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self.client.namespace, maximum_page_size=50,
+            execution=WorkflowExecution(workflow_id=workflow_id))
+        try:
+            page = await self.client.workflow_service.get_workflow_execution_history_reverse(request)
+        except RPCError as exc:
+            return f"(its failure could not be read: {exc})"
+        for event in page.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failure = event.workflow_task_failed_event_attributes.failure
+                return failure.message.splitlines()[0] if failure.message else "no message"
+        return "no failure recorded yet"
+
     def _forget(self, workflow_id: str) -> None:
         self._last.pop(workflow_id, None)
         self._first_seen.pop(workflow_id, None)
         self._scheduled.pop(workflow_id, None)
+        self._stuck.pop(workflow_id, None)
 
     async def status(self, workflow_id: str) -> RunEnd:
         """How the run stands on the server: running, or how it ended."""
@@ -236,6 +274,12 @@ def _unchanged(workflow_id: str, since: int) -> WorkflowSnapshot:
     """Nothing to apply this time (the run is still running; read it again later)."""
     return WorkflowSnapshot(workflow_id=workflow_id, action_ref="",
                             status=ExecutionStatus.RUNNING, seq=since, records=[], unchanged=True)
+
+
+def _retrying(description: Any) -> bool:
+    """The workflow task failed or timed out at least once and is being retried."""
+    return (description.status in _RUNNING
+            and description.raw_description.pending_workflow_task.attempt > 1)
 
 
 def _busy(description: Any) -> bool:

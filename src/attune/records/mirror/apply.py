@@ -102,6 +102,7 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         row = s.get(ExecutionRow, target.execution_id)
         if row is None:  # deleted meanwhile
             return []
+        row.status_detail = None  # it moved
         if target.wf_row_id is None:
             _apply_plain(row, snap)
             row.mirror_seq = max(row.mirror_seq, snap.seq)
@@ -135,6 +136,16 @@ def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
         set_status(row, snap.status)
     if snap.status in TERMINAL and row.result is None:
         row.result = final_result(snap.status, snap.result, snap.error)
+
+
+def set_detail(db: Database, target: Target, detail: str | None) -> list[int]:
+    """Why the run is not moving (None once it moves again), on its own execution row."""
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        if row is None or row.status_detail == detail:
+            return []
+        row.status_detail = detail
+    return [target.execution_id]
 
 
 def reconcile(db: Database, target: Target, status: ExecutionStatus, error: str) -> list[int]:

@@ -53,6 +53,7 @@ class Mirror:
         self._last_status_check: dict[str, float] = {}
         self._last_read: dict[str, float] = {}
         self._warned: dict[str, str] = {}
+        self._stuck: dict[str, str] = {}  # workflow id -> why, while its workflow task fails
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -218,6 +219,8 @@ class Mirror:
             except WorkflowNotFound:
                 await self._not_found(client, target)
                 return
+            if snap.stuck is not None or target.workflow_id in self._stuck:
+                await self._note_stuck(target, snap.stuck)
             if not snap.unchanged:  # skip a write transaction per idle workflow per tick
                 await self._write(apply.apply_snapshot, target, snap)
             seq = snap.seq
@@ -232,6 +235,20 @@ class Mirror:
                 # answer on closed workflows) so every task record settles, then close the row.
                 await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
                 await self._write(apply.finish_from_status, target, end.status, end.result)
+
+    async def _note_stuck(self, target: Target, why: str | None) -> None:
+        """A run whose workflow task keeps failing is stuck, not an outage: say so on its row
+        (status_detail, shown by the API and the CLI) and in the log, once; clear it when the
+        run moves again."""
+        if self._stuck.get(target.workflow_id) == why:
+            return
+        await self._write(apply.set_detail, target, why)
+        if why is None:
+            self._stuck.pop(target.workflow_id, None)
+            log.warning("mirror: %s moves again", target.workflow_id)
+        else:
+            self._stuck[target.workflow_id] = why
+            log.warning("mirror: %s is stuck: %s", target.workflow_id, why)
 
     def _status_due(self, workflow_id: str) -> bool:
         now = time.monotonic()
