@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     # How deep nested workflows may go; a deeper one fails its task with a message naming this.
     max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
+    # Request limits of the API: a submission's parameters (as JSON), and any request body.
+    max_parameters_bytes: int = 1024 * 1024
+    max_request_bytes: int = 16 * 1024 * 1024
     # Where payloads too large for Temporal's history are kept (engine/blobs.py); every API,
     # orchestrator and worker of a deployment must share it. None: <state_dir>/blobs.
     blob_dir: str | None = None

@@ -141,3 +141,41 @@ async def test_workflow_view_of_a_plain_action_is_404(svc_api: httpx.AsyncClient
     data = await submit(svc_api, "svc.echo", message="m")
     assert_error(await svc_api.get(f"/executions/{data['id']}/workflow"), 404, "not_found")
     assert_error(await svc_api.get("/executions/777/workflow"), 404, "not_found")
+
+
+async def test_oversized_parameters_are_refused_before_anything_is_stored(svc_api, fake_engine):
+    for size in (3_000_000, 5_000_000):
+        response = await svc_api.post("/executions/execute", json={
+            "action_ref": "svc.echo", "parameters": {"message": "x" * size}})
+        assert response.status_code == 413, response.text
+        error = response.json()["error"]
+        assert error["code"] == "payload_too_large"
+        assert "over the limit of 1,048,576 (setting ATTUNE_MAX_PARAMETERS_BYTES)" in error["message"]
+    assert (await svc_api.get("/executions")).json()["pagination"]["total_items"] == 0
+    assert fake_engine.started == []
+
+
+async def test_a_request_body_over_the_limit_is_refused_even_without_a_length(svc_api):
+    async def chunks():
+        for _ in range(20):
+            yield b"x" * 1_000_000
+
+    response = await svc_api.post("/workflows/validate", content=chunks(),
+                                  headers={"content-type": "text/plain"})
+    assert response.status_code == 413
+    assert "ATTUNE_MAX_REQUEST_BYTES" in response.json()["error"]["message"]
+    big = await svc_api.post("/workflows/validate", content=b"x" * 17_000_000,
+                             headers={"content-type": "text/plain"})
+    assert big.status_code == 413
+
+
+async def test_list_responses_stay_small_whatever_the_rows_hold(svc_api, fake_engine):
+    top = await submit(svc_api, "svc.echo", message="m")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("echo.1#0", status="completed", result={"data": "y" * 100_000, "succeeded": True})
+    wf.finish("completed")
+    await svc_api.app.state.attune.mirror.tick()
+    listed = (await svc_api.get("/executions")).json()["items"][0]
+    assert listed["result"] is None and listed["omitted"] == ["result"]
+    whole = (await svc_api.get(f"/executions/{top['id']}")).json()["data"]
+    assert whole["result"]["data"] == "y" * 100_000 and whole["omitted"] == []

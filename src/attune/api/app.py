@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from attune.api.deps import AppState, require_token
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
-from attune.api.errors import error_responses, install_error_handlers
+from attune.api.errors import BodyLimit, error_responses, install_error_handlers
 from attune.api.routes import actions, executions, health, packs, workflows
 from attune.records.db import Database
 from attune.records.mirror import Mirror
@@ -53,6 +53,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
                         responses=error_responses(401, 422))
     for module in (executions, packs, actions, workflows):

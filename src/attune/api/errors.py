@@ -10,11 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("attune.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 415: "unsupported_media_type",
+          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+          415: "unsupported_media_type",
           422: "validation_error", 500: "internal_error", 503: "unavailable"}
 
 
@@ -54,7 +56,8 @@ def not_found(what: str, ident: object) -> ApiError:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error envelope for these statuses."""
     text = {400: "Bad request", 401: "Missing or wrong bearer token", 404: "Not found",
-            409: "Conflict", 422: "Validation failed: one detail per problem",
+            409: "Conflict", 413: "Too large: the message names the limit",
+            422: "Validation failed: one detail per problem",
             503: "A backing service is unreachable"}
     return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}
 
@@ -95,3 +98,34 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return _envelope(500, "internal_error", f"internal error: {type(exc).__name__}", [])
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes with 413, before a route reads it whole
+    (by Content-Length when given, else while it streams in)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (f"request body over the limit of {self.limit:,} bytes "
+                   "(setting ATTUNE_MAX_REQUEST_BYTES)")
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            response = _envelope(413, "payload_too_large", message, [])
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            received = await receive()
+            seen += len(received.get("body", b""))
+            if seen > self.limit:  # an HTTPException: FastAPI passes it on to the handlers
+                raise StarletteHTTPException(413, message)
+            return received
+
+        await self.app(scope, counted, send)

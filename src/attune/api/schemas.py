@@ -71,7 +71,8 @@ class Execution(_Out):
     action_ref: str
     status: ExecutionStatus
     parent: int | None = None
-    config: dict[str, Any] = Field(default_factory=dict, description="Parameters, secrets redacted")
+    config: dict[str, Any] | None = Field(default_factory=dict,
+                                          description="Parameters, secrets redacted")
     result: Any = None
     workflow_task: WorkflowTaskRef | None = None
     retry_count: int = 0
@@ -80,6 +81,9 @@ class Execution(_Out):
     status_detail: str | None = Field(None, description="Why it is not moving, when known "
                                       "(e.g. its workflow task keeps failing)")
     workflow_id: str | None = Field(None, description="Temporal workflow id (Web UI link)")
+    omitted: list[str] = Field(default_factory=list, description="In lists: fields left out "
+                               "because they are large (`result`, `config`); GET the execution "
+                               "to read them")
     started_at: datetime | None = None
     ended_at: datetime | None = None
     created: datetime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -23,8 +24,18 @@ from attune.statuses import TERMINAL, ExecutionStatus
 log = logging.getLogger("attune.api")
 
 
-def to_schema(row: ExecutionRow) -> schemas.Execution:
-    return schemas.Execution.model_validate(row)
+# In lists, a result or config larger than this (as JSON) is left out: a page stays small
+# whatever the rows hold, and GET /executions/{id} returns it whole.
+LIST_FIELD_BYTES = 8 * 1024
+
+
+def to_schema(row: ExecutionRow, *, in_list: bool = False) -> schemas.Execution:
+    execution = schemas.Execution.model_validate(row)
+    if not in_list:
+        return execution
+    large = [name for name in ("result", "config")
+             if len(json.dumps(getattr(row, name), default=str)) > LIST_FIELD_BYTES]
+    return execution.model_copy(update={**{name: None for name in large}, "omitted": large})
 
 
 async def submit(state: AppState, req: schemas.ExecuteRequest) -> schemas.Execution:
@@ -47,6 +58,13 @@ async def submit(state: AppState, req: schemas.ExecuteRequest) -> schemas.Execut
 
 
 def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Action], Action, dict[str, Any], dict[str, Any]]:
+    size = len(json.dumps(req.parameters, default=str))
+    limit = state.settings.max_parameters_bytes
+    if size > limit:
+        raise ApiError(413, f"the parameters are {size:,} bytes of JSON, over the limit of "
+                            f"{limit:,} (setting ATTUNE_MAX_PARAMETERS_BYTES); pass large data "
+                            "by reference (a path or URL)",
+                       [{"path": "parameters", "message": f"{size:,} bytes > {limit:,}"}])
     with state.db.session() as s:
         try:
             catalog = closure(s, req.action_ref)
@@ -108,7 +126,8 @@ def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: 
     with state.db.session() as s:
         rows, total = records.list_executions(s, f, page, per_page)
         return schemas.Page[schemas.Execution](
-            items=[to_schema(r) for r in rows], pagination=schemas.Pagination.of(page, per_page, total)
+            items=[to_schema(r, in_list=True) for r in rows],
+            pagination=schemas.Pagination.of(page, per_page, total)
         )
 
 
@@ -120,7 +139,7 @@ def workflow_view(state: AppState, execution_id: int) -> schemas.WorkflowExecuti
         if wf is None:
             raise ApiError(404, f"execution {execution_id} is not a workflow execution")
         view = schemas.WorkflowExecution.model_validate(wf)
-        view.tasks = [to_schema(r) for r in records.task_rows(s, execution_id)]
+        view.tasks = [to_schema(r, in_list=True) for r in records.task_rows(s, execution_id)]
         return view
 
 
