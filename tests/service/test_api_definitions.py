@@ -77,10 +77,13 @@ async def test_register_reports_every_problem_with_line_and_column(api: httpx.As
     assert_error(await api.get("/packs/broken"), 404, "not_found")
 
 
-async def test_register_missing_directory_is_422(api: httpx.AsyncClient, tmp_path: Path) -> None:
+async def test_register_missing_directory_is_404(api: httpx.AsyncClient, tmp_path: Path) -> None:
     error = assert_error(await api.post("/packs/register", json={"path": str(tmp_path / "nope")}),
-                         422, "validation_error")
+                         404, "not_found")
     assert error["details"][0]["path"] == "path"
+    error = assert_error(await api.post("/packs/register", json={"path": "a\u0000b"}),
+                         422, "validation_error")
+    assert "NUL" in error["message"]
 
 
 async def test_pack_create_duplicate_and_bad_ref(api: httpx.AsyncClient) -> None:

@@ -50,14 +50,15 @@ async def test_unknown_action_is_404_and_bad_body_is_422(svc_api: httpx.AsyncCli
     error = assert_error(await svc_api.post("/executions/execute", json={"parameters": {}}), 422, "validation_error")
     assert error["details"][0]["path"] == "action_ref"
     assert_error(await svc_api.get("/executions/999"), 404, "not_found")
-    assert_error(await svc_api.get("/executions/abc"), 422, "validation_error")
+    assert_error(await svc_api.get("/executions/abc"), 404, "not_found")  # ids are integers
+    assert_error(await svc_api.get(f"/executions/{2**64}"), 422, "validation_error")
 
 
-async def test_workflow_with_a_dangling_task_action_is_422(svc_api: httpx.AsyncClient) -> None:
+async def test_workflow_with_a_dangling_task_action_is_409(svc_api: httpx.AsyncClient) -> None:
     yaml = 'version: "1.0"\ntasks:\n  - name: a\n    action: svc.missing\n'
     assert (await svc_api.post("/workflows", json={"ref": "svc.dangling", "yaml": yaml})).status_code == 201
     error = assert_error(await svc_api.post("/executions/execute", json={"action_ref": "svc.dangling"}),
-                         422, "validation_error")
+                         409, "conflict")
     assert "svc.missing" in error["message"]
 
 
@@ -101,7 +102,7 @@ async def test_listing_filters_and_pagination(svc_api: httpx.AsyncClient, fake_e
     assert (await svc_api.get("/executions", params={"action_ref": "sv.*"})).json()["items"] == []
     running = (await svc_api.get("/executions", params={"status": "running"})).json()["items"]
     assert {e["id"] for e in running} == {tree["id"], children[0]["id"]}
-    both = (await svc_api.get("/executions", params={"status": "running,scheduled"})).json()
+    both = (await svc_api.get("/executions", params={"status": ["running", "scheduled"]})).json()
     assert both["pagination"]["total_items"] == 5
     assert_error(await svc_api.get("/executions", params={"status": "bogus"}), 422, "validation_error")
 

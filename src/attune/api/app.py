@@ -55,7 +55,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
-                        responses=error_responses(401, 422))
+                        responses=error_responses(400, 401, 413, 422))
     for module in (executions, packs, actions, workflows):
         secured.include_router(module.router)
     app.include_router(secured)

@@ -46,8 +46,12 @@ class Paging:
     per_page: int
 
 
+# Ids are 64-bit integers in every database the records run on.
+MAX_ID = 2**63 - 1
+
+
 def paging(
-    page: int = Query(1, ge=1, description="1-based page number"),
+    page: int = Query(1, ge=1, le=1_000_000_000, description="1-based page number"),
     per_page: int = Query(50, ge=1, le=1000, description="Items per page"),
 ) -> Paging:
     return Paging(page, per_page)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("attune.api")
@@ -68,6 +69,13 @@ def _envelope(status: int, code: str, message: str, details: list[dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route takes at this path (routers nest, so ask each method in turn)."""
+    return [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in request.app.router.routes)]
+
+
 def _loc_path(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "body")
@@ -90,9 +98,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return _envelope(422, "validation_error", f"{len(details)} problem(s) in the request", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODES.get(exc.status_code, "error")
-        return _envelope(exc.status_code, code, str(exc.detail), [], getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method the path takes, not only the first route's
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return _envelope(exc.status_code, code, str(exc.detail), [], headers or None)
+
+    @app.exception_handler(UnicodeError)
+    async def _not_unicode(_: Request, exc: UnicodeError) -> JSONResponse:
+        # JSON can carry lone UTF-16 surrogates ("\ud800") that no database or file name takes.
+        return _envelope(422, "validation_error", "text in the request is not valid Unicode "
+                         f"(a lone surrogate?): {exc.reason}", [])
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

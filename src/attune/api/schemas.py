@@ -138,7 +138,8 @@ class PackOut(_Out):
 
 
 class _ActionFields(_In):
-    ref: str | None = Field(None, description="<pack>.<name>; immutable once created")
+    ref: str | None = Field(None, description="<pack>.<name>; immutable once created (a PUT may "
+                                              "repeat it; a different one is refused)")
     pack_ref: str | None = Field(None, description="Defaults to the part of ref before the dot")
     label: str | None = None
     description: str | None = None
@@ -185,10 +186,20 @@ class ActionOut(_DefinitionOut):
     is_workflow: bool
 
 
+class ActionCreate(ActionIn):
+    ref: str = Field(description="<pack>.<name>; immutable once created",
+                     examples=["examples.hello"])
+
+
 class WorkflowIn(_ActionFields):
     definition: dict[str, Any] | None = Field(None, description="The workflow graph as JSON")
     yaml: str | None = Field(None, description="Or the workflow file's YAML text")
     workflow_file: str | None = None
+
+
+class WorkflowCreate(WorkflowIn):
+    ref: str = Field(description="<pack>.<name>; immutable once created",
+                     examples=["examples.my_flow"])
 
 
 class WorkflowOut(_DefinitionOut):

@@ -208,7 +208,7 @@ def execution_get(execution_id: str, output: str = OutputOpt, api_url: Optional[
 
 @execution_app.command("list")
 def execution_list(
-    status: Optional[str] = typer.Option(None, "--status"),
+    status: Optional[str] = typer.Option(None, "--status", help="One status, or several: failed,timeout"),
     action_ref: Optional[str] = typer.Option(None, "--action", help="exact ref or pack.*"),
     parent: Optional[int] = typer.Option(None, "--parent"),
     top_level_only: bool = typer.Option(False, "--top-level-only"),
@@ -220,7 +220,8 @@ def execution_list(
     """List executions, newest first."""
     from attune.cli.api_client import list_executions
 
-    filters = {"status": status, "action_ref": action_ref, "parent": parent, "page": page,
+    statuses = [v.strip() for v in status.split(",") if v.strip()] if status else None
+    filters = {"status": statuses, "action_ref": action_ref, "parent": parent, "page": page,
                "per_page": per_page, "top_level_only": top_level_only or None}
     raise typer.Exit(list_executions(Settings.load(api_url=api_url), filters, output, out, err))
 

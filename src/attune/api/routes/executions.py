@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from attune.api import schemas
-from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.deps import MAX_ID, AppState, Paging, get_state, paging
 from attune.api.errors import ApiError, error_responses
 from attune.api.services import executions as service
 from attune.records.executions import ExecutionFilter
 from attune.statuses import ExecutionStatus
 
 router = APIRouter(prefix="/executions", tags=["executions"])
-STATUSES = [str(s) for s in ExecutionStatus]
+ExecutionId = Path(ge=1, le=MAX_ID, description="The execution's id")
 MAX_WAIT_SECONDS = 60
 
 
@@ -30,30 +30,25 @@ async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_st
 @router.get("", response_model=schemas.Page[schemas.Execution], summary="List executions",
             description="Newest first.", responses=error_responses(401, 422))
 async def list_executions(
-    status: list[str] | None = Query(None, description="One or more statuses (repeat or comma-separate)"),
+    status: list[ExecutionStatus] | None = Query(None, description="One or more statuses (repeat the parameter)"),
     action_ref: str | None = Query(None, description="Exact ref, or 'pack.*'"),
-    parent: int | None = Query(None, description="Only children of this execution"),
+    parent: int | None = Query(None, ge=1, le=MAX_ID, description="Only children of this execution"),
     top_level_only: bool = Query(False, description="Only submissions, not workflow tasks"),
     page: Paging = Depends(paging),
     state: AppState = Depends(get_state),
 ):
-    wanted = [v.strip() for item in status or [] for v in item.split(",") if v.strip()]
-    bad = [v for v in wanted if v not in STATUSES]
-    if bad:
-        raise ApiError(422, f"unknown status: {', '.join(bad)}",
-                       [{"path": "status", "message": f"'{v}' is not one of {', '.join(STATUSES)}"} for v in bad])
-    f = ExecutionFilter(status=wanted or None, action_ref=action_ref, parent=parent,
+    f = ExecutionFilter(status=[str(s) for s in status] if status else None, action_ref=action_ref, parent=parent,
                         top_level_only=top_level_only)
     return await asyncio.to_thread(service.list_page, state, f, page.page, page.per_page)
 
 
-@router.get("/{execution_id}", response_model=schemas.Item[schemas.Execution],
+@router.get("/{execution_id:int}", response_model=schemas.Item[schemas.Execution],
             summary="Get one execution",
             description="With `wait=S`, answers once the execution has ended or after S seconds, "
                         "whichever comes first: a client waiting for the end need not poll.",
             responses=error_responses(401, 404, 422))
 async def get_execution(
-    execution_id: int,
+    execution_id: int = ExecutionId,
     wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
                         description=f"Seconds to wait for the end (0-{MAX_WAIT_SECONDS})"),
     state: AppState = Depends(get_state),
@@ -61,17 +56,17 @@ async def get_execution(
     return {"data": await service.get_waiting(state, execution_id, wait)}
 
 
-@router.get("/{execution_id}/workflow", response_model=schemas.Item[schemas.WorkflowExecution],
+@router.get("/{execution_id:int}/workflow", response_model=schemas.Item[schemas.WorkflowExecution],
             summary="Get a workflow execution: task graph and each task's state",
             responses=error_responses(401, 404))
-async def get_workflow_execution(execution_id: int, state: AppState = Depends(get_state)):
+async def get_workflow_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
     return {"data": await asyncio.to_thread(service.workflow_view, state, execution_id)}
 
 
-@router.post("/{execution_id}/cancel", response_model=schemas.Item[schemas.Execution],
+@router.post("/{execution_id:int}/cancel", response_model=schemas.Item[schemas.Execution],
              summary="Cancel an execution",
              description="Returns the record now `canceling` (or `cancelled` when nothing was "
                          "started); 409 when it already ended.",
              responses=error_responses(400, 401, 404, 409, 503))
-async def cancel_execution(execution_id: int, state: AppState = Depends(get_state)):
+async def cancel_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
     return {"data": await service.cancel(state, execution_id)}

@@ -34,6 +34,8 @@ async def validate_workflow(request: Request):
         except (ValueError, TypeError) as exc:
             raise ApiError(400, "expected JSON {\"yaml\": \"...\"}", [{"path": "yaml", "message": str(exc)[:200]}]) from None
     elif ctype in ("text/plain", "application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"):
+        if not raw.strip():
+            raise ApiError(400, "the request body is empty: send the workflow file's YAML text")
         text = raw.decode("utf-8", errors="replace")
     else:
         raise ApiError(415, f"unsupported content type '{ctype}': send YAML text or JSON {{yaml}}")
@@ -56,7 +58,7 @@ def list_workflows(pack_ref: str | None = Query(None, description="Only this pac
              description="The graph comes as `definition` (JSON) or `yaml` (text); problems are "
                          "422 with line:column. 409 when the ref already exists.",
              responses=error_responses(401, 409, 422))
-def create_workflow(body: schemas.WorkflowIn, state: AppState = Depends(get_state)):
+def create_workflow(body: schemas.WorkflowCreate, state: AppState = Depends(get_state)):
     with state.db.session() as s:
         return {"data": service.create_workflow(s, body)}
 

@@ -33,9 +33,12 @@ def problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
 
 def register(s: Session, path: str) -> schemas.PackOut:
     """Load and validate a pack directory (sibling packs resolve cross-pack refs), then upsert."""
+    if "\x00" in path:
+        raise ApiError(422, "a pack path cannot contain a NUL character",
+                       [{"path": "path", "message": "NUL character"}])
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
-        raise ApiError(422, f"pack directory not found: {path}",
+        raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
     try:
         pack = load_pack(folder)

@@ -70,8 +70,8 @@ def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Ac
             catalog = closure(s, req.action_ref)
         except KeyError:
             raise not_found("action", req.action_ref) from None
-        except MissingAction as exc:
-            raise ApiError(422, str(exc), [{"path": "action_ref", "message": str(exc)}]) from None
+        except MissingAction as exc:  # the request is fine; what is registered is not
+            raise ApiError(409, str(exc), [{"path": "action_ref", "message": str(exc)}]) from None
         configs = pack_configs(s, {a.pack_ref for a in catalog.values()})
     action = catalog[req.action_ref]
     if not action.enabled:
