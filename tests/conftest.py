@@ -61,6 +61,16 @@ def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPat
     return tmp_path_factory
 
 
+@pytest.fixture
+def action_tmp(tmp_path: Path) -> Path:
+    """A directory the suite's action processes may write into (they run as the action user
+    when the suite runs as root)."""
+    path = tmp_path / "action"
+    path.mkdir()
+    path.chmod(0o777)
+    return path
+
+
 @dataclass
 class TemporalStack:
     address: str

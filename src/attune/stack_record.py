@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import psutil
@@ -120,10 +121,28 @@ def stop_group(procs: list[tuple[RecordedProcess, psutil.Process]], *, timeout: 
     live = [proc for rec, proc in procs if rec.find() is not None]
     for proc in live:
         _signal(proc, signal.SIGTERM, whole_group)
-    _, left = psutil.wait_procs(live, timeout=timeout)
+    left = _wait_gone(live, timeout)
     for proc in left:
         _signal(proc, signal.SIGKILL, whole_group)
-    psutil.wait_procs(left, timeout=5)
+    _wait_gone(left, 5)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until each has exited; a zombie has (its parent, or a container's init, may never
+    reap it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [proc for proc in procs if _running(proc)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _signal(proc: psutil.Process, sig: int, whole_group: bool) -> None:

@@ -22,6 +22,7 @@ from attune.runtimes.isolation import IsolationError, RunAs, action_environment,
 from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.runtimes.models import ProcessRequest, ProcessResult
 from attune.runtimes.output import OutputParseError, encode_parameters, last_line, parse_output
+from attune.runtimes.safety import MAX_DATA_DEPTH, OutputLimitError, cap_error, cap_text, plain_data
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,9 @@ class _Capture:
 
 def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_out: bool,
             out: _Capture, err: _Capture) -> ProcessResult:
-    stdout, stderr = out.text(), err.text()
+    """The result, made safe to leave the worker (attune.runtimes.safety): caps counted on the
+    JSON-encoded text, invalid text replaced, parsed data plain and bounded."""
+    (stdout, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text())
     data, error = None, None
     succeeded = exit_code == 0 and not timed_out
     if timed_out:
@@ -259,14 +262,18 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
         error = last_line(stderr) or f"Command exited with code {exit_code}"
     elif req.output_format != "text":
         try:
-            data, stdout = parse_output(stdout, req.output_format), None
+            data, stdout = plain_data(parse_output(out.text(), req.output_format)), None
         except OutputParseError as parse_err:
             succeeded, error = False, str(parse_err)
             if out.truncated:
                 error += f" (stdout was truncated at {OUTPUT_CAP_BYTES} bytes)"
+        except OutputLimitError as limit:
+            succeeded, error = False, str(limit)
+        except RecursionError:  # the parsers recurse per nesting level
+            succeeded, error = False, f"the output is nested too deeply to parse (limit {MAX_DATA_DEPTH} levels)"
     log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
-        data=data, error=error, stdout_truncated=out.truncated, stderr_truncated=err.truncated,
-        timed_out=timed_out,
+        data=data, error=cap_error(error), stdout_truncated=out.truncated or out_cut,
+        stderr_truncated=err.truncated or err_cut, timed_out=timed_out,
     )
