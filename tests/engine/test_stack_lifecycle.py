@@ -21,6 +21,7 @@ import pytest
 
 from attune.engine.server import free_port, port_open
 from attune.stack_record import RecordedProcess, StackRecord, read_record, write_record
+from tests.unit.test_runtimes import alive
 
 pytestmark = pytest.mark.slow
 
@@ -115,10 +116,19 @@ def running_actions(up: subprocess.Popen) -> bool:
 
 
 def assert_all_gone(procs: list[psutil.Process], home: Home) -> None:
-    gone, alive = psutil.wait_procs(procs, timeout=60)
-    assert not alive, f"still running: {commands(alive)}"
+    left = _wait_exited(procs)  # a zombie has exited (a container's init may never reap it)
+    assert not left, f"still running: {commands(left)}"
     for name, port in home.ports.items():
         wait_for(lambda: not port_open("127.0.0.1", port), f"{name} port {port} to be free", timeout=10)
+
+
+def _wait_exited(procs: list[psutil.Process], timeout: float = 60) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    left = procs
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = [p for p in left if alive(p.pid)]
+    return left
 
 
 def run_to_signal(home: Home, sig: int) -> tuple[subprocess.Popen, list[psutil.Process]]:
@@ -234,3 +244,30 @@ def test_up_refuses_while_a_recorded_stack_runs_and_points_to_down(tmp_path):
         orphan.kill()
         orphan.wait()
     assert json.loads((state / "stack.json").read_text())["members"][0]["pid"] == orphan.pid
+
+
+MEMBER = """
+import signal, sys, time
+def stop(*_):
+    time.sleep({delay})  # a slow graceful stop: the server must still wait for it
+    open({log!r}, "a").write({name!r} + "\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+open({log!r} + "." + {name!r}, "w").close()
+time.sleep(300)
+"""
+
+
+def test_stop_order_is_api_and_workers_then_server(tmp_path):
+    from attune.stack import Stack
+
+    log = str(tmp_path / "order")
+    stack = Stack(tmp_path, {})
+    for role, delay in [("server", 0), ("shell", 0.3), ("api", 0.6)]:
+        stack.add(role, subprocess.Popen([sys.executable, "-c", MEMBER.format(delay=delay, log=log, name=role)],
+                                         start_new_session=True))
+    wait_for(lambda: all(Path(f"{log}.{r}").exists() for r in ("server", "shell", "api")), "members")
+    assert [m.role for m in read_record(tmp_path).members] == ["server", "shell", "api"]
+    stack.stop()
+    assert Path(log).read_text().split() == ["shell", "api", "server"]
+    assert read_record(tmp_path) is None
