@@ -21,6 +21,7 @@ import atexit
 import ctypes
 import json
 import os
+import pkgutil  # noqa: F401 - runpy.run_path imports it (and typing) lazily: once here, not per child
 import runpy
 import select
 import signal
