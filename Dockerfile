@@ -6,6 +6,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm bash \
  && rm -rf /var/lib/apt/lists/*
 
+# The containers run as root; workers run action processes as this unprivileged user, so an
+# action cannot read ATTUNE_SECRET_KEY or the database URL from its worker (see README,
+# "Isolation"). Pack virtualenvs are built (as root) under /var/cache/attune/envs, readable by it.
+RUN useradd --system --create-home --shell /usr/sbin/nologin attune-action
+
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,54 @@ os.environ.setdefault("ATTUNE_BLOB_DIR", tempfile.mkdtemp(prefix="attune-test-bl
 REPO = Path(__file__).resolve().parent.parent
 PACKS = REPO / "packs"
 TEST_PACKS = REPO / "tests" / "packs"
+
+
+# Run as root, the suite's action processes run as the unprivileged action user
+# (attune.runtimes.isolation), and many test packs live under pytest's temp dirs, which pytest
+# makes private (0700). The suite, not the product, opens them to that user: 0711, enter but not
+# list (files keep the modes they are created with). Not under /tmp/pytest-of-root: every pytest
+# session that starts (other checkouts' included) makes that one private again.
+SHARED_TMP = Path("/tmp/attune-pytest-of-root")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    SHARED_TMP.mkdir(mode=0o711, exist_ok=True)
+    SHARED_TMP.chmod(0o711)
+    for old in SHARED_TMP.iterdir():  # earlier sessions' dirs, kept a day for debugging
+        if time.time() - old.stat().st_mtime > 86_400:
+            shutil.rmtree(old, ignore_errors=True)
+    config.option.basetemp = tempfile.mkdtemp(prefix="session-", dir=SHARED_TMP)
+
+
+@pytest.fixture(scope="session")
+def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
+    if os.geteuid() == 0 and tmp_path_factory.getbasetemp().parent == SHARED_TMP:
+        make = tmp_path_factory.mktemp
+        base = tmp_path_factory.getbasetemp()
+        base.chmod(0o711)
+
+        def mktemp(basename: str, numbered: bool = True) -> Path:
+            path = make(basename, numbered)
+            for directory in (path, *path.parents):
+                if directory == base:
+                    break
+                directory.chmod(0o711)
+            return path
+
+        tmp_path_factory.mktemp = mktemp  # type: ignore[method-assign]
+    return tmp_path_factory
+
+
+@pytest.fixture
+def action_tmp(tmp_path: Path) -> Path:
+    """A directory the suite's action processes may write into (they run as the action user
+    when the suite runs as root)."""
+    path = tmp_path / "action"
+    path.mkdir()
+    path.chmod(0o777)
+    return path
 
 
 @dataclass

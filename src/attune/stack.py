@@ -1,7 +1,13 @@
-"""`attune up`: the embedded stack as child processes, stopped together on Ctrl-C.
+"""`attune up`: the embedded stack as child processes, stopped together and in order.
 
 Each pool is its own process (as in production), so a crash in one runtime does not take the
 others down and each pool's memory can be measured on its own.
+
+Stopping: SIGHUP (terminal closed, SSH dropped), SIGINT (Ctrl-C), SIGTERM and SIGQUIT all stop
+the API and workers first, then the Temporal server, so every state in the state directory is
+closed cleanly and the next `attune up` resumes. Should `attune up` itself be killed outright,
+each child gets SIGTERM from the kernel (parent-death signal) and stops on its own; the pids in
+`<state_dir>/stack.json` let `attune down` stop a stack whose children outlived it anyway.
 """
 
 from __future__ import annotations
@@ -16,17 +22,75 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from attune.engine.server import port_open, start_dev_server
+from attune.engine.server import port_open, spawn_dev_server, wait_serving
+from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.secrets import load_key
 from attune.settings import Settings
+from attune.stack_record import (
+    SERVER_ROLE, STOP_TIMEOUT, RecordedProcess, StackRecord, clear_record, describe,
+    port_in_use_message, read_record, write_record,
+)
 
 ROLES = ("orchestrator", "shell", "python", "nodejs")
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+
+class Stack:
+    """The processes of one `attune up`, recorded in `<state_dir>/stack.json` as they start."""
+
+    def __init__(self, state: Path, ports: dict[str, int]) -> None:
+        self.state = state
+        self.members: list[tuple[str, subprocess.Popen]] = []
+        self.record = StackRecord(up=RecordedProcess.of("up", os.getpid()), ports=ports)
+
+    def add(self, role: str, proc: subprocess.Popen) -> subprocess.Popen:
+        self.members.append((role, proc))
+        self.record.members.append(RecordedProcess.of(role, proc.pid))
+        write_record(self.state, self.record)
+        return proc
+
+    def exited(self) -> list[tuple[str, int]]:
+        return [(role, proc.returncode) for role, proc in self.members if proc.poll() is not None]
+
+    def stop(self) -> None:
+        """API and workers first (they finish talking to the server), the server last."""
+        _stop([p for role, p in self.members if role != SERVER_ROLE])
+        _stop([p for role, p in self.members if role == SERVER_ROLE])
+        clear_record(self.state)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:  # not reaped yet, so the pid is still this process
+            signal_group(proc.pid, signal.SIGTERM, leader=True)
+    for proc in procs:
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            signal_group(proc.pid, signal.SIGKILL, leader=True)
+            proc.wait()
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "attune.cli", *args], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    # Own session: a Ctrl-C or SIGHUP for the terminal reaches `attune up` alone, which then
+    # stops everything in order. SIGTERM from the kernel should `attune up` die without that.
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "attune.cli", *args], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=preexec_die_with_parent(signal.SIGTERM))
+
+
+def check_free(state: Path, ports: dict[str, int], host: str) -> None:
+    """Refuse to start over a stack that is still running, naming what is in the way."""
+    record = read_record(state)
+    running = record.running() if record else []
+    if running:
+        what = "; ".join(f"{rec.role} {describe(proc)}" for rec, proc in running)
+        raise RuntimeError(f"a stack started from {state} is still running ({what}): "
+                           "stop it with `attune down`")
+    for name, port in ports.items():
+        if port_open(host if name == "api" else "127.0.0.1", port):
+            raise RuntimeError(port_in_use_message(name, port, record))
 
 
 async def wait_http(url: str, timeout: float = 60.0) -> bool:
@@ -43,36 +107,34 @@ async def wait_http(url: str, timeout: float = 60.0) -> bool:
     return False
 
 
-def start_processes(settings: Settings, *, port: int, ui_port: int | None, with_api: bool,
-                    console: Console) -> list[subprocess.Popen]:
-    state = Path(settings.state_dir).resolve()
-    logs = state / "logs"
+async def start_processes(stack: Stack, settings: Settings, *, port: int, ui_port: int | None,
+                          with_api: bool, console: Console) -> None:
+    """Every fork happens here, on the event loop's thread: the parent-death signal is tied to
+    the forking thread (see attune.runtimes.lifecycle)."""
+    logs = stack.state / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    load_key(str(state))  # made once here, before the API and workers race to create it
-    if port_open("127.0.0.1", port):
-        raise RuntimeError(f"port {port} is already in use: is another `attune up` running?")
-    procs = [start_dev_server(port=port, ui_port=ui_port, db_file=str(state / "temporal.db"),
-                              log_file=str(logs / "temporal.log"))]
+    server = stack.add(SERVER_ROLE, spawn_dev_server(
+        port=port, ui_port=ui_port, db_file=str(stack.state / "temporal.db"),
+        log_file=str(logs / "temporal.log")))
+    await asyncio.to_thread(wait_serving, server, port, log_file=str(logs / "temporal.log"))
     env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-           "ATTUNE_STATE_DIR": str(state), "ATTUNE_API_URL": settings.api_url}
+           "ATTUNE_STATE_DIR": str(stack.state), "ATTUNE_API_URL": settings.api_url}
     for role in ROLES:
-        procs.append(_spawn(["worker", "--runtime", role], logs / f"worker-{role}.log", env))
+        stack.add(role, _spawn(["worker", "--runtime", role], logs / f"worker-{role}.log", env))
     if with_api:
-        procs.append(_spawn(["api", "--port", str(settings.api_port), "--host", settings.api_host],
-                            logs / "api.log", env))
+        stack.add("api", _spawn(["api", "--port", str(settings.api_port), "--host", settings.api_host],
+                                logs / "api.log", env))
     console.print(f"logs in {logs}", highlight=False)
-    return procs
 
 
-def stop_processes(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in reversed(procs):
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def prepare_state(settings: Settings) -> Path:
+    state = Path(settings.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    # Private: it holds the secret key, both databases and the logs. Action processes run as
+    # another user where the stack runs as root (attune.runtimes.isolation) and must not read it.
+    state.chmod(0o700)
+    load_key(str(state))  # made once here, before the API and workers race to create it
+    return state
 
 
 async def register_packs(settings: Settings, console: Console) -> None:
@@ -91,43 +153,71 @@ async def register_packs(settings: Settings, console: Console) -> None:
 
 async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_api: bool,
                     console: Console, demo: str | None = None) -> None:
-    procs = start_processes(settings, port=port, ui_port=ui_port, with_api=with_api,
-                            console=console)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    ports = {"temporal": port, **({"ui": ui_port} if ui_port else {}),
+             **({"api": settings.api_port} if with_api else {})}
+    state = prepare_state(settings)
+    check_free(state, ports, settings.api_host)
+    stack = Stack(state, ports)
+    received = _stop_on_signals(asyncio.get_running_loop(), asyncio.current_task())
     try:
-        if with_api:
-            if not await wait_http(f"{settings.api_url}/api/v1/health"):
-                raise RuntimeError(f"the API did not come up at {settings.api_url}; "
-                                   f"see {settings.state_dir}/logs/api.log")
-            await register_packs(settings, console)
-        console.print(f"Temporal      {settings.temporal_address}")
-        if ui_port:
-            console.print(f"Temporal UI   http://127.0.0.1:{ui_port}")
-        if with_api:
-            console.print(f"API           {settings.api_url}/api/v1")
-            console.print(f"API docs      {settings.api_url}/docs")
-        console.print("[bold green]attune is up[/] — Ctrl-C stops everything")
-        if demo:
-            await _run_demo(demo, settings, console)
-        while not stop.is_set():
-            for proc in procs:
-                if proc.poll() is not None:
-                    console.print(f"[red]process {proc.args[-3:]} exited ({proc.returncode})[/]")
-                    stop.set()
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
+        await start_processes(stack, settings, port=port, ui_port=ui_port, with_api=with_api,
+                              console=console)
+        await _serve(stack, settings, ui_port=ui_port, with_api=with_api, console=console,
+                     demo=demo)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
     finally:
+        if received:
+            console.print(f"{signal.Signals(received[0]).name} received", highlight=False)
         console.print("stopping…")
-        stop_processes(procs)
+        stack.stop()
+
+
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, main: asyncio.Task | None) -> list[int]:
+    """Each stop signal cancels the main task once; `run_stack` then stops the stack in order."""
+    received: list[int] = []
+
+    def handle(sig: int) -> None:
+        if not received and main is not None:
+            received.append(sig)
+            main.cancel()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, handle, sig)
+    return received
+
+
+async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_api: bool,
+                 console: Console, demo: str | None) -> None:
+    if with_api:
+        if not await wait_http(f"{settings.api_url}/api/v1/health"):
+            raise RuntimeError(f"the API did not come up at {settings.api_url}; "
+                               f"see {stack.state}/logs/api.log")
+        await register_packs(settings, console)
+    console.print(f"Temporal      {settings.temporal_address}")
+    if ui_port:
+        console.print(f"Temporal UI   http://127.0.0.1:{ui_port}")
+    if with_api:
+        console.print(f"API           {settings.api_url}/api/v1")
+        console.print(f"API docs      {settings.api_url}/docs")
+    console.print("[bold green]attune is up[/] — Ctrl-C stops everything")
+    if demo:
+        await _run_demo(demo, settings, console)
+    while not (gone := stack.exited()):
+        await asyncio.sleep(1.0)
+    for role, code in gone:
+        console.print(f"[red]{role} exited ({code})[/]", highlight=False)
 
 
 async def _run_demo(action_ref: str, settings: Settings, console: Console) -> None:
     cmd = [sys.executable, "-m", "attune.cli", "run", action_ref, "--api-url", settings.api_url]
     console.print(f"$ attune run {action_ref}", highlight=False)
     proc = await asyncio.create_subprocess_exec(*cmd)
-    await proc.wait()
+    try:
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -24,8 +24,8 @@ async def _history_events(engine: EngineClient, workflow_id: str) -> list:
     return (await engine.handle(workflow_id).fetch_history()).events
 
 
-async def test_local_actions_of_every_runtime_run_without_a_runtime_worker(engine, tmp_path):
-    workflow_id = await start(engine, "qa.local_chain", {"start": 2, "tmp": str(tmp_path)},
+async def test_local_actions_of_every_runtime_run_without_a_runtime_worker(engine, action_tmp):
+    workflow_id = await start(engine, "qa.local_chain", {"start": 2, "tmp": str(action_tmp)},
                               queue_prefix=NOBODY)
     # Everything but the last task is local; `queued` waits for an attune-less "nobody-shell"
     # worker, so the run stops there: proof that the others never needed a runtime queue.
@@ -43,8 +43,8 @@ async def test_local_actions_of_every_runtime_run_without_a_runtime_worker(engin
     await engine.handle(workflow_id).terminate("test over")  # `queued` would wait forever
 
 
-async def test_local_chain_semantics_match_queued_actions(engine, tmp_path):
-    r = await run(engine, "qa.local_chain", {"start": 2, "tmp": str(tmp_path)})
+async def test_local_chain_semantics_match_queued_actions(engine, action_tmp):
+    r = await run(engine, "qa.local_chain", {"start": 2, "tmp": str(action_tmp)})
     assert r.status == "completed", r.result
     assert r.result == {"a": 20, "b": 21, "runtime": "node", "attempts": 2, "slow_timed_out": True,
                         "secret_length": len("local-s3cret"), "last": "after 2 attempts",

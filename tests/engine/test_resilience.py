@@ -61,13 +61,13 @@ def _worker(address: str, prefix: str) -> subprocess.Popen:
     )
 
 
-async def test_killed_worker_task_completes_on_another_worker(temporal_stack, tmp_path):
+async def test_killed_worker_task_completes_on_another_worker(temporal_stack, action_tmp):
     """The task's worker dies (SIGKILL); after the heartbeat timeout Temporal retries it on the
     surviving worker, and the workflow completes."""
     engine = temporal_stack.engine
     prefix = f"kill{os.getpid()}"
     workers = [_worker(temporal_stack.address, prefix) for _ in range(2)]
-    pid_file = tmp_path / "pids"
+    pid_file = action_tmp / "pids"
     try:
         await asyncio.sleep(3)  # both workers polling
         workflow_id = await start(engine, "qa.pid_sleep", {"pid_file": str(pid_file)},
@@ -94,7 +94,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-async def test_killed_orchestrator_local_action_reruns_on_another(temporal_stack, tmp_path):
+async def test_killed_orchestrator_local_action_reruns_on_another(temporal_stack, action_tmp):
     """A local action runs inside the orchestrator: when that dies (SIGKILL) mid-action, the
     workflow task times out (10 s) and another orchestrator replays the run and runs it again."""
     from attune.engine.client import EngineClient
@@ -104,7 +104,7 @@ async def test_killed_orchestrator_local_action_reruns_on_another(temporal_stack
                                        queue], start_new_session=True, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL) for _ in range(2)]
     engine = EngineClient(temporal_stack.engine.client, queue, temporal_stack.engine.secret_key)
-    pid_file = tmp_path / "pids"
+    pid_file = action_tmp / "pids"
     try:
         await asyncio.sleep(3)  # both orchestrators polling
         workflow_id = await start(engine, "qa.local_pid_sleep", {"pid_file": str(pid_file)})

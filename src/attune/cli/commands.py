@@ -149,6 +149,24 @@ def up(
 
 
 @app.command()
+def down(
+    state_dir: Optional[str] = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+) -> None:
+    """Stop the stack `attune up` recorded in the state directory, also if `attune up` itself died."""
+    from attune.stack_record import read_record, stop_recorded
+
+    state = Path(Settings.load(state_dir=state_dir).state_dir).resolve()
+    if read_record(state) is None:
+        out.print(f"no stack recorded in {state}", highlight=False)
+        return
+    stopped = stop_recorded(state)
+    for line in stopped:
+        out.print(f"stopped {line}", highlight=False)
+    if not stopped:
+        out.print(f"the stack recorded in {state} was not running", highlight=False)
+
+
+@app.command()
 def api(
     host: Optional[str] = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
     port: Optional[int] = typer.Option(None, "--port", help="[env ATTUNE_API_PORT, default 8000]"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 from temporalio.client import Client
 
 from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
+from attune.runtimes import warm
 from attune.settings import Settings
 
 
@@ -26,11 +28,30 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
     raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
 
 
+# SIGTERM also comes from the kernel when `attune up` dies (parent-death signal).
+STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+
 async def run_workers(settings: Settings, roles: list[str], *, packs_root: str | None = None,
                       concurrency: int = 100) -> None:
+    """Run until a worker fails or a stop signal arrives; then shut down: running actions are
+    cancelled (their process groups ended) and the warm starters stop, so nothing outlives us."""
     client = await connect(settings, attempts=20)
     workers = build_workers(client, roles, packs_root=packs_root, concurrency=concurrency,
                             queue_prefix=settings.queue_prefix, state_dir=settings.state_dir,
                             sandboxed=settings.workflow_sandbox)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    runs = [asyncio.create_task(w.run()) for w in workers]
     print(f"worker {'+'.join(roles)} polling {settings.temporal_address}", flush=True)
-    await asyncio.gather(*(w.run() for w in workers))
+    try:
+        await asyncio.wait([*runs, asyncio.create_task(stop.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        warm.shutdown()
+    for run in runs:
+        if run.done() and not run.cancelled() and run.exception():
+            raise run.exception()  # type: ignore[misc]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from temporalio import activity
 
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
+from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
 from attune.settings import DEFAULT_STATE_DIR
 
 ACTIVITY_NAME = "run_action"
 CHECKPOINT_ACTIVITY = "checkpoint"
+# A running action heartbeats this often, and the runtime workers let every heartbeat through:
+# a cancel request (cancel_running) reaches the process within about this plus a round trip.
+# The price is one heartbeat RPC per running action per interval (see README, "Cancellation").
+HEARTBEAT_SECONDS = 0.5
+log = logging.getLogger(__name__)
 
 
 @activity.defn(name=CHECKPOINT_ACTIVITY)
@@ -42,8 +49,13 @@ class ActionActivities:
         # A local activity (an action with `local: true`, run inside the orchestrator) has no
         # heartbeat timeout: the orchestrator's workflow task notices its death instead.
         beat = None if activity.info().is_local else activity.heartbeat
-        result = await run_process(request, heartbeat=beat)
-        if not secrets:
-            return result
-        return result.model_copy(update={field: mask(getattr(result, field), secrets)
-                                         for field in ("stdout", "stderr", "data", "error")})
+        try:
+            result = await run_process(request, heartbeat=beat, heartbeat_interval=HEARTBEAT_SECONDS)
+        except Exception as exc:  # noqa: BLE001 - the process may have run: never retry it for this
+            log.exception("running %s failed", request.action_ref)
+            return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
+                                 error=f"the worker failed running the action: {exc!r}")
+        if secrets:
+            result = result.model_copy(update={field: mask(getattr(result, field), secrets)
+                                               for field in ("stdout", "stderr", "data", "error")})
+        return encodable(result)

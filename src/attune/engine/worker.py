@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from attune.engine.activities import ActionActivities, checkpoint
+from attune.engine.activities import HEARTBEAT_SECONDS, ActionActivities, checkpoint
 from attune.engine.workflow import AttuneWorkflow
 from attune.packs.models import RUNTIMES
 from attune.settings import (DEFAULT_QUEUE_PREFIX, DEFAULT_STATE_DIR, ORCHESTRATOR, orchestrator_queue,
@@ -75,4 +76,8 @@ def runtime_worker(
         activities=[activities.run_action],
         max_concurrent_activities=max_concurrent,
         activity_executor=concurrent.futures.ThreadPoolExecutor(max(4, max_concurrent)),
+        # A cancel reaches an activity only in the answer to a heartbeat, and the SDK otherwise
+        # sends one at most every 80% of the heartbeat timeout (8 s): cancel_running then killed
+        # a process up to 8 s late. Every heartbeat goes out now (see HEARTBEAT_SECONDS).
+        max_heartbeat_throttle_interval=timedelta(seconds=HEARTBEAT_SECONDS),
     )

@@ -1,16 +1,27 @@
-"""Warm starter: a pre-started interpreter that forks action processes on request.
+"""Starter: a pre-started interpreter that starts action processes on request (Linux).
 
-Run by `warm.py` as `<python> -u _starter.py <control-fd>`. Imports only the stdlib below, so each
-forked child starts with fresh module state, then behaves like `python -u <script>`.
+Run by `warm.py` as `<python> -u _starter.py <control-fd> <worker-pid>`. Imports only the stdlib
+below, so each forked child starts with fresh module state, then behaves like `python -u <script>`;
+or, for an `exec` request, the child execs a program (bash, node, a cold python) instead.
 
-Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env} with four fds
-attached (stdin, stdout, stderr, reply socket). On the reply socket the starter sends
+Every action process goes through here because this process, and only this one, is its parent:
+- the child gets its own session, then drops to the action user (`user`: [uid, gid]) before it
+  touches the pack, then asks for SIGKILL should the starter die (the parent-death signal);
+- when a child exits, its process group is killed before the child is reaped: background
+  processes (`sleep 300 &`) end with the action, and the group id cannot have been reused;
+- when the worker goes (control socket closed, or SIGTERM from the kernel since the worker asked
+  for it with the parent-death signal), every running group is killed before the starter exits.
+
+Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env, user?, exec?}
+with four fds attached (stdin, stdout, stderr, reply socket). On the reply socket the starter sends
 "pid N" once the child has its own session, then "exit N" (N < 0 = killed by signal -N).
 """
 
 import atexit
+import ctypes
 import json
 import os
+import pkgutil  # noqa: F401 - runpy.run_path imports it (and typing) lazily: once here, not per child
 import runpy
 import select
 import signal
@@ -18,6 +29,9 @@ import socket
 import sys
 
 MAX_MESSAGE = 1 << 20
+SETUP_FAILED = 127  # exit status of a child that could not start the action (as a shell's)
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before any fork
 
 if not sys.flags.safe_path:
     del sys.path[0]  # our own directory: the child gets the script's directory instead
@@ -25,15 +39,33 @@ if not sys.flags.safe_path:
 
 def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # before asking for it as the death signal
+    signal.signal(signal.SIGHUP, _exit_on_signal)
+    _die_with_parent(signal.SIGTERM, int(sys.argv[2]))
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, reply socket)
+    try:
+        _serve(ctrl, children)
+    finally:
+        for _pidfd, (pid, _reply) in children.items():
+            _end_group(pid)
+        for _pidfd, (pid, _reply) in children.items():
+            os.waitpid(pid, 0)
+
+
+def _exit_on_signal(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(ctrl: socket.socket, children: dict) -> None:
     poller = select.poll()  # select.poll holds no fd, so forked children have nothing extra to close
     poller.register(ctrl, select.POLLIN)
-    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, reply socket)
     while True:
         for fd, _events in poller.poll():
             if fd != ctrl.fileno():
                 pid, reply = children.pop(fd)
                 poller.unregister(fd)
                 os.close(fd)
+                _end_group(pid)  # the leader is a zombie until reaped below: its group id is ours
                 _, status = os.waitpid(pid, 0)
                 _send(reply, b"exit %d" % os.waitstatus_to_exitcode(status))
                 reply.close()
@@ -43,7 +75,7 @@ def main() -> None:
             except OSError:
                 return
             if not msg:
-                return  # the worker closed the control socket (or died): stop; running children go on
+                return  # the worker closed the control socket, or died
             if len(fds) != 4:
                 for extra in fds:
                     os.close(extra)
@@ -53,6 +85,19 @@ def main() -> None:
             children[pidfd] = (pid, reply)
             poller.register(pidfd, select.POLLIN)
             _send(reply, b"pid %d" % pid)
+
+
+def _end_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass  # the group is empty: the leader was its last member
+
+
+def _die_with_parent(sig: int, parent: int) -> None:
+    _prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before we asked
+        os._exit(1)
 
 
 def _send(sock: socket.socket, data: bytes) -> None:
@@ -66,6 +111,7 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
     stdin, stdout, stderr, reply_fd = fds
     reply = socket.socket(fileno=reply_fd)
     sync_r, sync_w = os.pipe()
+    starter = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
@@ -75,18 +121,24 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
             for pidfd, (_pid, other) in children.items():
                 os.close(pidfd)
                 other.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
             os.setsid()
             os.close(sync_w)  # tells the starter the process group exists: killpg(pid) now works
             for target, fd in enumerate((stdin, stdout, stderr)):
                 os.dup2(fd, target)
             for fd in set((stdin, stdout, stderr)):
                 os.close(fd)
-            os.chdir(req["cwd"])
+            _become(req.get("user"))
+            _die_with_parent(signal.SIGKILL, starter)  # after _become: a uid change clears it
+            _enter(req["cwd"], req.get("user"))
             os.environ.clear()
             os.environ.update(req["env"])
         except BaseException as exc:  # nothing of the user's ran yet
-            os.write(2, f"attune warm starter: {exc!r}\n".encode())
-            os._exit(127)
+            os.write(2, f"attune: could not start the action: {exc}\n".encode())
+            os._exit(SETUP_FAILED)
+        if req.get("exec"):
+            _exec(req["argv"], req["env"])
         _run_script(req["path"], req["argv"])
     os.close(sync_w)
     for fd in (stdin, stdout, stderr):
@@ -94,6 +146,40 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
     os.read(sync_r, 1)  # EOF once the child called setsid (or died)
     os.close(sync_r)
     return pid, reply
+
+
+def _become(user) -> None:
+    if user is not None:
+        uid, gid = user
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+
+
+def _enter(cwd: str, user) -> None:
+    """chdir as the action user; when refused, name the directory that stops it."""
+    try:
+        os.chdir(cwd)
+    except PermissionError:
+        raise PermissionError(_denied(cwd, user)) from None
+
+
+def _denied(path: str, user) -> str:
+    who = f"uid {user[0]}" if user else "this user"
+    parts = os.path.abspath(path).split(os.sep)
+    for i in range(2, len(parts) + 1):
+        ancestor = os.sep.join(parts[:i]) or os.sep
+        if not os.access(ancestor, os.X_OK):
+            return f"{ancestor} is not accessible to {who} (the action user), so {path} cannot be entered"
+    return f"{path} is not accessible to {who} (the action user)"
+
+
+def _exec(argv: list[str], env: dict) -> None:
+    try:
+        os.execve(argv[0], argv, env)
+    except OSError as exc:
+        os.write(2, f"attune: could not start {argv[0]}: {exc.strerror}\n".encode())
+        os._exit(SETUP_FAILED)
 
 
 def _run_script(path: str, argv: list[str]) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from attune.runtimes.isolation import action_user, blocked
 from attune.runtimes.models import EnvironmentInfo
 
 READY_MARKER = ".attune-ready"
@@ -26,9 +27,16 @@ class EnvironmentBuildError(RuntimeError):
     pass
 
 
+SHARED_ENV_ROOT = "/var/cache/attune/envs"
+
+
 def env_root() -> Path:
-    """Where virtualenvs and locks live: ATTUNE_ENV_DIR, default ~/.cache/attune/envs."""
-    return Path(os.environ.get("ATTUNE_ENV_DIR") or Path.home() / ".cache" / "attune" / "envs")
+    """Where virtualenvs and locks live: ATTUNE_ENV_DIR, default ~/.cache/attune/envs, or for a
+    root worker /var/cache/attune/envs (its actions run as another user, who cannot enter
+    /root; the environments stay root's, so no action can change what another one imports)."""
+    if os.environ.get("ATTUNE_ENV_DIR"):
+        return Path(os.environ["ATTUNE_ENV_DIR"])
+    return Path(SHARED_ENV_ROOT) if os.geteuid() == 0 else Path.home() / ".cache" / "attune" / "envs"
 
 
 _resolved_python: dict[str, str] = {}
@@ -36,18 +44,44 @@ _resolved_python: dict[str, str] = {}
 
 def system_python() -> str:
     """The real interpreter behind `python3` (ATTUNE_PYTHON overrides). Resolved once: shims such as
-    pyenv's add ~100 ms per spawn and would also give the warm starter a different identity."""
-    candidate = os.environ.get("ATTUNE_PYTHON") or shutil.which("python3") or sys.executable
-    if candidate not in _resolved_python:
-        try:
-            out = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"],
-                                 capture_output=True, text=True, timeout=30, check=True)
-            _resolved_python[candidate] = out.stdout.strip() or candidate
-        except (OSError, subprocess.SubprocessError):
-            _resolved_python[candidate] = candidate
+    pyenv's add ~100 ms per spawn and would also give the warm starter a different identity.
+    Actions running as another user (attune.runtimes.isolation) get the first `python3` on PATH
+    that user can run: an interpreter installed under root's home (pyenv) is not one of them."""
     global _python_resolved
-    _python_resolved = _resolved_python[candidate]
-    return _python_resolved
+    run_as = action_user()
+    explicit = os.environ.get("ATTUNE_PYTHON")
+    candidates = [explicit] if explicit else _on_path("python3") or [sys.executable]
+    refusals = []
+    for candidate in candidates:
+        if candidate not in _resolved_python:
+            _resolved_python[candidate] = _real_interpreter(candidate)
+        resolved = _resolved_python[candidate]
+        why = blocked(resolved, run_as, os.X_OK) if run_as else None
+        if why is None:
+            _python_resolved = resolved
+            return resolved
+        refusals.append(f"{resolved}: {why}")
+    raise EnvironmentBuildError(
+        f"no python3 that the action user can run ({'; '.join(refusals)}): install one outside "
+        "a private home directory, or name it in ATTUNE_PYTHON")
+
+
+def _on_path(name: str) -> list[str]:
+    found = []
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(directory or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK) and path not in found:
+            found.append(path)
+    return found
+
+
+def _real_interpreter(candidate: str) -> str:
+    try:
+        out = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"],
+                             capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout.strip() or candidate
+    except (OSError, subprocess.SubprocessError):
+        return candidate
 
 
 _python_resolved: str | None = None
@@ -100,9 +134,8 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
             lock = env_root() / "locks" / f"node-{_digest(str(pack.resolve()).encode())[:16]}.lock"
             built = await asyncio.to_thread(_locked_build, lock, modules / READY_MARKER, digest,
                                             functools.partial(_build_node_modules, pack, lock_file.is_file()))
-        node_path = os.pathsep.join(p for p in (str(modules), os.environ.get("NODE_PATH", "")) if p)
         return EnvironmentInfo(runner="nodejs", interpreter=node, env_dir=str(modules), built=built,
-                               extra_env={"NODE_PATH": node_path})
+                               extra_env={"NODE_PATH": str(modules)})
     raise ValueError(f"unknown runner {runner!r}")
 
 

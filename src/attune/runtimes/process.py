@@ -1,5 +1,6 @@
 """Run one action process (spec §7): interpreter per runner, parameters on stdin or in a file,
-capped output capture, timeout and cancellation that kill the whole process group."""
+capped output capture, timeout and cancellation that kill the whole process group, which also
+ends when the action's main process exits (a background `sleep 300 &` does not outlive it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,8 +18,11 @@ from typing import BinaryIO
 
 from attune.runtimes import warm
 from attune.runtimes.environments import EnvironmentBuildError, prepare_environment
+from attune.runtimes.isolation import IsolationError, RunAs, action_environment, action_user, hand_over
+from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.runtimes.models import ProcessRequest, ProcessResult
 from attune.runtimes.output import OutputParseError, encode_parameters, last_line, parse_output
+from attune.runtimes.safety import MAX_DATA_DEPTH, OutputLimitError, cap_error, cap_text, plain_data
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +85,28 @@ def _entry_path(req: ProcessRequest) -> str:
 async def _run(req: ProcessRequest, started: float) -> ProcessResult:
     path = _entry_path(req)
     try:
+        run_as = action_user()
         envinfo = await prepare_environment(req.pack_dir, req.runner)
-    except EnvironmentBuildError as err:
+    except (IsolationError, EnvironmentBuildError) as err:
         raise _Rejected(str(err)) from None
     argv = [envinfo.interpreter, "-u", path] if req.runner == "python" else [envinfo.interpreter, path]
-    env = {
-        **os.environ, **envinfo.extra_env,
+    documented = {
         "ATTUNE_EXEC_ID": req.execution_id, "ATTUNE_ACTION": req.action_ref, "ATTUNE_PACK_REF": req.pack_ref,
         "ATTUNE_API_URL": req.api_url, "ATTUNE_PARAMETER_DELIVERY": req.parameter_delivery,
         "ATTUNE_PARAMETER_FORMAT": req.parameter_format,
     }
-    env.pop("ATTUNE_PARAMETER_FILE", None)  # only ours, never one inherited from the worker
     payload = encode_parameters(req.parameters, req.parameter_format)
     param_file = None
     if req.parameter_delivery == "file":
         fd, param_file = tempfile.mkstemp(prefix="attune-params-", suffix=_PARAM_SUFFIX[req.parameter_format])
-        with os.fdopen(fd, "wb") as f:  # mkstemp: mode 0600, secrets stay private to the worker user
+        with os.fdopen(fd, "wb") as f:  # mkstemp: mode 0600, so only the action user may read it
+            hand_over(f.fileno(), run_as)
             f.write(payload)
-        env["ATTUNE_PARAMETER_FILE"] = param_file
+        documented["ATTUNE_PARAMETER_FILE"] = param_file
         payload = b""
+    env = action_environment(documented, envinfo.extra_env, run_as)
     try:
-        return await _execute(req, argv, env, payload, started)
+        return await _execute(req, argv, env, payload, started, run_as)
     finally:
         if param_file:
             try:
@@ -110,32 +116,44 @@ async def _run(req: ProcessRequest, started: float) -> ProcessResult:
 
 
 class _Spawned:
+    """A plain spawn (no starter: not Linux, or the starter failed)."""
+
     def __init__(self, proc: asyncio.subprocess.Process):
         self.pid = proc.pid
         self._proc = proc
 
     async def wait(self) -> int | None:
-        return await self._proc.wait()
+        code = await self._proc.wait()
+        signal_group(self.pid, signal.SIGKILL)  # what the action left running in its group
+        return code
 
 
-async def _launch(req: ProcessRequest, argv: list[str], env: dict[str, str], stdio: tuple[int, int, int]):
+async def _launch(req: ProcessRequest, argv: list[str], env: dict[str, str], stdio: tuple[int, int, int],
+                  run_as: RunAs | None):
+    user = (run_as.uid, run_as.gid) if run_as else None
     if req.runner == "python" and req.warm:
-        proc = await warm.launch(argv[0], argv[-1], argv[2:], req.pack_dir, env, stdio)
-        if proc is not None:
-            return proc
+        proc = await warm.launch(argv[0], argv[-1], argv[2:], req.pack_dir, env, stdio, user=user)
+    else:
+        proc = await warm.launch(sys.executable, argv[0], argv, req.pack_dir, env, stdio, user=user,
+                                 exec_program=True)
+    if proc is not None:
+        return proc
+    switch = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []} if run_as else {}
     try:
         return _Spawned(await asyncio.create_subprocess_exec(
             *argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=req.pack_dir, env=env,
-            start_new_session=True))
+            start_new_session=True, preexec_fn=preexec_die_with_parent(signal.SIGKILL), **switch))
     except OSError as err:
         raise _Rejected(f"could not start {argv[0]}: {err}") from None
 
 
 async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], payload: bytes,
-                   started: float) -> ProcessResult:
+                   started: float, run_as: RunAs | None) -> ProcessResult:
     (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+    for fd in (in_r, out_w, err_w):  # the action's: re-opening /dev/stdin or /dev/stdout must work
+        hand_over(fd, run_as)
     try:
-        proc = await _launch(req, argv, env, (in_r, out_w, err_w))
+        proc = await _launch(req, argv, env, (in_r, out_w, err_w), run_as)
     except BaseException:
         for fd in (in_w, out_r, err_r):
             os.close(fd)
@@ -171,28 +189,14 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
 
 
 async def _terminate(pid: int, waiter: asyncio.Future) -> int | None:
-    _killpg(pid, signal.SIGTERM, leader=not waiter.done())
+    signal_group(pid, signal.SIGTERM, leader=not waiter.done())
     try:
         code = await asyncio.wait_for(asyncio.shield(waiter), KILL_GRACE_SECONDS)
     except TimeoutError:
-        _killpg(pid, signal.SIGKILL, leader=True)
+        signal_group(pid, signal.SIGKILL, leader=True)
         code = await waiter
-    _killpg(pid, signal.SIGKILL)  # members that outlived the leader (ignored TERM, or slower)
+    signal_group(pid, signal.SIGKILL)  # members that outlived the leader (ignored TERM, or slower)
     return code
-
-
-def _killpg(pid: int, sig: int, leader: bool = False) -> None:
-    """Signal the process group led by `pid`. With `leader` (only while the leader has not been
-    reaped, so its pid cannot have been reused), fall back to the leader alone when the group is
-    missing, e.g. if it never managed to set its own session."""
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        if leader:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-    except PermissionError:
-        pass
 
 
 async def _feed(pipe: BinaryIO, data: bytes) -> None:
@@ -245,7 +249,9 @@ class _Capture:
 
 def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_out: bool,
             out: _Capture, err: _Capture) -> ProcessResult:
-    stdout, stderr = out.text(), err.text()
+    """The result, made safe to leave the worker (attune.runtimes.safety): caps counted on the
+    JSON-encoded text, invalid text replaced, parsed data plain and bounded."""
+    (stdout, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text())
     data, error = None, None
     succeeded = exit_code == 0 and not timed_out
     if timed_out:
@@ -256,14 +262,18 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
         error = last_line(stderr) or f"Command exited with code {exit_code}"
     elif req.output_format != "text":
         try:
-            data, stdout = parse_output(stdout, req.output_format), None
+            data, stdout = plain_data(parse_output(out.text(), req.output_format)), None
         except OutputParseError as parse_err:
             succeeded, error = False, str(parse_err)
             if out.truncated:
                 error += f" (stdout was truncated at {OUTPUT_CAP_BYTES} bytes)"
+        except OutputLimitError as limit:
+            succeeded, error = False, str(limit)
+        except RecursionError:  # the parsers recurse per nesting level
+            succeeded, error = False, f"the output is nested too deeply to parse (limit {MAX_DATA_DEPTH} levels)"
     log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
-        data=data, error=error, stdout_truncated=out.truncated, stderr_truncated=err.truncated,
-        timed_out=timed_out,
+        data=data, error=cap_error(error), stdout_truncated=out.truncated or out_cut,
+        stderr_truncated=err.truncated or err_cut, timed_out=timed_out,
     )

@@ -1,5 +1,8 @@
-"""Worker side of the warm Python starter (see `_starter.py`): one long-lived interpreter per
-(python, startup environment) that forks action processes, saving the ~60 ms interpreter start.
+"""Worker side of the starter (see `_starter.py`): one long-lived interpreter per (python, startup
+environment) that forks action processes. A Python action forks from the starter of its own
+interpreter, saving the ~60 ms interpreter start; any other action (`exec`) forks from the
+worker's own and execs its program. Either way the starter is the action's parent, which lets it
+end the action's process group when the action exits or the worker dies.
 Any failure here returns None and the caller spawns normally; a dead starter is replaced on the
 next request."""
 
@@ -47,8 +50,11 @@ class _Starter:
     def __init__(self, python: str, env: dict[str, str]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # Forked on the event loop's thread (the parent-death signal the starter asks for is
+            # tied to the thread that forked it).
             self.proc = subprocess.Popen(
-                [python, "-u", STARTER_SCRIPT, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                [python, "-u", STARTER_SCRIPT, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env,
                 start_new_session=True,  # a Ctrl-C meant for the worker must not kill it mid-fork
             )
@@ -61,7 +67,7 @@ class _Starter:
         return self.proc.poll() is None
 
     def close(self) -> None:
-        self.ctrl.close()  # EOF: the starter exits on its own
+        self.ctrl.close()  # EOF: the starter ends its running actions' groups and exits
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -84,7 +90,10 @@ def _starter_for(python: str, env: dict[str, str]) -> _Starter:
         if starter is not None:
             log.warning("warm starter for %s died (exit %s); restarting", python, starter.proc.returncode)
             starter.ctrl.close()
-        starter = _starters[key] = _Starter(python, env)
+        # The starter's own environment only matters to its interpreter's start-up; each child
+        # gets the environment of its request.
+        own = {k: v for k, v in env.items() if not k.startswith("ATTUNE_")}
+        starter = _starters[key] = _Starter(python, own)
     return starter
 
 
@@ -101,8 +110,11 @@ def shutdown() -> None:
 
 
 async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
-                 stdio: tuple[int, int, int]) -> WarmProcess | None:
-    """Fork `path` from the warm starter with the given stdio fds; None = use a plain spawn."""
+                 stdio: tuple[int, int, int], *, user: tuple[int, int] | None = None,
+                 exec_program: bool = False) -> WarmProcess | None:
+    """Start an action with the given stdio fds; None = use a plain spawn. By default fork
+    `path` from the starter of `python`; with `exec_program`, exec `argv` (python is then the
+    starter's own interpreter, any will do). `user` = (uid, gid) the action runs as."""
     if not SUPPORTED:
         return None
     try:
@@ -112,7 +124,8 @@ async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[st
         return None
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        message = json.dumps({"path": path, "argv": argv, "cwd": cwd, "env": env}).encode()
+        message = json.dumps({"path": path, "argv": argv, "cwd": cwd, "env": env, "user": user,
+                              "exec": exec_program}).encode()
         socket.send_fds(starter.ctrl, [message], [*stdio, theirs.fileno()])
     except OSError as err:  # starter gone, its queue full, or the message too large
         log.warning("warm start of %s failed (%s); spawning instead", path, err)

@@ -1,0 +1,56 @@
+"""Processes that end with their parent, and process groups signalled as a whole.
+
+A child started with `preexec_die_with_parent` gets a signal when its parent exits, however it
+exits (SIGKILL and the OOM killer included). On Linux this is prctl(PR_SET_PDEATHSIG), which is
+tied to the *thread* that forked the child, not to the process: fork only from a thread that lives
+as long as the parent (the event loop's), never from a short-lived executor thread. Elsewhere the
+call does nothing and the caller's other means apply (the warm starter also watches its control
+socket; `attune down` stops a recorded stack).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from collections.abc import Callable
+
+SUPPORTED = sys.platform.startswith("linux")
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if SUPPORTED else None
+
+
+def die_with_parent(sig: int, parent_pid: int) -> None:
+    """In a child: receive `sig` when the parent exits; exit at once if it already has (it may
+    have died between the fork and this call, and then no signal would ever come)."""
+    if _prctl is None:
+        return
+    _prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def preexec_die_with_parent(sig: int) -> Callable[[], None] | None:
+    """A `preexec_fn` for Popen that applies `die_with_parent` in the child. Runs after Popen's
+    user/group change (which would clear the setting). Only a libc call runs in the child, so it
+    is safe in a threaded parent."""
+    if _prctl is None:
+        return None
+    parent = os.getpid()
+    return lambda: die_with_parent(sig, parent)
+
+
+def signal_group(pid: int, sig: int, *, leader: bool = False) -> None:
+    """Signal the process group led by `pid` (every process we start leads its own). With
+    `leader` (only while the leader has not been reaped, so its pid cannot have been reused),
+    fall back to the leader alone when the group is gone, e.g. it never managed to set its own
+    session."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        if leader:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+    except PermissionError:
+        pass

@@ -1,0 +1,4 @@
+#!/bin/bash
+source /dev/stdin
+sleep 300 &
+echo $! > "$dir/background"
