@@ -1,9 +1,14 @@
-# Two commands matter: `make run` and `make test`. Everything installs into .venv.
+# Two commands matter: `make run` and `make test`. Everything installs into .venv; the web UI
+# is built from web/ (npm ci from the committed lockfile) into src/attune/webui/static/.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+WEB := web
+UI_BUILT := src/attune/webui/static/index.html
+UI_SOURCES := $(shell find $(WEB)/src -type f 2>/dev/null) $(WEB)/index.html $(WEB)/vite.config.ts \
+	$(WEB)/tsconfig.json $(WEB)/package-lock.json
 
-.PHONY: install run test bench clean
+.PHONY: install ui run test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,10 +16,19 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the web UI needs Node.js >= 20 and npm"; exit 2; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 
-# The embedded stack (Temporal dev server + Web UI, API, orchestrator, one worker per runtime),
-# then one example workflow; keeps serving until Ctrl-C.
+$(UI_BUILT): $(WEB)/node_modules/.package-lock.json $(UI_SOURCES)
+	cd $(WEB) && npm run --silent build
+
+ui: $(UI_BUILT)
+
+install: $(BIN)/.installed ui
+
+# The embedded stack (Temporal dev server + Web UI, API + web UI, orchestrator, one worker per
+# runtime), then one example workflow; keeps serving until Ctrl-C.
 run: install
 	$(BIN)/attune up --demo examples.single_echo
 
@@ -25,4 +39,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .attune
+	rm -rf $(VENV) .attune $(WEB)/node_modules src/attune/webui/static

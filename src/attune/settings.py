@@ -16,6 +16,7 @@ class Settings(BaseModel):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = None  # None = http://<temporal host>:<temporal_ui_port>
     api_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -55,6 +55,8 @@ def start_processes(settings: Settings, *, port: int, ui_port: int | None, with_
                               log_file=str(logs / "temporal.log"))]
     env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "ATTUNE_STATE_DIR": str(state), "ATTUNE_API_URL": settings.api_url}
+    if ui_port:  # the web UI links runs to the Temporal Web UI
+        env["ATTUNE_TEMPORAL_UI_PORT"] = str(ui_port)
     for role in ROLES:
         procs.append(_spawn(["worker", "--runtime", role], logs / f"worker-{role}.log", env))
     if with_api:
@@ -103,6 +105,7 @@ async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_
                 raise RuntimeError(f"the API did not come up at {settings.api_url}; "
                                    f"see {settings.state_dir}/logs/api.log")
             await register_packs(settings, console)
+            console.print(f"[bold]Web UI        {settings.api_url}/[/]")
         console.print(f"Temporal      {settings.temporal_address}")
         if ui_port:
             console.print(f"Temporal UI   http://127.0.0.1:{ui_port}")
