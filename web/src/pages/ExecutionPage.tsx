@@ -186,7 +186,7 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   }));
   return (
     <div className="graph" data-testid="execution-graph">
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView minZoom={0.2}
+      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}>
         <Background gap={20} size={1} />

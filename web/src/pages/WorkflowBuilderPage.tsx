@@ -242,7 +242,7 @@ export function WorkflowBuilderPage() {
           {tab === "graph" ? (
             <div className="graph editable" data-testid="builder-graph">
               <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
-                onConnect={onConnect} fitView minZoom={0.2} maxZoom={1.5} deleteKeyCode={["Delete", "Backspace"]}
+                onConnect={onConnect} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2} maxZoom={1.5} deleteKeyCode={["Delete", "Backspace"]}
                 onNodeClick={(_, n) => setSelected(n.id)} onPaneClick={() => setSelected(null)}
                 onEdgeClick={(_, e) => setSelected(e.source)}
                 onNodeDragStop={(_, n) => setDoc(updateTask(state.doc, n.id, (t) => ({ ...t, [CHART]: { ...(t[CHART] ?? {}), position: { x: Math.round(n.position.x), y: Math.round(n.position.y) } } })))}
