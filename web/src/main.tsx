@@ -1,15 +1,22 @@
-import { StrictMode, useEffect, useState } from "react";
+import { lazy, StrictMode, Suspense, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
-import "@xyflow/react/dist/style.css";
 import "./style.css";
 import { getToken, onUnauthorized, setToken } from "./api";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
-import { ExecutionPage } from "./pages/ExecutionPage";
 import { CatalogPage } from "./pages/CatalogPage";
 import { PacksPage } from "./pages/PacksPage";
 import { ActionPage } from "./pages/ActionPage";
-import { WorkflowBuilderPage } from "./pages/WorkflowBuilderPage";
+
+// The graph pages carry React Flow, dagre and the YAML parser: loaded when first visited, so the
+// lists open without parsing them.
+const ExecutionPage = lazy(() => import("./pages/ExecutionPage").then((m) => ({ default: m.ExecutionPage })));
+const WorkflowBuilderPage = lazy(() => import("./pages/WorkflowBuilderPage").then((m) => ({ default: m.WorkflowBuilderPage })));
+
+// Fetch the graph pages' code once the first page is up, so moving to them is instant.
+const preload = () => { void import("./pages/ExecutionPage"); void import("./pages/WorkflowBuilderPage"); };
+if ("requestIdleCallback" in window) window.requestIdleCallback(preload, { timeout: 2000 });
+else setTimeout(preload, 1000);
 
 function TokenDialog({ onDone }: { onDone: () => void }) {
   const [value, setValue] = useState("");
@@ -52,6 +59,7 @@ function App() {
           </div>
         </nav>
         <main id="main" key={epoch} tabIndex={-1}>
+          <Suspense fallback={<div className="page"><p className="muted">Loading…</p></div>}>
           <Routes>
             <Route path="/" element={<Navigate to="/executions" replace />} />
             <Route path="/executions" element={<ExecutionsPage />} />
@@ -63,6 +71,7 @@ function App() {
             <Route path="/workflows/:ref/edit" element={<WorkflowBuilderPage />} />
             <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page here. <NavLink to="/executions">Executions</NavLink></p></div>} />
           </Routes>
+          </Suspense>
         </main>
       </div>
       {needToken && <TokenDialog onDone={() => { setNeedToken(false); setEpoch((e) => e + 1); }} />}

@@ -130,7 +130,7 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
       {action && Object.entries(action.parameters).map(([p, spec]: [string, ParameterSpec]) => (
         <div className="field" key={p} data-field={p}>
           <label htmlFor={`input-${p}`}>{p}{spec.required && <span className="required"> *</span>}
-            <span className="type">{spec.type}{spec.default !== undefined && spec.default !== null ? ` · default ${fieldText(spec.default)}` : ""}</span></label>
+            <span className="type">{spec.type}{spec.default !== undefined && spec.default !== null && spec.default !== "" ? ` · default ${fieldText(spec.default)}` : ""}</span></label>
           {spec.enum ? (
             <select id={`input-${p}`} value={fieldText(input[p])} onChange={(e) => setInput(p, fieldValue(spec.type, e.target.value))}>
               <option value="">—</option>

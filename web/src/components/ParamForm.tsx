@@ -10,7 +10,10 @@ export function initialValues(params: Record<string, ParameterSpec>): FormValues
     const d = spec.default;
     if (spec.type === "boolean") values[name] = d === true;
     else if (d === undefined || d === null) values[name] = "";
-    else if (spec.type === "array" || spec.type === "object") values[name] = JSON.stringify(d, null, 2);
+    else if (spec.type === "array" || spec.type === "object") {
+      const flat = JSON.stringify(d);
+      values[name] = flat.length <= 60 ? flat : JSON.stringify(d, null, 2);
+    }
     else values[name] = String(d);
   }
   return values;

@@ -1,6 +1,8 @@
 // One execution: its graph filling in live, every task attempt, inputs and outputs, variables.
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
+import "@xyflow/react/dist/style.css";
+import "../graph.css";
 import { Background, Controls, MarkerType, ReactFlow, type Edge } from "@xyflow/react";
 import { api, ApiError, post } from "../api";
 import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
@@ -42,8 +44,17 @@ export function ExecutionPage() {
     }
   }, [id], { everyMs: REFRESH_MS, live: (v) => v !== undefined && !TERMINAL.has(v.status) });
   const actionRef = exec.data?.action_ref;
-  const definition = useLoad(async () => (isWorkflow && actionRef
-    ? (await api<Item<Workflow>>(`/workflows/${actionRef}`)).data : undefined), [isWorkflow, actionRef]);
+  // Asked for as soon as the action is known, beside the workflow view (a plain action's 404 is
+  // expected), rather than one round trip later.
+  const definition = useLoad(async () => {
+    if (!actionRef) return undefined;
+    try {
+      return (await api<Item<Workflow>>(`/workflows/${actionRef}`)).data;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }, [actionRef]);
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
 

@@ -2,6 +2,8 @@
 // Pack and name make the ref; when editing they are locked (the API refuses a ref change too).
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
+import "@xyflow/react/dist/style.css";
+import "../graph.css";
 import { Background, Controls, MarkerType, ReactFlow, type Connection, type Edge } from "@xyflow/react";
 import { api, ApiError, post, put } from "../api";
 import { ErrorBanner } from "../components/common";
@@ -19,6 +21,15 @@ import {
 } from "../builder/model";
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
+
+function LockIcon() {
+  return (
+    <svg width="12" height="12" viewBox="0 0 16 16" aria-hidden="true" style={{ verticalAlign: "-1px" }}>
+      <rect x="2.5" y="7" width="11" height="8" rx="1.5" fill="currentColor" />
+      <path d="M5 7V5a3 3 0 0 1 6 0v2" stroke="currentColor" strokeWidth="1.8" fill="none" />
+    </svg>
+  );
+}
 
 interface State { doc: Doc; text: string; parseError?: ParseOutcome["error"] }
 
@@ -52,13 +63,13 @@ export function WorkflowBuilderPage() {
     if (!editRef) return;
     (async () => {
       try {
-        const wf = (await api<Item<Workflow>>(`/workflows/${editRef}`)).data;
-        let files: WorkflowFiles | undefined;
-        try {
-          files = (await api<Item<WorkflowFiles>>(`/workflows/${editRef}/files`)).data;
-        } catch (err) {
-          if (!(err instanceof ApiError && err.status === 404)) throw err;
-        }
+        const [wf, files] = await Promise.all([
+          api<Item<Workflow>>(`/workflows/${editRef}`).then((r) => r.data),
+          api<Item<WorkflowFiles>>(`/workflows/${editRef}/files`).then((r) => r.data).catch((err) => {
+            if (err instanceof ApiError && err.status === 404) return undefined; // no file on disk
+            throw err;
+          }),
+        ]);
         let doc = docFromDefinition(wf.definition);
         let text = toYaml(doc);
         if (files) {
@@ -212,7 +223,7 @@ export function WorkflowBuilderPage() {
         <div className="field">
           <span className="label">Ref</span>
           <code className="ref-preview">{pack && name ? ref : "pack.name"}</code>
-          {isEditing && <span className="locked" data-testid="ref-locked">🔒 locked: a ref cannot change after creation</span>}
+          {isEditing && <span className="locked" data-testid="ref-locked"><LockIcon /> locked: a ref cannot change after creation</span>}
         </div>
       </div>
       <ErrorBanner error={saveError} />
