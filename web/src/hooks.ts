@@ -22,13 +22,19 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[], opts: { everyM
   useEffect(() => {
     let cancelled = false;
     let timer: number | undefined;
+    let value: T | undefined;
     const run = async () => {
+      if (opts.everyMs && document.hidden && value !== undefined) {
+        timer = window.setTimeout(run, opts.everyMs); // nobody is looking: skip this refresh
+        return;
+      }
       try {
-        const value = await fnRef.current();
+        const fresh = await fnRef.current();
         if (cancelled) return;
-        setData(value);
+        value = fresh;
+        setData(fresh);
         setError(undefined);
-        if (opts.everyMs && (liveRef.current?.(value) ?? true)) {
+        if (opts.everyMs && (liveRef.current?.(fresh) ?? true)) {
           timer = window.setTimeout(run, opts.everyMs);
         }
       } catch (err) {

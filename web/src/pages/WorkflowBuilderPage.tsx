@@ -255,6 +255,7 @@ export function WorkflowBuilderPage() {
               <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
                 onConnect={onConnect} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2} maxZoom={1.5} deleteKeyCode={["Delete", "Backspace"]}
                 onNodeClick={(_, n) => setSelected(n.id)} onPaneClick={() => setSelected(null)}
+                onSelectionChange={({ nodes: picked }) => { if (picked.length === 1 && picked[0].id !== selected) setSelected(picked[0].id); }}
                 onEdgeClick={(_, e) => setSelected(e.source)}
                 onNodeDragStop={(_, n) => setDoc(updateTask(state.doc, n.id, (t) => ({ ...t, [CHART]: { ...(t[CHART] ?? {}), position: { x: Math.round(n.position.x), y: Math.round(n.position.y) } } })))}
                 onNodesDelete={(deleted) => { let d = state.doc; for (const n of deleted) d = removeTask(d, n.id); setDoc(d); setSelected(null); }}
