@@ -128,6 +128,10 @@ async def test_build_save_run_and_reopen_a_workflow(page: Any, ui_server: UiServ
     await expect(page.get_by_label("Name", exact=True)).to_have_value("built")
     await expect(page.get_by_label("Name", exact=True)).to_be_disabled()
     await expect(page.locator(".react-flow__node")).to_have_count(2)
+    # Keyboard: a node focused with Tab opens with Enter.
+    await page.locator(".react-flow__node[data-id='noop']").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("task-inspector").get_by_label("Task name")).to_have_value("noop")
     await page.get_by_role("tab", name="YAML").click()
     reopened = yaml.safe_load(await page.get_by_test_id("yaml-editor").input_value())
     assert reopened["tasks"][1]["__chart_meta__"] == on_disk["tasks"][1]["__chart_meta__"]

@@ -252,10 +252,15 @@ export function WorkflowBuilderPage() {
           </div>
           {tab === "graph" ? (
             <div className="graph editable" data-testid="builder-graph">
-              <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
+              <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes}
+                onNodesChange={(changes) => {
+                  onNodesChange(changes);
+                  // A node selected from the keyboard (Tab to it, Enter) opens it like a click.
+                  const picked = changes.find((c) => c.type === "select" && c.selected);
+                  if (picked && picked.type === "select" && picked.id !== selected) setSelected(picked.id);
+                }}
                 onConnect={onConnect} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2} maxZoom={1.5} deleteKeyCode={["Delete", "Backspace"]}
                 onNodeClick={(_, n) => setSelected(n.id)} onPaneClick={() => setSelected(null)}
-                onSelectionChange={({ nodes: picked }) => { if (picked.length === 1 && picked[0].id !== selected) setSelected(picked[0].id); }}
                 onEdgeClick={(_, e) => setSelected(e.source)}
                 onNodeDragStop={(_, n) => setDoc(updateTask(state.doc, n.id, (t) => ({ ...t, [CHART]: { ...(t[CHART] ?? {}), position: { x: Math.round(n.position.x), y: Math.round(n.position.y) } } })))}
                 onNodesDelete={(deleted) => { let d = state.doc; for (const n of deleted) d = removeTask(d, n.id); setDoc(d); setSelected(null); }}
