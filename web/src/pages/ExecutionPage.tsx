@@ -214,7 +214,8 @@ function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0 }: {
     const byName = new Map<string, Execution[]>();
     for (const r of [...rows].sort((a, b) => a.id - b.id)) {
       const name = r.workflow_task?.task_name ?? `#${r.id}`;
-      byName.set(name, [...(byName.get(name) ?? []), r]);
+      const group = byName.get(name);
+      if (group) group.push(r); else byName.set(name, [r]);
     }
     return [...byName.entries()];
   }, [rows]);
