@@ -90,6 +90,8 @@ async def test_ui_routes_are_not_in_the_openapi_document(api: httpx.AsyncClient)
         paths = (await web.get("/openapi.json")).json()["paths"]
     assert "/{path}" not in paths
     assert "/api/v1/meta" in paths and "/api/v1/workflows/{ref}/files" in paths
+    for method, route in (("post", "/api/v1/workflows"), ("put", "/api/v1/workflows/{ref}")):
+        assert "actions/<name>.yaml" in paths[route][method]["description"]
 
 
 async def test_meta_names_the_temporal_web_ui(api: httpx.AsyncClient) -> None:
