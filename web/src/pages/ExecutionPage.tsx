@@ -105,7 +105,8 @@ export function ExecutionPage() {
       )}
       {isWorkflow && wf.data && (
         <Section title="Tasks">
-          <TaskTable rows={tasks} parentWorkflowId={e.workflow_id} selected={selected} onSelect={select} />
+          <TaskTable rows={tasks} parentWorkflowId={e.workflow_id} selected={selected} onSelect={select}
+            running={new Set(wf.data.current_tasks)} />
         </Section>
       )}
       <div className="split">
@@ -207,8 +208,9 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   );
 }
 
-function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0 }: {
+function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running }: {
   rows: Execution[]; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void; depth?: number;
+  running?: Set<string>; // tasks the workflow still runs (more items may come), when known
 }) {
   const groups = useMemo(() => {
     const byName = new Map<string, Execution[]>();
@@ -231,11 +233,14 @@ function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0 }: {
           const lastRuns = latestAttempts(items);
           const done = lastRuns.filter((a) => TERMINAL.has(a.status)).length;
           const failed = lastRuns.filter((a) => TERMINAL.has(a.status) && a.status !== "completed").length;
+          // The item count is known only once the task has ended: items are recorded as they start.
+          const open = done < lastRuns.length || (running?.has(name) ?? !TERMINAL.has(groupStatus(attempts)));
           return [
             <tr key={`g-${name}`} className="group-row" data-task-group={name}>
               <td colSpan={2}><strong>{name}</strong>
                 {items.length > 0 && <span className="progress" data-testid="items-progress">
-                  {" "}· items {done}/{lastRuns.length} done{failed ? `, ${failed} failed` : ""}
+                  {" "}· {open ? `items: ${done} done, ${lastRuns.length - done} running so far`
+                    : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
                 </span>}
               </td>
               <td><StatusBadge status={groupStatus(attempts)} /></td>
