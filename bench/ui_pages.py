@@ -59,15 +59,17 @@ def fill(database_url: str, records: int) -> tuple[int, int]:
         conn.exec_driver_sql(f"UPDATE executions SET action_ref = 'examples.sequence' WHERE id = {big}")
         conn.execute(insert(WorkflowExecutionRow), [{
             "execution": big, "workflow_id": "bench-big", "action_ref": "examples.sequence",
-            "status": "completed", "current_tasks": [], "completed_tasks": [f"t{i}" for i in range(BIG_WORKFLOW_TASKS)],
-            "failed_tasks": [], "variables": {"x": 1}, "task_graph": {}, "seq": 1, "created": now, "updated": now}])
+            "status": "completed", "current_tasks": [],
+            "completed_tasks": [f"t{i}" for i in range(BIG_WORKFLOW_TASKS)], "failed_tasks": [],
+            "variables": {"x": 1}, "task_graph": {}, "seq": 1, "created": now, "updated": now}])
         tasks = []
         for i in range(records - top_count):
             parent = big if i < BIG_WORKFLOW_TASKS else first_top + rng.randrange(top_count)
             tasks.append({"action_ref": "core.echo", "status": rng.choice(STATUSES), "parent": parent,
                           "config": {"message": f"m{i}"}, "result": {"succeeded": True, "stdout": "x\n"},
                           "retry_count": 0, "mirror_seq": 0, "key": f"k{i}",
-                          "workflow_task": {"workflow_execution": 1, "task_name": f"t{i % BIG_WORKFLOW_TASKS}",
+                          "workflow_task": {"workflow_execution": 1,
+                                            "task_name": f"t{i % BIG_WORKFLOW_TASKS}",
                                             "triggered_by": None, "task_index": None, "retry_count": 0},
                           "started_at": now, "ended_at": now, "created": now, "updated": now})
         for chunk in range(0, len(tasks), 5000):
@@ -80,13 +82,15 @@ def requests_per_page(big: int, plain: int) -> dict[str, list[str]]:
     return {
         "executions (top level, page 1)": ["/api/v1/executions?top_level_only=true&page=1&per_page=50"],
         "executions (status filter)": ["/api/v1/executions?status=failed&top_level_only=true&per_page=50"],
-        "executions (pack.* filter)": ["/api/v1/executions?action_ref=examples.*&top_level_only=true&per_page=50"],
+        "executions (pack.* filter)":
+            ["/api/v1/executions?action_ref=examples.*&top_level_only=true&per_page=50"],
         "executions (all, page 1000)": ["/api/v1/executions?page=1000&per_page=50"],
         "execution (workflow, 200 tasks)": [f"/api/v1/executions/{big}", f"/api/v1/executions/{big}/workflow",
                                             "/api/v1/workflows/examples.sequence", "/api/v1/meta"],
         "execution (plain)": [f"/api/v1/executions/{plain}", f"/api/v1/executions/{plain}/workflow"],
         "actions catalog": ["/api/v1/actions?page=1&per_page=1000", "/api/v1/packs?page=1&per_page=1000"],
-        "workflow builder": ["/api/v1/workflows/examples.sequence", "/api/v1/workflows/examples.sequence/files",
+        "workflow builder": ["/api/v1/workflows/examples.sequence",
+                             "/api/v1/workflows/examples.sequence/files",
                              "/api/v1/actions?page=1&per_page=1000", "/api/v1/packs?page=1&per_page=1000"],
         "app shell (index.html)": ["/"],
     }
@@ -113,7 +117,8 @@ async def time_browser(base: str, big: int, repeat: int) -> dict[str, list[float
 
     pages = {
         "executions": ("/executions", "[data-testid='executions-table'] tbody tr"),
-        "executions, page 1000 of all": ("/executions?all=1&page=1000", "[data-testid='executions-table'] tbody tr"),
+        "executions, page 1000 of all": ("/executions?all=1&page=1000",
+                                         "[data-testid='executions-table'] tbody tr"),
         "execution (200-task workflow)": (f"/executions/{big}", "[data-testid='task-table'] tr.attempt-row"),
         "actions": ("/actions", "[data-testid='catalog-table'] tbody tr"),
         "builder (edit)": ("/workflows/examples.sequence/edit", ".react-flow__node"),
@@ -159,8 +164,9 @@ async def main() -> None:
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ATTUNE_DATABASE_URL": database_url, "ATTUNE_STATE_DIR": str(work),
            "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "ATTUNE_API_TOKEN": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)], env=env,
-                            stdout=open(work / "api.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    with open(work / "api.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             for _ in range(150):
@@ -170,10 +176,13 @@ async def main() -> None:
                 except httpx.HTTPError:
                     await asyncio.sleep(0.2)
             for pack in ("core", "examples"):
-                (await client.post("/api/v1/packs/register", json={"path": str(REPO / "packs" / pack)})).raise_for_status()
+                response = await client.post("/api/v1/packs/register",
+                                             json={"path": str(REPO / "packs" / pack)})
+                response.raise_for_status()
         began = time.perf_counter()
         big, plain = await asyncio.to_thread(fill, database_url, args.records)
-        print(f"{args.records:,} records written in {time.perf_counter() - began:.1f} s ({database_url.split(':')[0]})")
+        backend = database_url.split(":")[0]
+        print(f"{args.records:,} records written in {time.perf_counter() - began:.1f} s ({backend})")
         report("API requests per page, over HTTP (issued together, as the page does)",
                await time_http(base, requests_per_page(big, plain), args.repeat))
         if not args.no_browser:

@@ -116,7 +116,8 @@ async def test_meta_follows_settings_and_needs_the_token(settings: Settings, fak
             assert (await web.get("/api/v1/executions")).status_code == 401
 
 
-async def test_created_workflow_is_written_as_two_files_that_load_back(svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
+async def test_created_workflow_is_written_as_two_files_that_load_back(svc_api: httpx.AsyncClient,
+                                                                      svc_pack: Path) -> None:
     created = await svc_api.post("/workflows", json=SAVED)
     assert created.status_code == 201, created.text
     action_file = svc_pack / "actions" / "saved.yaml"
@@ -141,7 +142,8 @@ async def test_created_workflow_is_written_as_two_files_that_load_back(svc_api: 
     assert files["workflow_yaml"] == SAVED_YAML and files["action_path"] == str(action_file.resolve())
 
 
-async def test_replacing_a_workflow_rewrites_its_own_files(svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
+async def test_replacing_a_workflow_rewrites_its_own_files(svc_api: httpx.AsyncClient,
+                                                           svc_pack: Path) -> None:
     # svc.chain is declared in actions/chain.yaml; rename that file so the writer must find it by ref.
     (svc_pack / "actions" / "chain.yaml").rename(svc_pack / "actions" / "the_chain_action.yaml")
     assert (await svc_api.post("/packs/register", json={"path": str(svc_pack)})).status_code == 200
@@ -170,7 +172,8 @@ async def test_refused_saves_write_nothing(svc_api: httpx.AsyncClient, svc_pack:
     assert not (svc_pack.parent.parent / "escape.workflow.yaml").exists()
 
 
-async def test_a_new_workflow_never_overwrites_files_already_there(svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
+async def test_a_new_workflow_never_overwrites_files_already_there(svc_api: httpx.AsyncClient,
+                                                                  svc_pack: Path) -> None:
     stray = svc_pack / "actions" / "workflows" / "saved.workflow.yaml"
     stray.write_text("# someone's unregistered work\n")
     response = await svc_api.post("/workflows", json=SAVED)
@@ -181,7 +184,8 @@ async def test_a_new_workflow_never_overwrites_files_already_there(svc_api: http
 
 async def test_packs_without_a_directory_store_only(api: httpx.AsyncClient) -> None:
     assert (await api.post("/packs", json={"ref": "loose"})).status_code == 201
-    body = {"ref": "loose.flow", "definition": {"version": "1.0", "tasks": [{"name": "a", "action": "loose.x"}]}}
+    body = {"ref": "loose.flow",
+            "definition": {"version": "1.0", "tasks": [{"name": "a", "action": "loose.x"}]}}
     assert (await api.post("/workflows", json=body)).status_code == 201
     missing = await api.get("/workflows/loose.flow/files")
     assert missing.status_code == 404 and "no files" in missing.json()["error"]["message"]

@@ -72,12 +72,13 @@ async def ui_server(temporal_stack: Any, built_ui: Path, tmp_path_factory: pytes
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     database_url = f"sqlite:///{root / 'attune.db'}"
-    env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": temporal_stack.address, "ATTUNE_STATE_DIR": str(root),
-           "ATTUNE_DATABASE_URL": database_url, "ATTUNE_API_TOKEN": TOKEN, "ATTUNE_API_URL": url,
+    env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": temporal_stack.address,
+           "ATTUNE_STATE_DIR": str(root), "ATTUNE_DATABASE_URL": database_url,
+           "ATTUNE_API_TOKEN": TOKEN, "ATTUNE_API_URL": url,
            "ATTUNE_TEMPORAL_UI_URL": "http://127.0.0.1:8233"}
-    log = open(root / "api.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(root / "api.log", "ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     http = httpx.AsyncClient(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {TOKEN}"},
                              timeout=30)
     try:
@@ -100,7 +101,6 @@ async def ui_server(temporal_stack: Any, built_ui: Path, tmp_path_factory: pytes
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.slow]
 GREEN = "rgb(31, 157, 85)"  # --s-completed
 
 
-async def test_the_ui_asks_for_the_token_and_nothing_works_without_it(browser: Any, ui_server: UiServer) -> None:
+async def test_the_ui_asks_for_the_token_and_nothing_works_without_it(browser: Any,
+                                                                      ui_server: UiServer) -> None:
     tab = await browser.new_page()  # no token in this tab
     try:
         await tab.goto(f"{ui_server.url}/executions")
@@ -52,7 +53,8 @@ async def test_build_save_run_and_reopen_a_workflow(page: Any, ui_server: UiServ
     await expect(page.locator("[data-task='echo'] [data-testid='node-problems']")).to_have_text("1 problem")
     await expect(page.get_by_test_id("save")).to_be_disabled()
     await page.get_by_role("tab", name="YAML").click()
-    await expect(page.get_by_test_id("yaml-problems")).to_contain_text(re.compile(r"\d+:\d+ unknown parameter 'nope'"))
+    await expect(page.get_by_test_id("yaml-problems")).to_contain_text(
+        re.compile(r"\d+:\d+ unknown parameter 'nope'"))
     await shot(page, "builder-yaml")
     await page.get_by_role("tab", name="Graph").click()
     await page.locator("[data-task='echo']").click()
@@ -97,7 +99,8 @@ async def test_build_save_run_and_reopen_a_workflow(page: Any, ui_server: UiServ
     await expect(page).to_have_url(re.compile(r"/workflows/uit\.built/edit$"))
     # Saved: the two files are in the pack directory, positions included.
     saved = ui_server.packs / "uit" / "actions"
-    assert yaml.safe_load((saved / "built.yaml").read_text())["workflow_file"] == "workflows/built.workflow.yaml"
+    action_yaml = yaml.safe_load((saved / "built.yaml").read_text())
+    assert action_yaml["workflow_file"] == "workflows/built.workflow.yaml"
     on_disk = yaml.safe_load((saved / "workflows" / "built.workflow.yaml").read_text())
     assert on_disk["tasks"][1]["__chart_meta__"]["position"] == doc["tasks"][1]["__chart_meta__"]["position"]
 
@@ -184,7 +187,8 @@ async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None
     await page.goto(f"{ui_server.url}/executions/{execution}")
     nap = page.get_by_test_id("execution-graph").locator("[data-task='nap']")
     await expect(nap).to_have_attribute("data-status", "running", timeout=60_000)
-    await expect(page.get_by_test_id("execution-graph").locator("[data-task='start']")).to_have_attribute("data-status", "completed")
+    start = page.get_by_test_id("execution-graph").locator("[data-task='start']")
+    await expect(start).to_have_attribute("data-status", "completed")
     await shot(page, "execution-running")
     await page.get_by_role("button", name="Cancel execution").click()
     await page.get_by_role("button", name="Confirm cancel").click()
@@ -195,13 +199,15 @@ async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None
     assert record["status"] == "cancelled"
 
 
-async def test_execution_page_shows_items_retries_and_nested_workflows(page: Any, ui_server: UiServer) -> None:
+async def test_execution_page_shows_items_retries_and_nested_workflows(page: Any,
+                                                                      ui_server: UiServer) -> None:
     started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.tree"})
     execution = started.json()["data"]["id"]
     await page.goto(f"{ui_server.url}/executions/{execution}")
     await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
     table = page.get_by_test_id("task-table")
-    await expect(table.locator("[data-task-group='each'] [data-testid='items-progress']")).to_contain_text("items 3/3 done")
+    progress = table.locator("[data-task-group='each'] [data-testid='items-progress']")
+    await expect(progress).to_contain_text("items 3/3 done")
     # Every attempt is a row: the failed task ran twice (retry count 1).
     oops = table.locator("tr.attempt-row", has=page.locator("a", has_text="core.fail"))
     await expect(oops).to_have_count(2)

@@ -28,7 +28,8 @@ def test_the_wheel_carries_the_built_ui(tmp_path: Path, built_ui: Path) -> None:
                     "-w", str(tmp_path / "dist"), str(tree)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("attune-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    built = {f"attune/webui/static/{p.relative_to(built_ui).as_posix()}" for p in built_ui.rglob("*") if p.is_file()}
+    built = {f"attune/webui/static/{p.relative_to(built_ui).as_posix()}"
+             for p in built_ui.rglob("*") if p.is_file()}
     assert "attune/webui/static/index.html" in built
     assert built <= names, sorted(built - names)[:5]
 

@@ -50,7 +50,8 @@ def planned(pack_dir: str | None, action: Action, *, existing_ref: str | None) -
 
 def write(files: WorkflowFiles, action: Action, workflow_text: str) -> None:
     """Both files, each replaced atomically (a reader never sees half a file)."""
-    _atomic_write(files.workflow_path, workflow_text if workflow_text.endswith("\n") else workflow_text + "\n")
+    ending = "" if workflow_text.endswith("\n") else "\n"
+    _atomic_write(files.workflow_path, workflow_text + ending)
     _atomic_write(files.action_path, action_yaml(action))
 
 
