@@ -41,7 +41,10 @@ export function WorkflowBuilderPage() {
   const actions = useLoad(loadActions, []);
   const packs = useLoad(loadPacks, []);
 
-  const [pack, setPack] = useState(search.get("pack") ?? "");
+  const [packChoice, setPack] = useState(search.get("pack") ?? "");
+  // Until one is chosen, a new workflow goes to the first pack that has a directory (derived,
+  // not set by an effect, which could overwrite a choice made before it ran).
+  const pack = packChoice || (isEditing ? "" : packs.data?.find((p) => p.path)?.ref ?? packs.data?.[0]?.ref ?? "");
   const [name, setName] = useState("");
   const [label, setLabel] = useState("");
   const [parameters, setParameters] = useState<Record<string, ParameterSpec>>({});
@@ -89,10 +92,6 @@ export function WorkflowBuilderPage() {
       }
     })();
   }, [editRef]);
-
-  useEffect(() => {
-    if (!isEditing && !pack && packs.data?.length) setPack(packs.data.find((p) => p.path)?.ref ?? packs.data[0].ref);
-  }, [isEditing, pack, packs.data]);
 
   const setDoc = (doc: Doc) => {
     setState({ doc, text: toYaml(doc) });
