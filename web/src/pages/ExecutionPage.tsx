@@ -6,6 +6,7 @@ import "../graph.css";
 import { Background, Controls, MarkerType, ReactFlow, type Edge } from "@xyflow/react";
 import { api, ApiError, post } from "../api";
 import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
+import { useFlowNodes } from "../components/flow";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { duration, when } from "../format";
 import { edgesOf, layout } from "../graph";
@@ -183,7 +184,7 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
 }) {
   const tasks = wfDef.definition.tasks;
   const positions = useMemo(() => layout(tasks), [tasks]);
-  const nodes: TaskNodeType[] = tasks.map((t) => {
+  const computed: TaskNodeType[] = tasks.map((t) => {
     const rows = view.tasks.filter((r) => r.workflow_task?.task_name === t.name);
     let status = rows.length ? groupStatus(rows) : "pending";
     if (view.current_tasks.includes(t.name)) status = rows.length && !TERMINAL.has(status) ? status : "running";
@@ -192,13 +193,17 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
       selected: selected === t.name, data: { name: t.name, action: t.action, status, badges: badgesOf(t) },
     };
   });
+  // Kept in state with what React Flow measured: fresh node objects on every refresh would make
+  // it measure them again, and edges are only drawn between measured nodes.
+  const [nodes, onNodesChange] = useFlowNodes(computed);
   const edges: Edge[] = edgesOf(tasks).map((e) => ({
     id: e.id, source: e.source, target: e.target, label: e.label, className: `edge-${e.kind}`,
     markerEnd: { type: MarkerType.ArrowClosed }, labelBgPadding: [4, 2], labelBgBorderRadius: 4,
   }));
   return (
     <div className="graph" data-testid="execution-graph">
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2}
+      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
+        fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}>
         <Background gap={20} size={1} />
