@@ -1,4 +1,13 @@
-# One image for the API and every worker pool; docker-compose.yml picks the role by command.
+# One image for the API (with its web UI) and every worker pool; docker-compose.yml picks the role.
+
+# The web UI, built from the committed lockfile; only its static output goes into the image.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build -- --outDir /web/dist
+
 FROM python:3.11-slim
 
 # Node.js for nodejs actions; bash for shell actions (slim images have it, stated for clarity).
@@ -14,6 +23,7 @@ RUN useradd --system --create-home --shell /usr/sbin/nologin attune-action
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY --from=web /web/dist ./src/attune/webui/static
 RUN pip install --no-cache-dir .
 
 # Packs live at the same path in every container: workflow inputs carry absolute pack paths.

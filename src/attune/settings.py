@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = None  # None = http://<temporal host>:<temporal_ui_port>
     api_url: str = DEFAULT_API_URL
     api_host: str = "127.0.0.1"
     api_port: int = 8000

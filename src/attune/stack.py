@@ -119,6 +119,8 @@ async def start_processes(stack: Stack, settings: Settings, *, port: int, ui_por
     await asyncio.to_thread(wait_serving, server, port, log_file=str(logs / "temporal.log"))
     env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
            "ATTUNE_STATE_DIR": str(stack.state), "ATTUNE_API_URL": settings.api_url}
+    if ui_port:  # the web UI links runs to the Temporal Web UI
+        env["ATTUNE_TEMPORAL_UI_PORT"] = str(ui_port)
     for role in ROLES:
         stack.add(role, _spawn(["worker", "--runtime", role], logs / f"worker-{role}.log", env))
     if with_api:
@@ -196,6 +198,7 @@ async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_
             raise RuntimeError(f"the API did not come up at {settings.api_url}; "
                                f"see {stack.state}/logs/api.log")
         await register_packs(settings, console)
+        console.print(f"[bold]Web UI        {settings.api_url}/[/]")
     console.print(f"Temporal      {settings.temporal_address}")
     if ui_port:
         console.print(f"Temporal UI   http://127.0.0.1:{ui_port}")

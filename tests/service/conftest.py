@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -101,9 +102,17 @@ async def api(settings: Settings, fake_engine: FakeEngine) -> AsyncIterator[http
 
 
 @pytest.fixture
-async def svc_api(api: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The API with the svc test pack registered."""
-    response = await api.post("/packs/register", json={"path": str(SVC_PACK)})
+def svc_pack(tmp_path: Path) -> Path:
+    """A copy of the svc pack: workflows saved through the API are written into its directory."""
+    copy = tmp_path / "packs" / "svc"
+    shutil.copytree(SVC_PACK, copy)
+    return copy
+
+
+@pytest.fixture
+async def svc_api(api: httpx.AsyncClient, svc_pack: Path) -> httpx.AsyncClient:
+    """The API with (a copy of) the svc test pack registered."""
+    response = await api.post("/packs/register", json={"path": str(svc_pack)})
     assert response.status_code == 200, response.text
     return api
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.conftest import SVC_PACK
-
 ECHO = {"ref": "svc.hello", "runner_type": "bash", "entry_point": "echo.sh",
         "parameters": {"message": {"type": "string", "required": True}}}
 CHAIN_YAML = """\
@@ -28,9 +26,9 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
     return body["error"]
 
 
-async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient) -> None:
+async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
     body = (await svc_api.get("/packs/svc")).json()["data"]
-    assert body["path"] == str(SVC_PACK.resolve())
+    assert body["path"] == str(svc_pack.resolve())
     assert body["actions"] == ["svc.chain", "svc.echo", "svc.fail", "svc.local_chain",
                                "svc.local_echo", "svc.sleep", "svc.tree"]
     listing = (await svc_api.get("/packs")).json()
@@ -39,7 +37,7 @@ async def test_register_lists_and_deletes_a_pack(svc_api: httpx.AsyncClient) -> 
     tree = (await svc_api.get("/workflows/svc.tree")).json()["data"]
     assert [t["name"] for t in tree["definition"]["tasks"]] == ["hello", "each", "flaky", "inner"]
     # Registering again is an upsert, not a duplicate.
-    assert (await svc_api.post("/packs/register", json={"path": str(SVC_PACK)})).status_code == 200
+    assert (await svc_api.post("/packs/register", json={"path": str(svc_pack)})).status_code == 200
     assert (await svc_api.get("/actions")).json()["pagination"]["total_items"] == 7
     assert (await svc_api.delete("/packs/svc")).status_code == 204
     assert_error(await svc_api.get("/packs/svc"), 404, "not_found")

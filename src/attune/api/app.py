@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from attune import webui
 from attune.api.deps import AppState, require_token
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
-from attune.api.routes import actions, executions, health, packs, workflows
+from attune.api.routes import actions, executions, health, meta, packs, workflow_files, workflows
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.settings import Settings
@@ -56,9 +57,10 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
                         responses=error_responses(400, 401, 413, 422))
-    for module in (executions, packs, actions, workflows):
+    for module in (executions, packs, actions, workflows, workflow_files, meta):
         secured.include_router(module.router)
     app.include_router(secured)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(health.router, include_in_schema=False)  # also at /health for probes
+    webui.mount(app)  # last: it answers every GET no route above took
     return app

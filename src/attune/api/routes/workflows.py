@@ -13,6 +13,9 @@ from attune.api.services import definitions as service
 from attune.records.models import WorkflowDefinitionRow
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
+FILES_NOTE = ("In a pack registered from a directory, the workflow is also written there as "
+              "`actions/<name>.yaml` and `actions/<workflow_file>` (YAML text verbatim), so the "
+              "next registration loads it; see GET /workflows/{ref}/files.")
 
 _VALIDATE_BODY = {"requestBody": {"required": True, "content": {
     "application/x-yaml": {"schema": {"type": "string"}},
@@ -56,7 +59,8 @@ def list_workflows(pack_ref: str | None = Query(None, description="Only this pac
 @router.post("", status_code=201, response_model=schemas.Item[schemas.WorkflowOut],
              summary="Create a workflow and its companion action",
              description="The graph comes as `definition` (JSON) or `yaml` (text); problems are "
-                         "422 with line:column. 409 when the ref already exists.",
+                         "422 with line:column. 409 when the ref already exists. " + FILES_NOTE +
+                         " 409 too when either file already exists there.",
              responses=error_responses(401, 409, 422))
 def create_workflow(body: schemas.WorkflowCreate, state: AppState = Depends(get_state)):
     with state.db.session() as s:
@@ -71,7 +75,8 @@ def get_workflow(ref: str, state: AppState = Depends(get_state)):
 
 
 @router.put("/{ref}", response_model=schemas.Item[schemas.WorkflowOut], summary="Replace a workflow",
-            description="`ref` and pack are immutable: a body naming another one gets 409.",
+            description="`ref` and pack are immutable: a body naming another one gets 409. "
+                        + FILES_NOTE + " The action YAML that declares the ref is rewritten in place.",
             responses=error_responses(401, 404, 409, 422))
 def update_workflow(ref: str, body: schemas.WorkflowIn, state: AppState = Depends(get_state)):
     with state.db.session() as s:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from attune.api import schemas
 from attune.api.errors import ApiError, not_found
+from attune.api.services import workflow_files
 from attune.packs.loader import load_pack, parse_workflow_text
 from attune.packs.models import RUNNER_ALIASES, Action
 from attune.packs.problems import PackError, Problem
@@ -194,16 +195,26 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
 
 def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
     ref, pack = _new_identity(s, body)
-    row = store.save_action(s, pack, _workflow_action(body, ref, pack))
+    action = _workflow_action(body, ref, pack)
+    files = workflow_files.planned(pack.path, action, existing_ref=None)
+    row = store.save_action(s, pack, action)
     s.flush()
+    if files:  # last, so a refused row leaves no files behind
+        workflow_files.write(files, action, workflow_files.workflow_text(body.yaml, body.definition))
     return workflow_out(row.workflow)
 
 
 def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
     row = action_or_404(s, ref, workflow=True)
     check_immutable(row, body)
-    row = store.save_action(s, row.pack, _workflow_action(body, ref, row.pack), row)
+    if body.workflow_file is None:  # keep the file it was loaded from
+        body = body.model_copy(update={"workflow_file": row.workflow.workflow_file})
+    action = _workflow_action(body, ref, row.pack)
+    files = workflow_files.planned(row.pack.path, action, existing_ref=ref)
+    row = store.save_action(s, row.pack, action, row)
     s.flush()
+    if files:
+        workflow_files.write(files, action, workflow_files.workflow_text(body.yaml, body.definition))
     return workflow_out(row.workflow)
 
 

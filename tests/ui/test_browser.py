@@ -1,0 +1,299 @@
+"""The web UI, driven in headless Chromium against the real API, Temporal and workers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+from playwright.async_api import expect
+from sqlalchemy import create_engine, delete
+from sqlalchemy.orm import Session
+
+from attune.records.models import ExecutionRow, utcnow
+from tests.ui.conftest import SHOTS, TOKEN, UiServer, path_of, shot
+
+pytestmark = [pytest.mark.slow]
+GREEN = "rgb(31, 157, 85)"  # --s-completed
+
+
+async def test_the_ui_asks_for_the_token_and_nothing_works_without_it(browser: Any,
+                                                                      ui_server: UiServer) -> None:
+    tab = await browser.new_page()  # no token in this tab
+    try:
+        await tab.goto(f"{ui_server.url}/executions")
+        dialog = tab.get_by_role("dialog")
+        await expect(dialog).to_contain_text("API token required")
+        await expect(tab.get_by_test_id("executions-table")).to_have_count(0)
+        await tab.get_by_label("Token", exact=True).fill("wrong")
+        await tab.get_by_role("button", name="Continue").click()
+        await expect(dialog).to_contain_text("The token was refused")
+        await tab.get_by_label("Token", exact=True).fill(TOKEN)
+        await tab.keyboard.press("Enter")
+        await expect(dialog).to_have_count(0)
+        await expect(tab.get_by_test_id("executions-table")).to_be_visible()
+    finally:
+        await tab.close()
+
+
+async def test_build_save_run_and_reopen_a_workflow(page: Any, ui_server: UiServer) -> None:
+    await page.goto(f"{ui_server.url}/workflows/new")
+    await page.get_by_label("Pack").select_option("uit")
+    await page.get_by_label("Name", exact=True).fill("built")
+    await expect(page.locator(".ref-preview")).to_have_text("uit.built")
+
+    # Two tasks from the catalog; the action's parameters become the task's input form.
+    await page.get_by_label("Search actions").fill("core.echo")
+    await page.locator("[data-action='core.echo']").click()
+    await expect(page.get_by_test_id("task-inspector")).to_be_visible()
+    await page.get_by_label("message").fill("{{ parameters.nope }}")
+    # Live validation: the unknown parameter is a problem on this task; Save is refused.
+    await expect(page.get_by_test_id("task-problems")).to_contain_text("unknown parameter 'nope'")
+    await expect(page.locator("[data-task='echo'] [data-testid='node-problems']")).to_have_text("1 problem")
+    await expect(page.get_by_test_id("save")).to_be_disabled()
+    await page.get_by_role("tab", name="YAML").click()
+    await expect(page.get_by_test_id("yaml-problems")).to_contain_text(
+        re.compile(r"\d+:\d+ unknown parameter 'nope'"))
+    await shot(page, "builder-yaml")
+    await page.get_by_role("tab", name="Graph").click()
+    await page.locator("[data-task='echo']").click()
+    await page.get_by_label("message").fill("hello from the builder")
+    await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
+
+    await page.get_by_label("Search actions").fill("core.noop")
+    await page.locator("[data-action='core.noop']").click()
+    await page.locator("[data-task='echo']").click()
+    await page.get_by_role("button", name="+ Add transition").click()
+    transition = page.get_by_test_id("transition-0")
+    await expect(transition.get_by_label("When")).to_have_value("succeeded")
+    await transition.get_by_label("noop").check()
+    await expect(page.locator(".react-flow__edge")).to_have_count(1)
+    await expect(page.locator(".react-flow__edge-text")).to_have_text("succeeded")
+    await page.get_by_label("retry count").fill("2")
+    # Node positions are the editor's: dragging one moves it in __chart_meta__.
+    node = page.locator(".react-flow__node[data-id='noop']")
+    box = await node.bounding_box()
+    await page.mouse.move(box["x"] + 60, box["y"] + 20)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + 260, box["y"] + 80, steps=8)
+    await page.mouse.up()
+
+    # The YAML view follows the graph, and the graph follows the YAML.
+    await page.get_by_role("tab", name="YAML").click()
+    editor = page.get_by_test_id("yaml-editor")
+    text = await editor.input_value()
+    doc = yaml.safe_load(text)
+    assert [t["name"] for t in doc["tasks"]] == ["echo", "noop"]
+    assert doc["tasks"][0]["next"] == [{"when": "{{ succeeded() }}", "do": ["noop"]}]
+    assert doc["tasks"][0]["retry"] == {"count": 2}
+    assert doc["tasks"][1]["__chart_meta__"]["position"]["x"] >= 200
+    await editor.fill(text.replace("hello from the builder", "hello from the YAML"))
+    await page.get_by_role("tab", name="Graph").click()
+    await page.locator("[data-task='echo']").click()
+    await expect(page.get_by_label("message")).to_have_value("hello from the YAML")
+    await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
+    await shot(page, "builder")
+
+    await page.get_by_test_id("save").click()
+    await expect(page).to_have_url(re.compile(r"/workflows/uit\.built/edit$"))
+    # Saved: the two files are in the pack directory, positions included.
+    saved = ui_server.packs / "uit" / "actions"
+    action_yaml = yaml.safe_load((saved / "built.yaml").read_text())
+    assert action_yaml["workflow_file"] == "workflows/built.workflow.yaml"
+    on_disk = yaml.safe_load((saved / "workflows" / "built.workflow.yaml").read_text())
+    assert on_disk["tasks"][1]["__chart_meta__"]["position"] == doc["tasks"][1]["__chart_meta__"]["position"]
+
+    # Editing: pack and name are locked, visibly.
+    await expect(page.get_by_label("Pack")).to_be_disabled()
+    await expect(page.get_by_label("Name", exact=True)).to_be_disabled()
+    await expect(page.get_by_test_id("ref-locked")).to_be_visible()
+
+    # A saved workflow runs at once; its nodes turn green.
+    await page.get_by_role("link", name="Run…").click()
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page).to_have_url(re.compile(r"/executions/\d+$"))
+    graph = page.get_by_test_id("execution-graph")
+    for task in ("echo", "noop"):
+        node = graph.locator(f"[data-task='{task}']")
+        await expect(node).to_have_attribute("data-status", "completed", timeout=60_000)
+        await expect(node).to_have_css("border-top-color", GREEN)
+    await expect(page.locator("h1 .badge")).to_have_text("completed")
+    await graph.locator("[data-task='echo']").click()
+    await expect(page.get_by_test_id("task-detail")).to_contain_text("hello from the YAML")
+    assert "task=" in page.url  # the selected task survives a reload
+    await shot(page, "execution")
+
+    # Reopened later: still locked, and the graph comes back as it was saved.
+    await page.goto(f"{ui_server.url}/workflows/uit.built/edit")
+    await expect(page.get_by_label("Pack")).to_be_disabled()
+    await expect(page.get_by_label("Pack")).to_have_value("uit")
+    await expect(page.get_by_label("Name", exact=True)).to_have_value("built")
+    await expect(page.get_by_label("Name", exact=True)).to_be_disabled()
+    await expect(page.locator(".react-flow__node")).to_have_count(2)
+    # Keyboard: a node focused with Tab opens with Enter.
+    await page.locator(".react-flow__node[data-id='noop']").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("task-inspector").get_by_label("Task name")).to_have_value("noop")
+    await page.get_by_role("tab", name="YAML").click()
+    reopened = yaml.safe_load(await page.get_by_test_id("yaml-editor").input_value())
+    assert reopened["tasks"][1]["__chart_meta__"] == on_disk["tasks"][1]["__chart_meta__"]
+
+
+async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server: UiServer) -> None:
+    await page.goto(f"{ui_server.url}/actions/uit.form")
+    form = page.get_by_test_id("run-form")
+    # Generated from the schema: types, enum as select, defaults, secret as password, JSON editor.
+    await expect(form.get_by_label("mode")).to_have_value("plain")
+    assert await form.get_by_label("mode").evaluate("el => el.tagName") == "SELECT"
+    assert await form.get_by_label("token").get_attribute("type") == "password"
+    await expect(form.get_by_label("times")).to_have_value("1")
+    await expect(form.locator("[data-field='message'] .required")).to_be_visible()
+    names = form.get_by_label("names")
+    await names.fill('["ada", ')
+    await expect(form.locator("[data-field='names'] .field-error")).to_contain_text("invalid JSON")
+    await expect(form.get_by_role("button", name="Run")).to_be_disabled()
+    await names.fill('{"not": "a list"}')
+    await expect(form.locator("[data-field='names'] .field-error")).to_contain_text("must be a JSON array")
+    await names.fill('["ada", "grace"]')
+    await expect(form.locator("[data-field='names'] .field-error")).to_have_count(0)
+
+    # The API's 422 lands next to each field it names.
+    await form.get_by_label("times").fill("9")
+    await form.get_by_role("button", name="Run").click()
+    await expect(form.locator("[data-field='times'] .field-error")).to_contain_text("9")
+    await expect(form.locator("[data-field='message'] .field-error")).to_contain_text("required")
+    await shot(page, "action")
+    assert path_of(page.url) == "/actions/uit.form"
+
+    await form.get_by_label("message").fill("hi")
+    await form.get_by_label("times").fill("2")
+    await form.get_by_label("mode").select_option("loud")
+    await form.get_by_label("shout").check()
+    await form.get_by_label("token").fill("hunter2")
+    await form.get_by_role("button", name="Run").click()
+    await expect(page).to_have_url(re.compile(r"/executions/\d+$"))
+    await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
+    params = page.get_by_label("parameters")
+    await expect(params).to_contain_text('"token": "********"')
+    await expect(params).to_contain_text('"mode": "loud"')
+    await expect(page.get_by_label("result fields")).to_contain_text('"times": 2')
+    assert "hunter2" not in await page.content()
+
+
+async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None:
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.slow"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    nap = page.get_by_test_id("execution-graph").locator("[data-task='nap']")
+    await expect(nap).to_have_attribute("data-status", "running", timeout=60_000)
+    start = page.get_by_test_id("execution-graph").locator("[data-task='start']")
+    await expect(start).to_have_attribute("data-status", "completed")
+    await shot(page, "execution-running")
+    await page.get_by_role("button", name="Cancel execution").click()
+    await page.get_by_role("button", name="Confirm cancel").click()
+    await expect(page.locator("h1 .badge")).to_have_text("cancelled", timeout=60_000)
+    await expect(nap).to_have_attribute("data-status", "cancelled")
+    await expect(page.get_by_role("button", name="Cancel execution")).to_have_count(0)
+    record = (await ui_server.http.get(f"/executions/{execution}")).json()["data"]
+    assert record["status"] == "cancelled"
+
+
+async def test_execution_page_shows_items_retries_and_nested_workflows(page: Any,
+                                                                      ui_server: UiServer) -> None:
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.tree"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
+    table = page.get_by_test_id("task-table")
+    progress = table.locator("[data-task-group='each'] [data-testid='items-progress']")
+    await expect(progress).to_contain_text("items 3/3 done")
+    # Every attempt is a row: the failed task ran twice (retry count 1).
+    oops = table.locator("tr.attempt-row", has=page.locator("a", has_text="core.fail"))
+    await expect(oops).to_have_count(2)
+    await expect(table.locator("[data-task-group='oops'] .badge")).to_have_text("failed")
+    graph = page.get_by_test_id("execution-graph")
+    await expect(graph.locator("[data-task='handled']")).to_have_attribute("data-status", "completed")
+    await expect(graph.locator(".react-flow__edge-text")).to_have_text(["succeeded", "succeeded", "failed"])
+    # The nested workflow expands in place into its own tasks.
+    await table.get_by_role("button", name=re.compile("Expand nested workflow")).click()
+    nested = table.locator("tr.nested-row")
+    await expect(nested.locator("[data-task-group='first']")).to_be_visible()
+    await expect(nested.locator("[data-task-group='second'] .badge")).to_have_text("completed")
+    # Deep link to the same run in the Temporal Web UI.
+    link = page.get_by_role("link", name=re.compile("Open in Temporal"))
+    workflow_id = (await ui_server.http.get(f"/executions/{execution}")).json()["data"]["workflow_id"]
+    await expect(link).to_have_attribute("href", f"http://127.0.0.1:8233/namespaces/default/workflows/{workflow_id}")
+    await page.get_by_test_id("task-table").locator("tr.attempt-row").first.get_by_role("button").last.click()
+    await expect(page.get_by_test_id("task-detail")).to_contain_text(re.compile(r'"message": "item [123]"'))
+    await shot(page, "execution-nested")
+
+
+async def test_page_through_a_long_execution_list(page: Any, ui_server: UiServer) -> None:
+    if SHOTS:  # the runs of the tests before this one, not the synthetic rows below
+        await page.goto(f"{ui_server.url}/executions")
+        await expect(page.get_by_test_id("executions-table").locator("tbody tr").first).to_be_visible()
+        await shot(page, "executions")
+    engine = create_engine(ui_server.database_url)
+    now = utcnow()
+    try:
+        with Session(engine) as s, s.begin():
+            s.execute(delete(ExecutionRow).where(ExecutionRow.action_ref == "uit.bulk"))
+            s.add_all(ExecutionRow(action_ref="uit.bulk", status="failed" if i % 10 == 0 else "completed",
+                                   config={"i": i}, retry_count=0, mirror_seq=0, started_at=now,
+                                   ended_at=now) for i in range(260))
+    finally:
+        engine.dispose()
+    await page.goto(f"{ui_server.url}/executions")
+    await page.get_by_label("Action").fill("uit.bulk")
+    info = page.get_by_test_id("pager-info")
+    await expect(info).to_have_text("Page 1 of 6 · 260 total")
+    rows = page.get_by_test_id("executions-table").locator("tbody tr")
+    await expect(rows).to_have_count(50)
+    first_ids = await rows.evaluate_all("rs => rs.map(r => Number(r.dataset.id))")
+    assert first_ids == sorted(first_ids, reverse=True)  # newest first
+    await page.get_by_role("button", name="Next page").click()
+    await expect(info).to_have_text("Page 2 of 6 · 260 total")
+    second_ids = await rows.evaluate_all("rs => rs.map(r => Number(r.dataset.id))")
+    assert max(second_ids) < min(first_ids)
+    await page.get_by_role("button", name="Last page").click()
+    await expect(info).to_have_text("Page 6 of 6 · 260 total")
+    await expect(rows).to_have_count(10)
+    await expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    await page.reload()  # the page is in the URL
+    await expect(info).to_have_text("Page 6 of 6 · 260 total")
+    await page.get_by_label("Status").select_option("failed")
+    await expect(info).to_have_text("Page 1 of 1 · 26 total")
+    await page.get_by_label("Action").fill("")
+    await page.get_by_label("Status").select_option("")
+    await expect(rows.first).to_be_visible()
+
+
+async def test_catalog_search_and_keyboard_navigation(page: Any, ui_server: UiServer) -> None:
+    await page.goto(f"{ui_server.url}/packs")
+    await expect(page.get_by_test_id("packs-table")).to_contain_text("uit")
+    await shot(page, "packs")
+    await page.goto(f"{ui_server.url}/actions")
+    table = page.get_by_test_id("catalog-table")
+    await expect(table.locator("tbody tr")).not_to_have_count(0)
+    await shot(page, "actions")
+    search = page.get_by_label("Search")
+    await expect(search).to_be_focused()
+    await search.fill("testing ui")  # words match ref, label, tag or pack
+    await expect(table.locator("tbody tr")).to_have_count(1)
+    await expect(table.locator("tbody tr")).to_contain_text("uit.form")
+    await search.fill("")
+    await page.get_by_label("Kind").select_option("workflow")
+    await page.get_by_label("Pack").select_option("uit")
+    refs = await table.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.ref)")
+    assert set(refs) >= {"uit.slow", "uit.tree", "uit.inner"} and "uit.form" not in refs
+    # Keyboard only: from the search box to the first action, Enter opens it.
+    await page.get_by_label("Kind").select_option("")
+    await search.fill("uit.form")
+    await search.focus()
+    for _ in range(12):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.textContent") == "uit.form":
+            break
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(r"/actions/uit\.form$"))

@@ -1,0 +1,11 @@
+import { all } from "./api";
+import type { Action, Pack } from "./types";
+
+export const loadActions = () => all<Action>("/actions");
+export const loadPacks = () => all<Pack>("/packs");
+
+/** Does the action match every word of the search (ref, label, tag, pack, description)? */
+export function matches(a: Action, search: string): boolean {
+  const hay = [a.ref, a.label ?? "", a.pack_ref, a.description ?? "", ...a.tags].join(" ").toLowerCase();
+  return search.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
+}

@@ -1,0 +1,137 @@
+// A form generated from an action's flat parameter schema (spec §1): types, enums as selects,
+// required marks, defaults filled in, secrets as password fields, arrays/objects as JSON editors.
+import type { ParameterSpec } from "../types";
+
+export type FormValues = Record<string, string | boolean>;
+
+export function initialValues(params: Record<string, ParameterSpec>): FormValues {
+  const values: FormValues = {};
+  for (const [name, spec] of Object.entries(params)) {
+    const d = spec.default;
+    if (spec.type === "boolean") values[name] = d === true;
+    else if (d === undefined || d === null) values[name] = "";
+    else if (spec.type === "array" || spec.type === "object") {
+      const flat = JSON.stringify(d);
+      values[name] = flat.length <= 60 ? flat : JSON.stringify(d, null, 2);
+    }
+    else values[name] = String(d);
+  }
+  return values;
+}
+
+/** The JSON problem of an array/object field, checked as the user types. */
+export function jsonProblem(spec: ParameterSpec, text: string): string | null {
+  if ((spec.type !== "array" && spec.type !== "object") || text.trim() === "") return null;
+  try {
+    const value = JSON.parse(text);
+    if (spec.type === "array" && !Array.isArray(value)) return "must be a JSON array: [ ... ]";
+    if (spec.type === "object" && (typeof value !== "object" || value === null || Array.isArray(value)))
+      return "must be a JSON object: { ... }";
+    return null;
+  } catch (err) {
+    return `invalid JSON: ${(err as Error).message}`;
+  }
+}
+
+/** The parameters to submit. Empty optional fields are left out, so the server applies defaults;
+ *  a value the browser can't convert is sent as typed, so the API's 422 names the problem. */
+export function toParameters(params: Record<string, ParameterSpec>, values: FormValues): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(params)) {
+    const v = values[name];
+    if (spec.type === "boolean") {
+      out[name] = v === true;
+      continue;
+    }
+    const text = String(v ?? "");
+    if (text === "") continue;
+    if (spec.type === "integer" || spec.type === "number") {
+      const n = Number(text);
+      out[name] = text.trim() !== "" && !Number.isNaN(n) ? n : text;
+    } else if (spec.type === "array" || spec.type === "object") {
+      try {
+        out[name] = JSON.parse(text);
+      } catch {
+        out[name] = text;
+      }
+    } else if (spec.enum && !spec.enum.includes(text)) {
+      const match = spec.enum.find((e) => String(e) === text);
+      out[name] = match ?? text;
+    } else {
+      out[name] = text;
+    }
+  }
+  return out;
+}
+
+interface Props {
+  params: Record<string, ParameterSpec>;
+  values: FormValues;
+  onChange: (values: FormValues) => void;
+  errors?: Record<string, string[]>;
+}
+
+export function ParamForm({ params, values, onChange, errors = {} }: Props) {
+  const names = Object.keys(params);
+  if (names.length === 0) return <p className="muted">This action takes no parameters.</p>;
+  const set = (name: string, value: string | boolean) => onChange({ ...values, [name]: value });
+  return (
+    <div className="form-grid">
+      {names.map((name) => {
+        const spec = params[name];
+        const id = `param-${name}`;
+        const value = values[name];
+        const problems = [...(errors[name] ?? [])];
+        const jp = typeof value === "string" ? jsonProblem(spec, value) : null;
+        if (jp) problems.unshift(jp);
+        const invalid = problems.length > 0;
+        const describedBy = `${id}-help`;
+        let input;
+        if (spec.enum && spec.enum.length > 0) {
+          input = (
+            <select id={id} name={name} value={String(value ?? "")} aria-invalid={invalid}
+              aria-describedby={describedBy} onChange={(e) => set(name, e.target.value)}>
+              {!spec.required || value === "" ? <option value="">—</option> : null}
+              {spec.enum.map((e) => <option key={String(e)} value={String(e)}>{String(e)}</option>)}
+            </select>
+          );
+        } else if (spec.type === "boolean") {
+          input = (
+            <input id={id} name={name} type="checkbox" checked={value === true} aria-invalid={invalid}
+              aria-describedby={describedBy} onChange={(e) => set(name, e.target.checked)} />
+          );
+        } else if (spec.type === "array" || spec.type === "object") {
+          input = (
+            <textarea id={id} name={name} className="json-editor" rows={4} spellCheck={false}
+              value={String(value ?? "")} aria-invalid={invalid} aria-describedby={describedBy}
+              placeholder={spec.type === "array" ? "[ ]" : "{ }"} onChange={(e) => set(name, e.target.value)} />
+          );
+        } else {
+          const numeric = spec.type === "integer" || spec.type === "number";
+          input = (
+            <input id={id} name={name} type={spec.secret ? "password" : "text"}
+              inputMode={numeric ? (spec.type === "integer" ? "numeric" : "decimal") : undefined}
+              autoComplete={spec.secret ? "new-password" : "off"} value={String(value ?? "")}
+              aria-invalid={invalid} aria-describedby={describedBy} onChange={(e) => set(name, e.target.value)} />
+          );
+        }
+        const range = [spec.minimum != null ? `≥ ${spec.minimum}` : null, spec.maximum != null ? `≤ ${spec.maximum}` : null]
+          .filter(Boolean).join(", ");
+        return (
+          <div className={`field${invalid ? " invalid" : ""}`} key={name} data-field={name}>
+            <label htmlFor={id}>
+              {name}
+              {spec.required && <span className="required" title="required"> *</span>}
+              <span className="type">{spec.type}{spec.secret ? " · secret" : ""}{range ? ` · ${range}` : ""}</span>
+            </label>
+            {input}
+            <div id={describedBy} className="help">
+              {spec.description && <span>{spec.description}</span>}
+              {problems.map((p, i) => <span key={i} className="field-error" role="alert">{p}</span>)}
+            </div>
+          </div>
+        );
+      })}
+    </div>
+  );
+}

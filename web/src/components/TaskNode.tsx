@@ -1,0 +1,40 @@
+import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
+
+export type TaskNodeData = {
+  name: string;
+  action: string;
+  status?: string;
+  badges?: string[];
+  problems?: number;
+};
+export type TaskNodeType = Node<TaskNodeData, "task">;
+
+export function TaskNode({ data, selected }: NodeProps<TaskNodeType>) {
+  const status = data.status ?? "pending";
+  return (
+    <div className={`task-node status-${status}${selected ? " selected" : ""}${data.problems ? " has-problems" : ""}`}
+      data-task={data.name} data-status={status} title={`${data.name}: ${status}`}>
+      <Handle type="target" position={Position.Top} />
+      <div className="task-node-name">{data.name}</div>
+      <div className="task-node-action">{data.action}</div>
+      <div className="task-node-badges">
+        {data.status && <span className="task-node-status">{status}</span>}
+        {(data.badges ?? []).map((b) => <span key={b} className="chip">{b}</span>)}
+        {data.problems ? <span className="chip problem" data-testid="node-problems">{data.problems} problem{data.problems > 1 ? "s" : ""}</span> : null}
+      </div>
+      <Handle type="source" position={Position.Bottom} />
+    </div>
+  );
+}
+
+export const nodeTypes = { task: TaskNode };
+
+export function badgesOf(t: { with_items?: unknown; retry?: unknown; join?: unknown; timeout?: unknown; delay?: unknown }): string[] {
+  const b: string[] = [];
+  if (t.with_items) b.push("with_items");
+  if (t.join != null) b.push(`join ${t.join}`);
+  if (t.retry) b.push("retry");
+  if (t.timeout != null) b.push("timeout");
+  if (t.delay != null) b.push("delay");
+  return b;
+}

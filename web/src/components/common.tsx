@@ -1,0 +1,63 @@
+import type { ReactNode } from "react";
+import { ApiError } from "../api";
+import type { Pagination, Status } from "../types";
+
+export function StatusBadge({ status }: { status: Status | string }) {
+  return <span className={`badge status-${status}`} data-status={status}>{status}</span>;
+}
+
+export function ErrorBanner({ error }: { error: ApiError | string | undefined | null }) {
+  if (!error) return null;
+  const e = typeof error === "string" ? new ApiError(0, "error", error) : error;
+  if (e.status === 401) return null; // the token dialog handles it
+  return (
+    <div className="banner error" role="alert">
+      <strong>{e.message}</strong>
+      {e.details.length > 0 && (
+        <ul>
+          {e.details.map((d, i) => (
+            <li key={i}>
+              {d.path && <code>{d.path}</code>} {d.line ? `${d.line}:${d.column ?? 1}` : ""} {d.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function Pager({ p, onPage }: { p: Pagination; onPage: (page: number) => void }) {
+  const last = Math.max(p.total_pages, 1);
+  return (
+    <nav className="pager" aria-label="Pages">
+      <button onClick={() => onPage(1)} disabled={!p.has_previous} aria-label="First page">«</button>
+      <button onClick={() => onPage(p.page - 1)} disabled={!p.has_previous} aria-label="Previous page">‹ Prev</button>
+      <span className="pager-info" data-testid="pager-info">
+        Page {p.page} of {last} · {p.total_items.toLocaleString()} total
+      </span>
+      <button onClick={() => onPage(p.page + 1)} disabled={!p.has_next} aria-label="Next page">Next ›</button>
+      <button onClick={() => onPage(last)} disabled={!p.has_next} aria-label="Last page">»</button>
+    </nav>
+  );
+}
+
+export function JsonBlock({ value, label }: { value: unknown; label?: string }) {
+  const text = value === undefined ? "—" : typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  return <pre className="code" aria-label={label}>{text}</pre>;
+}
+
+export function Section({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className="card">
+      <header className="card-head">
+        <h2>{title}</h2>
+        {actions}
+      </header>
+      <div className="card-body">{children}</div>
+    </section>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="empty">{children}</p>;
+}

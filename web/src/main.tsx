@@ -1,0 +1,82 @@
+import { lazy, StrictMode, Suspense, useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
+import "./style.css";
+import { getToken, onUnauthorized, setToken } from "./api";
+import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { CatalogPage } from "./pages/CatalogPage";
+import { PacksPage } from "./pages/PacksPage";
+import { ActionPage } from "./pages/ActionPage";
+
+// The graph pages carry React Flow, dagre and the YAML parser: loaded when first visited, so the
+// lists open without parsing them.
+const ExecutionPage = lazy(() => import("./pages/ExecutionPage").then((m) => ({ default: m.ExecutionPage })));
+const WorkflowBuilderPage = lazy(() => import("./pages/WorkflowBuilderPage").then((m) => ({ default: m.WorkflowBuilderPage })));
+
+// Fetch the graph pages' code once the first page is up, so moving to them is instant.
+const preload = () => { void import("./pages/ExecutionPage"); void import("./pages/WorkflowBuilderPage"); };
+if ("requestIdleCallback" in window) window.requestIdleCallback(preload, { timeout: 2000 });
+else setTimeout(preload, 1000);
+
+function TokenDialog({ onDone }: { onDone: () => void }) {
+  const [value, setValue] = useState("");
+  const hadToken = getToken() !== null;
+  return (
+    <div className="overlay" role="dialog" aria-modal="true" aria-labelledby="token-title">
+      <form className="dialog" onSubmit={(e) => { e.preventDefault(); setToken(value.trim()); onDone(); }}>
+        <h2 id="token-title">API token required</h2>
+        <p>This API is protected by <code>ATTUNE_API_TOKEN</code>. Enter the token to continue;
+          it is kept for this browser tab only.</p>
+        {hadToken && <p className="field-error" role="alert">The token was refused.</p>}
+        <label htmlFor="token-input">Token</label>
+        <input id="token-input" type="password" autoFocus autoComplete="current-password"
+          value={value} onChange={(e) => setValue(e.target.value)} />
+        <div className="row end">
+          <button type="submit" className="primary" disabled={!value.trim()}>Continue</button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+function App() {
+  const [needToken, setNeedToken] = useState(false);
+  const [epoch, setEpoch] = useState(0);
+  useEffect(() => onUnauthorized(() => setNeedToken(true)), []);
+  return (
+    <BrowserRouter>
+      <div className="shell">
+        <a className="skip" href="#main">Skip to content</a>
+        <nav className="sidebar" aria-label="Main">
+          <div className="brand"><img src="/favicon.svg" alt="" width="26" height="26" /> Attune</div>
+          <NavLink to="/executions">Executions</NavLink>
+          <NavLink to="/actions" end>Actions</NavLink>
+          <NavLink to="/packs">Packs</NavLink>
+          <NavLink to="/workflows/new">New workflow</NavLink>
+          <div className="sidebar-foot">
+            <a href="/docs">API docs</a>
+            {getToken() && <button className="link" onClick={() => { setToken(null); location.reload(); }}>Forget token</button>}
+          </div>
+        </nav>
+        <main id="main" key={epoch} tabIndex={-1}>
+          <Suspense fallback={<div className="page"><p className="muted">Loading…</p></div>}>
+          <Routes>
+            <Route path="/" element={<Navigate to="/executions" replace />} />
+            <Route path="/executions" element={<ExecutionsPage />} />
+            <Route path="/executions/:id" element={<ExecutionPage />} />
+            <Route path="/actions" element={<CatalogPage />} />
+            <Route path="/actions/:ref" element={<ActionPage />} />
+            <Route path="/packs" element={<PacksPage />} />
+            <Route path="/workflows/new" element={<WorkflowBuilderPage />} />
+            <Route path="/workflows/:ref/edit" element={<WorkflowBuilderPage />} />
+            <Route path="*" element={<div className="page"><h1>Not found</h1><p>No page here. <NavLink to="/executions">Executions</NavLink></p></div>} />
+          </Routes>
+          </Suspense>
+        </main>
+      </div>
+      {needToken && <TokenDialog onDone={() => { setNeedToken(false); setEpoch((e) => e + 1); }} />}
+    </BrowserRouter>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(<StrictMode><App /></StrictMode>);
