@@ -119,8 +119,8 @@ async def test_action_crud_and_immutable_ref(svc_api: httpx.AsyncClient) -> None
 async def test_action_validation_problems(svc_api: httpx.AsyncClient) -> None:
     error = assert_error(await svc_api.post("/actions", json={"ref": "svc.x"}), 422, "validation_error")
     assert {d["path"] for d in error["details"]} == {"runner_type", "entry_point"}
-    error = assert_error(await svc_api.post("/actions", json={**ECHO, "ref": "nopack.x"}), 422, "validation_error")
-    assert "not registered" in error["message"]
+    error = assert_error(await svc_api.post("/actions", json={**ECHO, "ref": "nopack.x"}), 404, "not_found")
+    assert "not registered" in error["message"]  # the pack it names does not exist
     error = assert_error(await svc_api.post("/actions", json={**ECHO, "entry_point": "../x.sh"}), 422, "validation_error")
     assert error["details"][0]["path"] == "entry_point"
     error = assert_error(await svc_api.post("/actions", json={**ECHO, "colour": "red"}), 422, "validation_error")

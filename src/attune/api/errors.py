@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("attune.api")
@@ -70,10 +71,18 @@ def _envelope(status: int, code: str, message: str, details: list[dict[str, Any]
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """The methods some route takes at this path (routers nest, so ask each method in turn)."""
-    return [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                   for route in request.app.router.routes)]
+    """The methods documented for this path: of the OpenAPI path templates that match it, a
+    literal one wins (/packs/register is not /packs/{ref})."""
+    path = request.url.path
+    paths = request.app.openapi().get("paths", {})
+    matching = [template for template in paths if _template(template).fullmatch(path)]
+    literal = [t for t in matching if "{" not in t]
+    return sorted(m.upper() for t in (literal or matching) for m in paths[t])
+
+
+@functools.lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
 
 
 def _loc_path(loc: tuple[Any, ...]) -> str:

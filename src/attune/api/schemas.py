@@ -8,9 +8,11 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from attune.statuses import ExecutionStatus
-from attune.packs.models import ParameterSpec
+from attune.packs.models import RUNNER_ALIASES, ParameterSpec
 
 T = TypeVar("T")
+ACTION_REF_PATTERN = r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$"  # <pack>.<name>
+RunnerType = Literal[tuple(RUNNER_ALIASES)]  # type: ignore[valid-type]
 
 
 class _Out(BaseModel):
@@ -119,7 +121,7 @@ class PackIn(_In):
 
 
 class RegisterRequest(_In):
-    path: str = Field(description="Pack directory on the API host", examples=["packs/examples"])
+    path: str = Field(min_length=1, description="Pack directory on the API host", examples=["packs/examples"])
 
 
 class PackOut(_Out):
@@ -151,9 +153,9 @@ class _ActionFields(_In):
 
 
 class ActionIn(_ActionFields):
-    runner_type: str | None = Field(None, description="shell|bash|sh, python|python3, node|nodejs")
-    runner: str | None = Field(None, description="Alias of runner_type")
-    entry_point: str | None = None
+    runner_type: RunnerType = Field(description="The interpreter: shell (or bash, sh), python "
+                                    "(python3), nodejs (node, node.js)")
+    entry_point: str = Field(min_length=1, description="The script, relative to the pack's actions/")
     parameter_delivery: Literal["stdin", "file"] = "stdin"
     parameter_format: Literal["json", "yaml", "dotenv"] = "json"
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
@@ -187,19 +189,24 @@ class ActionOut(_DefinitionOut):
 
 
 class ActionCreate(ActionIn):
-    ref: str = Field(description="<pack>.<name>; immutable once created",
-                     examples=["examples.hello"])
+    ref: str = Field(pattern=ACTION_REF_PATTERN, examples=["examples.hello"],
+                     description="<pack>.<name>; immutable once created")
 
 
 class WorkflowIn(_ActionFields):
+    # One of the two (a body with both, or neither, is refused).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"properties": {"yaml": {"type": "string"}}, "required": ["yaml"]},
+        {"properties": {"definition": {"type": "object"}}, "required": ["definition"]}]})
+
     definition: dict[str, Any] | None = Field(None, description="The workflow graph as JSON")
     yaml: str | None = Field(None, description="Or the workflow file's YAML text")
-    workflow_file: str | None = None
+    workflow_file: str | None = Field(None, min_length=1)
 
 
 class WorkflowCreate(WorkflowIn):
-    ref: str = Field(description="<pack>.<name>; immutable once created",
-                     examples=["examples.my_flow"])
+    ref: str = Field(pattern=ACTION_REF_PATTERN, examples=["examples.my_flow"],
+                     description="<pack>.<name>; immutable once created")
 
 
 class WorkflowOut(_DefinitionOut):

@@ -114,7 +114,7 @@ def _identity(s: Session, body: schemas._ActionFields, ref: str | None) -> tuple
                        [{"path": "ref", "message": "name: letters, digits, '_' or '-'"}])
     pack = store.get_pack(s, pack_ref)
     if pack is None:
-        raise ApiError(422, f"pack '{pack_ref}' is not registered",
+        raise ApiError(404, f"pack '{pack_ref}' is not registered",
                        [{"path": "pack_ref", "message": f"unknown pack '{pack_ref}'"}])
     return ref, pack
 
@@ -127,20 +127,11 @@ def _common(body: schemas._ActionFields, ref: str, pack: PackRow) -> dict[str, A
 
 def _script_action(body: schemas.ActionIn, ref: str, pack: PackRow) -> Action:
     data = _common(body, ref, pack)
-    runner = data.pop("runner_type", None) or data.pop("runner", None)
-    data.pop("runner", None)
-    problems = []
-    if runner is None or runner not in RUNNER_ALIASES:
-        problems.append({"path": "runner_type",
-                         "message": f"must be one of {', '.join(RUNNER_ALIASES)}" if runner
-                         else "required for a script action (workflows go to /workflows)"})
-    entry = data.get("entry_point")
-    if not entry:
-        problems.append({"path": "entry_point", "message": "required for a script action"})
-    elif Path(entry).is_absolute() or ".." in Path(entry).parts:
-        problems.append({"path": "entry_point", "message": "must be relative to actions/ without '..'"})
-    if problems:
-        raise ApiError(422, f"{len(problems)} problem(s) in action '{ref}'", problems)
+    runner = data.pop("runner_type")
+    entry = data["entry_point"]
+    if Path(entry).is_absolute() or ".." in Path(entry).parts:
+        raise ApiError(422, f"1 problem(s) in action '{ref}'",
+                       [{"path": "entry_point", "message": "must be relative to actions/ without '..'"}])
     return _model(data | {"runner": RUNNER_ALIASES[runner]})
 
 
