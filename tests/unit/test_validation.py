@@ -22,8 +22,8 @@ WORKFLOW_CASES = {
     "unknown_task_key": (5, 5, "unknown key 'inputs' in task 'a'"),
     "unknown_transition_key": (7, 9, "unknown key 'goto' in transition"),
     "task_action_not_a_ref": (4, 13, "'action' must be an action ref '<pack>.<name>', got 'echo'"),
-    "unsupported_wait_for": (5, 5, "`wait_for` is not supported"),
-    "unsupported_parallel": (4, 11, "`type: parallel` is not supported"),
+    "unsupported_iterate_cache": (5, 5, "`iterate_cache` is not supported: this engine has no Data Cache"),
+    "parallel_without_tasks": (3, 5, "task 'both' is `type: parallel`: it needs `tasks`"),
     "chart_meta_allowed": (13, 5, "unknown key 'colour' in task 'b'"),
     "duplicate_task_name": (5, 11, "duplicate task name 'a'"),
     "reserved_task_name": (3, 11, "task name 'item' is reserved"),
@@ -42,7 +42,7 @@ WORKFLOW_CASES = {
     "item_outside_with_items": (9, 20, "'item' is only defined in the input of a with_items task"),
     "with_items_not_template": (5, 17, "'with_items' must be a {{ }} template"),
     "batch_size_without_with_items": (5, 5, "`batch_size` needs `with_items`"),
-    "timeout_wrong_type": (5, 14, "'timeout' must be an integer or a {{ }} template, got number"),
+    "timeout_wrong_type": (5, 14, "'timeout' must be a number of seconds or a {{ }} template, got boolean"),
     "delay_not_template": (5, 12, "'delay' must be an integer or a {{ }} template"),
     "yaml_syntax_error": (6, 1, "YAML syntax error"),
     "duplicate_yaml_key": (7, 7, "duplicate key 'message'"),
@@ -50,14 +50,15 @@ WORKFLOW_CASES = {
     "tasks_empty": (2, 8, "'tasks' must be a list of at least one task"),
     "publish_bad_item": (7, 13, "each publish item must be a single-key map"),
     "decision_two_defaults": (8, 18, "only one default branch is allowed"),
-    "decision_default_needs_expressions": (6, 15, "each other branch's `when` must be one {{ }}"),
+    "decision_default_after_unconditional": (6, 9, "this branch has no `when`, so it always fires"),
 }
 FLOW = "actions/workflows/flow.workflow.yaml"
 PACK_CASES = {
     "bad_pack_ref": ("pack.yaml", 1, 6, "pack ref 'My.Pack' is invalid"),
     "pack_unknown_key": ("pack.yaml", 4, 1, "unknown key 'maintainer' in pack.yaml"),
     "action_unknown_key": ("actions/run.yaml", 4, 1, "unknown key 'colour' in action"),
-    "action_unsupported_key": ("actions/run.yaml", 4, 1, "`worker_selector` is not supported"),
+    "action_worker_selector_not_text": ("actions/run.yaml", 5, 3, "'worker_selector' must be a mapping of label: \"text\""),
+    "runner_type_native": ("actions/run.yaml", 2, 14, "runner_type 'native' (Attune's compiled actions) is not supported: this engine has no native runner"),
     "action_ref_wrong_pack": ("actions/run.yaml", 1, 6, "action ref 'other.run' must be 'bad.<name>'"),
     "action_yaml_syntax": ("actions/run.yaml", 4, 1, "YAML syntax error"),
     "duplicate_action_ref": ("actions/two.yaml", 1, 6, "action ref 'bad.run' is already defined in"),
@@ -136,7 +137,7 @@ def test_one_file_gets_all_its_problems() -> None:
     assert definition is None
     assert [(p.line, p.column, p.message.split(" in ")[0]) for p in problems] == [
         (5, 5, "unknown key 'junk'"),
-        (6, 14, "'timeout' must be an integer or a {{ }} template, got list"),
+        (6, 14, "'timeout' must be a number of seconds or a {{ }} template, got list"),
         (8, 14, "transition target 'ghost' is not a task"),
         (9, 23, "unknown task 'nope'"),
     ]
@@ -187,8 +188,6 @@ tasks:
     next:
       - when: "{{ workflow.fib > 10 }}"
         do: big
-      - when: "{{ not (workflow.fib > 10) }}"
-        do: small
   - {name: big, action: core.echo, input: {message: "{{ workflow.fib }} is big"}}
   - {name: small, action: core.echo, input: {message: "{{ workflow.fib }} is small"}}
   - {name: report_failure, action: core.echo, input: {message: compute failed}}
@@ -199,7 +198,13 @@ def test_legacy_example_equals_its_modern_form() -> None:
     legacy = load_packs(REPO / "packs").action("examples.legacy_forms").workflow
     modern, problems = parse_workflow_text(MODERN, parameters={"n": {}})
     assert problems == []
-    assert legacy is not None and legacy.tasks == modern.tasks
+    assert legacy is not None and modern is not None
+    # The decision default has no `next` spelling: a transition firing when no other branch did.
+    default = legacy.tasks[1].next[1]
+    assert (default.do, default.otherwise, default.when) == (["small"], [0], None)
+    legacy_tasks = [legacy.tasks[0], legacy.tasks[1].model_copy(update={"next": legacy.tasks[1].next[:1]}),
+                    *legacy.tasks[2:]]
+    assert legacy_tasks == modern.tasks
 
 
 def _next(task: dict) -> list[dict]:
@@ -210,7 +215,7 @@ def _next(task: dict) -> list[dict]:
 
 def test_each_legacy_key_maps_to_its_condition() -> None:
     task = {"on_success": "a", "on_failure": ["b", "c"], "on_complete": "d", "on_timeout": "e"}
-    assert _next(task) == [
+    assert [{k: t[k] for k in ("when", "publish", "do")} for t in _next(task)] == [
         {"when": "{{ succeeded() }}", "publish": [], "do": ["a"]},
         {"when": "{{ failed() }}", "publish": [], "do": ["b", "c"]},
         {"when": None, "publish": [], "do": ["d"]},
@@ -234,17 +239,29 @@ def test_task_level_publish_joins_the_first_succeeded_transition_first() -> None
 
 def test_task_level_publish_without_succeeded_transition_gets_a_new_first_one() -> None:
     task = {"on_failure": "x", "publish": [{"v": 1}]}
-    assert _next(task) == [
-        {"when": "{{ succeeded() }}", "publish": [("v", 1)], "do": []},
-        {"when": "{{ failed() }}", "publish": [], "do": ["x"]},
+    assert [(t["when"], t["publish"], t["do"]) for t in _next(task)] == [
+        ("{{ succeeded() }}", [("v", 1)], []),
+        ("{{ failed() }}", [], ["x"]),
     ]
 
 
-def test_decision_default_is_the_negation_of_the_other_branches() -> None:
+def test_decision_default_fires_when_no_other_branch_did() -> None:
+    """Issue 9.14: not a rewritten `not (A)` condition (text such as "false" broke it) but a
+    marker: the default goes after the other branches and names them."""
     task = {"decision": [{"when": "{{ a }}", "next": "x"}, {"default": True, "next": "z"},
-                         {"when": "{{ b or c }}", "next": "y"}]}
-    assert [t["when"] for t in _next(task)] == ["{{ a }}", "{{ not (a) and not (b or c) }}", "{{ b or c }}"]
-    assert _next({"decision": [{"default": True, "next": "z"}]})[0]["when"] is None
+                         {"when": "n = {{ b }}", "next": "y"}]}
+    assert [(t["when"], t["do"], t["otherwise"]) for t in _next(task)] == [
+        ("{{ a }}", ["x"], []), ("n = {{ b }}", ["y"], []), (None, ["z"], [0, 1])]
+    assert _next({"decision": [{"default": True, "next": "z"}]})[0]["otherwise"] == []
+
+
+def test_legacy_on_lists_of_when_do_items() -> None:
+    task = {"on_success": [{"when": "{{ result().n > 1 }}", "do": "big"}, {"when": "{{ x }}", "next": ["a", "b"]},
+                           "always"],
+            "on_failure": [{"do": "fix"}]}
+    assert [(t["when"], t["do"], t["on_status"]) for t in _next(task)] == [
+        ("{{ result().n > 1 }}", ["big"], "succeeded"), ("{{ x }}", ["a", "b"], "succeeded"),
+        ("{{ succeeded() }}", ["always"], None), (None, ["fix"], "failed")]
 
 
 def test_legacy_positions_point_at_the_legacy_text() -> None:

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.workflows.definition import WorkflowDefinition
     from attune.engine.snapshot import RunRecord, WorkflowSnapshot
     from attune.packs.models import Action
-    from attune.packs.parameters import apply_defaults, validate_parameters
+    from attune.packs.parameters import apply_defaults, expression_parameters, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.settings import runtime_queue
     from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
@@ -102,9 +102,10 @@ class AttuneWorkflow:
         info = workflow.info()
         self.conductor = Conductor(
             definition,
-            apply_defaults(self.action, inp.parameters),
+            expression_parameters(self.action, inp.parameters),
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
+            clock=workflow.now, uuid=lambda: str(workflow.uuid4()),
         )
         await self._drive()
         return self._conclude(self.conductor.finished)
@@ -121,7 +122,8 @@ class AttuneWorkflow:
         self.conductor = Conductor(definition,
                                    {**inp.slice.parameters, SLICE_INPUTS: inp.slice.inputs},
                                    prerendered=True, index_offset=inp.slice.first_index,
-                                   slice_size=len(inp.slice.inputs) + 1)
+                                   slice_size=len(inp.slice.inputs) + 1,
+                                   clock=workflow.now, uuid=lambda: str(workflow.uuid4()))
         self.conductor.variables.update(inp.slice.variables)
         await self._drive()
         run = self.conductor.runs[task.name][0]

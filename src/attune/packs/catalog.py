@@ -40,5 +40,5 @@ class Catalog:
                 continue
             action = found[current] = self.action(current)
             if action.workflow is not None:
-                pending.extend(task.action for task in action.workflow.tasks)
+                pending.extend(ref for _, ref in action.workflow.action_refs())
         return found

@@ -29,6 +29,7 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
             prop["maximum"] = spec.maximum
         if spec.items is not None and spec.type == "array":
             prop["items"] = spec.items
+        prop.update(spec.schema_keywords())  # minItems, pattern, format, properties, ...
         properties[name] = prop
     return {
         "type": "object",
@@ -48,6 +49,12 @@ def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+    """What `parameters` holds in a workflow's expressions: the given values, declared defaults,
+    and null for a declared parameter that has neither (spec §6 Decided)."""
+    return {**{name: None for name in action.parameters}, **apply_defaults(action, params)}
+
+
 def validate_parameters(
     action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -58,7 +65,8 @@ def validate_parameters(
     if not isinstance(params, dict):
         return {}, [{"path": "parameters", "message": "parameters must be an object"}]
     full = apply_defaults(action, params)
-    validator = Draft202012Validator(to_json_schema(action.parameters))
+    validator = Draft202012Validator(to_json_schema(action.parameters),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems: list[dict[str, str]] = []
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it

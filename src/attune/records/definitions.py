@@ -97,14 +97,14 @@ def closure(session: Session, action_ref: str) -> dict[str, Action]:
     queue = deque([found[action_ref]])
     while queue:
         action = queue.popleft()
-        for task in action.workflow.tasks if action.workflow else []:
-            if task.action in found:
+        for task_name, ref in action.workflow.action_refs() if action.workflow else []:
+            if ref in found:
                 continue
-            row = get_action(session, task.action)
+            row = get_action(session, ref)
             if row is None:
-                raise MissingAction(task.action, action.ref, task.name)
-            found[task.action] = action_model(row)
-            queue.append(found[task.action])
+                raise MissingAction(ref, action.ref, task_name)
+            found[ref] = action_model(row)
+            queue.append(found[ref])
     return found
 
 

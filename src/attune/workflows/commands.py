@@ -19,7 +19,7 @@ class Dispatch:
     attempt: int
     action_ref: str
     input: dict[str, Any]
-    timeout_seconds: int | None  # None: the action's own timeout_seconds
+    timeout_seconds: int | float | None  # None: the action's own timeout_seconds; fractions allowed
     triggered_by: str | None
     # A slice of a large with_items: run these rendered inputs (items first_index...) as a
     # child workflow; its outcome's result is the list of their results.

@@ -11,7 +11,9 @@ is one try of a unit (retries make several).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
@@ -23,7 +25,7 @@ from attune.workflows.commands import (
     Outcome,
     StartTimer,
 )
-from attune.workflows.definition import TaskSpec, WorkflowDefinition
+from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition
 from attune.workflows.graph import TaskGraph
 from attune.workflows.results import visible_result
 
@@ -56,6 +58,7 @@ class Run:
     units: list[Unit] = field(default_factory=list)
     next_unit: int = 0
     is_items: bool = False
+    is_parallel: bool = False  # `type: parallel`: unit i runs sub-task i
     result: Any = None
     in_flight: int = 0  # units dispatched and not yet ended
     ended: int = 0  # units with a final outcome
@@ -80,8 +83,13 @@ class Conductor:
         slice_size: int = 500,
         prerendered: bool = False,
         index_offset: int = 0,
+        clock: Callable[[], datetime] | None = None,
+        uuid: Callable[[], str] | None = None,
     ) -> None:
         self.definition = definition
+        # now() / uuid() in expressions: the host's replay-safe sources (never the real clock).
+        self.clock = clock
+        self.uuid = uuid
         self.max_in_flight = max_in_flight
         # with_items longer than this run as child workflows of `slice_size` items each, so
         # no single history grows past Temporal's limits however long the list is.
@@ -172,6 +180,8 @@ class Conductor:
             tasks=self.task_results,
             config=self.config,
             system=self.system,
+            clock=self.clock,
+            uuid=self.uuid,
             **extra,
         )
 
@@ -223,14 +233,19 @@ class Conductor:
                 raise WorkflowError(
                     f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}"
                 ) from None
-        if rendered < 0:
-            raise WorkflowError(f"task '{spec.name}' {field_name}: must not be negative, got {rendered}")
+        if rendered < 0 or (field_name == "timeout" and rendered <= 0):
+            bound = "greater than 0" if field_name == "timeout" else "at least 0"
+            raise WorkflowError(f"task '{spec.name}' {field_name}: must be {bound} seconds, "
+                                f"got {rendered}")
         return rendered
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)
         run.status = "running"
-        if spec.with_items is None:
+        if spec.parallel:
+            run.is_parallel = True
+            run.units = [Unit(index=i) for i in range(len(spec.parallel))]
+        elif spec.with_items is None:
             run.units = [Unit(index=None)]
         else:
             run.is_items = True
@@ -260,7 +275,7 @@ class Conductor:
     def _fill(self, run: Run) -> None:
         """Dispatch units until the task's concurrency bound (and the workflow's) is reached."""
         spec = self.definition.task(run.task)
-        limit = spec.concurrency if run.is_items else 1
+        limit = spec.concurrency if run.is_items else len(run.units)
         if run.items:  # slices: each child runs `concurrency` items at once
             limit = max(1, spec.concurrency // self.slice_size)
         while not self.cancelling and run.in_flight < limit and run.next_unit < len(run.units):
@@ -277,14 +292,21 @@ class Conductor:
                 return
             self._fill(run)
 
-    def _dispatch(self, run: Run, unit: Unit) -> None:
+    def _unit_spec(self, run: Run, unit: Unit) -> TaskSpec:
+        """What a unit runs: the task itself, or its sub-task for a `type: parallel` task."""
         spec = self.definition.task(run.task)
+        return spec.parallel[unit.index] if run.is_parallel and spec.parallel else spec
+
+    def _dispatch(self, run: Run, unit: Unit) -> None:
+        spec = self._unit_spec(run, unit)
         slice_inputs = None
         if unit.span is not None:
             rendered_input: dict[str, Any] = {}
             slice_inputs = [self._render_input(spec, run.items[i], i) for i in range(*unit.span)]
         elif self.prerendered:
             rendered_input = unit.item
+        elif run.is_parallel:
+            rendered_input = self._render_input(spec, None, None, has_item=False)
         else:
             rendered_input = self._render_input(spec, unit.item, unit.index, run.is_items)
         timeout = self._seconds(spec, "timeout", spec.timeout) if spec.timeout is not None else None
@@ -300,9 +322,9 @@ class Conductor:
             iteration=run.iteration,
             item_index=unit.index,
             attempt=unit.attempt,
-            action_ref=spec.action,
+            action_ref=spec.action or "",
             input=rendered_input,
-            timeout_seconds=int(timeout) if timeout is not None else None,
+            timeout_seconds=timeout,
             triggered_by=run.triggered_by,
             slice_inputs=slice_inputs,
             first_index=unit.span[0] if unit.span else None,
@@ -321,7 +343,7 @@ class Conductor:
         if self._should_retry(run, unit, outcome):
             unit.attempt += 1
             unit.status = "delayed"
-            retry = self.definition.task(run.task).retry
+            retry = self._unit_spec(run, unit).retry
             delay = retry.delay_before(unit.attempt) if retry else 0
             if delay > 0:
                 self._attempts[f"retry:{attempt_key(run, unit)}"] = (run, unit)
@@ -339,7 +361,7 @@ class Conductor:
         self._refill_starved()
 
     def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
-        retry = self.definition.task(run.task).retry
+        retry = self._unit_spec(run, unit).retry
         if (self.cancelling or retry is None or unit.span is not None
                 or outcome.status not in ("failed", "timed_out")):
             return False
@@ -373,6 +395,10 @@ class Conductor:
             run.result = [r for u in run.units for r in (u.result or [])]
         elif run.is_items:
             run.result = [u.result for u in run.units]
+        elif run.is_parallel:  # {sub-task: result}; each is also visible as task.<sub-task>
+            subs = self.definition.task(run.task).parallel or []
+            run.result = {sub.name: u.result for sub, u in zip(subs, run.units)}
+            self.task_results.update({k: visible_result(v) for k, v in run.result.items()})
         else:
             run.result = run.units[0].result
         self.task_results[run.task] = visible_result(run.result)
@@ -385,16 +411,11 @@ class Conductor:
     def _fire_transitions(self, run: Run) -> bool:
         spec = self.definition.task(run.task)
         handled = False
+        fired: set[int] = set()
         for number, transition in enumerate(spec.next):
-            ctx = self._context(result=self.task_results[run.task], status=run.status)
-            try:
-                fires = evaluate_condition(transition.when, ctx)
-            except ExpressionError as exc:
-                raise WorkflowError(
-                    f"task '{run.task}' transition #{number} (when): {exc}"
-                ) from None
-            if not fires:
+            if not self._fires(run, number, transition, fired):
                 continue
+            fired.add(number)
             for name, value in transition.publish:
                 ctx = self._context(result=self.task_results[run.task], status=run.status)
                 self.variables[name] = self._render(
@@ -404,6 +425,17 @@ class Conductor:
                 self._activate(target, source=run)
             handled = handled or bool(transition.do)
         return handled
+
+    def _fires(self, run: Run, number: int, transition: Transition, fired: set[int]) -> bool:
+        if transition.otherwise:  # a decision's default: no other branch of it fired
+            return fired.isdisjoint(transition.otherwise)
+        if transition.on_status is not None and transition.on_status != run.status:
+            return False
+        ctx = self._context(result=self.task_results[run.task], status=run.status)
+        try:
+            return evaluate_condition(transition.when, ctx)
+        except ExpressionError as exc:
+            raise WorkflowError(f"task '{run.task}' transition #{number} (when): {exc}") from None
 
     def _on_cancel(self) -> None:
         if self.cancelling:
@@ -433,7 +465,7 @@ class Conductor:
             names = ", ".join(self.unhandled)
             self._finish("failed", f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
         else:
-            ctx = self._context()
+            ctx = self._context(not_run_is_null=True)  # alternative branches map this way
             output = {
                 name: self._render(value, ctx, f"output_map.{name}")
                 for name, value in self.definition.output_map.items()

@@ -28,7 +28,24 @@ class TaskGraph:
         )
 
     def start_tasks(self, definition: WorkflowDefinition) -> list[str]:
-        return [t.name for t in definition.tasks if not self.inbound.get(t.name)]
+        """Tasks with no inbound edge; a task's own self-loop does not count (spec §3)."""
+        return [t.name for t in definition.tasks if not self.inbound.get(t.name, frozenset()) - {t.name}]
+
+    def reachable(self, starts: list[str], without: str | None = None) -> set[str]:
+        """Tasks a run can reach from `starts`, never passing through `without`."""
+        seen: set[str] = set()
+        pending = [s for s in starts if s != without]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            pending.extend(t for t in self.outbound.get(name, ()) if t != without)
+        return seen
+
+    def in_cycle(self, task: str) -> bool:
+        """Can `task` lead back to itself?"""
+        return task in self.reachable(list(self.outbound.get(task, ())))
 
     def join_threshold(self, definition: WorkflowDefinition, task: str) -> int | None:
         join = definition.task(task).join
@@ -39,6 +56,7 @@ class TaskGraph:
     def describe(self, definition: WorkflowDefinition) -> dict[str, dict]:
         """JSON-friendly graph for records and the UI."""
         return {
-            t.name: {"action": t.action, "next": list(self.outbound[t.name]), "join": t.join}
+            t.name: {"action": t.action, "next": list(self.outbound[t.name]), "join": t.join,
+                     **({"parallel": {s.name: s.action for s in t.parallel}} if t.parallel else {})}
             for t in definition.tasks
         }

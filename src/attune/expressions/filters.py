@@ -1,0 +1,44 @@
+"""Filters (`x | length`, `| default(v)`, `| map(attribute='k') | list`, `| join(',')`,
+`| tojson`, ...) as real Attune workflows write them (spec §6).
+
+Jinja's own implementations, except where its output would not be this language's data: text
+forms follow `to_text` (JSON for lists and objects, not Python reprs), `tojson` does not
+HTML-escape. Filters that build values of any size a typo asks for (center, indent, batch,
+slice, wordwrap), produce HTML, read Python attributes (attr) or are random are left out; an
+unknown filter is a load-time error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from jinja2 import filters as jinja
+
+from .values import to_data, to_text
+
+_FROM_JINJA = (
+    "abs", "capitalize", "count", "d", "default", "dictsort", "first", "float", "groupby", "int",
+    "items", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
+    "replace", "reverse", "round", "select", "selectattr", "sort", "sum", "title", "trim",
+    "truncate", "unique", "upper", "urlencode", "wordcount",
+)
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(to_data(value), ensure_ascii=False, indent=indent)
+
+
+def _join(value: Any, separator: str = "", attribute: str | int | None = None) -> str:
+    items = to_data(value)
+    if attribute is not None:
+        items = [item[attribute] if isinstance(item, (dict, list)) else None for item in items]
+    return to_text(separator).join(to_text(item) for item in items)
+
+
+def _string(value: Any) -> str:
+    return to_text(value)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {name: jinja.FILTERS[name] for name in _FROM_JINJA}
+FILTERS.update(tojson=_tojson, join=_join, string=_string)
