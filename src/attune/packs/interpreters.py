@@ -37,7 +37,8 @@ def _python() -> str | None:
 
 _PROBES: dict[Runner, tuple[str, list[str]]] = {
     # runner: (what to call it in messages, version-printing arguments)
-    "python": ("python3", ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]),
+    # The real interpreter behind shims such as pyenv's (what the worker resolves too).
+    "python": ("python3", ["-c", "import sys; print(sys.executable, '%d.%d.%d' % sys.version_info[:3])"]),
     "nodejs": ("node", ["--version"]),
     "shell": ("bash", ["-c", "echo $BASH_VERSION"]),
 }
@@ -55,6 +56,8 @@ def interpreter(runner: Runner) -> Interpreter | None:
                              timeout=PROBE_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+    if runner == "python" and " " in out.strip():
+        path, out = out.strip().rsplit(" ", 1)
     match = re.search(r"\d+(\.\d+)*", out)
     return Interpreter(path, match.group(0)) if match else None
 
