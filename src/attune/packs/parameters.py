@@ -41,10 +41,10 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
 
 
 def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `params` with each missing parameter set to its declared default (if any)."""
+    """A copy of `params` with each missing (or null) parameter set to its declared default."""
     result = copy.deepcopy(params)
     for name, spec in action.parameters.items():
-        if name not in result and spec.default is not None:
+        if result.get(name) is None and spec.default is not None:
             result[name] = copy.deepcopy(spec.default)
     return result
 
@@ -64,7 +64,10 @@ def validate_parameters(
         params = {}
     if not isinstance(params, dict):
         return {}, [{"path": "parameters", "message": "parameters must be an object"}]
-    full = apply_defaults(action, params)
+    # A declared parameter given as null is not given: a workflow passes an optional parameter
+    # on as `{{ parameters.x }}`, which is null when its caller left it out (spec §6).
+    full = {k: v for k, v in apply_defaults(action, params).items()
+            if v is not None or k not in action.parameters}
     validator = Draft202012Validator(to_json_schema(action.parameters),
                                      format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems: list[dict[str, str]] = []
