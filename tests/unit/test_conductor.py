@@ -532,3 +532,12 @@ def test_parallel_task_runs_sub_tasks_at_once_and_ends_when_all_have():
     r = Rehearsal(d, lambda disp: bad() if disp.action_ref == "core.other" else ok()).run()
     assert [x.attempt for x in r.dispatched if x.action_ref == "core.other"] == [0, 1]
     assert r.order[-1] == "fix" and r.finish.status == "completed"
+
+
+def test_wait_for_is_refused_at_run_time_until_inquiries_exist():
+    """It loads and validates (spec §9), but a guarded task must never run unguarded."""
+    d = wf(tasks=[t("ask", next=[{"do": ["guarded"]}]),
+                  t("guarded", wait_for={"inquiry": "{{ task.ask.data }}"})])
+    r = Rehearsal(d, always_ok).run()
+    assert r.order == ["ask"] and r.finish.status == "failed"
+    assert "task 'guarded' has `wait_for: {inquiry}`, which this engine does not carry out yet" in r.finish.error

@@ -296,3 +296,90 @@ def test_http_request_schema_refuses_bad_parameters(catalog):
     _, problems = validate_parameters(catalog.action("core.http_request"),
                                       {"method": "FETCH", "timeout": 0})
     assert sorted(p["path"] for p in problems) == ["method", "timeout", "url"]
+
+
+# ---- Attune's keys and spellings (spec §1, issue 10) ----------------------------------------------
+
+def _pack(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "packs" / "ops"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_older_spellings_and_pack_metadata(tmp_path: Path) -> None:
+    root = _pack(tmp_path, {
+        "pack.yaml": 'name: ops\nversion: "2.0.0"\nenabled: false\nsystem: true\nis_standard: true\n'
+                     "meta: {python_dependencies: [requests]}\ntesting: {enabled: true}\n"
+                     "runtime_deps: [bash, python3, node]\n",
+        "actions/run.yaml": "name: run\nrunner_type: bash\nentry_point: run.sh\ntimeout: 5\n"
+                            "out_schema: {ok: {type: boolean}}\n",
+        "actions/run.sh": "echo '{}'\n",
+        "actions/workflows/flow.workflow.yaml": 'name: flow\nversion: "1"\noutput_schema: {a: {type: string}}\n'
+                                                "tasks:\n  - {name: a, action: ops.run}\n",
+        "workflows/old.yaml": 'version: "1"\ntasks:\n  - {name: a, action: ops.run}\n',
+    })
+    pack = load_pack(root)
+    assert (pack.ref, pack.version, pack.system, pack.python_dependencies) == ("ops", "2.0.0", True, ["requests"])
+    run = pack.actions["ops.run"]
+    assert (run.timeout_seconds, run.output, run.enabled) == (5, {"ok": {"type": "boolean"}}, False)
+    assert pack.actions["ops.flow"].output == {"a": {"type": "string"}}
+    assert pack.actions["ops.old"].workflow_file == "../workflows/old.yaml"
+
+
+def test_parameters_object_form_and_json_schema_keywords_are_enforced(tmp_path: Path) -> None:
+    from attune.packs.parameters import validate_parameters
+
+    root = _pack(tmp_path, {
+        "pack.yaml": "ref: ops\n",
+        "actions/run.yaml": (
+            "ref: ops.run\nrunner_type: shell\nentry_point: run.sh\nparameters:\n  type: object\n"
+            "  properties:\n    hosts: {type: array, items: {type: string}, minItems: 1, uniqueItems: true}\n"
+            "    name: {type: string, pattern: '^[a-z]+$', maxLength: 8}\n"
+            "    mail: {type: string, format: email}\n"
+            "    opts: {type: object, properties: {n: {type: integer}}, additionalProperties: false}\n"
+            "  required: [hosts]\n"),
+        "actions/run.sh": "true\n",
+    })
+    action = load_pack(root).actions["ops.run"]
+    assert action.parameters["hosts"].required and not action.parameters["name"].required
+    ok, problems = validate_parameters(action, {"hosts": ["a"], "name": "web", "mail": "a@b.io",
+                                                "opts": {"n": 1}})
+    assert problems == []
+    _, problems = validate_parameters(action, {"hosts": [], "name": "Web01", "mail": "nope",
+                                               "opts": {"n": "x", "m": 1}})
+    assert sorted((p["path"], p["message"]) for p in problems) == [
+        ("hosts", "[] should be non-empty"), ("mail", "'nope' is not a 'email'"),
+        ("name", "'Web01' does not match '^[a-z]+$'"),
+        ("opts", "Additional properties are not allowed ('m' was unexpected)"),
+        ("opts.n", "'x' is not of type 'integer'")]
+    assert validate_parameters(action, {})[1] == [{"path": "hosts", "message": "required parameter 'hosts' is missing"}]
+
+
+def test_runtime_checks() -> None:
+    from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
+
+    for name in ("shell", "bash", "python3", "python", "nodejs", "node"):
+        assert check_runtime(name).version
+    with pytest.raises(RuntimeCheckError, match="runtime 'native' is not available here"):
+        check_runtime("native")
+    found = check_runtime_version("python", ">=3.9")
+    assert found.path and found.version.startswith("3.")
+    check_runtime_version("python", found.version.rsplit(".", 1)[0])  # "3.11" means 3.11.*
+    with pytest.raises(RuntimeCheckError, match=r"is not met: node here is \d+"):
+        check_runtime_version("nodejs", "<1")
+
+
+def test_permission_refs_normalise(tmp_path: Path) -> None:
+    text = ('version: "1"\ntasks:\n'
+            '  - {name: a, action: x.y, permission_set_refs: null}\n'
+            '  - {name: b, action: x.y, permission_set_ref: standard}\n'
+            '  - {name: c, action: x.y, permission_set_refs: [one, two, one]}\n'
+            '  - {name: d, action: x.y, permission_set_refs: "{{ workflow.sets }}"}\n'
+            '  - {name: e, action: x.y}\n'
+            "vars: {sets: [s]}\n")
+    definition, problems = parse_workflow_text(text)
+    assert problems == []
+    assert [t.permission_set_refs for t in definition.tasks] == [
+        [], ["standard"], ["one", "two"], "{{ workflow.sets }}", None]

@@ -74,17 +74,18 @@ def validate_parameters(
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
             continue
-        if allow_unknown and error.validator == "additionalProperties":
+        if allow_unknown and error.validator == "additionalProperties" and not error.absolute_path:
             continue
         problems.extend(_problems(error, action))
     return full, problems
 
 
 def _problems(error: ValidationError, action: Action) -> list[dict[str, str]]:
-    if error.validator == "required":
+    top = not error.absolute_path  # about the parameters object itself, not inside one
+    if error.validator == "required" and top:
         missing = [n for n in error.validator_value if n not in error.instance]
         return [{"path": n, "message": f"required parameter '{n}' is missing"} for n in missing]
-    if error.validator == "additionalProperties":
+    if error.validator == "additionalProperties" and top:
         extra = sorted(set(error.instance) - set(action.parameters))
         return [{"path": n, "message": f"unknown parameter '{n}'"} for n in extra]
     path = _path(error.absolute_path)

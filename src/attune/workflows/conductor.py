@@ -241,6 +241,9 @@ class Conductor:
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)
+        if spec.wait_for is not None:  # loads and validates (spec §9); never run it unguarded
+            raise WorkflowError(f"task '{spec.name}' has `wait_for: {{inquiry}}`, which this "
+                                "engine does not carry out yet: the task would not wait")
         run.status = "running"
         if spec.parallel:
             run.is_parallel = True
