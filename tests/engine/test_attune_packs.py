@@ -182,3 +182,13 @@ async def test_cli_reads_values_by_the_parameter_schema(temporal_stack):
     assert code == 0 and json.loads(out)["result"]["data"] == {"message": "no"}
     code, _, err = await attune("run", "qa.echo", "value=seven", *common)
     assert code == 2 and "parameter 'value' is an integer: cannot read 'seven' as one" in err
+
+
+async def test_attune_forms_recorded_for_replay_run_as_expected(engine):
+    """The run behind tests/histories/attune_forms.json (replayed in test_replay.py)."""
+    r = await run(engine, "qa.attune_forms", {})
+    assert r.status == "completed", r.result
+    assert r.result == {"polls": 2, "id_length": 36, "sides": "L,note=", "matched": None,
+                        "fallback": 0, "succeeded": True}
+    r = await run(engine, "qa.attune_forms", {"answer": "yes"})
+    assert (r.result["matched"], r.result["fallback"]) == (0, None)

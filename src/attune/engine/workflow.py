@@ -100,12 +100,13 @@ class AttuneWorkflow:
         if inp.cancellation_policy:
             definition = definition.model_copy(update={"cancellation_policy": inp.cancellation_policy})
         info = workflow.info()
+        attune_forms = workflow.patched("attune_forms")  # older histories replay as they were
         self.conductor = Conductor(
             definition,
-            expression_parameters(self.action, inp.parameters),
+            (expression_parameters if attune_forms else apply_defaults)(self.action, inp.parameters),
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
-            clock=workflow.now, uuid=lambda: str(workflow.uuid4()),
+            clock=workflow.now, uuid=lambda: str(workflow.uuid4()), self_loop_starts=attune_forms,
         )
         await self._drive()
         return self._conclude(self.conductor.finished)

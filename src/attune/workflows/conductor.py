@@ -85,11 +85,15 @@ class Conductor:
         index_offset: int = 0,
         clock: Callable[[], datetime] | None = None,
         uuid: Callable[[], str] | None = None,
+        self_loop_starts: bool = True,
     ) -> None:
         self.definition = definition
         # now() / uuid() in expressions: the host's replay-safe sources (never the real clock).
         self.clock = clock
         self.uuid = uuid
+        # False only to replay runs recorded before a self-loop stopped counting as an inbound
+        # edge at the start (spec §3): they must start the same tasks again.
+        self.self_loop_starts = self_loop_starts
         self.max_in_flight = max_in_flight
         # with_items longer than this run as child workflows of `slice_size` items each, so
         # no single history grows past Temporal's limits however long the list is.
@@ -124,7 +128,7 @@ class Conductor:
             for name, value in self.definition.vars.items():
                 self.variables[name] = self._render(value, ctx, f"vars.{name}")
                 ctx = self._context()
-            starts = self.graph.start_tasks(self.definition)
+            starts = self.graph.start_tasks(self.definition, self_loops=self.self_loop_starts)
             if not starts:
                 raise WorkflowError("no start task: every task is inside a cycle")
             for name in starts:

@@ -27,9 +27,11 @@ class TaskGraph:
             outbound={k: tuple(v) for k, v in outbound.items()},
         )
 
-    def start_tasks(self, definition: WorkflowDefinition) -> list[str]:
-        """Tasks with no inbound edge; a task's own self-loop does not count (spec §3)."""
-        return [t.name for t in definition.tasks if not self.inbound.get(t.name, frozenset()) - {t.name}]
+    def start_tasks(self, definition: WorkflowDefinition, self_loops: bool = True) -> list[str]:
+        """Tasks with no inbound edge; a task's own self-loop does not count (spec §3) unless
+        `self_loops` is False (how runs recorded before that rule started)."""
+        return [t.name for t in definition.tasks
+                if not self.inbound.get(t.name, frozenset()) - ({t.name} if self_loops else set())]
 
     def reachable(self, starts: list[str], without: str | None = None) -> set[str]:
         """Tasks a run can reach from `starts`, never passing through `without`."""
