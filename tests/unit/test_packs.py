@@ -16,7 +16,7 @@ from attune.runtimes.output import encode_parameters, parse_output
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 EXAMPLE_WORKFLOWS = {"single_echo", "sequence", "parallel_join", "with_items", "retry", "loop",
                      "nested", "error_handling", "timeout", "legacy_forms", "hello_standalone",
-                     "fast_chain"}
+                     "fast_chain", "attune_style"}
 
 
 @pytest.fixture(scope="module")

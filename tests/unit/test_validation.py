@@ -347,3 +347,20 @@ def test_secret_may_be_passed_whole_through_inputs_publish_and_output_map() -> N
     _, problems = parse_workflow_text(text)
     assert [(p.line, p.column, p.message.split(" can only")[0]) for p in problems] == [
         (13, 26, "secret workflow.held")]
+
+
+def test_wait_for_on_a_nested_workflow_task_is_reported(tmp_path: Path) -> None:
+    """Issue 10 item 5: `wait_for` needs a task that runs an action, not a nested workflow."""
+    pack = tmp_path / "p"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: p\n")
+    (pack / "actions" / "workflows" / "child.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child2}\n')
+    (pack / "actions" / "workflows" / "child2.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child, when_never: 1}\n')
+    (pack / "actions" / "workflows" / "parent.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child, next: [{do: [b]}]}\n'
+        '  - {name: b, action: p.child, wait_for: {inquiry: "{{ task.a.id }}"}}\n')
+    problems = [p for p in validate_path(pack) if "parent" in p.file]
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (4, 32, "`wait_for` needs an action task: 'b' runs the workflow 'p.child'")]

@@ -36,7 +36,7 @@ def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[Loaded
     loaded = load_pack_dir(root)
     siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
     known = _refs([loaded, *siblings]) | set(extra)
-    _check_actions_exist(loaded.workflows, known)
+    _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]))
     versions = {ref.split(".", 1)[0]: "" for ref in extra} | _versions([loaded, *siblings])
     _check_dependencies([loaded], versions)
     return loaded, known
@@ -56,7 +56,8 @@ def load_packs(root: str | FsPath) -> Catalog:
             loaded.pack_rep.at(("ref",), f"pack ref '{loaded.pack.ref}' is already used by "
                                f"{packs[loaded.pack.ref].path}")
         packs.setdefault(loaded.pack.ref, loaded.pack)
-    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads))
+    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads),
+                         _workflow_refs(loads))
     _check_dependencies(loads, _versions(loads))
     problems = [p for loaded in loads for p in loaded.problems]
     if problems:
@@ -167,10 +168,20 @@ def _refs(loads: list[LoadedPack]) -> set[str]:
     return {ref for loaded in loads if loaded.pack for ref in loaded.pack.actions}
 
 
+def _workflow_refs(loads: list[LoadedPack]) -> set[str]:
+    return {ref for loaded in loads if loaded.pack
+            for ref, action in loaded.pack.actions.items() if action.is_workflow}
+
+
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
-                         known: Container[str]) -> None:
+                         known: Container[str], workflow_refs: Container[str] = ()) -> None:
+    """Every task action exists; `wait_for` sits on a task that runs an action, not a nested
+    workflow (whose own tasks would have to wait)."""
     for rep, definition in workflows:
         for i, task in enumerate(definition.tasks):
+            if task.wait_for is not None and task.action in workflow_refs:
+                rep.at(("tasks", i, "wait_for"), f"`wait_for` needs an action task: '{task.name}' "
+                       f"runs the workflow '{task.action}'", key=True)
             subs = [(("tasks", i, "tasks", j), sub) for j, sub in enumerate(task.parallel or [])]
             for at, unit in [(("tasks", i), task), *subs]:
                 # Malformed refs were reported when the task was read (and left as "?").
