@@ -364,3 +364,12 @@ def test_wait_for_on_a_nested_workflow_task_is_reported(tmp_path: Path) -> None:
     problems = [p for p in validate_path(pack) if "parent" in p.file]
     assert [(p.line, p.column, p.message) for p in problems] == [
         (4, 32, "`wait_for` needs an action task: 'b' runs the workflow 'p.child'")]
+
+
+def test_parallel_task_keys_go_on_its_sub_tasks() -> None:
+    text = ('version: "1"\ntasks:\n  - name: p\n    type: parallel\n    with_items: "{{ [1] }}"\n'
+            '    timeout: 3\n    tasks:\n      - {name: a, action: x.y, timeout: 2}\n      - {name: a, action: x.z}\n')
+    assert [(p.line, p.column, p.message) for p in parse_workflow_text(text)[1]] == [
+        (5, 5, "`with_items` on a parallel task does not apply: a parallel task runs each sub-task once"),
+        (6, 5, "`timeout` on a parallel task goes on each sub-task"),
+        (9, 16, "duplicate task name 'a'")]

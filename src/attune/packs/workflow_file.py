@@ -134,6 +134,11 @@ def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str,
     if kind == "parallel":
         fields["action"] = None
         fields["parallel"] = _sub_tasks(rep, task, at, where)
+        for key in sorted(PARALLEL_ONLY_ON_SUBS & set(task)):
+            why = ("goes on each sub-task" if key in SUB_TASK_KEYS else
+                   "does not apply: a parallel task runs each sub-task once")
+            rep.at(at + (key,), f"`{key}` on a parallel task {why}", key=True)
+        task = {k: v for k, v in task.items() if k not in PARALLEL_ONLY_ON_SUBS}
     elif task.get("tasks") is not None:
         rep.at(at + ("tasks",), "sub-`tasks` belong to a `type: parallel` task", key=True)
     _scalars(rep, task, at, fields)
@@ -225,6 +230,7 @@ def _sub_tasks(rep: Reporter, task: dict[str, Any], at: Path, where: str) -> lis
     return out
 
 
+PARALLEL_ONLY_ON_SUBS = {"input", "with_items", "batch_size", "concurrency", "retry", "timeout"}
 TRANSITION_LIKE = {"next", "decision", "publish", "join", "with_items", "delay"} | {k for k, _ in LEGACY_KEYS}
 
 
