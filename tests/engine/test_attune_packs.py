@@ -31,7 +31,7 @@ class Announcements(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.received.append({"path": self.path, "json": json.loads(body or b"null"),
                               "auth": self.headers.get("Authorization"),

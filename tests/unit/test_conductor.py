@@ -488,11 +488,11 @@ def test_self_loop_does_not_hide_a_start_task():
 
 
 def test_now_and_uuid_come_from_the_host():
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     ids = iter(["id-1", "id-2"])
     d = wf(tasks=[t("a", input={"at": "{{ now() }}", "id": "{{ uuid() }}", "id2": "{{ uuid() }}"})])
-    r = Rehearsal(d, always_ok, clock=lambda: datetime(2024, 5, 1, tzinfo=timezone.utc),
+    r = Rehearsal(d, always_ok, clock=lambda: datetime(2024, 5, 1, tzinfo=UTC),
                   uuid=lambda: next(ids)).run()
     assert r.dispatched[0].input == {"at": "2024-05-01T00:00:00+00:00", "id": "id-1", "id2": "id-2"}
     r = Rehearsal(d, always_ok).run()  # no host sources: a clear error, never the real clock
@@ -540,4 +540,5 @@ def test_wait_for_is_refused_at_run_time_until_inquiries_exist():
                   t("guarded", wait_for={"inquiry": "{{ task.ask.data }}"})])
     r = Rehearsal(d, always_ok).run()
     assert r.order == ["ask"] and r.finish.status == "failed"
-    assert "task 'guarded' has `wait_for: {inquiry}`, which this engine does not carry out yet" in r.finish.error
+    assert "task 'guarded' has `wait_for: {inquiry}`, which this engine does not carry out yet" \
+        in r.finish.error

@@ -602,10 +602,10 @@ def test_missing_values_fail_when_used_not_when_looked_up(template, cause):
 
 
 def test_now_and_uuid_call_the_host_sources_each_time():
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     calls = iter(["u1", "u2"])
-    c = ctx(clock=lambda: datetime(2024, 5, 1, 12, tzinfo=timezone.utc), uuid=lambda: next(calls))
+    c = ctx(clock=lambda: datetime(2024, 5, 1, 12, tzinfo=UTC), uuid=lambda: next(calls))
     assert render({"at": "{{ now() }}", "a": "{{ uuid() }}", "b": "id-{{ uuid() }}"}, c) == {
         "at": "2024-05-01T12:00:00+00:00", "a": "u1", "b": "id-u2"}
 
@@ -621,7 +621,8 @@ def test_output_map_mode_reads_a_task_that_never_ran_as_null():
 
 def test_check_knows_filters_inquiry_and_host_functions():
     scope = StaticScope(tasks={"fetch", "approve"}, variables=set(), inquiry_tasks={"approve"})
-    assert messages("{{ now() }} {{ uuid() }} {{ v | length }}", StaticScope(tasks=set(), variables={"v"})) == []
+    plain = StaticScope(tasks=set(), variables={"v"})
+    assert messages("{{ now() }} {{ uuid() }} {{ v | length }}", plain) == []
     assert messages("{{ inquiry.approve.response.ok }}", scope) == []
     assert messages("{{ inquiry.fetch.response }}", scope) == [
         "task 'fetch' has no `wait_for: {inquiry: ...}`, so inquiry.fetch is never set"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import ssl
 import sys
 import time
@@ -102,7 +101,7 @@ class Redirects(urllib.request.HTTPRedirectHandler):
         self.follow = follow
         self.max_redirections = limit
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return super().redirect_request(req, fp, code, msg, headers, newurl) if self.follow else None
 
 
@@ -114,17 +113,17 @@ def respond(result: dict[str, Any], request: urllib.request.Request, context: An
         response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as answer:  # a non-2xx status is still an answer
         response = answer
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:  # socket.timeout is an alias of it
         raise Failure(f"request timed out after {timeout:g} s: {request_line(params)}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
-        if isinstance(reason, (socket.timeout, TimeoutError)):
+        if isinstance(reason, TimeoutError):
             raise Failure(f"request timed out after {timeout:g} s: {request_line(params)}") from None
         raise Failure(f"could not connect: {reason} ({request_line(params)})") from None
     with response:
         try:
             raw = response.read(limit + 1)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise Failure(f"request timed out after {timeout:g} s reading the response: "
                           f"{request_line(params)}") from None
         if len(raw) > limit:

@@ -3,20 +3,21 @@
 
 Jinja's own implementations, except where its output would not be this language's data: text
 forms follow `to_text` (JSON for lists and objects, not Python reprs), `tojson` does not
-HTML-escape, `default` also replaces null. Filters that build values of any size a typo asks for (center, indent, batch,
-slice, wordwrap), produce HTML, read Python attributes (attr) or are random are left out; an
-unknown filter is a load-time error.
+HTML-escape, `default` also replaces null. Filters that build values of any size a typo asks
+for (center, indent, batch, slice, wordwrap), produce HTML, read Python attributes (attr) or are
+random are left out; an unknown filter is a load-time error.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jinja2 import filters as jinja
 from jinja2.runtime import Undefined
 
-from .values import to_data, to_text, truthy
+from .values import lookup, settle, to_data, to_text, truthy
 
 _FROM_JINJA = (
     "abs", "capitalize", "count", "dictsort", "first", "float", "groupby", "int",
@@ -41,7 +42,7 @@ def _tojson(value: Any, indent: int | None = None) -> str:
 def _join(value: Any, separator: str = "", attribute: str | int | None = None) -> str:
     items = to_data(value)
     if attribute is not None:
-        items = [item[attribute] if isinstance(item, (dict, list)) else None for item in items]
+        items = [settle(lookup(item, attribute)) for item in items]
     return to_text(separator).join(to_text(item) for item in items)
 
 

@@ -17,6 +17,10 @@ class EvalFailure(Exception):
         self.message = message
 
 
+# Jinja raises `exc(message)` on misuse; EvalFailure takes just the message too.
+_RAISES: Any = EvalFailure
+
+
 class Missing(StrictUndefined):
     """A value that is not there (an unknown name, a missing key, a task with no result yet).
 
@@ -32,7 +36,7 @@ class Missing(StrictUndefined):
             hint = (f"'{name}' is only defined in the input of a with_items task"
                     if name in ("item", "index") else
                     f"unknown name {name!r}: not a namespace, function or workflow variable")
-        super().__init__(hint, None, name, EvalFailure)
+        super().__init__(hint, None, name, _RAISES)
 
     def fail(self) -> Any:
         raise EvalFailure(self._undefined_message)
@@ -45,7 +49,7 @@ class NotRun(Undefined):
     __slots__ = ()
 
     def __init__(self, task: str) -> None:
-        super().__init__(f"task {task!r} did not run", None, task, EvalFailure)
+        super().__init__(f"task {task!r} did not run", None, task, _RAISES)
 
     def __getattr__(self, name: str) -> Any:
         if name[:2] == "__" and name[-2:] == "__":

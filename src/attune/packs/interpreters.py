@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -44,7 +44,7 @@ _PROBES: dict[Runner, tuple[str, list[str]]] = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def interpreter(runner: Runner) -> Interpreter | None:
     """The interpreter a worker on this machine would run `runner` actions with, or None."""
     name, args = _PROBES[runner]

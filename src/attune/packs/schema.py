@@ -74,9 +74,9 @@ def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | Non
     _python_dependencies(rep, data.get("meta"))
     fields["runtime_deps"] = _runtime_deps(rep, data.get("runtime_deps"))
     fields["dependencies"] = _pack_dependencies(rep, data.get("dependencies"))
-    for key, types in (("worker_selector", dict), ("worker_tolerations", list),
-                       ("worker_affinity", dict)):
-        rep.expect(data, (), key, types, "a mapping" if types is dict else "a list")
+    for key, kind, what in (("worker_selector", dict, "a mapping"), ("worker_tolerations", list, "a list"),
+                            ("worker_affinity", dict, "a mapping")):
+        rep.expect(data, (), key, kind, what)
     return fields if ref else None
 
 
@@ -181,7 +181,8 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
                              ("required_worker_runtimes", list, "a list of runtimes"),
                              ("worker_tolerations", list, "a list"),
                              ("worker_affinity", dict, "a mapping")):
-        if rep.expect(data, (), key, types, what) and data.get(key) is not None and key in Action.model_fields:
+        kept = key in Action.model_fields  # the others are checked, then inert (README)
+        if rep.expect(data, (), key, types, what) and data.get(key) is not None and kept:
             fields[key] = data[key]
     output = output_schema(rep, data)
     if output is not None:

@@ -302,7 +302,9 @@ class Conductor:
     def _unit_spec(self, run: Run, unit: Unit) -> TaskSpec:
         """What a unit runs: the task itself, or its sub-task for a `type: parallel` task."""
         spec = self.definition.task(run.task)
-        return spec.parallel[unit.index] if run.is_parallel and spec.parallel else spec
+        if run.is_parallel and spec.parallel and unit.index is not None:
+            return spec.parallel[unit.index]
+        return spec
 
     def _dispatch(self, run: Run, unit: Unit) -> None:
         spec = self._unit_spec(run, unit)
@@ -404,7 +406,7 @@ class Conductor:
             run.result = [u.result for u in run.units]
         elif run.is_parallel:  # {sub-task: result}; each is also visible as task.<sub-task>
             subs = self.definition.task(run.task).parallel or []
-            run.result = {sub.name: u.result for sub, u in zip(subs, run.units)}
+            run.result = {sub.name: u.result for sub, u in zip(subs, run.units, strict=True)}
             self.task_results.update({k: visible_result(v) for k, v in run.result.items()})
         else:
             run.result = run.units[0].result

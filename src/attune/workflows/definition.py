@@ -79,7 +79,7 @@ class TaskSpec(_Model):
     delay: int | str | None = None
     # Legacy `type: parallel`: these sub-tasks (name, action, input, retry, timeout) run at
     # once; the task ends when all have, failed if any failed, its result {sub-task: result}.
-    parallel: list["TaskSpec"] | None = None
+    parallel: list[TaskSpec] | None = None
     # Execution-token permission sets (spec §9): None = the action's default; [] = none; a
     # string holds a template rendering to a ref or a list of refs.
     permission_set_refs: list[str] | str | None = None

@@ -63,7 +63,7 @@ class _Piece:
     aliases: dict[Path, Path] = field(default_factory=dict)
     synthetic: set[Path] = field(default_factory=set)
     on_status: str | None = None
-    otherwise: list["_Piece"] = field(default_factory=list)  # a decision default's siblings
+    otherwise: list[_Piece] = field(default_factory=list)  # a decision default's siblings
 
 
 def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
