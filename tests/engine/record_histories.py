@@ -38,6 +38,9 @@ CASES = {
     "local_chain": ("qa.local_chain", {"start": 2, "tmp": "{tmp}"}),  # local actions, final memo
     "local_items": ("qa.local_wide", {"count": 80}),  # local with_items: checkpoint timers
     "task_inputs": ("qa.task_inputs", {}),  # defaults and checks at dispatch (patched)
+    # self-loop start, now()/uuid(), on_success items, type: parallel, decision default marker,
+    # optional parameter null, output_map of a branch not taken (patched: attune_forms)
+    "attune_forms": ("qa.attune_forms", {}),
 }
 
 

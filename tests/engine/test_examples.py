@@ -30,3 +30,11 @@ async def test_example_workflow_completes(temporal_stack, ref):
 async def test_single_echo_runs_core_echo(temporal_stack):
     r = await run(temporal_stack.engine, "examples.single_echo", {}, packs=str(PACKS))
     assert [x.action_ref for x in r.records] == ["core.echo"]
+
+
+async def test_attune_style_example_reports_with_attune_expression_forms(temporal_stack):
+    r = await run(temporal_stack.engine, "examples.attune_style", {}, packs=str(PACKS))
+    assert r.status == "completed", r.result
+    assert r.result == {
+        "report": "3 texts, 9 words (long ones); checks: python ok, node ok",
+        "words": [4, 2, 3], "longest": 4, "run_id_length": 36, "succeeded": True}

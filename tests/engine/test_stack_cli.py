@@ -57,7 +57,11 @@ def test_run_through_api_completes_and_prints_result(stack):
 def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):
     api, _, _ = stack
     assert cli("run", "core.fail", api=api).returncode == 1
+    # k=v is read by the schema the CLI fetched from the API (GET /actions/{ref}) ...
     bad = cli("run", "examples.fibo", "n=abc", api=api)
+    assert bad.returncode == 2 and "parameter 'n' is an integer: cannot read 'abc' as one" in bad.stderr
+    # ... and what gets past it is the API's to refuse.
+    bad = cli("run", "examples.fibo", "--params-json", '{"n": "abc"}', api=api)
     assert bad.returncode == 2 and "parameters.n" in bad.stderr
 
 

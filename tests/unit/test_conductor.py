@@ -41,8 +41,8 @@ class Rehearsal:
     """
 
     def __init__(self, definition: WorkflowDefinition, script: Callable[[Dispatch], Outcome],
-                 parameters: dict | None = None, semantics: Semantics = Semantics()) -> None:
-        self.conductor = Conductor(definition, parameters or {}, semantics=semantics)
+                 parameters: dict | None = None, **options: Any) -> None:
+        self.conductor = Conductor(definition, parameters or {}, **options)
         self.script = script
         self.dispatched: list[Dispatch] = []
         self.timers: list[StartTimer] = []
@@ -457,3 +457,151 @@ def test_abort_fails_the_workflow_and_cancels_in_flight_attempts():
     commands = c.abort("history too long")
     assert [type(x).__name__ for x in commands] == ["CancelAttempt", "CancelAttempt", "Finish"]
     assert c.finished.status == "failed" and c.finished.error == "history too long"
+
+
+# ---- issue 9 language semantics and the Attune forms of spec §6 ---------------------------------
+
+
+def test_optional_parameter_without_default_is_null():
+    """9.12: the host passes declared-but-absent parameters as null (packs.parameters)."""
+    from attune.packs.models import Action, ParameterSpec
+    from attune.packs.parameters import expression_parameters
+
+    action = Action(ref="p.w", pack_ref="p", parameters={"tag": ParameterSpec(), "n": ParameterSpec(
+        type="integer", default=2)})
+    params = expression_parameters(action, {})
+    assert params == {"tag": None, "n": 2}
+    d = wf(tasks=[t("a", input={"m": "{{ parameters.tag }}", "s": "tag={{ parameters.tag }}",
+                                "d": "{{ parameters.tag | default('none') }}"})])
+    r = Rehearsal(d, always_ok, params).run()
+    assert r.finish.status == "completed"
+    assert r.dispatched[0].input == {"m": None, "s": "tag=", "d": "none"}
+
+
+def test_output_map_task_that_never_ran_is_null():
+    """9.13: alternative branches map their results; the branch not taken gives null."""
+    d = wf(tasks=[t("check", next=[{"when": "{{ succeeded() }}", "do": ["yes"]},
+                                   {"when": "{{ failed() }}", "do": ["no"]}]),
+                  t("yes"), t("no")],
+           output_map={"yes": "{{ task.yes.result.data }}", "no": "{{ task.no.data.x }}",
+                       "either": "{{ task.no.data | default(task.yes.data) }}",
+                       "text": "no={{ task.no.stdout }}"})
+    r = Rehearsal(d, lambda disp: ok({"v": 1})).run()
+    assert r.finish.status == "completed", r.finish.error
+    assert r.finish.result == {"yes": {"v": 1}, "no": None, "either": {"v": 1}, "text": "no=",
+                               "succeeded": True}
+
+
+def test_never_run_task_is_still_an_error_outside_output_map():
+    d = wf(tasks=[t("a", next=[{"do": ["b"]}]), t("b", input={"x": "{{ task.c.data }}"}), t("c")])
+    r = Rehearsal(d, always_ok)
+    r.script = always_ok
+    r.run()
+    assert r.finish.status == "failed" and "task 'c' has no result yet" in r.finish.error
+
+
+@pytest.mark.parametrize("rendered", ["false", "no", "", "0", "something"])
+def test_decision_default_fires_exactly_when_no_branch_did(rendered):
+    """9.14: whatever the other conditions render to (text such as "false" broke `not (A)`)."""
+    from attune.packs.loader import parse_workflow_text
+
+    text = (
+        'version: "1"\ntasks:\n  - name: pick\n    action: core.echo\n    decision:\n'
+        '      - when: "{{ result().data.answer }}"\n        next: hit\n'
+        '      - default: true\n        next: fallback\n'
+        '  - {name: hit, action: core.echo}\n  - {name: fallback, action: core.echo}\n')
+    d, problems = parse_workflow_text(text)
+    assert problems == []
+    r = Rehearsal(d, lambda disp: ok({"answer": rendered})).run()
+    fired_branch = rendered not in ("false", "no", "", "0")
+    assert r.order == ["pick", "hit" if fired_branch else "fallback"]
+
+
+def test_legacy_on_success_items_also_need_the_status():
+    from attune.packs.loader import parse_workflow_text
+
+    text = ('version: "1"\ntasks:\n  - name: a\n    action: core.echo\n    on_success:\n'
+            '      - when: "{{ true }}"\n        do: s\n    on_failure:\n'
+            '      - when: "{{ true }}"\n        next: f\n'
+            '  - {name: s, action: core.echo}\n  - {name: f, action: core.echo}\n')
+    d, problems = parse_workflow_text(text)
+    assert problems == []
+    assert Rehearsal(d, always_ok).run().order == ["a", "s"]
+    r = Rehearsal(d, lambda disp: bad() if disp.task == "a" else ok()).run()
+    assert r.order == ["a", "f"] and r.finish.status == "completed"
+
+
+def test_timeout_fractions_reach_the_dispatch_and_zero_fails_at_run_time():
+    """9.16: 0.5 stays 0.5 (never the 600 s default); 0 or less from a template fails clearly."""
+    d = wf(tasks=[t("a", timeout=0.5, next=[{"do": ["b"]}]), t("b", timeout="{{ parameters.t }}")])
+    r = Rehearsal(d, always_ok, {"t": 0.25}).run()
+    assert [x.timeout_seconds for x in r.dispatched] == [0.5, 0.25]
+    for bad_value in (0, -1):
+        r = Rehearsal(d, always_ok, {"t": bad_value}).run()
+        assert r.finish.status == "failed"
+        assert r.finish.error == f"task 'b' timeout: must be greater than 0 seconds, got {bad_value}"
+
+
+def test_self_loop_does_not_hide_a_start_task():
+    """9.17: a task whose only inbound edge is its own loop starts."""
+    d = wf(vars={"n": 0}, tasks=[t("poll", next=[{"publish": [("n", "{{ n + 1 }}")]},
+                                                {"when": "{{ n < 3 }}", "do": ["poll"]}])])
+    r = Rehearsal(d, always_ok).run()
+    assert r.order == ["poll"] * 3 and r.finish.status == "completed"
+
+
+def test_now_and_uuid_come_from_the_host():
+    from datetime import UTC, datetime
+
+    ids = iter(["id-1", "id-2"])
+    d = wf(tasks=[t("a", input={"at": "{{ now() }}", "id": "{{ uuid() }}", "id2": "{{ uuid() }}"})])
+    r = Rehearsal(d, always_ok, clock=lambda: datetime(2024, 5, 1, tzinfo=UTC),
+                  uuid=lambda: next(ids)).run()
+    assert r.dispatched[0].input == {"at": "2024-05-01T00:00:00+00:00", "id": "id-1", "id2": "id-2"}
+    r = Rehearsal(d, always_ok).run()  # no host sources: a clear error, never the real clock
+    assert r.finish.status == "failed" and "now() is only available while a workflow runs" in r.finish.error
+
+
+def test_attune_expression_forms():
+    d = wf(vars={"passed": True}, tasks=[
+        t("build", next=[{"publish": [
+            ("status", "{{ 'success' if workflow.passed else 'failed' }}"),
+            ("seconds", "{{ task.build.result.duration_seconds }}"),
+            ("paths", "{{ task.build.packs | map(attribute='path') | list }}"),
+            ("count", "{{ task.build.packs | length }}"),
+            ("csv", "{{ task.build.packs | map(attribute='path') | join(',') }}"),
+            ("json", "{{ task.build.packs | tojson }}"),
+            ("fallback", "{{ task.build.missing | default('none') }}")]}])])
+    packs = [{"path": "/a"}, {"path": "/b"}]
+    r = Rehearsal(d, lambda disp: ok({"duration_seconds": 12, "packs": packs})).run()
+    assert r.conductor.variables == {
+        "passed": True, "status": "success", "seconds": 12, "paths": ["/a", "/b"], "count": 2,
+        "csv": "/a,/b", "json": '[{"path": "/a"}, {"path": "/b"}]', "fallback": "none"}
+
+
+def test_parallel_task_runs_sub_tasks_at_once_and_ends_when_all_have():
+    d = wf(tasks=[
+        {"name": "checks", "parallel": [t("c1", input={"n": 1}), t("c2", action="core.other", input={"n": 2},
+                                                                    retry={"count": 1})],
+         "next": [{"when": "{{ succeeded() }}", "do": ["after"]},
+                  {"when": "{{ failed() }}", "do": ["fix"]}]},
+        t("after", input={"both": "{{ task.checks.c1.data.n + task.c2.data.n }}"}), t("fix")])
+    r = Rehearsal(d, lambda disp: ok(disp.input)).run()
+    assert r.max_in_flight == 2 and r.finish.status == "completed"
+    assert [(x.task, x.action_ref, x.key.index) for x in r.dispatched[:2]] == [
+        ("checks", "core.echo", 0), ("checks", "core.other", 1)]
+    assert r.order[-1] == "after" and r.dispatched[-1].input == {"both": 3}
+    # One sub-task failing (after its own retry) fails the parallel task once both ended.
+    r = Rehearsal(d, lambda disp: bad() if disp.action_ref == "core.other" else ok()).run()
+    assert [x.key.attempt for x in r.dispatched if x.action_ref == "core.other"] == [0, 1]
+    assert r.order[-1] == "fix" and r.finish.status == "completed"
+
+
+def test_wait_for_is_refused_at_run_time_until_inquiries_exist():
+    """It loads and validates (spec §9), but a guarded task must never run unguarded."""
+    d = wf(tasks=[t("ask", next=[{"do": ["guarded"]}]),
+                  t("guarded", wait_for={"inquiry": "{{ task.ask.data }}"})])
+    r = Rehearsal(d, always_ok).run()
+    assert r.order == ["ask"] and r.finish.status == "failed"
+    assert "task 'guarded' has `wait_for: {inquiry}`, which this engine does not carry out yet" \
+        in r.finish.error

@@ -159,11 +159,11 @@ def test_python_internals_are_unreachable():
     fails("{{ obj.__class__ }}", "object has no key '__class__'")
     fails("{{ v.append(4) }}", "cannot read field 'append' of an array value")
     fails("{{ 'abc'.upper() }}", "cannot read field 'upper'")
-    fails("{{ v | attr('append') }}", "No filter named 'attr'")
+    fails("{{ v | attr('append') }}", "unknown filter 'attr'")
 
 
 def test_no_randomness_or_jinja_globals():
-    fails("{{ v | random }}", "No filter named 'random'")
+    fails("{{ v | random }}", "unknown filter 'random'")
     fails("{{ lipsum() }}", "unknown name 'lipsum'")
 
 
@@ -201,7 +201,7 @@ def test_task_without_result_yet():
         ("{{ a b }}", "syntax error"),
         ("{{ (1 }}", "cannot evaluate '{{ (1 }}': syntax error"),
         ("{{ }}", "syntax error"),
-        ("{{ x | nofilter }}", "syntax error: No filter named 'nofilter'"),
+        ("{{ x | nofilter }}", "unknown filter 'nofilter'"),
         ("a {{ 1 + 2", "no closing '}}'"),
         ("{{ 'unterminated }}", "no closing '}}'"),
     ],
@@ -491,7 +491,7 @@ def test_check_accepts_valid_templates():
 
 def test_check_reports_each_kind_of_problem():
     assert messages("{{ 1 + }}") == ["syntax error: unexpected 'end of expression'"]
-    assert messages("{{ x | nofilter }}") == ["syntax error: No filter named 'nofilter'."]
+    assert messages("{{ x | nofilter }}") == ["unknown filter 'nofilter'"]
     assert messages("a {{ count") == ["no closing '}}' for '{{' (check quotes and brackets)"]
     assert messages("{{ nope(1) }}") == ["unknown function 'nope'"]
     assert messages("{{ count.upper() }}") == [
@@ -533,3 +533,110 @@ def test_check_reports_several_problems_of_one_expression_once_each():
         "unknown name 'a': not a namespace, function or workflow variable",
         "unknown task 'zz'",
     ]
+
+
+# --- the forms real Attune workflows use (spec §6, issue 10) ------------------------------
+
+PACKS = [{"pack_path": "/p/a", "n": 2}, {"pack_path": "/p/b", "n": 1}]
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("{{ 'success' if flag else 'failed' }}", "success"),
+        ("{{ 'yes' if parameters.n > 5 else 'no' }}", "no"),
+        ("{{ task.fetch.result.id }}", 7),  # task.<name>.result.<field> == task.<name>.<field>
+        ("{{ task.fetch.result.data.items | length }}", 2),
+        ("{{ v | length }}", 3),
+        ("{{ v | length > 2 }}", True),
+        ("{{ workflow.packs | map(attribute='pack_path') | list }}", ["/p/a", "/p/b"]),
+        ("{{ workflow.packs | map(attribute='pack_path') | join(',') }}", "/p/a,/p/b"),
+        ("{{ v | join('-') }}", "1-2-3"),
+        ("{{ obj | tojson }}", '{"keys": 1, "a": {"b": 2}}'),
+        ("{{ '<&>' | tojson }}", '"<&>"'),  # data, not HTML: no escaping
+        ("{{ parameters.nope | default('d') }}", "d"),
+        ("{{ parameters.none | default('d') }}", "d"),  # an optional parameter not given is null
+        ("{{ '' | default('d', true) }}", "d"),
+        ("{{ workflow.packs | sort(attribute='n') | map(attribute='n') | list }}", [1, 2]),
+        ("{{ workflow.packs | selectattr('n', 'gt', 1) | list | length }}", 1),
+        ("{{ v | reverse | list }}", [3, 2, 1]),
+        ("{{ v | first }}-{{ v | last }}", "1-3"),
+        ("{{ parameters.nope is defined }}", False),
+        ("{{ v[9] | default(0) }}", 0),
+        ("{{ inquiry.approve.response.approved }}", True),
+    ],
+)
+def test_attune_expression_forms(template, expected):
+    extra = dict(variables={**ctx().variables, "packs": PACKS},
+                 parameters={"n": 3, "none": None}, inquiries={"approve": {"response": {"approved": True}}})
+    assert r(template, **extra) == expected
+
+
+def test_data_key_named_result_wins_over_the_alias():
+    tasks = {"fibo": {"succeeded": True, "data": {"result": 55}, "result": 55}}
+    assert r("{{ task.fibo.result }}", tasks=tasks) == 55
+
+
+@pytest.mark.parametrize(
+    "template, cause",
+    [
+        ("{{ parameters.nope }}", "no parameter 'nope'"),
+        ("{{ parameters.nope + 1 }}", "no parameter 'nope'"),
+        ("{{ length(parameters.nope) }}", "no parameter 'nope'"),
+        ("{{ parameters.nope == 1 }}", "no parameter 'nope'"),
+        ("{{ 'x' in parameters.nope }}", "no parameter 'nope'"),
+        ("{{ parameters.nope | length }}", "no parameter 'nope'"),
+        ("{{ task.fetch.result.nope.x }}", "task 'fetch' result has no key 'nope'"),
+        ("{{ v | lenght }}", "unknown filter 'lenght'"),
+        ("{{ v | center(1000000000) }}", "unknown filter 'center'"),
+        ("{{ v | batch(1000000000, 0) }}", "unknown filter 'batch'"),
+        ("{{ v is oddly }}", "unknown test 'oddly'"),
+        ("{{ inquiry.approve.response }}", "no inquiry response for task 'approve'"),
+        ("{{ now() }}", "now() is only available while a workflow runs"),
+        ("{{ uuid() }}", "uuid() is only available while a workflow runs"),
+    ],
+)
+def test_missing_values_fail_when_used_not_when_looked_up(template, cause):
+    """Only `| default` and `is defined` may look at a missing value; everything else names it."""
+    fails(template, cause)
+
+
+def test_now_and_uuid_call_the_host_sources_each_time():
+    from datetime import UTC, datetime
+
+    calls = iter(["u1", "u2"])
+    c = ctx(clock=lambda: datetime(2024, 5, 1, 12, tzinfo=UTC), uuid=lambda: next(calls))
+    assert render({"at": "{{ now() }}", "a": "{{ uuid() }}", "b": "id-{{ uuid() }}"}, c) == {
+        "at": "2024-05-01T12:00:00+00:00", "a": "u1", "b": "id-u2"}
+
+
+def test_output_map_mode_reads_a_task_that_never_ran_as_null():
+    c = ctx(not_run_is_null=True)
+    assert render({"a": "{{ task.later.result.x }}", "b": "[{{ task.later }}]",
+                   "c": "{{ task.later.x | default(5) }}", "d": "{{ task.later == null }}",
+                   "e": "{{ task.fetch.id }}"}, c) == {"a": None, "b": "[]", "c": 5, "d": True, "e": 7}
+    with pytest.raises(ExpressionError, match="cannot apply"):
+        render("{{ task.later.x + 1 }}", c)
+
+
+def test_check_knows_filters_inquiry_and_host_functions():
+    scope = StaticScope(tasks={"fetch", "approve"}, variables=set(), inquiry_tasks={"approve"})
+    plain = StaticScope(tasks=set(), variables={"v"})
+    assert messages("{{ now() }} {{ uuid() }} {{ v | length }}", plain) == []
+    assert messages("{{ inquiry.approve.response.ok }}", scope) == []
+    assert messages("{{ inquiry.fetch.response }}", scope) == [
+        "task 'fetch' has no `wait_for: {inquiry: ...}`, so inquiry.fetch is never set"]
+    assert messages("{{ inquiry.nope.response }}", scope) == ["unknown task 'nope'"]
+    assert messages("{{ task.fetch.result.x | lenght }}", scope) == ["unknown filter 'lenght'"]
+
+
+def test_check_refuses_secrets_anywhere_but_whole():
+    scope = StaticScope(tasks=set(), variables={"held"}, parameters={"token"},
+                        secret_parameters={"token"}, secret_variables={"held"})
+    passing = StaticScope(**{**scope.__dict__, "pass_secrets": True})
+    assert messages("{{ parameters.token }}", passing) == []
+    assert messages("{{ workflow.held }}", passing) == []
+    for text in ("{{ parameters.token == 'x' }}", "t={{ parameters.token }}",
+                 "{{ parameters['token'] | length }}", "{{ vars.held ~ '' }}"):
+        assert len(messages(text, passing)) == 1 and "can only be passed whole" in messages(text, passing)[0]
+    assert "can only be passed whole" in messages("{{ parameters.token }}", scope)[0]  # a condition

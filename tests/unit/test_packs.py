@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json as _json
 import shutil
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ from attune.runtimes.output import encode_parameters, parse_output
 PACKS = Path(__file__).resolve().parents[2] / "packs"
 EXAMPLE_WORKFLOWS = {"single_echo", "sequence", "parallel_join", "with_items", "retry", "loop",
                      "nested", "error_handling", "timeout", "legacy_forms", "hello_standalone",
-                     "fast_chain"}
+                     "fast_chain", "attune_style"}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +31,8 @@ def catalog() -> Catalog:
 
 def test_bundled_packs_load(catalog: Catalog) -> None:
     assert set(catalog.packs) == {"core", "examples"}
-    assert set(catalog.packs["core"].actions) == {"core.echo", "core.noop", "core.sleep", "core.fail"}
+    assert set(catalog.packs["core"].actions) == {"core.echo", "core.noop", "core.sleep", "core.fail",
+                                                  "core.http_request"}
     workflows = {a.name for a in catalog.actions() if a.is_workflow}
     assert workflows == EXAMPLE_WORKFLOWS
     scripts = {a.ref: a.runner for a in catalog.actions() if not a.is_workflow}
@@ -133,8 +139,10 @@ SMOKE_PARAMS = {"examples.flaky": {"key": "smoke", "failures": 0},
                 "examples.at_least": {"value": 3, "minimum": 2}}
 
 
-@pytest.mark.parametrize("ref", sorted(a.ref for a in load_packs(PACKS).actions() if not a.is_workflow))
+@pytest.mark.parametrize("ref", sorted(a.ref for a in load_packs(PACKS).actions()
+                                      if not a.is_workflow and a.ref != "core.http_request"))
 def test_script_actions_run_with_their_defaults(catalog: Catalog, ref: str) -> None:
+    """(core.http_request needs a server: see the tests at the end of this file.)"""
     action = catalog.action(ref)
     params = {n: s.default for n, s in action.parameters.items() if s.default is not None}
     params.update(SMOKE_PARAMS.get(ref, {}))
@@ -150,3 +158,231 @@ def test_script_actions_run_with_their_defaults(catalog: Catalog, ref: str) -> N
         assert isinstance(parse_output(proc.stdout.decode(), "json"), dict)
     if ref == "examples.fibo":
         assert parse_output(proc.stdout.decode(), "json") == {"n": 10, "result": 55}
+
+
+# ---- core.http_request against a real local HTTP server -----------------------------------------
+
+
+
+class _Handler(BaseHTTPRequestHandler):
+    seen: list[dict] = []
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def _reply(self, status: int, body: bytes, content_type: str = "application/json",
+               extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        self.seen.append({"method": self.command, "path": self.path, "body": body,
+                          "headers": dict(self.headers.items())})
+        if self.path.startswith("/echo"):
+            self._reply(200, _json.dumps({"method": self.command, "path": self.path, "body": body,
+                                          "auth": self.headers.get("Authorization"),
+                                          "type": self.headers.get("Content-Type")}).encode(),
+                        extra={"X-Served-By": "test"})
+        elif self.path == "/text":
+            self._reply(200, b"plain words", "text/plain")
+        elif self.path == "/missing":
+            self._reply(404, b'{"error": "no such thing"}')
+        elif self.path == "/moved":
+            self._reply(302, b"", extra={"Location": "/echo/after-redirect"})
+        elif self.path == "/slow":
+            time.sleep(3)
+            self._reply(200, b"{}")
+        elif self.path == "/big":
+            self._reply(200, b"x" * 200_000, "text/plain")
+
+    def _serve(self) -> None:
+        # The client may give up first (the timeout and size-limit cases).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._handle()
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def http_request(catalog: Catalog, **params) -> tuple[int, dict | None, str]:
+    """Run core.http_request as the runner would: defaults applied, JSON on stdin."""
+    from attune.packs.parameters import validate_parameters
+
+    action = catalog.action("core.http_request")
+    full, problems = validate_parameters(action, params)
+    assert problems == []
+    pack_dir = Path(catalog.packs["core"].path)
+    proc = subprocess.run(["python3", str(pack_dir / "actions" / action.entry_point)],
+                          input=encode_parameters(full, "json"), cwd=pack_dir, capture_output=True,
+                          timeout=30)
+    data = parse_output(proc.stdout.decode(), "json") if proc.stdout.strip() else None
+    return proc.returncode, data, proc.stderr.decode().strip()
+
+
+def test_http_request_get_parses_json_and_reports_status_headers_and_url(catalog, http_server):
+    code, data, _ = http_request(catalog, url=f"{http_server}/echo", query_params={"q": "a b"})
+    assert code == 0
+    assert data["status_code"] == 200 and data["success"] is True
+    assert data["json"] == {"method": "GET", "path": "/echo?q=a+b", "body": "", "auth": None, "type": None}
+    assert _json.loads(data["body"]) == data["json"]
+    assert data["headers"]["X-Served-By"] == "test" and data["url"] == f"{http_server}/echo?q=a+b"
+    assert isinstance(data["elapsed_ms"], int)
+
+
+def test_http_request_sends_json_body_headers_and_auth(catalog, http_server):
+    for key in ("json", "json_body"):
+        code, data, _ = http_request(catalog, url=f"{http_server}/echo", method="POST",
+                                     **{key: {"app": "shop", "n": 2}}, headers={"X-Run": "7"},
+                                     auth_type="bearer", auth_token="tok")
+        assert code == 0 and data["json"]["method"] == "POST"
+        assert _json.loads(data["json"]["body"]) == {"app": "shop", "n": 2}
+        assert data["json"]["type"] == "application/json" and data["json"]["auth"] == "Bearer tok"
+    assert _Handler.seen[-1]["headers"]["X-Run"] == "7"
+    code, data, _ = http_request(catalog, url=f"{http_server}/echo", method="PUT", body="raw text",
+                                 auth_type="basic", auth_username="u", auth_password="p")
+    assert data["json"]["body"] == "raw text" and data["json"]["auth"] == "Basic dTpw"
+
+
+def test_http_request_text_body_has_null_json(catalog, http_server):
+    code, data, _ = http_request(catalog, url=f"{http_server}/text")
+    assert code == 0 and data["body"] == "plain words" and data["json"] is None
+
+
+def test_http_request_redirects_follow_or_stop(catalog, http_server):
+    code, data, _ = http_request(catalog, url=f"{http_server}/moved")
+    assert code == 0 and data["url"] == f"{http_server}/echo/after-redirect"
+    code, data, error = http_request(catalog, url=f"{http_server}/moved", follow_redirects=False)
+    assert code == 1 and data["status_code"] == 302 and error == f"HTTP 302 from GET {http_server}/moved"
+
+
+@pytest.mark.parametrize("path, fragment", [
+    ("/missing", "HTTP 404 from GET {server}/missing"),
+    ("/slow", "request timed out after 1 s"),
+    ("/big", "the response body is larger than max_response_bytes (100000)"),
+])
+def test_http_request_failures_exit_1_with_the_reason(catalog, http_server, path, fragment):
+    code, data, error = http_request(catalog, url=f"{http_server}{path}", timeout=1)
+    assert code == 1 and fragment.format(server=http_server) in error
+    assert data is not None and data["success"] is False  # the result is still on stdout
+    if path == "/missing":
+        assert data["status_code"] == 404 and data["json"] == {"error": "no such thing"}
+
+
+def test_http_request_connection_refused(catalog):
+    code, data, error = http_request(catalog, url="http://127.0.0.1:9/nothing", timeout=2)
+    assert code == 1 and error.startswith("could not connect:") and data["status_code"] == 0
+
+
+def test_http_request_schema_refuses_bad_parameters(catalog):
+    from attune.packs.parameters import validate_parameters
+
+    _, problems = validate_parameters(catalog.action("core.http_request"),
+                                      {"method": "FETCH", "timeout": 0})
+    assert sorted(p["path"] for p in problems) == ["method", "timeout", "url"]
+
+
+# ---- Attune's keys and spellings (spec §1, issue 10) ----------------------------------------------
+
+def _pack(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "packs" / "ops"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_older_spellings_and_pack_metadata(tmp_path: Path) -> None:
+    root = _pack(tmp_path, {
+        "pack.yaml": 'name: ops\nversion: "2.0.0"\nenabled: false\nsystem: true\nis_standard: true\n'
+                     "meta: {python_dependencies: [requests]}\ntesting: {enabled: true}\n"
+                     "runtime_deps: [bash, python3, node]\n",
+        "actions/run.yaml": "name: run\nrunner_type: bash\nentry_point: run.sh\ntimeout: 5\n"
+                            "out_schema: {ok: {type: boolean}}\n",
+        "actions/run.sh": "echo '{}'\n",
+        "actions/workflows/flow.workflow.yaml": ('name: flow\nversion: "1"\n'
+                                                 "output_schema: {a: {type: string}}\n"
+                                                 "tasks:\n  - {name: a, action: ops.run}\n"),
+        "workflows/old.yaml": 'version: "1"\ntasks:\n  - {name: a, action: ops.run}\n',
+    })
+    pack = load_pack(root)
+    assert (pack.ref, pack.version, pack.system) == ("ops", "2.0.0", True)
+    assert pack.python_dependencies == ["requests"]
+    run = pack.actions["ops.run"]
+    assert (run.timeout_seconds, run.output, run.enabled) == (5, {"ok": {"type": "boolean"}}, False)
+    assert pack.actions["ops.flow"].output == {"a": {"type": "string"}}
+    assert pack.actions["ops.old"].workflow_file == "../workflows/old.yaml"
+
+
+def test_parameters_object_form_and_json_schema_keywords_are_enforced(tmp_path: Path) -> None:
+    from attune.packs.parameters import validate_parameters
+
+    root = _pack(tmp_path, {
+        "pack.yaml": "ref: ops\n",
+        "actions/run.yaml": (
+            "ref: ops.run\nrunner_type: shell\nentry_point: run.sh\nparameters:\n  type: object\n"
+            "  properties:\n    hosts: {type: array, items: {type: string}, minItems: 1, uniqueItems: true}\n"
+            "    name: {type: string, pattern: '^[a-z]+$', maxLength: 8}\n"
+            "    mail: {type: string, format: email}\n"
+            "    opts: {type: object, properties: {n: {type: integer}}, additionalProperties: false}\n"
+            "  required: [hosts]\n"),
+        "actions/run.sh": "true\n",
+    })
+    action = load_pack(root).actions["ops.run"]
+    assert action.parameters["hosts"].required and not action.parameters["name"].required
+    ok, problems = validate_parameters(action, {"hosts": ["a"], "name": "web", "mail": "a@b.io",
+                                                "opts": {"n": 1}})
+    assert problems == []
+    _, problems = validate_parameters(action, {"hosts": [], "name": "Web01", "mail": "nope",
+                                               "opts": {"n": "x", "m": 1}})
+    assert sorted((p["path"], p["message"]) for p in problems) == [
+        ("hosts", "[] should be non-empty"), ("mail", "'nope' is not a 'email'"),
+        ("name", "'Web01' does not match '^[a-z]+$'"),
+        ("opts", "Additional properties are not allowed ('m' was unexpected)"),
+        ("opts.n", "'x' is not of type 'integer'")]
+    assert validate_parameters(action, {})[1] == [
+        {"path": "hosts", "message": "required parameter 'hosts' is missing"}]
+
+
+def test_runtime_checks() -> None:
+    from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
+
+    for name in ("shell", "bash", "python3", "python", "nodejs", "node"):
+        assert check_runtime(name).version
+    with pytest.raises(RuntimeCheckError, match="runtime 'native' is not available here"):
+        check_runtime("native")
+    found = check_runtime_version("python", ">=3.9")
+    assert found.path and found.version.startswith("3.")
+    check_runtime_version("python", found.version.rsplit(".", 1)[0])  # "3.11" means 3.11.*
+    with pytest.raises(RuntimeCheckError, match=r"is not met: node here is \d+"):
+        check_runtime_version("nodejs", "<1")
+
+
+def test_permission_refs_normalise(tmp_path: Path) -> None:
+    text = ('version: "1"\ntasks:\n'
+            '  - {name: a, action: x.y, permission_set_refs: null}\n'
+            '  - {name: b, action: x.y, permission_set_ref: standard}\n'
+            '  - {name: c, action: x.y, permission_set_refs: [one, two, one]}\n'
+            '  - {name: d, action: x.y, permission_set_refs: "{{ workflow.sets }}"}\n'
+            '  - {name: e, action: x.y}\n'
+            "vars: {sets: [s]}\n")
+    definition, problems = parse_workflow_text(text)
+    assert problems == []
+    assert [t.permission_set_refs for t in definition.tasks] == [
+        [], ["standard"], ["one", "two"], "{{ workflow.sets }}", None]

@@ -170,6 +170,7 @@ async def test_concurrent_warm_runs(tmp_path):
 
 
 async def test_dead_warm_starter_is_replaced(tmp_path):
+    warm.shutdown()  # starters other tests left (e.g. a pack virtualenv's) are not this test's
     pack = make_pack(tmp_path, {"actions/ok.py": "print('ok')\n"})
     assert (await run_process(request(pack, "ok.py"))).stdout == "ok\n"
     used = [key for key in warm._starters if key[0] == system_python()]

@@ -22,8 +22,8 @@ WORKFLOW_CASES = {
     "unknown_task_key": (5, 5, "unknown key 'inputs' in task 'a'"),
     "unknown_transition_key": (7, 9, "unknown key 'goto' in transition"),
     "task_action_not_a_ref": (4, 13, "'action' must be an action ref '<pack>.<name>', got 'echo'"),
-    "unsupported_wait_for": (5, 5, "`wait_for` is not supported"),
-    "unsupported_parallel": (4, 11, "`type: parallel` is not supported"),
+    "unsupported_iterate_cache": (5, 5, "`iterate_cache` is not supported: this engine has no Data Cache"),
+    "parallel_without_tasks": (3, 5, "task 'both' is `type: parallel`: it needs `tasks`"),
     "chart_meta_allowed": (13, 5, "unknown key 'colour' in task 'b'"),
     "duplicate_task_name": (5, 11, "duplicate task name 'a'"),
     "reserved_task_name": (3, 11, "task name 'item' is reserved"),
@@ -42,7 +42,7 @@ WORKFLOW_CASES = {
     "item_outside_with_items": (9, 20, "'item' is only defined in the input of a with_items task"),
     "with_items_not_template": (5, 17, "'with_items' must be a {{ }} template"),
     "batch_size_without_with_items": (5, 5, "`batch_size` needs `with_items`"),
-    "timeout_wrong_type": (5, 14, "'timeout' must be an integer or a {{ }} template, got number"),
+    "timeout_wrong_type": (5, 14, "'timeout' must be a number of seconds or a {{ }} template, got boolean"),
     "delay_not_template": (5, 12, "'delay' must be an integer or a {{ }} template"),
     "yaml_syntax_error": (6, 1, "YAML syntax error"),
     "duplicate_yaml_key": (7, 7, "duplicate key 'message'"),
@@ -50,14 +50,39 @@ WORKFLOW_CASES = {
     "tasks_empty": (2, 8, "'tasks' must be a list of at least one task"),
     "publish_bad_item": (7, 13, "each publish item must be a single-key map"),
     "decision_two_defaults": (8, 18, "only one default branch is allowed"),
-    "decision_default_needs_expressions": (6, 15, "each other branch's `when` must be one {{ }}"),
+    "decision_default_after_unconditional": (6, 9, "this branch has no `when`, so it always fires"),
+    # Near misses of what Attune packs write (issue 10): a key misspelt by a letter or two ...
+    "typo_permission_set_refs": (5, 5, "unknown key 'permision_set_refs' in task 'a' (did you mean 'permiss"),
+    "typo_wait_for": (9, 5, "unknown key 'wait_fro' in task 'guarded' (did you mean 'wait_for'?)"),
+    "typo_worker_selector": (5, 5, "unknown key 'worker_selecter' in task 'a' (did you mean 'worker_selecto"),
+    "typo_pack_output_map": (5, 1, "unknown key 'output_mapp' in workflow (did you mean 'output_map'?)"),
+    "typo_legacy_item_key": (7, 9, "unknown key 'nxt' in transition (did you mean 'next'?)"),
+    "typo_filter": (6, 17, "unknown filter 'lenght' in {{ parameters.items | lenght }}"),
+    "typo_task_result": (6, 13, "unknown task 'bulid' in {{ task.bulid.result.duration_seconds }}"),
+    # ... a wrong type for each new key ...
+    "type_permission_set_refs": (5, 26, "'permission_set_refs' must be a permission set ref, a list of refs"),
+    "type_wait_for": (5, 15, "'wait_for' must be a mapping {inquiry: \"{{ task.<name>.inquiry_id }}\"}"),
+    "type_worker_selector": (5, 22, "'worker_selector' must be a mapping of label: \"text\""),
+    "type_timeout_zero": (5, 14, "'timeout' must be greater than 0 seconds, got 0"),
+    "type_vars_list_item": (4, 5, "each item of a `vars` list must be a one-key map (name: value)"),
+    "type_decision_default": (8, 18, "'default' must be true or false"),
+    "parallel_sub_task_transition": (10, 9, "`on_success` is not allowed in sub-task 'two' of task 'checks'"),
+    # ... and what Attune's validator reports (issue 10 item 5, issue 9.15/9.17).
+    "join_all_back_edge": (9, 11, "join all can never be met: it counts 'fix', which can only run after 'ch"),
+    "wait_for_in_cycle": (13, 5, "`wait_for` cannot be used inside a cycle: 'approve' can run again"),
+    "wait_for_with_items": (10, 5, "`wait_for` cannot be combined with `with_items`"),
+    "wait_for_parallel": (11, 5, "`wait_for` needs an action task: 'both' is a parallel task"),
+    "retry_max_delay_below_delay": (8, 18, "retry 'max_delay' (5) is smaller than 'delay' (10)"),
+    "secret_in_condition": (13, 16, "secret parameters.token can only be passed whole to a task input"),
+    "inquiry_without_wait_for": (6, 18, "task 'a' has no `wait_for: {inquiry: ...}`, so inquiry.a is never "),
 }
 FLOW = "actions/workflows/flow.workflow.yaml"
 PACK_CASES = {
     "bad_pack_ref": ("pack.yaml", 1, 6, "pack ref 'My.Pack' is invalid"),
     "pack_unknown_key": ("pack.yaml", 4, 1, "unknown key 'maintainer' in pack.yaml"),
     "action_unknown_key": ("actions/run.yaml", 4, 1, "unknown key 'colour' in action"),
-    "action_unsupported_key": ("actions/run.yaml", 4, 1, "`worker_selector` is not supported"),
+    "action_worker_selector_not_text": ("actions/run.yaml", 5, 3, "'worker_selector' must be a mapping of l"),
+    "runner_type_native": ("actions/run.yaml", 2, 14, "runner_type 'native' (Attune's compiled actions) is "),
     "action_ref_wrong_pack": ("actions/run.yaml", 1, 6, "action ref 'other.run' must be 'bad.<name>'"),
     "action_yaml_syntax": ("actions/run.yaml", 4, 1, "YAML syntax error"),
     "duplicate_action_ref": ("actions/two.yaml", 1, 6, "action ref 'bad.run' is already defined in"),
@@ -66,7 +91,7 @@ PACK_CASES = {
     "entry_point_dotdot": ("actions/run.yaml", 3, 14, "'entry_point' must not contain '..'"),
     "entry_point_outside": ("actions/run.yaml", 4, 14, "'entry_point' resolves outside the pack"),
     "entry_point_missing": ("actions/run.yaml", 3, 14, "'entry_point' file not found: actions/missing.sh"),
-    "workflow_with_runner": ("actions/flow.yaml", 3, 1, "workflow action (workflow_file) takes no `runner_type`"),
+    "workflow_with_runner": ("actions/flow.yaml", 3, 1, "workflow action (workflow_file) takes no `runner_t"),
     "workflow_file_missing": ("actions/flow.yaml", 2, 16, "'workflow_file' file not found"),
     "param_default_type": ("actions/run.yaml", 7, 14, "'count': default 'ten' is not of type 'integer'"),
     "param_default_enum": ("actions/run.yaml", 8, 14, "'level': default 'medium' is not one of"),
@@ -79,6 +104,26 @@ PACK_CASES = {
     "local_default_timeout": ("actions/run.yaml", 4, 1, "the default is 600: set timeout_seconds"),
     "local_workflow": ("actions/flow.yaml", 3, 1, "'local' applies to script actions only"),
     "self_recursion": (FLOW, 4, 13, "task 'first' always runs 'bad.flow', which always leads back here"),
+    # Near misses of Attune's pack and action keys: typos, wrong types, unmet checks.
+    "typo_pack_runtime_deps": ("pack.yaml", 4, 1, "unknown key 'runtime_dep' in pack.yaml (did you mean 'ru"),
+    "type_runtime_deps": ("pack.yaml", 4, 15, "'runtime_deps' must be a list of runtimes"),
+    "runtime_deps_native": ("pack.yaml", 4, 23, "runtime 'native' is not available here: this engine runs s"),
+    "dependency_missing": ("pack.yaml", 5, 3, "pack 'bad' depends on pack 'slack', which is not loaded"),
+    "dependency_version": ("pack.yaml", 5, 8, "pack 'bad' needs bad >=2.0, found bad 1.0.0"),
+    "type_meta_python_dependencies": ("pack.yaml", 5, 24, "'python_dependencies' must be a list of pip requ"),
+    "type_pack_system": ("pack.yaml", 4, 9, "'system' must be true or false, got string"),
+    "typo_runtime_version": ("actions/run.yaml", 4, 1, "unknown key 'runtime_verison' in action (did you me"),
+    "runtime_version_unmet": ("actions/run.yaml", 4, 18, "runtime_version '>=99' is not met: python3 here i"),
+    "runtime_version_invalid": ("actions/run.yaml", 4, 18, "runtime_version 'newest' is not a version const"),
+    "type_output_schema": ("actions/run.yaml", 4, 16, "'output_schema' must be a mapping, got list"),
+    "output_and_output_schema": ("actions/run.yaml", 6, 1, "give one of output, out_schema: they are the sa"),
+    "name_mismatch": ("actions/run.yaml", 4, 7, "name 'runner' does not match the ref 'bad.run'"),
+    "type_default_permission_sets": ("actions/run.yaml", 4, 40, "'default_execution_permission_set_refs' mu"),
+    "type_accesses_mcp": ("actions/run.yaml", 4, 15, "'accesses_mcp' must be true or false, got string"),
+    "param_keyword_type": ("actions/run.yaml", 7, 15, "parameter 'hosts': minItems: 'one' is not of type 'i"),
+    "param_typo_keyword": ("actions/run.yaml", 7, 5, "unknown key 'minItem' in parameter 'hosts' (did you m"),
+    "param_object_form_required": ("actions/run.yaml", 8, 14, "required parameter 'hots' is not in `propert"),
+    "typo_action_timeout": ("actions/run.yaml", 4, 1, "unknown key 'timout' in action (did you mean 'timeou"),
 }
 
 
@@ -137,7 +182,7 @@ def test_one_file_gets_all_its_problems() -> None:
     assert definition is None
     assert [(p.line, p.column, p.message.split(" in ")[0]) for p in problems] == [
         (5, 5, "unknown key 'junk'"),
-        (6, 14, "'timeout' must be an integer or a {{ }} template, got list"),
+        (6, 14, "'timeout' must be a number of seconds or a {{ }} template, got list"),
         (8, 14, "transition target 'ghost' is not a task"),
         (9, 23, "unknown task 'nope'"),
     ]
@@ -188,8 +233,6 @@ tasks:
     next:
       - when: "{{ workflow.fib > 10 }}"
         do: big
-      - when: "{{ not (workflow.fib > 10) }}"
-        do: small
   - {name: big, action: core.echo, input: {message: "{{ workflow.fib }} is big"}}
   - {name: small, action: core.echo, input: {message: "{{ workflow.fib }} is small"}}
   - {name: report_failure, action: core.echo, input: {message: compute failed}}
@@ -200,7 +243,13 @@ def test_legacy_example_equals_its_modern_form() -> None:
     legacy = load_packs(REPO / "packs").action("examples.legacy_forms").workflow
     modern, problems = parse_workflow_text(MODERN, parameters={"n": {}})
     assert problems == []
-    assert legacy is not None and legacy.tasks == modern.tasks
+    assert legacy is not None and modern is not None
+    # The decision default has no `next` spelling: a transition firing when no other branch did.
+    default = legacy.tasks[1].next[1]
+    assert (default.do, default.otherwise, default.when) == (["small"], [0], None)
+    legacy_tasks = [legacy.tasks[0], legacy.tasks[1].model_copy(update={"next": legacy.tasks[1].next[:1]}),
+                    *legacy.tasks[2:]]
+    assert legacy_tasks == modern.tasks
 
 
 def _next(task: dict) -> list[dict]:
@@ -211,7 +260,7 @@ def _next(task: dict) -> list[dict]:
 
 def test_each_legacy_key_maps_to_its_condition() -> None:
     task = {"on_success": "a", "on_failure": ["b", "c"], "on_complete": "d", "on_timeout": "e"}
-    assert _next(task) == [
+    assert [{k: t[k] for k in ("when", "publish", "do")} for t in _next(task)] == [
         {"when": "{{ succeeded() }}", "publish": [], "do": ["a"]},
         {"when": "{{ failed() }}", "publish": [], "do": ["b", "c"]},
         {"when": None, "publish": [], "do": ["d"]},
@@ -235,17 +284,29 @@ def test_task_level_publish_joins_the_first_succeeded_transition_first() -> None
 
 def test_task_level_publish_without_succeeded_transition_gets_a_new_first_one() -> None:
     task = {"on_failure": "x", "publish": [{"v": 1}]}
-    assert _next(task) == [
-        {"when": "{{ succeeded() }}", "publish": [("v", 1)], "do": []},
-        {"when": "{{ failed() }}", "publish": [], "do": ["x"]},
+    assert [(t["when"], t["publish"], t["do"]) for t in _next(task)] == [
+        ("{{ succeeded() }}", [("v", 1)], []),
+        ("{{ failed() }}", [], ["x"]),
     ]
 
 
-def test_decision_default_is_the_negation_of_the_other_branches() -> None:
+def test_decision_default_fires_when_no_other_branch_did() -> None:
+    """Issue 9.14: not a rewritten `not (A)` condition (text such as "false" broke it) but a
+    marker: the default goes after the other branches and names them."""
     task = {"decision": [{"when": "{{ a }}", "next": "x"}, {"default": True, "next": "z"},
-                         {"when": "{{ b or c }}", "next": "y"}]}
-    assert [t["when"] for t in _next(task)] == ["{{ a }}", "{{ not (a) and not (b or c) }}", "{{ b or c }}"]
-    assert _next({"decision": [{"default": True, "next": "z"}]})[0]["when"] is None
+                         {"when": "n = {{ b }}", "next": "y"}]}
+    assert [(t["when"], t["do"], t["otherwise"]) for t in _next(task)] == [
+        ("{{ a }}", ["x"], []), ("n = {{ b }}", ["y"], []), (None, ["z"], [0, 1])]
+    assert _next({"decision": [{"default": True, "next": "z"}]})[0]["otherwise"] == []
+
+
+def test_legacy_on_lists_of_when_do_items() -> None:
+    task = {"on_success": [{"when": "{{ result().n > 1 }}", "do": "big"},
+                           {"when": "{{ x }}", "next": ["a", "b"]}, "always"],
+            "on_failure": [{"do": "fix"}]}
+    assert [(t["when"], t["do"], t["on_status"]) for t in _next(task)] == [
+        ("{{ result().n > 1 }}", ["big"], "succeeded"), ("{{ x }}", ["a", "b"], "succeeded"),
+        ("{{ succeeded() }}", ["always"], None), (None, ["fix"], "failed")]
 
 
 def test_legacy_positions_point_at_the_legacy_text() -> None:
@@ -282,3 +343,66 @@ def test_workflows_that_always_run_each_other_are_refused_and_conditional_calls_
     ]  # d calls itself only on success: bounded at run time by the nesting depth limit
     assert "(loops.a -> loops.b -> loops.a)" in next(p.message for p in problems
                                                         if p.file.endswith("a.workflow.yaml"))
+
+
+def test_unreachable_tasks_are_each_reported() -> None:
+    """A task no transition from a start task leads to can never run (issue 10 item 5)."""
+    text = ('version: "1"\ntasks:\n  - {name: a, action: core.echo}\n'
+            '  - {name: b, action: core.echo, next: [{do: [c]}]}\n'
+            '  - {name: c, action: core.echo, next: [{do: [b]}]}\n')
+    _, problems = parse_workflow_text(text)
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (4, 12, "task 'b' can never start: no transition from a start task leads to it"),
+        (5, 12, "task 'c' can never start: no transition from a start task leads to it")]
+
+
+def test_self_loop_task_is_a_start_task_and_its_join_counts_only_early_sources() -> None:
+    """9.17: a self-loop is not an inbound edge at the start; `join: 1` over a loop is met."""
+    text = ('version: "1"\ntasks:\n'
+            '  - {name: poll, action: core.echo, next: [{when: "{{ failed() }}", do: [poll]}]}\n')
+    assert parse_workflow_text(text)[1] == []
+    text = ('version: "1"\ntasks:\n  - {name: start, action: core.echo, next: [{do: [check]}]}\n'
+            '  - {name: check, action: core.echo, join: 1, next: [{when: "{{ failed() }}", do: [fix]}]}\n'
+            '  - {name: fix, action: core.echo, next: [{do: [check]}]}\n')
+    assert parse_workflow_text(text)[1] == []
+
+
+def test_secret_may_be_passed_whole_through_inputs_publish_and_output_map() -> None:
+    """9.15: passing a secret on whole is fine; a variable that holds one is a secret too."""
+    text = ('version: "1"\nparameters:\n  token: {type: string, secret: true}\n'
+            'vars:\n  copy: "{{ parameters.token }}"\ntasks:\n'
+            '  - name: a\n    action: core.echo\n'
+            '    input: {token: "{{ parameters.token }}", again: "{{ workflow.copy }}"}\n'
+            '    next: [{publish: [{held: "{{ workflow.copy }}"}]}]\n'
+            '  - name: b\n    action: core.echo\n    input: {text: "token={{ workflow.held }}"}\n'
+            'output_map:\n  token: "{{ workflow.held }}"\n')
+    _, problems = parse_workflow_text(text)
+    assert [(p.line, p.column, p.message.split(" can only")[0]) for p in problems] == [
+        (13, 26, "secret workflow.held")]
+
+
+def test_wait_for_on_a_nested_workflow_task_is_reported(tmp_path: Path) -> None:
+    """Issue 10 item 5: `wait_for` needs a task that runs an action, not a nested workflow."""
+    pack = tmp_path / "p"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: p\n")
+    (pack / "actions" / "workflows" / "child.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child2}\n')
+    (pack / "actions" / "workflows" / "child2.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child, when_never: 1}\n')
+    (pack / "actions" / "workflows" / "parent.workflow.yaml").write_text(
+        'version: "1"\ntasks:\n  - {name: a, action: p.child, next: [{do: [b]}]}\n'
+        '  - {name: b, action: p.child, wait_for: {inquiry: "{{ task.a.id }}"}}\n')
+    problems = [p for p in validate_path(pack) if "parent" in p.file]
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (4, 32, "`wait_for` needs an action task: 'b' runs the workflow 'p.child'")]
+
+
+def test_parallel_task_keys_go_on_its_sub_tasks() -> None:
+    text = ('version: "1"\ntasks:\n  - name: p\n    type: parallel\n    with_items: "{{ [1] }}"\n'
+            '    timeout: 3\n    tasks:\n      - {name: a, action: x.y, timeout: 2}\n'
+            '      - {name: a, action: x.z}\n')
+    assert [(p.line, p.column, p.message) for p in parse_workflow_text(text)[1]] == [
+        (5, 5, "`with_items` on a parallel task does not apply: a parallel task runs each sub-task once"),
+        (6, 5, "`timeout` on a parallel task goes on each sub-task"),
+        (9, 16, "duplicate task name 'a'")]

@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
-# core.noop: succeed without doing anything. Drain stdin so the runner's parameter write
-# never meets a closed pipe.
-cat >/dev/null
+# core.noop: succeed without doing anything but print `message` when one is given (workflows use
+# it as a labelled step or a branch point). Parameters: dotenv on stdin, see echo.sh.
+set -euo pipefail
+message=""
+source /dev/stdin
+if [ -n "$message" ]; then
+  printf '%s\n' "$message"
+fi

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -54,8 +57,13 @@ def serve(main: Any) -> None:
         fail_usage(str(exc))
 
 
-def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
-    """`k=v` pairs (values parsed as YAML scalars, so 3 is a number) over --params-json."""
+def parse_params(pairs: list[str], params_json: str | None,
+                 schema: Callable[[], dict[str, str] | None] | None = None) -> dict[str, Any]:
+    """`k=v` pairs over --params-json. Each value is read by its parameter's declared type
+    (`schema()`: name -> type, fetched only when there are pairs): a string stays the text typed
+    (`2024-01-01`, `no`, `007`), integer/number/boolean/array/object values must parse as such
+    or it is a usage error naming the parameter. Undeclared names, or no schema at all: JSON if
+    the text is JSON (3, true, [1]), else the text."""
     params: dict[str, Any] = {}
     if params_json:
         try:
@@ -64,15 +72,77 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
             fail_usage(f"--params-json is not valid JSON: {exc}")
         if not isinstance(params, dict):
             fail_usage("--params-json must be a JSON object")
+    types = (schema() or {}) if pairs and schema else {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             fail_usage(f"parameter {pair!r} is not of the form key=value")
         try:
-            params[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
-            params[key] = value
+            params[key] = typed_value(value, types.get(key))
+        except ValueError as exc:
+            fail_usage(f"parameter '{key}' {exc}")
     return params
+
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+
+def typed_value(text: str, kind: str | None) -> Any:
+    """One `k=v` value read as a parameter of type `kind` (None: undeclared)."""
+    if kind == "string":
+        return text
+    if kind == "integer":
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+            raise ValueError(f"is an integer: cannot read {text!r} as one")
+        return int(text)
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"is a number: cannot read {text!r} as one") from None
+        if not math.isfinite(number):
+            raise ValueError(f"is a number: {text!r} is not a finite number")
+        return int(text) if re.fullmatch(r"\s*[+-]?\d+\s*", text) else number
+    if kind == "boolean":
+        if text.strip().lower() not in _BOOLEANS:
+            raise ValueError(f"is a boolean: use true or false, not {text!r}")
+        return _BOOLEANS[text.strip().lower()]
+    if kind in ("array", "object"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list if kind == "array" else dict):
+            example = '["a", "b"]' if kind == "array" else '{"key": "value"}'
+            raise ValueError(f"is {'an array' if kind == 'array' else 'an object'}: give it as "
+                             f"JSON, e.g. {example}")
+        return value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str, str] | None:
+    """name -> declared type of `action_ref`'s parameters: from the local packs with --direct,
+    else from the API (GET /actions/{ref}). None when it cannot be read (the run reports why)."""
+    if direct:
+        from attune.packs.loader import PackError, load_packs
+
+        try:
+            params = load_packs(settings.packs_dir).action(action_ref).parameters
+        except (PackError, KeyError):
+            return None
+        return {name: spec.type for name, spec in params.items()}
+    from attune.api_client import Api, ApiError
+
+    try:
+        body = Api(settings).call("GET", f"/actions/{action_ref}")
+    except (ApiError, ConnectionError):
+        return None
+    params = (body.get("data") or {}).get("parameters") or {}
+    return {name: spec.get("type", "string") for name, spec in params.items() if isinstance(spec, dict)}
 
 
 def emit(data: Any, output: str) -> None:
@@ -199,8 +269,9 @@ def run(
     """Run an action or workflow and wait for it, showing task progress."""
     if output not in ("table", "json", "yaml"):
         fail_usage(f"-o must be table, json or yaml, not {output!r}")
-    parameters = parse_params(params or [], params_json)
     settings = Settings.load(packs_dir=packs, temporal_address=temporal_address, api_url=api_url)
+    parameters = parse_params(params or [], params_json,
+                              lambda: action_schema(settings, action_ref, direct))
     if direct:
         from attune.cli.direct import run_direct
 

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.presentation import task_table
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
-    from attune.packs.parameters import apply_defaults, validate_parameters
+    from attune.packs.parameters import apply_defaults, expression_parameters, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.secrets import redact
     from attune.settings import runtime_queue
@@ -44,6 +44,7 @@ FINAL_MEMO = "attune_final"  # memo key of the final snapshot (see RecordBook.fi
 # Patch ids: histories from before each change replay as they were.
 TASK_INPUT_CHECK = "attune_task_input_check"
 SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
+ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_starts, ...)
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -93,12 +94,15 @@ class AttuneWorkflow:
         if inp.cancellation_policy:
             definition = definition.model_copy(update={"cancellation_policy": inp.cancellation_policy})
         info = workflow.info()
+        parameters = (expression_parameters if self.semantics.null_parameters
+                      else apply_defaults)(self.action, inp.parameters)
         self.conductor = Conductor(
             definition,
-            apply_defaults(self.action, inp.parameters),
+            parameters,
             config=inp.pack_configs.get(self.action.pack_ref, {}),
             system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
             semantics=self.semantics,
+            clock=workflow.now, uuid=_uuid,
         )
         await self._drive()
         assert self.conductor.finished is not None
@@ -110,7 +114,7 @@ class AttuneWorkflow:
             slice_.task, slice_.inputs, slice_.first_index, parameters=slice_.parameters,
             variables=slice_.variables,
             cancellation_policy=self.inp.cancellation_policy or "allow_finish",
-            semantics=self.semantics)
+            semantics=self.semantics, clock=workflow.now, uuid=_uuid)
         await self._drive()
         outcome = conductor.outcome()
         cancelled = conductor.cancelling and conductor.semantics.cancel_reaches_children
@@ -406,7 +410,13 @@ def _timeout(dispatch: Dispatch, action: Action) -> float:
 
 
 def _semantics() -> Semantics:
-    return Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
+    semantics = Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
+    forms = workflow.patched(ATTUNE_FORMS)
+    return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms)
+
+
+def _uuid() -> str:
+    return str(workflow.uuid4())  # replay-safe: from the workflow's seeded random source
 
 
 def _summary(dispatch: Dispatch) -> str:

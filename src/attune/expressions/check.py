@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import nodes
 from jinja2.parser import Parser
 
-from .engine import ENV, UNCLOSED, ExpressionError, compile_expression, split_template
+from .engine import ENV, UNCLOSED, ExpressionError, _single, compile_expression, split_template
 from .functions import FUNCTION_NAMES
 
 TASK_NAMESPACES = frozenset({"task", "tasks"})
 VARIABLE_NAMESPACES = frozenset({"workflow", "vars", "variables"})
 NAMESPACES = TASK_NAMESPACES | VARIABLE_NAMESPACES | {"parameters", "config", "system", "item", "index"}
-NAMESPACES |= {"null"}  # a name in Jinja; this language's null literal
+NAMESPACES |= {"null", "inquiry"}  # null: a name in Jinja, this language's null literal
 
 
 @dataclass
@@ -23,6 +23,14 @@ class StaticScope:
     variables: set[str]  # vars keys + every name published anywhere in the workflow
     parameters: set[str] | None = None  # None: schema unknown, parameters.X is not checked
     allow_item: bool = False
+    # Tasks with `wait_for: {inquiry}`: the only ones `inquiry.<task>.response` can name.
+    inquiry_tasks: set[str] = field(default_factory=set)
+    # Secret parameters, and variables that hold one (published or set from it whole): they
+    # may only be passed on whole (`x: "{{ parameters.token }}"`) where `pass_secrets` is set
+    # (task input, publish, vars, output_map), never compared or combined (spec §6, issue 9.15).
+    secret_parameters: set[str] = field(default_factory=set)
+    secret_variables: set[str] = field(default_factory=set)
+    pass_secrets: bool = False
 
 
 @dataclass
@@ -41,16 +49,32 @@ def check_template(value: Any, scope: StaticScope) -> list[TemplateProblem]:
     if not isinstance(value, str) or "{{" not in value:
         return []
     problems = []
-    for part in split_template(value):
+    parts = split_template(value)
+    whole = _single(parts)
+    for part in parts:
         if part.kind == "unclosed":
             problems.append(TemplateProblem(part.text, UNCLOSED, part.offset))
         elif part.kind == "expr":
-            messages = _check_expression(part.text, scope)
+            messages = _check_expression(part.text, scope, whole=part is whole)
             problems += [TemplateProblem(part.text, m, part.offset) for m in messages]
     return problems
 
 
-def _check_expression(source: str, scope: StaticScope) -> list[str]:
+def secret_reference(value: Any, scope: StaticScope) -> bool:
+    """Is `value` exactly one `{{ }}` that is a secret parameter (or a variable holding one)?"""
+    if not isinstance(value, str):
+        return False
+    part = _single(split_template(value))
+    if part is None:
+        return False
+    try:
+        tree = Parser(ENV, part.text, state="variable").parse_expression()
+    except Exception:  # noqa: BLE001 - a syntax error is reported by check_template
+        return False
+    return _secret_name(tree, scope) is not None
+
+
+def _check_expression(source: str, scope: StaticScope, *, whole: bool = False) -> list[str]:
     try:
         compile_expression(source)  # syntax, and filters/tests Jinja does not know
     except ExpressionError as exc:
@@ -58,7 +82,27 @@ def _check_expression(source: str, scope: StaticScope) -> list[str]:
     tree = Parser(ENV, source, state="variable").parse_expression()
     problems: list[str] = []
     _visit(tree, scope, problems)
+    passed_whole = whole and scope.pass_secrets and _secret_name(tree, scope) is not None
+    if not passed_whole:
+        for node in (tree, *tree.find_all((nodes.Getattr, nodes.Getitem))):
+            name = _secret_name(node, scope)
+            if name is not None:
+                problems.append(f"secret {name} can only be passed whole to a task input "
+                                f"(e.g. token: \"{{{{ {name} }}}}\"), not compared, combined or "
+                                "used in a condition: its value never reaches the workflow")
     return list(dict.fromkeys(problems))  # once each, in order
+
+
+def _secret_name(node: nodes.Node, scope: StaticScope) -> str | None:
+    """'parameters.x' when `node` reads a secret parameter (or a variable holding one)."""
+    if not isinstance(node, (nodes.Getattr, nodes.Getitem)) or not isinstance(node.node, nodes.Name):
+        return None
+    namespace, key = node.node.name, _static_key(node)
+    if namespace == "parameters" and key in scope.secret_parameters:
+        return f"parameters.{key}"
+    if namespace in VARIABLE_NAMESPACES and key in scope.secret_variables:
+        return f"{namespace}.{key}"
+    return None
 
 
 def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
@@ -98,6 +142,11 @@ def _check_member(namespace: str, key: str | None, scope: StaticScope, problems:
         problems.append(f"unknown workflow variable '{key}'")
     elif namespace == "parameters" and scope.parameters is not None and key not in scope.parameters:
         problems.append(f"unknown parameter '{key}'")
+    elif namespace == "inquiry" and key not in scope.tasks:
+        problems.append(f"unknown task '{key}'")
+    elif namespace == "inquiry" and key not in scope.inquiry_tasks:
+        problems.append(f"task '{key}' has no `wait_for: {{inquiry: ...}}`, so inquiry.{key} "
+                        "is never set")
 
 
 def _check_name(name: str, scope: StaticScope, problems: list[str]) -> None:

@@ -1,25 +1,30 @@
 """Rendering of `{{ expr }}` templates (spec §6) with Jinja2's sandboxed expression compiler.
 
 Jinja parses and compiles; this module decides the semantics: names come from an EvalContext,
-unknown names / keys / tasks raise at once (never a silent empty value), `.field` reads dict keys
-only, arithmetic is type-checked, and results are plain data. Pure: no I/O, clock or randomness,
-so it is safe inside the Temporal workflow sandbox.
+unknown names / keys / tasks are errors as soon as they are used (never a silent empty value;
+only `| default(v)` and `is defined` may look at them), `.field` reads dict keys only,
+arithmetic is type-checked, and results are plain data. Pure: no I/O; `now()` and `uuid()` call
+the host's replay-safe sources passed in the EvalContext, so it is safe inside the Temporal
+workflow sandbox.
 """
 
 from __future__ import annotations
 
 import operator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateSyntaxError
 from jinja2.environment import TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
 
-from .functions import FUNCTIONS, MAX_RANGE, status_functions
-from .values import EvalFailure, Tasks, a, View, is_number, lookup, to_data, to_text, truthy, type_of
+from .filters import FILTERS
+from .functions import FUNCTIONS, MAX_RANGE, host_functions, status_functions
+from .values import (EvalFailure, Missing, Tasks, View, a, is_number, lookup, settle, to_data,
+                     to_text, truthy, type_of)
 
 
 class ExpressionError(Exception):
@@ -47,20 +52,15 @@ class EvalContext:
     system: dict[str, Any] = field(default_factory=dict)
     result: Any = None  # result(): the ended task's result
     status: str | None = None  # succeeded | failed | timed_out | cancelled
+    inquiries: dict[str, Any] = field(default_factory=dict)  # task -> {"response": ...} (spec §9)
+    # output_map: `task.<name>` of a task that never ran is null (spec §6 Decided).
+    not_run_is_null: bool = False
+    # now() / uuid(): the host's replay-safe clock and random source; None where there is none.
+    clock: Callable[[], Any] | None = None
+    uuid: Callable[[], str] | None = None
 
 
 # --- Jinja environment -------------------------------------------------------------------
-
-
-class _Unknown(StrictUndefined):
-    """Raise where the lookup happens: an unknown name is an error, never an empty value."""
-
-    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
-        if name in ("item", "index"):
-            raise EvalFailure(f"'{name}' is only defined in the input of a with_items task")
-        if name is not None:
-            raise EvalFailure(f"unknown name {name!r}: not a namespace, function or workflow variable")
-        raise EvalFailure(hint or "undefined value")
 
 
 def _divide(a, b):
@@ -99,11 +99,15 @@ class _Environment(ImmutableSandboxedEnvironment):
         return lookup(obj, argument)
 
     def call(self, context, obj, /, *args, **kwargs):
+        obj = settle(obj)
         if not callable(obj):
             raise EvalFailure(f"{a(type_of(obj))} value cannot be called like a function")
+        args = tuple(settle(arg) for arg in args)
+        kwargs = {key: settle(value) for key, value in kwargs.items()}
         return super().call(context, obj, *args, **kwargs)
 
     def call_binop(self, context, op, left, right):
+        left, right = settle(left), settle(right)
         if is_number(left) and is_number(right):
             try:
                 return _ARITHMETIC[op](left, right)
@@ -120,10 +124,12 @@ class _Environment(ImmutableSandboxedEnvironment):
         raise EvalFailure(f"cannot apply '{op}' to {kinds[0]} and {kinds[1]}")
 
 
-ENV = _Environment(undefined=_Unknown, autoescape=False)
+ENV = _Environment(undefined=Missing, autoescape=False)
 ENV.globals.clear()  # drops Jinja's lipsum (random), cycler, joiner, namespace, dict, range
-for _name in ("random", "attr"):  # randomness; raw Python attribute access
-    ENV.filters.pop(_name, None)
+# Only the filters of filters.py: Jinja's others include randomness, raw attribute access,
+# HTML helpers, and some (center, batch, slice) that build values of any size a typo asks for.
+ENV.filters.clear()
+ENV.filters.update(FILTERS)
 
 
 @lru_cache(maxsize=4096)
@@ -133,7 +139,13 @@ def compile_expression(source: str) -> TemplateExpression:
         return ENV.compile_expression(source, undefined_to_none=False)
     except TemplateSyntaxError as exc:
         message = (exc.message or "invalid expression").replace("end of template", "end of expression")
+        unknown = _UNKNOWN_FILTER.match(message)
+        if unknown:  # "No filter named 'lenght'." (Jinja's wording)
+            raise ExpressionError(source, f"unknown {unknown['kind']} '{unknown['name']}'") from None
         raise ExpressionError(source, f"syntax error: {message}") from None
+
+
+_UNKNOWN_FILTER = re.compile(r"^No (?P<kind>filter|test) named '(?P<name>[^']*)'")
 
 
 # --- splitting strings into text and {{ }} parts ------------------------------------------
@@ -214,8 +226,9 @@ def _names(ctx: EvalContext) -> dict[str, Any]:
     names = {k: v for k, v in ctx.variables.items() if isinstance(k, str)}
     names.update(FUNCTIONS)
     names.update(status_functions(ctx.status, ctx.result))
+    names.update(host_functions(ctx.clock, ctx.uuid))
     workflow = View(ctx.variables, "no workflow variable {key!r}")
-    tasks = Tasks(ctx.tasks)
+    tasks = Tasks(ctx.tasks, ctx.not_run_is_null)
     names.update(
         parameters=View(ctx.parameters, "no parameter {key!r}"),
         workflow=workflow,
@@ -225,6 +238,8 @@ def _names(ctx: EvalContext) -> dict[str, Any]:
         tasks=tasks,
         config=View(ctx.config, "pack config has no key {key!r}"),
         system=View(ctx.system, "system has no key {key!r}"),
+        inquiry=View(ctx.inquiries, "no inquiry response for task {key!r} (it has no answered "
+                     "wait_for inquiry)"),
         null=None,
     )
     if ctx.has_item:

@@ -1,4 +1,5 @@
-"""The functions of spec §6. All pure: no clock, randomness or I/O.
+"""The functions of spec §6. All pure (no clock, randomness or I/O) except now() and uuid(),
+which call the host's replay-safe sources (see host_functions).
 
 Arguments are type-checked so a misuse reads "lower() expects a string, got integer" rather
 than a Python traceback message.
@@ -12,7 +13,7 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
-from .values import EvalFailure, is_number, lookup, to_text, truthy, type_of, wrap_result
+from .values import EvalFailure, is_number, lookup, settle, to_text, truthy, type_of, wrap_result
 
 MAX_RANGE = 100_000  # range() / repetition bound: keeps a typo from building a huge list
 
@@ -247,9 +248,9 @@ def _sort(items, key=None):
     try:
         if key is None:
             return sorted(items)
-        return sorted(items, key=lambda item: lookup(item, key))
+        return sorted(items, key=lambda item: settle(lookup(item, key)))
     except TypeError:
-        kinds = sorted({type_of(i if key is None else lookup(i, key)) for i in items})
+        kinds = sorted({type_of(i if key is None else settle(lookup(i, key))) for i in items})
         raise EvalFailure(f"sort() cannot order mixed values: {', '.join(kinds)}") from None
 
 
@@ -328,4 +329,29 @@ def status_functions(status: str | None, result: Any) -> dict[str, Callable[...,
     return fns
 
 
-FUNCTION_NAMES = frozenset(FUNCTIONS) | {"result", "succeeded", "failed", "timed_out", "cancelled"}
+# --- now() and uuid(): from the host (the Temporal workflow's clock and seeded random source) ---
+
+
+def host_functions(clock: Callable[[], Any] | None, uuid: Callable[[], str] | None,
+                   ) -> dict[str, Callable[..., Any]]:
+    """now() gives the host clock as ISO 8601 text (e.g. "2024-05-01T12:00:00.123456+00:00"),
+    uuid() a random UUID as text. Both come from the host so that a replay sees the same values."""
+
+    def now():
+        if clock is None:
+            raise EvalFailure("now() is only available while a workflow runs")
+        value = clock()
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+    def new_uuid():
+        if uuid is None:
+            raise EvalFailure("uuid() is only available while a workflow runs")
+        return str(uuid())
+
+    now.__name__ = now.__qualname__ = "now"
+    new_uuid.__name__ = new_uuid.__qualname__ = "uuid"
+    return {"now": now, "uuid": new_uuid}
+
+
+FUNCTION_NAMES = frozenset(FUNCTIONS) | {"result", "succeeded", "failed", "timed_out", "cancelled",
+                                         "now", "uuid"}

@@ -28,13 +28,13 @@ def closure(ref: str, lookup: Callable[[str], Action | None]) -> dict[str, Actio
     queue = deque([root])
     while queue:
         action = queue.popleft()
-        for task in action.workflow.tasks if action.workflow else []:
-            if task.action in found:
+        for task_name, target_ref in action.workflow.action_refs() if action.workflow else []:
+            if target_ref in found:
                 continue
-            target = lookup(task.action)
+            target = lookup(target_ref)
             if target is None:
-                raise MissingAction(task.action, action.ref, task.name)
-            found[task.action] = target
+                raise MissingAction(target_ref, action.ref, task_name)
+            found[target_ref] = target
             queue.append(target)
     return found
 

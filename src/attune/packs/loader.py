@@ -11,7 +11,8 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from attune.packs.catalog import Catalog
-from attune.packs.models import Pack
+from attune.packs.interpreters import version_satisfies
+from attune.packs.models import Pack, ParameterSpec
 from attune.packs.pack_dir import LoadedPack, load_pack_dir, read_yaml
 from attune.packs.problems import PackError, Problem, Reporter, sort_problems
 from attune.packs.schema import check_parameters
@@ -36,7 +37,9 @@ def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[Loaded
     loaded = load_pack_dir(root)
     siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
     known = _refs([loaded, *siblings]) | set(extra)
-    _check_actions_exist(loaded.workflows, known)
+    _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]))
+    versions = {ref.split(".", 1)[0]: "" for ref in extra} | _versions([loaded, *siblings])
+    _check_dependencies([loaded], versions)
     _check_endless_nesting([loaded, *siblings], only=loaded)
     return loaded, known
 
@@ -55,7 +58,9 @@ def load_packs(root: str | FsPath) -> Catalog:
             loaded.pack_rep.at(("ref",), f"pack ref '{loaded.pack.ref}' is already used by "
                                f"{packs[loaded.pack.ref].path}")
         packs.setdefault(loaded.pack.ref, loaded.pack)
-    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads))
+    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads),
+                         _workflow_refs(loads))
+    _check_dependencies(loads, _versions(loads))
     _check_endless_nesting(loads)
     problems = [p for loaded in loads for p in loaded.problems]
     if problems:
@@ -135,11 +140,12 @@ def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dic
 def _check_workflow(rep: Reporter, data: Any, parameters: dict | None,
                     known_actions: Container[str] | None) -> WorkflowDefinition | None:
     definition, synthetic = build_definition(rep, data)
-    names = set(parameters) if parameters is not None else None
-    if names is None and isinstance(data, dict) and data.get("parameters") is not None:
-        names = set(check_parameters(rep, data["parameters"], ("parameters",)))
+    if parameters is None and isinstance(data, dict) and data.get("parameters") is not None:
+        parameters = check_parameters(rep, data["parameters"], ("parameters",))
     if definition is not None:
-        check_definition(rep, definition, synthetic, names)
+        typed = parameters is not None and all(isinstance(v, ParameterSpec) for v in parameters.values())
+        check_definition(rep, definition, synthetic,
+                         parameters if typed else (set(parameters) if parameters is not None else None))
         if known_actions is not None:
             _check_actions_exist([(rep, definition)], known_actions)
     return definition
@@ -155,6 +161,10 @@ def _problems(loader: Any, path: FsPath) -> list[Problem]:
 
 def _pack_dirs(root: FsPath) -> list[FsPath]:
     return sorted(d for d in root.iterdir() if (d / "pack.yaml").is_file()) if root.is_dir() else []
+
+
+def _versions(loads: list[LoadedPack]) -> dict[str, str]:
+    return {loaded.pack.ref: loaded.pack.version for loaded in loads if loaded.pack}
 
 
 def _refs(loads: list[LoadedPack]) -> set[str]:
@@ -174,8 +184,9 @@ def _check_endless_nesting(loads: list[LoadedPack], only: LoadedPack | None = No
     calls: dict[str, list[tuple[str, str]]] = {}
     for ref, definition in workflows.items():
         always = TaskGraph.of(definition).always_run(definition)
-        calls[ref] = [(name, definition.task(name).action) for name in always
-                      if definition.task(name).action in workflows]
+        calls[ref] = [(name, unit.action) for name in always
+                      for unit in definition.task(name).parallel or [definition.task(name)]
+                      if unit.action in workflows]
     for ref, definition in workflows.items():
         rep = reporters.get(id(definition))
         if rep is None or (only is not None and not any(d is definition for _, d in only.workflows)):
@@ -204,12 +215,41 @@ def _always_calls(start: str, goal: str, calls: dict[str, list[tuple[str, str]]]
     return None
 
 
+def _workflow_refs(loads: list[LoadedPack]) -> set[str]:
+    return {ref for loaded in loads if loaded.pack
+            for ref, action in loaded.pack.actions.items() if action.is_workflow}
+
+
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
-                         known: Container[str]) -> None:
+                         known: Container[str], workflow_refs: Container[str] = ()) -> None:
+    """Every task action exists; `wait_for` sits on a task that runs an action, not a nested
+    workflow (whose own tasks would have to wait)."""
     for rep, definition in workflows:
         for i, task in enumerate(definition.tasks):
-            # Malformed refs were reported when the task was read (and left as "?").
-            if task.action != "?" and task.action not in known:
-                rep.at(("tasks", i, "action"), f"unknown action '{task.action}'")
+            if task.wait_for is not None and task.action in workflow_refs:
+                rep.at(("tasks", i, "wait_for"), f"`wait_for` needs an action task: '{task.name}' "
+                       f"runs the workflow '{task.action}'", key=True)
+            subs = [(("tasks", i, "tasks", j), sub) for j, sub in enumerate(task.parallel or [])]
+            for at, unit in [(("tasks", i), task), *subs]:
+                # Malformed refs were reported when the task was read (and left as "?").
+                if unit.action not in (None, "?") and unit.action not in known:
+                    rep.at(at + ("action",), f"unknown action '{unit.action}'")
+
+
+def _check_dependencies(loads: list[LoadedPack], known: dict[str, str]) -> None:
+    """pack.yaml `dependencies`: every pack named is loaded (or registered), at a version that
+    meets the constraint. `known`: pack ref -> version."""
+    for loaded in loads:
+        if loaded.pack is None or loaded.pack_rep is None:
+            continue
+        for ref, constraint in loaded.pack.dependencies.items():
+            at = ("dependencies", ref) if ("dependencies", ref) in loaded.pack_rep.marks.keys else (
+                "dependencies",)
+            if ref not in known:
+                loaded.pack_rep.at(at, f"pack '{loaded.pack.ref}' depends on pack '{ref}', which is "
+                                   f"not loaded (known packs: {', '.join(sorted(known)) or 'none'})")
+            elif constraint is not None and version_satisfies(known[ref], constraint) is False:
+                loaded.pack_rep.at(at, f"pack '{loaded.pack.ref}' needs {ref} {constraint}, found "
+                                   f"{ref} {known[ref]}")
 
 

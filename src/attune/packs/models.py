@@ -19,14 +19,29 @@ RUNNER_ALIASES: dict[str, Runner] = {
     "node": "nodejs", "nodejs": "nodejs", "node.js": "nodejs",
 }
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
+# JSON Schema (2020-12) keywords a parameter may carry beyond the flat keys (spec §1); they are
+# enforced with the rest. Anything else is a typo and an error.
+JSON_SCHEMA_KEYWORDS = frozenset({
+    "$schema", "$id", "$ref", "$anchor", "$comment", "$defs", "definitions", "title", "examples",
+    "deprecated", "readOnly", "writeOnly", "const", "multipleOf", "exclusiveMaximum",
+    "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "maxItems", "minItems",
+    "uniqueItems", "contains", "maxContains", "minContains", "prefixItems", "properties",
+    "patternProperties", "additionalProperties", "propertyNames", "maxProperties",
+    "minProperties", "dependentRequired", "dependentSchemas", "allOf", "anyOf", "oneOf", "not",
+    "if", "then", "else", "unevaluatedItems", "unevaluatedProperties", "contentEncoding",
+    "contentMediaType", "contentSchema",
+})
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ParameterSpec(_Model):
-    """One entry of the flat (StackStorm-style) parameter schema."""
+class ParameterSpec(BaseModel):
+    """One entry of the flat (StackStorm-style) parameter schema, plus any JSON Schema keyword
+    (kept as extra fields: `spec.model_extra`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     type: ParamType = "string"
     description: str | None = None
@@ -37,6 +52,20 @@ class ParameterSpec(_Model):
     minimum: float | None = None
     maximum: float | None = None
     items: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(str(k) for k in data
+                             if k not in cls.model_fields and k not in JSON_SCHEMA_KEYWORDS)
+            if unknown:
+                raise ValueError(f"unknown parameter key(s) {', '.join(unknown)}: neither a flat "
+                                 "schema key nor a JSON Schema keyword")
+        return data
+
+    def schema_keywords(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class Action(_Model):
@@ -56,6 +85,11 @@ class Action(_Model):
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     tags: list[str] = Field(default_factory=list)
+    # Interpreter constraint such as ">=3.9" (spec §1), checked when the pack loads.
+    runtime_version: str | None = None
+    # Execution-token permission sets for tasks that name none (spec §9).
+    default_execution_permission_set_refs: list[str] = Field(default_factory=list)
+    worker_selector: dict[str, str] | None = None  # labels a worker must carry (routing: later)
     # Python actions fork from a pre-started interpreter (same process contract, no start-up
     # cost); `warm_start: false` spawns a fresh `python3` instead, e.g. for code that must not
     # share the starter's hash seed or parent process.
@@ -90,11 +124,32 @@ class Pack(_Model):
     tags: list[str] = Field(default_factory=list)
     path: str  # absolute directory of the pack
     actions: dict[str, Action] = Field(default_factory=dict)  # by ref
+    # Attune pack metadata (spec §1). `enabled: false` disables every action of the pack.
+    author: str | None = None
+    email: str | None = None
+    website: str | None = None
+    system: bool = False
+    enabled: bool = True
+    is_standard: bool = False
+    meta: dict[str, Any] = Field(default_factory=dict)
+    runtime_deps: list[str] = Field(default_factory=list)
+    dependencies: dict[str, str | None] = Field(default_factory=dict)  # pack ref -> version spec
+
+    @property
+    def python_dependencies(self) -> list[str]:
+        """pip requirements from `meta.python_dependencies` (they join requirements.txt)."""
+        deps = self.meta.get("python_dependencies")
+        return [str(d) for d in deps] if isinstance(deps, list) else []
 
     @model_validator(mode="after")
     def _actions_know_their_directory(self) -> "Pack":
         # Workers run the entry point relative to the pack: every action carries the path.
         for ref, action in self.actions.items():
+            update: dict[str, Any] = {}
             if action.pack_dir != self.path:
-                self.actions[ref] = action.model_copy(update={"pack_dir": self.path})
+                update["pack_dir"] = self.path
+            if not self.enabled and action.enabled:
+                update["enabled"] = False
+            if update:
+                self.actions[ref] = action.model_copy(update=update)
         return self

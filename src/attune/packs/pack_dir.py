@@ -12,7 +12,8 @@ from typing import Any
 
 from attune.packs.models import Action, Pack
 from attune.packs.problems import Problem, Reporter
-from attune.packs.schema import check_action_ref, check_action_yaml, check_pack_yaml, check_parameters
+from attune.packs.schema import (check_action_ref, check_action_yaml, check_pack_yaml,
+                                 check_parameters, output_schema)
 from attune.packs.workflow_file import build_definition, check_definition
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.workflows.definition import WorkflowDefinition
@@ -71,7 +72,10 @@ def load_pack_dir(root: FsPath) -> LoadedPack:
         _add(actions, _load_action(loaded, file, fields["ref"], root, companions))
     for file in _yaml_files(root / "actions" / "workflows", WORKFLOW_SUFFIXES):
         if file.resolve() not in companions:
-            _add(actions, _load_standalone(loaded, file, fields["ref"]))
+            _add(actions, _load_standalone(loaded, file, fields["ref"], f"workflows/{file.name}"))
+    # Attune's older standalone location: <pack>/workflows/<name>.yaml, each an action.
+    for file in _yaml_files(root / "workflows"):
+        _add(actions, _load_standalone(loaded, file, fields["ref"], f"../workflows/{file.name}"))
     loaded.pack = Pack(**fields, path=str(root.resolve()),
                        actions={ref: action for ref, (action, _) in actions.items()})
     return loaded
@@ -116,7 +120,7 @@ def _load_action(loaded: LoadedPack, file: FsPath, pack_ref: str, root: FsPath,
         _check_companion(wf_rep, wf_data, data, fields["ref"])
     if definition is None or not fields["ref"]:
         return None
-    check_definition(wf_rep, definition, synthetic, set(fields["parameters"]))
+    check_definition(wf_rep, definition, synthetic, fields["parameters"])
     loaded.workflows.append((wf_rep, definition))
     return Action(**fields, workflow=definition), rep
 
@@ -127,14 +131,14 @@ def _check_companion(rep: Reporter, wf: dict[str, Any], action: dict[str, Any],
     original often repeat them; that is fine as long as they agree, never silently different."""
     if "ref" in wf and ref is not None and wf["ref"] != ref:
         rep.at(("ref",), f"ref '{wf['ref']}' does not match the action's ref '{ref}'")
-    for key in ("parameters", "output"):
+    for key in ("parameters", "output", "output_schema", "out_schema"):
         if key in wf and wf[key] != action.get(key):
             rep.at((key,), f"`{key}` differs from the action YAML, which owns it; remove it here",
                    key=True)
 
 
-def _load_standalone(loaded: LoadedPack, file: FsPath,
-                     pack_ref: str) -> tuple[Action, Reporter] | None:
+def _load_standalone(loaded: LoadedPack, file: FsPath, pack_ref: str,
+                     workflow_file: str) -> tuple[Action, Reporter] | None:
     """A *.workflow.yaml that no action YAML points at is an action of its own; its ref defaults
     to <pack>.<file name without .workflow.yaml>."""
     parsed = loaded.read(file)
@@ -144,16 +148,17 @@ def _load_standalone(loaded: LoadedPack, file: FsPath,
     definition, synthetic = build_definition(rep, data)
     if not isinstance(data, dict):
         return None
-    name = file.name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".workflow")
-    ref = check_action_ref(rep, {"ref": data.get("ref", f"{pack_ref}.{name}")}, pack_ref)
+    stem = file.name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".workflow")
+    named = {k: data[k] for k in ("ref", "name") if k in data} or {"name": stem}
+    ref = check_action_ref(rep, named, pack_ref)
     params = check_parameters(rep, data.get("parameters"), ("parameters",))
-    typed = [rep.expect(data, (), "label", str, "a string"),
-             rep.expect(data, (), "output", dict, "a mapping")]
-    if definition is None or ref is None or not all(typed):
+    typed = rep.expect(data, (), "label", str, "a string")
+    output = output_schema(rep, data)
+    if definition is None or ref is None or not typed:
         return None
-    check_definition(rep, definition, synthetic, set(params))
+    check_definition(rep, definition, synthetic, params)
     loaded.workflows.append((rep, definition))
-    action = Action(ref=ref, pack_ref=pack_ref, label=data.get("label"), output=data.get("output"),
+    action = Action(ref=ref, pack_ref=pack_ref, label=data.get("label"), output=output,
                     description=definition.description, parameters=params, tags=definition.tags,
-                    workflow_file=f"workflows/{file.name}", workflow=definition)
+                    workflow_file=workflow_file, workflow=definition)
     return action, rep

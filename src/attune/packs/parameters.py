@@ -29,6 +29,7 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
             prop["maximum"] = spec.maximum
         if spec.items is not None and spec.type == "array":
             prop["items"] = spec.items
+        prop.update(spec.schema_keywords())  # minItems, pattern, format, properties, ...
         properties[name] = prop
     return {
         "type": "object",
@@ -40,12 +41,18 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
 
 
 def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `params` with each missing parameter set to its declared default (if any)."""
+    """A copy of `params` with each missing (or null) parameter set to its declared default."""
     result = copy.deepcopy(params)
     for name, spec in action.parameters.items():
-        if name not in result and spec.default is not None:
+        if result.get(name) is None and spec.default is not None:
             result[name] = copy.deepcopy(spec.default)
     return result
+
+
+def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+    """What `parameters` holds in a workflow's expressions: the given values, declared defaults,
+    and null for a declared parameter that has neither (spec §6 Decided)."""
+    return {**{name: None for name in action.parameters}, **apply_defaults(action, params)}
 
 
 def validate_parameters(
@@ -57,23 +64,28 @@ def validate_parameters(
         params = {}
     if not isinstance(params, dict):
         return {}, [{"path": "parameters", "message": "parameters must be an object"}]
-    full = apply_defaults(action, params)
-    validator = Draft202012Validator(to_json_schema(action.parameters))
+    # A declared parameter given as null is not given: a workflow passes an optional parameter
+    # on as `{{ parameters.x }}`, which is null when its caller left it out (spec §6).
+    full = {k: v for k, v in apply_defaults(action, params).items()
+            if v is not None or k not in action.parameters}
+    validator = Draft202012Validator(to_json_schema(action.parameters),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems: list[dict[str, str]] = []
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
             continue
-        if allow_unknown and error.validator == "additionalProperties":
+        if allow_unknown and error.validator == "additionalProperties" and not error.absolute_path:
             continue
         problems.extend(_problems(error, action))
     return full, problems
 
 
 def _problems(error: ValidationError, action: Action) -> list[dict[str, str]]:
-    if error.validator == "required":
+    top = not error.absolute_path  # about the parameters object itself, not inside one
+    if error.validator == "required" and top:
         missing = [n for n in error.validator_value if n not in error.instance]
         return [{"path": n, "message": f"required parameter '{n}' is missing"} for n in missing]
-    if error.validator == "additionalProperties":
+    if error.validator == "additionalProperties" and top:
         extra = sorted(set(error.instance) - set(action.parameters))
         return [{"path": n, "message": f"unknown parameter '{n}'"} for n in extra]
     path = _path(error.absolute_path)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from attune.packs.yaml_marks import Marks, Path
+from attune.workflows.validate import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,19 @@ class Reporter:
         self.problems.append(Problem(self.file, mark.line, column, message))
 
     def check_keys(self, data: dict[Any, Any], path: Path, allowed: set[str],
-                   where: str, unsupported: frozenset[str] = frozenset()) -> None:
-        """Strict key check (spec §1 Decided): unknown keys are errors, `__chart_meta__` is
-        editor layout data and always allowed."""
+                   where: str, unsupported: Mapping[str, str] | None = None) -> None:
+        """Strict key check (spec §1): a key found in no Attune file is an error (with the
+        nearest known key when it looks like a typo); `__chart_meta__` is editor layout data and
+        always allowed."""
+        unsupported = unsupported or {}
         for key in data:
             if key == "__chart_meta__" or key in allowed:
                 continue
             if key in unsupported:
-                self.at(path + (key,), f"`{key}` is not supported", key=True)
+                self.at(path + (key,), f"`{key}` is not supported: {unsupported[key]}", key=True)
             else:
-                self.at(path + (key,), f"unknown key '{key}' in {where}", key=True)
+                self.at(path + (key,), f"unknown key '{key}' in {where}"
+                        + did_you_mean(key, allowed | set(unsupported)), key=True)
 
     def expect(self, data: dict[Any, Any], path: Path, key: str, types: type | tuple[type, ...],
                what: str) -> bool:

@@ -13,47 +13,131 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from attune.packs.models import (DEFAULT_TIMEOUT_SECONDS, LOCAL_MAX_TIMEOUT_SECONDS, RUNNER_ALIASES,
-                                 Action, ParameterSpec)
+from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
+from attune.packs.models import (DEFAULT_TIMEOUT_SECONDS, JSON_SCHEMA_KEYWORDS,
+                                 LOCAL_MAX_TIMEOUT_SECONDS, RUNNER_ALIASES, Action, ParameterSpec)
 from attune.packs.parameters import to_json_schema
-from attune.packs.problems import Reporter
+from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path
 
 PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")  # <pack>.<name>
-# Informational keys that packs written for the original carry; they change nothing here.
-PACK_INFO_KEYS = {"author", "email", "website", "meta"}
-PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags"}
+PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags",
+             "runtime_deps", "dependencies", "enabled", "meta"}
+# Keys Attune's packs carry that change nothing here (README "Coming from Attune" says why);
+# `name` is the older spelling of `ref`.
+PACK_INFO_KEYS = {"name", "author", "email", "website", "system", "is_standard", "testing",
+                  "worker_selector", "worker_tolerations", "worker_affinity"}
 ACTION_KEYS = {"ref", "label", "description", "enabled", "runner_type", "entry_point", "parameters",
                "output", "parameter_delivery", "parameter_format", "output_format",
-               "timeout_seconds", "tags", "workflow_file", "warm_start", "local"}
-UNSUPPORTED = frozenset({"iterate_cache", "wait_for", "permission_set_refs", "permission_set_ref",
-                         "worker_selector"})
-PARAM_KEYS = set(ParameterSpec.model_fields)
+               "timeout_seconds", "tags", "workflow_file", "warm_start", "local",
+               # Attune spellings and keys (spec §1): `name` and `timeout` are older spellings
+               # of the ref's last part and timeout_seconds, output_schema/out_schema of output.
+               "name", "timeout", "output_schema", "out_schema", "runtime_version",
+               "default_execution_permission_set_refs", "worker_selector"}
+ACTION_INERT_KEYS = {"required_worker_runtimes", "accesses_mcp", "reference_visibility",
+                     "worker_tolerations", "worker_affinity", "log_retention_policy",
+                     "log_retention_limit", "examples"}
+UNSUPPORTED = {"iterate_cache": "this engine has no Data Cache; give the items with `with_items`"}
+PARAM_KEYS = set(ParameterSpec.model_fields) | JSON_SCHEMA_KEYWORDS
 PARAM_TYPES = ("string", "integer", "number", "boolean", "array", "object")
+# The JSON Schema object form of `parameters` (spec §1): {type: object, properties, required}.
+OBJECT_FORM_KEYS = {"type", "properties", "required", "additionalProperties", "title",
+                    "description", "$schema"}
 _ENUMS = {name: Action.model_fields[name].annotation.__args__  # type: ignore[union-attr]
           for name in ("parameter_delivery", "parameter_format", "output_format")}
 
 
 def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | None:
     rep.check_keys(data, (), PACK_KEYS | PACK_INFO_KEYS, "pack.yaml")
-    ref = data.get("ref")
+    key = "ref" if "ref" in data or "name" not in data else "name"  # `name`: older spelling
+    ref = data.get(key)
     if ref is None:
         rep.at((), "missing required key 'ref'")
     elif not isinstance(ref, str) or not PACK_REF.match(ref):
-        rep.at(("ref",), f"pack ref {ref!r} is invalid: a lowercase letter first, then lowercase "
+        rep.at((key,), f"pack {key} {ref!r} is invalid: a lowercase letter first, then lowercase "
                "letters, digits, '-' or '_' (no dots)")
         ref = None
-    fields = {"ref": ref}
+    fields: dict[str, Any] = {"ref": ref}
     for key, types, what in (("label", str, "a string"), ("description", str, "a string"),
                              ("version", str, "a string (quote it)"), ("config", dict, "a mapping"),
-                             ("conf_schema", dict, "a mapping")):
-        if rep.expect(data, (), key, types, what) and data.get(key) is not None:
+                             ("conf_schema", dict, "a mapping"), ("author", str, "a string"),
+                             ("email", str, "a string"), ("website", str, "a string"),
+                             ("system", bool, "true or false"), ("enabled", bool, "true or false"),
+                             ("is_standard", bool, "true or false"), ("meta", dict, "a mapping"),
+                             ("testing", dict, "a mapping")):
+        if rep.expect(data, (), key, types, what) and data.get(key) is not None and key != "testing":
             fields[key] = data[key]
     if check_tags(rep, data, ()):
         fields["tags"] = data.get("tags") or []
+    _python_dependencies(rep, data.get("meta"))
+    fields["runtime_deps"] = _runtime_deps(rep, data.get("runtime_deps"))
+    fields["dependencies"] = _pack_dependencies(rep, data.get("dependencies"))
+    for key, kind, what in (("worker_selector", dict, "a mapping"), ("worker_tolerations", list, "a list"),
+                            ("worker_affinity", dict, "a mapping")):
+        rep.expect(data, (), key, kind, what)
     return fields if ref else None
+
+
+def _python_dependencies(rep: Reporter, meta: Any) -> None:
+    deps = meta.get("python_dependencies") if isinstance(meta, dict) else None
+    if deps is not None and not (isinstance(deps, list) and all(isinstance(d, str) for d in deps)):
+        rep.at(("meta", "python_dependencies"), "'python_dependencies' must be a list of pip "
+               "requirements such as \"requests>=2.28\"")
+
+
+def _runtime_deps(rep: Reporter, deps: Any) -> list[str]:
+    """Runtimes the pack needs: each must be one this engine runs, with its interpreter here."""
+    if deps is None:
+        return []
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        rep.at(("runtime_deps",), "'runtime_deps' must be a list of runtimes such as [shell, python3]")
+        return []
+    for i, name in enumerate(deps):
+        try:
+            check_runtime(name)
+        except RuntimeCheckError as exc:
+            rep.at(("runtime_deps", i), str(exc))
+    return list(deps)
+
+
+def _pack_dependencies(rep: Reporter, deps: Any) -> dict[str, str | None]:
+    """Other packs this one needs: a list of refs (`core`, `core>=1.0`) or a map ref -> version
+    constraint. Whether they exist is checked once every pack is loaded (loader.py)."""
+    if deps is None:
+        return {}
+    found: dict[str, str | None] = {}
+    items = deps.items() if isinstance(deps, dict) else enumerate(deps) if isinstance(deps, list) else None
+    if items is None:
+        rep.at(("dependencies",), "'dependencies' must be a list of pack refs or a map of pack ref "
+               f"to version constraint, got {type_name(deps)}")
+        return {}
+    for key, value in items:
+        at = ("dependencies", key)
+        if isinstance(deps, dict):
+            ref, spec = key, value
+            if spec is not None and not isinstance(spec, str):
+                rep.at(at, f"the version constraint of pack '{ref}' must be a string such as "
+                       "\">=1.0\"")
+                continue
+        elif isinstance(value, str):
+            ref, spec = _split_constraint(value)
+        else:
+            rep.at(at, f"each dependency must be a pack ref, got {type_name(value)}")
+            continue
+        if not isinstance(ref, str) or not PACK_REF.match(ref):
+            rep.at(at, f"dependency {ref!r} is not a pack ref")
+            continue
+        found[ref] = spec or None
+    return found
+
+
+def _split_constraint(text: str) -> tuple[str, str | None]:
+    match = re.match(r"^\s*([a-z][a-z0-9_-]*)\s*(.*?)\s*$", text)
+    if match is None:
+        return text, None
+    return match.group(1), match.group(2) or None
 
 
 def check_tags(rep: Reporter, data: dict[str, Any], path: Path) -> bool:
@@ -65,10 +149,17 @@ def check_tags(rep: Reporter, data: dict[str, Any], path: Path) -> bool:
 
 
 def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: Path = ()) -> str | None:
-    ref = data.get("ref")
+    """`ref`, or (the older spelling) `name` alone: the ref is then `<pack>.<name>`."""
+    ref, name = data.get("ref"), data.get("name")
+    if ref is None and isinstance(name, str) and ACTION_NAME.match(name):
+        return f"{pack_ref}.{name}"
     if ref is None:
-        rep.at(path, "missing required key 'ref'")
+        rep.at(path + ("name",) if name is not None else path,
+               "missing required key 'ref'" if name is None else
+               f"'name' must be letters, digits, '_' or '-', got {name!r}")
         return None
+    if name is not None and isinstance(ref, str) and ref.partition(".")[2] != name:
+        rep.at(path + ("name",), f"name {name!r} does not match the ref {ref!r}")
     pack, _, name = ref.partition(".") if isinstance(ref, str) else ("", "", "")
     if pack != pack_ref or not ACTION_NAME.match(name):
         rep.at(path + ("ref",), f"action ref {ref!r} must be '{pack_ref}.<name>' (name: letters, "
@@ -80,23 +171,53 @@ def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: P
 def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
                       pack_dir: FsPath) -> dict[str, Any]:
     """Fields for models.Action (without `workflow`); `ref` is None when it is unusable."""
-    rep.check_keys(data, (), ACTION_KEYS, "action", UNSUPPORTED)
+    rep.check_keys(data, (), ACTION_KEYS | ACTION_INERT_KEYS, "action", UNSUPPORTED)
     fields: dict[str, Any] = {"ref": check_action_ref(rep, data, pack_ref), "pack_ref": pack_ref}
     for key, types, what in (("label", str, "a string"), ("description", str, "a string"),
-                             ("enabled", bool, "true or false"), ("output", dict, "a mapping"),
-                             ("warm_start", bool, "true or false"), ("local", bool, "true or false")):
-        if rep.expect(data, (), key, types, what) and data.get(key) is not None:
+                             ("enabled", bool, "true or false"), ("warm_start", bool, "true or false"),
+                             ("local", bool, "true or false"), ("runtime_version", str, "a string"),
+                             ("accesses_mcp", bool, "true or false"),
+                             ("reference_visibility", str, "a string"),
+                             ("required_worker_runtimes", list, "a list of runtimes"),
+                             ("worker_tolerations", list, "a list"),
+                             ("worker_affinity", dict, "a mapping")):
+        kept = key in Action.model_fields  # the others are checked, then inert (README)
+        if rep.expect(data, (), key, types, what) and data.get(key) is not None and kept:
             fields[key] = data[key]
+    output = output_schema(rep, data)
+    if output is not None:
+        fields["output"] = output
+    refs = data.get("default_execution_permission_set_refs")
+    if refs is not None:
+        if isinstance(refs, str):
+            refs = [refs] if refs else []
+        if isinstance(refs, list) and all(isinstance(r, str) and r for r in refs):
+            fields["default_execution_permission_set_refs"] = list(dict.fromkeys(refs))
+        else:
+            rep.at(("default_execution_permission_set_refs",), "'default_execution_permission_set"
+                   "_refs' must be a permission set ref or a list of refs")
+    selector = data.get("worker_selector")
+    if selector is not None:
+        if isinstance(selector, dict) and all(isinstance(v, str) for v in selector.values()):
+            fields["worker_selector"] = {str(k): v for k, v in selector.items()}
+        else:
+            rep.at(("worker_selector",), "'worker_selector' must be a mapping of label: \"text\" "
+                   "(quote values such as \"true\")")
     for key, allowed in _ENUMS.items():
         value = data.get(key)
         if value is not None and value not in allowed:
             rep.at((key,), f"'{key}' must be one of {', '.join(allowed)}, got {value!r}")
         elif value is not None:
             fields[key] = value
-    timeout = data.get("timeout_seconds")
-    if timeout is not None:
+    if "timeout" in data and "timeout_seconds" in data:
+        rep.at(("timeout",), "give `timeout_seconds` or its older spelling `timeout`, not both",
+               key=True)
+    for key in ("timeout_seconds", "timeout"):
+        timeout = data.get(key)
+        if timeout is None:
+            continue
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-            rep.at(("timeout_seconds",), "'timeout_seconds' must be an integer >= 1")
+            rep.at((key,), f"'{key}' must be an integer >= 1")
         else:
             fields["timeout_seconds"] = timeout
     if check_tags(rep, data, ()):
@@ -104,7 +225,35 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
     fields["parameters"] = check_parameters(rep, data.get("parameters"), ("parameters",))
     _check_kind(rep, data, pack_dir, fields)
     _check_local(rep, data, fields)
+    _check_runtime_version(rep, fields)
     return fields
+
+
+def output_schema(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | None:
+    """`output`, or its older names `output_schema` / `out_schema` (one of them)."""
+    given = [key for key in ("output", "output_schema", "out_schema") if key in data]
+    for key in given[1:]:
+        rep.at((key,), f"give one of {', '.join(given)}: they are the same schema", key=True)
+    if not given or not rep.expect(data, (), given[0], dict, "a mapping"):
+        return None
+    return data[given[0]]
+
+
+def _check_runtime_version(rep: Reporter, fields: dict[str, Any]) -> None:
+    constraint = fields.get("runtime_version")
+    if constraint is None:
+        return
+    if fields.get("workflow_file") is not None:
+        rep.at(("runtime_version",), "a workflow action runs no interpreter: drop "
+               "`runtime_version`", key=True)
+        return
+    runner = fields.get("runner")
+    if runner is None:
+        return  # runner_type was reported
+    try:
+        check_runtime_version(runner, constraint)
+    except RuntimeCheckError as exc:
+        rep.at(("runtime_version",), str(exc))
 
 
 def _check_local(rep: Reporter, data: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -137,6 +286,10 @@ def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath, fields: d
     runner = data.get("runner_type")
     if runner is None:
         rep.at((), "an action needs runner_type and entry_point, or workflow_file")
+    elif runner == "native":
+        rep.at(("runner_type",), "runner_type 'native' (Attune's compiled actions) is not "
+               "supported: this engine has no native runner; rewrite the action as shell, python "
+               "or nodejs")
     elif runner not in RUNNER_ALIASES:
         rep.at(("runner_type",), f"unknown runner_type {runner!r} (use one of "
                f"{', '.join(RUNNER_ALIASES)})")
@@ -173,15 +326,31 @@ def safe_file(rep: Reporter, path: Path, value: Any, pack_dir: FsPath) -> bool:
 
 
 def check_parameters(rep: Reporter, params: Any, path: Path) -> dict[str, ParameterSpec]:
-    """The flat (StackStorm-style) schema: name -> {type, description, required, ...}."""
+    """The flat (StackStorm-style) schema, name -> {type, description, required, ...}, or the
+    JSON Schema object form {type: object, properties: {...}, required: [...]} (spec §1)."""
     if params is None:
         return {}
     if not isinstance(params, dict):
         rep.at(path, "'parameters' must be a mapping of name -> {type, ...}")
         return {}
     if params.get("type") == "object" and isinstance(params.get("properties"), dict):
-        rep.at(path, "'parameters' must be the flat schema (name: {type, ...}), not JSON Schema")
-        return {}
+        return _object_form(rep, params, path)
+    return _flat(rep, params, path, required=set())
+
+
+def _object_form(rep: Reporter, params: dict[str, Any], path: Path) -> dict[str, ParameterSpec]:
+    rep.check_keys(params, path, OBJECT_FORM_KEYS, "parameters (JSON Schema object form)")
+    required = params.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+        rep.at(path + ("required",), "'required' must be a list of parameter names")
+        required = []
+    for i, name in enumerate(required):
+        if name not in params["properties"]:
+            rep.at(path + ("required", i), f"required parameter '{name}' is not in `properties`")
+    return _flat(rep, params["properties"], path + ("properties",), required=set(required))
+
+
+def _flat(rep: Reporter, params: dict[str, Any], path: Path, required: set[str]) -> dict[str, ParameterSpec]:
     specs = {}
     for name, spec in params.items():
         where = path + (name,)
@@ -192,7 +361,10 @@ def check_parameters(rep: Reporter, params: Any, path: Path) -> dict[str, Parame
         rep.check_keys(spec, where, PARAM_KEYS, f"parameter '{name}'")
         _check_param(rep, spec, where, name)
         if len(rep.problems) == before:
-            model = ParameterSpec.model_validate({k: v for k, v in spec.items() if k != "__chart_meta__"})
+            fields = {k: v for k, v in spec.items() if k != "__chart_meta__"}
+            if name in required:
+                fields["required"] = True
+            model = ParameterSpec.model_validate(fields)
             _check_default(rep, model, where, str(name))
             specs[str(name)] = model
     return specs
@@ -209,6 +381,11 @@ def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) ->
                              ("minimum", (int, float), "a number"), ("maximum", (int, float), "a number"),
                              ("items", dict, "a mapping")):
         rep.expect(spec, where, key, types, what)
+    # The JSON Schema keywords must form a valid schema (minItems: "one" is a typo, not a rule).
+    keywords = {k: v for k, v in spec.items() if k in JSON_SCHEMA_KEYWORDS}
+    for error in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(keywords):
+        at = where + tuple(error.absolute_path)[:1]
+        rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {error.message}")
 
 
 def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -> None:
@@ -216,5 +393,6 @@ def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -
     if spec.default is None:
         return
     schema = to_json_schema({name: spec})["properties"][name]
-    for error in Draft202012Validator(schema).iter_errors(spec.default):
+    checker = Draft202012Validator.FORMAT_CHECKER
+    for error in Draft202012Validator(schema, format_checker=checker).iter_errors(spec.default):
         rep.at(where + ("default",), f"parameter '{name}': default {error.message}")

@@ -8,24 +8,32 @@ one run reports as many problems as possible without knock-on noise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from attune.packs.problems import Reporter
+from attune.packs.models import ParameterSpec
+from attune.packs.problems import Reporter, type_name
 from attune.packs.schema import ACTION_REF, UNSUPPORTED, check_tags
 from attune.workflows.definition import WorkflowDefinition
 from attune.workflows.normalize import LEGACY_KEYS, normalize_task
-from attune.workflows.validate import Finding, Path, validate_workflow
+from attune.workflows.validate import Finding, Path, did_you_mean, validate_workflow
 
 WORKFLOW_KEYS = {"version", "description", "vars", "tasks", "output_map", "cancellation_policy",
                  "max_iterations", "tags"}
 # Only a standalone file (no action YAML) owns these; see loader.py for companion files.
-STANDALONE_KEYS = {"ref", "label", "parameters", "output"}
+# `name` is the older spelling of the ref's last part; output_schema/out_schema of `output`;
+# `metadata` is free-form documentation (Attune's own standalone files carry it).
+STANDALONE_KEYS = {"ref", "label", "parameters", "output", "name", "output_schema", "out_schema",
+                   "metadata"}
 TASK_KEYS = {"name", "action", "input", "next", "join", "with_items", "batch_size", "concurrency",
-             "retry", "timeout", "delay", "type", "publish", "decision"} | {k for k, _ in LEGACY_KEYS}
-# `tasks` inside a task is the original's `type: parallel` sub-task list.
-TASK_UNSUPPORTED = UNSUPPORTED | {"tasks"}
+             "retry", "timeout", "delay", "type", "publish", "decision", "tasks",
+             "permission_set_refs", "permission_set_ref", "wait_for", "worker_selector",
+             "worker_tolerations", "worker_affinity"} | {k for k, _ in LEGACY_KEYS}
+# What a `type: parallel` sub-task may carry: it is one action run of the parallel task.
+SUB_TASK_KEYS = {"name", "action", "input", "retry", "timeout", "type"}
+TASK_TYPES = ("action", "workflow", "parallel")
 RETRY_KEYS = {"count", "delay", "backoff", "max_delay", "on_error"}
 BACKOFFS = ("constant", "linear", "exponential")
 POLICIES = ("allow_finish", "cancel_running")
@@ -43,10 +51,12 @@ def build_definition(rep: Reporter, data: Any) -> tuple[WorkflowDefinition | Non
         rep.at(() if "version" not in data else ("version",), "missing required key 'version'")
     elif rep.expect(data, (), "version", str, "a string (quote it)"):
         fields["version"] = version
-    for key, types, what in (("description", str, "a string"), ("vars", dict, "a mapping"),
-                             ("output_map", dict, "a mapping")):
+    for key, types, what in (("description", str, "a string"), ("output_map", dict, "a mapping")):
         if rep.expect(data, (), key, types, what) and data.get(key) is not None:
             fields[key] = data[key]
+    variables = _vars(rep, data.get("vars"))
+    if variables is not None:
+        fields["vars"] = variables
     if data.get("cancellation_policy") is not None:
         if data["cancellation_policy"] in POLICIES:
             fields["cancellation_policy"] = data["cancellation_policy"]
@@ -79,8 +89,34 @@ def report(rep: Reporter, findings: list[Finding]) -> None:
 
 
 def check_definition(rep: Reporter, definition: WorkflowDefinition, synthetic: set[Path],
-                     parameters: set[str] | None) -> None:
-    report(rep, validate_workflow(definition, parameters=parameters, skip_templates=synthetic))
+                     parameters: Mapping[str, ParameterSpec] | set[str] | None) -> None:
+    """`parameters`: the owning action's schema (names only when that is all there is)."""
+    secrets = ({n for n, p in parameters.items() if p.secret} if isinstance(parameters, Mapping)
+               else set())
+    names = set(parameters) if parameters is not None else None
+    report(rep, validate_workflow(definition, parameters=names, secrets=secrets,
+                                  skip_templates=synthetic))
+
+
+def _vars(rep: Reporter, value: Any) -> dict[str, Any] | None:
+    """`vars`: a mapping, or (older standalone files) a list of one-key maps."""
+    if value is None or isinstance(value, dict):
+        return value
+    if not isinstance(value, list):
+        rep.at(("vars",), f"'vars' must be a mapping (or a list of one-key maps), got {type_name(value)}")
+        return None
+    variables: dict[str, Any] = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or len(item) != 1:
+            rep.at(("vars", i), "each item of a `vars` list must be a one-key map (name: value)")
+            continue
+        (name, initial), = item.items()
+        if name in variables:
+            rep.at(("vars", i, name), f"variable '{name}' is already set above", key=True)
+            continue
+        variables[name] = initial
+        rep.marks.aliases[("vars", name)] = ("vars", i, name)
+    return variables
 
 
 def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str, Any]:
@@ -90,27 +126,22 @@ def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str,
         return {"name": f"#{at[-1]}", "action": "?"}
     name = task.get("name")
     where = f"task '{name}'" if isinstance(name, str) else f"task #{at[-1] + 1}"
-    rep.check_keys(task, at, TASK_KEYS, where, TASK_UNSUPPORTED)
+    rep.check_keys(task, at, TASK_KEYS, where, UNSUPPORTED)
+    kind = _task_type(rep, task, at)
     # Placeholders keep a bad task in the graph without knock-on problems ("?" is never looked up).
     fields: dict[str, Any] = {"name": f"#{at[-1]}", "action": "?"}
-    for key in ("name", "action"):
-        if task.get(key) is None:
-            rep.at(at, f"{where} needs `{key}`")
-        elif not isinstance(task[key], str) or not task[key]:
-            rep.at(at + (key,), f"'{key}' must be a non-empty string")
-        elif key == "action" and not ACTION_REF.match(task[key]):
-            rep.at(at + (key,), f"'action' must be an action ref '<pack>.<name>', got {task[key]!r}")
-        else:
-            fields[key] = task[key]
-    if task.get("type") == "parallel":
-        rep.at(at + ("type",), "`type: parallel` is not supported")
-    elif task.get("type") not in (None, "action", "workflow"):
-        rep.at(at + ("type",), "'type' must be action or workflow (nested workflows need no type)")
-    for key, types, what in (("input", dict, "a mapping"), ("with_items", str, "a {{ }} template string"),
-                             ("timeout", (int, str), "an integer or a {{ }} template"),
-                             ("delay", (int, str), "an integer or a {{ }} template")):
-        if rep.expect(task, at, key, types, what) and task.get(key) is not None:
-            fields[key] = task[key]
+    _name_and_action(rep, task, at, where, fields, needs_action=kind != "parallel")
+    if kind == "parallel":
+        fields["action"] = None
+        fields["parallel"] = _sub_tasks(rep, task, at, where)
+        for key in sorted(PARALLEL_ONLY_ON_SUBS & set(task)):
+            why = ("goes on each sub-task" if key in SUB_TASK_KEYS else
+                   "does not apply: a parallel task runs each sub-task once")
+            rep.at(at + (key,), f"`{key}` on a parallel task {why}", key=True)
+        task = {k: v for k, v in task.items() if k not in PARALLEL_ONLY_ON_SUBS}
+    elif task.get("tasks") is not None:
+        rep.at(at + ("tasks",), "sub-`tasks` belong to a `type: parallel` task", key=True)
+    _scalars(rep, task, at, fields)
     for key in ("batch_size", "concurrency"):
         if _positive(rep, task, at, key):
             fields[key] = task[key]
@@ -123,12 +154,132 @@ def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str,
     retry = _retry(rep, task.get("retry"), at + ("retry",))
     if retry is not None:
         fields["retry"] = retry
+    _run_control(rep, task, at, fields)
     normalized = normalize_task(task, at)
     report(rep, normalized.findings)  # these name paths in the file: report before aliasing
     rep.marks.aliases.update(normalized.aliases)
     synthetic.update(normalized.synthetic)
     fields["next"] = normalized.next
     return fields
+
+
+def _task_type(rep: Reporter, task: dict[str, Any], at: Path) -> str:
+    kind = task.get("type", "action")
+    if kind not in TASK_TYPES:
+        rep.at(at + ("type",), f"'type' must be one of {', '.join(TASK_TYPES)}, got {kind!r} "
+               "(a nested workflow needs no type)")
+        return "action"
+    return kind
+
+
+def _name_and_action(rep: Reporter, task: dict[str, Any], at: Path, where: str,
+                     fields: dict[str, Any], *, needs_action: bool) -> None:
+    for key in ("name", "action"):
+        if key == "action" and not needs_action:
+            if task.get("action") is not None:
+                rep.at(at + ("action",), "a `type: parallel` task runs its sub-`tasks`, not an "
+                       "`action` of its own", key=True)
+        elif task.get(key) is None:
+            rep.at(at, f"{where} needs `{key}`")
+        elif not isinstance(task[key], str) or not task[key]:
+            rep.at(at + (key,), f"'{key}' must be a non-empty string")
+        elif key == "action" and not ACTION_REF.match(task[key]):
+            rep.at(at + (key,), f"'action' must be an action ref '<pack>.<name>', got {task[key]!r}")
+        else:
+            fields[key] = task[key]
+
+
+def _scalars(rep: Reporter, task: dict[str, Any], at: Path, fields: dict[str, Any]) -> None:
+    """input, with_items, timeout (seconds > 0, fractions allowed) and delay."""
+    for key, types, what in (("input", dict, "a mapping"), ("with_items", str, "a {{ }} template string"),
+                             ("timeout", (int, float, str), "a number of seconds or a {{ }} template"),
+                             ("delay", (int, str), "an integer or a {{ }} template")):
+        if rep.expect(task, at, key, types, what) and task.get(key) is not None:
+            fields[key] = task[key]
+
+
+def _sub_tasks(rep: Reporter, task: dict[str, Any], at: Path, where: str) -> list[dict[str, Any]]:
+    """The sub-tasks of a legacy `type: parallel` task: each runs one action, all at once."""
+    subs = task.get("tasks")
+    if not isinstance(subs, list) or not subs:
+        rep.at(at + ("tasks",) if "tasks" in task else at,
+               f"{where} is `type: parallel`: it needs `tasks`, a list of at least one sub-task")
+        return []
+    out = []
+    for i, sub in enumerate(subs):
+        sub_at = at + ("tasks", i)
+        if not isinstance(sub, dict):
+            rep.at(sub_at, "a sub-task must be a mapping with name and action")
+            continue
+        sub_where = f"sub-task '{sub.get('name')}' of {where}"
+        for key in sub:
+            if key not in SUB_TASK_KEYS and key != "__chart_meta__":
+                hint = (" (transitions go on the parallel task itself)"
+                        if key in TRANSITION_LIKE else did_you_mean(key, SUB_TASK_KEYS))
+                rep.at(sub_at + (key,), f"`{key}` is not allowed in {sub_where}{hint}", key=True)
+        if sub.get("type", "action") != "action":
+            rep.at(sub_at + ("type",), "a sub-task of a parallel task runs one action: 'type' "
+                   "must be action")
+        fields: dict[str, Any] = {"name": f"#{i}", "action": "?"}
+        _name_and_action(rep, sub, sub_at, sub_where, fields, needs_action=True)
+        _scalars(rep, {k: v for k, v in sub.items() if k in ("input", "timeout")}, sub_at, fields)
+        retry = _retry(rep, sub.get("retry"), sub_at + ("retry",))
+        if retry is not None:
+            fields["retry"] = retry
+        out.append(fields)
+    return out
+
+
+PARALLEL_ONLY_ON_SUBS = {"input", "with_items", "batch_size", "concurrency", "retry", "timeout"}
+TRANSITION_LIKE = {"next", "decision", "publish", "join", "with_items", "delay"} | {k for k, _ in LEGACY_KEYS}
+
+
+def _run_control(rep: Reporter, task: dict[str, Any], at: Path, fields: dict[str, Any]) -> None:
+    """permission_set_refs, wait_for and worker placement (spec §1, §9): loaded and checked
+    here, carried out by the run-control and worker-routing work."""
+    if "permission_set_refs" in task and "permission_set_ref" in task:
+        rep.at(at + ("permission_set_ref",), "give `permission_set_refs` or its older spelling "
+               "`permission_set_ref`, not both", key=True)
+    for key in ("permission_set_refs", "permission_set_ref"):
+        if key in task:
+            refs = _permission_refs(rep, task[key], at + (key,))
+            if refs is not _BAD:
+                fields["permission_set_refs"] = refs
+    wait_for = task.get("wait_for")
+    if wait_for is not None:
+        if not isinstance(wait_for, dict) or not isinstance(wait_for.get("inquiry"), str):
+            rep.at(at + ("wait_for",), "'wait_for' must be a mapping {inquiry: \"{{ task.<name>"
+                   ".inquiry_id }}\"}")
+        else:
+            rep.check_keys(wait_for, at + ("wait_for",), {"inquiry"}, "wait_for")
+            fields["wait_for"] = {"inquiry": wait_for["inquiry"]}
+    selector = task.get("worker_selector")
+    if selector is not None:
+        labels_ok = isinstance(selector, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in selector.items())
+        if labels_ok or isinstance(selector, str):
+            fields["worker_selector"] = selector
+        else:
+            rep.at(at + ("worker_selector",), "'worker_selector' must be a mapping of label: "
+                   "\"text\" (quote values such as \"true\") or a {{ }} template")
+    rep.expect(task, at, "worker_tolerations", (list, str), "a list or a {{ }} template")
+    rep.expect(task, at, "worker_affinity", (dict, str), "a mapping or a {{ }} template")
+
+
+_BAD = object()
+
+
+def _permission_refs(rep: Reporter, value: Any, at: Path) -> Any:
+    """None/""/[] -> [] (no token), "ref" -> ["ref"], "{{ ... }}" -> kept, [refs] -> deduped."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str):
+        return value if "{{" in value else [value]
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return list(dict.fromkeys(value))
+    rep.at(at, f"'{at[-1]}' must be a permission set ref, a list of refs, null or a {{{{ }}}} "
+           f"template, got {type_name(value)}")
+    return _BAD
 
 
 def _retry(rep: Reporter, retry: Any, at: Path) -> dict[str, Any] | None:

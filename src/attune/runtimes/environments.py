@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from attune.packs.python_deps import python_dependencies
 from attune.runtimes.isolation import action_user, blocked
 from attune.runtimes.models import EnvironmentInfo
 
@@ -104,14 +105,17 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
         # A subprocess on first use only; after that no thread hop on the per-action path.
         base = _python_resolved or await asyncio.to_thread(system_python)
         req = pack / "requirements.txt"
-        if not req.is_file():
+        extra = python_dependencies(pack)  # pack.yaml meta.python_dependencies join requirements.txt
+        if not req.is_file() and not extra:
             return EnvironmentInfo(runner="python", interpreter=base)
-        digest = _digest(b"python", base.encode(), req.read_bytes())
+        digest = _digest(b"python", base.encode(), req.read_bytes() if req.is_file() else b"",
+                         *([("\n".join(extra)).encode()] if extra else []))
         venv = env_root() / f"python-{digest[:16]}"
         built = False
         if not _ready(venv / READY_MARKER, digest):
+            build = functools.partial(_build_venv, pack, base, req if req.is_file() else None, venv, extra)
             built = await asyncio.to_thread(_locked_build, venv.with_suffix(".lock"), venv / READY_MARKER,
-                                            digest, functools.partial(_build_venv, pack, base, req, venv))
+                                            digest, build)
         bin_dir = venv / "bin"
         path = os.environ.get("PATH", "")
         return EnvironmentInfo(
@@ -166,12 +170,13 @@ def _locked_build(lock_path: Path, marker: Path, digest: str, build) -> bool:
         return True
 
 
-def _build_venv(pack: Path, base: str, req: Path, venv: Path) -> None:
+def _build_venv(pack: Path, base: str, req: Path | None, venv: Path, extra: list[str]) -> None:
     if venv.exists():
         shutil.rmtree(venv)  # leftovers of an interrupted build
     _run(pack, "virtualenv", [base, "-m", "venv", str(venv)], cwd=pack)
     _run(pack, "pip install", [str(venv / "bin" / "python3"), "-m", "pip", "install",
-                               "--disable-pip-version-check", "--no-input", "-r", str(req)], cwd=pack)
+                               "--disable-pip-version-check", "--no-input",
+                               *(["-r", str(req)] if req else []), *extra], cwd=pack)
 
 
 def _build_node_modules(pack: Path, has_lock: bool) -> None:

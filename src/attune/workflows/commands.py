@@ -16,7 +16,7 @@ class Dispatch:
     key: AttemptKey
     action_ref: str
     input: dict[str, Any]
-    timeout_seconds: float | None  # None: the action's own timeout_seconds
+    timeout_seconds: float | None  # None: the action's own timeout_seconds; fractions allowed
     triggered_by: str | None
     # A slice of a large with_items: run these rendered inputs (items key.span) as a child
     # workflow; its outcome's result is the list of their results.

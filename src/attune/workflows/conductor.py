@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
 from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
 from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
-from attune.workflows.definition import TaskSpec, WorkflowDefinition
+from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition
 from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
 from attune.workflows.graph import TaskGraph
 from attune.workflows.keys import AttemptKey, delay_timer, retry_timer
@@ -47,10 +48,16 @@ class Semantics:
     # deeper than the depth limit fail their task; child ids do not grow with depth.
     refuse_disabled: bool = True
     bounded_nesting: bool = True
+    # A task's self-loop does not count as an inbound edge when finding start tasks (spec §3).
+    self_loop_starts: bool = True
+    # A declared parameter that was not given and has no default is null in expressions (the
+    # host prepares the parameters).
+    null_parameters: bool = True
 
 
 LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False,
-                   refuse_disabled=False, bounded_nesting=False)
+                   refuse_disabled=False, bounded_nesting=False, self_loop_starts=False,
+                   null_parameters=False)
 
 
 class WorkflowError(Exception):
@@ -79,6 +86,7 @@ class Run:
     next_unit: int = 0
     ready: list[Unit] = field(default_factory=list)  # retries waiting for a free slot
     is_items: bool = False
+    is_parallel: bool = False  # `type: parallel`: unit i runs sub-task i
     result: Any = None
     in_flight: int = 0  # units dispatched and not yet ended
     ended: int = 0  # units with a final outcome
@@ -108,9 +116,14 @@ class Conductor:
         config: dict[str, Any] | None = None,
         system: dict[str, Any] | None = None,
         semantics: Semantics = Semantics(),
+        clock: Callable[[], datetime] | None = None,
+        uuid: Callable[[], str] | None = None,
     ) -> None:
         self.definition = definition
         self.semantics = semantics
+        # now() / uuid() in expressions: the host's replay-safe sources (never the real clock).
+        self.clock = clock
+        self.uuid = uuid
         self.graph = TaskGraph.of(definition)
         self.parameters = dict(parameters or {})
         self.config = config or {}
@@ -139,7 +152,7 @@ class Conductor:
             for name, value in self.definition.vars.items():
                 self.variables[name] = self._render(value, ctx, f"vars.{name}")
                 ctx = self._context()
-            starts = self.graph.start_tasks(self.definition)
+            starts = self.graph.start_tasks(self.definition, self_loops=self.semantics.self_loop_starts)
             if not starts:
                 raise WorkflowError("no start task: every task is inside a cycle")
             for name in starts:
@@ -197,6 +210,8 @@ class Conductor:
             tasks=self.task_results,
             config=self.config,
             system=self.system,
+            clock=self.clock,
+            uuid=self.uuid,
             **extra,
         )
 
@@ -248,14 +263,22 @@ class Conductor:
                 raise WorkflowError(
                     f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}"
                 ) from None
-        if rendered < 0:
-            raise WorkflowError(f"task '{spec.name}' {field_name}: must not be negative, got {rendered}")
+        if rendered < 0 or (field_name == "timeout" and rendered <= 0):
+            bound = "greater than 0" if field_name == "timeout" else "at least 0"
+            raise WorkflowError(f"task '{spec.name}' {field_name}: must be {bound} seconds, "
+                                f"got {rendered}")
         return rendered
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)
+        if spec.wait_for is not None:  # loads and validates (spec §9); never run it unguarded
+            raise WorkflowError(f"task '{spec.name}' has `wait_for: {{inquiry}}`, which this "
+                                "engine does not carry out yet: the task would not wait")
         run.status = TaskStatus.RUNNING
-        if spec.with_items is None:
+        if spec.parallel:
+            run.is_parallel = True
+            run.units = [Unit(index=i) for i in range(len(spec.parallel))]
+        elif spec.with_items is None:
             run.units = [Unit(index=None)]
         else:
             run.is_items = True
@@ -289,7 +312,7 @@ class Conductor:
     def _fill(self, run: Run) -> None:
         """Dispatch units until the task's concurrency bound (and the workflow's) is reached."""
         spec = self.definition.task(run.task)
-        limit = spec.concurrency if run.is_items else 1
+        limit = spec.concurrency if run.is_items else len(run.units)
         if run.items:  # slices: each child runs `concurrency` items at once
             limit = max(1, spec.concurrency // self.slice_size)
         while not self.cancelling and run.in_flight < limit and (
@@ -310,12 +333,21 @@ class Conductor:
                 return
             self._fill(run)
 
-    def _dispatch(self, run: Run, unit: Unit) -> None:
+    def _unit_spec(self, run: Run, unit: Unit) -> TaskSpec:
+        """What a unit runs: the task itself, or its sub-task for a `type: parallel` task."""
         spec = self.definition.task(run.task)
+        if run.is_parallel and spec.parallel and unit.index is not None:
+            return spec.parallel[unit.index]
+        return spec
+
+    def _dispatch(self, run: Run, unit: Unit) -> None:
+        spec = self._unit_spec(run, unit)
         slice_inputs = None
         if unit.span is not None:
             rendered_input: dict[str, Any] = {}
             slice_inputs = [self._render_input(spec, run.items[i], i) for i in range(*unit.span)]
+        elif run.is_parallel:
+            rendered_input = self._render_input(spec, None, None, has_item=False)
         else:
             rendered_input = self._unit_input(spec, run, unit)
         timeout = self._seconds(spec, "timeout", spec.timeout) if spec.timeout is not None else None
@@ -327,7 +359,7 @@ class Conductor:
         self._attempts[key] = (run, unit)
         self._emit(Dispatch(
             key=key,
-            action_ref=spec.action,
+            action_ref=spec.action or "",
             input=rendered_input,
             timeout_seconds=float(timeout) if timeout is not None else None,
             triggered_by=run.triggered_by,
@@ -351,7 +383,7 @@ class Conductor:
         if self._should_retry(run, unit, outcome):
             unit.attempt += 1
             unit.status = TaskStatus.DELAYED
-            retry = self.definition.task(run.task).retry
+            retry = self._unit_spec(run, unit).retry
             delay = retry.delay_before(unit.attempt) if retry else 0
             if delay > 0:
                 timer = retry_timer(run.attempt(unit))
@@ -373,7 +405,7 @@ class Conductor:
         self._refill_starved()
 
     def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
-        retry = self.definition.task(run.task).retry
+        retry = self._unit_spec(run, unit).retry
         if (self.cancelling or retry is None or unit.span is not None
                 or outcome.status not in TASK_FAILURES):
             return False
@@ -413,6 +445,10 @@ class Conductor:
             run.result = [r for u in run.units for r in (u.result or [])]
         elif run.is_items:
             run.result = [u.result for u in run.units]
+        elif run.is_parallel:  # {sub-task: result}; each is also visible as task.<sub-task>
+            subs = self.definition.task(run.task).parallel or []
+            run.result = {sub.name: u.result for sub, u in zip(subs, run.units, strict=True)}
+            self.task_results.update({k: visible_result(v) for k, v in run.result.items()})
         else:
             run.result = run.units[0].result
         self.task_results[run.task] = visible_result(run.result)
@@ -426,16 +462,11 @@ class Conductor:
     def _fire_transitions(self, run: Run) -> bool:
         spec = self.definition.task(run.task)
         handled = False
+        fired: set[int] = set()
         for number, transition in enumerate(spec.next):
-            ctx = self._context(result=self.task_results[run.task], status=run.status)
-            try:
-                fires = evaluate_condition(transition.when, ctx)
-            except ExpressionError as exc:
-                raise WorkflowError(
-                    f"task '{run.task}' transition #{number} (when): {exc}"
-                ) from None
-            if not fires:
+            if not self._fires(run, number, transition, fired):
                 continue
+            fired.add(number)
             for name, value in transition.publish:
                 ctx = self._context(result=self.task_results[run.task], status=run.status)
                 self.variables[name] = self._render(
@@ -445,6 +476,17 @@ class Conductor:
                 self._activate(target, source=run)
             handled = handled or bool(transition.do)
         return handled
+
+    def _fires(self, run: Run, number: int, transition: Transition, fired: set[int]) -> bool:
+        if transition.otherwise:  # a decision's default: no other branch of it fired
+            return fired.isdisjoint(transition.otherwise)
+        if transition.on_status is not None and transition.on_status != run.status:
+            return False
+        ctx = self._context(result=self.task_results[run.task], status=run.status)
+        try:
+            return evaluate_condition(transition.when, ctx)
+        except ExpressionError as exc:
+            raise WorkflowError(f"task '{run.task}' transition #{number} (when): {exc}") from None
 
     def _on_cancel(self) -> None:
         if self.cancelling:
@@ -478,7 +520,7 @@ class Conductor:
             self._finish(ExecutionStatus.FAILED,
                          f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
         else:
-            ctx = self._context()
+            ctx = self._context(not_run_is_null=True)  # alternative branches map this way
             output = {
                 name: self._render(value, ctx, f"output_map.{name}")
                 for name, value in self.definition.output_map.items()

@@ -23,6 +23,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+OutcomeName = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
 class Transition(_Model):
     """One entry of a task's `next` list. `when=None` means "always"."""
 
@@ -30,6 +33,11 @@ class Transition(_Model):
     # Ordered (name, value-template) pairs: later items see earlier ones.
     publish: list[tuple[str, Any]] = Field(default_factory=list)
     do: list[str] = Field(default_factory=list)
+    # Legacy `on_success: [{when, do}]`: the transition also needs the task to have ended so.
+    on_status: OutcomeName | None = None
+    # A decision's `default` branch: fires exactly when none of these earlier transitions of
+    # the same task (indexes into `next`) fired, whatever their conditions rendered to.
+    otherwise: list[int] = Field(default_factory=list)
 
 
 class RetryPolicy(_Model):
@@ -50,9 +58,16 @@ class RetryPolicy(_Model):
         return min(delay, self.max_delay) if self.max_delay is not None else delay
 
 
+class WaitFor(_Model):
+    """`wait_for: {inquiry: "{{ task.x.inquiry_id }}"}` (spec §9). Loaded and validated here;
+    the run-control work gives it its behaviour."""
+
+    inquiry: str
+
+
 class TaskSpec(_Model):
     name: str
-    action: str
+    action: str | None = None  # None only for a `type: parallel` task (see `parallel`)
     input: dict[str, Any] = Field(default_factory=dict)
     next: list[Transition] = Field(default_factory=list)
     join: int | Literal["all"] | None = None
@@ -60,8 +75,18 @@ class TaskSpec(_Model):
     batch_size: int | None = Field(default=None, ge=1)
     concurrency: int = Field(default=1, ge=1)
     retry: RetryPolicy | None = None
-    timeout: int | str | None = None
+    timeout: int | float | str | None = None
     delay: int | str | None = None
+    # Legacy `type: parallel`: these sub-tasks (name, action, input, retry, timeout) run at
+    # once; the task ends when all have, failed if any failed, its result {sub-task: result}.
+    parallel: list[TaskSpec] | None = None
+    # Execution-token permission sets (spec §9): None = the action's default; [] = none; a
+    # string holds a template rendering to a ref or a list of refs.
+    permission_set_refs: list[str] | str | None = None
+    wait_for: WaitFor | None = None
+    # Labels a worker must carry to run this task (a literal map or a template); routing to
+    # labelled runtime pools is later work.
+    worker_selector: dict[str, str] | str | None = None
 
 
 class WorkflowDefinition(_Model):
@@ -76,6 +101,15 @@ class WorkflowDefinition(_Model):
 
     def task(self, name: str) -> TaskSpec:
         return self._by_name[name]
+
+    def action_refs(self) -> list[tuple[str, str]]:
+        """(task name, action ref) of every action the workflow runs, parallel sub-tasks included."""
+        found = []
+        for task in self.tasks:
+            for unit in task.parallel or [task]:
+                if unit.action is not None:
+                    found.append((task.name if unit is task else f"{task.name}.{unit.name}", unit.action))
+        return found
 
     @cached_property
     def _by_name(self) -> dict[str, TaskSpec]:

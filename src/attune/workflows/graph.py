@@ -27,8 +27,27 @@ class TaskGraph:
             outbound={k: tuple(v) for k, v in outbound.items()},
         )
 
-    def start_tasks(self, definition: WorkflowDefinition) -> list[str]:
-        return [t.name for t in definition.tasks if not self.inbound.get(t.name)]
+    def start_tasks(self, definition: WorkflowDefinition, self_loops: bool = True) -> list[str]:
+        """Tasks with no inbound edge; a task's own self-loop does not count (spec §3) unless
+        `self_loops` is False (how runs recorded before that rule started)."""
+        return [t.name for t in definition.tasks
+                if not self.inbound.get(t.name, frozenset()) - ({t.name} if self_loops else set())]
+
+    def reachable(self, starts: list[str], without: str | None = None) -> set[str]:
+        """Tasks a run can reach from `starts`, never passing through `without`."""
+        seen: set[str] = set()
+        pending = [s for s in starts if s != without]
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            pending.extend(t for t in self.outbound.get(name, ()) if t != without)
+        return seen
+
+    def in_cycle(self, task: str) -> bool:
+        """Can `task` lead back to itself?"""
+        return task in self.reachable(list(self.outbound.get(task, ())))
 
     def always_run(self, definition: WorkflowDefinition) -> list[str]:
         """Tasks that run in every run of the workflow: the start tasks and whatever they reach
@@ -36,7 +55,9 @@ class TaskGraph:
         found = list(self.start_tasks(definition))
         for name in found:
             for transition in definition.task(name).next:
-                for target in transition.do if transition.when is None else ():
+                unconditional = (transition.when is None and transition.on_status is None
+                                 and not transition.otherwise)
+                for target in transition.do if unconditional else ():
                     if target not in found and definition.task(target).join is None:
                         found.append(target)
         return found
@@ -50,6 +71,7 @@ class TaskGraph:
     def describe(self, definition: WorkflowDefinition) -> dict[str, dict]:
         """JSON-friendly graph for records and the UI."""
         return {
-            t.name: {"action": t.action, "next": list(self.outbound[t.name]), "join": t.join}
+            t.name: {"action": t.action, "next": list(self.outbound[t.name]), "join": t.join,
+                     **({"parallel": {s.name: s.action for s in t.parallel}} if t.parallel else {})}
             for t in definition.tasks
         }

@@ -4,12 +4,16 @@ Works on the raw task mapping read from YAML, before models are built, so every 
 be tied to a position: each rewritten piece records the path it came from (`aliases`), and the
 positions layer reports problems in the rewritten form at the original text.
 
-Canonical transition: {"when": str | None, "publish": [(name, value), ...], "do": [task, ...]}.
+Canonical transition: {"when": str | None, "publish": [(name, value), ...], "do": [task, ...],
+"on_status": str | None, "otherwise": [index, ...]}.
 
 Decisions taken here (the original was silent or lossy):
-- `decision` default branch (`default: true`) means "none of the other branches matched": its
-  `when` becomes `{{ not (A) and not (B) ... }}` built from the other branches' conditions, or no
-  `when` when there are no others. The others' conditions must then be single `{{ }}` expressions.
+- `decision` default branch (`default: true`) means "none of the other branches fired": it
+  becomes a transition marked `otherwise: [indexes of the other branches]`, placed after them,
+  which the conductor fires exactly when none of them did, whatever their conditions render to.
+- `on_success`/`on_failure`/`on_timeout`/`on_complete` take a task name, a list of names, or a
+  list of `{when, do}` / `{when, next}` items (the older standalone form): each item is a
+  transition that also needs the task to have ended that way (`on_status`).
 - Task-level `publish` goes to the first transition whose `when` is exactly `{{ succeeded() }}`,
   ahead of that transition's own publish items; without one, a new `succeeded()` transition is put
   *first* so later transitions' conditions see the published values.
@@ -24,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from attune.workflows.validate import Finding, Path
+from attune.workflows.validate import Finding, Path, did_you_mean
 
 # (legacy key, condition) in the order the original emitted them.
 LEGACY_KEYS: tuple[tuple[str, str | None], ...] = (
@@ -33,10 +37,12 @@ LEGACY_KEYS: tuple[tuple[str, str | None], ...] = (
     ("on_complete", None),
     ("on_timeout", "{{ timed_out() }}"),
 )
+LEGACY_STATUS = {"on_success": "succeeded", "on_failure": "failed", "on_complete": None,
+                 "on_timeout": "timed_out"}
 TRANSITION_KEYS = {"when", "publish", "do"}
+LEGACY_ITEM_KEYS = {"when", "publish", "do", "next"}  # `next` is the older spelling of `do`
 DECISION_KEYS = {"when", "next", "default"}
 _SUCCEEDED = re.compile(r"^\s*\{\{\s*succeeded\(\)\s*\}\}\s*$")
-_SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.S)
 
 
 @dataclass
@@ -56,6 +62,8 @@ class _Piece:
     do: list[str] = field(default_factory=list)
     aliases: dict[Path, Path] = field(default_factory=dict)
     synthetic: set[Path] = field(default_factory=set)
+    on_status: str | None = None
+    otherwise: list[_Piece] = field(default_factory=list)  # a decision default's siblings
 
 
 def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
@@ -77,9 +85,7 @@ def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
                 _transition(item, path + ("next", i), pieces, findings)
     for key, when in LEGACY_KEYS:
         if key in legacy:
-            piece = _Piece(when, aliases={(): path + (key,)})
-            piece.do = _do_list(task[key], path + (key,), piece, findings)
-            pieces.append(piece)
+            _legacy(key, when, task[key], path + (key,), pieces, findings)
     if "decision" in legacy:
         _decision(task["decision"], path + ("decision",), pieces, findings)
     if task.get("publish") is not None:
@@ -87,26 +93,54 @@ def normalize_task(task: dict[str, Any], path: Path) -> Normalized:
     out = Normalized(next=[], findings=findings)
     for i, piece in enumerate(pieces):
         base = path + ("next", i)
-        out.next.append({"when": piece.when, "publish": piece.publish, "do": piece.do})
+        out.next.append({"when": piece.when, "publish": piece.publish, "do": piece.do,
+                         "on_status": piece.on_status,
+                         "otherwise": [pieces.index(p) for p in piece.otherwise]})
         out.aliases.update({base + rel: src for rel, src in piece.aliases.items()})
         out.synthetic.update(base + rel for rel in piece.synthetic)
     return out
 
 
-def _transition(item: Any, src: Path, pieces: list[_Piece], findings: list[Finding]) -> None:
+def _legacy(key: str, when: str | None, value: Any, src: Path, pieces: list[_Piece],
+            findings: list[Finding]) -> None:
+    """`on_success: name`, `[names]`, or `[{when, do}]` items (older standalone files)."""
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                piece = _Piece(when, aliases={(): src + (i,)})
+                piece.do = _do_list(item, src + (i,), piece, findings)
+                pieces.append(piece)
+            else:
+                _transition(item, src + (i,), pieces, findings, on_status=LEGACY_STATUS[key])
+        return
+    piece = _Piece(when, aliases={(): src})
+    piece.do = _do_list(value, src, piece, findings)
+    pieces.append(piece)
+
+
+def _transition(item: Any, src: Path, pieces: list[_Piece], findings: list[Finding],
+                on_status: str | None | bool = False) -> None:
+    """A `next` entry; with `on_status` (not False), an item of a legacy `on_*` list."""
+    legacy = on_status is not False
+    allowed = LEGACY_ITEM_KEYS if legacy else TRANSITION_KEYS
     if not isinstance(item, dict):
         findings.append(Finding(src, "a transition must be a mapping with when/publish/do"))
         return
     for key in item:
-        if key not in TRANSITION_KEYS and key != "__chart_meta__":
-            findings.append(Finding(src + (key,), f"unknown key '{key}' in transition", key=True))
+        if key not in allowed and key != "__chart_meta__":
+            findings.append(Finding(src + (key,), f"unknown key '{key}' in transition"
+                                    + did_you_mean(key, allowed), key=True))
+    if legacy and "do" in item and "next" in item:
+        findings.append(Finding(src + ("next",), "give `do` or `next` (its older spelling), not "
+                                "both", key=True))
     when = item.get("when")
     if when is not None and not isinstance(when, str):
         findings.append(Finding(src + ("when",), "'when' must be a string"))
         when = None
-    piece = _Piece(when, aliases={(): src})
+    piece = _Piece(when, aliases={(): src}, on_status=on_status if legacy else None)  # type: ignore[arg-type]
     piece.publish = _publish(item.get("publish"), src + ("publish",), piece, findings)
-    piece.do = _do_list(item.get("do"), src + ("do",), piece, findings)
+    target = "next" if legacy and "do" not in item and "next" in item else "do"
+    piece.do = _do_list(item.get(target), src + (target,), piece, findings)
     pieces.append(piece)
 
 
@@ -161,7 +195,7 @@ def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Findin
         findings.append(Finding(src, "'decision' must be a list of {when, next, default}"))
         return
     default: int | None = None
-    others: list[tuple[int, dict[str, Any]]] = []
+    extra: set[int] = set()  # further default branches: reported, then left out
     for i, branch in enumerate(value):
         where = src + (i,)
         if not isinstance(branch, dict):
@@ -169,8 +203,10 @@ def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Findin
             continue
         for key in branch:
             if key not in DECISION_KEYS and key != "__chart_meta__":
-                findings.append(Finding(where + (key,), f"unknown key '{key}' in decision branch",
-                                        key=True))
+                findings.append(Finding(where + (key,), f"unknown key '{key}' in decision branch"
+                                        + did_you_mean(key, DECISION_KEYS), key=True))
+        if not isinstance(branch.get("default", False), bool):
+            findings.append(Finding(where + ("default",), "'default' must be true or false"))
         if "next" not in branch:
             findings.append(Finding(where, "a decision branch needs `next`"))
         if not isinstance(branch.get("when"), (str, type(None))):
@@ -178,39 +214,30 @@ def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Findin
         elif branch.get("default") is True:
             if default is not None:
                 findings.append(Finding(where + ("default",), "only one default branch is allowed"))
+                extra.add(i)
             else:
                 if branch.get("when") is not None:
                     findings.append(Finding(where + ("when",), "a default branch takes no `when`"))
                 default = i
-        else:
-            others.append((i, branch))
+    branches: list[_Piece] = []
+    fallback: _Piece | None = None
     for i, branch in enumerate(value):
-        if not isinstance(branch, dict) or not isinstance(branch.get("when"), (str, type(None))):
+        if (not isinstance(branch, dict) or i in extra
+                or not isinstance(branch.get("when"), (str, type(None)))):
             continue
         piece = _Piece(branch.get("when"), aliases={(): src + (i,)})
-        if i == default:
-            piece.when = _negation(others, src, findings)
-            piece.synthetic.add(("when",))
         piece.do = _do_list(branch.get("next"), src + (i, "next"), piece, findings)
-        pieces.append(piece)
-
-
-def _negation(others: list[tuple[int, dict[str, Any]]], src: Path,
-              findings: list[Finding]) -> str | None:
-    """`when` of a default branch: true exactly when no other branch's condition is."""
-    parts = []
-    for i, branch in others:
-        when = branch.get("when")
-        match = _SINGLE_EXPR.match(when) if isinstance(when, str) else None
-        if when is None:
-            findings.append(Finding(src + (i,), "this branch has no `when`, so the default "
-                                    "branch could never fire"))
-        elif match is None:
-            findings.append(Finding(src + (i, "when"), "with a default branch, each other "
-                                    "branch's `when` must be one {{ }} expression"))
+        if i == default:
+            fallback = piece
         else:
-            parts.append(f"not ({match.group('expr').strip()})")
-    return "{{ " + " and ".join(parts) + " }}" if parts else None
+            branches.append(piece)
+            if default is not None and piece.when is None:
+                findings.append(Finding(src + (i,), "this branch has no `when`, so it always "
+                                        "fires and the default branch never can"))
+    pieces.extend(branches)
+    if fallback is not None:  # after the others, which it must see first
+        fallback.otherwise = branches
+        pieces.append(fallback)
 
 
 def _task_publish(value: Any, src: Path, pieces: list[_Piece], findings: list[Finding]) -> None:

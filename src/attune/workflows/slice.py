@@ -9,6 +9,8 @@ indexes continue the parent's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal
 
 from attune.statuses import TASK_ACTIVE, TaskStatus
@@ -20,7 +22,8 @@ class SliceConductor(Conductor):
     def __init__(self, task: TaskSpec, inputs: list[dict[str, Any]], first_index: int, *,
                  parameters: dict[str, Any], variables: dict[str, Any],
                  cancellation_policy: Literal["allow_finish", "cancel_running"],
-                 semantics: Semantics = Semantics()) -> None:
+                 semantics: Semantics = Semantics(), clock: Callable[[], datetime] | None = None,
+                 uuid: Callable[[], str] | None = None) -> None:
         # The parent's task without what belongs to the parent's graph; `with_items` only marks
         # it as an items task (the items are `inputs`).
         only_items = task.model_copy(update={
@@ -29,7 +32,7 @@ class SliceConductor(Conductor):
         })
         definition = WorkflowDefinition(version="slice", tasks=[only_items],
                                         cancellation_policy=cancellation_policy)
-        super().__init__(definition, parameters, semantics=semantics)
+        super().__init__(definition, parameters, semantics=semantics, clock=clock, uuid=uuid)
         self.variables.update(variables)  # retry.on_error sees what it would in the parent
         self.inputs = inputs
         self.first_index = first_index

@@ -8,11 +8,13 @@ template. It knows nothing about files: each finding names a path into the defin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from attune.expressions import StaticScope, check_template
+from attune.expressions.check import secret_reference
 from attune.workflows.definition import RESERVED_TASK_NAMES, TaskSpec, WorkflowDefinition
 from attune.workflows.graph import TaskGraph
 
@@ -27,22 +29,40 @@ class Finding:
     offset: int | None = None  # character index into a string value
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for a near miss such as a key misspelt by a letter, else ''."""
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def validate_workflow(definition: WorkflowDefinition, *, parameters: set[str] | None = None,
+                      secrets: set[str] | frozenset[str] = frozenset(),
                       skip_templates: frozenset[Path] | set[Path] = frozenset()) -> list[Finding]:
     """Every problem in `definition`. `parameters`: the workflow's parameter names (None: don't
-    check `parameters.x` references). `skip_templates`: paths of generated templates whose parts
-    are checked where they were written (see normalize.py)."""
-    findings = [*_names(definition), *_edges(definition)]
+    check `parameters.x` references); `secrets`: those that are `secret: true`.
+    `skip_templates`: paths of generated templates whose parts are checked where they were
+    written (see normalize.py)."""
+    findings = [*_names(definition), *_edges(definition), *_run_control(definition)]
     for i, task in enumerate(definition.tasks):
         findings += _task_fields(task, ("tasks", i))
-    findings += _templates(definition, parameters, skip_templates)
+        for j, sub in enumerate(task.parallel or []):
+            findings += _task_fields(sub, ("tasks", i, "tasks", j))
+    findings += _templates(definition, parameters, set(secrets), skip_templates)
     return findings
+
+
+def _all_tasks(definition: WorkflowDefinition) -> Iterator[tuple[Path, TaskSpec]]:
+    """Every task and parallel sub-task with its path; they share one namespace."""
+    for i, task in enumerate(definition.tasks):
+        yield ("tasks", i), task
+        for j, sub in enumerate(task.parallel or []):
+            yield ("tasks", i, "tasks", j), sub
 
 
 def _names(definition: WorkflowDefinition) -> Iterator[Finding]:
     seen: set[str] = set()
-    for i, task in enumerate(definition.tasks):
-        where = ("tasks", i, "name")
+    for at, task in _all_tasks(definition):
+        where = at + ("name",)
         if task.name in RESERVED_TASK_NAMES:
             yield Finding(where, f"task name '{task.name}' is reserved "
                           f"({', '.join(sorted(RESERVED_TASK_NAMES))})")
@@ -60,18 +80,56 @@ def _edges(definition: WorkflowDefinition) -> Iterator[Finding]:
                     yield Finding(("tasks", i, "next", j, "do", k),
                                   f"transition target '{target}' is not a task in this workflow")
     graph = TaskGraph.of(definition)
-    if not graph.start_tasks(definition):
+    starts = graph.start_tasks(definition)
+    if not starts:
         yield Finding(("tasks",), "no start task: every task is inside a cycle", key=True)
+        return
+    reachable = graph.reachable(starts)
     for i, task in enumerate(definition.tasks):
-        inbound = len(graph.inbound.get(task.name, ()))
-        if task.join is None:
+        if task.name not in reachable:
+            yield Finding(("tasks", i, "name"), f"task '{task.name}' can never start: no "
+                          "transition from a start task leads to it")
+        elif task.join is not None:
+            yield from _join(graph, starts, task, ("tasks", i, "join"))
+
+
+def _join(graph: TaskGraph, starts: list[str], task: TaskSpec, at: Path) -> Iterator[Finding]:
+    """A join must be reachable: it counts only tasks that can fire before it first runs."""
+    inbound = graph.inbound.get(task.name, frozenset())
+    if not inbound - {task.name}:
+        yield Finding(at, f"task '{task.name}' has `join` but no inbound transitions")
+        return
+    threshold = len(inbound) if task.join == "all" else task.join
+    assert isinstance(threshold, int)
+    if task.join != "all" and threshold > len(inbound):
+        yield Finding(at, f"join {threshold} is more than the {len(inbound)} task(s) with a "
+                      f"transition into '{task.name}'")
+        return
+    before = graph.reachable(starts, without=task.name)
+    early = {source for source in inbound if source in before}
+    if threshold > len(early):
+        late = ", ".join(f"'{s}'" for s in sorted(inbound - early))
+        yield Finding(at, f"join {task.join} can never be met: it counts {late}, which can only "
+                      f"run after '{task.name}' itself (a loop's back edge); "
+                      f"use `join: {len(early)}`")
+
+
+def _run_control(definition: WorkflowDefinition) -> Iterator[Finding]:
+    """wait_for (spec §9) where the run-control work can honour it."""
+    graph = TaskGraph.of(definition)
+    for i, task in enumerate(definition.tasks):
+        at = ("tasks", i, "wait_for")
+        if task.wait_for is None:
             continue
-        if inbound == 0:
-            yield Finding(("tasks", i, "join"), f"task '{task.name}' has `join` but no inbound "
-                          "transitions")
-        elif task.join != "all" and task.join > inbound:
-            yield Finding(("tasks", i, "join"), f"join {task.join} is more than the {inbound} "
-                          f"task(s) with a transition into '{task.name}'")
+        if task.parallel is not None:
+            yield Finding(at, f"`wait_for` needs an action task: '{task.name}' is a parallel task",
+                          key=True)
+        if task.with_items is not None:
+            yield Finding(at, "`wait_for` cannot be combined with `with_items`: put the wait on "
+                          "a task before the items", key=True)
+        if graph.in_cycle(task.name):
+            yield Finding(at, f"`wait_for` cannot be used inside a cycle: '{task.name}' can run "
+                          "again, and an inquiry is answered once", key=True)
 
 
 def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
@@ -81,47 +139,65 @@ def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
         for key in ("batch_size", "concurrency"):
             if key in task.model_fields_set:
                 yield Finding(at + (key,), f"`{key}` needs `with_items`", key=True)
-    for key, minimum in (("timeout", 1), ("delay", 0)):
-        value = getattr(task, key)
-        if isinstance(value, str) and "{{" not in value:
-            yield Finding(at + (key,), f"'{key}' must be an integer or a {{{{ }}}} template")
-        elif isinstance(value, int) and value < minimum:
-            yield Finding(at + (key,), f"'{key}' must be at least {minimum}")
+    if isinstance(task.timeout, str) and "{{" not in task.timeout:
+        yield Finding(at + ("timeout",), "'timeout' must be a number of seconds or a {{ }} template")
+    elif isinstance(task.timeout, (int, float)) and task.timeout <= 0:
+        yield Finding(at + ("timeout",), f"'timeout' must be greater than 0 seconds, got {task.timeout}")
+    if isinstance(task.delay, str) and "{{" not in task.delay:
+        yield Finding(at + ("delay",), "'delay' must be an integer or a {{ }} template")
+    elif isinstance(task.delay, int) and task.delay < 0:
+        yield Finding(at + ("delay",), "'delay' must be at least 0")
+    retry = task.retry
+    if retry is not None and retry.max_delay is not None and retry.max_delay < retry.delay:
+        yield Finding(at + ("retry", "max_delay"), f"retry 'max_delay' ({retry.max_delay:g}) is "
+                      f"smaller than 'delay' ({retry.delay:g}): every retry would wait max_delay")
 
 
-def _templates(definition: WorkflowDefinition, parameters: set[str] | None,
+def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secrets: set[str],
                skip: frozenset[Path] | set[Path]) -> list[Finding]:
-    published = {name for t in definition.tasks for tr in t.next for name, _ in tr.publish}
-    names = {t.name for t in definition.tasks}
+    names = {task.name for _, task in _all_tasks(definition)}
+    waiting = {t.name for t in definition.tasks if t.wait_for is not None}
+    published = [(name, value) for t in definition.tasks for tr in t.next for name, value in tr.publish]
+    variables = set(definition.vars) | {name for name, _ in published}
 
-    def scope(allow_item: bool = False) -> StaticScope:
-        return StaticScope(tasks=names, variables=set(definition.vars) | published,
-                           parameters=parameters, allow_item=allow_item)
+    def scope(allow_item: bool = False, pass_secrets: bool = False) -> StaticScope:
+        return StaticScope(tasks=names, variables=variables, parameters=parameters,
+                           allow_item=allow_item, inquiry_tasks=waiting, secret_parameters=secrets,
+                           secret_variables=holders, pass_secrets=pass_secrets)
 
-    plain = scope()
+    holders: set[str] = set()  # variables holding a secret (set or published from one whole)
+    while secrets:
+        grown = {name for name, value in [*definition.vars.items(), *published]
+                 if name not in holders and secret_reference(value, scope())}
+        if not grown:
+            break
+        holders |= grown
     found: list[Finding] = []
 
-    def check(value: Any, path: Path, in_scope: StaticScope = plain) -> None:
+    def check(value: Any, path: Path, in_scope: StaticScope | None = None) -> None:
         for sub_path, text in _strings(value, path):
             if sub_path in skip:
                 continue
-            for problem in check_template(text, in_scope):
+            for problem in check_template(text, in_scope or scope()):
                 found.append(Finding(sub_path, f"{problem.message} in {{{{ {problem.expression} }}}}",
                                      offset=problem.offset))
 
-    check(definition.vars, ("vars",))
-    for i, task in enumerate(definition.tasks):
-        at = ("tasks", i)
-        check(task.input, at + ("input",), scope(allow_item=task.with_items is not None))
-        for key in ("with_items", "timeout", "delay"):
+    passing = scope(pass_secrets=True)
+    check(definition.vars, ("vars",), passing)
+    for at, task in _all_tasks(definition):
+        check(task.input, at + ("input",), scope(allow_item=task.with_items is not None,
+                                                 pass_secrets=True))
+        for key in ("with_items", "timeout", "delay", "permission_set_refs", "worker_selector"):
             check(getattr(task, key), at + (key,))
+        if task.wait_for is not None:
+            check(task.wait_for.inquiry, at + ("wait_for", "inquiry"))
         if task.retry is not None:
             check(task.retry.on_error, at + ("retry", "on_error"))
         for j, transition in enumerate(task.next):
             check(transition.when, at + ("next", j, "when"))
             for k, (_, value) in enumerate(transition.publish):
-                check(value, at + ("next", j, "publish", k, 1))
-    check(definition.output_map, ("output_map",))
+                check(value, at + ("next", j, "publish", k, 1), passing)
+    check(definition.output_map, ("output_map",), passing)
     return found
 
 

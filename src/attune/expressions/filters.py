@@ -1,0 +1,54 @@
+"""Filters (`x | length`, `| default(v)`, `| map(attribute='k') | list`, `| join(',')`,
+`| tojson`, ...) as real Attune workflows write them (spec §6).
+
+Jinja's own implementations, except where its output would not be this language's data: text
+forms follow `to_text` (JSON for lists and objects, not Python reprs), `tojson` does not
+HTML-escape, `default` also replaces null. Filters that build values of any size a typo asks
+for (center, indent, batch, slice, wordwrap), produce HTML, read Python attributes (attr) or are
+random are left out; an unknown filter is a load-time error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from jinja2 import filters as jinja
+from jinja2.runtime import Undefined
+
+from .values import lookup, settle, to_data, to_text, truthy
+
+_FROM_JINJA = (
+    "abs", "capitalize", "count", "dictsort", "first", "float", "groupby", "int",
+    "items", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
+    "replace", "reverse", "round", "select", "selectattr", "sort", "sum", "title", "trim",
+    "truncate", "unique", "upper", "urlencode", "wordcount",
+)
+
+
+def _default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    """`x | default(v)`: v when x is missing or null (an optional parameter not given is null,
+    spec §6); with `boolean=true` also when x is false, 0, "" or empty."""
+    if isinstance(value, Undefined) or value is None or (boolean and not truthy(value)):
+        return default_value
+    return value
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(to_data(value), ensure_ascii=False, indent=indent)
+
+
+def _join(value: Any, separator: str = "", attribute: str | int | None = None) -> str:
+    items = to_data(value)
+    if attribute is not None:
+        items = [settle(lookup(item, attribute)) for item in items]
+    return to_text(separator).join(to_text(item) for item in items)
+
+
+def _string(value: Any) -> str:
+    return to_text(value)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {name: jinja.FILTERS[name] for name in _FROM_JINJA}
+FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default)

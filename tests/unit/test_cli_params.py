@@ -1,0 +1,59 @@
+"""`attune run X k=v` reads each value by the action's parameter schema (issue 9.18)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+
+from attune.cli.commands import parse_params
+
+SCHEMA = {"day": "string", "answer": "string", "code": "string", "n": "integer", "ratio": "number",
+          "flag": "boolean", "hosts": "array", "extra": "object"}
+
+
+def parse(*pairs: str, schema: dict | None = SCHEMA, params_json: str | None = None) -> dict:
+    return parse_params(list(pairs), params_json, (lambda: schema) if schema is not None else None)
+
+
+def test_strings_stay_the_text_typed():
+    assert parse("day=2024-01-01", "answer=no", "code=007", "n=3") == {
+        "day": "2024-01-01", "answer": "no", "code": "007", "n": 3}
+    assert parse("answer=") == {"answer": ""}
+    assert parse("answer=a=b") == {"answer": "a=b"}
+
+
+def test_typed_values_parse_by_their_type():
+    assert parse("n=-12", "ratio=0.5", "flag=yes", "hosts=[\"a\", \"b\"]", "extra={\"k\": 1}") == {
+        "n": -12, "ratio": 0.5, "flag": True, "hosts": ["a", "b"], "extra": {"k": 1}}
+    assert parse("ratio=2", "flag=FALSE")["ratio"] == 2 and parse("flag=off")["flag"] is False
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("n=abc", "parameter 'n' is an integer: cannot read 'abc' as one"),
+    ("n=1.5", "parameter 'n' is an integer"),
+    ("ratio=fast", "parameter 'ratio' is a number: cannot read 'fast' as one"),
+    ("ratio=nan", "parameter 'ratio' is a number: 'nan' is not a finite number"),
+    ("flag=maybe", "parameter 'flag' is a boolean: use true or false, not 'maybe'"),
+    ("hosts=a,b", "parameter 'hosts' is an array: give it as JSON"),
+    ("extra=[1]", "parameter 'extra' is an object: give it as JSON"),
+    ("noequals", "parameter 'noequals' is not of the form key=value"),
+])
+def test_a_value_that_does_not_parse_is_a_usage_error_naming_the_parameter(pair, message, capsys):
+    with pytest.raises(typer.Exit) as exit_info:
+        parse(pair)
+    assert exit_info.value.exit_code == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_without_a_schema_json_values_else_text():
+    assert parse("a=3", "b=true", "c=2024-01-01", "d=no", "e=[1]", schema=None) == {
+        "a": 3, "b": True, "c": "2024-01-01", "d": "no", "e": [1]}
+    assert parse("undeclared=2024-01-01") == {"undeclared": "2024-01-01"}
+
+
+def test_schema_is_only_fetched_when_there_are_pairs():
+    def boom():
+        raise AssertionError("fetched")
+
+    assert parse_params([], '{"x": 1}', boom) == {"x": 1}
+    assert parse("n=4", params_json='{"n": 1, "m": 2}') == {"n": 4, "m": 2}
