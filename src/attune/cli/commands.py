@@ -135,7 +135,7 @@ def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str
         except (PackError, KeyError):
             return None
         return {name: spec.type for name, spec in params.items()}
-    from attune.api_client import Api, ApiError
+    from attune.cli.api_client import Api, ApiError
 
     try:
         body = Api(settings).call("GET", f"/actions/{action_ref}")
