@@ -1,6 +1,13 @@
 """Schemathesis against the OpenAPI schema of the running API (a real `attune api` process on
 the session's Temporal stack): whatever it sends, no 5xx, and every response matches its
-documented schema and status codes. Bounded to a few minutes by the examples per operation."""
+documented schema, status codes, content type and headers; auth is enforced; a wrong method gets
+405 with the right Allow. Bounded to a few minutes by the examples per operation and a time
+budget.
+
+Two of schemathesis' checks are left out on purpose: `positive_data_acceptance` (a schema-valid
+workflow or pack can still have problems, which the API reports as 422 with line:column, as
+interfaces.md says) and `negative_data_rejection` (the validate route takes any text: YAML has
+no JSON schema to violate)."""
 
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ def test_the_api_keeps_its_documented_contract(running_api: str) -> None:
     schemathesis = os.path.join(os.path.dirname(sys.executable), "schemathesis")
     run = subprocess.run(
         [schemathesis, "run", f"{running_api}/openapi.json", "--checks", "all",
+         "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
          "--max-examples", str(EXAMPLES_PER_OPERATION), "--max-time", str(MAX_SECONDS),
          "--workers", "2", "--no-color", "--seed", "1", "--header", f"Authorization: Bearer {TOKEN}"],
         capture_output=True, text=True, timeout=MAX_SECONDS + 300)

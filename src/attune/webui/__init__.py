@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-
-from attune.api.errors import ApiError
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Paths that belong to the API: an unknown one is a JSON 404, never the UI.
@@ -36,13 +36,21 @@ def _file(path: str) -> Path | None:
     return None
 
 
+class _UiRoute(Route):
+    """GET of any path outside the API. Paths of the API never match it, so an unknown API
+    path stays a JSON 404 and a wrong method on an API path stays a 405 (with its Allow)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("type") == "http" and scope.get("path", "").lstrip("/").startswith(_API_PREFIXES):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def mount(app: FastAPI) -> None:
     """Serve the UI for every GET that no API route answered. Call after adding every route."""
 
-    @app.get("/{path:path}", include_in_schema=False)
-    def web_ui(path: str) -> Response:
-        if path.startswith(_API_PREFIXES):
-            raise ApiError(404, f"no such route: /{path}")
+    def web_ui(request: Request) -> Response:
+        path = request.path_params["path"]
         index = STATIC_DIR / "index.html"
         if not index.is_file():
             return HTMLResponse(NOT_BUILT.replace("{static}", str(STATIC_DIR)), status_code=503)
@@ -53,3 +61,6 @@ def mount(app: FastAPI) -> None:
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
             return FileResponse(found, headers={"Cache-Control": cache})
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.router.routes.append(_UiRoute("/{path:path}", web_ui, methods=["GET"],
+                                      include_in_schema=False))

@@ -25,7 +25,7 @@ def list_actions(pack_ref: str | None = Query(None, description="Only this pack'
 
 @router.post("", status_code=201, response_model=schemas.Item[schemas.ActionOut],
              summary="Create a script action", description="409 when the ref already exists.",
-             responses=error_responses(401, 409, 422))
+             responses=error_responses(401, 404, 409, 422))
 def create_action(body: schemas.ActionCreate, state: AppState = Depends(get_state)):
     with state.db.session() as s:
         return {"data": service.create_action(s, body)}

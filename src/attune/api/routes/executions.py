@@ -22,7 +22,7 @@ MAX_WAIT_SECONDS = 60
              summary="Submit an action or workflow",
              description="Validates parameters against the action's schema (422 lists every "
                          "problem), applies defaults, records the execution and starts it.",
-             responses=error_responses(400, 401, 404, 422, 503))
+             responses=error_responses(400, 401, 404, 409, 422, 503))
 async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_state)):
     return {"data": await service.submit(state, body)}
 

@@ -35,7 +35,7 @@ def create_pack(body: schemas.PackIn, state: AppState = Depends(get_state)):
              description="Loads and validates the directory (sibling packs resolve cross-pack "
                          "refs) and upserts its actions and workflows; actions no longer in the "
                          "directory are removed. 422 lists every problem with file line:column.",
-             responses=error_responses(401, 422))
+             responses=error_responses(401, 404, 422))
 def register_pack(body: schemas.RegisterRequest, state: AppState = Depends(get_state)):
     with state.db.session() as s:
         return {"data": service.register(s, body.path)}

@@ -61,7 +61,7 @@ def list_workflows(pack_ref: str | None = Query(None, description="Only this pac
              description="The graph comes as `definition` (JSON) or `yaml` (text); problems are "
                          "422 with line:column. 409 when the ref already exists. " + FILES_NOTE +
                          " 409 too when either file already exists there.",
-             responses=error_responses(401, 409, 422))
+             responses=error_responses(401, 404, 409, 422))
 def create_workflow(body: schemas.WorkflowCreate, state: AppState = Depends(get_state)):
     with state.db.session() as s:
         return {"data": service.create_workflow(s, body)}

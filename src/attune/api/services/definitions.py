@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def register(s: Session, path: str) -> schemas.PackOut:
     if "\x00" in path:
         raise ApiError(422, "a pack path cannot contain a NUL character",
                        [{"path": "path", "message": "NUL character"}])
-    folder = Path(path).expanduser().resolve()
+    folder = Path(os.path.expanduser(path)).resolve()  # an unknown ~user stays as written
     if not folder.is_dir():
         raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
