@@ -49,6 +49,11 @@ class RunRecord(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     child_workflow_id: str | None = None  # set when the action is itself a workflow
+    # Run control (spec §9): why the attempt is not moving (e.g. waiting for an inquiry), the
+    # inquiry it waits for (`wait_for`), and what it asks (a core.ask task creates an inquiry).
+    detail: str | None = None
+    waits_for_inquiry: int | str | None = None
+    asks: dict[str, Any] | None = None
     seq: int = 0
 
 
@@ -100,7 +105,8 @@ class EngineClient(Protocol):
                     pack_configs: dict[str, dict[str, Any]] | None = None,
                     api_url: str | None = None, queue_prefix: str | None = None,
                     history_guard: int | None = None,
-                    max_nesting_depth: int | None = None) -> None: ...
+                    max_nesting_depth: int | None = None,
+                    resume: dict[str, Any] | None = None) -> None: ...
 
     async def snapshot(self, workflow_id: str, since: int = 0, *,
                        patient: bool = True) -> WorkflowSnapshot: ...
@@ -112,6 +118,14 @@ class EngineClient(Protocol):
     async def wait(self, workflow_id: str) -> RunEnd: ...
 
     async def cancel(self, workflow_id: str) -> None: ...
+
+    async def pause(self, workflow_id: str) -> None: ...
+
+    async def resume(self, workflow_id: str) -> None: ...
+
+    async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None: ...
+
+    async def parameters_of(self, workflow_id: str) -> dict[str, Any]: ...
 
 
 def new_workflow_id(action_ref: str, execution_id: int | str | None = None) -> str:

@@ -20,11 +20,25 @@ class TaskStatus(StrEnum):
 
     PENDING = "pending"  # never activated (task_states only)
     DELAYED = "delayed"  # activated, waiting: for its `delay`, a free slot or a retry timer
+    WAITING = "waiting"  # activated, not dispatched until its inquiry resolves (`wait_for`)
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
+
+
+class InquiryStatus(StrEnum):
+    """A human approval (spec §9)."""
+
+    PENDING = "pending"
+    RESPONDED = "responded"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+INQUIRY_RESOLVED = frozenset({InquiryStatus.RESPONDED, InquiryStatus.TIMEOUT,
+                              InquiryStatus.CANCELLED})
 
 
 class ExecutionStatus(StrEnum):
@@ -46,7 +60,7 @@ class ExecutionStatus(StrEnum):
 
 # --- task statuses ----------------------------------------------------------------------------
 
-TASK_ACTIVE = frozenset({TaskStatus.DELAYED, TaskStatus.RUNNING})
+TASK_ACTIVE = frozenset({TaskStatus.DELAYED, TaskStatus.WAITING, TaskStatus.RUNNING})
 # How an attempt (and so a unit, a run) can end.
 OUTCOMES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT,
                       TaskStatus.CANCELLED})

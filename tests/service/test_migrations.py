@@ -20,7 +20,7 @@ def test_upgrade_creates_schema_and_second_upgrade_is_a_no_op(database_url: str)
         assert TABLES <= set(inspect(db.engine).get_table_names())
         first = db.current_revision()
         db.migrate()
-        assert db.current_revision() == first == "0002"
+        assert db.current_revision() == first == "0003"
     finally:
         db.dispose()
 

@@ -7,8 +7,10 @@ from typing import Any, Callable
 import pytest
 
 from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
-from attune.workflows.conductor import LEGACY, Conductor, Semantics
-from attune.workflows.events import AttemptEnded, CancelRequested, TimerFired
+from attune.workflows.commands import WaitForInquiry
+from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
+from attune.workflows.events import (AttemptEnded, CancelRequested, InquiryResolved, PauseRequested,
+                                    ResumeRequested, TimerFired)
 from attune.workflows.slice import SliceConductor
 from attune.workflows.definition import WorkflowDefinition
 
@@ -597,11 +599,103 @@ def test_parallel_task_runs_sub_tasks_at_once_and_ends_when_all_have():
     assert r.order[-1] == "fix" and r.finish.status == "completed"
 
 
-def test_wait_for_is_refused_at_run_time_until_inquiries_exist():
-    """It loads and validates (spec §9), but a guarded task must never run unguarded."""
-    d = wf(tasks=[t("ask", next=[{"do": ["guarded"]}]),
-                  t("guarded", wait_for={"inquiry": "{{ task.ask.data }}"})])
-    r = Rehearsal(d, always_ok).run()
-    assert r.order == ["ask"] and r.finish.status == "failed"
-    assert "task 'guarded' has `wait_for: {inquiry}`, which this engine does not carry out yet" \
-        in r.finish.error
+def test_pause_dispatches_nothing_new_until_resumed_then_continues_where_it_stopped():
+    d = wf(tasks=[t("each", with_items="{{ range(6) }}", concurrency=2,
+                    next=[{"do": ["after"]}]), t("after")])
+    c = Conductor(d)
+    first = c.start()
+    assert [str(x.key) for x in first] == ["each.1[0]#0", "each.1[1]#0"]
+    assert c.handle(PauseRequested()) == [] and c.paused and c.in_flight == 2
+    assert c.handle(AttemptEnded(first[0].key, ok())) == []  # its slot stays empty
+    assert c.handle(AttemptEnded(first[1].key, ok())) == [] and c.in_flight == 0
+    resumed = c.handle(ResumeRequested())
+    assert [str(x.key) for x in resumed] == ["each.1[2]#0", "each.1[3]#0"]
+    pending = list(resumed)
+    while pending:
+        pending += c.handle(AttemptEnded(pending.pop(0).key, ok()))
+        pending = [x for x in pending if isinstance(x, Dispatch)]
+    assert c.finished is not None and c.finished.status == "completed"
+    assert [len(c.runs["each"][0].result), c.task_states()["after"]] == [6, "succeeded"]
+
+
+def test_cancelling_a_paused_workflow_cancels_it():
+    d = wf(tasks=[t("a", next=[{"do": ["b"]}]), t("b")])
+    c = Conductor(d)
+    a, = c.start()
+    c.handle(PauseRequested())
+    c.handle(AttemptEnded(a.key, ok()))  # b activated but not dispatched
+    commands = c.handle(CancelRequested())
+    assert [type(x).__name__ for x in commands] == ["Finish"] and c.finished.status == "cancelled"
+    assert c.task_states()["b"] == "cancelled"
+
+
+def _waiting_workflow() -> WorkflowDefinition:
+    return wf(tasks=[
+        t("create", next=[{"do": ["deploy"]}]),
+        t("deploy", wait_for={"inquiry": "{{ task.create.inquiry_id }}"},
+          input={"approved": "{{ inquiry.deploy.response.approved }}"},
+          next=[{"when": "{{ succeeded() }}", "publish": [("by", "{{ inquiry.deploy.response.by }}")]},
+                {"when": "{{ timed_out() }}", "do": ["expired"]},
+                {"when": "{{ failed() }}", "do": ["refused"]}]),
+        t("expired"), t("refused")])
+
+
+def test_wait_for_is_not_dispatched_until_its_inquiry_is_answered():
+    c = Conductor(_waiting_workflow())
+    create, = c.start()
+    wait, = c.handle(AttemptEnded(create.key, ok({"inquiry_id": 7})))
+    assert isinstance(wait, WaitForInquiry) and wait.inquiry == 7 and str(wait.key) == "deploy.1#0"
+    assert c.task_states()["deploy"] == "waiting" and c.in_flight == 0
+    assert c.handle(InquiryResolved(inquiry=99, status="responded")) == []  # another one
+    deploy, = c.handle(InquiryResolved(inquiry=7, status="responded",
+                                       response={"approved": True, "by": "ana"}))
+    assert deploy.input == {"approved": True}
+    c.handle(AttemptEnded(deploy.key, ok()))
+    assert c.finished.status == "completed" and c.variables == {"by": "ana"}
+
+
+@pytest.mark.parametrize("status, fired, error", [
+    ("timeout", "expired", "inquiry 7 timed out"), ("cancelled", "refused", "inquiry 7 cancelled")])
+def test_an_inquiry_that_times_out_or_is_cancelled_ends_the_task_so(status, fired, error):
+    c = Conductor(_waiting_workflow())
+    create, = c.start()
+    c.handle(AttemptEnded(create.key, ok({"inquiry_id": 7})))
+    handler, = c.handle(InquiryResolved(inquiry=7, status=status))
+    assert handler.task == fired
+    assert c.runs["deploy"][0].result == {"succeeded": False, "error": error}
+    assert c.runs["deploy"][0].status == ("timed_out" if status == "timeout" else "failed")
+
+
+def test_a_run_that_cannot_wait_yet_still_fails_clearly_under_legacy_semantics():
+    c = Conductor(_waiting_workflow(), semantics=LEGACY)
+    create, = c.start()
+    commands = c.handle(AttemptEnded(create.key, ok({"inquiry_id": 7})))
+    assert c.finished.status == "failed" and "does not carry out yet" in c.finished.error
+    assert [type(x).__name__ for x in commands] == ["Finish"]
+
+
+def test_resume_from_failed_runs_only_the_failed_task_and_what_follows():
+    d = wf(tasks=[t(f"t{i}", next=[{"when": "{{ succeeded() }}", "publish": [(f"v{i}", i)],
+                                    "do": [f"t{i + 1}"]}] if i < 9 else []) for i in range(1, 10)])
+    c = Conductor(d)
+    kept = {f"t{i}": {"succeeded": True, "exit_code": 0, "data": {"n": i}} for i in range(1, 7)}
+    t7, = c.resume(Resume(results=kept, variables={f"v{i}": i for i in range(1, 7)}, rerun=["t7"]))
+    assert t7.task == "t7" and str(t7.key) == "t7.1#0"
+    pending = [t7]
+    order = []
+    while pending:
+        d_ = pending.pop(0)
+        order.append(d_.task)
+        pending += [x for x in c.handle(AttemptEnded(d_.key, ok())) if isinstance(x, Dispatch)]
+    assert order == ["t7", "t8", "t9"] and c.finished.status == "completed"
+    assert c.variables == {f"v{i}": i for i in range(1, 9)}
+    assert c.task_states()["t3"] == "succeeded" and c.task_results["t3"]["n"] == 3
+
+
+def test_resume_keeps_a_join_waiting_for_a_kept_branch_satisfied():
+    d = wf(tasks=[t("a", next=[{"do": ["c"]}]), t("b", next=[{"do": ["c"]}]),
+                  t("c", join="all")])
+    c = Conductor(d)
+    b, = c.resume(Resume(results={"a": {"succeeded": True}}, variables={}, rerun=["b"]))
+    then, = c.handle(AttemptEnded(b.key, ok()))
+    assert then.task == "c"

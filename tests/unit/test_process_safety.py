@@ -164,7 +164,7 @@ printf '}, "uid": %s}\\n' "$(id -u)"
 """
 ENV_JS = "console.log(JSON.stringify({env: process.env, uid: process.getuid()}))\n"
 DOCUMENTED = {"ATTUNE_EXEC_ID", "ATTUNE_ACTION", "ATTUNE_PACK_REF", "ATTUNE_API_URL",
-              "ATTUNE_PARAMETER_DELIVERY", "ATTUNE_PARAMETER_FORMAT"}
+              "ATTUNE_PARAMETER_DELIVERY", "ATTUNE_PARAMETER_FORMAT", "ATTUNE_EXECUTION_KEY"}
 # bash adds a few of its own (PWD, SHLVL, _) to what it was given.
 SHELL_OWN = {"PWD", "SHLVL", "_"}
 

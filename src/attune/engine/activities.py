@@ -7,6 +7,7 @@ from pathlib import Path
 
 from temporalio import activity
 
+from attune import tokens
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
@@ -45,7 +46,13 @@ class ActionActivities:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
         except SecretError as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
-        request = request.model_copy(update={"parameters": parameters})
+        key = load_key(self.state_dir)
+        update: dict[str, object] = {"parameters": parameters}
+        if request.token_root:  # minted here, so no token ever travels through Temporal
+            update["api_token"] = tokens.mint(key, key=request.execution_id, root=request.token_root,
+                                              ttl_seconds=request.timeout_seconds + 60)
+            secrets.append(update["api_token"])  # an action that prints it gets it masked
+        request = request.model_copy(update=update)
         # A local activity (an action with `local: true`, run inside the orchestrator) has no
         # heartbeat timeout: the orchestrator's workflow task notices its death instead.
         beat = None if activity.info().is_local else activity.heartbeat

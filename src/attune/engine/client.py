@@ -18,8 +18,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from attune.contract import EngineError, EngineUnavailable, RunEnd, RunRecord, WorkflowNotFound, WorkflowSnapshot
 from attune.engine.blobs import data_converter
-from attune.engine.payloads import WorkflowInput
-from attune.engine.workflow import FINAL_MEMO, WORKFLOW_NAME, AttuneWorkflow
+from attune.engine.payloads import InquiryState, WorkflowInput
+from attune.engine.workflow import (FINAL_MEMO, SIGNAL_INQUIRY, SIGNAL_PAUSE, SIGNAL_RESUME,
+                                   WORKFLOW_NAME, AttuneWorkflow)
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
 from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
@@ -90,6 +91,7 @@ class EngineClient:
         queue_prefix: str | None = None,
         history_guard: int | None = None,
         max_nesting_depth: int | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> None:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
@@ -105,7 +107,8 @@ class EngineClient:
                           pack_configs=pack_configs or {}, api_url=api_url or DEFAULT_API_URL,
                           queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
                           **({"history_guard": history_guard} if history_guard else {}),
-                          **({"max_depth": max_nesting_depth} if max_nesting_depth else {})),
+                          **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
+                          **({"resume": resume} if resume else {})),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",
@@ -258,6 +261,29 @@ class EngineClient:
     async def cancel(self, workflow_id: str) -> None:
         with _translated(workflow_id):
             await self.handle(workflow_id).cancel()
+
+    async def pause(self, workflow_id: str) -> None:
+        with _translated(workflow_id):
+            await self.handle(workflow_id).signal(SIGNAL_PAUSE)
+
+    async def resume(self, workflow_id: str) -> None:
+        with _translated(workflow_id):
+            await self.handle(workflow_id).signal(SIGNAL_RESUME)
+
+    async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None:
+        """Tell a run waiting for an inquiry its state (id, key, status, response, timeout_at)."""
+        with _translated(workflow_id):
+            await self.handle(workflow_id).signal(SIGNAL_INQUIRY, InquiryState.model_validate(state))
+
+    async def parameters_of(self, workflow_id: str) -> dict[str, Any]:
+        """The parameters a run was started with, secrets still sealed (for a re-run)."""
+        with _translated(workflow_id):
+            async for event in self.handle(workflow_id).fetch_history_events():
+                started = event.workflow_execution_started_event_attributes
+                values = await self.client.data_converter.decode(started.input.payloads,
+                                                                 [WorkflowInput])
+                return dict(values[0].parameters)
+        raise WorkflowNotFound(workflow_id)
 
 
 def _seal_secret_defaults(action: Action, key: bytes) -> Action:

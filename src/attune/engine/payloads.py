@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -20,6 +21,24 @@ class SliceInput(BaseModel):
     # The parent's context, so retry.on_error in a slice sees what it would see in the parent.
     parameters: dict[str, Any] = Field(default_factory=dict)
     variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class InquiryState(BaseModel):
+    """What the API tells a waiting run about an inquiry (the `inquiry` signal)."""
+
+    id: int
+    key: str | None = None  # the record key of the core.ask attempt that asked it, if one did
+    status: Literal["pending", "responded", "timeout", "cancelled", "missing"]
+    response: Any = None
+    timeout_at: datetime | None = None
+
+
+class ResumeInput(BaseModel):
+    """A re-run from failed tasks (spec §9): what the failed run left (see Conductor.resume)."""
+
+    results: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    rerun: list[str]
 
 
 class WorkflowInput(BaseModel):
@@ -45,3 +64,5 @@ class WorkflowInput(BaseModel):
     depth: int = 0
     root_workflow_id: str | None = None
     max_depth: int = DEFAULT_MAX_NESTING_DEPTH
+    # Start from a failed run's state instead of the start tasks (a re-run from failed).
+    resume: ResumeInput | None = None

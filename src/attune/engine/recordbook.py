@@ -31,7 +31,7 @@ class RecordBook:
 
     def open(self, dispatch: Dispatch, *, action_ref: str, parameters: dict[str, Any],
              timeout_seconds: float, starts_at_once: bool, child_workflow_id: str | None,
-             now: datetime) -> None:
+             now: datetime, asks: dict[str, Any] | None = None) -> None:
         """An attempt was dispatched. `starts_at_once`: a child workflow or a local action runs
         now; a queued action waits for a runtime worker (`scheduled` until one takes it)."""
         key = dispatch.key
@@ -50,7 +50,19 @@ class RecordBook:
             timeout_seconds=timeout_seconds,
             started_at=now,
             child_workflow_id=child_workflow_id,
+            asks=asks,
+            detail="waiting for an answer to its inquiry" if asks is not None else None,
         )
+        self._bump(record)
+        self.records[key] = record
+
+    def wait(self, key: AttemptKey, *, action_ref: str, inquiry: int | str, now: datetime) -> None:
+        """A `wait_for` task: recorded `scheduled`, not dispatched until `inquiry` resolves."""
+        record = RunRecord(
+            key=record_key(self.workflow_id, key), workflow_id=self.workflow_id,
+            task_name=key.task, iteration=key.iteration, action_ref=action_ref,
+            status=ExecutionStatus.SCHEDULED, started_at=now, waits_for_inquiry=inquiry,
+            detail=f"waiting for inquiry {inquiry}")
         self._bump(record)
         self.records[key] = record
 
@@ -59,6 +71,7 @@ class RecordBook:
         record.status = execution_status_of(outcome.status)
         record.result = outcome.result
         record.ended_at = now
+        record.detail = None
         self._bump(record)
 
     def snapshot(self, since: int, state: RunState) -> WorkflowSnapshot:

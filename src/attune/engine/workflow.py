@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -22,8 +22,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from attune.contract import RunState, WorkflowSnapshot
     from attune.engine.activities import ACTIVITY_NAME
+    from attune.engine.inquiries import Desk, resolved
     from attune.engine.pacing import LocalPacer
-    from attune.engine.payloads import SliceInput, WorkflowInput
+    from attune.engine.payloads import InquiryState, SliceInput, WorkflowInput
     from attune.engine.presentation import task_table
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
@@ -32,13 +33,18 @@ with workflow.unsafe.imports_passed_through():
     from attune.secrets import redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
-    from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
-    from attune.workflows.conductor import LEGACY, Conductor, Semantics
-    from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
+    from attune.workflows.commands import (CancelAttempt, Command, Dispatch, Finish, Outcome,
+                                          StartTimer, WaitForInquiry)
+    from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
+    from attune.workflows.events import (AttemptEnded, CancelRequested, Event, InquiryResolved,
+                                        PauseRequested, ResumeRequested, TimerFired)
     from attune.workflows.keys import AttemptKey, child_workflow_id, record_key
     from attune.workflows.slice import SliceConductor
 
 WORKFLOW_NAME = "AttuneWorkflow"
+# Run control (spec §9): signals into any run of the tree.
+SIGNAL_PAUSE, SIGNAL_RESUME, SIGNAL_INQUIRY = "pause", "resume", "inquiry"
+CORE_ASK = "core.ask"  # carried out here: it waits for a person, with no process and no slot
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # a killed worker's task is retried elsewhere after this
 FINAL_MEMO = "attune_final"  # memo key of the final snapshot (see RecordBook.final)
 # Patch ids: histories from before each change replay as they were.
@@ -62,12 +68,17 @@ class AttuneWorkflow:
         self.events: list[Event] = []
         self.handles: dict[AttemptKey | str, asyncio.Task[None]] = {}
         self.children: set[AttemptKey] = set()  # attempts running as child workflows
+        self.asking: set[AttemptKey] = set()  # core.ask attempts (no process: always cancellable)
         self.book = RecordBook(workflow.info().workflow_id)
         self.status = ExecutionStatus.RUNNING
         self.error: str | None = None
         self.result: Any = None
         self.pacer = LocalPacer(INFRA_RETRY)
         self.semantics = LEGACY  # set when the run starts (see _semantics)
+        self.pause_requested = False
+        self.desk = Desk()  # inquiries this run has heard of
+        self.waits: dict[int, tuple[AttemptKey, int | str]] = {}  # inquiry -> waiting run
+        self.inquiry_timers: set[int] = set()
 
     # ---- entry ----------------------------------------------------------------------------------
 
@@ -134,7 +145,13 @@ class AttuneWorkflow:
     async def _drive(self) -> None:
         """Feed events to the conductor and carry out its commands until it finishes."""
         assert self.conductor is not None
-        self._execute(self.conductor.start())
+        if self.pause_requested:  # paused before it started: nothing is dispatched
+            self._execute(self.conductor.handle(PauseRequested()))
+        resume = self.inp.resume
+        self._execute(self.conductor.resume(Resume(results=resume.results,
+                                                   variables=resume.variables,
+                                                   rerun=resume.rerun))
+                      if resume is not None else self.conductor.start())
         while self.conductor.finished is None:
             try:
                 await workflow.wait_condition(lambda: bool(self.events))
@@ -173,6 +190,9 @@ class AttuneWorkflow:
                                      error=(outcome.result or {}).get("error")))
 
     def _conclude(self, finish: Finish) -> Any:
+        for key, _ in list(self.waits.values()):  # waits the run ends with are cancelled
+            self._settle_wait(key, TaskStatus.CANCELLED, "the workflow ended while it waited")
+        self.waits.clear()
         too_big = _over_limit(finish.result, "the workflow's result") if finish.status == \
             ExecutionStatus.COMPLETED and self.semantics.bounded_nesting else None
         if too_big:
@@ -198,11 +218,14 @@ class AttuneWorkflow:
                 self._start(command)
             elif isinstance(command, StartTimer):
                 self.handles[command.key] = asyncio.create_task(self._timer(command))
+            elif isinstance(command, WaitForInquiry):
+                self._wait(command)
             elif isinstance(command, CancelAttempt):
                 handle = self.handles.get(command.key)
                 # `let_finish`: an action's process finishes; a child is told to cancel and
                 # applies the same policy to what it runs (nothing new starts in the tree).
-                if handle is not None and (not command.let_finish or command.key in self.children):
+                if handle is not None and (not command.let_finish or command.key in self.children
+                                           or command.key in self.asking):
                     handle.cancel()
 
     def _start(self, dispatch: Dispatch) -> None:
@@ -228,13 +251,16 @@ class AttuneWorkflow:
                        f"levels deep, over the limit of {self.inp.max_depth} (setting "
                        "ATTUNE_MAX_NESTING_DEPTH); does a workflow run itself?")
         child = refusal is None and (action.workflow is not None or dispatch.slice_inputs is not None)
-        if child:
+        asks = refusal is None and action.ref == CORE_ASK and self.semantics.inquiries
+        if child:  # a cancel reaches it under allow_finish too
             self.children.add(dispatch.key)
+        if asks:
+            self.asking.add(dispatch.key)
         self.book.open(dispatch, action_ref=action.ref, parameters=redact(dispatch.input, action.secret_names()),
                        timeout_seconds=_timeout(dispatch, action),
-                       starts_at_once=child or action.local,
+                       starts_at_once=child or asks or action.local,
                        child_workflow_id=self._child_id(dispatch.key) if child else None,
-                       now=workflow.now())
+                       asks=_question(dispatch.input) if asks else None, now=workflow.now())
         self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, refusal))
 
     async def _timer(self, command: StartTimer) -> None:
@@ -254,6 +280,8 @@ class AttuneWorkflow:
                 outcome = await self._slice(dispatch)
             elif action.workflow is not None:
                 outcome = await self._nested(dispatch, action)
+            elif action.ref == CORE_ASK and self.semantics.inquiries:
+                outcome = await self._ask(dispatch)
             else:
                 outcome = await self._activity(dispatch, action)
         except BaseException as exc:  # noqa: BLE001 - every ending must reach the conductor
@@ -262,6 +290,7 @@ class AttuneWorkflow:
             outcome = _outcome_of_error(exc)
         self.handles.pop(dispatch.key, None)
         self.children.discard(dispatch.key)
+        self.asking.discard(dispatch.key)
         self.book.settle(dispatch.key, outcome, workflow.now())
         self.events.append(AttemptEnded(dispatch.key, outcome))
 
@@ -283,6 +312,7 @@ class AttuneWorkflow:
             timeout_seconds=timeout,
             api_url=self.inp.api_url,
             warm=action.warm_start,
+            token_root=self._token_root(dispatch, action),
         )
         options: dict[str, Any] = dict(
             result_type=ProcessResult,
@@ -329,6 +359,110 @@ class AttuneWorkflow:
             summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
         return Outcome(status=result["status"], result=result["results"])
 
+    async def _ask(self, dispatch: Dispatch) -> Outcome:
+        """core.ask: the records mirror creates the inquiry from this attempt's record and tells
+        this run its id, then its answer; the task ends with the answer (or times out)."""
+        asking = record_key(workflow.info().workflow_id, dispatch.key)
+        timeout = dispatch.input.get("timeout_seconds")
+        timeout = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+        try:
+            await workflow.wait_condition(lambda: resolved(self.desk.by_key.get(asking)),
+                                          timeout=timeout)
+        except asyncio.TimeoutError:
+            known = self.desk.by_key.get(asking)
+            return Outcome(status=TaskStatus.TIMED_OUT, result={
+                "succeeded": False, "error": f"no answer within {timeout:g} s",
+                "inquiry_id": known.id if known else None})
+        state = self.desk.by_key[asking]
+        if state.status != "responded":
+            status = TaskStatus.TIMED_OUT if state.status == "timeout" else TaskStatus.FAILED
+            return Outcome(status=status, result={"succeeded": False, "inquiry_id": state.id,
+                                                  "error": f"inquiry {state.id} {state.status}"})
+        response = state.response if isinstance(state.response, dict) else {"response": state.response}
+        return Outcome(status=TaskStatus.SUCCEEDED, result={
+            "succeeded": True, "inquiry_id": state.id, "response": state.response, "data": response})
+
+    # ---- run control: signals from the API -----------------------------------------------------
+
+    @workflow.signal(name=SIGNAL_PAUSE)
+    def pause(self) -> None:
+        """Dispatch nothing new, here and in the nested runs; running attempts end as usual."""
+        if not self.pause_requested:
+            self.pause_requested = True
+            self.events.append(PauseRequested())
+            self._tell_children(SIGNAL_PAUSE)
+
+    @workflow.signal(name=SIGNAL_RESUME)
+    def resume(self) -> None:
+        if self.pause_requested:
+            self.pause_requested = False
+            self.events.append(ResumeRequested())
+            self._tell_children(SIGNAL_RESUME)
+
+    @workflow.signal(name=SIGNAL_INQUIRY)
+    def inquiry(self, state: InquiryState) -> None:
+        state = self.desk.learn(state)
+        wait = self.waits.get(state.id)
+        if wait is None:
+            return  # a core.ask attempt picks it up by key, or nobody waits (yet)
+        if resolved(state):
+            self._resolve(state)
+        elif state.timeout_at is not None and state.id not in self.inquiry_timers:
+            self.inquiry_timers.add(state.id)
+            asyncio.create_task(self._inquiry_timeout(state.id, state.timeout_at))
+
+    def _wait(self, command: WaitForInquiry) -> None:
+        """A `wait_for` run: advertise the wait in the records (the API then tells this run the
+        inquiry's state) and resolve it at once if the state is already known."""
+        inquiry = _inquiry_id(command.inquiry)
+        spec = self.conductor.definition.task(command.key.task) if self.conductor else None
+        self.book.wait(command.key, action_ref=spec.action or "" if spec else "",
+                       inquiry=command.inquiry, now=workflow.now())
+        if inquiry is None:
+            self.events.append(InquiryResolved(inquiry=command.inquiry, status="missing"))
+            self._settle_wait(command.key, TaskStatus.FAILED,
+                              f"wait_for: {command.inquiry!r} is not an inquiry id")
+            return
+        self.waits[inquiry] = (command.key, command.inquiry)
+        known = self.desk.by_id.get(inquiry)
+        if known is not None:
+            self.inquiry(known)
+
+    def _resolve(self, state: InquiryState) -> None:
+        key, rendered = self.waits.pop(state.id)
+        self.events.append(InquiryResolved(inquiry=rendered, status=state.status,
+                                           response=state.response))
+        if state.status == "timeout":
+            self._settle_wait(key, TaskStatus.TIMED_OUT, f"inquiry {state.id} timed out")
+        elif state.status != "responded":  # the task is dispatched, reopening its record
+            self._settle_wait(key, TaskStatus.FAILED, f"inquiry {state.id} {state.status}")
+
+    def _settle_wait(self, key: AttemptKey, status: TaskStatus, error: str) -> None:
+        self.book.settle(key, Outcome(status=status, result={"succeeded": False, "error": error}),
+                         workflow.now())
+
+    async def _inquiry_timeout(self, inquiry: int, at: datetime) -> None:
+        """The run decides an inquiry's timeout with a durable timer (the API refuses answers
+        after the same moment)."""
+        await workflow.sleep(max((at - workflow.now()).total_seconds(), 0))
+        if inquiry in self.waits and not resolved(self.desk.by_id.get(inquiry)):
+            self.inquiry(self.desk.timed_out(inquiry, at))
+
+    def _tell_children(self, signal: str) -> None:
+        for key in list(self.children):
+            handle = workflow.get_external_workflow_handle(self._child_id(key))
+            asyncio.create_task(_quietly(handle.signal(signal)))
+
+    def _token_root(self, dispatch: Dispatch, action: Action) -> str | None:
+        """The tree an execution token is issued for, when the task's permission sets (else the
+        action's default ones) name any (spec §9: null, "" or [] give no token)."""
+        refs = dispatch.permission_set_refs
+        if refs is None:
+            refs = action.default_execution_permission_set_refs
+        if not refs or not self.semantics.inquiries:
+            return None
+        return self.inp.root_workflow_id or workflow.info().workflow_id
+
     def _inherited(self) -> dict[str, Any]:
         """What every child run takes from its parent."""
         return dict(catalog=self.inp.catalog, pack_configs=self.inp.pack_configs,
@@ -358,9 +492,12 @@ class AttuneWorkflow:
     def _state(self) -> RunState:
         c = self.conductor
         states = c.task_states() if c else {}
+        status = self.status
+        if status == ExecutionStatus.RUNNING and c is not None and c.paused:
+            status = ExecutionStatus.PAUSING if c.in_flight else ExecutionStatus.PAUSED
         return RunState(
             action_ref=self.action.ref,
-            status=self.status,
+            status=status,
             current_tasks=[t for t, s in states.items() if s in TASK_ACTIVE],
             completed_tasks=[t for t, s in states.items() if s == TaskStatus.SUCCEEDED],
             failed_tasks=[t for t, s in states.items() if s in TASK_FAILURES],
@@ -386,6 +523,25 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return dict(self.conductor.task_states()) if self.conductor else {}
+
+
+def _question(params: dict[str, Any]) -> dict[str, Any]:
+    """What a core.ask task asks (its parameters), for the inquiry the mirror creates."""
+    return {k: params.get(k) for k in ("prompt", "response_schema", "assigned_to", "timeout_seconds")}
+
+
+def _inquiry_id(value: int | str) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+async def _quietly(signal: Any) -> None:
+    """Signal a child; it may have ended meanwhile, which is fine."""
+    try:
+        await signal
+    except Exception:  # noqa: BLE001 - best effort: a child that ended needs no pause
+        pass
 
 
 def _over_limit(value: Any, what: str) -> str | None:

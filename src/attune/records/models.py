@@ -109,6 +109,12 @@ class ExecutionRow(_Timestamps, Base):
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
     # Why a run is not moving, when the engine says so (e.g. its workflow task keeps failing).
     status_detail: Mapped[str | None] = mapped_column(Text)
+    # A task waiting for an inquiry (wait_for, core.ask), and the inquiry status it was last
+    # told (the mirror tells the waiting run each change, until the wait ends).
+    waits_for_inquiry: Mapped[int | None] = mapped_column(Integer, index=True)
+    inquiry_told: Mapped[str | None] = mapped_column(String(16))
+    # The execution this one re-runs (spec §9).
+    rerun_of: Mapped[int | None] = mapped_column(ForeignKey("executions.id", ondelete="SET NULL"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Mirror bookkeeping for top-level plain actions (workflows keep theirs on WorkflowExecutionRow).
@@ -136,3 +142,26 @@ class WorkflowExecutionRow(_Timestamps, Base):
     # Highest snapshot seq applied; stored in the same transaction as the rows it produced.
     seq: Mapped[int] = mapped_column(Integer, default=0)
 
+
+
+class InquiryRow(_Timestamps, Base):
+    """A human approval (spec §9), asked by a core.ask task or by an action through the API."""
+
+    __tablename__ = "inquiries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Identity for idempotent creation: the asking core.ask attempt's record key, or (an
+    # action's) its unit's key and purpose, so a retried attempt gets the same inquiry back.
+    key: Mapped[str] = mapped_column(String(700), unique=True)
+    execution: Mapped[int | None] = mapped_column(
+        ForeignKey("executions.id", ondelete="SET NULL"), index=True)
+    execution_key: Mapped[str | None] = mapped_column(String(512), index=True)
+    root_workflow_id: Mapped[str | None] = mapped_column(String(512), index=True)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    response_schema: Mapped[Any] = mapped_column(JSON, default=dict)
+    assigned_to: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    response: Mapped[Any] = mapped_column(JSON, nullable=True)
+    timeout_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -27,6 +27,10 @@ class ProcessRequest(BaseModel):
     timeout_seconds: float = 600
     api_url: str = "http://127.0.0.1:8000"
     warm: bool = True  # python only: fork from the warm starter; False = plain spawn
+    # Issue an execution token (spec §9) for this tree (its top-level run id); the worker mints
+    # it into `api_token` just before the start, so it never travels through Temporal.
+    token_root: str | None = None
+    api_token: str | None = None
 
     def redacted_parameters(self) -> dict[str, Any]:
         """Parameters safe to log: secret values replaced."""

@@ -93,8 +93,10 @@ async def _run(req: ProcessRequest, started: float) -> ProcessResult:
     documented = {
         "ATTUNE_EXEC_ID": req.execution_id, "ATTUNE_ACTION": req.action_ref, "ATTUNE_PACK_REF": req.pack_ref,
         "ATTUNE_API_URL": req.api_url, "ATTUNE_PARAMETER_DELIVERY": req.parameter_delivery,
-        "ATTUNE_PARAMETER_FORMAT": req.parameter_format,
+        "ATTUNE_PARAMETER_FORMAT": req.parameter_format, "ATTUNE_EXECUTION_KEY": req.execution_id,
     }
+    if req.api_token:
+        documented["ATTUNE_API_TOKEN"] = req.api_token
     payload = encode_parameters(req.parameters, req.parameter_format)
     param_file = None
     if req.parameter_delivery == "file":

@@ -21,6 +21,9 @@ class Dispatch:
     # A slice of a large with_items: run these rendered inputs (items key.span) as a child
     # workflow; its outcome's result is the list of their results.
     slice_inputs: list[dict[str, Any]] | None = None
+    # The task's permission sets for an execution token (spec §9), rendered; None when the task
+    # names none (the action's default applies).
+    permission_set_refs: list[str] | None = None
 
     @property
     def task(self) -> str:
@@ -43,13 +46,21 @@ class CancelAttempt:
 
 
 @dataclass(frozen=True)
+class WaitForInquiry:
+    """Tell me when this inquiry resolves (InquiryResolved); the run `key` waits for it."""
+
+    key: AttemptKey
+    inquiry: int | str
+
+
+@dataclass(frozen=True)
 class Finish:
     status: ExecutionStatus  # one of statuses.WORKFLOW_ENDS
     result: Any
     error: str | None
 
 
-Command = Dispatch | StartTimer | CancelAttempt | Finish
+Command = Dispatch | StartTimer | CancelAttempt | WaitForInquiry | Finish
 
 
 @dataclass(frozen=True)

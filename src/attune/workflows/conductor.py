@@ -18,9 +18,11 @@ from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
 from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
-from attune.workflows.commands import CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer
+from attune.workflows.commands import (CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer,
+                                      WaitForInquiry)
 from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition
-from attune.workflows.events import AttemptEnded, CancelRequested, Event, TimerFired
+from attune.workflows.events import (AttemptEnded, CancelRequested, Event, InquiryResolved,
+                                    PauseRequested, ResumeRequested, TimerFired)
 from attune.workflows.graph import TaskGraph
 from attune.workflows.keys import AttemptKey, delay_timer, retry_timer
 from attune.workflows.results import visible_result
@@ -53,11 +55,23 @@ class Semantics:
     # A declared parameter that was not given and has no default is null in expressions (the
     # host prepares the parameters).
     null_parameters: bool = True
+    # `wait_for: {inquiry}` waits for the inquiry (spec §9); before, such a run failed clearly.
+    inquiries: bool = True
 
 
 LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False,
                    refuse_disabled=False, bounded_nesting=False, self_loop_starts=False,
-                   null_parameters=False)
+                   null_parameters=False, inquiries=False)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a re-run from failed tasks starts (spec §9): the tasks that succeeded keep their
+    results and the published variables; only `rerun` (and what follows from them) runs."""
+
+    results: dict[str, Any]  # task -> the result of its latest (succeeded) run
+    variables: dict[str, Any]
+    rerun: list[str]
 
 
 class WorkflowError(Exception):
@@ -85,6 +99,7 @@ class Run:
     units: list[Unit] = field(default_factory=list)
     next_unit: int = 0
     ready: list[Unit] = field(default_factory=list)  # retries waiting for a free slot
+    waited: bool = False  # its `wait_for` inquiry was answered
     is_items: bool = False
     is_parallel: bool = False  # `type: parallel`: unit i runs sub-task i
     result: Any = None
@@ -134,6 +149,8 @@ class Conductor:
         self.barriers: dict[str, dict[str, Run]] = {}  # join target -> arrived source runs
         self.unhandled: list[str] = []
         self.cancelling = False
+        self.paused = False  # dispatch nothing new (spec §9 pause); running attempts go on
+        self.inquiries: dict[str, dict[str, Any]] = {}  # task -> its answered inquiry
         self.finished: Finish | None = None
         self._seq = 0
         self._commands: list[Command] = []
@@ -143,6 +160,7 @@ class Conductor:
         self._active: dict[int, Run] = {}  # seq -> run not yet complete (O(1) finish checks)
         self._in_flight = 0  # across runs: bounded by MAX_IN_FLIGHT
         self._starved: dict[int, Run] = {}  # runs with units held back by the global bound
+        self._waiting: dict[int | str, list[Run]] = {}  # inquiry -> runs waiting for it
 
     # ---- events -------------------------------------------------------------------------------
 
@@ -160,6 +178,28 @@ class Conductor:
 
         return self._step(begin)
 
+    def resume(self, state: Resume) -> list[Command]:
+        """Start where a failed run stopped: its succeeded tasks count as run (their results
+        and the variables as they were), and the tasks in `state.rerun` start again."""
+        def begin() -> None:
+            self.variables.update(state.variables)
+            kept = []
+            for name, result in state.results.items():
+                if name not in self.runs:
+                    continue  # a task the definition no longer has
+                self._seq += 1
+                run = Run(task=name, iteration=1, seq=self._seq, triggered_by=None,
+                          status=TaskStatus.SUCCEEDED, result=result)
+                self.runs[name].append(run)
+                self.task_results[name] = visible_result(result)
+                kept.append(run)
+            self._seed_joins(kept)
+            for name in state.rerun:
+                if name in self.runs:
+                    self._activate(name, source=None)
+
+        return self._step(begin)
+
     def handle(self, event: Event) -> list[Command]:
         """One event from the host; returns what to do next."""
         if isinstance(event, AttemptEnded):
@@ -168,6 +208,12 @@ class Conductor:
             return self._step(lambda: self._on_timer(event.key))
         if isinstance(event, CancelRequested):
             return self._step(self._on_cancel)
+        if isinstance(event, PauseRequested):
+            return self._step(self._on_pause)
+        if isinstance(event, ResumeRequested):
+            return self._step(self._on_resume)
+        if isinstance(event, InquiryResolved):
+            return self._step(lambda: self._on_inquiry(event))
         raise TypeError(f"unknown event {event!r}")
 
     def abort(self, error: str) -> list[Command]:
@@ -181,6 +227,11 @@ class Conductor:
 
     def active_runs(self) -> list[Run]:
         return list(self._active.values())
+
+    @property
+    def in_flight(self) -> int:
+        """Attempts dispatched and not yet ended (a paused run is `paused` once this is 0)."""
+        return self._in_flight
 
     def task_states(self) -> dict[str, TaskStatus]:
         """Latest run status per task (pending when it never ran)."""
@@ -212,6 +263,7 @@ class Conductor:
             system=self.system,
             clock=self.clock,
             uuid=self.uuid,
+            inquiries=self.inquiries,
             **extra,
         )
 
@@ -271,9 +323,9 @@ class Conductor:
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)
-        if spec.wait_for is not None:  # loads and validates (spec §9); never run it unguarded
-            raise WorkflowError(f"task '{spec.name}' has `wait_for: {{inquiry}}`, which this "
-                                "engine does not carry out yet: the task would not wait")
+        if spec.wait_for is not None and not run.waited:
+            self._wait(run, spec)
+            return
         run.status = TaskStatus.RUNNING
         if spec.parallel:
             run.is_parallel = True
@@ -296,6 +348,60 @@ class Conductor:
                 return
         self._fill(run)
 
+    def _wait(self, run: Run, spec: TaskSpec) -> None:
+        """`wait_for: {inquiry}`: not dispatched until the inquiry resolves (spec §9)."""
+        assert spec.wait_for is not None
+        if not self.semantics.inquiries:  # how runs from before inquiries existed behaved
+            raise WorkflowError(f"task '{spec.name}' has `wait_for: {{inquiry}}`, which this "
+                                "engine does not carry out yet: the task would not wait")
+        where = f"task '{spec.name}' wait_for.inquiry"
+        inquiry = self._render(spec.wait_for.inquiry, self._context(), where)
+        if isinstance(inquiry, bool) or not isinstance(inquiry, (int, str)) or inquiry in ("", None):
+            raise WorkflowError(f"{where}: expected an inquiry id, got {inquiry!r}")
+        run.status = TaskStatus.WAITING
+        self._waiting.setdefault(inquiry, []).append(run)
+        self._emit(WaitForInquiry(key=AttemptKey(task=run.task, iteration=run.iteration),
+                                  inquiry=inquiry))
+
+    def _on_inquiry(self, event: InquiryResolved) -> None:
+        for run in self._waiting.pop(event.inquiry, []):
+            if run.status != TaskStatus.WAITING:
+                continue  # cancelled meanwhile
+            if event.status == "responded":
+                run.waited = True
+                self.inquiries[run.task] = {"id": event.inquiry, "status": event.status,
+                                            "response": event.response}
+                self._begin(run)
+            else:  # timeout -> timed_out(); cancelled (or gone) -> failed() (spec §9)
+                status = TaskStatus.TIMED_OUT if event.status == "timeout" else TaskStatus.FAILED
+                error = f"inquiry {event.inquiry} {'timed out' if event.status == 'timeout' else event.status}"
+                run.units = [Unit(index=None, status=status,
+                                  result={"succeeded": False, "error": error})]
+                run.ended = 1
+                self._complete(run)
+
+    def _on_pause(self) -> None:
+        self.paused = True
+
+    def _on_resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        for run in self.active_runs():
+            if run.units and run.status == TaskStatus.RUNNING:
+                self._fill(run)
+
+    def _seed_joins(self, kept: list[Run]) -> None:
+        """A re-run keeps its succeeded tasks without running them again, but a join after them
+        still needs their arrival: replay their transitions into joins of tasks not kept."""
+        for run in kept:
+            for number, transition in enumerate(self.definition.task(run.task).next):
+                joins = [t for t in transition.do if self.runs[t] == [] and
+                         self.graph.join_threshold(self.definition, t) is not None]
+                if joins and self._fires(run, number, transition, set()):
+                    for target in joins:
+                        self.barriers.setdefault(target, {})[run.task] = run
+
     def _item_units(self, items: list[Any]) -> list[Unit]:
         return [Unit(index=i, item=item) for i, item in enumerate(items)]
 
@@ -315,7 +421,7 @@ class Conductor:
         limit = spec.concurrency if run.is_items else len(run.units)
         if run.items:  # slices: each child runs `concurrency` items at once
             limit = max(1, spec.concurrency // self.slice_size)
-        while not self.cancelling and run.in_flight < limit and (
+        while not self.cancelling and not self.paused and run.in_flight < limit and (
                 run.ready or run.next_unit < len(run.units)):
             if self._in_flight >= self.max_in_flight:
                 self._starved[run.seq] = run
@@ -364,7 +470,21 @@ class Conductor:
             timeout_seconds=float(timeout) if timeout is not None else None,
             triggered_by=run.triggered_by,
             slice_inputs=slice_inputs,
+            permission_set_refs=self._permission_sets(spec),
         ))
+
+    def _permission_sets(self, spec: TaskSpec) -> list[str] | None:
+        refs = spec.permission_set_refs
+        if isinstance(refs, str):
+            refs = self._render(refs, self._context(), f"task '{spec.name}' permission_set_refs")
+        if refs is None:
+            return None
+        if isinstance(refs, str):
+            return [refs] if refs.strip() else []
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            raise WorkflowError(f"task '{spec.name}' permission_set_refs: expected a ref or a list "
+                                f"of refs, got {refs!r}")
+        return refs
 
     def _unit_input(self, spec: TaskSpec, run: Run, unit: Unit) -> dict[str, Any]:
         """The input of one unit, rendered now (at its first dispatch and at every retry)."""
@@ -493,6 +613,7 @@ class Conductor:
             return
         self.cancelling = True
         cancel_running = self.definition.cancellation_policy == "cancel_running"
+        self._waiting.clear()
         for run in self.active_runs():
             run.ready.clear()  # retries waiting for a slot never start now (marked below)
             for unit in run.units:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from attune.workflows.commands import Outcome
 from attune.workflows.keys import AttemptKey
@@ -26,4 +27,24 @@ class CancelRequested:
     """The workflow is being cancelled (its policy decides what happens to running tasks)."""
 
 
-Event = AttemptEnded | TimerFired | CancelRequested
+@dataclass(frozen=True)
+class PauseRequested:
+    """Dispatch nothing new until resumed (spec §9); running attempts go on."""
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    pass
+
+
+@dataclass(frozen=True)
+class InquiryResolved:
+    """An inquiry a run waits for resolved: responded, timeout, cancelled (or missing)."""
+
+    inquiry: int | str
+    status: str
+    response: Any = None
+
+
+Event = (AttemptEnded | TimerFired | CancelRequested | PauseRequested | ResumeRequested
+         | InquiryResolved)

@@ -19,7 +19,7 @@ Decisions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records.db import Database
-from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
-from attune.statuses import TERMINAL, ExecutionStatus, advance
+from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
+from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
 
 STALE_REQUESTED_AFTER = timedelta(seconds=30)
 _CHUNK = 500  # keys per IN (...) lookup
@@ -121,6 +121,8 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
             set_status(row, snap.status)
             if snap.status in TERMINAL and row.result is None:
                 row.result = final_result(snap.status, snap.result, snap.error)
+            if snap.status in TERMINAL:
+                cancel_inquiries_of(s, target.workflow_id)
     return touched
 
 
@@ -257,6 +259,8 @@ def upsert_tasks(
             row.original_execution = by_key[rec.original_key].id
         if rec.child_workflow_id:
             _ensure_nested(s, row, rec)
+        if rec.asks is not None or rec.waits_for_inquiry is not None:
+            _track_inquiry(s, row, rec)
     return [by_key[rec.key].id for rec in records]
 
 
@@ -279,6 +283,112 @@ def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: Wor
     row.status = advance(row.status, rec.status)
     row.started_at = rec.started_at or row.started_at
     row.ended_at = rec.ended_at or row.ended_at
+    row.status_detail = rec.detail
+
+
+def _track_inquiry(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
+    """A core.ask attempt asks (its inquiry is created here, once), a `wait_for` task waits;
+    either way the row notes the inquiry it waits for (the outbox tells the run its state), and
+    an attempt that ended without an answer leaves its inquiry timed out or cancelled."""
+    if rec.asks is not None:
+        inquiry = s.scalar(select(InquiryRow).where(InquiryRow.key == rec.key))
+        if inquiry is None:
+            inquiry = _asked(rec)
+            s.add(inquiry)
+            s.flush()
+        inquiry.execution = inquiry.execution or row.id
+    else:
+        wanted = rec.waits_for_inquiry
+        number = int(wanted) if str(wanted).strip().isdigit() else None
+        row.waits_for_inquiry = number if number is not None else -1  # -1: not an inquiry id
+        inquiry = s.get(InquiryRow, number) if number is not None else None
+    if inquiry is None:
+        return
+    row.waits_for_inquiry = inquiry.id
+    if rec.status in TERMINAL and inquiry.status == InquiryStatus.PENDING:
+        inquiry.status = (InquiryStatus.TIMEOUT if rec.status == ExecutionStatus.TIMEOUT
+                          else InquiryStatus.CANCELLED if rec.asks is not None else inquiry.status)
+
+
+def _asked(rec: RunRecord) -> InquiryRow:
+    asks = rec.asks or {}
+    timeout = asks.get("timeout_seconds")
+    timeout_at = (rec.started_at + timedelta(seconds=float(timeout))
+                  if isinstance(timeout, (int, float)) and timeout > 0 and rec.started_at else None)
+    return InquiryRow(key=rec.key, execution_key=rec.key, root_workflow_id=root_of(rec.workflow_id),
+                      prompt=str(asks.get("prompt") or ""), response_schema=asks.get("response_schema") or {},
+                      assigned_to=asks.get("assigned_to"), status=InquiryStatus.PENDING,
+                      timeout_at=timeout_at)
+
+
+def root_of(workflow_id: str) -> str:
+    """The top-level run of a tree: every nested run's id starts with it and a '/'."""
+    return workflow_id.split("/", 1)[0]
+
+
+# --- inquiries: telling waiting runs, and timeouts ------------------------------------------------
+
+@dataclass(frozen=True)
+class Delivery:
+    """Tell the run `workflow_id` (waiting in row `execution_id`) an inquiry's state."""
+
+    execution_id: int
+    workflow_id: str
+    state: dict[str, Any]
+
+
+def deliveries(db: Database) -> list[Delivery]:
+    """Waiting tasks that have not been told their inquiry's current state yet."""
+    with db.session() as s:
+        waiting = s.execute(
+            select(ExecutionRow, InquiryRow)
+            .outerjoin(InquiryRow, InquiryRow.id == ExecutionRow.waits_for_inquiry)
+            .where(ExecutionRow.waits_for_inquiry.is_not(None))
+            .where(ExecutionRow.status.in_([ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING]))
+        ).all()
+        found = []
+        for row, inquiry in waiting:
+            state = _state_of(inquiry, row)
+            if row.inquiry_told != state["status"] and row.workflow_task and row.key:
+                found.append(Delivery(row.id, row.key.rsplit("/", 1)[0], state))
+        return found
+
+
+def _state_of(inquiry: InquiryRow | None, row: ExecutionRow) -> dict[str, Any]:
+    if inquiry is None:
+        return {"id": max(row.waits_for_inquiry or 0, 0), "status": "missing"}
+    return {"id": inquiry.id, "key": inquiry.key if inquiry.key == row.key else None,
+            "status": str(inquiry.status), "response": inquiry.response,
+            "timeout_at": inquiry.timeout_at.isoformat() if inquiry.timeout_at else None}
+
+
+def told(db: Database, execution_id: int, status: str) -> list[int]:
+    with db.session() as s:
+        row = s.get(ExecutionRow, execution_id)
+        if row is not None:
+            row.inquiry_told = status
+    return []
+
+
+def expire_inquiries(db: Database, now: datetime | None = None) -> list[int]:
+    """Pending inquiries past their timeout are timed out (the waiting run's own timer fires at
+    the same moment; the API refuses answers from then on)."""
+    now = now or utcnow()
+    with db.session() as s:
+        due = s.scalars(select(InquiryRow).where(InquiryRow.status == InquiryStatus.PENDING,
+                                                 InquiryRow.timeout_at.is_not(None),
+                                                 InquiryRow.timeout_at <= now)).all()
+        for inquiry in due:
+            inquiry.status = InquiryStatus.TIMEOUT
+        return [i.execution for i in due if i.execution is not None]
+
+
+def cancel_inquiries_of(s: Session, root_workflow_id: str) -> None:
+    """A tree that ended leaves no question open."""
+    for inquiry in s.scalars(select(InquiryRow).where(
+            InquiryRow.root_workflow_id == root_workflow_id,
+            InquiryRow.status == InquiryStatus.PENDING)):
+        inquiry.status = InquiryStatus.CANCELLED
 
 
 def _ensure_nested(s: Session, row: ExecutionRow, rec: RunRecord) -> None:

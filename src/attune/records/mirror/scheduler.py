@@ -106,6 +106,31 @@ class Mirror:
                 woken.cancel()
             self._wake.clear()
 
+    def poke(self) -> None:
+        """Something changed that a pass must see now (e.g. an inquiry was answered)."""
+        self._wake.set()
+
+    async def _tell_inquiries(self, client: EngineClient) -> None:
+        """Time out what is due, then tell every waiting run the state of its inquiry (the
+        outbox of inquiry answers: what is told is noted, so an answer given while the engine
+        was down reaches the run once it is back)."""
+        try:
+            await self._write(apply.expire_inquiries)
+            pending = await asyncio.to_thread(apply.deliveries, self.db)
+        except SQLAlchemyError as exc:
+            self._outage("database", exc)
+            return
+        for delivery in pending:
+            try:
+                await asyncio.wait_for(client.tell_inquiry(delivery.workflow_id, delivery.state),
+                                       ENGINE_CALL_TIMEOUT)
+            except WorkflowNotFound:
+                pass  # the run is gone; its records settle the wait
+            except Exception as exc:  # noqa: BLE001 - told again next pass
+                self._warn_once(delivery.workflow_id, exc)
+                continue
+            await self._write(apply.told, delivery.execution_id, delivery.state["status"])
+
     async def wait_for_change(self, execution_id: int, timeout: float) -> None:
         """Return after the mirror's next write to this execution's row, or after `timeout`."""
         await self.changes.wait(execution_id, timeout)
@@ -123,6 +148,7 @@ class Mirror:
             self._outage("engine", exc)
             return
         self._recovered("engine")
+        await self._tell_inquiries(client)
         seen: set[str] = set()
         # Nested workflows discovered during a pass are synced in the same pass.
         for round_ in range(20):
