@@ -56,6 +56,7 @@ class FakeEngine:
         self.down = False  # raise ConnectionError from every call
         self.page_size = 1000  # records per snapshot page (small values exercise `more`)
         self.snapshot_calls = 0
+        self.signals: list[tuple[str, str, Any]] = []  # (workflow id, signal, argument)
 
     async def factory(self) -> FakeEngine:
         if self.down:
@@ -71,13 +72,14 @@ class FakeEngine:
                     pack_configs: dict[str, dict[str, Any]] | None = None,
                     api_url: str | None = None, queue_prefix: str | None = None,
                     history_guard: int | None = None,
-                    max_nesting_depth: int | None = None) -> None:
+                    max_nesting_depth: int | None = None,
+                    resume: dict[str, Any] | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start
         self.started.append({"catalog": catalog, "action_ref": action_ref,
                              "parameters": parameters, "workflow_id": workflow_id,
                              "pack_configs": pack_configs, "api_url": api_url,
-                             "queue_prefix": queue_prefix})
+                             "queue_prefix": queue_prefix, "resume": resume})
         self.add(workflow_id, action_ref)
 
     def _get(self, workflow_id: str) -> FakeWorkflow:
@@ -121,6 +123,21 @@ class FakeEngine:
     async def cancel(self, workflow_id: str) -> None:
         self._get(workflow_id)
         self.cancelled.append(workflow_id)
+
+    async def pause(self, workflow_id: str) -> None:
+        self._get(workflow_id)
+        self.signals.append((workflow_id, "pause", None))
+
+    async def resume(self, workflow_id: str) -> None:
+        self._get(workflow_id)
+        self.signals.append((workflow_id, "resume", None))
+
+    async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None:
+        self._get(workflow_id)
+        self.signals.append((workflow_id, "inquiry", state))
+
+    async def parameters_of(self, workflow_id: str) -> dict[str, Any]:
+        return dict(next(s["parameters"] for s in self.started if s["workflow_id"] == workflow_id))
 
 
 def _implements_the_protocol(engine: FakeEngine) -> EngineClient:

@@ -12,9 +12,11 @@ from attune import webui
 from attune.api.deps import AppState, require_token
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
-from attune.api.routes import actions, executions, health, meta, packs, workflow_files, workflows
+from attune.api.routes import (actions, executions, health, inquiries, meta, packs, workflow_files,
+                               workflows)
 from attune.records.db import Database
 from attune.records.mirror import Mirror
+from attune.secrets import load_key
 from attune.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -36,7 +38,8 @@ def create_app(
         db = Database(settings.effective_database_url)
         await asyncio.to_thread(db.migrate)
         mirror = Mirror(db, engine.get, interval=settings.mirror_interval)
-        app.state.attune = AppState(settings=settings, db=db, engine=engine, mirror=mirror)
+        app.state.attune = AppState(settings=settings, db=db, engine=engine, mirror=mirror,
+                                    secret_key=load_key(settings.state_dir))
         if run_mirror:
             mirror.start()
         try:
@@ -57,7 +60,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
                         responses=error_responses(400, 401, 413, 422))
-    for module in (executions, packs, actions, workflows, workflow_files, meta):
+    for module in (executions, inquiries, packs, actions, workflows, workflow_files, meta):
         secured.include_router(module.router)
     app.include_router(secured)
     app.include_router(health.router, prefix=API_PREFIX)

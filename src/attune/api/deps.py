@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sqlalchemy import select
+
+from attune import tokens
 from attune.api.engine import EngineHandle
 from attune.api.errors import ApiError
 from attune.records.db import Database
 from attune.records.mirror import Mirror
+from attune.records.mirror.apply import root_of
+from attune.records.models import ExecutionRow
 from attune.settings import Settings
+from attune.statuses import TERMINAL
+from attune.tokens import ExecutionToken
 
 _bearer = HTTPBearer(auto_error=False, description="Required when ATTUNE_API_TOKEN is set")
 
@@ -23,21 +32,68 @@ class AppState:
     db: Database
     engine: EngineHandle
     mirror: Mirror
+    secret_key: bytes  # verifies execution tokens (attune.tokens)
 
 
 def get_state(request: Request) -> AppState:
     return request.app.state.attune
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who calls: an operator (the API token, or anyone when none is set), or an action process
+    with its execution token (spec §9)."""
+
+    token: ExecutionToken | None = None
+
+    def may_read(self, workflow_id_or_key: str | None) -> bool:
+        """An execution token reads only its own tree."""
+        return self.token is None or (workflow_id_or_key is not None
+                                      and root_of(workflow_id_or_key) == self.token.root)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def execution_token_allowed(endpoint: F) -> F:
+    """Marks one of the few routes an execution token may call (spec §9: create inquiries,
+    read its own tree); every other route refuses it with 403."""
+    endpoint.execution_token_allowed = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def require_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> None:
-    expected = request.app.state.attune.settings.api_token
-    if not expected:
-        return
+) -> Principal:
+    state: AppState = request.app.state.attune
     given = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "missing or invalid bearer token" if given else "bearer token required")
+    if given and tokens.looks_like(given):
+        principal = Principal(_execution_token(state, given))
+        if not getattr(request.scope.get("endpoint"), "execution_token_allowed", False):
+            raise ApiError(403, "an execution token may only create inquiries and read its own "
+                                "execution tree")
+    else:
+        expected = state.settings.api_token
+        if expected and not secrets.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(401, "missing or invalid bearer token" if given else "bearer token required")
+        principal = Principal()
+    request.state.principal = principal
+    return principal
+
+
+def _execution_token(state: AppState, given: str) -> ExecutionToken:
+    token = tokens.verify(state.secret_key, given)
+    if token is None:
+        raise ApiError(401, "invalid or expired execution token")
+    with state.db.session() as s:  # valid only while its attempt runs
+        attempt = s.scalar(select(ExecutionRow.status).where(ExecutionRow.key == token.key))
+    if attempt in TERMINAL:
+        raise ApiError(401, "execution token expired: its execution has ended")
+    return token
+
+
+def principal(request: Request) -> Principal:
+    return getattr(request.state, "principal", Principal())
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from attune.statuses import ExecutionStatus
+from attune.statuses import ExecutionStatus, InquiryStatus
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
 
 T = TypeVar("T")
@@ -83,6 +83,8 @@ class Execution(_Out):
     status_detail: str | None = Field(None, description="Why it is not moving, when known "
                                       "(e.g. its workflow task keeps failing)")
     workflow_id: str | None = Field(None, description="Temporal workflow id (Web UI link)")
+    rerun_of: int | None = Field(None, description="The execution this one re-runs")
+    waits_for_inquiry: int | None = Field(None, description="The inquiry this task waits for")
     omitted: list[str] = Field(default_factory=list, description="In lists: fields left out "
                                "because they are large (`result`, `config`); GET the execution "
                                "to read them")
@@ -107,6 +109,9 @@ class WorkflowExecution(_Out):
     created: datetime
     updated: datetime
     tasks: list[Execution] = Field(default_factory=list, description="Each task run's record")
+    kept_tasks: list[Execution] = Field(
+        default_factory=list, description="A re-run from failed tasks: the records of the tasks "
+        "it kept from the execution it re-runs (linked, not run again)")
 
 
 # --- packs, actions, workflows -----------------------------------------------------------------
@@ -239,3 +244,41 @@ class Health(BaseModel):
     api: ComponentHealth
     database: ComponentHealth
     temporal: ComponentHealth
+
+
+# --- run control (spec §9) ------------------------------------------------------------------------
+class RerunRequest(_In):
+    parameters: dict[str, Any] | None = Field(
+        None, description="Parameters to change; the rest (secrets included) stay as they were")
+    from_failed: bool = Field(False, description="Re-run a failed workflow from its failed tasks: "
+                              "tasks that succeeded keep their results and variables")
+
+
+class InquiryCreate(_In):
+    prompt: str = Field(min_length=1)
+    response_schema: dict[str, ParameterSpec] = Field(
+        default_factory=dict, description="Flat parameter schema (spec §1) the response must meet")
+    purpose: str | None = Field(None, description="Names the question within its task: asking "
+                                "the same purpose again (a retried attempt) returns the same inquiry")
+    assigned_to: str | None = None
+    timeout_seconds: float | None = Field(None, gt=0)
+
+
+class InquiryResponse(_In):
+    response: dict[str, Any] = Field(default_factory=dict)
+
+
+class Inquiry(_Out):
+    id: int
+    execution: int | None = Field(None, description="The execution that asked")
+    execution_key: str | None = None
+    purpose: str | None = None
+    prompt: str
+    response_schema: dict[str, Any] = Field(default_factory=dict)
+    assigned_to: str | None = None
+    status: InquiryStatus
+    response: Any = None
+    timeout_at: datetime | None = None
+    responded_at: datetime | None = None
+    created: datetime
+    updated: datetime

@@ -494,7 +494,10 @@ class AttuneWorkflow:
         states = c.task_states() if c else {}
         status = self.status
         if status == ExecutionStatus.RUNNING and c is not None and c.paused:
-            status = ExecutionStatus.PAUSING if c.in_flight else ExecutionStatus.PAUSED
+            # Paused once no process runs: nested runs pause themselves, and a core.ask waits
+            # for a person whatever happens.
+            busy = c.in_flight - len(self.children) - len(self.asking)
+            status = ExecutionStatus.PAUSING if busy > 0 else ExecutionStatus.PAUSED
         return RunState(
             action_ref=self.action.ref,
             status=status,

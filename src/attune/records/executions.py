@@ -22,12 +22,12 @@ class ExecutionFilter:
 
 def create_requested(
     s: Session, *, action_ref: str, config: dict[str, Any], timeout_seconds: float | None,
-    is_workflow: bool,
+    is_workflow: bool, rerun_of: int | None = None,
 ) -> ExecutionRow:
     """The record of a submission, before anything is started (status `requested`)."""
     row = ExecutionRow(
         action_ref=action_ref, status=ExecutionStatus.REQUESTED, config=config, retry_count=0,
-        timeout_seconds=timeout_seconds, mirror_seq=0,
+        timeout_seconds=timeout_seconds, mirror_seq=0, rerun_of=rerun_of,
     )
     s.add(row)
     s.flush()
@@ -78,6 +78,29 @@ def mark_cancelled(s: Session, execution_id: int, status: ExecutionStatus) -> Ex
     if wf is not None and wf.status not in TERMINAL:
         wf.status = status
     return row
+
+
+def mark_status(s: Session, execution_id: int, status: ExecutionStatus) -> ExecutionRow:
+    """What the API just asked for (pausing, running again), until the mirror reports more."""
+    row = s.get(ExecutionRow, execution_id)
+    assert row is not None
+    row.status = advance(row.status, status)
+    wf = workflow_of(s, execution_id)
+    if wf is not None:
+        wf.status = advance(wf.status, status)
+    return row
+
+
+def kept_tasks(s: Session, original_id: int, rerun_id: int) -> list[ExecutionRow]:
+    """A re-run from failed tasks: the original's records of the tasks it kept (every task the
+    re-run has no record of, whose latest run in the original completed)."""
+    ran = {row.workflow_task.get("task_name") for row in task_rows(s, rerun_id) if row.workflow_task}
+    latest: dict[str, ExecutionRow] = {}
+    for row in task_rows(s, original_id):
+        name = (row.workflow_task or {}).get("task_name")
+        if name and name not in ran:
+            latest[name] = row
+    return [row for row in latest.values() if row.status == ExecutionStatus.COMPLETED]
 
 
 def workflow_of(s: Session, execution_id: int) -> WorkflowExecutionRow | None:

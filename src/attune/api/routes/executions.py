@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Path, Query
 
 from attune.api import schemas
-from attune.api.deps import MAX_ID, AppState, Paging, get_state, paging
+from attune.api.deps import execution_token_allowed, MAX_ID, AppState, Paging, Principal, get_state, paging, principal
 from attune.api.errors import ApiError, error_responses
 from attune.api.services import executions as service
 from attune.records.executions import ExecutionFilter
@@ -42,6 +42,7 @@ async def list_executions(
     return await asyncio.to_thread(service.list_page, state, f, page.page, page.per_page)
 
 
+@execution_token_allowed
 @router.get("/{execution_id:int}", response_model=schemas.Item[schemas.Execution],
             summary="Get one execution",
             description="With `wait=S`, answers once the execution has ended or after S seconds, "
@@ -51,16 +52,19 @@ async def get_execution(
     execution_id: int = ExecutionId,
     wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
                         description=f"Seconds to wait for the end (0-{MAX_WAIT_SECONDS})"),
+    who: Principal = Depends(principal),
     state: AppState = Depends(get_state),
 ):
-    return {"data": await service.get_waiting(state, execution_id, wait)}
+    return {"data": await service.get_waiting(state, execution_id, wait, who)}
 
 
+@execution_token_allowed
 @router.get("/{execution_id:int}/workflow", response_model=schemas.Item[schemas.WorkflowExecution],
             summary="Get a workflow execution: task graph and each task's state",
             responses=error_responses(401, 404))
-async def get_workflow_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
-    return {"data": await asyncio.to_thread(service.workflow_view, state, execution_id)}
+async def get_workflow_execution(execution_id: int = ExecutionId, who: Principal = Depends(principal),
+                                 state: AppState = Depends(get_state)):
+    return {"data": await asyncio.to_thread(service.workflow_view, state, execution_id, who)}
 
 
 @router.post("/{execution_id:int}/cancel", response_model=schemas.Item[schemas.Execution],
@@ -70,3 +74,33 @@ async def get_workflow_execution(execution_id: int = ExecutionId, state: AppStat
              responses=error_responses(400, 401, 404, 409, 503))
 async def cancel_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
     return {"data": await service.cancel(state, execution_id)}
+
+
+@router.post("/{execution_id:int}/pause", response_model=schemas.Item[schemas.Execution],
+             summary="Pause a workflow and its nested runs",
+             description="Running tasks end, nothing new is dispatched: the record is `pausing`, "
+                         "then `paused` once nothing runs. 409 unless it is a running workflow.",
+             responses=error_responses(401, 404, 409, 503))
+async def pause_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
+    return {"data": await service.pause(state, execution_id)}
+
+
+@router.post("/{execution_id:int}/resume", response_model=schemas.Item[schemas.Execution],
+             summary="Resume a paused workflow",
+             description="It continues exactly where it stopped. 409 unless it is pausing or paused.",
+             responses=error_responses(401, 404, 409, 503))
+async def resume_execution(execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
+    return {"data": await service.resume(state, execution_id)}
+
+
+@router.post("/{execution_id:int}/rerun", status_code=201, response_model=schemas.Item[schemas.Execution],
+             summary="Re-run an execution",
+             description="A new execution linked to this one (`rerun_of`): the same parameters "
+                         "(secrets included) unless `parameters` changes some; with "
+                         "`from_failed`, a failed workflow starts from its failed tasks and the "
+                         "tasks that succeeded keep their results and variables. 409 while it "
+                         "runs, or `from_failed` on anything but a failed workflow.",
+             responses=error_responses(400, 401, 404, 409, 503))
+async def rerun_execution(body: schemas.RerunRequest | None = None, execution_id: int = ExecutionId,
+                          state: AppState = Depends(get_state)):
+    return {"data": await service.rerun(state, execution_id, body or schemas.RerunRequest())}

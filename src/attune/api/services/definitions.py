@@ -42,8 +42,8 @@ def register(s: Session, path: str) -> schemas.PackOut:
     if not folder.is_dir():
         raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
-    try:
-        pack = load_pack(folder)
+    try:  # its tasks may use the actions of packs registered before it
+        pack = load_pack(folder, known_actions=s.scalars(select(ActionRow.ref)).all())
     except PackError as exc:
         raise ApiError(422, f"pack at {folder} has {len(exc.problems)} problem(s)",
                        problem_details(exc.problems)) from None

@@ -8,8 +8,10 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from attune.api import schemas
-from attune.api.deps import AppState
+from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
 from attune.contract import WorkflowNotFound, new_workflow_id
 from attune.packs.models import Action
@@ -18,10 +20,11 @@ from attune.records import executions as records
 from attune.packs.catalog import MissingAction
 from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow
-from attune.secrets import redact
+from attune.secrets import REDACTED, redact
 from attune.statuses import TERMINAL, ExecutionStatus
 
 log = logging.getLogger("attune.api")
+OPERATOR = Principal()
 
 
 # In lists, a result or config larger than this (as JSON) is left out: a page stays small
@@ -38,16 +41,17 @@ def to_schema(row: ExecutionRow, *, in_list: bool = False) -> schemas.Execution:
     return execution.model_copy(update={**{name: None for name in large}, "omitted": large})
 
 
-async def submit(state: AppState, req: schemas.ExecuteRequest) -> schemas.Execution:
+async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int | None = None,
+                 resume: dict[str, Any] | None = None) -> schemas.Execution:
     """Validate, record (`requested`), start, mark `scheduled`. A failed start ends `failed`."""
     catalog, action, params, configs = await asyncio.to_thread(_prepare, state, req)
-    row_id, workflow_id = await asyncio.to_thread(_record, state, action, params)
+    row_id, workflow_id = await asyncio.to_thread(_record, state, action, params, rerun_of)
     try:
         client = await state.engine.get()
         await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
                            workflow_id=workflow_id, pack_configs=configs,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
-                           max_nesting_depth=state.settings.max_nesting_depth)
+                           max_nesting_depth=state.settings.max_nesting_depth, resume=resume)
     except Exception as exc:
         message = f"could not start execution {row_id}: {exc or type(exc).__name__}"
         log.warning(message)
@@ -84,13 +88,15 @@ def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Ac
     return catalog, action, params, configs
 
 
-def _record(state: AppState, action: Action, params: dict[str, Any]) -> tuple[int, str]:
+def _record(state: AppState, action: Action, params: dict[str, Any],
+            rerun_of: int | None = None) -> tuple[int, str]:
     # Committed before the start, with its workflow id, so a crash in between leaves a row the
     # mirror can settle (see Mirror._check_requested) rather than an invisible run.
     with state.db.session() as s:
         row = records.create_requested(
             s, action_ref=action.ref, config=redact(params, action.secret_names()),
             timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
+            rerun_of=rerun_of,
         )
         workflow_id = new_workflow_id(action.ref, row.id)
         records.set_workflow_id(s, row.id, workflow_id)
@@ -102,20 +108,26 @@ def _write(state: AppState, fn: Any, *args: Any) -> schemas.Execution:
         return to_schema(fn(s, *args))
 
 
-def get(state: AppState, execution_id: int) -> schemas.Execution:
+def get(state: AppState, execution_id: int, who: Principal = OPERATOR) -> schemas.Execution:
     with state.db.session() as s:
-        row = s.get(ExecutionRow, execution_id)
-        if row is None:
-            raise not_found("execution", execution_id)
-        return to_schema(row)
+        return to_schema(_readable(s, execution_id, who))
 
 
-async def get_waiting(state: AppState, execution_id: int, wait: float) -> schemas.Execution:
+def _readable(s: Session, execution_id: int, who: Principal) -> ExecutionRow:
+    """The row, if it exists and `who` may read it (an execution token: its own tree only)."""
+    row = s.get(ExecutionRow, execution_id)
+    if row is None or not who.may_read(row.key or row.workflow_id):
+        raise not_found("execution", execution_id)
+    return row
+
+
+async def get_waiting(state: AppState, execution_id: int, wait: float,
+                      who: Principal = OPERATOR) -> schemas.Execution:
     """The record, once it has ended or after `wait` seconds. Woken by the mirror's writes to its
     row and re-read at least every second (a write it did not see: another API's mirror, a cancel)."""
     deadline = time.monotonic() + wait
     while True:
-        row = await asyncio.to_thread(get, state, execution_id)
+        row = await asyncio.to_thread(get, state, execution_id, who)
         left = deadline - time.monotonic()
         if row.status in TERMINAL or left <= 0:
             return row
@@ -131,16 +143,114 @@ def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: 
         )
 
 
-def workflow_view(state: AppState, execution_id: int) -> schemas.WorkflowExecution:
+def workflow_view(state: AppState, execution_id: int,
+                  who: Principal = OPERATOR) -> schemas.WorkflowExecution:
     with state.db.session() as s:
-        if s.get(ExecutionRow, execution_id) is None:
-            raise not_found("execution", execution_id)
+        row = _readable(s, execution_id, who)
         wf = records.workflow_of(s, execution_id)
         if wf is None:
             raise ApiError(404, f"execution {execution_id} is not a workflow execution")
         view = schemas.WorkflowExecution.model_validate(wf)
         view.tasks = [to_schema(r, in_list=True) for r in records.task_rows(s, execution_id)]
+        if row.rerun_of is not None:
+            view.kept_tasks = [to_schema(r, in_list=True)
+                               for r in records.kept_tasks(s, row.rerun_of, execution_id)]
         return view
+
+
+# --- run control (spec §9) -------------------------------------------------------------------------
+
+async def pause(state: AppState, execution_id: int) -> schemas.Execution:
+    """Running tasks end, nothing new is dispatched (here and in nested runs): `pausing`, then
+    `paused` once nothing runs. 409 unless it runs."""
+    row = await asyncio.to_thread(_workflow_row, state, execution_id, "pause")
+    if row.status not in (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING):
+        raise ApiError(409, f"execution {execution_id} is {row.status}: only a running workflow "
+                            "can be paused")
+    await _signal(state, row, "pause")
+    return await asyncio.to_thread(_write, state, records.mark_status, execution_id,
+                                   ExecutionStatus.PAUSING)
+
+
+async def resume(state: AppState, execution_id: int) -> schemas.Execution:
+    row = await asyncio.to_thread(_workflow_row, state, execution_id, "resume")
+    if row.status not in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
+        raise ApiError(409, f"execution {execution_id} is {row.status}, not paused")
+    await _signal(state, row, "resume")
+    return await asyncio.to_thread(_write, state, records.mark_status, execution_id,
+                                   ExecutionStatus.RUNNING)
+
+
+def _workflow_row(state: AppState, execution_id: int, verb: str) -> schemas.Execution:
+    with state.db.session() as s:
+        row = _readable(s, execution_id, OPERATOR)
+        if records.workflow_of(s, execution_id) is None:
+            raise ApiError(409, f"execution {execution_id} runs a plain action: only a workflow "
+                                f"can {verb}")
+        return to_schema(row)
+
+
+async def _signal(state: AppState, row: schemas.Execution, what: str) -> None:
+    client = await state.engine.require()
+    assert row.workflow_id is not None
+    try:
+        await (client.pause if what == "pause" else client.resume)(row.workflow_id)
+    except WorkflowNotFound:
+        raise ApiError(409, f"execution {row.id} is no longer running") from None
+    except Exception as exc:
+        raise ApiError(503, f"could not {what} execution {row.id}: {exc}") from exc
+
+
+async def rerun(state: AppState, execution_id: int, body: schemas.RerunRequest) -> schemas.Execution:
+    """A new execution of the same action, linked to this one: with the same parameters (secrets
+    included, from the run itself) or edited ones, or, for a failed workflow `from_failed`,
+    starting from its failed tasks with the succeeded ones kept."""
+    original = await asyncio.to_thread(get, state, execution_id)
+    if original.parent is not None:
+        raise ApiError(400, f"execution {execution_id} is a task of execution {original.parent}; "
+                            "re-run the workflow instead")
+    if original.status not in TERMINAL:
+        raise ApiError(409, f"execution {execution_id} is still {original.status}")
+    resume = await asyncio.to_thread(_resume_state, state, execution_id) if body.from_failed else None
+    parameters = await _original_parameters(state, original)
+    for name, value in (body.parameters or {}).items():
+        if value != REDACTED:  # a secret shown as ******** stays what it was
+            parameters[name] = value
+    request = schemas.ExecuteRequest(action_ref=original.action_ref, parameters=parameters)
+    return await submit(state, request, rerun_of=execution_id, resume=resume)
+
+
+async def _original_parameters(state: AppState, original: schemas.Execution) -> dict[str, Any]:
+    """What it ran with, secrets still sealed; the records only hold them redacted."""
+    if original.workflow_id is not None:
+        try:
+            client = await state.engine.require()
+            return await client.parameters_of(original.workflow_id)
+        except WorkflowNotFound:
+            pass  # gone from the server (retention): the records are all there is
+    if REDACTED in (original.config or {}).values():
+        raise ApiError(409, f"execution {original.id} is no longer on the orchestration server, "
+                            "and its records hold its secrets redacted: give them again in "
+                            "`parameters`")
+    return dict(original.config or {})
+
+
+def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
+    with state.db.session() as s:
+        row = _readable(s, execution_id, OPERATOR)
+        wf = records.workflow_of(s, execution_id)
+        if wf is None or row.status != ExecutionStatus.FAILED:
+            raise ApiError(409, f"execution {execution_id} is {row.status}: only a failed workflow "
+                                "can be re-run from its failed tasks")
+        if not wf.failed_tasks:
+            raise ApiError(409, f"execution {execution_id} has no failed task to re-run from "
+                                f"({wf.error_message or 'it failed before any task ended'})")
+        results: dict[str, Any] = {}
+        for task in records.task_rows(s, execution_id):
+            name = (task.workflow_task or {}).get("task_name")
+            if name in (wf.completed_tasks or []) and task.status == ExecutionStatus.COMPLETED:
+                results[name] = task.result  # the latest completed run wins (ordered by id)
+        return {"results": results, "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
 
 
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:

@@ -105,6 +105,9 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         row.status_detail = None  # it moved
         if target.wf_row_id is None:
             _apply_plain(row, snap)
+            for rec in snap.records:  # a core.ask submitted on its own
+                if rec.asks is not None:
+                    _track_inquiry(s, row, rec)
             row.mirror_seq = max(row.mirror_seq, snap.seq)
             return touched
         wf = s.get(WorkflowExecutionRow, target.wf_row_id)
@@ -349,15 +352,17 @@ def deliveries(db: Database) -> list[Delivery]:
         found = []
         for row, inquiry in waiting:
             state = _state_of(inquiry, row)
-            if row.inquiry_told != state["status"] and row.workflow_task and row.key:
-                found.append(Delivery(row.id, row.key.rsplit("/", 1)[0], state))
+            workflow_id = row.key.rsplit("/", 1)[0] if row.key else row.workflow_id
+            if row.inquiry_told != state["status"] and workflow_id:
+                found.append(Delivery(row.id, workflow_id, state))
         return found
 
 
 def _state_of(inquiry: InquiryRow | None, row: ExecutionRow) -> dict[str, Any]:
     if inquiry is None:
         return {"id": max(row.waits_for_inquiry or 0, 0), "status": "missing"}
-    return {"id": inquiry.id, "key": inquiry.key if inquiry.key == row.key else None,
+    asked_by_core_ask = inquiry.key == inquiry.execution_key  # its key is the asking attempt's
+    return {"id": inquiry.id, "key": inquiry.key if asked_by_core_ask else None,
             "status": str(inquiry.status), "response": inquiry.response,
             "timeout_at": inquiry.timeout_at.isoformat() if inquiry.timeout_at else None}
 

@@ -1,0 +1,98 @@
+"""/inquiries: human approvals (spec §9). Answers are validated against the inquiry's
+response_schema and reach the waiting run through the records mirror (its outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attune.api import schemas
+from attune.api.deps import AppState, Principal
+from attune.api.errors import ApiError, not_found
+from attune.packs.models import Action, ParameterSpec
+from attune.packs.parameters import validate_parameters
+from attune.records import inquiries as records
+from attune.records.models import InquiryRow, utcnow
+from attune.statuses import InquiryStatus
+
+
+def to_schema(row: InquiryRow) -> schemas.Inquiry:
+    return schemas.Inquiry.model_validate(row)
+
+
+def create(state: AppState, principal: Principal, body: schemas.InquiryCreate) -> tuple[schemas.Inquiry, bool]:
+    if principal.token is None:
+        raise ApiError(403, "an inquiry is created by a running action, with the execution token "
+                            "it finds in ATTUNE_API_TOKEN (or by a core.ask task)")
+    with state.db.session() as s:
+        row, created = records.create(
+            s, attempt_key=principal.token.key, root_workflow_id=principal.token.root,
+            prompt=body.prompt, purpose=body.purpose, assigned_to=body.assigned_to,
+            response_schema={n: p.model_dump(exclude_defaults=True) for n, p in body.response_schema.items()},
+            timeout_seconds=body.timeout_seconds)
+        return to_schema(row), created
+
+
+def get(state: AppState, principal: Principal, inquiry_id: int) -> schemas.Inquiry:
+    with state.db.session() as s:
+        row = s.get(InquiryRow, inquiry_id)
+        if row is None or (principal.token is not None and row.root_workflow_id != principal.token.root):
+            raise not_found("inquiry", inquiry_id)
+        return to_schema(row)
+
+
+def list_page(state: AppState, f: records.InquiryFilter, page: int,
+              per_page: int) -> schemas.Page[schemas.Inquiry]:
+    with state.db.session() as s:
+        rows, total = records.list_inquiries(s, f, page, per_page)
+        return schemas.Page[schemas.Inquiry](
+            items=[to_schema(r) for r in rows], pagination=schemas.Pagination.of(page, per_page, total))
+
+
+def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schemas.Inquiry:
+    """Validated against response_schema (422 lists every problem); a second answer, or one
+    after the timeout, is 409. The waiting run is told by the mirror's next pass (poked now)."""
+    with state.db.session() as s:
+        row = s.get(InquiryRow, inquiry_id)
+        if row is None:
+            raise not_found("inquiry", inquiry_id)
+        _still_open(row)
+        schema = {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
+        checked, problems = validate_parameters(_asker(schema), response)
+        if problems:
+            for p in problems:
+                p["path"] = f"response.{p['path']}" if p["path"] != "parameters" else "response"
+            raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
+                           problems)
+        row.status, row.response, row.responded_at = InquiryStatus.RESPONDED, checked, utcnow()
+        answered = to_schema(row)
+    state.mirror.poke()
+    return answered
+
+
+def cancel(state: AppState, inquiry_id: int) -> schemas.Inquiry:
+    """No answer will come: the waiting task fails (its failed() transitions fire)."""
+    with state.db.session() as s:
+        row = s.get(InquiryRow, inquiry_id)
+        if row is None:
+            raise not_found("inquiry", inquiry_id)
+        _still_open(row)
+        row.status = InquiryStatus.CANCELLED
+        cancelled = to_schema(row)
+    state.mirror.poke()
+    return cancelled
+
+
+def _still_open(row: InquiryRow) -> None:
+    if row.status != InquiryStatus.PENDING:
+        raise ApiError(409, f"inquiry {row.id} is already {row.status}")
+    timeout_at = row.timeout_at
+    if timeout_at is not None:
+        if timeout_at.tzinfo is None:  # SQLite hands back naive UTC
+            timeout_at = timeout_at.replace(tzinfo=utcnow().tzinfo)
+        if timeout_at <= utcnow():
+            raise ApiError(409, f"inquiry {row.id} timed out at {timeout_at.isoformat()}")
+
+
+def _asker(schema: dict[str, ParameterSpec]) -> Action:
+    """The response schema as an action's parameters, so answers meet the same checks."""
+    return Action(ref="inquiry.response", pack_ref="inquiry", parameters=schema)

@@ -1,0 +1,68 @@
+"""Inquiries as the API sees them (spec §9): creation by an action, answers, listing.
+
+The mirror owns the other half (records/mirror/apply.py): core.ask inquiries, timeouts and
+telling waiting runs each state change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from attune.records.models import ExecutionRow, InquiryRow, utcnow
+from attune.statuses import InquiryStatus
+
+
+@dataclass(frozen=True)
+class InquiryFilter:
+    status: list[str] | None = None
+    execution: int | None = None
+    root_workflow_id: str | None = None  # an execution token sees its own tree only
+
+
+def identity(attempt_key: str, purpose: str | None, prompt: str) -> str:
+    """One inquiry per question of a task unit: a retried attempt asking again gets it back."""
+    unit = attempt_key.rsplit("#", 1)[0]
+    question = purpose if purpose else "prompt:" + hashlib.sha256(prompt.encode()).hexdigest()[:16]
+    return f"{unit}|{question}"
+
+
+def create(s: Session, *, attempt_key: str, root_workflow_id: str, prompt: str,
+           response_schema: dict[str, Any], purpose: str | None, assigned_to: str | None,
+           timeout_seconds: float | None) -> tuple[InquiryRow, bool]:
+    """The inquiry (created, or the existing one for the same question): (row, created)."""
+    key = identity(attempt_key, purpose, prompt)
+    existing = s.scalar(select(InquiryRow).where(InquiryRow.key == key))
+    if existing is not None:
+        return existing, False
+    execution = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == attempt_key))
+    row = InquiryRow(
+        key=key, execution=execution, execution_key=attempt_key, root_workflow_id=root_workflow_id,
+        purpose=purpose, prompt=prompt, response_schema=response_schema, assigned_to=assigned_to,
+        status=InquiryStatus.PENDING,
+        timeout_at=utcnow() + timedelta(seconds=timeout_seconds) if timeout_seconds else None)
+    s.add(row)
+    s.flush()
+    return row, True
+
+
+def _filtered(query: Select, f: InquiryFilter) -> Select:
+    if f.status:
+        query = query.where(InquiryRow.status.in_(f.status))
+    if f.execution is not None:
+        query = query.where(InquiryRow.execution == f.execution)
+    if f.root_workflow_id is not None:
+        query = query.where(InquiryRow.root_workflow_id == f.root_workflow_id)
+    return query
+
+
+def list_inquiries(s: Session, f: InquiryFilter, page: int, per_page: int) -> tuple[list[InquiryRow], int]:
+    total = s.scalar(_filtered(select(func.count(InquiryRow.id)), f)) or 0
+    rows = s.scalars(_filtered(select(InquiryRow), f).order_by(InquiryRow.id.desc())
+                     .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total

@@ -1,0 +1,4 @@
+import json, sys, time
+params = json.load(sys.stdin)
+time.sleep(float(params.get("seconds", 0.3)))
+print(json.dumps(params))

@@ -1,0 +1,3 @@
+import json, os, sys
+json.load(sys.stdin)
+print(json.dumps({"token": "ATTUNE_API_TOKEN" in os.environ, "key": os.environ.get("ATTUNE_EXECUTION_KEY")}))

@@ -1,0 +1,305 @@
+"""Run control (spec §9) on the real stack: inquiries (core.ask, an action asking through the
+API with its execution token, wait_for), pause/resume of a tree, re-run, and what an execution
+token may and may not do. The API runs as a real HTTP server (uvicorn, in this process) so that
+action processes can call it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from attune.api import create_app
+from attune.engine.server import free_port
+from attune.settings import Settings
+from attune.statuses import TERMINAL
+from tests.conftest import PACKS
+
+pytestmark = [pytest.mark.temporal, pytest.mark.slow]
+CTL_PACK = Path(__file__).parent / "packs" / "ctl"
+
+
+@pytest.fixture
+async def api(stack: Any, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A real HTTP API on the session's Temporal stack, with the core and ctl packs."""
+    async with serving(tmp_path, stack.address) as client:
+        yield client
+
+
+def _settings(tmp_path: Path, port: int, address: str) -> Settings:
+    return Settings(state_dir=str(tmp_path / ".attune"), temporal_address=address,
+                    database_url=f"sqlite:///{tmp_path / 'attune.db'}",
+                    api_url=f"http://127.0.0.1:{port}", mirror_interval=0.1)
+
+
+class serving:
+    """`async with serving(tmp_path) as api`: the API on a free port, stopped at the end; a
+    second one on the same database continues where the first stopped."""
+
+    def __init__(self, tmp_path: Path, address: str, register: bool = True) -> None:
+        self.tmp_path, self.address, self.register = tmp_path, address, register
+
+    async def __aenter__(self) -> httpx.AsyncClient:
+        port = free_port()
+        app = create_app(_settings(self.tmp_path, port, self.address))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning", lifespan="on"))
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            assert not self.task.done(), "the API did not start"
+            await asyncio.sleep(0.05)
+        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30)
+        self.client.app = app  # type: ignore[attr-defined]
+        if self.register:
+            for pack in (PACKS / "core", CTL_PACK):
+                response = await self.client.post("/packs/register", json={"path": str(pack)})
+                assert response.status_code == 200, response.text
+        return self.client
+
+    async def __aexit__(self, *_: Any) -> None:
+        await self.client.aclose()
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 30)
+
+
+async def submit(api: httpx.AsyncClient, ref: str, **params: Any) -> dict:
+    response = await api.post("/executions/execute", json={"action_ref": ref, "parameters": params})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+async def until(probe: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def record(api: httpx.AsyncClient, execution_id: int) -> dict:
+    return (await api.get(f"/executions/{execution_id}")).json()["data"]
+
+
+async def ended(api: httpx.AsyncClient, execution_id: int, timeout: float = 60) -> dict:
+    async def probe() -> dict | None:
+        found = await record(api, execution_id)
+        return found if found["status"] in TERMINAL else None
+    return await until(probe, f"execution {execution_id} to end", timeout)
+
+
+async def pending_inquiry(api: httpx.AsyncClient) -> dict:
+    async def probe() -> dict | None:
+        items = (await api.get("/inquiries", params={"status": "pending"})).json()["items"]
+        return items[0] if items else None
+    return await until(probe, "a pending inquiry")
+
+
+async def tasks(api: httpx.AsyncClient, execution_id: int) -> dict[str, list[dict]]:
+    view = (await api.get(f"/executions/{execution_id}/workflow")).json()["data"]
+    found: dict[str, list[dict]] = {}
+    for task in view["tasks"]:
+        found.setdefault(task["workflow_task"]["task_name"], []).append(task)
+    return found
+
+
+# ---- inquiries -----------------------------------------------------------------------------------
+
+async def test_core_ask_waits_for_an_answer_that_meets_its_schema(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.approve")
+    inquiry = await pending_inquiry(api)
+    assert inquiry["prompt"] == "Deploy release 42?" and inquiry["assigned_to"] == "ops"
+    ask = (await tasks(api, top["id"]))["ask"][0]
+    assert ask["status"] == "running" and ask["waits_for_inquiry"] == inquiry["id"]
+    assert ask["status_detail"] == "waiting for an answer to its inquiry"
+    bad = await api.post(f"/inquiries/{inquiry['id']}/respond",
+                         json={"response": {"approved": "maybe", "extra": 1}})
+    assert bad.status_code == 422
+    assert {d["path"] for d in bad.json()["error"]["details"]} == {"response.approved", "response.extra"}
+    good = await api.post(f"/inquiries/{inquiry['id']}/respond",
+                          json={"response": {"approved": True, "note": "go"}})
+    assert good.status_code == 200 and good.json()["data"]["status"] == "responded"
+    again = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": False}})
+    assert again.status_code == 409 and "already responded" in again.json()["error"]["message"]
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed", done
+    assert done["result"] == {"note": "go", "deployed": True, "expired": None, "succeeded": True}
+    answered = (await tasks(api, top["id"]))["ask"][0]
+    assert answered["result"]["response"] == {"approved": True, "note": "go"}
+
+
+async def test_an_unanswered_core_ask_times_out_and_a_late_answer_is_refused(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.approve", timeout=1)
+    inquiry = await pending_inquiry(api)
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed" and done["result"]["expired"] is True, done["result"]
+    assert (await tasks(api, top["id"]))["ask"][0]["status"] == "timeout"
+    late = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": True}})
+    assert late.status_code == 409
+    assert (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]["status"] == "timeout"
+
+
+async def test_cancelling_a_waiting_workflow_cancels_its_inquiry(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.approve")
+    inquiry = await pending_inquiry(api)
+    assert (await api.post(f"/executions/{top['id']}/cancel")).status_code == 200
+    assert (await ended(api, top["id"]))["status"] == "cancelled"
+
+    async def cancelled() -> bool:
+        found = (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]
+        return found["status"] == "cancelled"
+    await until(cancelled, "the inquiry to be cancelled")
+
+
+async def test_an_action_asks_with_its_token_and_wait_for_holds_the_next_task(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.gate")
+    inquiry = await pending_inquiry(api)
+    create = (await until(lambda: _task_done(api, top["id"], "create"), "the asking action"))
+    asked = create["result"]["data"]
+    assert asked["inquiry_id"] == inquiry["id"] and asked["same"] is True
+    assert (asked["created"], asked["again"]) == (201, 200)  # asking again returns the same one
+    # What an execution token must not do, and what it may.
+    assert asked["refused"] == {"list_executions": 403, "submit": 403, "respond": 403, "packs": 403}
+    assert asked["own"] == 200
+    ship = (await tasks(api, top["id"]))["ship"][0]
+    assert ship["status"] == "scheduled" and ship["status_detail"] == f"waiting for inquiry {inquiry['id']}"
+    answer = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"by": "ana"}})
+    assert answer.status_code == 200
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed" and done["result"]["shipped_by"] == "ana", done
+    assert "attx." not in str((await api.get("/executions", params={"per_page": 1000})).json())
+
+
+async def test_a_withdrawn_inquiry_fails_the_waiting_task(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.gate")
+    inquiry = await pending_inquiry(api)
+    await until(lambda: _task_done(api, top["id"], "create"), "the asking action")
+    assert (await api.post(f"/inquiries/{inquiry['id']}/cancel")).status_code == 200
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed"  # failed() was handled by `withdrawn`
+    found = await tasks(api, top["id"])
+    assert found["ship"][0]["status"] == "failed" and found["withdrawn"][0]["status"] == "completed"
+
+
+async def test_tokens_are_issued_only_with_permission_sets(api: httpx.AsyncClient) -> None:
+    plain = await submit(api, "ctl.whoami")
+    done = await ended(api, plain["id"])
+    assert done["result"]["data"]["token"] is False  # no permission sets named: no token
+    assert done["result"]["data"]["key"].endswith("/whoami.1#0")
+
+
+async def _task_done(api: httpx.AsyncClient, execution_id: int, name: str) -> dict | None:
+    found = (await tasks(api, execution_id)).get(name) or []
+    return found[0] if found and found[0]["status"] in TERMINAL else None
+
+
+# ---- pause / resume ------------------------------------------------------------------------------
+
+async def test_pause_during_with_items_dispatches_nothing_new_and_resumes_to_the_same_results(
+        api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.items")
+
+    async def some_done() -> bool:
+        return len((await tasks(api, top["id"])).get("each", [])) >= 5
+    await until(some_done, "the first items")
+    paused = await api.post(f"/executions/{top['id']}/pause")
+    assert paused.status_code == 200 and paused.json()["data"]["status"] == "pausing"
+    assert (await api.post(f"/executions/{top['id']}/pause")).status_code == 409
+
+    async def is_paused() -> bool:
+        return (await record(api, top["id"]))["status"] == "paused"
+    await until(is_paused, "paused")
+    count = len((await tasks(api, top["id"]))["each"])
+    await asyncio.sleep(1.5)  # nothing new is dispatched while paused
+    assert len((await tasks(api, top["id"]))["each"]) == count < 20
+    assert all(t["status"] == "completed" for t in (await tasks(api, top["id"]))["each"])
+    resumed = await api.post(f"/executions/{top['id']}/resume")
+    assert resumed.status_code == 200 and resumed.json()["data"]["status"] == "running"
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed" and done["result"]["items"] == list(range(20))
+    assert (await api.post(f"/executions/{top['id']}/resume")).status_code == 409
+
+
+async def test_pause_reaches_every_level_of_a_nested_tree_and_cancel_of_a_paused_one_cancels(
+        api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.level1")
+
+    async def third_level() -> dict | None:
+        rows = (await api.get("/executions", params={"action_ref": "ctl.level3"})).json()["items"]
+        return rows[0] if rows else None
+    level3 = await until(third_level, "the third level to start")
+    await api.post(f"/executions/{top['id']}/pause")
+
+    async def all_paused() -> bool:
+        rows = (await api.get("/executions", params={"per_page": 1000})).json()["items"]
+        nested = [r for r in rows if r["action_ref"] in ("ctl.level2", "ctl.level3")]
+        views = [(await api.get(f"/executions/{r['id']}/workflow")).json()["data"]["status"]
+                 for r in nested]
+        top_paused = (await record(api, top["id"]))["status"] == "paused"
+        return top_paused and len(views) == 2 and all(v == "paused" for v in views)
+    await until(all_paused, "all three levels to be paused")
+    assert (await api.post(f"/executions/{top['id']}/cancel")).status_code == 200
+    done = await ended(api, top["id"])
+    assert done["status"] == "cancelled"
+    assert level3["id"]
+
+
+# ---- re-run --------------------------------------------------------------------------------------
+
+async def test_rerun_from_failed_runs_only_the_failed_task_and_what_follows(api: httpx.AsyncClient) -> None:
+    first = await submit(api, "ctl.chain9", fail_at=7)
+    failed = await ended(api, first["id"])
+    assert failed["status"] == "failed"
+    response = await api.post(f"/executions/{first['id']}/rerun",
+                              json={"from_failed": True, "parameters": {"fail_at": 0}})
+    assert response.status_code == 201, response.text
+    again = response.json()["data"]
+    assert again["rerun_of"] == first["id"]
+    done = await ended(api, again["id"])
+    assert done["status"] == "completed", done
+    assert done["result"] == {"total": sum(i * i for i in range(1, 10)), "succeeded": True}
+    view = (await api.get(f"/executions/{again['id']}/workflow")).json()["data"]
+    assert sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t7", "t8", "t9"]
+    kept = {t["workflow_task"]["task_name"]: t for t in view["kept_tasks"]}
+    assert sorted(kept) == [f"t{i}" for i in range(1, 7)]
+    assert all(t["parent"] == first["id"] for t in kept.values())  # linked, not copied
+
+
+async def test_rerun_with_the_same_or_edited_parameters(api: httpx.AsyncClient) -> None:
+    first = await submit(api, "ctl.step", n=3)
+    await ended(api, first["id"])
+    same = (await api.post(f"/executions/{first['id']}/rerun")).json()["data"]
+    edited = (await api.post(f"/executions/{first['id']}/rerun", json={"parameters": {"n": 4}})).json()["data"]
+    assert same["rerun_of"] == edited["rerun_of"] == first["id"]
+    assert (await ended(api, same["id"]))["result"]["data"]["square"] == 9
+    assert (await ended(api, edited["id"]))["result"]["data"]["square"] == 16
+    refused = await api.post(f"/executions/{first['id']}/rerun", json={"from_failed": True})
+    assert refused.status_code == 409
+
+
+# ---- surviving a restart -------------------------------------------------------------------------
+
+async def test_an_answer_given_just_before_the_api_stops_still_reaches_the_run(stack: Any,
+                                                                               tmp_path: Path) -> None:
+    async with serving(tmp_path, stack.address) as api:
+        top = await submit(api, "ctl.approve")
+        inquiry = await pending_inquiry(api)
+        mirror = api.app.state.attune.mirror  # type: ignore[attr-defined]
+        mirror._tell_inquiries = _never  # type: ignore[method-assign]  # the API dies first
+        response = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": True}})
+        assert response.status_code == 200
+    async with serving(tmp_path, stack.address, register=False) as api:  # same records, new API
+        done = await ended(api, top["id"])
+        assert done["status"] == "completed" and done["result"]["deployed"] is True
+
+
+async def _never(*_: Any) -> None:
+    return None
+
