@@ -121,6 +121,34 @@ def _start_up(home: Path, api_port: int, port: int, ui: int) -> subprocess.Popen
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+WAITING: dict[str, int] = {}  # an approval asked before the restart, answered after it
+
+
+def test_run_control_verbs_and_an_inquiry_asked_before_a_restart(stack):
+    api, _, _ = stack
+    asked = cli("run", "examples.approval", "--async", api=api)
+    assert asked.returncode == 0, asked.stderr
+    execution_id = int(asked.stdout.strip())
+    deadline = time.monotonic() + 60
+    pending: list = []
+    while not pending and time.monotonic() < deadline:
+        listed = cli("inquiry", "list", "--status", "pending", "-o", "json", api=api)
+        pending = json.loads(listed.stdout)["items"]
+        time.sleep(0.3)
+    assert pending and pending[0]["prompt"] == "Deploy release 42?"
+    shown = cli("inquiry", "get", str(pending[0]["id"]), api=api)
+    assert "approved" in shown.stdout and shown.returncode == 0
+    bad = cli("inquiry", "respond", str(pending[0]["id"]), "approved=perhaps", api=api)
+    assert bad.returncode == 2 and "parameter 'approved'" in bad.stderr  # read by its schema
+    paused = cli("execution", "pause", str(execution_id), "-o", "json", api=api)
+    assert paused.returncode == 0 and json.loads(paused.stdout)["status"] == "pausing"
+    resumed = cli("execution", "resume", str(execution_id), api=api)
+    assert resumed.returncode == 0 and "running" in resumed.stdout
+    not_paused = cli("execution", "resume", str(execution_id), api=api)
+    assert not_paused.returncode == 2 and "not paused" in not_paused.stderr
+    WAITING.update(execution=execution_id, inquiry=pending[0]["id"])
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
@@ -160,6 +188,15 @@ def test_second_up_resumes_with_the_same_records_and_temporal_state(stack):
         assert json.loads(shown.stdout)["status"] == "completed"
         rerun = cli("run", "examples.single_echo", "-o", "json", api=api)
         assert rerun.returncode == 0 and json.loads(rerun.stdout)["id"] > old["id"]
+        # The approval asked before the restart waited through it, holding nothing.
+        answered = cli("inquiry", "respond", str(WAITING["inquiry"]), "approved=yes", "note=go",
+                       api=api)
+        assert answered.returncode == 0, answered.stderr
+        tail = cli("execution", "tail", str(WAITING["execution"]), "-o", "json", api=api)
+        assert tail.returncode == 0, tail.stdout + tail.stderr
+        assert json.loads(tail.stdout)["result"] == {"deployed": True, "note": "go", "succeeded": True}
+        repeated = cli("execution", "rerun", str(old["id"]), "-o", "json", api=api)
+        assert repeated.returncode == 0 and json.loads(repeated.stdout)["rerun_of"] == old["id"]
     finally:
         os.killpg(again.pid, signal.SIGINT)
         again.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -140,14 +141,76 @@ def list_executions(settings: Settings, filters: dict[str, Any], output: str, co
     return 0
 
 
-def cancel_execution(settings: Settings, execution_id: str, output: str, console: Console,
-                     err: Console) -> int:
+def control_execution(settings: Settings, execution_id: str, verb: str, output: str,
+                      console: Console, err: Console, body: dict[str, Any] | None = None) -> int:
+    """cancel, pause, resume or rerun: the execution as the API answers (rerun: the new one)."""
     try:
-        execution = Api(settings).call("POST", f"/executions/{execution_id}/cancel")["data"]
+        execution = Api(settings).call("POST", f"/executions/{execution_id}/{verb}", json=body)["data"]
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, execution, output):
-        console.print(f"execution {execution['id']}: {styled(execution['status'])}")
+        what = f"re-run of {execution_id} is execution {execution['id']}" if verb == "rerun" \
+            else f"execution {execution['id']}"
+        console.print(f"{what}: {styled(execution['status'])}", highlight=False)
+    return 0
+
+
+# ---- `attune inquiry ...` ---------------------------------------------------------------------------
+
+INQUIRY_COLUMNS = ["id", "status", "prompt", "assigned_to", "execution", "timeout_at"]
+
+
+def list_inquiries(settings: Settings, status: list[str] | None, output: str, console: Console,
+                   err: Console) -> int:
+    try:
+        body = Api(settings).call("GET", "/inquiries", params={"status": status} if status else None)
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, body, output):
+        print_table(console, body["items"], INQUIRY_COLUMNS)
+    return 0
+
+
+def get_inquiry(settings: Settings, inquiry_id: str, output: str, console: Console, err: Console) -> int:
+    try:
+        inquiry = Api(settings).call("GET", f"/inquiries/{inquiry_id}")["data"]
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, inquiry, output):
+        print_table(console, inquiry, INQUIRY_COLUMNS)
+        console.print(f"answer with: {json.dumps(inquiry.get('response_schema') or {})}", highlight=False)
+    return 0
+
+
+def execution_action_schema(settings: Settings, execution_id: str) -> dict[str, str] | None:
+    """name -> type of the parameters of an execution's action (to read k=v edits by)."""
+    from attune.cli.commands import action_schema
+
+    try:
+        ref = Api(settings).execution(execution_id)["action_ref"]
+    except (ApiError, ConnectionError):
+        return None
+    return action_schema(settings, ref, direct=False)
+
+
+def inquiry_schema(settings: Settings, inquiry_id: str) -> dict[str, str] | None:
+    """name -> type of an inquiry's response_schema, to read k=v answers by (None: unknown)."""
+    try:
+        schema = Api(settings).call("GET", f"/inquiries/{inquiry_id}")["data"]["response_schema"] or {}
+    except (ApiError, ConnectionError):
+        return None
+    return {name: spec.get("type", "string") for name, spec in schema.items() if isinstance(spec, dict)}
+
+
+def respond_inquiry(settings: Settings, inquiry_id: str, response: dict[str, Any], output: str,
+                    console: Console, err: Console) -> int:
+    try:
+        inquiry = Api(settings).call("POST", f"/inquiries/{inquiry_id}/respond",
+                                     json={"response": response})["data"]
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    if not dump(console, inquiry, output):
+        console.print(f"inquiry {inquiry['id']}: {inquiry['status']}", highlight=False)
     return 0
 
 

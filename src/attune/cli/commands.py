@@ -31,6 +31,8 @@ execution_app = typer.Typer(no_args_is_help=True, help="Read and control executi
 pack_app = typer.Typer(no_args_is_help=True, help="Manage packs on a running API.")
 app.add_typer(execution_app, name="execution")
 app.add_typer(pack_app, name="pack")
+inquiry_app = typer.Typer(no_args_is_help=True, help="Answer human approvals (inquiries).")
+app.add_typer(inquiry_app, name="inquiry")
 err = Console(stderr=True)
 out = Console()
 
@@ -318,9 +320,47 @@ def execution_list(
 @execution_app.command("cancel")
 def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
     """Cancel a running execution (its workflow's cancellation_policy applies)."""
-    from attune.cli.api_client import cancel_execution
+    from attune.cli.api_client import control_execution
 
-    raise typer.Exit(cancel_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
+    raise typer.Exit(control_execution(Settings.load(api_url=api_url), execution_id, "cancel",
+                                       output, out, err))
+
+
+@execution_app.command("pause")
+def execution_pause(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Pause a workflow and its nested runs: running tasks end, nothing new starts."""
+    from attune.cli.api_client import control_execution
+
+    raise typer.Exit(control_execution(Settings.load(api_url=api_url), execution_id, "pause",
+                                       output, out, err))
+
+
+@execution_app.command("resume")
+def execution_resume(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Resume a paused workflow exactly where it stopped."""
+    from attune.cli.api_client import control_execution
+
+    raise typer.Exit(control_execution(Settings.load(api_url=api_url), execution_id, "resume",
+                                       output, out, err))
+
+
+@execution_app.command("rerun")
+def execution_rerun(
+    execution_id: str,
+    params: list[str] = typer.Argument(None, help="key=value parameters to change"),
+    params_json: Optional[str] = typer.Option(None, "--params-json", help="Parameters to change, as JSON"),
+    from_failed: bool = typer.Option(False, "--from-failed", help="Start from the failed tasks; keep the rest"),
+    output: str = OutputOpt,
+    api_url: Optional[str] = ApiOpt,
+) -> None:
+    """Re-run an execution: same parameters unless changed; --from-failed keeps what succeeded."""
+    from attune.cli.api_client import control_execution, execution_action_schema
+
+    settings = Settings.load(api_url=api_url)
+    changed = parse_params(params or [], params_json,
+                           lambda: execution_action_schema(settings, execution_id))
+    body = {"from_failed": from_failed, **({"parameters": changed} if changed else {})}
+    raise typer.Exit(control_execution(settings, execution_id, "rerun", output, out, err, body))
 
 
 @execution_app.command("tail")
@@ -329,6 +369,43 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional
     from attune.cli.api_client import tail_execution
 
     raise typer.Exit(tail_execution(Settings.load(api_url=api_url), execution_id, output, out, err))
+
+
+@inquiry_app.command("list")
+def inquiry_list(
+    status: Optional[str] = typer.Option(None, "--status", help="pending, responded, timeout, cancelled (or several: a,b)"),
+    output: str = OutputOpt,
+    api_url: Optional[str] = ApiOpt,
+) -> None:
+    """List inquiries (human approvals), newest first."""
+    from attune.cli.api_client import list_inquiries
+
+    statuses = [v.strip() for v in status.split(",") if v.strip()] if status else None
+    raise typer.Exit(list_inquiries(Settings.load(api_url=api_url), statuses, output, out, err))
+
+
+@inquiry_app.command("get")
+def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+    """Show one inquiry and the answer it expects."""
+    from attune.cli.api_client import get_inquiry
+
+    raise typer.Exit(get_inquiry(Settings.load(api_url=api_url), inquiry_id, output, out, err))
+
+
+@inquiry_app.command("respond")
+def inquiry_respond(
+    inquiry_id: str,
+    answer: list[str] = typer.Argument(None, help="key=value fields of the answer"),
+    response_json: Optional[str] = typer.Option(None, "--response-json", help="The answer as a JSON object"),
+    output: str = OutputOpt,
+    api_url: Optional[str] = ApiOpt,
+) -> None:
+    """Answer an inquiry; values are read by its response_schema (a string stays the text typed)."""
+    from attune.cli.api_client import inquiry_schema, respond_inquiry
+
+    settings = Settings.load(api_url=api_url)
+    response = parse_params(answer or [], response_json, lambda: inquiry_schema(settings, inquiry_id))
+    raise typer.Exit(respond_inquiry(settings, inquiry_id, response, output, out, err))
 
 
 @pack_app.command("register")
