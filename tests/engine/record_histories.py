@@ -13,12 +13,13 @@ import asyncio
 import json
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
 from attune.engine.server import free_port, start_dev_server
-from tests.engine.helpers import run
+from tests.engine.helpers import start, wait_ended
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 CASES = {
@@ -41,6 +42,54 @@ CASES = {
     # self-loop start, now()/uuid(), on_success items, type: parallel, decision default marker,
     # optional parameter null, output_map of a branch not taken (patched: attune_forms)
     "attune_forms": ("qa.attune_forms", {}),
+    # Since attune_semantics_2: cancellation reaching nested runs and slices, the depth limit,
+    # re-run from failed state, and run control (pause/resume, inquiries).
+    "cancel_tree": ("qa.cancel_tree", {"items": 600}),
+    "depth": ("qa.recurse", {"n": 2}),
+    "rerun": ("qa.sequence", {"start": 2}),
+    "run_control": ("qa.gate", {"inquiry": 5}),
+    "ask": ("examples.approval", {"release": "7"}),
+}
+
+
+async def _cancel_tree(engine: EngineClient, workflow_id: str) -> None:
+    await _until(engine, workflow_id, lambda r: r.task_name == "many" and r.child_workflow_id)
+    await asyncio.sleep(1.0)
+    await engine.cancel(workflow_id)
+
+
+async def _run_control(engine: EngineClient, workflow_id: str) -> None:
+    """What the API does for a run that waits for inquiry 5: its state, pause, answer, resume."""
+    await _until(engine, workflow_id, lambda r: r.waits_for_inquiry is not None)
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    await engine.tell_inquiry(workflow_id, {"id": 5, "status": "pending", "timeout_at": soon})
+    await engine.pause(workflow_id)
+    await engine.tell_inquiry(workflow_id, {"id": 5, "status": "responded", "response": {"by": "ana"}})
+    await asyncio.sleep(1.0)  # answered while paused: nothing is dispatched
+    await engine.resume(workflow_id)
+
+
+async def _answer(engine: EngineClient, workflow_id: str) -> None:
+    await _until(engine, workflow_id, lambda r: r.asks is not None)
+    key = f"{workflow_id}/approve.1#0"
+    await engine.tell_inquiry(workflow_id, {"id": 1, "key": key, "status": "pending"})
+    await engine.tell_inquiry(workflow_id, {"id": 1, "key": key, "status": "responded",
+                                            "response": {"approved": True, "note": "go"}})
+
+
+async def _until(engine: EngineClient, workflow_id: str, found) -> None:
+    for _ in range(300):
+        if any(found(r) for r in await engine.records(workflow_id)):
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{workflow_id}: what the recording waits for never happened")
+
+
+DRIVERS = {"cancel_tree": _cancel_tree, "run_control": _run_control, "ask": _answer}
+OPTIONS = {
+    "rerun": {"resume": {"results": {"a": {"succeeded": True, "exit_code": 0, "data": {"value": 21}}},
+                         "variables": {"from_a": 21}, "rerun": ["b"]}},
+    "ask": {"packs": str(Path(__file__).resolve().parents[2] / "packs")},
 }
 
 
@@ -60,11 +109,14 @@ async def main(names: list[str]) -> None:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 params = {k: (v.format(tmp=tmp) if isinstance(v, str) else v) for k, v in params.items()}
-                result = await run(engine, ref, params)
-                history = await engine.handle(result.workflow_id).fetch_history()
-                stored = {"workflow_id": result.workflow_id, **json.loads(history.to_json())}
+                workflow_id = await start(engine, ref, params, **OPTIONS.get(name, {}))
+                if name in DRIVERS:
+                    await DRIVERS[name](engine, workflow_id)
+                status, _ = await wait_ended(engine, workflow_id, 300)
+                history = await engine.handle(workflow_id).fetch_history()
+                stored = {"workflow_id": workflow_id, **json.loads(history.to_json())}
                 (HISTORIES / f"{name}.json").write_text(json.dumps(stored))
-                print(f"{name}: {result.status}")
+                print(f"{name}: {status}")
         for w in workers:
             await w.shutdown()
         for t in tasks:

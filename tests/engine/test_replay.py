@@ -25,7 +25,8 @@ def test_every_construct_has_a_stored_history():
     names = {p.stem for p in HISTORIES}
     assert {"sequence", "failures", "joins", "items", "retry", "timeout", "conditions",
             "nested", "loop", "runaway", "bad_expression", "big_items", "plain",
-            "local_chain", "local_items", "attune_forms"} <= names
+            "local_chain", "local_items", "attune_forms", "cancel_tree", "depth", "rerun",
+            "run_control", "ask"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
