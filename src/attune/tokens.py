@@ -30,6 +30,12 @@ class ExecutionToken:
         return self.key.rsplit("/", 1)[0]
 
 
+def root_of(workflow_id_or_key: str) -> str:
+    """The top-level run of a tree: every nested run's id (and every record key) starts with it
+    and a '/'."""
+    return workflow_id_or_key.split("/", 1)[0]
+
+
 def _signing_key(secret_key: bytes) -> bytes:
     return hashlib.sha256(b"attune execution token\0" + secret_key).digest()
 

@@ -10,7 +10,8 @@ from tests.engine.helpers import run
 
 
 CATALOG = load_packs(PACKS)
-WORKFLOWS = sorted(a.ref for a in CATALOG.actions() if a.is_workflow)
+# examples.approval waits for a person: tests/engine/test_stack_cli.py answers it through the CLI.
+WORKFLOWS = sorted(a.ref for a in CATALOG.actions() if a.is_workflow and a.ref != "examples.approval")
 
 
 def test_examples_cover_every_construct():

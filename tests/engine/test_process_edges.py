@@ -99,7 +99,7 @@ async def test_action_sees_none_of_the_workers_environment_nor_its_key(engine):
     data = r.records[0].result["data"]
     assert not {name for name in data["env"] if name.startswith("ATTUNE_")} - {
         "ATTUNE_EXEC_ID", "ATTUNE_ACTION", "ATTUNE_PACK_REF", "ATTUNE_API_URL",
-        "ATTUNE_PARAMETER_DELIVERY", "ATTUNE_PARAMETER_FORMAT"}
+        "ATTUNE_PARAMETER_DELIVERY", "ATTUNE_PARAMETER_FORMAT", "ATTUNE_EXECUTION_KEY"}
     assert os.environ["ATTUNE_SECRET_KEY"] not in str(data)
     if os.geteuid() == 0:
         assert data["uid"] == pwd.getpwnam(ACTION_USER_DEFAULT).pw_uid

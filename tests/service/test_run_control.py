@@ -303,3 +303,16 @@ async def test_an_answer_given_just_before_the_api_stops_still_reaches_the_run(s
 async def _never(*_: Any) -> None:
     return None
 
+
+
+async def test_an_action_finds_its_execution_id_in_attune_exec_id(api: httpx.AsyncClient) -> None:
+    """ATTUNE_EXEC_ID is the record id the API knows (the worker claims it before the start);
+    ATTUNE_EXECUTION_KEY keeps the engine's key."""
+    top = await submit(api, "ctl.whoami_flow")
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed", done
+    who = (await tasks(api, top["id"]))["who"][0]
+    data = who["result"]["data"]
+    assert data["exec_id"] == str(who["id"]) and data["key"].endswith("/who.1#0")
+    plain = await submit(api, "ctl.whoami")
+    assert (await ended(api, plain["id"]))["result"]["data"]["exec_id"] == str(plain["id"])

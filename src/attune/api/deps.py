@@ -17,11 +17,10 @@ from attune.api.engine import EngineHandle
 from attune.api.errors import ApiError
 from attune.records.db import Database
 from attune.records.mirror import Mirror
-from attune.records.mirror.apply import root_of
 from attune.records.models import ExecutionRow
 from attune.settings import Settings
 from attune.statuses import TERMINAL
-from attune.tokens import ExecutionToken
+from attune.tokens import ExecutionToken, root_of
 
 _bearer = HTTPBearer(auto_error=False, description="Required when ATTUNE_API_TOKEN is set")
 

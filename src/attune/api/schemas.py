@@ -254,6 +254,18 @@ class RerunRequest(_In):
                               "tasks that succeeded keep their results and variables")
 
 
+class ClaimRequest(_In):
+    """What a runtime worker knows of the attempt it is about to start."""
+
+    action_ref: str
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Secrets redacted")
+    timeout_seconds: float | None = None
+
+
+class ClaimAnswer(BaseModel):
+    id: int
+
+
 class InquiryCreate(_In):
     prompt: str = Field(min_length=1)
     response_schema: dict[str, ParameterSpec] = Field(

@@ -8,10 +8,12 @@ from pathlib import Path
 from temporalio import activity
 
 from attune import tokens
+from attune.engine.claims import claim_record_id
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
 from attune.settings import DEFAULT_STATE_DIR
+from attune.tokens import root_of
 
 ACTIVITY_NAME = "run_action"
 CHECKPOINT_ACTIVITY = "checkpoint"
@@ -46,12 +48,16 @@ class ActionActivities:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
         except SecretError as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
-        key = load_key(self.state_dir)
         update: dict[str, object] = {"parameters": parameters}
-        if request.token_root:  # minted here, so no token ever travels through Temporal
-            update["api_token"] = tokens.mint(key, key=request.execution_id, root=request.token_root,
-                                              ttl_seconds=request.timeout_seconds + 60)
-            secrets.append(update["api_token"])  # an action that prints it gets it masked
+        if request.issue_token or request.claim_record:  # minted here: never through Temporal
+            token = tokens.mint(load_key(self.state_dir), key=request.execution_id,
+                                root=root_of(request.execution_id),
+                                ttl_seconds=request.timeout_seconds + 60)
+            if request.claim_record:
+                update["record_id"] = await claim_record_id(request, token)
+            if request.issue_token:
+                update["api_token"] = token
+                secrets.append(token)  # an action that prints it gets it masked
         request = request.model_copy(update=update)
         # A local activity (an action with `local: true`, run inside the orchestrator) has no
         # heartbeat timeout: the orchestrator's workflow task notices its death instead.

@@ -312,7 +312,8 @@ class AttuneWorkflow:
             timeout_seconds=timeout,
             api_url=self.inp.api_url,
             warm=action.warm_start,
-            token_root=self._token_root(dispatch, action),
+            issue_token=self._issue_token(dispatch, action),
+            claim_record=self.semantics.inquiries,
         )
         options: dict[str, Any] = dict(
             result_type=ProcessResult,
@@ -453,15 +454,13 @@ class AttuneWorkflow:
             handle = workflow.get_external_workflow_handle(self._child_id(key))
             asyncio.create_task(_quietly(handle.signal(signal)))
 
-    def _token_root(self, dispatch: Dispatch, action: Action) -> str | None:
-        """The tree an execution token is issued for, when the task's permission sets (else the
-        action's default ones) name any (spec §9: null, "" or [] give no token)."""
+    def _issue_token(self, dispatch: Dispatch, action: Action) -> bool:
+        """Whether the process gets an execution token: when the task's permission sets (else
+        the action's default ones) name any (spec §9: null, "" or [] give no token)."""
         refs = dispatch.permission_set_refs
         if refs is None:
             refs = action.default_execution_permission_set_refs
-        if not refs or not self.semantics.inquiries:
-            return None
-        return self.inp.root_workflow_id or workflow.info().workflow_id
+        return bool(refs) and self.semantics.inquiries
 
     def _inherited(self) -> dict[str, Any]:
         """What every child run takes from its parent."""

@@ -27,10 +27,13 @@ class ProcessRequest(BaseModel):
     timeout_seconds: float = 600
     api_url: str = "http://127.0.0.1:8000"
     warm: bool = True  # python only: fork from the warm starter; False = plain spawn
-    # Issue an execution token (spec §9) for this tree (its top-level run id); the worker mints
-    # it into `api_token` just before the start, so it never travels through Temporal.
-    token_root: str | None = None
+    # Give the process an execution token (spec §9); the worker mints it into `api_token` just
+    # before the start, so it never travels through Temporal.
+    issue_token: bool = False
     api_token: str | None = None
+    # Ask the API for the attempt's record id (ATTUNE_EXEC_ID); `record_id` is its answer.
+    claim_record: bool = False
+    record_id: int | None = None
 
     def redacted_parameters(self) -> dict[str, Any]:
         """Parameters safe to log: secret values replaced."""

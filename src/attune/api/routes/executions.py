@@ -43,6 +43,19 @@ async def list_executions(
 
 
 @execution_token_allowed
+@router.post("/claim", response_model=schemas.Item[schemas.ClaimAnswer],
+             summary="The execution id of the calling task attempt",
+             description="For runtime workers, with the execution token they mint for the attempt "
+                         "they are about to start: its record's id (written now if the records "
+                         "mirror has not written it yet), which the action finds in "
+                         "ATTUNE_EXEC_ID. 409 when the run that owns it has no record yet.",
+             responses=error_responses(401, 403, 409))
+async def claim(body: schemas.ClaimRequest, who: Principal = Depends(principal),
+                state: AppState = Depends(get_state)):
+    return {"data": await service.claim(state, who, body)}
+
+
+@execution_token_allowed
 @router.get("/{execution_id:int}", response_model=schemas.Item[schemas.Execution],
             summary="Get one execution",
             description="With `wait=S`, answers once the execution has ended or after S seconds, "

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 from attune.api import schemas
 from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
-from attune.contract import WorkflowNotFound, new_workflow_id
+from attune.contract import RunRecord, WorkflowNotFound, new_workflow_id
 from attune.packs.models import Action
 from attune.packs.parameters import validate_parameters
 from attune.records import executions as records
 from attune.packs.catalog import MissingAction
 from attune.records.definitions import closure, pack_configs
-from attune.records.models import ExecutionRow
+from attune.records.models import ExecutionRow, utcnow
+from attune.workflows.keys import AttemptKey, attempt_of, record_key
 from attune.secrets import REDACTED, redact
 from attune.statuses import TERMINAL, ExecutionStatus
 
@@ -156,6 +157,23 @@ def workflow_view(state: AppState, execution_id: int,
             view.kept_tasks = [to_schema(r, in_list=True)
                                for r in records.kept_tasks(s, row.rerun_of, execution_id)]
         return view
+
+
+async def claim(state: AppState, who: Principal, body: schemas.ClaimRequest) -> schemas.ClaimAnswer:
+    if who.token is None:
+        raise ApiError(403, "only a runtime worker claims an execution id, with the execution "
+                            "token it minted for the attempt")
+    key = AttemptKey.parse(attempt_of(who.token.key))
+    record = RunRecord(key=who.token.key, workflow_id=who.token.workflow_id, task_name=key.task,
+                       iteration=key.iteration, task_index=key.index, retry_count=key.attempt,
+                       original_key=record_key(who.token.workflow_id, key.first()) if key.attempt else None,
+                       action_ref=body.action_ref, status=ExecutionStatus.RUNNING,
+                       parameters=body.parameters, timeout_seconds=body.timeout_seconds,
+                       started_at=utcnow())
+    found = await state.mirror.claim(record)
+    if found is None:
+        raise ApiError(409, f"the run that owns {who.token.key} has no record yet")
+    return schemas.ClaimAnswer(id=found)
 
 
 # --- run control (spec §9) -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records.db import Database
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
+from attune.tokens import root_of
 
 STALE_REQUESTED_AFTER = timedelta(seconds=30)
 _CHUNK = 500  # keys per IN (...) lookup
@@ -141,6 +142,25 @@ def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
         set_status(row, snap.status)
     if snap.status in TERMINAL and row.result is None:
         row.result = final_result(snap.status, snap.result, snap.error)
+
+
+def claim(db: Database, record: RunRecord) -> int | None:
+    """The id of an attempt's row, written now from what its worker knows if the mirror has
+    not written it yet (the mirror's later upsert by the same key completes it). None when the
+    run that owns the attempt has no row yet (a nested run the mirror has not seen)."""
+    with db.session() as s:
+        found = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == record.key))
+        if found is not None:
+            return found
+        owner = s.scalar(select(ExecutionRow).where(ExecutionRow.workflow_id == record.workflow_id)
+                         .order_by(ExecutionRow.id))
+        if owner is None:
+            return None
+        wf = s.scalar(select(WorkflowExecutionRow)
+                      .where(WorkflowExecutionRow.workflow_id == record.workflow_id))
+        if wf is None:  # a plain action: its one record is the submitted row itself
+            return owner.id if owner.parent is None else None
+        return upsert_tasks(s, owner, wf, [record])[0]
 
 
 def set_detail(db: Database, target: Target, detail: str | None) -> list[int]:
@@ -322,11 +342,6 @@ def _asked(rec: RunRecord) -> InquiryRow:
                       prompt=str(asks.get("prompt") or ""), response_schema=asks.get("response_schema") or {},
                       assigned_to=asks.get("assigned_to"), status=InquiryStatus.PENDING,
                       timeout_at=timeout_at)
-
-
-def root_of(workflow_id: str) -> str:
-    """The top-level run of a tree: every nested run's id starts with it and a '/'."""
-    return workflow_id.split("/", 1)[0]
 
 
 # --- inquiries: telling waiting runs, and timeouts ------------------------------------------------

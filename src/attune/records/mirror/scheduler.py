@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from attune.contract import EngineClient, WorkflowNotFound
+from attune.contract import EngineClient, RunRecord, WorkflowNotFound
 from attune.records.db import Database
 from attune.records.mirror import apply
 from attune.records.mirror.apply import Target
@@ -105,6 +105,20 @@ class Mirror:
             finally:
                 woken.cancel()
             self._wake.clear()
+
+    async def claim(self, record: RunRecord) -> int | None:
+        """The row id of a task attempt that is about to start (its worker asks, so the action
+        can know its execution id): written from `record` now if need be. A nested run the
+        mirror has not read yet is read first, down from the top of its tree."""
+        found = await asyncio.to_thread(apply.claim, self.db, record)
+        if found is not None:
+            return found
+        client = await self._client()
+        targets, _ = await asyncio.to_thread(apply.targets, self.db)
+        for target in sorted((t for t in targets if record.workflow_id.startswith(t.workflow_id)),
+                             key=lambda t: len(t.workflow_id)):
+            await self._read(client, target)
+        return await asyncio.to_thread(apply.claim, self.db, record)
 
     def poke(self) -> None:
         """Something changed that a pass must see now (e.g. an inquiry was answered)."""

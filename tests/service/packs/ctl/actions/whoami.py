@@ -1,3 +1,4 @@
 import json, os, sys
 json.load(sys.stdin)
-print(json.dumps({"token": "ATTUNE_API_TOKEN" in os.environ, "key": os.environ.get("ATTUNE_EXECUTION_KEY")}))
+print(json.dumps({"token": "ATTUNE_API_TOKEN" in os.environ, "key": os.environ.get("ATTUNE_EXECUTION_KEY"),
+                  "exec_id": os.environ.get("ATTUNE_EXEC_ID")}))
