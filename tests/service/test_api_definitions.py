@@ -179,7 +179,7 @@ async def test_validate_endpoint_accepts_text_yaml_and_json(api: httpx.AsyncClie
     result = (await api.post("/workflows/validate", json={"yaml": bad})).json()
     assert result["valid"] is False
     assert result["errors"][0]["line"] == 6 and "missing" in result["errors"][0]["message"]
-    assert set(result["errors"][0]) == {"path", "line", "column", "message"}
+    assert set(result["errors"][0]) == {"path", "file", "line", "column", "message"}
     broken = (await api.post("/workflows/validate", content="tasks: [", headers={"content-type": "text/plain"})).json()
     assert broken["valid"] is False and broken["errors"][0]["line"] >= 1
     assert_error(await api.post("/workflows/validate", json={"yml": "x"}), 400, "bad_request")

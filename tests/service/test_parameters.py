@@ -37,9 +37,9 @@ def test_every_problem_is_listed_with_its_path() -> None:
     _, problems = validate_parameters(ACTION, {
         "times": 9, "mode": "shout", "tags": ["ok", 3], "ratio": "x", "flag": "yes", "bogus": 1,
     })
-    paths = sorted(p["path"] for p in problems)
+    paths = sorted(p.path for p in problems)
     assert paths == ["bogus", "flag", "message", "mode", "ratio", "tags[1]", "times"]
-    by_path = {p["path"]: p["message"] for p in problems}
+    by_path = {p.path: p.message for p in problems}
     assert "required" in by_path["message"]
     assert "unknown parameter" in by_path["bogus"]
     assert "5" in by_path["times"]
@@ -47,18 +47,18 @@ def test_every_problem_is_listed_with_its_path() -> None:
 
 def test_booleans_are_not_integers() -> None:
     _, problems = validate_parameters(ACTION, {"message": "m", "times": True})
-    assert [p["path"] for p in problems] == ["times"]
+    assert [p.path for p in problems] == ["times"]
 
 
 def test_a_bad_secret_value_is_not_echoed_in_the_problem() -> None:
     _, problems = validate_parameters(ACTION, {"message": "m", "token": 12345})
-    assert problems and problems[0]["path"] == "token"
-    assert "12345" not in problems[0]["message"]
+    assert problems and problems[0].path == "token"
+    assert "12345" not in problems[0].message
 
 
 def test_non_object_parameters_are_one_problem() -> None:
     _, problems = validate_parameters(ACTION, ["not", "a", "map"])  # type: ignore[arg-type]
-    assert problems == [{"path": "parameters", "message": "parameters must be an object"}]
+    assert [p.detail() for p in problems] == [{"path": "parameters", "message": "parameters must be an object"}]
 
 
 def test_redact_replaces_only_secret_values() -> None:

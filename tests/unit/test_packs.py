@@ -297,7 +297,7 @@ def test_http_request_schema_refuses_bad_parameters(catalog):
 
     _, problems = validate_parameters(catalog.action("core.http_request"),
                                       {"method": "FETCH", "timeout": 0})
-    assert sorted(p["path"] for p in problems) == ["method", "timeout", "url"]
+    assert sorted(p.path for p in problems) == ["method", "timeout", "url"]
 
 
 # ---- Attune's keys and spellings (spec §1, issue 10) ----------------------------------------------
@@ -353,12 +353,12 @@ def test_parameters_object_form_and_json_schema_keywords_are_enforced(tmp_path: 
     assert problems == []
     _, problems = validate_parameters(action, {"hosts": [], "name": "Web01", "mail": "nope",
                                                "opts": {"n": "x", "m": 1}})
-    assert sorted((p["path"], p["message"]) for p in problems) == [
+    assert sorted((p.path, p.message) for p in problems) == [
         ("hosts", "[] should be non-empty"), ("mail", "'nope' is not a 'email'"),
         ("name", "'Web01' does not match '^[a-z]+$'"),
         ("opts", "Additional properties are not allowed ('m' was unexpected)"),
         ("opts.n", "'x' is not of type 'integer'")]
-    assert validate_parameters(action, {})[1] == [
+    assert [p.detail() for p in validate_parameters(action, {})[1]] == [
         {"path": "hosts", "message": "required parameter 'hosts' is missing"}]
 
 

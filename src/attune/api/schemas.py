@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from attune.statuses import ExecutionStatus, InquiryStatus
+from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
 
 T = TypeVar("T")
@@ -218,16 +219,10 @@ class WorkflowOut(_DefinitionOut):
     definition: dict[str, Any]
 
 
-class ValidationProblem(BaseModel):
-    path: str | None = None
-    line: int | None = None
-    column: int | None = None
-    message: str
-
-
 class ValidateResult(BaseModel):
     valid: bool
-    errors: list[ValidationProblem] = Field(default_factory=list)
+    errors: list[ErrorDetail] = Field(default_factory=list, description="One per problem, at "
+                                      "line:column of the YAML")
 
 
 class ValidateRequest(_In):

@@ -31,7 +31,7 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
     parameters, problems = validate_parameters(action, parameters)
     if problems:
         for problem in problems:
-            err.print(f"parameter {problem['path']}: {problem['message']}", highlight=False)
+            err.print(f"parameter {problem}", highlight=False)
         return 2
     try:
         engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,

@@ -239,7 +239,7 @@ class AttuneWorkflow:
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)
             if problems:
-                listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+                listed = "; ".join(map(str, problems))
                 refusal = f"task '{dispatch.task}': invalid input for {action.ref}: {listed}"
         if self.semantics.bounded_nesting and dispatch.slice_inputs is None:
             refusal = _over_limit(dispatch.input, f"task '{dispatch.task}': its input") or refusal

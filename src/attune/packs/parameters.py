@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from attune.packs.models import Action, ParameterSpec
+from attune.problems import Problem, at_path
 from attune.secrets import is_sealed
 
 
@@ -57,20 +58,20 @@ def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, A
 
 def validate_parameters(
     action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False
-) -> tuple[dict[str, Any], list[dict[str, str]]]:
+) -> tuple[dict[str, Any], list[Problem]]:
     """Return (params_with_defaults, problems); problems lists every violation as {path, message}.
     `allow_unknown` lets through keys the action does not declare (a workflow task's input)."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        return {}, [{"path": "parameters", "message": "parameters must be an object"}]
+        return {}, [at_path("parameters", "parameters must be an object")]
     # A declared parameter given as null is not given: a workflow passes an optional parameter
     # on as `{{ parameters.x }}`, which is null when its caller left it out (spec §6).
     full = {k: v for k, v in apply_defaults(action, params).items()
             if v is not None or k not in action.parameters}
     validator = Draft202012Validator(to_json_schema(action.parameters),
                                      format_checker=Draft202012Validator.FORMAT_CHECKER)
-    problems: list[dict[str, str]] = []
+    problems: list[Problem] = []
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
             continue
@@ -80,20 +81,20 @@ def validate_parameters(
     return full, problems
 
 
-def _problems(error: ValidationError, action: Action) -> list[dict[str, str]]:
+def _problems(error: ValidationError, action: Action) -> list[Problem]:
     top = not error.absolute_path  # about the parameters object itself, not inside one
     if error.validator == "required" and top:
         missing = [n for n in error.validator_value if n not in error.instance]
-        return [{"path": n, "message": f"required parameter '{n}' is missing"} for n in missing]
+        return [at_path(n, f"required parameter '{n}' is missing") for n in missing]
     if error.validator == "additionalProperties" and top:
         extra = sorted(set(error.instance) - set(action.parameters))
-        return [{"path": n, "message": f"unknown parameter '{n}'"} for n in extra]
+        return [at_path(n, f"unknown parameter '{n}'") for n in extra]
     path = _path(error.absolute_path)
     root = str(error.absolute_path[0]) if error.absolute_path else ""
     if root in action.secret_names():
         # jsonschema messages quote the offending value; a secret must not leak into a 422.
-        return [{"path": path, "message": f"invalid value: fails '{error.validator}' constraint"}]
-    return [{"path": path, "message": error.message}]
+        return [at_path(path, f"invalid value: fails '{error.validator}' constraint")]
+    return [at_path(path, error.message)]
 
 
 def _path(parts: Any) -> str:

@@ -1,4 +1,4 @@
-"""Problems found while loading packs, each pinned to file:line:column."""
+"""Problems found while loading packs, each pinned to file:line:column (attune.problems)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attune.packs.yaml_marks import Marks, Path
+from attune.problems import Problem
 from attune.workflows.validate import did_you_mean
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    column: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
 
 class PackError(Exception):
@@ -31,7 +21,7 @@ class PackError(Exception):
 
 def sort_problems(problems: list[Problem]) -> list[Problem]:
     """In reading order per file (checks run in several passes, not top to bottom)."""
-    return sorted(problems, key=lambda p: (p.file, p.line, p.column))
+    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
 
 
 @dataclass

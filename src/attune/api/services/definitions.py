@@ -29,8 +29,7 @@ def pack_out(row: PackRow) -> schemas.PackOut:
 
 
 def problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{"path": p.file, "file": p.file, "line": p.line, "column": p.column,
-             "message": p.message} for p in problems]
+    return [p.detail() for p in problems]
 
 
 def register(s: Session, path: str) -> schemas.PackOut:
@@ -222,6 +221,5 @@ def list_rows(s: Session, model: type, page: int, per_page: int, **where: Any) -
 
 def validate_workflow_text(text: str) -> schemas.ValidateResult:
     _, problems = parse_workflow_text(text, "workflow.yaml")
-    errors = [schemas.ValidationProblem(path=p.file, line=p.line, column=p.column, message=p.message)
-              for p in problems]
+    errors = [schemas.ErrorDetail(**p.detail()) for p in problems]
     return schemas.ValidateResult(valid=not errors, errors=errors)

@@ -16,6 +16,7 @@ from attune.api.errors import ApiError, not_found
 from attune.contract import RunRecord, WorkflowNotFound, new_workflow_id
 from attune.packs.models import Action
 from attune.packs.parameters import validate_parameters
+from attune.problems import under
 from attune.records import executions as records
 from attune.packs.catalog import MissingAction
 from attune.records.definitions import closure, pack_configs
@@ -83,9 +84,8 @@ def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Ac
         raise ApiError(400, f"action '{action.ref}' is disabled")
     params, problems = validate_parameters(action, req.parameters)
     if problems:
-        for p in problems:
-            p["path"] = f"parameters.{p['path']}" if p["path"] != "parameters" else "parameters"
-        raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'", problems)
+        raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'",
+                       [p.detail() for p in under("parameters", problems)])
     return catalog, action, params, configs
 
 

@@ -10,6 +10,7 @@ from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
 from attune.packs.models import Action, ParameterSpec
 from attune.packs.parameters import validate_parameters
+from attune.problems import at_path, under
 from attune.records import inquiries as records
 from attune.records.models import InquiryRow, utcnow
 from attune.statuses import InquiryStatus
@@ -59,10 +60,9 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
         schema = {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
         checked, problems = validate_parameters(_asker(schema), response)
         if problems:
-            for p in problems:
-                p["path"] = f"response.{p['path']}" if p["path"] != "parameters" else "response"
+            problems = [p if p.path != "parameters" else at_path("response", p.message) for p in problems]
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
-                           problems)
+                           [p.detail() for p in under("response", problems)])
         row.status, row.response, row.responded_at = InquiryStatus.RESPONDED, checked, utcnow()
         answered = to_schema(row)
     state.mirror.poke()
