@@ -159,9 +159,15 @@ class _ActionFields(_In):
 
 
 class ActionIn(_ActionFields):
+    """An action YAML's keys, as JSON: checked by the same rules as a pack's files."""
+
     runner_type: RunnerType = Field(description="The interpreter: shell (or bash, sh), python "
                                     "(python3), nodejs (node, node.js)")
     entry_point: str = Field(min_length=1, description="The script, relative to the pack's actions/")
+    warm_start: bool = True
+    local: bool = False
+    runtime_version: str | None = Field(None, description="Interpreter constraint, e.g. '>=3.9'")
+    default_execution_permission_set_refs: list[str] | None = None
     parameter_delivery: Literal["stdin", "file"] = "stdin"
     parameter_format: Literal["json", "yaml", "dotenv"] = "json"
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"

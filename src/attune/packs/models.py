@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from attune.runtimes.models import RUNTIMES, Runtime
 from attune.workflows.definition import DEFAULT_TIMEOUT_SECONDS, WorkflowDefinition
 
 # A local action holds its workflow's task open while it runs and sends no heartbeats: keep it short.
 LOCAL_MAX_TIMEOUT_SECONDS = 60
 
-Runner = Literal["shell", "python", "nodejs"]  # the runtimes, each served by its own pool
-RUNTIMES: tuple[Runner, ...] = get_args(Runner)
+Runner = Runtime
 RUNNER_ALIASES: dict[str, Runner] = {
     "shell": "shell", "bash": "shell", "sh": "shell",
     "python": "python", "python3": "python",

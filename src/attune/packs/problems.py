@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attune.packs.yaml_marks import Marks, Path
-from attune.problems import Problem
+from attune.problems import Problem, at_path
 from attune.workflows.validate import did_you_mean
 
 
@@ -28,13 +28,16 @@ def sort_problems(problems: list[Problem]) -> list[Problem]:
 class Reporter:
     """Collects problems for one YAML file, turning paths into positions."""
 
-    file: str
+    file: str | None  # None: the data came in a request, problems name fields, not positions
     marks: Marks = field(default_factory=Marks)
     problems: list[Problem] = field(default_factory=list)
 
     def at(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:
         """Report at the value of `path` (or at its key). `offset` is a character index into a
         string value, used when the string sits on one line exactly as written."""
+        if self.file is None:  # a request body, not a file: name the field
+            self.problems.append(at_path(dotted(path) or "body", message))
+            return
         mark = self.marks.key(path) if key else self.marks.value(path)
         column = mark.column
         if offset is not None and mark.content_column is not None and not key:
@@ -67,6 +70,14 @@ class Reporter:
         if not ok:
             self.at(path + (key,), f"'{key}' must be {what}, got {type_name(value)}")
         return ok
+
+
+def dotted(path: Path) -> str:
+    """("parameters", "hosts", "minItems") -> "parameters.hosts.minItems"; list indexes as [i]."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:

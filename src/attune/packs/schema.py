@@ -169,7 +169,7 @@ def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: P
 
 
 def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
-                      pack_dir: FsPath) -> dict[str, Any]:
+                      pack_dir: FsPath | None) -> dict[str, Any]:
     """Fields for models.Action (without `workflow`); `ref` is None when it is unusable."""
     rep.check_keys(data, (), ACTION_KEYS | ACTION_INERT_KEYS, "action", UNSUPPORTED)
     fields: dict[str, Any] = {"ref": check_action_ref(rep, data, pack_ref), "pack_ref": pack_ref}
@@ -274,7 +274,8 @@ def _check_local(rep: Reporter, data: dict[str, Any], fields: dict[str, Any]) ->
                f"got {data['timeout_seconds']}")
 
 
-def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath, fields: dict[str, Any]) -> None:
+def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath | None,
+                fields: dict[str, Any]) -> None:
     """A script action (runner_type + entry_point) or a workflow action (workflow_file only)."""
     if data.get("workflow_file") is not None:
         for key in ("runner_type", "entry_point"):
@@ -302,8 +303,9 @@ def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath, fields: d
         fields["entry_point"] = data["entry_point"]
 
 
-def safe_file(rep: Reporter, path: Path, value: Any, pack_dir: FsPath) -> bool:
-    """`value` names an existing file under the pack's actions/ folder (spec §1)."""
+def safe_file(rep: Reporter, path: Path, value: Any, pack_dir: FsPath | None) -> bool:
+    """`value` names an existing file under the pack's actions/ folder (spec §1); with no
+    `pack_dir` (a pack created through the API), only its form can be checked."""
     key = path[-1]
     if not isinstance(value, str) or not value:
         rep.at(path, f"'{key}' must be a path relative to actions/")
@@ -315,6 +317,8 @@ def safe_file(rep: Reporter, path: Path, value: Any, pack_dir: FsPath) -> bool:
     if ".." in rel.parts:
         rep.at(path, f"'{key}' must not contain '..': {value}")
         return False
+    if pack_dir is None:
+        return True
     full = (pack_dir / "actions" / value).resolve()
     if not full.is_relative_to(pack_dir.resolve()):  # a symlink pointing out of the pack
         rep.at(path, f"'{key}' resolves outside the pack: {value}")

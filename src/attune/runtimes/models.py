@@ -3,13 +3,15 @@ activity, so both must stay small and serialisable."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from attune.secrets import redact
 
-RunnerName = Literal["shell", "python", "nodejs"]
+# The runtimes, each served by its own worker pool and task queue: named here, used everywhere.
+Runtime = Literal["shell", "python", "nodejs"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 
 
 class ProcessRequest(BaseModel):
@@ -17,7 +19,7 @@ class ProcessRequest(BaseModel):
     action_ref: str
     pack_ref: str
     pack_dir: str  # absolute path of the pack directory (cwd of the process)
-    runner: RunnerName
+    runner: Runtime
     entry_point: str  # relative to <pack_dir>/actions/
     parameters: dict[str, Any] = Field(default_factory=dict)
     secret_names: list[str] = Field(default_factory=list)  # values never logged
@@ -73,7 +75,7 @@ class ProcessResult(BaseModel):
 class EnvironmentInfo(BaseModel):
     """What `prepare_environment` resolved for one pack and runner."""
 
-    runner: RunnerName
+    runner: Runtime
     interpreter: str  # absolute path of bash / python / node
     env_dir: str | None = None  # the venv or node_modules directory, when the pack has one
     extra_env: dict[str, str] = Field(default_factory=dict)  # e.g. NODE_PATH, VIRTUAL_ENV, PATH

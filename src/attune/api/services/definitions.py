@@ -15,9 +15,9 @@ from attune.api import schemas
 from attune.api.errors import ApiError, not_found
 from attune.api.services import workflow_files
 from attune.packs.loader import load_pack, parse_workflow_text
-from attune.packs.models import RUNNER_ALIASES, Action
-from attune.packs.problems import PackError, Problem
-from attune.packs.schema import ACTION_NAME
+from attune.packs.models import Action
+from attune.packs.problems import PackError, Problem, Reporter
+from attune.packs.schema import ACTION_NAME, check_action_yaml
 from attune.records import definitions as store
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
 
@@ -126,13 +126,18 @@ def _common(body: schemas._ActionFields, ref: str, pack: PackRow) -> dict[str, A
 
 
 def _script_action(body: schemas.ActionIn, ref: str, pack: PackRow) -> Action:
-    data = _common(body, ref, pack)
-    runner = data.pop("runner_type")
-    entry = data["entry_point"]
-    if Path(entry).is_absolute() or ".." in Path(entry).parts:
-        raise ApiError(422, f"1 problem(s) in action '{ref}'",
-                       [{"path": "entry_point", "message": "must be relative to actions/ without '..'"}])
-    return _model(data | {"runner": RUNNER_ALIASES[runner]})
+    """The body is an action YAML as JSON: the pack loader's own rules check it (runner
+    aliases, entry point, local, warm_start, ...), problems named by field."""
+    data = body.model_dump(exclude_none=True, exclude={"ref", "pack_ref", "parameters"})
+    data["ref"] = ref
+    data["parameters"] = {name: spec.model_dump(exclude_defaults=True)
+                          for name, spec in body.parameters.items()}
+    rep = Reporter(None)
+    fields = check_action_yaml(rep, data, pack.ref, Path(pack.path) if pack.path else None)
+    if rep.problems:
+        raise ApiError(422, f"{len(rep.problems)} problem(s) in action '{ref}'",
+                       [p.detail() for p in rep.problems])
+    return _model(fields | {"pack_dir": pack.path})
 
 
 def _workflow_action(body: schemas.WorkflowIn, ref: str, pack: PackRow) -> Action:
