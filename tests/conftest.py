@@ -100,8 +100,8 @@ def _dump_tasks() -> None:
 @pytest.fixture(scope="session")
 async def temporal_stack(tmp_path_factory):
     from attune.engine.client import EngineClient
-    from attune.engine.worker import build_workers
     from attune.engine.server import free_port, start_dev_server
+    from attune.engine.worker import build_workers
 
     port = free_port()
     log = tmp_path_factory.mktemp("temporal") / "server.log"

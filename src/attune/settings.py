@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, **flags: object) -> Settings:
         """Flags that are not None win over ATTUNE_<NAME> environment variables."""
-        return cls(**{name: value for name, value in flags.items() if value is not None})
+        return cls(**{name: value for name, value in flags.items() if value is not None})  # type: ignore[arg-type]
 
 
 def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:

@@ -24,12 +24,19 @@ from rich.console import Console
 
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
 from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
-from attune.secrets import load_key
 from attune.runtimes.models import RUNTIMES
+from attune.secrets import load_key
 from attune.settings import ORCHESTRATOR, Settings
 from attune.stack_record import (
-    SERVER_ROLE, STOP_TIMEOUT, RecordedProcess, StackRecord, clear_record, describe,
-    port_in_use_message, read_record, write_record,
+    SERVER_ROLE,
+    STOP_TIMEOUT,
+    RecordedProcess,
+    StackRecord,
+    clear_record,
+    describe,
+    port_in_use_message,
+    read_record,
+    write_record,
 )
 
 ROLES = (ORCHESTRATOR, *RUNTIMES)

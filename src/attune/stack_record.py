@@ -28,7 +28,7 @@ class RecordedProcess(BaseModel):
     started: float  # psutil create_time: with the pid, identifies the process
 
     @classmethod
-    def of(cls, role: str, pid: int) -> "RecordedProcess":
+    def of(cls, role: str, pid: int) -> RecordedProcess:
         return cls(role=role, pid=pid, started=psutil.Process(pid).create_time())
 
     def find(self) -> psutil.Process | None:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from attune.contract import new_workflow_id
+from attune.contract import RunRecord, new_workflow_id
 from attune.engine.client import EngineClient
-from attune.contract import RunRecord
 from attune.packs.catalog import Catalog
 from attune.packs.loader import load_packs
 
 TEST_PACKS = Path(__file__).resolve().parents[1] / "packs"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(root: str = str(TEST_PACKS)) -> Catalog:
     return load_packs(root)
 
@@ -61,7 +60,7 @@ async def wait_ended(engine: EngineClient, workflow_id: str, timeout: float = 12
     try:
         end = await asyncio.wait_for(engine.wait(workflow_id), timeout)
         return end.status, end.result
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raw = (await engine.handle(workflow_id).describe()).raw_description
         info, task = raw.workflow_execution_info, raw.pending_workflow_task
         activities = [f"{a.activity_id} state={a.state} attempt={a.attempt} "

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attune.engine.client import EngineClient
-from attune.engine.worker import build_workers
 from attune.engine.server import free_port, start_dev_server
+from attune.engine.worker import build_workers
 from tests.engine.helpers import start, wait_ended
 
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"

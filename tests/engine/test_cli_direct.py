@@ -9,10 +9,7 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 from tests.engine.helpers import TEST_PACKS
-
 
 
 async def attune(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -8,7 +8,6 @@ from attune.packs.loader import load_packs
 from tests.conftest import PACKS
 from tests.engine.helpers import run
 
-
 CATALOG = load_packs(PACKS)
 # examples.approval waits for a person: tests/engine/test_stack_cli.py answers it through the CLI.
 WORKFLOWS = sorted(a.ref for a in CATALOG.actions() if a.is_workflow and a.ref != "examples.approval")

@@ -9,10 +9,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from tests.engine.helpers import TEST_PACKS, records, run, start
-
+from tests.engine.helpers import records, run, start
 
 
 async def test_ten_thousand_items_of_5_kb_complete_within_history_limits(temporal_stack):

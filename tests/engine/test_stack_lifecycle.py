@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -119,7 +118,8 @@ def assert_all_gone(procs: list[psutil.Process], home: Home) -> None:
     left = _wait_exited(procs)  # a zombie has exited (a container's init may never reap it)
     assert not left, f"still running: {commands(left)}"
     for name, port in home.ports.items():
-        wait_for(lambda: not port_open("127.0.0.1", port), f"{name} port {port} to be free", timeout=10)
+        wait_for(lambda port=port: not port_open("127.0.0.1", port), f"{name} port {port} to be free",
+                 timeout=10)
 
 
 def _wait_exited(procs: list[psutil.Process], timeout: float = 60) -> list[psutil.Process]:

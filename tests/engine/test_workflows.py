@@ -10,7 +10,6 @@ import pytest
 from tests.engine.helpers import records, run, start, wait_running
 
 
-
 @pytest.fixture
 def engine(temporal_stack):
     return temporal_stack.engine
@@ -86,7 +85,7 @@ async def test_retry_exponential_backoff_attempts_and_delays(engine, action_tmp)
     assert [x.retry_count for x in attempts] == [0, 1, 2]
     assert attempts[1].original_key == attempts[0].key
     calls = json.loads((action_tmp / "retry-calls").read_text())
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
     assert 0.5 <= gaps[0] < 1.5 and 1.0 <= gaps[1] < 2.5  # 0.5·2^0 then 0.5·2^1
     assert len(r.tasks("not_retried")) == 1  # on_error said no
 

@@ -37,7 +37,7 @@ def running_api(temporal_stack, tmp_path_factory) -> Iterator[str]:
            "ATTUNE_TEMPORAL_ADDRESS": temporal_stack.address,
            "ATTUNE_API_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=open(state / "api.log", "wb"))
+                            env=env, stdout=subprocess.DEVNULL, stderr=open(state / "api.log", "wb"))  # noqa: SIM115
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from attune.statuses import TERMINAL as TERMINAL_STATUSES
 from attune.settings import Settings
+from attune.statuses import TERMINAL as TERMINAL_STATUSES
 from tests.engine.helpers import wait_ended
 from tests.service.conftest import SVC_PACK, running_api
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import event, update
 from sqlalchemy.exc import OperationalError
 
-from attune.records.models import ExecutionRow, WorkflowExecutionRow
 from attune.contract import RunEnd
+from attune.records.models import ExecutionRow, WorkflowExecutionRow
 from tests.service.fakes import FakeEngine, FakeWorkflow
 from tests.service.test_api_executions import submit
 

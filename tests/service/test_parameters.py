@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from attune.packs.models import Action, ParameterSpec
 from cryptography.fernet import Fernet
 
+from attune.packs.models import Action, ParameterSpec
 from attune.packs.parameters import to_json_schema, validate_parameters
 from attune.secrets import REDACTED, redact, seal_parameters
 

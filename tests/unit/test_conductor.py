@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer
-from attune.workflows.commands import WaitForInquiry
-from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
-from attune.workflows.events import (AttemptEnded, CancelRequested, InquiryResolved, PauseRequested,
-                                    ResumeRequested, TimerFired)
-from attune.workflows.slice import SliceConductor
+from attune.workflows.commands import CancelAttempt, Dispatch, Finish, Outcome, StartTimer, WaitForInquiry
+from attune.workflows.conductor import LEGACY, Conductor, Resume
 from attune.workflows.definition import WorkflowDefinition
+from attune.workflows.events import (
+    AttemptEnded,
+    CancelRequested,
+    InquiryResolved,
+    PauseRequested,
+    ResumeRequested,
+    TimerFired,
+)
+from attune.workflows.slice import SliceConductor
 
 OK = "succeeded"
 
@@ -69,7 +75,7 @@ class Rehearsal:
                 self.finish = command
         self.max_in_flight = max(self.max_in_flight, len(self.pending))
 
-    def run(self, cancel_after: int | None = None) -> "Rehearsal":
+    def run(self, cancel_after: int | None = None) -> Rehearsal:
         self.apply(self.conductor.start())
         steps = 0
         while self.finish is None:

@@ -295,7 +295,7 @@ def test_evaluation_is_cached_but_uses_current_context():
 )
 def test_status_functions(status, expected):
     got = tuple(
-        evaluate_condition("{{ %s() }}" % f, ctx(status=status))
+        evaluate_condition(f"{{{{ {f}() }}}}", ctx(status=status))
         for f in ("succeeded", "failed", "timed_out", "cancelled")
     )
     assert got == expected

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from attune.packs import (Catalog, PackError, Problem, load_pack, load_packs, parse_workflow_text,
-                          validate_path)
+from attune.packs import (
+    Catalog,
+    PackError,
+    Problem,
+    load_pack,
+    load_packs,
+    parse_workflow_text,
+    validate_path,
+)
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.runtimes.output import encode_parameters, parse_output
 
@@ -127,7 +134,7 @@ def test_yaml_aliases_that_never_finish_are_refused() -> None:
     with pytest.raises(YamlError, match="a recursive alias"):
         load_yaml("a: &x [1, *x]\n")
     laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg"))
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True))
     with pytest.raises(YamlError, match="too many nodes once aliases expand"):
         load_yaml(laughs)
 

@@ -14,8 +14,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from attune.runtimes import ProcessResult, run_process
 from attune.runtimes.isolation import ACTION_USER_DEFAULT, IsolationError, action_user
 from attune.runtimes.safety import (
-    DATA_CAP_BYTES, ERROR_CAP_BYTES, MAX_DATA_DEPTH, RESULT_CAP_BYTES, TEXT_CAP_BYTES, cap_text,
-    encodable, plain_data,
+    DATA_CAP_BYTES,
+    ERROR_CAP_BYTES,
+    MAX_DATA_DEPTH,
+    RESULT_CAP_BYTES,
+    TEXT_CAP_BYTES,
+    cap_text,
+    encodable,
+    plain_data,
 )
 from tests.unit.test_runtimes import WARM, action_writable, make_pack, request, wait_dead
 

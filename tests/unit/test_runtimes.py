@@ -14,8 +14,14 @@ import pytest
 import yaml
 
 from attune.runtimes import (
-    OUTPUT_CAP_BYTES, EnvironmentBuildError, ProcessRequest, ProcessResult, prepare_environment, process,
-    run_process, warm,
+    OUTPUT_CAP_BYTES,
+    EnvironmentBuildError,
+    ProcessRequest,
+    ProcessResult,
+    prepare_environment,
+    process,
+    run_process,
+    warm,
 )
 from attune.runtimes.environments import READY_MARKER, system_python
 

@@ -6,8 +6,16 @@ import pytest
 from cryptography.fernet import Fernet
 
 from attune.expressions import EvalContext, ExpressionError, render
-from attune.secrets import (REDACTED, SecretError, is_sealed, load_key, mask, redact_sealed, seal_parameters,
-                            unseal)
+from attune.secrets import (
+    REDACTED,
+    SecretError,
+    is_sealed,
+    load_key,
+    mask,
+    redact_sealed,
+    seal_parameters,
+    unseal,
+)
 
 KEY = Fernet.generate_key()
 

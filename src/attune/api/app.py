@@ -12,8 +12,7 @@ from attune import webui
 from attune.api.deps import AppState, require_token
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
-from attune.api.routes import (actions, executions, health, inquiries, meta, packs, workflow_files,
-                               workflows)
+from attune.api.routes import actions, executions, health, inquiries, meta, packs, workflow_files, workflows
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.secrets import load_key

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
 from sqlalchemy import select
 
 from attune import tokens

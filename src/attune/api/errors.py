@@ -118,7 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _not_unicode(_: Request, exc: UnicodeError) -> JSONResponse:
         # JSON can carry lone UTF-16 surrogates ("\ud800") that no database or file name takes.
         return _envelope(422, "validation_error", "text in the request is not valid Unicode "
-                         f"(a lone surrogate?): {exc.reason}", [])
+                         f"(a lone surrogate?): {getattr(exc, 'reason', exc)}", [])
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

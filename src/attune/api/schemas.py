@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from attune.statuses import ExecutionStatus, InquiryStatus
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
+from attune.statuses import ExecutionStatus, InquiryStatus
 
 T = TypeVar("T")
 ACTION_REF_PATTERN = r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$"  # <pack>.<name>
-RunnerType = Literal[tuple(RUNNER_ALIASES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the names are data (RUNNER_ALIASES); the type checker sees a string
+    RunnerType = str
+else:
+    RunnerType = Literal[tuple(RUNNER_ALIASES)]
 
 
 class _Out(BaseModel):
@@ -161,8 +164,9 @@ class _ActionFields(_In):
 class ActionIn(_ActionFields):
     """An action YAML's keys, as JSON: checked by the same rules as a pack's files."""
 
-    runner_type: RunnerType = Field(description="The interpreter: shell (or bash, sh), python "
-                                    "(python3), nodejs (node, node.js)")
+    runner_type: RunnerType = Field(
+        description="The interpreter: shell (or bash, sh), python "
+                    "(python3), nodejs (node, node.js)")
     entry_point: str = Field(min_length=1, description="The script, relative to the pack's actions/")
     warm_start: bool = True
     local: bool = False

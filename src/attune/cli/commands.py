@@ -14,13 +14,13 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 import yaml
 from rich.console import Console
 
-from attune.packs.models import RUNTIMES
+from attune.runtimes.models import RUNTIMES
 from attune.settings import ORCHESTRATOR, Settings
 
 ROLES = (*RUNTIMES, ORCHESTRATOR)  # `attune worker --runtime`
@@ -182,11 +182,15 @@ def validate(path: Path = typer.Argument(..., help="Pack directory, action YAML 
 @app.command()
 def worker(
     runtime: str = typer.Option(..., "--runtime", help=f"{' | '.join(ROLES)}"),
-    temporal_address: Optional[str] = TemporalOpt,
-    packs: Optional[str] = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
-    concurrency: int = typer.Option(100, "--concurrency", help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
-    queue_prefix: Optional[str] = typer.Option(None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
-    sandbox: Optional[bool] = typer.Option(None, "--sandbox/--no-sandbox", help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
+    temporal_address: str | None = TemporalOpt,
+    packs: str | None = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
+    concurrency: int = typer.Option(
+        100, "--concurrency", help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
+    queue_prefix: str | None = typer.Option(
+        None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
+    sandbox: bool | None = typer.Option(
+        None, "--sandbox/--no-sandbox",
+        help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
 ) -> None:
     """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
     from attune.cli.workers import run_workers
@@ -200,13 +204,13 @@ def worker(
 
 @app.command()
 def up(
-    packs: Optional[str] = PacksOpt,
-    state_dir: Optional[str] = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+    packs: str | None = PacksOpt,
+    state_dir: str | None = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
     port: int = typer.Option(7233, "--temporal-port"),
     ui_port: int = typer.Option(8233, "--ui-port"),
-    api_port: Optional[int] = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
+    api_port: int | None = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
     no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
-    demo: Optional[str] = typer.Option(None, "--demo", help="Run this action once the stack is up"),
+    demo: str | None = typer.Option(None, "--demo", help="Run this action once the stack is up"),
 ) -> None:
     """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
     from attune.stack import run_stack
@@ -222,7 +226,7 @@ def up(
 
 @app.command()
 def down(
-    state_dir: Optional[str] = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+    state_dir: str | None = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
 ) -> None:
     """Stop the stack `attune up` recorded in the state directory, also if `attune up` itself died."""
     from attune.stack_record import read_record, stop_recorded
@@ -240,9 +244,9 @@ def down(
 
 @app.command()
 def api(
-    host: Optional[str] = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
-    port: Optional[int] = typer.Option(None, "--port", help="[env ATTUNE_API_PORT, default 8000]"),
-    temporal_address: Optional[str] = TemporalOpt,
+    host: str | None = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
+    port: int | None = typer.Option(None, "--port", help="[env ATTUNE_API_PORT, default 8000]"),
+    temporal_address: str | None = TemporalOpt,
 ) -> None:
     """Run the REST API alone (with its records mirror)."""
     import uvicorn
@@ -260,11 +264,11 @@ def api(
 def run(
     action_ref: str = typer.Argument(..., help="pack.action to run"),
     params: list[str] = typer.Argument(None, help="key=value parameters"),
-    params_json: Optional[str] = typer.Option(None, "--params-json", help="Parameters as a JSON object"),
+    params_json: str | None = typer.Option(None, "--params-json", help="Parameters as a JSON object"),
     output: str = OutputOpt,
-    packs: Optional[str] = PacksOpt,
-    temporal_address: Optional[str] = TemporalOpt,
-    api_url: Optional[str] = ApiOpt,
+    packs: str | None = PacksOpt,
+    temporal_address: str | None = TemporalOpt,
+    api_url: str | None = ApiOpt,
     direct: bool = typer.Option(False, "--direct", help="Load packs locally and talk to Temporal, not the API"),
     is_async: bool = typer.Option(False, "--async", help="Print the execution id and return"),
 ) -> None:
@@ -290,7 +294,7 @@ def run(
 # ---- executions and packs through the API ----------------------------------------------------
 
 @execution_app.command("get")
-def execution_get(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def execution_get(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Show one execution."""
     from attune.cli.api_client import get_execution
 
@@ -299,14 +303,14 @@ def execution_get(execution_id: str, output: str = OutputOpt, api_url: Optional[
 
 @execution_app.command("list")
 def execution_list(
-    status: Optional[str] = typer.Option(None, "--status", help="One status, or several: failed,timeout"),
-    action_ref: Optional[str] = typer.Option(None, "--action", help="exact ref or pack.*"),
-    parent: Optional[int] = typer.Option(None, "--parent"),
+    status: str | None = typer.Option(None, "--status", help="One status, or several: failed,timeout"),
+    action_ref: str | None = typer.Option(None, "--action", help="exact ref or pack.*"),
+    parent: int | None = typer.Option(None, "--parent"),
     top_level_only: bool = typer.Option(False, "--top-level-only"),
     page: int = typer.Option(1, "--page"),
     per_page: int = typer.Option(20, "--per-page"),
     output: str = OutputOpt,
-    api_url: Optional[str] = ApiOpt,
+    api_url: str | None = ApiOpt,
 ) -> None:
     """List executions, newest first."""
     from attune.cli.api_client import list_executions
@@ -318,7 +322,7 @@ def execution_list(
 
 
 @execution_app.command("cancel")
-def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Cancel a running execution (its workflow's cancellation_policy applies)."""
     from attune.cli.api_client import control_execution
 
@@ -327,7 +331,7 @@ def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: Option
 
 
 @execution_app.command("pause")
-def execution_pause(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def execution_pause(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Pause a workflow and its nested runs: running tasks end, nothing new starts."""
     from attune.cli.api_client import control_execution
 
@@ -336,7 +340,7 @@ def execution_pause(execution_id: str, output: str = OutputOpt, api_url: Optiona
 
 
 @execution_app.command("resume")
-def execution_resume(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def execution_resume(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Resume a paused workflow exactly where it stopped."""
     from attune.cli.api_client import control_execution
 
@@ -348,10 +352,10 @@ def execution_resume(execution_id: str, output: str = OutputOpt, api_url: Option
 def execution_rerun(
     execution_id: str,
     params: list[str] = typer.Argument(None, help="key=value parameters to change"),
-    params_json: Optional[str] = typer.Option(None, "--params-json", help="Parameters to change, as JSON"),
+    params_json: str | None = typer.Option(None, "--params-json", help="Parameters to change, as JSON"),
     from_failed: bool = typer.Option(False, "--from-failed", help="Start from the failed tasks; keep the rest"),
     output: str = OutputOpt,
-    api_url: Optional[str] = ApiOpt,
+    api_url: str | None = ApiOpt,
 ) -> None:
     """Re-run an execution: same parameters unless changed; --from-failed keeps what succeeded."""
     from attune.cli.api_client import control_execution, execution_action_schema
@@ -364,7 +368,7 @@ def execution_rerun(
 
 
 @execution_app.command("tail")
-def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def execution_tail(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Follow an execution's tasks until it ends."""
     from attune.cli.api_client import tail_execution
 
@@ -373,9 +377,10 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: Optional
 
 @inquiry_app.command("list")
 def inquiry_list(
-    status: Optional[str] = typer.Option(None, "--status", help="pending, responded, timeout, cancelled (or several: a,b)"),
+    status: str | None = typer.Option(
+        None, "--status", help="pending, responded, timeout, cancelled (or several: a,b)"),
     output: str = OutputOpt,
-    api_url: Optional[str] = ApiOpt,
+    api_url: str | None = ApiOpt,
 ) -> None:
     """List inquiries (human approvals), newest first."""
     from attune.cli.api_client import list_inquiries
@@ -385,7 +390,7 @@ def inquiry_list(
 
 
 @inquiry_app.command("get")
-def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Show one inquiry and the answer it expects."""
     from attune.cli.api_client import get_inquiry
 
@@ -396,9 +401,9 @@ def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: Optional[str]
 def inquiry_respond(
     inquiry_id: str,
     answer: list[str] = typer.Argument(None, help="key=value fields of the answer"),
-    response_json: Optional[str] = typer.Option(None, "--response-json", help="The answer as a JSON object"),
+    response_json: str | None = typer.Option(None, "--response-json", help="The answer as a JSON object"),
     output: str = OutputOpt,
-    api_url: Optional[str] = ApiOpt,
+    api_url: str | None = ApiOpt,
 ) -> None:
     """Answer an inquiry; values are read by its response_schema (a string stays the text typed)."""
     from attune.cli.api_client import inquiry_schema, respond_inquiry
@@ -409,7 +414,7 @@ def inquiry_respond(
 
 
 @pack_app.command("register")
-def pack_register(path: Path, output: str = OutputOpt, api_url: Optional[str] = ApiOpt) -> None:
+def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Load and validate a pack directory on the API, upserting its actions and workflows."""
     from attune.cli.api_client import register_pack
 

@@ -64,7 +64,7 @@ class ActionActivities:
         beat = None if activity.info().is_local else activity.heartbeat
         try:
             result = await run_process(request, heartbeat=beat, heartbeat_interval=HEARTBEAT_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - the process may have run: never retry it for this
+        except Exception as exc:
             log.exception("running %s failed", request.action_ref)
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
                                  error=f"the worker failed running the action: {exc!r}")

@@ -16,17 +16,29 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from attune.contract import EngineError, EngineUnavailable, RunEnd, RunRecord, WorkflowNotFound, WorkflowSnapshot
+from attune.contract import (
+    EngineError,
+    EngineUnavailable,
+    RunEnd,
+    RunRecord,
+    WorkflowNotFound,
+    WorkflowSnapshot,
+)
 from attune.engine.blobs import data_converter
 from attune.engine.payloads import InquiryState, WorkflowInput
-from attune.engine.workflow import (FINAL_MEMO, SIGNAL_INQUIRY, SIGNAL_PAUSE, SIGNAL_RESUME,
-                                   WORKFLOW_NAME, AttuneWorkflow)
+from attune.engine.workflow import (
+    FINAL_MEMO,
+    SIGNAL_INQUIRY,
+    SIGNAL_PAUSE,
+    SIGNAL_RESUME,
+    WORKFLOW_NAME,
+    AttuneWorkflow,
+)
 from attune.packs.models import Action
 from attune.secrets import load_key, seal_parameters
 from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import attempt_of
-
 
 QUERY_EVERY = 0.5  # seconds: at most one query per running workflow this often
 # While a workflow task is in flight a query waits for it to finish, and if that task closes the
@@ -151,7 +163,7 @@ class EngineClient:
             snap = await _final_from_memo(description, since)
             if snap is None:
                 snap = await handle.query(
-                    AttuneWorkflow.snapshot, since, result_type=WorkflowSnapshot,
+                    AttuneWorkflow.snapshot, since,
                     rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _busy(description) else None)
         except RPCError as exc:
             if exc.status == RPCStatusCode.DEADLINE_EXCEEDED and patient:

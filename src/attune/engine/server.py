@@ -61,7 +61,7 @@ def spawn_dev_server(*, port: int, ui_port: int | None, db_file: str | None = No
     ending with its parent should that die (SIGTERM: it closes its database cleanly)."""
     if db_file:
         Path(db_file).parent.mkdir(parents=True, exist_ok=True)
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - the server's own
     try:
         return subprocess.Popen(
             dev_server_command(port=port, ui_port=ui_port, db_file=db_file),
@@ -69,7 +69,7 @@ def spawn_dev_server(*, port: int, ui_port: int | None, db_file: str | None = No
             preexec_fn=preexec_die_with_parent(signal.SIGTERM),
         )
     finally:
-        if log_file:
+        if log_file and not isinstance(out, int):
             out.close()  # the child has its copy
 
 

@@ -11,9 +11,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from attune.engine.activities import HEARTBEAT_SECONDS, ActionActivities, checkpoint
 from attune.engine.workflow import AttuneWorkflow
-from attune.packs.models import RUNTIMES
-from attune.settings import (DEFAULT_QUEUE_PREFIX, DEFAULT_STATE_DIR, ORCHESTRATOR, orchestrator_queue,
-                             runtime_queue)
+from attune.runtimes.models import RUNTIMES
+from attune.settings import (
+    DEFAULT_QUEUE_PREFIX,
+    DEFAULT_STATE_DIR,
+    ORCHESTRATOR,
+    orchestrator_queue,
+    runtime_queue,
+)
+
 # Pure modules the workflow uses: imported once outside the sandbox, not re-imported per run.
 PASSTHROUGH = ("attune", "pydantic", "pydantic_core", "pydantic_settings", "jinja2", "markupsafe", "yaml")
 

@@ -33,11 +33,25 @@ with workflow.unsafe.imports_passed_through():
     from attune.secrets import redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
-    from attune.workflows.commands import (CancelAttempt, Command, Dispatch, Finish, Outcome,
-                                          StartTimer, WaitForInquiry)
+    from attune.workflows.commands import (
+        CancelAttempt,
+        Command,
+        Dispatch,
+        Finish,
+        Outcome,
+        StartTimer,
+        WaitForInquiry,
+    )
     from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
-    from attune.workflows.events import (AttemptEnded, CancelRequested, Event, InquiryResolved,
-                                        PauseRequested, ResumeRequested, TimerFired)
+    from attune.workflows.events import (
+        AttemptEnded,
+        CancelRequested,
+        Event,
+        InquiryResolved,
+        PauseRequested,
+        ResumeRequested,
+        TimerFired,
+    )
     from attune.workflows.keys import AttemptKey, child_workflow_id, record_key
     from attune.workflows.slice import SliceConductor
 
@@ -88,7 +102,7 @@ class AttuneWorkflow:
             return await self._run(inp)
         except (ApplicationError, asyncio.CancelledError):
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             # Anything else would fail only the workflow *task*, which Temporal retries forever:
             # fail the run visibly instead.
             raise ApplicationError(f"internal error in the workflow interpreter: {exc!r}",
@@ -369,7 +383,7 @@ class AttuneWorkflow:
         try:
             await workflow.wait_condition(lambda: resolved(self.desk.by_key.get(asking)),
                                           timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             known = self.desk.by_key.get(asking)
             return Outcome(status=TaskStatus.TIMED_OUT, result={
                 "succeeded": False, "error": f"no answer within {timeout:g} s",

@@ -23,8 +23,20 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .filters import FILTERS
 from .functions import FUNCTIONS, MAX_RANGE, host_functions, status_functions
-from .values import (EvalFailure, Missing, Tasks, View, a, is_number, lookup, settle, to_data,
-                     to_text, truthy, type_of)
+from .values import (
+    EvalFailure,
+    Missing,
+    Tasks,
+    View,
+    a,
+    is_number,
+    lookup,
+    settle,
+    to_data,
+    to_text,
+    truthy,
+    type_of,
+)
 
 
 class ExpressionError(Exception):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 from .values import EvalFailure, is_number, lookup, settle, to_text, truthy, type_of, wrap_result
 
@@ -270,7 +271,7 @@ def _unique(items):
 @_function("flat")
 def _flat(items):
     """Flattens one level: [[1, 2], [3], 4] -> [1, 2, 3, 4]."""
-    out = []
+    out: list[Any] = []
     for item in _want("flat", items, "array"):
         if isinstance(item, (list, tuple)):
             out.extend(item)
@@ -284,7 +285,7 @@ def _zip(*lists):
     """zip([1, 2], ["a", "b"]) -> [[1, "a"], [2, "b"]], as long as the shortest list."""
     for items in lists:
         _want("zip", items, "array")
-    return [list(group) for group in zip(*lists)]
+    return [list(group) for group in zip(*lists, strict=False)]  # as long as the shortest
 
 
 @_function("range")

@@ -94,7 +94,7 @@ def validate_path(path: str | FsPath) -> list[Problem]:
     parsed = read_yaml(target, [])
     if parsed and isinstance(parsed[0], dict) and isinstance(parsed[0].get("workflow_file"), str):
         relevant.add((pack_dir / "actions" / parsed[0]["workflow_file"]).resolve())
-    return sort_problems([p for p in loaded.problems if FsPath(p.file).resolve() in relevant])
+    return sort_problems([p for p in loaded.problems if p.file and FsPath(p.file).resolve() in relevant])
 
 
 def _validate_alone(target: FsPath, known_actions: set[str] | None) -> list[Problem]:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from attune.runtimes.models import RUNTIMES, Runtime
+from attune.runtimes.models import Runtime
 from attune.workflows.definition import DEFAULT_TIMEOUT_SECONDS, WorkflowDefinition
 
 # A local action holds its workflow's task open while it runs and sends no heartbeats: keep it short.
@@ -142,7 +142,7 @@ class Pack(_Model):
         return [str(d) for d in deps] if isinstance(deps, list) else []
 
     @model_validator(mode="after")
-    def _actions_know_their_directory(self) -> "Pack":
+    def _actions_know_their_directory(self) -> Pack:
         # Workers run the entry point relative to the pack: every action carries the path.
         for ref, action in self.actions.items():
             update: dict[str, Any] = {}

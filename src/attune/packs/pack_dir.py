@@ -12,8 +12,13 @@ from typing import Any
 
 from attune.packs.models import Action, Pack
 from attune.packs.problems import Problem, Reporter
-from attune.packs.schema import (check_action_ref, check_action_yaml, check_pack_yaml,
-                                 check_parameters, output_schema)
+from attune.packs.schema import (
+    check_action_ref,
+    check_action_yaml,
+    check_pack_yaml,
+    check_parameters,
+    output_schema,
+)
 from attune.packs.workflow_file import build_definition, check_definition
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.workflows.definition import WorkflowDefinition

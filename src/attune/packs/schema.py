@@ -14,8 +14,14 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
-from attune.packs.models import (DEFAULT_TIMEOUT_SECONDS, JSON_SCHEMA_KEYWORDS,
-                                 LOCAL_MAX_TIMEOUT_SECONDS, RUNNER_ALIASES, Action, ParameterSpec)
+from attune.packs.models import (
+    DEFAULT_TIMEOUT_SECONDS,
+    JSON_SCHEMA_KEYWORDS,
+    LOCAL_MAX_TIMEOUT_SECONDS,
+    RUNNER_ALIASES,
+    Action,
+    ParameterSpec,
+)
 from attune.packs.parameters import to_json_schema
 from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path

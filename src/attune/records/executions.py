@@ -40,7 +40,7 @@ def create_requested(
 
 
 def set_workflow_id(s: Session, execution_id: int, workflow_id: str) -> None:
-    row = s.get(ExecutionRow, execution_id)
+    row = s.get_one(ExecutionRow, execution_id)
     row.workflow_id = workflow_id
     wf = workflow_of(s, execution_id)
     if wf is not None:
@@ -48,7 +48,7 @@ def set_workflow_id(s: Session, execution_id: int, workflow_id: str) -> None:
 
 
 def mark_scheduled(s: Session, execution_id: int) -> ExecutionRow:
-    row = s.get(ExecutionRow, execution_id)
+    row = s.get_one(ExecutionRow, execution_id)
     if row.status in (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING):
         row.status = ExecutionStatus.SCHEDULED
         wf = workflow_of(s, execution_id)
@@ -58,7 +58,7 @@ def mark_scheduled(s: Session, execution_id: int) -> ExecutionRow:
 
 
 def mark_failed(s: Session, execution_id: int, error: str) -> ExecutionRow:
-    row = s.get(ExecutionRow, execution_id)
+    row = s.get_one(ExecutionRow, execution_id)
     row.status, row.ended_at = ExecutionStatus.FAILED, utcnow()
     row.result = {"error": error, "succeeded": False}
     wf = workflow_of(s, execution_id)
@@ -69,7 +69,7 @@ def mark_failed(s: Session, execution_id: int, error: str) -> ExecutionRow:
 
 def mark_cancelled(s: Session, execution_id: int, status: ExecutionStatus) -> ExecutionRow:
     """`canceling` while the engine winds down; `cancelled` when nothing was started yet."""
-    row = s.get(ExecutionRow, execution_id)
+    row = s.get_one(ExecutionRow, execution_id)
     row.status = advance(row.status, status)  # the mirror may have ended it meanwhile
     if row.status == status == ExecutionStatus.CANCELLED:
         row.ended_at = utcnow()
@@ -82,7 +82,7 @@ def mark_cancelled(s: Session, execution_id: int, status: ExecutionStatus) -> Ex
 
 def mark_status(s: Session, execution_id: int, status: ExecutionStatus) -> ExecutionRow:
     """What the API just asked for (pausing, running again), until the mirror reports more."""
-    row = s.get(ExecutionRow, execution_id)
+    row = s.get_one(ExecutionRow, execution_id)
     assert row is not None
     row.status = advance(row.status, status)
     wf = workflow_of(s, execution_id)

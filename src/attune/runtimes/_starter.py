@@ -134,7 +134,7 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
             _enter(req["cwd"], req.get("user"))
             os.environ.clear()
             os.environ.update(req["env"])
-        except BaseException as exc:  # nothing of the user's ran yet
+        except BaseException as exc:  # noqa: BLE001 - nothing of the user's ran yet
             os.write(2, f"attune: could not start the action: {exc}\n".encode())
             os._exit(SETUP_FAILED)
         if req.get("exec"):

@@ -103,7 +103,7 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
         return EnvironmentInfo(runner="shell", interpreter="/bin/bash")
     if runner == "python":
         # A subprocess on first use only; after that no thread hop on the per-action path.
-        base = _python_resolved or await asyncio.to_thread(system_python)
+        base = _python_resolved if _python_resolved is not None else await asyncio.to_thread(system_python)
         req = pack / "requirements.txt"
         extra = python_dependencies(pack)  # pack.yaml meta.python_dependencies join requirements.txt
         if not req.is_file() and not extra:

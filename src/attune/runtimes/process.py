@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from attune.runtimes import warm
 from attune.runtimes.environments import EnvironmentBuildError, prepare_environment
@@ -91,7 +91,8 @@ async def _run(req: ProcessRequest, started: float) -> ProcessResult:
         raise _Rejected(str(err)) from None
     argv = [envinfo.interpreter, "-u", path] if req.runner == "python" else [envinfo.interpreter, path]
     documented = {
-        "ATTUNE_EXEC_ID": str(req.record_id or req.execution_id), "ATTUNE_ACTION": req.action_ref, "ATTUNE_PACK_REF": req.pack_ref,
+        "ATTUNE_EXEC_ID": str(req.record_id or req.execution_id), "ATTUNE_ACTION": req.action_ref,
+        "ATTUNE_PACK_REF": req.pack_ref,
         "ATTUNE_API_URL": req.api_url, "ATTUNE_PARAMETER_DELIVERY": req.parameter_delivery,
         "ATTUNE_PARAMETER_FORMAT": req.parameter_format, "ATTUNE_EXECUTION_KEY": req.execution_id,
     }
@@ -140,7 +141,7 @@ async def _launch(req: ProcessRequest, argv: list[str], env: dict[str, str], std
                                  exec_program=True)
     if proc is not None:
         return proc
-    switch = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []} if run_as else {}
+    switch: dict[str, Any] = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []} if run_as else {}
     try:
         return _Spawned(await asyncio.create_subprocess_exec(
             *argv, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2], cwd=req.pack_dir, env=env,
@@ -201,6 +202,11 @@ async def _terminate(pid: int, waiter: asyncio.Future) -> int | None:
     return code
 
 
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
 async def _feed(pipe: BinaryIO, data: bytes) -> None:
     """Write the parameters to stdin without blocking the loop, then close it (EOF)."""
     loop = asyncio.get_running_loop()
@@ -212,7 +218,7 @@ async def _feed(pipe: BinaryIO, data: bytes) -> None:
                 view = view[os.write(fd, view):]
             except BlockingIOError:
                 ready = loop.create_future()
-                loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+                loop.add_writer(fd, _wake, ready)
                 try:
                     await ready
                 finally:
@@ -253,7 +259,8 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
             out: _Capture, err: _Capture) -> ProcessResult:
     """The result, made safe to leave the worker (attune.runtimes.safety): caps counted on the
     JSON-encoded text, invalid text replaced, parsed data plain and bounded."""
-    (stdout, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text())
+    (stdout_text, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text())
+    stdout: str | None = stdout_text
     data, error = None, None
     succeeded = exit_code == 0 and not timed_out
     if timed_out:

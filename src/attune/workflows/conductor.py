@@ -18,11 +18,25 @@ from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
 from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
-from attune.workflows.commands import (CancelAttempt, Command, Dispatch, Finish, Outcome, StartTimer,
-                                      WaitForInquiry)
+from attune.workflows.commands import (
+    CancelAttempt,
+    Command,
+    Dispatch,
+    Finish,
+    Outcome,
+    StartTimer,
+    WaitForInquiry,
+)
 from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition
-from attune.workflows.events import (AttemptEnded, CancelRequested, Event, InquiryResolved,
-                                    PauseRequested, ResumeRequested, TimerFired)
+from attune.workflows.events import (
+    AttemptEnded,
+    CancelRequested,
+    Event,
+    InquiryResolved,
+    PauseRequested,
+    ResumeRequested,
+    TimerFired,
+)
 from attune.workflows.graph import TaskGraph
 from attune.workflows.keys import AttemptKey, delay_timer, retry_timer
 from attune.workflows.results import visible_result
@@ -107,7 +121,7 @@ class Run:
     ended: int = 0  # units with a final outcome
     items: list[Any] = field(default_factory=list)  # all items, when units are slices
     # The runs whose transitions activated this one (several for a join): the causal chain.
-    parents: tuple["Run", ...] = ()
+    parents: tuple[Run, ...] = ()
 
     @property
     def key(self) -> str:

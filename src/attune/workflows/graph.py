@@ -13,7 +13,7 @@ class TaskGraph:
     outbound: dict[str, tuple[str, ...]]
 
     @classmethod
-    def of(cls, definition: WorkflowDefinition) -> "TaskGraph":
+    def of(cls, definition: WorkflowDefinition) -> TaskGraph:
         inbound: dict[str, set[str]] = {t.name: set() for t in definition.tasks}
         outbound: dict[str, list[str]] = {t.name: [] for t in definition.tasks}
         for task in definition.tasks:

@@ -7,8 +7,17 @@ import asyncio
 from fastapi import APIRouter, Depends, Path, Query
 
 from attune.api import schemas
-from attune.api.deps import execution_token_allowed, MAX_ID, AppState, Paging, Principal, get_state, paging, principal
-from attune.api.errors import ApiError, error_responses
+from attune.api.deps import (
+    MAX_ID,
+    AppState,
+    Paging,
+    Principal,
+    execution_token_allowed,
+    get_state,
+    paging,
+    principal,
+)
+from attune.api.errors import error_responses
 from attune.api.services import executions as service
 from attune.records.executions import ExecutionFilter
 from attune.statuses import ExecutionStatus

@@ -18,7 +18,7 @@ async def _database(state: AppState) -> schemas.ComponentHealth:
     try:
         await asyncio.wait_for(asyncio.to_thread(state.db.ping), PROBE_TIMEOUT)
         return schemas.ComponentHealth(ok=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a probe reports whatever went wrong
         return schemas.ComponentHealth(ok=False, detail=_first_line(exc))
 
 
@@ -30,7 +30,7 @@ async def _temporal(state: AppState) -> schemas.ComponentHealth:
                                            PROBE_TIMEOUT)
         writer.close()
         return schemas.ComponentHealth(ok=True, detail=state.settings.temporal_address)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a probe reports whatever went wrong
         return schemas.ComponentHealth(ok=False, detail=f"{state.settings.temporal_address}: {_first_line(exc)}")
 
 

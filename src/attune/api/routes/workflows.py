@@ -35,7 +35,8 @@ async def validate_workflow(request: Request):
         try:
             text = schemas.ValidateRequest.model_validate(json.loads(raw)).yaml
         except (ValueError, TypeError) as exc:
-            raise ApiError(400, "expected JSON {\"yaml\": \"...\"}", [{"path": "yaml", "message": str(exc)[:200]}]) from None
+            raise ApiError(400, "expected JSON {\"yaml\": \"...\"}",
+                           [{"path": "yaml", "message": str(exc)[:200]}]) from None
     elif ctype in ("text/plain", "application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"):
         if not raw.strip():
             raise ApiError(400, "the request body is empty: send the workflow file's YAML text")

@@ -73,7 +73,8 @@ def action_out(row: ActionRow) -> schemas.ActionOut:
                              created=row.created, updated=row.updated)
 
 
-def workflow_out(row: WorkflowDefinitionRow) -> schemas.WorkflowOut:
+def workflow_out(row: WorkflowDefinitionRow | None) -> schemas.WorkflowOut:
+    assert row is not None, "a workflow action always has its definition row"
     action = store.action_model(row.action)
     return schemas.WorkflowOut(
         id=row.id, ref=row.ref, pack_ref=row.pack_ref, label=action.label,
@@ -204,7 +205,7 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     row = action_or_404(s, ref, workflow=True)
     check_immutable(row, body)
     if body.workflow_file is None:  # keep the file it was loaded from
-        body = body.model_copy(update={"workflow_file": row.workflow.workflow_file})
+        body = body.model_copy(update={"workflow_file": row.workflow and row.workflow.workflow_file})
     action = _workflow_action(body, ref, row.pack)
     files = workflow_files.planned(row.pack.path, action, existing_ref=ref)
     row = store.save_action(s, row.pack, action, row)
@@ -214,7 +215,7 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     return workflow_out(row.workflow)
 
 
-def list_rows(s: Session, model: type, page: int, per_page: int, **where: Any) -> tuple[list[Any], int]:
+def list_rows(s: Session, model: Any, page: int, per_page: int, **where: Any) -> tuple[list[Any], int]:
     query = select(model)
     for column, value in where.items():
         if value is not None:

@@ -14,16 +14,16 @@ from attune.api import schemas
 from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
 from attune.contract import RunRecord, WorkflowNotFound, new_workflow_id
+from attune.packs.catalog import MissingAction
 from attune.packs.models import Action
 from attune.packs.parameters import validate_parameters
 from attune.problems import under
 from attune.records import executions as records
-from attune.packs.catalog import MissingAction
 from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow, utcnow
-from attune.workflows.keys import AttemptKey, attempt_of, record_key
 from attune.secrets import REDACTED, redact
 from attune.statuses import TERMINAL, ExecutionStatus
+from attune.workflows.keys import AttemptKey, attempt_of, record_key
 
 log = logging.getLogger("attune.api")
 OPERATOR = Principal()
@@ -63,7 +63,8 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
     return await asyncio.to_thread(_write, state, records.mark_scheduled, row_id)
 
 
-def _prepare(state: AppState, req: schemas.ExecuteRequest) -> tuple[dict[str, Action], Action, dict[str, Any], dict[str, Any]]:
+def _prepare(state: AppState,
+             req: schemas.ExecuteRequest) -> tuple[dict[str, Action], Action, dict[str, Any], dict[str, Any]]:
     size = len(json.dumps(req.parameters, default=str))
     limit = state.settings.max_parameters_bytes
     if size > limit:
@@ -266,7 +267,8 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for task in records.task_rows(s, execution_id):
             name = (task.workflow_task or {}).get("task_name")
-            if name in (wf.completed_tasks or []) and task.status == ExecutionStatus.COMPLETED:
+            done = task.status == ExecutionStatus.COMPLETED
+            if isinstance(name, str) and name in (wf.completed_tasks or []) and done:
                 results[name] = task.result  # the latest completed run wins (ordered by id)
         return {"results": results, "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
 

@@ -62,7 +62,7 @@ def targets(db: Database) -> tuple[list[Target], list[tuple[str, int]]]:
             .order_by(ExecutionRow.id)
         ).all()
         for wf, ex in wf_rows:
-            found.append(Target(ex.id, wf.workflow_id, wf.seq, wf.id, ex.parent is None))
+            found.append(Target(ex.id, wf.workflow_id or "", wf.seq, wf.id, ex.parent is None))
         has_wf = select(WorkflowExecutionRow.execution)
         plain = s.scalars(
             select(ExecutionRow)
@@ -71,14 +71,14 @@ def targets(db: Database) -> tuple[list[Target], list[tuple[str, int]]]:
             .where(ExecutionRow.id.not_in(has_wf))
             .order_by(ExecutionRow.id)
         ).all()
-        found += [Target(ex.id, ex.workflow_id, ex.mirror_seq, None, True) for ex in plain]
+        found += [Target(ex.id, ex.workflow_id or "", ex.mirror_seq, None, True) for ex in plain]
         cutoff = utcnow() - STALE_REQUESTED_AFTER
         stale = s.execute(
             select(ExecutionRow.workflow_id, ExecutionRow.id)
             .where(ExecutionRow.parent.is_(None), ExecutionRow.status == ExecutionStatus.REQUESTED)
             .where(ExecutionRow.workflow_id.is_not(None), ExecutionRow.created < cutoff)
         ).all()
-        return found, [(w, i) for w, i in stale]
+        return found, [(w or "", i) for w, i in stale]
 
 
 def target_of(db: Database, workflow_id: str) -> Target | None:
@@ -322,7 +322,7 @@ def _track_inquiry(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
         inquiry.execution = inquiry.execution or row.id
     else:
         wanted = rec.waits_for_inquiry
-        number = int(wanted) if str(wanted).strip().isdigit() else None
+        number = int(str(wanted)) if str(wanted).strip().isdigit() else None
         row.waits_for_inquiry = number if number is not None else -1  # -1: not an inquiry id
         inquiry = s.get(InquiryRow, number) if number is not None else None
     if inquiry is None:

@@ -158,7 +158,7 @@ class Mirror:
         """Bring every non-terminal record up to date once."""
         try:
             client = await self._client()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - however it fails to connect, it is an outage
             self._outage("engine", exc)
             return
         self._recovered("engine")
@@ -182,7 +182,7 @@ class Mirror:
             limit = asyncio.Semaphore(self.concurrency)
             outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
                                             return_exceptions=True)
-            for target, outcome in zip(fresh, outcomes):
+            for target, outcome in zip(fresh, outcomes, strict=True):
                 if isinstance(outcome, SQLAlchemyError):
                     self._outage("database", outcome)
                     return

@@ -1,2 +1,4 @@
-import json, sys
+import json
+import sys
+
 print(json.dumps(json.load(sys.stdin)))

@@ -1,4 +1,6 @@
-import json, sys
+import json
+import sys
+
 params = json.load(sys.stdin)
 if params["n"] == params.get("fail_at"):
     print(f"step {params['n']} fails on purpose", file=sys.stderr)
