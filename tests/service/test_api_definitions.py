@@ -123,6 +123,12 @@ async def test_action_validation_problems(svc_api: httpx.AsyncClient) -> None:
     assert "not registered" in error["message"]  # the pack it names does not exist
     error = assert_error(await svc_api.post("/actions", json={**ECHO, "entry_point": "../x.sh"}), 422, "validation_error")
     assert error["details"][0]["path"] == "entry_point"
+    for control in ("echo\x00.sh", "echo\n.sh"):  # found by the fuzz test: a NUL was a 500
+        body = {**ECHO, "ref": "svc.echo", "entry_point": control}
+        error = assert_error(await svc_api.put("/actions/svc.echo", json=body),
+                             422, "validation_error")
+        assert error["details"][0]["path"] == "entry_point"
+        assert "control characters" in error["details"][0]["message"]
     error = assert_error(await svc_api.post("/actions", json={**ECHO, "colour": "red"}), 422, "validation_error")
     assert error["details"][0]["path"] == "colour"
     error = assert_error(await svc_api.post("/actions", json={**ECHO, "parameters": {"m": {"type": "str"}}}),

@@ -316,6 +316,9 @@ def safe_file(rep: Reporter, path: Path, value: Any, pack_dir: FsPath | None) ->
     if not isinstance(value, str) or not value:
         rep.at(path, f"'{key}' must be a path relative to actions/")
         return False
+    if any(ord(ch) < 32 for ch in value):  # no file name has them; the OS refuses NUL outright
+        rep.at(path, f"'{key}' must not contain control characters: {value!r}")
+        return False
     rel = PurePosixPath(value)
     if rel.is_absolute() or value.startswith("~"):
         rep.at(path, f"'{key}' must be relative to actions/, not an absolute path: {value}")
