@@ -106,9 +106,9 @@ def counter_loop(limit: int = 12, **extra: Any):
     return wf(vars={"n": 0}, max_iterations=10_000, **extra, tasks=[
         t("begin", next=[{"do": ["step"]}]),
         t("step", input={"n": "{{ n }}"}, next=[
-            {"when": "{{ succeeded() and n + 1 < %d }}" % limit, "publish": [("n", "{{ n + 1 }}")],
+            {"when": f"{{{{ succeeded() and n + 1 < {limit} }}}}", "publish": [("n", "{{ n + 1 }}")],
              "do": ["step"]},
-            {"when": "{{ succeeded() and n + 1 >= %d }}" % limit, "do": ["done"]}]),
+            {"when": f"{{{{ succeeded() and n + 1 >= {limit} }}}}", "do": ["done"]}]),
         t("done", input={"n": "{{ n }}"}),
     ], output_map={"n": "{{ n }}", "last": "{{ task.step.result.data.n }}"})
 

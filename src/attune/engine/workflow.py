@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.secrets import redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
+    from attune.workflows import checkpoint
     from attune.workflows.commands import (
         CancelAttempt,
         Command,
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         StartTimer,
         WaitForInquiry,
     )
-    from attune.workflows import checkpoint
     from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
     from attune.workflows.events import (
         AttemptEnded,
