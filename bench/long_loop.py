@@ -21,7 +21,6 @@ from pathlib import Path
 
 from attune.engine.client import EngineClient
 from attune.packs.loader import load_packs
-
 from bench.procmon import Sampler
 from bench.stack import Stack
 
