@@ -82,6 +82,10 @@ class WorkflowSnapshot(RunState):
     # The final snapshot in a closed run's memo holds only the latest changes: every change
     # after `covers_since` (0 = all of them). A reader behind that must query instead.
     covers_since: int = 0
+    # A long run goes on in a fresh Temporal run (continue-as-new) under the same workflow id:
+    # changes up to `base_seq` were made by the run before, `previous_run_id`.
+    base_seq: int = 0
+    previous_run_id: str | None = None
     # Why the run is not moving, when the server says so (its workflow task keeps failing);
     # such a snapshot carries no state to apply, only this.
     stuck: str | None = None
@@ -106,6 +110,7 @@ class EngineClient(Protocol):
                     api_url: str | None = None, queue_prefix: str | None = None,
                     history_guard: int | None = None,
                     max_nesting_depth: int | None = None,
+                    continue_after: int | None = None,
                     resume: dict[str, Any] | None = None) -> None: ...
 
     async def snapshot(self, workflow_id: str, since: int = 0, *,

@@ -15,6 +15,9 @@ DEFAULT_QUEUE_PREFIX = "attune"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 DEFAULT_MAX_NESTING_DEPTH = 20  # levels of nested workflows below a submitted one
+# History events after which a workflow run goes on in a fresh run (continue-as-new): small
+# enough that replaying a run (a worker restart, a query of a closed run) stays quick.
+DEFAULT_CONTINUE_AS_NEW_AFTER = 10_000
 ORCHESTRATOR = "orchestrator"  # the worker role that runs workflow code (and its queue's name)
 
 
@@ -41,6 +44,9 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = False
     # How deep nested workflows may go; a deeper one fails its task with a message naming this.
     max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
+    # A workflow whose Temporal history passes this many events continues as new (no history
+    # ceiling for long loops); lower only to see it happen.
+    continue_as_new_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
     # Request limits of the API: a submission's parameters (as JSON), and any request body.
     max_parameters_bytes: int = 1024 * 1024
     max_request_bytes: int = 16 * 1024 * 1024

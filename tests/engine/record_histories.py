@@ -49,6 +49,9 @@ CASES = {
     "rerun": ("qa.sequence", {"start": 2}),
     "run_control": ("qa.gate", {"inquiry": 5}),
     "ask": ("examples.approval", {"release": "7"}),
+    # A loop that continues as new (attune_continue_as_new): every run of the chain is stored,
+    # the first ending ContinuedAsNew, the later ones starting from the carried checkpoint.
+    "continue_as_new": ("qa.long_loop", {"count": 40, "delay": 0.5}),
 }
 
 
@@ -90,7 +93,20 @@ OPTIONS = {
     "rerun": {"resume": {"results": {"a": {"succeeded": True, "exit_code": 0, "data": {"value": 21}}},
                          "variables": {"from_a": 21}, "rerun": ["b"]}},
     "ask": {"packs": str(Path(__file__).resolve().parents[2] / "packs")},
+    "continue_as_new": {"continue_after": 100},
 }
+
+
+async def _store(handle, name: str) -> None:
+    history = await handle.fetch_history()
+    stored = {"workflow_id": handle.id, **json.loads(history.to_json())}
+    (HISTORIES / f"{name}.json").write_text(json.dumps(stored))
+
+
+async def _store_every_run(engine: EngineClient, name: str, workflow_id: str) -> None:
+    runs = [w async for w in engine.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    for number, run in enumerate(sorted(runs, key=lambda w: w.start_time), start=1):
+        await _store(engine.client.get_workflow_handle(workflow_id, run_id=run.run_id), f"{name}.{number}")
 
 
 async def main(names: list[str]) -> None:
@@ -113,9 +129,10 @@ async def main(names: list[str]) -> None:
                 if name in DRIVERS:
                     await DRIVERS[name](engine, workflow_id)
                 status, _ = await wait_ended(engine, workflow_id, 300)
-                history = await engine.handle(workflow_id).fetch_history()
-                stored = {"workflow_id": workflow_id, **json.loads(history.to_json())}
-                (HISTORIES / f"{name}.json").write_text(json.dumps(stored))
+                if name == "continue_as_new":
+                    await _store_every_run(engine, name, workflow_id)
+                else:
+                    await _store(engine.handle(workflow_id), name)
                 print(f"{name}: {status}")
         for w in workers:
             await w.shutdown()

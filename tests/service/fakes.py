@@ -73,6 +73,7 @@ class FakeEngine:
                     api_url: str | None = None, queue_prefix: str | None = None,
                     history_guard: int | None = None,
                     max_nesting_depth: int | None = None,
+                    continue_after: int | None = None,
                     resume: dict[str, Any] | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -210,3 +211,29 @@ async def wait_for_tasks(api: httpx.AsyncClient, execution_id: int) -> list[dict
             return tasks
         await asyncio.sleep(0.1)
     return await tree_of(api, execution_id)
+
+
+async def test_records_of_a_run_that_continues_as_new_are_all_mirrored(live_settings: Settings, stack: Any) -> None:
+    """The mirror reads the changes each earlier run made (its memo, else a query of the closed
+    run) before the current run's: every step lands once, whatever run it ran in."""
+    qa = Path(__file__).resolve().parents[1] / "packs" / "qa"
+    async with running_api(live_settings.model_copy(update={"continue_as_new_after": 150}), None) as api:
+        assert (await api.post("/packs/register", json={"path": str(qa)})).status_code == 200
+        top = await submit(api, "qa.long_loop", count=80, delay=0.5)
+        record = await wait_for(api, top["id"], ended, timeout=180)
+        assert record["status"] == "completed" and record["result"]["n"] == 80, record
+        tasks = await wait_for_count(api, top["id"], 82)
+        steps = [t for t in tasks if t["workflow_task"]["task_name"] == "step"]
+        assert sorted(t["config"]["value"] for t in steps) == list(range(80))  # each step once
+        assert all(t["status"] == "completed" for t in tasks)
+        runs = [w async for w in stack.engine.client.list_workflows(f"WorkflowId = '{top['workflow_id']}'")]
+        assert len(runs) >= 2  # it did continue as new
+
+
+async def wait_for_count(api: httpx.AsyncClient, execution_id: int, count: int, timeout: float = 10) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = await tree_of(api, execution_id)
+        if len(tasks) >= count or time.monotonic() > deadline:
+            return tasks
+        await asyncio.sleep(0.2)

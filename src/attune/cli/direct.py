@@ -46,7 +46,8 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
                        parameters=parameters, workflow_id=workflow_id,
                        pack_configs={ref: p.config for ref, p in catalog.packs.items()},
                        api_url=settings.api_url, queue_prefix=settings.queue_prefix,
-                       max_nesting_depth=settings.max_nesting_depth)
+                       max_nesting_depth=settings.max_nesting_depth,
+                       continue_after=settings.continue_as_new_after)
     if not wait:
         console.print(workflow_id)
         return 0

@@ -103,6 +103,7 @@ class EngineClient:
         queue_prefix: str | None = None,
         history_guard: int | None = None,
         max_nesting_depth: int | None = None,
+        continue_after: int | None = None,
         resume: dict[str, Any] | None = None,
     ) -> None:
         action = catalog[action_ref]
@@ -120,6 +121,7 @@ class EngineClient:
                           queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
                           **({"history_guard": history_guard} if history_guard else {}),
                           **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
+                          **({"continue_after": continue_after} if continue_after else {}),
                           **({"resume": resume} if resume else {})),
             id=workflow_id,
             task_queue=self.task_queue,
@@ -165,6 +167,10 @@ class EngineClient:
                 snap = await handle.query(
                     AttuneWorkflow.snapshot, since,
                     rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _busy(description) else None)
+            if since < snap.base_seq and snap.previous_run_id:
+                # The run continued as new after `since`: first the changes the runs before made.
+                records, seq = await self._earlier(workflow_id, snap, since)
+                snap = snap.model_copy(update={"records": records, "seq": seq, "more": True})
         except RPCError as exc:
             if exc.status == RPCStatusCode.DEADLINE_EXCEEDED and patient:
                 if cached is not None:  # try again BUSY_QUERY_EVERY from now
@@ -188,6 +194,22 @@ class EngineClient:
         elif not snap.more:
             self._last[workflow_id] = (mark, snap, time.monotonic())
         return snap
+
+    async def _earlier(self, workflow_id: str, snap: WorkflowSnapshot,
+                       since: int) -> tuple[list[RunRecord], int]:
+        """The next page of changes after `since` made by the earlier runs of a workflow that
+        continued as new, and the seq to go on from."""
+        run_id, end = snap.previous_run_id, snap.base_seq
+        while True:
+            handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+            description = await handle.describe()
+            older = await _final_from_memo(description, since)
+            if older is None:
+                older = await handle.query(AttuneWorkflow.snapshot, since)
+            if since < older.base_seq and older.previous_run_id:
+                run_id, end = older.previous_run_id, older.base_seq
+                continue
+            return older.records, older.seq if older.more else end
 
     async def records(self, workflow_id: str) -> list[RunRecord]:
         """Every record of one run (all snapshot pages), in dispatch order."""

@@ -7,8 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from attune.contract import RunRecord
 from attune.packs.models import Action
-from attune.settings import DEFAULT_API_URL, DEFAULT_MAX_NESTING_DEPTH, DEFAULT_QUEUE_PREFIX
+from attune.settings import (
+    DEFAULT_API_URL,
+    DEFAULT_CONTINUE_AS_NEW_AFTER,
+    DEFAULT_MAX_NESTING_DEPTH,
+    DEFAULT_QUEUE_PREFIX,
+)
+from attune.workflows.checkpoint import Checkpoint
 from attune.workflows.definition import TaskSpec
 
 
@@ -41,6 +48,22 @@ class ResumeInput(BaseModel):
     rerun: list[str]
 
 
+class CarryInput(BaseModel):
+    """What a run continued as new takes from the run before it (AttuneWorkflow._continue):
+    the conductor's checkpoint and everything the driver knew that the history no longer holds."""
+
+    checkpoint: Checkpoint
+    timers: dict[str, float]  # timer key -> seconds it still had to run
+    records: list[RunRecord]  # attempts not ended (inquiry waits)
+    seq: int  # the record book's sequence number
+    previous_run_id: str
+    inquiries: list[InquiryState]  # every inquiry state the run had been told
+    waits: list[tuple[int, str, int | str]]  # (inquiry id, attempt key, wait_for as rendered)
+    pause_requested: bool
+    system: dict[str, Any]  # `system.*` of the first run (its start time, its id)
+    runs: int  # Temporal runs of this execution so far
+
+
 class WorkflowInput(BaseModel):
     action_ref: str
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -66,3 +89,7 @@ class WorkflowInput(BaseModel):
     max_depth: int = DEFAULT_MAX_NESTING_DEPTH
     # Start from a failed run's state instead of the start tasks (a re-run from failed).
     resume: ResumeInput | None = None
+    # A run whose history passes this many events goes on in a fresh run (continue-as-new)
+    # once nothing is in flight; `carry` is what that run starts from.
+    continue_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
+    carry: CarryInput | None = None

@@ -12,7 +12,7 @@ from typing import Any
 from attune.contract import RunRecord, RunState, WorkflowSnapshot
 from attune.statuses import ExecutionStatus, execution_status_of
 from attune.workflows.commands import Dispatch, Outcome
-from attune.workflows.keys import AttemptKey, record_key
+from attune.workflows.keys import AttemptKey, attempt_of, record_key
 
 # A query of a closed run replays it, so pages are large; the byte budget keeps each result
 # well under Temporal's payload limits even when records carry big stdout.
@@ -24,10 +24,19 @@ FINAL_MEMO_BYTES = 64_000
 
 
 class RecordBook:
-    def __init__(self, workflow_id: str) -> None:
+    def __init__(self, workflow_id: str, *, carried: list[RunRecord] | None = None, seq: int = 0,
+                 previous_run_id: str | None = None) -> None:
+        """`carried`, `seq`, `previous_run_id`: a run continued as new goes on from the book of
+        the run before (its open records, its seq); older changes stay readable there."""
         self.workflow_id = workflow_id
-        self.records: dict[AttemptKey, RunRecord] = {}
-        self.seq = 0
+        self.records: dict[AttemptKey, RunRecord] = {
+            AttemptKey.parse(attempt_of(r.key)): r for r in carried or []}
+        self.seq = self.base_seq = seq
+        self.previous_run_id = previous_run_id
+
+    def still_open(self) -> list[RunRecord]:
+        """Records a run continued as new takes along: attempts not ended (inquiry waits)."""
+        return [r for r in self.records.values() if r.ended_at is None]
 
     def open(self, dispatch: Dispatch, *, action_ref: str, parameters: dict[str, Any],
              timeout_seconds: float, starts_at_once: bool, child_workflow_id: str | None,
@@ -88,6 +97,7 @@ class RecordBook:
         ordered = sorted(self.records.values(), key=lambda r: r.seq)
         tail = _page(ordered[::-1], FINAL_MEMO_RECORDS_BYTES, at_least_one=False)[::-1]
         covers_since = ordered[-len(tail) - 1].seq if len(tail) < len(ordered) else 0
+        covers_since = max(covers_since, self.base_seq)  # older changes: in the run before
         final = self._view(state, tail, seq=ordered[-1].seq if ordered else 0,
                            covers_since=covers_since)
         return final if len(final.model_dump_json()) <= FINAL_MEMO_BYTES else None
@@ -99,7 +109,8 @@ class RecordBook:
     def _view(self, state: RunState, records: list[RunRecord], *, seq: int, more: bool = False,
               covers_since: int = 0) -> WorkflowSnapshot:
         return WorkflowSnapshot(workflow_id=self.workflow_id, seq=seq, records=records, more=more,
-                                covers_since=covers_since, **dict(state))
+                                covers_since=covers_since, base_seq=self.base_seq,
+                                previous_run_id=self.previous_run_id, **dict(state))
 
 
 def _page(changed: list[RunRecord], budget: int = SNAPSHOT_PAGE_BYTES, *,

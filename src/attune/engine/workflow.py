@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.activities import ACTIVITY_NAME
     from attune.engine.inquiries import Desk, resolved
     from attune.engine.pacing import LocalPacer
-    from attune.engine.payloads import InquiryState, SliceInput, WorkflowInput
+    from attune.engine.payloads import CarryInput, InquiryState, SliceInput, WorkflowInput
     from attune.engine.presentation import task_table
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.secrets import redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
+    from attune.workflows import checkpoint
     from attune.workflows.commands import (
         CancelAttempt,
         Command,
@@ -65,6 +66,7 @@ FINAL_MEMO = "attune_final"  # memo key of the final snapshot (see RecordBook.fi
 TASK_INPUT_CHECK = "attune_task_input_check"
 SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_starts, ...)
+CONTINUE_AS_NEW = "attune_continue_as_new"  # long runs go on in a fresh run (see _continue)
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -83,7 +85,10 @@ class AttuneWorkflow:
         self.handles: dict[AttemptKey | str, asyncio.Task[None]] = {}
         self.children: set[AttemptKey] = set()  # attempts running as child workflows
         self.asking: set[AttemptKey] = set()  # core.ask attempts (no process: always cancellable)
-        self.book = RecordBook(workflow.info().workflow_id)
+        carry = inp.carry
+        self.book = RecordBook(workflow.info().workflow_id, carried=carry.records, seq=carry.seq,
+                               previous_run_id=carry.previous_run_id) if carry else \
+            RecordBook(workflow.info().workflow_id)
         self.status = ExecutionStatus.RUNNING
         self.error: str | None = None
         self.result: Any = None
@@ -93,6 +98,14 @@ class AttuneWorkflow:
         self.desk = Desk()  # inquiries this run has heard of
         self.waits: dict[int, tuple[AttemptKey, int | str]] = {}  # inquiry -> waiting run
         self.inquiry_timers: set[int] = set()
+        self.deadlines: dict[str, datetime] = {}  # pending timers: when each fires
+        self.draining = False  # holding dispatches to continue as new once nothing runs
+        if carry is not None:  # here, not in _restore: signals may come before the run starts
+            self.pause_requested = carry.pause_requested
+            for state in carry.inquiries:
+                self.desk.learn(state)
+            for inquiry, key, rendered in carry.waits:
+                self.waits[inquiry] = (AttemptKey.parse(key), rendered)
 
     # ---- entry ----------------------------------------------------------------------------------
 
@@ -121,11 +134,13 @@ class AttuneWorkflow:
         info = workflow.info()
         parameters = (expression_parameters if self.semantics.null_parameters
                       else apply_defaults)(self.action, inp.parameters)
+        system = inp.carry.system if inp.carry else {
+            "execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()}
         self.conductor = Conductor(
             definition,
             parameters,
             config=inp.pack_configs.get(self.action.pack_ref, {}),
-            system={"execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()},
+            system=system,
             semantics=self.semantics,
             clock=workflow.now, uuid=_uuid,
         )
@@ -159,13 +174,16 @@ class AttuneWorkflow:
     async def _drive(self) -> None:
         """Feed events to the conductor and carry out its commands until it finishes."""
         assert self.conductor is not None
+        if self.inp.carry is not None:
+            self._restore(self.inp.carry)
         if self.pause_requested:  # paused before it started: nothing is dispatched
             self._execute(self.conductor.handle(PauseRequested()))
         resume = self.inp.resume
-        self._execute(self.conductor.resume(Resume(results=resume.results,
-                                                   variables=resume.variables,
-                                                   rerun=resume.rerun))
-                      if resume is not None else self.conductor.start())
+        if self.inp.carry is None:
+            self._execute(self.conductor.resume(Resume(results=resume.results,
+                                                       variables=resume.variables,
+                                                       rerun=resume.rerun))
+                          if resume is not None else self.conductor.start())
         while self.conductor.finished is None:
             try:
                 await workflow.wait_condition(lambda: bool(self.events))
@@ -176,13 +194,62 @@ class AttuneWorkflow:
             for event in events:
                 self._execute(self.conductor.handle(event))
             length = workflow.info().get_current_history_length()
-            # Temporal terminates a run at 51,200 events; fail clearly before that. Large
-            # with_items never get here (they run in slices); only very long loops can.
+            if self.conductor.finished is None and not self.conductor.cancelling:
+                if not self.draining and length > self.inp.continue_after and self.inp.slice is None \
+                        and workflow.patched(CONTINUE_AS_NEW):
+                    self.draining = True
+                    self._execute(self.conductor.hold())
+                if self.draining and self.conductor.in_flight == 0 and not self.events:
+                    self._continue()  # does not return
+            # Temporal terminates a run at 51,200 events; fail clearly before that (a run that
+            # cannot continue as new because a task holds it, such as a week-long nested run).
             if length > self.inp.history_guard and self.conductor.finished is None:
+                why = ("it could not continue as new: a task kept running all along" if self.draining
+                       else "move long loops into a nested workflow or lower max_iterations")
                 self._execute(self.conductor.abort(
-                    f"workflow history reached {length} events, near Temporal's limit of 51,200: "
-                    "move long loops into a nested workflow or lower max_iterations"))
-            workflow.set_current_details(task_table(self.conductor))
+                    f"workflow history reached {length} events, near Temporal's limit of 51,200: {why}"))
+            workflow.set_current_details(self._details())
+
+    # ---- continue-as-new: no history ceiling ---------------------------------------------------
+
+    def _continue(self) -> None:
+        """Go on in a fresh run of the same workflow id, its history empty: the conductor's
+        checkpoint, the pending timers, open records, known inquiries and waits go along.
+        Called with nothing in flight (dispatches held), so no attempt is abandoned."""
+        assert self.conductor is not None
+        saved = checkpoint.save(self.conductor)
+        now = workflow.now()
+        carry = CarryInput(
+            checkpoint=saved,
+            timers={key: max((self.deadlines[key] - now).total_seconds(), 0.0) for key in saved.timers},
+            records=self.book.still_open(), seq=self.book.seq,
+            previous_run_id=workflow.info().run_id,
+            inquiries=list(self.desk.by_id.values()),
+            waits=[(inquiry, str(key), rendered) for inquiry, (key, rendered) in self.waits.items()],
+            pause_requested=self.pause_requested, system=self.conductor.system,
+            runs=(self.inp.carry.runs if self.inp.carry else 1) + 1)
+        self._publish_final()  # readers behind this run read its last changes from the memo
+        workflow.continue_as_new(self.inp.model_copy(update={"carry": carry, "resume": None}))
+
+    def _restore(self, carry: CarryInput) -> None:
+        """Start where the run before stopped (see _continue)."""
+        assert self.conductor is not None
+        self._execute(checkpoint.restore(self.conductor, carry.checkpoint, carry.timers))
+        for inquiry in list(self.waits):  # their timeouts were timers of the run before
+            known = self.desk.by_id.get(inquiry)
+            if known is not None:
+                self.inquiry(known)
+
+    def _details(self) -> str:
+        """The Web UI's "current details": the task table, and which run of the chain this is."""
+        assert self.conductor is not None
+        table = task_table(self.conductor)
+        carry = self.inp.carry
+        if carry is None:
+            return table
+        return (f"Run {carry.runs} of this execution: it continues as new every "
+                f"{self.inp.continue_after:,} history events; earlier runs hold the earlier "
+                f"tasks.\n\n{table}")
 
     async def _run_plain(self) -> Any:
         """A script action submitted alone still runs here, so every execution is traceable."""
@@ -231,6 +298,7 @@ class AttuneWorkflow:
             if isinstance(command, Dispatch):
                 self._start(command)
             elif isinstance(command, StartTimer):
+                self.deadlines[command.key] = workflow.now() + timedelta(seconds=command.seconds)
                 self.handles[command.key] = asyncio.create_task(self._timer(command))
             elif isinstance(command, WaitForInquiry):
                 self._wait(command)
@@ -281,8 +349,10 @@ class AttuneWorkflow:
         try:
             await workflow.sleep(command.seconds)
         except asyncio.CancelledError:
+            self.deadlines.pop(command.key, None)
             return
         self.handles.pop(command.key, None)
+        self.deadlines.pop(command.key, None)
         self.events.append(TimerFired(command.key))
 
     async def _attempt(self, dispatch: Dispatch, action: Action, refusal: str | None) -> None:

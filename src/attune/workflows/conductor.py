@@ -159,11 +159,15 @@ class Conductor:
         self.system = system or {}
         self.variables: dict[str, Any] = {}
         self.task_results: dict[str, Any] = {}  # latest result per task, as expressions see it
+        # Runs per task in activation order. A run continued from a checkpoint keeps only the
+        # runs still needed (attune.workflows.checkpoint); `iterations` counts them all.
         self.runs: dict[str, list[Run]] = {t.name: [] for t in definition.tasks}
+        self.iterations: dict[str, int] = {t.name: 0 for t in definition.tasks}
         self.barriers: dict[str, dict[str, Run]] = {}  # join target -> arrived source runs
         self.unhandled: list[str] = []
         self.cancelling = False
         self.paused = False  # dispatch nothing new (spec §9 pause); running attempts go on
+        self.held = False  # the same, asked by the host (to checkpoint the run), not by a user
         self.inquiries: dict[str, dict[str, Any]] = {}  # task -> its answered inquiry
         self.finished: Finish | None = None
         self._seq = 0
@@ -205,6 +209,7 @@ class Conductor:
                 run = Run(task=name, iteration=1, seq=self._seq, triggered_by=None,
                           status=TaskStatus.SUCCEEDED, result=result)
                 self.runs[name].append(run)
+                self.iterations[name] = 1
                 self.task_results[name] = visible_result(result)
                 kept.append(run)
             self._seed_joins(kept)
@@ -229,6 +234,22 @@ class Conductor:
         if isinstance(event, InquiryResolved):
             return self._step(lambda: self._on_inquiry(event))
         raise TypeError(f"unknown event {event!r}")
+
+    def hold(self) -> list[Command]:
+        """Dispatch nothing new until `release` (running attempts end as usual): the host
+        checkpoints the run once nothing is in flight."""
+        def hold() -> None:
+            self.held = True
+
+        return self._step(hold)
+
+    def release(self) -> list[Command]:
+        """Dispatch again what `hold` held back (unless the run is paused)."""
+        def release() -> None:
+            self.held = False
+            self._fill_all()
+
+        return self._step(release)
 
     def abort(self, error: str) -> list[Command]:
         """The host cannot go on (e.g. history near its limit): fail with `error`."""
@@ -302,13 +323,14 @@ class Conductor:
             if len(arrived) < threshold:
                 return
             parents = tuple(self.barriers.pop(name).values())
-        if len(runs) >= self.definition.max_iterations:
+        if self.iterations[name] >= self.definition.max_iterations:
             raise WorkflowError(
                 f"task '{name}' exceeded max_iterations ({self.definition.max_iterations}); "
                 "raise the workflow's max_iterations or fix the loop's exit condition"
             )
         self._seq += 1
-        run = Run(task=name, iteration=len(runs) + 1, seq=self._seq,
+        self.iterations[name] += 1
+        run = Run(task=name, iteration=self.iterations[name], seq=self._seq,
                   triggered_by=source.task if source else None, parents=parents)
         runs.append(run)
         self._active[run.seq] = run
@@ -401,6 +423,9 @@ class Conductor:
         if not self.paused:
             return
         self.paused = False
+        self._fill_all()
+
+    def _fill_all(self) -> None:
         for run in self.active_runs():
             if run.units and run.status == TaskStatus.RUNNING:
                 self._fill(run)
@@ -410,7 +435,7 @@ class Conductor:
         still needs their arrival: replay their transitions into joins of tasks not kept."""
         for run in kept:
             for number, transition in enumerate(self.definition.task(run.task).next):
-                joins = [t for t in transition.do if self.runs[t] == [] and
+                joins = [t for t in transition.do if self.iterations[t] == 0 and
                          self.graph.join_threshold(self.definition, t) is not None]
                 if joins and self._fires(run, number, transition, set()):
                     for target in joins:
@@ -435,7 +460,7 @@ class Conductor:
         limit = spec.concurrency if run.is_items else len(run.units)
         if run.items:  # slices: each child runs `concurrency` items at once
             limit = max(1, spec.concurrency // self.slice_size)
-        while not self.cancelling and not self.paused and run.in_flight < limit and (
+        while not self.cancelling and not self.paused and not self.held and run.in_flight < limit and (
                 run.ready or run.next_unit < len(run.units)):
             if self._in_flight >= self.max_in_flight:
                 self._starved[run.seq] = run

@@ -53,7 +53,8 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
         await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
                            workflow_id=workflow_id, pack_configs=configs,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
-                           max_nesting_depth=state.settings.max_nesting_depth, resume=resume)
+                           max_nesting_depth=state.settings.max_nesting_depth,
+                           continue_after=state.settings.continue_as_new_after, resume=resume)
     except Exception as exc:
         message = f"could not start execution {row_id}: {exc or type(exc).__name__}"
         log.warning(message)
