@@ -95,6 +95,7 @@ async def test_answer_an_inquiry_from_the_ui_and_the_workflow_completes(page: An
 
     await ask.get_by_test_id("node-inquiry").click()
     await expect(page).to_have_url(re.compile(rf"/inquiries/{inquiry['id']}$"))
+    await expect(page.get_by_test_id("inquiry-card")).to_contain_text(f"asked by task ask of #{top['id']}")
     form = page.get_by_test_id("response-form")
     # Generated from the response_schema: defaults in, the enum a select, required marked.
     await expect(form.get_by_label("copies")).to_have_value("1")
@@ -241,6 +242,7 @@ async def test_rerun_from_failed_with_a_parameter_changed(page: Any, ui_server: 
     await page.get_by_test_id("task-table").get_by_role("link", name=f"kept from #{first['id']}").click()
     await expect(page).to_have_url(re.compile(rf"/executions/{first['id']}\?task={kept['id']}$"))
     await expect(page.get_by_test_id("task-detail")).to_contain_text("prepared")
+    await expect(page.locator("h1 .badge")).to_have_text("failed")  # the original's page, not a stale one
 
     # Re-run as it was, from the original's page: a new run with the same parameters.
     await page.get_by_role("button", name="Re-run", exact=True).click()

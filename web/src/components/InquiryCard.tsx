@@ -2,9 +2,10 @@
 // is pending a response form generated from its response_schema, like an action's form.
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { ApiError, post } from "../api";
+import { api, ApiError, post } from "../api";
 import { duration, when } from "../format";
-import type { Inquiry, InquiryStatus, Item } from "../types";
+import { useLoad } from "../hooks";
+import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
 import { ErrorBanner, JsonBlock } from "./common";
 import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
 
@@ -53,7 +54,7 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
       <header className="card-head">
         <h2 id={`inquiry-${q.id}-title`}><Link to={`/inquiries/${q.id}`}>Inquiry #{q.id}</Link> <InquiryBadge status={q.status} /></h2>
         <span className="muted">
-          {q.execution && <>asked by <Link to={`/executions/${q.execution}`}>#{q.execution}</Link></>}
+          {q.execution && <AskedBy execution={q.execution} />}
           {q.assigned_to && <> · for <strong>{q.assigned_to}</strong></>}
           {" "}· {when(q.created)}
         </span>
@@ -86,6 +87,17 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
       </div>
     </article>
   );
+}
+
+/** Which task of which run asks: the context a person needs before answering. */
+function AskedBy({ execution }: { execution: number }) {
+  const asker = useLoad(() => api<Item<Execution>>(`/executions/${execution}`).then((r) => r.data), [execution]);
+  const task = asker.data?.workflow_task;
+  if (task && asker.data?.parent) {
+    return <>asked by task <strong>{task.task_name}</strong> of{" "}
+      <Link to={`/executions/${asker.data.parent}?task=${execution}`}>#{asker.data.parent}</Link></>;
+  }
+  return <>asked by <Link to={`/executions/${execution}`}>#{execution}</Link></>;
 }
 
 function InquiryOutcome({ inquiry: q }: { inquiry: Inquiry }) {

@@ -12,11 +12,18 @@ export function ActionPage() {
   const ref = useParams().ref!;
   const [query] = useSearchParams();
   const rerunOf = Number(query.get("rerun")) || null;
+  // A fresh form per action and per run re-run: no values of the last one linger.
+  return <ActionView key={`${ref}:${rerunOf}`} actionRef={ref} rerunOf={rerunOf} fromFailed={query.get("from_failed") === "1"} />;
+}
+
+function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
+  actionRef: string; rerunOf: number | null; fromFailed: boolean;
+}) {
   const navigate = useNavigate();
   const action = useLoad(() => api<Item<Action>>(`/actions/${ref}`).then((r) => r.data), [ref]);
   const original = useLoad(async () => rerunOf ? (await api<Item<Execution>>(`/executions/${rerunOf}`)).data : undefined, [rerunOf]);
   const [values, setValues] = useState<FormValues>({});
-  const [fromFailed, setFromFailed] = useState(query.get("from_failed") === "1");
+  const [fromFailed, setFromFailed] = useState(askedFromFailed);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [running, setRunning] = useState(false);

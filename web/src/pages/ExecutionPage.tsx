@@ -24,6 +24,12 @@ const PAUSED: ReadonlySet<string> = new Set(["pausing", "paused"]);
 
 export function ExecutionPage() {
   const id = Number(useParams().id);
+  // A fresh page per execution: nothing of the last one (its data, its buttons) may linger
+  // while the next one loads.
+  return <ExecutionView key={id} id={id} />;
+}
+
+function ExecutionView({ id }: { id: number }) {
   const [params, setParams] = useSearchParams();
   const selected = params.get("task") ? Number(params.get("task")) : null;
   const select = (execId: number | null) => {
@@ -65,7 +71,6 @@ export function ExecutionPage() {
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
   const [controlError, setControlError] = useState<ApiError>();
-  useEffect(() => setControlError(undefined), [id]);
   const inquiries = useRunInquiries(exec.data, wf.data);
 
   const e = exec.data;

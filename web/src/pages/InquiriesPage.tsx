@@ -79,6 +79,10 @@ export function InquiriesPage() {
 
 export function InquiryPage() {
   const id = Number(useParams().id);
+  return <InquiryView key={id} id={id} />; // a fresh form per inquiry
+}
+
+function InquiryView({ id }: { id: number }) {
   const q = useLoad(() => api<Item<Inquiry>>(`/inquiries/${id}`).then((r) => r.data), [id],
     { everyMs: REFRESH_MS, live: (d) => !d || d.status === "pending" });
   return (
