@@ -129,25 +129,29 @@ async def test_answer_an_inquiry_from_the_ui_and_the_workflow_completes(page: An
     await expect(page.locator(f"[data-inquiry='{inquiry['id']}'] .badge")).to_have_text("responded")
 
 
-async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer) -> None:
-    top = await start(ui_server, "uit.approve", release="8")
-    inquiry = await inquiry_of(ui_server, top)
+async def answer_meanwhile(page: Any, ui: UiServer, inquiry: dict, card: Any) -> None:
+    """Fill `card`'s form, let someone else answer meanwhile (no, CHG-2), then send this answer:
+    the API refuses it (409) and the card says so in the API's words."""
     async with Stale(page) as stale:
-        await page.goto(f"{ui_server.url}/inquiries")
-        card = page.locator(f"[data-inquiry='{inquiry['id']}']")
-        await expect(card).to_contain_text("Deploy release 8?")
-        await shot(page, "inquiries")
         await card.get_by_label("approved").check()
         await card.get_by_label("ticket").fill("CHG-3")
-        # Someone else answers first, while this page still shows the form.
-        await stale.freeze()
-        other = await ui_server.http.post(f"/inquiries/{inquiry['id']}/respond",
-                                          json={"response": {"approved": False, "ticket": "CHG-2"}})
+        await stale.freeze()  # this page still shows the form
+        other = await ui.http.post(f"/inquiries/{inquiry['id']}/respond",
+                                   json={"response": {"approved": False, "ticket": "CHG-2"}})
         assert other.status_code == 200, other.text
         await card.get_by_role("button", name="Respond").click()
         await expect(card.locator(".banner.error")).to_have_text(
             f"Refused: inquiry {inquiry['id']} is already responded")
-        stale.thaw()
+
+
+async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer) -> None:
+    top = await start(ui_server, "uit.approve", release="8")
+    inquiry = await inquiry_of(ui_server, top)
+    await page.goto(f"{ui_server.url}/inquiries")
+    card = page.locator(f"[data-inquiry='{inquiry['id']}']")
+    await expect(card).to_contain_text("Deploy release 8?")
+    await shot(page, "inquiries")
+    await answer_meanwhile(page, ui_server, inquiry, card)
     # No longer pending, it leaves the list; what became of this answer stays on the page.
     notice = page.get_by_test_id("inquiry-notice")
     await expect(card).to_have_count(0)
@@ -157,6 +161,20 @@ async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer
     await expect(card.get_by_label("response")).to_contain_text('"ticket": "CHG-2"')
     answered = (await ui_server.http.get(f"/inquiries/{inquiry['id']}")).json()["data"]
     assert answered["response"]["ticket"] == "CHG-2"  # the refused answer changed nothing
+
+    # The same on the run's own page: the refusal stays once the answered card moves down.
+    top = await start(ui_server, "uit.approve", release="9")
+    inquiry = await inquiry_of(ui_server, top)
+    await page.goto(f"{ui_server.url}/executions/{top['id']}")
+    card = page.locator(f"[data-inquiry='{inquiry['id']}']")
+    await expect(card).to_contain_text("Deploy release 9?")
+    await answer_meanwhile(page, ui_server, inquiry, card)
+    await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
+    await expect(page.get_by_role("alert")).to_have_text(
+        f"Inquiry #{inquiry['id']}: Refused: inquiry {inquiry['id']} is already responded")
+    graph = page.get_by_test_id("execution-graph")
+    await expect(graph.locator("[data-task='declined']")).to_have_attribute("data-status", "completed")
+    await expect(card.get_by_label("response")).to_contain_text('"approved": false')
 
 
 async def test_pause_and_resume_a_running_workflow(page: Any, ui_server: UiServer, action_tmp: Path) -> None:

@@ -8,7 +8,7 @@ import { Background, Controls, MarkerType, ReactFlow, type Edge } from "@xyflow/
 import { api, ApiError } from "../api";
 import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
-import { InquiryCard } from "../components/InquiryCard";
+import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTable";
@@ -71,6 +71,7 @@ function ExecutionView({ id }: { id: number }) {
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
   const [controlError, setControlError] = useState<ApiError>();
+  const [refused, setRefused] = useState<Notice>(); // an answer refused: kept once the card moves
   const inquiries = useRunInquiries(exec.data, wf.data);
 
   const e = exec.data;
@@ -84,7 +85,12 @@ function ExecutionView({ id }: { id: number }) {
   const pending = (inquiries.data ?? []).some((q) => q.status === "pending");
   const inquirySection = inquiries.data && inquiries.data.length > 0 && (
     <Section title={pending ? "Waiting for an answer" : "Inquiries"}>
-      {inquiries.data.map((q) => <InquiryCard key={q.id} inquiry={q} onChanged={reload} />)}
+      {refused && inquiries.data.find((q) => q.id === refused.inquiry)?.status !== "pending" && (
+        <div className="banner error" role="alert">Inquiry #{refused.inquiry}: {refused.text}</div>
+      )}
+      {inquiries.data.map((q) => (
+        <InquiryCard key={q.id} inquiry={q} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
+      ))}
       {inquiries.more > 0 && <p className="muted">And {inquiries.more} more: see <Link to="/inquiries">Inquiries</Link>.</p>}
     </Section>
   );
