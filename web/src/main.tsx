@@ -2,11 +2,14 @@ import { lazy, StrictMode, Suspense, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
 import "./style.css";
-import { getToken, onUnauthorized, setToken } from "./api";
+import { api, getToken, onUnauthorized, setToken } from "./api";
+import { useLoad } from "./hooks";
+import type { Inquiry, Page } from "./types";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { CatalogPage } from "./pages/CatalogPage";
 import { PacksPage } from "./pages/PacksPage";
 import { ActionPage } from "./pages/ActionPage";
+import { InquiriesPage, InquiryPage } from "./pages/InquiriesPage";
 
 // The graph pages carry React Flow, dagre and the YAML parser: loaded when first visited, so the
 // lists open without parsing them.
@@ -39,6 +42,14 @@ function TokenDialog({ onDone }: { onDone: () => void }) {
   );
 }
 
+/** How many inquiries wait for an answer, beside their nav link (people should not have to look). */
+function PendingInquiries() {
+  const pending = useLoad(() => api<Page<Inquiry>>("/inquiries", { query: { status: "pending", per_page: 1 } }),
+    [], { everyMs: 5000 });
+  const n = pending.data?.pagination.total_items ?? 0;
+  return n > 0 ? <span className="count" data-testid="pending-inquiries" aria-label={`${n} pending`}>{n}</span> : null;
+}
+
 function App() {
   const [needToken, setNeedToken] = useState(false);
   const [epoch, setEpoch] = useState(0);
@@ -50,6 +61,7 @@ function App() {
         <nav className="sidebar" aria-label="Main">
           <div className="brand"><img src="/favicon.svg" alt="" width="26" height="26" /> Attune</div>
           <NavLink to="/executions">Executions</NavLink>
+          <NavLink to="/inquiries">Inquiries <PendingInquiries key={epoch} /></NavLink>
           <NavLink to="/actions" end>Actions</NavLink>
           <NavLink to="/packs">Packs</NavLink>
           <NavLink to="/workflows/new">New workflow</NavLink>
@@ -64,6 +76,8 @@ function App() {
             <Route path="/" element={<Navigate to="/executions" replace />} />
             <Route path="/executions" element={<ExecutionsPage />} />
             <Route path="/executions/:id" element={<ExecutionPage />} />
+            <Route path="/inquiries" element={<InquiriesPage />} />
+            <Route path="/inquiries/:id" element={<InquiryPage />} />
             <Route path="/actions" element={<CatalogPage />} />
             <Route path="/actions/:ref" element={<ActionPage />} />
             <Route path="/packs" element={<PacksPage />} />

@@ -28,6 +28,9 @@ export interface Execution {
   retry_count: number; original_execution: number | null; timeout_seconds: number | null;
   workflow_id: string | null; started_at: string | null; ended_at: string | null;
   created: string; updated: string;
+  status_detail: string | null; // why it is not moving, e.g. "waiting for inquiry 7"
+  rerun_of: number | null; // the execution this one re-runs
+  waits_for_inquiry: number | null; // -1: its wait_for did not name an inquiry id
 }
 
 export interface WorkflowExecution {
@@ -35,6 +38,7 @@ export interface WorkflowExecution {
   current_tasks: string[]; completed_tasks: string[]; failed_tasks: string[];
   variables: Record<string, unknown>; task_graph: Record<string, unknown>;
   error_message: string | null; tasks: Execution[];
+  kept_tasks: Execution[]; // a re-run from failed tasks: the original's records of the tasks it kept
 }
 
 export type ParamType = "string" | "integer" | "number" | "boolean" | "array" | "object";
@@ -78,3 +82,13 @@ export interface WorkflowFiles {
 export interface Problem { path?: string | null; message: string; line?: number | null; column?: number | null; file?: string | null }
 export interface ValidateResult { valid: boolean; errors: Problem[] }
 export interface Meta { version: string; temporal_ui_url: string; temporal_namespace: string }
+
+export type InquiryStatus = "pending" | "responded" | "timeout" | "cancelled";
+export const INQUIRY_STATUSES: InquiryStatus[] = ["pending", "responded", "timeout", "cancelled"];
+export interface Inquiry {
+  id: number; execution: number | null; prompt: string; response_schema: Record<string, ParameterSpec>;
+  assigned_to: string | null; status: InquiryStatus; response: Record<string, unknown> | null;
+  timeout_at: string | null; responded_at: string | null; created: string; updated: string;
+}
+/** How the API shows a secret's value; sent back in a re-run, it keeps the original value. */
+export const REDACTED = "********";

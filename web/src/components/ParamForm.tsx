@@ -1,13 +1,15 @@
-// A form generated from an action's flat parameter schema (spec §1): types, enums as selects,
-// required marks, defaults filled in, secrets as password fields, arrays/objects as JSON editors.
-import type { ParameterSpec } from "../types";
+// A form generated from a flat parameter schema (spec §1): an action's parameters, or an
+// inquiry's response_schema. Types, enums as selects, required marks, defaults filled in, secrets
+// as password fields, arrays/objects as JSON editors.
+import type { ParameterSpec, Problem } from "../types";
 
 export type FormValues = Record<string, string | boolean>;
 
-export function initialValues(params: Record<string, ParameterSpec>): FormValues {
+/** The form's starting values: `given` (a run's parameters, for a re-run) over the defaults. */
+export function initialValues(params: Record<string, ParameterSpec>, given: Record<string, unknown> = {}): FormValues {
   const values: FormValues = {};
   for (const [name, spec] of Object.entries(params)) {
-    const d = spec.default;
+    const d = name in given ? given[name] : spec.default;
     if (spec.type === "boolean") values[name] = d === true;
     else if (d === undefined || d === null) values[name] = "";
     else if (spec.type === "array" || spec.type === "object") {
@@ -64,22 +66,46 @@ export function toParameters(params: Record<string, ParameterSpec>, values: Form
   return out;
 }
 
+/** Does any array/object field hold text that is not the JSON it needs? */
+export function hasJsonProblem(params: Record<string, ParameterSpec>, values: FormValues): boolean {
+  return Object.entries(params).some(([n, s]) => typeof values[n] === "string" && jsonProblem(s, values[n] as string) !== null);
+}
+
+/** The API's 422 problems split into those about a field (path `<prefix>.<field>`, e.g.
+ *  `parameters.times` or `response.ticket`), shown next to it, and the rest. */
+export function problemsByField(details: Problem[], prefix: string, params: Record<string, ParameterSpec>):
+  { byField: Record<string, string[]>; rest: Problem[] } {
+  const byField: Record<string, string[]> = {};
+  const rest = details.filter((d) => {
+    const path = d.path ?? "";
+    const name = path.startsWith(`${prefix}.`) ? /^[^.[]+/.exec(path.slice(prefix.length + 1))?.[0] : undefined;
+    if (name && name in params) {
+      (byField[name] ??= []).push(d.message);
+      return false;
+    }
+    return true;
+  });
+  return { byField, rest };
+}
+
 interface Props {
   params: Record<string, ParameterSpec>;
   values: FormValues;
   onChange: (values: FormValues) => void;
   errors?: Record<string, string[]>;
+  idPrefix?: string; // unique per form on the page (several inquiries share field names)
+  empty?: string;
 }
 
-export function ParamForm({ params, values, onChange, errors = {} }: Props) {
+export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "param", empty = "This action takes no parameters." }: Props) {
   const names = Object.keys(params);
-  if (names.length === 0) return <p className="muted">This action takes no parameters.</p>;
+  if (names.length === 0) return <p className="muted">{empty}</p>;
   const set = (name: string, value: string | boolean) => onChange({ ...values, [name]: value });
   return (
     <div className="form-grid">
       {names.map((name) => {
         const spec = params[name];
-        const id = `param-${name}`;
+        const id = `${idPrefix}-${name}`;
         const value = values[name];
         const problems = [...(errors[name] ?? [])];
         const jp = typeof value === "string" ? jsonProblem(spec, value) : null;

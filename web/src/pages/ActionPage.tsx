@@ -1,26 +1,44 @@
-// One action: what it is, and a form generated from its parameters that runs it.
+// One action: what it is, and a form generated from its parameters that runs it. With
+// `?rerun=ID` the same form, prefilled with that execution's parameters, re-runs it instead.
 import { useEffect, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { api, ApiError, post } from "../api";
-import { ErrorBanner, Section } from "../components/common";
-import { initialValues, jsonProblem, ParamForm, toParameters, type FormValues } from "../components/ParamForm";
+import { ErrorBanner, Section, StatusBadge } from "../components/common";
+import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "../components/ParamForm";
 import { useLoad } from "../hooks";
-import type { Action, Execution, Item } from "../types";
+import { REDACTED, type Action, type Execution, type Item } from "../types";
 
 export function ActionPage() {
   const ref = useParams().ref!;
+  const [query] = useSearchParams();
+  const rerunOf = Number(query.get("rerun")) || null;
+  // A fresh form per action and per run re-run: no values of the last one linger.
+  return <ActionView key={`${ref}:${rerunOf}`} actionRef={ref} rerunOf={rerunOf} fromFailed={query.get("from_failed") === "1"} />;
+}
+
+function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
+  actionRef: string; rerunOf: number | null; fromFailed: boolean;
+}) {
   const navigate = useNavigate();
   const action = useLoad(() => api<Item<Action>>(`/actions/${ref}`).then((r) => r.data), [ref]);
+  const original = useLoad(async () => rerunOf ? (await api<Item<Execution>>(`/executions/${rerunOf}`)).data : undefined, [rerunOf]);
   const [values, setValues] = useState<FormValues>({});
+  const [fromFailed, setFromFailed] = useState(askedFromFailed);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [running, setRunning] = useState(false);
-  useEffect(() => { if (action.data) setValues(initialValues(action.data.parameters)); }, [action.data]);
+  useEffect(() => {
+    if (action.data && (!rerunOf || original.data)) {
+      setValues(initialValues(action.data.parameters, original.data?.config ?? {}));
+    }
+  }, [action.data, original.data, rerunOf]);
 
-  if (action.error) return <div className="page"><ErrorBanner error={action.error} /></div>;
+  const loadError = action.error ?? original.error;
+  if (loadError) return <div className="page"><ErrorBanner error={loadError} /></div>;
   const a = action.data;
-  if (!a) return <div className="page"><p className="muted">Loading…</p></div>;
-  const blocked = Object.entries(a.parameters).some(([n, s]) => typeof values[n] === "string" && jsonProblem(s, values[n] as string));
+  if (!a || (rerunOf && !original.data)) return <div className="page"><p className="muted">Loading…</p></div>;
+  const o = original.data;
+  const canFromFailed = !!o && a.is_workflow && o.status === "failed";
 
   const run = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -28,19 +46,14 @@ export function ActionPage() {
     setError(undefined);
     setFieldErrors({});
     try {
-      const res = await post<Item<Execution>>("/executions/execute", { action_ref: a.ref, parameters: toParameters(a.parameters, values) });
+      const parameters = toParameters(a.parameters, values);
+      const res = o
+        ? await post<Item<Execution>>(`/executions/${o.id}/rerun`, { parameters, from_failed: canFromFailed && fromFailed })
+        : await post<Item<Execution>>("/executions/execute", { action_ref: a.ref, parameters });
       navigate(`/executions/${res.data.id}`);
     } catch (err) {
       const apiErr = err as ApiError;
-      const byField: Record<string, string[]> = {};
-      const rest = (apiErr.details ?? []).filter((d) => {
-        const m = /^parameters\.([^.[]+)/.exec(d.path ?? "");
-        if (m && m[1] in a.parameters) {
-          (byField[m[1]] ??= []).push(d.message);
-          return false;
-        }
-        return true;
-      });
+      const { byField, rest } = problemsByField(apiErr.details ?? [], "parameters", a.parameters);
       setFieldErrors(byField);
       setError(new ApiError(apiErr.status, apiErr.code, apiErr.message, rest));
     } finally {
@@ -48,6 +61,7 @@ export function ActionPage() {
     }
   };
 
+  const secrets = Object.entries(a.parameters).some(([n, s]) => s.secret && o?.config?.[n] === REDACTED);
   return (
     <div className="page">
       <header className="page-head">
@@ -67,13 +81,27 @@ export function ActionPage() {
         <div><dt>Enabled</dt><dd>{a.enabled ? "yes" : "no"}</dd></div>
         {a.tags.length > 0 && <div><dt>Tags</dt><dd>{a.tags.join(", ")}</dd></div>}
       </dl>
-      <Section title="Run">
+      <Section title={o ? `Re-run #${o.id}` : "Run"}>
         <form onSubmit={run} noValidate data-testid="run-form">
+          {o && (
+            <p className="rerun-note" data-testid="rerun-note">
+              Re-runs <Link to={`/executions/${o.id}`}>#{o.id}</Link> <StatusBadge status={o.status} /> with
+              the parameters below, prefilled with what it ran with.
+              {secrets && <> A secret left as <code>{REDACTED}</code> keeps its original value.</>}
+              {" "}<Link to={`/actions/${a.ref}`}>Run afresh instead</Link>
+            </p>
+          )}
           <ParamForm params={a.parameters} values={values} onChange={setValues} errors={fieldErrors} />
+          {canFromFailed && (
+            <label className="check from-failed">
+              <input type="checkbox" name="from_failed" checked={fromFailed} onChange={(e) => setFromFailed(e.target.checked)} />
+              From the failed tasks: the tasks that succeeded keep their results and are not run again
+            </label>
+          )}
           <ErrorBanner error={error} />
           <div className="row">
-            <button type="submit" className="primary" disabled={running || blocked || !a.enabled}>
-              {running ? "Starting…" : "Run"}
+            <button type="submit" className="primary" disabled={running || hasJsonProblem(a.parameters, values) || !a.enabled}>
+              {running ? "Starting…" : o ? (canFromFailed && fromFailed ? "Re-run from failed" : "Re-run") : "Run"}
             </button>
             {!a.enabled && <span className="muted">This action is disabled.</span>}
           </div>

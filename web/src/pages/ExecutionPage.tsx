@@ -1,23 +1,35 @@
-// One execution: its graph filling in live, every task attempt, inputs and outputs, variables.
+// One execution: its graph filling in live, every task attempt, inputs and outputs, variables,
+// what it waits for (inquiries), run control, and for a re-run the tasks it kept.
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import "@xyflow/react/dist/style.css";
 import "../graph.css";
 import { Background, Controls, MarkerType, ReactFlow, type Edge } from "@xyflow/react";
-import { api, ApiError, post } from "../api";
+import { api, ApiError } from "../api";
 import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
+import { InquiryCard, type Notice } from "../components/InquiryCard";
+import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
+import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTable";
 import { duration, when } from "../format";
 import { edgesOf, layout } from "../graph";
 import { useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
-import { TERMINAL, type Execution, type Item, type Meta, type Page, type Workflow, type WorkflowExecution } from "../types";
+import { TERMINAL, type Execution, type Inquiry, type Item, type Meta, type Workflow, type WorkflowExecution } from "../types";
 
 const REFRESH_MS = 1000;
+const MAX_INQUIRIES = 10;
+const PAUSED: ReadonlySet<string> = new Set(["pausing", "paused"]);
 
 export function ExecutionPage() {
   const id = Number(useParams().id);
+  // A fresh page per execution: nothing of the last one (its data, its buttons) may linger
+  // while the next one loads.
+  return <ExecutionView key={id} id={id} />;
+}
+
+function ExecutionView({ id }: { id: number }) {
   const [params, setParams] = useSearchParams();
   const selected = params.get("task") ? Number(params.get("task")) : null;
   const select = (execId: number | null) => {
@@ -58,29 +70,56 @@ export function ExecutionPage() {
   }, [actionRef]);
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
+  const [controlError, setControlError] = useState<ApiError>();
+  const [refused, setRefused] = useState<Notice>(); // an answer refused: kept once the card moves
+  const inquiries = useRunInquiries(exec.data, wf.data);
 
   const e = exec.data;
   if (exec.error && !e) return <div className="page"><ErrorBanner error={exec.error} /></div>;
   if (!e) return <div className="page"><p className="muted">Loading…</p></div>;
   const tasks = wf.data?.tasks ?? [];
-  const selectedRow = selected !== null ? findRow(tasks, selected) : undefined;
+  const kept = wf.data?.kept_tasks ?? [];
+  const keptIds = new Set(kept.map((k) => k.id));
+  const selectedRow = selected !== null ? [...tasks, ...kept].find((r) => r.id === selected) : undefined;
+  const reload = () => { exec.reload(); wf.reload(); inquiries.reload(); };
+  const pending = (inquiries.data ?? []).some((q) => q.status === "pending");
+  const inquirySection = inquiries.data && inquiries.data.length > 0 && (
+    <Section title={pending ? "Waiting for an answer" : "Inquiries"}>
+      {refused && inquiries.data.find((q) => q.id === refused.inquiry)?.status !== "pending" && (
+        <div className="banner error" role="alert">Inquiry #{refused.inquiry}: {refused.text}</div>
+      )}
+      {inquiries.data.map((q) => (
+        <InquiryCard key={q.id} inquiry={q} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
+      ))}
+      {inquiries.more > 0 && <p className="muted">And {inquiries.more} more: see <Link to="/inquiries">Inquiries</Link>.</p>}
+    </Section>
+  );
 
   return (
     <div className="page">
       <header className="page-head">
         <div>
           <div className="crumbs"><Link to="/executions">Executions</Link> / #{e.id}
-            {e.parent && <> · task of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></>}</div>
+            {e.parent && <> · task of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></>}
+            {e.rerun_of && <> · <span data-testid="rerun-of">re-run of <Link to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link>
+              {kept.length > 0 && ` from its failed tasks (${kept.length} kept)`}</span></>}</div>
           <h1><span className="ref">{e.action_ref}</span> <StatusBadge status={e.status} /></h1>
+          {e.status_detail && <p className="status-detail" data-testid="execution-detail">{e.status_detail}</p>}
         </div>
         <div className="row">
           {m && e.workflow_id && (
             <a className="button" href={temporalLink(m, e.workflow_id)} target="_blank" rel="noreferrer">Open in Temporal ↗</a>
           )}
           <Link className="button" to={`/actions/${e.action_ref}`}>Action</Link>
-          <CancelButton execution={e} isWorkflow={!!isWorkflow} onDone={() => { exec.reload(); wf.reload(); }} />
+          <RunControls execution={e} isWorkflow={!!isWorkflow} onDone={reload} onError={setControlError} />
         </div>
       </header>
+      <ErrorBanner error={controlError} />
+      {PAUSED.has(e.status) && (
+        <div className="banner paused" role="status">
+          {e.status === "pausing" ? "Pausing: the running tasks finish, nothing new starts." : "Paused: nothing runs until it is resumed."}
+        </div>
+      )}
       <dl className="facts">
         <div><dt>Created</dt><dd>{when(e.created)}</dd></div>
         <div><dt>Started</dt><dd>{when(e.started_at)}</dd></div>
@@ -88,28 +127,30 @@ export function ExecutionPage() {
         <div><dt>Duration</dt><dd>{duration(e.started_at, e.ended_at)}</dd></div>
         {e.workflow_id && <div><dt>Workflow id</dt><dd><code>{e.workflow_id}</code></dd></div>}
       </dl>
-      <ErrorBanner error={exec.error ?? wf.error ?? definition.error} />
+      <ErrorBanner error={exec.error ?? wf.error ?? definition.error ?? inquiries.error} />
       {wf.data?.error_message && <div className="banner error" role="alert">{wf.data.error_message}</div>}
+      {pending && inquirySection}
 
       {isWorkflow && wf.data && (
         <div className="split">
           <Section title="Graph">
             {definition.data
               ? <ExecutionGraph wfDef={definition.data} view={wf.data} selected={selectedRow?.workflow_task?.task_name}
-                onSelect={(name) => { const row = latest(tasks, name); if (row) select(row.id); }} />
+                onSelect={(name) => { const row = latest(tasks, name) ?? latest(kept, name); if (row) select(row.id); }} />
               : <Empty>Loading the workflow definition…</Empty>}
           </Section>
           <Section title={selectedRow ? `Task ${selectedRow.workflow_task?.task_name ?? ""} · #${selectedRow.id}` : "Task"}>
-            {selectedRow ? <TaskDetail row={selectedRow} /> : <Empty>Select a task in the graph or the table.</Empty>}
+            {selectedRow ? <TaskDetail row={selectedRow} kept={keptIds.has(selectedRow.id)} /> : <Empty>Select a task in the graph or the table.</Empty>}
           </Section>
         </div>
       )}
       {isWorkflow && wf.data && (
         <Section title="Tasks">
-          <TaskTable rows={tasks} parentWorkflowId={e.workflow_id} selected={selected} onSelect={select}
-            running={new Set(wf.data.current_tasks)} />
+          <TaskTable rows={[...kept, ...tasks]} kept={keptIds} parentWorkflowId={e.workflow_id} selected={selected}
+            onSelect={select} running={new Set(wf.data.current_tasks)} />
         </Section>
       )}
+      {!pending && inquirySection}
       <div className="split">
         <Section title="Parameters"><JsonBlock value={e.config} label="parameters" /></Section>
         <Section title="Result"><ResultView result={e.result} /></Section>
@@ -121,62 +162,19 @@ export function ExecutionPage() {
   );
 }
 
-function CancelButton({ execution, isWorkflow, onDone }: { execution: Execution; isWorkflow: boolean; onDone: () => void }) {
-  const [armed, setArmed] = useState(false);
-  const [error, setError] = useState<string>();
-  if (TERMINAL.has(execution.status) || (execution.parent !== null && !isWorkflow)) return null;
-  if (execution.status === "canceling") return <button disabled>Canceling…</button>;
-  const cancel = async () => {
-    try {
-      await post(`/executions/${execution.id}/cancel`, {});
-      onDone();
-    } catch (err) {
-      setError((err as Error).message);
-    } finally {
-      setArmed(false);
-    }
-  };
-  return (
-    <>
-      {armed
-        ? <button className="danger" onClick={cancel} autoFocus onBlur={() => setArmed(false)}>Confirm cancel</button>
-        : <button className="danger-outline" onClick={() => setArmed(true)}>Cancel execution</button>}
-      {error && <span className="field-error" role="alert">{error}</span>}
-    </>
-  );
-}
-
-/** The latest attempt of each task, by task name. */
-function latest(rows: Execution[], name: string): Execution | undefined {
-  return rows.filter((r) => r.workflow_task?.task_name === name).sort((a, b) => b.id - a.id)[0];
-}
-
-function findRow(rows: Execution[], id: number): Execution | undefined {
-  return rows.find((r) => r.id === id);
-}
-
-/** A task's status across its attempts/items: running wins, then failure, then the latest. */
-function groupStatus(rows: Execution[]): string {
-  const open = rows.find((r) => !TERMINAL.has(r.status));
-  if (open) return open.status;
-  const items = rows.some((r) => r.workflow_task?.task_index != null);
-  if (items) {
-    const lastRun = latestAttempts(rows);
-    const bad = lastRun.find((r) => r.status !== "completed");
-    return bad ? bad.status : "completed";
-  }
-  return [...rows].sort((a, b) => b.id - a.id)[0]?.status ?? "pending";
-}
-
-/** For with_items: the last attempt of every item. */
-function latestAttempts(rows: Execution[]): Execution[] {
-  const byItem = new Map<number, Execution>();
-  for (const r of rows) {
-    const i = r.workflow_task?.task_index ?? -1;
-    const cur = byItem.get(i);
-    if (!cur || r.id > cur.id) byItem.set(i, r);
-  }
-  return [...byItem.values()];
+/** The inquiries this run's tasks asked or wait for (a plain action that asked: its own), those
+ *  still awaited first and at most MAX_INQUIRIES (the Inquiries page lists them all), kept fresh
+ *  while the run is live or one of them is pending. */
+function useRunInquiries(e: Execution | undefined, view: WorkflowExecution | undefined) {
+  const rows = [...(e ? [e] : []), ...(view?.tasks ?? [])].filter((r) => r.waits_for_inquiry && r.waits_for_inquiry > 0);
+  rows.sort((a, b) => Number(waitingFor(b) !== null) - Number(waitingFor(a) !== null) || b.id - a.id);
+  const ids = [...new Set(rows.map((r) => r.waits_for_inquiry as number))];
+  const key = ids.slice(0, MAX_INQUIRIES).join(",");
+  const running = !!e && !TERMINAL.has(e.status);
+  const loaded = useLoad(async () => key === "" ? [] : Promise.all(key.split(",").map(
+    (i) => api<Item<Inquiry>>(`/inquiries/${i}`).then((r) => r.data))),
+  [key], { everyMs: REFRESH_MS * 2, live: (qs) => running || (qs ?? []).some((q) => q.status === "pending") });
+  return { ...loaded, more: Math.max(ids.length - MAX_INQUIRIES, 0) };
 }
 
 function ExecutionGraph({ wfDef, view, selected, onSelect }: {
@@ -185,12 +183,21 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   const tasks = wfDef.definition.tasks;
   const positions = useMemo(() => layout(tasks), [tasks]);
   const computed: TaskNodeType[] = tasks.map((t) => {
-    const rows = view.tasks.filter((r) => r.workflow_task?.task_name === t.name);
+    const ran = view.tasks.filter((r) => r.workflow_task?.task_name === t.name);
+    const kept = ran.length === 0 && view.kept_tasks.some((r) => r.workflow_task?.task_name === t.name);
+    const rows = kept ? view.kept_tasks.filter((r) => r.workflow_task?.task_name === t.name) : ran;
     let status = rows.length ? groupStatus(rows) : "pending";
-    if (view.current_tasks.includes(t.name)) status = rows.length && !TERMINAL.has(status) ? status : "running";
+    if (view.current_tasks.includes(t.name) && !(rows.length && !TERMINAL.has(status))) {
+      // Queued but not started: held while the workflow pauses.
+      status = PAUSED.has(view.status) ? "paused" : "running";
+    }
+    const last = latest(rows, t.name);
+    const inquiry = last ? waitingFor(last) : null;
     return {
       id: t.name, type: "task", position: positions[t.name], draggable: false, connectable: false,
-      selected: selected === t.name, data: { name: t.name, action: t.action, status, badges: badgesOf(t) },
+      selected: selected === t.name,
+      data: { name: t.name, action: t.action, status, badges: badgesOf(t), kept, inquiry,
+        detail: last && !TERMINAL.has(last.status) ? last.status_detail : null },
     };
   });
   // Kept in state with what React Flow measured: fresh node objects on every refresh would make
@@ -213,103 +220,16 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   );
 }
 
-function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running }: {
-  rows: Execution[]; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void; depth?: number;
-  running?: Set<string>; // tasks the workflow still runs (more items may come), when known
-}) {
-  const groups = useMemo(() => {
-    const byName = new Map<string, Execution[]>();
-    for (const r of [...rows].sort((a, b) => a.id - b.id)) {
-      const name = r.workflow_task?.task_name ?? `#${r.id}`;
-      const group = byName.get(name);
-      if (group) group.push(r); else byName.set(name, [r]);
-    }
-    return [...byName.entries()];
-  }, [rows]);
-  if (rows.length === 0) return <Empty>No task has started yet.</Empty>;
-  return (
-    <table className="table tasks" data-testid={depth === 0 ? "task-table" : undefined}>
-      {depth === 0 && (
-        <thead><tr><th>Task</th><th>Attempt / item</th><th>Status</th><th>Action</th><th>Started</th><th>Duration</th></tr></thead>
-      )}
-      <tbody>
-        {groups.map(([name, attempts]) => {
-          const items = attempts.filter((a) => a.workflow_task?.task_index != null);
-          const lastRuns = latestAttempts(items);
-          const done = lastRuns.filter((a) => TERMINAL.has(a.status)).length;
-          const failed = lastRuns.filter((a) => TERMINAL.has(a.status) && a.status !== "completed").length;
-          // The item count is known only once the task has ended: items are recorded as they start.
-          const open = done < lastRuns.length || (running?.has(name) ?? !TERMINAL.has(groupStatus(attempts)));
-          return [
-            <tr key={`g-${name}`} className="group-row" data-task-group={name}>
-              <td colSpan={2}><strong>{name}</strong>
-                {items.length > 0 && <span className="progress" data-testid="items-progress">
-                  {" "}· {open ? `items: ${done} done, ${lastRuns.length - done} running so far`
-                    : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
-                </span>}
-              </td>
-              <td><StatusBadge status={groupStatus(attempts)} /></td>
-              <td className="ref">{attempts[0].action_ref}</td>
-              <td colSpan={2} />
-            </tr>,
-            ...attempts.map((a) => (
-              <AttemptRow key={a.id} row={a} parentWorkflowId={parentWorkflowId} selected={selected}
-                onSelect={onSelect} depth={depth} />
-            )),
-          ];
-        })}
-      </tbody>
-    </table>
-  );
-}
-
-function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth }: {
-  row: Execution; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void; depth: number;
-}) {
-  const [open, setOpen] = useState(false);
-  const nested = row.workflow_id !== null && row.workflow_id !== parentWorkflowId;
-  const wt = row.workflow_task;
-  const what = [wt?.task_index != null ? `item ${wt.task_index}` : null, `attempt ${(wt?.retry_count ?? 0) + 1}`]
-    .filter(Boolean).join(" · ");
-  return (
-    <>
-      <tr className={`attempt-row${selected === row.id ? " selected" : ""}`} data-execution={row.id}>
-        <td style={{ paddingLeft: `${1 + depth * 1.5}rem` }}>
-          {nested && (
-            <button className="toggle" aria-expanded={open} aria-label={`${open ? "Collapse" : "Expand"} nested workflow ${row.id}`}
-              onClick={() => setOpen(!open)}>{open ? "▾" : "▸"}</button>
-          )}
-          <button className="link" onClick={() => onSelect(row.id)}>#{row.id}</button>
-        </td>
-        <td className="muted">{what}</td>
-        <td><StatusBadge status={row.status} /></td>
-        <td><Link className="ref" to={`/executions/${row.id}`}>{row.action_ref}</Link></td>
-        <td>{when(row.started_at)}</td>
-        <td className="num">{duration(row.started_at, row.ended_at)}</td>
-      </tr>
-      {open && (
-        <tr className="nested-row"><td colSpan={6}>
-          <NestedTasks row={row} selected={selected} onSelect={onSelect} depth={depth + 1} />
-        </td></tr>
-      )}
-    </>
-  );
-}
-
-function NestedTasks({ row, selected, onSelect, depth }: { row: Execution; selected: number | null; onSelect: (id: number) => void; depth: number }) {
-  const children = useLoad(() => api<Page<Execution>>("/executions", { query: { parent: row.id, per_page: 1000 } }),
-    [row.id], { everyMs: REFRESH_MS, live: () => !TERMINAL.has(row.status) });
-  if (children.error) return <ErrorBanner error={children.error} />;
-  if (!children.data) return <p className="muted">Loading…</p>;
-  return <TaskTable rows={children.data.items} parentWorkflowId={row.workflow_id} selected={selected} onSelect={onSelect} depth={depth} />;
-}
-
-function TaskDetail({ row }: { row: Execution }) {
+function TaskDetail({ row, kept }: { row: Execution; kept: boolean }) {
+  const inquiry = waitingFor(row);
   return (
     <div className="task-detail" data-testid="task-detail">
       <p><StatusBadge status={row.status} /> <Link className="ref" to={`/executions/${row.id}`}>{row.action_ref}</Link>
         {row.workflow_task?.triggered_by && <span className="muted"> · triggered by {row.workflow_task.triggered_by}</span>}
         <span className="muted"> · {duration(row.started_at, row.ended_at)}</span></p>
+      {kept && <p className="muted">Kept, not run again: this is <Link to={`/executions/${row.parent}?task=${row.id}`}>#{row.parent}</Link>&apos;s record.</p>}
+      {row.status_detail && <p className="status-detail">{row.status_detail}
+        {inquiry && <> · <Link to={`/inquiries/${inquiry}`}>answer inquiry #{inquiry}</Link></>}</p>}
       <h3>Input</h3>
       <JsonBlock value={row.config} label="task input" />
       <h3>Output</h3>

@@ -75,7 +75,7 @@ export function ExecutionsPage() {
         <>
           <table className="table" data-testid="executions-table">
             <thead>
-              <tr><th>ID</th><th>Status</th><th>Action</th><th>Task</th><th>Started</th><th>Duration</th></tr>
+              <tr><th>ID</th><th>Status</th><th>Action</th><th>Origin</th><th>Started</th><th>Duration</th></tr>
             </thead>
             <tbody>
               {list.data.items.map((e) => (
@@ -84,7 +84,8 @@ export function ExecutionsPage() {
                   <td><StatusBadge status={e.status} /></td>
                   <td><Link to={`/executions/${e.id}`} className="ref">{e.action_ref}</Link></td>
                   <td className="muted">
-                    {e.workflow_task ? <>{e.workflow_task.task_name}{e.workflow_task.task_index != null ? ` [${e.workflow_task.task_index}]` : ""} of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></> : "—"}
+                    {e.workflow_task ? <>{e.workflow_task.task_name}{e.workflow_task.task_index != null ? ` [${e.workflow_task.task_index}]` : ""} of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></>
+                      : e.rerun_of ? <>re-run of <Link to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link></> : "—"}
                   </td>
                   <td>{when(e.started_at ?? e.created)}</td>
                   <td className="num">{duration(e.started_at, e.ended_at, now)}</td>

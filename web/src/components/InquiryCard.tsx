@@ -1,0 +1,109 @@
+// One inquiry (a question a workflow asks a person, spec §9): its prompt and state, and while it
+// is pending a response form generated from its response_schema, like an action's form.
+import { useState } from "react";
+import { Link } from "react-router-dom";
+import { api, ApiError, post } from "../api";
+import { duration, when } from "../format";
+import { useLoad } from "../hooks";
+import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
+import { ErrorBanner, JsonBlock } from "./common";
+import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
+
+/** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
+export interface Notice { inquiry: number; ok: boolean; text: string }
+
+export function InquiryBadge({ status }: { status: InquiryStatus }) {
+  return <span className={`badge inquiry-${status}`} data-status={status}>{status}</span>;
+}
+
+export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onChanged: (n: Notice) => void }) {
+  const schema = q.response_schema ?? {};
+  const [values, setValues] = useState<FormValues>(() => initialValues(schema));
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
+  const [error, setError] = useState<ApiError>();
+  const [busy, setBusy] = useState(false);
+  const [armed, setArmed] = useState(false);
+
+  const act = async (path: string, body: unknown, done: string) => {
+    setBusy(true);
+    setError(undefined);
+    setFieldErrors({});
+    try {
+      const res = await post<Item<Inquiry>>(`/inquiries/${q.id}/${path}`, body);
+      onChanged({ inquiry: q.id, ok: true, text: `${done} inquiry #${q.id}: it is now ${res.data.status}.` });
+    } catch (err) {
+      const e = err as ApiError;
+      const { byField, rest } = problemsByField(e.details ?? [], "response", schema);
+      setFieldErrors(byField);
+      const shown = new ApiError(e.status, e.code, e.status === 409 ? `Refused: ${e.message}` : e.message, rest);
+      setError(shown);
+      if (e.status === 409) onChanged({ inquiry: q.id, ok: false, text: shown.message });
+    } finally {
+      setBusy(false);
+      setArmed(false);
+    }
+  };
+  const respond = (e: React.FormEvent) => {
+    e.preventDefault();
+    void act("respond", { response: toParameters(schema, values) }, "Answered");
+  };
+
+  return (
+    <article className={`card inquiry inquiry-${q.status}`} data-testid="inquiry-card" data-inquiry={q.id}
+      aria-labelledby={`inquiry-${q.id}-title`}>
+      <header className="card-head">
+        <h2 id={`inquiry-${q.id}-title`}><Link to={`/inquiries/${q.id}`}>Inquiry #{q.id}</Link> <InquiryBadge status={q.status} /></h2>
+        <span className="muted">
+          {q.execution && <AskedBy execution={q.execution} />}
+          {q.assigned_to && <> · for <strong>{q.assigned_to}</strong></>}
+          {" "}· {when(q.created)}
+        </span>
+      </header>
+      <div className="card-body">
+        <p className="prompt">{q.prompt}</p>
+        {q.status === "pending" ? (
+          <form onSubmit={respond} noValidate data-testid="response-form">
+            {q.timeout_at && <p className="muted">Times out at {when(q.timeout_at)} (in {duration(new Date().toISOString(), q.timeout_at)}).</p>}
+            <ParamForm params={schema} values={values} onChange={setValues} errors={fieldErrors}
+              idPrefix={`inquiry-${q.id}`} empty="Nothing to fill in: answering is enough." />
+            <ErrorBanner error={error} />
+            <div className="row">
+              <button type="submit" className="primary" disabled={busy || hasJsonProblem(schema, values)}>
+                {busy ? "Sending…" : "Respond"}
+              </button>
+              {armed
+                ? <button type="button" className="danger" autoFocus onBlur={() => setArmed(false)}
+                  onClick={() => act("cancel", {}, "Withdrew")}>Confirm withdraw</button>
+                : <button type="button" className="danger-outline" disabled={busy} onClick={() => setArmed(true)}
+                  title="No answer will come: the waiting task fails">Withdraw</button>}
+            </div>
+          </form>
+        ) : (
+          <>
+            <ErrorBanner error={error} />
+            <InquiryOutcome inquiry={q} />
+          </>
+        )}
+      </div>
+    </article>
+  );
+}
+
+/** Which task of which run asks: the context a person needs before answering. */
+function AskedBy({ execution }: { execution: number }) {
+  const asker = useLoad(() => api<Item<Execution>>(`/executions/${execution}`).then((r) => r.data), [execution]);
+  const task = asker.data?.workflow_task;
+  if (task && asker.data?.parent) {
+    return <>asked by task <strong>{task.task_name}</strong> of{" "}
+      <Link to={`/executions/${asker.data.parent}?task=${execution}`}>#{asker.data.parent}</Link></>;
+  }
+  return <>asked by <Link to={`/executions/${execution}`}>#{execution}</Link></>;
+}
+
+function InquiryOutcome({ inquiry: q }: { inquiry: Inquiry }) {
+  if (q.status === "responded") {
+    return <><p className="muted">Answered at {when(q.responded_at)}:</p><JsonBlock value={q.response} label="response" /></>;
+  }
+  if (q.status === "timeout") return <p className="muted">Nobody answered before {when(q.timeout_at)}: the waiting task timed out.</p>;
+  return <p className="muted">Withdrawn, or its run was cancelled: no answer will come.</p>;
+}

@@ -1,0 +1,83 @@
+// Run control on the execution page (spec §9): pause, resume, re-run (as it was, from its failed
+// tasks, or with edited parameters) and cancel, each shown when it applies. The API decides:
+// a refusal (409, e.g. it ended meanwhile) is shown as the API words it.
+import { useState } from "react";
+import { Link, useNavigate } from "react-router-dom";
+import { ApiError, post } from "../api";
+import { TERMINAL, type Execution, type Item } from "../types";
+
+interface Props {
+  execution: Execution;
+  isWorkflow: boolean;
+  onDone: () => void; // reload: the state changed
+  onError: (error: ApiError | undefined) => void;
+}
+
+export function RunControls({ execution: e, isWorkflow, onDone, onError }: Props) {
+  const navigate = useNavigate();
+  const [busy, setBusy] = useState<string | null>(null);
+  const call = async (verb: string, body: unknown, opened = false) => {
+    setBusy(verb);
+    onError(undefined);
+    try {
+      const res = await post<Item<Execution>>(`/executions/${e.id}/${verb}`, body);
+      if (opened) navigate(`/executions/${res.data.id}`);
+      else onDone();
+    } catch (err) {
+      onError(err instanceof ApiError ? err : new ApiError(0, "error", String(err)));
+      onDone(); // whatever refused it (it ended, someone paused it) is worth showing
+    } finally {
+      setBusy(null);
+    }
+  };
+  const ended = TERMINAL.has(e.status);
+  const topLevel = e.parent === null; // a task is re-run by re-running its workflow
+  const failedWorkflow = isWorkflow && topLevel && e.status === "failed";
+  return (
+    <>
+      {isWorkflow && (e.status === "running" || e.status === "scheduled") && (
+        <button disabled={busy !== null} onClick={() => call("pause", {})}
+          title="Running tasks end, nothing new starts until it is resumed">Pause</button>
+      )}
+      {isWorkflow && (e.status === "pausing" || e.status === "paused") && (
+        <button className="primary" disabled={busy !== null} onClick={() => call("resume", {})}>Resume</button>
+      )}
+      {ended && topLevel && (
+        <>
+          <button disabled={busy !== null} onClick={() => call("rerun", {}, true)}
+            title="A new execution with the same parameters">Re-run</button>
+          {failedWorkflow && (
+            <button disabled={busy !== null} onClick={() => call("rerun", { from_failed: true }, true)}
+              title="Only the failed tasks and what follows them run again; the others keep their results">
+              Re-run from failed</button>
+          )}
+          <Link className="button" to={`/actions/${e.action_ref}?rerun=${e.id}${failedWorkflow ? "&from_failed=1" : ""}`}>
+            Edit &amp; re-run…</Link>
+        </>
+      )}
+      <CancelButton execution={e} isWorkflow={isWorkflow} onDone={onDone} onError={onError} />
+    </>
+  );
+}
+
+function CancelButton({ execution, isWorkflow, onDone, onError }: {
+  execution: Execution; isWorkflow: boolean; onDone: () => void; onError: (e: ApiError | undefined) => void;
+}) {
+  const [armed, setArmed] = useState(false);
+  if (TERMINAL.has(execution.status) || (execution.parent !== null && !isWorkflow)) return null;
+  if (execution.status === "canceling") return <button disabled>Canceling…</button>;
+  const cancel = async () => {
+    onError(undefined);
+    try {
+      await post(`/executions/${execution.id}/cancel`, {});
+    } catch (err) {
+      onError(err as ApiError);
+    } finally {
+      setArmed(false);
+      onDone();
+    }
+  };
+  return armed
+    ? <button className="danger" onClick={cancel} autoFocus onBlur={() => setArmed(false)}>Confirm cancel</button>
+    : <button className="danger-outline" onClick={() => setArmed(true)}>Cancel execution</button>;
+}

@@ -1,0 +1,154 @@
+// The execution page's task table: every attempt and with_items item of each task, nested
+// workflows expandable in place, what a task waits for, and the tasks a re-run kept.
+import { useMemo, useState } from "react";
+import { Link } from "react-router-dom";
+import { api } from "../api";
+import { duration, when } from "../format";
+import { useLoad } from "../hooks";
+import { TERMINAL, type Execution, type Page } from "../types";
+import { Empty, ErrorBanner, StatusBadge } from "./common";
+
+const REFRESH_MS = 1000;
+
+/** The latest attempt of each task, by task name. */
+export function latest(rows: Execution[], name: string): Execution | undefined {
+  return rows.filter((r) => r.workflow_task?.task_name === name).sort((a, b) => b.id - a.id)[0];
+}
+
+/** A task's status across its attempts/items: running wins, then failure, then the latest. */
+export function groupStatus(rows: Execution[]): string {
+  const open = rows.find((r) => !TERMINAL.has(r.status));
+  if (open) return open.status;
+  const items = rows.some((r) => r.workflow_task?.task_index != null);
+  if (items) {
+    const lastRun = latestAttempts(rows);
+    const bad = lastRun.find((r) => r.status !== "completed");
+    return bad ? bad.status : "completed";
+  }
+  return [...rows].sort((a, b) => b.id - a.id)[0]?.status ?? "pending";
+}
+
+/** For with_items: the last attempt of every item. */
+function latestAttempts(rows: Execution[]): Execution[] {
+  const byItem = new Map<number, Execution>();
+  for (const r of rows) {
+    const i = r.workflow_task?.task_index ?? -1;
+    const cur = byItem.get(i);
+    if (!cur || r.id > cur.id) byItem.set(i, r);
+  }
+  return [...byItem.values()];
+}
+
+/** The inquiry a task still waits for, if any (-1 means its wait_for named no inquiry id). */
+export function waitingFor(row: Execution): number | null {
+  return !TERMINAL.has(row.status) && row.waits_for_inquiry && row.waits_for_inquiry > 0 ? row.waits_for_inquiry : null;
+}
+
+interface TableProps {
+  rows: Execution[]; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void;
+  depth?: number;
+  running?: Set<string>; // tasks the workflow still runs (more items may come), when known
+  kept?: ReadonlySet<number>; // rows a re-run kept from the run it re-runs (they belong to that run)
+}
+
+export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept }: TableProps) {
+  const groups = useMemo(() => {
+    const byName = new Map<string, Execution[]>();
+    for (const r of [...rows].sort((a, b) => a.id - b.id)) {
+      const name = r.workflow_task?.task_name ?? `#${r.id}`;
+      const group = byName.get(name);
+      if (group) group.push(r); else byName.set(name, [r]);
+    }
+    return [...byName.entries()];
+  }, [rows]);
+  if (rows.length === 0) return <Empty>No task has started yet.</Empty>;
+  return (
+    <table className="table tasks" data-testid={depth === 0 ? "task-table" : undefined}>
+      {depth === 0 && (
+        <thead><tr><th>Task</th><th>Attempt / item</th><th>Status</th><th>Action</th><th>Started</th><th>Duration</th></tr></thead>
+      )}
+      <tbody>
+        {groups.map(([name, attempts]) => {
+          const items = attempts.filter((a) => a.workflow_task?.task_index != null);
+          const lastRuns = latestAttempts(items);
+          const done = lastRuns.filter((a) => TERMINAL.has(a.status)).length;
+          const failed = lastRuns.filter((a) => TERMINAL.has(a.status) && a.status !== "completed").length;
+          // The item count is known only once the task has ended: items are recorded as they start.
+          const open = done < lastRuns.length || (running?.has(name) ?? !TERMINAL.has(groupStatus(attempts)));
+          return [
+            <tr key={`g-${name}`} className="group-row" data-task-group={name}>
+              <td colSpan={2}><strong>{name}</strong>
+                {items.length > 0 && <span className="progress" data-testid="items-progress">
+                  {" "}· {open ? `items: ${done} done, ${lastRuns.length - done} running so far`
+                    : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
+                </span>}
+              </td>
+              <td><StatusBadge status={groupStatus(attempts)} /></td>
+              <td className="ref">{attempts[0].action_ref}</td>
+              <td colSpan={2} />
+            </tr>,
+            ...attempts.map((a) => (
+              <AttemptRow key={a.id} row={a} parentWorkflowId={parentWorkflowId} selected={selected}
+                onSelect={onSelect} depth={depth} kept={kept?.has(a.id) ?? false} />
+            )),
+          ];
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth, kept }: {
+  row: Execution; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void; depth: number;
+  kept: boolean;
+}) {
+  const [open, setOpen] = useState(false);
+  const nested = row.workflow_id !== null && row.workflow_id !== parentWorkflowId && !kept;
+  const wt = row.workflow_task;
+  const what = [wt?.task_index != null ? `item ${wt.task_index}` : null, `attempt ${(wt?.retry_count ?? 0) + 1}`]
+    .filter(Boolean).join(" · ");
+  const inquiry = waitingFor(row);
+  return (
+    <>
+      <tr className={`attempt-row${selected === row.id ? " selected" : ""}${kept ? " kept" : ""}`} data-execution={row.id}>
+        <td style={{ paddingLeft: `${1 + depth * 1.5}rem` }}>
+          {nested && (
+            <button className="toggle" aria-expanded={open} aria-label={`${open ? "Collapse" : "Expand"} nested workflow ${row.id}`}
+              onClick={() => setOpen(!open)}>{open ? "▾" : "▸"}</button>
+          )}
+          <button className="link" onClick={() => onSelect(row.id)}>#{row.id}</button>
+          {kept && (
+            <Link className="chip kept" to={`/executions/${row.parent}?task=${row.id}`}
+              title={`Not run again: this result is #${row.parent}'s`}>kept from #{row.parent}</Link>
+          )}
+        </td>
+        <td className="muted">{what}</td>
+        <td>
+          <StatusBadge status={row.status} />
+          {(row.status_detail || inquiry) && (
+            <div className="status-detail" data-testid="status-detail">
+              {row.status_detail}
+              {inquiry && <> · <Link to={`/inquiries/${inquiry}`}>inquiry #{inquiry}</Link></>}
+            </div>
+          )}
+        </td>
+        <td><Link className="ref" to={`/executions/${row.id}`}>{row.action_ref}</Link></td>
+        <td>{when(row.started_at)}</td>
+        <td className="num">{duration(row.started_at, row.ended_at)}</td>
+      </tr>
+      {open && (
+        <tr className="nested-row"><td colSpan={6}>
+          <NestedTasks row={row} selected={selected} onSelect={onSelect} depth={depth + 1} />
+        </td></tr>
+      )}
+    </>
+  );
+}
+
+function NestedTasks({ row, selected, onSelect, depth }: { row: Execution; selected: number | null; onSelect: (id: number) => void; depth: number }) {
+  const children = useLoad(() => api<Page<Execution>>("/executions", { query: { parent: row.id, per_page: 1000 } }),
+    [row.id], { everyMs: REFRESH_MS, live: () => !TERMINAL.has(row.status) });
+  if (children.error) return <ErrorBanner error={children.error} />;
+  if (!children.data) return <p className="muted">Loading…</p>;
+  return <TaskTable rows={children.data.items} parentWorkflowId={row.workflow_id} selected={selected} onSelect={onSelect} depth={depth} />;
+}
