@@ -1,0 +1,166 @@
+"""The mirror's SQL, one function at a time, on SQLite and PostgreSQL (no engine, no API): what
+the engine reports lands in the record tree exactly once, statuses only move forward, and a run
+that ended outside its own control is closed with what it left open."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from attune.contract import RunRecord, WorkflowSnapshot
+from attune.records import executions
+from attune.records.db import Database
+from attune.records.mirror import apply
+from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow
+from attune.statuses import ExecutionStatus, InquiryStatus
+
+WF = "svc.chain-1-abc"
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def submitted(db: Database, *, workflow: bool = True, workflow_id: str = WF) -> apply.Target:
+    """A top-level submission the API recorded and started (what the mirror then reads)."""
+    with db.session() as s:
+        row = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
+                                          is_workflow=workflow)
+        executions.set_workflow_id(s, row.id, workflow_id)
+        executions.mark_scheduled(s, row.id)
+        row_id = row.id
+    target = apply.target_of(db, workflow_id)
+    assert target is not None and target.execution_id == row_id
+    return target
+
+
+def record(task: str, status: str = "running", *, attempt: int = 0, seq: int = 1, workflow_id: str = WF,
+           **extra: Any) -> RunRecord:
+    key = f"{workflow_id}/{task}.1#{attempt}"
+    return RunRecord(key=key, workflow_id=workflow_id, task_name=task, iteration=1, retry_count=attempt,
+                     original_key=f"{workflow_id}/{task}.1#0" if attempt else None, action_ref="svc.echo",
+                     status=status, seq=seq, started_at=datetime.now(UTC), **extra)
+
+
+def snapshot(*records: RunRecord, status: str = "running", seq: int | None = None, **extra: Any) -> WorkflowSnapshot:
+    return WorkflowSnapshot(workflow_id=WF, action_ref="svc.chain", status=status, records=list(records),
+                            seq=seq if seq is not None else max((r.seq for r in records), default=0), **extra)
+
+
+def rows(db: Database, parent: int) -> list[ExecutionRow]:
+    with db.session() as s:
+        return list(s.scalars(select(ExecutionRow).where(ExecutionRow.parent == parent).order_by(ExecutionRow.id)))
+
+
+def test_the_same_report_applied_twice_writes_each_record_once(db: Database) -> None:
+    target = submitted(db)
+    snap = snapshot(record("a", "completed", seq=1, result={"ok": 1}), record("b", seq=2))
+    apply.apply_snapshot(db, target, snap)
+    apply.apply_snapshot(db, target, snap)
+    tasks = rows(db, target.execution_id)
+    assert [(r.workflow_task["task_name"], r.status) for r in tasks] == [("a", "completed"), ("b", "running")]
+    assert tasks[0].result == {"ok": 1}
+    with db.session() as s:
+        assert s.get(WorkflowExecutionRow, target.wf_row_id).seq == 2  # the position, with the rows
+
+
+def test_a_stale_report_never_moves_a_record_back(db: Database) -> None:
+    target = submitted(db)
+    apply.apply_snapshot(db, target, snapshot(record("a", "completed", seq=2)))
+    apply.apply_snapshot(db, target, snapshot(record("a", "running", seq=1)))
+    assert [r.status for r in rows(db, target.execution_id)] == ["completed"]
+
+
+def test_a_retry_points_at_its_first_attempt(db: Database) -> None:
+    target = submitted(db)
+    apply.apply_snapshot(db, target, snapshot(record("flaky", "failed", seq=1),
+                                              record("flaky", "completed", attempt=1, seq=2)))
+    first, retry = rows(db, target.execution_id)
+    assert retry.original_execution == first.id and retry.retry_count == 1
+
+
+def test_a_nested_workflow_gets_its_own_workflow_row_and_is_read_next(db: Database) -> None:
+    target = submitted(db)
+    child = f"{WF}/inner.1#0"
+    apply.apply_snapshot(db, target, snapshot(record("inner", seq=1, child_workflow_id=child)))
+    found, _ = apply.targets(db)
+    nested = next(t for t in found if t.workflow_id == child)
+    assert not nested.top_level and nested.execution_id == rows(db, target.execution_id)[0].id
+
+
+def test_the_end_of_the_top_level_run_closes_its_row(db: Database) -> None:
+    target = submitted(db)
+    apply.apply_snapshot(db, target, snapshot(record("a", "completed"), status="completed",
+                                              result={"out": 1, "succeeded": True}))
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        assert row.status == "completed" and row.result == {"out": 1, "succeeded": True}
+        assert row.ended_at is not None
+    assert apply.target_of(db, WF) is None  # nothing left to read
+
+
+def test_a_run_ended_from_outside_closes_its_row_and_abandons_what_it_left_open(db: Database) -> None:
+    target = submitted(db)
+    apply.apply_snapshot(db, target, snapshot(record("done", "completed", seq=1), record("open", seq=2)))
+    apply.reconcile(db, target, ExecutionStatus.FAILED, "Workflow terminated")
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        assert row.status == "failed" and row.result == {"error": "Workflow terminated", "succeeded": False}
+    assert {r.workflow_task["task_name"]: r.status for r in rows(db, target.execution_id)} == \
+        {"done": "completed", "open": "abandoned"}
+
+
+def test_a_plain_action_is_its_own_record(db: Database) -> None:
+    target = submitted(db, workflow=False)
+    assert target.wf_row_id is None
+    apply.apply_snapshot(db, target, snapshot(record("echo", "completed", result={"stdout": "hi"}),
+                                              status="completed"))
+    with db.session() as s:
+        row = s.get(ExecutionRow, target.execution_id)
+        assert row.status == "completed" and row.result == {"stdout": "hi"} and row.mirror_seq == 1
+    assert rows(db, target.execution_id) == []
+
+
+def test_a_core_ask_record_creates_one_inquiry_that_expires_when_due(db: Database) -> None:
+    target = submitted(db)
+    asks = {"prompt": "Deploy?", "response_schema": {"ok": {"type": "boolean"}}, "timeout_seconds": 60}
+    ask = record("approve", seq=1, asks=asks)
+    apply.apply_snapshot(db, target, snapshot(ask))
+    apply.apply_snapshot(db, target, snapshot(ask.model_copy(update={"seq": 2})))
+    with db.session() as s:
+        inquiry, = s.scalars(select(InquiryRow)).all()
+        assert inquiry.prompt == "Deploy?" and inquiry.status == InquiryStatus.PENDING
+        inquiry_id = inquiry.id
+    assert apply.expire_inquiries(db, datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=30)) == []
+    assert apply.expire_inquiries(db, datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=61)) != []
+    with db.session() as s:
+        assert s.get(InquiryRow, inquiry_id).status == InquiryStatus.TIMEOUT
+
+
+def test_claim_returns_the_row_the_mirror_will_write(db: Database) -> None:
+    target = submitted(db)
+    early = record("a", seq=1)
+    claimed = apply.claim(db, early)  # the worker asks before the mirror has read the attempt
+    apply.apply_snapshot(db, target, snapshot(early.model_copy(update={"status": "completed", "seq": 2})))
+    assert [r.id for r in rows(db, target.execution_id)] == [claimed]
+    assert apply.claim(db, record("a", seq=3, workflow_id="unknown-run")) is None
+
+
+def test_a_submission_left_requested_is_listed_after_a_while(db: Database) -> None:
+    with db.session() as s:
+        row = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
+                                          is_workflow=True)
+        executions.set_workflow_id(s, row.id, "svc.chain-2")
+        row.created = datetime.now(UTC).replace(tzinfo=None) - apply.STALE_REQUESTED_AFTER - timedelta(seconds=1)
+        row_id = row.id
+    _, stale = apply.targets(db)
+    assert stale == [("svc.chain-2", row_id)]
+    apply.settle_requested(db, row_id, ExecutionStatus.FAILED, {"error": "never started", "succeeded": False})
+    assert apply.targets(db)[1] == []
