@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from attune.api import create_app
 from attune.engine.server import free_port
@@ -112,10 +113,16 @@ async def tasks(api: httpx.AsyncClient, execution_id: int) -> dict[str, list[dic
 
 # ---- inquiries -----------------------------------------------------------------------------------
 
-async def test_core_ask_waits_for_an_answer_that_meets_its_schema(api: httpx.AsyncClient) -> None:
+async def test_core_ask_waits_for_an_answer_that_meets_its_schema(api: httpx.AsyncClient, stack: Any) -> None:
     top = await submit(api, "ctl.approve")
     inquiry = await pending_inquiry(api)
     assert inquiry["prompt"] == "Deploy release 42?" and inquiry["assigned_to"] == "ops"
+
+    async def details() -> str | None:  # the Temporal Web UI's "current details" name it
+        handle = stack.engine.handle(top["workflow_id"])
+        text = (await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)).current_details
+        return text if f"Waiting for an answer to inquiry {inquiry['id']} (task ask" in text else None
+    await until(details, "the run's current details to name its inquiry", timeout=10)
     ask = (await tasks(api, top["id"]))["ask"][0]
     assert ask["status"] == "running" and ask["waits_for_inquiry"] == inquiry["id"]
     assert ask["status_detail"] == "waiting for an answer to its inquiry"

@@ -208,7 +208,7 @@ class AttuneWorkflow:
                        else "move long loops into a nested workflow or lower max_iterations")
                 self._execute(self.conductor.abort(
                     f"workflow history reached {length} events, near Temporal's limit of 51,200: {why}"))
-            workflow.set_current_details(self._details())
+            self._show_details()
 
     # ---- continue-as-new: no history ceiling ---------------------------------------------------
 
@@ -241,15 +241,31 @@ class AttuneWorkflow:
                 self.inquiry(known)
 
     def _details(self) -> str:
-        """The Web UI's "current details": the task table, and which run of the chain this is."""
+        """The Web UI's "current details": what the run waits for (people), which run of the
+        chain this is, and the task table."""
         assert self.conductor is not None
-        table = task_table(self.conductor)
+        parts = [f"Waiting for {what}." for what in self._waiting_for()]
         carry = self.inp.carry
-        if carry is None:
-            return table
-        return (f"Run {carry.runs} of this execution: it continues as new every "
-                f"{self.inp.continue_after:,} history events; earlier runs hold the earlier "
-                f"tasks.\n\n{table}")
+        if carry is not None:
+            parts.append(f"Run {carry.runs} of this execution: it continues as new every "
+                         f"{self.inp.continue_after:,} history events; earlier runs hold the "
+                         "earlier tasks.")
+        return "\n\n".join([*parts, task_table(self.conductor)])
+
+    def _waiting_for(self) -> list[str]:
+        """The inquiries the run waits on, as a person reading the Web UI wants them named."""
+        found = [f"inquiry {inquiry} (task {key.task}, `wait_for`)"
+                 for inquiry, (key, _) in self.waits.items()]
+        workflow_id = workflow.info().workflow_id
+        for key in sorted(self.asking, key=str):
+            known = self.desk.by_key.get(record_key(workflow_id, key))
+            found.append(f"an answer to inquiry {known.id} (task {key.task}, core.ask)" if known
+                         else f"an answer (task {key.task}, core.ask; its inquiry is being created)")
+        return found
+
+    def _show_details(self) -> None:
+        if self.conductor is not None:
+            workflow.set_current_details(self._details())
 
     async def _run_plain(self) -> Any:
         """A script action submitted alone still runs here, so every execution is traceable."""
@@ -487,6 +503,7 @@ class AttuneWorkflow:
     @workflow.signal(name=SIGNAL_INQUIRY)
     def inquiry(self, state: InquiryState) -> None:
         state = self.desk.learn(state)
+        self._show_details()  # name the inquiry the run now knows it waits for
         wait = self.waits.get(state.id)
         if wait is None:
             return  # a core.ask attempt picks it up by key, or nobody waits (yet)
