@@ -25,7 +25,6 @@ from temporalio.client import Client
 
 from attune.engine.client import EngineClient
 from attune.packs.loader import load_packs
-
 from bench.cases import FULL, QUICK, Bench, chains_needed
 from bench.generate import build_packs
 from bench.procmon import Sampler, status_kb
@@ -33,8 +32,8 @@ from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "nodejs40", "items1000", "items10000",
-         "rest200", "scaling")
+CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "nodejs40",
+         "items1000", "items10000", "rest200", "scaling")
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 

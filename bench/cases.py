@@ -19,7 +19,6 @@ from temporalio.client import Client
 from attune.contract import new_workflow_id
 from attune.engine.client import EngineClient
 from attune.packs.catalog import Catalog
-
 from bench.generate import ECHO, SCRIPTS, chain_ref
 from bench.interpreter import chain_cost, items_cost
 from bench.measure import fanout_split, history_split, read_records, records_split, stats

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from attune.engine.presentation import task_table
 from attune.contract import RunRecord
+from attune.engine.presentation import task_table
 from attune.packs.catalog import Catalog
 from attune.workflows.commands import Dispatch, Outcome
 from attune.workflows.conductor import Conductor

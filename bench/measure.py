@@ -10,8 +10,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from attune.engine.client import EngineClient
 from attune.contract import RunRecord
+from attune.engine.client import EngineClient
 
 
 def stats(values: list[float]) -> dict[str, float]:

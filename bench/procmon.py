@@ -182,7 +182,7 @@ class LoadMeter:
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
 
-    def __enter__(self) -> "LoadMeter":
+    def __enter__(self) -> LoadMeter:
         self.load_before = loadavg()
         self.busy0, self.total0 = machine_cpu()
         self.ours0 = self.sampler.our_cpu()

@@ -148,7 +148,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             w = (r.get("raw_load") or {}).get("cpu_s_by_process", {})
             n = r["tasks"]
 
-            def pair(ours_role: str, raw_role: str, i: int) -> str:
+            def pair(ours_role: str, raw_role: str, i: int, o: dict = o, w: dict = w, n: int = n) -> str:
                 a, b = o.get(ours_role), w.get(raw_role)
                 fa = f"{a[i] * 1000 / n:.2f}" if a else "0"
                 fb = f"{b[i] * 1000 / n:.2f}" if b else "0"
@@ -177,7 +177,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             seen.add((r["case"], r["tasks"]))
             fo, fr = r["fanout_ours"], r["fanout_raw"]
 
-            def both(key: str, stat: str, scale: float = 1.0) -> str:
+            def both(key: str, stat: str, scale: float = 1.0, fo: dict = fo, fr: dict = fr) -> str:
                 a, b = (fo.get(key) or {}).get(stat), (fr.get(key) or {}).get(stat)
                 return f"{_s(a / scale if a is not None else None, 1)} / {_s(b / scale if b is not None else None, 1)}"
 

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from attune.engine.server import free_port, start_dev_server
-
 from bench.procmon import Sampler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,9 +33,10 @@ class Stack:
     # ---- processes ----------------------------------------------------------------------------
 
     def _spawn(self, role: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        log = open(self.logs / f"{role}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        # The child keeps its own copy of the log's descriptor; ours can close at once.
+        with open(self.logs / f"{role}.log", "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
         self.procs[role] = proc
         self.sampler.watch(role, proc.pid)
 
