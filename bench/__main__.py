@@ -32,8 +32,10 @@ from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "nodejs40",
-         "items1000", "items10000", "rest200", "scaling")
+CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "shell40rest",
+         "nodejs40", "nodejs40rest", "items1000", "items1000rest", "items10000", "rest200", "scaling")
+# Opt-in (--only): the 20,000-iteration loop alone takes about ten minutes.
+EXTRA = ("loop",)
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
@@ -53,7 +55,14 @@ async def run_case(bench: Bench, name: str) -> dict:
                                       note=f"{s.chain} x fibo(10), `local: true` action")
     if name == "python40localrest":
         return await bench.chain_rest_case(name, "python_local", s.chain, 10,
-                                           repeats=max(3, s.repeats), raw_mode="local")
+                                           repeats=max(3, s.repeats), raw_modes=("local", "inproc"))
+    if name in ("python40rest", "shell40rest", "nodejs40rest"):
+        runtime = name.removesuffix("40rest")
+        same = "warm" if runtime == "python" else "spawn"  # raw with the processes ours starts
+        return await bench.chain_rest_case(name, runtime, s.chain, 10, repeats=max(3, s.repeats),
+                                           raw_modes=(same, "inproc"))
+    if name == "items1000rest":
+        return await bench.items_rest_case(name, s.items[0], repeats=1)
     if name in ("shell40", "nodejs40"):
         runtime = name.removesuffix("40")
         return await bench.chain_case(name, runtime, s.chain, 10, repeats=s.repeats,
@@ -68,12 +77,12 @@ async def run_case(bench: Bench, name: str) -> dict:
         return await bench.items_case(name, s.items[0])
     if name == "items10000":
         return await bench.items_case(name, s.items[1])
-    if name == "python40rest":
-        return await bench.chain_rest_case(name, "python", s.chain, 10, repeats=max(3, s.repeats))
     if name == "rest200":
         return await bench.rest_case(name, s.rest)
     if name == "scaling":
         return await bench.scaling()
+    if name == "loop":
+        return await bench.loop_case()
     raise ValueError(name)
 
 
@@ -85,7 +94,8 @@ async def warm_up(bench: Bench) -> None:
             await bench.raw_run("RawChain", bench.raw_chain_arg(runtime, 2, 5))
     await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "local"))
     await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "warm"))
-    await bench.raw_run("RawChain", bench.raw_chain_arg("python", 2, 5, "inproc"))
+    for runtime in ("python", "shell", "nodejs"):
+        await bench.raw_run("RawChain", bench.raw_chain_arg(runtime, 2, 5, "inproc"))
     await bench.ours("bench.items", {"count": 10})
     await bench.raw_run("RawItems", {"runtime": "shell", "script": "echo.sh", "format": "dotenv",
                                      "count": 10, "concurrency": 100})
@@ -96,12 +106,13 @@ async def main(args: argparse.Namespace) -> int:
     selected = list(CASES)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        unknown = [w for w in wanted if w not in CASES]
+        unknown = [w for w in wanted if w not in CASES + EXTRA]
         if unknown:
-            console.print(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+            console.print(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES + EXTRA)}")
             return 2
-        selected = [c for c in CASES if c in wanted]
+        selected = [c for c in CASES + EXTRA if c in wanted]
     workdir = Path(tempfile.mkdtemp(prefix="attune-bench-"))
+    workdir.chmod(0o755)  # a root worker runs actions as an unprivileged user: it must enter the packs
     chains = chains_needed(sizes) + [(rt, 2) for rt in ("python", "shell", "nodejs", "python_local")]
     packs_root = build_packs(workdir, chains)
     catalog = load_packs(packs_root)
@@ -176,7 +187,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    parser.add_argument("--only", help=f"comma-separated cases: {', '.join(CASES)}")
+    parser.add_argument("--only", help=f"comma-separated cases: {', '.join(CASES + EXTRA)}")
     parser.add_argument("--out", help="JSON results file (default bench/results/latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work dir and logs")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -21,6 +21,7 @@ from attune.engine.client import EngineClient
 from attune.packs.catalog import Catalog
 from bench.generate import ECHO, SCRIPTS, chain_ref
 from bench.interpreter import chain_cost, items_cost
+from bench.long_loop import run_loop
 from bench.measure import fanout_split, history_split, read_records, records_split, stats
 from bench.procmon import LoadMeter, Sampler
 from bench.raw_workflows import ORCHESTRATOR_QUEUE as RAW_QUEUE
@@ -43,12 +44,15 @@ class Sizes:
     scale_chains: tuple[int, ...]
     scale_items: tuple[int, ...]
     repeats: int
+    loop: tuple[int, ...]
 
 
 FULL = Sizes(chain=40, big_n=33, big_chain=10, items=(1000, 10000), rest=200,
-             scale_chains=(10, 100, 1000), scale_items=(100, 1000, 10000), repeats=3)
+             scale_chains=(10, 100, 1000), scale_items=(100, 1000, 10000), repeats=3,
+             loop=(100, 1000, 5000, 20000))
 QUICK = Sizes(chain=10, big_n=25, big_chain=3, items=(200, 1200), rest=20,
-              scale_chains=(5, 20, 60), scale_items=(50, 200, 1200), repeats=1)
+              scale_chains=(5, 20, 60), scale_items=(50, 200, 1200), repeats=1,
+              loop=(20, 200, 2000))
 
 
 def chains_needed(s: Sizes) -> list[tuple[str, int]]:
@@ -161,24 +165,54 @@ class Bench:
         return result
 
     async def chain_rest_case(self, name: str, runtime: str, length: int, n: int, *,
-                              repeats: int, raw_mode: str = "warm") -> dict[str, Any]:
+                              repeats: int, raw_modes: tuple[str, ...] = ("warm",)) -> dict[str, Any]:
         """The chain submitted through REST, timed until the API reports it completed: the
-        issue's end-to-end target (records mirrored). Raw = the same chain on the SDK."""
+        issue's end-to-end target (records mirrored). Raw = the same chain on the SDK, in each
+        of `raw_modes` (the first is the ratio's baseline; "inproc" is the floor)."""
         result: dict[str, Any] = {"case": name, "tasks": length, "runtime": runtime}
-        base = self.stack.start_api(f"sqlite:///{self.stack.workdir / 'bench-chain.db'}")
-        ref = chain_ref(runtime, length)
+        ours = await self._through_rest(chain_ref(runtime, length), {"n": n}, repeats, result)
+        if ours is None:
+            return result
+        raw = {m: [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, m))
+                   for _ in range(repeats)] for m in raw_modes}
+        self._rest_result(result, ours, raw, f"{length} x fibo({n}) via POST /executions/execute,"
+                          " until GET /executions/{id}?wait=30 says completed (records mirrored)")
+        _finish(result, length)
+        return result
+
+    async def items_rest_case(self, name: str, count: int, *, repeats: int) -> dict[str, Any]:
+        """One with_items of `count` shell echoes through REST, records on; raw = the same
+        fan-out on the SDK spawning the same script ("spawn") and echoing in-process ("inproc")."""
+        result: dict[str, Any] = {"case": name, "tasks": count, "runtime": "shell"}
+        ours = await self._through_rest("bench.items", {"count": count}, repeats, result)
+        if ours is None:
+            return result
+        _, script, fmt = ECHO
+        raw = {m: [await self.raw_run("RawItems", {"runtime": "shell", "script": script, "format": fmt,
+                                                   "count": count, "concurrency": 100, "mode": m})
+                   for _ in range(repeats)] for m in ("spawn", "inproc")}
+        self._rest_result(result, ours, raw, f"with_items of {count} shell echoes, concurrency 100,"
+                          " via POST /executions/execute until the API says completed")
+        _finish(result, count)
+        return result
+
+    async def _through_rest(self, ref: str, params: dict[str, Any], repeats: int,
+                            result: dict[str, Any]) -> dict[str, Any] | None:
+        """`repeats` runs of `ref` through the API on a fresh records database, one after the
+        other; None (with result["skipped"]) when the API cannot serve."""
+        base = self.stack.start_api(f"sqlite:///{self.stack.workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}")
         try:
             reason = await self._api_ready(base)
             if reason:
                 result["skipped"] = reason
-                return result
+                return None
             times, recorded = [], []
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 with LoadMeter(self.sampler) as meter:
                     for _ in range(repeats + 1):  # the first run warms the API's caches
                         t0 = time.time()
                         resp = await http.post("/api/v1/executions/execute",
-                                               json={"action_ref": ref, "parameters": {"n": n}})
+                                               json={"action_ref": ref, "parameters": params})
                         resp.raise_for_status()
                         execution_id = resp.json()["data"]["id"]
                         while True:  # the API answers the moment the record says it ended
@@ -190,18 +224,24 @@ class Bench:
                             raise RuntimeError(f"{ref} ended {row['status']}: {row.get('result')}")
                         times.append(time.time() - t0)
                         recorded.append((_epoch(row.get("ended_at")) or time.time()) - t0)
-            times, recorded = times[1:], recorded[1:]
         finally:
             self.stack.stop("api")
-        raw = [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, raw_mode))
-               for _ in range(repeats)]
-        result.update(ours_s=statistics.median(times), ours_runs_s=times,
-                      ours_recorded_end_s=statistics.median(recorded),
-                      raw_s=statistics.median(r["seconds"] for r in raw), raw_mode=raw_mode,
-                      load=meter.summary(), notes=f"{length} x fibo({n}) via POST /executions/execute,"
-                      " until GET /executions/{id}?wait=30 says completed (records mirrored)")
-        _finish(result, length)
-        return result
+        return {"times": times[1:], "recorded": recorded[1:], "load": meter.summary(), "runs": len(times)}
+
+    @staticmethod
+    def _rest_result(result: dict[str, Any], ours: dict[str, Any],
+                     raw: dict[str, list[dict[str, Any]]], note: str) -> None:
+        modes = list(raw)
+        by_mode = {m: statistics.median(r["seconds"] for r in runs) for m, runs in raw.items()}
+        result.update(ours_s=statistics.median(ours["times"]), ours_runs_s=ours["times"],
+                      ours_recorded_end_s=statistics.median(ours["recorded"]),
+                      raw_s=by_mode[modes[0]], raw_mode=modes[0], raw_by_mode_s=by_mode,
+                      raw_runs_s={m: [r["seconds"] for r in runs] for m, runs in raw.items()},
+                      # ours' CPU was measured over all its runs (warm-up included), raw's over one
+                      load=ours["load"], load_runs=ours["runs"], raw_load=_median_run(raw[modes[0]])["load"],
+                      notes=note)
+        if "inproc" in by_mode:
+            result["floor_s"] = by_mode["inproc"]
 
     async def rest_case(self, name: str, count: int) -> dict[str, Any]:
         result: dict[str, Any] = {"case": name, "tasks": count * 3, "runtime": "shell"}
@@ -223,6 +263,9 @@ class Bench:
             self.stack.stop("api")
         direct = await self._concurrent_ours(count)
         raw = await self._concurrent_raw(count)
+        floor = await self._concurrent_raw(count, "inproc")
+        result.update(floor_s=floor["seconds"], floor_throughput=floor["throughput"],
+                      floor_latency_s=floor["latency_s"])
         result.update(
             ours_s=api["seconds"], raw_s=raw["seconds"], raw_mode="spawn",
             ours_throughput=api["throughput"], raw_throughput=raw["throughput"],
@@ -273,9 +316,10 @@ class Bench:
                 deadline = time.monotonic() + 600
                 while len(ended) < count and time.monotonic() < deadline:
                     await asyncio.sleep(0.25)
-                    resp = await http.get("/api/v1/executions", params={
-                        "top_level_only": "true", "per_page": 1000,
-                        "status": "completed,failed,cancelled,timeout,abandoned"})
+                    resp = await http.get("/api/v1/executions", params=[
+                        ("top_level_only", "true"), ("per_page", 1000),
+                        *(("status", s) for s in ("completed", "failed", "cancelled", "timeout",
+                                                  "abandoned"))])
                     resp.raise_for_status()
                     now = time.time()
                     body = resp.json()
@@ -327,14 +371,14 @@ class Bench:
         return {"seconds": seconds, "throughput": count / seconds, "latency_s": stats(latency),
                 "load": meter.summary()}
 
-    async def _concurrent_raw(self, count: int) -> dict[str, Any]:
+    async def _concurrent_raw(self, count: int, mode: str = "spawn") -> dict[str, Any]:
         _, script, fmt = ECHO
 
         async def one(i: int) -> float:
             t0 = time.time()
             await self.raw.execute_workflow(
                 "RawChain", {"runtime": "shell", "script": script, "format": fmt,
-                             "params": {"message": f"x {i}"}, "length": 3, "mode": "spawn"},
+                             "params": {"message": f"x {i}"}, "length": 3, "mode": mode},
                 id=f"raw-three-{uuid.uuid4().hex[:10]}", task_queue=RAW_QUEUE)
             return time.time() - t0
 
@@ -371,6 +415,18 @@ class Bench:
         return {"case": "scaling", "chains": chains, "items": items, "interpreter": interp}
 
 
+    async def loop_case(self) -> dict[str, Any]:
+        """A loop of one queued fibo(1) task per iteration, longer than one Temporal history holds:
+        the cost per iteration must stay flat across continue-as-new (issue 13.4)."""
+        await run_loop(self.engine, "bench.loop", 20, self.catalog)  # unmeasured warm-up
+        rows = []
+        with LoadMeter(self.sampler) as meter:
+            for count in self.sizes.loop:
+                self.log(f"  loop of {count}")
+                rows.append(await run_loop(self.engine, "bench.loop", count, self.catalog))
+        return {"case": "loop", "rows": rows, "load": meter.summary()}
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
@@ -383,6 +439,9 @@ def _finish(result: dict[str, Any], tasks: int) -> None:
         result["raw_ms_per_task"] = raw * 1000 / tasks
     if ours and raw:
         result["ratio"] = ours / raw
+    if ours and result.get("floor_s"):  # against plain in-process Temporal code (issue 13.1)
+        result["floor_ratio"] = ours / result["floor_s"]
+        result["floor_ms_per_task"] = result["floor_s"] * 1000 / tasks
 
 
 def _epoch(value: str | None) -> float | None:

@@ -2,6 +2,7 @@
 
     python -m bench.long_loop                       # 100, 1000, 5000, 20000 iterations, queued action
     python -m bench.long_loop --sizes 100,2000 --local
+    python -m bench --only loop                      # the same inside the main benchmark run
 
 A loop past ~1,600 queued tasks (~10,000 history events) continues as new; the cost per
 iteration must not grow with the length of the loop. There is no raw-SDK column: a raw workflow
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 from attune.engine.client import EngineClient
+from attune.packs.catalog import Catalog
 from attune.packs.loader import load_packs
 from bench.procmon import Sampler
 from bench.stack import Stack
@@ -28,8 +30,8 @@ PACKS = Path(__file__).resolve().parent / "packs"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-async def run_loop(engine: EngineClient, ref: str, count: int) -> dict:
-    catalog = load_packs(str(PACKS))
+async def run_loop(engine: EngineClient, ref: str, count: int, catalog: Catalog | None = None) -> dict:
+    catalog = catalog or load_packs(str(PACKS))
     workflow_id = f"{ref}-{count}-{time.time_ns()}"
     began = time.perf_counter()
     await engine.start(catalog=catalog.closure(ref), action_ref=ref, parameters={"count": count},

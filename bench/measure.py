@@ -51,6 +51,10 @@ def records_split(records: list[RunRecord]) -> dict[str, Any]:
             "transition_ms": stats(transition)}
 
 
+def _bytes(payloads: Any) -> float:
+    return float(sum(len(p.data) + sum(len(v) for v in p.metadata.values()) for p in payloads.payloads))
+
+
 def _ms(event: Any) -> float:
     return event.event_time.ToMicroseconds() / 1000.0
 
@@ -67,9 +71,11 @@ async def history_split(client: Client, workflow_id: str) -> dict[str, Any]:
     start = end = None
     wft_run = []  # WorkflowTaskStarted -> Completed: workflow code time on the orchestrator
     wft_started: dict[int, float] = {}
+    sizes: dict[str, list[float]] = {"workflow_input": [], "activity_input": [], "activity_result": []}
     for event in history.events:
         if event.HasField("workflow_execution_started_event_attributes"):
             start = _ms(event)
+            sizes["workflow_input"].append(_bytes(event.workflow_execution_started_event_attributes.input))
         elif event.HasField("workflow_execution_completed_event_attributes"):
             end = _ms(event)
         elif event.HasField("workflow_task_started_event_attributes"):
@@ -80,12 +86,14 @@ async def history_split(client: Client, workflow_id: str) -> dict[str, Any]:
                 wft_run.append(_ms(event) - begun)
         elif event.HasField("activity_task_scheduled_event_attributes"):
             acts[event.event_id] = {"scheduled": _ms(event)}
+            sizes["activity_input"].append(_bytes(event.activity_task_scheduled_event_attributes.input))
         elif event.HasField("activity_task_started_event_attributes"):
             acts[event.activity_task_started_event_attributes.scheduled_event_id]["started"] = _ms(event)
         elif event.HasField("activity_task_completed_event_attributes"):
             attrs = event.activity_task_completed_event_attributes
             act = acts[attrs.scheduled_event_id]
             act["completed"] = _ms(event)
+            sizes["activity_result"].append(_bytes(attrs.result))
             try:
                 act["duration"] = float(json.loads(attrs.result.payloads[0].data)["duration_ms"])
             except (IndexError, KeyError, TypeError, ValueError):
@@ -105,6 +113,8 @@ async def history_split(client: Client, workflow_id: str) -> dict[str, Any]:
         "events": len(history.events),
         "queue_ms": stats(queue), "worker_ms": stats(worker), "execution_ms": stats(execution),
         "transition_ms": stats(transition), "workflow_task_ms": stats(wft_run),
+        # What each run carries through Temporal (encoded payload bytes): part of the overhead
+        **{f"{k}_bytes": stats(v) for k, v in sizes.items()},
     }
     if ordered and start is not None and "scheduled" in ordered[0]:
         out["head_ms"] = round(ordered[0]["scheduled"] - start, 1)

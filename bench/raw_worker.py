@@ -130,16 +130,17 @@ class Activities:
             result["stdout"] = text
         return result
 
-    @activity.defn(name="raw_fibo")
-    async def raw_fibo(self, n: int) -> dict[str, Any]:
+    @activity.defn(name="raw_inproc")
+    async def raw_inproc(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The work without a process: fibo(n) when given n (the chains), else an echo (the
+        fan-outs and bench.three), the floor that plain in-process Temporal code sets."""
         started = time.monotonic()
 
         def fibo(k: int) -> int:
             return k if k < 2 else fibo(k - 1) + fibo(k - 2)
 
-        value = fibo(n)
-        return {"data": {"n": n, "result": value},
-                "duration_ms": int((time.monotonic() - started) * 1000)}
+        data = {"n": params["n"], "result": fibo(params["n"])} if "n" in params else dict(params)
+        return {"data": data, "duration_ms": int((time.monotonic() - started) * 1000)}
 
 
 async def main(role: str, address: str) -> None:
@@ -152,7 +153,7 @@ async def main(role: str, address: str) -> None:
     else:
         acts = Activities(role)
         worker = Worker(client, task_queue=runtime_queue(role),
-                        activities=[acts.raw_run, acts.raw_fibo], max_concurrent_activities=100,
+                        activities=[acts.raw_run, acts.raw_inproc], max_concurrent_activities=100,
                         activity_executor=concurrent.futures.ThreadPoolExecutor(100))
     print(f"raw worker {role} polling {address}", flush=True)
     await worker.run()

@@ -41,8 +41,9 @@ class RawChain:
     """`length` activities in sequence: {runtime, script, format, params, length, mode}.
 
     mode: "spawn" (a fresh interpreter per task), "warm" (python: fork from a pre-started
-    interpreter, as Attune's python runtime does), "inproc" (python: fibo computed inside the
-    activity, as in the published cross-engine benchmarks; no process at all), "local" (a local
+    interpreter, as Attune's python runtime does), "inproc" (the work computed inside the
+    activity, on the runtime's own queue, as in the published cross-engine benchmarks; no process
+    at all: the floor plain Temporal code sets), "local" (a local
     activity in the orchestrator process forking from the warm starter, as Attune's `local: true`
     actions run).
     """
@@ -53,7 +54,7 @@ class RawChain:
         for _ in range(inp["length"]):
             if inp.get("mode") == "inproc":
                 last = await workflow.execute_activity(
-                    "raw_fibo", inp["params"]["n"], task_queue=runtime_queue("python"), **OPTIONS)
+                    "raw_inproc", inp["params"], task_queue=runtime_queue(inp["runtime"]), **OPTIONS)
             elif inp.get("mode") == "local":
                 last = await workflow.execute_local_activity(
                     "raw_run", {"runtime": inp["runtime"], "script": inp["script"],
@@ -68,7 +69,8 @@ class RawChain:
 
 @workflow.defn(name="RawItems")
 class RawItems:
-    """One activity per item of range(start, start + count), at most `concurrency` at once."""
+    """One activity per item of range(start, start + count), at most `concurrency` at once.
+    mode "spawn" (default) runs the echo script per item; "inproc" echoes inside the activity."""
 
     @workflow.run
     async def run(self, inp: dict[str, Any]) -> int:
@@ -84,10 +86,14 @@ class RawItems:
         limit = asyncio.Semaphore(inp["concurrency"])
 
         async def one(index: int) -> Any:
+            params = {"message": f"item {index}"}
             async with limit:
+                if inp.get("mode") == "inproc":
+                    return await workflow.execute_activity(
+                        "raw_inproc", params, task_queue=runtime_queue(inp["runtime"]), **OPTIONS)
                 return await workflow.execute_activity(
                     "raw_run", {"script": inp["script"], "format": inp["format"],
-                                "params": {"message": f"item {index}"}, "mode": "spawn"},
+                                "params": params, "mode": "spawn"},
                     task_queue=runtime_queue(inp["runtime"]), **OPTIONS)
 
         results = await asyncio.gather(*(one(i) for i in range(start, start + count)))

@@ -68,12 +68,49 @@ def _load(result: dict[str, Any]) -> str:
     return f"{load['cpu_foreign'] * 100:.0f}% / {load['load1_before']:.1f}"
 
 
+# Issue 13.1's targets for ours (through REST, records on) against raw in-process activities.
+FLOOR_TARGETS = {"python40rest": 1.2, "python40localrest": 1.2, "shell40rest": 1.3,
+                 "nodejs40rest": 1.3, "rest200": 1.2}
+
+
+def _print_floor(console: Console, results: list[dict[str, Any]]) -> None:
+    rows = [r for r in results if r.get("floor_ratio")]
+    if not rows:
+        return
+    table = Table(title="Against the floor: ours through REST (records on) vs raw Temporal code whose "
+                        "activities compute in-process (no process at all)")
+    for col in ("case", "tasks", "ours s", "floor s", "ours/floor", "target", "ours ms/task",
+                "floor ms/task"):
+        table.add_column(col, justify="left" if col == "case" else "right")
+    for r in rows:
+        target = FLOOR_TARGETS.get(r["case"])
+        ratio = _s(r["floor_ratio"])
+        if target:
+            ratio = f"[{'green' if r['floor_ratio'] <= target else 'red'}]{ratio}[/]"
+        table.add_row(r["case"], str(r["tasks"]), _s(r["ours_s"]), _s(r["floor_s"]), ratio,
+                      f"<= {target}" if target else "-", _s(r.get("ours_ms_per_task"), 1),
+                      _s(r.get("floor_ms_per_task"), 1))
+    console.print(table)
+
+
+def _print_loop(console: Console, results: list[dict[str, Any]]) -> None:
+    for r in (x for x in results if x.get("case") == "loop" and x.get("rows")):
+        table = Table(title="A loop of queued tasks across continue-as-new: cost per iteration")
+        for col in ("iterations", "s", "ms / iteration", "x the first", "Temporal runs"):
+            table.add_column(col, justify="right")
+        first = r["rows"][0]["ms_per_iteration"]
+        for row in r["rows"]:
+            table.add_row(f"{row['iterations']:,}", _s(row["seconds"], 1), _s(row["ms_per_iteration"]),
+                          _s(row["ms_per_iteration"] / first), str(row["temporal_runs"]))
+        console.print(table)
+
+
 def print_report(console: Console, data: dict[str, Any]) -> None:
     m = data["machine"]
     console.print(f"\n[bold]Attune on Temporal benchmarks[/] ({data['mode']}) - {m['date']}, "
                   f"{m['nproc']} x {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
                   f"temporalio {m['temporalio']}, {m['temporal_cli'].splitlines()[0] if m['temporal_cli'] else '?'}")
-    results = [r for r in data["results"] if r.get("case") != "scaling"]
+    results = [r for r in data["results"] if r.get("case") not in ("scaling", "loop")]
 
     table = Table(title="Cases: ours (Attune) vs raw (same work on the Temporal SDK directly)")
     for col in ("case", "tasks", "ours s", "raw s", "ours/raw", "ours ms/task", "raw ms/task",
@@ -107,6 +144,9 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     for note in footnotes:
         console.print(f"  {note}", highlight=False)
 
+    _print_floor(console, results)
+    _print_loop(console, data["results"])
+
     split = Table(title="Per-task split, ms (p50). Records: from Attune's RunRecords. "
                         "History: from Temporal events, ours vs raw")
     for col in ("case", "rec exec", "rec assign", "rec trans", "queue o/r", "worker o/r",
@@ -126,6 +166,14 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             _s(r.get("records_read_s")))
     if chains:
         console.print(split)
+        for r in chains:
+            ho, hr = r.get("split_history_ours") or {}, r.get("split_history_raw") or {}
+            if ho.get("activity_input_bytes"):
+                console.print(f"  {r['case']}: payload bytes p50, ours / raw: workflow input "
+                              f"{_p(ho, 'workflow_input_bytes', 'p50')} / {_p(hr, 'workflow_input_bytes', 'p50')}, "
+                              f"activity input {_p(ho, 'activity_input_bytes')} / {_p(hr, 'activity_input_bytes')}, "
+                              f"activity result {_p(ho, 'activity_result_bytes')} / "
+                              f"{_p(hr, 'activity_result_bytes')}", highlight=False)
 
     cpu_rows = []
     for r in results:
@@ -147,17 +195,19 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             o = (r.get("load") or {}).get("cpu_s_by_process", {})
             w = (r.get("raw_load") or {}).get("cpu_s_by_process", {})
             n = r["tasks"]
+            runs = r.get("load_runs", 1)  # ours measured over several runs (the REST cases)
 
-            def pair(ours_role: str, raw_role: str, i: int, o: dict = o, w: dict = w, n: int = n) -> str:
+            def pair(ours_role: str, raw_role: str, i: int, o: dict = o, w: dict = w, n: int = n,
+                     runs: int = runs) -> str:
                 a, b = o.get(ours_role), w.get(raw_role)
-                fa = f"{a[i] * 1000 / n:.2f}" if a else "0"
+                fa = f"{a[i] * 1000 / n / runs:.2f}" if a else "0"
                 fb = f"{b[i] * 1000 / n:.2f}" if b else "0"
                 return f"{fa} / {fb}"
 
             api = o.get("api")
             ct.add_row(r["case"], pair("orchestrator", "raw-orchestrator", 0),
                        pair(rt, f"raw-{rt}", 0), pair(rt, f"raw-{rt}", 1),
-                       pair("temporal", "temporal", 1), f"{api[1] * 1000 / n:.2f}" if api else "-")
+                       pair("temporal", "temporal", 1), f"{api[1] * 1000 / n / runs:.2f}" if api else "-")
         console.print(ct)
 
     fan = [r for r in data["results"] if r.get("fanout_ours")]

@@ -126,10 +126,7 @@ def _transition(item: Any, src: Path, pieces: list[_Piece], findings: list[Findi
     if not isinstance(item, dict):
         findings.append(Finding(src, "a transition must be a mapping with when/publish/do"))
         return
-    for key in item:
-        if key not in allowed and key != "__chart_meta__":
-            findings.append(Finding(src + (key,), f"unknown key '{key}' in transition"
-                                    + did_you_mean(key, allowed), key=True))
+    _unknown_keys(item, allowed, src, "transition", findings)
     if legacy and "do" in item and "next" in item:
         findings.append(Finding(src + ("next",), "give `do` or `next` (its older spelling), not "
                                 "both", key=True))
@@ -201,10 +198,7 @@ def _decision(value: Any, src: Path, pieces: list[_Piece], findings: list[Findin
         if not isinstance(branch, dict):
             findings.append(Finding(where, "a decision branch must be a mapping"))
             continue
-        for key in branch:
-            if key not in DECISION_KEYS and key != "__chart_meta__":
-                findings.append(Finding(where + (key,), f"unknown key '{key}' in decision branch"
-                                        + did_you_mean(key, DECISION_KEYS), key=True))
+        _unknown_keys(branch, DECISION_KEYS, where, "decision branch", findings)
         if not isinstance(branch.get("default", False), bool):
             findings.append(Finding(where + ("default",), "'default' must be true or false"))
         if "next" not in branch:
@@ -260,3 +254,12 @@ def _bump(rel: Path, by: int) -> Path:
     if len(rel) >= 2 and rel[0] == "publish":
         return ("publish", rel[1] + by) + rel[2:]
     return rel
+
+
+def _unknown_keys(mapping: dict, allowed: set[str], where: tuple, what: str,
+                  findings: list[Finding]) -> None:
+    """A finding per key the language does not know (the graphical editor's metadata aside)."""
+    for key in mapping:
+        if key not in allowed and key != "__chart_meta__":
+            findings.append(Finding(where + (key,), f"unknown key '{key}' in {what}"
+                                    + did_you_mean(key, allowed), key=True))
