@@ -23,7 +23,7 @@ import httpx
 from rich.console import Console
 
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
-from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
+from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
 from attune.secrets import load_key
 from attune.settings import ORCHESTRATOR, Settings
@@ -83,7 +83,8 @@ def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     # Own session: a Ctrl-C or SIGHUP for the terminal reaches `attune up` alone, which then
     # stops everything in order. SIGTERM from the kernel should `attune up` die without that.
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "attune.cli", *args], env=env,
+        return subprocess.Popen([sys.executable, "-m", "attune.cli", *args],
+                                env={**env, PARENT_ENV: str(os.getpid())},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=preexec_die_with_parent(signal.SIGTERM))
 

@@ -4,8 +4,12 @@ warm starter) and spawned, since the two must be indistinguishable to an action.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -441,3 +445,49 @@ async def test_secrets_never_reach_the_log(tmp_path, caplog):
                                     secret_names=["token"]))
     assert res.succeeded and caplog.records  # something was logged ...
     assert "s3cr3t-value" not in caplog.text  # ... but not the secret
+
+
+# ---- the stack's own processes stop when `attune up` is gone, also without a death signal -------
+
+_WATCHER = """
+import signal, sys, time
+from attune.runtimes.lifecycle import watch_parent
+signal.signal(signal.SIGTERM, lambda *_: (print("stopped by parent watch", flush=True), sys.exit(0)))
+if sys.argv[1] == "watch":
+    assert watch_parent(interval=0.05) is not None
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_a_stack_process_whose_parent_is_killed_stops_on_its_own(tmp_path, watch):
+    """No PR_SET_PDEATHSIG here (as on macOS): the parent is SIGKILLed, the child is re-parented
+    and its watch sends it SIGTERM through its own handler. Without the watch it would stay."""
+    script, log = tmp_path / "w.py", tmp_path / "w.log"
+    script.write_text(_WATCHER)
+    mode = "watch" if watch else "plain"
+    parent = subprocess.Popen(
+        ["bash", "-c", f'export ATTUNE_PARENT_PID=$$; "{sys.executable}" "{script}" {mode} > "{log}" 2>&1 & '
+                       'echo $!; wait'],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    child = int(parent.stdout.readline())
+    try:
+        time.sleep(1.0)  # the child has imported and started watching
+        parent.kill()
+        parent.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alive(child) is not watch
+        if watch:
+            assert "stopped by parent watch" in log.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_no_parent_watch_outside_the_stack(monkeypatch):
+    monkeypatch.delenv("ATTUNE_PARENT_PID", raising=False)
+    from attune.runtimes.lifecycle import watch_parent
+    assert watch_parent() is None

@@ -20,6 +20,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
 from attune.settings import ORCHESTRATOR, Settings
 
@@ -199,6 +200,7 @@ def worker(
         fail_usage(f"--runtime must be one of {', '.join(ROLES)}, not {runtime!r}")
     settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix,
                              workflow_sandbox=sandbox)
+    watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 
 
@@ -254,6 +256,7 @@ def api(
     from attune.api.app import create_app
 
     settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
+    watch_parent()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 log_level="warning")
 

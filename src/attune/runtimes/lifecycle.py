@@ -5,7 +5,8 @@ exits (SIGKILL and the OOM killer included). On Linux this is prctl(PR_SET_PDEAT
 tied to the *thread* that forked the child, not to the process: fork only from a thread that lives
 as long as the parent (the event loop's), never from a short-lived executor thread. Elsewhere the
 call does nothing and the caller's other means apply (the warm starter also watches its control
-socket; `attune down` stops a recorded stack).
+socket; the stack's own Python processes poll their parent with `watch_parent`; `attune down`
+stops a recorded stack).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 SUPPORTED = sys.platform.startswith("linux")
+PARENT_ENV = "ATTUNE_PARENT_PID"  # set by `attune up` for the processes it starts
 _PR_SET_PDEATHSIG = 1
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if SUPPORTED else None
 
@@ -54,3 +59,23 @@ def signal_group(pid: int, sig: int, *, leader: bool = False) -> None:
                 os.kill(pid, sig)
     except PermissionError:
         pass
+
+
+def watch_parent(sig: int = signal.SIGTERM, interval: float = 1.0) -> threading.Thread | None:
+    """In a process `attune up` started (PARENT_ENV names it): signal ourselves `sig` once the
+    parent is gone, i.e. once we were re-parented. The portable half of `die_with_parent`, for
+    systems without prctl (macOS); on Linux it backs up the death signal at one wake-up a second.
+    `sig` goes through the process's own handler, so a worker or the API stops as on Ctrl-C."""
+    raw = os.environ.get(PARENT_ENV, "")
+    if not raw.isdigit():
+        return None
+    parent = int(raw)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), sig)
+
+    thread = threading.Thread(target=watch, name="attune-parent-watch", daemon=True)
+    thread.start()
+    return thread
