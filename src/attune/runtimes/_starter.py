@@ -12,9 +12,12 @@ Every action process goes through here because this process, and only this one, 
 - when the worker goes (control socket closed, or SIGTERM from the kernel since the worker asked
   for it with the parent-death signal), every running group is killed before the starter exits.
 
-Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env, user?, exec?}
+Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env, user?, exec?, wait?}
 with four fds attached (stdin, stdout, stderr, reply socket). On the reply socket the starter sends
 "pid N" once the child has its own session, then "exit N" (N < 0 = killed by signal -N).
+With `wait` the child is forked ahead of need (runtimes/pool.py): it takes its session and user,
+then blocks until "<length>\n<json {path, argv, cwd, env}>" arrives on its stdin, and only then
+enters cwd, takes the environment and runs the script.
 """
 
 import atexit
@@ -131,6 +134,8 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
                 os.close(fd)
             _become(req.get("user"))
             _die_with_parent(signal.SIGKILL, starter)  # after _become: a uid change clears it
+            if req.get("wait"):
+                req.update(_read_request())
             _enter(req["cwd"], req.get("user"))
             os.environ.clear()
             os.environ.update(req["env"])
@@ -146,6 +151,25 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
     os.read(sync_r, 1)  # EOF once the child called setsid (or died)
     os.close(sync_r)
     return pid, reply
+
+
+def _read_exact(length: int) -> bytes:
+    data = b""
+    while len(data) < length:
+        chunk = os.read(0, length - len(data))
+        if not chunk:
+            os._exit(0)  # the worker let this waiting child go unused
+        data += chunk
+    return data
+
+
+def _read_request() -> dict:
+    """A waiting child's request, "<length>\n<json>" on its stdin, read byte by byte up to the
+    length so that the action's own stdin stays in the pipe (sys.stdin has buffered nothing)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        line += _read_exact(1)
+    return json.loads(_read_exact(int(line)))
 
 
 def _become(user) -> None:

@@ -1,0 +1,42 @@
+'use strict';
+// A Node.js process started ahead of need (runtimes/pool.py): `node _waiter.js`, run as the
+// action user with the stdio pipes of the task it will serve. It blocks until the worker writes
+// "<length>\n<json {path, argv, cwd, env}>" on stdin, then becomes that action as `node <path>`
+// would: argv, environment (exactly the request's), cwd, then the entry script run as the main
+// module by Node's own entry point (CommonJS, or ESM for .mjs / "type": "module"). Whatever the
+// action sends after the header stays unread in the pipe for its process.stdin. Nothing here
+// touches globalThis or process.stdin, so nothing of the waiter is visible to the action.
+const fs = require('fs');
+const Module = require('module');
+
+function readExact(length) {
+  const buf = Buffer.alloc(length);
+  for (let got = 0; got < length;) {
+    const n = fs.readSync(0, buf, got, length - got, null);
+    if (n === 0) process.exit(0); // the worker let this waiter go unused
+    got += n;
+  }
+  return buf;
+}
+
+function readHeader() {
+  let line = '';
+  for (;;) { // byte by byte: not one byte of the action's stdin may be consumed here
+    const ch = readExact(1).toString('latin1');
+    if (ch === '\n') return JSON.parse(readExact(Number(line)).toString('utf8'));
+    line += ch;
+  }
+}
+
+// Preloaded while waiting (Node's internal module cache, no globals): what process.stdin/stdout
+// need when the action first touches them.
+require('net');
+require('stream');
+require('tty');
+
+const request = readHeader();
+process.chdir(request.cwd);
+for (const name of Object.keys(process.env)) delete process.env[name];
+Object.assign(process.env, request.env);
+process.argv = request.argv;
+Module.runMain(request.path);
