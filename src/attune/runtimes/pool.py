@@ -16,11 +16,13 @@ starts its process the plain way.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 WAITER_JS = str(Path(__file__).with_name("_waiter.js"))
 MAX_SIZE = 4  # idle interpreters cost memory (a node ~40 MB); a few cover a machine's cores
 READY_TIMEOUT = 0.5  # the starter reports a fork within ms; a longer silence means it is stuck
+MAX_POOLS = 8  # environments with processes waiting; the least recently used one goes first
 MAX_STRIKES = 3  # takes in a row that found every waiter dead: the pool gives up on that environment
 
 
@@ -66,12 +69,19 @@ class _Pool:
         self.waiters: list[_Waiter] = []
         self.strikes = 0
         self.disabled = False
+        self.closed = False
 
-    def take(self) -> tuple[_Waiter, warm.WarmProcess] | None:
+    async def take(self) -> tuple[_Waiter, warm.WarmProcess] | None:
+        if not self.waiters:
+            self.fill()  # first use, or a burst larger than the pool: this task waits for the fork
         found_dead = False
-        while self.waiters and not self.disabled:
+        while self.waiters:
             waiter = self.waiters.pop(0)  # the oldest: the most likely to have finished starting
-            proc = waiter.pending.ready(READY_TIMEOUT)
+            try:
+                proc = await waiter.pending.ready(READY_TIMEOUT)
+            except asyncio.CancelledError:
+                waiter.close()
+                raise
             if proc is None:
                 waiter.close()
                 found_dead = True
@@ -86,12 +96,11 @@ class _Pool:
                 log.warning("processes started ahead for %s (%s) die before use; starting them per task",
                             self.runner, self.interpreter)
                 self.disabled = True
-                self.close()
-        if not self.disabled:
-            self.fill()
         return None
 
     def fill(self) -> None:
+        if self.disabled or self.closed:  # closed: evicted or shut down while its task ran
+            return
         while len(self.waiters) < size() and self._start():
             pass
 
@@ -118,11 +127,12 @@ class _Pool:
         return True
 
     def close(self) -> None:
+        self.closed = True
         while self.waiters:
             self.waiters.pop().close()
 
 
-_pools: dict[tuple, _Pool] = {}
+_pools: OrderedDict[tuple, _Pool] = OrderedDict()  # least recently used first
 _concurrency = 100
 
 
@@ -144,7 +154,7 @@ def size() -> int:
     return min(_concurrency, MAX_SIZE)
 
 
-def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_as: RunAs | None,
+async def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_as: RunAs | None,
          warm_start: bool) -> Taken | None:
     """A waiting process for this action (argv as a plain start would run it), or None: then
     start one the plain way. Python actions with `warm_start: false` and shell ones never pool."""
@@ -155,7 +165,10 @@ def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_as: Ru
     pool = _pools.get(key)
     if pool is None:
         pool = _pools[key] = _Pool(runner, argv[0], startup, run_as)
-    taken = pool.take()
+        if len(_pools) > MAX_POOLS:  # many pack environments: idle processes for the recent ones only
+            _pools.popitem(last=False)[1].close()
+    _pools.move_to_end(key)
+    taken = await pool.take()
     if taken is None:
         return None
     waiter, proc = taken

@@ -170,7 +170,7 @@ async def _start(req: ProcessRequest, argv: list[str], env: dict[str, str],
 
 async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], payload: bytes,
                    started: float, run_as: RunAs | None) -> ProcessResult:
-    taken = pool.take(req.runner, argv, req.pack_dir, env, run_as, req.warm)
+    taken = await pool.take(req.runner, argv, req.pack_dir, env, run_as, req.warm)
     if taken is not None:  # started ahead of need: it reads its request, then the parameters
         proc, in_w, out_r, err_r = taken.proc, taken.stdin, taken.stdout, taken.stderr
         payload = taken.header + payload

@@ -186,13 +186,16 @@ class Pending:
         self._reply = reply
         self.pid: int | None = None
 
-    def ready(self, timeout: float) -> WarmProcess | None:
-        """The started process if it is there (waiting `timeout` at most for the starter's
-        answer) and still alive; None otherwise (this Pending is then closed)."""
-        if self.pid is None and _readable(self._reply, timeout):
-            data = _recv(self._reply)
+    async def ready(self, timeout: float) -> WarmProcess | None:
+        """The started process once the starter reports it (within `timeout`), if it is still
+        alive; None otherwise (this Pending is then closed)."""
+        if self.pid is None:
+            try:
+                data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self._reply, 64), timeout)
+            except (OSError, TimeoutError):
+                data = b""
             self.pid = int(data[4:]) if data.startswith(b"pid ") else None
-        if self.pid is None or _readable(self._reply, 0):  # no pid yet, or its exit is reported
+        if self.pid is None or _readable(self._reply):  # no pid, or its exit is already reported
             self.close()
             return None
         return WarmProcess(self.pid, self._reply)
@@ -202,17 +205,10 @@ class Pending:
         self._reply.close()
 
 
-def _readable(sock: socket.socket, timeout: float) -> bool:
+def _readable(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
-    return bool(poller.poll(timeout * 1000))
-
-
-def _recv(sock: socket.socket) -> bytes:
-    try:
-        return sock.recv(64)
-    except OSError:
-        return b""
+    return bool(poller.poll(0))
 
 
 def start_waiting(python: str, argv: list[str], env: dict[str, str], stdio: tuple[int, int, int], *,
