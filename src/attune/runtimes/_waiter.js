@@ -1,11 +1,12 @@
 'use strict';
 // A Node.js process started ahead of need (runtimes/pool.py): `node _waiter.js`, run as the
-// action user with the stdio pipes of the task it will serve. It blocks until the worker writes
-// "<length>\n<json {path, argv, cwd, env}>" on stdin, then becomes that action as `node <path>`
-// would: argv, environment (exactly the request's), cwd, then the entry script run as the main
-// module by Node's own entry point (CommonJS, or ESM for .mjs / "type": "module"). Whatever the
-// action sends after the header stays unread in the pipe for its process.stdin. Nothing here
-// touches globalThis or process.stdin, so nothing of the waiter is visible to the action.
+// action user with the stdio pipes of the task it will serve. Once booted it says so on fd 3, then
+// blocks until the worker writes "<length>\n<json {path, argv, cwd, env}>" on stdin, then becomes
+// that action as `node <path>` would: argv, environment (exactly the request's), cwd, then the
+// entry script run as the main module by Node's own entry point (CommonJS, or ESM for .mjs /
+// "type": "module"). Whatever the worker sends after the header stays unread in the pipe for the
+// action's process.stdin. Nothing here touches globalThis or process.stdin, and the waiter leaves
+// require.cache, so nothing of it is visible to the action.
 const fs = require('fs');
 const Module = require('module');
 
@@ -34,6 +35,10 @@ require('net');
 require('stream');
 require('tty');
 
+delete require.cache[__filename]; // not among the action's modules
+
+fs.writeSync(3, 'r'); // ready (the worker waits for this before it hands a task over)
+fs.closeSync(3);
 const request = readHeader();
 process.chdir(request.cwd);
 for (const name of Object.keys(process.env)) delete process.env[name];

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 WAITER_JS = str(Path(__file__).with_name("_waiter.js"))
 MAX_SIZE = 4  # idle interpreters cost memory (a node ~40 MB); a few cover a machine's cores
 READY_TIMEOUT = 0.5  # the starter reports a fork within ms; a longer silence means it is stuck
+BOOT_TIMEOUT = 10.0  # a node boots in ~50 ms, seconds on a loaded machine; never means it is stuck
 MAX_POOLS = 8  # environments with processes waiting; the least recently used one goes first
 MAX_STRIKES = 3  # takes in a row that found every waiter dead: the pool gives up on that environment
 
@@ -56,11 +57,38 @@ class _Waiter:
     stdin: int
     stdout: int
     stderr: int
+    ready: int  # read end of its "ready" pipe: "r" once it waits for its request; EOF if it died
 
     def close(self) -> None:
         self.pending.close()
+        os.close(self.ready)
         for fd in (self.stdin, self.stdout, self.stderr):  # EOF on its stdin: it exits unused
             os.close(fd)
+
+    async def alive(self) -> warm.WarmProcess | None:
+        """Its handle once it is ready for a request (a Node.js one may still be booting: that
+        is waited for); None when it died or never got that far."""
+        if not await _said_ready(self.ready, BOOT_TIMEOUT):
+            return None
+        return await self.pending.ready(READY_TIMEOUT)  # None too if its exit is already reported
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _said_ready(fd: int, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _wake, readable)
+    try:
+        await asyncio.wait_for(readable, timeout)
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+    return os.read(fd, 1) == b"r"
 
 
 class _Pool:
@@ -78,7 +106,7 @@ class _Pool:
         while self.waiters:
             waiter = self.waiters.pop(0)  # the oldest: the most likely to have finished starting
             try:
-                proc = await waiter.pending.ready(READY_TIMEOUT)
+                proc = await waiter.alive()
             except asyncio.CancelledError:
                 waiter.close()
                 raise
@@ -105,11 +133,11 @@ class _Pool:
             pass
 
     def _start(self) -> bool:
-        (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
-        theirs = (in_r, out_w, err_w)
+        (in_r, in_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
+        theirs = (in_r, out_w, err_w, ready_w)
         user = (self.run_as.uid, self.run_as.gid) if self.run_as else None
         try:
-            for fd in theirs:  # the action's: re-opening /dev/stdin or /dev/stdout must work
+            for fd in theirs[:3]:  # the action's: re-opening /dev/stdin or /dev/stdout must work
                 hand_over(fd, self.run_as)
             if self.runner == "python":
                 pending = warm.start_waiting(self.interpreter, [], self.env, theirs, user=user)
@@ -120,10 +148,10 @@ class _Pool:
             for fd in theirs:  # the child has its copies; ours would hide EOF
                 os.close(fd)
         if pending is None:
-            for fd in (in_w, out_r, err_r):
+            for fd in (in_w, out_r, err_r, ready_r):
                 os.close(fd)
             return False
-        self.waiters.append(_Waiter(pending, in_w, out_r, err_r))
+        self.waiters.append(_Waiter(pending, in_w, out_r, err_r, ready_r))
         return True
 
     def close(self) -> None:

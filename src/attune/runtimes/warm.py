@@ -122,7 +122,7 @@ def shutdown() -> None:
 
 
 def _request(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
-             stdio: tuple[int, int, int], user: tuple[int, int] | None, **flags: bool) -> socket.socket | None:
+             stdio: tuple[int, ...], user: tuple[int, int] | None, **flags: bool) -> socket.socket | None:
     """Send one request to the starter of `python`; the reply socket, or None when it cannot."""
     if not SUPPORTED:
         return None
@@ -135,7 +135,8 @@ def _request(python: str, path: str, argv: list[str], cwd: str, env: dict[str, s
     try:
         message = json.dumps({"path": path, "argv": argv, "cwd": cwd, "env": env, "user": user,
                               **flags}).encode()
-        socket.send_fds(starter.ctrl, [message], [*stdio, theirs.fileno()])
+        # stdin, stdout, stderr, reply socket, then a waiting process's "ready" pipe
+        socket.send_fds(starter.ctrl, [message], [*stdio[:3], theirs.fileno(), *stdio[3:]])
     except OSError as err:  # starter gone, its queue full, or the message too large
         log.warning("warm start of %s failed (%s); spawning instead", path, err)
         ours.close()
@@ -211,10 +212,11 @@ def _readable(sock: socket.socket) -> bool:
     return bool(poller.poll(0))
 
 
-def start_waiting(python: str, argv: list[str], env: dict[str, str], stdio: tuple[int, int, int], *,
+def start_waiting(python: str, argv: list[str], env: dict[str, str], fds: tuple[int, int, int, int], *,
                   user: tuple[int, int] | None = None, exec_program: bool = False) -> Pending | None:
     """Ask for a process that waits for its request on stdin (see `_starter.py`), without waiting
     for the fork: a Python child of the starter of `python`, or with `exec_program` the program
-    `argv` (a Node.js waiter). None when there is no starter to ask."""
-    ours = _request(python, "", argv, "/", env, stdio, user, exec=exec_program, wait=not exec_program)
+    `argv` (a Node.js waiter). `fds`: its stdin, stdout, stderr and the write end of its "ready"
+    pipe. None when there is no starter to ask."""
+    ours = _request(python, "", argv, "/", env, fds, user, exec=exec_program, wait=True)
     return None if ours is None else Pending(ours)
