@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -33,20 +34,20 @@ def _request(pack: Path, runner: str) -> ProcessRequest:
                           parameters={"n": 1}, output_format="json")
 
 
-async def _per_task_ms(pack: Path, runner: str, runs: int, gap: float) -> float:
-    """Mean wall time of one run_process; `gap` seconds pass between two runs (not counted), as
-    between the tasks of a chain, where the orchestrator's round trip lies between two tasks."""
+async def _per_task_ms(pack: Path, runner: str, runs: int, gap: float) -> tuple[float, float]:
+    """Mean and median wall time of one run_process (ms); `gap` seconds pass between two runs (not
+    counted), as between the tasks of a chain, where the orchestrator's round trip lies between."""
     for _ in range(2):  # starter start, interpreter lookup, first pool fill
         await run_process(_request(pack, runner))
     await asyncio.sleep(0.5)  # let a fresh pool finish starting, as a worker's would between bursts
-    total = 0.0
+    times = []
     for _ in range(runs):
         started = time.perf_counter()
         result = await run_process(_request(pack, runner))
-        total += time.perf_counter() - started
+        times.append((time.perf_counter() - started) * 1000)
         assert result.succeeded, result.error
         await asyncio.sleep(gap)
-    return total * 1000 / runs
+    return statistics.mean(times), statistics.median(times)
 
 
 async def main(runs: int) -> None:
@@ -60,9 +61,9 @@ async def main(runs: int) -> None:
             os.environ["ATTUNE_PROCESS_POOL"] = setting
             for runner in ACTIONS:
                 for gap in GAPS:
-                    ms = await _per_task_ms(pack, runner, runs, gap)
-                    print(f"{runner:7s} {mode:7s} gap {gap * 1000:4.0f} ms: {ms:6.1f} ms/task "
-                          f"over {runs} sequential runs", flush=True)
+                    mean, median = await _per_task_ms(pack, runner, runs, gap)
+                    print(f"{runner:7s} {mode:7s} gap {gap * 1000:3.0f} ms: mean {mean:5.1f} ms/task, "
+                          f"median {median:5.1f} ({runs} sequential runs)", flush=True)
     warm.shutdown()
 
 
