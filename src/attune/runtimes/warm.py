@@ -3,6 +3,8 @@ environment) that forks action processes. A Python action forks from the starter
 interpreter, saving the ~60 ms interpreter start; any other action (`exec`) forks from the
 worker's own and execs its program. Either way the starter is the action's parent, which lets it
 end the action's process group when the action exits or the worker dies.
+A starter also starts processes ahead of need for `pool.py` (`start_waiting`): Python children
+forked before their task, and Node.js waiters exec'd before theirs.
 Any failure here returns None and the caller spawns normally; a dead starter is replaced on the
 next request."""
 
