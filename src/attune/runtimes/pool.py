@@ -8,10 +8,11 @@ process as a plain start: own pid, fresh module state, own exit code, killed as 
 the worker (spec §7). The task writes "<length>\\n<json request>" and then its parameters on stdin.
 
 The replacement of a taken process starts when the task's process has ended (a starting Node.js
-takes ~25 ms of CPU, which would otherwise compete with the task itself on a small machine), or
-at once when the pool ran empty; either way without waiting for it. Anything that does not work
-out (no starter, a pool whose processes die before use) makes `take` return None, and the task
-starts its process the plain way.
+takes ~25 ms of CPU, which would otherwise compete with the task itself on a small machine),
+without waiting for it. A task that finds the pool empty (its first use, a burst larger than the
+pool) has one started for itself, as a plain start would. Anything that does not work out (no
+starter, a pool whose processes die before use) makes `take` return None, and the task starts
+its process the plain way.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ class _Pool:
         self.closed = False
 
     async def take(self) -> tuple[_Waiter, warm.WarmProcess] | None:
-        if not self.waiters:
-            self.fill()  # first use, or a burst larger than the pool: this task waits for the fork
+        if not self.waiters and not self.disabled and not self.closed:
+            self._start()  # first use, or a burst larger than the pool: one for this task alone
         found_dead = False
         while self.waiters:
             waiter = self.waiters.pop(0)  # the oldest: the most likely to have finished starting
@@ -115,8 +116,6 @@ class _Pool:
                 found_dead = True
                 continue
             self.strikes = 0
-            if not self.waiters:  # the next task should not wait for this one to end
-                self.fill()
             return waiter, proc
         if found_dead:
             self.strikes += 1
