@@ -44,4 +44,4 @@ process.chdir(request.cwd);
 for (const name of Object.keys(process.env)) delete process.env[name];
 Object.assign(process.env, request.env);
 process.argv = request.argv;
-Module.runMain(request.path);
+setImmediate(Module.runMain, request.path); // from the event loop: no frame of ours in its stack traces
