@@ -130,6 +130,10 @@ async def test_actions_and_starters_end_when_their_worker_is_killed(temporal_sta
                             queue_prefix=prefix)
         python = await start(engine, "edge.hold", {"dir": str(action_tmp)}, packs=EDGE_PACKS,
                              queue_prefix=prefix)
+        # A quick one first: when it ends, its worker's pool is full (2 node processes waiting).
+        quick = await run(engine, "edge.hold_node", {"dir": str(action_tmp), "quick": True}, packs=EDGE_PACKS,
+                          queue_prefix=prefix)
+        assert quick.status == "completed", quick.result
         node = await start(engine, "edge.hold_node", {"dir": str(action_tmp)}, packs=EDGE_PACKS,
                            queue_prefix=prefix)
         held = [action_tmp / name for name in ("pids", "hold", "hold_node")]
