@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # Where payloads too large for Temporal's history are kept (engine/blobs.py); every API,
     # orchestrator and worker of a deployment must share it. None: <state_dir>/blobs.
     blob_dir: str | None = None
+    # Processes started ahead of need per runtime and environment (runtimes/pool.py, which reads
+    # ATTUNE_PROCESS_POOL itself, as a worker's actions do not see Settings): None = min(the
+    # worker's --concurrency, 4); 0 = off (every action process starts when its task comes).
+    process_pool: int | None = None
 
     @property
     def effective_database_url(self) -> str:

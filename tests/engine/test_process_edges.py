@@ -106,9 +106,11 @@ async def test_action_sees_none_of_the_workers_environment_nor_its_key(engine):
         assert data["readable"] == {"/etc/shadow": False}
 
 
-async def test_actions_and_starters_end_when_their_worker_is_killed(temporal_stack, action_tmp):
+@pytest.mark.parametrize("pool_size", ["2", "0"], ids=["pooled", "plain"])
+async def test_actions_and_starters_end_when_their_worker_is_killed(temporal_stack, action_tmp, pool_size):
     """A runtime worker SIGKILLed mid-action: its starters get SIGTERM from the kernel and kill
-    every running action's group, background children included."""
+    every running action's group, background children included, and every process started ahead
+    of need (ATTUNE_PROCESS_POOL) that is still waiting for a task."""
     import signal
     import subprocess
     import sys
@@ -119,22 +121,33 @@ async def test_actions_and_starters_end_when_their_worker_is_killed(temporal_sta
     workers = [subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "worker", "--runtime", runtime, "--temporal-address",
          temporal_stack.address, "--queue-prefix", prefix],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for runtime in ("shell", "python")]
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "ATTUNE_PROCESS_POOL": pool_size})
+        for runtime in ("shell", "python", "nodejs")]
     engine = temporal_stack.engine
     try:
         shell = await start(engine, "edge.term_stamp", {"dir": str(action_tmp)}, packs=EDGE_PACKS,
                             queue_prefix=prefix)
         python = await start(engine, "edge.hold", {"dir": str(action_tmp)}, packs=EDGE_PACKS,
                              queue_prefix=prefix)
+        # A quick one first: when it ends, its worker's pool is full (2 node processes waiting).
+        quick = await run(engine, "edge.hold_node", {"dir": str(action_tmp), "quick": True}, packs=EDGE_PACKS,
+                          queue_prefix=prefix)
+        assert quick.status == "completed", quick.result
+        node = await start(engine, "edge.hold_node", {"dir": str(action_tmp)}, packs=EDGE_PACKS,
+                           queue_prefix=prefix)
+        held = [action_tmp / name for name in ("pids", "hold", "hold_node")]
         for _ in range(600):
-            if (action_tmp / "hold").exists() and (action_tmp / "pids").exists():
+            if all(path.exists() and path.read_text() for path in held):
                 break
             await asyncio.sleep(0.05)
-        actions = [int(p) for p in (action_tmp / "pids").read_text().split()]
-        actions.append(int((action_tmp / "hold").read_text()))
+        actions = [int(p) for path in held for p in path.read_text().split()]
+        await asyncio.sleep(0.5)  # processes started ahead: let them get there
         tree = [p for w in workers for p in psutil.Process(w.pid).children(recursive=True)]
-        assert {p.pid for p in tree} >= set(actions) and len(tree) >= 5  # 2+ starters, 3 actions
+        assert {p.pid for p in tree} >= set(actions) and len(tree) >= 7  # 3+ starters, 4 actions
+        # A pooled node keeps its waiter's command line: the running action, and one still waiting.
+        waiters = [c for c in commands(tree) if c.endswith("_waiter.js")]
+        assert len(waiters) == (2 if pool_size == "2" else 0)
         for worker in workers:
             worker.send_signal(signal.SIGKILL)
             worker.wait()
@@ -150,6 +163,6 @@ async def test_actions_and_starters_end_when_their_worker_is_killed(temporal_sta
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-        for workflow_id in (locals().get("shell"), locals().get("python")):
+        for workflow_id in (locals().get("shell"), locals().get("python"), locals().get("node")):
             if workflow_id:
                 await engine.handle(workflow_id).terminate("test over")

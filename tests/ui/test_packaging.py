@@ -32,6 +32,7 @@ def test_the_wheel_carries_the_built_ui(tmp_path: Path, built_ui: Path) -> None:
              for p in built_ui.rglob("*") if p.is_file()}
     assert "attune/webui/static/index.html" in built
     assert built <= names, sorted(built - names)[:5]
+    assert "attune/runtimes/_waiter.js" in names  # what pooled Node.js processes run (runtimes/pool.py)
 
 
 def test_the_docker_image_builds_the_ui_before_installing() -> None:

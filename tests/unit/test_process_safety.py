@@ -1,5 +1,6 @@
 """Issue 9.2, 9.10, 9.11 on real action processes (no Temporal): output made safe before it leaves
-the worker, the environment and user an action gets, and its process group ending with it."""
+the worker, the environment and user an action gets, and its process group ending with it. Each
+test runs with processes started ahead of need (issue 13) and without (`process_pool`)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ from attune.runtimes.safety import (
     encodable,
     plain_data,
 )
-from tests.unit.test_runtimes import WARM, action_writable, make_pack, request, wait_dead
+from tests.unit.test_runtimes import (  # process_pool: every test here runs pooled and plain
+    WARM,
+    action_writable,
+    make_pack,
+    process_pool,  # noqa: F401
+    request,
+    wait_dead,
+)
 
 ROOT = os.geteuid() == 0
 

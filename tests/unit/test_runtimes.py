@@ -1,5 +1,6 @@
 """Action processes (spec §7) with real subprocesses. Python cases run both warm (forked from the
-warm starter) and spawned, since the two must be indistinguishable to an action."""
+warm starter) and spawned, and every test runs with processes started ahead of need (the pool,
+issue 13) and without, since all of these must be indistinguishable to an action."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ from attune.runtimes import (
 from attune.runtimes.environments import READY_MARKER, system_python
 
 WARM = [pytest.param(True, id="warm"), pytest.param(False, id="spawn")]
+
+
+@pytest.fixture(params=[pytest.param("2", id="pooled"), pytest.param("0", id="plain")], autouse=True)
+def process_pool(request, monkeypatch) -> bool:
+    """ATTUNE_PROCESS_POOL for this test: 2 processes started ahead per environment, or none."""
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", request.param)
+    return request.param != "0"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -288,6 +296,11 @@ async def test_shell_failure_uses_last_stderr_line(tmp_path):
     assert (res.succeeded, res.exit_code, res.error) == (False, 7, "the reason")
 
 
+GROUP_JS = """
+    const child = require("child_process").spawn("sleep", ["300"], {stdio: "ignore"});
+    console.log(child.pid);
+    setTimeout(() => {}, 300000);
+"""
 GROUP_PY = """
     import subprocess, sys, time
     child = subprocess.Popen(["sleep", "300"])
@@ -297,9 +310,10 @@ GROUP_PY = """
 
 
 @pytest.mark.parametrize("runner, entry, warm_start", [
-    ("shell", "g.sh", True), ("python", "g.py", True), ("python", "g.py", False)])
+    ("shell", "g.sh", True), ("python", "g.py", True), ("python", "g.py", False), ("nodejs", "g.js", True)])
 async def test_timeout_kills_the_whole_process_group(tmp_path, runner, entry, warm_start):
-    pack = make_pack(tmp_path, {"actions/g.sh": "sleep 300 &\necho $!\nwait\n", "actions/g.py": GROUP_PY})
+    pack = make_pack(tmp_path, {"actions/g.sh": "sleep 300 &\necho $!\nwait\n", "actions/g.py": GROUP_PY,
+                                "actions/g.js": GROUP_JS})
     started = time.monotonic()
     res = await run_process(request(pack, entry, runner, timeout_seconds=0.7, warm=warm_start))
     assert time.monotonic() - started < 4
@@ -318,7 +332,7 @@ async def test_timeout_escalates_to_sigkill_after_grace(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("runner, entry, warm_start", [
-    ("shell", "c.sh", True), ("python", "c.py", True), ("python", "c.py", False)])
+    ("shell", "c.sh", True), ("python", "c.py", True), ("python", "c.py", False), ("nodejs", "c.js", True)])
 async def test_cancellation_kills_the_process_group_and_reraises(tmp_path, runner, entry, warm_start):
     pidfile = action_writable(tmp_path / "out") / "pids"
     pack = make_pack(tmp_path, {
@@ -328,6 +342,11 @@ async def test_cancellation_kills_the_process_group_and_reraises(tmp_path, runne
             child = subprocess.Popen(["sleep", "300"])
             open({str(pidfile)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
             time.sleep(300)
+        """,
+        "actions/c.js": f"""
+            const child = require("child_process").spawn("sleep", ["300"], {{stdio: "ignore"}});
+            require("fs").writeFileSync({json.dumps(str(pidfile))}, `${{process.pid}} ${{child.pid}}`);
+            setTimeout(() => {{}}, 300000);
         """,
     })
     task = asyncio.create_task(run_process(request(pack, entry, runner, warm=warm_start)))
@@ -394,8 +413,9 @@ async def test_broken_package_json_fails_with_npm_stderr(tmp_path):
     assert not res.succeeded and res.error.startswith("pack broken: npm install failed")
 
 
-async def test_python_venv_prepared_once_and_used_both_ways(tmp_path):
-    pack = make_pack(tmp_path, {"requirements.txt": "# nothing to install\n",
+async def test_python_venv_prepared_once_and_used_both_ways(tmp_path, process_pool):
+    # Requirements of their own (the comment): the pooled and the plain run build one venv each.
+    pack = make_pack(tmp_path, {"requirements.txt": f"# nothing to install (pooled: {process_pool})\n",
                                 "actions/v.py": "import os, sys\nprint(sys.prefix, os.environ['VIRTUAL_ENV'])\n"})
     first, second = await asyncio.gather(prepare_environment(str(pack), "python"),
                                          prepare_environment(str(pack), "python"))

@@ -11,6 +11,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from attune.engine.activities import HEARTBEAT_SECONDS, ActionActivities, checkpoint
 from attune.engine.workflow import AttuneWorkflow
+from attune.runtimes import pool
 from attune.runtimes.models import RUNTIMES
 from attune.settings import (
     DEFAULT_QUEUE_PREFIX,
@@ -40,6 +41,7 @@ def build_workers(client: Client, roles: list[str], *, packs_root: str | None = 
                   concurrency: int = 100, queue_prefix: str = DEFAULT_QUEUE_PREFIX,
                   state_dir: str = DEFAULT_STATE_DIR, sandboxed: bool = False) -> list[Worker]:
     """One worker per role: ORCHESTRATOR or a runtime name."""
+    pool.configure(concurrency)  # processes started ahead: no more than this worker runs at once
     workers = []
     for role in roles:
         if role == ORCHESTRATOR:

@@ -12,9 +12,14 @@ Every action process goes through here because this process, and only this one, 
 - when the worker goes (control socket closed, or SIGTERM from the kernel since the worker asked
   for it with the parent-death signal), every running group is killed before the starter exits.
 
-Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env, user?, exec?}
+Protocol (SOCK_SEQPACKET, one message per request): JSON {path, argv, cwd, env, user?, exec?, wait?}
 with four fds attached (stdin, stdout, stderr, reply socket). On the reply socket the starter sends
 "pid N" once the child has its own session, then "exit N" (N < 0 = killed by signal -N).
+With `wait` the process is started ahead of need (runtimes/pool.py) and a fifth fd comes along,
+the write end of a "ready" pipe. A Python child takes its session and user, writes "r" there, then
+blocks until "<length>\n<json {path, argv, cwd, env}>" arrives on its stdin, and only then enters
+cwd, takes the environment and runs the script. With `exec` too, the program gets the pipe as
+fd 3 and does the same (`_waiter.js`).
 """
 
 import atexit
@@ -71,16 +76,17 @@ def _serve(ctrl: socket.socket, children: dict) -> None:
                 reply.close()
                 continue
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(ctrl, MAX_MESSAGE, 4)
+                msg, fds, _flags, _addr = socket.recv_fds(ctrl, MAX_MESSAGE, 5)
             except OSError:
                 return
             if not msg:
                 return  # the worker closed the control socket, or died
-            if len(fds) != 4:
+            req = json.loads(msg)
+            if len(fds) != (5 if req.get("wait") else 4):
                 for extra in fds:
                     os.close(extra)
                 continue
-            pid, reply = _fork(json.loads(msg), fds, ctrl, children)
+            pid, reply = _fork(req, fds, ctrl, children)
             pidfd = os.pidfd_open(pid)  # a zombie can still be opened, so no race with a fast exit
             children[pidfd] = (pid, reply)
             poller.register(pidfd, select.POLLIN)
@@ -108,7 +114,7 @@ def _send(sock: socket.socket, data: bytes) -> None:
 
 
 def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tuple[int, socket.socket]:
-    stdin, stdout, stderr, reply_fd = fds
+    stdin, stdout, stderr, reply_fd, *status = fds  # status: a waiting child's "ready" pipe
     reply = socket.socket(fileno=reply_fd)
     sync_r, sync_w = os.pipe()
     starter = os.getpid()
@@ -129,8 +135,17 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
                 os.dup2(fd, target)
             for fd in set((stdin, stdout, stderr)):
                 os.close(fd)
+            if status and req.get("exec"):  # the program says "ready" on fd 3 itself
+                if status[0] != 3:
+                    os.dup2(status[0], 3)
+                    os.close(status[0])
+                os.set_inheritable(3, True)
             _become(req.get("user"))
             _die_with_parent(signal.SIGKILL, starter)  # after _become: a uid change clears it
+            if req.get("wait") and not req.get("exec"):
+                os.write(status[0], b"r")
+                os.close(status[0])
+                req.update(_read_request())
             _enter(req["cwd"], req.get("user"))
             os.environ.clear()
             os.environ.update(req["env"])
@@ -141,11 +156,30 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
             _exec(req["argv"], req["env"])
         _run_script(req["path"], req["argv"])
     os.close(sync_w)
-    for fd in (stdin, stdout, stderr):
+    for fd in (stdin, stdout, stderr, *status):
         os.close(fd)
     os.read(sync_r, 1)  # EOF once the child called setsid (or died)
     os.close(sync_r)
     return pid, reply
+
+
+def _read_exact(length: int) -> bytes:
+    data = b""
+    while len(data) < length:
+        chunk = os.read(0, length - len(data))
+        if not chunk:
+            os._exit(0)  # the worker let this waiting child go unused
+        data += chunk
+    return data
+
+
+def _read_request() -> dict:
+    """A waiting child's request, "<length>\n<json>" on its stdin, read byte by byte up to the
+    length so that the action's own stdin stays in the pipe (sys.stdin has buffered nothing)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        line += _read_exact(1)
+    return json.loads(_read_exact(int(line)))
 
 
 def _become(user) -> None:

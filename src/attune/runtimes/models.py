@@ -28,7 +28,8 @@ class ProcessRequest(BaseModel):
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
     timeout_seconds: float = 600
     api_url: str = "http://127.0.0.1:8000"
-    warm: bool = True  # python only: fork from the warm starter; False = plain spawn
+    # python only: fork from the warm starter (or take a child it forked ahead); False = plain spawn
+    warm: bool = True
     # Give the process an execution token (spec §9); the worker mints it into `api_token` just
     # before the start, so it never travels through Temporal.
     issue_token: bool = False

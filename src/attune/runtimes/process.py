@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
-from attune.runtimes import warm
+from attune.runtimes import pool, warm
 from attune.runtimes.environments import EnvironmentBuildError, prepare_environment
 from attune.runtimes.isolation import IsolationError, RunAs, action_environment, action_user, hand_over
 from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
@@ -150,8 +150,9 @@ async def _launch(req: ProcessRequest, argv: list[str], env: dict[str, str], std
         raise _Rejected(f"could not start {argv[0]}: {err}") from None
 
 
-async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], payload: bytes,
-                   started: float, run_as: RunAs | None) -> ProcessResult:
+async def _start(req: ProcessRequest, argv: list[str], env: dict[str, str],
+                 run_as: RunAs | None) -> tuple[Any, int, int, int]:
+    """Start the process now (no waiting one to take): its handle and our ends of its stdio."""
     (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
     for fd in (in_r, out_w, err_w):  # the action's: re-opening /dev/stdin or /dev/stdout must work
         hand_over(fd, run_as)
@@ -164,6 +165,17 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
     finally:
         for fd in (in_r, out_w, err_w):  # the child has its copies; ours would hide EOF
             os.close(fd)
+    return proc, in_w, out_r, err_r
+
+
+async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], payload: bytes,
+                   started: float, run_as: RunAs | None) -> ProcessResult:
+    taken = await pool.take(req.runner, argv, req.pack_dir, env, run_as, req.warm)
+    if taken is not None:  # started ahead of need: it reads its request, then the parameters
+        proc, in_w, out_r, err_r = taken.proc, taken.stdin, taken.stdout, taken.stderr
+        payload = taken.header + payload
+    else:
+        proc, in_w, out_r, err_r = await _start(req, argv, env, run_as)
     # File objects rather than bare fds: should a task be cancelled before it starts, the garbage
     # collector still closes its pipe.
     stdin = os.fdopen(in_w, "wb", buffering=0)
@@ -188,6 +200,8 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
     finally:
         for task in tasks:
             task.cancel()
+        if taken is not None:
+            taken.refill()
     return _result(req, started, exit_code, timed_out, out, err)
 
 

@@ -3,6 +3,8 @@ environment) that forks action processes. A Python action forks from the starter
 interpreter, saving the ~60 ms interpreter start; any other action (`exec`) forks from the
 worker's own and execs its program. Either way the starter is the action's parent, which lets it
 end the action's process group when the action exits or the worker dies.
+A starter also starts processes ahead of need for `pool.py` (`start_waiting`): Python children
+forked before their task, and Node.js waiters exec'd before theirs.
 Any failure here returns None and the caller spawns normally; a dead starter is replaced on the
 next request."""
 
@@ -12,10 +14,12 @@ import asyncio
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -103,18 +107,25 @@ def prewarm(python: str, env: dict[str, str] | None = None) -> None:
         _starter_for(python, dict(os.environ) if env is None else env)
 
 
+_shutdown_hooks: list[Callable[[], None]] = []
+
+
+def on_shutdown(hook: Callable[[], None]) -> None:
+    """Call `hook` first in `shutdown` (the pool lets its waiting processes go)."""
+    _shutdown_hooks.append(hook)
+
+
 def shutdown() -> None:
     """Stop every starter (worker shutdown, tests)."""
+    for hook in _shutdown_hooks:
+        hook()
     while _starters:
         _starters.popitem()[1].close()
 
 
-async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
-                 stdio: tuple[int, int, int], *, user: tuple[int, int] | None = None,
-                 exec_program: bool = False) -> WarmProcess | None:
-    """Start an action with the given stdio fds; None = use a plain spawn. By default fork
-    `path` from the starter of `python`; with `exec_program`, exec `argv` (python is then the
-    starter's own interpreter, any will do). `user` = (uid, gid) the action runs as."""
+def _request(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
+             stdio: tuple[int, ...], user: tuple[int, int] | None, **flags: bool) -> socket.socket | None:
+    """Send one request to the starter of `python`; the reply socket, or None when it cannot."""
     if not SUPPORTED:
         return None
     try:
@@ -125,8 +136,9 @@ async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[st
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         message = json.dumps({"path": path, "argv": argv, "cwd": cwd, "env": env, "user": user,
-                              "exec": exec_program}).encode()
-        socket.send_fds(starter.ctrl, [message], [*stdio, theirs.fileno()])
+                              **flags}).encode()
+        # stdin, stdout, stderr, reply socket, then a waiting process's "ready" pipe
+        socket.send_fds(starter.ctrl, [message], [*stdio[:3], theirs.fileno(), *stdio[3:]])
     except OSError as err:  # starter gone, its queue full, or the message too large
         log.warning("warm start of %s failed (%s); spawning instead", path, err)
         ours.close()
@@ -134,6 +146,18 @@ async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[st
     finally:
         theirs.close()
     ours.setblocking(False)
+    return ours
+
+
+async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[str, str],
+                 stdio: tuple[int, int, int], *, user: tuple[int, int] | None = None,
+                 exec_program: bool = False) -> WarmProcess | None:
+    """Start an action with the given stdio fds; None = use a plain spawn. By default fork
+    `path` from the starter of `python`; with `exec_program`, exec `argv` (python is then the
+    starter's own interpreter, any will do). `user` = (uid, gid) the action runs as."""
+    ours = _request(python, path, argv, cwd, env, stdio, user, exec=exec_program)
+    if ours is None:
+        return None
     reply = asyncio.ensure_future(asyncio.get_running_loop().sock_recv(ours, 64))
     try:
         data = await asyncio.shield(reply)
@@ -155,3 +179,46 @@ async def launch(python: str, path: str, argv: list[str], cwd: str, env: dict[st
         ours.close()
         return None
     return WarmProcess(int(data[4:]), ours)
+
+
+class Pending:
+    """A process the starter is starting ahead of need (`start_waiting`): forked, or about to be,
+    and then blocked until its request arrives on its stdin."""
+
+    def __init__(self, reply: socket.socket):
+        self._reply = reply
+        self.pid: int | None = None
+
+    async def ready(self, timeout: float) -> WarmProcess | None:
+        """The started process once the starter reports it (within `timeout`), if it is still
+        alive; None otherwise (this Pending is then closed)."""
+        if self.pid is None:
+            try:
+                data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self._reply, 64), timeout)
+            except (OSError, TimeoutError):
+                data = b""
+            self.pid = int(data[4:]) if data.startswith(b"pid ") else None
+        if self.pid is None or _readable(self._reply):  # no pid, or its exit is already reported
+            self.close()
+            return None
+        return WarmProcess(self.pid, self._reply)
+
+    def close(self) -> None:
+        """Let it go: the caller closes its stdin, upon which it exits; the starter reaps it."""
+        self._reply.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def start_waiting(python: str, argv: list[str], env: dict[str, str], fds: tuple[int, int, int, int], *,
+                  user: tuple[int, int] | None = None, exec_program: bool = False) -> Pending | None:
+    """Ask for a process that waits for its request on stdin (see `_starter.py`), without waiting
+    for the fork: a Python child of the starter of `python`, or with `exec_program` the program
+    `argv` (a Node.js waiter). `fds`: its stdin, stdout, stderr and the write end of its "ready"
+    pipe. None when there is no starter to ask."""
+    ours = _request(python, "", argv, "/", env, fds, user, exec=exec_program, wait=True)
+    return None if ours is None else Pending(ours)

@@ -1,0 +1,253 @@
+"""Processes started ahead of need (issue 13, runtimes/pool.py): each task takes a process that
+was already started, and still gets one of its own (spec §7). The semantics every action relies
+on run pooled and plain in test_runtimes.py and test_process_safety.py; here is what is specific
+to the pool: that the process was indeed started before the task, that nothing of one task or of
+the waiting reaches another, Node.js's main module and ES modules, refills and fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from attune.runtimes import pool, run_process, warm
+from tests.unit.test_runtimes import alive, make_pack, request, wait_dead
+
+SIZE = 2
+
+
+@pytest.fixture(autouse=True)
+def _pooled(monkeypatch):
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", str(SIZE))
+    yield
+    warm.shutdown()  # this test's waiting processes end with it (and so do the pools)
+
+
+def pids() -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit()}
+
+
+async def run_ahead(pack, entry, runner, **kw):
+    """Run an action whose pool was filled by an earlier run; its pid must have existed before."""
+    await asyncio.sleep(0.3)  # the pool refills when a task ends: let the starter fork
+    before = pids()
+    res = await run_process(request(pack, entry, runner, **kw))
+    assert res.succeeded, res.stderr
+    return res, before
+
+
+# Reports what a task could inherit from a process that waited, or from the task before it.
+IDENTITY = {
+    "python": ("who.py", """
+        import json, os, sys
+        import helper
+        helper.count += 1
+        dirty = hasattr(json, "_touched")
+        json._touched = True
+        stat = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+        print(json.dumps({"pid": os.getpid(), "pgid": int(stat[2]), "sid": int(stat[3]),
+                          "count": helper.count, "dirty": dirty, "cwd": os.getcwd(), "argv": sys.argv,
+                          "stdin": sys.stdin.read(), "env": dict(os.environ), "main": __name__,
+                          "modules": sorted(m for m in sys.modules if "attune" in m or "_starter" in m)}))
+    """),
+    "nodejs": ("who.js", """
+        const fs = require("fs");
+        const helper = require("./helper.js");
+        helper.count += 1;
+        const dirty = globalThis.touched === true;
+        globalThis.touched = true;
+        const stat = fs.readFileSync("/proc/self/stat", "utf8").split(")").pop().trim().split(" ");
+        console.log(JSON.stringify({pid: process.pid, pgid: Number(stat[2]), sid: Number(stat[3]),
+          count: helper.count, dirty, cwd: process.cwd(), argv: process.argv, stdin: fs.readFileSync(0, "utf8"),
+          env: process.env, main: require.main === module, mainModule: process.mainModule === module,
+          id: module.id, parent: module.parent ?? null, execArgv: process.execArgv,
+          cache: Object.keys(require.cache), globals: Object.keys(globalThis).sort()}));
+    """),
+}
+HELPERS = {"actions/helper.py": "count = 0\n", "actions/helper.js": "module.exports = {count: 0};\n"}
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_each_task_takes_a_process_started_ahead_and_gets_it_alone(tmp_path, monkeypatch, runner):
+    entry, script = IDENTITY[runner]
+    pack = make_pack(tmp_path, {f"actions/{entry}": script, **HELPERS})
+    params = {"n": 1, "s": "hé"}
+    await run_process(request(pack, entry, runner, parameters=params))  # fills the pool
+    runs = [await run_ahead(pack, entry, runner, parameters=params, output_format="json") for _ in range(3)]
+    seen = [res.data for res, _ in runs]
+    assert all(d["pid"] in before for d, (_, before) in zip(seen, runs, strict=True))  # started ahead
+    assert len({d["pid"] for d in seen}) == 3 and os.getpid() not in {d["pid"] for d in seen}
+    assert all(d["pid"] == d["pgid"] == d["sid"] for d in seen)  # its own session and group
+    assert all((d["count"], d["dirty"]) == (1, False) for d in seen)  # fresh module state and globals
+    assert all(d["cwd"] == str(pack) and json.loads(d["stdin"]) == params for d in seen)
+    # The plain start is the reference for everything else: argv, env, main module, what is loaded.
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
+    plain = (await run_process(request(pack, entry, runner, parameters=params, output_format="json"))).data
+    for key in ("pid", "pgid", "sid"):
+        del plain[key]
+        del seen[0][key]
+    assert seen[0] == plain
+
+
+async def test_pooled_node_main_module_and_exit_semantics(tmp_path):
+    pack = make_pack(tmp_path, {
+        "actions/main.js": "console.log(require.main === module, require.main.filename === __filename);\n",
+        "actions/code.js": "process.exitCode = 4;\nsetTimeout(() => console.log('later'), 20);\n",
+        "actions/exit.js": "process.on('exit', (c) => console.log('exit', c));\nprocess.exit(6);\n"
+                           "console.log('not reached');\n",
+        "actions/throw.js": "console.log('before');\nthrow new Error('boom');\n",
+        "actions/reject.js": "Promise.reject(new Error('nope'));\n",
+    })
+    for entry in ("main.js", "code.js"):  # fill the pool
+        await run_process(request(pack, entry, "nodejs"))
+    results = {e: await run_process(request(pack, e, "nodejs"))
+               for e in ("main.js", "code.js", "exit.js", "throw.js", "reject.js")}
+    assert (results["main.js"].exit_code, results["main.js"].stdout) == (0, "true true\n")
+    assert (results["code.js"].exit_code, results["code.js"].stdout) == (4, "later\n")
+    assert (results["exit.js"].exit_code, results["exit.js"].stdout) == (6, "exit 6\n")
+    assert results["throw.js"].exit_code == 1 and results["throw.js"].stdout == "before\n"
+    assert "Error: boom" in results["throw.js"].stderr
+    assert results["reject.js"].exit_code == 1 and "Error: nope" in results["reject.js"].stderr
+
+
+@pytest.mark.parametrize("entry", ["m.mjs", "esm/m.js"])
+async def test_pooled_node_runs_es_modules(tmp_path, entry):
+    script = """
+        import { readFileSync } from "node:fs";
+        import { fileURLToPath } from "node:url";
+        const params = JSON.parse(readFileSync(0, "utf8"));
+        await new Promise((resolve) => setTimeout(resolve, 10));  // top-level await
+        console.log(JSON.stringify({n: params.n, self: fileURLToPath(import.meta.url), argv1: process.argv[1],
+                                    cjs: typeof require}));
+        process.exitCode = 2;
+    """
+    pack = make_pack(tmp_path, {"actions/m.mjs": script, "actions/esm/m.js": script,
+                                "actions/esm/package.json": '{"type": "module"}'})
+    await run_process(request(pack, entry, "nodejs", parameters={"n": 0}))  # fills the pool
+    await asyncio.sleep(0.3)
+    res = await run_process(request(pack, entry, "nodejs", parameters={"n": 7}))
+    path = str(pack / "actions" / entry)
+    assert res.exit_code == 2, res.stderr
+    assert json.loads(res.stdout) == {"n": 7, "self": path, "argv1": path, "cjs": "undefined"}
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_each_task_has_its_own_exit_code(tmp_path, runner):
+    pack = make_pack(tmp_path, {"actions/x.py": "import json, sys\nsys.exit(json.load(sys.stdin)['code'])\n",
+                                "actions/x.js": "process.exitCode = JSON.parse(require('fs').readFileSync(0))"
+                                                ".code;\n"})
+    entry = "x.py" if runner == "python" else "x.js"
+    codes = [(await run_process(request(pack, entry, runner, parameters={"code": c}))).exit_code
+             for c in (3, 0, 7, 0, 1)]
+    assert codes == [3, 0, 7, 0, 1]
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_pool_refills_and_serves_a_burst_larger_than_itself(tmp_path, runner):
+    pack = make_pack(tmp_path, {"actions/p.py": "import os, time\ntime.sleep(0.2)\nprint(os.getpid())\n",
+                                "actions/p.js": "setTimeout(() => console.log(process.pid), 200);\n"})
+    entry = "p.py" if runner == "python" else "p.js"
+    results = await asyncio.gather(*(run_process(request(pack, entry, runner)) for _ in range(5)))
+    assert all(r.succeeded for r in results) and len({r.stdout for r in results}) == 5
+    (key, filled), = [(k, p) for k, p in pool._pools.items() if k[0] == runner]
+    assert len(filled.waiters) == SIZE  # refilled as the tasks ended, up to the size and no more
+    res, before = await run_ahead(pack, entry, runner)
+    assert int(res.stdout) in before
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_pooled_timeout_and_cancel_end_the_whole_group(tmp_path, runner):
+    # (test_runtimes runs its timeout and cancellation tests pooled too; here the process is
+    # also shown to be one started ahead.)
+    pidfile = tmp_path / "out" / "pids"
+    pidfile.parent.mkdir(mode=0o777)
+    pidfile.parent.chmod(0o777)
+    script = {"python": f"""
+        import os, subprocess, time
+        child = subprocess.Popen(["sleep", "300"])
+        open({str(pidfile)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
+        time.sleep(300)
+    """, "nodejs": f"""
+        const child = require("child_process").spawn("sleep", ["300"], {{stdio: "ignore"}});
+        require("fs").writeFileSync({json.dumps(str(pidfile))}, `${{process.pid}} ${{child.pid}}`);
+        setTimeout(() => {{}}, 300000);
+    """}[runner]
+    entry = "g.py" if runner == "python" else "g.js"
+    pack = make_pack(tmp_path, {f"actions/{entry}": script})
+    await run_process(request(pack, entry, runner, timeout_seconds=0.3))  # fills the pool
+    for stop in ("timeout", "cancel"):
+        pidfile.unlink(missing_ok=True)
+        await asyncio.sleep(0.3)
+        before = pids()
+        task = asyncio.create_task(run_process(request(pack, entry, runner, timeout_seconds=1.5)))
+        while not (pidfile.exists() and len(pidfile.read_text().split()) == 2):
+            await asyncio.sleep(0.02)
+        main, child = (int(p) for p in pidfile.read_text().split())
+        assert main in before and alive(child)
+        if stop == "cancel":
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            res = await task
+            assert res.timed_out and res.exit_code == -15
+        assert [await wait_dead(main), await wait_dead(child)] == [True, True]
+
+
+async def test_waiting_processes_that_die_are_replaced_and_the_task_still_runs(tmp_path):
+    pack = make_pack(tmp_path, {"actions/ok.js": "console.log('ok')\n", "actions/ok.py": "print('ok')\n"})
+    for runner, entry in (("nodejs", "ok.js"), ("python", "ok.py")):
+        await run_process(request(pack, entry, runner))
+    await asyncio.sleep(0.5)
+    for p in pool._pools.values():
+        for w in p.waiters:
+            assert await w.alive() is not None  # sets its pid
+            os.kill(w.pending.pid, 9)  # e.g. the OOM killer
+    await asyncio.sleep(0.2)
+    for runner, entry in (("nodejs", "ok.js"), ("python", "ok.py")):
+        res = await run_process(request(pack, entry, runner))
+        assert (res.succeeded, res.stdout) == (True, "ok\n"), res.stderr
+
+
+async def test_a_pool_whose_processes_die_before_use_gives_up_and_tasks_start_plainly(tmp_path, monkeypatch,
+                                                                                        caplog):
+    broken = tmp_path / "broken_waiter.js"
+    broken.write_text("process.exit(0);\n")
+    broken.chmod(0o644)
+    monkeypatch.setattr(pool, "WAITER_JS", str(broken))
+    pack = make_pack(tmp_path, {"actions/ok.js": "console.log('ok')\n"})
+    for _ in range(pool.MAX_STRIKES + 2):
+        res = await run_process(request(pack, "ok.js", "nodejs"))
+        assert (res.succeeded, res.stdout) == (True, "ok\n"), res.stderr
+    assert "die before use" in caplog.text
+    assert all(p.disabled for k, p in pool._pools.items() if k[0] == "nodejs")
+
+
+async def test_pool_off_and_shutdown(tmp_path, monkeypatch):
+    pack = make_pack(tmp_path, {"actions/ok.py": "print('ok')\n"})
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
+    await run_process(request(pack, "ok.py"))
+    assert not pool._pools  # off: nothing started ahead
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", str(SIZE))
+    await run_process(request(pack, "ok.py"))
+    await asyncio.sleep(0.2)
+    waiting = [w for p in pool._pools.values() for w in p.waiters]
+    assert len(waiting) == SIZE
+    for w in waiting:
+        assert await w.alive() is not None
+    warm.shutdown()
+    assert not pool._pools and all([await wait_dead(w.pending.pid) for w in waiting])
+
+
+def test_pool_size_setting(monkeypatch):
+    monkeypatch.delenv("ATTUNE_PROCESS_POOL")
+    pool.configure(2)
+    assert pool.size() == 2
+    pool.configure(100)
+    assert pool.size() == pool.MAX_SIZE
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
+    assert pool.size() == 0
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", "x")
+    assert pool.size() == 0
