@@ -383,24 +383,27 @@ class Delivery:
 def deliveries(db: Database) -> list[Delivery]:
     """Waiting tasks that have not been told their inquiry's current state yet."""
     with db.session() as s:
+        # Columns, not rows: every pass reads this, and a waiting task's row may hold a big
+        # config or result.
         waiting = s.execute(
-            select(ExecutionRow, InquiryRow)
+            select(ExecutionRow.id, ExecutionRow.key, ExecutionRow.workflow_id,
+                   ExecutionRow.waits_for_inquiry, ExecutionRow.inquiry_told, InquiryRow)
             .outerjoin(InquiryRow, InquiryRow.id == ExecutionRow.waits_for_inquiry)
             .where(ExecutionRow.waits_for_inquiry.is_not(None))
             .where(ExecutionRow.status.in_([ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING]))
         ).all()
         found = []
-        for row, inquiry in waiting:
-            state = _state_of(inquiry, row)
-            workflow_id = row.key.rsplit("/", 1)[0] if row.key else row.workflow_id
-            if row.inquiry_told != state["status"] and workflow_id:
-                found.append(Delivery(row.id, workflow_id, state))
+        for row_id, key, run_id, waits_for, told_status, inquiry in waiting:
+            state = _state_of(inquiry, waits_for)
+            workflow_id = key.rsplit("/", 1)[0] if key else run_id
+            if told_status != state["status"] and workflow_id:
+                found.append(Delivery(row_id, workflow_id, state))
         return found
 
 
-def _state_of(inquiry: InquiryRow | None, row: ExecutionRow) -> dict[str, Any]:
+def _state_of(inquiry: InquiryRow | None, waits_for: int | None) -> dict[str, Any]:
     if inquiry is None:
-        return {"id": max(row.waits_for_inquiry or 0, 0), "status": "missing"}
+        return {"id": max(waits_for or 0, 0), "status": "missing"}
     asked_by_core_ask = inquiry.key == inquiry.execution_key  # its key is the asking attempt's
     return {"id": inquiry.id, "key": inquiry.key if asked_by_core_ask else None,
             "status": str(inquiry.status), "response": inquiry.response,
