@@ -141,12 +141,12 @@ def list_executions(
     if after is None:
         rows = list(s.scalars(query.offset((page - 1) * per_page)).all())
         return ListedPage(rows, total, page, page * per_page < total)
-    # The page number, for the envelope: a count over the index like the total, not a read
-    # of the rows before it.
-    newer = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)
-                     .where(ExecutionRow.id >= after)) or 0
+    # The page number, for the envelope, from a count of what is left (an index range that
+    # shrinks as the pages go deeper), not of the rows before it.
+    older = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)
+                     .where(ExecutionRow.id < after)) or 0
     rows = list(s.scalars(query.where(ExecutionRow.id < after)).all())
-    return ListedPage(rows, total, newer // per_page + 1, newer + len(rows) < total)
+    return ListedPage(rows, total, max(0, total - older) // per_page + 1, len(rows) < older)
 
 
 def task_rows(s: Session, execution_id: int) -> list[ExecutionRow]:
