@@ -34,8 +34,8 @@ from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "nodejs40", "items1000", "items10000",
-         "rest200", "scaling", "records")
+CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40",
+         "nodejs40", "items1000", "items10000", "rest200", "scaling", "records")
 console = Console(width=None if sys.stdout.isatty() else 200)
 
 
