@@ -28,12 +28,13 @@ from attune.packs.loader import load_packs
 from bench.cases import FULL, QUICK, Bench, chains_needed
 from bench.generate import build_packs
 from bench.procmon import Sampler, status_kb
+from bench.records_scale import records_case
 from bench.report import machine, print_report
 from bench.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = ("python40", "python40rest", "python40local", "python40localrest", "fibo33", "shell40", "shell40rest",
-         "nodejs40", "nodejs40rest", "items1000", "items1000rest", "items10000", "rest200", "scaling")
+         "nodejs40", "nodejs40rest", "items1000", "items1000rest", "items10000", "rest200", "scaling", "records")
 # Opt-in (--only): the 20,000-iteration loop alone takes about ten minutes.
 EXTRA = ("loop",)
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -83,6 +84,8 @@ async def run_case(bench: Bench, name: str) -> dict:
         return await bench.scaling()
     if name == "loop":
         return await bench.loop_case()
+    if name == "records":
+        return await records_case(bench)
     raise ValueError(name)
 
 
@@ -130,8 +133,9 @@ async def main(args: argparse.Namespace) -> int:
         engine = await EngineClient.connect(stack.address)
         raw = await Client.connect(stack.address)
         bench = Bench(stack, engine, raw, catalog, packs_root, sampler, sizes, log)
-        log("warm-up")
-        await warm_up(bench)
+        if selected != ["records"]:  # it runs no task worth warming up for
+            log("warm-up")
+            await warm_up(bench)
         for name in selected:
             log(f"case {name}")
             sampler.set_phase(name)

@@ -45,6 +45,12 @@ class Sizes:
     scale_items: tuple[int, ...]
     repeats: int
     loop: tuple[int, ...]
+    # The records case: executions seeded, workflows in flight per mirror measurement, the CPU
+    # window (s) and requests per timed read.
+    records: int = 100_000
+    records_mirror: tuple[int, ...] = (10, 100, 1000)
+    records_window: float = 10.0
+    records_repeats: int = 50
 
 
 FULL = Sizes(chain=40, big_n=33, big_chain=10, items=(1000, 10000), rest=200,
@@ -52,7 +58,8 @@ FULL = Sizes(chain=40, big_n=33, big_chain=10, items=(1000, 10000), rest=200,
              loop=(100, 1000, 5000, 20000))
 QUICK = Sizes(chain=10, big_n=25, big_chain=3, items=(200, 1200), rest=20,
               scale_chains=(5, 20, 60), scale_items=(50, 200, 1200), repeats=1,
-              loop=(20, 200, 2000))
+              loop=(20, 200, 2000),
+              records=10_000, records_mirror=(5, 20, 60), records_window=4.0, records_repeats=15)
 
 
 def chains_needed(s: Sizes) -> list[tuple[str, int]]:

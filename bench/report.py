@@ -110,7 +110,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     console.print(f"\n[bold]Attune on Temporal benchmarks[/] ({data['mode']}) - {m['date']}, "
                   f"{m['nproc']} x {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
                   f"temporalio {m['temporalio']}, {m['temporal_cli'].splitlines()[0] if m['temporal_cli'] else '?'}")
-    results = [r for r in data["results"] if r.get("case") not in ("scaling", "loop")]
+    results = [r for r in data["results"] if r.get("case") not in ("scaling", "loop", "records")]
 
     table = Table(title="Cases: ours (Attune) vs raw (same work on the Temporal SDK directly)")
     for col in ("case", "tasks", "ours s", "raw s", "ours/raw", "ours ms/task", "raw ms/task",
@@ -282,6 +282,9 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                            _s(per["task_table_us"], 0), _s(per["record_us"], 0), _s(total, 0))
             console.print(it)
 
+    for records in (x for x in data["results"] if x.get("case") == "records" and not x.get("error")):
+        print_records(console, records)
+
     mem = data.get("memory") or {}
     if mem:
         mt = Table(title="Peak memory (RSS of each process tree, sampled every "
@@ -291,3 +294,41 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
         for role, info in mem["roles"].items():
             mt.add_row(role, _s(info["peak_mb"], 1), _s(info.get("hwm_mb"), 1), info.get("phase") or "")
         console.print(mt)
+
+
+def print_records(console: Console, r: dict[str, Any]) -> None:
+    """The records case: reads at scale per database, then the mirror's CPU per workflow."""
+    backends = list(r["queries"])
+    qt = Table(title=f"Records: API reads over HTTP with {r['records']:,} executions, ms p50 / p95 "
+                     f"({r['repeats']} requests each, one at a time)")
+    qt.add_column("read")
+    for backend in backends:
+        qt.add_column(backend, justify="right")
+    names = next((list(q) for q in r["queries"].values() if "skipped" not in q), [])
+    for name in (n for n in names if n != "load"):
+        cells = []
+        for backend in backends:
+            q = r["queries"][backend].get(name)
+            cells.append(f"{q['p50']:.1f} / {q['p95']:.1f}" if q else "-")
+        qt.add_row(name, *cells)
+    console.print(qt)
+    for backend in backends:
+        q = r["queries"][backend]
+        if "skipped" in q:
+            console.print(f"  {backend}: skipped: {q['skipped']}", style="red")
+        elif q.get("load"):
+            console.print(f"  {backend}: other load {_load({'load': q['load']})}", style="dim")
+    mt = Table(title=f"Records mirror: CPU per running workflow ({r['window_s']:.0f} s windows; "
+                     "above the idle baseline, i.e. the mirror over the seeded table alone)")
+    roles = ("api", "temporal", "orchestrator")
+    for col in ("database", "workflows", *(f"{role} {what}" for role in roles
+                                           for what in ("CPU s", "ms/wf/s")), "other load / load1"):
+        mt.add_column(col, justify="left" if col == "database" else "right")
+    for backend, mirror in r["mirror"].items():
+        for row in mirror.get("rows", []):
+            cells = [c for role in roles for c in (_s(row.get(f"{role}_cpu_s")),
+                                                    _s(row.get(f"{role}_ms_per_wf_s"), 2))]
+            mt.add_row(backend, str(row["workflows"]), *cells, _load(row))
+        if mirror.get("skipped"):
+            mt.add_row(backend, "-", *["-"] * 6, f"skipped: {mirror['skipped']}")
+    console.print(mt)

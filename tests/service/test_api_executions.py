@@ -108,8 +108,64 @@ async def test_listing_filters_and_pagination(svc_api: httpx.AsyncClient, fake_e
 
     page2 = (await svc_api.get("/executions", params={"per_page": 2, "page": 2})).json()
     assert page2["pagination"] == {"page": 2, "page_size": 2, "total_items": 5, "total_pages": 3,
-                                   "has_previous": True, "has_next": True}
+                                   "has_previous": True, "has_next": True, "next_after": listed[3]}
     assert [e["id"] for e in page2["items"]] == listed[2:4]
+
+
+async def _keyset_pages(api: httpx.AsyncClient, params: dict) -> list[list[int]]:
+    """Every page of a listing by `after`, following `next_after` to the end."""
+    pages, after = [], None
+    while True:
+        body = (await api.get("/executions", params={**params, **({"after": after} if after else {})})).json()
+        pages.append([e["id"] for e in body["items"]])
+        assert body["pagination"]["page"] == len(pages)
+        after = body["pagination"]["next_after"]
+        if after is None:
+            assert not body["pagination"]["has_next"]
+            return pages
+
+
+async def _offset_pages(api: httpx.AsyncClient, params: dict) -> list[list[int]]:
+    first = (await api.get("/executions", params=params)).json()
+    pages = [[e["id"] for e in first["items"]]]
+    for page in range(2, first["pagination"]["total_pages"] + 1):
+        body = (await api.get("/executions", params={**params, "page": page})).json()
+        pages.append([e["id"] for e in body["items"]])
+    return pages
+
+
+async def test_keyset_paging_returns_the_offset_pages_with_every_filter(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    """`after` + `next_after` walk the same pages as `page`, filters included (issue 13.5)."""
+    for i in range(5):
+        await submit(svc_api, "svc.echo", message=str(i))
+    tree = await submit(svc_api, "svc.tree")
+    fake_engine.workflows[tree["workflow_id"]].record("hello.1#0", status="running")
+    await svc_api.app.state.attune.mirror.tick()
+    await svc_api.post(f"/executions/{(await submit(svc_api, 'svc.echo', message='x'))['id']}/cancel")
+    filters: list[dict] = [{}, {"status": "scheduled"}, {"status": ["running", "cancelled"]},
+                           {"action_ref": "svc.echo"}, {"action_ref": "svc.*"},
+                           {"parent": tree["id"]}, {"top_level_only": "true"}]
+    for params in filters:
+        for per_page in (1, 2, 3, 50):
+            query = {**params, "per_page": per_page}
+            assert await _keyset_pages(svc_api, query) == await _offset_pages(svc_api, query), query
+
+
+async def test_keyset_paging_edges(svc_api: httpx.AsyncClient) -> None:
+    ids = [(await submit(svc_api, "svc.echo", message=str(i)))["id"] for i in range(3)]
+    last = (await svc_api.get("/executions", params={"after": ids[1]})).json()
+    assert [e["id"] for e in last["items"]] == [ids[0]]
+    assert last["pagination"] == {"page": 1, "page_size": 50, "total_items": 3, "total_pages": 1,
+                                       "has_previous": False, "has_next": False, "next_after": None}
+    past = (await svc_api.get("/executions", params={"after": ids[0]})).json()
+    assert past["items"] == [] and not past["pagination"]["has_next"]
+    off_boundary = (await svc_api.get("/executions", params={"after": ids[2], "per_page": 1})).json()
+    assert [e["id"] for e in off_boundary["items"]] == [ids[1]]
+    assert off_boundary["pagination"]["next_after"] == ids[1]
+    assert_error(await svc_api.get("/executions", params={"after": ids[1], "page": 2}), 422,
+                 "validation_error")
+    assert_error(await svc_api.get("/executions", params={"after": 0}), 422, "validation_error")
 
 
 async def test_cancel(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:

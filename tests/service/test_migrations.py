@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
-from attune.records.db import Database, normalize_url
-from attune.records.models import Base
+from attune.records.db import Database, alembic_config, normalize_url
+from attune.records.models import Base, ExecutionRow, utcnow
 
 TABLES = {"packs", "actions", "workflow_definitions", "executions", "workflow_executions"}
 
@@ -20,7 +21,7 @@ def test_upgrade_creates_schema_and_second_upgrade_is_a_no_op(database_url: str)
         assert set(inspect(db.engine).get_table_names()) >= TABLES
         first = db.current_revision()
         db.migrate()
-        assert db.current_revision() == first == "0003"
+        assert db.current_revision() == first == "0004"
     finally:
         db.dispose()
 
@@ -32,6 +33,38 @@ def test_migrations_match_the_models(database_url: str) -> None:
         with db.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
+    finally:
+        db.dispose()
+
+
+def _execution_indexes(db: Database) -> dict[str, list[str | None]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(db.engine).get_indexes("executions")
+            if ix["name"]}
+
+
+def test_0004_list_indexes_upgrade_and_downgrade(database_url: str) -> None:
+    """0004 swaps the single-column filter indexes for (column, id) ones, and back."""
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.session() as s:  # rows survive both ways
+            s.execute(ExecutionRow.__table__.insert(), [
+                {"action_ref": "a.b", "status": "completed", "config": {}, "retry_count": 0,
+                 "mirror_seq": 0, "created": utcnow(), "updated": utcnow()}])
+        indexes = _execution_indexes(db)
+        for column in ("status", "action_ref", "parent"):
+            assert indexes[f"ix_executions_{column}_id"] == [column, "id"]
+            assert f"ix_executions_{column}" not in indexes
+        command.downgrade(alembic_config(db.engine), "0003")
+        assert db.current_revision() == "0003"
+        indexes = _execution_indexes(db)
+        for column in ("status", "action_ref", "parent"):
+            assert indexes[f"ix_executions_{column}"] == [column]
+            assert f"ix_executions_{column}_id" not in indexes
+        db.migrate()
+        assert db.current_revision() == "0004"
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(ExecutionRow)) == 1
     finally:
         db.dispose()
 

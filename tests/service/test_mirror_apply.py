@@ -164,3 +164,44 @@ def test_a_submission_left_requested_is_listed_after_a_while(db: Database) -> No
     assert stale == [("svc.chain-2", row_id)]
     apply.settle_requested(db, row_id, ExecutionStatus.FAILED, {"error": "never started", "succeeded": False})
     assert apply.targets(db)[1] == []
+
+
+def test_targets_are_exactly_the_live_runs_whatever_the_statuses(db: Database) -> None:
+    """The target queries (one index lookup per live status, parent checked in Python, issue
+    13.5) pick what the plain definition picks: every workflow row not ended whose execution is
+    past `requested`, and every top-level plain action not ended, in id order."""
+    with db.session() as s:
+        for i, status in enumerate(ExecutionStatus):
+            for kind in ("workflow", "plain", "task"):
+                for wf_status in ((ExecutionStatus.RUNNING, ExecutionStatus.COMPLETED)
+                                  if kind == "workflow" else (None,)):
+                    top = ExecutionRow(action_ref="svc.x", status=status, config={}, retry_count=0,
+                                       mirror_seq=i, workflow_id=f"w-{kind}-{status}-{wf_status}",
+                                       parent=None)
+                    s.add(top)
+                    s.flush()
+                    if kind == "task":  # a plain row under a workflow is never a target itself
+                        s.add(ExecutionRow(action_ref="svc.x", status=status, config={},
+                                           retry_count=0, mirror_seq=0, parent=top.id,
+                                           workflow_id=f"w-child-{status}", key=f"k-{status}"))
+                    if wf_status is not None:
+                        s.add(WorkflowExecutionRow(
+                            execution=top.id, workflow_id=top.workflow_id, action_ref="svc.x",
+                            status=wf_status, current_tasks=[], completed_tasks=[], failed_tasks=[],
+                            variables={}, task_graph={}, seq=i))
+    with db.session() as s:
+        expected = []
+        for row in s.scalars(select(ExecutionRow).order_by(ExecutionRow.id)):
+            wf = executions.workflow_of(s, row.id)
+            if wf is not None and wf.status not in apply.TERMINAL and row.status != "requested":
+                expected.append(apply.Target(row.id, row.workflow_id or "", wf.seq, wf.id, True))
+        for row in s.scalars(select(ExecutionRow).order_by(ExecutionRow.id)):
+            if (row.parent is None and executions.workflow_of(s, row.id) is None
+                    and row.status not in apply.TERMINAL | {"requested"}):
+                expected.append(apply.Target(row.id, row.workflow_id or "", row.mirror_seq, None, True))
+    found, _ = apply.targets(db)
+    assert found == expected
+    assert len(expected) == len(ExecutionStatus) - 1 + 2 * len(apply.LIVE_STARTED)
+    for target in expected:  # a top-level row already ended is not read again by its watcher
+        ended = any(f"-{status}-" in target.workflow_id for status in apply.TERMINAL)
+        assert apply.target_of(db, target.workflow_id) == (None if ended else target)

@@ -49,6 +49,21 @@ class Pagination(BaseModel):
                    has_previous=page > 1, has_next=page < pages)
 
 
+class KeysetPagination(Pagination):
+    """The executions list's envelope: the same fields plus the cursor of the next page."""
+
+    next_after: int | None = Field(
+        None, description="Pass as `after` to get the next page by keyset (as fast at any "
+                          "depth); null on the last page")
+
+    @classmethod
+    def keyset(cls, page: int, page_size: int, total: int, has_next: bool,
+               last_id: int | None) -> KeysetPagination:
+        base = Pagination.of(page, page_size, total)
+        return cls(**{**base.model_dump(), "has_next": has_next,
+                      "next_after": last_id if has_next else None})
+
+
 class Item(BaseModel, Generic[T]):
     data: T
 
@@ -56,6 +71,11 @@ class Item(BaseModel, Generic[T]):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     pagination: Pagination
+
+
+class ExecutionPage(BaseModel, Generic[T]):
+    items: list[T]
+    pagination: KeysetPagination
 
 
 # --- executions ----------------------------------------------------------------------------------

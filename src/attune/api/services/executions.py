@@ -137,12 +137,15 @@ async def get_waiting(state: AppState, execution_id: int, wait: float,
         await state.mirror.wait_for_change(execution_id, min(left, 1.0))
 
 
-def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int) -> schemas.Page[schemas.Execution]:
+def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int,
+              after: int | None = None) -> schemas.ExecutionPage[schemas.Execution]:
     with state.db.session() as s:
-        rows, total = records.list_executions(s, f, page, per_page)
-        return schemas.Page[schemas.Execution](
-            items=[to_schema(r, in_list=True) for r in rows],
-            pagination=schemas.Pagination.of(page, per_page, total)
+        listed = records.list_executions(s, f, page, per_page, after)
+        last = listed.rows[-1].id if listed.rows else None
+        return schemas.ExecutionPage[schemas.Execution](
+            items=[to_schema(r, in_list=True) for r in listed.rows],
+            pagination=schemas.KeysetPagination.keyset(listed.page, per_page, listed.total,
+                                                       listed.has_next, last),
         )
 
 
