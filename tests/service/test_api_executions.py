@@ -104,7 +104,12 @@ async def test_listing_filters_and_pagination(svc_api: httpx.AsyncClient, fake_e
     assert {e["id"] for e in running} == {tree["id"], children[0]["id"]}
     both = (await svc_api.get("/executions", params={"status": ["running", "scheduled"]})).json()
     assert both["pagination"]["total_items"] == 5
+    commas = (await svc_api.get("/executions", params={"status": "running, scheduled"})).json()
+    assert [e["id"] for e in commas["items"]] == [e["id"] for e in both["items"]]
     assert_error(await svc_api.get("/executions", params={"status": "bogus"}), 422, "validation_error")
+    mixed = await svc_api.get("/executions", params={"status": ["running,bogus", "nope"]})
+    assert_error(mixed, 422, "validation_error")
+    assert [d["message"].split(" is not")[0] for d in mixed.json()["error"]["details"]] == ["'bogus'", "'nope'"]
 
     page2 = (await svc_api.get("/executions", params={"per_page": 2, "page": 2})).json()
     assert page2["pagination"] == {"page": 2, "page_size": 2, "total_items": 5, "total_pages": 3,

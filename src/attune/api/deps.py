@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -109,3 +110,25 @@ def paging(
     per_page: int = Query(50, ge=1, le=1000, description="Items per page"),
 ) -> Paging:
     return Paging(page, per_page)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def statuses(enum: type[E]) -> Callable[..., list[str] | None]:
+    """A `status` filter that takes the parameter repeated (`status=a&status=b`) or comma-separated
+    (`status=a,b`, as the CLI and most tools write it); an unknown value is a 422 naming it."""
+    known = [str(member) for member in enum]
+
+    def dependency(status: list[str] | None = Query(
+            None, description=f"One or more of {', '.join(known)}: repeat the parameter or separate "
+                              "them with commas")) -> list[str] | None:
+        wanted = [part.strip() for value in status or [] for part in value.split(",") if part.strip()]
+        bad = [value for value in wanted if value not in known]
+        if bad:
+            raise ApiError(422, f"unknown status {', '.join(repr(b) for b in bad)}",
+                           [{"path": "status", "message": f"{b!r} is not one of {', '.join(known)}"}
+                            for b in bad], code="validation_error")
+        return wanted or None
+
+    return dependency

@@ -16,6 +16,7 @@ from attune.api.deps import (
     get_state,
     paging,
     principal,
+    statuses,
 )
 from attune.api.errors import ApiError, error_responses
 from attune.api.services import executions as service
@@ -43,7 +44,7 @@ async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_st
                         "is the `after` of the next page (null on the last).",
             responses=error_responses(401, 422))
 async def list_executions(
-    status: list[ExecutionStatus] | None = Query(None, description="One or more statuses (repeat the parameter)"),
+    status: list[str] | None = Depends(statuses(ExecutionStatus)),
     action_ref: str | None = Query(None, description="Exact ref, or 'pack.*'"),
     parent: int | None = Query(None, ge=1, le=MAX_ID, description="Only children of this execution"),
     top_level_only: bool = Query(False, description="Only submissions, not workflow tasks"),
@@ -57,8 +58,7 @@ async def list_executions(
         raise ApiError(422, "give `after` or `page`, not both",
                        [{"path": "page", "message": "must be 1 (or left out) with `after`"}],
                        code="validation_error")
-    f = ExecutionFilter(status=[str(s) for s in status] if status else None, action_ref=action_ref, parent=parent,
-                        top_level_only=top_level_only)
+    f = ExecutionFilter(status=status, action_ref=action_ref, parent=parent, top_level_only=top_level_only)
     return await asyncio.to_thread(service.list_page, state, f, page.page, page.per_page, after)
 
 

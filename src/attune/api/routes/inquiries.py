@@ -16,6 +16,7 @@ from attune.api.deps import (
     get_state,
     paging,
     principal,
+    statuses,
 )
 from attune.api.errors import error_responses
 from attune.api.services import inquiries as service
@@ -27,14 +28,14 @@ InquiryId = Path(ge=1, le=MAX_ID, description="The inquiry's id")
 
 
 @router.get("", response_model=schemas.Page[schemas.Inquiry], summary="List inquiries",
-            description="Newest first.", responses=error_responses(401))
+            description="Newest first.", responses=error_responses(401, 422))
 async def list_inquiries(
-    status: list[InquiryStatus] | None = Query(None, description="pending, responded, timeout, cancelled"),
+    status: list[str] | None = Depends(statuses(InquiryStatus)),
     execution: int | None = Query(None, ge=1, le=MAX_ID, description="Asked by this execution"),
     page: Paging = Depends(paging),
     state: AppState = Depends(get_state),
 ):
-    f = InquiryFilter(status=[str(s) for s in status] if status else None, execution=execution)
+    f = InquiryFilter(status=status, execution=execution)
     return await asyncio.to_thread(service.list_page, state, f, page.page, page.per_page)
 
 
