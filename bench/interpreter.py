@@ -13,15 +13,18 @@ from typing import Any
 from attune.contract import RunRecord
 from attune.engine.presentation import task_table
 from attune.packs.catalog import Catalog
+from attune.statuses import ExecutionStatus, TaskStatus
 from attune.workflows.commands import Dispatch, Outcome
 from attune.workflows.conductor import Conductor
+from attune.workflows.events import AttemptEnded
+from attune.workflows.keys import AttemptKey
 
 RESULT = {"succeeded": True, "exit_code": 0, "duration_ms": 7, "data": {"n": 10, "result": 55}}
 
 
 def _record(d: Dispatch) -> RunRecord:
-    return RunRecord(key=f"wf/{d.key}", workflow_id="wf", task_name=d.task, iteration=d.iteration,
-                     task_index=d.item_index, action_ref=d.action_ref, status="scheduled",
+    return RunRecord(key=f"wf/{d.key}", workflow_id="wf", task_name=d.task, iteration=d.key.iteration,
+                     task_index=d.key.index, action_ref=d.action_ref, status=ExecutionStatus.SCHEDULED,
                      parameters=d.input)
 
 
@@ -31,7 +34,7 @@ def drive(conductor: Conductor, *, table: bool) -> dict[str, float]:
     t = time.perf_counter()
     pending = [c for c in conductor.start() if isinstance(c, Dispatch)]
     conductor_s += time.perf_counter() - t
-    records: dict[str, RunRecord] = {}
+    records: dict[AttemptKey, RunRecord] = {}
     steps = 0
     while pending:
         d = pending.pop(0)
@@ -39,7 +42,7 @@ def drive(conductor: Conductor, *, table: bool) -> dict[str, float]:
         records[d.key] = _record(d)
         records_s += time.perf_counter() - t
         t = time.perf_counter()
-        commands = conductor.attempt_ended(d.key, Outcome(status="succeeded", result=dict(RESULT)))
+        commands = conductor.handle(AttemptEnded(d.key, Outcome(status=TaskStatus.SUCCEEDED, result=dict(RESULT))))
         conductor_s += time.perf_counter() - t
         pending += [c for c in commands if isinstance(c, Dispatch)]
         if table:

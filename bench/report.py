@@ -111,6 +111,9 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                   f"{m['nproc']} x {m['cpu']}, {m['memory_gb']} GB, Python {m['python']}, "
                   f"temporalio {m['temporalio']}, {m['temporal_cli'].splitlines()[0] if m['temporal_cli'] else '?'}")
     results = [r for r in data["results"] if r.get("case") not in ("scaling", "loop", "records")]
+    for r in data["results"]:  # the cases with tables of their own say here when they broke
+        if r not in results and r.get("error"):
+            console.print(f"[red]{r['case']}: error: {r['error']}[/]", highlight=False)
 
     table = Table(title="Cases: ours (Attune) vs raw (same work on the Temporal SDK directly)")
     for col in ("case", "tasks", "ours s", "raw s", "ours/raw", "ours ms/task", "raw ms/task",
@@ -153,7 +156,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                 "exec o/r", "transition o/r", "wf task o/r", "records read s"):
         split.add_column(col, justify="left" if col == "case" else "right")
     chains = [r for r in results if r.get("split_records")]
-    for scale in (x for x in data["results"] if x.get("case") == "scaling"):
+    for scale in (x for x in data["results"] if x.get("case") == "scaling" and not x.get("error")):
         chains += [{**row, "case": f"scaling chain {row['size']}"} for row in scale["chains"]]
     for r in chains:
         rec, ho, hr = r["split_records"], r.get("split_history_ours"), r.get("split_history_raw")
@@ -181,7 +184,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
             cpu_rows.append(r)
         if r.get("direct"):
             cpu_rows.append({**r, "case": f"{r['case']} without API", "load": r["direct"]["load"]})
-    for scale in (x for x in data["results"] if x.get("case") == "scaling"):
+    for scale in (x for x in data["results"] if x.get("case") == "scaling" and not x.get("error")):
         cpu_rows += [{**row, "case": f"scaling {row['kind']} {row['size']}", "tasks": row["size"]}
                      for row in scale["chains"] + scale["items"]]
     if cpu_rows:
@@ -211,7 +214,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
         console.print(ct)
 
     fan = [r for r in data["results"] if r.get("fanout_ours")]
-    for scale in (x for x in data["results"] if x.get("case") == "scaling"):
+    for scale in (x for x in data["results"] if x.get("case") == "scaling" and not x.get("error")):
         fan += [{**row, "case": f"scaling with_items {row['size']}", "tasks": row["size"]}
                 for row in scale["items"] if row.get("fanout_ours")]
     if fan:
@@ -252,7 +255,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                          _s(r["raw_latency_s"].get("p50")), _s(r["raw_latency_s"].get("p95")))
             console.print(rest)
 
-    for scale in (x for x in data["results"] if x.get("case") == "scaling"):
+    for scale in (x for x in data["results"] if x.get("case") == "scaling" and not x.get("error")):
         st = Table(title="Scaling: time per task should stay flat")
         for col in ("kind", "size", "ours s", "ours ms/task", "raw ms/task", "ours/raw",
                     "ours transition p50", "ours wf task p50", "history events", "records read s"):
