@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -39,7 +40,9 @@ async def run_loop(engine: EngineClient, ref: str, count: int, catalog: Catalog 
     end = await engine.wait(workflow_id)
     seconds = time.perf_counter() - began
     if end.status != "completed" or end.result.get("iterations") != count:
-        raise SystemExit(f"{workflow_id}: {end.status} {end.result}")
+        failed = [r for r in await engine.records(workflow_id) if r.status not in ("completed", "succeeded")]
+        details = "; ".join(f"{r.key} {r.status}: {str(r.result)[:400]}" for r in failed[:3])
+        raise SystemExit(f"{workflow_id}: {end.status} {end.result} | {details}")
     runs = [w async for w in engine.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     return {"iterations": count, "seconds": round(seconds, 3),
             "ms_per_iteration": round(seconds * 1000 / count, 2), "temporal_runs": len(runs)}
@@ -47,26 +50,32 @@ async def run_loop(engine: EngineClient, ref: str, count: int, catalog: Catalog 
 
 async def main(sizes: list[int], local: bool, out: Path) -> None:
     ref = "bench.loop_local" if local else "bench.loop"
-    with tempfile.TemporaryDirectory(prefix="attune-bench-loop-") as tmp:
-        stack = Stack(Path(tmp), Sampler())
-        stack.start_server()
-        for role in ("orchestrator", "python"):
-            stack._spawn(role, [sys.executable, "-m", "attune.cli", "worker", "--temporal-address",
-                                stack.address, "--runtime", role])
-        try:
-            engine = await EngineClient.connect(stack.address)
-            await run_loop(engine, ref, 20)  # warm up: workers polling, interpreters started
-            rows = []
-            for count in sizes:
-                rows.append(await run_loop(engine, ref, count))
-                row = rows[-1]
-                print(f"{ref:18} {row['iterations']:>7,} iterations  {row['seconds']:>8.1f} s  "
-                      f"{row['ms_per_iteration']:>6.2f} ms/iteration  "
-                      f"{row['ms_per_iteration'] / rows[0]['ms_per_iteration']:>5.2f}x the first  "
-                      f"{row['temporal_runs']} Temporal run(s)", flush=True)
-        finally:
-            for role in list(stack.procs):
-                stack.stop(role)
+    tmp = tempfile.mkdtemp(prefix="attune-bench-loop-")
+    stack = Stack(Path(tmp), Sampler())
+    stack.start_server()
+    for role in ("orchestrator", "python"):
+        stack._spawn(role, [sys.executable, "-m", "attune.cli", "worker", "--temporal-address",
+                            stack.address, "--runtime", role])
+    kept = True  # the server's and workers' logs stay when a loop fails
+    try:
+        engine = await EngineClient.connect(stack.address)
+        await run_loop(engine, ref, 20)  # warm up: workers polling, interpreters started
+        rows = []
+        for count in sizes:
+            rows.append(await run_loop(engine, ref, count))
+            row = rows[-1]
+            print(f"{ref:18} {row['iterations']:>7,} iterations  {row['seconds']:>8.1f} s  "
+                  f"{row['ms_per_iteration']:>6.2f} ms/iteration  "
+                  f"{row['ms_per_iteration'] / rows[0]['ms_per_iteration']:>5.2f}x the first  "
+                  f"{row['temporal_runs']} Temporal run(s)", flush=True)
+        kept = False
+    finally:
+        for role in list(stack.procs):
+            stack.stop(role)
+        if kept:
+            print(f"logs kept in {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"workflow": ref, "rows": rows}, indent=2))
 

@@ -199,6 +199,7 @@ async def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_
     if taken is None:
         return None
     waiter, proc = taken
+    os.close(waiter.ready)  # it said ready: the pipe is done (kept, it leaked one fd per task)
     # As a plain start runs it: `python -u <path>` (argv [path]) or `node <path>`.
     request = {"path": argv[-1], "argv": argv[2:] if runner == "python" else argv, "cwd": cwd, "env": env}
     body = json.dumps(request).encode()
