@@ -42,7 +42,7 @@ async def run_loop(engine: EngineClient, ref: str, count: int, catalog: Catalog 
     if end.status != "completed" or end.result.get("iterations") != count:
         failed = [r for r in await engine.records(workflow_id) if r.status not in ("completed", "succeeded")]
         details = "; ".join(f"{r.key} {r.status}: {str(r.result)[:400]}" for r in failed[:3])
-        raise SystemExit(f"{workflow_id}: {end.status} {end.result} | {details}")
+        raise RuntimeError(f"{workflow_id}: {end.status} {end.result} | {details}")
     runs = [w async for w in engine.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     return {"iterations": count, "seconds": round(seconds, 3),
             "ms_per_iteration": round(seconds * 1000 / count, 2), "temporal_runs": len(runs)}
