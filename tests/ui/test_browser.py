@@ -285,6 +285,9 @@ async def test_catalog_search_and_keyboard_navigation(page: Any, ui_server: UiSe
     await search.fill("")
     await page.get_by_label("Kind").select_option("workflow")
     await page.get_by_label("Pack").select_option("uit")
+    # The search box settles after a pause: wait for the filtered rows, then read them all.
+    await expect(table.locator("tbody tr[data-ref='uit.form']")).to_have_count(0)
+    await expect(table.locator("tbody tr[data-ref='uit.tree']")).to_have_count(1)
     refs = await table.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.ref)")
     assert set(refs) >= {"uit.slow", "uit.tree", "uit.inner"} and "uit.form" not in refs
     # Keyboard only: from the search box to the first action, Enter opens it.

@@ -30,6 +30,9 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
 
 # SIGTERM also comes from the kernel when `attune up` dies (parent-death signal).
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+# Running actions are cancelled at once on shutdown and their groups end within seconds; what can
+# take longer is reporting to a server that is gone.
+SHUTDOWN_SECONDS = 20.0
 
 
 async def run_workers(settings: Settings, roles: list[str], *, packs_root: str | None = None,
@@ -50,7 +53,12 @@ async def run_workers(settings: Settings, roles: list[str], *, packs_root: str |
         await asyncio.wait([*runs, asyncio.create_task(stop.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+        try:  # bounded: with the server gone too (its parent died), the SDK may retry for minutes
+            await asyncio.wait_for(asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True),
+                                   SHUTDOWN_SECONDS)
+        except TimeoutError:
+            print(f"worker shutdown unfinished after {SHUTDOWN_SECONDS:.0f} s (Temporal unreachable?): "
+                  "stopping anyway", flush=True)
         warm.shutdown()
     for run in runs:
         if run.done() and not run.cancelled() and run.exception():
