@@ -2,6 +2,16 @@ import type { ReactNode } from "react";
 import { ApiError } from "../api";
 import type { Pagination, Status } from "../types";
 
+/** A list page's title with the sign that it refreshes itself every `everyMs`. */
+export function LiveHead({ title, everyMs }: { title: string; everyMs: number }) {
+  return (
+    <header className="page-head">
+      <h1>{title}</h1>
+      <span className="live" title={`Refreshed every ${everyMs / 1000} s`}>● live</span>
+    </header>
+  );
+}
+
 export function StatusBadge({ status }: { status: Status | string }) {
   return <span className={`badge status-${status}`} data-status={status}>{status}</span>;
 }

@@ -2,7 +2,7 @@
 import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api } from "../api";
-import { Empty, ErrorBanner, Pager, StatusBadge } from "../components/common";
+import { Empty, ErrorBanner, LiveHead, Pager, StatusBadge } from "../components/common";
 import { duration, when } from "../format";
 import { useDebounced, useLoad } from "../hooks";
 import { STATUSES, type Execution, type Page } from "../types";
@@ -45,10 +45,7 @@ export function ExecutionsPage() {
 
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Executions</h1>
-        <span className="live" title={`Refreshed every ${REFRESH_MS / 1000} s`}>● live</span>
-      </header>
+      <LiveHead title="Executions" everyMs={REFRESH_MS} />
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>Status
           <select value={status} onChange={(e) => update({ status: e.target.value || null })} name="status">

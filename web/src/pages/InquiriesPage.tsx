@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
-import { Empty, ErrorBanner, Pager } from "../components/common";
+import { Empty, ErrorBanner, LiveHead, Pager } from "../components/common";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { useLoad } from "../hooks";
 import { INQUIRY_STATUSES, type Inquiry, type Item, type Page } from "../types";
@@ -37,10 +37,7 @@ export function InquiriesPage() {
 
   return (
     <div className="page">
-      <header className="page-head">
-        <h1>Inquiries</h1>
-        <span className="live" title={`Refreshed every ${REFRESH_MS / 1000} s`}>● live</span>
-      </header>
+      <LiveHead title="Inquiries" everyMs={REFRESH_MS} />
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <label>Status
           <select name="status" value={status} onChange={(e) => update({ status: e.target.value === "pending" ? null : e.target.value })}>
