@@ -166,19 +166,25 @@ class EngineClient:
             if snap is None:
                 snap = await handle.query(
                     AttuneWorkflow.snapshot, since,
-                    rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _busy(description) else None)
+                    rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _pending(description) else None)
             if since < snap.base_seq and snap.previous_run_id:
                 # The run continued as new after `since`: first the changes the runs before made.
                 records, seq = await self._earlier(workflow_id, snap, since)
                 snap = snap.model_copy(update={"records": records, "seq": seq, "more": True})
         except RPCError as exc:
-            if exc.status == RPCStatusCode.DEADLINE_EXCEEDED and patient:
-                if cached is not None:  # try again BUSY_QUERY_EVERY from now
-                    self._last[workflow_id] = (cached[0], cached[1], time.monotonic())
-                self._first_seen[workflow_id] = time.monotonic()
-                return _unchanged(workflow_id, since)
-            with _translated(workflow_id):
-                raise
+            if not _timed_out(exc):
+                with _translated(workflow_id):
+                    raise
+            # The task the query waited for failed meanwhile (the query then waits for a task
+            # that never completes): say the run is stuck rather than fail the reader.
+            stuck = await self._stuck_on(workflow_id, await handle.describe())
+            if stuck is None and not patient:
+                with _translated(workflow_id):
+                    raise
+            if cached is not None:  # try again BUSY_QUERY_EVERY from now
+                self._last[workflow_id] = (cached[0], cached[1], time.monotonic())
+            self._first_seen[workflow_id] = time.monotonic()
+            return _unchanged(workflow_id, since).model_copy(update={"stuck": stuck})
         self._remember_scheduled(workflow_id, snap)
         running = [r.model_copy(update={"status": ExecutionStatus.RUNNING})
                    for key, r in self._scheduled.get(workflow_id, {}).items()
@@ -340,6 +346,19 @@ def _retrying(description: Any) -> bool:
     """The workflow task failed or timed out at least once and is being retried."""
     return (description.status in _RUNNING
             and description.raw_description.pending_workflow_task.attempt > 1)
+
+
+def _pending(description: Any) -> bool:
+    """A workflow task is scheduled or in flight: a query now is answered only after it
+    completes, and waits for ever if it keeps failing."""
+    return description.raw_description.HasField("pending_workflow_task")
+
+
+def _timed_out(exc: RPCError) -> bool:
+    """The query's deadline passed (the server's or the client's own, which the core SDK
+    reports as CANCELLED 'Timeout expired')."""
+    return exc.status == RPCStatusCode.DEADLINE_EXCEEDED or (
+        exc.status == RPCStatusCode.CANCELLED and "timeout" in str(exc).lower())
 
 
 def _busy(description: Any) -> bool:
