@@ -1,5 +1,5 @@
-"""Per-task process cost: mean wall time of N sequential run_process calls of a trivial Python and
-Node.js action, with the pool of started-ahead processes (runtimes/pool.py) and without it.
+"""Per-task process cost: mean wall time of N sequential run_process calls of a trivial Python,
+Node.js and shell action, with the pool of started-ahead processes (runtimes/pool.py) and without it.
 
     PYTHONPATH=src .venv/bin/python bench/process_cost.py [runs]
 
@@ -25,6 +25,7 @@ GAPS = (0.0, 0.05)  # back to back (throughput-bound: refills compete for the co
 ACTIONS = {
     "python": ("noop.py", "import json, sys\nprint(json.dumps(json.load(sys.stdin)))\n"),
     "nodejs": ("noop.js", "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(s));\n"),
+    "shell": ("noop.sh", "cat\n"),
 }
 
 

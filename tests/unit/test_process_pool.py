@@ -65,11 +65,29 @@ IDENTITY = {
           id: module.id, parent: module.parent ?? null, execArgv: process.execArgv,
           cache: Object.keys(require.cache), globals: Object.keys(globalThis).sort()}));
     """),
+    "shell": ("who.sh", """
+        . ./actions/helper.sh
+        count=$((count + 1))
+        dirty=${ATTUNE_TOUCHED:-false}
+        export ATTUNE_TOUCHED=true
+        read -r stat < /proc/self/stat
+        # $$ is bash's own pid; /proc/self is `read`'s builtin, the same process
+        set -- ${stat##*) }
+        stdin=$(cat)
+        python3 -c 'import json, os, sys; print(json.dumps({"pid": int(sys.argv[1]), "pgid": int(sys.argv[2]),
+            "sid": int(sys.argv[3]), "count": int(sys.argv[4]), "dirty": sys.argv[5] == "true",
+            "cwd": os.getcwd(), "argv0": sys.argv[6], "stdin": sys.argv[7],
+            "env": {k: v for k, v in os.environ.items() if k not in ("ATTUNE_TOUCHED", "_", "SHLVL")}}))' \
+            "$$" "$3" "$4" "$count" "$dirty" "$0" "$stdin"
+    """),
 }
-HELPERS = {"actions/helper.py": "count = 0\n", "actions/helper.js": "module.exports = {count: 0};\n"}
+HELPERS = {"actions/helper.py": "count = 0\n", "actions/helper.js": "module.exports = {count: 0};\n",
+           "actions/helper.sh": "count=0\n"}
+RUNNERS = ["python", "nodejs", "shell"]
+EXT = {"python": "py", "nodejs": "js", "shell": "sh"}
 
 
-@pytest.mark.parametrize("runner", ["python", "nodejs"])
+@pytest.mark.parametrize("runner", RUNNERS)
 async def test_each_task_takes_a_process_started_ahead_and_gets_it_alone(tmp_path, monkeypatch, runner):
     entry, script = IDENTITY[runner]
     pack = make_pack(tmp_path, {f"actions/{entry}": script, **HELPERS})
@@ -133,22 +151,24 @@ async def test_pooled_node_runs_es_modules(tmp_path, entry):
     assert json.loads(res.stdout) == {"n": 7, "self": path, "argv1": path, "cjs": "undefined"}
 
 
-@pytest.mark.parametrize("runner", ["python", "nodejs"])
+@pytest.mark.parametrize("runner", RUNNERS)
 async def test_each_task_has_its_own_exit_code(tmp_path, runner):
     pack = make_pack(tmp_path, {"actions/x.py": "import json, sys\nsys.exit(json.load(sys.stdin)['code'])\n",
                                 "actions/x.js": "process.exitCode = JSON.parse(require('fs').readFileSync(0))"
-                                                ".code;\n"})
-    entry = "x.py" if runner == "python" else "x.js"
+                                                ".code;\n",
+                                "actions/x.sh": "read -r line\nexit ${line//[!0-9]/}\n"})
+    entry = f"x.{EXT[runner]}"
     codes = [(await run_process(request(pack, entry, runner, parameters={"code": c}))).exit_code
              for c in (3, 0, 7, 0, 1)]
     assert codes == [3, 0, 7, 0, 1]
 
 
-@pytest.mark.parametrize("runner", ["python", "nodejs"])
+@pytest.mark.parametrize("runner", RUNNERS)
 async def test_pool_refills_and_serves_a_burst_larger_than_itself(tmp_path, runner):
     pack = make_pack(tmp_path, {"actions/p.py": "import os, time\ntime.sleep(0.2)\nprint(os.getpid())\n",
-                                "actions/p.js": "setTimeout(() => console.log(process.pid), 200);\n"})
-    entry = "p.py" if runner == "python" else "p.js"
+                                "actions/p.js": "setTimeout(() => console.log(process.pid), 200);\n",
+                                "actions/p.sh": "sleep 0.2\necho $$\n"})
+    entry = f"p.{EXT[runner]}"
     results = await asyncio.gather(*(run_process(request(pack, entry, runner)) for _ in range(5)))
     assert all(r.succeeded for r in results) and len({r.stdout for r in results}) == 5
     (key, filled), = [(k, p) for k, p in pool._pools.items() if k[0] == runner]
@@ -157,7 +177,7 @@ async def test_pool_refills_and_serves_a_burst_larger_than_itself(tmp_path, runn
     assert int(res.stdout) in before
 
 
-@pytest.mark.parametrize("runner", ["python", "nodejs"])
+@pytest.mark.parametrize("runner", RUNNERS)
 async def test_pooled_timeout_and_cancel_end_the_whole_group(tmp_path, runner):
     # (test_runtimes runs its timeout and cancellation tests pooled too; here the process is
     # also shown to be one started ahead.)
@@ -173,8 +193,12 @@ async def test_pooled_timeout_and_cancel_end_the_whole_group(tmp_path, runner):
         const child = require("child_process").spawn("sleep", ["300"], {{stdio: "ignore"}});
         require("fs").writeFileSync({json.dumps(str(pidfile))}, `${{process.pid}} ${{child.pid}}`);
         setTimeout(() => {{}}, 300000);
+    """, "shell": f"""
+        sleep 300 &
+        echo "$$ $!" > {str(pidfile)!r}
+        sleep 300
     """}[runner]
-    entry = "g.py" if runner == "python" else "g.js"
+    entry = f"g.{EXT[runner]}"
     pack = make_pack(tmp_path, {f"actions/{entry}": script})
     await run_process(request(pack, entry, runner, timeout_seconds=0.3))  # fills the pool
     for stop in ("timeout", "cancel"):
@@ -257,7 +281,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.mark.parametrize("runner", ["python", "nodejs"])
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("pooled", [True, False])
 async def test_many_tasks_leave_no_descriptor_behind(tmp_path, monkeypatch, runner, pooled):
     """A worker runs tasks for weeks: each one must give back every fd it took (a leak of one
@@ -265,8 +289,9 @@ async def test_many_tasks_leave_no_descriptor_behind(tmp_path, monkeypatch, runn
     if not pooled:
         monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
     pack = make_pack(tmp_path, {"actions/t.py": "import sys\nprint(sys.stdin.read())\nsys.exit(len(sys.argv) % 2)\n",
-                                "actions/t.js": "console.log(require('fs').readFileSync(0, 'utf8'));\n"})
-    entry = "t.py" if runner == "python" else "t.js"
+                                "actions/t.js": "console.log(require('fs').readFileSync(0, 'utf8'));\n",
+                                "actions/t.sh": "cat\n"})
+    entry = f"t.{EXT[runner]}"
 
     async def settled() -> int:
         await asyncio.sleep(0.4)  # the pool refills when a task ends

@@ -215,10 +215,13 @@ def _readable(sock: socket.socket) -> bool:
 
 
 def start_waiting(python: str, argv: list[str], env: dict[str, str], fds: tuple[int, int, int, int], *,
-                  user: tuple[int, int] | None = None, exec_program: bool = False) -> Pending | None:
+                  user: tuple[int, int] | None = None, exec_program: bool = False,
+                  rehearse: bool = False) -> Pending | None:
     """Ask for a process that waits for its request on stdin (see `_starter.py`), without waiting
     for the fork: a Python child of the starter of `python`, or with `exec_program` the program
     `argv` (a Node.js waiter). `fds`: its stdin, stdout, stderr and the write end of its "ready"
-    pipe. None when there is no starter to ask."""
-    ours = _request(python, "", argv, "/", env, fds, user, exec=exec_program, wait=True)
+    pipe. `rehearse`: a Python child runs an empty script before it says ready (see
+    `_starter._rehearse`). None when there is no starter to ask."""
+    ours = _request(python, "", argv, "/", env, fds, user, exec=exec_program, wait=True,
+                    rehearse=rehearse)
     return None if ours is None else Pending(ours)
