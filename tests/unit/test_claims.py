@@ -1,0 +1,115 @@
+"""The claim of an attempt's record id (attune.engine.claims): kept-alive connections, an API that
+closed one meanwhile, refusals and an API that is not there. The end-to-end proof (the action sees
+its record id in ATTUNE_EXEC_ID) is tests/service/test_run_control.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from attune.engine import claims
+from attune.runtimes import ProcessRequest
+
+
+class FakeApi:
+    """A real HTTP/1.1 server on a free port: answers each request with `answer`, and closes
+    a connection after `close_after` requests on it (as an API's keep-alive timeout does)."""
+
+    def __init__(self, answer: bytes, status: int = 200, close_after: int = 1000) -> None:
+        self.answer, self.status, self.close_after = answer, status, close_after
+        self.connections = 0
+        self.bodies: list[dict] = []
+        self.headers: list[bytes] = []
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            for _ in range(self.close_after):
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.headers.append(head)
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                self.bodies.append(json.loads(await reader.readexactly(length)))
+                writer.write(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n" % (self.status, len(self.answer))
+                             + self.answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def request(api_url: str) -> ProcessRequest:
+    return ProcessRequest(execution_id="wf/t.1#0", action_ref="p.a", pack_ref="p", pack_dir="/tmp",
+                          runner="shell", entry_point="a.sh", parameters={"n": 1, "pw": "s3cret"},
+                          secret_names=["pw"], timeout_seconds=60, api_url=api_url)
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    claims._apis.clear()
+    yield
+    claims._apis.clear()
+
+
+async def test_claims_reuse_one_connection_and_send_what_the_api_needs():
+    api = FakeApi(b'{"data": {"id": 42}}')
+    async with api as url:
+        ids = [await claims.claim_record_id(request(url), "tok") for _ in range(5)]
+    assert ids == [42] * 5 and api.connections == 1
+    assert api.bodies[0] == {"action_ref": "p.a", "timeout_seconds": 60,
+                             "parameters": {"n": 1, "pw": "********"}}  # secrets never leave
+    assert api.headers[0].startswith(b"POST /api/v1/executions/claim HTTP/1.1\r\n")
+    assert b"Authorization: Bearer tok" in api.headers[0]
+
+
+async def test_a_connection_the_api_closed_is_replaced_without_losing_the_claim():
+    api = FakeApi(b'{"data": {"id": 7}}', close_after=1)
+    async with api as url:
+        for _ in range(3):
+            assert await claims.claim_record_id(request(url), "tok") == 7
+            await asyncio.sleep(0.05)  # the API's close reaches us before the next claim
+    assert api.connections == 3
+
+
+@pytest.mark.parametrize(("status", "answer"), [(409, b'{"error": "no record yet"}'), (200, b"not json"),
+                                                (200, b'{"data": {}}'), (200, b"x" * 70_000)])
+async def test_a_refused_or_odd_answer_gives_no_id(status, answer):
+    async with FakeApi(answer, status=status) as url:
+        assert await claims.claim_record_id(request(url), "tok") is None
+
+
+async def test_no_api_gives_no_id_quickly():
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await claims.claim_record_id(request(f"http://127.0.0.1:{port}"), "tok") is None
+    assert await claims.claim_record_id(request("not a url"), "tok") is None
+    assert loop.time() - started < claims.CLAIM_TIMEOUT
+
+
+async def test_an_api_that_never_answers_times_out(monkeypatch):
+    monkeypatch.setattr(claims, "CLAIM_TIMEOUT", 0.3)
+
+    async def silent(reader, writer):
+        await reader.read()  # reads, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        assert await claims.claim_record_id(request(url), "tok") is None
+    finally:
+        server.close()
