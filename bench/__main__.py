@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -106,6 +107,8 @@ async def warm_up(bench: Bench) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)
     selected = list(CASES)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -194,4 +197,6 @@ if __name__ == "__main__":
     parser.add_argument("--only", help=f"comma-separated cases: {', '.join(CASES + EXTRA)}")
     parser.add_argument("--out", help="JSON results file (default bench/results/latest.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work dir and logs")
+    parser.add_argument("--repeats", type=int, help="runs per side of each chain case (median shown; "
+                                                    "default 3, 1 with --quick)")
     sys.exit(asyncio.run(main(parser.parse_args())))
