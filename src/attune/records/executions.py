@@ -138,8 +138,16 @@ def list_executions(
     skips. Every filter is served in id order by a (column, id) index (migration 0004)."""
     total = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)) or 0
     query = _filtered(select(ExecutionRow), f).order_by(ExecutionRow.id.desc()).limit(per_page)
+    if after is None and page == 1:
+        rows = list(s.scalars(query).all())
+        return ListedPage(rows, total, page, per_page < total)
     if after is None:
-        rows = list(s.scalars(query.offset((page - 1) * per_page)).all())
+        # Skip over ids only (an index), then read the page's rows: an offset over whole rows
+        # read every skipped row, 52 ms at 90 % of 100,000 on PostgreSQL, this half of it.
+        ids = (_filtered(select(ExecutionRow.id), f).order_by(ExecutionRow.id.desc())
+               .limit(per_page).offset((page - 1) * per_page).subquery())
+        rows = list(s.scalars(select(ExecutionRow).join(ids, ExecutionRow.id == ids.c.id)
+                              .order_by(ExecutionRow.id.desc())).all())
         return ListedPage(rows, total, page, page * per_page < total)
     # The page number, for the envelope, from a count of what is left (an index range that
     # shrinks as the pages go deeper), not of the rows before it.
