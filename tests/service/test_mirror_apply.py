@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records import executions
@@ -151,6 +151,40 @@ def test_claim_returns_the_row_the_mirror_will_write(db: Database) -> None:
     apply.apply_snapshot(db, target, snapshot(early.model_copy(update={"status": "completed", "seq": 2})))
     assert [r.id for r in rows(db, target.execution_id)] == [claimed]
     assert apply.claim(db, record("a", seq=3, workflow_id="unknown-run")) is None
+
+
+def test_a_claim_reads_the_same_few_rows_however_long_the_run(db: Database) -> None:
+    """Every task row carries its run's workflow id; a claim that found its run's row by that id
+    loaded all of them, so a run's claims cost O(tasks²) (1,000 items: seconds of API CPU)."""
+    target = submitted(db)
+    loaded: list[object] = []
+
+    def on_load(row: ExecutionRow, _context: object) -> None:
+        loaded.append(row)
+
+    event.listen(ExecutionRow, "load", on_load)
+    try:
+        counts = []
+        for i in range(60):
+            loaded.clear()
+            claimed = apply.claim(db, record(f"t{i}", seq=i + 1))
+            counts.append(len(loaded))
+            assert claimed is not None
+    finally:
+        event.remove(ExecutionRow, "load", on_load)
+    assert max(counts) <= 2, counts  # the owner, at most one other; never the run's task rows
+    assert len(rows(db, target.execution_id)) == 60
+
+
+def test_a_claim_finds_its_owner_for_plain_actions_and_nested_runs(db: Database) -> None:
+    target = submitted(db, workflow=False, workflow_id="svc.echo-1")
+    assert apply.claim(db, record("echo", workflow_id="svc.echo-1")) == target.execution_id
+    parent = submitted(db, workflow_id="svc.chain-9")
+    child = "svc.chain-9/sub.1#0-child"
+    nested = apply.claim(db, record("sub", workflow_id="svc.chain-9", child_workflow_id=child))
+    inner = apply.claim(db, record("inner", workflow_id=child))
+    assert [r.workflow_id for r in rows(db, parent.execution_id)] == [child]
+    assert [r.id for r in rows(db, nested)] == [inner]  # owned by the nested row, not by a task
 
 
 def test_a_submission_left_requested_is_listed_after_a_while(db: Database) -> None:

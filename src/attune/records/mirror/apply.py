@@ -177,14 +177,17 @@ def claim(db: Database, record: RunRecord) -> int | None:
         found = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == record.key))
         if found is not None:
             return found
-        owner = s.scalar(select(ExecutionRow).where(ExecutionRow.workflow_id == record.workflow_id)
-                         .order_by(ExecutionRow.id))
-        if owner is None:
-            return None
+        # The owner through its workflow row (one unique key), never through
+        # `executions.workflow_id`: every task row of the run carries that id too, and loading
+        # them made each claim cost O(tasks so far), a long run's claims O(tasks²).
         wf = s.scalar(select(WorkflowExecutionRow)
                       .where(WorkflowExecutionRow.workflow_id == record.workflow_id))
         if wf is None:  # a plain action: its one record is the submitted row itself
-            return owner.id if owner.parent is None else None
+            return s.scalar(select(ExecutionRow.id).where(
+                ExecutionRow.workflow_id == record.workflow_id, ExecutionRow.parent.is_(None)).limit(1))
+        owner = s.get(ExecutionRow, wf.execution)
+        if owner is None:
+            return None
         return upsert_tasks(s, owner, wf, [record])[0]
 
 
