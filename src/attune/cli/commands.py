@@ -7,14 +7,16 @@ Exit codes (interfaces.md): 0 completed / valid, 1 failed|timeout|cancelled / pr
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import logging
 import math
 import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 import yaml
@@ -427,8 +429,37 @@ def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = Api
 def main() -> None:
     try:
         app()
+        code = 0
+    except SystemExit as done:
+        code = exit_code(done.code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    leave(code)
+
+
+def exit_code(code: object) -> int:
+    """The process exit status of a SystemExit's code, as the interpreter would make it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def leave(code: int) -> NoReturn:
+    """Exit without the interpreter's teardown. A command that talked to Temporal leaves the
+    SDK's Rust threads behind, and CPython aborts the process (SIGABRT, exit status 134 / -6)
+    when one of them touches the GIL while the interpreter finalizes (temporalio/sdk-python#300):
+    a finished `attune run` could report a crash instead of its own exit code. What teardown
+    would still do for us is done first: atexit callbacks, logging, the standard streams."""
+    try:
+        atexit._run_exitfuncs()
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    finally:
+        os._exit(code)
 
 
 if __name__ == "__main__":

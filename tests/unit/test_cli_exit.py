@@ -1,0 +1,42 @@
+"""The CLI leaves without interpreter teardown (cli.commands.leave): the Temporal SDK's Rust
+threads could abort a finished command in CPython's finalization (temporalio/sdk-python#300).
+What teardown did for us must still happen: exit codes, flushed output, atexit callbacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from attune.cli.commands import exit_code
+
+SCRIPT = """
+import atexit, logging, sys
+from attune.cli.commands import leave
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+logging.basicConfig(stream=sys.stderr)
+logging.getLogger("t").warning("logged")
+sys.stdout.write("x" * 200_000)  # more than any pipe buffer: must be flushed, not dropped
+leave(3)
+"""
+
+
+def test_leaving_keeps_the_exit_code_the_output_and_the_atexit_callbacks() -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == "x" * 200_000
+    assert "logged" in done.stderr and "atexit ran" in done.stderr
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (0, 0), (2, 2), (130, 130), (256, 0), ("boom", 1)])
+def test_a_system_exit_code_becomes_the_status_the_interpreter_would_give(code: object, status: int) -> None:
+    assert exit_code(code) == status
+
+
+def test_the_cli_exits_with_its_documented_codes() -> None:
+    ok = subprocess.run([sys.executable, "-m", "attune.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "Usage" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "attune.cli", "no-such-command"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "No such command" in bad.stderr
