@@ -55,6 +55,9 @@ class RunRecord(BaseModel):
     waits_for_inquiry: int | str | None = None
     asks: dict[str, Any] | None = None
     seq: int = 0
+    # The execution id reserved for this attempt's row (records/reserved_ids.py), which its
+    # action sees as ATTUNE_EXEC_ID; None: the row gets one when written (or claimed).
+    record_id: int | None = None
 
 
 class RunState(BaseModel):
@@ -111,7 +114,8 @@ class EngineClient(Protocol):
                     history_guard: int | None = None,
                     max_nesting_depth: int | None = None,
                     continue_after: int | None = None,
-                    resume: dict[str, Any] | None = None) -> None: ...
+                    resume: dict[str, Any] | None = None,
+                    record_ids: list[int] | None = None) -> None: ...
 
     async def snapshot(self, workflow_id: str, since: int = 0, *,
                        patient: bool = True) -> WorkflowSnapshot: ...

@@ -21,7 +21,7 @@ def test_upgrade_creates_schema_and_second_upgrade_is_a_no_op(database_url: str)
         assert set(inspect(db.engine).get_table_names()) >= TABLES
         first = db.current_revision()
         db.migrate()
-        assert db.current_revision() == first == "0004"
+        assert db.current_revision() == first == "0005"
     finally:
         db.dispose()
 
@@ -62,7 +62,7 @@ def test_0004_list_indexes_upgrade_and_downgrade(database_url: str) -> None:
             assert indexes[f"ix_executions_{column}"] == [column]
             assert f"ix_executions_{column}_id" not in indexes
         db.migrate()
-        assert db.current_revision() == "0004"
+        assert db.current_revision() == "0005"
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(ExecutionRow)) == 1
     finally:

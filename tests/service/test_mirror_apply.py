@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, select
 
 from attune.contract import RunRecord, WorkflowSnapshot
-from attune.records import executions
+from attune.records import executions, reserved_ids
 from attune.records.db import Database
 from attune.records.mirror import apply
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow
@@ -239,3 +239,20 @@ def test_targets_are_exactly_the_live_runs_whatever_the_statuses(db: Database) -
     for target in expected:  # a top-level row already ended is not read again by its watcher
         ended = any(f"-{status}-" in target.workflow_id for status in apply.TERMINAL)
         assert apply.target_of(db, target.workflow_id) == (None if ended else target)
+
+
+def test_an_attempt_with_a_reserved_id_is_written_under_it(db: Database) -> None:
+    """The id its action saw as ATTUNE_EXEC_ID (issue 13); one already taken (a database restored
+    from an older backup) gives the row a fresh id instead of stalling the mirror."""
+    target = submitted(db)
+    with db.session() as s:
+        ids = reserved_ids.reserve(s, 3)
+        s.add(ExecutionRow(id=ids[2], action_ref="svc.echo", status="completed", config={}, retry_count=0,
+                           mirror_seq=0))
+    snap = snapshot(record("a", "completed", seq=1, record_id=ids[0]), record("b", seq=2, record_id=ids[2]))
+    apply.apply_snapshot(db, target, snap)
+    apply.apply_snapshot(db, target, snap)
+    written = {r.workflow_task["task_name"]: r.id for r in rows(db, target.execution_id)}
+    assert written["a"] == ids[0]
+    assert written["b"] not in ids
+    assert apply.claim(db, record("a", seq=3)) == ids[0]  # a late claim finds the same row

@@ -6,6 +6,7 @@ action processes can call it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import uvicorn
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
 
 from attune.api import create_app
 from attune.engine.server import free_port
@@ -109,6 +111,11 @@ async def tasks(api: httpx.AsyncClient, execution_id: int) -> dict[str, list[dic
     for task in view["tasks"]:
         found.setdefault(task["workflow_task"]["task_name"], []).append(task)
     return found
+
+
+async def _task_of(api: httpx.AsyncClient, execution_id: int, name: str) -> dict | None:
+    found = (await tasks(api, execution_id)).get(name)
+    return found[0] if found and found[0]["status"] in TERMINAL else None
 
 
 # ---- inquiries -----------------------------------------------------------------------------------
@@ -323,3 +330,36 @@ async def test_an_action_finds_its_execution_id_in_attune_exec_id(api: httpx.Asy
     assert data["exec_id"] == str(who["id"]) and data["key"].endswith("/who.1#0")
     plain = await submit(api, "ctl.whoami")
     assert (await ended(api, plain["id"]))["result"]["data"]["exec_id"] == str(plain["id"])
+
+
+async def test_attempts_take_execution_ids_reserved_ahead_and_keep_them(api: httpx.AsyncClient,
+                                                                        stack: Any) -> None:
+    """Issue 13: a run dispatches its attempts with execution ids reserved in blocks (none waits
+    for a claim), asks for more as it uses them up, and every action sees the id its record has;
+    a nested run asks for its own."""
+    top = await submit(api, "ctl.whoami_many", count=70)
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed", done
+    found = await tasks(api, top["id"])
+    many = found["many"]
+    assert len(many) == 70
+    assert all(t["result"]["data"]["exec_id"] == str(t["id"]) for t in many)
+    nested_id = found["nested"][0]["id"]
+    nested = (await until(lambda: _task_of(api, nested_id, "who"), "the nested run's record"))
+    assert nested["result"]["data"]["exec_id"] == str(nested["id"])
+    # In the history: the attempts went out with their ids, the first 8 (its concurrency) from
+    # those it started with, the rest from a block it asked for (a few dispatched while it asked
+    # claimed theirs).
+    client = await Client.connect(stack.address)
+    handle = client.get_workflow_handle(top["workflow_id"])
+    sent, markers = [], 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            payload = event.activity_task_scheduled_event_attributes.input.payloads[0]
+            sent.append(json.loads(payload.data)["record_id"])
+        markers += event.HasField("marker_recorded_event_attributes")
+    assert len(sent) == 70 and sent.count(None) <= 8, sent
+    assert {i for i in sent if i is not None} <= {t["id"] for t in many}
+    assert markers >= 2  # the patch marker and at least one block asked for on the way
+    ids = await api.post("/executions/reserve", json={"count": 3})
+    assert ids.status_code == 403, ids.text  # only a run's orchestrator, with its token

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
+from attune.records.reserved_ids import MAX_BLOCK as MAX_RESERVED_BLOCK
 from attune.statuses import ExecutionStatus, InquiryStatus
 
 T = TypeVar("T")
@@ -289,6 +290,16 @@ class ClaimRequest(_In):
 
 class ClaimAnswer(BaseModel):
     id: int
+
+
+class ReserveRequest(_In):
+    """A run's orchestrator asks for the execution ids of task attempts it will dispatch."""
+
+    count: int = Field(ge=1, le=MAX_RESERVED_BLOCK, description="How many ids")
+
+
+class ReserveAnswer(BaseModel):
+    ids: list[int]
 
 
 class InquiryCreate(_In):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from pydantic import BaseModel
 from temporalio import activity
 
 from attune import tokens
-from attune.engine.claims import claim_record_id
+from attune.engine.claims import claim_record_id, reserve_record_ids
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
@@ -17,6 +18,7 @@ from attune.tokens import root_of
 
 ACTIVITY_NAME = "run_action"
 CHECKPOINT_ACTIVITY = "checkpoint"
+RESERVE_ACTIVITY = "reserve_record_ids"
 # A running action heartbeats this often, and the runtime workers let every heartbeat through:
 # a cancel request (cancel_running) reaches the process within about this plus a round trip.
 # The price is one heartbeat RPC per running action per interval (see README, "Cancellation").
@@ -30,12 +32,26 @@ async def checkpoint() -> None:
     (see attune.engine.pacing)."""
 
 
+class IdsRequest(BaseModel):
+    api_url: str
+    workflow_id: str
+    count: int
+
+
 class ActionActivities:
     """Holds worker-level settings; `packs_root` lets a worker find packs at its own path."""
 
     def __init__(self, packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR) -> None:
         self.packs_root = packs_root
         self.state_dir = state_dir
+
+    @activity.defn(name=RESERVE_ACTIVITY)
+    async def reserve_record_ids(self, request: IdsRequest) -> list[int]:
+        """The orchestrator's local activity: execution ids for the run's next task attempts,
+        from the API, with a token minted for the run; none (never an error) without an API."""
+        token = tokens.mint(load_key(self.state_dir), key=request.workflow_id,
+                            root=root_of(request.workflow_id), ttl_seconds=60)
+        return await reserve_record_ids(request.api_url, token, request.count, request.workflow_id)
 
     @activity.defn(name=ACTIVITY_NAME)
     async def run_action(self, request: ProcessRequest) -> ProcessResult:
@@ -53,7 +69,7 @@ class ActionActivities:
             token = tokens.mint(load_key(self.state_dir), key=request.execution_id,
                                 root=root_of(request.execution_id),
                                 ttl_seconds=request.timeout_seconds + 60)
-            if request.claim_record:
+            if request.claim_record and request.record_id is None:  # none reserved: ask now
                 update["record_id"] = await claim_record_id(request, token)
             if request.issue_token:
                 update["api_token"] = token

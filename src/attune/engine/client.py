@@ -105,6 +105,7 @@ class EngineClient:
         max_nesting_depth: int | None = None,
         continue_after: int | None = None,
         resume: dict[str, Any] | None = None,
+        record_ids: list[int] | None = None,
     ) -> None:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
@@ -122,7 +123,8 @@ class EngineClient:
                           **({"history_guard": history_guard} if history_guard else {}),
                           **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
                           **({"continue_after": continue_after} if continue_after else {}),
-                          **({"resume": resume} if resume else {})),
+                          **({"resume": resume} if resume else {}),
+                          record_ids=record_ids),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",

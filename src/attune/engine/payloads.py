@@ -74,6 +74,10 @@ class WorkflowInput(BaseModel):
     # Nested workflows inherit the parent's cancellation policy (spec §3).
     cancellation_policy: Literal["allow_finish", "cancel_running"] | None = None
     api_url: str = DEFAULT_API_URL
+    # Execution ids reserved for this run's task attempts (records/reserved_ids.py); the run
+    # asks `api_url` for more as it uses them up. None: started without the API (`--direct`),
+    # so it never asks, and each task's worker claims its id if an API answers.
+    record_ids: list[int] | None = None
     # Runtime task queues are "<prefix>-<runtime>": separate worker fleets on one server.
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Identity of this run in the execution tree, for record keys of nested workflows.

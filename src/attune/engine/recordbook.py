@@ -40,7 +40,7 @@ class RecordBook:
 
     def open(self, dispatch: Dispatch, *, action_ref: str, parameters: dict[str, Any],
              timeout_seconds: float, starts_at_once: bool, child_workflow_id: str | None,
-             now: datetime, asks: dict[str, Any] | None = None) -> None:
+             now: datetime, asks: dict[str, Any] | None = None, record_id: int | None = None) -> None:
         """An attempt was dispatched. `starts_at_once`: a child workflow or a local action runs
         now; a queued action waits for a runtime worker (`scheduled` until one takes it)."""
         key = dispatch.key
@@ -61,6 +61,7 @@ class RecordBook:
             child_workflow_id=child_workflow_id,
             asks=asks,
             detail="waiting for an answer to its inquiry" if asks is not None else None,
+            record_id=record_id,
         )
         self._bump(record)
         self.records[key] = record

@@ -64,7 +64,7 @@ def orchestrator_worker(client: Client, *, task_queue: str, sandboxed: bool = Fa
         client,
         task_queue=task_queue,
         workflows=[AttuneWorkflow],
-        activities=[activities.run_action, checkpoint],
+        activities=[activities.run_action, activities.reserve_record_ids, checkpoint],
         workflow_runner=workflow_runner(sandboxed),
         max_concurrent_workflow_tasks=100,
         max_concurrent_local_activities=max_local,

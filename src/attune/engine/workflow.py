@@ -21,11 +21,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from attune.contract import RunState, WorkflowSnapshot
-    from attune.engine.activities import ACTIVITY_NAME
+    from attune.engine.activities import ACTIVITY_NAME, RESERVE_ACTIVITY, IdsRequest
     from attune.engine.inquiries import Desk, resolved
     from attune.engine.pacing import LocalPacer
     from attune.engine.payloads import CarryInput, InquiryState, SliceInput, WorkflowInput
     from attune.engine.presentation import task_table
+    from attune.engine.record_ids import BLOCK, RecordIds
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
     from attune.packs.parameters import apply_defaults, expression_parameters, validate_parameters
@@ -67,6 +68,7 @@ TASK_INPUT_CHECK = "attune_task_input_check"
 SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_starts, ...)
 CONTINUE_AS_NEW = "attune_continue_as_new"  # long runs go on in a fresh run (see _continue)
+RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine.record_ids)
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -93,6 +95,7 @@ class AttuneWorkflow:
         self.error: str | None = None
         self.result: Any = None
         self.pacer = LocalPacer(INFRA_RETRY)
+        self.ids = RecordIds(None, self._reserve, workflow.now)  # see _run
         self.semantics = LEGACY  # set when the run starts (see _semantics)
         self.pause_requested = False
         self.desk = Desk()  # inquiries this run has heard of
@@ -124,6 +127,8 @@ class AttuneWorkflow:
 
     async def _run(self, inp: WorkflowInput) -> Any:
         self.semantics = _semantics()
+        if inp.record_ids is not None and workflow.patched(RECORD_IDS):
+            self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now)
         if inp.slice is not None:
             return await self._run_slice(inp.slice)
         if self.action.workflow is None:
@@ -229,7 +234,8 @@ class AttuneWorkflow:
             pause_requested=self.pause_requested, system=self.conductor.system,
             runs=(self.inp.carry.runs if self.inp.carry else 1) + 1)
         self._publish_final()  # readers behind this run read its last changes from the memo
-        workflow.continue_as_new(self.inp.model_copy(update={"carry": carry, "resume": None}))
+        workflow.continue_as_new(self.inp.model_copy(
+            update={"carry": carry, "resume": None, "record_ids": self.ids.left()}))
 
     def _restore(self, carry: CarryInput) -> None:
         """Start where the run before stopped (see _continue)."""
@@ -354,11 +360,13 @@ class AttuneWorkflow:
             self.children.add(dispatch.key)
         if asks:
             self.asking.add(dispatch.key)
+        runs_process = refusal is None and not child and not asks and action.runner is not None
         self.book.open(dispatch, action_ref=action.ref, parameters=redact(dispatch.input, action.secret_names()),
                        timeout_seconds=_timeout(dispatch, action),
                        starts_at_once=child or asks or action.local,
                        child_workflow_id=self._child_id(dispatch.key) if child else None,
-                       asks=_question(dispatch.input) if asks else None, now=workflow.now())
+                       asks=_question(dispatch.input) if asks else None, now=workflow.now(),
+                       record_id=self.ids.take() if runs_process else None)
         self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, refusal))
 
     async def _timer(self, command: StartTimer) -> None:
@@ -414,6 +422,7 @@ class AttuneWorkflow:
             warm=action.warm_start,
             issue_token=self._issue_token(dispatch, action),
             claim_record=self.semantics.inquiries,
+            record_id=self.book.records[dispatch.key].record_id,
         )
         options: dict[str, Any] = dict(
             result_type=ProcessResult,
@@ -436,7 +445,8 @@ class AttuneWorkflow:
         result = await self._start_child(
             dispatch, WorkflowInput(action_ref=action.ref, parameters=dispatch.input,
                                     cancellation_policy=policy, history_guard=self.inp.history_guard,
-                                    depth=self.inp.depth + 1, **self._inherited()),
+                                    depth=self.inp.depth + 1,
+                                    **self._inherited(ids=action.script_attempts(self.inp.catalog))),
             summary=f"{action.ref} (task {_summary(dispatch)})",
             execution_timeout=timedelta(seconds=dispatch.timeout_seconds)
             if dispatch.timeout_seconds is not None else None)
@@ -456,7 +466,7 @@ class AttuneWorkflow:
                                  first_index=dispatch.key.span[0],
                                  parameters=self.conductor.parameters,
                                  variables=self.conductor.variables),
-                depth=self.inp.depth, **self._inherited()),
+                depth=self.inp.depth, **self._inherited(ids=min(len(dispatch.slice_inputs), BLOCK))),
             summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
         return Outcome(status=result["status"], result=result["results"])
 
@@ -563,10 +573,18 @@ class AttuneWorkflow:
             refs = action.default_execution_permission_set_refs
         return bool(refs) and self.semantics.inquiries
 
-    def _inherited(self) -> dict[str, Any]:
-        """What every child run takes from its parent."""
+    async def _reserve(self, count: int) -> list[int]:
+        return await workflow.execute_local_activity(
+            RESERVE_ACTIVITY, IdsRequest(api_url=self.inp.api_url, count=count,
+                                         workflow_id=workflow.info().workflow_id),
+            result_type=list[int], start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1), summary=f"reserve {count} execution ids")
+
+    def _inherited(self, ids: int) -> dict[str, Any]:
+        """What every child run takes from its parent, `ids` of its execution ids among it."""
         return dict(catalog=self.inp.catalog, pack_configs=self.inp.pack_configs,
                     api_url=self.inp.api_url, queue_prefix=self.inp.queue_prefix,
+                    record_ids=self.ids.share(ids),
                     parent_key=None, max_depth=self.inp.max_depth,
                     root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id)
 

@@ -113,6 +113,15 @@ class Action(_Model):
     def secret_names(self) -> set[str]:
         return {name for name, spec in self.parameters.items() if spec.secret}
 
+    def script_attempts(self, catalog: dict[str, Action]) -> int:
+        """The script-action attempts a run of its workflow dispatches if each task (parallel
+        sub-tasks included) runs once, a with_items task counting the items it keeps in flight
+        (its concurrency); 0 for a script action."""
+        tasks = [t for task in (self.workflow.tasks if self.workflow else [])
+                 for t in (task.parallel or [task])]
+        return sum(t.concurrency if t.with_items else 1 for t in tasks
+                   if t.action in catalog and catalog[t.action].runner is not None)
+
 
 class Pack(_Model):
     ref: str

@@ -167,3 +167,12 @@ class InquiryRow(_Timestamps, Base):
     response: Mapped[Any] = mapped_column(JSON, nullable=True)
     timeout_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdCounterRow(Base):
+    """SQLite only: the next execution id to hand out (records/reserved_ids.py)."""
+
+    __tablename__ = "id_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_id: Mapped[int] = mapped_column(Integer)

@@ -76,6 +76,19 @@ async def claim(body: schemas.ClaimRequest, who: Principal = Depends(principal),
 
 
 @execution_token_allowed
+@router.post("/reserve", response_model=schemas.Item[schemas.ReserveAnswer],
+             summary="Execution ids for the task attempts a run will dispatch",
+             description="For a run's orchestrator, with the execution token it mints for the run: "
+                         "`count` execution ids no other row will get. It gives one to each task "
+                         "attempt it dispatches, whose action sees it in ATTUNE_EXEC_ID and whose "
+                         "record the mirror writes under it.",
+             responses=error_responses(401, 403, 422))
+async def reserve(body: schemas.ReserveRequest, who: Principal = Depends(principal),
+                  state: AppState = Depends(get_state)):
+    return {"data": await service.reserve(state, who, body)}
+
+
+@execution_token_allowed
 @router.get("/{execution_id:int}", response_model=schemas.Item[schemas.Execution],
             summary="Get one execution",
             description="With `wait=S`, answers once the execution has ended or after S seconds, "

@@ -19,6 +19,7 @@ from attune.packs.models import Action
 from attune.packs.parameters import validate_parameters
 from attune.problems import under
 from attune.records import executions as records
+from attune.records import reserved_ids
 from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow, utcnow
 from attune.secrets import REDACTED, redact
@@ -47,11 +48,12 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
                  resume: dict[str, Any] | None = None) -> schemas.Execution:
     """Validate, record (`requested`), start, mark `scheduled`. A failed start ends `failed`."""
     catalog, action, params, configs = await asyncio.to_thread(_prepare, state, req)
-    row_id, workflow_id = await asyncio.to_thread(_record, state, action, params, rerun_of)
+    row_id, workflow_id, ids = await asyncio.to_thread(_record, state, action, params, rerun_of,
+                                                       action.script_attempts(catalog))
     try:
         client = await state.engine.get()
         await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
-                           workflow_id=workflow_id, pack_configs=configs,
+                           workflow_id=workflow_id, pack_configs=configs, record_ids=ids,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
                            max_nesting_depth=state.settings.max_nesting_depth,
                            continue_after=state.settings.continue_as_new_after, resume=resume)
@@ -91,8 +93,8 @@ def _prepare(state: AppState,
     return catalog, action, params, configs
 
 
-def _record(state: AppState, action: Action, params: dict[str, Any],
-            rerun_of: int | None = None) -> tuple[int, str]:
+def _record(state: AppState, action: Action, params: dict[str, Any], rerun_of: int | None = None,
+            first_ids: int = 0) -> tuple[int, str, list[int] | None]:
     # Committed before the start, with its workflow id, so a crash in between leaves a row the
     # mirror can settle (see Mirror._check_requested) rather than an invisible run.
     with state.db.session() as s:
@@ -103,7 +105,11 @@ def _record(state: AppState, action: Action, params: dict[str, Any],
         )
         workflow_id = new_workflow_id(action.ref, row.id)
         records.set_workflow_id(s, row.id, workflow_id)
-        return row.id, workflow_id
+        # A workflow's task attempts' ids come with it, one per task that runs a script: a run
+        # that needs more (loops, with_items, retries) asks as it goes (engine/record_ids.py).
+        first_ids = min(first_ids, reserved_ids.MAX_BLOCK)
+        ids = (reserved_ids.reserve(s, first_ids) if first_ids else []) if action.is_workflow else None
+        return row.id, workflow_id, ids
 
 
 def _write(state: AppState, fn: Any, *args: Any) -> schemas.Execution:
@@ -179,6 +185,18 @@ async def claim(state: AppState, who: Principal, body: schemas.ClaimRequest) -> 
     if found is None:
         raise ApiError(409, f"the run that owns {who.token.key} has no record yet")
     return schemas.ClaimAnswer(id=found)
+
+
+async def reserve(state: AppState, who: Principal, body: schemas.ReserveRequest) -> schemas.ReserveAnswer:
+    if who.token is None:
+        raise ApiError(403, "only a run's orchestrator reserves execution ids, with the execution "
+                            "token it minted for the run")
+    return schemas.ReserveAnswer(ids=await asyncio.to_thread(_reserve, state, body.count))
+
+
+def _reserve(state: AppState, count: int) -> list[int]:
+    with state.db.session() as s:
+        return reserved_ids.reserve(s, count)
 
 
 # --- run control (spec §9) -------------------------------------------------------------------------

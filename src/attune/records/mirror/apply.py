@@ -18,6 +18,7 @@ Decisions:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ from attune.records.db import Database
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
 from attune.tokens import root_of
+
+log = logging.getLogger("attune.mirror")
 
 STALE_REQUESTED_AFTER = timedelta(seconds=30)
 _CHUNK = 500  # keys per IN (...) lookup
@@ -296,10 +299,12 @@ def upsert_tasks(
         chunk = keys[i : i + _CHUNK]
         by_key.update({r.key: r for r in s.scalars(select(ExecutionRow).where(ExecutionRow.key.in_(chunk)))
                        if r.key is not None})
+    reserved = _free_ids(s, [r.record_id for r in records if r.record_id is not None and r.key not in by_key])
     for rec in records:
         row = by_key.get(rec.key)
         if row is None:
-            row = ExecutionRow(key=rec.key, status=rec.status, retry_count=0, config={}, mirror_seq=0)
+            row = ExecutionRow(id=rec.record_id if rec.record_id in reserved else None, key=rec.key,
+                               status=rec.status, retry_count=0, config={}, mirror_seq=0)
             s.add(row)
             by_key[rec.key] = row
         _write_task(row, rec, parent, wf)
@@ -313,6 +318,17 @@ def upsert_tasks(
         if rec.asks is not None or rec.waits_for_inquiry is not None:
             _track_inquiry(s, row, rec)
     return [by_key[rec.key].id for rec in records]
+
+
+def _free_ids(s: Session, wanted: list[int]) -> set[int]:
+    """The reserved ids no row has yet. One that is taken (never by design: a database restored
+    from a backup older than its runs) leaves its row to a fresh id, not the mirror stuck."""
+    taken: set[int] = set()
+    for i in range(0, len(wanted), _CHUNK):
+        taken.update(s.scalars(select(ExecutionRow.id).where(ExecutionRow.id.in_(wanted[i:i + _CHUNK]))))
+    if taken:
+        log.warning("mirror: reserved execution ids %s are taken; those rows get new ids", sorted(taken))
+    return set(wanted) - taken
 
 
 def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: WorkflowExecutionRow) -> None:
