@@ -52,6 +52,10 @@ CASES = {
     # A loop that continues as new (attune_continue_as_new): every run of the chain is stored,
     # the first ending ContinuedAsNew, the later ones starting from the carried checkpoint.
     "continue_as_new": ("qa.long_loop", {"count": 40, "delay": 0.5}),
+    # Reserved execution ids (attune_record_ids): items that outrun the ids the run started with
+    # ask for a block (a local activity; no API answers here) and go on; a nested run gets ids.
+    "record_ids": ("qa.items", {"count": 4, "tmp": "{tmp}"}),
+    "record_ids_nested": ("qa.nested", {"value": 4}),
 }
 
 
@@ -94,6 +98,8 @@ OPTIONS = {
                          "variables": {"from_a": 21}, "rerun": ["b"]}},
     "ask": {"packs": str(Path(__file__).resolve().parents[2] / "packs")},
     "continue_as_new": {"continue_after": 100},
+    "record_ids": {"record_ids": [9_000_001]},
+    "record_ids_nested": {"record_ids": [9_000_101, 9_000_102, 9_000_103]},
 }
 
 

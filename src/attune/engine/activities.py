@@ -47,8 +47,8 @@ class ActionActivities:
 
     @activity.defn(name=RESERVE_ACTIVITY)
     async def reserve_record_ids(self, request: IdsRequest) -> list[int]:
-        """The orchestrator's local activity: execution ids for the run's next task attempts,
-        from the API, with a token minted for the run; none (never an error) without an API."""
+        """Run by the orchestrators: execution ids for a run's next task attempts, from the
+        API, with a token minted for the run; none (never an error) without an API."""
         token = tokens.mint(load_key(self.state_dir), key=request.workflow_id,
                             root=root_of(request.workflow_id), ttl_seconds=60)
         return await reserve_record_ids(request.api_url, token, request.count, request.workflow_id)

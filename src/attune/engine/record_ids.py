@@ -3,9 +3,8 @@
 A run submitted through the API starts with one id per task of its definition, a with_items
 task counting its concurrency (a nested run: as many from its parent's; a slice of with_items:
 one per item), so a run whose tasks each run once never asks for more. A run that needs more (loops,
-with_items, retries) asks the API for a block, with a local activity, when an attempt finds
-none left, and from then on before fewer than LOW remain. A local activity holds the workflow
-task it is asked in until the API answers: once per block. An attempt dispatched while no id is
+with_items, retries) asks the API for a block, with an activity on the orchestrators' queue,
+when an attempt finds none left, and from then on before fewer than LOW remain. An attempt dispatched while no id is
 left (a burst, the API down or slow) goes without one: its runtime worker claims its id as
 before. A run started without the API (`--direct`) never asks.
 """

@@ -574,7 +574,10 @@ class AttuneWorkflow:
         return bool(refs) and self.semantics.inquiries
 
     async def _reserve(self, count: int) -> list[int]:
-        return await workflow.execute_local_activity(
+        # An activity on the orchestrators' own queue, not a local one: a local activity holds
+        # the workflow task it is started in until the API answers, and a with_items that asked
+        # stopped dispatching for that long (items1000 through REST: 7.1 -> 10.9 s).
+        return await workflow.execute_activity(
             RESERVE_ACTIVITY, IdsRequest(api_url=self.inp.api_url, count=count,
                                          workflow_id=workflow.info().workflow_id),
             result_type=list[int], start_to_close_timeout=timedelta(seconds=10),
