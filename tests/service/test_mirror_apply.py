@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import event, select
 
 from attune.contract import RunRecord, WorkflowSnapshot
@@ -18,14 +17,6 @@ from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow
 from attune.statuses import ExecutionStatus, InquiryStatus
 
 WF = "svc.chain-1-abc"
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def submitted(db: Database, *, workflow: bool = True, workflow_id: str = WF) -> apply.Target:

@@ -13,14 +13,6 @@ from attune.records.db import Database
 from attune.records.models import ExecutionRow, utcnow
 
 
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 def plain_row(db: Database) -> int:
     with db.session() as s:
         return executions.create_requested(s, action_ref="svc.echo", config={}, timeout_seconds=None,
