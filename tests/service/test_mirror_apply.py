@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records import executions, reserved_ids
@@ -142,6 +144,40 @@ def test_claim_returns_the_row_the_mirror_will_write(db: Database) -> None:
     apply.apply_snapshot(db, target, snapshot(early.model_copy(update={"status": "completed", "seq": 2})))
     assert [r.id for r in rows(db, target.execution_id)] == [claimed]
     assert apply.claim(db, record("a", seq=3, workflow_id="unknown-run")) is None
+
+
+@pytest.mark.parametrize("first", ["mirror", "claim"])
+def test_a_claim_and_the_mirror_inserting_the_same_attempt_at_once_write_one_row(db: Database,
+                                                                                 first: str) -> None:
+    """A worker whose attempt has no reserved id claims while the mirror's pass writes the same
+    attempt: whichever commits second met the unique key and answered 500 (CI, stop 17)."""
+    target = submitted(db)
+    early = record("a", seq=1)
+    report = snapshot(early.model_copy(update={"status": "completed", "seq": 2}))
+    answers: list[int | None] = []
+    fired: list[bool] = []
+
+    def the_other_writer_commits_first(s: Session, _ctx: object, _objs: object) -> None:
+        inserting = any(isinstance(o, ExecutionRow) and o.key == early.key for o in s.new)
+        if fired or not inserting:  # only the flush of a session that looked and found no row
+            return
+        fired.append(True)
+        if first == "mirror":
+            apply.apply_snapshot(db, target, report)
+        else:
+            answers.append(apply.claim(db, early))
+
+    event.listen(Session, "before_flush", the_other_writer_commits_first)
+    try:
+        if first == "mirror":
+            answers.append(apply.claim(db, early))
+        else:
+            apply.apply_snapshot(db, target, report)
+    finally:
+        event.remove(Session, "before_flush", the_other_writer_commits_first)
+    written = rows(db, target.execution_id)
+    assert [r.id for r in written] == answers
+    assert written[0].status == "completed"
 
 
 def test_a_claim_reads_the_same_few_rows_however_long_the_run(db: Database) -> None:

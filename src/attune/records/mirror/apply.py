@@ -14,17 +14,22 @@ Decisions:
   `canceling` set by the API or a terminal state.
 - A run that ended outside its own control (terminated, timed out by the server) is reconciled:
   its row ends with the error and every non-terminal descendant becomes `abandoned`.
+- Two writers may insert the same attempt's row at once: the mirror's pass and a worker's claim
+  (an attempt with no reserved id left). The one that commits second hits the unique key; its
+  transaction is rolled back and run once more, and then finds the row and updates it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import CompoundSelect, Select, select, text, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
@@ -125,6 +130,25 @@ def target_of(db: Database, workflow_id: str) -> Target | None:
 
 # --- writing what the engine reported -------------------------------------------------------------
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def once_more_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a write again if another writer inserted one of its rows first (see Decisions)."""
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except IntegrityError as exc:
+            log.info("mirror: %s met a row written meanwhile, writing again: %s",
+                     fn.__name__, str(exc.orig).splitlines()[0])
+            return fn(*args, **kwargs)
+    return run
+
+
+@once_more_on_conflict
+
 def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list[int]:
     touched = [target.execution_id]
     with db.session() as s:
@@ -172,6 +196,7 @@ def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
         row.result = final_result(snap.status, snap.result, snap.error)
 
 
+@once_more_on_conflict
 def claim(db: Database, record: RunRecord) -> int | None:
     """The id of an attempt's row, written now from what its worker knows if the mirror has
     not written it yet (the mirror's later upsert by the same key completes it). None when the
