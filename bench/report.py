@@ -73,23 +73,37 @@ FLOOR_TARGETS = {"python40rest": 1.2, "python40localrest": 1.2, "shell40rest": 1
                  "nodejs40rest": 1.3, "rest200": 1.2}
 
 
-def _print_floor(console: Console, results: list[dict[str, Any]]) -> None:
+def cpu_ms_per_task(result: dict[str, Any]) -> float | None:
+    """Ours' CPU per task, every process of the stack (action processes included) plus the
+    driver's own client: what the machine must spend, however well the work overlaps."""
+    cpu = (result.get("load") or {}).get("cpu_s_by_process")
+    if not cpu:
+        return None
+    total = sum(own if role == "bench driver" else tree for role, (own, tree) in cpu.items())
+    return total * 1000 / result["tasks"] / result.get("load_runs", 1)
+
+
+def _print_floor(console: Console, results: list[dict[str, Any]], cores: int) -> None:
     rows = [r for r in results if r.get("floor_ratio")]
     if not rows:
         return
     table = Table(title="Against the floor: ours through REST (records on) vs raw Temporal code whose "
-                        "activities compute in-process (no process at all)")
+                        "activities compute in-process (no process at all). 'CPU bound' = ours' CPU per "
+                        f"task / {cores} cores against the floor: the ratio ours cannot beat on this "
+                        "machine without spending less CPU")
     for col in ("case", "tasks", "ours s", "floor s", "ours/floor", "target", "ours ms/task",
-                "floor ms/task"):
+                "floor ms/task", "ours CPU ms/task", "CPU bound"):
         table.add_column(col, justify="left" if col == "case" else "right")
     for r in rows:
         target = FLOOR_TARGETS.get(r["case"])
         ratio = _s(r["floor_ratio"])
         if target:
             ratio = f"[{'green' if r['floor_ratio'] <= target else 'red'}]{ratio}[/]"
+        cpu = cpu_ms_per_task(r)
+        bound = cpu / cores / r["floor_ms_per_task"] if cpu and r.get("floor_ms_per_task") else None
         table.add_row(r["case"], str(r["tasks"]), _s(r["ours_s"]), _s(r["floor_s"]), ratio,
                       f"<= {target}" if target else "-", _s(r.get("ours_ms_per_task"), 1),
-                      _s(r.get("floor_ms_per_task"), 1))
+                      _s(r.get("floor_ms_per_task"), 1), _s(cpu, 1), _s(bound))
     console.print(table)
 
 
@@ -147,7 +161,7 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     for note in footnotes:
         console.print(f"  {note}", highlight=False)
 
-    _print_floor(console, results)
+    _print_floor(console, results, int(m["nproc"]))
     _print_loop(console, data["results"])
 
     split = Table(title="Per-task split, ms (p50). Records: from Attune's RunRecords. "
