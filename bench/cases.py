@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import subprocess
 import time
+import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -262,7 +263,8 @@ class Bench:
                 return result
             api = await self._rest_ours(base, count)
         except Exception as exc:  # noqa: BLE001 - the API is still being written: report, go on
-            result["skipped"] = f"{type(exc).__name__}: {exc}"[:300]
+            result["skipped"] = f"{type(exc).__name__}: {exc!r}"[:300]
+            self.log("".join(traceback.format_exception(exc)[-6:]))
             tail = self.stack.log_tail("api", 800)
             if tail:
                 result["skipped"] += f" | api log: {tail.strip()[-300:]}"

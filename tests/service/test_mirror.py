@@ -348,3 +348,38 @@ async def test_a_stuck_run_is_reported_as_stuck_not_as_an_outage(
     record = await get(svc_api, top["id"])
     assert record["status_detail"] is None
     assert [t["status"] for t in await children(svc_api, top["id"])] == ["completed"]
+
+
+async def test_readers_waiting_for_ends_cost_one_query_a_sweep_and_see_ends_written_elsewhere(
+        svc_api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reader re-read its row every second: with 200 runs waited on (bench rest200) that cost
+    the API more CPU than the mirror. One query over all waited rows now finds the ends that
+    this mirror did not write (a cancel, another API's mirror); its own writes wake at once."""
+    from attune.records.mirror import scheduler as mirror_module
+
+    monkeypatch.setattr(mirror_module, "SWEEP_EVERY", 0.2)
+    state = svc_api.app.state.attune
+    runs = [await submit(svc_api, "svc.echo", message=str(i)) for i in range(20)]
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    readers = [asyncio.create_task(svc_api.get(f"/executions/{r['id']}", params={"wait": 20}))
+               for r in runs]
+    await asyncio.sleep(0.5)  # every reader has read its row once and waits
+    event.listen(state.db.engine, "before_cursor_execute", count)
+    try:
+        await asyncio.sleep(1.5)
+    finally:
+        event.remove(state.db.engine, "before_cursor_execute", count)
+    assert 4 <= len(statements) <= 10, statements  # the sweeps: ~7, not 20 readers x re-reads
+    with state.db.session() as s:  # an end written by someone else
+        s.execute(update(ExecutionRow).where(ExecutionRow.id == runs[0]["id"]).values(status="cancelled"))
+    answer = await asyncio.wait_for(readers[0], 2)
+    assert answer.json()["data"]["status"] == "cancelled"
+    await asyncio.sleep(0.3)
+    assert not any(r.done() for r in readers[1:])
+    for r in readers[1:]:
+        r.cancel()
+    await asyncio.gather(*readers[1:], return_exceptions=True)

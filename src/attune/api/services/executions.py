@@ -133,14 +133,15 @@ def _readable(s: Session, execution_id: int, who: Principal) -> ExecutionRow:
 async def get_waiting(state: AppState, execution_id: int, wait: float,
                       who: Principal = OPERATOR) -> schemas.Execution:
     """The record, once it has ended or after `wait` seconds. Woken by the mirror's writes to its
-    row and re-read at least every second (a write it did not see: another API's mirror, a cancel)."""
+    row, and within a second by its sweep of waited rows when the end was written elsewhere
+    (another API's mirror, a cancel)."""
     deadline = time.monotonic() + wait
     while True:
         row = await asyncio.to_thread(get, state, execution_id, who)
         left = deadline - time.monotonic()
         if row.status in TERMINAL or left <= 0:
             return row
-        await state.mirror.wait_for_change(execution_id, min(left, 1.0))
+        await state.mirror.wait_for_change(execution_id, left)
 
 
 def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int,

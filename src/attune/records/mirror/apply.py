@@ -219,6 +219,16 @@ def claim(db: Database, record: RunRecord) -> int | None:
         return upsert_tasks(s, owner, wf, [record])[0]
 
 
+def still_running(db: Database, execution_ids: list[int]) -> set[int]:
+    """Which of these rows exist and have not ended (one query per chunk, ids only)."""
+    with db.session() as s:
+        found: set[int] = set()
+        for i in range(0, len(execution_ids), _CHUNK):
+            found.update(s.scalars(select(ExecutionRow.id).where(
+                ExecutionRow.id.in_(execution_ids[i:i + _CHUNK]), ExecutionRow.status.not_in(TERMINAL))))
+        return found
+
+
 def set_detail(db: Database, target: Target, detail: str | None) -> list[int]:
     """Why the run is not moving (None once it moves again), on its own execution row."""
     with db.session() as s:

@@ -1,7 +1,9 @@
 """Readers waiting for a record to change instead of polling it (`GET /executions/{id}?wait=`).
 
 Waiters are kept by execution id: a write wakes only the readers of the rows it touched, so
-hundreds of waiting clients cost nothing per unrelated write.
+hundreds of waiting clients cost nothing per unrelated write. Writes this notifier does not see
+(another API's mirror, a cancel) are found by one sweep of every waited row a second (see
+`Mirror.wait_for_change`), not by each reader re-reading its row.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class ChangeNotifier:
             for waiter in self._waiters.get(execution_id, ()):
                 if not waiter.done():
                     waiter.set_result(None)
+
+    def waited(self) -> list[int]:
+        """The execution ids someone waits for now."""
+        return [execution_id for execution_id, waiting in self._waiters.items() if waiting]
 
     @property
     def waiting(self) -> int:

@@ -34,6 +34,11 @@ ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang t
 # seconds (the records' promise). Ends are not delayed: completion watchers settle those at once.
 READS_PER_SECOND = 200
 READ_AT_LEAST = 1.0
+# Readers waiting for a run's end (`GET /executions/{id}?wait=`) are woken by this mirror's
+# writes at once, and by one query a second over all waited rows for the ends written elsewhere
+# (a cancel, another API's mirror). Each reader re-reading its own row every second cost the API
+# more CPU than the mirror itself with 200 runs waited on.
+SWEEP_EVERY = 1.0
 
 
 class Mirror:
@@ -56,6 +61,7 @@ class Mirror:
         self._stuck: dict[str, str] = {}  # workflow id -> why, while its workflow task fails
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
         # Completion watchers: a long poll per top-level workflow wakes the loop the moment it
         # closes, so the final status lands without waiting for the next tick.
@@ -72,6 +78,9 @@ class Mirror:
         return self._task
 
     async def stop(self) -> None:
+        if self._sweeper is not None:  # it reads the database, which the caller disposes of next
+            self._sweeper.cancel()
+            await asyncio.wait({self._sweeper}, timeout=1.0)
         watchers = list(self._watchers.values())
         for watcher in watchers:
             watcher.cancel()
@@ -146,8 +155,24 @@ class Mirror:
             await self._write(apply.told, delivery.execution_id, delivery.state["status"])
 
     async def wait_for_change(self, execution_id: int, timeout: float) -> None:
-        """Return after the mirror's next write to this execution's row, or after `timeout`."""
+        """Return after the mirror's next write to this execution's row, once a sweep finds it
+        ended or gone (written by someone else), or after `timeout`."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep(), name="attune-mirror-sweep")
         await self.changes.wait(execution_id, timeout)
+
+    async def _sweep(self) -> None:
+        """While anyone waits: wake the readers of waited rows that ended or went away."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            waited = self.changes.waited()
+            if not waited:
+                return  # the next waiter starts another
+            try:
+                running = await asyncio.to_thread(apply.still_running, self.db, waited)
+            except SQLAlchemyError:
+                continue  # the readers' own timeouts still end their waits
+            self.changes.changed(set(waited) - running)
 
     async def _write(self, fn: Callable[..., Iterable[int]], *args: Any) -> None:
         """One write transaction (in a thread), then wake whoever waits for a row it touched."""
