@@ -91,6 +91,19 @@ def test_cancel_running_workflow_and_cancel_again_is_an_error(stack):
     assert again.returncode == 2 and "409" in again.stderr
 
 
+def test_the_api_keeps_an_idle_connection_longer_than_clients_do(stack):
+    """Uvicorn closed idle connections at 5 s, httpx's own expiry: a client reusing one just
+    under 5 s idle met "Server disconnected without sending a response" (bench rest200)."""
+    api, _, _ = stack
+    with httpx.Client(base_url=api, limits=httpx.Limits(keepalive_expiry=30)) as http:
+        assert http.get("/api/v1/health").status_code == 200
+        time.sleep(6)  # past uvicorn's default keep-alive
+        transport = http._transport._pool  # the one pooled connection, to see it was reused
+        (conn,) = transport.connections
+        assert http.get("/api/v1/health").status_code == 200
+        assert transport.connections == [conn] and conn.is_idle()
+
+
 def test_unreachable_api_exits_2():
     done = cli("run", "core.echo", api="http://127.0.0.1:1")
     assert done.returncode == 2 and "cannot reach the API" in done.stderr

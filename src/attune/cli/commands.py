@@ -246,6 +246,13 @@ def down(
         out.print(f"the stack recorded in {state} was not running", highlight=False)
 
 
+# How long the API keeps an idle client connection. Uvicorn's default, 5 s, is also httpx's
+# (and many clients') idle expiry: a client reusing a connection just under 5 s idle met the
+# server closing it ("Server disconnected without sending a response"), once in a while under
+# load (200 clients waiting on runs). Longer than any usual client expiry, as load balancers do.
+API_KEEP_ALIVE_SECONDS = 65
+
+
 @app.command()
 def api(
     host: str | None = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
@@ -260,7 +267,7 @@ def api(
     settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
     watch_parent()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="warning")
+                log_level="warning", timeout_keep_alive=API_KEEP_ALIVE_SECONDS)
 
 
 # ---- run -----------------------------------------------------------------------------------------
