@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import event, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from attune.contract import RunEnd
 from attune.records.models import ExecutionRow, WorkflowExecutionRow
@@ -215,6 +215,36 @@ async def test_database_outage_is_logged_once_and_caught_up(svc_api: httpx.Async
     await tick(svc_api)
     assert (await get(svc_api, top["id"]))["status"] == "completed"
     assert [t["status"] for t in await children(svc_api, top["id"])] == ["completed", "completed"]
+
+
+async def test_a_write_that_keeps_meeting_other_writers_is_not_a_database_outage(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers inserting the same row are retried once (test_mirror_apply, at_once); a third
+    meeting them again leaves that run to the next pass, without calling the database down or
+    holding up the other runs of the pass."""
+    from attune.records.mirror import apply
+
+    stuck, moving = await submit(svc_api, "svc.echo", message="a"), await submit(svc_api, "svc.echo", message="b")
+    for run in (stuck, moving):
+        fake_engine.workflows[run["workflow_id"]].record("echo.1#0", status="running")
+    real = apply.apply_snapshot
+
+    def conflicting(db: object, target: apply.Target, snap: object) -> list[int]:
+        if target.execution_id == stuck["id"]:
+            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed: executions.key"))
+        return real(db, target, snap)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(apply, "apply_snapshot", conflicting)
+    with caplog.at_level(logging.WARNING, logger="attune.mirror"):
+        await tick(svc_api)
+    logged = [r.getMessage() for r in caplog.records if r.name == "attune.mirror"]
+    assert not any("unreachable" in m for m in logged), logged
+    assert any(stuck["workflow_id"] in m and "IntegrityError" in m for m in logged), logged
+    assert (await get(svc_api, moving["id"]))["status"] == "running"
+    monkeypatch.setattr(apply, "apply_snapshot", real)
+    await tick(svc_api)
+    assert (await get(svc_api, stuck["id"]))["status"] == "running"
 
 
 async def test_engine_outage_is_survived(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:

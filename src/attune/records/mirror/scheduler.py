@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from attune.contract import EngineClient, RunRecord, WorkflowNotFound
 from attune.records.db import Database
@@ -208,7 +208,9 @@ class Mirror:
             outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
                                             return_exceptions=True)
             for target, outcome in zip(fresh, outcomes, strict=True):
-                if isinstance(outcome, SQLAlchemyError):
+                # A write that met other writers' rows twice (see apply's once_more_on_conflict)
+                # is not an outage: that run is read again next pass, the others go on now.
+                if isinstance(outcome, SQLAlchemyError) and not isinstance(outcome, IntegrityError):
                     self._outage("database", outcome)
                     return
                 if isinstance(outcome, Exception) and _is_connection_error(outcome):
