@@ -92,6 +92,9 @@ class WorkflowSnapshot(RunState):
     # Why the run is not moving, when the server says so (its workflow task keeps failing);
     # such a snapshot carries no state to apply, only this.
     stuck: str | None = None
+    # The server said the run was open when it was read (None: not known). A reader then needs
+    # no second describe to learn whether it ended from outside.
+    server_open: bool | None = None
 
 
 class RunEnd(BaseModel):

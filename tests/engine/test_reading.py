@@ -47,3 +47,23 @@ async def test_a_reader_behind_the_memo_tail_falls_back_to_the_query(engine):
     assert len(all_records) == len(r.records)
     tail = await fresh.snapshot(r.workflow_id, since=final["covers_since"])
     assert {x.key for x in tail.records} == {x["key"] for x in final["records"]}
+
+
+async def test_a_snapshot_says_whether_the_server_has_the_run_open(engine):
+    """The mirror asked the server a second time, per read, whether a run had ended from outside;
+    the snapshot's own describe answers that (server_open), so a running run costs one."""
+    from tests.engine.helpers import start, wait_ended
+
+    workflow_id = await start(engine, "qa.sleep", {"seconds": 30})
+    try:
+        snap = await engine.snapshot(workflow_id, patient=False)
+        assert snap.server_open is True and snap.status not in ("completed", "failed")
+        again = await engine.snapshot(workflow_id, since=snap.seq)  # the cached, unchanged answer
+        assert again.server_open is True
+    finally:
+        await engine.handle(workflow_id).terminate("test over")
+    await wait_ended(engine, workflow_id)
+    ended = await engine.snapshot(workflow_id, since=snap.seq)
+    assert ended.server_open is False
+    done = await run(engine, "qa.sequence", {"start": 1})
+    assert (await engine.snapshot(done.workflow_id)).server_open is False

@@ -56,6 +56,7 @@ class FakeEngine:
         self.down = False  # raise ConnectionError from every call
         self.page_size = 1000  # records per snapshot page (small values exercise `more`)
         self.snapshot_calls = 0
+        self.status_calls = 0
         self.signals: list[tuple[str, str, Any]] = []  # (workflow id, signal, argument)
 
     async def factory(self) -> FakeEngine:
@@ -106,19 +107,23 @@ class FakeEngine:
             status="running" if more else wf.status, current_tasks=wf.current_tasks,
             completed_tasks=wf.completed_tasks, failed_tasks=wf.failed_tasks,
             variables=wf.variables, task_graph={"tasks": ["hello"]}, error=wf.error,
-            result=wf.result,
+            result=wf.result, server_open=wf.outcome is None and wf.status in ("running", "scheduled"),
         )
 
     async def records(self, workflow_id: str) -> list[RunRecord]:
         return sorted(self._get(workflow_id).records.values(), key=lambda r: r.seq)
 
     async def status(self, workflow_id: str) -> RunEnd:
+        self.status_calls += 1  # a describe on the real server
+        return self._end(workflow_id)
+
+    def _end(self, workflow_id: str) -> RunEnd:
         wf = self._get(workflow_id)
         return wf.outcome or RunEnd(status=ExecutionStatus(wf.status), result=wf.result)
 
     async def wait(self, workflow_id: str) -> RunEnd:
         """Like Temporal's long poll: returns once the workflow has ended."""
-        while (end := await self.status(workflow_id)).status not in TERMINAL:
+        while (end := self._end(workflow_id)).status not in TERMINAL:
             await asyncio.sleep(0.02)
         return end
 

@@ -172,6 +172,24 @@ async def test_terminated_workflow_is_reconciled(svc_api: httpx.AsyncClient, fak
     assert fake_engine.snapshot_calls == calls  # nothing left to poll
 
 
+async def test_a_run_the_server_has_open_costs_one_describe_a_read(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    """Each read of a running run described it twice: once for its changes, and once more to
+    learn whether it had ended from outside, which the first describe already says."""
+    svc_api.app.state.attune.mirror.status_check_interval = 0
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("hello.1#0", status="running")
+    for _ in range(3):
+        await tick(svc_api)
+    assert fake_engine.snapshot_calls == 3 and fake_engine.status_calls == 0
+    wf.outcome = RunEnd(status="failed", external=True,  # the server says closed: ask how
+                        result={"error": "Workflow terminated", "succeeded": False})
+    await tick(svc_api)
+    assert fake_engine.status_calls >= 1  # (its completion watcher may read it once more)
+    assert (await get(svc_api, top["id"]))["status"] == "failed"
+
+
 async def test_workflow_gone_from_the_server_fails_its_record(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
     top = await submit(svc_api, "svc.echo", message="m")
     del fake_engine.workflows[top["workflow_id"]]

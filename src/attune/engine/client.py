@@ -146,24 +146,26 @@ class EngineClient:
         in flight (see BUSY_QUERY_EVERY).
         """
         handle = self.handle(workflow_id)
-        cached = None
+        cached, open_now = None, None
         try:
             description = await handle.describe()
+            open_now = description.status in _RUNNING
             started = {a.activity_id for a in description.raw_description.pending_activities
                        if a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED}
             mark = (description.history_length, frozenset(started), description.status)
             stuck = await self._stuck_on(workflow_id, description)
             if stuck is not None or _retrying(description):  # a query would wait for the task
-                return _unchanged(workflow_id, since).model_copy(update={"stuck": stuck})
+                return _unchanged(workflow_id, since).model_copy(
+                    update={"stuck": stuck, "server_open": open_now})
             cached = self._last.get(workflow_id)
             if cached is not None and cached[1].seq == since and (
                 cached[0] == mark or self._too_soon(description, cached[2])
             ):
                 return cached[1].model_copy(update={"records": [], "more": False,
-                                                    "unchanged": True})
+                                                    "unchanged": True, "server_open": open_now})
             if cached is None and patient and _busy(description) and self._too_soon(
                     description, self._first_seen.setdefault(workflow_id, time.monotonic())):
-                return _unchanged(workflow_id, since)
+                return _unchanged(workflow_id, since).model_copy(update={"server_open": open_now})
             snap = await _final_from_memo(description, since)
             if snap is None:
                 snap = await handle.query(
@@ -196,7 +198,8 @@ class EngineClient:
             if by_key.get(record.key, record).status in (ExecutionStatus.SCHEDULED,
                                                          ExecutionStatus.RUNNING):
                 by_key[record.key] = record
-        snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq)})
+        snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq),
+                                       "server_open": open_now})
         if snap.status in TERMINAL:
             self._forget(workflow_id)
         elif not snap.more:

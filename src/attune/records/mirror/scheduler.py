@@ -293,7 +293,11 @@ class Mirror:
             seq = snap.seq
             if not snap.more:
                 break
-        if snap.status not in TERMINAL and self._status_due(target.workflow_id):
+        # Whether it ended outside its own control (terminated, timed out) needs the server's
+        # word; the snapshot's describe already gave it unless that said the run is closed.
+        # (A second describe per read doubled the mirror's cost on the server under load.)
+        if (snap.status not in TERMINAL and snap.server_open is not True
+                and self._status_due(target.workflow_id)):
             end = await asyncio.wait_for(client.status(target.workflow_id), ENGINE_CALL_TIMEOUT)
             if end.external:
                 await self._reconcile(target, end.status, _error_of(end.result))
