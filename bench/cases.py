@@ -9,6 +9,7 @@ import subprocess
 import time
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,13 +180,20 @@ class Bench:
         issue's end-to-end target (records mirrored). Raw = the same chain on the SDK, in each
         of `raw_modes` (the first is the ratio's baseline; "inproc" is the floor)."""
         result: dict[str, Any] = {"case": name, "tasks": length, "runtime": runtime}
-        ours = await self._through_rest(chain_ref(runtime, length), {"n": n}, repeats, result)
-        if ours is None:
+        runs = await self._through_rest(
+            chain_ref(runtime, length), {"n": n}, repeats, result,
+            {m: lambda m=m: self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, m))
+             for m in raw_modes})
+        if runs is None:
             return result
-        raw = {m: [await self.raw_run("RawChain", self.raw_chain_arg(runtime, length, n, m))
-                   for _ in range(repeats)] for m in raw_modes}
+        ours, raw = runs
         self._rest_result(result, ours, raw, f"{length} x fibo({n}) via POST /executions/execute,"
                           " until GET /executions/{id}?wait=30 says completed (records mirrored)")
+        if "inproc" in raw:  # where the time goes per task, against the floor rather than raw
+            median = sorted(zip(ours["times"], ours["workflow_ids"], strict=True))[len(ours["times"]) // 2][1]
+            result["split_history_ours"] = await history_split(self.engine.client, median)
+            result["split_history_floor"] = await history_split(
+                self.raw, _median_run(raw["inproc"])["workflow_id"])
         _finish(result, length)
         return result
 
@@ -193,32 +201,39 @@ class Bench:
         """One with_items of `count` shell echoes through REST, records on; raw = the same
         fan-out on the SDK spawning the same script ("spawn") and echoing in-process ("inproc")."""
         result: dict[str, Any] = {"case": name, "tasks": count, "runtime": "shell"}
-        ours = await self._through_rest("bench.items", {"count": count}, repeats, result)
-        if ours is None:
-            return result
         _, script, fmt = ECHO
-        raw = {m: [await self.raw_run("RawItems", {"runtime": "shell", "script": script, "format": fmt,
-                                                   "count": count, "concurrency": 100, "mode": m})
-                   for _ in range(repeats)] for m in ("spawn", "inproc")}
+        runs = await self._through_rest(
+            "bench.items", {"count": count}, repeats, result,
+            {m: lambda m=m: self.raw_run("RawItems", {"runtime": "shell", "script": script, "format": fmt,
+                                                      "count": count, "concurrency": 100, "mode": m})
+             for m in ("spawn", "inproc")})
+        if runs is None:
+            return result
+        ours, raw = runs
         self._rest_result(result, ours, raw, f"with_items of {count} shell echoes, concurrency 100,"
                           " via POST /executions/execute until the API says completed")
         _finish(result, count)
         return result
 
-    async def _through_rest(self, ref: str, params: dict[str, Any], repeats: int,
-                            result: dict[str, Any]) -> dict[str, Any] | None:
-        """`repeats` runs of `ref` through the API on a fresh records database, one after the
-        other; None (with result["skipped"]) when the API cannot serve."""
+    async def _through_rest(self, ref: str, params: dict[str, Any], repeats: int, result: dict[str, Any],
+                            raw_modes: dict[str, Callable[[], Awaitable[dict[str, Any]]]]
+                            ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]] | None:
+        """`repeats` runs of `ref` through the API on a fresh records database, each followed by
+        one raw run per mode (interleaved: this machine's speed drifts by 10-50 % within minutes,
+        and runs of one side after the other's would carry that drift into the ratio). The API
+        is paused (SIGSTOP) during the raw runs, so it costs them nothing. None (with
+        result["skipped"]) when it cannot serve."""
         base = self.stack.start_api(f"sqlite:///{self.stack.workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}")
+        raw: dict[str, list[dict[str, Any]]] = {m: [] for m in raw_modes}
         try:
             reason = await self._api_ready(base)
             if reason:
                 result["skipped"] = reason
                 return None
-            times, recorded = [], []
+            times, recorded, workflow_ids, cpu = [], [], [], []
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                with LoadMeter(self.sampler) as meter:
-                    for _ in range(repeats + 1):  # the first run warms the API's caches
+                for i in range(repeats + 1):  # the first run warms the API's caches
+                    with LoadMeter(self.sampler) as meter:
                         t0 = time.time()
                         resp = await http.post("/api/v1/executions/execute",
                                                json={"action_ref": ref, "parameters": params})
@@ -232,10 +247,19 @@ class Bench:
                         if row["status"] != "completed":
                             raise RuntimeError(f"{ref} ended {row['status']}: {row.get('result')}")
                         times.append(time.time() - t0)
-                        recorded.append((_epoch(row.get("ended_at")) or time.time()) - t0)
+                    recorded.append((_epoch(row.get("ended_at")) or time.time()) - t0)
+                    workflow_ids.append(row.get("workflow_id"))
+                    if i == 0:
+                        continue
+                    cpu.append(meter.summary())
+                    with self.stack.paused("api"):
+                        for mode, run in raw_modes.items():
+                            raw[mode].append(await run())
         finally:
             self.stack.stop("api")
-        return {"times": times[1:], "recorded": recorded[1:], "load": meter.summary(), "runs": len(times)}
+        ours = {"times": times[1:], "recorded": recorded[1:], "workflow_ids": workflow_ids[1:],
+                "load": _merge_loads(cpu), "runs": len(cpu)}
+        return ours, raw
 
     @staticmethod
     def _rest_result(result: dict[str, Any], ours: dict[str, Any],
@@ -430,6 +454,17 @@ class Bench:
                 self.log(f"  loop of {count}")
                 rows.append(await run_loop(self.engine, "bench.loop", count, self.catalog))
         return {"case": "loop", "rows": rows, "load": meter.summary()}
+
+
+def _merge_loads(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load of several measured runs as one: CPU seconds summed per process, shares averaged."""
+    cpu: dict[str, list[float]] = {}
+    for load in loads:
+        for role, pair in load.get("cpu_s_by_process", {}).items():
+            cpu[role] = [round(a + b, 3) for a, b in zip(cpu.get(role, [0.0, 0.0]), pair, strict=True)]
+    merged: dict[str, Any] = {key: round(statistics.mean(load[key] for load in loads), 3)
+                              for key in ("load1_before", "load1_after", "cpu_busy", "cpu_ours", "cpu_foreign")}
+    return {**merged, "cpu_s_by_process": cpu}
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -170,6 +170,10 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                 "exec o/r", "transition o/r", "wf task o/r", "records read s"):
         split.add_column(col, justify="left" if col == "case" else "right")
     chains = [r for r in results if r.get("split_records")]
+    # Through REST, the right-hand side is the in-process floor, not raw with processes
+    chains += [{**r, "case": f"{r['case']} (o/floor)", "split_records": None,
+                "split_history_raw": r["split_history_floor"]}
+               for r in results if r.get("split_history_floor")]
     for scale in (x for x in data["results"] if x.get("case") == "scaling" and not x.get("error")):
         chains += [{**row, "case": f"scaling chain {row['size']}"} for row in scale["chains"]]
     for r in chains:

@@ -6,10 +6,12 @@ API for the REST case. Every process gets its own session so it can be stopped w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from attune.engine.server import free_port, start_dev_server
@@ -63,6 +65,21 @@ class Stack:
                     env={"ATTUNE_DATABASE_URL": db_url, "ATTUNE_STATE_DIR": str(self.workdir),
                          "ATTUNE_API_URL": f"http://127.0.0.1:{self.api_port}"})
         return f"http://127.0.0.1:{self.api_port}"
+
+    @contextlib.contextmanager
+    def paused(self, role: str) -> Iterator[None]:
+        """`role` stopped (SIGSTOP) meanwhile: the raw runs interleaved with the REST ones run
+        beside an API that spends nothing, as if it were not there, yet keeps its state."""
+        proc = self.procs.get(role)
+        if proc is None or proc.poll() is not None:
+            yield
+            return
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)
 
     def stop(self, role: str) -> None:
         proc = self.procs.pop(role, None)
