@@ -303,3 +303,148 @@ async def test_many_tasks_leave_no_descriptor_behind(tmp_path, monkeypatch, runn
     for _ in range(25):
         await run_process(request(pack, entry, runner))
     assert await settled() <= baseline + 1
+
+
+# ---- a started-ahead Python child tells its own exit status (pool.SelfReporting) -----------------
+
+class _SilentStarter:
+    """A starter whose report never comes (or comes with `code` once `release` is set)."""
+
+    def __init__(self, code: int | None = None):
+        self.pid, self.code, self.release = 0, code, asyncio.Event()
+
+    async def wait(self) -> int | None:
+        await self.release.wait()
+        return self.code
+
+
+async def test_the_childs_own_report_settles_the_exit_without_waiting_for_the_starter():
+    r, w = os.pipe()
+    os.write(w, b"exit 5")
+    assert await asyncio.wait_for(pool.SelfReporting(_SilentStarter(), r).wait(), 2) == 5
+    os.close(w)
+    # Silent child (killed by a signal, or os._exit of its own): the starter's report decides.
+    r, w = os.pipe()
+    os.close(w)  # EOF
+    starter = _SilentStarter(code=-9)
+    waiting = asyncio.ensure_future(pool.SelfReporting(starter, r).wait())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # EOF alone says nothing
+    starter.release.set()
+    assert await asyncio.wait_for(waiting, 2) == -9
+
+
+SELF_REPORT = {
+    # A fork the script makes and lets run to the end of the script, with its own exit status:
+    # the action's status is still its main process's.
+    "actions/forked.py": """
+        import os, sys
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(9)
+        os.waitpid(pid, 0)
+        print("main")
+        sys.exit(4)
+    """,
+    # The script closes every fd it did not open and opens files until the numbers come back:
+    # the status must not land in a file that took the pipe's number.
+    "actions/reuse.py": """
+        import json, os, sys
+        out = json.load(sys.stdin)["out"]
+        os.closerange(3, 256)
+        files = [open(os.path.join(out, f"f{i}"), "w") for i in range(12)]
+        sys.kept_open = files  # still open as the process exits
+        print(json.dumps([f.fileno() for f in files]))
+    """,
+    "actions/interrupt.py": "raise KeyboardInterrupt\n",
+    "actions/crash.py": "import os, signal\nprint('partial', flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)\n",
+    "actions/raises.py": "raise ValueError('boom')\n",
+}
+
+
+async def test_a_self_reported_exit_is_the_actions_own_and_lands_nowhere_else(tmp_path):
+    from tests.unit.test_runtimes import action_writable
+    pack = make_pack(tmp_path, SELF_REPORT)
+    await run_process(request(pack, "raises.py"))  # fills the pool
+    await asyncio.sleep(0.3)
+    forked = await run_process(request(pack, "forked.py"))
+    assert (forked.exit_code, forked.stdout) == (4, "main\n"), forked.stderr
+    out = action_writable(tmp_path / "out")
+    res = await run_process(request(pack, "reuse.py", parameters={"out": str(out)}))
+    assert res.succeeded, res.stderr
+    assert [(out / f"f{i}").read_text() for i in range(12)] == [""] * 12
+    interrupted = await run_process(request(pack, "interrupt.py"))
+    assert interrupted.exit_code == -2  # killed by SIGINT, as CPython does
+    crashed = await run_process(request(pack, "crash.py"))
+    assert (crashed.exit_code, crashed.stdout) == (-11, "partial\n")
+    raised = await run_process(request(pack, "raises.py"))
+    assert raised.exit_code == 1 and "ValueError: boom" in raised.stderr
+
+
+EXITS = {
+    "python": {
+        "ok.py": "print('out')\n",
+        "code.py": "import sys\nprint('out')\nsys.exit(3)\n",
+        "message.py": "import sys\nsys.exit('bye')\n",
+        "big.py": "import sys\nsys.exit(300)\n",
+        "atexit_late.py": "import atexit, sys\natexit.register(lambda: print('late'))\nsys.exit(2)\n",
+        "thread.py": "import threading, time\nthreading.Thread(target=lambda: (time.sleep(0.1), print('t'))).start()\n",
+        "own_exit.py": "import os\nprint('out', flush=True)\nos._exit(5)\n",
+        "raises.py": "raise ValueError('boom')\n",
+        "sigterm.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n",
+    },
+    "nodejs": {
+        "ok.js": "console.log('out');\n",
+        "code.js": "console.log('out'); process.exitCode = 3;\n",
+        "exit.js": "console.log('out'); process.exit(4);\n",
+        "neg.js": "process.exit(-1);\n",
+        "handler_sets.js": "process.on('exit', () => { console.log('late'); process.exitCode = 6; });\n",
+        "handler_exits.js": "process.on('exit', () => process.exit(8));\n",
+        "handler_throws.js": "process.on('exit', () => { throw new Error('late'); });\n",
+        "throws.js": "throw new Error('boom');\n",
+        "rejects.js": "Promise.reject(new Error('nope'));\n",
+        "killed.js": "console.log('out'); process.kill(process.pid, 'SIGKILL');\n",
+        "closes_fds.js": "const fs = require('fs');\nfor (let fd = 3; fd < 64; fd++) { try { fs.closeSync(fd); } "
+                         "catch {} }\nconsole.log('out'); process.exitCode = 2;\n",
+    },
+}
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_every_way_of_exiting_reads_the_same_pooled_as_started_plainly(tmp_path, monkeypatch, runner):
+    """A pooled child tells its own exit status as it exits (the starter reports it only after
+    the teardown); whatever way the action ends, what the task sees is what a plain start gives."""
+    pack = make_pack(tmp_path, {f"actions/{name}": text for name, text in EXITS[runner].items()})
+
+    async def outcomes() -> dict[str, tuple]:
+        seen = {}
+        for name in EXITS[runner]:
+            res = await run_process(request(pack, name, runner))
+            seen[name] = (res.exit_code, res.stdout, res.stderr.strip().splitlines()[-1:] if res.stderr else [])
+        return seen
+
+    pooled = await outcomes()
+    monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
+    plain = await outcomes()
+    assert pooled == plain
+    assert pooled[f"code.{EXT[runner]}"][:2] == (3, "out\n")
+
+
+@pytest.mark.parametrize("runner", ["python", "nodejs"])
+async def test_the_result_does_not_wait_for_the_starters_report(tmp_path, monkeypatch, runner):
+    pack = make_pack(tmp_path, {f"actions/{name}": text for name, text in EXITS[runner].items()})
+    await run_process(request(pack, f"ok.{EXT[runner]}", runner))  # fills the pool
+    await asyncio.sleep(0.3)
+    order: list[str] = []
+    report = warm.WarmProcess.wait
+
+    async def late_report(self):
+        code = await report(self)
+        await asyncio.sleep(5)  # the starter's report, made late
+        order.append("starter")
+        return code
+
+    monkeypatch.setattr(warm.WarmProcess, "wait", late_report)
+    res = await run_process(request(pack, f"code.{EXT[runner]}", runner))
+    order.append("result")
+    assert (res.exit_code, res.stdout, order) == (3, "out\n", ["result"])

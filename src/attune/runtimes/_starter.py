@@ -21,7 +21,8 @@ the write end of a "ready" pipe. A Python child takes its session and user, writ
 blocks until "<length>\n<json {path, argv, cwd, env, exec?}>" arrives on its stdin, and only then
 enters cwd, takes the environment and runs the script (or, with `exec` in that request, execs
 `argv`: a shell action). With `exec` in the first request, the program gets the pipe as fd 3 and
-does the same (`_waiter.js`).
+does the same (`_waiter.js`). A Python child keeps that pipe and writes "exit N" there as it
+exits (`_tell_exit`), ahead of the starter's own report.
 """
 
 import atexit
@@ -148,8 +149,11 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
                 if req.get("rehearse"):
                     _rehearse()
                 os.write(status[0], b"r")
-                os.close(status[0])
                 req.update(_read_request())
+                if req.get("exec"):  # a shell: exec'd, so the starter's report is the only one
+                    os.close(status[0])
+                else:
+                    _keep_for_exit(status[0])
             _enter(req["cwd"], req.get("user"))
             os.environ.clear()
             os.environ.update(req["env"])
@@ -165,6 +169,38 @@ def _fork(req: dict, fds: list[int], ctrl: socket.socket, children: dict) -> tup
     os.read(sync_r, 1)  # EOF once the child called setsid (or died)
     os.close(sync_r)
     return pid, reply
+
+
+# A started-ahead child tells the worker its exit status on its "ready" pipe just before it exits:
+# the starter learns it only once the kernel has torn the process down, ~1.5 ms later, which
+# sat on every task's critical path. (fd, its identity, the pid that may write there)
+_exit_pipe: tuple[int, tuple[int, int], int] | None = None
+
+
+def _keep_for_exit(fd: int) -> None:
+    global _exit_pipe
+    os.set_inheritable(fd, False)  # a program the script runs must not hold it
+    info = os.fstat(fd)
+    _exit_pipe = (fd, (info.st_dev, info.st_ino), os.getpid())
+
+
+def _tell_exit(code: int) -> None:
+    """Say "exit N" on the ready pipe, having closed our stdio (so the worker sees EOF now, not
+    after the teardown). Only the action's own process (not a fork the script made and let run
+    to its end) and only while the fd is still that pipe (a script may have closed it, and
+    the number been reused)."""
+    if _exit_pipe is None:
+        return
+    fd, identity, pid = _exit_pipe
+    try:
+        info = os.fstat(fd)
+        if os.getpid() != pid or (info.st_dev, info.st_ino) != identity:
+            return
+        for std in (0, 1, 2):
+            os.close(std)
+        os.write(fd, b"exit %d" % code)
+    except OSError:
+        pass  # the worker still learns it from the starter
 
 
 def _rehearse() -> None:
@@ -258,6 +294,7 @@ def _run_script(path: str, argv: list[str]) -> None:
     if interrupted:  # CPython re-raises SIGINT so the parent sees "killed by SIGINT"
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
+    _tell_exit(code)
     os._exit(code)
 
 

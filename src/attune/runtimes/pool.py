@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from attune.runtimes import warm
 from attune.runtimes.isolation import RunAs, blocked, hand_over
@@ -43,10 +44,45 @@ MAX_POOLS = 8  # environments with processes waiting; the least recently used on
 MAX_STRIKES = 3  # takes in a row that found every waiter dead: the pool gives up on that environment
 
 
+class SelfReporting:
+    """A started-ahead Python or Node.js process, whose exit status comes from whichever says it
+    first: the process itself, on its "ready" pipe as it exits (having closed its stdio), or the
+    starter once it has reaped it. The kernel's teardown of the exited process (~1.2 ms for a
+    forked Python, ~3 ms for a node) lies between the two, and used to lie on every task's
+    critical path. The starter still ends the process group as the leader goes, as for any
+    action (background processes do not outlive it). Where the process cannot tell (killed by a
+    signal, its own os._exit, an uncaught Node.js exception), the starter's report decides."""
+
+    def __init__(self, proc: warm.WarmProcess, status: int):
+        self.pid = proc.pid
+        self._proc = proc
+        self._status = status
+
+    async def wait(self) -> int | None:
+        loop = asyncio.get_running_loop()
+        told: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(self._status, _wake, told)
+        starter = asyncio.ensure_future(self._proc.wait())
+        try:
+            try:
+                either: list[asyncio.Future[Any]] = [starter, told]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                loop.remove_reader(self._status)
+            if not starter.done():
+                data = os.read(self._status, 64)  # "exit N", or EOF: it died without a word
+                if data.startswith(b"exit "):
+                    return int(data[5:])
+            return await starter
+        finally:
+            starter.cancel()  # its reply socket closes; the starter's late report is moot
+            os.close(self._status)
+
+
 @dataclass
 class Taken:
     """A started process for one task: its handle and our ends of its stdin, stdout, stderr."""
-    proc: warm.WarmProcess
+    proc: warm.WarmProcess | SelfReporting
     stdin: int
     stdout: int
     stderr: int
@@ -138,7 +174,7 @@ class _Pool:
         theirs = (in_r, out_w, err_w, ready_w)
         user = (self.run_as.uid, self.run_as.gid) if self.run_as else None
         try:
-            for fd in theirs[:3]:  # the action's: re-opening /dev/stdin or /dev/stdout must work
+            for fd in theirs:  # the action's: re-opening /dev/stdin, /dev/stdout (or fd 3) must work
                 hand_over(fd, self.run_as)
             if self.runner == "python":
                 pending = warm.start_waiting(self.interpreter, [], self.env, theirs, user=user,
@@ -203,8 +239,12 @@ async def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_
     taken = await pool.take()
     if taken is None:
         return None
-    waiter, proc = taken
-    os.close(waiter.ready)  # it said ready: the pipe is done (kept, it leaked one fd per task)
+    waiter, started = taken
+    proc: warm.WarmProcess | SelfReporting = started
+    if runner != "shell":  # it says "exit N" there as it exits (`_starter._tell_exit`, `_waiter.js`)
+        proc = SelfReporting(started, waiter.ready)
+    else:
+        os.close(waiter.ready)  # it said ready: the pipe is done (kept, it leaked one fd per task)
     # As a plain start runs it: `python -u <path>` (argv [path]), `node <path>`, or a shell's
     # `bash <path>`, exec'd by the waiting child once it has its request.
     request = {"path": argv[-1], "argv": argv[2:] if runner == "python" else argv, "cwd": cwd, "env": env,

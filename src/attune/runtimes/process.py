@@ -200,8 +200,8 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
     finally:
         for task in tasks:
             task.cancel()
-        if taken is not None:
-            taken.refill()
+        if taken is not None:  # after the result is on its way, not before it
+            asyncio.get_running_loop().call_soon(taken.refill)
     return _result(req, started, exit_code, timed_out, out, err)
 
 
