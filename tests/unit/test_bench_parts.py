@@ -8,6 +8,7 @@ import io
 from rich.console import Console
 
 from attune.packs.loader import load_packs
+from bench.cases import _merge_loads
 from bench.generate import build_packs, chain_ref
 from bench.interpreter import chain_cost, items_cost
 from bench.report import print_report
@@ -25,10 +26,13 @@ def test_interpreter_cost_drives_a_chain_and_a_fan_out_to_completion(tmp_path):
 def test_report_prints_every_table_and_names_a_broken_case():
     machine = {"date": "today", "nproc": 2, "cpu": "cpu", "memory_gb": 1, "python": "3", "temporalio": "1",
                "temporal_cli": "temporal 1"}
+    split = {"queue_ms": {"p50": 5.0}, "worker_ms": {"p50": 6.0}, "execution_ms": {"p50": 3.0},
+             "transition_ms": {"p50": 15.0}, "workflow_task_ms": {"p50": 9.0}}
     row = {"case": "python40rest", "tasks": 40, "runtime": "python", "ours_s": 1.5, "raw_s": 1.2,
            "raw_mode": "warm", "raw_by_mode_s": {"warm": 1.2, "inproc": 0.75}, "floor_s": 0.75,
            "ratio": 1.25, "floor_ratio": 2.0, "ours_ms_per_task": 37.5, "raw_ms_per_task": 30.0,
-           "floor_ms_per_task": 18.75, "notes": "n"}
+           "floor_ms_per_task": 18.75, "notes": "n", "split_history_ours": split,
+           "split_history_floor": {**split, "execution_ms": {"p50": 0.0}}}
     loop = {"case": "loop", "rows": [{"iterations": 100, "seconds": 3.0, "ms_per_iteration": 30.0,
                                       "temporal_runs": 1},
                                      {"iterations": 2000, "seconds": 62.0, "ms_per_iteration": 31.0,
@@ -41,3 +45,13 @@ def test_report_prints_every_table_and_names_a_broken_case():
     assert "Against the floor" in text and "2.00" in text
     assert "continue-as-new" in text and "2,000" in text
     assert "scaling: error: AttributeError: boom" in text
+    assert "python40rest (o/floor)" in text and "3.0 / 0.0" in text  # the split against the floor
+
+
+def test_loads_of_interleaved_runs_add_up():
+    one = {"load1_before": 1.0, "load1_after": 2.0, "cpu_busy": 0.5, "cpu_ours": 0.4, "cpu_foreign": 0.1,
+           "cpu_s_by_process": {"api": [0.1, 0.1], "python": [0.2, 0.5]}}
+    two = {**one, "cpu_busy": 0.7, "cpu_s_by_process": {"python": [0.3, 0.6], "temporal": [1.0, 1.0]}}
+    merged = _merge_loads([one, two])
+    assert merged["cpu_s_by_process"] == {"api": [0.1, 0.1], "python": [0.5, 1.1], "temporal": [1.0, 1.0]}
+    assert merged["cpu_busy"] == 0.6 and merged["load1_before"] == 1.0
