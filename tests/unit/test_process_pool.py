@@ -392,6 +392,7 @@ EXITS = {
         "own_exit.py": "import os\nprint('out', flush=True)\nos._exit(5)\n",
         "raises.py": "raise ValueError('boom')\n",
         "sigterm.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n",
+        "closed_stdio.py": "import sys\nsys.stdin.close()\nprint('out')\nsys.stdout.close()\nsys.exit(6)\n",
     },
     "nodejs": {
         "ok.js": "console.log('out');\n",
@@ -416,16 +417,16 @@ async def test_every_way_of_exiting_reads_the_same_pooled_as_started_plainly(tmp
     the teardown); whatever way the action ends, what the task sees is what a plain start gives."""
     pack = make_pack(tmp_path, {f"actions/{name}": text for name, text in EXITS[runner].items()})
 
-    async def outcomes() -> dict[str, tuple]:
+    async def outcomes(**kw) -> dict[str, tuple]:
         seen = {}
         for name in EXITS[runner]:
-            res = await run_process(request(pack, name, runner))
+            res = await run_process(request(pack, name, runner, **kw))
             seen[name] = (res.exit_code, res.stdout, res.stderr.strip().splitlines()[-1:] if res.stderr else [])
         return seen
 
     pooled = await outcomes()
     monkeypatch.setenv("ATTUNE_PROCESS_POOL", "0")
-    plain = await outcomes()
+    plain = await outcomes(warm=False)  # Python: the interpreter itself, `python3 -u script`
     assert pooled == plain
     assert pooled[f"code.{EXT[runner]}"][:2] == (3, "out\n")
 
@@ -448,3 +449,7 @@ async def test_the_result_does_not_wait_for_the_starters_report(tmp_path, monkey
     res = await run_process(request(pack, f"code.{EXT[runner]}", runner))
     order.append("result")
     assert (res.exit_code, res.stdout, order) == (3, "out\n", ["result"])
+    if runner == "python":  # also when the script closed its own stdio first
+        res = await run_process(request(pack, "closed_stdio.py", runner))
+        order.append("result")
+        assert (res.exit_code, res.stdout, order) == (6, "out\n", ["result", "result"])

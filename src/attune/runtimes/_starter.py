@@ -196,8 +196,14 @@ def _tell_exit(code: int) -> None:
         info = os.fstat(fd)
         if os.getpid() != pid or (info.st_dev, info.st_ino) != identity:
             return
-        for std in (0, 1, 2):
+    except OSError:
+        return  # closed by the script: the worker learns it from the starter
+    for std in (0, 1, 2):
+        try:
             os.close(std)
+        except OSError:
+            pass  # the script closed it already (sys.stdin.close())
+    try:
         os.write(fd, b"exit %d" % code)
     except OSError:
         pass  # the worker still learns it from the starter
@@ -287,6 +293,8 @@ def _run_script(path: str, argv: list[str]) -> None:
         threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or getattr(stream, "closed", False):
+            continue  # as CPython: a stream the script closed is not flushed (nor an error)
         try:
             stream.flush()
         except Exception:  # noqa: BLE001
