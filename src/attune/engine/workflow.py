@@ -69,6 +69,7 @@ SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_starts, ...)
 CONTINUE_AS_NEW = "attune_continue_as_new"  # long runs go on in a fresh run (see _continue)
 RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine.record_ids)
+TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it has started
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -86,6 +87,7 @@ class AttuneWorkflow:
         self.events: list[Event] = []
         self.handles: dict[AttemptKey | str, asyncio.Task[None]] = {}
         self.children: set[AttemptKey] = set()  # attempts running as child workflows
+        self.started: set[AttemptKey] = set()  # those of them whose child workflow has started
         self.asking: set[AttemptKey] = set()  # core.ask attempts (no process: always cancellable)
         carry = inp.carry
         self.book = RecordBook(workflow.info().workflow_id, carried=carry.records, seq=carry.seq,
@@ -398,6 +400,7 @@ class AttuneWorkflow:
             outcome = _outcome_of_error(exc)
         self.handles.pop(dispatch.key, None)
         self.children.discard(dispatch.key)
+        self.started.discard(dispatch.key)
         self.asking.discard(dispatch.key)
         self.book.settle(dispatch.key, outcome, workflow.now())
         self.events.append(AttemptEnded(dispatch.key, outcome))
@@ -561,7 +564,12 @@ class AttuneWorkflow:
             self.inquiry(self.desk.timed_out(inquiry, at))
 
     def _tell_children(self, signal: str) -> None:
+        # A signal to a child whose start is still in flight found no workflow and was lost: the
+        # child then ran on unpaused. Such a child is told as it starts (_start_child).
+        started_only = workflow.patched(TELL_STARTED)
         for key in list(self.children):
+            if started_only and key not in self.started:
+                continue
             handle = workflow.get_external_workflow_handle(self._child_id(key))
             asyncio.create_task(_quietly(handle.signal(signal)))
 
@@ -600,13 +608,18 @@ class AttuneWorkflow:
     async def _start_child(self, dispatch: Dispatch, inp: WorkflowInput, *, summary: str,
                            execution_timeout: timedelta | None = None) -> Any:
         inp = inp.model_copy(update={"parent_key": str(dispatch.key)})
-        return await workflow.execute_child_workflow(
+        handle = await workflow.start_child_workflow(
             WORKFLOW_NAME, inp,
             id=self._child_id(dispatch.key),
             task_queue=workflow.info().task_queue,
             static_summary=summary,
             execution_timeout=execution_timeout,
         )
+        if workflow.patched(TELL_STARTED):
+            self.started.add(dispatch.key)
+            if self.pause_requested:  # paused while it was starting: it has not been told
+                asyncio.create_task(_quietly(handle.signal(SIGNAL_PAUSE)))
+        return await handle
 
     # ---- what readers see --------------------------------------------------------------------
 
