@@ -24,9 +24,8 @@ WF = "svc.chain-1-abc"
 def submitted(db: Database, *, workflow: bool = True, workflow_id: str = WF) -> apply.Target:
     """A top-level submission the API recorded and started (what the mirror then reads)."""
     with db.session() as s:
-        row = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
-                                          is_workflow=workflow)
-        executions.set_workflow_id(s, row.id, workflow_id)
+        row, _ = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
+                                             is_workflow=workflow, workflow_id=workflow_id)
         executions.mark_scheduled(s, row.id)
         row_id = row.id
     target = apply.target_of(db, workflow_id)
@@ -216,9 +215,8 @@ def test_a_claim_finds_its_owner_for_plain_actions_and_nested_runs(db: Database)
 
 def test_a_submission_left_requested_is_listed_after_a_while(db: Database) -> None:
     with db.session() as s:
-        row = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
-                                          is_workflow=True)
-        executions.set_workflow_id(s, row.id, "svc.chain-2")
+        row, _ = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
+                                             is_workflow=True, workflow_id="svc.chain-2")
         row.created = datetime.now(UTC).replace(tzinfo=None) - apply.STALE_REQUESTED_AFTER - timedelta(seconds=1)
         row_id = row.id
     _, stale = apply.targets(db)

@@ -14,9 +14,21 @@ from attune.records.models import ExecutionRow, utcnow
 
 
 def plain_row(db: Database) -> int:
+    """A row inserted without an id (as the mirror inserts an attempt nobody reserved one for)."""
     with db.session() as s:
-        return executions.create_requested(s, action_ref="svc.echo", config={}, timeout_seconds=None,
-                                           is_workflow=False).id
+        row = ExecutionRow(action_ref="svc.echo", status="running", config={}, retry_count=0, mirror_seq=0)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def submission(db: Database, task_ids: int) -> list[int]:
+    """A submission's row id and the ids reserved with it for its task attempts."""
+    with db.session() as s:
+        row, ids = executions.create_requested(s, action_ref="svc.chain", config={}, timeout_seconds=None,
+                                               is_workflow=True, task_ids=task_ids)
+        assert row.workflow_id is not None and row.workflow_id.startswith(f"svc.chain-{row.id}-")
+        return [row.id, *ids]
 
 
 def test_reserved_ids_are_never_given_to_a_row_inserted_without_one(db: Database) -> None:
@@ -33,6 +45,17 @@ def test_reserved_ids_are_never_given_to_a_row_inserted_without_one(db: Database
     assert plain_row(db) not in block
 
 
+def test_a_submission_draws_its_own_id_and_its_tasks_ids_in_one_block(db: Database) -> None:
+    first = submission(db, 3)
+    assert len(first) == 4 and first == sorted(set(first))
+    others = [plain_row(db), *submission(db, 0)]
+    with db.session() as s:
+        others += reserved_ids.reserve(s, 5)
+    assert not set(first) & set(others)
+    capped = submission(db, reserved_ids.MAX_BLOCK + 50)  # a run asks for the rest as it goes
+    assert len(capped) == reserved_ids.MAX_BLOCK
+
+
 def test_concurrent_reservations_and_inserts_never_share_an_id(db: Database) -> None:
     taken: list[list[int]] = []
     errors: list[BaseException] = []
@@ -43,6 +66,7 @@ def test_concurrent_reservations_and_inserts_never_share_an_id(db: Database) -> 
                 with db.session() as s:
                     taken.append(reserved_ids.reserve(s, n))
                 taken.append([plain_row(db)])
+                taken.append(submission(db, n))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -53,7 +77,7 @@ def test_concurrent_reservations_and_inserts_never_share_an_id(db: Database) -> 
         thread.join()
     assert not errors
     ids = [i for block in taken for i in block]
-    assert len(ids) == len(set(ids)) == 10 * (1 + 7 + 25 + 100) + 40
+    assert len(ids) == len(set(ids)) == 10 * 2 * (1 + 7 + 25 + 100) + 10 * 2 * 4
 
 
 def test_sqlite_reservations_skip_rows_written_past_the_counter(tmp_path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
+from attune.contract import new_workflow_id
+from attune.records import reserved_ids
 from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, advance
 
@@ -22,39 +24,45 @@ class ExecutionFilter:
 
 def create_requested(
     s: Session, *, action_ref: str, config: dict[str, Any], timeout_seconds: float | None,
-    is_workflow: bool, rerun_of: int | None = None,
-) -> ExecutionRow:
-    """The record of a submission, before anything is started (status `requested`)."""
+    is_workflow: bool, rerun_of: int | None = None, task_ids: int = 0, workflow_id: str | None = None,
+) -> tuple[ExecutionRow, list[int]]:
+    """The record of a submission, before anything is started (status `requested`), with its
+    workflow id (a new one unless given), plus `task_ids` execution ids reserved for its task
+    attempts. Every id comes from one draw, so the rows are inserted whole: no update, no read
+    back."""
+    first, *ids = reserved_ids.reserve(s, 1 + min(task_ids, reserved_ids.MAX_BLOCK - 1))
+    workflow_id = workflow_id or new_workflow_id(action_ref, first)
     row = ExecutionRow(
-        action_ref=action_ref, status=ExecutionStatus.REQUESTED, config=config, retry_count=0,
-        timeout_seconds=timeout_seconds, mirror_seq=0, rerun_of=rerun_of,
+        id=first, workflow_id=workflow_id, action_ref=action_ref, status=ExecutionStatus.REQUESTED,
+        config=config, retry_count=0, timeout_seconds=timeout_seconds, mirror_seq=0,
+        rerun_of=rerun_of,
     )
     s.add(row)
-    s.flush()
     if is_workflow:
+        s.flush()  # the workflow row refers to it
         s.add(WorkflowExecutionRow(
-            execution=row.id, action_ref=action_ref, status=ExecutionStatus.REQUESTED, current_tasks=[],
-            completed_tasks=[], failed_tasks=[], variables={}, task_graph={}, seq=0,
+            execution=first, workflow_id=workflow_id, action_ref=action_ref,
+            status=ExecutionStatus.REQUESTED, current_tasks=[], completed_tasks=[], failed_tasks=[],
+            variables={}, task_graph={}, seq=0,
         ))
-    return row
+    return row, ids
 
 
-def set_workflow_id(s: Session, execution_id: int, workflow_id: str) -> None:
-    row = s.get_one(ExecutionRow, execution_id)
-    row.workflow_id = workflow_id
-    wf = workflow_of(s, execution_id)
-    if wf is not None:
-        wf.workflow_id = workflow_id
+_STARTABLE = (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING)
 
 
 def mark_scheduled(s: Session, execution_id: int) -> ExecutionRow:
-    row = s.get_one(ExecutionRow, execution_id)
-    if row.status in (ExecutionStatus.REQUESTED, ExecutionStatus.SCHEDULING):
-        row.status = ExecutionStatus.SCHEDULED
-        wf = workflow_of(s, execution_id)
-        if wf is not None and wf.status == ExecutionStatus.REQUESTED:
-            wf.status = ExecutionStatus.SCHEDULED
-    return row
+    """`scheduled` once its start is accepted, unless the records moved on already (the mirror
+    may have read the run first). Two guarded updates: nothing to read before writing."""
+    moved = s.connection().execute(update(ExecutionRow).where(
+        ExecutionRow.id == execution_id, ExecutionRow.status.in_(_STARTABLE))
+        .values(status=ExecutionStatus.SCHEDULED, updated=utcnow())).rowcount
+    if moved:
+        s.connection().execute(update(WorkflowExecutionRow).where(
+            WorkflowExecutionRow.execution == execution_id,
+            WorkflowExecutionRow.status == ExecutionStatus.REQUESTED)
+            .values(status=ExecutionStatus.SCHEDULED, updated=utcnow()))
+    return s.get_one(ExecutionRow, execution_id, populate_existing=True)
 
 
 def mark_failed(s: Session, execution_id: int, error: str) -> ExecutionRow:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from attune.api import schemas
 from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
-from attune.contract import RunRecord, WorkflowNotFound, new_workflow_id
+from attune.contract import RunRecord, WorkflowNotFound
 from attune.packs.catalog import MissingAction
 from attune.packs.models import Action
 from attune.packs.parameters import validate_parameters
@@ -47,27 +48,40 @@ def to_schema(row: ExecutionRow, *, in_list: bool = False) -> schemas.Execution:
 async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int | None = None,
                  resume: dict[str, Any] | None = None) -> schemas.Execution:
     """Validate, record (`requested`), start, mark `scheduled`. A failed start ends `failed`."""
-    catalog, action, params, configs = await asyncio.to_thread(_prepare, state, req)
-    row_id, workflow_id, ids = await asyncio.to_thread(_record, state, action, params, rerun_of,
-                                                       action.script_attempts(catalog))
+    accepted = await asyncio.to_thread(_accept, state, req, rerun_of)
     try:
         client = await state.engine.get()
-        await client.start(catalog=catalog, action_ref=action.ref, parameters=params,
-                           workflow_id=workflow_id, pack_configs=configs, record_ids=ids,
+        await client.start(catalog=accepted.catalog, action_ref=accepted.action.ref,
+                           parameters=accepted.parameters, workflow_id=accepted.workflow_id,
+                           pack_configs=accepted.configs, record_ids=accepted.task_ids,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
                            max_nesting_depth=state.settings.max_nesting_depth,
                            continue_after=state.settings.continue_as_new_after, resume=resume)
     except Exception as exc:
-        message = f"could not start execution {row_id}: {exc or type(exc).__name__}"
+        message = f"could not start execution {accepted.row_id}: {exc or type(exc).__name__}"
         log.warning(message)
-        await asyncio.to_thread(_write, state, records.mark_failed, row_id, message)
-        raise ApiError(503, message, [{"path": "execution", "message": f"execution {row_id} is failed"}],
+        await asyncio.to_thread(_write, state, records.mark_failed, accepted.row_id, message)
+        raise ApiError(503, message, [{"path": "execution", "message": f"execution {accepted.row_id} is failed"}],
                        code="start_failed") from exc
-    return await asyncio.to_thread(_write, state, records.mark_scheduled, row_id)
+    return await asyncio.to_thread(_write, state, records.mark_scheduled, accepted.row_id)
 
 
-def _prepare(state: AppState,
-             req: schemas.ExecuteRequest) -> tuple[dict[str, Action], Action, dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class _Accepted:
+    """A submission checked and recorded: what its start needs."""
+    catalog: dict[str, Action]
+    action: Action
+    parameters: dict[str, Any]
+    configs: dict[str, dict[str, Any]]
+    row_id: int
+    workflow_id: str
+    task_ids: list[int] | None  # None for a plain action: it has no task attempts
+
+
+def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) -> _Accepted:
+    """Check the submission and record it (`requested`), in one transaction: the record is
+    committed before the start, with its workflow id, so a crash in between leaves a row the
+    mirror can settle (see Mirror._check_requested) rather than an invisible run."""
     size = len(json.dumps(req.parameters, default=str))
     limit = state.settings.max_parameters_bytes
     if size > limit:
@@ -83,33 +97,22 @@ def _prepare(state: AppState,
         except MissingAction as exc:  # the request is fine; what is registered is not
             raise ApiError(409, str(exc), [{"path": "action_ref", "message": str(exc)}]) from None
         configs = pack_configs(s, {a.pack_ref for a in catalog.values()})
-    action = catalog[req.action_ref]
-    if not action.enabled:
-        raise ApiError(400, f"action '{action.ref}' is disabled")
-    params, problems = validate_parameters(action, req.parameters)
-    if problems:
-        raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'",
-                       [p.detail() for p in under("parameters", problems)])
-    return catalog, action, params, configs
-
-
-def _record(state: AppState, action: Action, params: dict[str, Any], rerun_of: int | None = None,
-            first_ids: int = 0) -> tuple[int, str, list[int] | None]:
-    # Committed before the start, with its workflow id, so a crash in between leaves a row the
-    # mirror can settle (see Mirror._check_requested) rather than an invisible run.
-    with state.db.session() as s:
-        row = records.create_requested(
-            s, action_ref=action.ref, config=redact(params, action.secret_names()),
-            timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
-            rerun_of=rerun_of,
-        )
-        workflow_id = new_workflow_id(action.ref, row.id)
-        records.set_workflow_id(s, row.id, workflow_id)
+        action = catalog[req.action_ref]
+        if not action.enabled:
+            raise ApiError(400, f"action '{action.ref}' is disabled")
+        params, problems = validate_parameters(action, req.parameters)
+        if problems:
+            raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'",
+                           [p.detail() for p in under("parameters", problems)])
         # A workflow's task attempts' ids come with it, one per task that runs a script: a run
         # that needs more (loops, with_items, retries) asks as it goes (engine/record_ids.py).
-        first_ids = min(first_ids, reserved_ids.MAX_BLOCK)
-        ids = (reserved_ids.reserve(s, first_ids) if first_ids else []) if action.is_workflow else None
-        return row.id, workflow_id, ids
+        row, ids = records.create_requested(
+            s, action_ref=action.ref, config=redact(params, action.secret_names()),
+            timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
+            rerun_of=rerun_of, task_ids=action.script_attempts(catalog) if action.is_workflow else 0)
+        assert row.workflow_id is not None
+        return _Accepted(catalog, action, params, configs, row.id, row.workflow_id,
+                         ids if action.is_workflow else None)
 
 
 def _write(state: AppState, fn: Any, *args: Any) -> schemas.Execution:
