@@ -61,8 +61,9 @@ _RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_A
 
 class _Described:
     """A describe's answer as the server sent it. The SDK's `describe()` also converts every
-    field (memo, search attributes, timestamps), which cost the records mirror a fifth of its
-    CPU: it describes each running workflow every second and reads three fields."""
+    field (search attributes, metadata, timestamps): 8 % of the API's time in a profile of 200
+    runs at once, where the records mirror describes each running workflow every second and
+    reads three fields."""
 
     def __init__(self, raw: DescribeWorkflowExecutionResponse) -> None:
         self.raw_description = raw
