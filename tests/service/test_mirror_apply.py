@@ -98,6 +98,21 @@ def test_the_end_of_the_top_level_run_closes_its_row(db: Database) -> None:
     assert apply.target_of(db, WF) is None  # nothing left to read
 
 
+def test_the_end_of_a_tree_cancels_its_open_questions_and_no_other(db: Database) -> None:
+    target = submitted(db)
+    with db.session() as s:
+        for key, root, status in (("mine", WF, "pending"), ("answered", WF, "responded"),
+                                  ("other", "svc.chain-9-xyz", "pending")):
+            s.add(InquiryRow(key=key, root_workflow_id=root, prompt="ok?", status=status))
+    apply.apply_snapshot(db, target, snapshot(status="running"))
+    with db.session() as s:  # a run that goes on keeps its questions open
+        assert s.scalar(select(InquiryRow.status).where(InquiryRow.key == "mine")) == "pending"
+    apply.apply_snapshot(db, target, snapshot(status="failed", error="boom"))
+    with db.session() as s:
+        found = {key: status for key, status in s.execute(select(InquiryRow.key, InquiryRow.status))}
+    assert found == {"mine": "cancelled", "answered": "responded", "other": "pending"}
+
+
 def test_a_run_ended_from_outside_closes_its_row_and_abandons_what_it_left_open(db: Database) -> None:
     target = submitted(db)
     apply.apply_snapshot(db, target, snapshot(record("done", "completed", seq=1), record("open", seq=2)))
