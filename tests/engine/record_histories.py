@@ -56,6 +56,10 @@ CASES = {
     # ask for a block (a local activity; no API answers here) and go on; a nested run gets ids.
     "record_ids": ("qa.items", {"count": 4, "tmp": "{tmp}"}),
     "record_ids_nested": ("qa.nested", {"value": 4}),
+    # Runs started since attune_baseline_1: one marker for every patch before it, in the
+    # parent and in each nested run; the language forms under it.
+    "baseline": ("qa.nested", {"value": 4}),
+    "baseline_forms": ("qa.attune_forms", {}),
 }
 
 
@@ -100,6 +104,7 @@ OPTIONS = {
     "continue_as_new": {"continue_after": 100},
     "record_ids": {"record_ids": [9_000_001]},
     "record_ids_nested": {"record_ids": [9_000_101, 9_000_102, 9_000_103]},
+    "baseline": {"record_ids": [9_000_201, 9_000_202, 9_000_203]},
 }
 
 

@@ -70,6 +70,11 @@ ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_
 CONTINUE_AS_NEW = "attune_continue_as_new"  # long runs go on in a fresh run (see _continue)
 RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine.record_ids)
 TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it has started
+# Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
+# the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
+# a short run. A run that starts now records this one instead; older runs replay through the
+# separate ids. A later change adds its own id, until the next baseline folds it in.
+BASELINE = "attune_baseline_1"
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -99,6 +104,7 @@ class AttuneWorkflow:
         self.pacer = LocalPacer(INFRA_RETRY)
         self.ids = RecordIds(None, self._reserve, workflow.now)  # see _run
         self.semantics = LEGACY  # set when the run starts (see _semantics)
+        self.baseline = False  # set when the run starts: it has every patch up to BASELINE
         self.pause_requested = False
         self.desk = Desk()  # inquiries this run has heard of
         self.waits: dict[int, tuple[AttemptKey, int | str]] = {}  # inquiry -> waiting run
@@ -128,8 +134,9 @@ class AttuneWorkflow:
                                    type="InterpreterError", non_retryable=True) from exc
 
     async def _run(self, inp: WorkflowInput) -> Any:
-        self.semantics = _semantics()
-        if inp.record_ids is not None and workflow.patched(RECORD_IDS):
+        self.baseline = workflow.patched(BASELINE)
+        self.semantics = _semantics(self.baseline)
+        if inp.record_ids is not None and self._patched(RECORD_IDS):
             self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now)
         if inp.slice is not None:
             return await self._run_slice(inp.slice)
@@ -203,7 +210,7 @@ class AttuneWorkflow:
             length = workflow.info().get_current_history_length()
             if self.conductor.finished is None and not self.conductor.cancelling:
                 if not self.draining and length > self.inp.continue_after and self.inp.slice is None \
-                        and workflow.patched(CONTINUE_AS_NEW):
+                        and self._patched(CONTINUE_AS_NEW):
                     self.draining = True
                     self._execute(self.conductor.hold())
                 if self.draining and self.conductor.in_flight == 0 and not self.events:
@@ -270,6 +277,10 @@ class AttuneWorkflow:
             found.append(f"an answer to inquiry {known.id} (task {key.task}, core.ask)" if known
                          else f"an answer (task {key.task}, core.ask; its inquiry is being created)")
         return found
+
+    def _patched(self, patch_id: str) -> bool:
+        """workflow.patched, for a patch that BASELINE includes."""
+        return self.baseline or workflow.patched(patch_id)
 
     def _show_details(self) -> None:
         if self.conductor is not None:
@@ -341,7 +352,7 @@ class AttuneWorkflow:
         # (type, enum, range, required) as a submission's are: a bad input fails the task with
         # the reason instead of reaching the process. Keys the action does not declare still
         # pass through, as they always have. A slice checks each item as it dispatches it.
-        if dispatch.slice_inputs is None and workflow.patched(TASK_INPUT_CHECK):
+        if dispatch.slice_inputs is None and self._patched(TASK_INPUT_CHECK):
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)
             if problems:
@@ -566,7 +577,7 @@ class AttuneWorkflow:
     def _tell_children(self, signal: str) -> None:
         # A signal to a child whose start is still in flight found no workflow and was lost: the
         # child then ran on unpaused. Such a child is told as it starts (_start_child).
-        started_only = workflow.patched(TELL_STARTED)
+        started_only = self._patched(TELL_STARTED)
         for key in list(self.children):
             if started_only and key not in self.started:
                 continue
@@ -615,7 +626,7 @@ class AttuneWorkflow:
             static_summary=summary,
             execution_timeout=execution_timeout,
         )
-        if workflow.patched(TELL_STARTED):
+        if self._patched(TELL_STARTED):
             self.started.add(dispatch.key)
             if self.pause_requested:  # paused while it was starting: it has not been told
                 asyncio.create_task(_quietly(handle.signal(SIGNAL_PAUSE)))
@@ -650,7 +661,7 @@ class AttuneWorkflow:
 
     def _publish_final(self) -> None:
         """Leave the final snapshot in the memo as the run closes (see RecordBook.final)."""
-        if not workflow.patched(FINAL_MEMO):  # histories from before this change replay as they were
+        if not self._patched(FINAL_MEMO):  # histories from before this change replay as they were
             return
         final = self.book.final(self._state())
         if final is not None:
@@ -702,7 +713,9 @@ def _timeout(dispatch: Dispatch, action: Action) -> float:
     return dispatch.timeout_seconds if dispatch.timeout_seconds is not None else action.timeout_seconds
 
 
-def _semantics() -> Semantics:
+def _semantics(baseline: bool) -> Semantics:
+    if baseline:
+        return Semantics()
     semantics = Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
     forms = workflow.patched(ATTUNE_FORMS)
     return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms)
