@@ -194,6 +194,38 @@ def test_a_claim_and_the_mirror_inserting_the_same_attempt_at_once_write_one_row
     assert written[0].status == "completed"
 
 
+def test_a_pass_that_meets_claims_in_turn_still_writes_each_attempt_once(db: Database) -> None:
+    """The mirror's pass writes two new attempts while both their workers claim, each claim
+    committing just before the pass's insert: two conflicts in a row, which the pass used to
+    fail on (logged, read again next tick); it now writes on."""
+    target = submitted(db)
+    a, b = record("a", seq=1), record("b", seq=2)
+    claimed: dict[str, int | None] = {}
+    busy: list[bool] = []
+
+    def a_claim_commits_first(s: Session, _ctx: object, _objs: object) -> None:
+        if busy:  # the claim's own flush
+            return
+        new = [o.key for o in s.new if isinstance(o, ExecutionRow) and o.key not in claimed]
+        if new:
+            key = sorted(new)[0]
+            busy.append(True)
+            try:
+                claimed[key] = apply.claim(db, a if key == a.key else b)
+            finally:
+                busy.clear()
+
+    event.listen(Session, "before_flush", a_claim_commits_first)
+    try:
+        apply.apply_snapshot(db, target, snapshot(a, b.model_copy(update={"status": "completed"})))
+    finally:
+        event.remove(Session, "before_flush", a_claim_commits_first)
+    written = {r.key: r for r in rows(db, target.execution_id)}
+    assert set(claimed) == {a.key, b.key}  # two conflicts, one per attempt
+    assert {key: row.id for key, row in written.items()} == claimed
+    assert written[b.key].status == "completed"
+
+
 def test_a_claim_reads_the_same_few_rows_however_long_the_run(db: Database) -> None:
     """Every task row carries its run's workflow id; a claim that found its run's row by that id
     loaded all of them, so a run's claims cost O(tasks²) (1,000 items: seconds of API CPU)."""

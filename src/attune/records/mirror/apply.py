@@ -16,7 +16,9 @@ Decisions:
   its row ends with the error and every non-terminal descendant becomes `abandoned`.
 - Two writers may insert the same attempt's row at once: the mirror's pass and a worker's claim
   (an attempt with no reserved id left). The one that commits second hits the unique key; its
-  transaction is rolled back and run once more, and then finds the row and updates it.
+  transaction is rolled back and run again, and then finds the row and updates it. A pass that
+  writes several new attempts can meet several claims in turn: each conflict means another
+  writer committed a row, so each retry gets further; WRITE_ATTEMPTS bounds them.
 """
 
 from __future__ import annotations
@@ -134,20 +136,24 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def once_more_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a write again if another writer inserted one of its rows first (see Decisions)."""
+WRITE_ATTEMPTS = 5  # a write that met this many rows written meanwhile fails (read again later)
+
+
+def again_on_conflict(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a write again while another writer inserted one of its rows first (see Decisions)."""
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except IntegrityError as exc:
-            log.info("mirror: %s met a row written meanwhile, writing again: %s",
-                     fn.__name__, str(exc.orig).splitlines()[0])
-            return fn(*args, **kwargs)
+        for _ in range(WRITE_ATTEMPTS - 1):
+            try:
+                return fn(*args, **kwargs)
+            except IntegrityError as exc:
+                log.info("mirror: %s met a row written meanwhile, writing again: %s",
+                         fn.__name__, str(exc.orig).splitlines()[0])
+        return fn(*args, **kwargs)
     return run
 
 
-@once_more_on_conflict
+@again_on_conflict
 
 def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list[int]:
     touched = [target.execution_id]
@@ -196,7 +202,7 @@ def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
         row.result = final_result(snap.status, snap.result, snap.error)
 
 
-@once_more_on_conflict
+@again_on_conflict
 def claim(db: Database, record: RunRecord) -> int | None:
     """The id of an attempt's row, written now from what its worker knows if the mirror has
     not written it yet (the mirror's later upsert by the same key completes it). None when the

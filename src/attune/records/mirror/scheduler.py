@@ -208,7 +208,7 @@ class Mirror:
             outcomes = await asyncio.gather(*(self._guarded(limit, client, t) for t in fresh),
                                             return_exceptions=True)
             for target, outcome in zip(fresh, outcomes, strict=True):
-                # A write that met other writers' rows twice (see apply's once_more_on_conflict)
+                # A write that met other writers' rows every time (see apply's again_on_conflict)
                 # is not an outage: that run is read again next pass, the others go on now.
                 if isinstance(outcome, SQLAlchemyError) and not isinstance(outcome, IntegrityError):
                     self._outage("database", outcome)
