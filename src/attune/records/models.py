@@ -90,8 +90,10 @@ class ExecutionRow(_Timestamps, Base):
     __tablename__ = "executions"
     # Every list filter with the id, so a filtered page newest first reads one index range in
     # order (migration 0004).
-    __table_args__ = tuple(Index(f"ix_executions_{c}_id", c, "id")
-                           for c in ("status", "action_ref", "parent"))
+    # On SQLite only, the ids alone (migration 0006): an offset page skips over this narrow
+    # index instead of the table's rows (PostgreSQL's primary key index already is one).
+    __table_args__ = (*(Index(f"ix_executions_{c}_id", c, "id") for c in ("status", "action_ref", "parent")),
+                      Index("ix_executions_id", "id").ddl_if(dialect="sqlite"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # RunRecord.key for rows mirrored from a workflow; None for top-level submissions.
