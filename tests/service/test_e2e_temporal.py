@@ -113,6 +113,26 @@ async def test_get_with_wait_answers_at_the_end_without_polling(live_settings: S
         assert outcome.status_code == 422 and "wait" in str(outcome.json()["error"]["details"])
 
 
+async def test_a_submitted_run_settles_at_its_end_not_at_the_mirrors_next_pass(
+        live_settings: Settings, stack: Any) -> None:
+    """The API follows what it starts from the start: with passes an hour apart (the first at
+    start-up, before anything was submitted), the record of a plain action and of a workflow
+    still ends, tasks and all, while the client waits for it."""
+    hourly = live_settings.model_copy(update={"mirror_interval": 3600.0})
+    async with running_api(hourly, None) as api:
+        await register(api)
+        await asyncio.sleep(0.5)  # the first pass has run and found nothing
+        plain = await submit(api, "svc.echo", message="hi", times=1)
+        flow = await submit(api, "svc.tree", token="t")
+        for top in (plain, flow):
+            record = (await api.get(f"/executions/{top['id']}", params={"wait": 30})).json()["data"]
+            assert record["status"] == "completed", record
+        assert record["result"]["greeting"] == "hello"
+        tasks = await tree_of(api, flow["id"])
+        assert {t["workflow_task"]["task_name"] for t in tasks} >= {"hello", "each", "flaky", "inner"}
+        assert all(ended(t) for t in tasks)
+
+
 async def test_local_actions_are_mirrored_like_queued_ones(live_settings: Settings, stack: Any) -> None:
     async with running_api(live_settings, None) as api:
         await register(api)

@@ -17,6 +17,7 @@ from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryReverseRequest,
 )
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -191,7 +192,7 @@ class EngineClient:
             if cached is None and patient and _busy(description) and self._too_soon(
                     description, self._first_seen.setdefault(workflow_id, time.monotonic())):
                 return _unchanged(workflow_id, since).model_copy(update={"server_open": open_now})
-            snap = await _final_from_memo(handle, description, since)
+            snap = await _final_from_memo(self.client.data_converter, description, since)
             if snap is None:
                 snap = await handle.query(
                     AttuneWorkflow.snapshot, since,
@@ -238,7 +239,8 @@ class EngineClient:
         run_id, end = snap.previous_run_id, snap.base_seq
         while True:
             handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
-            older = await _final_from_memo(handle, await self._describe(workflow_id, run_id), since)
+            older = await _final_from_memo(self.client.data_converter,
+                                           await self._describe(workflow_id, run_id), since)
             if older is None:
                 older = await handle.query(AttuneWorkflow.snapshot, since)
             if since < older.base_seq and older.previous_run_id:
@@ -396,19 +398,18 @@ def _busy(description: Any) -> bool:
     return task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
 
 
-async def _final_from_memo(handle: WorkflowHandle, described: _Described,
+async def _final_from_memo(converter: DataConverter, described: _Described,
                            since: int) -> WorkflowSnapshot | None:
     """A closed run's changes after `since` from the final snapshot in its memo, when that
-    covers them; None means ask the workflow (a query, which replays a closed run)."""
+    covers them; None means ask the workflow (a query, which replays a closed run). The memo is
+    decoded from the describe already made (as the SDK's `memo_value` would): a second,
+    converting describe per ended run sat between a run's end and its record's."""
     if described.status in (WorkflowExecutionStatus.RUNNING, None):
         return None
-    if FINAL_MEMO not in described.raw_description.workflow_execution_info.memo.fields:
+    payload = described.raw_description.workflow_execution_info.memo.fields.get(FINAL_MEMO)
+    if payload is None:
         return None  # ended without one: terminated, an interpreter error, an older run
-    description = await handle.describe()  # once per run: the SDK decodes the memo
-    try:
-        final = await description.memo_value(FINAL_MEMO, type_hint=WorkflowSnapshot)
-    except KeyError:
-        return None  # ended without one: terminated, an interpreter error, an older run
+    (final,) = await converter.decode([payload], [WorkflowSnapshot])
     if final.covers_since > since:
         return None
     records = [r for r in final.records if r.seq > since]

@@ -63,7 +63,9 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
         await asyncio.to_thread(_write, state, records.mark_failed, accepted.row_id, message)
         raise ApiError(503, message, [{"path": "execution", "message": f"execution {accepted.row_id} is failed"}],
                        code="start_failed") from exc
-    return await asyncio.to_thread(_write, state, records.mark_scheduled, accepted.row_id)
+    scheduled = await asyncio.to_thread(_write, state, records.mark_scheduled, accepted.row_id)
+    state.mirror.follow(accepted.workflow_id)
+    return scheduled
 
 
 @dataclass(frozen=True)

@@ -236,14 +236,22 @@ class Mirror:
             self._last_read[target.workflow_id] = now
         return due
 
-    def _watch(self, client: EngineClient, workflow_ids: list[str]) -> None:
+    def follow(self, workflow_id: str) -> None:
+        """Watch a run this API has just started for its end from now, not from the next pass:
+        a run shorter than a pass was otherwise settled a pass after its end (a 10 ms action
+        answered `GET /executions/{id}?wait=` after ~270 ms)."""
+        if self._task is not None and not self._stopping:
+            self._watch(None, [workflow_id])
+
+    def _watch(self, client: EngineClient | None, workflow_ids: list[str]) -> None:
         for workflow_id in workflow_ids:
             if workflow_id not in self._watchers:
                 task = asyncio.create_task(self._await_close(client, workflow_id))
                 self._watchers[workflow_id] = task
 
-    async def _await_close(self, client: EngineClient, workflow_id: str) -> None:
+    async def _await_close(self, client: EngineClient | None, workflow_id: str) -> None:
         try:
+            client = client or await self._client()
             await client.wait(workflow_id)
             # Settle this run now rather than in the next pass, which with hundreds of runs in
             # flight can take seconds to come round to it (its final read needs no worker).
