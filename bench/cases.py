@@ -230,7 +230,7 @@ class Bench:
             if reason:
                 result["skipped"] = reason
                 return None
-            times, recorded, workflow_ids, cpu = [], [], [], []
+            times, recorded, workflow_ids, cpu, edges = [], [], [], [], []
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 for i in range(repeats + 1):  # the first run warms the API's caches
                     with LoadMeter(self.sampler) as meter:
@@ -246,11 +246,13 @@ class Bench:
                                 break
                         if row["status"] != "completed":
                             raise RuntimeError(f"{ref} ended {row['status']}: {row.get('result')}")
-                        times.append(time.time() - t0)
+                        t_end = time.time()
+                        times.append(t_end - t0)
                     recorded.append((_epoch(row.get("ended_at")) or time.time()) - t0)
                     workflow_ids.append(row.get("workflow_id"))
                     if i == 0:
                         continue
+                    edges.append(await self._rest_edges(row.get("workflow_id"), t0, t_end))
                     cpu.append(meter.summary())
                     with self.stack.paused("api"):
                         for mode, run in raw_modes.items():
@@ -258,8 +260,20 @@ class Bench:
         finally:
             self.stack.stop("api")
         ours = {"times": times[1:], "recorded": recorded[1:], "workflow_ids": workflow_ids[1:],
-                "load": _merge_loads(cpu), "runs": len(cpu)}
+                "load": _merge_loads(cpu), "runs": len(cpu), "edges": edges}
         return ours, raw
+
+    async def _rest_edges(self, workflow_id: str | None, t0: float, t_end: float) -> dict[str, float]:
+        """What REST adds to one run at its two ends (ms, same clock): head = POST sent ->
+        workflow started on the server; tail = workflow closed -> the API answered the waiting
+        GET. Raw has neither."""
+        if not workflow_id:
+            return {}
+        described = await self.engine.client.get_workflow_handle(workflow_id).describe()
+        if described.start_time is None or described.close_time is None:
+            return {}
+        return {"head_ms": round((described.start_time.timestamp() - t0) * 1000, 1),
+                "tail_ms": round((t_end - described.close_time.timestamp()) * 1000, 1)}
 
     @staticmethod
     def _rest_result(result: dict[str, Any], ours: dict[str, Any],
@@ -273,6 +287,10 @@ class Bench:
                       # ours' CPU was measured over all its runs (warm-up included), raw's over one
                       load=ours["load"], load_runs=ours["runs"], raw_load=_median_run(raw[modes[0]])["load"],
                       notes=note)
+        for edge in ("head_ms", "tail_ms"):
+            values = [e[edge] for e in ours.get("edges", []) if edge in e]
+            if values:
+                result[f"rest_{edge}"] = statistics.median(values)
         if "inproc" in by_mode:
             result["floor_s"] = by_mode["inproc"]
 

@@ -195,6 +195,12 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
                               f"activity input {_p(ho, 'activity_input_bytes')} / {_p(hr, 'activity_input_bytes')}, "
                               f"activity result {_p(ho, 'activity_result_bytes')} / "
                               f"{_p(hr, 'activity_result_bytes')}", highlight=False)
+            if r.get("rest_head_ms") is not None:
+                console.print(f"  {r['case']}: through REST, per run (p50): POST -> workflow started "
+                              f"{r['rest_head_ms']:.1f} ms, workflow closed -> GET answered "
+                              f"{r.get('rest_tail_ms', 0):.1f} ms; in history, start -> first task "
+                              f"{ho.get('head_ms', '-')} / {hr.get('head_ms', '-')} ms, last task -> "
+                              f"closed {ho.get('tail_ms', '-')} / {hr.get('tail_ms', '-')} ms", highlight=False)
 
     cpu_rows = []
     for r in results:
