@@ -117,7 +117,7 @@ async def test_a_submitted_run_settles_at_its_end_not_at_the_mirrors_next_pass(
         live_settings: Settings, stack: Any) -> None:
     """The API follows what it starts from the start: with passes an hour apart (the first at
     start-up, before anything was submitted), the record of a plain action and of a workflow
-    still ends, tasks and all, while the client waits for it."""
+    still ends while the client waits for it, with its whole tree: nested runs included."""
     hourly = live_settings.model_copy(update={"mirror_interval": 3600.0})
     async with running_api(hourly, None) as api:
         await register(api)
@@ -130,7 +130,12 @@ async def test_a_submitted_run_settles_at_its_end_not_at_the_mirrors_next_pass(
         assert record["result"]["greeting"] == "hello"
         tasks = await tree_of(api, flow["id"])
         assert {t["workflow_task"]["task_name"] for t in tasks} >= {"hello", "each", "flaky", "inner"}
-        assert all(ended(t) for t in tasks)
+        inner = next(t for t in tasks if t["workflow_task"]["task_name"] == "inner")
+        nested = await tree_of(api, inner["id"])
+        assert sorted(t["workflow_task"]["task_name"] for t in nested) == ["first", "last", "wait"]
+        assert all(ended(t) for t in tasks + nested), [t for t in tasks + nested if not ended(t)]
+        view = (await api.get(f"/executions/{inner['id']}/workflow")).json()["data"]
+        assert view["status"] == "completed", view
 
 
 async def test_local_actions_are_mirrored_like_queued_ones(live_settings: Settings, stack: Any) -> None:

@@ -101,16 +101,23 @@ def targets(db: Database) -> tuple[list[Target], list[tuple[str, int]]]:
         return found, [(w or "", i) for w, i, parent in stale if parent is None]
 
 
-def _workflow_targets(s: Session) -> list[Target]:
-    rows = s.execute(_each_status(
-        select(ExecutionRow.id, WorkflowExecutionRow.workflow_id, WorkflowExecutionRow.seq,
-               WorkflowExecutionRow.id.label("wf_row"), ExecutionRow.parent, ExecutionRow.status)
-        .join(ExecutionRow, ExecutionRow.id == WorkflowExecutionRow.execution)
-        .where(WorkflowExecutionRow.workflow_id.is_not(None)),
-        WorkflowExecutionRow.status, LIVE)).all()
+def _workflow_targets(s: Session, under: str | None = None) -> list[Target]:
+    query = (select(ExecutionRow.id, WorkflowExecutionRow.workflow_id, WorkflowExecutionRow.seq,
+                    WorkflowExecutionRow.id.label("wf_row"), ExecutionRow.parent, ExecutionRow.status)
+             .join(ExecutionRow, ExecutionRow.id == WorkflowExecutionRow.execution)
+             .where(WorkflowExecutionRow.workflow_id.is_not(None)))
+    if under is not None:  # every nested run's id starts with its top-level run's (keys.py)
+        query = query.where(WorkflowExecutionRow.workflow_id.startswith(f"{under}/", autoescape=True))
+    rows = s.execute(_each_status(query, WorkflowExecutionRow.status, LIVE)).all()
     return sorted((Target(ex_id, wf_id or "", seq, wf_row, parent is None)
                    for ex_id, wf_id, seq, wf_row, parent, status in rows
                    if status != ExecutionStatus.REQUESTED), key=lambda t: t.execution_id)
+
+
+def nested_targets(db: Database, workflow_id: str) -> list[Target]:
+    """The nested runs of one top-level run that are not over yet (as `targets` builds them)."""
+    with db.session() as s:
+        return _workflow_targets(s, under=workflow_id)
 
 
 def target_of(db: Database, workflow_id: str) -> Target | None:

@@ -257,7 +257,7 @@ class Mirror:
             # flight can take seconds to come round to it (its final read needs no worker).
             target = await asyncio.to_thread(apply.target_of, self.db, workflow_id)
             if target is not None:
-                await self._read(client, target)
+                await self._settle_tree(client, target)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the regular passes still see the end
@@ -265,6 +265,29 @@ class Mirror:
         finally:
             self._watchers.pop(workflow_id, None)
         self._wake.set()
+
+    async def _settle_tree(self, client: EngineClient, top: Target) -> None:
+        """Read an ended top-level run's tree to its end: its nested runs first (they ended with
+        it), then the run itself, whose row's end wakes the readers waiting for it, then the
+        nested runs only that last read revealed. A reader told "completed" then finds the
+        whole tree recorded, not nested records still `running` until the next pass."""
+        if top.wf_row_id is None:  # a plain action: no tree
+            await self._read(client, top)
+            return
+        seen: set[str] = set()
+        for round_ in range(20):  # as a pass: nesting is bounded (max_nesting_depth)
+            nested = await asyncio.to_thread(apply.nested_targets, self.db, top.workflow_id)
+            fresh = [t for t in nested if t.workflow_id not in seen]
+            if round_ and not fresh:
+                return
+            seen.update(t.workflow_id for t in fresh)
+            for target in sorted(fresh, key=lambda t: -t.workflow_id.count("/")):  # deepest first
+                try:
+                    await self._read(client, target)
+                except Exception as exc:  # noqa: BLE001 - passes read it again; the run still ends
+                    self._warn_once(target.workflow_id, exc)
+            if round_ == 0:
+                await self._read(client, top)
 
     async def _guarded(self, limit: asyncio.Semaphore, client: EngineClient, target: Target) -> None:
         async with limit:
