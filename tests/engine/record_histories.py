@@ -60,6 +60,9 @@ CASES = {
     # parent and in each nested run; the language forms under it.
     "baseline": ("qa.nested", {"value": 4}),
     "baseline_forms": ("qa.attune_forms", {}),
+    # Runs started since the baseline went into the input (WorkflowInput.baseline): no marker.
+    "baseline_input": ("qa.nested", {"value": 4}),
+    "baseline_input_forms": ("qa.attune_forms", {}),
 }
 
 
@@ -105,6 +108,7 @@ OPTIONS = {
     "record_ids": {"record_ids": [9_000_001]},
     "record_ids_nested": {"record_ids": [9_000_101, 9_000_102, 9_000_103]},
     "baseline": {"record_ids": [9_000_201, 9_000_202, 9_000_203]},
+    "baseline_input": {"record_ids": [9_000_301, 9_000_302, 9_000_303]},
 }
 
 

@@ -27,7 +27,8 @@ def test_every_construct_has_a_stored_history():
             "nested", "loop", "runaway", "bad_expression", "big_items", "plain",
             "local_chain", "local_items", "attune_forms", "cancel_tree", "depth", "rerun",
             "run_control", "ask", "continue_as_new.1", "continue_as_new.2", "record_ids",
-            "record_ids_nested", "baseline", "baseline_forms"} <= names
+            "record_ids_nested", "baseline", "baseline_forms", "baseline_input",
+            "baseline_input_forms"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

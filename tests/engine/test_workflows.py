@@ -8,7 +8,7 @@ import json
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from attune.engine.workflow import BASELINE
+from attune.engine.workflow import BASELINE_LEVEL
 from tests.engine.helpers import records, run, start, wait_running
 
 
@@ -118,14 +118,15 @@ async def test_nested_workflows_three_levels(engine):
     assert child.child_workflow_id == f"{r.workflow_id}/middle.1#0"
     inner = await records(engine, child.child_workflow_id)
     assert inner[0].child_workflow_id and inner[0].status == "completed"
-    # Each run records the one baseline patch marker, not one per change it includes: each
-    # marker costs an event and a search-attribute (visibility) write on the server.
+    # No run records a patch marker: each run's input says which code it was started with (each
+    # marker cost an event and a search-attribute (visibility) write on the server).
     for workflow_id in (r.workflow_id, child.child_workflow_id, inner[0].child_workflow_id):
         events = (await engine.handle(workflow_id).fetch_history()).events
         markers = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
         upserts = [e for e in events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
-        assert len(markers) == len(upserts) == 1, (workflow_id, len(markers), len(upserts))
-        assert BASELINE.encode() in markers[0].SerializeToString()
+        assert len(markers) == len(upserts) == 0, (workflow_id, len(markers), len(upserts))
+        started = events[0].workflow_execution_started_event_attributes.input.payloads[0].data
+        assert json.loads(started)["baseline"] == BASELINE_LEVEL
 
 
 async def test_loop_that_ends(engine):

@@ -32,6 +32,7 @@ from attune.contract import (
 from attune.engine.blobs import data_converter
 from attune.engine.payloads import InquiryState, WorkflowInput
 from attune.engine.workflow import (
+    BASELINE_LEVEL,
     FINAL_MEMO,
     SIGNAL_INQUIRY,
     SIGNAL_PAUSE,
@@ -142,7 +143,7 @@ class EngineClient:
                           **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
                           **({"continue_after": continue_after} if continue_after else {}),
                           **({"resume": resume} if resume else {}),
-                          record_ids=record_ids),
+                          record_ids=record_ids, baseline=BASELINE_LEVEL),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",

@@ -97,3 +97,7 @@ class WorkflowInput(BaseModel):
     # once nothing is in flight; `carry` is what that run starts from.
     continue_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
     carry: CarryInput | None = None
+    # The patch baseline this run was started at (engine/workflow.py BASELINE_LEVEL): replay
+    # finds it here, in the immutable input, so a run started now records no patch marker at
+    # all. 0: started before this field existed; its patch markers say which code it ran.
+    baseline: int = 0

@@ -72,9 +72,13 @@ RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine
 TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it has started
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
-# a short run. A run that starts now records this one instead; older runs replay through the
-# separate ids. A later change adds its own id, until the next baseline folds it in.
+# a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
+# marker instead; older runs replay through the separate ids.
 BASELINE = "attune_baseline_1"
+# A run started now carries its baseline in its input (WorkflowInput.baseline) and records no
+# marker: two events and a visibility write fewer per run. A later change adds a patch id of its
+# own, as before, until the next level folds it in (BASELINE_LEVEL 2 = level 1 + those ids).
+BASELINE_LEVEL = 1
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -134,7 +138,7 @@ class AttuneWorkflow:
                                    type="InterpreterError", non_retryable=True) from exc
 
     async def _run(self, inp: WorkflowInput) -> Any:
-        self.baseline = workflow.patched(BASELINE)
+        self.baseline = inp.baseline >= BASELINE_LEVEL or workflow.patched(BASELINE)
         self.semantics = _semantics(self.baseline)
         if inp.record_ids is not None and self._patched(RECORD_IDS):
             self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now)
@@ -244,7 +248,8 @@ class AttuneWorkflow:
             runs=(self.inp.carry.runs if self.inp.carry else 1) + 1)
         self._publish_final()  # readers behind this run read its last changes from the memo
         workflow.continue_as_new(self.inp.model_copy(
-            update={"carry": carry, "resume": None, "record_ids": self.ids.left()}))
+            update={"carry": carry, "resume": None, "record_ids": self.ids.left(),
+                    "baseline": BASELINE_LEVEL}))  # a new run: the current code, as a child's
 
     def _restore(self, carry: CarryInput) -> None:
         """Start where the run before stopped (see _continue)."""
@@ -608,7 +613,8 @@ class AttuneWorkflow:
                     api_url=self.inp.api_url, queue_prefix=self.inp.queue_prefix,
                     record_ids=self.ids.share(ids),
                     parent_key=None, max_depth=self.inp.max_depth,
-                    root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id)
+                    root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id,
+                    baseline=BASELINE_LEVEL)  # a new run: the current code, whatever its parent's
 
     def _child_id(self, key: AttemptKey) -> str:
         parent = workflow.info().workflow_id
