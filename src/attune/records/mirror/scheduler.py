@@ -9,6 +9,7 @@ once, and outages of the engine or the database are logged once and ridden out.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import time
@@ -39,6 +40,10 @@ READ_AT_LEAST = 1.0
 # (a cancel, another API's mirror). Each reader re-reading its own row every second cost the API
 # more CPU than the mirror itself with 200 runs waited on.
 SWEEP_EVERY = 1.0
+# Rows written while an ended run's tree is being settled (Mirror._settle_tree): their readers are
+# woken once the whole tree is written, not as the run's own row ends. Per asyncio task, so the
+# other runs' writes meanwhile still wake theirs at once.
+_held: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar("attune_mirror_held", default=None)
 
 
 class Mirror:
@@ -176,7 +181,12 @@ class Mirror:
 
     async def _write(self, fn: Callable[..., Iterable[int]], *args: Any) -> None:
         """One write transaction (in a thread), then wake whoever waits for a row it touched."""
-        self.changes.changed(await asyncio.to_thread(fn, self.db, *args))
+        changed = await asyncio.to_thread(fn, self.db, *args)
+        held = _held.get()
+        if held is None:
+            self.changes.changed(changed)
+        else:
+            held.update(changed)
 
     # --- one pass ----------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -268,12 +278,22 @@ class Mirror:
 
     async def _settle_tree(self, client: EngineClient, top: Target) -> None:
         """Read an ended top-level run's tree to its end: its nested runs first (they ended with
-        it), then the run itself, whose row's end wakes the readers waiting for it, then the
-        nested runs only that last read revealed. A reader told "completed" then finds the
-        whole tree recorded, not nested records still `running` until the next pass."""
+        it), then the run itself, then the nested runs only that read revealed; and only then
+        wake the readers waiting for any of its rows. A reader told "completed" (GET ?wait=,
+        `attune run`) then finds the whole tree recorded, not nested records still `running`
+        until the next pass."""
         if top.wf_row_id is None:  # a plain action: no tree
             await self._read(client, top)
             return
+        held = _held.set(set())
+        try:
+            await self._settle_nested_then(client, top)
+        finally:
+            changed = _held.get() or set()
+            _held.reset(held)
+            self.changes.changed(changed)
+
+    async def _settle_nested_then(self, client: EngineClient, top: Target) -> None:
         seen: set[str] = set()
         for round_ in range(20):  # as a pass: nesting is bounded (max_nesting_depth)
             nested = await asyncio.to_thread(apply.nested_targets, self.db, top.workflow_id)
