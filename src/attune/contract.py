@@ -72,6 +72,9 @@ class RunState(BaseModel):
     task_graph: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     result: Any = None
+    # The number of the last pause or resume this run has applied. The records number each one
+    # the API sends, so a report read before the run heard it cannot undo it (mirror.apply).
+    control: int = 0
 
 
 class WorkflowSnapshot(RunState):
@@ -131,9 +134,9 @@ class EngineClient(Protocol):
 
     async def cancel(self, workflow_id: str) -> None: ...
 
-    async def pause(self, workflow_id: str) -> None: ...
+    async def pause(self, workflow_id: str, control: int = 0) -> None: ...
 
-    async def resume(self, workflow_id: str) -> None: ...
+    async def resume(self, workflow_id: str, control: int = 0) -> None: ...
 
     async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None: ...
 

@@ -45,19 +45,24 @@ async def test_a_paused_run_stays_paused_across_runs_and_resumes(engine):
     workflow_id = await start(engine, "qa.long_loop", {"count": 400, "delay": 0.1}, continue_after=150)
     while await temporal_runs(engine, workflow_id) < 2:
         await asyncio.sleep(0.2)
-    await engine.pause(workflow_id)
+    await engine.pause(workflow_id, 7)  # the records' number for this request
     for _ in range(100):
         snap = await engine.snapshot(workflow_id, patient=False)
         if snap.status == ExecutionStatus.PAUSED:
             break
         await asyncio.sleep(0.1)
-    assert snap.status == ExecutionStatus.PAUSED
+    assert snap.status == ExecutionStatus.PAUSED and snap.control == 7
     held = len(await records(engine, workflow_id))
     await asyncio.sleep(1.5)
     assert len(await records(engine, workflow_id)) == held  # nothing started while paused
-    await engine.resume(workflow_id)
+    runs = await temporal_runs(engine, workflow_id)
+    await engine.resume(workflow_id, 8)
     status, result = await wait_ended(engine, workflow_id, 240)
     assert status == "completed" and result["n"] == 400
+    # The last request's number went along into every later run: the records can tell a report
+    # from before it (mirror.apply) however many runs the execution has.
+    assert await temporal_runs(engine, workflow_id) > runs
+    assert (await engine.snapshot(workflow_id, patient=False)).control == 8
     steps = [x for x in await records(engine, workflow_id) if x.task_name == "step"]
     assert sorted(x.iteration for x in steps) == list(range(1, 401))
 

@@ -131,13 +131,13 @@ class FakeEngine:
         self._get(workflow_id)
         self.cancelled.append(workflow_id)
 
-    async def pause(self, workflow_id: str) -> None:
+    async def pause(self, workflow_id: str, control: int = 0) -> None:
         self._get(workflow_id)
-        self.signals.append((workflow_id, "pause", None))
+        self.signals.append((workflow_id, "pause", control))
 
-    async def resume(self, workflow_id: str) -> None:
+    async def resume(self, workflow_id: str, control: int = 0) -> None:
         self._get(workflow_id)
-        self.signals.append((workflow_id, "resume", None))
+        self.signals.append((workflow_id, "resume", control))
 
     async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None:
         self._get(workflow_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from attune.records.db import Database, alembic_config, normalize_url
-from attune.records.models import Base, ExecutionRow, utcnow
+from attune.records.models import Base, ExecutionRow, WorkflowExecutionRow, utcnow
 
+HEAD = "0007"  # the latest migration
 TABLES = {"packs", "actions", "workflow_definitions", "executions", "workflow_executions"}
 
 
@@ -21,7 +22,7 @@ def test_upgrade_creates_schema_and_second_upgrade_is_a_no_op(database_url: str)
         assert set(inspect(db.engine).get_table_names()) >= TABLES
         first = db.current_revision()
         db.migrate()
-        assert db.current_revision() == first == "0006"
+        assert db.current_revision() == first == HEAD
     finally:
         db.dispose()
 
@@ -68,6 +69,29 @@ def _execution_indexes(db: Database) -> dict[str, list[str | None]]:
             if ix["name"]}
 
 
+def test_0007_a_workflow_row_written_before_it_has_heard_no_pause_or_resume(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        command.upgrade(alembic_config(db.engine), "0006")
+        with db.session() as s:  # a run recorded by the release before
+            s.execute(ExecutionRow.__table__.insert(), [
+                {"id": 1, "action_ref": "a.b", "status": "paused", "config": {}, "retry_count": 0,
+                 "mirror_seq": 0, "created": utcnow(), "updated": utcnow()}])
+            s.execute(text("INSERT INTO workflow_executions (execution, action_ref, status, "
+                           "current_tasks, completed_tasks, failed_tasks, variables, task_graph, "
+                           "seq, created, updated) VALUES (1, 'a.b', 'paused', '[]', '[]', '[]', "
+                           "'{}', '{}', 3, :now, :now)"), {"now": utcnow()})
+        db.migrate()
+        with db.session() as s:
+            wf = s.scalars(select(WorkflowExecutionRow)).one()
+            assert (wf.status, wf.seq, wf.control) == ("paused", 3, 0)
+        command.downgrade(alembic_config(db.engine), "0006")
+        columns = {c["name"] for c in inspect(db.engine).get_columns("workflow_executions")}
+        assert "control" not in columns and "seq" in columns
+    finally:
+        db.dispose()
+
+
 def test_0004_list_indexes_upgrade_and_downgrade(database_url: str) -> None:
     """0004 swaps the single-column filter indexes for (column, id) ones, and back."""
     db = Database(database_url)
@@ -88,7 +112,7 @@ def test_0004_list_indexes_upgrade_and_downgrade(database_url: str) -> None:
             assert indexes[f"ix_executions_{column}"] == [column]
             assert f"ix_executions_{column}_id" not in indexes
         db.migrate()
-        assert db.current_revision() == "0006"
+        assert db.current_revision() == HEAD
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(ExecutionRow)) == 1
     finally:

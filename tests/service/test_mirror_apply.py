@@ -70,6 +70,32 @@ def test_a_stale_report_never_moves_a_record_back(db: Database) -> None:
     assert [r.status for r in rows(db, target.execution_id)] == ["completed"]
 
 
+def test_a_report_read_before_the_run_heard_a_pause_or_resume_does_not_undo_it(db: Database) -> None:
+    target = submitted(db)
+
+    def statuses() -> tuple[str, str, int]:
+        with db.session() as s:
+            wf = s.get_one(WorkflowExecutionRow, target.wf_row_id)
+            return s.get_one(ExecutionRow, target.execution_id).status, wf.status, wf.control
+
+    apply.apply_snapshot(db, target, snapshot(status="running"))
+    with db.session() as s:  # the API sent pause number 1, then resume number 2
+        executions.mark_status(s, target.execution_id, ExecutionStatus.PAUSING, 1)
+    apply.apply_snapshot(db, target, snapshot(status="running"))  # read before the pause
+    assert statuses() == ("pausing", "pausing", 1)
+    apply.apply_snapshot(db, target, snapshot(status="paused", control=1))
+    assert statuses() == ("paused", "paused", 1)
+    with db.session() as s:
+        executions.mark_status(s, target.execution_id, ExecutionStatus.RUNNING, 2)
+    for stale in ("pausing", "paused"):  # read before the resume, written after it
+        apply.apply_snapshot(db, target, snapshot(status=stale, control=1))
+        assert statuses() == ("running", "running", 2)
+    apply.apply_snapshot(db, target, snapshot(status="canceling", control=1))  # other moves stand
+    assert statuses() == ("canceling", "canceling", 2)
+    apply.apply_snapshot(db, target, snapshot(status="cancelled", control=1))
+    assert statuses() == ("cancelled", "cancelled", 2)
+
+
 def test_a_retry_points_at_its_first_attempt(db: Database) -> None:
     target = submitted(db)
     apply.apply_snapshot(db, target, snapshot(record("flaky", "failed", seq=1),

@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from attune.api import create_app
 from attune.engine.server import free_port
+from attune.records.mirror import apply
 from attune.settings import Settings
 from attune.statuses import TERMINAL
 from tests.conftest import PACKS
@@ -239,6 +240,38 @@ async def test_pause_during_with_items_dispatches_nothing_new_and_resumes_to_the
     done = await ended(api, top["id"])
     assert done["status"] == "completed" and done["result"]["items"] == list(range(20))
     assert (await api.post(f"/executions/{top['id']}/resume")).status_code == 409
+
+
+async def test_pause_and_resume_in_quick_turns_each_hold_until_the_next(
+        api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirror read made before the run heard a request, written after the API recorded it,
+    must not bring the state before the request back (the next request would then be refused,
+    and a person would see it undone). Each of the mirror's writes here lands 0.2 s after its
+    read, as on a loaded machine, so most reads are written after the next request."""
+    write = apply.apply_snapshot
+
+    def late(*args: Any) -> list[int]:
+        time.sleep(0.2)
+        return write(*args)
+    monkeypatch.setattr(apply, "apply_snapshot", late)
+    top = await submit(api, "ctl.approve")  # waits for a person: it pauses at once
+    await pending_inquiry(api)
+    asked = {"pause": ("pausing", "paused"), "resume": ("running",)}
+    for turn in range(12):
+        for verb, holds in asked.items():
+            answer = await api.post(f"/executions/{top['id']}/{verb}")
+            assert answer.status_code == 200, f"turn {turn}, {verb}: {answer.text}"
+            for _ in range(4):  # as the mirror's passes go by
+                await asyncio.sleep(0.06)
+                seen = (await record(api, top["id"]))["status"]
+                assert seen in holds, f"turn {turn}, after {verb}: {seen}"
+    await until(lambda: _status_is(api, top["id"], "running"), "the run to say it runs")
+    assert (await api.post(f"/executions/{top['id']}/cancel")).status_code == 200
+    assert (await ended(api, top["id"]))["status"] == "cancelled"
+
+
+async def _status_is(api: httpx.AsyncClient, execution_id: int, status: str) -> bool:
+    return (await record(api, execution_id))["status"] == status
 
 
 async def test_pause_reaches_every_level_of_a_nested_tree_and_cancel_of_a_paused_one_cancels(

@@ -334,13 +334,14 @@ class EngineClient:
         with _translated(workflow_id):
             await self.handle(workflow_id).cancel()
 
-    async def pause(self, workflow_id: str) -> None:
+    async def pause(self, workflow_id: str, control: int = 0) -> None:
+        """`control`: the request's number in the records (RunState.control)."""
         with _translated(workflow_id):
-            await self.handle(workflow_id).signal(SIGNAL_PAUSE)
+            await self.handle(workflow_id).signal(SIGNAL_PAUSE, control)
 
-    async def resume(self, workflow_id: str) -> None:
+    async def resume(self, workflow_id: str, control: int = 0) -> None:
         with _translated(workflow_id):
-            await self.handle(workflow_id).signal(SIGNAL_RESUME)
+            await self.handle(workflow_id).signal(SIGNAL_RESUME, control)
 
     async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None:
         """Tell a run waiting for an inquiry its state (id, key, status, response, timeout_at)."""

@@ -60,6 +60,7 @@ class CarryInput(BaseModel):
     inquiries: list[InquiryState]  # every inquiry state the run had been told
     waits: list[tuple[int, str, int | str]]  # (inquiry id, attempt key, wait_for as rendered)
     pause_requested: bool
+    control: int = 0  # the last pause or resume applied (RunState.control)
     system: dict[str, Any]  # `system.*` of the first run (its start time, its id)
     runs: int  # Temporal runs of this execution so far
 

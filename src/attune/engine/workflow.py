@@ -110,13 +110,14 @@ class AttuneWorkflow:
         self.semantics = LEGACY  # set when the run starts (see _semantics)
         self.baseline = False  # set when the run starts: it has every patch up to BASELINE
         self.pause_requested = False
+        self.control = 0  # the number of the last pause or resume applied (RunState.control)
         self.desk = Desk()  # inquiries this run has heard of
         self.waits: dict[int, tuple[AttemptKey, int | str]] = {}  # inquiry -> waiting run
         self.inquiry_timers: set[int] = set()
         self.deadlines: dict[str, datetime] = {}  # pending timers: when each fires
         self.draining = False  # holding dispatches to continue as new once nothing runs
         if carry is not None:  # here, not in _restore: signals may come before the run starts
-            self.pause_requested = carry.pause_requested
+            self.pause_requested, self.control = carry.pause_requested, carry.control
             for state in carry.inquiries:
                 self.desk.learn(state)
             for inquiry, key, rendered in carry.waits:
@@ -244,7 +245,7 @@ class AttuneWorkflow:
             previous_run_id=workflow.info().run_id,
             inquiries=list(self.desk.by_id.values()),
             waits=[(inquiry, str(key), rendered) for inquiry, (key, rendered) in self.waits.items()],
-            pause_requested=self.pause_requested, system=self.conductor.system,
+            pause_requested=self.pause_requested, control=self.control, system=self.conductor.system,
             runs=(self.inp.carry.runs if self.inp.carry else 1) + 1)
         self._publish_final()  # readers behind this run read its last changes from the memo
         workflow.continue_as_new(self.inp.model_copy(
@@ -515,15 +516,18 @@ class AttuneWorkflow:
     # ---- run control: signals from the API -----------------------------------------------------
 
     @workflow.signal(name=SIGNAL_PAUSE)
-    def pause(self) -> None:
-        """Dispatch nothing new, here and in the nested runs; running attempts end as usual."""
+    def pause(self, control: int = 0) -> None:
+        """Dispatch nothing new, here and in the nested runs; running attempts end as usual.
+        `control`: the request's number in the records (0 from a parent telling its children)."""
+        self.control = max(self.control, control)
         if not self.pause_requested:
             self.pause_requested = True
             self.events.append(PauseRequested())
             self._tell_children(SIGNAL_PAUSE)
 
     @workflow.signal(name=SIGNAL_RESUME)
-    def resume(self) -> None:
+    def resume(self, control: int = 0) -> None:
+        self.control = max(self.control, control)
         if self.pause_requested:
             self.pause_requested = False
             self.events.append(ResumeRequested())
@@ -659,6 +663,7 @@ class AttuneWorkflow:
             task_graph=c.graph.describe(c.definition) if c else {},
             error=self.error,
             result=self.result,
+            control=self.control,
         )
 
     @workflow.query

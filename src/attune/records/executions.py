@@ -88,14 +88,17 @@ def mark_cancelled(s: Session, execution_id: int, status: ExecutionStatus) -> Ex
     return row
 
 
-def mark_status(s: Session, execution_id: int, status: ExecutionStatus) -> ExecutionRow:
-    """What the API just asked for (pausing, running again), until the mirror reports more."""
+def mark_status(s: Session, execution_id: int, status: ExecutionStatus,
+                control: int) -> ExecutionRow:
+    """What the API just asked for (pausing, running again) as its request number `control`,
+    until the run reports having applied it (see mirror.apply)."""
     row = s.get_one(ExecutionRow, execution_id)
     assert row is not None
     row.status = advance(row.status, status)
     wf = workflow_of(s, execution_id)
     if wf is not None:
         wf.status = advance(wf.status, status)
+        wf.control = max(wf.control, control)
     return row
 
 

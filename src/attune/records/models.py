@@ -145,6 +145,8 @@ class WorkflowExecutionRow(_Timestamps, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # Highest snapshot seq applied; stored in the same transaction as the rows it produced.
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The number of the last pause or resume the API sent the run (RunState.control).
+    control: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 

@@ -210,42 +210,44 @@ def _reserve(state: AppState, count: int) -> list[int]:
 async def pause(state: AppState, execution_id: int) -> schemas.Execution:
     """Running tasks end, nothing new is dispatched (here and in nested runs): `pausing`, then
     `paused` once nothing runs. 409 unless it runs."""
-    row = await asyncio.to_thread(_workflow_row, state, execution_id, "pause")
+    row, control = await asyncio.to_thread(_workflow_row, state, execution_id, "pause")
     if row.status not in (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING):
         raise ApiError(409, f"execution {execution_id} is {row.status}: only a running workflow "
                             "can be paused")
-    await _signal(state, row, "pause")
-    return await asyncio.to_thread(_write, state, records.mark_status, execution_id,
-                                   ExecutionStatus.PAUSING)
+    return await _steer(state, row, "pause", control, ExecutionStatus.PAUSING)
 
 
 async def resume(state: AppState, execution_id: int) -> schemas.Execution:
-    row = await asyncio.to_thread(_workflow_row, state, execution_id, "resume")
+    row, control = await asyncio.to_thread(_workflow_row, state, execution_id, "resume")
     if row.status not in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
         raise ApiError(409, f"execution {execution_id} is {row.status}, not paused")
-    await _signal(state, row, "resume")
-    return await asyncio.to_thread(_write, state, records.mark_status, execution_id,
-                                   ExecutionStatus.RUNNING)
+    return await _steer(state, row, "resume", control, ExecutionStatus.RUNNING)
 
 
-def _workflow_row(state: AppState, execution_id: int, verb: str) -> schemas.Execution:
+def _workflow_row(state: AppState, execution_id: int, verb: str) -> tuple[schemas.Execution, int]:
+    """The execution and the number its next pause or resume gets (RunState.control)."""
     with state.db.session() as s:
         row = _readable(s, execution_id, OPERATOR)
-        if records.workflow_of(s, execution_id) is None:
+        wf = records.workflow_of(s, execution_id)
+        if wf is None:
             raise ApiError(409, f"execution {execution_id} runs a plain action: only a workflow "
                                 f"can {verb}")
-        return to_schema(row)
+        return to_schema(row), wf.control + 1
 
 
-async def _signal(state: AppState, row: schemas.Execution, what: str) -> None:
+async def _steer(state: AppState, row: schemas.Execution, what: str, control: int,
+                 status: ExecutionStatus) -> schemas.Execution:
+    """Signal the run, numbered, then record what was asked: the mirror keeps it until the run
+    reports that number (a report read before it heard the signal is older)."""
     client = await state.engine.require()
     assert row.workflow_id is not None
     try:
-        await (client.pause if what == "pause" else client.resume)(row.workflow_id)
+        await (client.pause if what == "pause" else client.resume)(row.workflow_id, control)
     except WorkflowNotFound:
         raise ApiError(409, f"execution {row.id} is no longer running") from None
     except Exception as exc:
         raise ApiError(503, f"could not {what} execution {row.id}: {exc}") from exc
+    return await asyncio.to_thread(_write, state, records.mark_status, row.id, status, control)
 
 
 async def rerun(state: AppState, execution_id: int, body: schemas.RerunRequest) -> schemas.Execution:

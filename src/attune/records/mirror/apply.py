@@ -11,7 +11,9 @@ Decisions:
   written onto the top-level row itself (no child row, no workflow-execution row), so `attune run
   core.echo` yields exactly one record. Its position lives in `executions.mirror_seq`.
 - Statuses only move as `statuses.advance` allows, so a stale snapshot never overwrites a
-  `canceling` set by the API or a terminal state.
+  `canceling` set by the API or a terminal state. Running, pausing and paused move both ways,
+  so the API numbers each pause and resume it sends (`workflow_executions.control`) and the run
+  reports the last number it applied: a report older than the records' number keeps their status.
 - A run that ended outside its own control (terminated, timed out by the server) is reconciled:
   its row ends with the error and every non-terminal descendant becomes `abandoned`.
 - Two writers may insert the same attempt's row at once: the mirror's pass and a worker's claim
@@ -180,19 +182,32 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         assert wf is not None
         if snap.records:
             touched += upsert_tasks(s, row, wf, snap.records)
+        status = _heard(wf, snap)
         if wf.status not in TERMINAL or snap.status in TERMINAL:  # not a stale report of a run
-            wf.status = advance(wf.status, snap.status)           # the records already closed
+            wf.status = advance(wf.status, status)                # the records already closed
             wf.current_tasks, wf.completed_tasks = snap.current_tasks, snap.completed_tasks
             wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
             wf.task_graph, wf.error_message = snap.task_graph, snap.error
         wf.seq = max(wf.seq, snap.seq)
         if target.top_level:
-            set_status(row, snap.status)
+            set_status(row, status)
             if snap.status in TERMINAL and row.result is None:
                 row.result = final_result(snap.status, snap.result, snap.error)
             if snap.status in TERMINAL:
                 cancel_inquiries_of(s, target.workflow_id)
     return touched
+
+
+# Statuses a pause or resume moves between, in either direction (statuses.advance cannot order them).
+_STEERED = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.PAUSING, ExecutionStatus.PAUSED})
+
+
+def _heard(wf: WorkflowExecutionRow, snap: WorkflowSnapshot) -> ExecutionStatus:
+    """The status to record from `snap`: the records' own while the run reports from before the
+    latest pause or resume the API sent it (it had not heard it when read), else the run's."""
+    if snap.status in _STEERED and snap.control < wf.control and wf.status in _STEERED:
+        return ExecutionStatus(wf.status)
+    return snap.status
 
 
 def _apply_plain(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
