@@ -296,6 +296,23 @@ async def test_shell_failure_uses_last_stderr_line(tmp_path):
     assert (res.succeeded, res.exit_code, res.error) == (False, 7, "the reason")
 
 
+def ignored(mask: str) -> set[str]:
+    """The names of the signals a /proc/<pid>/status SigIgn mask ignores."""
+    return {signal.Signals(n).name for n in range(1, 65) if int(mask, 16) >> (n - 1) & 1
+            and n in signal.Signals._value2member_map_}
+
+
+async def test_programs_start_with_default_signal_handling_as_from_a_shell(tmp_path):
+    """The starter is a Python process, which ignores SIGPIPE and SIGXFSZ; a program it execs
+    must not inherit that (`yes | head -1` would print "Broken pipe" and a writer that does not
+    check for errors would never stop). Node.js and Python set their own at start, as always."""
+    pack = make_pack(tmp_path, {"actions/pipe.sh": "yes | head -1\ngrep SigIgn /proc/self/status\n"})
+    shell = await run_process(request(pack, "pipe.sh", "shell"))
+    assert shell.succeeded and shell.stderr == "", shell.stderr
+    first, mask = shell.stdout.splitlines()
+    assert first == "y" and not ignored(mask.split()[1]) & {"SIGPIPE", "SIGXFSZ"}
+
+
 GROUP_JS = """
     const child = require("child_process").spawn("sleep", ["300"], {stdio: "ignore"});
     console.log(child.pid);

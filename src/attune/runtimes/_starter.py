@@ -266,7 +266,15 @@ def _denied(path: str, user) -> str:
     return f"{path} is not accessible to {who} (the action user)"
 
 
+# Python ignores these at start, and an exec keeps what is ignored: a program started from here
+# would see them ignored where a shell would start it with the defaults (`yes | head -1` would
+# print "Broken pipe"; a writer that does not check for errors would never stop).
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
 def _exec(argv: list[str], env: dict) -> None:
+    for signum in _RESTORED_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
     try:
         os.execve(argv[0], argv, env)
     except OSError as exc:
