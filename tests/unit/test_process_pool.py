@@ -83,11 +83,12 @@ IDENTITY = {
 }
 HELPERS = {"actions/helper.py": "count = 0\n", "actions/helper.js": "module.exports = {count: 0};\n",
            "actions/helper.sh": "count=0\n"}
-RUNNERS = ["python", "nodejs", "shell"]
+POOLED = ["python", "nodejs"]  # shell actions are not pooled (runtimes/pool.py)
+RUNNERS = [*POOLED, "shell"]
 EXT = {"python": "py", "nodejs": "js", "shell": "sh"}
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", POOLED)
 async def test_each_task_takes_a_process_started_ahead_and_gets_it_alone(tmp_path, monkeypatch, runner):
     entry, script = IDENTITY[runner]
     pack = make_pack(tmp_path, {f"actions/{entry}": script, **HELPERS})
@@ -107,6 +108,23 @@ async def test_each_task_takes_a_process_started_ahead_and_gets_it_alone(tmp_pat
         del plain[key]
         del seen[0][key]
     assert seen[0] == plain
+
+
+async def test_a_shell_action_gets_a_process_started_for_it_alone(tmp_path):
+    """Not pooled: spawned at once by the starter (`_starter._spawn`), with the same identity a
+    pooled process has: its own session, nothing of the task before, the pack as cwd."""
+    entry, script = IDENTITY["shell"]
+    pack = make_pack(tmp_path, {f"actions/{entry}": script, **HELPERS})
+    params = {"n": 1, "s": "hé"}
+    await run_process(request(pack, entry, "shell", parameters=params))
+    runs = [await run_ahead(pack, entry, "shell", parameters=params, output_format="json") for _ in range(3)]
+    seen = [res.data for res, _ in runs]
+    assert not any(d["pid"] in before for d, (_, before) in zip(seen, runs, strict=True))
+    assert not [key for key in pool._pools if key[0] == "shell"]
+    assert len({d["pid"] for d in seen}) == 3 and os.getpid() not in {d["pid"] for d in seen}
+    assert all(d["pid"] == d["pgid"] == d["sid"] for d in seen)
+    assert all((d["count"], d["dirty"]) == (1, False) for d in seen)
+    assert all(d["cwd"] == str(pack) and json.loads(d["stdin"]) == params for d in seen)
 
 
 async def test_pooled_node_main_module_and_exit_semantics(tmp_path):
@@ -163,7 +181,7 @@ async def test_each_task_has_its_own_exit_code(tmp_path, runner):
     assert codes == [3, 0, 7, 0, 1]
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", POOLED)
 async def test_pool_refills_and_serves_a_burst_larger_than_itself(tmp_path, runner):
     pack = make_pack(tmp_path, {"actions/p.py": "import os, time\ntime.sleep(0.2)\nprint(os.getpid())\n",
                                 "actions/p.js": "setTimeout(() => console.log(process.pid), 200);\n",
@@ -177,7 +195,7 @@ async def test_pool_refills_and_serves_a_burst_larger_than_itself(tmp_path, runn
     assert int(res.stdout) in before
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", POOLED)
 async def test_pooled_timeout_and_cancel_end_the_whole_group(tmp_path, runner):
     # (test_runtimes runs its timeout and cancellation tests pooled too; here the process is
     # also shown to be one started ahead.)

@@ -12,7 +12,7 @@ import pydantic_core
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from attune.runtimes import ProcessResult, run_process
+from attune.runtimes import ProcessResult, run_process, warm
 from attune.runtimes.isolation import ACTION_USER_DEFAULT, IsolationError, action_user
 from attune.runtimes.safety import (
     DATA_CAP_BYTES,
@@ -240,12 +240,22 @@ async def test_missing_action_user_fails_every_action_clearly(tmp_path, monkeypa
 @pytest.mark.skipif(not ROOT, reason="needs a root worker")
 @pytest.mark.parametrize("runner, entry, warm_start", [("shell", "x.sh", True), ("python", "x.py", True),
                                                        ("python", "x.py", False)])
-async def test_pack_the_action_user_cannot_enter_is_named(tmp_path, runner, entry, warm_start):
+@pytest.mark.parametrize("mode", [0o700, 0o750], ids=["0700", "0750"])
+async def test_pack_the_action_user_cannot_enter_is_named(tmp_path, runner, entry, warm_start, mode):
     private = tmp_path / "private"
-    private.mkdir(mode=0o700)
-    private.chmod(0o700)
+    private.mkdir(mode=mode)
+    private.chmod(mode)
+    os.chown(private, 0, 0)
     pack = make_pack(private, {"actions/x.sh": "echo hi\n", "actions/x.py": "print('hi')\n"})
-    res = await run_process(request(pack, entry, runner, warm=warm_start))
+    groups = os.getgroups()
+    if mode == 0o750:  # open to root's group: a worker in that group must still ask as the action
+        os.setgroups([0])  # user alone (its starters, started now, inherit the group)
+        warm.shutdown()
+    try:
+        res = await run_process(request(pack, entry, runner, warm=warm_start))
+    finally:
+        os.setgroups(groups)
+        warm.shutdown()
     assert not res.succeeded and res.exit_code == 127
     assert res.error == (f"attune: could not start the action: {private} is not accessible to uid "
                          f"{pwd.getpwnam(ACTION_USER_DEFAULT).pw_uid} (the action user), so {pack} "

@@ -201,6 +201,26 @@ async def test_dead_warm_starter_is_replaced(tmp_path):
     assert all(warm._starters[key].alive() for key in used)
 
 
+@pytest.mark.parametrize("runner, entry", [("shell", "g.sh"), ("python", "g.py")])
+async def test_a_starter_killed_outright_takes_the_groups_of_its_running_actions(tmp_path, runner, entry):
+    """A shell action has no parent-death signal (spawned from C, `_starter._spawn`), and what
+    an action leaves in the background never had one: the worker ends their groups."""
+    pidfile = action_writable(tmp_path / "out") / "pids"
+    pack = make_pack(tmp_path, {
+        "actions/g.sh": f'sleep 300 &\necho "$$ $!" > {pidfile}\nsleep 300\n',
+        "actions/g.py": f"import os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+                        f"open({str(pidfile)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\ntime.sleep(300)\n"})
+    task = asyncio.create_task(run_process(request(pack, entry, runner, timeout_seconds=60)))
+    while not (pidfile.exists() and len(pidfile.read_text().split()) == 2):
+        await asyncio.sleep(0.02)
+    main, child = (int(p) for p in pidfile.read_text().split())
+    for starter in warm._starters.values():
+        starter.proc.kill()
+    res = await asyncio.wait_for(task, 10)
+    assert res.exit_code is None and not res.succeeded and "starter died" in (res.error or "")
+    assert [await wait_dead(main), await wait_dead(child)] == [True, True]
+
+
 PARAMS = {"name": "it's \"q\" $HOME `x`", "count": 3, "flag": True, "nested": {"a": [1, 2]}, "none": None}
 
 RAW_PY = """

@@ -1,9 +1,10 @@
 """Processes started ahead of need (issue 13): per runtime and startup environment, a few
 interpreter processes that are already started but not yet used, each blocked until a task hands
 it its script, argv, cwd, environment and stdin. A Python one is a child forked by the warm starter
-(`_starter.py`, `wait`); a Node.js one is `node _waiter.js` exec'd by a starter; a shell one is a
-child forked (`wait`) by the worker's own starter that execs the shell once its task arrives (the
-fork, session, user switch and starter round trip are then behind it: ~2 of a bash task's ~4 ms). Either way it was
+(`_starter.py`, `wait`); a Node.js one is `node _waiter.js` exec'd by a starter. Shell actions are
+not pooled: a waiting child would be a forked Python that execs bash once its task arrives, and
+that exec, with the refill, cost more (~2 ms of CPU a task, as much time) than the starter
+spawning bash at once from C (`_starter._spawn`). Either way it was
 started with the stdio pipes it will use (kept here until a task takes it), leads its own process
 group as the action user, and has the starter as parent; so a task that takes one gets the same
 process as a plain start: own pid, fresh module state, own exit code, killed as a group, gone with
@@ -179,8 +180,6 @@ class _Pool:
             if self.runner == "python":
                 pending = warm.start_waiting(self.interpreter, [], self.env, theirs, user=user,
                                              rehearse=True)
-            elif self.runner == "shell":  # a child of the worker's own starter; execs on request
-                pending = warm.start_waiting(sys.executable, [], self.env, theirs, user=user)
             else:
                 pending = warm.start_waiting(sys.executable, [self.interpreter, WAITER_JS], self.env, theirs,
                                              user=user, exec_program=True)
@@ -225,7 +224,7 @@ def size() -> int:
 async def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_as: RunAs | None,
          warm_start: bool) -> Taken | None:
     """A waiting process for this action (argv as a plain start would run it), or None: then
-    start one the plain way. Python actions with `warm_start: false` never pool."""
+    start one the plain way. Shell actions and Python actions with `warm_start: false` never pool."""
     if not _poolable(runner, warm_start, run_as) or size() == 0:
         return None
     startup = {k: v for k, v in env.items() if not k.startswith("ATTUNE_")}  # what varies per task
@@ -240,21 +239,16 @@ async def take(runner: str, argv: list[str], cwd: str, env: dict[str, str], run_
     if taken is None:
         return None
     waiter, started = taken
-    proc: warm.WarmProcess | SelfReporting = started
-    if runner != "shell":  # it says "exit N" there as it exits (`_starter._tell_exit`, `_waiter.js`)
-        proc = SelfReporting(started, waiter.ready)
-    else:
-        os.close(waiter.ready)  # it said ready: the pipe is done (kept, it leaked one fd per task)
-    # As a plain start runs it: `python -u <path>` (argv [path]), `node <path>`, or a shell's
-    # `bash <path>`, exec'd by the waiting child once it has its request.
-    request = {"path": argv[-1], "argv": argv[2:] if runner == "python" else argv, "cwd": cwd, "env": env,
-               **({"exec": True} if runner == "shell" else {})}
+    # It says "exit N" on its ready pipe as it exits (`_starter._tell_exit`, `_waiter.js`).
+    proc = SelfReporting(started, waiter.ready)
+    # As a plain start runs it: `python -u <path>` (argv [path]) or `node <path>`.
+    request = {"path": argv[-1], "argv": argv[2:] if runner == "python" else argv, "cwd": cwd, "env": env}
     body = json.dumps(request).encode()
     return Taken(proc, waiter.stdin, waiter.stdout, waiter.stderr, b"%d\n" % len(body) + body, pool.fill)
 
 
 def _poolable(runner: str, warm_start: bool, run_as: RunAs | None) -> bool:
-    if not warm.SUPPORTED or (runner == "python" and not warm_start):
+    if not warm.SUPPORTED or runner == "shell" or (runner == "python" and not warm_start):
         return False
     return runner != "nodejs" or run_as is None or _waiter_readable(run_as)
 

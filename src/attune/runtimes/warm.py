@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from attune.runtimes.lifecycle import signal_group
+
 log = logging.getLogger(__name__)
 
 STARTER_SCRIPT = str(Path(__file__).with_name("_starter.py"))
@@ -40,14 +42,20 @@ class WarmProcess:
         self._reply = reply
 
     async def wait(self) -> int | None:
-        """Exit code (-N for signal N); None when the starter died before reporting it."""
+        """Exit code (-N for signal N); None when the starter died before reporting it. Then
+        its group is ended here: a starter killed outright could not, and what it started
+        with no parent-death signal (_starter._spawn), or left in the background, still runs."""
         try:
             data = await asyncio.get_running_loop().sock_recv(self._reply, 64)
         except OSError:
             data = b""
         finally:
             self._reply.close()
-        return int(data[5:]) if data.startswith(b"exit ") else None
+        if data.startswith(b"exit "):
+            return int(data[5:])
+        # The group id cannot have been reused while any process of the group lives.
+        signal_group(self.pid, signal.SIGKILL)
+        return None
 
 
 class _Starter:
