@@ -129,7 +129,9 @@ def _spawn(req: dict, fds: list[int]) -> tuple[int, socket.socket] | None:
     group (warm.WarmProcess.wait)."""
     if not req.get("exec") or req.get("wait") or not _enterable(req["cwd"], req.get("user")):
         return None
-    import subprocess  # here: the Python children forked from this starter keep few modules
+    # Imported on the first such request, not at start: these come to the worker's own starter
+    # (warm.launch), which Python actions fork from only if theirs is the same interpreter.
+    import subprocess
 
     stdin, stdout, stderr, reply_fd = fds
     user = req.get("user")
