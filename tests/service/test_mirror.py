@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 import httpx
@@ -415,7 +416,10 @@ async def test_readers_waiting_for_ends_cost_one_query_a_sweep_and_see_ends_writ
 
     readers = [asyncio.create_task(svc_api.get(f"/executions/{r['id']}", params={"wait": 20}))
                for r in runs]
-    await asyncio.sleep(0.5)  # every reader has read its row once and waits
+    deadline = time.monotonic() + 30  # every reader has read its row once and waits (on a busy
+    while state.mirror.changes.waiting < len(runs):  # machine that can take well over 0.5 s)
+        assert time.monotonic() < deadline, f"{state.mirror.changes.waiting} readers wait"
+        await asyncio.sleep(0.02)
     event.listen(state.db.engine, "before_cursor_execute", count)
     try:
         await asyncio.sleep(1.5)
