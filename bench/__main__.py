@@ -26,6 +26,7 @@ from temporalio.client import Client
 
 from attune.engine.client import EngineClient
 from attune.packs.loader import load_packs
+from bench import sdk_metrics
 from bench.cases import FULL, QUICK, Bench, chains_needed
 from bench.generate import build_packs
 from bench.procmon import Sampler, status_kb
@@ -143,6 +144,7 @@ async def main(args: argparse.Namespace) -> int:
             log(f"case {name}")
             sampler.set_phase(name)
             began = time.perf_counter()
+            tasks_before = {r: sdk_metrics.read(p) for r, p in stack.metrics_ports.items()}
             try:
                 result = await run_case(bench, name)
             except Exception as exc:  # noqa: BLE001 - one broken case must not lose the others
@@ -151,6 +153,8 @@ async def main(args: argparse.Namespace) -> int:
                 if stack.dead():
                     result["error"] += f" (dead: {', '.join(stack.dead())})"
             result["case_wall_s"] = time.perf_counter() - began
+            result["workflow_tasks"] = {r: sdk_metrics.delta(tasks_before[r], sdk_metrics.read(p))
+                                        for r, p in stack.metrics_ports.items()}
             data["results"].append(result)
             log(f"case {name} done in {result['case_wall_s']:.1f} s"
                 + (f": ours {result['ours_s']:.2f} s, raw {result['raw_s']:.2f} s"

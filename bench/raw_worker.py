@@ -21,6 +21,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from bench.raw_workflows import ORCHESTRATOR_QUEUE, RawChain, RawItems, runtime_queue
@@ -143,8 +144,11 @@ class Activities:
         return {"data": data, "duration_ms": int((time.monotonic() - started) * 1000)}
 
 
-async def main(role: str, address: str) -> None:
-    client = await Client.connect(address)
+async def main(role: str, address: str, metrics_bind: str | None) -> None:
+    runtime = None
+    if metrics_bind:  # the same SDK meters as `attune worker --metrics-bind`
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=metrics_bind)))
+    client = await Client.connect(address, runtime=runtime)
     if role == "orchestrator":
         acts = Activities("python")  # for "local" chains: activities inside the orchestrator
         worker = Worker(client, task_queue=ORCHESTRATOR_QUEUE, workflows=[RawChain, RawItems],
@@ -163,8 +167,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--role", required=True, choices=["orchestrator", "python", "shell", "nodejs"])
     parser.add_argument("--address", required=True)
+    parser.add_argument("--metrics-bind")
     args = parser.parse_args()
     try:
-        asyncio.run(main(args.role, args.address))
+        asyncio.run(main(args.role, args.address, args.metrics_bind))
     except KeyboardInterrupt:
         pass

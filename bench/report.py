@@ -312,6 +312,8 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
     for records in (x for x in data["results"] if x.get("case") == "records" and not x.get("error")):
         print_records(console, records)
 
+    _print_workflow_tasks(console, data["results"])
+
     mem = data.get("memory") or {}
     if mem:
         mt = Table(title="Peak memory (RSS of each process tree, sampled every "
@@ -321,6 +323,29 @@ def print_report(console: Console, data: dict[str, Any]) -> None:
         for role, info in mem["roles"].items():
             mt.add_row(role, _s(info["peak_mb"], 1), _s(info.get("hwm_mb"), 1), info.get("phase") or "")
         console.print(mt)
+
+
+def _print_workflow_tasks(console: Console, results: list[dict[str, Any]]) -> None:
+    """What each orchestrator's workflow tasks were, by the SDK's meters (bench/sdk_metrics.py)."""
+    rows = [(r["case"], r["workflow_tasks"]) for r in results if r.get("workflow_tasks")]
+    if not rows:
+        return
+    wt = Table(title="Orchestrator workflow tasks per case, SDK meters (ours / raw): a sticky "
+                     "cache miss replays the run's whole history; queries are the records mirror's")
+    for col in ("case", "tasks", "ms per task", "sticky misses", "replay ms", "queries answered"):
+        wt.add_column(col, justify="left" if col == "case" else "right")
+    for case, sides in rows:
+        ours, raw = sides.get("orchestrator") or {}, sides.get("raw-orchestrator") or {}
+
+        def both(key: str, ours: dict = ours, raw: dict = raw) -> str:
+            return f"{_s(ours.get(key), 0)} / {_s(raw.get(key), 0)}"
+
+        def per_task(side: dict) -> str:
+            return _s(side["task_ms"] / side["tasks"], 2) if side.get("tasks") else "-"
+
+        wt.add_row(case, both("tasks"), f"{per_task(ours)} / {per_task(raw)}",
+                   both("sticky_misses"), both("replay_ms"), both("queries"))
+    console.print(wt)
 
 
 def print_records(console: Console, r: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ class Stack:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.api_port: int | None = None
+        self.metrics_ports: dict[str, int] = {}  # role -> its SDK metrics (bench/sdk_metrics.py)
 
     # ---- processes ----------------------------------------------------------------------------
 
@@ -52,11 +53,16 @@ class Stack:
 
     def start_workers(self) -> None:
         attune = [sys.executable, "-m", "attune.cli", "worker", "--temporal-address", self.address]
-        for role in ("orchestrator", *RUNTIMES):
-            self._spawn(role, [*attune, "--runtime", role])
         raw = [sys.executable, "-m", "bench.raw_worker", "--address", self.address]
         for role in ("orchestrator", *RUNTIMES):
-            self._spawn(f"raw-{role}", [*raw, "--role", role])
+            self._spawn(role, [*attune, "--runtime", role, *self._metrics(role)])
+            self._spawn(f"raw-{role}", [*raw, "--role", role, *self._metrics(f"raw-{role}")])
+
+    def _metrics(self, role: str) -> list[str]:
+        if not role.endswith("orchestrator"):
+            return []
+        self.metrics_ports[role] = free_port()
+        return ["--metrics-bind", f"127.0.0.1:{self.metrics_ports[role]}"]
 
     def start_api(self, db_url: str) -> str:
         self.api_port = free_port()

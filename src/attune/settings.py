@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # ATTUNE_PROCESS_POOL itself, as a worker's actions do not see Settings): None = min(the
     # worker's --concurrency, 4); 0 = off (every action process starts when its task comes).
     process_pool: int | None = None
+    # `host:port` where a worker serves its Temporal SDK metrics for Prometheus (`/metrics`:
+    # task slots, poll and schedule-to-start latencies, sticky cache hits and misses). None: off.
+    metrics_bind: str | None = None
 
     @property
     def effective_database_url(self) -> str:

@@ -96,3 +96,79 @@ async def test_queue_prefix_covers_the_orchestrator_queue_too(temporal_stack):
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _metrics(port: int, wanted: str) -> str:
+    """The worker's /metrics page once it shows `wanted` (the SDK exports on its own schedule)."""
+    import httpx
+
+    text = ""
+    async with httpx.AsyncClient() as http:
+        for _ in range(100):
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.TransportError:
+                text = ""
+            if wanted in text:
+                return text
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{wanted!r} not in the metrics page:\n{text[:2000]}")
+
+
+async def test_workers_serve_sdk_metrics_for_prometheus(temporal_stack):
+    """`--metrics-bind` (and ATTUNE_METRICS_BIND) serve the SDK's meters for the worker's own
+    task queue: the orchestrator's workflow tasks and sticky cache, the runtime's activities."""
+    prefix = f"meter{os.getpid()}"
+    ports = {"orchestrator": _free_port(), "shell": _free_port()}
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", "orchestrator",
+                          "--temporal-address", temporal_stack.address, "--queue-prefix", prefix,
+                          "--metrics-bind", f"127.0.0.1:{ports['orchestrator']}"],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
+                          "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env={**os.environ, "ATTUNE_METRICS_BIND": f"127.0.0.1:{ports['shell']}"}),
+    ]
+    try:
+        code, _, err = await attune("run", "qa.echo", "value=5", "--direct", "--packs", str(TEST_PACKS),
+                                    "--temporal-address", temporal_stack.address,
+                                    env={"ATTUNE_QUEUE_PREFIX": prefix})
+        assert code == 0, err
+        orchestrator = await _metrics(ports["orchestrator"], "temporal_workflow_completed")
+        assert f'task_queue="{prefix}-orchestrator"' in orchestrator
+        assert "temporal_sticky_cache_size" in orchestrator
+        shell = await _metrics(ports["shell"], "temporal_activity_execution_latency")
+        assert f'task_queue="{prefix}-shell"' in shell and 'activity_type="run_action"' in shell
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+async def _worker_error(*args: str) -> tuple[int, str]:
+    code, _, err = await attune(*args)
+    return code, " ".join(err.split())  # Rich wraps the message at the terminal's width
+
+
+async def test_a_metrics_address_that_cannot_serve_exits_2_naming_it():
+    code, err = await _worker_error("worker", "--runtime", "shell", "--metrics-bind", "nonsense")
+    assert code == 2 and "--metrics-bind 'nonsense' is not host:port" in err
+    code, err = await _worker_error("worker", "--runtime", "shell", "--metrics-bind", "127.0.0.1:99999")
+    assert code == 2 and "port must be a number from 1 to 65535" in err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        bind = f"127.0.0.1:{taken.getsockname()[1]}"
+        code, err = await _worker_error("worker", "--runtime", "shell", "--metrics-bind", bind,
+                                        "--temporal-address", "127.0.0.1:1")
+    assert code == 2 and f"cannot serve metrics at {bind}" in err and "in use" in err, err

@@ -194,14 +194,19 @@ def worker(
     sandbox: bool | None = typer.Option(
         None, "--sandbox/--no-sandbox",
         help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
+    metrics_bind: str | None = typer.Option(
+        None, "--metrics-bind", metavar="HOST:PORT",
+        help="Serve Temporal SDK metrics for Prometheus at http://HOST:PORT/metrics [env ATTUNE_METRICS_BIND]"),
 ) -> None:
     """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
-    from attune.cli.workers import run_workers
+    from attune.cli.workers import check_bind, run_workers
 
     if runtime not in ROLES:
         fail_usage(f"--runtime must be one of {', '.join(ROLES)}, not {runtime!r}")
     settings = Settings.load(temporal_address=temporal_address, queue_prefix=queue_prefix,
-                             workflow_sandbox=sandbox)
+                             workflow_sandbox=sandbox, metrics_bind=metrics_bind)
+    if settings.metrics_bind and (why := check_bind(settings.metrics_bind)):
+        fail_usage(f"--metrics-bind {why}")
     watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 

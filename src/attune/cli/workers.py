@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
@@ -14,18 +15,41 @@ from attune.settings import Settings
 
 
 async def connect(settings: Settings, attempts: int = 1) -> Client:
+    runtime = metrics_runtime(settings.metrics_bind) if settings.metrics_bind else None
     last: Exception | None = None
     for _ in range(attempts):
         try:
             engine = await EngineClient.connect(settings.temporal_address,
                                                 settings.temporal_namespace,
                                                 state_dir=settings.state_dir,
-                                                blob_dir=settings.effective_blob_dir)
+                                                blob_dir=settings.effective_blob_dir,
+                                                runtime=runtime)
             return engine.client
         except Exception as exc:  # noqa: BLE001 - any connect failure is reported the same way
             last = exc
             await asyncio.sleep(0.5)
     raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
+
+
+def check_bind(bind: str) -> str | None:
+    """Why `bind` is not a `host:port` to listen on, or None."""
+    host, colon, port = bind.rpartition(":")
+    if not colon or not host:
+        return f"{bind!r} is not host:port (e.g. 0.0.0.0:9464)"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{bind!r}: the port must be a number from 1 to 65535"
+    return None
+
+
+def metrics_runtime(bind: str) -> Runtime:
+    """A Temporal runtime whose SDK metrics are served for Prometheus at http://<bind>/metrics.
+
+    The SDK's own meters say what our logs cannot: how long tasks wait for a slot or a poller,
+    and whether workflow tasks hit the sticky cache or replay whole histories."""
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+    except ValueError as exc:  # the SDK says what failed (address in use, bad syntax)
+        raise RuntimeError(f"cannot serve metrics at {bind}: {exc}") from None
 
 
 # SIGTERM also comes from the kernel when `attune up` dies (parent-death signal).

@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from attune.contract import (
@@ -102,11 +103,12 @@ class EngineClient:
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
                       task_queue: str | None = None, state_dir: str | None = None,
-                      blob_dir: str | None = None) -> EngineClient:
-        """`state_dir` and `blob_dir` default to the settings (ATTUNE_* environment)."""
+                      blob_dir: str | None = None, runtime: Runtime | None = None) -> EngineClient:
+        """`state_dir` and `blob_dir` default to the settings (ATTUNE_* environment);
+        `runtime` None is the SDK's default one."""
         settings = Settings()
         client = await Client.connect(
-            address, namespace=namespace,
+            address, namespace=namespace, runtime=runtime,
             data_converter=data_converter(blob_dir or settings.effective_blob_dir))
         return cls(client, task_queue, load_key(state_dir or settings.state_dir))
 
