@@ -32,7 +32,11 @@ def test_report_prints_every_table_and_names_a_broken_case():
            "raw_mode": "warm", "raw_by_mode_s": {"warm": 1.2, "inproc": 0.75}, "floor_s": 0.75,
            "ratio": 1.25, "floor_ratio": 2.0, "ours_ms_per_task": 37.5, "raw_ms_per_task": 30.0,
            "floor_ms_per_task": 18.75, "notes": "n", "split_history_ours": split,
-           "split_history_floor": {**split, "execution_ms": {"p50": 0.0}}}
+           "split_history_floor": {**split, "execution_ms": {"p50": 0.0}},
+           "workflow_tasks": {"orchestrator": {"tasks": 50.0, "task_ms": 160.0, "sticky_misses": 3.0,
+                                               "replay_ms": 12.0, "queries": 7.0},
+                              "raw-orchestrator": {"tasks": 60.0, "task_ms": 120.0, "sticky_misses": 0.0,
+                                                   "replay_ms": 0.0, "queries": 0.0}}}
     loop = {"case": "loop", "rows": [{"iterations": 100, "seconds": 3.0, "ms_per_iteration": 30.0,
                                       "temporal_runs": 1},
                                      {"iterations": 2000, "seconds": 62.0, "ms_per_iteration": 31.0,
@@ -46,6 +50,50 @@ def test_report_prints_every_table_and_names_a_broken_case():
     assert "continue-as-new" in text and "2,000" in text
     assert "scaling: error: AttributeError: boom" in text
     assert "python40rest (o/floor)" in text and "3.0 / 0.0" in text  # the split against the floor
+    assert "3.20 / 2.00" in text and "3 / 0" in text  # workflow tasks: ms per task, sticky misses
+
+
+def test_sdk_meters_are_summed_over_their_labels_and_read_as_differences():
+    import http.server
+    import threading
+
+    from bench import sdk_metrics
+
+    pages = iter([
+        "# HELP x\ntemporal_workflow_task_queue_poll_succeed{task_queue=\"a\"} 4\n"
+        "temporal_workflow_task_queue_poll_succeed{task_queue=\"b\"} 6\n"
+        "temporal_sticky_cache_miss{workflow_type=\"AttuneWorkflow\"} 1\n"
+        "temporal_request_latency_count{operation=\"RespondQueryTaskCompleted\"} 2\n"
+        "temporal_request_latency_count{operation=\"RespondWorkflowTaskCompleted\"} 9\n",
+        "temporal_workflow_task_queue_poll_succeed{task_queue=\"a\"} 14\n"
+        "temporal_workflow_task_queue_poll_succeed{task_queue=\"b\"} 6\n"
+        "temporal_sticky_cache_miss{workflow_type=\"AttuneWorkflow\"} 1\n"
+        "temporal_request_latency_count{operation=\"RespondQueryTaskCompleted\"} 5\n",
+    ])
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the stdlib names it
+            body = next(pages).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        before, after = sdk_metrics.read(port), sdk_metrics.read(port)
+    finally:
+        server.shutdown()
+    assert before is not None and before["tasks"] == 10 and before["queries"] == 2
+    change = sdk_metrics.delta(before, after)
+    assert change is not None and change["tasks"] == 10 and change["sticky_misses"] == 0
+    assert change["queries"] == 3
+    assert sdk_metrics.read(port) is None and sdk_metrics.delta(before, None) is None  # gone: no figures
 
 
 def test_loads_of_interleaved_runs_add_up():
