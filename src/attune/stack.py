@@ -130,12 +130,26 @@ async def start_processes(stack: Stack, settings: Settings, *, port: int, ui_por
            "ATTUNE_STATE_DIR": str(stack.state), "ATTUNE_API_URL": settings.api_url}
     if ui_port:  # the web UI links runs to the Temporal Web UI
         env["ATTUNE_TEMPORAL_UI_PORT"] = str(ui_port)
+    metrics = metrics_binds(settings.metrics_bind)
     for role in ROLES:
-        stack.add(role, _spawn(["worker", "--runtime", role], logs / f"worker-{role}.log", env))
+        meters = ["--metrics-bind", metrics[role]] if role in metrics else []
+        stack.add(role, _spawn(["worker", "--runtime", role, *meters], logs / f"worker-{role}.log", env))
+    if metrics:
+        console.print("SDK metrics: " + ", ".join(f"{role} http://{bind}/metrics"
+                                                  for role, bind in metrics.items()), highlight=False)
     if with_api:
         stack.add("api", _spawn(["api", "--port", str(settings.api_port), "--host", settings.api_host],
                                 logs / "api.log", env))
     console.print(f"logs in {logs}", highlight=False)
+
+
+def metrics_binds(bind: str | None) -> dict[str, str]:
+    """Each worker's own metrics address: the workers of one stack cannot share a port, so
+    `host:port` is the orchestrator's and the runtimes take the ports after it, in ROLES order."""
+    if not bind:
+        return {}
+    host, _, port = bind.rpartition(":")
+    return {role: f"{host}:{int(port) + i}" for i, role in enumerate(ROLES)}
 
 
 def prepare_state(settings: Settings) -> Path:
@@ -165,7 +179,9 @@ async def register_packs(settings: Settings, console: Console) -> None:
 async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_api: bool,
                     console: Console, demo: str | None = None) -> None:
     ports = {"temporal": port, **({"ui": ui_port} if ui_port else {}),
-             **({"api": settings.api_port} if with_api else {})}
+             **({"api": settings.api_port} if with_api else {}),
+             **{f"{role} metrics": int(bind.rpartition(":")[2])
+                for role, bind in metrics_binds(settings.metrics_bind).items()}}
     state = prepare_state(settings)
     check_free(state, ports, settings.api_host)
     stack = Stack(state, ports)

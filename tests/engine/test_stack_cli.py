@@ -29,7 +29,8 @@ def stack(tmp_path_factory):
     home = tmp_path_factory.mktemp("stack")
     shutil.copytree(PACKS, home / "packs")
     api_port, port, ui = free_port(), free_port(), free_port()
-    proc = _start_up(home, api_port, port, ui)
+    METRICS["orchestrator"] = _free_ports(4)
+    proc = _start_up(home, api_port, port, ui, metrics=METRICS["orchestrator"])
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -126,12 +127,70 @@ def _stack_pids(temporal_port: int) -> list[int]:
     return found
 
 
-def _start_up(home: Path, api_port: int, port: int, ui: int) -> subprocess.Popen:
+def _start_up(home: Path, api_port: int, port: int, ui: int, metrics: int | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("ATTUNE_API_URL", "ATTUNE_METRICS_BIND")}
+    if metrics:  # by environment, as in a deployment's unit file
+        env["ATTUNE_METRICS_BIND"] = f"127.0.0.1:{metrics}"
     return subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(port), "--ui-port",
          str(ui), "--api-port", str(api_port)],
-        cwd=home, env={k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"},
+        cwd=home, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+METRICS: dict[str, int] = {}  # the first metrics port of the module's stack
+
+
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive ports that are free now."""
+    for _ in range(100):
+        first = free_port()
+        if first + count <= 65536 and all(_free(first + i) for i in range(count)):
+            return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_each_worker_of_the_stack_serves_its_own_metrics(stack):
+    """One address for the stack: the orchestrator takes its port, the runtimes the next three."""
+    api, _, _ = stack
+    done = cli("run", "examples.single_echo", "-o", "json", api=api)
+    assert done.returncode == 0, done.stderr
+    first = METRICS["orchestrator"]
+    for offset, role in enumerate(("orchestrator", "shell", "python", "nodejs")):
+        page = ""
+        for _ in range(100):  # the SDK exports on its own schedule
+            page = httpx.get(f"http://127.0.0.1:{first + offset}/metrics", timeout=5).text
+            if f'task_queue="attune-{role}"' in page and "temporal_num_pollers" in page:
+                break
+            time.sleep(0.1)
+        assert f'task_queue="attune-{role}"' in page and "temporal_num_pollers" in page, (role, page[:500])
+
+
+def test_up_refuses_metrics_ports_it_cannot_have(tmp_path):
+    def up(*args: str) -> tuple[int, str]:
+        proc = subprocess.run([sys.executable, "-m", "attune.cli", "up", "--state-dir", str(tmp_path),
+                               "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+                               "--api-port", str(free_port()), *args],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        return proc.returncode, " ".join(proc.stderr.split())
+
+    code, err = up("--metrics-bind", "127.0.0.1:65534")  # the runtimes' ports would pass 65535
+    assert code == 2 and "the port must be a number from 1 to 65532" in err, err
+    first = _free_ports(4)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", first + 2))
+        taken.listen()
+        code, err = up("--metrics-bind", f"127.0.0.1:{first}")
+    assert code == 2 and f"python metrics port {first + 2} is already in use" in err, err
 
 
 WAITING: dict[str, int] = {}  # an approval asked before the restart, answered after it

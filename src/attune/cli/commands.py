@@ -220,12 +220,21 @@ def up(
     api_port: int | None = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
     no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
     demo: str | None = typer.Option(None, "--demo", help="Run this action once the stack is up"),
+    metrics_bind: str | None = typer.Option(
+        None, "--metrics-bind", metavar="HOST:PORT",
+        help="Workers serve Temporal SDK metrics for Prometheus: the orchestrator at PORT, then "
+             "shell, python, nodejs at PORT+1..3 [env ATTUNE_METRICS_BIND]"),
 ) -> None:
     """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
+    from attune.cli.workers import check_bind
+    from attune.stack import ROLES as STACK_ROLES
     from attune.stack import run_stack
 
     settings = Settings.load(packs_dir=packs, state_dir=state_dir, api_port=api_port,
-                             temporal_address=f"127.0.0.1:{port}", temporal_ui_port=ui_port)
+                             temporal_address=f"127.0.0.1:{port}", temporal_ui_port=ui_port,
+                             metrics_bind=metrics_bind)
+    if settings.metrics_bind and (why := check_bind(settings.metrics_bind, len(STACK_ROLES))):
+        fail_usage(f"--metrics-bind {why}")
     if api_port is not None and not os.environ.get("ATTUNE_API_URL"):
         # The stack's own API: its address follows the port unless set explicitly.
         settings.api_url = f"http://{settings.api_host}:{api_port}"

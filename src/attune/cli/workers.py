@@ -31,13 +31,13 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
     raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
 
 
-def check_bind(bind: str) -> str | None:
-    """Why `bind` is not a `host:port` to listen on, or None."""
+def check_bind(bind: str, ports: int = 1) -> str | None:
+    """Why `bind` is not a `host:port` to listen on (and on the `ports - 1` ports after it), or None."""
     host, colon, port = bind.rpartition(":")
     if not colon or not host:
         return f"{bind!r} is not host:port (e.g. 0.0.0.0:9464)"
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        return f"{bind!r}: the port must be a number from 1 to 65535"
+    if not port.isdigit() or not 0 < int(port) <= 65536 - ports:
+        return f"{bind!r}: the port must be a number from 1 to {65536 - ports}"
     return None
 
 
