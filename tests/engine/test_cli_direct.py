@@ -124,8 +124,9 @@ async def _metrics(port: int, wanted: str) -> str:
 
 
 async def test_workers_serve_sdk_metrics_for_prometheus(temporal_stack):
-    """`--metrics-bind` (and ATTUNE_METRICS_BIND) serve the SDK's meters for the worker's own
-    task queue: the orchestrator's workflow tasks and sticky cache, the runtime's activities."""
+    """`--metrics-bind` (and ATTUNE_METRICS_BIND, here with a host name) serve the SDK's meters
+    for the worker's own task queue: the orchestrator's workflow tasks and sticky cache, the
+    runtime's activities."""
     prefix = f"meter{os.getpid()}"
     ports = {"orchestrator": _free_port(), "shell": _free_port()}
     workers = [
@@ -136,7 +137,7 @@ async def test_workers_serve_sdk_metrics_for_prometheus(temporal_stack):
         subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
                           "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env={**os.environ, "ATTUNE_METRICS_BIND": f"127.0.0.1:{ports['shell']}"}),
+                         env={**os.environ, "ATTUNE_METRICS_BIND": f"localhost:{ports['shell']}"}),
     ]
     try:
         code, _, err = await attune("run", "qa.echo", "value=5", "--direct", "--packs", str(TEST_PACKS),
@@ -163,6 +164,9 @@ async def test_a_metrics_address_that_cannot_serve_exits_2_naming_it():
     assert code == 2 and "--metrics-bind 'nonsense' is not host:port" in err
     code, err = await _worker_error("worker", "--runtime", "shell", "--metrics-bind", "127.0.0.1:99999")
     assert code == 2 and "port must be a number from 1 to 65535" in err
+    code, err = await _worker_error("worker", "--runtime", "shell", "--metrics-bind", "no-such-host.invalid:9464",
+                                    "--temporal-address", "127.0.0.1:1")
+    assert code == 2 and "cannot serve metrics at no-such-host.invalid:9464" in err, err
     import socket
 
     with socket.socket() as taken:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
+import socket
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -47,9 +49,21 @@ def metrics_runtime(bind: str) -> Runtime:
     The SDK's own meters say what our logs cannot: how long tasks wait for a slot or a poller,
     and whether workflow tasks hit the sticky cache or replay whole histories."""
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
-    except ValueError as exc:  # the SDK says what failed (address in use, bad syntax)
+        address = _numeric(bind)
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except (OSError, ValueError) as exc:  # the SDK says what failed (address in use, bad syntax)
         raise RuntimeError(f"cannot serve metrics at {bind}: {exc}") from None
+
+
+def _numeric(bind: str) -> str:
+    """`bind` with its host as an IP address: the SDK takes no names (`localhost:9464`)."""
+    host, _, port = bind.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return bind
+    except ValueError:
+        family, *_, sockaddr = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+        return f"[{sockaddr[0]}]:{port}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{port}"
 
 
 # SIGTERM also comes from the kernel when `attune up` dies (parent-death signal).
