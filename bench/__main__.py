@@ -120,6 +120,11 @@ async def main(args: argparse.Namespace) -> int:
         selected = [c for c in CASES + EXTRA if c in wanted]
     workdir = Path(tempfile.mkdtemp(prefix="attune-bench-"))
     workdir.chmod(0o755)  # a root worker runs actions as an unprivileged user: it must enter the packs
+    # One state directory for every process of the run, as `attune up` gives its stack: the API
+    # and the workers must share its secret key, or the API refuses every execution token the
+    # orchestrators and workers mint (runs 1-16 measured REST with_items that way: each slice's
+    # reservation of execution ids was refused, so 900 of 1,000 tasks claimed theirs one by one).
+    os.environ["ATTUNE_STATE_DIR"] = str(workdir)
     chains = chains_needed(sizes) + [(rt, 2) for rt in ("python", "shell", "nodejs", "python_local")]
     packs_root = build_packs(workdir, chains)
     catalog = load_packs(packs_root)

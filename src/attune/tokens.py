@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass
 
 PREFIX = "attx"
+# The API's answer to a token it cannot verify. A worker that gets it for a token it has just
+# minted knows the two do not share a key (engine/claims.py says so once).
+REFUSED = "invalid or expired execution token"
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,14 @@ async def test_openapi_documents_every_route(api) -> None:
                     ref = op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
                     assert ref.endswith("/ErrorResponse"), (method, path, code)
     assert {"Execution", "WorkflowExecution", "ActionOut", "WorkflowOut", "PackOut", "ErrorResponse"} <= set(spec["components"]["schemas"])
+
+
+async def test_a_token_minted_with_another_key_is_refused_in_the_words_workers_look_for(api) -> None:
+    """Workers report a refused token as a key the API does not share (engine/claims.py) when
+    the API answers with tokens.REFUSED; any other wording would hide that misconfiguration."""
+    from attune import tokens
+
+    foreign = tokens.mint(b"k" * 32, key="wf-1/t.1#0", root="wf-1", ttl_seconds=60)
+    response = await api.post("/executions/reserve", json={"count": 3},
+                              headers={"Authorization": f"Bearer {foreign}"})
+    assert assert_error(response, 401, "unauthorized")["message"] == tokens.REFUSED

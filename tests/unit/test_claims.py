@@ -58,8 +58,10 @@ def request(api_url: str) -> ProcessRequest:
 @pytest.fixture(autouse=True)
 def _fresh():
     claims._apis.clear()
+    claims._refusing.clear()
     yield
     claims._apis.clear()
+    claims._refusing.clear()
 
 
 async def test_claims_reuse_one_connection_and_send_what_the_api_needs():
@@ -87,6 +89,27 @@ async def test_a_connection_the_api_closed_is_replaced_without_losing_the_claim(
 async def test_a_refused_or_odd_answer_gives_no_id(status, answer):
     async with FakeApi(answer, status=status) as url:
         assert await claims.claim_record_id(request(url), "tok") is None
+
+
+async def test_an_api_that_refuses_our_tokens_is_reported_once_as_a_misconfiguration(caplog):
+    """A key the API does not share (another state directory, no common ATTUNE_SECRET_KEY):
+    every claim and reservation is refused. Each still falls back to no id, and the worker's
+    log says why once, naming the fix; a token refused because its run ended is no such thing."""
+    from attune.tokens import REFUSED
+
+    refused = json.dumps({"error": {"code": "unauthorized", "message": REFUSED}}).encode()
+    async with FakeApi(refused, status=401) as url:
+        assert await claims.claim_record_id(request(url), "tok") is None
+        assert await claims.reserve_record_ids(url, "tok", 100, "wf") == []
+        assert await claims.claim_record_id(request(url), "tok") is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and f"the API at {url} refuses the execution tokens" in warnings[0]
+    assert "ATTUNE_SECRET_KEY" in warnings[0]
+    caplog.clear()
+    ended = json.dumps({"error": {"message": "execution token expired: its execution has ended"}}).encode()
+    async with FakeApi(ended, status=401) as url:
+        assert await claims.claim_record_id(request(url), "tok") is None
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 async def test_no_api_gives_no_id_quickly():

@@ -83,7 +83,7 @@ def require_token(
 def _execution_token(state: AppState, given: str) -> ExecutionToken:
     token = tokens.verify(state.secret_key, given)
     if token is None:
-        raise ApiError(401, "invalid or expired execution token")
+        raise ApiError(401, tokens.REFUSED)
     with state.db.session() as s:  # valid only while its attempt runs
         attempt = s.scalar(select(ExecutionRow.status).where(ExecutionRow.key == token.key))
     if attempt in TERMINAL:

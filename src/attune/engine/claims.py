@@ -25,6 +25,7 @@ import h11
 
 from attune.runtimes.models import ProcessRequest
 from attune.secrets import redact
+from attune.tokens import REFUSED
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 0.5  # seconds
@@ -120,6 +121,19 @@ class _Api:
 
 
 _apis: dict[str, _Api] = {}
+_refusing: set[str] = set()  # APIs already reported as refusing our tokens
+
+
+def _refused(api_url: str) -> None:
+    """A token minted a moment ago was refused: the API verifies with another key (or another
+    clock). Every task then pays a round trip for nothing and actions lose their execution ids,
+    which a debug line per task hid; say it once, as the misconfiguration it is."""
+    if api_url not in _refusing:
+        _refusing.add(api_url)
+        log.warning("the API at %s refuses the execution tokens this worker mints (%s): the API "
+                    "and every worker must share one secret key (ATTUNE_SECRET_KEY, or one state "
+                    "directory) and agree on the time. Until then actions find their record key, "
+                    "not their execution id, in ATTUNE_EXEC_ID", api_url, REFUSED)
 
 
 async def claim_record_id(request: ProcessRequest, token: str) -> int | None:
@@ -149,7 +163,10 @@ async def _ask(api_url: str, path: str, body: dict[str, Any], token: str, who: s
         api = _apis.get(api_url) or _apis.setdefault(api_url, _Api(api_url))
         status, answer = await asyncio.wait_for(api.post(path, body, token), CLAIM_TIMEOUT)
         if status != 200:
-            raise ClaimError(f"{status}: {answer[:200].decode(errors='replace')}")
+            text = answer[:200].decode(errors="replace")
+            if status == 401 and REFUSED in text:
+                _refused(api_url)
+            raise ClaimError(f"{status}: {text}")
         return json.loads(answer)["data"]
     except (ClaimError, OSError, TimeoutError, h11.ProtocolError, asyncio.IncompleteReadError,
             ValueError, KeyError, TypeError) as exc:
