@@ -4,9 +4,13 @@ A run submitted through the API starts with one id per task of its definition, a
 task counting its concurrency (a nested run: as many from its parent's; a slice of with_items:
 one per item), so a run whose tasks each run once never asks for more. A run that needs more (loops,
 with_items, retries) asks the API for a block, with an activity on the orchestrators' queue,
-when an attempt finds none left, and from then on before fewer than LOW remain. An attempt dispatched while no id is
-left (a burst, the API down or slow) goes without one: its runtime worker claims its id as
-before. A run started without the API (`--direct`) never asks.
+when an attempt finds none left, and from then on before fewer than a block remain: a with_items
+workflow task that sees 100 attempts end dispatches 100 more at once. A parent that cannot give a
+child all it wants, or that starts a slice of a with_items (more slices follow), asks for a block
+for the children after (the second slice of a with_items started with none). An attempt
+dispatched while no id is left (a burst, the API down or slow) goes without
+one: its runtime worker claims its id as before. A run started without the API (`--direct`)
+never asks.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 BLOCK = 100  # ids per request: a with_items slice keeps up to 100 attempts in flight
-LOW = 25  # ask for the next block before the last ones are gone
+LOW = 25  # before `whole_block` (runs recorded before it): ask ahead when fewer than this remain
 RETRY_AFTER = timedelta(seconds=30)  # after the API gave none, go without for this long
 
 
@@ -25,11 +29,14 @@ class RecordIds:
     """No Temporal here: the driver passes in how to ask and its clock (workflow.now)."""
 
     def __init__(self, ids: list[int] | None, ask: Callable[[int], Awaitable[list[int]]],
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime], whole_block: Callable[[], bool] = lambda: True) -> None:
+        """`whole_block`: whether to keep a whole block ahead and ask for the children after
+        the last id is shared; asked only where the answer changes what happens (the workflow
+        answers with a patch, so runs recorded before keep asking as they did)."""
         self.enabled = ids is not None
         self.free: deque[int] = deque(ids or [])
         self.ahead = False  # ask before the ids run out: once the run has needed a block
-        self._ask, self._now = ask, now
+        self._ask, self._now, self._whole_block = ask, now, whole_block
         self._asking: asyncio.Task[None] | None = None
         self._quiet_until: datetime | None = None
 
@@ -47,13 +54,28 @@ class RecordIds:
         if not self.enabled:
             return None
         shared = [self.free.popleft() for _ in range(min(count, len(self.free)))]
-        self._top_up(short=False)
+        # A child that got fewer than it wanted is likely followed by another (the next slice).
+        self._top_up(short=len(shared) < count and self._whole_block())
         return shared
+
+    def will_take(self, count: int) -> None:
+        """The run knows it will take `count` ids in all (a slice: one per item): if that is
+        more than it has, ask ahead from the first, so its second burst finds ids too."""
+        if self.enabled and count > len(self.free) and self._whole_block():
+            self.ahead = True
+
+    def expect_more(self) -> None:
+        """More children will want ids (the next slices of a with_items): have a block ready
+        for them. The last slice's block goes unused: gaps in the numbering, as any unused id."""
+        if self.enabled and len(self.free) < BLOCK and self._whole_block():
+            self._top_up(short=True)
 
     def _top_up(self, *, short: bool) -> None:
         """Ask for a block when an attempt found none (`short`), or ahead once the run has
         needed one: not when the last of the first ids goes (the run may need no more)."""
         wanted = short or (self.ahead and len(self.free) < LOW)
+        if not wanted and self.ahead and len(self.free) < BLOCK and self._asking is None:
+            wanted = self._whole_block()
         if wanted and self._asking is None and (self._quiet_until is None or self._now() >= self._quiet_until):
             self._asking = asyncio.create_task(self._refill())
 

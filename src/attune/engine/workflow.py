@@ -69,6 +69,10 @@ SEMANTICS_2 = "attune_semantics_2"  # see workflows.conductor.Semantics
 ATTUNE_FORMS = "attune_forms"  # the Attune language forms (Semantics.self_loop_starts, ...)
 CONTINUE_AS_NEW = "attune_continue_as_new"  # long runs go on in a fresh run (see _continue)
 RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine.record_ids)
+# A whole block of ids ahead, and a block for the children after a parent's last id is shared
+# (engine.record_ids). After BASELINE, so asked with workflow.patched itself, and only where
+# it changes what the run does: runs that never need a second block record no marker.
+IDS_BLOCK_AHEAD = "attune_ids_block_ahead"
 TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it has started
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
@@ -142,8 +146,10 @@ class AttuneWorkflow:
         self.baseline = inp.baseline >= BASELINE_LEVEL or workflow.patched(BASELINE)
         self.semantics = _semantics(self.baseline)
         if inp.record_ids is not None and self._patched(RECORD_IDS):
-            self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now)
+            self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now,
+                                 lambda: workflow.patched(IDS_BLOCK_AHEAD))
         if inp.slice is not None:
+            self.ids.will_take(len(inp.slice.inputs))
             return await self._run_slice(inp.slice)
         if self.action.workflow is None:
             return await self._run_plain()
@@ -478,16 +484,17 @@ class AttuneWorkflow:
         task = self.conductor.definition.task(dispatch.task)
         if dispatch.timeout_seconds is not None:
             task = task.model_copy(update={"timeout": dispatch.timeout_seconds})
+        inp = WorkflowInput(
+            action_ref=dispatch.action_ref,
+            cancellation_policy=self.conductor.definition.cancellation_policy,
+            slice=SliceInput(task=task, inputs=dispatch.slice_inputs,
+                             first_index=dispatch.key.span[0],
+                             parameters=self.conductor.parameters,
+                             variables=self.conductor.variables),
+            depth=self.inp.depth, **self._inherited(ids=min(len(dispatch.slice_inputs), BLOCK)))
+        self.ids.expect_more()  # the next slice starts with ids too, not with a burst of claims
         result = await self._start_child(
-            dispatch, WorkflowInput(
-                action_ref=dispatch.action_ref,
-                cancellation_policy=self.conductor.definition.cancellation_policy,
-                slice=SliceInput(task=task, inputs=dispatch.slice_inputs,
-                                 first_index=dispatch.key.span[0],
-                                 parameters=self.conductor.parameters,
-                                 variables=self.conductor.variables),
-                depth=self.inp.depth, **self._inherited(ids=min(len(dispatch.slice_inputs), BLOCK))),
-            summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
+            dispatch, inp, summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
         return Outcome(status=result["status"], result=result["results"])
 
     async def _ask(self, dispatch: Dispatch) -> Outcome:
