@@ -396,5 +396,15 @@ async def test_attempts_take_execution_ids_reserved_ahead_and_keep_them(api: htt
     assert len(sent) == 70 and sent.count(None) <= 8, sent
     assert {i for i in sent if i is not None} <= {t["id"] for t in many}
     assert asked >= 1  # a block asked for on the way
+    # Once it needed a block it kept a whole block ahead (patch attune_ids_block_ahead), and
+    # that run replays, in production and in the sandbox.
+    from tests.engine.test_replay import replayer
+
+    history = await handle.fetch_history()
+    markers = [json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+               for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    assert "attune_ids_block_ahead" in markers, markers
+    for sandboxed in (False, True):
+        await replayer(sandboxed).replay_workflow(history)
     ids = await api.post("/executions/reserve", json={"count": 3})
     assert ids.status_code == 403, ids.text  # only a run's orchestrator, with its token
