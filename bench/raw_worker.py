@@ -42,6 +42,16 @@ def _real_python() -> str:
 INTERPRETERS: dict[str, list[str]] = {}
 
 
+def _process_env() -> dict[str, str]:
+    """The environment an Attune action gets (PATH, HOME, LANG, LC_ALL, TZ), not this worker's.
+    A variable read at startup changes a process's cost: with NODE_EXTRA_CA_CERTS set (as on
+    the benchmark VM), every node parses the whole CA bundle (55-80 ms of CPU each here), which Attune's
+    actions never pay because their environment is built from nothing."""
+    from attune.runtimes.isolation import action_environment
+
+    return action_environment({}, {}, None)
+
+
 def _argv(role: str, script: str) -> list[str]:
     if not INTERPRETERS:
         INTERPRETERS.update(python=[_real_python(), "-u"], shell=["/bin/bash"],
@@ -79,7 +89,7 @@ async def _run_warm(argv: list[str], payload: bytes) -> tuple[int | None, bytes,
 
     (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
     try:
-        proc = await warm.launch(argv[0], argv[-1], argv[2:], ACTIONS_DIR, dict(os.environ),
+        proc = await warm.launch(argv[0], argv[-1], argv[2:], ACTIONS_DIR, _process_env(),
                                  (in_r, out_w, err_w))
     finally:
         for fd in (in_r, out_w, err_w):
@@ -112,7 +122,7 @@ class Activities:
             if done is None:
                 proc = await asyncio.create_subprocess_exec(
                     *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    cwd=ACTIONS_DIR, start_new_session=True)
+                    cwd=ACTIONS_DIR, env=_process_env(), start_new_session=True)
                 out, err = await proc.communicate(payload)
                 done = proc.returncode, out, err
         finally:

@@ -103,3 +103,21 @@ def test_loads_of_interleaved_runs_add_up():
     merged = _merge_loads([one, two])
     assert merged["cpu_s_by_process"] == {"api": [0.1, 0.1], "python": [0.5, 1.1], "temporal": [1.0, 1.0]}
     assert merged["cpu_busy"] == 0.6 and merged["load1_before"] == 1.0
+
+
+async def test_raw_processes_get_an_actions_environment_not_the_workers(tmp_path, monkeypatch):
+    """Raw spawned its scripts with the bench's whole environment: on a host that sets
+    NODE_EXTRA_CA_CERTS every raw node parsed the CA bundle, which Attune's actions never do."""
+    from temporalio.testing import ActivityEnvironment
+
+    from bench.raw_worker import Activities
+
+    script = tmp_path / "env.sh"
+    script.write_text('printf \'{"names": "%s"}\\n\' "$(env | cut -d= -f1 | sort | tr "\\n" " ")"\n')
+    monkeypatch.setenv("NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("ATTUNE_SECRET_KEY", "not for actions")
+    req = {"script": str(script), "params": {}, "format": "dotenv", "mode": "spawn"}
+    result = await ActivityEnvironment().run(Activities("shell").raw_run, req)
+    names = set(result["data"]["names"].split())
+    assert "NODE_EXTRA_CA_CERTS" not in names and "ATTUNE_SECRET_KEY" not in names
+    assert {"PATH", "HOME"} <= names
