@@ -54,6 +54,9 @@ IDENTITY = {
     """),
     "nodejs": ("who.js", """
         const fs = require("fs");
+        // What is pending in this process before the action does anything: nothing the waiter rehearsed.
+        const pending = {handles: process._getActiveHandles().map((h) => h.constructor.name),
+          requests: process._getActiveRequests().length, events: process.eventNames()};
         const helper = require("./helper.js");
         helper.count += 1;
         const dirty = globalThis.touched === true;
@@ -63,7 +66,7 @@ IDENTITY = {
           count: helper.count, dirty, cwd: process.cwd(), argv: process.argv, stdin: fs.readFileSync(0, "utf8"),
           env: process.env, main: require.main === module, mainModule: process.mainModule === module,
           id: module.id, parent: module.parent ?? null, execArgv: process.execArgv,
-          cache: Object.keys(require.cache), globals: Object.keys(globalThis).sort()}));
+          cache: Object.keys(require.cache), globals: Object.keys(globalThis).sort(), pending}));
     """),
     "shell": ("who.sh", """
         . ./actions/helper.sh
