@@ -12,16 +12,17 @@ import time
 from tests.engine.helpers import records, run, start
 
 
-async def test_ten_thousand_items_of_5_kb_complete_within_history_limits(temporal_stack):
-    """50 MB of item results: each slice's 2.5 MB result is over Temporal's 2 MB payload limit,
-    so it travels through the blob directory (engine/blobs.py) instead of the history."""
+async def test_five_thousand_items_of_10_kb_complete_within_history_limits(temporal_stack):
+    """50 MB of item results: each slice's 5 MB result is over Temporal's 2 MB payload limit,
+    so it travels through the blob directory (engine/blobs.py) instead of the history. (It ran
+    10,000 items of 5 kB: the same bytes, twice the processes, a sixth of the suite's time.)"""
     engine = temporal_stack.engine
-    r = await run(engine, "qa.big_items", {"count": 10_000, "pad": 5_000}, timeout=900)
+    r = await run(engine, "qa.big_items", {"count": 5_000, "pad": 10_000}, timeout=900)
     assert r.status == "completed", r.result
-    assert r.result == {"n": 10_000, "last": 9_999, "succeeded": True}
-    assert len(r.tasks("each")) == 20  # slices of 500
+    assert r.result == {"n": 5_000, "last": 4_999, "succeeded": True}
+    assert len(r.tasks("each")) == 10  # slices of 500
     assert len(r.tasks("each")[0].result) == 500
-    assert r.tasks("each")[0].result[7]["data"]["message"] == "x" * 5_000
+    assert r.tasks("each")[0].result[7]["data"]["message"] == "x" * 10_000
     sizes = []
     for wid in [r.workflow_id, r.tasks("each")[0].child_workflow_id]:
         history = await engine.handle(wid).fetch_history()
