@@ -132,3 +132,14 @@ async def test_a_run_whose_workflow_task_keeps_failing_is_reported_stuck(tempora
         assert "must share ATTUNE_BLOB_DIR" in snap.stuck
     finally:
         await engine.handle(workflow_id).terminate("test over")
+
+
+async def test_a_plain_action_sent_pause_and_resume_signals_still_ends_with_its_own_result(engine):
+    # The API refuses to pause a plain action; a signal sent from the Temporal Web UI or the
+    # temporal CLI reaches it all the same, and used to fail the run with an AssertionError.
+    workflow_id = await start(engine, "qa.sleep", {"seconds": 1})
+    await engine.pause(workflow_id, 1)
+    await engine.resume(workflow_id, 2)
+    await engine.pause(workflow_id, 3)
+    status, result = await wait_ended(engine, workflow_id)
+    assert status == "completed" and result["data"] == {"slept": 1}, result
