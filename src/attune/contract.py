@@ -85,6 +85,9 @@ class WorkflowSnapshot(RunState):
     records: list[RunRecord]  # records changed since the requested seq, oldest change first
     more: bool = False  # true when the page was cut; ask again with the new seq
     unchanged: bool = False  # nothing happened since the previous call: nothing to write
+    # The server shows the run exactly as at the previous call (history length, started
+    # activities, status): a run that stays quiet is read less and less often (mirror._due).
+    quiet: bool = False
     # The final snapshot in a closed run's memo holds only the latest changes: every change
     # after `covers_since` (0 = all of them). A reader behind that must query instead.
     covers_since: int = 0

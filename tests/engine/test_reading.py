@@ -67,3 +67,28 @@ async def test_a_snapshot_says_whether_the_server_has_the_run_open(engine):
     assert ended.server_open is False
     done = await run(engine, "qa.sequence", {"start": 1})
     assert (await engine.snapshot(done.workflow_id)).server_open is False
+
+
+async def test_a_read_that_finds_the_run_as_before_is_quiet_and_one_after_a_change_is_not(engine):
+    """The records mirror reads quiet runs less often: quiet must mean the server shows the run
+    exactly as at the previous read, and anything new (here a signal) must end it."""
+    import asyncio
+
+    from tests.engine.helpers import start, wait_ended
+
+    workflow_id = await start(engine, "qa.sleep", {"seconds": 30})
+    try:
+        snap = await engine.snapshot(workflow_id, patient=False)
+        for _ in range(100):  # until its start has settled (first task, the sleep dispatched)
+            await asyncio.sleep(0.1)
+            snap = await engine.snapshot(workflow_id, since=snap.seq, patient=False)
+            if snap.quiet:
+                break
+        assert snap.quiet and snap.unchanged and snap.records == []
+        await engine.pause(workflow_id, 1)
+        await asyncio.sleep(0.3)
+        moved = await engine.snapshot(workflow_id, since=snap.seq, patient=False)
+        assert not moved.quiet
+    finally:
+        await engine.handle(workflow_id).terminate("test over")
+    await wait_ended(engine, workflow_id)

@@ -56,6 +56,9 @@ class FakeEngine:
         self.down = False  # raise ConnectionError from every call
         self.page_size = 1000  # records per snapshot page (small values exercise `more`)
         self.snapshot_calls = 0
+        # Report a read that finds nothing new as quiet, as the real client does when the
+        # server shows the run as at its previous read (the mirror then reads it less often).
+        self.quiet_reads = False
         self.status_calls = 0
         self.signals: list[tuple[str, str, Any]] = []  # (workflow id, signal, argument)
 
@@ -100,6 +103,10 @@ class FakeEngine:
             return WorkflowSnapshot(workflow_id=workflow_id, action_ref="", seq=since, records=[],
                                     unchanged=True, stuck=wf.stuck)
         changed = sorted((r for r in wf.records.values() if r.seq > since), key=lambda r: r.seq)
+        if self.quiet_reads and not changed and since and wf.status in ("running", "scheduled"):
+            return WorkflowSnapshot(workflow_id=workflow_id, action_ref=wf.action_ref, seq=since,
+                                    records=[], unchanged=True, quiet=True, status=wf.status,
+                                    server_open=wf.outcome is None)
         page, more = changed[: self.page_size], len(changed) > self.page_size
         seq = page[-1].seq if more else wf.seq
         return WorkflowSnapshot(

@@ -333,26 +333,83 @@ async def test_a_waiting_reader_is_woken_by_writes_to_its_own_row_only(
     assert mirror.changes.waiting == 0  # nobody left registered
 
 
-async def test_with_many_runs_in_flight_each_is_read_about_once_a_second(
+def _later(mirror, seconds: float) -> None:
+    """As if `seconds` had passed since each run's last read."""
+    mirror._last_read = {w: at - seconds for w, at in mirror._last_read.items()}
+
+
+async def test_with_many_runs_in_flight_the_longest_unread_are_read_first_within_the_budget(
         svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     from attune.records.mirror import scheduler as mirror_module
 
     mirror = svc_api.app.state.attune.mirror
-    # 3 runs in flight at 0.1 reads a second: 30 s apart, capped at READ_AT_LEAST (here 20 s).
-    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 0.1)
-    monkeypatch.setattr(mirror_module, "READ_AT_LEAST", 20.0)
+    # A tick is 0.05 s here: 40 reads a second allow 2 a tick.
+    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 40)
     runs = [await submit(svc_api, "svc.echo", message=str(i)) for i in range(3)]
     await tick(svc_api)
-    assert fake_engine.snapshot_calls == 3
-    fake_engine.workflows[runs[0]["workflow_id"]].record("echo.1#0", status="running")
-    await tick(svc_api)  # too soon for any of them
-    assert fake_engine.snapshot_calls == 3 and (await get(svc_api, runs[0]["id"]))["status"] == "scheduled"
-    mirror._last_read = {w: at - 20 for w, at in mirror._last_read.items()}  # 20 s later
+    assert fake_engine.snapshot_calls == 2
+    fake_engine.workflows[runs[2]["workflow_id"]].record("echo.1#0", status="running")
+    _later(mirror, 1)
+    await tick(svc_api)  # the one never read goes first, then one of the two read longest ago
+    assert fake_engine.snapshot_calls == 4 and (await get(svc_api, runs[2]["id"]))["status"] == "running"
+    _later(mirror, 1)
     await tick(svc_api)
-    assert fake_engine.snapshot_calls == 6 and (await get(svc_api, runs[0]["id"]))["status"] == "running"
-    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 200)  # few in flight: every tick reads all
+    assert fake_engine.snapshot_calls == 6
+    monkeypatch.setattr(mirror_module, "READS_PER_SECOND", 200)  # room for all: every tick reads all
+    _later(mirror, 1)
     await tick(svc_api)
     assert fake_engine.snapshot_calls == 9
+
+
+async def test_a_quiet_run_is_read_less_often_down_to_the_slowest_rate_and_at_once_when_it_moves(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from attune.records.mirror import scheduler as mirror_module
+
+    mirror = svc_api.app.state.attune.mirror
+    # Ticks of 1 s (time is shifted below, not waited for), reads of a quiet run at most 8 s apart.
+    monkeypatch.setattr(mirror, "interval", 1.0)
+    monkeypatch.setattr(mirror_module, "QUIET_READ_EVERY", 8.0)
+    fake_engine.quiet_reads = True
+    run = await submit(svc_api, "svc.echo", message="hi")
+    wf = fake_engine.workflows[run["workflow_id"]]
+    wf.record("echo.1#0", status="scheduled")
+    await tick(svc_api)  # it has records: not quiet, so the next tick reads it again
+    await tick(svc_api)
+    reads = fake_engine.snapshot_calls
+    assert reads == 2
+    for gap in (2, 4, 8, 8):  # each quiet read doubles the time to the next, up to 8 s
+        _later(mirror, gap - 1)
+        await tick(svc_api)
+        assert fake_engine.snapshot_calls == reads, f"read {gap - 1} s after a quiet read"
+        _later(mirror, 1)
+        await tick(svc_api)
+        assert fake_engine.snapshot_calls == reads + 1, f"not read {gap} s after a quiet read"
+        reads += 1
+    wf.record("echo.1#0", status="running")  # it moves: seen at the next slow read...
+    _later(mirror, 8)
+    await tick(svc_api)
+    assert (await get(svc_api, run["id"]))["status"] == "running"
+    await tick(svc_api)  # ...and read every tick again while it changes
+    assert fake_engine.snapshot_calls == reads + 2
+
+
+async def test_a_steered_run_is_read_at_the_next_tick_however_quiet_it_was(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    mirror = svc_api.app.state.attune.mirror
+    fake_engine.quiet_reads = True
+    run = await submit(svc_api, "svc.tree")
+    fake_engine.workflows[run["workflow_id"]].record("hello.1#0", task_name="hello", status="running")
+    for _ in range(6):
+        _later(mirror, 10)
+        await tick(svc_api)
+    reads = fake_engine.snapshot_calls
+    await tick(svc_api)
+    assert fake_engine.snapshot_calls == reads  # quiet: not read again so soon
+    for verb in ("pause", "resume", "cancel"):
+        assert (await svc_api.post(f"/executions/{run['id']}/{verb}")).status_code == 200, verb
+        await tick(svc_api)
+        assert fake_engine.snapshot_calls == reads + 1, verb
+        reads = fake_engine.snapshot_calls
 
 
 async def test_stop_ends_the_mirror_even_if_a_cancel_is_swallowed(svc_api: httpx.AsyncClient) -> None:

@@ -190,8 +190,8 @@ class EngineClient:
             if cached is not None and cached[1].seq == since and (
                 cached[0] == mark or self._too_soon(description, cached[2])
             ):
-                return cached[1].model_copy(update={"records": [], "more": False,
-                                                    "unchanged": True, "server_open": open_now})
+                return cached[1].model_copy(update={"records": [], "more": False, "unchanged": True,
+                                                    "server_open": open_now, "quiet": cached[0] == mark})
             if cached is None and patient and _busy(description) and self._too_soon(
                     description, self._first_seen.setdefault(workflow_id, time.monotonic())):
                 return _unchanged(workflow_id, since).model_copy(update={"server_open": open_now})

@@ -247,6 +247,7 @@ async def _steer(state: AppState, row: schemas.Execution, what: str, control: in
         raise ApiError(409, f"execution {row.id} is no longer running") from None
     except Exception as exc:
         raise ApiError(503, f"could not {what} execution {row.id}: {exc}") from exc
+    state.mirror.freshen(row.workflow_id)
     return await asyncio.to_thread(_write, state, records.mark_status, row.id, status, control)
 
 
@@ -322,6 +323,7 @@ async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
                                        ExecutionStatus.CANCELLED)
     except Exception as exc:
         raise ApiError(503, f"could not cancel execution {execution_id}: {exc}") from exc
+    state.mirror.freshen(row.workflow_id)
     return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
                                    ExecutionStatus.CANCELING)
 

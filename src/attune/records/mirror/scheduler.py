@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,11 +31,14 @@ log = logging.getLogger("attune.mirror")
 
 ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang the mirror
 # Each read of a running workflow starts with a describe, which costs the server and the API CPU
-# the workers need. Up to this many workflows in flight each is read every tick; beyond, reads
-# are spread so the total stays at this rate, each workflow read at least every READ_AT_LEAST
-# seconds (the records' promise). Ends are not delayed: completion watchers settle those at once.
+# the workers need. A run is read every tick while it changes; one the server shows exactly as at
+# its previous read is read half as often each time, down to once every QUIET_READ_EVERY seconds
+# (with 200 runs queued behind busy workers, reading each every second was a third of the server's
+# CPU). In all, at most READS_PER_SECOND reads, the longest unread first. Ends are not delayed:
+# completion watchers settle those at once, and steering a run (pause, resume, cancel, an answered
+# inquiry) has it read at the next tick.
 READS_PER_SECOND = 200
-READ_AT_LEAST = 1.0
+QUIET_READ_EVERY = 2.0
 # Readers waiting for a run's end (`GET /executions/{id}?wait=`) are woken by this mirror's
 # writes at once, and by one query a second over all waited rows for the ends written elsewhere
 # (a cancel, another API's mirror). Each reader re-reading its own row every second cost the API
@@ -62,6 +66,7 @@ class Mirror:
         self.changes = ChangeNotifier()
         self._last_status_check: dict[str, float] = {}
         self._last_read: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}  # workflow id -> its reads in a row that found it quiet
         self._warned: dict[str, str] = {}
         self._stuck: dict[str, str] = {}  # workflow id -> why, while its workflow task fails
         self._down: set[str] = set()  # "database"/"engine" while unreachable: log once per outage
@@ -158,6 +163,7 @@ class Mirror:
                 self._warn_once(delivery.workflow_id, exc)
                 continue
             await self._write(apply.told, delivery.execution_id, delivery.state["status"])
+            self.freshen(delivery.workflow_id)
 
     async def wait_for_change(self, execution_id: int, timeout: float) -> None:
         """Return after the mirror's next write to this execution's row, once a sweep finds it
@@ -199,6 +205,7 @@ class Mirror:
         self._recovered("engine")
         await self._tell_inquiries(client)
         seen: set[str] = set()
+        budget = max(1, round(READS_PER_SECOND * self.interval))
         # Nested workflows discovered during a pass are synced in the same pass.
         for round_ in range(20):
             try:
@@ -207,7 +214,8 @@ class Mirror:
                 self._outage("database", exc)
                 return
             self._recovered("database")
-            fresh = self._due([t for t in targets if t.workflow_id not in seen], len(targets))
+            fresh = self._due([t for t in targets if t.workflow_id not in seen], budget, len(targets))
+            budget -= len(fresh)
             for workflow_id, execution_id in stale if round_ == 0 else []:
                 await self._check_requested(client, workflow_id, execution_id)
             if not fresh:
@@ -231,20 +239,37 @@ class Mirror:
                 else:
                     self._warned.pop(target.workflow_id, None)
 
-    def _due(self, targets: list[Target], in_flight: int) -> list[Target]:
-        """The targets to read this pass (see READS_PER_SECOND); forgets the ones that ended."""
-        spread = in_flight / READS_PER_SECOND
-        if spread <= self.interval:
-            return targets  # every one, every pass
-        gap = min(spread, READ_AT_LEAST) - self.interval / 2  # a tick's jitter never skips a read
+    def _due(self, targets: list[Target], budget: int, in_flight: int) -> list[Target]:
+        """At most `budget` targets to read now (see READS_PER_SECOND); forgets the ones that
+        ended."""
         now = time.monotonic()
-        due = [t for t in targets if now - self._last_read.get(t.workflow_id, -gap) >= gap]
+        due = [t for t in targets
+               if now - self._last_read.get(t.workflow_id, -math.inf) >= self._gap(t.workflow_id)]
+        if len(due) > budget:  # the longest unread first; the rest are still due next tick
+            due = sorted(due, key=lambda t: self._last_read.get(t.workflow_id, -math.inf))[:budget]
         if len(self._last_read) > 4 * in_flight + 100:
             live = {t.workflow_id for t in targets}
             self._last_read = {w: at for w, at in self._last_read.items() if w in live}
+            self._quiet = {w: n for w, n in self._quiet.items() if w in live}
         for target in due:
             self._last_read[target.workflow_id] = now
         return due
+
+    def _gap(self, workflow_id: str) -> float:
+        """Seconds between two reads of a run: none while it changes (every tick reads it), else
+        a tick doubled for each quiet read in a row, at most QUIET_READ_EVERY; less half a tick,
+        so that a tick's jitter never skips a read."""
+        quiet = min(self._quiet.get(workflow_id, 0), 16)
+        if not quiet:
+            return 0.0
+        return min(self.interval * 2 ** quiet, QUIET_READ_EVERY) - self.interval / 2
+
+    def freshen(self, workflow_id: str) -> None:
+        """The run and its nested runs are about to change (steered, or told an inquiry's
+        answer): read them at the next tick, and every tick until they go quiet again."""
+        for known in [w for w in self._last_read if w == workflow_id or w.startswith(workflow_id + "/")]:
+            self._quiet.pop(known, None)
+            self._last_read.pop(known, None)
 
     def follow(self, workflow_id: str) -> None:
         """Watch a run this API has just started for its end from now, not from the next pass:
@@ -341,6 +366,7 @@ class Mirror:
                 await self._note_stuck(target, snap.stuck)
             if not snap.unchanged:  # skip a write transaction per idle workflow per tick
                 await self._write(apply.apply_snapshot, target, snap)
+            self._quiet[target.workflow_id] = self._quiet.get(target.workflow_id, 0) + 1 if snap.quiet else 0
             seq = snap.seq
             if not snap.more:
                 break
