@@ -293,6 +293,12 @@ class Bench:
                 result[f"rest_{edge}"] = statistics.median(values)
         if "inproc" in by_mode:
             result["floor_s"] = by_mode["inproc"]
+            # Each REST run over the floor run that followed it: the machine's speed drifts
+            # between runs, much less within a pair, so these vary less than the medians' ratio.
+            pairs = [o / f["seconds"] for o, f in zip(ours["times"], raw["inproc"], strict=False)]
+            if pairs:
+                result["floor_ratio_pairs"] = [round(p, 3) for p in pairs]
+                result["floor_ratio_paired"] = statistics.median(pairs)
 
     async def rest_case(self, name: str, count: int) -> dict[str, Any]:
         result: dict[str, Any] = {"case": name, "tasks": count * 3, "runtime": "shell"}

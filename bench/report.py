@@ -88,11 +88,13 @@ def _print_floor(console: Console, results: list[dict[str, Any]], cores: int) ->
     if not rows:
         return
     table = Table(title="Against the floor: ours through REST (records on) vs raw Temporal code whose "
-                        "activities compute in-process (no process at all). 'CPU bound' = ours' CPU per "
+                        "activities compute in-process (no process at all). 'paired' = the median of "
+                        "each REST run over the floor run right after it (the machine's drift cancels). "
+                        "'CPU bound' = ours' CPU per "
                         f"task / {cores} cores against the floor: the ratio ours cannot beat on this "
                         "machine without spending less CPU")
-    for col in ("case", "tasks", "ours s", "floor s", "ours/floor", "target", "ours ms/task",
-                "floor ms/task", "ours CPU ms/task", "CPU bound"):
+    for col in ("case", "tasks", "ours s", "floor s", "ours/floor", "paired (range)", "target",
+                "ours ms/task", "floor ms/task", "ours CPU ms/task", "CPU bound"):
         table.add_column(col, justify="left" if col == "case" else "right")
     for r in rows:
         target = FLOOR_TARGETS.get(r["case"])
@@ -101,7 +103,9 @@ def _print_floor(console: Console, results: list[dict[str, Any]], cores: int) ->
             ratio = f"[{'green' if r['floor_ratio'] <= target else 'red'}]{ratio}[/]"
         cpu = cpu_ms_per_task(r)
         bound = cpu / cores / r["floor_ms_per_task"] if cpu and r.get("floor_ms_per_task") else None
-        table.add_row(r["case"], str(r["tasks"]), _s(r["ours_s"]), _s(r["floor_s"]), ratio,
+        pairs = r.get("floor_ratio_pairs") or []
+        paired = f"{_s(r['floor_ratio_paired'])} ({_s(min(pairs))}-{_s(max(pairs))})" if pairs else "-"
+        table.add_row(r["case"], str(r["tasks"]), _s(r["ours_s"]), _s(r["floor_s"]), ratio, paired,
                       f"<= {target}" if target else "-", _s(r.get("ours_ms_per_task"), 1),
                       _s(r.get("floor_ms_per_task"), 1), _s(cpu, 1), _s(bound))
     console.print(table)

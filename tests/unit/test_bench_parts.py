@@ -30,7 +30,8 @@ def test_report_prints_every_table_and_names_a_broken_case():
              "transition_ms": {"p50": 15.0}, "workflow_task_ms": {"p50": 9.0}}
     row = {"case": "python40rest", "tasks": 40, "runtime": "python", "ours_s": 1.5, "raw_s": 1.2,
            "raw_mode": "warm", "raw_by_mode_s": {"warm": 1.2, "inproc": 0.75}, "floor_s": 0.75,
-           "ratio": 1.25, "floor_ratio": 2.0, "ours_ms_per_task": 37.5, "raw_ms_per_task": 30.0,
+           "ratio": 1.25, "floor_ratio": 2.0, "floor_ratio_pairs": [1.812, 1.95, 2.4],
+           "floor_ratio_paired": 1.95, "ours_ms_per_task": 37.5, "raw_ms_per_task": 30.0,
            "floor_ms_per_task": 18.75, "notes": "n", "split_history_ours": split,
            "split_history_floor": {**split, "execution_ms": {"p50": 0.0}},
            "workflow_tasks": {"orchestrator": {"tasks": 50.0, "task_ms": 160.0, "sticky_misses": 3.0,
@@ -47,6 +48,7 @@ def test_report_prints_every_table_and_names_a_broken_case():
     print_report(Console(file=out, width=200), data)
     text = out.getvalue()
     assert "Against the floor" in text and "2.00" in text
+    assert "1.95 (1.81-2.40)" in text  # the paired ratio, and its range
     assert "continue-as-new" in text and "2,000" in text
     assert "scaling: error: AttributeError: boom" in text
     assert "python40rest (o/floor)" in text and "3.0 / 0.0" in text  # the split against the floor
@@ -121,3 +123,15 @@ async def test_raw_processes_get_an_actions_environment_not_the_workers(tmp_path
     names = set(result["data"]["names"].split())
     assert "NODE_EXTRA_CA_CERTS" not in names and "ATTUNE_SECRET_KEY" not in names
     assert {"PATH", "HOME"} <= names
+
+
+def test_the_paired_floor_ratio_divides_each_rest_run_by_the_floor_run_after_it():
+    from bench.cases import Bench
+
+    runs = {"warm": [{"seconds": 2.0, "load": {}}, {"seconds": 2.0, "load": {}}],
+            "inproc": [{"seconds": 0.8, "load": {}}, {"seconds": 1.5, "load": {}}]}
+    ours = {"times": [1.0, 1.8], "recorded": [1.0, 1.8], "load": {}, "runs": 2, "edges": []}
+    result: dict = {}
+    Bench._rest_result(result, ours, runs, "n")
+    assert result["floor_ratio_pairs"] == [1.25, 1.2]
+    assert result["floor_ratio_paired"] == 1.225  # not 1.4 / 1.15, the medians' ratio
