@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # ATTUNE_PROCESS_POOL itself, as a worker's actions do not see Settings): None = min(the
     # worker's --concurrency, 4); 0 = off (every action process starts when its task comes).
     process_pool: int | None = None
+    # Names of the worker's environment variables its actions also get (commas or spaces),
+    # e.g. "HTTPS_PROXY NO_PROXY SSL_CERT_FILE"; runtimes/isolation.py reads ATTUNE_ACTION_ENV
+    # itself, like process_pool. None: only the documented environment. ATTUNE_* names never.
+    action_env: str | None = None
     # `host:port` where a worker serves its Temporal SDK metrics for Prometheus (`/metrics`:
     # task slots, poll and schedule-to-start latencies, sticky cache hits and misses). None: off.
     metrics_bind: str | None = None

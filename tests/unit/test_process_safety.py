@@ -201,6 +201,28 @@ async def test_action_gets_only_the_documented_environment(tmp_path, monkeypatch
         assert res.data["env"]["HOME"] == expected_home and res.data["env"]["LANG"] == "C.UTF-8"
 
 
+@pytest.mark.parametrize("runner, entry", [("python", "env.py"), ("shell", "env.sh"), ("nodejs", "env.js")])
+async def test_the_operator_can_pass_named_variables_to_actions_but_no_attune_one(
+        tmp_path, monkeypatch, caplog, runner, entry):
+    monkeypatch.setenv("ATTUNE_ACTION_ENV", "HTTPS_PROXY, no_proxy  ATTUNE_SECRET_KEY bad-name UNSET_ONE")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "localhost,.internal")
+    monkeypatch.setenv("ATTUNE_SECRET_KEY", "worker-only")
+    monkeypatch.setenv("HTTP_PROXY", "not named")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    from attune.runtimes import isolation
+    isolation._parse_names.cache_clear()  # each setting is checked (and warned about) once
+    pack = make_pack(tmp_path, {"actions/env.py": ENV_PY, "actions/env.sh": ENV_SH, "actions/env.js": ENV_JS})
+    res = await run_process(request(pack, entry, runner, output_format="json", parameters={"files": []}))
+    assert res.succeeded, res.stderr
+    names = set(res.data["env"]) - (SHELL_OWN if runner == "shell" else set())
+    assert names == DOCUMENTED | {"PATH", "HOME", "LANG", "HTTPS_PROXY", "no_proxy"}
+    if runner != "shell":
+        assert res.data["env"]["HTTPS_PROXY"] == "http://proxy.example:3128"
+    assert "ATTUNE_SECRET_KEY is not passed to actions" in caplog.text
+    assert "'bad-name' is not an environment variable name" in caplog.text
+
+
 async def test_node_and_venv_variables_are_the_packs(tmp_path, monkeypatch):
     monkeypatch.setenv("NODE_PATH", "/worker/node_modules")
     pack = make_pack(tmp_path, {"actions/env.js": ENV_JS, "package.json": '{"name": "p", "version": "1.0.0"}'})

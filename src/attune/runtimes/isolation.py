@@ -9,21 +9,31 @@ holds then).
 
 The environment is built from nothing: the documented `ATTUNE_*` variables, PATH, HOME, LANG,
 LC_ALL and TZ, and the pack environment's variables (VIRTUAL_ENV and PATH of its virtualenv,
-NODE_PATH of its node_modules). Nothing else of the worker's (ATTUNE_SECRET_KEY,
-ATTUNE_DATABASE_URL, ATTUNE_STATE_DIR, ...) reaches an action.
+NODE_PATH of its node_modules), plus what the operator names in ATTUNE_ACTION_ENV (a proxy,
+a CA bundle). Nothing else of the worker's (ATTUNE_SECRET_KEY, ATTUNE_DATABASE_URL,
+ATTUNE_STATE_DIR, ...) reaches an action.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import pwd
+import re
 import stat
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 ACTION_USER_DEFAULT = "attune-action"
 # Taken from the worker when set there: what a program needs to find commands and read text.
 PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+# More of the worker's variables its actions get, named by the operator (Settings.action_env):
+# e.g. a proxy (HTTPS_PROXY, NO_PROXY) or a CA bundle (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS). Read
+# here, as the process pool reads ATTUNE_PROCESS_POOL: a worker's actions do not see Settings.
+ACTION_ENV = "ATTUNE_ACTION_ENV"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class IsolationError(RuntimeError):
@@ -65,12 +75,33 @@ def _lookup(name: str) -> RunAs:
 def action_environment(documented: dict[str, str], pack_env: dict[str, str],
                        run_as: RunAs | None) -> dict[str, str]:
     """The whole environment of one action process."""
-    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    env = {name: os.environ[name] for name in (*PASSED_THROUGH, *extra_names()) if name in os.environ}
     env.setdefault("PATH", os.defpath)
     env["HOME"] = run_as.home if run_as else _own_home()
     env.update(pack_env)
     env.update(documented)
     return env
+
+
+def extra_names() -> tuple[str, ...]:
+    """The names in ATTUNE_ACTION_ENV (commas or spaces between them). Never an ATTUNE_ one: the
+    worker's own settings (its secret key, its database) are not for actions, and the documented
+    ones are set per task."""
+    return _parse_names(os.environ.get(ACTION_ENV, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_names(setting: str) -> tuple[str, ...]:
+    names = []
+    for name in setting.replace(",", " ").split():
+        if not _NAME.fullmatch(name):
+            log.warning("%s: %r is not an environment variable name; ignored", ACTION_ENV, name)
+        elif name.upper().startswith("ATTUNE_"):
+            log.warning("%s: %s is not passed to actions (no ATTUNE_ variable of the worker is)",
+                        ACTION_ENV, name)
+        else:
+            names.append(name)
+    return tuple(names)
 
 
 def _own_home() -> str:
