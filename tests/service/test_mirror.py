@@ -373,11 +373,12 @@ async def test_a_quiet_run_is_read_less_often_down_to_the_slowest_rate_and_at_on
     run = await submit(svc_api, "svc.echo", message="hi")
     wf = fake_engine.workflows[run["workflow_id"]]
     wf.record("echo.1#0", status="scheduled")
-    await tick(svc_api)  # it has records: not quiet, so the next tick reads it again
-    await tick(svc_api)
+    await tick(svc_api)  # it has records: not quiet
+    for _ in range(mirror_module.QUIET_AFTER):  # quiet, but for too short a time to matter yet
+        await tick(svc_api)
     reads = fake_engine.snapshot_calls
-    assert reads == 2
-    for gap in (2, 4, 8, 8):  # each quiet read doubles the time to the next, up to 8 s
+    assert reads == 1 + mirror_module.QUIET_AFTER
+    for gap in (2, 4, 8, 8):  # then each quiet read doubles the time to the next, up to 8 s
         _later(mirror, gap - 1)
         await tick(svc_api)
         assert fake_engine.snapshot_calls == reads, f"read {gap - 1} s after a quiet read"

@@ -31,14 +31,16 @@ log = logging.getLogger("attune.mirror")
 
 ENGINE_CALL_TIMEOUT = 10.0  # seconds; a query no worker answers must not hang the mirror
 # Each read of a running workflow starts with a describe, which costs the server and the API CPU
-# the workers need. A run is read every tick while it changes; one the server shows exactly as at
-# its previous read is read half as often each time, down to once every QUIET_READ_EVERY seconds
-# (with 200 runs queued behind busy workers, reading each every second was a third of the server's
-# CPU). In all, at most READS_PER_SECOND reads, the longest unread first. Ends are not delayed:
-# completion watchers settle those at once, and steering a run (pause, resume, cancel, an answered
-# inquiry) has it read at the next tick.
+# the workers need. A run is read every tick while it changes, and for its first QUIET_AFTER
+# quiet reads (the server showing it exactly as at its previous read); after that, half as often
+# with each quiet read, down to once every QUIET_READ_EVERY seconds (the records' promise). Any
+# change, or steering it (pause, resume, cancel, an inquiry's answer), puts it back on every tick.
+# In all at most READS_PER_SECOND reads, the longest unread first: with more runs in flight than
+# that allows, each is read less often than the promise (a core of server CPU went into 1,000
+# describes a second). Ends are not delayed: completion watchers settle those at once.
 READS_PER_SECOND = 200
-QUIET_READ_EVERY = 2.0
+QUIET_AFTER = 4
+QUIET_READ_EVERY = 1.0
 # Readers waiting for a run's end (`GET /executions/{id}?wait=`) are woken by this mirror's
 # writes at once, and by one query a second over all waited rows for the ends written elsewhere
 # (a cancel, another API's mirror). Each reader re-reading its own row every second cost the API
@@ -256,13 +258,13 @@ class Mirror:
         return due
 
     def _gap(self, workflow_id: str) -> float:
-        """Seconds between two reads of a run: none while it changes (every tick reads it), else
-        a tick doubled for each quiet read in a row, at most QUIET_READ_EVERY; less half a tick,
-        so that a tick's jitter never skips a read."""
-        quiet = min(self._quiet.get(workflow_id, 0), 16)
-        if not quiet:
+        """Seconds between two reads of a run: none (every tick) while it changes or has been
+        quiet for fewer than QUIET_AFTER reads, then a tick doubled for each further quiet read,
+        at most QUIET_READ_EVERY; less half a tick, so that a tick's jitter never skips a read."""
+        beyond = min(self._quiet.get(workflow_id, 0) - QUIET_AFTER + 1, 16)
+        if beyond <= 0:
             return 0.0
-        return min(self.interval * 2 ** quiet, QUIET_READ_EVERY) - self.interval / 2
+        return min(self.interval * 2 ** beyond, QUIET_READ_EVERY) - self.interval / 2
 
     def freshen(self, workflow_id: str) -> None:
         """The run and its nested runs are about to change (steered, or told an inquiry's
