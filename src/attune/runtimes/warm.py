@@ -202,11 +202,15 @@ class Pending:
         alive; None otherwise (this Pending is then closed)."""
         if self.pid is None:
             try:
-                data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self._reply, 64), timeout)
+                if readable(self._reply):  # reported long ago, as a pool's waiters usually are
+                    data = self._reply.recv(64)
+                else:
+                    data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self._reply, 64),
+                                                  timeout)
             except (OSError, TimeoutError):
                 data = b""
             self.pid = int(data[4:]) if data.startswith(b"pid ") else None
-        if self.pid is None or _readable(self._reply):  # no pid, or its exit is already reported
+        if self.pid is None or readable(self._reply):  # no pid, or its exit is already reported
             self.close()
             return None
         return WarmProcess(self.pid, self._reply)
@@ -216,9 +220,10 @@ class Pending:
         self._reply.close()
 
 
-def _readable(sock: socket.socket) -> bool:
+def readable(source: socket.socket | int) -> bool:
+    """Whether a read would not block now (data, EOF or an error waiting)."""
     poller = select.poll()
-    poller.register(sock, select.POLLIN)
+    poller.register(source, select.POLLIN)
     return bool(poller.poll(0))
 
 
