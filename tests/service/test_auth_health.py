@@ -94,3 +94,30 @@ async def test_a_token_minted_with_another_key_is_refused_in_the_words_workers_l
     response = await api.post("/executions/reserve", json={"count": 3},
                               headers={"Authorization": f"Bearer {foreign}"})
     assert assert_error(response, 401, "unauthorized")["message"] == tokens.REFUSED
+
+
+async def test_an_execution_token_reads_its_tree_while_its_attempt_runs_and_not_after(api) -> None:
+    """The token check reads the attempt's row (in a thread, off the event loop): running, the
+    action reads its own record; once the attempt has ended, the same token is expired."""
+    from attune import tokens
+    from attune.records.models import ExecutionRow
+
+    state = api.app.state.attune
+    with state.db.session() as s:
+        row = ExecutionRow(key="wf-9/t.1#0", workflow_id="wf-9", action_ref="svc.echo",
+                           status="running", config={}, retry_count=0, mirror_seq=0)
+        s.add(row)
+        s.flush()
+        row_id = row.id
+    token = tokens.mint(state.secret_key, key="wf-9/t.1#0", root="wf-9", ttl_seconds=60)
+    auth = {"Authorization": f"Bearer {token}"}
+
+    response = await api.get(f"/executions/{row_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["id"] == row_id
+    assert_error(await api.get("/executions", headers=auth), 403, "forbidden")
+
+    with state.db.session() as s:
+        s.get(ExecutionRow, row_id).status = "completed"
+    expired = assert_error(await api.get(f"/executions/{row_id}", headers=auth), 401, "unauthorized")
+    assert "expired" in expired["message"]
