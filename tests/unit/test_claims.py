@@ -136,3 +136,36 @@ async def test_an_api_that_never_answers_times_out(monkeypatch):
         assert await claims.claim_record_id(request(url), "tok") is None
     finally:
         server.close()
+
+
+async def test_an_api_that_could_not_be_reached_is_not_asked_again_at_once(monkeypatch):
+    """One task finds the API unreachable; the next ones do not wait for the same failure (a
+    host that drops packets cost each task the whole connect timeout), until the pause is over.
+    Then its first answer ends the pause."""
+    monkeypatch.setattr(claims, "RETRY_AFTER", (0.2, 0.4))
+    api = FakeApi(b'{"data": {"id": 5}}', close_after=0)  # closes every connection unanswered
+    async with api as url:
+        assert await claims.claim_record_id(request(url), "tok") is None
+        assert api.connections == 1
+        api.close_after = 1000  # back, but the worker does not know yet
+        assert await claims.claim_record_id(request(url), "tok") is None
+        assert await claims.reserve_record_ids(url, "tok", 3, "wf") == []
+        assert api.connections == 1  # neither asked
+        await asyncio.sleep(0.25)
+        assert await claims.claim_record_id(request(url), "tok") == 5
+        assert api.connections == 2
+        assert claims._apis[url].pause == 0.0
+
+
+async def test_the_pause_grows_while_the_api_stays_unreachable(monkeypatch):
+    monkeypatch.setattr(claims, "RETRY_AFTER", (0.05, 0.15))
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+    await server.wait_closed()
+    pauses = []
+    for _ in range(4):
+        await asyncio.sleep(claims._apis[url].pause + 0.01 if url in claims._apis else 0)
+        assert await claims.claim_record_id(request(url), "tok") is None
+        pauses.append(claims._apis[url].pause)
+    assert pauses == [0.05, 0.1, 0.15, 0.15]

@@ -4,7 +4,8 @@ dispatch (`reserve_record_ids`), and a runtime worker whose attempt came without
 just before the start (`claim_record_id`).
 
 Without an API (`attune run --direct`, or the API down) the action gets its record key instead
-(also in ATTUNE_EXECUTION_KEY): a run never waits on, or fails for, the records.
+(also in ATTUNE_EXECUTION_KEY): a run never waits on, or fails for, the records; and once the API
+could not be reached, the next tasks do not ask it again for a while (RETRY_AFTER).
 
 A claim lies on its task's critical path, so these speak HTTP/1.1 with h11 over kept-alive
 asyncio connections rather than through httpx: measured on the 2-core bench machine, an httpx
@@ -17,6 +18,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +34,11 @@ CONNECT_TIMEOUT = 0.5  # seconds
 CLAIM_TIMEOUT = 3.0  # seconds, the whole exchange
 MAX_IDLE = 8  # kept-alive connections per API; more run at once are opened and closed
 MAX_ANSWER = 64 * 1024  # a claim's answer is a few dozen bytes
+# An API that could not be reached (refused, timed out, closed on us) is not asked again for
+# this long, doubling while it stays so, up to the second figure: without a pause every task
+# waited for the same failure (up to CONNECT_TIMEOUT each where the host drops packets). Tasks
+# meanwhile get their record key, as with no API; its first answer ends the pause.
+RETRY_AFTER = (0.5, 2.0)  # seconds: short, since tasks meanwhile lose their ids
 
 
 class ClaimError(Exception):
@@ -60,6 +67,18 @@ class _Api:
         self.authority = url.netloc.rsplit("@", 1)[-1]
         self.prefix = url.path.rstrip("/") + "/api/v1"
         self.idle: list[_Connection] = []
+        self.pause = 0.0  # seconds not to ask after the last failure to reach it (RETRY_AFTER)
+        self.resting_until = 0.0  # time.monotonic()
+
+    def resting(self) -> bool:
+        return time.monotonic() < self.resting_until
+
+    def unreachable(self) -> None:
+        self.pause = min(max(self.pause * 2, RETRY_AFTER[0]), RETRY_AFTER[1])
+        self.resting_until = time.monotonic() + self.pause
+
+    def reached(self) -> None:
+        self.pause = self.resting_until = 0.0
 
     async def post(self, path: str, body: dict[str, Any], token: str) -> tuple[int, bytes]:
         data = json.dumps(body).encode()
@@ -161,7 +180,15 @@ async def _ask(api_url: str, path: str, body: dict[str, Any], token: str, who: s
     """The `data` of the API's answer, or None (logged) when it has none to give."""
     try:
         api = _apis.get(api_url) or _apis.setdefault(api_url, _Api(api_url))
-        status, answer = await asyncio.wait_for(api.post(path, body, token), CLAIM_TIMEOUT)
+        if api.resting():
+            log.debug("no %s for %s: the API at %s was unreachable moments ago", path, who, api_url)
+            return None
+        try:
+            status, answer = await asyncio.wait_for(api.post(path, body, token), CLAIM_TIMEOUT)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            api.unreachable()
+            raise
+        api.reached()
         if status != 200:
             text = answer[:200].decode(errors="replace")
             if status == 401 and REFUSED in text:
