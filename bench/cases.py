@@ -22,6 +22,7 @@ from attune.contract import new_workflow_id
 from attune.engine.client import EngineClient
 from attune.packs.catalog import Catalog
 from attune.statuses import TERMINAL
+from bench import lean_http
 from bench.generate import ECHO, SCRIPTS, chain_ref
 from bench.interpreter import chain_cost, items_cost
 from bench.long_loop import run_loop
@@ -231,17 +232,25 @@ class Bench:
                 result["skipped"] = reason
                 return None
             times, recorded, workflow_ids, cpu, edges = [], [], [], [], []
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                for i in range(repeats + 1):  # the first run warms the API's caches
+            for i in range(repeats + 1):  # the first run warms the API's caches
+                # A connection per run, open before the clock starts: the API is stopped
+                # (SIGSTOP) between runs, longer than it keeps an idle connection.
+                async with lean_http.Connection(base, timeout=60) as http:
+                    await http.connect()
                     with LoadMeter(self.sampler) as meter:
                         t0 = time.time()
-                        resp = await http.post("/api/v1/executions/execute",
-                                               json={"action_ref": ref, "parameters": params})
-                        resp.raise_for_status()
-                        execution_id = resp.json()["data"]["id"]
+                        code, body = await http.request(
+                            "POST", "/api/v1/executions/execute",
+                            json_body={"action_ref": ref, "parameters": params})
+                        if code != 201:
+                            raise RuntimeError(f"execute returned {code}: {str(body)[:200]}")
+                        execution_id = body["data"]["id"]
                         while True:  # the API answers the moment the record says it ended
-                            row = (await http.get(f"/api/v1/executions/{execution_id}",
-                                                  params={"wait": 30})).json()["data"]
+                            code, body = await http.request(
+                                "GET", f"/api/v1/executions/{execution_id}", params={"wait": 30})
+                            if code != 200:
+                                raise RuntimeError(f"get returned {code}: {str(body)[:200]}")
+                            row = body["data"]
                             if row["status"] in TERMINAL:
                                 break
                         if row["status"] != "completed":
@@ -356,32 +365,35 @@ class Bench:
         return None
 
     async def _rest_ours(self, base: str, count: int) -> dict[str, Any]:
-        limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
-            with LoadMeter(self.sampler) as meter:
-                async def run(i: int) -> tuple[float, float, dict[str, Any], float, str]:
+        # Each client on its own keep-alive connection, through bench/lean_http.py: the
+        # driver's client shares the two cores with the stack (see that module).
+        with LoadMeter(self.sampler) as meter:
+            async def run(i: int) -> tuple[float, float, dict[str, Any], float, str]:
+                async with lean_http.Connection(base) as http:
                     t0 = time.time()
-                    resp = await http.post("/api/v1/executions/execute",
-                                           json={"action_ref": "bench.three",
-                                                 "parameters": {"tag": str(i)}})
-                    if resp.status_code != 201:
-                        raise RuntimeError(f"execute returned {resp.status_code}: {resp.text[:200]}")
-                    t1, data = time.time(), resp.json()["data"]
+                    code, body = await http.request("POST", "/api/v1/executions/execute",
+                                                    json_body={"action_ref": "bench.three",
+                                                               "parameters": {"tag": str(i)}})
+                    if code != 201:
+                        raise RuntimeError(f"execute returned {code}: {str(body)[:200]}")
+                    t1, data = time.time(), body["data"]
                     # How a client waits for its run: a long poll the API answers when the
                     # record ends (the list of ended runs polled 4 times a second cost the
                     # driver ~3 s and the API ~1 s of CPU per run, on the same two cores).
                     deadline = time.monotonic() + 600
                     while time.monotonic() < deadline:
-                        resp = await http.get(f"/api/v1/executions/{data['id']}", params={"wait": 30})
-                        resp.raise_for_status()
-                        row = resp.json()["data"]
+                        code, body = await http.request("GET", f"/api/v1/executions/{data['id']}",
+                                                        params={"wait": 30})
+                        if code != 200:
+                            raise RuntimeError(f"get returned {code}: {str(body)[:200]}")
+                        row = body["data"]
                         if row["status"] in TERMINAL:
                             return t0, t1, data, _epoch(row.get("ended_at")) or time.time(), row["status"]
                     return t0, t1, data, time.time(), "still running after 600 s"
 
-                done = await asyncio.gather(*(run(i) for i in range(count)))
-                by_id = {data["id"]: (t0, t1, data) for t0, t1, data, _, _ in done}
-                ended = {data["id"]: (stamp, status) for _, _, data, stamp, status in done}
+            done = await asyncio.gather(*(run(i) for i in range(count)))
+            by_id = {data["id"]: (t0, t1, data) for t0, t1, data, _, _ in done}
+            ended = {data["id"]: (stamp, status) for _, _, data, stamp, status in done}
         failed = [i for i, (_, st) in ended.items() if st != "completed"]
         if failed:
             raise RuntimeError(f"{len(failed)} executions did not complete, e.g. {failed[:3]}")
