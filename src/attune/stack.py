@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.text import Text
 
+from attune.cli.api_client import api_error, error_lines
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
 from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
@@ -165,15 +167,19 @@ def prepare_state(settings: Settings) -> Path:
 async def register_packs(settings: Settings, console: Console) -> None:
     root = Path(settings.packs_dir)
     if not root.is_dir():
-        console.print(f"[yellow]no packs directory at {root}[/]")
+        console.print(Text(f"no packs directory at {root}", style="yellow"))
         return
     headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
     async with httpx.AsyncClient(base_url=settings.api_url, headers=headers) as client:
         for pack in sorted(p for p in root.iterdir() if (p / "pack.yaml").exists()):
             resp = await client.post("/api/v1/packs/register", json={"path": str(pack.resolve())},
                                      timeout=60)
-            mark = "[green]registered[/]" if resp.status_code < 300 else f"[red]{resp.text}[/]"
-            console.print(f"pack {pack.name}: {mark}", highlight=False)
+            if resp.status_code < 300:
+                console.print(Text.assemble(f"pack {pack.name}: ", ("registered", "green")))
+                continue
+            console.print(Text.assemble(f"pack {pack.name}: ", ("not registered", "red")))
+            for line in error_lines(api_error(resp)):
+                console.print(Text(f"  {line}", style="red"))
 
 
 async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_api: bool,
@@ -223,20 +229,20 @@ async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_
             raise RuntimeError(f"the API did not come up at {settings.api_url}; "
                                f"see {stack.state}/logs/api.log")
         await register_packs(settings, console)
-        console.print(f"[bold]Web UI        {settings.api_url}/[/]")
+        console.print(Text(f"Web UI        {settings.api_url}/", style="bold"))
     console.print(f"Temporal      {settings.temporal_address}")
     if ui_port:
         console.print(f"Temporal UI   http://127.0.0.1:{ui_port}")
     if with_api:
         console.print(f"API           {settings.api_url}/api/v1")
         console.print(f"API docs      {settings.api_url}/docs")
-    console.print("[bold green]attune is up[/] — Ctrl-C stops everything")
+    console.print(Text.assemble(("attune is up", "bold green"), " — Ctrl-C stops everything"))
     if demo:
         await _run_demo(demo, settings, console)
     while not (gone := stack.exited()):
         await asyncio.sleep(1.0)
     for role, code in gone:
-        console.print(f"[red]{role} exited ({code})[/]", highlight=False)
+        console.print(Text(f"{role} exited ({code})", style="red"))
 
 
 async def _run_demo(action_ref: str, settings: Settings, console: Console) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import socket
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from attune.engine.server import free_port
 from tests.conftest import PACKS
@@ -22,6 +25,34 @@ from tests.conftest import PACKS
 def cli(*args: str, api: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "attune.cli", *args, "--api-url", api],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def in_terminal(*args: str, api: str, timeout: float = 120) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, as a person at a terminal does (colours, live tables);
+    its exit status and what it drew, escape sequences removed."""
+    main, sub = os.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", *args, "--api-url", api],
+                            stdin=sub, stdout=sub, stderr=sub, start_new_session=True,
+                            env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "160"})
+    os.close(sub)
+    screen, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the CLI exited and closed the terminal's other side
+                break
+            if not chunk:
+                break
+            screen += chunk
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", screen.decode(errors="replace"))
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +84,29 @@ def test_run_through_api_completes_and_prints_result(stack):
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     assert body["status"] == "completed" and body["result"]["succeeded"] is True
+
+
+# Rich markup, an emoji code and a closing tag that matches nothing: text like any other.
+AWKWARD = "[bold]b[/bold] :a: [/x] [red]✓"
+
+
+def test_what_an_action_printed_comes_out_verbatim(stack):
+    """json and yaml carry an action's output byte for byte, and a terminal shows it as
+    written: the CLI once read it as Rich markup (`[bold]` vanished, `:a:` became an emoji, and
+    a stray `[/x]` crashed `attune run` with a traceback after the run had completed)."""
+    api, _, _ = stack
+    done = cli("run", "core.echo", f"message={AWKWARD}", "-o", "json", api=api)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"]["stdout"] == AWKWARD + "\n"
+    done = cli("run", "core.echo", f"message={AWKWARD}", "-o", "yaml", api=api)
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["result"]["stdout"] == AWKWARD + "\n"
+    code, screen = in_terminal("run", "core.echo", f"message={AWKWARD}", api=api)
+    assert code == 0 and "completed" in screen and json.dumps(AWKWARD + "\n") in screen, screen
+    listed = cli("execution", "list", "-o", "json", api=api)
+    newest = json.loads(listed.stdout)["items"][0]
+    code, screen = in_terminal("execution", "get", str(newest["id"]), api=api)
+    assert code == 0 and json.dumps(AWKWARD + "\n") in screen, screen
 
 
 def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):

@@ -9,6 +9,7 @@ import httpx
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from attune.cli.output import dump, print_table, show_result, styled
 from attune.settings import Settings
@@ -36,11 +37,9 @@ class Api:
             resp = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ConnectionError(f"cannot reach the API at {self.url}: {exc}") from exc
-        body = resp.json() if resp.content else {}
         if resp.status_code >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
-        return body
+            raise api_error(resp)
+        return resp.json() if resp.content else {}
 
     def execution(self, execution_id: int | str, wait: float = 0) -> dict[str, Any]:
         """The record; with `wait`, the API answers once it has ended or after `wait` s."""
@@ -57,22 +56,39 @@ def report_api_error(err: Console, exc: Exception) -> int:
         err.print(f"error: {exc}", highlight=False)
         return 2
     assert isinstance(exc, ApiError)
-    err.print(f"error ({exc.status}): {exc}", highlight=False)
+    for line in error_lines(exc):
+        err.print(line)
+    return 2 if exc.status in (400, 404, 409, 422) else 1
+
+
+def error_lines(exc: ApiError) -> list[str]:
+    """The API's error message, then one line per detail (where: what)."""
+    lines = [f"error ({exc.status}): {exc}"]
     for detail in exc.details:
         where = detail.get("path") or ""
         line = f":{detail['line']}:{detail.get('column', 1)}" if detail.get("line") else ""
-        err.print(f"  {where}{line}: {detail.get('message')}", highlight=False)
-    return 2 if exc.status in (400, 404, 409, 422) else 1
+        lines.append(f"  {where}{line}: {detail.get('message')}")
+    return lines
+
+
+def api_error(resp: httpx.Response) -> ApiError:
+    """An error answer as ApiError (the API's envelope, or its text when it is not JSON)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    return ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
 
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table:
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
-    table = Table("task", "action", "item", "attempt", "status", title=title)
+    table = Table("task", "action", "item", "attempt", "status", title=Text(title))
     for task in tasks:
         wt = task.get("workflow_task") or {}
-        table.add_row(wt.get("task_name", ""), task["action_ref"],
+        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]),
                       "" if wt.get("task_index") is None else str(wt["task_index"]),
                       str(wt.get("retry_count", 0)), styled(task["status"]))
     return table
@@ -122,7 +138,7 @@ def get_execution(settings: Settings, execution_id: str, output: str, console: C
         print_table(console, execution, ["id", "action_ref", "status", "parent", "started_at",
                                          "updated"])
         if execution.get("status_detail"):
-            console.print(f"[yellow]{execution['status_detail']}[/]", highlight=False)
+            console.print(Text(execution["status_detail"], style="yellow"))
         show_result(console, execution, "table")
     return 0
 
@@ -151,7 +167,7 @@ def control_execution(settings: Settings, execution_id: str, verb: str, output: 
     if not dump(console, execution, output):
         what = f"re-run of {execution_id} is execution {execution['id']}" if verb == "rerun" \
             else f"execution {execution['id']}"
-        console.print(f"{what}: {styled(execution['status'])}", highlight=False)
+        console.print(Text.assemble(f"{what}: ", styled(execution["status"])))
     return 0
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-import yaml
-from rich.console import Console
+from rich.text import Text
 
+from attune.cli.output import make_console
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
 from attune.settings import ORCHESTRATOR, Settings
@@ -36,8 +36,8 @@ app.add_typer(execution_app, name="execution")
 app.add_typer(pack_app, name="pack")
 inquiry_app = typer.Typer(no_args_is_help=True, help="Answer human approvals (inquiries).")
 app.add_typer(inquiry_app, name="inquiry")
-err = Console(stderr=True)
-out = Console()
+err = make_console(stderr=True)
+out = make_console()
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -48,7 +48,7 @@ OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml")
 
 
 def fail_usage(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(Text.assemble(("error:", "red"), f" {message}"))
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -148,18 +148,6 @@ def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str
         return None
     params = (body.get("data") or {}).get("parameters") or {}
     return {name: spec.get("type", "string") for name, spec in params.items() if isinstance(spec, dict)}
-
-
-def emit(data: Any, output: str) -> None:
-    if output == "json":
-        out.print_json(json.dumps(data, default=str))
-    elif output == "yaml":
-        out.print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="",
-                  highlight=False)
-    else:
-        from attune.cli.output import print_table
-
-        print_table(out, data)
 
 
 # ---- validate ------------------------------------------------------------------------------------

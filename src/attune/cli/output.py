@@ -1,4 +1,8 @@
-"""Terminal output shared by the CLI commands: tables, json and yaml."""
+"""Terminal output shared by the CLI commands: tables, json and yaml.
+
+Everything printed here may carry what an action wrote or a user typed, so no text is ever read
+as Rich markup or emoji codes (`[bold]` would vanish, `:a:` become an emoji, a stray `[/x]` crash
+the command); styles are applied explicitly, with `Text`. json and yaml go out byte for byte."""
 
 from __future__ import annotations
 
@@ -8,33 +12,40 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow",
                 "running": "cyan", "scheduled": "cyan", "requested": "dim", "abandoned": "red"}
 
 
+def make_console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
 def dump(console: Console, data: Any, output: str) -> bool:
-    """json/yaml output; returns False when the caller should draw a table instead."""
+    """json/yaml output, written as is (for jq and friends: no wrapping, no styling); returns
+    False when the caller should draw a table instead."""
     if output == "json":
-        console.print(json.dumps(data, indent=2, default=str), highlight=False, soft_wrap=True)
+        text = json.dumps(data, indent=2, default=str) + "\n"
     elif output == "yaml":
-        console.print(yaml.safe_dump(data, sort_keys=False), end="", highlight=False, soft_wrap=True)
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     else:
         return False
+    console.file.write(text)
+    console.file.flush()
     return True
 
 
-def styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+def styled(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, "white"))
 
 
 def show_result(console: Console, execution: dict[str, Any], output: str) -> None:
     if dump(console, execution, output):
         return
-    console.print(f"[bold]{execution.get('action_ref')}[/] {execution.get('id')}: "
-                  f"{styled(execution.get('status', '?'))}")
-    console.print(json.dumps(execution.get("result"), indent=2, default=str), highlight=False,
-                  soft_wrap=True)
+    console.print(Text.assemble((str(execution.get("action_ref")), "bold"), f" {execution.get('id')}: ",
+                                styled(execution.get("status", "?"))))
+    console.print(Text(json.dumps(execution.get("result"), indent=2, default=str)), soft_wrap=True)
 
 
 def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
@@ -47,6 +58,6 @@ def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
         for col in columns:
             value = row.get(col)
             text = "" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
-            cells.append(styled(text) if col == "status" else text)
+            cells.append(styled(text) if col == "status" else Text(text))
         table.add_row(*cells)
     console.print(table)
