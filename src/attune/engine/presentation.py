@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from attune.statuses import TASK_ACTIVE
 from attune.workflows.conductor import Conductor
 
 TABLE_ROWS = 25
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def md(text: object) -> str:
+    """`text` as literal Markdown: a task name is the user's (any characters but a `|` would
+    split its table row, `*x*` turn italic, `<b>` vanish), so every sign Markdown reads is
+    escaped and line breaks become spaces."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
 def task_table(conductor: Conductor) -> str:
@@ -23,5 +33,5 @@ def task_table(conductor: Conductor) -> str:
     for run in shown[:TABLE_ROWS]:
         items = f"{run.ended}/{len(run.units)}" if run.is_items else ""
         action = conductor.definition.task(run.task).action
-        lines.append(f"| {run.task} | {action} | {run.status} | {run.iteration} | {items} |")
+        lines.append(f"| {md(run.task)} | {md(action)} | {run.status} | {run.iteration} | {items} |")
     return "\n".join(lines)

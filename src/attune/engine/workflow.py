@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.inquiries import Desk, resolved
     from attune.engine.pacing import LocalPacer
     from attune.engine.payloads import CarryInput, InquiryState, SliceInput, WorkflowInput
-    from attune.engine.presentation import task_table
+    from attune.engine.presentation import md, task_table
     from attune.engine.record_ids import BLOCK, RecordIds
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
@@ -281,13 +281,13 @@ class AttuneWorkflow:
 
     def _waiting_for(self) -> list[str]:
         """The inquiries the run waits on, as a person reading the Web UI wants them named."""
-        found = [f"inquiry {inquiry} (task {key.task}, `wait_for`)"
+        found = [f"inquiry {inquiry} (task {md(key.task)}, `wait_for`)"
                  for inquiry, (key, _) in self.waits.items()]
         workflow_id = workflow.info().workflow_id
         for key in sorted(self.asking, key=str):
             known = self.desk.by_key.get(record_key(workflow_id, key))
-            found.append(f"an answer to inquiry {known.id} (task {key.task}, core.ask)" if known
-                         else f"an answer (task {key.task}, core.ask; its inquiry is being created)")
+            found.append(f"an answer to inquiry {known.id} (task {md(key.task)}, core.ask)" if known
+                         else f"an answer (task {md(key.task)}, core.ask; its inquiry is being created)")
         return found
 
     def _patched(self, patch_id: str) -> bool:
