@@ -192,6 +192,19 @@ async def test_an_action_asks_with_its_token_and_wait_for_holds_the_next_task(ap
     assert "attx." not in str((await api.get("/executions", params={"per_page": 1000})).json())
 
 
+async def test_the_run_times_out_a_waited_inquiry_itself(api: httpx.AsyncClient, monkeypatch) -> None:
+    """The run holds a durable timer at the inquiry's timeout_at, so the wait ends on time even
+    when no API expires the inquiry (here its expiry is switched off). The timer once failed on
+    the zone-less time an API on SQLite sent, and only the API's expiry ended such waits."""
+    monkeypatch.setattr(apply, "expire_inquiries", lambda db, now=None: [])
+    top = await submit(api, "ctl.gate", timeout=2)
+    await pending_inquiry(api)
+    done = await ended(api, top["id"])
+    found = await tasks(api, top["id"])
+    assert found["ship"][0]["status"] == "timeout", found["ship"]
+    assert found["late"][0]["status"] == "completed" and done["status"] == "completed", done
+
+
 async def test_a_withdrawn_inquiry_fails_the_waiting_task(api: httpx.AsyncClient) -> None:
     top = await submit(api, "ctl.gate")
     inquiry = await pending_inquiry(api)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
+from attune.records.models import utc
 from attune.records.reserved_ids import MAX_BLOCK as MAX_RESERVED_BLOCK
 from attune.statuses import ExecutionStatus, InquiryStatus
 
@@ -25,10 +26,7 @@ class _Out(BaseModel):
 
     @field_serializer("*", when_used="json")
     def _utc(self, value: Any) -> Any:
-        # SQLite hands back naive datetimes; every stored timestamp is UTC.
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=UTC).isoformat()
-        return value.isoformat() if isinstance(value, datetime) else value
+        return utc(value).isoformat() if isinstance(value, datetime) else value
 
 
 class _In(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -74,6 +74,9 @@ RECORD_IDS = "attune_record_ids"  # attempts take reserved execution ids (engine
 # it changes what the run does: runs that never need a second block record no marker.
 IDS_BLOCK_AHEAD = "attune_ids_block_ahead"
 TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it has started
+# An inquiry's timeout_at without a zone (an API on SQLite sent it so) is UTC. Its timer used to
+# fail (naive minus aware datetime): runs from before replay without one. After BASELINE.
+INQUIRY_TIMER_UTC = "attune_inquiry_timer_utc"
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
 # a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
@@ -553,8 +556,13 @@ class AttuneWorkflow:
         if resolved(state):
             self._resolve(state)
         elif state.timeout_at is not None and state.id not in self.inquiry_timers:
+            at = state.timeout_at
+            if at.tzinfo is None:
+                if not workflow.patched(INQUIRY_TIMER_UTC):
+                    return
+                at = at.replace(tzinfo=UTC)
             self.inquiry_timers.add(state.id)
-            asyncio.create_task(self._inquiry_timeout(state.id, state.timeout_at))
+            asyncio.create_task(self._inquiry_timeout(state.id, at))
 
     def _wait(self, command: WaitForInquiry) -> None:
         """A `wait_for` run: advertise the wait in the records (the API then tells this run the

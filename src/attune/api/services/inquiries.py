@@ -12,7 +12,7 @@ from attune.packs.models import Action, ParameterSpec
 from attune.packs.parameters import validate_parameters
 from attune.problems import at_path, under
 from attune.records import inquiries as records
-from attune.records.models import InquiryRow, utcnow
+from attune.records.models import InquiryRow, utc, utcnow
 from attune.statuses import InquiryStatus
 
 
@@ -85,10 +85,8 @@ def cancel(state: AppState, inquiry_id: int) -> schemas.Inquiry:
 def _still_open(row: InquiryRow) -> None:
     if row.status != InquiryStatus.PENDING:
         raise ApiError(409, f"inquiry {row.id} is already {row.status}")
-    timeout_at = row.timeout_at
-    if timeout_at is not None:
-        if timeout_at.tzinfo is None:  # SQLite hands back naive UTC
-            timeout_at = timeout_at.replace(tzinfo=utcnow().tzinfo)
+    if row.timeout_at is not None:
+        timeout_at = utc(row.timeout_at)
         if timeout_at <= utcnow():
             raise ApiError(409, f"inquiry {row.id} timed out at {timeout_at.isoformat()}")
 

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records.db import Database
-from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
+from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utc, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
 from attune.tokens import root_of
 
@@ -489,7 +489,7 @@ def _state_of(inquiry: InquiryRow | None, waits_for: int | None) -> dict[str, An
     asked_by_core_ask = inquiry.key == inquiry.execution_key  # its key is the asking attempt's
     return {"id": inquiry.id, "key": inquiry.key if asked_by_core_ask else None,
             "status": str(inquiry.status), "response": inquiry.response,
-            "timeout_at": inquiry.timeout_at.isoformat() if inquiry.timeout_at else None}
+            "timeout_at": utc(inquiry.timeout_at).isoformat() if inquiry.timeout_at else None}
 
 
 def told(db: Database, execution_id: int, status: str) -> list[int]:
