@@ -324,12 +324,45 @@ async def test_rerun_from_failed_runs_only_the_failed_task_and_what_follows(api:
     assert again["rerun_of"] == first["id"]
     done = await ended(api, again["id"])
     assert done["status"] == "completed", done
-    assert done["result"] == {"total": sum(i * i for i in range(1, 10)), "succeeded": True}
+    assert done["result"] == {"total": sum(i * i for i in range(1, 10)), "first": 1, "succeeded": True}
     view = (await api.get(f"/executions/{again['id']}/workflow")).json()["data"]
     assert sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t7", "t8", "t9"]
     kept = {t["workflow_task"]["task_name"]: t for t in view["kept_tasks"]}
     assert sorted(kept) == [f"t{i}" for i in range(1, 7)]
     assert all(t["parent"] == first["id"] for t in kept.values())  # linked, not copied
+
+
+async def test_a_rerun_of_a_rerun_keeps_what_both_kept(api: httpx.AsyncClient) -> None:
+    """Re-running from failed tasks twice: the second re-run keeps the tasks the first one
+    kept (results and published variables), not only those the first one ran itself."""
+    first = await submit(api, "ctl.chain9", fail_at=4)
+    assert (await ended(api, first["id"]))["status"] == "failed"
+    second = (await api.post(f"/executions/{first['id']}/rerun",
+                             json={"from_failed": True, "parameters": {"fail_at": 7}})).json()["data"]
+    assert (await ended(api, second["id"]))["status"] == "failed"
+    third = (await api.post(f"/executions/{second['id']}/rerun",
+                            json={"from_failed": True, "parameters": {"fail_at": 0}})).json()["data"]
+    done = await ended(api, third["id"])
+    assert done["result"] == {"total": sum(i * i for i in range(1, 10)), "first": 1, "succeeded": True}
+    view = (await api.get(f"/executions/{third['id']}/workflow")).json()["data"]
+    assert sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t7", "t8", "t9"]
+    kept = {t["workflow_task"]["task_name"]: t["parent"] for t in view["kept_tasks"]}
+    assert kept == {**{f"t{i}": first["id"] for i in (1, 2, 3)},
+                    **{f"t{i}": second["id"] for i in (4, 5, 6)}}
+    view = (await api.get(f"/executions/{second['id']}/workflow")).json()["data"]
+    assert sorted(t["workflow_task"]["task_name"] for t in view["kept_tasks"]) == ["t1", "t2", "t3"]
+
+
+async def test_a_plain_rerun_keeps_nothing(api: httpx.AsyncClient) -> None:
+    """A re-run with parameters (not from failed tasks) runs everything: while it runs, and
+    once it fails early, no task of the run it re-ran shows as kept."""
+    first = await submit(api, "ctl.chain9", fail_at=0)
+    assert (await ended(api, first["id"]))["status"] == "completed"
+    again = (await api.post(f"/executions/{first['id']}/rerun",
+                            json={"parameters": {"fail_at": 2}})).json()["data"]
+    assert (await ended(api, again["id"]))["status"] == "failed"
+    view = (await api.get(f"/executions/{again['id']}/workflow")).json()["data"]
+    assert view["kept_tasks"] == [] and sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t1", "t2"]
 
 
 async def test_rerun_with_the_same_or_edited_parameters(api: httpx.AsyncClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from attune.contract import new_workflow_id
 from attune.records import reserved_ids
-from attune.records.models import ExecutionRow, WorkflowExecutionRow, utcnow
+from attune.records.models import ExecutionRow, WorkflowExecutionRow, utc, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, advance
 
 
@@ -102,16 +103,41 @@ def mark_status(s: Session, execution_id: int, status: ExecutionStatus,
     return row
 
 
-def kept_tasks(s: Session, original_id: int, rerun_id: int) -> list[ExecutionRow]:
-    """A re-run from failed tasks: the original's records of the tasks it kept (every task the
-    re-run has no record of, whose latest run in the original completed)."""
-    ran = {row.workflow_task.get("task_name") for row in task_rows(s, rerun_id) if row.workflow_task}
+def kept_tasks(s: Session, rerun_id: int) -> list[ExecutionRow]:
+    """A re-run from failed tasks: the records of the tasks it kept, those its workflow counts as
+    completed without having run them. Each is that task's latest run in the execution it
+    re-ran, or, where that one had kept it too, in the one before, and so on."""
+    row, wf = s.get(ExecutionRow, rerun_id), workflow_of(s, rerun_id)
+    if row is None or wf is None or row.rerun_of is None:
+        return []
+    wanted = [name for name in wf.completed_tasks or [] if name not in latest_runs(s, rerun_id)]
+    found: dict[str, ExecutionRow] = {}
+    execution, left = row.rerun_of, set(wanted)
+    while left and execution is not None:
+        for name, run in latest_runs(s, execution).items():
+            if name in left:
+                found[name] = run
+                left.discard(name)
+        execution = s.scalar(select(ExecutionRow.rerun_of).where(ExecutionRow.id == execution))
+    return [found[name] for name in wanted if name in found]
+
+
+def latest_runs(s: Session, execution_id: int) -> dict[str, ExecutionRow]:
+    """Each task's latest run (attempt, item or iteration) in one workflow execution. Latest by
+    its start: ids come from blocks reserved ahead, so their order is not the runs' order."""
     latest: dict[str, ExecutionRow] = {}
-    for row in task_rows(s, original_id):
+    for row in task_rows(s, execution_id):
         name = (row.workflow_task or {}).get("task_name")
-        if name and name not in ran:
+        if not isinstance(name, str):
+            continue
+        known = latest.get(name)
+        if known is None or _started(row) >= _started(known):
             latest[name] = row
-    return [row for row in latest.values() if row.status == ExecutionStatus.COMPLETED]
+    return latest
+
+
+def _started(row: ExecutionRow) -> tuple[datetime, int]:
+    return (utc(row.started_at) if row.started_at else datetime.min.replace(tzinfo=UTC), row.id)
 
 
 def workflow_of(s: Session, execution_id: int) -> WorkflowExecutionRow | None:

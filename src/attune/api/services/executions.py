@@ -172,7 +172,7 @@ def workflow_view(state: AppState, execution_id: int,
         view.tasks = [to_schema(r, in_list=True) for r in records.task_rows(s, execution_id)]
         if row.rerun_of is not None:
             view.kept_tasks = [to_schema(r, in_list=True)
-                               for r in records.kept_tasks(s, row.rerun_of, execution_id)]
+                               for r in records.kept_tasks(s, execution_id)]
         return view
 
 
@@ -295,13 +295,14 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
         if not wf.failed_tasks:
             raise ApiError(409, f"execution {execution_id} has no failed task to re-run from "
                                 f"({wf.error_message or 'it failed before any task ended'})")
-        results: dict[str, Any] = {}
-        for task in records.task_rows(s, execution_id):
-            name = (task.workflow_task or {}).get("task_name")
-            done = task.status == ExecutionStatus.COMPLETED
-            if isinstance(name, str) and name in (wf.completed_tasks or []) and done:
-                results[name] = task.result  # the latest completed run wins (ordered by id)
-        return {"results": results, "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
+        # What this run completed itself, and what it kept from the run it re-ran (if it did).
+        completed = set(wf.completed_tasks or [])
+        runs = {name: run for name, run in records.latest_runs(s, execution_id).items()
+                if name in completed and run.status == ExecutionStatus.COMPLETED}
+        runs.update({(run.workflow_task or {})["task_name"]: run
+                     for run in records.kept_tasks(s, execution_id)})
+        return {"results": {name: run.result for name, run in runs.items()},
+                "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
 
 
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
