@@ -619,6 +619,23 @@ def test_output_map_mode_reads_a_task_that_never_ran_as_null():
         render("{{ task.later.x + 1 }}", c)
 
 
+def test_tests_see_a_task_that_never_ran_as_null():
+    """`is none` is how many templates ask whether a branch ran: Jinja's own test saw an
+    undefined value there and said false. Other tests read null as null; `defined` still
+    tells a task that never ran from one that did."""
+    c = ctx(not_run_is_null=True)
+    assert render({"a": "{{ task.later is none }}", "b": "{{ task.later is not none }}",
+                   "c": "{{ task.later.result.x is none }}", "d": "{{ task.fetch is none }}",
+                   "e": "{{ task.later is sequence }}", "f": "{{ task.later is string }}",
+                   "g": "{{ task.later is defined }}", "h": "{{ task.fetch.id is number }}",
+                   "i": "{{ task.later is sameas none }}"}, c) == {
+        "a": True, "b": False, "c": True, "d": False, "e": False, "f": False, "g": False,
+        "h": True, "i": True}
+    with pytest.raises(ExpressionError, match="unknown name 'nope'"):
+        render("{{ nope is none }}", c)
+    assert render("{{ nope is defined }}", c) is False
+
+
 def test_check_knows_filters_inquiry_and_host_functions():
     scope = StaticScope(tasks={"fetch", "approve"}, variables=set(), inquiry_tasks={"approve"})
     plain = StaticScope(tasks=set(), variables={"v"})

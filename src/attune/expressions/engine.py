@@ -14,7 +14,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any, NamedTuple
 
 from jinja2 import TemplateSyntaxError
@@ -142,6 +142,20 @@ ENV.globals.clear()  # drops Jinja's lipsum (random), cycler, joiner, namespace,
 # HTML helpers, and some (center, batch, slice) that build values of any size a typo asks for.
 ENV.filters.clear()
 ENV.filters.update(FILTERS)
+
+
+def _settled(test: Any) -> Callable[..., bool]:
+    @wraps(test)  # keeps Jinja's pass_environment marks
+    def run(*args: Any, **kwargs: Any) -> bool:
+        return test(*(settle(a) for a in args), **{k: settle(v) for k, v in kwargs.items()})
+    return run
+
+
+# A test sees a value as the rest of an expression does: a task that never ran (output_map) is
+# null (`task.x is none`; Jinja's own test saw an undefined value, not None), an unknown name
+# an error. Only `defined` and `undefined` look at the lookup itself.
+ENV.tests.update({name: _settled(test) for name, test in ENV.tests.items()
+                  if name not in ("defined", "undefined")})
 
 
 @lru_cache(maxsize=4096)
