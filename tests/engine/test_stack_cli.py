@@ -279,6 +279,12 @@ def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
     assert reg.returncode == 0, reg.stderr
+    broken = home / "broken"  # a pack with problems: exit 1, as `attune validate` says them
+    (broken / "actions").mkdir(parents=True)
+    (broken / "pack.yaml").write_text("ref: broken\nversion: '1.0'\n")
+    (broken / "actions" / "x.yaml").write_text("ref: broken.x\nrunner_type: shell\nentry_point: x.sh\ntypo: 1\n")
+    reg = cli("pack", "register", str(broken), api=api)
+    assert reg.returncode == 1 and "x.yaml:4:1: unknown key 'typo'" in reg.stderr, reg.stderr
     temporal_port = int(proc.args[proc.args.index("--temporal-port") + 1])
     assert len(_stack_pids(temporal_port)) >= 6  # server, orchestrator, 3 runtimes, API
     os.killpg(proc.pid, signal.SIGINT)

@@ -79,6 +79,9 @@ async def test_register_missing_directory_is_404(api: httpx.AsyncClient, tmp_pat
     error = assert_error(await api.post("/packs/register", json={"path": str(tmp_path / "nope")}),
                          404, "not_found")
     assert error["details"][0]["path"] == "path"
+    # A field named like a part of the request (`path`) keeps its name in the details.
+    error = assert_error(await api.post("/packs/register", json={}), 422, "validation_error")
+    assert error["details"][0]["path"] == "path"
     error = assert_error(await api.post("/packs/register", json={"path": "a\u0000b"}),
                          422, "validation_error")
     assert "NUL" in error["message"]

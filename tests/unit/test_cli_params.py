@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import typer
 
-from attune.cli.commands import parse_params
+from attune.cli.commands import _statuses, parse_params
 
 SCHEMA = {"day": "string", "answer": "string", "code": "string", "n": "integer", "ratio": "number",
           "flag": "boolean", "hosts": "array", "extra": "object"}
@@ -57,3 +57,14 @@ def test_schema_is_only_fetched_when_there_are_pairs():
 
     assert parse_params([], '{"x": 1}', boom) == {"x": 1}
     assert parse("n=4", params_json='{"n": 1, "m": 2}') == {"n": 4, "m": 2}
+
+
+def test_bad_json_names_the_option_it_came_from(capsys):
+    with pytest.raises(typer.Exit):
+        parse_params([], "{bad", option="--response-json")
+    assert "--response-json is not valid JSON" in capsys.readouterr().err
+
+
+def test_statuses_repeated_or_comma_separated():
+    assert _statuses(["failed", "cancelled,timeout", " "]) == ["failed", "cancelled", "timeout"]
+    assert _statuses(None) is None and _statuses([]) is None

@@ -86,7 +86,10 @@ def _template(path: str) -> re.Pattern[str]:
 
 
 def _loc_path(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    """pydantic's location without where in the request it was (its first part): a field
+    that is itself named `path` or `body` keeps its name."""
+    where = ("body", "query", "path", "header", "cookie")
+    parts = [str(p) for p in (loc[1:] if loc and loc[0] in where else loc)]
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 

@@ -246,7 +246,9 @@ def register_pack(settings: Settings, path: str, output: str, console: Console,
     try:
         body = Api(settings).call("POST", "/packs/register", json={"path": path})
     except (ApiError, ConnectionError) as exc:
-        return report_api_error(err, exc)
+        code = report_api_error(err, exc)
+        # The pack has problems (422, each with file:line:column): as `attune validate` says so.
+        return 1 if isinstance(exc, ApiError) and exc.status == 422 else code
     if not dump(console, body, output):
         pack = body["data"]
         console.print(f"registered pack {pack.get('ref')}", highlight=False)

@@ -63,7 +63,8 @@ def serve(main: Any) -> None:
 
 
 def parse_params(pairs: list[str], params_json: str | None,
-                 schema: Callable[[], dict[str, str] | None] | None = None) -> dict[str, Any]:
+                 schema: Callable[[], dict[str, str] | None] | None = None,
+                 option: str = "--params-json") -> dict[str, Any]:
     """`k=v` pairs over --params-json. Each value is read by its parameter's declared type
     (`schema()`: name -> type, fetched only when there are pairs): a string stays the text typed
     (`2024-01-01`, `no`, `007`), integer/number/boolean/array/object values must parse as such
@@ -74,9 +75,9 @@ def parse_params(pairs: list[str], params_json: str | None,
         try:
             params = json.loads(params_json)
         except json.JSONDecodeError as exc:
-            fail_usage(f"--params-json is not valid JSON: {exc}")
+            fail_usage(f"{option} is not valid JSON: {exc}")
         if not isinstance(params, dict):
-            fail_usage("--params-json must be a JSON object")
+            fail_usage(f"{option} must be a JSON object")
     types = (schema() or {}) if pairs and schema else {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -317,7 +318,8 @@ def execution_get(execution_id: str, output: str = OutputOpt, api_url: str | Non
 
 @execution_app.command("list")
 def execution_list(
-    status: str | None = typer.Option(None, "--status", help="One status, or several: failed,timeout"),
+    status: list[str] = typer.Option(None, "--status",
+                                     help="One status, or several: failed,timeout (or --status repeated)"),
     action_ref: str | None = typer.Option(None, "--action", help="exact ref or pack.*"),
     parent: int | None = typer.Option(None, "--parent"),
     top_level_only: bool = typer.Option(False, "--top-level-only"),
@@ -329,8 +331,7 @@ def execution_list(
     """List executions, newest first."""
     from attune.cli.api_client import list_executions
 
-    statuses = [v.strip() for v in status.split(",") if v.strip()] if status else None
-    filters = {"status": statuses, "action_ref": action_ref, "parent": parent, "page": page,
+    filters = {"status": _statuses(status), "action_ref": action_ref, "parent": parent, "page": page,
                "per_page": per_page, "top_level_only": top_level_only or None}
     raise typer.Exit(list_executions(Settings.load(api_url=api_url), filters, output, out, err))
 
@@ -391,16 +392,21 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: str | No
 
 @inquiry_app.command("list")
 def inquiry_list(
-    status: str | None = typer.Option(
-        None, "--status", help="pending, responded, timeout, cancelled (or several: a,b)"),
+    status: list[str] = typer.Option(
+        None, "--status", help="pending, responded, timeout, cancelled (or several: a,b, or --status repeated)"),
     output: str = OutputOpt,
     api_url: str | None = ApiOpt,
 ) -> None:
     """List inquiries (human approvals), newest first."""
     from attune.cli.api_client import list_inquiries
 
-    statuses = [v.strip() for v in status.split(",") if v.strip()] if status else None
-    raise typer.Exit(list_inquiries(Settings.load(api_url=api_url), statuses, output, out, err))
+    raise typer.Exit(list_inquiries(Settings.load(api_url=api_url), _statuses(status), output, out, err))
+
+
+def _statuses(given: list[str] | None) -> list[str] | None:
+    """`--status a,b --status c`: every status named, in either form."""
+    found = [v.strip() for option in given or [] for v in option.split(",") if v.strip()]
+    return found or None
 
 
 @inquiry_app.command("get")
@@ -423,7 +429,8 @@ def inquiry_respond(
     from attune.cli.api_client import inquiry_schema, respond_inquiry
 
     settings = Settings.load(api_url=api_url)
-    response = parse_params(answer or [], response_json, lambda: inquiry_schema(settings, inquiry_id))
+    response = parse_params(answer or [], response_json, lambda: inquiry_schema(settings, inquiry_id),
+                            option="--response-json")
     raise typer.Exit(respond_inquiry(settings, inquiry_id, response, output, out, err))
 
 

@@ -19,7 +19,9 @@ STATUS_STYLE = {"completed": "green", "failed": "red", "timeout": "red", "cancel
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    """Lines are never wrapped by us (soft wrap): a message piped to a file or grep keeps its
+    `file:line:column: message` on one line; a terminal wraps what is too long itself."""
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def dump(console: Console, data: Any, output: str) -> bool:
