@@ -354,3 +354,25 @@ def test_an_attempt_with_a_reserved_id_is_written_under_it(db: Database) -> None
     assert written["a"] == ids[0]
     assert written["b"] not in ids
     assert apply.claim(db, record("a", seq=3)) == ids[0]  # a late claim finds the same row
+
+
+def test_an_inquiry_asked_before_its_attempt_was_recorded_is_linked_once_it_is(db: Database) -> None:
+    """An action asks through the API before the mirror writes its attempt's record: the
+    inquiry knows the attempt by key, and gets the record's id as soon as that exists."""
+    from attune.records import inquiries
+
+    target = submitted(db)
+    asking = record("ask", "running")
+    with db.session() as s:
+        row, created = inquiries.create(s, attempt_key=asking.key, root_workflow_id=WF, prompt="Ship?",
+                                        response_schema={}, purpose=None, assigned_to=None, timeout_seconds=None)
+        assert created and row.execution is None
+    apply.apply_snapshot(db, target, snapshot(asking))
+    (attempt,) = rows(db, target.execution_id)
+    with db.session() as s:
+        found, total = inquiries.list_inquiries(s, inquiries.InquiryFilter(execution=attempt.id), 1, 10)
+        assert total == 1 and found[0].execution == attempt.id
+    with db.session() as s:  # kept
+        assert s.scalar(select(InquiryRow.execution).where(InquiryRow.id == found[0].id)) == attempt.id
+        none, total = inquiries.list_inquiries(s, inquiries.InquiryFilter(execution=target.execution_id), 1, 10)
+        assert (none, total) == ([], 0)

@@ -183,6 +183,11 @@ async def test_an_action_asks_with_its_token_and_wait_for_holds_the_next_task(ap
     # What an execution token must not do, and what it may.
     assert asked["refused"] == {"list_executions": 403, "submit": 403, "respond": 403, "packs": 403}
     assert asked["own"] == 200
+    # Asked before its attempt's record was written: the inquiry names that record once it is.
+    linked = (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]
+    assert linked["execution"] == create["id"], linked
+    listed = (await api.get("/inquiries", params={"execution": create["id"]})).json()["items"]
+    assert [i["id"] for i in listed] == [inquiry["id"]]
     ship = (await tasks(api, top["id"]))["ship"][0]
     assert ship["status"] == "scheduled" and ship["status_detail"] == f"waiting for inquiry {inquiry['id']}"
     answer = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"by": "ana"}})

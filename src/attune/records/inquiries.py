@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from attune.records.models import ExecutionRow, InquiryRow, utcnow
@@ -39,8 +39,9 @@ def create(s: Session, *, attempt_key: str, root_workflow_id: str, prompt: str,
     key = identity(attempt_key, purpose, prompt)
     existing = s.scalar(select(InquiryRow).where(InquiryRow.key == key))
     if existing is not None:
+        link_executions(s, [existing])
         return existing, False
-    execution = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == attempt_key))
+    execution = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == attempt_key))  # mostly None yet
     row = InquiryRow(
         key=key, execution=execution, execution_key=attempt_key, root_workflow_id=root_workflow_id,
         purpose=purpose, prompt=prompt, response_schema=response_schema, assigned_to=assigned_to,
@@ -51,11 +52,27 @@ def create(s: Session, *, attempt_key: str, root_workflow_id: str, prompt: str,
     return row, True
 
 
+def link_executions(s: Session, rows: list[InquiryRow]) -> None:
+    """An action that asks through the API mostly does so before the records mirror has written
+    its attempt's record: its inquiry names the attempt by key until then. The record's id is
+    filled in (and kept) once that record exists, as the inquiry is read."""
+    keys = {row.execution_key for row in rows if row.execution is None and row.execution_key}
+    if not keys:
+        return
+    found = s.execute(select(ExecutionRow.key, ExecutionRow.id).where(ExecutionRow.key.in_(keys))).all()
+    ids = {key: execution_id for key, execution_id in found}
+    for row in rows:
+        if row.execution is None and row.execution_key in ids:
+            row.execution = ids[row.execution_key]
+
+
 def _filtered(query: Select, f: InquiryFilter) -> Select:
     if f.status:
         query = query.where(InquiryRow.status.in_(f.status))
-    if f.execution is not None:
-        query = query.where(InquiryRow.execution == f.execution)
+    if f.execution is not None:  # linked, or not yet (see link_executions)
+        key = select(ExecutionRow.key).where(ExecutionRow.id == f.execution).scalar_subquery()
+        query = query.where(or_(InquiryRow.execution == f.execution,
+                                and_(InquiryRow.execution.is_(None), InquiryRow.execution_key == key)))
     if f.root_workflow_id is not None:
         query = query.where(InquiryRow.root_workflow_id == f.root_workflow_id)
     return query
@@ -63,6 +80,7 @@ def _filtered(query: Select, f: InquiryFilter) -> Select:
 
 def list_inquiries(s: Session, f: InquiryFilter, page: int, per_page: int) -> tuple[list[InquiryRow], int]:
     total = s.scalar(_filtered(select(func.count(InquiryRow.id)), f)) or 0
-    rows = s.scalars(_filtered(select(InquiryRow), f).order_by(InquiryRow.id.desc())
-                     .offset((page - 1) * per_page).limit(per_page)).all()
-    return list(rows), total
+    rows = list(s.scalars(_filtered(select(InquiryRow), f).order_by(InquiryRow.id.desc())
+                          .offset((page - 1) * per_page).limit(per_page)).all())
+    link_executions(s, rows)
+    return rows, total

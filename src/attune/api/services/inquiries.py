@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from attune.api import schemas
 from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
@@ -16,7 +18,8 @@ from attune.records.models import InquiryRow, utc, utcnow
 from attune.statuses import InquiryStatus
 
 
-def to_schema(row: InquiryRow) -> schemas.Inquiry:
+def to_schema(s: Session, row: InquiryRow) -> schemas.Inquiry:
+    records.link_executions(s, [row])
     return schemas.Inquiry.model_validate(row)
 
 
@@ -30,7 +33,7 @@ def create(state: AppState, principal: Principal, body: schemas.InquiryCreate) -
             prompt=body.prompt, purpose=body.purpose, assigned_to=body.assigned_to,
             response_schema={n: p.model_dump(exclude_defaults=True) for n, p in body.response_schema.items()},
             timeout_seconds=body.timeout_seconds)
-        return to_schema(row), created
+        return to_schema(s, row), created
 
 
 def get(state: AppState, principal: Principal, inquiry_id: int) -> schemas.Inquiry:
@@ -38,7 +41,7 @@ def get(state: AppState, principal: Principal, inquiry_id: int) -> schemas.Inqui
         row = s.get(InquiryRow, inquiry_id)
         if row is None or (principal.token is not None and row.root_workflow_id != principal.token.root):
             raise not_found("inquiry", inquiry_id)
-        return to_schema(row)
+        return to_schema(s, row)
 
 
 def list_page(state: AppState, f: records.InquiryFilter, page: int,
@@ -46,7 +49,8 @@ def list_page(state: AppState, f: records.InquiryFilter, page: int,
     with state.db.session() as s:
         rows, total = records.list_inquiries(s, f, page, per_page)
         return schemas.Page[schemas.Inquiry](
-            items=[to_schema(r) for r in rows], pagination=schemas.Pagination.of(page, per_page, total))
+            items=[schemas.Inquiry.model_validate(r) for r in rows],
+            pagination=schemas.Pagination.of(page, per_page, total))
 
 
 def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schemas.Inquiry:
@@ -64,7 +68,7 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
                            [p.detail() for p in under("response", problems)])
         row.status, row.response, row.responded_at = InquiryStatus.RESPONDED, checked, utcnow()
-        answered = to_schema(row)
+        answered = to_schema(s, row)
     state.mirror.poke()
     return answered
 
@@ -77,7 +81,7 @@ def cancel(state: AppState, inquiry_id: int) -> schemas.Inquiry:
             raise not_found("inquiry", inquiry_id)
         _still_open(row)
         row.status = InquiryStatus.CANCELLED
-        cancelled = to_schema(row)
+        cancelled = to_schema(s, row)
     state.mirror.poke()
     return cancelled
 
