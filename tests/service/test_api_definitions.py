@@ -207,3 +207,25 @@ async def test_pagination_of_actions(svc_api: httpx.AsyncClient) -> None:
     assert (await svc_api.get("/actions", params={"pack_ref": "core"})).json()["items"] == []
     error = assert_error(await svc_api.get("/actions", params={"per_page": 0}), 422, "validation_error")
     assert error["details"][0]["path"] == "per_page"
+
+
+async def test_a_secret_default_is_never_shown_and_a_round_trip_keeps_it(svc_api: httpx.AsyncClient,
+                                                                          fake_engine) -> None:
+    """Spec §7: a secret never appears in an API response in clear text, its default included.
+    What GET shows can be sent back with PUT: the ******** default stays what it was."""
+    secret = {**ECHO, "ref": "svc.deploy",
+              "parameters": {"token": {"type": "string", "secret": True, "default": "s3cr3t-default"},
+                             "region": {"type": "string", "default": "eu"}}}
+    created = await svc_api.post("/actions", json=secret)
+    assert created.status_code == 201, created.text
+    for path in ("/actions/svc.deploy", "/actions"):
+        assert "s3cr3t-default" not in (await svc_api.get(path)).text
+    shown = (await svc_api.get("/actions/svc.deploy")).json()["data"]
+    assert shown["parameters"]["token"]["default"] == "********" and shown["parameters"]["region"]["default"] == "eu"
+    back = {k: shown[k] for k in ("label", "description", "entry_point", "parameters")}
+    put = await svc_api.put("/actions/svc.deploy", json={**back, "runner_type": "bash"})
+    assert put.status_code == 200, put.text
+    started = await svc_api.post("/executions/execute", json={"action_ref": "svc.deploy", "parameters": {}})
+    assert started.status_code == 201, started.text
+    assert fake_engine.started[-1]["parameters"]["token"] == "s3cr3t-default"
+    assert "s3cr3t-default" not in started.text

@@ -147,6 +147,9 @@ async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server:
     await expect(form.get_by_label("mode")).to_have_value("plain")
     assert await form.get_by_label("mode").evaluate("el => el.tagName") == "SELECT"
     assert await form.get_by_label("token").get_attribute("type") == "password"
+    # A secret's default is never sent to the browser; left empty, the server applies it.
+    await expect(form.get_by_label("key")).to_have_value("")
+    assert await form.get_by_label("key").get_attribute("placeholder") == "(its default)"
     await expect(form.get_by_label("times")).to_have_value("1")
     await expect(form.locator("[data-field='message'] .required")).to_be_visible()
     names = form.get_by_label("names")
@@ -178,7 +181,8 @@ async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server:
     await expect(params).to_contain_text('"token": "********"')
     await expect(params).to_contain_text('"mode": "loud"')
     await expect(page.get_by_label("result fields")).to_contain_text('"times": 2')
-    assert "hunter2" not in await page.content()
+    await expect(page.get_by_label("result fields")).to_contain_text('"key": true')
+    assert "hunter2" not in await page.content() and "k3y-default" not in await page.content()
 
 
 async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None:

@@ -5,11 +5,13 @@ import type { ParameterSpec, Problem } from "../types";
 
 export type FormValues = Record<string, string | boolean>;
 
-/** The form's starting values: `given` (a run's parameters, for a re-run) over the defaults. */
+/** The form's starting values: `given` (a run's parameters, for a re-run) over the defaults.
+ *  A secret's default is not shown (the API sends it masked): its field starts empty, and left
+ *  empty it is left out, so the server applies the default. */
 export function initialValues(params: Record<string, ParameterSpec>, given: Record<string, unknown> = {}): FormValues {
   const values: FormValues = {};
   for (const [name, spec] of Object.entries(params)) {
-    const d = name in given ? given[name] : spec.default;
+    const d = name in given ? given[name] : spec.secret ? undefined : spec.default;
     if (spec.type === "boolean") values[name] = d === true;
     else if (d === undefined || d === null) values[name] = "";
     else if (spec.type === "array" || spec.type === "object") {
@@ -138,6 +140,7 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
             <input id={id} name={name} type={spec.secret ? "password" : "text"}
               inputMode={numeric ? (spec.type === "integer" ? "numeric" : "decimal") : undefined}
               autoComplete={spec.secret ? "new-password" : "off"} value={String(value ?? "")}
+              placeholder={spec.secret && spec.default != null && spec.default !== "" ? "(its default)" : undefined}
               aria-invalid={invalid} aria-describedby={describedBy} onChange={(e) => set(name, e.target.value)} />
           );
         }

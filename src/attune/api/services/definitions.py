@@ -15,11 +15,12 @@ from attune.api import schemas
 from attune.api.errors import ApiError, not_found
 from attune.api.services import workflow_files
 from attune.packs.loader import load_pack, parse_workflow_text
-from attune.packs.models import Action
+from attune.packs.models import Action, ParameterSpec
 from attune.packs.problems import PackError, Problem, Reporter
 from attune.packs.schema import ACTION_NAME, check_action_yaml
 from attune.records import definitions as store
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
+from attune.secrets import REDACTED
 
 
 # --- packs -----------------------------------------------------------------------------------------
@@ -68,9 +69,25 @@ def pack_or_404(s: Session, ref: str) -> PackRow:
 
 # --- actions and workflows ---------------------------------------------------------------------------
 def action_out(row: ActionRow) -> schemas.ActionOut:
-    data = store.action_model(row).model_dump(exclude={"workflow", "pack_dir"})
-    return schemas.ActionOut(**data, id=row.id, is_workflow=row.is_workflow,
-                             created=row.created, updated=row.updated)
+    action = store.action_model(row)
+    data = action.model_dump(exclude={"workflow", "pack_dir", "parameters"})
+    return schemas.ActionOut(**data, parameters=_shown(action.parameters), id=row.id,
+                             is_workflow=row.is_workflow, created=row.created, updated=row.updated)
+
+
+def _shown(parameters: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
+    """A secret's default is as secret as its value (spec §7): shown as ********; sent back so
+    in a PUT, it stays what it was (_kept_secrets)."""
+    return {name: spec.model_copy(update={"default": REDACTED})
+            if spec.secret and spec.default is not None else spec for name, spec in parameters.items()}
+
+
+def _kept_secrets(action: Action, before: ActionRow) -> Action:
+    old = store.action_model(before).parameters
+    kept = {name: spec.model_copy(update={"default": old[name].default})
+            if spec.secret and spec.default == REDACTED and name in old else spec
+            for name, spec in action.parameters.items()}
+    return action.model_copy(update={"parameters": kept})
 
 
 def workflow_out(row: WorkflowDefinitionRow | None) -> schemas.WorkflowOut:
@@ -78,7 +95,7 @@ def workflow_out(row: WorkflowDefinitionRow | None) -> schemas.WorkflowOut:
     action = store.action_model(row.action)
     return schemas.WorkflowOut(
         id=row.id, ref=row.ref, pack_ref=row.pack_ref, label=action.label,
-        description=action.description, enabled=action.enabled, parameters=action.parameters,
+        description=action.description, enabled=action.enabled, parameters=_shown(action.parameters),
         output=action.output, workflow_file=row.workflow_file, definition=row.definition,
         created=row.created, updated=row.updated,
     )
@@ -185,7 +202,7 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
     check_immutable(row, body)
     if row.is_workflow:
         raise ApiError(409, f"'{ref}' is a workflow: update it with PUT /workflows/{ref}")
-    row = store.save_action(s, row.pack, _script_action(body, ref, row.pack), row)
+    row = store.save_action(s, row.pack, _kept_secrets(_script_action(body, ref, row.pack), row), row)
     s.flush()
     return action_out(row)
 
@@ -206,7 +223,7 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     check_immutable(row, body)
     if body.workflow_file is None:  # keep the file it was loaded from
         body = body.model_copy(update={"workflow_file": row.workflow and row.workflow.workflow_file})
-    action = _workflow_action(body, ref, row.pack)
+    action = _kept_secrets(_workflow_action(body, ref, row.pack), row)
     files = workflow_files.planned(row.pack.path, action, existing_ref=ref)
     row = store.save_action(s, row.pack, action, row)
     s.flush()

@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# uit.form: answer with the parameters it got (JSON on stdin), minus the secret's value.
+# uit.form: answer with the parameters it got (JSON on stdin), minus the secrets' values.
 set -euo pipefail
-python3 -c 'import json,sys; p=json.load(sys.stdin); p["token"]=bool(p.get("token")); print(json.dumps(p))'
+python3 -c 'import json,sys; p=json.load(sys.stdin); p["token"]=bool(p.get("token")); p["key"]=p.get("key")=="k3y-default"; print(json.dumps(p))'
