@@ -101,6 +101,10 @@ class WorkflowSnapshot(RunState):
     # The server said the run was open when it was read (None: not known). A reader then needs
     # no second describe to learn whether it ended from outside.
     server_open: bool | None = None
+    # When the server says the (current Temporal) run started and, once closed, ended: the run's
+    # own times, where the records would otherwise take the moment the reader first heard.
+    run_started_at: datetime | None = None
+    run_closed_at: datetime | None = None
 
 
 class RunEnd(BaseModel):

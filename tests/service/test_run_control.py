@@ -370,6 +370,23 @@ async def test_a_plain_rerun_keeps_nothing(api: httpx.AsyncClient) -> None:
     assert view["kept_tasks"] == [] and sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t1", "t2"]
 
 
+async def test_a_workflows_times_are_its_runs_not_when_the_records_heard(api: httpx.AsyncClient) -> None:
+    """A short run is often read only once it has ended: its record still starts before its
+    first task and ends after its last, and each task's record is created before it ran."""
+    from datetime import datetime
+
+    top = await submit(api, "ctl.chain9", fail_at=0)
+    done = await ended(api, top["id"])
+    view = (await api.get(f"/executions/{top['id']}/workflow")).json()["data"]
+    at = datetime.fromisoformat
+    started, ended_at = at(done["started_at"]), at(done["ended_at"])
+    assert len(view["tasks"]) == 9
+    for task in view["tasks"]:
+        assert at(task["created"]) <= at(task["started_at"]) <= at(task["ended_at"]), task
+        assert started <= at(task["started_at"]) and at(task["ended_at"]) <= ended_at, (done, task)
+    assert at(done["created"]) <= started
+
+
 async def test_rerun_with_the_same_or_edited_parameters(api: httpx.AsyncClient) -> None:
     first = await submit(api, "ctl.step", n=3)
     await ended(api, first["id"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -73,6 +73,18 @@ class _Described:
         info = raw.workflow_execution_info
         self.status = WorkflowExecutionStatus(info.status) if info.status else None
         self.history_length = info.history_length
+
+    @property
+    def start_time(self) -> datetime | None:
+        return _when(self.raw_description.workflow_execution_info, "start_time")
+
+    @property
+    def close_time(self) -> datetime | None:
+        return _when(self.raw_description.workflow_execution_info, "close_time")
+
+
+def _when(info: Any, field: str) -> datetime | None:
+    return getattr(info, field).ToDatetime(tzinfo=UTC) if info.HasField(field) else None
 
 
 @contextmanager
@@ -228,7 +240,8 @@ class EngineClient:
                                                          ExecutionStatus.RUNNING):
                 by_key[record.key] = record
         snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq),
-                                       "server_open": open_now})
+                                       "server_open": open_now, "run_started_at": description.start_time,
+                                       "run_closed_at": description.close_time})
         if snap.status in TERMINAL:
             self._forget(workflow_id)
         elif not snap.more:

@@ -191,6 +191,7 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         wf.seq = max(wf.seq, snap.seq)
         if target.top_level:
             set_status(row, status)
+            _run_times(row, snap)
             if snap.status in TERMINAL and row.result is None:
                 row.result = final_result(snap.status, snap.result, snap.error)
             if snap.status in TERMINAL:
@@ -340,6 +341,16 @@ def final_result(status: ExecutionStatus | str, result: Any, error: str | None) 
     return {"error": error or f"Workflow {status}", "succeeded": False}
 
 
+def _run_times(row: ExecutionRow, snap: WorkflowSnapshot) -> None:
+    """A workflow's record starts and ends when its run did, as the server says, not when the
+    mirror first heard (a short run is often read only at its end: started_at was ended_at)."""
+    started = snap.run_started_at
+    if started is not None and (row.started_at is None or utc(row.started_at) > started):
+        row.started_at = started  # a run continued as new: the first one seen started first
+    if snap.run_closed_at is not None and row.status in TERMINAL:
+        row.ended_at = snap.run_closed_at
+
+
 def set_status(row: ExecutionRow, status: ExecutionStatus | str) -> None:
     new = advance(row.status, status)
     if new == row.status:
@@ -366,8 +377,10 @@ def upsert_tasks(
     for rec in records:
         row = by_key.get(rec.key)
         if row is None:
+            # Created when the attempt was dispatched, not when the mirror came to write it.
             row = ExecutionRow(id=rec.record_id if rec.record_id in reserved else None, key=rec.key,
-                               status=rec.status, retry_count=0, config={}, mirror_seq=0)
+                               status=rec.status, retry_count=0, config={}, mirror_seq=0,
+                               created=rec.started_at or utcnow())
             s.add(row)
             by_key[rec.key] = row
         _write_task(row, rec, parent, wf)
