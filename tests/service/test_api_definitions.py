@@ -229,3 +229,24 @@ async def test_a_secret_default_is_never_shown_and_a_round_trip_keeps_it(svc_api
     assert started.status_code == 201, started.text
     assert fake_engine.started[-1]["parameters"]["token"] == "s3cr3t-default"
     assert "s3cr3t-default" not in started.text
+
+
+async def test_an_action_created_through_the_api_survives_registering_its_pack_again(
+        svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
+    """Registering makes a pack's actions those of its directory: an action created through
+    the API in a pack that has one is written there (as workflows are), not dropped."""
+    created = await svc_api.post("/actions", json={**ECHO, "label": "Hello", "timeout_seconds": 30})
+    assert created.status_code == 201, created.text
+    written = svc_pack / "actions" / "hello.yaml"
+    assert "entry_point: echo.sh" in written.read_text() and "runner_type: bash" in written.read_text()
+    again = await svc_api.post("/packs/register", json={"path": str(svc_pack)})
+    assert again.status_code == 200 and "svc.hello" in again.json()["data"]["actions"]
+    kept = (await svc_api.get("/actions/svc.hello")).json()["data"]
+    assert (kept["label"], kept["timeout_seconds"], kept["runner"]) == ("Hello", 30, "shell")
+    changed = await svc_api.put("/actions/svc.hello", json={**ECHO, "label": "Hi"})
+    assert changed.status_code == 200, changed.text
+    assert "label: Hi" in written.read_text() and "timeout_seconds" not in written.read_text()
+    # A file already there that the registry does not know is someone's work: not overwritten.
+    (svc_pack / "actions" / "draft.yaml").write_text("ref: svc.draft\n")
+    refused = assert_error(await svc_api.post("/actions", json={**ECHO, "ref": "svc.draft"}), 409, "conflict")
+    assert "draft.yaml" in refused["message"] and (svc_pack / "actions" / "draft.yaml").read_text() == "ref: svc.draft\n"

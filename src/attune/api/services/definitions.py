@@ -192,8 +192,12 @@ def _new_identity(s: Session, body: schemas.ActionIn | schemas.WorkflowIn) -> tu
 
 def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
     ref, pack = _new_identity(s, body)
-    row = store.save_action(s, pack, _script_action(body, ref, pack))
+    action = _script_action(body, ref, pack)
+    path = workflow_files.planned_action(pack.path, action, existing_ref=None)
+    row = store.save_action(s, pack, action)
     s.flush()
+    if path:  # last, so a refused row leaves no file behind
+        workflow_files.write_action(path, _yaml_keys(body), action)
     return action_out(row)
 
 
@@ -202,9 +206,18 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
     check_immutable(row, body)
     if row.is_workflow:
         raise ApiError(409, f"'{ref}' is a workflow: update it with PUT /workflows/{ref}")
-    row = store.save_action(s, row.pack, _kept_secrets(_script_action(body, ref, row.pack), row), row)
+    action = _kept_secrets(_script_action(body, ref, row.pack), row)
+    path = workflow_files.planned_action(row.pack.path, action, existing_ref=ref)
+    row = store.save_action(s, row.pack, action, row)
     s.flush()
+    if path:
+        workflow_files.write_action(path, _yaml_keys(body), action)
     return action_out(row)
+
+
+def _yaml_keys(body: schemas.ActionIn) -> dict[str, Any]:
+    """The body's keys as an action YAML has them: those given, without ref, pack_ref."""
+    return body.model_dump(exclude_unset=True, exclude={"ref", "pack_ref", "parameters"})
 
 
 def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:

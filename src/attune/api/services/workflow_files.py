@@ -1,10 +1,12 @@
-"""Workflows saved through the API, written into their pack's directory (the two-file layout).
+"""Actions and workflows saved through the API, written into their pack's directory.
 
 A workflow created or replaced through `POST/PUT /workflows` in a pack that was registered from a
 directory lands on disk as `actions/<name>.yaml` (the action: ref, label, parameters, ...) and
 `actions/<workflow_file>` (the graph, written verbatim when it came as YAML so comments and
-`__chart_meta__` survive), so the next `attune pack register` or `attune up` loads the same
-workflow. Packs created through the API have no directory: nothing is written for them.
+`__chart_meta__` survive); a script action (`POST/PUT /actions`) as its `actions/<name>.yaml`. So
+the next `attune pack register` or `attune up`, which makes the pack's actions those of its
+directory, loads the same ones instead of dropping them. Packs created through the API have no
+directory: nothing is written for them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,29 @@ def planned(pack_dir: str | None, action: Action, *, existing_ref: str | None) -
     return WorkflowFiles(action_path, workflow_path)
 
 
+def planned_action(pack_dir: str | None, action: Action, *, existing_ref: str | None) -> Path | None:
+    """Where a script action's YAML goes (as `planned`, for the one file); None: no directory."""
+    if not pack_dir:
+        return None
+    root = Path(pack_dir)
+    actions = root / "actions"
+    path = (_declaring_file(actions, existing_ref) if existing_ref else None) \
+        or _inside(root, actions / f"{action.name}.yaml", "ref")
+    if existing_ref is None and path.exists():
+        raise ApiError(409, f"cannot create '{action.ref}': {path} already exists in the pack "
+                            "directory; register the pack or choose another name",
+                       [{"path": "ref", "message": f"file exists: {path}"}])
+    return path
+
+
+def write_action(path: Path, body: dict[str, Any], action: Action) -> None:
+    """The action YAML from the request's keys (an action YAML as JSON), parameters as kept."""
+    data: dict[str, Any] = {"ref": action.ref, **body}
+    data["parameters"] = _parameters(action)
+    _atomic_write(path, yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, [])},
+                                       sort_keys=False, allow_unicode=True, width=100))
+
+
 def write(files: WorkflowFiles, action: Action, workflow_text: str) -> None:
     """Both files, each replaced atomically (a reader never sees half a file)."""
     ending = "" if workflow_text.endswith("\n") else "\n"
@@ -66,13 +91,17 @@ def action_yaml(action: Action) -> str:
         data["enabled"] = False
     data["workflow_file"] = action.workflow_file
     if action.parameters:
-        data["parameters"] = {name: {"type": spec.type} | spec.model_dump(exclude_defaults=True)
-                              for name, spec in action.parameters.items()}
+        data["parameters"] = _parameters(action)
     if action.output:
         data["output"] = action.output
     if action.tags:
         data["tags"] = list(action.tags)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _parameters(action: Action) -> dict[str, Any]:
+    return {name: {"type": spec.type} | spec.model_dump(exclude_defaults=True)
+            for name, spec in action.parameters.items()}
 
 
 def workflow_text(body_yaml: str | None, definition: dict[str, Any] | None) -> str:
