@@ -161,6 +161,22 @@ async def test_an_unanswered_core_ask_times_out_and_a_late_answer_is_refused(api
     assert (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]["status"] == "timeout"
 
 
+async def test_a_core_ask_tasks_timeout_bounds_its_wait_and_its_inquiry(api: httpx.AsyncClient) -> None:
+    """A task's `timeout` overrides its action's (spec §2): on core.ask it is the wait, shorter
+    than the inquiry's own timeout_seconds here, and the inquiry expires with it."""
+    top = await submit(api, "ctl.approve_soon")
+    inquiry = await pending_inquiry(api)
+    done = await ended(api, top["id"], timeout=30)
+    assert done["result"]["expired"] is True, done["result"]
+    assert (await tasks(api, top["id"]))["ask"][0]["status"] == "timeout"
+
+    async def expired() -> bool:
+        return (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]["status"] == "timeout"
+    await until(expired, "the inquiry to expire with the task", timeout=10)
+    late = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": True}})
+    assert late.status_code == 409
+
+
 async def test_cancelling_a_waiting_workflow_cancels_its_inquiry(api: httpx.AsyncClient) -> None:
     top = await submit(api, "ctl.approve")
     inquiry = await pending_inquiry(api)

@@ -77,6 +77,9 @@ TELL_STARTED = "attune_tell_started"  # run control reaches a nested run once it
 # An inquiry's timeout_at without a zone (an API on SQLite sent it so) is UTC. Its timer used to
 # fail (naive minus aware datetime): runs from before replay without one. After BASELINE.
 INQUIRY_TIMER_UTC = "attune_inquiry_timer_utc"
+# A core.ask task's `timeout` bounds its wait (and its inquiry) like its own timeout_seconds;
+# it was ignored. Asked only for tasks that have one: runs from before replay as they were.
+ASK_TASK_TIMEOUT = "attune_ask_task_timeout"
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
 # a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
@@ -396,7 +399,7 @@ class AttuneWorkflow:
                        timeout_seconds=_timeout(dispatch, action),
                        starts_at_once=child or asks or action.local,
                        child_workflow_id=self._child_id(dispatch.key) if child else None,
-                       asks=_question(dispatch.input) if asks else None, now=workflow.now(),
+                       asks=self._question(dispatch) if asks else None, now=workflow.now(),
                        record_id=self.ids.take() if runs_process else None)
         self.handles[dispatch.key] = asyncio.create_task(self._attempt(dispatch, action, refusal))
 
@@ -507,8 +510,7 @@ class AttuneWorkflow:
         """core.ask: the records mirror creates the inquiry from this attempt's record and tells
         this run its id, then its answer; the task ends with the answer (or times out)."""
         asking = record_key(workflow.info().workflow_id, dispatch.key)
-        timeout = dispatch.input.get("timeout_seconds")
-        timeout = float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None
+        timeout = self._ask_timeout(dispatch)
         try:
             await workflow.wait_condition(lambda: resolved(self.desk.by_key.get(asking)),
                                           timeout=timeout)
@@ -525,6 +527,23 @@ class AttuneWorkflow:
         response = state.response if isinstance(state.response, dict) else {"response": state.response}
         return Outcome(status=TaskStatus.SUCCEEDED, result={
             "succeeded": True, "inquiry_id": state.id, "response": state.response, "data": response})
+
+    def _ask_timeout(self, dispatch: Dispatch) -> float | None:
+        """How long a core.ask waits: its timeout_seconds, or the task's `timeout` if shorter."""
+        given = dispatch.input.get("timeout_seconds")
+        timeout = float(given) if isinstance(given, (int, float)) and given > 0 else None
+        task = dispatch.timeout_seconds
+        if task is not None and (timeout is None or task < timeout) and workflow.patched(ASK_TASK_TIMEOUT):
+            return task
+        return timeout
+
+    def _question(self, dispatch: Dispatch) -> dict[str, Any]:
+        """What a core.ask task asks (its parameters), for the inquiry the mirror creates: it
+        expires when the task stops waiting."""
+        question = {k: dispatch.input.get(k) for k in ("prompt", "response_schema", "assigned_to", "timeout_seconds")}
+        if dispatch.timeout_seconds is not None:
+            question["timeout_seconds"] = self._ask_timeout(dispatch)
+        return question
 
     # ---- run control: signals from the API -----------------------------------------------------
 
@@ -700,11 +719,6 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return dict(self.conductor.task_states()) if self.conductor else {}
-
-
-def _question(params: dict[str, Any]) -> dict[str, Any]:
-    """What a core.ask task asks (its parameters), for the inquiry the mirror creates."""
-    return {k: params.get(k) for k in ("prompt", "response_schema", "assigned_to", "timeout_seconds")}
 
 
 def _inquiry_id(value: int | str) -> int | None:
