@@ -128,7 +128,8 @@ class EngineClient(Protocol):
                     max_nesting_depth: int | None = None,
                     continue_after: int | None = None,
                     resume: dict[str, Any] | None = None,
-                    record_ids: list[int] | None = None) -> None: ...
+                    record_ids: list[int] | None = None,
+                    execution_id: int | None = None) -> None: ...
 
     async def snapshot(self, workflow_id: str, since: int = 0, *,
                        patient: bool = True) -> WorkflowSnapshot: ...

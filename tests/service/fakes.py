@@ -79,7 +79,8 @@ class FakeEngine:
                     max_nesting_depth: int | None = None,
                     continue_after: int | None = None,
                     resume: dict[str, Any] | None = None,
-                    record_ids: list[int] | None = None) -> None:
+                    record_ids: list[int] | None = None,
+                    execution_id: int | None = None) -> None:
         if self.fail_start is not None:
             raise self.fail_start
         self.started.append({"catalog": catalog, "action_ref": action_ref,

@@ -403,6 +403,15 @@ async def test_a_workflows_times_are_its_runs_not_when_the_records_heard(api: ht
     assert at(done["created"]) <= started
 
 
+async def test_system_execution_id_is_the_id_the_api_and_cli_take(api: httpx.AsyncClient) -> None:
+    """As in Attune, `system.execution_id` is the execution's record id (a number), what
+    `attune execution get` and GET /executions/{id} take; `system.workflow_id` is Temporal's."""
+    top = await submit(api, "ctl.system_ids")
+    done = await ended(api, top["id"])
+    assert done["result"] == {"execution_id": top["id"], "workflow_id": top["workflow_id"],
+                              "echoed": top["id"], "succeeded": True}, done
+
+
 async def test_rerun_with_the_same_or_edited_parameters(api: httpx.AsyncClient) -> None:
     first = await submit(api, "ctl.step", n=3)
     await ended(api, first["id"])

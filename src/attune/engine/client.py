@@ -139,6 +139,7 @@ class EngineClient:
         continue_after: int | None = None,
         resume: dict[str, Any] | None = None,
         record_ids: list[int] | None = None,
+        execution_id: int | None = None,
     ) -> None:
         action = catalog[action_ref]
         kind = "workflow" if action.is_workflow else f"{action.runner} action"
@@ -157,7 +158,7 @@ class EngineClient:
                           **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
                           **({"continue_after": continue_after} if continue_after else {}),
                           **({"resume": resume} if resume else {}),
-                          record_ids=record_ids, baseline=BASELINE_LEVEL),
+                          record_ids=record_ids, execution_id=execution_id, baseline=BASELINE_LEVEL),
             id=workflow_id,
             task_queue=self.task_queue,
             static_summary=f"{action_ref} ({kind})",

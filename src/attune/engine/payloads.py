@@ -79,6 +79,9 @@ class WorkflowInput(BaseModel):
     # asks `api_url` for more as it uses them up. None: started without the API (`--direct`),
     # so it never asks, and each task's worker claims its id if an API answers.
     record_ids: list[int] | None = None
+    # This execution's own record id when the API submitted it: `system.execution_id`, the id
+    # `attune execution get` takes (as in Attune). None (nested runs, `--direct`): the workflow id.
+    execution_id: int | None = None
     # Runtime task queues are "<prefix>-<runtime>": separate worker fleets on one server.
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Identity of this run in the execution tree, for record keys of nested workflows.

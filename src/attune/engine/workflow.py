@@ -166,7 +166,8 @@ class AttuneWorkflow:
         parameters = (expression_parameters if self.semantics.null_parameters
                       else apply_defaults)(self.action, inp.parameters)
         system = inp.carry.system if inp.carry else {
-            "execution_id": info.workflow_id, "workflow_start": info.start_time.isoformat()}
+            "execution_id": inp.execution_id if inp.execution_id is not None else info.workflow_id,
+            "workflow_id": info.workflow_id, "workflow_start": info.start_time.isoformat()}
         self.conductor = Conductor(
             definition,
             parameters,

@@ -54,6 +54,7 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
         await client.start(catalog=accepted.catalog, action_ref=accepted.action.ref,
                            parameters=accepted.parameters, workflow_id=accepted.workflow_id,
                            pack_configs=accepted.configs, record_ids=accepted.task_ids,
+                           execution_id=accepted.row_id,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
                            max_nesting_depth=state.settings.max_nesting_depth,
                            continue_after=state.settings.continue_as_new_after, resume=resume)
