@@ -250,3 +250,30 @@ async def test_an_action_created_through_the_api_survives_registering_its_pack_a
     (svc_pack / "actions" / "draft.yaml").write_text("ref: svc.draft\n")
     refused = assert_error(await svc_api.post("/actions", json={**ECHO, "ref": "svc.draft"}), 409, "conflict")
     assert "draft.yaml" in refused["message"] and (svc_pack / "actions" / "draft.yaml").read_text() == "ref: svc.draft\n"
+
+
+async def test_what_get_answers_can_be_put_back(svc_api: httpx.AsyncClient) -> None:
+    """GET, edit, PUT: the fields only an answer has (id, created, updated, is_workflow, the
+    resolved `runner`) are taken as read, and nothing the action had is lost on the way."""
+    created = await svc_api.post("/actions", json={**ECHO, "local": True, "timeout_seconds": 30,
+                                                   "warm_start": False})
+    assert created.status_code == 201, created.text
+    read = (await svc_api.get("/actions/svc.hello")).json()["data"]
+    put = await svc_api.put("/actions/svc.hello", json={**read, "label": "Edited"})
+    assert put.status_code == 200, put.text
+    again = (await svc_api.get("/actions/svc.hello")).json()["data"]
+    assert again["label"] == "Edited" and again["local"] is True and again["warm_start"] is False
+    assert {k: v for k, v in again.items() if k not in ("label", "updated")} == \
+           {k: v for k, v in read.items() if k not in ("label", "updated")}
+    # A workflow's graph goes back as its YAML (`definition` in an answer is the normalized
+    # graph, read-only); the rest of the answer as read.
+    flow = (await svc_api.get("/workflows/svc.chain")).json()["data"]
+    files = (await svc_api.get("/workflows/svc.chain/files")).json()["data"]
+    body = {k: v for k, v in flow.items() if k != "definition"} | {"yaml": files["workflow_yaml"]}
+    put = await svc_api.put("/workflows/svc.chain", json={**body, "description": "Edited"})
+    assert put.status_code == 200, put.text
+    assert (await svc_api.get("/workflows/svc.chain")).json()["data"]["description"] == "Edited"
+    # A real typo is still refused, naming it.
+    error = assert_error(await svc_api.put("/actions/svc.hello", json={**read, "lable": "x"}), 422,
+                         "validation_error")
+    assert error["details"][0]["path"] == "lable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
@@ -167,7 +167,18 @@ class PackOut(_Out):
     updated: datetime
 
 
+# What a GET answer carries that a PUT cannot set: ignored, so GET, edit, PUT works.
+_READ_ONLY = ("id", "created", "updated", "is_workflow")
+
+
 class _ActionFields(_In):
+    @model_validator(mode="before")
+    @classmethod
+    def _without_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(key in data for key in _READ_ONLY):
+            data = {k: v for k, v in data.items() if k not in _READ_ONLY}
+        return data
+
     ref: str | None = Field(None, description="<pack>.<name>; immutable once created (a PUT may "
                                               "repeat it; a different one is refused)")
     pack_ref: str | None = Field(None, description="Defaults to the part of ref before the dot")
@@ -182,6 +193,21 @@ class _ActionFields(_In):
 
 class ActionIn(_ActionFields):
     """An action YAML's keys, as JSON: checked by the same rules as a pack's files."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_read(cls, data: Any) -> Any:
+        """A GET answer's spelling: `runner` (the runner_type it resolved to), and a script
+        action's `workflow_file: null`."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("workflow_file", "") is None:
+            del data["workflow_file"]
+        if "runner" in data:
+            runner = data.pop("runner")
+            data.setdefault("runner_type", runner)
+        return data
 
     runner_type: RunnerType = Field(
         description="The interpreter: shell (or bash, sh), python "
@@ -215,6 +241,10 @@ class _DefinitionOut(_Out):
 class ActionOut(_DefinitionOut):
     runner: str | None = None
     entry_point: str | None = None
+    warm_start: bool = True
+    local: bool = False
+    runtime_version: str | None = None
+    default_execution_permission_set_refs: list[str] = Field(default_factory=list)
     parameter_delivery: str
     parameter_format: str
     output_format: str
