@@ -161,8 +161,12 @@ async def test_keyset_paging_edges(svc_api: httpx.AsyncClient) -> None:
     ids = [(await submit(svc_api, "svc.echo", message=str(i)))["id"] for i in range(3)]
     last = (await svc_api.get("/executions", params={"after": ids[1]})).json()
     assert [e["id"] for e in last["items"]] == [ids[0]]
+    # Two newer rows come before it: a page that starts after them has a previous one, whatever
+    # the number its page gets.
     assert last["pagination"] == {"page": 1, "page_size": 50, "total_items": 3, "total_pages": 1,
-                                       "has_previous": False, "has_next": False, "next_after": None}
+                                       "has_previous": True, "has_next": False, "next_after": None}
+    first = (await svc_api.get("/executions", params={"after": ids[2] + 1})).json()
+    assert len(first["items"]) == 3 and first["pagination"]["has_previous"] is False
     past = (await svc_api.get("/executions", params={"after": ids[0]})).json()
     assert past["items"] == [] and not past["pagination"]["has_next"]
     off_boundary = (await svc_api.get("/executions", params={"after": ids[2], "per_page": 1})).json()

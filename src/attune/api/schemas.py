@@ -57,10 +57,11 @@ class KeysetPagination(Pagination):
 
     @classmethod
     def keyset(cls, page: int, page_size: int, total: int, has_next: bool,
-               last_id: int | None) -> KeysetPagination:
-        base = Pagination.of(page, page_size, total)
-        return cls(**{**base.model_dump(), "has_next": has_next,
-                      "next_after": last_id if has_next else None})
+               last_id: int | None, has_previous: bool | None = None) -> KeysetPagination:
+        base = Pagination.of(page, page_size, total).model_dump()
+        if has_previous is not None:  # an `after` page: newer rows exist whatever its number
+            base["has_previous"] = has_previous
+        return cls(**{**base, "has_next": has_next, "next_after": last_id if has_next else None})
 
 
 class Item(BaseModel, Generic[T]):

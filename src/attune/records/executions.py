@@ -165,6 +165,7 @@ class ListedPage:
     total: int  # matching records
     page: int  # 1-based number of this page
     has_next: bool
+    has_previous: bool | None = None  # None: page > 1 says it
 
 
 def list_executions(
@@ -191,7 +192,8 @@ def list_executions(
     older = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)
                      .where(ExecutionRow.id < after)) or 0
     rows = list(s.scalars(query.where(ExecutionRow.id < after)).all())
-    return ListedPage(rows, total, max(0, total - older) // per_page + 1, len(rows) < older)
+    newer = max(0, total - older)  # matching rows at or above `after`: a previous page exists
+    return ListedPage(rows, total, newer // per_page + 1, len(rows) < older, has_previous=newer > 0)
 
 
 def task_rows(s: Session, execution_id: int) -> list[ExecutionRow]:

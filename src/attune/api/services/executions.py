@@ -158,7 +158,7 @@ def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: 
         return schemas.ExecutionPage[schemas.Execution](
             items=[to_schema(r, in_list=True) for r in listed.rows],
             pagination=schemas.KeysetPagination.keyset(listed.page, per_page, listed.total,
-                                                       listed.has_next, last),
+                                                       listed.has_next, last, listed.has_previous),
         )
 
 
