@@ -245,3 +245,13 @@ async def test_list_responses_stay_small_whatever_the_rows_hold(svc_api, fake_en
     assert listed["result"] is None and listed["omitted"] == ["result"]
     whole = (await svc_api.get(f"/executions/{top['id']}")).json()["data"]
     assert whole["result"]["data"] == "y" * 100_000 and whole["omitted"] == []
+
+
+async def test_json_sent_as_another_content_type_gets_415_naming_it(svc_api) -> None:
+    body = '{"action_ref": "svc.echo", "parameters": {"message": "hi"}}'
+    response = await svc_api.post("/executions/execute", content=body, headers={"content-type": "text/plain"})
+    assert response.status_code == 415, response.text
+    assert "text/plain" in response.json()["error"]["message"]
+    assert "application/json" in response.json()["error"]["message"]
+    ok = await svc_api.post("/executions/execute", content=body, headers={"content-type": "application/json"})
+    assert ok.status_code == 201, ok.text

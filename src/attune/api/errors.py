@@ -100,8 +100,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _envelope(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
+        ctype = request.headers.get("content-type", "")
+        if ctype and "json" not in ctype.lower() and any(e.get("loc", ())[:1] == ("body",) for e in errors):
+            # FastAPI reads a body as JSON only when it says it is: say so, not "not a dict".
+            return _envelope(415, "unsupported_media_type", f"unsupported content type '{ctype}': "
+                             "send the body as JSON, with Content-Type: application/json", [])
         if any(e.get("type") == "json_invalid" for e in errors):
             msg = next(e.get("ctx", {}).get("error", "") for e in errors if e["type"] == "json_invalid")
             return _envelope(400, "bad_request", f"request body is not valid JSON: {msg}".strip(": "), [])
