@@ -109,6 +109,19 @@ def test_what_an_action_printed_comes_out_verbatim(stack):
     assert code == 0 and json.dumps(AWKWARD + "\n") in screen, screen
 
 
+def test_a_run_outside_a_terminal_prints_a_line_per_task_state(stack):
+    """In a CI job's log there is no live table: each task attempt's state changes are lines,
+    in order, and the result follows."""
+    api, _, _ = stack
+    done = cli("run", "examples.sequence", api=api)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for task in ("compute", "double", "report"):
+        assert any(line.startswith(f"task {task} (") and line.endswith(": completed") for line in lines), lines
+    ends = [i for i, line in enumerate(lines) if line.endswith(": completed") and line.startswith("task ")]
+    assert ends == sorted(ends) and "examples.sequence" in done.stdout.split("task report")[-1]
+
+
 def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):
     api, _, _ = stack
     assert cli("run", "core.fail", api=api).returncode == 1

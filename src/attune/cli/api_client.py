@@ -95,15 +95,37 @@ def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Ta
 
 
 def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
-    """Redraw the task table until the execution ends; returns the final record."""
-    with Live(Group(), console=console, transient=not console.is_terminal,
-              refresh_per_second=8) as live:
+    """In a terminal, redraw the task table until the execution ends; elsewhere (a CI job's log,
+    a pipe), print a line each time a task attempt changes state. Returns the final record."""
+    if not console.is_terminal:
+        return _follow_in_lines(api, execution, console, interval)
+    with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
             tasks = api.children(execution["id"])
             live.update(progress_table(execution, tasks))
             if execution["status"] in TERMINAL:
                 return execution
             execution = api.execution(execution["id"], wait=interval)  # returns at the end
+
+
+def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, interval: float) -> dict:
+    seen: dict[int, str] = {}
+    while True:
+        for task in sorted(api.children(execution["id"]), key=lambda t: (t.get("created") or "", t["id"])):
+            if seen.get(task["id"]) != task["status"]:
+                seen[task["id"]] = task["status"]
+                console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}): ",
+                                            styled(task["status"])))
+        if execution["status"] in TERMINAL:
+            return execution
+        execution = api.execution(execution["id"], wait=interval)
+
+
+def _attempt(task: dict[str, Any]) -> str:
+    wt = task.get("workflow_task") or {}
+    item = f"[{wt['task_index']}]" if wt.get("task_index") is not None else ""
+    attempt = f" attempt {wt['retry_count'] + 1}" if wt.get("retry_count") else ""
+    return f"task {wt.get('task_name', '?')}{item}{attempt}"
 
 
 def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
@@ -115,15 +137,21 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
         if not wait:
             console.print(str(execution["id"]))
             return 0
-        if output == "table":
-            execution = follow(api, execution, console)
-        else:
-            while execution["status"] not in TERMINAL:
-                execution = api.execution(execution["id"], wait=20)  # < the 30 s HTTP timeout
+        execution = until_end(api, execution, output, console)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     show_result(console, execution, output)
     return exit_code(execution["status"])
+
+
+def until_end(api: Api, execution: dict[str, Any], output: str, console: Console) -> dict:
+    """The record once it has ended: followed task by task for people (table), quietly for
+    json and yaml, whose output is the record alone."""
+    if output == "table":
+        return follow(api, execution, console)
+    while execution["status"] not in TERMINAL:
+        execution = api.execution(execution["id"], wait=20)  # < the 30 s HTTP timeout
+    return execution
 
 
 # ---- `attune execution ...` -------------------------------------------------------------------------
@@ -234,7 +262,7 @@ def tail_execution(settings: Settings, execution_id: str, output: str, console: 
                    err: Console) -> int:
     api = Api(settings)
     try:
-        execution = follow(api, api.execution(execution_id), console)
+        execution = until_end(api, api.execution(execution_id), output, console)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     show_result(console, execution, output)
