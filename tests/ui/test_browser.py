@@ -233,6 +233,21 @@ async def test_execution_page_shows_items_retries_and_nested_workflows(page: Any
     await shot(page, "execution-nested")
 
 
+async def test_a_failed_tasks_long_error_is_shown_and_wraps(page: Any, ui_server: UiServer) -> None:
+    """The workflow view leaves out results over 8 KB: the task panel reads the task whole, so
+    a failed task's stderr and error show; a long unbroken line wraps inside the page."""
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.loud_flow"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    await expect(page.locator("h1 .badge")).to_have_text("failed", timeout=60_000)
+    await page.get_by_test_id("task-table").locator("tr.attempt-row").first.get_by_role("button").last.click()
+    detail = page.get_by_test_id("task-detail")
+    await expect(detail).to_contain_text("trace line 200: something went wrong")
+    await expect(detail.locator(".banner.error")).to_contain_text("FATAL:EEEE")
+    wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the page scrolls sideways by {wide} px"
+
+
 async def test_page_through_a_long_execution_list(page: Any, ui_server: UiServer) -> None:
     if SHOTS:  # the runs of the tests before this one, not the synthetic rows below
         await page.goto(f"{ui_server.url}/executions")

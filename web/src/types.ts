@@ -31,6 +31,7 @@ export interface Execution {
   status_detail: string | null; // why it is not moving, e.g. "waiting for inquiry 7"
   rerun_of: number | null; // the execution this one re-runs
   waits_for_inquiry: number | null; // -1: its wait_for did not name an inquiry id
+  omitted?: string[]; // in lists: fields left out because they are large (GET the execution)
 }
 
 export interface WorkflowExecution {

@@ -220,7 +220,13 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   );
 }
 
-function TaskDetail({ row, kept }: { row: Execution; kept: boolean }) {
+function TaskDetail({ row: listed, kept }: { row: Execution; kept: boolean }) {
+  // The workflow view leaves large inputs and results out of its task list: read this one
+  // whole (its stderr and error are what a failed task is about).
+  const partial = (listed.omitted ?? []).length > 0;
+  const whole = useLoad(() => (partial ? api<Item<Execution>>(`/executions/${listed.id}`).then((b) => b.data)
+    : Promise.resolve(undefined)), [listed.id, partial, listed.status]);
+  const row = partial && whole.data && whole.data.id === listed.id ? whole.data : listed;
   const inquiry = waitingFor(row);
   return (
     <div className="task-detail" data-testid="task-detail">
@@ -233,7 +239,7 @@ function TaskDetail({ row, kept }: { row: Execution; kept: boolean }) {
       <h3>Input</h3>
       <JsonBlock value={row.config} label="task input" />
       <h3>Output</h3>
-      <ResultView result={row.result} />
+      {partial && !whole.data && !whole.error ? <Empty>Loading…</Empty> : <ResultView result={row.result} />}
     </div>
   );
 }
