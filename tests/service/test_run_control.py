@@ -374,6 +374,20 @@ async def test_a_rerun_of_a_rerun_keeps_what_both_kept(api: httpx.AsyncClient) -
     assert sorted(t["workflow_task"]["task_name"] for t in view["kept_tasks"]) == ["t1", "t2", "t3"]
 
 
+async def test_a_rerun_keeps_every_item_of_a_with_items_task(api: httpx.AsyncClient) -> None:
+    """A with_items task's result is the list of its items' results: a re-run from failed
+    tasks keeps that list (not one item's result), and shows every item as kept."""
+    first = await submit(api, "ctl.items_then", fail_at=4)
+    assert (await ended(api, first["id"]))["status"] == "failed"
+    again = (await api.post(f"/executions/{first['id']}/rerun",
+                            json={"from_failed": True, "parameters": {"fail_at": 0}})).json()["data"]
+    done = await ended(api, again["id"])
+    assert done["result"] == {"squares": [1, 4, 9], "last": 16, "succeeded": True}, done
+    view = (await api.get(f"/executions/{again['id']}/workflow")).json()["data"]
+    kept = sorted((t["workflow_task"]["task_name"], t["workflow_task"]["task_index"]) for t in view["kept_tasks"])
+    assert kept == [("squares", 0), ("squares", 1), ("squares", 2)]
+
+
 async def test_a_plain_rerun_keeps_nothing(api: httpx.AsyncClient) -> None:
     """A re-run with parameters (not from failed tasks) runs everything: while it runs, and
     once it fails early, no task of the run it re-ran shows as kept."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from attune.contract import new_workflow_id
 from attune.records import reserved_ids
 from attune.records.models import ExecutionRow, WorkflowExecutionRow, utc, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, advance
+from attune.workflows.keys import AttemptKey
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,48 @@ def kept_tasks(s: Session, rerun_id: int) -> list[ExecutionRow]:
                 found[name] = run
                 left.discard(name)
         execution = s.scalar(select(ExecutionRow.rerun_of).where(ExecutionRow.id == execution))
-    return [found[name] for name in wanted if name in found]
+    return [row for name in wanted if name in found for row in kept_rows(s, found[name])]
+
+
+def kept_rows(s: Session, run: ExecutionRow) -> list[ExecutionRow]:
+    """The records a kept task's latest run consists of: that one, or for a with_items task
+    every item's latest attempt in that run (iteration), in item order (a slice of a large
+    with_items is a nested run whose records hold the items)."""
+    key = _attempt(run)
+    if key is None or (key.index is None and key.span is None):
+        return [run]
+    items: dict[int, ExecutionRow] = {}
+    for row in _item_rows(s, run.parent, key.task, key.iteration):
+        index = (row.workflow_task or {}).get("task_index")
+        if isinstance(index, int) and (index not in items or _started(row) >= _started(items[index])):
+            items[index] = row
+    return [items[i] for i in sorted(items)]
+
+
+def task_result(rows: list[ExecutionRow]) -> Any:
+    """A task's result as its run saw it, from `kept_rows`: the one record's result, or for a
+    with_items task the list of its items' results."""
+    if len(rows) == 1 and (key := _attempt(rows[0])) is not None and key.index is None and key.span is None:
+        return rows[0].result
+    return [row.result for row in rows]
+
+
+def _item_rows(s: Session, parent: int | None, task: str, iteration: int) -> Iterator[ExecutionRow]:
+    for row in task_rows(s, parent) if parent is not None else []:
+        key = _attempt(row)
+        if key is None or key.task != task or key.iteration != iteration:
+            continue
+        if key.span is not None:  # a slice: its items are its own nested run's records
+            yield from (r for r in task_rows(s, row.id) if (k := _attempt(r)) and k.task == task)
+        elif key.index is not None:
+            yield row
+
+
+def _attempt(row: ExecutionRow) -> AttemptKey | None:
+    try:
+        return AttemptKey.parse((row.key or "").rsplit("/", 1)[-1])
+    except ValueError:
+        return None
 
 
 def latest_runs(s: Session, execution_id: int) -> dict[str, ExecutionRow]:

@@ -298,12 +298,14 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
                                 f"({wf.error_message or 'it failed before any task ended'})")
         # What this run completed itself, and what it kept from the run it re-ran (if it did).
         completed = set(wf.completed_tasks or [])
-        runs = {name: run for name, run in records.latest_runs(s, execution_id).items()
-                if name in completed and run.status == ExecutionStatus.COMPLETED}
-        runs.update({(run.workflow_task or {})["task_name"]: run
-                     for run in records.kept_tasks(s, execution_id)})
-        return {"results": {name: run.result for name, run in runs.items()},
-                "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
+        results = {name: records.task_result(records.kept_rows(s, run))
+                   for name, run in records.latest_runs(s, execution_id).items()
+                   if name in completed and run.status == ExecutionStatus.COMPLETED}
+        kept: dict[str, list[ExecutionRow]] = {}
+        for row in records.kept_tasks(s, execution_id):
+            kept.setdefault((row.workflow_task or {})["task_name"], []).append(row)
+        results.update({name: records.task_result(rows) for name, rows in kept.items()})
+        return {"results": results, "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
 
 
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
