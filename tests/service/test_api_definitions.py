@@ -180,7 +180,8 @@ async def test_workflow_with_problems_is_422_with_positions(svc_api: httpx.Async
     assert_error(await svc_api.get("/workflows/svc.bad"), 404, "not_found")
 
 
-async def test_validate_endpoint_accepts_text_yaml_and_json(api: httpx.AsyncClient) -> None:
+async def test_validate_endpoint_accepts_text_yaml_and_json(svc_api: httpx.AsyncClient) -> None:
+    api = svc_api  # its tasks' actions are registered ones
     for ctype in ("text/plain", "application/x-yaml"):
         ok = await api.post("/workflows/validate", content=CHAIN_YAML, headers={"content-type": ctype})
         assert ok.status_code == 200 and ok.json() == {"valid": True, "errors": []}
@@ -277,3 +278,19 @@ async def test_what_get_answers_can_be_put_back(svc_api: httpx.AsyncClient) -> N
     error = assert_error(await svc_api.put("/actions/svc.hello", json={**read, "lable": "x"}), 422,
                          "validation_error")
     assert error["details"][0]["path"] == "lable"
+
+
+async def test_a_workflow_that_runs_an_unregistered_action_is_a_problem_at_its_line(
+        svc_api: httpx.AsyncClient) -> None:
+    """As registering a pack checks its tasks' actions, so do validating and saving through the
+    API (the builder's Save): it would otherwise save, and fail only when run (409)."""
+    text = CHAIN_YAML.replace("svc.echo", "core.nope")
+    result = (await svc_api.post("/workflows/validate", json={"yaml": text})).json()
+    assert result["valid"] is False
+    (problem,) = result["errors"]
+    assert problem["message"] == "unknown action 'core.nope'" and problem["line"] == 4
+    error = assert_error(await svc_api.post("/workflows", json={"ref": "svc.nope", "yaml": text}), 422,
+                         "validation_error")
+    assert "unknown action 'core.nope'" in str(error["details"])
+    fine = {"ref": "svc.fine", "yaml": CHAIN_YAML, "parameters": {"message": {"type": "string"}}}
+    assert (await svc_api.post("/workflows", json=fine)).status_code == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -28,7 +29,7 @@ _VALIDATE_BODY = {"requestBody": {"required": True, "content": {
              description="Body: the workflow file's text (text/plain or application/x-yaml) or "
                          "JSON `{yaml}`. Always 200; `errors` carry line:column.",
              openapi_extra=_VALIDATE_BODY, responses=error_responses(400, 401, 415))
-async def validate_workflow(request: Request):
+async def validate_workflow(request: Request, state: AppState = Depends(get_state)):
     raw = await request.body()
     ctype = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
     if ctype == "application/json":
@@ -43,7 +44,10 @@ async def validate_workflow(request: Request):
         text = raw.decode("utf-8", errors="replace")
     else:
         raise ApiError(415, f"unsupported content type '{ctype}': send YAML text or JSON {{yaml}}")
-    return service.validate_workflow_text(text)
+    def check() -> schemas.ValidateResult:  # reads the registry: in a thread, off the event loop
+        with state.db.session() as s:
+            return service.validate_workflow_text(s, text)
+    return await asyncio.to_thread(check)
 
 
 @router.get("", response_model=schemas.Page[schemas.WorkflowOut], summary="List workflows",

@@ -158,13 +158,14 @@ def _script_action(body: schemas.ActionIn, ref: str, pack: PackRow) -> Action:
     return _model(fields | {"pack_dir": pack.path})
 
 
-def _workflow_action(body: schemas.WorkflowIn, ref: str, pack: PackRow) -> Action:
+def _workflow_action(s: Session, body: schemas.WorkflowIn, ref: str, pack: PackRow) -> Action:
     if (body.definition is None) == (body.yaml is None):
         raise ApiError(422, "give exactly one of 'definition' (JSON) or 'yaml' (text)",
                        [{"path": "definition", "message": "definition or yaml is required"}])
     text = body.yaml if body.yaml is not None else yaml.safe_dump(body.definition, sort_keys=False)
     filename = body.workflow_file or f"{ref}.workflow.yaml"
-    definition, problems = parse_workflow_text(text, filename, dict(body.parameters))
+    definition, problems = parse_workflow_text(text, filename, dict(body.parameters),
+                                               known_actions=known_actions(s, ref))
     if definition is None:
         raise ApiError(422, f"workflow '{ref}' has {len(problems)} problem(s)", problem_details(problems))
     data = _common(body, ref, pack)
@@ -222,7 +223,7 @@ def _yaml_keys(body: schemas.ActionIn) -> dict[str, Any]:
 
 def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
     ref, pack = _new_identity(s, body)
-    action = _workflow_action(body, ref, pack)
+    action = _workflow_action(s, body, ref, pack)
     files = workflow_files.planned(pack.path, action, existing_ref=None)
     row = store.save_action(s, pack, action)
     s.flush()
@@ -236,7 +237,7 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     check_immutable(row, body)
     if body.workflow_file is None:  # keep the file it was loaded from
         body = body.model_copy(update={"workflow_file": row.workflow and row.workflow.workflow_file})
-    action = _kept_secrets(_workflow_action(body, ref, row.pack), row)
+    action = _kept_secrets(_workflow_action(s, body, ref, row.pack), row)
     files = workflow_files.planned(row.pack.path, action, existing_ref=ref)
     row = store.save_action(s, row.pack, action, row)
     s.flush()
@@ -255,7 +256,13 @@ def list_rows(s: Session, model: Any, page: int, per_page: int, **where: Any) ->
     return list(rows), total
 
 
-def validate_workflow_text(text: str) -> schemas.ValidateResult:
-    _, problems = parse_workflow_text(text, "workflow.yaml")
+def known_actions(s: Session, *also: str) -> set[str]:
+    """The refs a workflow saved or checked through the API may run: the registered ones (as
+    registering a pack checks its tasks against)."""
+    return set(s.scalars(select(ActionRow.ref)).all()) | set(also)
+
+
+def validate_workflow_text(s: Session, text: str) -> schemas.ValidateResult:
+    _, problems = parse_workflow_text(text, "workflow.yaml", known_actions=known_actions(s))
     errors = [schemas.ErrorDetail(**p.detail()) for p in problems]
     return schemas.ValidateResult(valid=not errors, errors=errors)
