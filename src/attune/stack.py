@@ -43,6 +43,12 @@ from attune.stack_record import (
 
 ROLES = (ORCHESTRATOR, *RUNTIMES)
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+# A worker or the API that exits on its own is started again, after 1, 2, 4, ... s (at most
+# RESTART_BACKOFF_MAX); one that exits this often within RESTART_WINDOW s stops the stack,
+# saying where its log is. The Temporal server is not restarted: the stack stops with it.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+RESTART_BACKOFF_MAX = 16.0
 
 
 class Stack:
@@ -52,10 +58,24 @@ class Stack:
         self.state = state
         self.members: list[tuple[str, subprocess.Popen]] = []
         self.record = StackRecord(up=RecordedProcess.of("up", os.getpid()), ports=ports)
+        self.recipes: dict[str, tuple[list[str], Path, dict[str, str]]] = {}  # role -> how to restart it
 
     def add(self, role: str, proc: subprocess.Popen) -> subprocess.Popen:
         self.members.append((role, proc))
         self.record.members.append(RecordedProcess.of(role, proc.pid))
+        write_record(self.state, self.record)
+        return proc
+
+    def spawn(self, role: str, args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+        """An `attune` command of the stack (a worker, the API), which can be restarted."""
+        self.recipes[role] = (args, log, env)
+        return self.add(role, _spawn(args, log, env))
+
+    def restart(self, role: str) -> subprocess.Popen:
+        proc = _spawn(*self.recipes[role])
+        self.members = [(r, proc if r == role else p) for r, p in self.members]
+        self.record.members = [RecordedProcess.of(role, proc.pid) if m.role == role else m
+                               for m in self.record.members]
         write_record(self.state, self.record)
         return proc
 
@@ -135,13 +155,13 @@ async def start_processes(stack: Stack, settings: Settings, *, port: int, ui_por
     metrics = metrics_binds(settings.metrics_bind)
     for role in ROLES:
         meters = ["--metrics-bind", metrics[role]] if role in metrics else []
-        stack.add(role, _spawn(["worker", "--runtime", role, *meters], logs / f"worker-{role}.log", env))
+        stack.spawn(role, ["worker", "--runtime", role, *meters], logs / f"worker-{role}.log", env)
     if metrics:
         console.print("SDK metrics: " + ", ".join(f"{role} http://{bind}/metrics"
                                                   for role, bind in metrics.items()), highlight=False)
     if with_api:
-        stack.add("api", _spawn(["api", "--port", str(settings.api_port), "--host", settings.api_host],
-                                logs / "api.log", env))
+        stack.spawn("api", ["api", "--port", str(settings.api_port), "--host", settings.api_host],
+                    logs / "api.log", env)
     console.print(f"logs in {logs}", highlight=False)
 
 
@@ -239,10 +259,31 @@ async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_
     console.print(Text.assemble(("attune is up", "bold green"), " — Ctrl-C stops everything"))
     if demo:
         await _run_demo(demo, settings, console)
-    while not (gone := stack.exited()):
+    await _supervise(stack, console)
+
+
+async def _supervise(stack: Stack, console: Console) -> None:
+    """Start again a worker or the API that exited on its own (its tasks are retried on it or
+    another worker, as on any worker's death), until one keeps exiting or the server goes."""
+    loop = asyncio.get_running_loop()
+    exits: dict[str, list[float]] = {}
+    while True:
         await asyncio.sleep(1.0)
-    for role, code in gone:
-        console.print(Text(f"{role} exited ({code})", style="red"))
+        for role, code in stack.exited():
+            recent = [t for t in exits.get(role, []) if loop.time() - t < RESTART_WINDOW]
+            log = stack.recipes[role][1] if role in stack.recipes else stack.state / "logs"
+            if role not in stack.recipes or len(recent) >= MAX_RESTARTS:
+                why = "the stack cannot run without it" if role not in stack.recipes else \
+                    f"{len(recent) + 1} times in {RESTART_WINDOW:.0f} s"
+                console.print(Text(f"{role} exited ({code}): {why}; stopping (see {log}). "
+                                   "`attune up` starts again where it stopped.", style="red"))
+                return
+            wait = min(RESTART_BACKOFF_MAX, 2.0 ** len(recent))
+            console.print(Text(f"{role} exited ({code}); starting it again in {wait:g} s (see {log})",
+                               style="yellow"))
+            exits[role] = [*recent, loop.time()]
+            await asyncio.sleep(wait)
+            stack.restart(role)
 
 
 async def _run_demo(action_ref: str, settings: Settings, console: Console) -> None:

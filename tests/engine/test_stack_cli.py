@@ -288,6 +288,29 @@ def test_run_control_verbs_and_an_inquiry_asked_before_a_restart(stack):
     WAITING.update(execution=execution_id, inquiry=pending[0]["id"])
 
 
+def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):
+    """`attune up` starts again a member that exited on its own: the shell worker, killed while
+    a workflow that needs it runs; a new one takes its task and the workflow completes."""
+    api, _, home = stack
+    record = home / ".attune" / "stack.json"
+
+    def shell_pid() -> int:
+        members = json.loads(record.read_text())["members"]
+        return next(m["pid"] for m in members if m["role"] == "shell")
+
+    before = shell_pid()
+    started = cli("run", "examples.sequence", "--async", api=api)
+    assert started.returncode == 0, started.stderr
+    os.kill(before, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while shell_pid() == before:
+        assert time.monotonic() < deadline, "the shell worker was not started again"
+        time.sleep(0.3)
+    assert Path(f"/proc/{shell_pid()}").exists()
+    done = cli("execution", "tail", started.stdout.strip(), "-o", "json", api=api)
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "completed", done.stdout
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
@@ -304,6 +327,7 @@ def test_pack_register_and_ctrl_c_stops_everything(stack):
     proc.wait(timeout=30)
     out = proc.stdout.read()
     assert "attune is up" in out and "stopping" in out
+    assert "shell exited (-9); starting it again in 1 s" in out  # the restart test above
     assert _stack_pids(temporal_port) == []
 
 
