@@ -40,3 +40,11 @@ def test_the_cli_exits_with_its_documented_codes() -> None:
     bad = subprocess.run([sys.executable, "-m", "attune.cli", "no-such-command"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "No such command" in bad.stderr
+
+
+def test_a_worker_refuses_a_packs_directory_that_does_not_exist(tmp_path) -> None:
+    """A typo in --packs would otherwise run every action from where it was registered."""
+    done = subprocess.run([sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
+                           "--packs", str(tmp_path / "nope"), "--temporal-address", "127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"--packs {tmp_path / 'nope'}: no such directory" in done.stderr

@@ -196,6 +196,8 @@ def worker(
                              workflow_sandbox=sandbox, metrics_bind=metrics_bind)
     if settings.metrics_bind and (why := check_bind(settings.metrics_bind)):
         fail_usage(f"--metrics-bind {why}")
+    if packs is not None and not Path(packs).is_dir():
+        fail_usage(f"--packs {packs}: no such directory")
     watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 

@@ -44,6 +44,7 @@ class ActionActivities:
     def __init__(self, packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR) -> None:
         self.packs_root = packs_root
         self.state_dir = state_dir
+        self._not_under_root: set[str] = set()
 
     @activity.defn(name=RESERVE_ACTIVITY)
     async def reserve_record_ids(self, request: IdsRequest) -> list[int]:
@@ -59,6 +60,10 @@ class ActionActivities:
             local = Path(self.packs_root) / request.pack_ref
             if local.is_dir():
                 request = request.model_copy(update={"pack_dir": str(local.resolve())})
+            elif request.pack_ref not in self._not_under_root:  # said once per pack
+                self._not_under_root.add(request.pack_ref)
+                log.warning("pack %s is not in --packs %s; its actions run from %s, where it was "
+                            "registered", request.pack_ref, self.packs_root, request.pack_dir)
         secrets: list = []
         try:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)

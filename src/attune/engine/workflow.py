@@ -17,7 +17,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    TimeoutType,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from attune.contract import RunState, WorkflowSnapshot
@@ -795,6 +802,9 @@ def _outcome_of_error(exc: BaseException) -> Outcome:
     if isinstance(exc, (ActivityError, ChildWorkflowError)):
         cause = exc.cause
         message = getattr(cause, "message", None) or str(cause or exc)
+        if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.HEARTBEAT:
+            message = (f"the worker running it stopped answering (no heartbeat for "
+                       f"{HEARTBEAT_TIMEOUT.total_seconds():g} s): it died or lost the server")
         status = TaskStatus.TIMED_OUT if "timeout" in type(cause).__name__.lower() else TaskStatus.FAILED
         return Outcome(status=status, result={"succeeded": False, "error": message})
     # An engine bug: fail this task visibly instead of losing the attempt in a background task.

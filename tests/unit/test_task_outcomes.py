@@ -1,0 +1,19 @@
+"""How the orchestrator reads an attempt that ended in an engine error (engine/workflow.py)."""
+
+from __future__ import annotations
+
+
+def test_a_lost_worker_reads_as_such_not_as_temporals_timeout_name():
+    """An attempt whose worker died (no heartbeat) ends with an error a person understands."""
+    from temporalio.exceptions import ActivityError, RetryState, TimeoutError, TimeoutType
+
+    from attune.engine.workflow import _outcome_of_error
+
+    lost = ActivityError("activity Heartbeat timeout", scheduled_event_id=5, started_event_id=6,
+                         identity="w", activity_type="run_action", activity_id="b.1#0",
+                         retry_state=RetryState.TIMEOUT)
+    lost.__cause__ = TimeoutError("activity Heartbeat timeout", type=TimeoutType.HEARTBEAT,
+                                  last_heartbeat_details=[])
+    outcome = _outcome_of_error(lost)
+    assert outcome.result["error"] == ("the worker running it stopped answering (no heartbeat for "
+                                       "10 s): it died or lost the server")
