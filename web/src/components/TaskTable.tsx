@@ -10,9 +10,15 @@ import { Empty, ErrorBanner, StatusBadge } from "./common";
 
 const REFRESH_MS = 1000;
 
+/** Dispatch order: a record's `created` is its dispatch. Ids come from blocks reserved ahead,
+ *  so a retry may have a smaller id than the attempt it retries. */
+export function runOrder(a: Execution, b: Execution): number {
+  return a.created < b.created ? -1 : a.created > b.created ? 1 : a.id - b.id;
+}
+
 /** The latest attempt of each task, by task name. */
 export function latest(rows: Execution[], name: string): Execution | undefined {
-  return rows.filter((r) => r.workflow_task?.task_name === name).sort((a, b) => b.id - a.id)[0];
+  return rows.filter((r) => r.workflow_task?.task_name === name).sort((a, b) => runOrder(b, a))[0];
 }
 
 /** A task's status across its attempts/items: running wins, then failure, then the latest. */
@@ -25,7 +31,7 @@ export function groupStatus(rows: Execution[]): string {
     const bad = lastRun.find((r) => r.status !== "completed");
     return bad ? bad.status : "completed";
   }
-  return [...rows].sort((a, b) => b.id - a.id)[0]?.status ?? "pending";
+  return [...rows].sort((a, b) => runOrder(b, a))[0]?.status ?? "pending";
 }
 
 /** For with_items: the last attempt of every item. */
@@ -34,7 +40,7 @@ function latestAttempts(rows: Execution[]): Execution[] {
   for (const r of rows) {
     const i = r.workflow_task?.task_index ?? -1;
     const cur = byItem.get(i);
-    if (!cur || r.id > cur.id) byItem.set(i, r);
+    if (!cur || runOrder(r, cur) > 0) byItem.set(i, r);
   }
   return [...byItem.values()];
 }
@@ -54,7 +60,7 @@ interface TableProps {
 export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept }: TableProps) {
   const groups = useMemo(() => {
     const byName = new Map<string, Execution[]>();
-    for (const r of [...rows].sort((a, b) => a.id - b.id)) {
+    for (const r of [...rows].sort(runOrder)) {
       const name = r.workflow_task?.task_name ?? `#${r.id}`;
       const group = byName.get(name);
       if (group) group.push(r); else byName.set(name, [r]);
