@@ -55,8 +55,12 @@ async def test_unknown_action_is_404_and_bad_body_is_422(svc_api: httpx.AsyncCli
 
 
 async def test_workflow_with_a_dangling_task_action_is_409(svc_api: httpx.AsyncClient) -> None:
+    # Saved while its task's action existed; that action deleted since.
+    action = {"ref": "svc.missing", "runner_type": "bash", "entry_point": "echo.sh"}
+    assert (await svc_api.post("/actions", json=action)).status_code == 201
     yaml = 'version: "1.0"\ntasks:\n  - name: a\n    action: svc.missing\n'
     assert (await svc_api.post("/workflows", json={"ref": "svc.dangling", "yaml": yaml})).status_code == 201
+    assert (await svc_api.delete("/actions/svc.missing")).status_code == 204
     error = assert_error(await svc_api.post("/executions/execute", json={"action_ref": "svc.dangling"}),
                          409, "conflict")
     assert "svc.missing" in error["message"]

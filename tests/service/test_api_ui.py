@@ -184,6 +184,8 @@ async def test_a_new_workflow_never_overwrites_files_already_there(svc_api: http
 
 async def test_packs_without_a_directory_store_only(api: httpx.AsyncClient) -> None:
     assert (await api.post("/packs", json={"ref": "loose"})).status_code == 201
+    action = {"ref": "loose.x", "runner_type": "bash", "entry_point": "x.sh"}
+    assert (await api.post("/actions", json=action)).status_code == 201
     body = {"ref": "loose.flow",
             "definition": {"version": "1.0", "tasks": [{"name": "a", "action": "loose.x"}]}}
     assert (await api.post("/workflows", json=body)).status_code == 201

@@ -26,6 +26,7 @@ from .functions import FUNCTIONS, MAX_RANGE, host_functions, status_functions
 from .values import (
     EvalFailure,
     Missing,
+    NotRun,
     Tasks,
     View,
     a,
@@ -144,16 +145,22 @@ ENV.filters.clear()
 ENV.filters.update(FILTERS)
 
 
+def _null_if_not_run(value: Any) -> Any:
+    return None if isinstance(value, NotRun) else value
+
+
 def _settled(test: Any) -> Callable[..., bool]:
     @wraps(test)  # keeps Jinja's pass_environment marks
     def run(*args: Any, **kwargs: Any) -> bool:
-        return test(*(settle(a) for a in args), **{k: settle(v) for k, v in kwargs.items()})
+        return test(*(_null_if_not_run(a) for a in args),
+                    **{k: _null_if_not_run(v) for k, v in kwargs.items()})
     return run
 
 
-# A test sees a value as the rest of an expression does: a task that never ran (output_map) is
-# null (`task.x is none`; Jinja's own test saw an undefined value, not None), an unknown name
-# an error. Only `defined` and `undefined` look at the lookup itself.
+# A test sees a task that never ran (output_map) as null, as the rest of an expression does
+# (`task.x is none`; Jinja's own test saw an undefined value, not None). A missing name or
+# key stays what Jinja's tests make of it (`workflow.x is string` is false when x was never
+# published: real workflows ask so). `defined` and `undefined` look at the lookup itself.
 ENV.tests.update({name: _settled(test) for name, test in ENV.tests.items()
                   if name not in ("defined", "undefined")})
 
