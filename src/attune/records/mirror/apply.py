@@ -527,8 +527,11 @@ def expire_inquiries(db: Database, now: datetime | None = None) -> list[int]:
 
 
 def cancel_inquiries_of(s: Session, root_workflow_id: str) -> None:
-    """A tree that ended leaves no question open (one statement: most trees asked none)."""
-    s.execute(update(InquiryRow).where(InquiryRow.root_workflow_id == root_workflow_id,
+    """A tree that ended leaves no question open (one statement: most trees asked none). Core,
+    not the ORM's bulk update: that one first matched the statement against every object the
+    session holds (a tenth of the API's CPU in the mirror's writes, run 21); none is read after."""
+    s.flush()  # what this transaction changed before lands first, as an ORM statement's autoflush would
+    s.connection().execute(update(InquiryRow).where(InquiryRow.root_workflow_id == root_workflow_id,
                                        InquiryRow.status == InquiryStatus.PENDING)
               .values(status=InquiryStatus.CANCELLED, updated=utcnow()))
 

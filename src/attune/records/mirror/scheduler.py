@@ -328,24 +328,29 @@ class Mirror:
             if round_ and not fresh:
                 return
             seen.update(t.workflow_id for t in fresh)
+            revealed = False  # whether these reads wrote rows of nested runs not looked up yet
             for target in sorted(fresh, key=lambda t: -t.workflow_id.count("/")):  # deepest first
                 try:
-                    await self._read(client, target)
+                    revealed |= await self._read(client, target)
                 except Exception as exc:  # noqa: BLE001 - passes read it again; the run still ends
                     self._warn_once(target.workflow_id, exc)
+                    revealed = True  # unknown: look again
             if round_ == 0:
-                await self._read(client, top)
+                revealed |= await self._read(client, top)
+            if not revealed:  # most trees: no second lookup of what cannot have changed
+                return
 
     async def _guarded(self, limit: asyncio.Semaphore, client: EngineClient, target: Target) -> None:
         async with limit:
             await self._read(client, target)
 
-    async def _read(self, client: EngineClient, target: Target) -> None:
+    async def _read(self, client: EngineClient, target: Target) -> bool:
+        """Bring one run's records up to date; True if that wrote records of nested runs."""
         lock = self._reading.get(target.workflow_id)
         if lock is None:
             lock = self._reading[target.workflow_id] = asyncio.Lock()
         async with lock:
-            await self._sync(client, target)
+            return await self._sync(client, target)
 
     def _warn_once(self, workflow_id: str, exc: Exception) -> None:
         """A workflow that cannot be read (e.g. no worker answers its query) is retried every
@@ -355,19 +360,20 @@ class Mirror:
             self._warned[workflow_id] = text
             log.warning("mirror: cannot read %s: %s", workflow_id, text)
 
-    async def _sync(self, client: EngineClient, target: Target, *, final: bool = False) -> None:
-        seq, snap = target.seq, None
+    async def _sync(self, client: EngineClient, target: Target, *, final: bool = False) -> bool:
+        seq, snap, nested = target.seq, None, False
         while True:
             try:
                 snap = await asyncio.wait_for(client.snapshot(target.workflow_id, since=seq),
                                               ENGINE_CALL_TIMEOUT)
             except WorkflowNotFound:
                 await self._not_found(client, target)
-                return
+                return nested
             if snap.stuck is not None or target.workflow_id in self._stuck:
                 await self._note_stuck(target, snap.stuck)
             if not snap.unchanged:  # skip a write transaction per idle workflow per tick
                 await self._write(apply.apply_snapshot, target, snap)
+                nested = nested or any(r.child_workflow_id for r in snap.records)
             self._quiet[target.workflow_id] = self._quiet.get(target.workflow_id, 0) + 1 if snap.quiet else 0
             seq = snap.seq
             if not snap.more:
@@ -383,8 +389,9 @@ class Mirror:
             elif end.status in TERMINAL and not final:
                 # It ended between the query and describe: read the final snapshot (queries
                 # answer on closed workflows) so every task record settles, then close the row.
-                await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
+                nested |= await self._sync(client, dataclasses.replace(target, seq=seq), final=True)
                 await self._write(apply.finish_from_status, target, end.status, end.result)
+        return nested
 
     async def _note_stuck(self, target: Target, why: str | None) -> None:
         """A run whose workflow task keeps failing is stuck, not an outage: say so on its row
