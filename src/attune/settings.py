@@ -7,7 +7,9 @@ defaults to the constant below rather than repeating it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = ".attune"
@@ -64,6 +66,18 @@ class Settings(BaseSettings):
     # `host:port` where a worker serves its Temporal SDK metrics for Prometheus (`/metrics`:
     # task slots, poll and schedule-to-start latencies, sticky cache hits and misses). None: off.
     metrics_bind: str | None = None
+    # What the API and the workers log (debug, info, warning, error; see attune/logs.py). At
+    # debug the API also logs every request it answers.
+    log_level: str = "info"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        from attune.logs import LEVELS
+
+        if value.lower() not in LEVELS:
+            raise ValueError(f"must be one of {', '.join(LEVELS)}, not {value!r}")
+        return value.lower()
 
     @property
     def effective_database_url(self) -> str:
@@ -77,8 +91,24 @@ class Settings(BaseSettings):
 
     @classmethod
     def load(cls, **flags: object) -> Settings:
-        """Flags that are not None win over ATTUNE_<NAME> environment variables."""
-        return cls(**{name: value for name, value in flags.items() if value is not None})  # type: ignore[arg-type]
+        """Flags that are not None win over ATTUNE_<NAME> environment variables. A value that
+        is not valid raises SettingsError naming the variable (or setting) and what it needs."""
+        given = {name: value for name, value in flags.items() if value is not None}
+        try:
+            return cls(**given)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise SettingsError("; ".join(_problem(e, given) for e in exc.errors())) from None
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used (a usage error: the CLI exits 2)."""
+
+
+def _problem(error: Any, flags: dict[str, object]) -> str:
+    name = str(error["loc"][0]) if error.get("loc") else "?"
+    where = f"setting {name}" if name in flags else f"ATTUNE_{name.upper()}"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}={error.get('input')!r}: {message}"
 
 
 def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:

@@ -311,6 +311,19 @@ def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "completed", done.stdout
 
 
+def test_the_api_and_worker_logs_say_when_what_and_where(stack):
+    """An operator reading ./.attune/logs/ gets timestamped lines with level and origin: the
+    API says where it listens (its log stayed empty before), a worker what it polls."""
+    api, _, home = stack
+    logs = home / ".attune" / "logs"
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) [\w.]+: "
+    api_log = (logs / "api.log").read_text()
+    assert re.search(stamp + rf"Uvicorn running on {re.escape(api)}", api_log, re.M), api_log
+    assert "GET /api/v1" not in api_log  # a line per request only at ATTUNE_LOG_LEVEL=debug
+    worker_log = (logs / "worker-shell.log").read_text()
+    assert "polling" in worker_log, worker_log
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)

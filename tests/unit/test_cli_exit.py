@@ -48,3 +48,17 @@ def test_a_worker_refuses_a_packs_directory_that_does_not_exist(tmp_path) -> Non
                            "--packs", str(tmp_path / "nope"), "--temporal-address", "127.0.0.1:1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and f"--packs {tmp_path / 'nope'}: no such directory" in done.stderr
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("ATTUNE_API_PORT", "eighty", "ATTUNE_API_PORT='eighty': Input should be a valid integer"),
+    ("ATTUNE_LOG_LEVEL", "loud", "ATTUNE_LOG_LEVEL='loud': must be one of debug, info, warning, error"),
+])
+def test_a_bad_setting_in_the_environment_is_a_usage_error_naming_it(variable, value, says) -> None:
+    """Not a page of traceback with exit 1: which variable, what it holds, what it needs."""
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "attune.cli", "execution", "list"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, variable: value})
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr, done.stderr

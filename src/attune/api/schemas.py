@@ -108,7 +108,9 @@ class Execution(_Out):
                                       "(e.g. its workflow task keeps failing)")
     workflow_id: str | None = Field(None, description="Temporal workflow id (Web UI link)")
     rerun_of: int | None = Field(None, description="The execution this one re-runs")
-    waits_for_inquiry: int | None = Field(None, description="The inquiry this task waits for")
+    waits_for_inquiry: int | None = Field(
+        None, description="The inquiry this task waits for, or waited for once it has moved on "
+                          "(kept as a link to the answer); -1 when its `wait_for` named no inquiry id")
     omitted: list[str] = Field(default_factory=list, description="In lists: fields left out "
                                "because they are large (`result`, `config`); GET the execution "
                                "to read them")

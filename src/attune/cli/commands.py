@@ -21,10 +21,11 @@ from typing import Any, NoReturn
 import typer
 from rich.text import Text
 
+from attune import logs
 from attune.cli.output import make_console
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
-from attune.settings import ORCHESTRATOR, Settings
+from attune.settings import ORCHESTRATOR, Settings, SettingsError
 
 ROLES = (*RUNTIMES, ORCHESTRATOR)  # `attune worker --runtime`
 
@@ -198,6 +199,7 @@ def worker(
         fail_usage(f"--metrics-bind {why}")
     if packs is not None and not Path(packs).is_dir():
         fail_usage(f"--packs {packs}: no such directory")
+    logs.configure(settings.log_level)
     watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 
@@ -270,9 +272,13 @@ def api(
     from attune.api.app import create_app
 
     settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
+    logs.configure(settings.log_level)
     watch_parent()
+    # uvicorn's own lines (listening on, shutting down) go through the format above; a line per
+    # request only at debug (the web UI polls, and rest200 would log a thousand lines).
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level="warning", timeout_keep_alive=API_KEEP_ALIVE_SECONDS)
+                log_config=None, log_level=settings.log_level,
+                access_log=settings.log_level == "debug", timeout_keep_alive=API_KEEP_ALIVE_SECONDS)
 
 
 # ---- run -----------------------------------------------------------------------------------------
@@ -450,6 +456,9 @@ def main() -> None:
         code = 0
     except SystemExit as done:
         code = exit_code(done.code)
+    except SettingsError as exc:  # a bad ATTUNE_* value: say which, not a traceback
+        err.print(Text.assemble(("error:", "red"), f" {exc}"))
+        code = EXIT_USAGE
     except KeyboardInterrupt:
         code = 130
     leave(code)
