@@ -194,6 +194,13 @@ async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None
     start = page.get_by_test_id("execution-graph").locator("[data-task='start']")
     await expect(start).to_have_attribute("data-status", "completed")
     await shot(page, "execution-running")
+    # The second step can be backed out of: the button beside it, or Escape.
+    await page.get_by_role("button", name="Cancel execution").click()
+    await page.get_by_role("button", name="Keep it running").click()
+    await page.get_by_role("button", name="Cancel execution").click()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("button", name="Confirm cancel")).to_have_count(0)
+    assert (await ui_server.http.get(f"/executions/{execution}")).json()["data"]["status"] == "running"
     await page.get_by_role("button", name="Cancel execution").click()
     await page.get_by_role("button", name="Confirm cancel").click()
     await expect(page.locator("h1 .badge")).to_have_text("cancelled", timeout=60_000)
@@ -246,6 +253,25 @@ async def test_a_failed_tasks_long_error_is_shown_and_wraps(page: Any, ui_server
     await expect(detail.locator(".banner.error")).to_contain_text("FATAL:EEEE")
     wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"the page scrolls sideways by {wide} px"
+
+
+async def test_what_an_action_printed_shows_as_a_terminal_would(page: Any, ui_server: UiServer) -> None:
+    """Colours as colours, not `[1;31m`; a bidirectional-text control shown as a mark rather
+    than applied (applied, it reorders what the page shows)."""
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.colors"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
+    stdout = page.get_by_test_id("stdout")
+    await expect(stdout).to_contain_text("ERROR plain ok")
+    assert "[" not in (await stdout.inner_text()).split("user")[0]
+    red = await stdout.locator("span", has_text="ERROR").evaluate("e => getComputedStyle(e).color")
+    green = await stdout.locator("span", has_text="ok").last.evaluate("e => getComputedStyle(e).color")
+    plain = await stdout.evaluate("e => getComputedStyle(e).color")
+    assert len({red, green, plain}) == 3, (red, green, plain)
+    await expect(stdout.locator(".bidi-mark")).to_have_text("<U+202E>")
+    await expect(stdout).to_contain_text("user <U+202E>nimda")
+    await expect(page.get_by_test_id("stderr")).to_have_text("warning on stderr\n")
 
 
 async def test_page_through_a_long_execution_list(page: Any, ui_server: UiServer) -> None:

@@ -6,7 +6,7 @@ import { api, ApiError, post } from "../api";
 import { duration, when } from "../format";
 import { useLoad } from "../hooks";
 import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
-import { ErrorBanner, JsonBlock } from "./common";
+import { ConfirmButton, ErrorBanner, JsonBlock } from "./common";
 import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
 
 /** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
@@ -22,7 +22,6 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
-  const [armed, setArmed] = useState(false);
 
   const act = async (path: string, body: unknown, done: string) => {
     setBusy(true);
@@ -40,7 +39,6 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
       if (e.status === 409) onChanged({ inquiry: q.id, ok: false, text: shown.message });
     } finally {
       setBusy(false);
-      setArmed(false);
     }
   };
   const respond = (e: React.FormEvent) => {
@@ -71,11 +69,9 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
               <button type="submit" className="primary" disabled={busy || hasJsonProblem(schema, values)}>
                 {busy ? "Sending…" : "Respond"}
               </button>
-              {armed
-                ? <button type="button" className="danger" autoFocus onBlur={() => setArmed(false)}
-                  onClick={() => act("cancel", {}, "Withdrew")}>Confirm withdraw</button>
-                : <button type="button" className="danger-outline" disabled={busy} onClick={() => setArmed(true)}
-                  title="No answer will come: the waiting task fails">Withdraw</button>}
+              <ConfirmButton label="Withdraw" confirm="Confirm withdraw" keep="Keep it open" disabled={busy}
+                title="No answer will come: the waiting task fails"
+                onConfirm={() => act("cancel", {}, "Withdrew")} />
             </div>
           </form>
         ) : (

@@ -5,6 +5,7 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { ApiError, post } from "../api";
 import { TERMINAL, type Execution, type Item } from "../types";
+import { ConfirmButton } from "./common";
 
 interface Props {
   execution: Execution;
@@ -63,7 +64,6 @@ export function RunControls({ execution: e, isWorkflow, onDone, onError }: Props
 function CancelButton({ execution, isWorkflow, onDone, onError }: {
   execution: Execution; isWorkflow: boolean; onDone: () => void; onError: (e: ApiError | undefined) => void;
 }) {
-  const [armed, setArmed] = useState(false);
   if (TERMINAL.has(execution.status) || (execution.parent !== null && !isWorkflow)) return null;
   if (execution.status === "canceling") return <button disabled>Canceling…</button>;
   const cancel = async () => {
@@ -73,11 +73,9 @@ function CancelButton({ execution, isWorkflow, onDone, onError }: {
     } catch (err) {
       onError(err as ApiError);
     } finally {
-      setArmed(false);
       onDone();
     }
   };
-  return armed
-    ? <button className="danger" onClick={cancel} autoFocus onBlur={() => setArmed(false)}>Confirm cancel</button>
-    : <button className="danger-outline" onClick={() => setArmed(true)}>Cancel execution</button>;
+  return <ConfirmButton label="Cancel execution" confirm="Confirm cancel" keep="Keep it running"
+    onConfirm={cancel} />;
 }

@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import { ApiError } from "../api";
 import type { Pagination, Status } from "../types";
 
@@ -70,4 +70,24 @@ export function Section({ title, children, actions }: { title: string; children:
 
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="empty">{children}</p>;
+}
+
+/** A step that cannot be undone asks once more, and the second step can be backed out of: the
+ * button beside it, or Escape. (Before, only clicking elsewhere backed out, which nobody saw.) */
+export function ConfirmButton({ label, confirm, keep, title, disabled, onConfirm }: {
+  label: string; confirm: string; keep: string; title?: string; disabled?: boolean; onConfirm: () => void;
+}) {
+  const [armed, setArmed] = useState(false);
+  if (!armed) {
+    return <button type="button" className="danger-outline" disabled={disabled} title={title}
+      onClick={() => setArmed(true)}>{label}</button>;
+  }
+  return (
+    <span className="confirm" role="group" aria-label={confirm}
+      onKeyDown={(ev) => { if (ev.key === "Escape") setArmed(false); }}>
+      <button type="button" className="danger" autoFocus disabled={disabled}
+        onClick={() => { setArmed(false); onConfirm(); }}>{confirm}</button>
+      <button type="button" onClick={() => setArmed(false)}>{keep}</button>
+    </span>
+  );
 }

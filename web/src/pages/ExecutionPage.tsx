@@ -12,6 +12,7 @@ import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTable";
+import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
 import { edgesOf, layout } from "../graph";
 import { useLoad } from "../hooks";
@@ -252,8 +253,8 @@ function ResultView({ result }: { result: unknown }) {
   return (
     <div className="result">
       {typeof error === "string" && <div className="banner error" role="alert">{error}</div>}
-      {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4><pre className="code">{stdout || " "}</pre></>}
-      {typeof stderr === "string" && stderr && <><h4>stderr{r.stderr_truncated ? " (truncated)" : ""}</h4><pre className="code stderr">{stderr}</pre></>}
+      {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4><pre className="code" data-testid="stdout">{stdout ? <TerminalText text={stdout} /> : " "}</pre></>}
+      {typeof stderr === "string" && stderr && <><h4>stderr{r.stderr_truncated ? " (truncated)" : ""}</h4><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
       <h4>{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</h4>
       <JsonBlock value={rest} label="result fields" />
     </div>
