@@ -255,6 +255,18 @@ async def test_a_failed_tasks_long_error_is_shown_and_wraps(page: Any, ui_server
     assert wide <= 0, f"the page scrolls sideways by {wide} px"
 
 
+async def test_two_transitions_to_the_same_task_make_one_edge_with_both_labels(
+        page: Any, ui_server: UiServer) -> None:
+    """Drawn as two edges they lay on top of each other, and so did their labels."""
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.fork"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
+    graph = page.get_by_test_id("execution-graph")
+    await expect(graph.locator(".react-flow__edge")).to_have_count(1)
+    await expect(graph.locator(".react-flow__edge-text")).to_have_text("succeeded · failed")
+
+
 async def test_what_an_action_printed_shows_as_a_terminal_would(page: Any, ui_server: UiServer) -> None:
     """Colours as colours, not `[1;31m`; a bidirectional-text control shown as a mark rather
     than applied (applied, it reorders what the page shows)."""

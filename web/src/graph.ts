@@ -52,6 +52,25 @@ export function edgesOf(tasks: TaskDef[]): GraphEdge[] {
   return edges;
 }
 
+/** One edge per pair of tasks, labelled with every condition that leads from one to the other:
+ * two transitions to the same next task (on success and on failure, say) were drawn on top of
+ * each other, labels too, so one of them could not be read. For views; the builder edits each
+ * transition on its own edge. */
+export function mergeParallel(edges: GraphEdge[]): GraphEdge[] {
+  const byPair = new Map<string, GraphEdge>();
+  for (const e of edges) {
+    const key = `${e.source}\u0000${e.target}`;
+    const seen = byPair.get(key);
+    if (!seen) {
+      byPair.set(key, { ...e });
+    } else if (!seen.label.split(" · ").includes(e.label)) {
+      seen.label = `${seen.label} · ${e.label}`;
+      if (seen.kind !== e.kind) seen.kind = "custom";
+    }
+  }
+  return [...byPair.values()];
+}
+
 export const NODE_W = 210;
 export const NODE_H = 64;
 

@@ -14,7 +14,7 @@ import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTable";
 import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
-import { edgesOf, layout } from "../graph";
+import { edgesOf, layout, mergeParallel } from "../graph";
 import { useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
 import { TERMINAL, type Execution, type Inquiry, type Item, type Meta, type Workflow, type WorkflowExecution } from "../types";
@@ -204,7 +204,7 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   // Kept in state with what React Flow measured: fresh node objects on every refresh would make
   // it measure them again, and edges are only drawn between measured nodes.
   const [nodes, onNodesChange] = useFlowNodes(computed);
-  const edges: Edge[] = edgesOf(tasks).map((e) => ({
+  const edges: Edge[] = mergeParallel(edgesOf(tasks)).map((e) => ({
     id: e.id, source: e.source, target: e.target, label: e.label, className: `edge-${e.kind}`,
     markerEnd: { type: MarkerType.ArrowClosed }, labelBgPadding: [4, 2], labelBgBorderRadius: 4,
   }));
