@@ -51,14 +51,16 @@ class TaskGraph:
 
     def always_run(self, definition: WorkflowDefinition) -> list[str]:
         """Tasks that run in every run of the workflow: the start tasks and whatever they reach
-        through transitions with no `when` (a join target is left out: it may wait forever)."""
+        through transitions with no `when` (a join target is left out: it may wait forever).
+        A target that names no task is skipped: validation says so, this must not crash first."""
         found = list(self.start_tasks(definition))
+        names = {t.name for t in definition.tasks}
         for name in found:
             for transition in definition.task(name).next:
                 unconditional = (transition.when is None and transition.on_status is None
                                  and not transition.otherwise)
                 for target in transition.do if unconditional else ():
-                    if target not in found and definition.task(target).join is None:
+                    if target not in found and target in names and definition.task(target).join is None:
                         found.append(target)
         return found
 
