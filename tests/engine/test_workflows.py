@@ -9,7 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from attune.engine.workflow import BASELINE_LEVEL
-from tests.engine.helpers import records, run, start, wait_running
+from tests.engine.helpers import records, run, start, wait_ended, wait_running
 
 
 @pytest.fixture
@@ -146,6 +146,22 @@ async def test_expression_error_fails_the_run_clearly(engine):
     assert r.status == "failed"
     assert "task 'a' transition #0 (when)" in r.result["error"]
     assert "result().value.missing" in r.result["error"]
+
+
+async def test_a_run_failed_by_an_expression_leaves_nothing_running_or_queued(engine):
+    """It fails at once, cancelling what runs: those attempts' records end `cancelled` (they
+    read `scheduled` forever before), and its state names the task that could not run."""
+    workflow_id = await start(engine, "qa.bad_items")
+    status, result = await wait_ended(engine, workflow_id, timeout=20)  # not the 30 s sleep
+    assert status == "failed"
+    assert "task 'bad' with_items: expected a list, got int 5" in result["error"]
+    recs = await records(engine, workflow_id)
+    slow = [x for x in recs if x.task_name == "slow"]
+    assert [x.status for x in slow] == ["cancelled"] and slow[0].ended_at is not None
+    assert "the workflow failed before this task ended" in slow[0].result["error"]
+    assert not [x for x in recs if x.ended_at is None]
+    snap = await engine.snapshot(workflow_id)
+    assert snap.current_tasks == [] and snap.failed_tasks == ["bad"], snap
 
 
 async def test_cancel_allow_finish_lets_running_task_end(engine):

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from attune.contract import RunRecord, RunState, WorkflowSnapshot
-from attune.statuses import ExecutionStatus, execution_status_of
+from attune.statuses import ExecutionStatus, TaskStatus, execution_status_of
 from attune.workflows.commands import Dispatch, Outcome
 from attune.workflows.keys import AttemptKey, attempt_of, record_key
 
@@ -83,6 +83,14 @@ class RecordBook:
         record.ended_at = now
         record.detail = None
         self._bump(record)
+
+    def stop_open(self, now: datetime, why: str) -> None:
+        """The run ends without waiting for these attempts (it failed on an expression while
+        they ran, and cancelled them): they end `cancelled`, saying why, rather than read as
+        running or queued forever."""
+        for key, record in self.records.items():
+            if record.ended_at is None:
+                self.settle(key, Outcome(TaskStatus.CANCELLED, {"error": why, "succeeded": False}), now)
 
     def snapshot(self, since: int, state: RunState) -> WorkflowSnapshot:
         """The changes after `since`, one page at a time (`more` says there is another)."""

@@ -346,6 +346,8 @@ class AttuneWorkflow:
         self.status, self.result, self.error = finish.status, finish.result, finish.error
         for handle in self.handles.values():
             handle.cancel()  # leftovers after a definition error: don't leave processes running
+        self.book.stop_open(workflow.now(), f"the workflow {finish.status} before this task ended; "
+                                            "it was cancelled")
         self._publish_final()
         if finish.status == ExecutionStatus.COMPLETED:
             return finish.result

@@ -89,7 +89,12 @@ class Resume:
 
 
 class WorkflowError(Exception):
-    """A definition or expression problem found while running: fails the workflow."""
+    """A definition or expression problem found while running: fails the workflow. `task`: the
+    task it is about, when that task could not run because of it (its input, items, timing)."""
+
+    def __init__(self, message: str, task: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
 
 
 @dataclass
@@ -283,7 +288,7 @@ class Conductor:
             action()
             self._maybe_finish()
         except WorkflowError as exc:
-            self._fail(str(exc))
+            self._fail(str(exc), exc.task)
         return self._commands
 
     def _emit(self, command: Command) -> None:
@@ -302,11 +307,11 @@ class Conductor:
             **extra,
         )
 
-    def _render(self, value: Any, ctx: EvalContext, where: str) -> Any:
+    def _render(self, value: Any, ctx: EvalContext, where: str, task: str | None = None) -> Any:
         try:
             return render(value, ctx)
         except ExpressionError as exc:
-            raise WorkflowError(f"{where}: {exc}") from None
+            raise WorkflowError(f"{where}: {exc}", task) from None
 
     def _activate(self, name: str, source: Run | None) -> None:
         """A transition (or the start) wants `name` to run."""
@@ -343,18 +348,18 @@ class Conductor:
             self._begin(run)
 
     def _seconds(self, spec: TaskSpec, field_name: str, value: Any) -> float:
-        rendered = self._render(value, self._context(), f"task '{spec.name}' {field_name}")
+        rendered = self._render(value, self._context(), f"task '{spec.name}' {field_name}", spec.name)
         if isinstance(rendered, bool) or not isinstance(rendered, (int, float)):
             try:
                 rendered = float(rendered)
             except (TypeError, ValueError):
                 raise WorkflowError(
-                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}"
-                ) from None
+                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}",
+                    spec.name) from None
         if rendered < 0 or (field_name == "timeout" and rendered <= 0):
             bound = "greater than 0" if field_name == "timeout" else "at least 0"
             raise WorkflowError(f"task '{spec.name}' {field_name}: must be {bound} seconds, "
-                                f"got {rendered}")
+                                f"got {rendered}", spec.name)
         return rendered
 
     def _begin(self, run: Run) -> None:
@@ -391,9 +396,9 @@ class Conductor:
             raise WorkflowError(f"task '{spec.name}' has `wait_for: {{inquiry}}`, which this "
                                 "engine does not carry out yet: the task would not wait")
         where = f"task '{spec.name}' wait_for.inquiry"
-        inquiry = self._render(spec.wait_for.inquiry, self._context(), where)
+        inquiry = self._render(spec.wait_for.inquiry, self._context(), where, spec.name)
         if isinstance(inquiry, bool) or not isinstance(inquiry, (int, str)) or inquiry in ("", None):
-            raise WorkflowError(f"{where}: expected an inquiry id, got {inquiry!r}")
+            raise WorkflowError(f"{where}: expected an inquiry id, got {inquiry!r}", spec.name)
         run.status = TaskStatus.WAITING
         self._waiting.setdefault(inquiry, []).append(run)
         self._emit(WaitForInquiry(key=AttemptKey(task=run.task, iteration=run.iteration),
@@ -445,11 +450,11 @@ class Conductor:
         return [Unit(index=i, item=item) for i, item in enumerate(items)]
 
     def _items(self, spec: TaskSpec) -> list[Any]:
-        items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items")
+        items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items", spec.name)
         if not isinstance(items, list):
             raise WorkflowError(
-                f"task '{spec.name}' with_items: expected a list, got {type(items).__name__} {items!r:.80}"
-            )
+                f"task '{spec.name}' with_items: expected a list, got {type(items).__name__} {items!r:.80}",
+                spec.name)
         if spec.batch_size:
             return [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
         return items
@@ -515,14 +520,14 @@ class Conductor:
     def _permission_sets(self, spec: TaskSpec) -> list[str] | None:
         refs = spec.permission_set_refs
         if isinstance(refs, str):
-            refs = self._render(refs, self._context(), f"task '{spec.name}' permission_set_refs")
+            refs = self._render(refs, self._context(), f"task '{spec.name}' permission_set_refs", spec.name)
         if refs is None:
             return None
         if isinstance(refs, str):
             return [refs] if refs.strip() else []
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             raise WorkflowError(f"task '{spec.name}' permission_set_refs: expected a ref or a list "
-                                f"of refs, got {refs!r}")
+                                f"of refs, got {refs!r}", spec.name)
         return refs
 
     def _unit_input(self, spec: TaskSpec, run: Run, unit: Unit) -> dict[str, Any]:
@@ -532,7 +537,7 @@ class Conductor:
     def _render_input(self, spec: TaskSpec, item: Any, index: int | None,
                       has_item: bool = True) -> dict[str, Any]:
         ctx = self._context(item=item, index=index, has_item=has_item)
-        return self._render(spec.input, ctx, f"task '{spec.name}' input")
+        return self._render(spec.input, ctx, f"task '{spec.name}' input", spec.name)
 
     def _on_attempt_ended(self, key: AttemptKey, outcome: Outcome) -> None:
         run, unit = self._attempts.pop(key)
@@ -577,7 +582,7 @@ class Conductor:
         try:
             return evaluate_condition(retry.on_error, ctx)
         except ExpressionError as exc:
-            raise WorkflowError(f"task '{run.task}' retry.on_error: {exc}") from None
+            raise WorkflowError(f"task '{run.task}' retry.on_error: {exc}", run.task) from None
 
     def _on_timer(self, key: str) -> None:
         if self.cancelling:
@@ -687,11 +692,15 @@ class Conductor:
             }
             self._finish(ExecutionStatus.COMPLETED, None, {**output, "succeeded": True})
 
-    def _fail(self, error: str) -> None:
+    def _fail(self, error: str, task: str | None = None) -> None:
+        """The workflow fails now, without waiting for what is in flight (it is cancelled):
+        afterwards no task reads as running or queued, and `task`, which could not run because
+        of `error`, reads as failed."""
         for run in self.active_runs():
             for unit in run.units:
                 if unit.in_flight:
                     self._emit(CancelAttempt(key=run.attempt(unit)))
+            run.status = TaskStatus.FAILED if run.task == task else TaskStatus.CANCELLED
         self._finish(ExecutionStatus.FAILED, error)
 
     def _finish(self, status: ExecutionStatus, error: str | None, result: Any = None) -> None:
