@@ -49,7 +49,9 @@ BOMB = 'a: &a ["' + "x" * 100 + '"]\n' + "".join(
     ("edge.json_out", {"text": "[" * 150 + "]" * 150}, "failed",
      lambda r: f"{MAX_DATA_DEPTH} levels" in r["error"]),
     ("edge.yaml_out", {"text": BOMB}, "failed", lambda r: "too large" in r["error"]),
-], ids=["control-stdout", "control-stderr", "surrogates", "deep", "yaml-bomb"])
+    ("edge.json_out", {"text": '{"blob": "' + "z" * 400 * 1024 + '"}'}, "completed",
+     lambda r: len(r["data"]["blob"]) == 400 * 1024 and "stdout" not in r),
+], ids=["control-stdout", "control-stderr", "surrogates", "deep", "yaml-bomb", "json-400-kib"])
 async def test_output_that_cannot_be_stored_as_printed_runs_once(engine, action_tmp, ref, params, status, check):
     runs = action_tmp / "runs"
     r = await run(engine, ref, {**params, "runs": str(runs)}, packs=EDGE_PACKS)

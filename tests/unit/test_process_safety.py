@@ -124,6 +124,33 @@ async def test_yaml_alias_bomb_fails_on_size_not_memory(tmp_path):
     encodes(res)
 
 
+@pytest.mark.parametrize("kib", [100, 300, 500])
+async def test_json_output_parses_whole_up_to_the_data_limit(tmp_path, kib):
+    """stdout that is parsed is read whole: a JSON result of 300 KiB used to be cut at the
+    256 KiB text cap and fail as a syntax error. Pretty-printed, the text is larger still."""
+    script = f"import json\nprint(json.dumps({{'blob': 'z' * {kib} * 1024, 'n': [1, 2]}}, indent=4))\n"
+    pack = make_pack(tmp_path, {"actions/big.py": script})
+    res = await run_process(request(pack, "big.py", output_format="json"))
+    assert res.succeeded, res.error
+    assert len(res.data["blob"]) == kib * 1024 and res.data["n"] == [1, 2]
+    assert res.stdout is None and not res.stdout_truncated  # parsed: the text is not kept
+    encodes(res)
+
+
+async def test_json_output_over_the_limits_fails_naming_them(tmp_path):
+    over_data = "import json\nprint(json.dumps({'blob': 'z' * 600 * 1024}))\n"
+    over_read = "import sys\nsys.stdout.write('[' + '1, ' * (1024 * 1024) + '1]')\n"
+    pack = make_pack(tmp_path, {"actions/data.py": over_data, "actions/read.py": over_read})
+    res = await run_process(request(pack, "data.py", output_format="json"))
+    assert not res.succeeded and f"over the limit of {DATA_CAP_BYTES} bytes" in res.error
+    res = await run_process(request(pack, "read.py", output_format="json"))
+    assert not res.succeeded and res.exit_code == 0
+    assert "stdout is over 2,097,152 bytes, more than is read to parse it as json" in res.error
+    assert f"at most {DATA_CAP_BYTES:,} bytes" in res.error
+    assert res.stdout is not None and res.stdout_truncated  # kept for reading, capped
+    encodes(res)
+
+
 def test_cap_text_cuts_on_encoded_size_for_every_kind_of_character():
     for char, size in [("o", 1), ("\x01", 6), ('"', 2), ("é", 2), ("\u20ac", 3), ("\U0001F600", 4)]:
         text, cut = cap_text(char * 1000, 600)

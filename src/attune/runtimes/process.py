@@ -22,11 +22,23 @@ from attune.runtimes.isolation import IsolationError, RunAs, action_environment,
 from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.runtimes.models import ProcessRequest, ProcessResult
 from attune.runtimes.output import OutputParseError, encode_parameters, last_line, parse_output
-from attune.runtimes.safety import MAX_DATA_DEPTH, OutputLimitError, cap_error, cap_text, plain_data
+from attune.runtimes.safety import (
+    DATA_CAP_BYTES,
+    MAX_DATA_DEPTH,
+    OutputLimitError,
+    cap_error,
+    cap_text,
+    plain_data,
+)
 
 log = logging.getLogger(__name__)
 
 OUTPUT_CAP_BYTES = 256 * 1024  # per stream; results stay far below Temporal's 2 MB payload limit
+# stdout that is parsed (json, yaml, jsonl) is read whole up to this: the parsed data may be up to
+# DATA_CAP_BYTES once encoded, and pretty-printed JSON or YAML takes more bytes than that. Once
+# parsed, the text itself is not kept. (Cut at OUTPUT_CAP_BYTES, a 300 KiB JSON result could
+# never parse, and failed as a syntax error.)
+PARSED_CAP_BYTES = 4 * DATA_CAP_BYTES
 KILL_GRACE_SECONDS = 5.0  # SIGTERM first; SIGKILL the group if it is still alive after this
 # After the process exits, a background child that inherited stdout may keep the pipe open forever;
 # read what arrives within this window, then stop waiting for EOF.
@@ -180,7 +192,8 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
     # collector still closes its pipe.
     stdin = os.fdopen(in_w, "wb", buffering=0)
     stdout, stderr = os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)
-    out, err = _Capture(), _Capture()
+    out = _Capture(OUTPUT_CAP_BYTES if req.output_format == "text" else PARSED_CAP_BYTES)
+    err = _Capture(OUTPUT_CAP_BYTES)
     tasks = [asyncio.create_task(_feed(stdin, payload)), asyncio.create_task(out.read(stdout)),
              asyncio.create_task(err.read(stderr))]
     waiter = asyncio.ensure_future(proc.wait())
@@ -244,10 +257,11 @@ async def _feed(pipe: BinaryIO, data: bytes) -> None:
 
 
 class _Capture:
-    """Reads a pipe to EOF, keeping the first OUTPUT_CAP_BYTES; draining the rest keeps the writer
+    """Reads a pipe to EOF, keeping the first `cap` bytes; draining the rest keeps the writer
     from blocking on a full pipe."""
 
-    def __init__(self) -> None:
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
         self.data = bytearray()
         self.truncated = False
 
@@ -257,7 +271,7 @@ class _Capture:
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         try:
             while chunk := await reader.read(65536):
-                room = OUTPUT_CAP_BYTES - len(self.data)
+                room = self.cap - len(self.data)
                 if len(chunk) > room:
                     self.truncated = True
                 if room > 0:
@@ -283,13 +297,16 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
         error = last_line(stderr) or "Process exit status unknown (warm starter died)"
     elif exit_code != 0:
         error = last_line(stderr) or f"Command exited with code {exit_code}"
+    elif req.output_format != "text" and out.truncated:
+        succeeded = False
+        error = (f"stdout is over {out.cap:,} bytes, more than is read to parse it as "
+                 f"{req.output_format}; the parsed output may be at most {DATA_CAP_BYTES:,} bytes "
+                 "(pass large data by reference: a file path or a URL)")
     elif req.output_format != "text":
         try:
             data, stdout = plain_data(parse_output(out.text(), req.output_format)), None
         except OutputParseError as parse_err:
             succeeded, error = False, str(parse_err)
-            if out.truncated:
-                error += f" (stdout was truncated at {OUTPUT_CAP_BYTES} bytes)"
         except OutputLimitError as limit:
             succeeded, error = False, str(limit)
         except RecursionError:  # the parsers recurse per nesting level
@@ -297,6 +314,6 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
-        data=data, error=cap_error(error), stdout_truncated=out.truncated or out_cut,
+        data=data, error=cap_error(error), stdout_truncated=stdout is not None and (out.truncated or out_cut),
         stderr_truncated=err.truncated or err_cut, timed_out=timed_out,
     )
