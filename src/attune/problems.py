@@ -7,6 +7,7 @@ responses). The API's error details are these fields as they are.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,3 +42,29 @@ def under(prefix: str, problems: list[Problem]) -> list[Problem]:
     """The same problems with their paths inside `prefix` (e.g. a request's "parameters")."""
     return [at_path(prefix if p.path in (None, prefix) else f"{prefix}.{p.path}", p.message)
             for p in problems]
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value in a message as the user wrote it, in JSON (`true`, `{"a": 1}`, `0`), not as
+    Python prints it (`True`, `{'a': 1}`, `0.0`); cut to about `limit` characters."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def kind(value: Any) -> str:
+    """A value's JSON type, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__

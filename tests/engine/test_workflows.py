@@ -154,7 +154,7 @@ async def test_a_run_failed_by_an_expression_leaves_nothing_running_or_queued(en
     workflow_id = await start(engine, "qa.bad_items")
     status, result = await wait_ended(engine, workflow_id, timeout=20)  # not the 30 s sleep
     assert status == "failed"
-    assert "task 'bad' with_items: expected a list, got int 5" in result["error"]
+    assert "task 'bad' with_items: expected a list, got number 5" in result["error"]
     recs = await records(engine, workflow_id)
     slow = [x for x in recs if x.task_name == "slow"]
     assert [x.status for x in slow] == ["cancelled"] and slow[0].ended_at is not None
@@ -227,8 +227,8 @@ async def test_a_task_gets_its_actions_defaults_and_a_bad_input_fails_the_task(e
     assert r.status == "completed", r.result
     assert r.result["defaulted"] == {"value": 1, "extra": "kept", "message": "from the default",
                                      "mode": "fast"}
-    assert r.result["why"] == ("task 'wrong': invalid input for qa.defaults: mode: 'medium' is not "
-                               "one of ['fast', 'slow']; value: 'many' is not of type 'integer'")
+    assert r.result["why"] == ("task 'wrong': invalid input for qa.defaults: mode: \"medium\" is not "
+                               "one of \"fast\", \"slow\"; value: \"many\" is not of type integer")
     wrong = r.tasks("wrong")[0]
     assert wrong.status == "failed" and wrong.parameters["mode"] == "medium"
     assert r.tasks("defaulted")[0].parameters["message"] == "from the default"  # records show it

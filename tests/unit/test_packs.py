@@ -361,10 +361,10 @@ def test_parameters_object_form_and_json_schema_keywords_are_enforced(tmp_path: 
     _, problems = validate_parameters(action, {"hosts": [], "name": "Web01", "mail": "nope",
                                                "opts": {"n": "x", "m": 1}})
     assert sorted((p.path, p.message) for p in problems) == [
-        ("hosts", "[] should be non-empty"), ("mail", "'nope' is not a 'email'"),
-        ("name", "'Web01' does not match '^[a-z]+$'"),
+        ("hosts", "[] should be non-empty"), ("mail", "\"nope\" is not a valid email"),
+        ("name", "\"Web01\" does not match the pattern \"^[a-z]+$\""),
         ("opts", "Additional properties are not allowed ('m' was unexpected)"),
-        ("opts.n", "'x' is not of type 'integer'")]
+        ("opts.n", "\"x\" is not of type integer")]
     assert [p.detail() for p in validate_parameters(action, {})[1]] == [
         {"path": "hosts", "message": "required parameter 'hosts' is missing"}]
 

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from attune.packs.models import Action, ParameterSpec
-from attune.problems import Problem, at_path
+from attune.problems import Problem, at_path, shown
 from attune.secrets import is_sealed
 
 
@@ -94,7 +94,38 @@ def _problems(error: ValidationError, action: Action) -> list[Problem]:
     if root in action.secret_names():
         # jsonschema messages quote the offending value; a secret must not leak into a 422.
         return [at_path(path, f"invalid value: fails '{error.validator}' constraint")]
-    return [at_path(path, error.message)]
+    return [at_path(path, schema_message(error))]
+
+
+def schema_message(error: ValidationError) -> str:
+    """jsonschema's message, with values shown as JSON (`true`, `0`, `{"a": 1}`) rather than as
+    Python prints them (`True`, `0.0`, `{'a': 1}`): the user wrote JSON or YAML."""
+    got, want = shown(error.instance), error.validator_value
+    match error.validator:
+        case "type":
+            types = " or ".join(want) if isinstance(want, list) else want
+            return f"{got} is not of type {types}"
+        case "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum":
+            words = {"minimum": "less than the minimum of", "maximum": "greater than the maximum of",
+                     "exclusiveMinimum": "not greater than", "exclusiveMaximum": "not less than"}
+            return f"{got} is {words[str(error.validator)]} {shown(want)}"
+        case "enum":
+            return f"{got} is not one of {', '.join(shown(v) for v in want)}"
+        case "const":
+            return f"{got} is not {shown(want)}"
+        case "minLength":
+            return f"{got} is shorter than the minimum length of {want}"
+        case "maxLength":
+            return f"{got} is longer than the maximum length of {want}"
+        case "minItems":
+            return f"{got} should be non-empty" if want == 1 else f"{got} has fewer than {want} items"
+        case "maxItems":
+            return f"{got} has more than {want} items"
+        case "format":
+            return f"{got} is not a valid {want}"
+        case "pattern":
+            return f"{got} does not match the pattern {shown(want)}"
+    return error.message
 
 
 def _path(parts: Any) -> str:

@@ -22,7 +22,7 @@ from attune.packs.models import (
     Action,
     ParameterSpec,
 )
-from attune.packs.parameters import to_json_schema
+from attune.packs.parameters import schema_message, to_json_schema
 from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path
 
@@ -398,7 +398,7 @@ def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) ->
     keywords = {k: v for k, v in spec.items() if k in JSON_SCHEMA_KEYWORDS}
     for error in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(keywords):
         at = where + tuple(error.absolute_path)[:1]
-        rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {error.message}")
+        rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {schema_message(error)}")
 
 
 def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -> None:
@@ -408,4 +408,4 @@ def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -
     schema = to_json_schema({name: spec})["properties"][name]
     checker = Draft202012Validator.FORMAT_CHECKER
     for error in Draft202012Validator(schema, format_checker=checker).iter_errors(spec.default):
-        rep.at(where + ("default",), f"parameter '{name}': default {error.message}")
+        rep.at(where + ("default",), f"parameter '{name}': default {schema_message(error)}")

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
+from attune.problems import kind, shown
 from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
 from attune.workflows.commands import (
     CancelAttempt,
@@ -354,7 +355,7 @@ class Conductor:
                 rendered = float(rendered)
             except (TypeError, ValueError):
                 raise WorkflowError(
-                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {rendered!r}",
+                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {shown(rendered)}",
                     spec.name) from None
         if rendered < 0 or (field_name == "timeout" and rendered <= 0):
             bound = "greater than 0" if field_name == "timeout" else "at least 0"
@@ -398,7 +399,7 @@ class Conductor:
         where = f"task '{spec.name}' wait_for.inquiry"
         inquiry = self._render(spec.wait_for.inquiry, self._context(), where, spec.name)
         if isinstance(inquiry, bool) or not isinstance(inquiry, (int, str)) or inquiry in ("", None):
-            raise WorkflowError(f"{where}: expected an inquiry id, got {inquiry!r}", spec.name)
+            raise WorkflowError(f"{where}: expected an inquiry id, got {shown(inquiry)}", spec.name)
         run.status = TaskStatus.WAITING
         self._waiting.setdefault(inquiry, []).append(run)
         self._emit(WaitForInquiry(key=AttemptKey(task=run.task, iteration=run.iteration),
@@ -453,7 +454,7 @@ class Conductor:
         items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items", spec.name)
         if not isinstance(items, list):
             raise WorkflowError(
-                f"task '{spec.name}' with_items: expected a list, got {type(items).__name__} {items!r:.80}",
+                f"task '{spec.name}' with_items: expected a list, got {kind(items)} {shown(items)}",
                 spec.name)
         if spec.batch_size:
             return [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
@@ -527,7 +528,7 @@ class Conductor:
             return [refs] if refs.strip() else []
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             raise WorkflowError(f"task '{spec.name}' permission_set_refs: expected a ref or a list "
-                                f"of refs, got {refs!r}", spec.name)
+                                f"of refs, got {shown(refs)}", spec.name)
         return refs
 
     def _unit_input(self, spec: TaskSpec, run: Run, unit: Unit) -> dict[str, Any]:
