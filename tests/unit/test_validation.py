@@ -44,7 +44,10 @@ WORKFLOW_CASES = {
     "batch_size_without_with_items": (5, 5, "`batch_size` needs `with_items`"),
     "timeout_wrong_type": (5, 14, "'timeout' must be a number of seconds or a {{ }} template, got boolean"),
     "delay_not_template": (5, 12, "'delay' must be an integer or a {{ }} template"),
-    "yaml_syntax_error": (6, 1, "YAML syntax error"),
+    "yaml_syntax_error": (5, 22, "YAML syntax error: while scanning a quoted scalar"),
+    # where the quote opens, not at the end of the file where the scanner gave up
+    "yaml_unclosed_quote": (6, 16, "while scanning a quoted scalar that starts here, found "
+                                   "unexpected end of stream (line 9, column 1)"),
     "duplicate_yaml_key": (7, 7, "duplicate key 'message'"),
     "version_not_string": (1, 10, "'version' must be a string (quote it)"),
     "tasks_empty": (2, 8, "'tasks' must be a list of at least one task"),

@@ -79,15 +79,29 @@ def load_yaml(text: str) -> tuple[Any, Marks]:
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YamlError(line, column, f"YAML syntax error: {_reason(exc)}") from None
+        line, column, reason = _where(exc)
+        raise YamlError(line, column, f"YAML syntax error: {reason}") from None
     except yaml.YAMLError as exc:
         raise YamlError(1, 1, f"YAML error: {exc}") from None
     marks = Marks()
     if node is None:
         return None, marks
     return _Builder(text, marks).build(node, ()), marks
+
+
+def _where(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Where to point and what to say. A token the scanner could not finish (a quote never
+    closed, a key without its colon) is reported where it starts: the problem's own mark is
+    often the end of the file ("found unexpected end of stream" at the last line)."""
+    start, problem = exc.context_mark, exc.problem_mark
+    if (start is not None and problem is not None and (exc.context or "").startswith("while scanning")
+            and (start.line, start.column) != (problem.line, problem.column)):
+        return (start.line + 1, start.column + 1,
+                f"{exc.context} that starts here, {exc.problem} "
+                f"(line {problem.line + 1}, column {problem.column + 1})")
+    mark = problem or start
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    return line, column, _reason(exc)
 
 
 def _reason(exc: yaml.MarkedYAMLError) -> str:
