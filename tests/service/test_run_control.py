@@ -324,12 +324,37 @@ async def test_pause_reaches_every_level_of_a_nested_tree_and_cancel_of_a_paused
         views = [(await api.get(f"/executions/{r['id']}/workflow")).json()["data"]["status"]
                  for r in nested]
         top_paused = (await record(api, top["id"]))["status"] == "paused"
-        return top_paused and len(views) == 2 and all(v == "paused" for v in views)
+        # each nested run's own record says so too, not only its workflow view
+        return top_paused and len(views) == 2 and all(v == "paused" for v in views) and all(
+            r["status"] == "paused" for r in nested)
     await until(all_paused, "all three levels to be paused")
+    for verb in ("resume", "pause"):  # a nested run is steered with its tree, not on its own
+        refused = await api.post(f"/executions/{level3['id']}/{verb}")
+        assert refused.status_code == 409, refused.text
+        assert (f"is a nested workflow of execution {top['id']}: {verb} execution {top['id']}"
+                in refused.json()["error"]["message"])
+    assert (await record(api, level3["id"]))["status"] == "paused"
     assert (await api.post(f"/executions/{top['id']}/cancel")).status_code == 200
     done = await ended(api, top["id"])
     assert done["status"] == "cancelled"
     assert level3["id"]
+
+
+async def test_a_resumed_tree_runs_every_level_again_and_records_say_so(api: httpx.AsyncClient) -> None:
+    top = await submit(api, "ctl.level1")
+
+    async def third_level() -> dict | None:
+        rows = (await api.get("/executions", params={"action_ref": "ctl.level3"})).json()["items"]
+        return rows[0] if rows else None
+    level3 = await until(third_level, "the third level to start")
+    await api.post(f"/executions/{top['id']}/pause")
+    await until(lambda: _status_is(api, level3["id"], "paused"), "the third level's record to say paused")
+    assert (await api.post(f"/executions/{top['id']}/resume")).status_code == 200
+    done = await ended(api, top["id"])
+    assert done["status"] == "completed", done
+    rows = (await api.get("/executions", params={"per_page": 1000})).json()["items"]
+    nested = [r for r in rows if r["action_ref"] in ("ctl.level2", "ctl.level3")]
+    assert len(nested) == 2 and all(r["status"] == "completed" for r in nested), nested
 
 
 # ---- re-run --------------------------------------------------------------------------------------

@@ -183,6 +183,16 @@ def _started(row: ExecutionRow) -> tuple[datetime, int]:
     return (utc(row.started_at) if row.started_at else datetime.min.replace(tzinfo=UTC), row.id)
 
 
+def top_of(s: Session, row: ExecutionRow) -> ExecutionRow:
+    """The top-level execution of the tree `row` belongs to (itself when it is one)."""
+    while row.parent is not None:
+        parent = s.get(ExecutionRow, row.parent)
+        if parent is None:  # deleted meanwhile: the highest one left
+            return row
+        row = parent
+    return row
+
+
 def workflow_of(s: Session, execution_id: int) -> WorkflowExecutionRow | None:
     return s.scalar(select(WorkflowExecutionRow).where(WorkflowExecutionRow.execution == execution_id))
 

@@ -233,6 +233,11 @@ def _workflow_row(state: AppState, execution_id: int, verb: str) -> tuple[schema
         if wf is None:
             raise ApiError(409, f"execution {execution_id} runs a plain action: only a workflow "
                                 f"can {verb}")
+        if row.parent is not None:  # spec §9: nested workflows pause and resume with their tree
+            top = records.top_of(s, row)
+            raise ApiError(409, f"execution {execution_id} is a nested workflow of execution "
+                                f"{top.id}: {verb} execution {top.id}, and its nested workflows "
+                                "follow")
         return to_schema(row), wf.control + 1
 
 

@@ -189,6 +189,10 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
             wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
             wf.task_graph, wf.error_message = snap.task_graph, snap.error
         wf.seq = max(wf.seq, snap.seq)
+        if not target.top_level and status in _STEERED and row.status in _STEERED:
+            # A nested run pauses and resumes with its tree (spec §9); its own record is its
+            # parent's task attempt, which the parent reports `running` all along.
+            row.status = status
         if target.top_level:
             set_status(row, status)
             _run_times(row, snap)
