@@ -311,6 +311,29 @@ def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):
     assert done.returncode == 0 and json.loads(done.stdout)["status"] == "completed", done.stdout
 
 
+def test_a_run_followed_through_an_api_restart_still_ends_with_its_result(stack):
+    """`attune up` starts a killed API again within seconds: `attune run`, following the run,
+    waits for it (saying so) instead of exiting 2 while the run goes on unseen."""
+    api, _, home = stack
+    record = home / ".attune" / "stack.json"
+
+    def api_pid() -> int:
+        members = json.loads(record.read_text())["members"]
+        return next(m["pid"] for m in members if m["role"] == "api")
+
+    before = api_pid()
+    follower = subprocess.Popen([sys.executable, "-m", "attune.cli", "run", "core.sleep", "seconds=4",
+                                 "-o", "json", "--api-url", api],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    os.kill(before, signal.SIGKILL)
+    out, errors = follower.communicate(timeout=90)
+    assert follower.returncode == 0, errors
+    assert json.loads(out)["status"] == "completed"
+    assert "trying again for up to 60 s (the run goes on without it)" in errors, errors
+    assert api_pid() != before
+
+
 def test_the_api_and_worker_logs_say_when_what_and_where(stack):
     """An operator reading ./.attune/logs/ gets timestamped lines with level and origin: the
     API says where it listens (its log stayed empty before), a worker what it polls."""

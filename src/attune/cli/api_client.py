@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,6 +18,9 @@ from attune.settings import Settings
 from attune.statuses import TERMINAL, exit_code
 
 LIST_COLUMNS = ["id", "action_ref", "status", "parent", "created"]
+# While following a run, a lost API is waited for this long: `attune up` starts a dead API again
+# within 1-16 s, and the run goes on meanwhile; a follower that gave up at once lost sight of it.
+RECONNECT_SECONDS = 60.0
 
 
 class ApiError(Exception):
@@ -26,17 +31,38 @@ class ApiError(Exception):
 
 
 class Api:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, notice: Callable[[str], None] | None = None) -> None:
+        """`notice`: where to say that the API was lost and is being waited for (reads made
+        while following a run are retried for RECONNECT_SECONDS; others fail at once)."""
         headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
         self.http = httpx.Client(base_url=settings.api_url.rstrip("/") + "/api/v1",
                                  headers=headers, timeout=30)
         self.url = settings.api_url
+        self.notice = notice
+        self.reached = False  # only an API that answered before is waited for, not a wrong URL
+
+    def read(self, path: str, **kwargs: Any) -> Any:
+        """A GET made while following a run: a lost API is waited for (see RECONNECT_SECONDS)."""
+        deadline = None
+        while True:
+            try:
+                return self.call("GET", path, **kwargs)
+            except ConnectionError as exc:
+                now = time.monotonic()
+                if self.notice is None or not self.reached or (deadline is not None and now >= deadline):
+                    raise
+                if deadline is None:
+                    deadline = now + RECONNECT_SECONDS
+                    self.notice(f"{exc}; trying again for up to {RECONNECT_SECONDS:.0f} s "
+                                "(the run goes on without it)")
+                time.sleep(1.0)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             resp = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ConnectionError(f"cannot reach the API at {self.url}: {exc}") from exc
+        self.reached = True
         if resp.status_code >= 400:
             raise api_error(resp)
         return resp.json() if resp.content else {}
@@ -44,10 +70,10 @@ class Api:
     def execution(self, execution_id: int | str, wait: float = 0) -> dict[str, Any]:
         """The record; with `wait`, the API answers once it has ended or after `wait` s."""
         params = {"wait": wait} if wait else None
-        return self.call("GET", f"/executions/{execution_id}", params=params)["data"]
+        return self.read(f"/executions/{execution_id}", params=params)["data"]
 
     def children(self, execution_id: int | str) -> list[dict[str, Any]]:
-        body = self.call("GET", "/executions", params={"parent": execution_id, "per_page": 100})
+        body = self.read("/executions", params={"parent": execution_id, "per_page": 100})
         return body["items"]
 
 
@@ -130,16 +156,22 @@ def _attempt(task: dict[str, Any]) -> str:
 
 def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
                 wait: bool, console: Console, err: Console) -> int:
-    api = Api(settings)
+    api = Api(settings, notice=lambda text: err.print(f"warning: {text}", highlight=False))
     try:
         execution = api.call("POST", "/executions/execute",
                              json={"action_ref": action_ref, "parameters": parameters})["data"]
-        if not wait:
-            console.print(str(execution["id"]))
-            return 0
-        execution = until_end(api, execution, output, console)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
+    if not wait:
+        console.print(str(execution["id"]))
+        return 0
+    try:
+        execution = until_end(api, execution, output, console)
+    except (ApiError, ConnectionError) as exc:
+        code = report_api_error(err, exc)
+        err.print(f"execution {execution['id']} goes on without this command: "
+                  f"`attune execution tail {execution['id']}` follows it again", highlight=False)
+        return code
     show_result(console, execution, output)
     return exit_code(execution["status"])
 
@@ -260,7 +292,7 @@ def respond_inquiry(settings: Settings, inquiry_id: str, response: dict[str, Any
 
 def tail_execution(settings: Settings, execution_id: str, output: str, console: Console,
                    err: Console) -> int:
-    api = Api(settings)
+    api = Api(settings, notice=lambda text: err.print(f"warning: {text}", highlight=False))
     try:
         execution = until_end(api, api.execution(execution_id), output, console)
     except (ApiError, ConnectionError) as exc:
