@@ -62,3 +62,13 @@ def test_a_bad_setting_in_the_environment_is_a_usage_error_naming_it(variable, v
                           capture_output=True, text=True, timeout=60, env={**os.environ, variable: value})
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", [["execution", "get", "1"], ["execution", "list"], ["run", "core.noop"],
+                                     ["inquiry", "list"], ["execution", "tail", "1"]])
+def test_every_command_refuses_an_output_format_it_does_not_have(command) -> None:
+    """`-o xml` printed a table with exit 0 everywhere but `run`."""
+    done = subprocess.run([sys.executable, "-m", "attune.cli", *command, "-o", "xml",
+                           "--api-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "must be table, json or yaml, not 'xml'" in done.stderr

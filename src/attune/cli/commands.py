@@ -45,7 +45,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TemporalOpt = typer.Option(None, "--temporal-address", help="Temporal frontend [env ATTUNE_TEMPORAL_ADDRESS]")
 PacksOpt = typer.Option(None, "--packs", help="Packs directory [env ATTUNE_PACKS_DIR, default ./packs]")
 ApiOpt = typer.Option(None, "--api-url", help="API address [env ATTUNE_API_URL]")
-OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml")
+def _output_format(value: str) -> str:
+    if value not in ("table", "json", "yaml"):  # every command, not only `run`, says so (exit 2)
+        raise typer.BadParameter(f"must be table, json or yaml, not {value!r}")
+    return value
+
+
+OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml", callback=_output_format)
 
 
 def fail_usage(message: str) -> None:
@@ -296,8 +302,6 @@ def run(
     is_async: bool = typer.Option(False, "--async", help="Print the execution id and return"),
 ) -> None:
     """Run an action or workflow and wait for it, showing task progress."""
-    if output not in ("table", "json", "yaml"):
-        fail_usage(f"-o must be table, json or yaml, not {output!r}")
     settings = Settings.load(packs_dir=packs, temporal_address=temporal_address, api_url=api_url)
     parameters = parse_params(params or [], params_json,
                               lambda: action_schema(settings, action_ref, direct))
