@@ -51,6 +51,11 @@ async def test_unknown_action_is_404_and_bad_body_is_422(svc_api: httpx.AsyncCli
     assert error["details"][0]["path"] == "action_ref"
     assert_error(await svc_api.get("/executions/999"), 404, "not_found")
     assert_error(await svc_api.get("/executions/abc"), 404, "not_found")  # ids are integers
+    for method, path, what in [("GET", "/executions/abc", "execution"), ("POST", "/executions/-1/rerun", "execution"),
+                               ("POST", "/inquiries/x/respond", "inquiry")]:
+        body = (await svc_api.request(method, path, json={})).json()["error"]  # says what was wrong
+        assert f"{what} ids are positive integers, not '{path.split('/')[2]}'" in body["message"], body
+        assert body["details"][0]["path"] == f"{what}_id", body
     assert_error(await svc_api.get(f"/executions/{2**64}"), 422, "validation_error")
 
 

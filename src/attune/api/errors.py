@@ -85,6 +85,23 @@ def _template(path: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
 
 
+# Routes whose id segment is an integer (`{execution_id:int}`): any other text there matches no
+# route, and "Not Found" alone did not say that the id was the problem.
+_ID_SEGMENTS = {"executions": "execution", "inquiries": "inquiry"}
+
+
+def _no_route(request: Request) -> tuple[str, list[dict[str, str]]]:
+    path = request.url.path
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        what = _ID_SEGMENTS.get(part)
+        if what and i + 1 < len(parts) and parts[i + 1] and not parts[i + 1].isdigit():
+            given = parts[i + 1]
+            return (f"no route {request.method} {path}: {what} ids are positive integers, not "
+                    f"{given!r}", [{"path": f"{what}_id", "message": f"not an {what} id: {given!r}"}])
+    return f"no route {request.method} {path}", []
+
+
 def _loc_path(loc: tuple[Any, ...]) -> str:
     """pydantic's location without where in the request it was (its first part): a field
     that is itself named `path` or `body` keeps its name."""
@@ -120,6 +137,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # every method the path takes, not only the first route's
             headers["Allow"] = ", ".join(_allowed_methods(request))
+        if exc.status_code == 404 and exc.detail == "Not Found":  # no route: say which, and why
+            return _envelope(404, code, *_no_route(request))
         return _envelope(exc.status_code, code, str(exc.detail), [], headers or None)
 
     @app.exception_handler(UnicodeError)
