@@ -61,8 +61,12 @@ async def test_a_nested_workflow_cancelled_on_its_own_fails_its_task_unless_hand
     status, result = await wait_ended(engine, workflow_id, 60)
     assert status == "failed"
     assert result == {"error": "Workflow failed: 1 task(s) failed: inner", "succeeded": False}
-    by_task = {r.task_name: r.status for r in await records(engine, workflow_id)}
-    assert by_task == {"inner": "cancelled", "handled": "cancelled", "cleanup": "completed"}
+    recs = await records(engine, workflow_id)
+    assert {r.task_name: r.status for r in recs} == {"inner": "cancelled", "handled": "cancelled",
+                                                     "cleanup": "completed"}
+    # the result of a cancelled workflow (spec §3), as the nested run's own end says
+    assert [r.result for r in recs if r.task_name == "inner"] == [
+        {"error": "Workflow cancelled", "succeeded": False}]
 
 
 async def test_a_disabled_action_is_refused_inside_workflows_too(engine):

@@ -87,6 +87,9 @@ INQUIRY_TIMER_UTC = "attune_inquiry_timer_utc"
 # A core.ask task's `timeout` bounds its wait (and its inquiry) like its own timeout_seconds;
 # it was ignored. Asked only for tasks that have one: runs from before replay as they were.
 ASK_TASK_TIMEOUT = "attune_ask_task_timeout"
+# A nested run that was cancelled gives its task the result a cancelled workflow has (spec §3:
+# "Workflow cancelled"), not the activity's bare "Cancelled". After BASELINE; asked only then.
+CHILD_CANCEL_RESULT = "attune_child_cancel_result"
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
 # a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
@@ -440,6 +443,10 @@ class AttuneWorkflow:
             if self.status != ExecutionStatus.RUNNING or not workflow.in_workflow():
                 return  # the run ended or is being evicted from the cache: nobody is listening
             outcome = _outcome_of_error(exc)
+            if (outcome.status == TaskStatus.CANCELLED and isinstance(exc, ChildWorkflowError)
+                    and workflow.patched(CHILD_CANCEL_RESULT)):
+                outcome = Outcome(status=TaskStatus.CANCELLED,
+                                  result={"error": "Workflow cancelled", "succeeded": False})
         self.handles.pop(dispatch.key, None)
         self.children.discard(dispatch.key)
         self.started.discard(dispatch.key)
