@@ -145,6 +145,16 @@ def test_async_then_get_tail_and_list(stack):
     listed = json.loads(cli("execution", "list", "--parent", execution_id, "-o", "json",
                             api=api).stdout)
     assert listed["items"] and all(i["parent"] == int(execution_id) for i in listed["items"])
+    none = cli("execution", "list", "--action", "nope.*", api=api)
+    assert none.returncode == 0 and "no execution matches" in none.stdout, none.stdout
+
+
+def test_get_of_a_run_that_has_not_ended_says_so_rather_than_null(stack):
+    api, _, _ = stack
+    started = cli("run", "core.sleep", "seconds=3", "--async", api=api)
+    got = cli("execution", "get", started.stdout.strip(), api=api)
+    assert got.returncode == 0 and "no result yet: it has not ended" in got.stdout, got.stdout
+    assert "null" not in got.stdout
 
 
 def test_cancel_running_workflow_and_cancel_again_is_an_error(stack):

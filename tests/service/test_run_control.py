@@ -142,7 +142,7 @@ async def test_core_ask_waits_for_an_answer_that_meets_its_schema(api: httpx.Asy
                           json={"response": {"approved": True, "note": "go"}})
     assert good.status_code == 200 and good.json()["data"]["status"] == "responded"
     again = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": False}})
-    assert again.status_code == 409 and "already responded" in again.json()["error"]["message"]
+    assert again.status_code == 409 and "already answered" in again.json()["error"]["message"]
     done = await ended(api, top["id"])
     assert done["status"] == "completed", done
     assert done["result"] == {"note": "go", "deployed": True, "expired": None, "succeeded": True}

@@ -141,7 +141,7 @@ async def answer_meanwhile(page: Any, ui: UiServer, inquiry: dict, card: Any) ->
         assert other.status_code == 200, other.text
         await card.get_by_role("button", name="Respond").click()
         await expect(card.locator(".banner.error")).to_have_text(
-            f"Refused: inquiry {inquiry['id']} is already responded")
+            f"Refused: inquiry {inquiry['id']} is already answered")
 
 
 async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer) -> None:
@@ -155,7 +155,7 @@ async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer
     # No longer pending, it leaves the list; what became of this answer stays on the page.
     notice = page.get_by_test_id("inquiry-notice")
     await expect(card).to_have_count(0)
-    await expect(notice).to_contain_text(f"Refused: inquiry {inquiry['id']} is already responded")
+    await expect(notice).to_contain_text(f"Refused: inquiry {inquiry['id']} is already answered")
     await expect(notice).to_have_attribute("role", "alert")
     await page.get_by_label("Status").select_option("responded")
     await expect(card.get_by_label("response")).to_contain_text('"ticket": "CHG-2"')
@@ -171,7 +171,7 @@ async def test_a_second_answer_is_refused_clearly(page: Any, ui_server: UiServer
     await answer_meanwhile(page, ui_server, inquiry, card)
     await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
     await expect(page.get_by_role("alert")).to_have_text(
-        f"Inquiry #{inquiry['id']}: Refused: inquiry {inquiry['id']} is already responded")
+        f"Inquiry #{inquiry['id']}: Refused: inquiry {inquiry['id']} is already answered")
     graph = page.get_by_test_id("execution-graph")
     await expect(graph.locator("[data-task='declined']")).to_have_attribute("data-status", "completed")
     await expect(card.get_by_label("response")).to_contain_text('"approved": false')

@@ -213,7 +213,11 @@ def list_executions(settings: Settings, filters: dict[str, Any], output: str, co
     if not dump(console, body, output):
         print_table(console, body["items"], LIST_COLUMNS)
         p = body["pagination"]
-        console.print(f"page {p['page']}/{p['total_pages']} · {p['total_items']} execution(s)")
+        if not p["total_items"]:
+            console.print("no execution matches" if any(v is not None for k, v in filters.items()
+                                                        if k not in ("page", "per_page")) else "no executions yet")
+        else:
+            console.print(f"page {p['page']}/{p['total_pages']} · {p['total_items']} execution(s)")
     return 0
 
 
@@ -254,7 +258,11 @@ def get_inquiry(settings: Settings, inquiry_id: str, output: str, console: Conso
         return report_api_error(err, exc)
     if not dump(console, inquiry, output):
         print_table(console, inquiry, INQUIRY_COLUMNS)
-        console.print(f"answer with: {json.dumps(inquiry.get('response_schema') or {})}", highlight=False)
+        if inquiry["status"] == "pending":
+            console.print(f"answer with: {json.dumps(inquiry.get('response_schema') or {})}", highlight=False)
+        elif inquiry.get("response") is not None:
+            console.print(f"response ({inquiry.get('responded_at')}): {json.dumps(inquiry['response'])}",
+                          highlight=False, soft_wrap=True)
     return 0
 
 

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from attune.statuses import TERMINAL
+
 STATUS_STYLE = {"completed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow",
                 "running": "cyan", "scheduled": "cyan", "requested": "dim", "abandoned": "red"}
 
@@ -47,6 +49,9 @@ def show_result(console: Console, execution: dict[str, Any], output: str) -> Non
         return
     console.print(Text.assemble((str(execution.get("action_ref")), "bold"), f" {execution.get('id')}: ",
                                 styled(execution.get("status", "?"))))
+    if execution.get("result") is None and execution.get("status") not in TERMINAL:
+        console.print(Text("no result yet: it has not ended", style="dim"))
+        return
     console.print(Text(json.dumps(execution.get("result"), indent=2, default=str)), soft_wrap=True)
 
 

@@ -88,7 +88,8 @@ def cancel(state: AppState, inquiry_id: int) -> schemas.Inquiry:
 
 def _still_open(row: InquiryRow) -> None:
     if row.status != InquiryStatus.PENDING:
-        raise ApiError(409, f"inquiry {row.id} is already {row.status}")
+        said = {"timeout": "timed out", "responded": "answered"}.get(row.status, row.status)
+        raise ApiError(409, f"inquiry {row.id} is already {said}")
     if row.timeout_at is not None:
         timeout_at = utc(row.timeout_at)
         if timeout_at <= utcnow():
