@@ -124,7 +124,7 @@ def schema_message(error: ValidationError) -> str:
         case "format":
             return f"{got} is not a valid {want}"
         case "pattern":
-            return f"{got} does not match the pattern {shown(want)}"
+            return f'{got} does not match the pattern "{want}"'  # as written: no JSON escapes
     return error.message
 
 
