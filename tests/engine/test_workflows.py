@@ -154,7 +154,7 @@ async def test_a_run_failed_by_an_expression_leaves_nothing_running_or_queued(en
     workflow_id = await start(engine, "qa.bad_items")
     status, result = await wait_ended(engine, workflow_id, timeout=20)  # not the 30 s sleep
     assert status == "failed"
-    assert "task 'bad' with_items: expected a list, got number 5" in result["error"]
+    assert "task 'bad' with_items: expected a list, got integer 5" in result["error"]
     recs = await records(engine, workflow_id)
     slow = [x for x in recs if x.task_name == "slow"]
     assert [x.status for x in slow] == ["cancelled"] and slow[0].ended_at is not None

@@ -255,7 +255,7 @@ def test_with_items_not_a_list_fails_with_task_and_field():
     d = wf(tasks=[t("each", with_items="{{ 5 }}")])
     r = Rehearsal(d, always_ok).run()
     assert r.finish.status == "failed"
-    assert "task 'each' with_items: expected a list, got number 5" in r.finish.error
+    assert "task 'each' with_items: expected a list, got integer 5" in r.finish.error
 
 
 def test_retry_exponential_backoff_delays_and_attempt_count():

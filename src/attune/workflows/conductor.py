@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from attune.expressions import EvalContext, ExpressionError, evaluate_condition, render
-from attune.problems import kind, shown
+from attune.expressions.values import type_of
+from attune.problems import shown
 from attune.statuses import TASK_FAILURES, ExecutionStatus, TaskStatus, aggregate
 from attune.workflows.commands import (
     CancelAttempt,
@@ -454,7 +455,7 @@ class Conductor:
         items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items", spec.name)
         if not isinstance(items, list):
             raise WorkflowError(
-                f"task '{spec.name}' with_items: expected a list, got {kind(items)} {shown(items)}",
+                f"task '{spec.name}' with_items: expected a list, got {type_of(items)} {shown(items)}",
                 spec.name)
         if spec.batch_size:
             return [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
