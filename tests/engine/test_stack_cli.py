@@ -298,15 +298,19 @@ def test_run_control_verbs_and_an_inquiry_asked_before_a_restart(stack):
     WAITING.update(execution=execution_id, inquiry=pending[0]["id"])
 
 
+def member_pid(home: Path, role: str) -> int:
+    """The pid `attune up` recorded for one member of its stack (it changes on a restart)."""
+    members = json.loads((home / ".attune" / "stack.json").read_text())["members"]
+    return next(m["pid"] for m in members if m["role"] == role)
+
+
 def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):
     """`attune up` starts again a member that exited on its own: the shell worker, killed while
     a workflow that needs it runs; a new one takes its task and the workflow completes."""
     api, _, home = stack
-    record = home / ".attune" / "stack.json"
 
     def shell_pid() -> int:
-        members = json.loads(record.read_text())["members"]
-        return next(m["pid"] for m in members if m["role"] == "shell")
+        return member_pid(home, "shell")
 
     before = shell_pid()
     started = cli("run", "examples.sequence", "--async", api=api)
@@ -325,11 +329,9 @@ def test_a_run_followed_through_an_api_restart_still_ends_with_its_result(stack)
     """`attune up` starts a killed API again within seconds: `attune run`, following the run,
     waits for it (saying so) instead of exiting 2 while the run goes on unseen."""
     api, _, home = stack
-    record = home / ".attune" / "stack.json"
 
     def api_pid() -> int:
-        members = json.loads(record.read_text())["members"]
-        return next(m["pid"] for m in members if m["role"] == "api")
+        return member_pid(home, "api")
 
     before = api_pid()
     follower = subprocess.Popen([sys.executable, "-m", "attune.cli", "run", "core.sleep", "seconds=4",

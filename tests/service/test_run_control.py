@@ -304,6 +304,11 @@ async def test_pause_and_resume_in_quick_turns_each_hold_until_the_next(
     assert (await ended(api, top["id"]))["status"] == "cancelled"
 
 
+async def _first(api: httpx.AsyncClient, action_ref: str) -> dict | None:
+    rows = (await api.get("/executions", params={"action_ref": action_ref})).json()["items"]
+    return rows[0] if rows else None
+
+
 async def _status_is(api: httpx.AsyncClient, execution_id: int, status: str) -> bool:
     return (await record(api, execution_id))["status"] == status
 
@@ -311,11 +316,7 @@ async def _status_is(api: httpx.AsyncClient, execution_id: int, status: str) -> 
 async def test_pause_reaches_every_level_of_a_nested_tree_and_cancel_of_a_paused_one_cancels(
         api: httpx.AsyncClient) -> None:
     top = await submit(api, "ctl.level1")
-
-    async def third_level() -> dict | None:
-        rows = (await api.get("/executions", params={"action_ref": "ctl.level3"})).json()["items"]
-        return rows[0] if rows else None
-    level3 = await until(third_level, "the third level to start")
+    level3 = await until(lambda: _first(api, "ctl.level3"), "the third level to start")
     await api.post(f"/executions/{top['id']}/pause")
 
     async def all_paused() -> bool:
@@ -342,11 +343,7 @@ async def test_pause_reaches_every_level_of_a_nested_tree_and_cancel_of_a_paused
 
 async def test_a_resumed_tree_runs_every_level_again_and_records_say_so(api: httpx.AsyncClient) -> None:
     top = await submit(api, "ctl.level1")
-
-    async def third_level() -> dict | None:
-        rows = (await api.get("/executions", params={"action_ref": "ctl.level3"})).json()["items"]
-        return rows[0] if rows else None
-    level3 = await until(third_level, "the third level to start")
+    level3 = await until(lambda: _first(api, "ctl.level3"), "the third level to start")
     await api.post(f"/executions/{top['id']}/pause")
     await until(lambda: _status_is(api, level3["id"], "paused"), "the third level's record to say paused")
     assert (await api.post(f"/executions/{top['id']}/resume")).status_code == 200
