@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import signal
 import socket
 
@@ -14,6 +15,8 @@ from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
 from attune.runtimes import warm
 from attune.settings import Settings
+
+log = logging.getLogger("attune.worker")
 
 
 async def connect(settings: Settings, attempts: int = 1) -> Client:
@@ -86,7 +89,8 @@ async def run_workers(settings: Settings, roles: list[str], *, packs_root: str |
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     runs = [asyncio.create_task(w.run()) for w in workers]
-    print(f"worker {'+'.join(roles)} polling {settings.temporal_address}", flush=True)
+    log.info("worker %s polling %s (task queues %s)", "+".join(roles), settings.temporal_address,
+             ", ".join(sorted({w.task_queue for w in workers})))
     try:
         await asyncio.wait([*runs, asyncio.create_task(stop.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
@@ -95,8 +99,8 @@ async def run_workers(settings: Settings, roles: list[str], *, packs_root: str |
             await asyncio.wait_for(asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True),
                                    SHUTDOWN_SECONDS)
         except TimeoutError:
-            print(f"worker shutdown unfinished after {SHUTDOWN_SECONDS:.0f} s (Temporal unreachable?): "
-                  "stopping anyway", flush=True)
+            log.warning("worker shutdown unfinished after %.0f s (Temporal unreachable?): stopping anyway",
+                        SHUTDOWN_SECONDS)
         warm.shutdown()
     for run in runs:
         if run.done() and not run.cancelled() and run.exception():
