@@ -44,6 +44,11 @@ WORKFLOW_CASES = {
     "batch_size_without_with_items": (5, 5, "`batch_size` needs `with_items`"),
     "timeout_wrong_type": (5, 14, "'timeout' must be a number of seconds or a {{ }} template, got boolean"),
     "delay_not_template": (5, 12, "'delay' must be an integer or a {{ }} template"),
+    # a condition without {{ }} is a non-empty string: always true, so it fired on success too
+    "when_not_template": (6, 15, "'when' must be a {{ }} expression: as plain text it is always "
+                                 "true (write {{ failed() }})"),
+    "when_yaql": (6, 15, "'when' is a YAQL expression (<% %>), which this engine does not "
+                         "evaluate: write it as {{ result().ok }}"),
     "yaml_syntax_error": (5, 22, "YAML syntax error: while scanning a quoted scalar"),
     # where the quote opens, not at the end of the file where the scanner gave up
     "yaml_unclosed_quote": (6, 16, "while scanning a quoted scalar that starts here, found "

@@ -132,9 +132,28 @@ def _run_control(definition: WorkflowDefinition) -> Iterator[Finding]:
                           "again, and an inquiry is answered once", key=True)
 
 
+def _condition(text: str | None, at: Path, name: str) -> Iterator[Finding]:
+    """A condition is an expression: text without {{ }} is a non-empty string, always true, so
+    `when: failed()` (or Orquesta's `<% failed() %>`) would fire on success too."""
+    if text is None or "{{" in text:
+        return
+    bare = text.strip()
+    if bare.startswith("<%") and bare.endswith("%>"):
+        inner = bare[2:-2].strip()
+        yield Finding(at, f"'{name}' is a YAQL expression (<% %>), which this engine does not "
+                          f"evaluate: write it as {{{{ {inner} }}}}")
+    else:
+        yield Finding(at, f"'{name}' must be a {{{{ }}}} expression: as plain text it is always "
+                          f"true (write {{{{ {bare} }}}})")
+
+
 def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
     if task.with_items is not None and "{{" not in task.with_items:
         yield Finding(at + ("with_items",), "'with_items' must be a {{ }} template")
+    for j, transition in enumerate(task.next):
+        yield from _condition(transition.when, at + ("next", j, "when"), "when")
+    if task.retry is not None:
+        yield from _condition(task.retry.on_error, at + ("retry", "on_error"), "retry.on_error")
     if task.with_items is None:
         for key in ("batch_size", "concurrency"):
             if key in task.model_fields_set:
