@@ -493,3 +493,25 @@ async def test_readers_waiting_for_ends_cost_one_query_a_sweep_and_see_ends_writ
     for r in readers[1:]:
         r.cancel()
     await asyncio.gather(*readers[1:], return_exceptions=True)
+
+
+async def test_a_secret_passed_on_whole_shows_redacted_not_as_its_sealed_token(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    """An output_map or publish may pass a secret on whole: it travels sealed (a parent can hand
+    it to its tasks), and every API answer shows ******** where it is, not the sealed token."""
+    sealed = {"__attune_secret__": "gAAAAABsealedtoken"}
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    wf.record("hello.1#0", task_name="hello", status="completed",
+              result={"succeeded": True, "data": {"key_back": sealed}}, parameters={"token": sealed})
+    wf.variables = {"token": sealed, "plain": "x"}
+    wf.finish("completed", {"direct": sealed, "nested": [{"k": sealed}], "succeeded": True})
+    await tick(svc_api)
+    done = await get(svc_api, top["id"])
+    assert done["result"] == {"direct": "********", "nested": [{"k": "********"}], "succeeded": True}
+    task, = await children(svc_api, top["id"])
+    assert task["result"]["data"] == {"key_back": "********"} and task["config"] == {"token": "********"}
+    view = (await svc_api.get(f"/executions/{top['id']}/workflow")).json()["data"]
+    assert view["variables"] == {"token": "********", "plain": "x"}
+    listed = (await svc_api.get("/executions", params={"per_page": 5})).json()["items"]
+    assert "__attune_secret__" not in str(listed) and "__attune_secret__" not in str(view)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
 from attune.records.models import utc
 from attune.records.reserved_ids import MAX_BLOCK as MAX_RESERVED_BLOCK
+from attune.secrets import redact_sealed
 from attune.statuses import ExecutionStatus, InquiryStatus
 
 T = TypeVar("T")
@@ -119,6 +120,13 @@ class Execution(_Out):
     created: datetime
     updated: datetime
 
+    @field_validator("config", "result")
+    @classmethod
+    def _shown_redacted(cls, value: Any) -> Any:
+        """A secret passed on whole (an output_map, a publish) travels sealed, so that a parent
+        can hand it to its own tasks; what the API shows is ******** (spec §7), not the token."""
+        return redact_sealed(value)
+
 
 class WorkflowExecution(_Out):
     id: int
@@ -132,6 +140,11 @@ class WorkflowExecution(_Out):
     variables: dict[str, Any] = Field(default_factory=dict)
     task_graph: dict[str, Any] = Field(default_factory=dict)
     error_message: str | None = None
+
+    @field_validator("variables")
+    @classmethod
+    def _shown_redacted(cls, value: Any) -> Any:  # as Execution's result
+        return redact_sealed(value)
     created: datetime
     updated: datetime
     tasks: list[Execution] = Field(default_factory=list, description="Each task run's record")

@@ -17,6 +17,7 @@ from attune.statuses import exit_code
 async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, Any], *,
                      output: str, wait: bool, console: Console, err: Console) -> int:
     from attune.cli.output import show_result
+    from attune.secrets import redact_sealed
 
     try:
         catalog = load_packs(settings.packs_dir)
@@ -53,5 +54,5 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
         return 0
     end = await engine.wait(workflow_id)
     show_result(console, {"id": workflow_id, "action_ref": action_ref, "status": str(end.status),
-                          "result": end.result}, output)
+                          "result": redact_sealed(end.result)}, output)  # as the API shows it
     return exit_code(end.status)
