@@ -36,6 +36,7 @@ WORKFLOW_CASES = {
     "join_without_inbound": (5, 11, "task 'a' has `join` but no inbound transitions"),
     "retry_bad_backoff": (7, 16, "retry 'backoff' must be one of constant, linear, exponential"),
     "template_syntax": (6, 24, "syntax error: unexpected 'end of expression' in {{ 1 + }}"),
+    "template_unclosed": (5, 23, "no closing '}}' for '{{' (check quotes and brackets) in \"{{ result().x }\""),
     "template_unknown_task": (6, 16, "unknown task 'nope' in {{ task.nope.succeeded }}"),
     "template_unknown_variable": (8, 41, "unknown workflow variable 'name' in {{ workflow.name }}"),
     "template_unknown_parameter": (8, 17, "unknown parameter 'whom'"),

@@ -15,6 +15,7 @@ from typing import Any
 
 from attune.expressions import StaticScope, check_template
 from attune.expressions.check import secret_reference
+from attune.expressions.engine import UNCLOSED
 from attune.workflows.definition import RESERVED_TASK_NAMES, TaskSpec, WorkflowDefinition
 from attune.workflows.graph import TaskGraph
 
@@ -198,8 +199,10 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
             if sub_path in skip:
                 continue
             for problem in check_template(text, in_scope or scope()):
-                found.append(Finding(sub_path, f"{problem.message} in {{{{ {problem.expression} }}}}",
-                                     offset=problem.offset))
+                # An unclosed one is quoted as written: closing it here showed "{{ x } }}".
+                shown = (f'"{{{{ {problem.expression.strip()}"' if problem.message == UNCLOSED
+                         else f"{{{{ {problem.expression} }}}}")
+                found.append(Finding(sub_path, f"{problem.message} in {shown}", offset=problem.offset))
 
     passing = scope(pass_secrets=True)
     check(definition.vars, ("vars",), passing)
