@@ -201,7 +201,8 @@ def test_unknown_action_needs_known_actions() -> None:
     text = 'version: "1"\ntasks:\n  - name: a\n    action: core.ehco\n'
     assert parse_workflow_text(text)[1] == []
     _, problems = parse_workflow_text(text, known_actions={"core.echo"})
-    assert [(p.line, p.column, p.message) for p in problems] == [(4, 13, "unknown action 'core.ehco'")]
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (4, 13, "unknown action 'core.ehco' (did you mean 'core.echo'?)")]
 
 
 def test_validate_path_on_one_file_reports_only_that_file(tmp_path: Path) -> None:

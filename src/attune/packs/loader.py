@@ -6,7 +6,7 @@ never stops at the first problem; loaders raise PackError with all of them.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Collection, Container, Iterable
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -20,6 +20,7 @@ from attune.packs.workflow_file import build_definition, check_definition
 from attune.packs.yaml_marks import YamlError, load_yaml
 from attune.workflows.definition import WorkflowDefinition
 from attune.workflows.graph import TaskGraph
+from attune.workflows.validate import did_you_mean
 
 
 def load_pack(path: str | FsPath, *, known_actions: Iterable[str] = ()) -> Pack:
@@ -121,7 +122,7 @@ def _owning_pack(file: FsPath) -> FsPath | None:
 
 
 def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dict | None = None,
-                        *, known_actions: Container[str] | None = None,
+                        *, known_actions: Collection[str] | None = None,
                         ) -> tuple[WorkflowDefinition | None, list[Problem]]:
     """A workflow file's text on its own (POST /workflows/validate). `parameters`: the owning
     action's parameter schema (names are enough); without it, a `parameters` block in the text is
@@ -138,7 +139,7 @@ def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dic
 
 
 def _check_workflow(rep: Reporter, data: Any, parameters: dict | None,
-                    known_actions: Container[str] | None) -> WorkflowDefinition | None:
+                    known_actions: Collection[str] | None) -> WorkflowDefinition | None:
     definition, synthetic = build_definition(rep, data)
     if parameters is None and isinstance(data, dict) and data.get("parameters") is not None:
         parameters = check_parameters(rep, data["parameters"], ("parameters",))
@@ -221,7 +222,7 @@ def _workflow_refs(loads: list[LoadedPack]) -> set[str]:
 
 
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
-                         known: Container[str], workflow_refs: Container[str] = ()) -> None:
+                         known: Collection[str], workflow_refs: Container[str] = ()) -> None:
     """Every task action exists; `wait_for` sits on a task that runs an action, not a nested
     workflow (whose own tasks would have to wait)."""
     for rep, definition in workflows:
@@ -233,7 +234,8 @@ def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
             for at, unit in [(("tasks", i), task), *subs]:
                 # Malformed refs were reported when the task was read (and left as "?").
                 if unit.action not in (None, "?") and unit.action not in known:
-                    rep.at(at + ("action",), f"unknown action '{unit.action}'")
+                    rep.at(at + ("action",), f"unknown action '{unit.action}'"
+                           + did_you_mean(unit.action, known))
 
 
 def _check_dependencies(loads: list[LoadedPack], known: dict[str, str]) -> None:
