@@ -395,3 +395,24 @@ def test_permission_refs_normalise(tmp_path: Path) -> None:
     assert problems == []
     assert [t.permission_set_refs for t in definition.tasks] == [
         [], ["standard"], ["one", "two"], "{{ workflow.sets }}", None]
+
+
+def test_each_missing_required_parameter_is_one_problem(tmp_path: Path) -> None:
+    """jsonschema reports each missing name as an error naming the whole `required` list: two
+    missing parameters were four problems, each field's message shown twice in the web UI."""
+    from attune.packs.parameters import validate_parameters
+
+    root = _pack(tmp_path, {
+        "pack.yaml": "ref: ops\n",
+        "actions/run.yaml": ("ref: ops.run\nrunner_type: shell\nentry_point: run.sh\nparameters:\n"
+                             "  name: {type: string, required: true}\n"
+                             "  password: {type: string, required: true, secret: true}\n"
+                             "  count: {type: integer, required: true}\n"),
+        "actions/run.sh": "true\n",
+    })
+    action = load_pack(root).actions["ops.run"]
+    _, problems = validate_parameters(action, {"count": "x"})
+    assert [(p.path, p.message) for p in problems] == [
+        ("name", "required parameter 'name' is missing"),
+        ("password", "required parameter 'password' is missing"),
+        ("count", "\"x\" is not of type integer")]

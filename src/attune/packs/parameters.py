@@ -57,10 +57,12 @@ def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, A
 
 
 def validate_parameters(
-    action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False
+    action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False,
+    noun: str = "parameter",
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Return (params_with_defaults, problems); problems lists every violation as {path, message}.
-    `allow_unknown` lets through keys the action does not declare (a workflow task's input)."""
+    `allow_unknown` lets through keys the action does not declare (a workflow task's input);
+    `noun` is what the messages call a field ("field" for an inquiry's response)."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -77,18 +79,20 @@ def validate_parameters(
             continue
         if allow_unknown and error.validator == "additionalProperties" and not error.absolute_path:
             continue
-        problems.extend(_problems(error, action))
+        problems.extend(p for p in _problems(error, action, noun) if p not in problems)
     return full, problems
 
 
-def _problems(error: ValidationError, action: Action) -> list[Problem]:
+def _problems(error: ValidationError, action: Action, noun: str) -> list[Problem]:
     top = not error.absolute_path  # about the parameters object itself, not inside one
     if error.validator == "required" and top:
+        # jsonschema reports each missing name as its own error, each naming the whole list:
+        # the caller keeps one problem per name.
         missing = [n for n in error.validator_value if n not in error.instance]
-        return [at_path(n, f"required parameter '{n}' is missing") for n in missing]
+        return [at_path(n, f"required {noun} '{n}' is missing") for n in missing]
     if error.validator == "additionalProperties" and top:
         extra = sorted(set(error.instance) - set(action.parameters))
-        return [at_path(n, f"unknown parameter '{n}'") for n in extra]
+        return [at_path(n, f"unknown {noun} '{n}'") for n in extra]
     path = _path(error.absolute_path)
     root = str(error.absolute_path[0]) if error.absolute_path else ""
     if root in action.secret_names():

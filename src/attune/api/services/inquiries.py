@@ -62,7 +62,7 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
             raise not_found("inquiry", inquiry_id)
         _still_open(row)
         schema = {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
-        checked, problems = validate_parameters(_asker(schema), response)
+        checked, problems = validate_parameters(_asker(schema), response, noun="field")
         if problems:
             problems = [p if p.path != "parameters" else at_path("response", p.message) for p in problems]
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
