@@ -137,6 +137,19 @@ async def test_json_output_parses_whole_up_to_the_data_limit(tmp_path, kib):
     encodes(res)
 
 
+async def test_a_log_printed_before_a_json_result_is_kept_as_stdout(tmp_path):
+    """The result on the last line after a log: the data is parsed and the log kept (it was
+    dropped with the rest of stdout); a stdout that is all JSON is not kept twice."""
+    logs = "import json\nprint('step 1')\nprint('\\x1b[32mstep 2\\x1b[0m')\nprint(json.dumps({'ok': 1}))\n"
+    whole = "import json\nprint(json.dumps({'ok': 1}, indent=2))\n"
+    pack = make_pack(tmp_path, {"actions/logs.py": logs, "actions/whole.py": whole})
+    res = await run_process(request(pack, "logs.py", output_format="json"))
+    assert res.succeeded and res.data == {"ok": 1}
+    assert res.stdout == "step 1\n\x1b[32mstep 2\x1b[0m\n" and not res.stdout_truncated
+    res = await run_process(request(pack, "whole.py", output_format="json"))
+    assert res.succeeded and res.data == {"ok": 1} and res.stdout is None
+
+
 async def test_json_output_over_the_limits_fails_naming_them(tmp_path):
     over_data = "import json\nprint(json.dumps({'blob': 'z' * 600 * 1024}))\n"
     over_read = "import sys\nsys.stdout.write('[' + '1, ' * (1024 * 1024) + '1]')\n"

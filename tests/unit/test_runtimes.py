@@ -270,16 +270,16 @@ async def test_dotenv_is_safe_to_source_in_bash(tmp_path, delivery):
 
 
 @pytest.mark.parametrize("warm_start", WARM)
-@pytest.mark.parametrize("fmt, stdout, expected", [
-    ("json", '{"a": [1, 2]}', {"a": [1, 2]}),
-    ("json", 'log line\n\n{"a": 1}\n\n', {"a": 1}),  # last non-empty line
-    ("yaml", "a: 1\nb: [x, y]\n", {"a": 1, "b": ["x", "y"]}),
-    ("jsonl", '{"n": 1}\n\n[2]\n"three"\n', [{"n": 1}, [2], "three"]),
+@pytest.mark.parametrize("fmt, stdout, expected, kept", [
+    ("json", '{"a": [1, 2]}', {"a": [1, 2]}, None),
+    ("json", 'log line\n\n{"a": 1}\n\n', {"a": 1}, "log line\n\n"),  # last line; the log kept
+    ("yaml", "a: 1\nb: [x, y]\n", {"a": 1, "b": ["x", "y"]}, None),
+    ("jsonl", '{"n": 1}\n\n[2]\n"three"\n', [{"n": 1}, [2], "three"], None),
 ])
-async def test_output_formats(tmp_path, fmt, stdout, expected, warm_start):
+async def test_output_formats(tmp_path, fmt, stdout, expected, kept, warm_start):
     pack = make_pack(tmp_path, {"actions/out.py": f"import sys\nsys.stdout.write({stdout!r})\n"})
     res = await run_process(request(pack, "out.py", output_format=fmt, warm=warm_start))
-    assert res.succeeded and res.data == expected and res.stdout is None
+    assert res.succeeded and res.data == expected and res.stdout == kept
 
 
 async def test_text_output_kept_and_parse_failure_fails(tmp_path):

@@ -37,6 +37,22 @@ def _dotenv_value(value: Any) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+def logged_before(stdout: str, fmt: str) -> str | None:
+    """What a `json` action printed before its result when the result is its last line (its
+    log), to keep beside the parsed data; None when the whole stdout was the result."""
+    if fmt != "json":
+        return None
+    text = stdout.rstrip()
+    cut = text.rfind("\n")
+    if cut < 0:
+        return None
+    try:
+        json.loads(stdout)
+        return None  # the whole of it parsed: nothing else was printed
+    except ValueError:
+        return text[:cut + 1]
+
+
 def parse_output(stdout: str, fmt: str) -> Any:
     """Parse stdout per `output_format`; raise OutputParseError with the reason on failure."""
     if fmt == "json":

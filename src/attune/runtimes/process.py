@@ -21,7 +21,13 @@ from attune.runtimes.environments import EnvironmentBuildError, prepare_environm
 from attune.runtimes.isolation import IsolationError, RunAs, action_environment, action_user, hand_over
 from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.runtimes.models import ProcessRequest, ProcessResult
-from attune.runtimes.output import OutputParseError, encode_parameters, last_line, parse_output
+from attune.runtimes.output import (
+    OutputParseError,
+    encode_parameters,
+    last_line,
+    logged_before,
+    parse_output,
+)
 from attune.runtimes.safety import (
     DATA_CAP_BYTES,
     MAX_DATA_DEPTH,
@@ -304,7 +310,11 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
                  "(pass large data by reference: a file path or a URL)")
     elif req.output_format != "text":
         try:
-            data, stdout = plain_data(parse_output(out.text(), req.output_format)), None
+            data = plain_data(parse_output(out.text(), req.output_format))
+            # Only the data is kept, unless the result was the last line after a log: the log
+            # is kept as stdout (capped as text), as StackStorm keeps it beside the result.
+            logged = logged_before(out.text(), req.output_format)
+            stdout, out_cut = cap_text(logged) if logged else (None, False)
         except OutputParseError as parse_err:
             succeeded, error = False, str(parse_err)
         except OutputLimitError as limit:
