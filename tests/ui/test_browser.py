@@ -321,6 +321,13 @@ async def test_page_through_a_long_execution_list(page: Any, ui_server: UiServer
     await expect(info).to_have_text("Page 6 of 6 · 260 total")
     await page.get_by_label("Status").select_option("failed")
     await expect(info).to_have_text("Page 1 of 1 · 26 total")
+    await page.go_back()  # a filter is a step Back undoes, as a page is
+    await expect(info).to_have_text("Page 6 of 6 · 260 total")
+    await expect(page.get_by_label("Status")).to_have_value("")
+    await page.goto(f"{ui_server.url}/executions?action=uit.bulk&page=99")  # past the end: says so
+    await expect(page.get_by_text("Page 99 is past the last page (6).")).to_be_visible()
+    await page.get_by_role("button", name="Go to the last page").click()
+    await expect(info).to_have_text("Page 6 of 6 · 260 total")
     await page.get_by_label("Action").fill("")
     await page.get_by_label("Status").select_option("")
     await expect(rows.first).to_be_visible()

@@ -122,7 +122,8 @@ async def test_answer_an_inquiry_from_the_ui_and_the_workflow_completes(page: An
     await page.goto(f"{ui_server.url}/executions/{top['id']}")
     await expect(page.locator("h1 .badge")).to_have_text("completed", timeout=60_000)
     await expect(graph.locator("[data-task='deploy']")).to_have_attribute("data-status", "completed")
-    await expect(graph.locator("[data-task='declined']")).to_have_attribute("data-status", "pending")
+    await expect(graph.locator("[data-task='declined']")).to_have_attribute("data-status", "not_run")
+    await expect(graph.locator("[data-task='declined'] .task-node-status")).to_have_text("not run")
     await expect(graph.get_by_test_id("node-inquiry")).to_have_count(0)
     await graph.locator("[data-task='deploy']").click()
     await expect(page.get_by_test_id("task-detail")).to_contain_text("deploying 7 x2 to us (CHG-1)")
@@ -226,13 +227,16 @@ async def test_rerun_from_failed_with_a_parameter_changed(page: Any, ui_server: 
     await expect(page.get_by_role("button", name="Re-run from failed")).to_be_visible()
     await page.get_by_role("link", name="Edit & re-run…").click()
 
-    # The action's form, prefilled with what the run had, re-runs it from its failed tasks.
-    await expect(page).to_have_url(re.compile(rf"/actions/uit\.flaky\?rerun={first['id']}&from_failed=1$"))
+    # The action's form, prefilled with what the run had: a fresh run by default (the edits
+    # reach every task), or, when chosen, from its failed tasks.
+    await expect(page).to_have_url(re.compile(rf"/actions/uit\.flaky\?rerun={first['id']}$"))
     form = page.get_by_test_id("run-form")
     await expect(form.get_by_test_id("rerun-note")).to_contain_text(f"Re-runs #{first['id']}")
     ok = form.locator("#param-ok")
     await expect(ok).not_to_be_checked()
-    await expect(form.get_by_label("From the failed tasks")).to_be_checked()
+    from_failed = form.get_by_label("From the failed tasks")
+    await expect(from_failed).not_to_be_checked()
+    await from_failed.check()
     await ok.check()
     await shot(page, "rerun-form")
     await form.get_by_role("button", name="Re-run from failed").click()

@@ -52,8 +52,9 @@ export function RunControls({ execution: e, isWorkflow, onDone, onError }: Props
               title="Only the failed tasks and what follows them run again; the others keep their results">
               Re-run from failed</button>
           )}
-          <Link className="button" to={`/actions/${e.action_ref}?rerun=${e.id}${failedWorkflow ? "&from_failed=1" : ""}`}>
-            Edit &amp; re-run…</Link>
+          {/* A fresh run with the edits by default: from the failed tasks, the kept tasks would
+              keep results made with the old values. The form offers it as a choice. */}
+          <Link className="button" to={`/actions/${e.action_ref}?rerun=${e.id}`}>Edit &amp; re-run…</Link>
         </>
       )}
       <CancelButton execution={e} isWorkflow={isWorkflow} onDone={onDone} onError={onError} />

@@ -22,7 +22,7 @@ export function TaskNode({ data, selected }: NodeProps<TaskNodeType>) {
       <div className="task-node-name">{data.name}</div>
       <div className="task-node-action">{data.action}</div>
       <div className="task-node-badges">
-        {data.status && <span className="task-node-status">{status}</span>}
+        {data.status && <span className="task-node-status">{status.replace("_", " ")}</span>}
         {data.kept && <span className="chip kept" title="Kept from the run this one re-runs">kept</span>}
         {(data.badges ?? []).map((b) => <span key={b} className="chip">{b}</span>)}
         {data.problems ? <span className="chip problem" data-testid="node-problems">{data.problems} problem{data.problems > 1 ? "s" : ""}</span> : null}

@@ -187,7 +187,9 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
     const ran = view.tasks.filter((r) => r.workflow_task?.task_name === t.name);
     const kept = ran.length === 0 && view.kept_tasks.some((r) => r.workflow_task?.task_name === t.name);
     const rows = kept ? view.kept_tasks.filter((r) => r.workflow_task?.task_name === t.name) : ran;
-    let status = rows.length ? groupStatus(rows) : "pending";
+    // A task that never ran is "pending" while the run goes on, "not_run" once it has ended
+    // (a branch not taken, tasks after a cancel): "pending" read as if it still might.
+    let status = rows.length ? groupStatus(rows) : TERMINAL.has(view.status) ? "not_run" : "pending";
     if (view.current_tasks.includes(t.name) && !(rows.length && !TERMINAL.has(status))) {
       // Queued but not started: held while the workflow pauses.
       status = PAUSED.has(view.status) ? "paused" : "running";
@@ -253,7 +255,7 @@ function ResultView({ result }: { result: unknown }) {
   return (
     <div className="result">
       {typeof error === "string" && <div className="banner error" role="alert">{error}</div>}
-      {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4><pre className="code" data-testid="stdout">{stdout ? <TerminalText text={stdout} /> : " "}</pre></>}
+      {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
       {typeof stderr === "string" && stderr && <><h4>stderr{r.stderr_truncated ? " (truncated)" : ""}</h4><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
       <h4>{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</h4>
       <JsonBlock value={rest} label="result fields" />

@@ -20,17 +20,20 @@ export function ExecutionsPage() {
   const [actionText, setActionText] = useState(action);
   const settledAction = useDebounced(actionText, 300);
 
-  const update = (changes: Record<string, string | null>) => {
+  // Each change is a step Back undoes (a filter as much as a page), except what is being typed:
+  // the action and parent fields replace their own entry, not one per keystroke.
+  const update = (changes: Record<string, string | null>, typing = false) => {
     const next = new URLSearchParams(params);
     for (const [k, v] of Object.entries(changes)) {
       if (v) next.set(k, v);
       else next.delete(k);
     }
     if (!("page" in changes)) next.delete("page");
-    setParams(next, { replace: "page" in changes ? false : true });
+    setParams(next, { replace: typing });
   };
+  const lastPage = (last: number) => update({ page: last > 1 ? String(last) : null });
   useEffect(() => {
-    if (settledAction !== action) update({ action: settledAction.trim() || null });
+    if (settledAction !== action) update({ action: settledAction.trim() || null }, true);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [settledAction]);
 
@@ -59,7 +62,7 @@ export function ExecutionsPage() {
         </label>
         <label>Parent
           <input name="parent" value={parent} inputMode="numeric" placeholder="execution id" size={10}
-            onChange={(e) => update({ parent: e.target.value.replace(/\D/g, "") || null })} />
+            onChange={(e) => update({ parent: e.target.value.replace(/\D/g, "") || null }, true)} />
         </label>
         <label className="check">
           <input type="checkbox" name="top_level_only" checked={topLevelOnly} disabled={!!parent}
@@ -90,7 +93,11 @@ export function ExecutionsPage() {
               ))}
             </tbody>
           </table>
-          {list.data.items.length === 0 && <Empty>No executions match these filters.</Empty>}
+          {list.data.items.length === 0 && (list.data.pagination.total_items > 0 && page > 1 ? (
+            <Empty>Page {page} is past the last page ({list.data.pagination.total_pages}).{" "}
+              <button className="link" onClick={() => lastPage(list.data?.pagination.total_pages ?? 1)}>
+                Go to the last page</button></Empty>
+          ) : <Empty>No executions match these filters.</Empty>)}
           <Pager p={list.data.pagination} onPage={(p) => update({ page: p > 1 ? String(p) : null })} />
         </>
       )}
