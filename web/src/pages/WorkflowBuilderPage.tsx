@@ -267,7 +267,7 @@ export function WorkflowBuilderPage() {
                 <Background gap={20} size={1} />
                 <Controls />
               </ReactFlow>
-              {tasks.length === 0 && <p className="canvas-empty">Pick an action on the left to add the first task.</p>}
+              {tasks.length === 0 && <p className="canvas-empty">Pick an action under "Add a task" to add the first task.</p>}
             </div>
           ) : (
             <YamlView text={state.text} onChange={setText} problems={problems} parseError={state.parseError} />
