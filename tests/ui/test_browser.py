@@ -267,6 +267,23 @@ async def test_two_transitions_to_the_same_task_make_one_edge_with_both_labels(
     await expect(graph.locator(".react-flow__edge-text")).to_have_text("succeeded · failed")
 
 
+async def test_a_long_workflow_fits_whole_with_a_map(page: Any, ui_server: UiServer) -> None:
+    """40 tasks in a chain: the first view shows every node (the minimum zoom was too high for
+    that, and cut off most of them) and a map to move around in."""
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.long"})
+    execution = started.json()["data"]["id"]
+    await page.goto(f"{ui_server.url}/executions/{execution}")
+    graph = page.get_by_test_id("execution-graph")
+    await expect(graph.locator(".task-node")).to_have_count(40)
+    await expect(graph.locator("[data-task='step40']")).to_have_attribute("data-status", "completed",
+                                                                           timeout=60_000)
+    await expect(graph.get_by_label("Workflow map")).to_be_visible()
+    box = await graph.bounding_box()
+    for name in ("step1", "step40"):
+        node = await graph.locator(f"[data-task='{name}']").bounding_box()
+        assert box["y"] <= node["y"] and node["y"] + node["height"] <= box["y"] + box["height"] + 1, (name, node, box)
+
+
 async def test_what_an_action_printed_shows_as_a_terminal_would(page: Any, ui_server: UiServer) -> None:
     """Colours as colours, not `[1;31m`; a bidirectional-text control shown as a mark rather
     than applied (applied, it reorders what the page shows)."""

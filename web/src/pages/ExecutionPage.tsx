@@ -4,7 +4,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import "@xyflow/react/dist/style.css";
 import "../graph.css";
-import { Background, Controls, MarkerType, ReactFlow, type Edge } from "@xyflow/react";
+import { Background, Controls, MarkerType, MiniMap, ReactFlow, type Edge } from "@xyflow/react";
 import { api, ApiError } from "../api";
 import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
@@ -178,6 +178,8 @@ function useRunInquiries(e: Execution | undefined, view: WorkflowExecution | und
   return { ...loaded, more: Math.max(ids.length - MAX_INQUIRIES, 0) };
 }
 
+const BIG_GRAPH = 20; // tasks; past this the whole graph fits only small (minimum zoom 0.02)
+
 function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   wfDef: Workflow; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
 }) {
@@ -213,11 +215,13 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
   return (
     <div className="graph" data-testid="execution-graph">
       <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
-        fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.2}
+        fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.02}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}>
         <Background gap={20} size={1} />
         <Controls showInteractive={false} />
+        {/* A long workflow fits only small: the map says where the view is and moves it. */}
+        {tasks.length > BIG_GRAPH && <MiniMap pannable zoomable nodeStrokeWidth={3} ariaLabel="Workflow map" />}
       </ReactFlow>
     </div>
   );
