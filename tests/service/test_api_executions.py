@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import pytest
 
 from tests.service.fakes import FakeEngine
 from tests.service.test_api_definitions import assert_error
@@ -264,3 +267,34 @@ async def test_json_sent_as_another_content_type_gets_415_naming_it(svc_api) -> 
     assert "application/json" in response.json()["error"]["message"]
     ok = await svc_api.post("/executions/execute", content=body, headers={"content-type": "application/json"})
     assert ok.status_code == 201, ok.text
+
+
+async def test_text_that_is_not_unicode_is_refused_and_nothing_is_stored(svc_api, fake_engine):
+    """JSON may carry an unpaired `\\ud800`; it could not be sent to Temporal nor read back from
+    the records (one such row used to break every list of executions)."""
+    body = '{"action_ref": "svc.echo", "parameters": {"message": "bad \\ud800 text"}}'
+    response = await svc_api.post("/executions/execute", content=body,
+                                  headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"] == [{
+        "path": "parameters.message", "message": "holds \\ud800, which is not valid Unicode text (bytes "
+        "that are not UTF-8, or an unpaired surrogate escape in JSON)"}]
+    listed = await svc_api.get("/executions")
+    assert listed.status_code == 200 and listed.json()["pagination"]["total_items"] == 0
+    assert fake_engine.started == []
+
+
+@pytest.mark.parametrize("depth, status, fragment", [
+    (150, 422, "nested more than 100 levels deep (the limit)"),
+    (900, 422, "nested more than 100 levels deep (the limit)"),
+    (5_000, 400, "request body is nested too deeply to parse as JSON; values may be nested at most "
+                 "100 levels deep"),
+])
+async def test_parameters_nested_too_deep_are_refused_naming_the_limit(svc_api, fake_engine, depth, status,
+                                                                       fragment):
+    body = '{"action_ref": "svc.echo", "parameters": {"message": ' + "[" * depth + "]" * depth + "}}"
+    response = await svc_api.post("/executions/execute", content=body,
+                                  headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert fragment in json.dumps(response.json()["error"])
+    assert fake_engine.started == []

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from attune.runtimes.safety import MAX_DATA_DEPTH
+
 log = logging.getLogger("attune.api")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -139,6 +141,9 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed_methods(request))
         if exc.status_code == 404 and exc.detail == "Not Found":  # no route: say which, and why
             return _envelope(404, code, *_no_route(request))
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body"
+            return _envelope(400, code, "request body is nested too deeply to parse as JSON; values "
+                             f"may be nested at most {MAX_DATA_DEPTH} levels deep", [])
         return _envelope(exc.status_code, code, str(exc.detail), [], headers or None)
 
     @app.exception_handler(UnicodeError)

@@ -94,6 +94,10 @@ def parse_params(pairs: list[str], params_json: str | None,
             params[key] = typed_value(value, types.get(key))
         except ValueError as exc:
             fail_usage(f"parameter '{key}' {exc}")
+    from attune.packs.parameters import data_problems  # not at import: `attune --help` stays quick
+
+    for problem in data_problems(params)[:1]:  # it could not even be sent as JSON
+        fail_usage(f"parameter '{problem.path}' {problem.message}")
     return params
 
 

@@ -7,14 +7,71 @@ we only turn its errors into `{path, message}` problems, one per problem, never 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
+from jsonschema import _keywords as keywords
 from jsonschema.exceptions import ValidationError
 
+from attune.expressions import regex
 from attune.packs.models import Action, ParameterSpec
 from attune.problems import Problem, at_path, shown
+from attune.runtimes.safety import MAX_DATA_DEPTH
 from attune.secrets import is_sealed
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    if validator.is_type(instance, "string"):
+        try:
+            if not regex.search(pattern, instance):
+                yield ValidationError(f"{instance!r} does not match {pattern!r}")
+        except regex.PatternError as exc:
+            yield ValidationError(str(exc))
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                        schema: dict[str, Any]) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _matches(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, allowed: Any, instance: Any, schema: dict[str, Any]) -> Any:
+    if "patternProperties" not in schema:  # jsonschema's own runs no pattern then
+        yield from keywords.additionalProperties(validator, allowed, instance, schema)
+        return
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    extras = [k for k in instance if k not in known
+              and not any(_matches(p, k) for p in schema["patternProperties"])]
+    if validator.is_type(allowed, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], allowed, path=extra)
+    elif not allowed and extras:
+        names = ", ".join(repr(e) for e in sorted(extras))
+        yield ValidationError(f"{names} match none of the patterns "
+                              f"{', '.join(repr(p) for p in sorted(schema['patternProperties']))}")
+
+
+def _matches(pattern: str, text: str) -> bool:
+    try:
+        return regex.search(pattern, text)
+    except regex.PatternError:
+        return False  # the pack loader reports the pattern itself
+
+
+# jsonschema runs `pattern` with Python's backtracking `re`: one pattern could stall the API or
+# the orchestrator for minutes. These keywords run on RE2 instead (attune.expressions.regex).
+Validator = validators.extend(Draft202012Validator, {
+    "pattern": _pattern, "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties})
 
 
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
@@ -31,6 +88,8 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
         if spec.items is not None and spec.type == "array":
             prop["items"] = spec.items
         prop.update(spec.schema_keywords())  # minItems, pattern, format, properties, ...
+        if spec.required_properties:
+            prop["required"] = list(spec.required_properties)
         properties[name] = prop
     return {
         "type": "object",
@@ -67,12 +126,14 @@ def validate_parameters(
         params = {}
     if not isinstance(params, dict):
         return {}, [at_path("parameters", "parameters must be an object")]
+    unfit = data_problems(params)
+    if unfit:  # copying and jsonschema would recurse as deep; Temporal and the records could not carry it
+        return dict(params), unfit
     # A declared parameter given as null is not given: a workflow passes an optional parameter
     # on as `{{ parameters.x }}`, which is null when its caller left it out (spec §6).
     full = {k: v for k, v in apply_defaults(action, params).items()
             if v is not None or k not in action.parameters}
-    validator = Draft202012Validator(to_json_schema(action.parameters),
-                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Validator(to_json_schema(action.parameters), format_checker=Validator.FORMAT_CHECKER)
     problems: list[Problem] = []
     for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
@@ -81,6 +142,44 @@ def validate_parameters(
             continue
         problems.extend(p for p in _problems(error, action, noun) if p not in problems)
     return full, problems
+
+
+def data_problems(value: Any, path: str = "") -> list[Problem]:
+    """What keeps a value from travelling as JSON through Temporal and into the records: text that
+    is not valid Unicode (JSON's unpaired `\\ud800` escapes, bytes that are not UTF-8 on a command
+    line), and nesting deeper than MAX_DATA_DEPTH (Temporal's decoder refuses 128 levels, and a
+    workflow nests its parameters a few levels down). One problem per field, depth-first."""
+    problems: list[Problem] = []
+    _walk(value, path, 0, problems, path)
+    return problems
+
+
+def _walk(value: Any, path: str, depth: int, problems: list[Problem], top: str) -> None:
+    if depth > MAX_DATA_DEPTH:  # named by the field the user gave, not a path 100 steps long
+        problems.append(at_path(top or "parameters", f"is nested more than {MAX_DATA_DEPTH} levels "
+                                                     "deep (the limit)"))
+        return
+    if isinstance(value, str):
+        bad = _SURROGATE.search(value)
+        if bad:
+            problems.append(at_path(path or "parameters", _not_unicode(bad.group())))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            bad = _SURROGATE.search(str(key))
+            if bad:
+                problems.append(at_path(path or "parameters", f"a key {_not_unicode(bad.group())}"))
+                continue
+            inner = f"{path}.{key}" if path else str(key)
+            _walk(item, inner, depth + 1, problems, top or inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            inner = f"{path}[{index}]"
+            _walk(item, inner, depth + 1, problems, top or inner)
+
+
+def _not_unicode(char: str) -> str:
+    return (f"holds \\u{ord(char):04x}, which is not valid Unicode text (bytes that are not UTF-8, "
+            "or an unpaired surrogate escape in JSON)")
 
 
 def _problems(error: ValidationError, action: Action, noun: str) -> list[Problem]:
