@@ -77,3 +77,77 @@ def test_json_schema_translation() -> None:
     assert schema["properties"]["times"] == {"type": "integer", "minimum": 1, "maximum": 5}
     assert schema["properties"]["tags"]["items"] == {"type": "string"}
     assert schema["additionalProperties"] is False
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_text_that_is_not_unicode_is_refused_naming_the_field() -> None:
+    """A JSON `\\ud800` escape (or a command line's undecodable byte) cannot travel through
+    Temporal or into the records: refused up front, where it is, never stored."""
+    _, problems = validate_parameters(ACTION, {"message": "a \ud800 b", "tags": ["ok", "\udcff"]})
+    assert {p.path: p.message for p in problems} == {
+        "message": "holds \\ud800, which is not valid Unicode text (bytes that are not UTF-8, or an "
+                   "unpaired surrogate escape in JSON)",
+        "tags[1]": "holds \\udcff, which is not valid Unicode text (bytes that are not UTF-8, or an "
+                   "unpaired surrogate escape in JSON)"}
+    _, problems = validate_parameters(ACTION, {"message": "emoji \U0001f600 and 日本 are fine"})
+    assert problems == []
+
+
+def test_nesting_past_the_limit_is_refused_naming_the_parameter_and_limit() -> None:
+    action = Action(ref="svc.deep", pack_ref="svc", runner="shell", entry_point="x.sh",
+                    parameters={"doc": ParameterSpec(type="array")})
+    _, problems = validate_parameters(action, {"doc": _nested(100)})
+    assert problems == []
+    _, problems = validate_parameters(action, {"doc": _nested(101)})
+    assert [(p.path, p.message) for p in problems] == [
+        ("doc", "is nested more than 100 levels deep (the limit)")]
+
+
+def test_an_object_parameter_requires_its_members_either_way(tmp_path) -> None:
+    """`required: [host]` on the parameter (JSON Schema), or `required: true` on a member at any
+    depth (StackStorm's draft-3 style): both load and are enforced."""
+    from attune.packs.loader import load_pack
+
+    (tmp_path / "actions").mkdir()
+    (tmp_path / "pack.yaml").write_text('ref: svc\nlabel: svc\nversion: "1.0"\n')
+    (tmp_path / "actions" / "x.sh").write_text("echo\n")
+    (tmp_path / "actions" / "obj.yaml").write_text("""
+ref: svc.obj
+runner_type: shell
+entry_point: x.sh
+parameters:
+  listed: {type: object, required: [host], properties: {host: {type: string}}}
+  flagged:
+    type: object
+    required: true
+    properties:
+      host: {type: string, required: true}
+      sub: {type: object, properties: {x: {type: string, required: true}}}
+""")
+    (action,) = load_pack(tmp_path).actions.values()
+    _, problems = validate_parameters(action, {"listed": {}, "flagged": {"sub": {}}})
+    assert sorted((p.path, p.message) for p in problems) == [
+        ("flagged", "'host' is a required property"), ("flagged.sub", "'x' is a required property"),
+        ("listed", "'host' is a required property")]
+    _, problems = validate_parameters(action, {"listed": {"host": "h"}})
+    assert [(p.path, p.message) for p in problems] == [("flagged", "required parameter 'flagged' is missing")]
+
+
+def test_patterns_run_in_linear_time() -> None:
+    """`(a+)+$` against 45 characters took Python's `re` minutes (holding the API or the
+    orchestrator); on RE2 it answers at once."""
+    action = Action(ref="svc.pat", pack_ref="svc", runner="shell", entry_point="x.sh", parameters={
+        "s": ParameterSpec.model_validate({"type": "string", "pattern": "^(a+)+$"}),
+        "o": ParameterSpec.model_validate({"type": "object", "additionalProperties": False,
+                                           "patternProperties": {"^(x+)+$": {"type": "integer"}}})})
+    _, problems = validate_parameters(action, {"s": "a" * 60 + "!", "o": {"x" * 60 + "!": 1, "xx": "no"}})
+    assert sorted((p.path, p.message) for p in problems) == [
+        ("o", "'" + "x" * 60 + "!' match none of the patterns '^(x+)+$'"),
+        ("o.xx", '"no" is not of type integer'),
+        ("s", '"' + "a" * 60 + '!" does not match the pattern "^(a+)+$"')]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -450,6 +451,11 @@ def test_functions(src, expected):
         ("sort([1, 'a'])", "sort() cannot order mixed values: integer, string"),
         ("sort([{'n': 1}], 'm')", "object has no key 'm'"),
         ("match('(', 'x')", "invalid regular expression"),
+        ("match('(a)\\\\1', 'aa')", "backreferences and lookaround are not supported: patterns run on RE2"),
+        ("match('a(?=b)', 'ab')", "invalid perl operator"),
+        ("replace('a' * 10000, 'a', 'b' * 100000)", "replace() would build 1,000,000,000 characters, "
+                                                  "over the limit of 16,000,000"),
+        ("('a' * 200) | replace('a', 'b' * 99999)", "replace() would build 19,999,800 characters"),
         ("split('a', '')", "separator must not be empty"),
         ("range(10000000)", "exceeds the limit"),
         ("range(1, 5, 0)", "range()"),
@@ -459,6 +465,13 @@ def test_functions(src, expected):
 )
 def test_function_errors(src, cause):
     fails("{{ " + src + " }}", cause)
+
+
+def test_a_pattern_that_backtracks_for_minutes_in_re_answers_at_once():
+    # Python's re holds the GIL for minutes here, and with it every workflow of the orchestrator.
+    assert r("{{ match('(a+)+$', '" + "a" * 60 + "!') }}") is False
+    assert r("{{ match('(a+)+$', '" + "a" * 60 + "') }}") is True
+    assert r("{{ 'a-b-c' | replace('-', '+', 1) }}") == "a+b-c"
 
 
 # --- template_expressions ----------------------------------------------------------------
@@ -486,7 +499,16 @@ def test_check_accepts_valid_templates():
         "c": "{{ config.anything ~ system.execution_id }} {{ null }} {{ result().data.x }}",
         "d": "{{ tasks[parameters.n] }}",  # computed key: only checkable at run time
     }
-    assert check_template(value, SCOPE) == []
+    assert check_template(value, dataclasses.replace(SCOPE, allow_status=True)) == []
+
+
+def test_status_functions_only_where_a_task_has_ended():
+    """result(), succeeded(), ... in a task input or output_map would fail only at run time,
+    after every task had run: refused at load instead."""
+    for fn in ("result()", "succeeded()", "failed()", "timed_out()", "cancelled()"):
+        assert messages(f"r={{{{ {fn} }}}}") == [
+            f"{fn[:-2]}() is only available where a task has just ended: a transition's `when` or "
+            "`publish`, or `retry.on_error`"]
 
 
 def test_check_reports_each_kind_of_problem():

@@ -14,6 +14,7 @@ from .functions import FUNCTION_NAMES
 TASK_NAMESPACES = frozenset({"task", "tasks"})
 VARIABLE_NAMESPACES = frozenset({"workflow", "vars", "variables"})
 NAMESPACES = TASK_NAMESPACES | VARIABLE_NAMESPACES | {"parameters", "config", "system", "item", "index"}
+STATUS_FUNCTIONS = frozenset({"result", "succeeded", "failed", "timed_out", "cancelled"})
 NAMESPACES |= {"null", "inquiry"}  # null: a name in Jinja, this language's null literal
 
 
@@ -31,6 +32,9 @@ class StaticScope:
     secret_parameters: set[str] = field(default_factory=set)
     secret_variables: set[str] = field(default_factory=set)
     pass_secrets: bool = False
+    # result(), succeeded(), ...: only where a task has just ended (a transition's when and
+    # publish, retry.on_error); elsewhere they fail at run time, after the work is done.
+    allow_status: bool = False
 
 
 @dataclass
@@ -110,6 +114,9 @@ def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
         if isinstance(node.node, nodes.Name):
             if node.node.name not in FUNCTION_NAMES:
                 problems.append(f"unknown function '{node.node.name}'")
+            elif node.node.name in STATUS_FUNCTIONS and not scope.allow_status:
+                problems.append(f"{node.node.name}() is only available where a task has just ended: "
+                                "a transition's `when` or `publish`, or `retry.on_error`")
             children = [c for c in node.iter_child_nodes() if c is not node.node]
         else:
             problems.append("only named functions can be called, e.g. lower(x) rather than x.lower()")

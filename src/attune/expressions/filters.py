@@ -17,12 +17,13 @@ from typing import Any
 from jinja2 import filters as jinja
 from jinja2.runtime import Undefined
 
+from .functions import bounded_replace
 from .values import lookup, settle, to_data, to_text, truthy
 
 _FROM_JINJA = (
     "abs", "capitalize", "count", "dictsort", "first", "float", "groupby", "int",
     "items", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
-    "replace", "reverse", "round", "select", "selectattr", "sort", "sum", "title", "trim",
+    "reverse", "round", "select", "selectattr", "sort", "sum", "title", "trim",
     "truncate", "unique", "upper", "urlencode", "wordcount",
 )
 
@@ -50,5 +51,11 @@ def _string(value: Any) -> str:
     return to_text(value)
 
 
+def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
+    """Jinja's `replace`, within MAX_BUILT_LENGTH (one call could ask for gigabytes)."""
+    return bounded_replace(to_text(value), to_text(old), to_text(new), -1 if count is None else count)
+
+
 FILTERS: dict[str, Callable[..., Any]] = {name: jinja.FILTERS[name] for name in _FROM_JINJA}
-FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default)
+FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default,
+               replace=_replace)

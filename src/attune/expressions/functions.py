@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from . import regex
 from .values import EvalFailure, is_number, lookup, settle, to_text, truthy, type_of, wrap_result
 
 MAX_RANGE = 100_000  # range() / repetition bound: keeps a typo from building a huge list
+# What one replace() may build, in characters: far past real use, far below what would exhaust
+# the orchestrator's memory (`replace(s, 'a', 'b' * 100000)` asks for 100,000 times s).
+MAX_BUILT_LENGTH = 16_000_000
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
@@ -197,7 +200,19 @@ def _join(items, separator=""):
 def _replace(s, old, new):
     for v in (s, old, new):
         _want("replace", v, "string")
-    return s.replace(old, new)
+    return bounded_replace(s, old, new)
+
+
+def bounded_replace(s: str, old: str, new: str, count: int = -1) -> str:
+    """`s.replace(old, new, count)`, refused when the result would pass MAX_BUILT_LENGTH."""
+    found = s.count(old) if old else len(s) + 1
+    if count >= 0:
+        found = min(found, count)
+    length = len(s) + found * (len(new) - len(old))
+    if length > MAX_BUILT_LENGTH:
+        raise EvalFailure(f"replace() would build {length:,} characters, over the limit of "
+                          f"{MAX_BUILT_LENGTH:,}")
+    return s.replace(old, new, count)
 
 
 @_function("starts_with")
@@ -216,9 +231,9 @@ def _match(pattern, s):
     _want("match", pattern, "string")
     _want("match", s, "string")
     try:
-        return re.search(pattern, s) is not None
-    except re.error as exc:
-        raise EvalFailure(f"invalid regular expression {pattern!r}: {exc}") from None
+        return regex.search(pattern, s)
+    except regex.PatternError as exc:
+        raise EvalFailure(str(exc)) from None
 
 
 # --- collections -------------------------------------------------------------------------

@@ -52,6 +52,9 @@ class ParameterSpec(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     items: dict[str, Any] | None = None
+    # An object parameter's required properties (JSON Schema's `required: [...]` written on the
+    # parameter, or `required: true` on its properties, StackStorm's draft-3 style).
+    required_properties: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod

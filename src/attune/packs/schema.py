@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from attune.expressions import regex
 from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
 from attune.packs.models import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -22,7 +23,7 @@ from attune.packs.models import (
     Action,
     ParameterSpec,
 )
-from attune.packs.parameters import schema_message, to_json_schema
+from attune.packs.parameters import Validator, schema_message, to_json_schema
 from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path
 
@@ -46,7 +47,7 @@ ACTION_INERT_KEYS = {"required_worker_runtimes", "accesses_mcp", "reference_visi
                      "worker_tolerations", "worker_affinity", "log_retention_policy",
                      "log_retention_limit", "examples"}
 UNSUPPORTED = {"iterate_cache": "this engine has no Data Cache; give the items with `with_items`"}
-PARAM_KEYS = set(ParameterSpec.model_fields) | JSON_SCHEMA_KEYWORDS
+PARAM_KEYS = (set(ParameterSpec.model_fields) - {"required_properties"}) | JSON_SCHEMA_KEYWORDS
 PARAM_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 # The JSON Schema object form of `parameters` (spec §1): {type: object, properties, required}.
 OBJECT_FORM_KEYS = {"type", "properties", "required", "additionalProperties", "title",
@@ -372,15 +373,62 @@ def _flat(rep: Reporter, params: dict[str, Any], path: Path, required: set[str])
             continue
         before = len(rep.problems)
         rep.check_keys(spec, where, PARAM_KEYS, f"parameter '{name}'")
+        spec, inner_required = _required_properties(rep, spec, where, str(name))
         _check_param(rep, spec, where, name)
         if len(rep.problems) == before:
             fields = {k: v for k, v in spec.items() if k != "__chart_meta__"}
+            if inner_required:
+                fields["required_properties"] = inner_required
             if name in required:
                 fields["required"] = True
             model = ParameterSpec.model_validate(fields)
             _check_default(rep, model, where, str(name))
             specs[str(name)] = model
     return specs
+
+
+def _required_properties(rep: Reporter, spec: dict[str, Any], where: Path,
+                         name: str) -> tuple[dict[str, Any], list[str] | None]:
+    """An object parameter's required properties, however written: `required: [a, b]` on the
+    parameter (JSON Schema) or `required: true` on a property (StackStorm's draft-3 style, at
+    any depth). The spec comes back in plain JSON Schema, with `required` a boolean again."""
+    own = spec.get("required")
+    spec = _draft3_required({k: v for k, v in spec.items() if k != "required"})
+    listed = spec.pop("required", None)  # from `required: true` on its properties
+    if isinstance(own, list):
+        listed = own + [n for n in listed or [] if n not in own]
+    elif own is not None:
+        spec["required"] = own
+    if listed is None:
+        return spec, None
+    if spec.get("type", "string") != "object":
+        rep.at(where + ("required",), f"parameter '{name}': a list under 'required' names an object's "
+               "required properties; for the parameter itself write true or false")
+        return spec, None
+    if not all(isinstance(n, str) for n in listed):
+        rep.at(where + ("required",), f"parameter '{name}': 'required' must be true, false or a list "
+               "of property names")
+        return spec, None
+    return spec, listed
+
+
+def _draft3_required(schema: Any) -> Any:
+    """`properties: {host: {required: true}}` as JSON Schema: `required: [host]` on the object."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (_draft3_required(v) if k in ("items", "additionalProperties") else v)
+           for k, v in schema.items()}
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        flagged = [n for n, p in props.items() if isinstance(p, dict) and isinstance(p.get("required"), bool)]
+        out["properties"] = {n: _draft3_required({k: v for k, v in p.items() if k != "required"}
+                                                 if n in flagged else p) for n, p in props.items()}
+        wanted = [n for n in flagged if props[n]["required"]]
+        if wanted:
+            given = out.get("required")
+            listed: list[Any] = given if isinstance(given, list) else []
+            out["required"] = listed + [n for n in wanted if n not in listed]
+    return out
 
 
 def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:
@@ -399,6 +447,48 @@ def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) ->
     for error in Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(keywords):
         at = where + tuple(error.absolute_path)[:1]
         rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {schema_message(error)}")
+    _check_satisfiable(rep, spec, where, name)
+    for inside, pattern in _patterns(spec, ()):
+        try:
+            regex.compiled(pattern)
+        except regex.PatternError as exc:
+            rep.at(where + inside[:1], f"parameter '{name}': {'.'.join(map(str, inside))}: {exc}")
+
+
+def _check_satisfiable(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:
+    """A schema that no value meets would refuse every run with a puzzling message."""
+    if spec.get("enum") == []:
+        rep.at(where + ("enum",), f"parameter '{name}': 'enum' lists no value, so no value is allowed")
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+        rep.at(where + ("minimum",), f"parameter '{name}': minimum {low} is greater than maximum {high}, "
+               "so no value is allowed")
+    for short, long in (("minLength", "maxLength"), ("minItems", "maxItems"),
+                        ("minProperties", "maxProperties")):
+        low, high = spec.get(short), spec.get(long)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            rep.at(where + (short,), f"parameter '{name}': {short} {low} is greater than {long} {high}, "
+                   "so no value is allowed")
+
+
+def _patterns(schema: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Every regular expression in a schema (`pattern` values, `patternProperties` keys), with
+    where it is: they run on RE2, which refuses a few of Python's forms."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "pattern" and isinstance(value, str):
+                found.append((path + (key,), value))
+            elif key == "patternProperties" and isinstance(value, dict):
+                found.extend((path + (key, p), p) for p in value if isinstance(p, str))
+                for p, sub in value.items():
+                    found.extend(_patterns(sub, path + (key, p)))
+            else:
+                found.extend(_patterns(value, path + (key,)))
+    elif isinstance(schema, list):
+        for i, item in enumerate(schema):
+            found.extend(_patterns(item, path + (i,)))
+    return found
 
 
 def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -> None:
@@ -406,6 +496,5 @@ def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -
     if spec.default is None:
         return
     schema = to_json_schema({name: spec})["properties"][name]
-    checker = Draft202012Validator.FORMAT_CHECKER
-    for error in Draft202012Validator(schema, format_checker=checker).iter_errors(spec.default):
+    for error in Validator(schema, format_checker=Validator.FORMAT_CHECKER).iter_errors(spec.default):
         rep.at(where + ("default",), f"parameter '{name}': default {schema_message(error)}")

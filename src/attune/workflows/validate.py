@@ -180,10 +180,12 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
     published = [(name, value) for t in definition.tasks for tr in t.next for name, value in tr.publish]
     variables = set(definition.vars) | {name for name, _ in published}
 
-    def scope(allow_item: bool = False, pass_secrets: bool = False) -> StaticScope:
+    def scope(allow_item: bool = False, pass_secrets: bool = False,
+              allow_status: bool = False) -> StaticScope:
         return StaticScope(tasks=names, variables=variables, parameters=parameters,
                            allow_item=allow_item, inquiry_tasks=waiting, secret_parameters=secrets,
-                           secret_variables=holders, pass_secrets=pass_secrets)
+                           secret_variables=holders, pass_secrets=pass_secrets,
+                           allow_status=allow_status)
 
     holders: set[str] = set()  # variables holding a secret (set or published from one whole)
     while secrets:
@@ -214,11 +216,12 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
         if task.wait_for is not None:
             check(task.wait_for.inquiry, at + ("wait_for", "inquiry"))
         if task.retry is not None:
-            check(task.retry.on_error, at + ("retry", "on_error"))
+            check(task.retry.on_error, at + ("retry", "on_error"), scope(allow_status=True))
+        ended = scope(allow_status=True, pass_secrets=True)  # the task has just ended
         for j, transition in enumerate(task.next):
-            check(transition.when, at + ("next", j, "when"))
+            check(transition.when, at + ("next", j, "when"), scope(allow_status=True))
             for k, (_, value) in enumerate(transition.publish):
-                check(value, at + ("next", j, "publish", k, 1), passing)
+                check(value, at + ("next", j, "publish", k, 1), ended)
     check(definition.output_map, ("output_map",), passing)
     return found
 
