@@ -249,7 +249,9 @@ async def test_parameter_formats_and_delivery(tmp_path, fmt, delivery, warm_star
     elif fmt == "yaml":
         assert yaml.safe_load(d["raw"]) == PARAMS
     else:
-        assert d["raw"].splitlines()[1:] == ["count='3'", "flag='true'", """nested='{"a":[1,2]}'""", "none=''"]
+        # Sorted, an object's members on lines of their own (the Attune original's form).
+        assert d["raw"].splitlines() == ["count='3'", "flag='true'", """name='it'\\''s "q" $HOME `x`'""",
+                                         "nested.a='[1,2]'", "none=''"]
     if delivery == "file":
         assert d["stdin_rest"] == "" and d["mode"] == "0o600"
         assert not os.path.exists(d["file"])  # removed after the run
@@ -261,12 +263,31 @@ async def test_parameter_formats_and_delivery(tmp_path, fmt, delivery, warm_star
 async def test_dotenv_is_safe_to_source_in_bash(tmp_path, delivery):
     pack = make_pack(tmp_path, {"actions/env.sh": """
         if [ -n "$ATTUNE_PARAMETER_FILE" ]; then source "$ATTUNE_PARAMETER_FILE"; else source /dev/stdin; fi
-        printf '%s\\n' "$name" "$count" "$flag" "$nested" "[$none]"
+        printf '%s\\n' "$name" "$count" "$flag" "$list" "[$none]"
     """})
-    res = await run_process(request(pack, "env.sh", "shell", parameters=PARAMS, parameter_format="dotenv",
+    flat = {**{k: v for k, v in PARAMS.items() if k != "nested"}, "list": [1, "a'b"]}
+    res = await run_process(request(pack, "env.sh", "shell", parameters=flat, parameter_format="dotenv",
                                     parameter_delivery=delivery))
     assert res.succeeded, res.stderr
-    assert res.stdout.splitlines() == [PARAMS["name"], "3", "true", '{"a":[1,2]}', "[]"]
+    assert res.stdout.splitlines() == [PARAMS["name"], "3", "true", '[1,"a\'b"]', "[]"]
+
+
+async def test_dotenv_objects_arrive_as_dotted_lines_like_attune(tmp_path):
+    """Attune's core.http_request.sh reads `headers.<name>='value'` lines: an object parameter
+    is flattened to one line per member, at any depth, and an empty one writes nothing."""
+    pack = make_pack(tmp_path, {"actions/hdr.sh": """
+        while IFS= read -r line; do
+          case "$line" in
+            headers.*=*) key="${line%%=*}"; echo "header ${key#headers.}" ;;
+            *=*) echo "param ${line%%=*}" ;;
+          esac
+        done
+    """})
+    params = {"url": "https://example.com", "headers": {"X-Token": "abc", "Accept": "json"},
+              "query": {}, "deep": {"a": {"b": 1}}}
+    res = await run_process(request(pack, "hdr.sh", "shell", parameters=params, parameter_format="dotenv"))
+    assert res.succeeded, res.stderr
+    assert res.stdout.splitlines() == ["param deep.a.b", "header Accept", "header X-Token", "param url"]
 
 
 @pytest.mark.parametrize("warm_start", WARM)

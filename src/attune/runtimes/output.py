@@ -20,8 +20,23 @@ def encode_parameters(params: dict[str, Any], fmt: str) -> bytes:
     if fmt == "yaml":
         return yaml.safe_dump(params, sort_keys=False, allow_unicode=True).encode()
     if fmt == "dotenv":
-        return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in params.items()).encode()
+        lines = sorted(f"{key}={_dotenv_value(value)}\n" for key, value in _flattened(params, ""))
+        return "".join(lines).encode()
     raise ValueError(f"unknown parameter format {fmt!r}")
+
+
+def _flattened(params: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    """As the Attune original writes dotenv: an object's members as `name.key` lines, at any
+    depth (an empty object gives none), so scripts that read `headers.*=` lines work unchanged;
+    arrays stay one line of JSON."""
+    out: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.extend(_flattened(value, name))
+        else:
+            out.append((name, value))
+    return out
 
 
 def _dotenv_value(value: Any) -> str:
@@ -30,7 +45,7 @@ def _dotenv_value(value: Any) -> str:
         text = ""
     elif isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, (dict, list)):
+    elif isinstance(value, list):
         text = json.dumps(value, separators=(",", ":"))
     else:
         text = str(value)
