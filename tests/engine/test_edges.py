@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -117,7 +118,7 @@ async def test_a_run_whose_workflow_task_keeps_failing_is_reported_stuck(tempora
     workflow task fails to decode it. The engine says so (for records, API and CLI) instead of
     looking slow or unreachable."""
     from attune.contract import new_workflow_id
-    from attune.engine.client import EngineClient
+    from attune.engine.client import CANCELLED_WHILE_STUCK, EngineClient
     from tests.engine.helpers import catalog
 
     elsewhere = await EngineClient.connect(temporal_stack.address, blob_dir=str(tmp_path / "x"))
@@ -134,8 +135,14 @@ async def test_a_run_whose_workflow_task_keeps_failing_is_reported_stuck(tempora
         assert snap.stuck is not None and snap.records == []
         assert snap.stuck.startswith("the workflow task keeps failing (attempt ")
         assert "must share ATTUNE_BLOB_DIR" in snap.stuck
+        # It could never act on a cancel request: cancelling it ends it, as cancelled.
+        await engine.cancel(workflow_id)
+        end = await asyncio.wait_for(engine.wait(workflow_id), 30)
+        assert end.status == "cancelled" and end.external
+        assert end.result == {"error": CANCELLED_WHILE_STUCK, "succeeded": False}
     finally:
-        await engine.handle(workflow_id).terminate("test over")
+        with contextlib.suppress(Exception):
+            await engine.handle(workflow_id).terminate("test over")
 
 
 async def test_a_plain_action_sent_pause_and_resume_signals_still_ends_with_its_own_result(engine):

@@ -113,6 +113,35 @@ def test_a_nested_workflow_gets_its_own_workflow_row_and_is_read_next(db: Databa
     assert not nested.top_level and nested.execution_id == rows(db, target.execution_id)[0].id
 
 
+def test_a_paused_top_level_run_reads_pausing_while_a_nested_run_still_runs_a_task(db: Database) -> None:
+    """The top-level run reports `paused` once none of its own processes runs; its nested run
+    pauses itself, and until it has (its own task ended), the tree is `pausing`."""
+    target = submitted(db)
+    child = f"{WF}/inner.1#0"
+    apply.apply_snapshot(db, target, snapshot(record("inner", seq=1, child_workflow_id=child)))
+    nested = next(t for t in apply.targets(db)[0] if t.workflow_id == child)
+
+    def nested_snapshot(status: str) -> WorkflowSnapshot:
+        return WorkflowSnapshot(workflow_id=child, action_ref="svc.inner", status=status, records=[],
+                                seq=0, control=1)
+
+    def top_status() -> str:
+        with db.session() as s:
+            return s.get_one(ExecutionRow, target.execution_id).status
+
+    apply.apply_snapshot(db, nested, nested_snapshot("running"))
+    with db.session() as s:
+        executions.mark_status(s, target.execution_id, ExecutionStatus.PAUSING, 1)
+    apply.apply_snapshot(db, target, snapshot(status="paused", control=1))
+    assert top_status() == "pausing"  # the nested run has not even heard of the pause
+    apply.apply_snapshot(db, nested, nested_snapshot("pausing"))
+    assert top_status() == "pausing"
+    touched = apply.apply_snapshot(db, nested, nested_snapshot("paused"))
+    assert top_status() == "paused" and target.execution_id in touched
+    apply.apply_snapshot(db, target, snapshot(status="paused", control=1))
+    assert top_status() == "paused"
+
+
 def test_the_end_of_the_top_level_run_closes_its_row(db: Database) -> None:
     target = submitted(db)
     apply.apply_snapshot(db, target, snapshot(record("a", "completed"), status="completed",

@@ -190,6 +190,10 @@ async def test_cancelling_a_waiting_workflow_cancels_its_inquiry(api: httpx.Asyn
     await until(cancelled, "the inquiry to be cancelled")
 
 
+def ship_id(by_task: dict[str, list[dict[str, Any]]]) -> int:
+    return by_task["ship"][0]["id"]
+
+
 async def test_an_action_asks_with_its_token_and_wait_for_holds_the_next_task(api: httpx.AsyncClient) -> None:
     top = await submit(api, "ctl.gate")
     inquiry = await pending_inquiry(api)
@@ -205,6 +209,11 @@ async def test_an_action_asks_with_its_token_and_wait_for_holds_the_next_task(ap
     assert linked["execution"] == create["id"], linked
     listed = (await api.get("/inquiries", params={"execution": create["id"]})).json()["items"]
     assert [i["id"] for i in listed] == [inquiry["id"]]
+    # The workflow's id (what `attune run --async` prints) lists its tasks' inquiries too.
+    by_run = (await api.get("/inquiries", params={"execution": top["id"]})).json()["items"]
+    assert [i["id"] for i in by_run] == [inquiry["id"]]
+    other = (await api.get("/inquiries", params={"execution": ship_id(await tasks(api, top["id"]))}))
+    assert other.json()["items"] == []
     ship = (await tasks(api, top["id"]))["ship"][0]
     assert ship["status"] == "scheduled" and ship["status_detail"] == f"waiting for inquiry {inquiry['id']}"
     answer = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"by": "ana"}})

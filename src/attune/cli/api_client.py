@@ -136,7 +136,12 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
 
 def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, interval: float) -> dict:
     seen: dict[int, str] = {}
+    detail = None
     while True:
+        if execution.get("status_detail") != detail:  # e.g. stuck: its workflow task keeps failing
+            detail = execution.get("status_detail")
+            if detail:
+                console.print(Text(f"execution {execution['id']}: {detail}", style="yellow"))
         for task in sorted(api.children(execution["id"]), key=lambda t: (t.get("created") or "", t["id"])):
             if seen.get(task["id"]) != task["status"]:
                 seen[task["id"]] = task["status"]

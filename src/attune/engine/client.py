@@ -57,6 +57,8 @@ BUSY_QUERY_EVERY = 1.0
 BUSY_QUERY_TIMEOUT = timedelta(seconds=0.5)
 # A workflow task on its third attempt or later keeps failing: the run is stuck, not slow.
 STUCK_AFTER_ATTEMPTS = 3
+CANCELLED_WHILE_STUCK = ("Cancelled: the run was terminated, since its workflow task kept failing "
+                         "and it could not stop by itself")
 
 
 _RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW, None)
@@ -347,7 +349,15 @@ class EngineClient:
             return end_of_failure(exc)
 
     async def cancel(self, workflow_id: str) -> None:
+        """Ask the run to stop (its tasks are cancelled, it records how it ended). A run whose
+        workflow task keeps failing can never act on that request, so it is terminated, with a
+        reason that the records read as cancelled (`end_of_failure`)."""
         with _translated(workflow_id):
+            description = await self._describe(workflow_id)
+            if (description.status in _RUNNING and _pending(description)
+                    and description.raw_description.pending_workflow_task.attempt >= 2):
+                await self.handle(workflow_id).terminate(reason=CANCELLED_WHILE_STUCK)
+                return
             await self.handle(workflow_id).cancel()
 
     async def pause(self, workflow_id: str, control: int = 0) -> None:
@@ -440,6 +450,9 @@ def end_of_failure(exc: WorkflowFailureError) -> RunEnd:
     if isinstance(cause, CancelledError):
         return RunEnd(status=ExecutionStatus.CANCELLED,
                       result={"error": "Workflow cancelled", "succeeded": False})
+    if isinstance(cause, TerminatedError) and cause.message == CANCELLED_WHILE_STUCK:
+        return RunEnd(status=ExecutionStatus.CANCELLED, external=True,
+                      result={"error": CANCELLED_WHILE_STUCK, "succeeded": False})
     if isinstance(cause, TerminatedError):
         return RunEnd(status=ExecutionStatus.FAILED, external=True,
                       result={"error": "Workflow terminated", "succeeded": False})

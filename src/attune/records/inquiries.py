@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from attune.records.models import ExecutionRow, InquiryRow, utcnow
+from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
 from attune.statuses import InquiryStatus
 
 
@@ -71,7 +71,12 @@ def _filtered(query: Select, f: InquiryFilter) -> Select:
         query = query.where(InquiryRow.status.in_(f.status))
     if f.execution is not None:  # linked, or not yet (see link_executions)
         key = select(ExecutionRow.key).where(ExecutionRow.id == f.execution).scalar_subquery()
-        query = query.where(or_(InquiryRow.execution == f.execution,
+        # A workflow's own id is what `attune run --async` prints: its tasks' questions (nested
+        # runs' too) are its questions. Their attempt keys start with "<its workflow id>/".
+        run = select(WorkflowExecutionRow.workflow_id).where(
+            WorkflowExecutionRow.execution == f.execution).scalar_subquery()
+        below = func.substr(InquiryRow.execution_key, 1, func.length(run) + 1) == run + "/"
+        query = query.where(or_(InquiryRow.execution == f.execution, below,
                                 and_(InquiryRow.execution.is_(None), InquiryRow.execution_key == key)))
     if f.root_workflow_id is not None:
         query = query.where(InquiryRow.root_workflow_id == f.root_workflow_id)

@@ -79,9 +79,10 @@ def plain_data(value: Any) -> Any:
     return data
 
 
-def _too_large(size: str) -> str:
-    return (f"the parsed output is too large: {size} once encoded, over the limit of "
-            f"{DATA_CAP_BYTES} bytes")
+def _too_large(size: str | None) -> str:
+    """`size`: the encoded size, when it was measured (a walk stops before the end)."""
+    measured = f"{size} once encoded, " if size else ""
+    return f"the parsed output is too large: {measured}over the limit of {DATA_CAP_BYTES} bytes once encoded"
 
 
 def _plain(value: Any, depth: int, budget: list[int]) -> Any:
@@ -89,7 +90,7 @@ def _plain(value: Any, depth: int, budget: list[int]) -> Any:
         raise OutputLimitError(f"the parsed output is nested more than {MAX_DATA_DEPTH} levels deep")
     budget[0] -= 8  # a rough floor per value, so a huge shared (aliased) structure stops early
     if budget[0] < 0:
-        raise OutputLimitError(_too_large("more"))
+        raise OutputLimitError(_too_large(None))
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):

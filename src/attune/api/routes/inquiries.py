@@ -31,7 +31,8 @@ InquiryId = Path(ge=1, le=MAX_ID, description="The inquiry's id")
             description="Newest first.", responses=error_responses(401, 422))
 async def list_inquiries(
     status: list[str] | None = Depends(statuses(InquiryStatus)),
-    execution: int | None = Query(None, ge=1, le=MAX_ID, description="Asked by this execution"),
+    execution: int | None = Query(None, ge=1, le=MAX_ID, description="Asked by this execution or, for a "
+                                 "workflow, by any of its tasks (nested workflows' too)"),
     page: Paging = Depends(paging),
     state: AppState = Depends(get_state),
 ):

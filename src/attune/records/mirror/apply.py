@@ -192,9 +192,11 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         if not target.top_level and status in _STEERED and row.status in _STEERED:
             # A nested run pauses and resumes with its tree (spec §9); its own record is its
             # parent's task attempt, which the parent reports `running` all along.
-            row.status = status
+            was, row.status = row.status, status
+            if ExecutionStatus.RUNNING not in (was, status) or was != status:  # a pause moving
+                touched += _settle_paused_top(s, target.workflow_id)
         if target.top_level:
-            set_status(row, status)
+            set_status(row, _tree_status(s, target.workflow_id, status))
             _run_times(row, snap)
             if snap.status in TERMINAL and row.result is None:
                 row.result = final_result(snap.status, snap.result, snap.error)
@@ -205,6 +207,33 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
 
 # Statuses a pause or resume moves between, in either direction (statuses.advance cannot order them).
 _STEERED = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.PAUSING, ExecutionStatus.PAUSED})
+
+
+def _tree_status(s: Session, workflow_id: str, status: ExecutionStatus) -> ExecutionStatus:
+    """A top-level run reports `paused` once none of its own processes runs: its nested runs
+    pause themselves. While one of them is still running or pausing (a task of its own runs),
+    the tree is `pausing`: `paused` at the top means nothing runs anywhere below it."""
+    if status != ExecutionStatus.PAUSED:
+        return status
+    busy = s.scalar(select(WorkflowExecutionRow.id).where(
+        WorkflowExecutionRow.workflow_id.startswith(f"{workflow_id}/", autoescape=True),
+        WorkflowExecutionRow.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.PAUSING))).limit(1))
+    return ExecutionStatus.PAUSING if busy is not None else status
+
+
+def _settle_paused_top(s: Session, nested_workflow_id: str) -> list[int]:
+    """A nested run moved: its top-level run may now be `paused` (or `pausing` again)."""
+    s.flush()  # the nested run's new status, for _tree_status's query
+    top = s.scalar(select(WorkflowExecutionRow).where(
+        WorkflowExecutionRow.workflow_id == root_of(nested_workflow_id)))
+    row = s.get(ExecutionRow, top.execution) if top is not None else None
+    if top is None or row is None or top.status != ExecutionStatus.PAUSED or row.status not in _STEERED:
+        return []
+    status = _tree_status(s, top.workflow_id or "", ExecutionStatus.PAUSED)
+    if row.status == status:
+        return []
+    row.status = status
+    return [row.id]
 
 
 def _heard(wf: WorkflowExecutionRow, snap: WorkflowSnapshot) -> ExecutionStatus:
