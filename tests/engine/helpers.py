@@ -12,6 +12,7 @@ from attune.contract import RunRecord, new_workflow_id
 from attune.engine.client import EngineClient
 from attune.packs.catalog import Catalog
 from attune.packs.loader import load_packs
+from attune.packs.parameters import config_secrets
 
 TEST_PACKS = Path(__file__).resolve().parents[1] / "packs"
 
@@ -41,7 +42,9 @@ async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
     await engine.start(catalog=cat.closure(ref), action_ref=ref, parameters=params or {},
                        workflow_id=workflow_id, queue_prefix=queue_prefix,
                        history_guard=history_guard, resume=resume, continue_after=continue_after,
-                       pack_configs={r: p.config for r, p in cat.packs.items()}, record_ids=record_ids)
+                       pack_configs={r: p.config for r, p in cat.packs.items()},
+                       config_secrets={r: config_secrets(p.conf_schema) for r, p in cat.packs.items()},
+                       record_ids=record_ids)
     return workflow_id
 
 

@@ -202,6 +202,17 @@ async def test_secret_never_in_records_but_reaches_process(engine):
     assert b"__attune_secret__" in raw and b'"length":12' in raw
 
 
+async def test_a_pack_config_value_its_conf_schema_marks_secret_travels_sealed(engine):
+    """conf_schema `secret: true` (StackStorm, Attune): the action gets the value, the run's
+    output and Temporal's history show it sealed; conf_schema defaults fill the config in."""
+    r = await run(engine, "qa.config_secret")
+    assert r.status == "completed", r.result
+    assert r.result["length"] == len("cfg-s3cret-pw") and r.result["retries"] == 3
+    assert r.result["shown"] == {"__attune_secret__": r.result["shown"]["__attune_secret__"]}
+    history = await engine.handle(r.workflow_id).fetch_history()
+    assert b"cfg-s3cret-pw" not in b"".join(e.SerializeToString() for e in history.events)
+
+
 async def test_secret_default_is_sealed_in_the_catalog_too(engine):
     # The catalog travels in the workflow input (history, Web UI): defaults must not leak there.
     r = await run(engine, "qa.secret_default")

@@ -294,3 +294,16 @@ async def test_a_workflow_that_runs_an_unregistered_action_is_a_problem_at_its_l
     assert "unknown action 'core.nope'" in str(error["details"])
     fine = {"ref": "svc.fine", "yaml": CHAIN_YAML, "parameters": {"message": {"type": "string"}}}
     assert (await svc_api.post("/workflows", json=fine)).status_code == 201
+
+
+async def test_a_packs_config_is_checked_and_its_secrets_never_shown(api: httpx.AsyncClient) -> None:
+    schema = {"password": {"type": "string", "secret": True}, "retries": {"type": "integer", "default": 2}}
+    bad = await api.post("/packs", json={"ref": "cfgd", "config": {"retries": "x"}, "conf_schema": schema})
+    error = assert_error(bad, 422, "validation_error")
+    assert error["details"] == [{"path": "config.retries", "message": "config 'retries': \"x\" is not of type integer"}]
+    created = await api.post("/packs", json={"ref": "cfgd", "config": {"password": "hunter2pass"},
+                                             "conf_schema": schema})
+    assert created.status_code == 201, created.text
+    for shown in (created.json()["data"], (await api.get("/packs/cfgd")).json()["data"],
+                  (await api.get("/packs")).json()["items"][0]):
+        assert shown["config"] == {"password": "********", "retries": 2}, shown

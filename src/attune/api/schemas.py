@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
+from attune.packs.schema import MAX_ACTION_REF, MAX_PACK_REF
 from attune.records.models import utc
 from attune.records.reserved_ids import MAX_BLOCK as MAX_RESERVED_BLOCK
 from attune.secrets import redact_sealed
@@ -155,7 +156,7 @@ class WorkflowExecution(_Out):
 
 # --- packs, actions, workflows -----------------------------------------------------------------
 class PackIn(_In):
-    ref: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    ref: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=MAX_PACK_REF)
     label: str | None = None
     description: str | None = None
     version: str = "0.0.0"
@@ -195,8 +196,9 @@ class _ActionFields(_In):
             data = {k: v for k, v in data.items() if k not in _READ_ONLY}
         return data
 
-    ref: str | None = Field(None, description="<pack>.<name>; immutable once created (a PUT may "
-                                              "repeat it; a different one is refused)")
+    ref: str | None = Field(None, max_length=MAX_ACTION_REF,
+                            description="<pack>.<name>; immutable once created (a PUT may "
+                                        "repeat it; a different one is refused)")
     pack_ref: str | None = Field(None, description="Defaults to the part of ref before the dot")
     label: str | None = None
     description: str | None = None

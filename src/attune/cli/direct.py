@@ -9,7 +9,7 @@ from rich.console import Console
 from attune.contract import new_workflow_id
 from attune.engine.client import EngineClient
 from attune.packs.loader import PackError, load_packs
-from attune.packs.parameters import validate_parameters
+from attune.packs.parameters import config_secrets, validate_parameters
 from attune.settings import Settings, orchestrator_queue
 from attune.statuses import exit_code
 
@@ -46,6 +46,7 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
     await engine.start(catalog=catalog.closure(action_ref), action_ref=action_ref,
                        parameters=parameters, workflow_id=workflow_id,
                        pack_configs={ref: p.config for ref, p in catalog.packs.items()},
+                       config_secrets={ref: config_secrets(p.conf_schema) for ref, p in catalog.packs.items()},
                        api_url=settings.api_url, queue_prefix=settings.queue_prefix,
                        max_nesting_depth=settings.max_nesting_depth,
                        continue_after=settings.continue_as_new_after)

@@ -134,6 +134,7 @@ class EngineClient:
         parameters: dict[str, Any],
         workflow_id: str,
         pack_configs: dict[str, dict[str, Any]] | None = None,
+        config_secrets: dict[str, set[str]] | None = None,
         api_url: str | None = None,
         queue_prefix: str | None = None,
         history_guard: int | None = None,
@@ -151,6 +152,12 @@ class EngineClient:
             key = self.secret_key or load_key()
             parameters = seal_parameters(parameters, action.secret_names(), key)
             catalog = {ref: _seal_secret_defaults(a, key) for ref, a in catalog.items()}
+        if pack_configs and any((config_secrets or {}).values()):
+            # Pack config values that the pack's conf_schema marks secret, the same way:
+            # `{{ config.password }}` passes the sealed value on, the records show ********.
+            key = self.secret_key or load_key()
+            pack_configs = {ref: seal_parameters(config, (config_secrets or {}).get(ref, set()), key)
+                            for ref, config in pack_configs.items()}
         await self.client.start_workflow(
             WORKFLOW_NAME,
             WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
@@ -74,6 +75,29 @@ Validator = validators.extend(Draft202012Validator, {
     "additionalProperties": _additional_properties})
 
 
+@dataclass(frozen=True)
+class FlatSchema:
+    """A flat schema that is not an action's parameters: a pack's `conf_schema`."""
+
+    parameters: dict[str, ParameterSpec]
+
+    def secret_names(self) -> set[str]:
+        return {name for name, spec in self.parameters.items() if spec.secret}
+
+
+Schema = Action | FlatSchema
+
+
+def config_secrets(conf_schema: Any) -> set[str]:
+    """The config keys a pack's `conf_schema` marks `secret: true` (flat or object form)."""
+    if not isinstance(conf_schema, dict):
+        return set()
+    specs = conf_schema.get("properties") if conf_schema.get("type") == "object" else conf_schema
+    if not isinstance(specs, dict):
+        return set()
+    return {str(k) for k, v in specs.items() if isinstance(v, dict) and v.get("secret") is True}
+
+
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
     """The JSON Schema equivalent of a flat parameter schema."""
     properties: dict[str, Any] = {}
@@ -100,7 +124,7 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
     }
 
 
-def apply_defaults(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+def apply_defaults(action: Schema, params: dict[str, Any]) -> dict[str, Any]:
     """A copy of `params` with each missing (or null) parameter set to its declared default."""
     result = copy.deepcopy(params)
     for name, spec in action.parameters.items():
@@ -116,7 +140,7 @@ def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, A
 
 
 def validate_parameters(
-    action: Action, params: dict[str, Any] | None, *, allow_unknown: bool = False,
+    action: Schema, params: dict[str, Any] | None, *, allow_unknown: bool = False,
     noun: str = "parameter",
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Return (params_with_defaults, problems); problems lists every violation as {path, message}.
@@ -182,7 +206,7 @@ def _not_unicode(char: str) -> str:
             "or an unpaired surrogate escape in JSON)")
 
 
-def _problems(error: ValidationError, action: Action, noun: str) -> list[Problem]:
+def _problems(error: ValidationError, action: Schema, noun: str) -> list[Problem]:
     top = not error.absolute_path  # about the parameters object itself, not inside one
     if error.validator == "required" and top:
         # jsonschema reports each missing name as its own error, each naming the whole list:

@@ -23,11 +23,21 @@ from attune.packs.models import (
     Action,
     ParameterSpec,
 )
-from attune.packs.parameters import Validator, schema_message, to_json_schema
+from attune.packs.parameters import (
+    FlatSchema,
+    Validator,
+    schema_message,
+    to_json_schema,
+    validate_parameters,
+)
 from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path
 
 PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Refs name workflows in Temporal (ids up to 1,000 characters carry several) and fill columns
+# of 255 characters; a pack ref fills a select box in the web UI.
+MAX_PACK_REF = 64
+MAX_ACTION_REF = 200
 ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")  # <pack>.<name>
 PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags",
@@ -66,6 +76,9 @@ def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | Non
         rep.at((key,), f"pack {key} {ref!r} is invalid: a lowercase letter first, then lowercase "
                "letters, digits, '-' or '_' (no dots)")
         ref = None
+    elif len(ref) > MAX_PACK_REF:
+        rep.at((key,), f"pack {key} is {len(ref)} characters long, over the limit of {MAX_PACK_REF}")
+        ref = None
     fields: dict[str, Any] = {"ref": ref}
     for key, types, what in (("label", str, "a string"), ("description", str, "a string"),
                              ("version", str, "a string (quote it)"), ("config", dict, "a mapping"),
@@ -78,6 +91,8 @@ def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | Non
             fields[key] = data[key]
     if check_tags(rep, data, ()):
         fields["tags"] = data.get("tags") or []
+    if isinstance(fields.get("conf_schema"), dict):
+        fields["config"] = check_config(rep, fields.get("config") or {}, fields["conf_schema"])
     _python_dependencies(rep, data.get("meta"))
     fields["runtime_deps"] = _runtime_deps(rep, data.get("runtime_deps"))
     fields["dependencies"] = _pack_dependencies(rep, data.get("dependencies"))
@@ -85,6 +100,24 @@ def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | Non
                             ("worker_affinity", dict, "a mapping")):
         rep.expect(data, (), key, kind, what)
     return fields if ref else None
+
+
+def check_config(rep: Reporter, config: dict[str, Any], conf_schema: dict[str, Any]) -> dict[str, Any]:
+    """A pack's `config` against its `conf_schema` (StackStorm's flat form, as Attune writes it,
+    or the object form): each value checked, defaults filled in; keys the schema does not name
+    are kept, as StackStorm keeps them. The config as runs see it (`config.<key>`)."""
+    before = len(rep.problems)
+    specs = check_parameters(rep, conf_schema, ("conf_schema",))
+    if len(rep.problems) > before:
+        return config
+    full, problems = validate_parameters(FlatSchema(specs), config, allow_unknown=True, noun="config key")
+    for problem in problems:
+        key = (problem.path or "").split(".")[0].split("[")[0]
+        where = ("config", key) if key in config else ("conf_schema", key) if key in specs else ("config",)
+        message = problem.message if problem.path == key and problem.message.startswith("required") \
+            else f"config '{problem.path}': {problem.message}"
+        rep.at(where, message)
+    return full
 
 
 def _python_dependencies(rep: Reporter, meta: Any) -> None:
@@ -171,6 +204,10 @@ def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: P
     if pack != pack_ref or not ACTION_NAME.match(name):
         rep.at(path + ("ref",), f"action ref {ref!r} must be '{pack_ref}.<name>' (name: letters, "
                "digits, '_' or '-')")
+        return None
+    if len(ref) > MAX_ACTION_REF:
+        rep.at(path + ("ref",), f"action ref is {len(ref)} characters long, over the limit of "
+               f"{MAX_ACTION_REF}")
         return None
     return ref
 

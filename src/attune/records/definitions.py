@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from attune.packs.catalog import closure as action_closure
 from attune.packs.models import Action, Pack
+from attune.packs.parameters import config_secrets
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
 
 
@@ -87,7 +88,9 @@ def closure(session: Session, action_ref: str) -> dict[str, Action]:
     return action_closure(action_ref, lookup)
 
 
-def pack_configs(session: Session, pack_refs: set[str]) -> dict[str, dict[str, Any]]:
-    """Each pack's `config` (the `config.*` expression namespace), by pack ref."""
-    rows = session.scalars(select(PackRow).where(PackRow.ref.in_(pack_refs)))
-    return {row.ref: row.config or {} for row in rows}
+def pack_configs(session: Session, pack_refs: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+    """Each pack's `config` (the `config.*` expression namespace), and the keys of it that its
+    `conf_schema` marks secret, by pack ref."""
+    rows = list(session.scalars(select(PackRow).where(PackRow.ref.in_(pack_refs))))
+    return ({row.ref: row.config or {} for row in rows},
+            {row.ref: config_secrets(row.conf_schema) for row in rows})

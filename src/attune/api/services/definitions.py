@@ -16,16 +16,18 @@ from attune.api.errors import ApiError, not_found
 from attune.api.services import workflow_files
 from attune.packs.loader import load_pack, parse_workflow_text
 from attune.packs.models import Action, ParameterSpec
+from attune.packs.parameters import config_secrets
 from attune.packs.problems import PackError, Problem, Reporter
-from attune.packs.schema import ACTION_NAME, check_action_yaml
+from attune.packs.schema import ACTION_NAME, check_action_yaml, check_config
 from attune.records import definitions as store
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
-from attune.secrets import REDACTED
+from attune.secrets import REDACTED, redact
 
 
 # --- packs -----------------------------------------------------------------------------------------
 def pack_out(row: PackRow) -> schemas.PackOut:
     fields = {name: getattr(row, name) for name in schemas.PackOut.model_fields if name != "actions"}
+    fields["config"] = redact(row.config, config_secrets(row.conf_schema))  # secret: true values
     return schemas.PackOut(**fields, actions=sorted(a.ref for a in row.actions))
 
 
@@ -53,8 +55,15 @@ def register(s: Session, path: str) -> schemas.PackOut:
 def create_pack(s: Session, body: schemas.PackIn) -> schemas.PackOut:
     if store.get_pack(s, body.ref) is not None:
         raise ApiError(409, f"pack '{body.ref}' already exists")
+    fields = body.model_dump()
+    if body.conf_schema is not None:  # the same checks as a pack.yaml's, problems named by field
+        rep = Reporter(None)
+        fields["config"] = check_config(rep, body.config, body.conf_schema)
+        if rep.problems:
+            raise ApiError(422, f"{len(rep.problems)} problem(s) in pack '{body.ref}'",
+                           problem_details(rep.problems))
     row = PackRow(ref=body.ref)
-    store.write_pack_fields(row, body.model_dump())
+    store.write_pack_fields(row, fields)
     s.add(row)
     s.flush()
     return pack_out(row)

@@ -53,7 +53,8 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
         client = await state.engine.get()
         await client.start(catalog=accepted.catalog, action_ref=accepted.action.ref,
                            parameters=accepted.parameters, workflow_id=accepted.workflow_id,
-                           pack_configs=accepted.configs, record_ids=accepted.task_ids,
+                           pack_configs=accepted.configs, config_secrets=accepted.config_secrets,
+                           record_ids=accepted.task_ids,
                            execution_id=accepted.row_id,
                            api_url=state.settings.api_url, queue_prefix=state.settings.queue_prefix,
                            max_nesting_depth=state.settings.max_nesting_depth,
@@ -76,6 +77,7 @@ class _Accepted:
     action: Action
     parameters: dict[str, Any]
     configs: dict[str, dict[str, Any]]
+    config_secrets: dict[str, set[str]]  # per pack: the config keys its conf_schema marks secret
     row_id: int
     workflow_id: str
     task_ids: list[int] | None  # None for a plain action: it has no task attempts
@@ -99,7 +101,7 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
             raise not_found("action", req.action_ref) from None
         except MissingAction as exc:  # the request is fine; what is registered is not
             raise ApiError(409, str(exc), [{"path": "action_ref", "message": str(exc)}]) from None
-        configs = pack_configs(s, {a.pack_ref for a in catalog.values()})
+        configs, config_secrets = pack_configs(s, {a.pack_ref for a in catalog.values()})
         action = catalog[req.action_ref]
         if not action.enabled:
             raise ApiError(400, f"action '{action.ref}' is disabled")
@@ -114,7 +116,7 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
             timeout_seconds=action.timeout_seconds, is_workflow=action.is_workflow,
             rerun_of=rerun_of, task_ids=action.script_attempts(catalog) if action.is_workflow else 0)
         assert row.workflow_id is not None
-        return _Accepted(catalog, action, params, configs, row.id, row.workflow_id,
+        return _Accepted(catalog, action, params, configs, config_secrets, row.id, row.workflow_id,
                          ids if action.is_workflow else None)
 
 
