@@ -54,7 +54,7 @@ WORKFLOW_CASES = {
     # where the quote opens, not at the end of the file where the scanner gave up
     "yaml_unclosed_quote": (6, 16, "while scanning a quoted scalar that starts here, found "
                                    "unexpected end of stream (line 9, column 1)"),
-    "duplicate_yaml_key": (7, 7, "duplicate key 'message'"),
+    "duplicate_yaml_key": (7, 7, "duplicate key 'message' in tasks[0].input"),
     "version_not_string": (1, 10, "'version' must be a string (quote it)"),
     "tasks_empty": (2, 8, "'tasks' must be a list of at least one task"),
     "publish_bad_item": (7, 13, "each publish item must be a single-key map"),
@@ -194,6 +194,31 @@ def test_one_file_gets_all_its_problems() -> None:
         (6, 14, "'timeout' must be a number of seconds or a {{ }} template, got list"),
         (8, 14, "transition target 'ghost' is not a task"),
         (9, 23, "unknown task 'nope'"),
+    ]
+
+
+def test_neither_a_duplicate_key_nor_a_missing_version_hides_the_other_problems() -> None:
+    text = (
+        "tasks:\n"
+        "  - name: a\n"
+        "    action: core.echo\n"
+        '    input: {message: "{{ nosuchname }}"}\n'
+        "    inptu: {}\n"
+        "  - name: b\n"
+        "    action: core.noop\n"
+        "    input: {x: 1, x: 2}\n"
+        "    next: [{do: [a]}]\n"
+        "    next: [{do: [b]}]\n"
+    )
+    definition, problems = parse_workflow_text(text, "w.yaml")
+    assert definition is None
+    assert [(p.line, p.column, p.message.split(" (did")[0]) for p in problems] == [
+        (1, 1, "missing required key 'version'"),
+        (4, 23, "unknown name 'nosuchname': not a namespace, function or workflow variable in "
+                "{{ nosuchname }}"),
+        (5, 5, "unknown key 'inptu' in task 'a'"),
+        (8, 19, "duplicate key 'x' in tasks[1].input"),
+        (10, 5, "duplicate key 'next' in tasks[1]"),
     ]
 
 

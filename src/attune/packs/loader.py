@@ -17,7 +17,7 @@ from attune.packs.pack_dir import LoadedPack, load_pack_dir, read_yaml
 from attune.packs.problems import PackError, Problem, Reporter, sort_problems
 from attune.packs.schema import check_parameters
 from attune.packs.workflow_file import build_definition, check_definition
-from attune.packs.yaml_marks import YamlError, load_yaml
+from attune.packs.yaml_marks import YamlError
 from attune.workflows.definition import WorkflowDefinition
 from attune.workflows.graph import TaskGraph
 from attune.workflows.validate import did_you_mean
@@ -131,7 +131,7 @@ def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dic
     problems: list[Problem] = []
     rep = Reporter(filename, problems=problems)
     try:
-        data, rep.marks = load_yaml(text)
+        data = rep.load(text)
     except YamlError as exc:
         return None, [Problem(filename, exc.line, exc.column, exc.message)]
     definition = _check_workflow(rep, data, parameters, known_actions)

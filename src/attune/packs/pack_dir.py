@@ -20,7 +20,7 @@ from attune.packs.schema import (
     output_schema,
 )
 from attune.packs.workflow_file import build_definition, check_definition
-from attune.packs.yaml_marks import YamlError, load_yaml
+from attune.packs.yaml_marks import YamlError
 from attune.workflows.definition import WorkflowDefinition
 
 WORKFLOW_SUFFIXES = (".workflow.yaml", ".workflow.yml")
@@ -46,7 +46,7 @@ class LoadedPack:
 def read_yaml(path: FsPath, problems: list[Problem]) -> tuple[Any, Reporter] | None:
     rep = Reporter(str(path), problems=problems)
     try:
-        data, rep.marks = load_yaml(path.read_text(encoding="utf-8"))
+        data = rep.load(path.read_text(encoding="utf-8"))
     except YamlError as exc:
         problems.append(Problem(str(path), exc.line, exc.column, exc.message))
         return None

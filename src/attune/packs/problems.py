@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from attune.packs.yaml_marks import Marks, Path
+from attune.packs.yaml_marks import Marks, Path, load_yaml
 from attune.problems import Problem, at_path
 from attune.workflows.validate import did_you_mean
 
@@ -31,6 +31,16 @@ class Reporter:
     file: str | None  # None: the data came in a request, problems name fields, not positions
     marks: Marks = field(default_factory=Marks)
     problems: list[Problem] = field(default_factory=list)
+
+    def load(self, text: str) -> Any:
+        """The YAML document in `text` (YamlError when it cannot be parsed); a key given twice
+        is a problem here, and the rest of the file is still checked."""
+        data, self.marks = load_yaml(text)
+        for mark, path, key in self.marks.duplicates:
+            where = f" in {dotted(path)}" if path else ""
+            self.problems.append(Problem(self.file, mark.line, mark.column,
+                                         f"duplicate key '{key}'{where}"))
+        return data
 
     def at(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:
         """Report at the value of `path` (or at its key). `offset` is a character index into a

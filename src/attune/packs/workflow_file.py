@@ -73,8 +73,9 @@ def build_definition(rep: Reporter, data: Any) -> tuple[WorkflowDefinition | Non
         rep.at(("tasks",) if "tasks" in data else (), "'tasks' must be a list of at least one task")
         return None, synthetic
     fields["tasks"] = [_task(rep, task, ("tasks", i), synthetic) for i, task in enumerate(tasks)]
-    if "version" not in fields:
-        return None, synthetic
+    # Without a (valid) version the file is already refused; the rest is still checked, so its
+    # other problems show in the same report.
+    fields.setdefault("version", "")
     try:
         return WorkflowDefinition.model_validate(fields), synthetic
     except ValidationError as exc:  # a gap in the checks above; still say where

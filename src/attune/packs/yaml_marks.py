@@ -45,6 +45,9 @@ class Marks:
     keys: dict[Path, Mark] = field(default_factory=dict)
     # new path -> path it was derived from (legacy forms rewritten by the normalizer).
     aliases: dict[Path, Path] = field(default_factory=dict)
+    # Keys given twice in one mapping: (where the second one is, the mapping's path, the key).
+    # The first one is kept and the file is checked on, so its other problems show too.
+    duplicates: list[tuple[Mark, Path, Any]] = field(default_factory=list)
 
     def value(self, path: Path) -> Mark:
         return self._find(self.values, path)
@@ -74,8 +77,8 @@ class Marks:
 
 
 def load_yaml(text: str) -> tuple[Any, Marks]:
-    """Parse one YAML document. Raises YamlError (with position) on syntax errors, duplicate keys
-    and unsupported tags."""
+    """Parse one YAML document. Raises YamlError (with position) on syntax errors and unsupported
+    tags; duplicate keys are listed in the marks (`Marks.duplicates`)."""
     try:
         node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -160,8 +163,8 @@ class _Builder:
                 raise YamlError(m.line + 1, m.column + 1, "mapping keys must be scalars")
             key = self.scalars.construct_object(key_node)
             if key in result:
-                m = key_node.start_mark
-                raise YamlError(m.line + 1, m.column + 1, f"duplicate key '{key}'")
+                self.marks.duplicates.append((self._mark(key_node), path, key))
+                continue
             self.marks.keys[path + (key,)] = self._mark(key_node)
             result[key] = self.build(value_node, path + (key,))
         return {**merged, **result}
