@@ -593,12 +593,14 @@ def test_parallel_task_runs_sub_tasks_at_once_and_ends_when_all_have():
                                                                     retry={"count": 1})],
          "next": [{"when": "{{ succeeded() }}", "do": ["after"]},
                   {"when": "{{ failed() }}", "do": ["fix"]}]},
-        t("after", input={"both": "{{ task.checks.c1.data.n + task.c2.data.n }}"}), t("fix")])
+        # A sub-task's data keys read at the top level through the parallel task too (spec §6).
+        t("after", input={"both": "{{ task.checks.c1.data.n + task.c2.data.n }}",
+                          "lifted": "{{ task.checks.c1.n + task.c2.n }}"}), t("fix")])
     r = Rehearsal(d, lambda disp: ok(disp.input)).run()
     assert r.max_in_flight == 2 and r.finish.status == "completed"
     assert [(x.task, x.action_ref, x.key.index) for x in r.dispatched[:2]] == [
         ("checks", "core.echo", 0), ("checks", "core.other", 1)]
-    assert r.order[-1] == "after" and r.dispatched[-1].input == {"both": 3}
+    assert r.order[-1] == "after" and r.dispatched[-1].input == {"both": 3, "lifted": 3}
     # One sub-task failing (after its own retry) fails the parallel task once both ended.
     r = Rehearsal(d, lambda disp: bad() if disp.action_ref == "core.other" else ok()).run()
     assert [x.key.attempt for x in r.dispatched if x.action_ref == "core.other"] == [0, 1]

@@ -569,3 +569,13 @@ def test_no_parent_watch_outside_the_stack(monkeypatch):
     monkeypatch.delenv("ATTUNE_PARENT_PID", raising=False)
     from attune.runtimes.lifecycle import watch_parent
     assert watch_parent() is None
+
+
+async def test_a_pack_without_a_directory_says_how_to_give_it_one(tmp_path):
+    """A pack created through the API has no files: its script action failed with 'pack
+    directory not found: ' (an empty path)."""
+    res = await run_process(request(tmp_path, "x.sh", "shell").model_copy(update={"pack_dir": ""}))
+    assert not res.succeeded
+    assert res.error == (f"pack '{tmp_path.name}' has no directory (it was created through the API): "
+                         "register the pack's directory (POST /packs/register, `attune pack register`) "
+                         "to run its script actions")

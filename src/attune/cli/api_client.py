@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from attune.cli.output import dump, print_table, show_result, styled
+from attune.cli.output import as_json, dump, print_table, show_result, styled
 from attune.settings import Settings
 from attune.statuses import TERMINAL, exit_code
 
@@ -264,9 +263,9 @@ def get_inquiry(settings: Settings, inquiry_id: str, output: str, console: Conso
     if not dump(console, inquiry, output):
         print_table(console, inquiry, INQUIRY_COLUMNS)
         if inquiry["status"] == "pending":
-            console.print(f"answer with: {json.dumps(inquiry.get('response_schema') or {})}", highlight=False)
+            console.print(f"answer with: {as_json(inquiry.get('response_schema') or {})}", highlight=False)
         elif inquiry.get("response") is not None:
-            console.print(f"response ({inquiry.get('responded_at')}): {json.dumps(inquiry['response'])}",
+            console.print(f"response ({inquiry.get('responded_at')}): {as_json(inquiry['response'])}",
                           highlight=False, soft_wrap=True)
     return 0
 

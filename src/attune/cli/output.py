@@ -20,6 +20,11 @@ STATUS_STYLE = {"completed": "green", "failed": "red", "timeout": "red", "cancel
                 "running": "cyan", "scheduled": "cyan", "requested": "dim", "abandoned": "red"}
 
 
+def as_json(value: Any, indent: int | None = None) -> str:
+    """JSON as people read it: text as written (`données ✓`), not \\u escapes."""
+    return json.dumps(value, indent=indent, default=str, ensure_ascii=False)
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """Lines are never wrapped by us (soft wrap): a message piped to a file or grep keeps its
     `file:line:column: message` on one line; a terminal wraps what is too long itself."""
@@ -30,7 +35,7 @@ def dump(console: Console, data: Any, output: str) -> bool:
     """json/yaml output, written as is (for jq and friends: no wrapping, no styling); returns
     False when the caller should draw a table instead."""
     if output == "json":
-        text = json.dumps(data, indent=2, default=str) + "\n"
+        text = as_json(data, indent=2) + "\n"
     elif output == "yaml":
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     else:
@@ -52,7 +57,7 @@ def show_result(console: Console, execution: dict[str, Any], output: str) -> Non
     if execution.get("result") is None and execution.get("status") not in TERMINAL:
         console.print(Text("no result yet: it has not ended", style="dim"))
         return
-    console.print(Text(json.dumps(execution.get("result"), indent=2, default=str)), soft_wrap=True)
+    console.print(Text(as_json(execution.get("result"), indent=2)), soft_wrap=True)
 
 
 def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
@@ -64,7 +69,7 @@ def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
         cells = []
         for col in columns:
             value = row.get(col)
-            text = "" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
+            text = "" if value is None else value if isinstance(value, str) else as_json(value)
             cells.append(styled(text) if col == "status" else Text(text))
         table.add_row(*cells)
     console.print(table)

@@ -85,6 +85,10 @@ def _ms(started: float) -> int:
 
 def _entry_path(req: ProcessRequest) -> str:
     """<pack>/actions/<entry_point>, refusing anything that could point elsewhere (spec §1)."""
+    if not req.pack_dir:  # a pack created through the API, never given its files
+        raise _Rejected(f"pack '{req.pack_ref}' has no directory (it was created through the API): "
+                        "register the pack's directory (POST /packs/register, `attune pack register`) "
+                        "to run its script actions")
     if not os.path.isabs(req.pack_dir) or not os.path.isdir(req.pack_dir):
         raise _Rejected(f"pack directory not found: {req.pack_dir}")
     entry = req.entry_point

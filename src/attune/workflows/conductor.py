@@ -455,7 +455,8 @@ class Conductor:
         items = self._render(spec.with_items, self._context(), f"task '{spec.name}' with_items", spec.name)
         if not isinstance(items, list):
             raise WorkflowError(
-                f"task '{spec.name}' with_items: expected a list, got {type_of(items)} {shown(items)}",
+                f"task '{spec.name}' with_items: expected a list, got "
+                + ("null" if items is None else f"{type_of(items)} {shown(items)}"),
                 spec.name)
         if spec.batch_size:
             return [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
@@ -614,10 +615,14 @@ class Conductor:
         elif run.is_parallel:  # {sub-task: result}; each is also visible as task.<sub-task>
             subs = self.definition.task(run.task).parallel or []
             run.result = {sub.name: u.result for sub, u in zip(subs, run.units, strict=True)}
-            self.task_results.update({k: visible_result(v) for k, v in run.result.items()})
         else:
             run.result = run.units[0].result
-        self.task_results[run.task] = visible_result(run.result)
+        if run.is_parallel:  # task.<task>.<sub-task>.<data key> reads as task.<sub-task>.<key>
+            visible = {k: visible_result(v) for k, v in run.result.items()}
+            self.task_results.update(visible)
+            self.task_results[run.task] = visible
+        else:
+            self.task_results[run.task] = visible_result(run.result)
         if self.cancelling:
             return
         handled = self._fire_transitions(run)
