@@ -192,7 +192,13 @@ async def test_validate_endpoint_accepts_text_yaml_and_json(svc_api: httpx.Async
     assert set(result["errors"][0]) == {"path", "file", "line", "column", "message"}
     broken = (await api.post("/workflows/validate", content="tasks: [", headers={"content-type": "text/plain"})).json()
     assert broken["valid"] is False and broken["errors"][0]["line"] >= 1
-    assert_error(await api.post("/workflows/validate", json={"yml": "x"}), 400, "bad_request")
+    shaped = assert_error(await api.post("/workflows/validate", json={"yml": "x"}), 422, "validation_error")
+    assert {d["path"] for d in shaped["details"]} == {"yaml", "yml"}
+    assert "pydantic" not in str(shaped)  # one {path, message} per problem, as other routes answer
+    typed = assert_error(await api.post("/workflows/validate", json={"yaml": 123}), 422, "validation_error")
+    assert typed["details"] == [{"path": "yaml", "message": "Input should be a valid string"}]
+    assert_error(await api.post("/workflows/validate", content=b"{nope",
+                                headers={"content-type": "application/json"}), 400, "bad_request")
     assert_error(await api.post("/workflows/validate", content=b"x", headers={"content-type": "image/png"}),
                  415, "unsupported_media_type")
 
@@ -307,3 +313,13 @@ async def test_a_packs_config_is_checked_and_its_secrets_never_shown(api: httpx.
     for shown in (created.json()["data"], (await api.get("/packs/cfgd")).json()["data"],
                   (await api.get("/packs")).json()["items"][0]):
         assert shown["config"] == {"password": "********", "retries": 2}, shown
+
+
+async def test_a_get_answers_definition_sent_back_gets_a_hint_not_invented_lines(svc_api) -> None:
+    """`definition` in an answer is the normalized graph (documented as for reading). Sent back
+    with PUT, its problems were reported at lines of a text the user never saw."""
+    got = (await svc_api.get("/workflows/svc.chain")).json()["data"]
+    answer = await svc_api.put("/workflows/svc.chain", json={"definition": got["definition"]})
+    error = assert_error(answer, 422, "validation_error")
+    assert "is the normalized graph, for reading: send the workflow as {\"yaml\": ...}" in error["message"]
+    assert error["details"] and all("line" not in d and "file" not in d and d["path"] for d in error["details"])

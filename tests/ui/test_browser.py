@@ -161,6 +161,15 @@ async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server:
     await names.fill('["ada", "grace"]')
     await expect(form.locator("[data-field='names'] .field-error")).to_have_count(0)
 
+    # A number is read in decimal only (Number() took "0x10" as 16 and "Infinity" as null) and
+    # must be one the browser can send exactly.
+    times = form.get_by_label("times")
+    for typed, problem in (("0x10", "not a number"), ("Infinity", "not a number"), ("1.5", "whole number"),
+                           ("99999999999999999999", "too large to send exactly")):
+        await times.fill(typed)
+        await expect(form.locator("[data-field='times'] .field-error")).to_contain_text(problem)
+        await expect(form.get_by_role("button", name="Run")).to_be_disabled()
+
     # The API's 422 lands next to each field it names.
     await form.get_by_label("times").fill("9")
     await form.get_by_role("button", name="Run").click()
@@ -183,6 +192,14 @@ async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server:
     await expect(page.get_by_label("result fields")).to_contain_text('"times": 2')
     await expect(page.get_by_label("result fields")).to_contain_text('"key": true')
     assert "hunter2" not in await page.content() and "k3y-default" not in await page.content()
+
+
+async def test_an_id_that_cannot_be_one_is_named_as_typed(page: Any, ui_server: UiServer) -> None:
+    for path, what in (("/executions/abc", "execution"), ("/inquiries/x1", "inquiry")):
+        await page.goto(f"{ui_server.url}{path}")
+        await expect(page.get_by_role("alert")).to_contain_text(f"Not an {what} id: “{path.rsplit('/', 1)[1]}”")
+    await page.goto(f"{ui_server.url}/executions?parent=abc")  # refused, not dropped (listing all)
+    await expect(page.get_by_role("alert")).to_contain_text("parent")
 
 
 async def test_cancel_a_running_workflow(page: Any, ui_server: UiServer) -> None:

@@ -101,7 +101,7 @@ def test_parse_workflow_text_clean_and_parameter_checks() -> None:
     assert problems == [] and definition is not None and definition.tasks[0].input == {"m": "{{ parameters.x }}"}
     definition, problems = parse_workflow_text(text, "t.yaml", parameters={})
     assert definition is None
-    assert [str(p) for p in problems] == ["t.yaml:5:17: unknown parameter 'x' in {{ parameters.x }}"]
+    assert [str(p) for p in problems] == ["t.yaml:5:17: unknown parameter 'x' in {{ parameters.x }} (task 'a' input.m)"]
 
 
 def test_pack_error_lists_problems_one_per_line() -> None:

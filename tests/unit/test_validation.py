@@ -215,7 +215,7 @@ def test_neither_a_duplicate_key_nor_a_missing_version_hides_the_other_problems(
     assert [(p.line, p.column, p.message.split(" (did")[0]) for p in problems] == [
         (1, 1, "missing required key 'version'"),
         (4, 23, "unknown name 'nosuchname': not a namespace, function or workflow variable in "
-                "{{ nosuchname }}"),
+                "{{ nosuchname }} (task 'a' input.message)"),
         (5, 5, "unknown key 'inptu' in task 'a'"),
         (8, 19, "duplicate key 'x' in tasks[1].input"),
         (10, 5, "duplicate key 'next' in tasks[1]"),

@@ -52,7 +52,10 @@ class Reporter:
         column = mark.column
         if offset is not None and mark.content_column is not None and not key:
             column = mark.content_column + offset
-        self.problems.append(Problem(self.file, mark.line, column, message))
+        # The field too (tasks[0].next[1].when): line:column point into the file, the path says
+        # what it is, and is all there is to go by when the text was not the user's own.
+        field = dotted(self.marks.original(path)) or None
+        self.problems.append(Problem(self.file, mark.line, column, message, field))
 
     def check_keys(self, data: dict[Any, Any], path: Path, allowed: set[str],
                    where: str, unsupported: Mapping[str, str] | None = None) -> None:

@@ -57,6 +57,10 @@ class Marks:
         mark = self.keys.get(self._resolve(path))
         return mark if mark is not None else self.value(path)
 
+    def original(self, path: Path) -> Path:
+        """Where a path of the normalized definition was written in the file."""
+        return self._resolve(path)
+
     def _resolve(self, path: Path) -> Path:
         # Aliases point at paths in the file, so one step (longest prefix) is enough.
         for cut in range(len(path), 0, -1):

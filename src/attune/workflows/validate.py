@@ -204,7 +204,8 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
                 # An unclosed one is quoted as written: closing it here showed "{{ x } }}".
                 shown = (f'"{{{{ {problem.expression.strip()}"' if problem.message == UNCLOSED
                          else f"{{{{ {problem.expression} }}}}")
-                found.append(Finding(sub_path, f"{problem.message} in {shown}", offset=problem.offset))
+                found.append(Finding(sub_path, f"{problem.message} in {shown} ({_field(definition, sub_path)})",
+                                     offset=problem.offset))
 
     passing = scope(pass_secrets=True)
     check(definition.vars, ("vars",), passing)
@@ -223,6 +224,24 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
             for k, (_, value) in enumerate(transition.publish):
                 check(value, at + ("next", j, "publish", k, 1), ended)
     check(definition.output_map, ("output_map",), passing)
+    return found
+
+
+def _field(definition: WorkflowDefinition, path: Path) -> str:
+    """Which field a template is, as a person finds it: "task 'a' next[0].when", "output_map.x"."""
+    at, rest = _task_at(definition, path)
+    if at is not None and len(rest) >= 5 and rest[0] == "next" and rest[2] == "publish":
+        name = at.next[rest[1]].publish[rest[3]][0]  # publish is kept as (name, value) pairs
+        rest = (*rest[:3], name, *rest[5:])
+    tail = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
+    return f"task '{at.name}' {tail}" if at is not None else tail
+
+
+def _task_at(definition: WorkflowDefinition, path: Path) -> tuple[TaskSpec | None, Path]:
+    found: tuple[TaskSpec | None, Path] = (None, path)
+    for at, task in _all_tasks(definition):
+        if path[:len(at)] == at:
+            found = (task, path[len(at):])  # the deepest: a parallel sub-task over its task
     return found
 
 

@@ -7,7 +7,7 @@ import { duration, when } from "../format";
 import { useLoad } from "../hooks";
 import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
 import { ConfirmButton, ErrorBanner, JsonBlock } from "./common";
-import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
+import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
 
 /** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
 export interface Notice { inquiry: number; ok: boolean; text: string }
@@ -66,7 +66,7 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
               idPrefix={`inquiry-${q.id}`} empty="Nothing to fill in: answering is enough." />
             <ErrorBanner error={error} />
             <div className="row">
-              <button type="submit" className="primary" disabled={busy || hasJsonProblem(schema, values)}>
+              <button type="submit" className="primary" disabled={busy || hasFieldProblem(schema, values)}>
                 {busy ? "Sending…" : "Respond"}
               </button>
               <ConfirmButton label="Withdraw" confirm="Confirm withdraw" keep="Keep it open" disabled={busy}

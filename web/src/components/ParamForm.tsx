@@ -23,9 +23,30 @@ export function initialValues(params: Record<string, ParameterSpec>, given: Reco
   return values;
 }
 
-/** The JSON problem of an array/object field, checked as the user types. */
-export function jsonProblem(spec: ParameterSpec, text: string): string | null {
-  if ((spec.type !== "array" && spec.type !== "object") || text.trim() === "") return null;
+// Decimal notation only: Number() also reads "0x10", "Infinity" and "1e400", which the API would
+// get as 16, null and null; such text is refused here, where it was typed.
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+
+/** The problem of a field's text, checked as the user types: a number that is not one (or not
+ *  one the browser can send exactly), an array/object that is not the JSON it needs. */
+export function fieldProblem(spec: ParameterSpec, text: string): string | null {
+  if (text.trim() === "") return null;
+  if (spec.type === "integer" || spec.type === "number") return numberProblem(spec.type, text);
+  return jsonProblem(spec, text);
+}
+
+function numberProblem(type: "integer" | "number", text: string): string | null {
+  const n = Number(text);
+  if (!DECIMAL.test(text)) return `not a number: write it in decimal, e.g. ${type === "integer" ? "42" : "0.5"}`;
+  if (!Number.isFinite(n)) return "too large a number";
+  if (type === "integer" && !Number.isInteger(n)) return "must be a whole number";
+  if (type === "integer" && !Number.isSafeInteger(n))
+    return `too large to send exactly from a browser (over ${Number.MAX_SAFE_INTEGER}): use the CLI or the API`;
+  return null;
+}
+
+function jsonProblem(spec: ParameterSpec, text: string): string | null {
+  if (spec.type !== "array" && spec.type !== "object") return null;
   try {
     const value = JSON.parse(text);
     if (spec.type === "array" && !Array.isArray(value)) return "must be a JSON array: [ ... ]";
@@ -50,8 +71,7 @@ export function toParameters(params: Record<string, ParameterSpec>, values: Form
     const text = String(v ?? "");
     if (text === "") continue;
     if (spec.type === "integer" || spec.type === "number") {
-      const n = Number(text);
-      out[name] = text.trim() !== "" && !Number.isNaN(n) ? n : text;
+      out[name] = fieldProblem(spec, text) === null ? Number(text) : text;
     } else if (spec.type === "array" || spec.type === "object") {
       try {
         out[name] = JSON.parse(text);
@@ -68,9 +88,9 @@ export function toParameters(params: Record<string, ParameterSpec>, values: Form
   return out;
 }
 
-/** Does any array/object field hold text that is not the JSON it needs? */
-export function hasJsonProblem(params: Record<string, ParameterSpec>, values: FormValues): boolean {
-  return Object.entries(params).some(([n, s]) => typeof values[n] === "string" && jsonProblem(s, values[n] as string) !== null);
+/** Does any field hold text that is not what it needs (a number, an array/object's JSON)? */
+export function hasFieldProblem(params: Record<string, ParameterSpec>, values: FormValues): boolean {
+  return Object.entries(params).some(([n, s]) => typeof values[n] === "string" && fieldProblem(s, values[n] as string) !== null);
 }
 
 /** The API's 422 problems split into those about a field (path `<prefix>.<field>`, e.g.
@@ -110,7 +130,7 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
         const id = `${idPrefix}-${name}`;
         const value = values[name];
         const problems = [...(errors[name] ?? [])];
-        const jp = typeof value === "string" ? jsonProblem(spec, value) : null;
+        const jp = typeof value === "string" ? fieldProblem(spec, value) : null;
         if (jp) problems.unshift(jp);
         const invalid = problems.length > 0;
         const describedBy = `${id}-help`;

@@ -1,4 +1,5 @@
 import { useState, type ReactNode } from "react";
+import { Link } from "react-router-dom";
 import { ApiError } from "../api";
 import type { Pagination, Status } from "../types";
 
@@ -27,11 +28,24 @@ export function ErrorBanner({ error }: { error: ApiError | string | undefined | 
         <ul>
           {e.details.map((d, i) => (
             <li key={i}>
-              {d.path && <code>{d.path}</code>} {d.line ? `${d.line}:${d.column ?? 1}` : ""} {d.message}
+              {d.file ? <code>{d.file}:{d.line ?? 1}:{d.column ?? 1}</code> : d.line ? `${d.line}:${d.column ?? 1}` : ""}{" "}
+              {d.path && d.path !== d.file && <code>{d.path}</code>} {d.message}
             </li>
           ))}
         </ul>
       )}
+    </div>
+  );
+}
+
+/** A page for /executions/abc and the like: an id that cannot be one, named as typed. */
+export function NotAnId({ what, given, list }: { what: string; given: string; list: string }) {
+  return (
+    <div className="page">
+      <div className="banner error" role="alert">
+        <strong>Not an {what} id: &ldquo;{given}&rdquo;</strong> ({what} ids are positive whole numbers).{" "}
+        <Link to={list}>All {what === "inquiry" ? "inquiries" : `${what}s`}</Link>
+      </div>
     </div>
   );
 }

@@ -4,7 +4,7 @@ import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { api, ApiError, post } from "../api";
 import { ErrorBanner, Section, StatusBadge } from "../components/common";
-import { hasJsonProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "../components/ParamForm";
+import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "../components/ParamForm";
 import { useLoad } from "../hooks";
 import { REDACTED, type Action, type Execution, type Item } from "../types";
 
@@ -100,7 +100,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
           )}
           <ErrorBanner error={error} />
           <div className="row">
-            <button type="submit" className="primary" disabled={running || hasJsonProblem(a.parameters, values) || !a.enabled}>
+            <button type="submit" className="primary" disabled={running || hasFieldProblem(a.parameters, values) || !a.enabled}>
               {running ? "Starting…" : o ? (canFromFailed && fromFailed ? "Re-run from failed" : "Re-run") : "Run"}
             </button>
             {!a.enabled && <span className="muted">This action is disabled.</span>}

@@ -6,7 +6,7 @@ import "@xyflow/react/dist/style.css";
 import "../graph.css";
 import { Background, Controls, MarkerType, MiniMap, ReactFlow, type Edge } from "@xyflow/react";
 import { api, ApiError } from "../api";
-import { Empty, ErrorBanner, JsonBlock, Section, StatusBadge } from "../components/common";
+import { Empty, ErrorBanner, JsonBlock, NotAnId, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { RunControls } from "../components/RunControls";
@@ -24,7 +24,9 @@ const MAX_INQUIRIES = 10;
 const PAUSED: ReadonlySet<string> = new Set(["pausing", "paused"]);
 
 export function ExecutionPage() {
-  const id = Number(useParams().id);
+  const raw = useParams().id ?? "";
+  if (!/^\d+$/.test(raw)) return <NotAnId what="execution" given={raw} list="/executions" />;
+  const id = Number(raw);
   // A fresh page per execution: nothing of the last one (its data, its buttons) may linger
   // while the next one loads.
   return <ExecutionView key={id} id={id} />;

@@ -62,7 +62,7 @@ export function ExecutionsPage() {
         </label>
         <label>Parent
           <input name="parent" value={parent} inputMode="numeric" placeholder="execution id" size={10}
-            onChange={(e) => update({ parent: e.target.value.replace(/\D/g, "") || null }, true)} />
+            onChange={(e) => update({ parent: e.target.value.trim() || null }, true)} />
         </label>
         <label className="check">
           <input type="checkbox" name="top_level_only" checked={topLevelOnly} disabled={!!parent}

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
 
 from attune.api import schemas
 from attune.api.deps import AppState, Paging, get_state, paging
@@ -34,10 +35,16 @@ async def validate_workflow(request: Request, state: AppState = Depends(get_stat
     ctype = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
-            text = schemas.ValidateRequest.model_validate(json.loads(raw)).yaml
-        except (ValueError, TypeError) as exc:
-            raise ApiError(400, "expected JSON {\"yaml\": \"...\"}",
-                           [{"path": "yaml", "message": str(exc)[:200]}]) from None
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}"[:300]) from None
+        try:
+            text = schemas.ValidateRequest.model_validate(body).yaml
+        except ValidationError as exc:  # as every other route answers a body of the wrong shape
+            details = [{"path": ".".join(map(str, e["loc"])) or "body", "message": e["msg"]}
+                       for e in exc.errors()]
+            raise ApiError(422, f"{len(details)} problem(s) in the request: expected JSON "
+                                '{"yaml": "<the workflow file\'s text>"}', details) from None
     elif ctype in ("text/plain", "application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"):
         if not raw.strip():
             raise ApiError(400, "the request body is empty: send the workflow file's YAML text")

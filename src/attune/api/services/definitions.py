@@ -176,12 +176,26 @@ def _workflow_action(s: Session, body: schemas.WorkflowIn, ref: str, pack: PackR
     definition, problems = parse_workflow_text(text, filename, dict(body.parameters),
                                                known_actions=known_actions(s, ref))
     if definition is None:
-        raise ApiError(422, f"workflow '{ref}' has {len(problems)} problem(s)", problem_details(problems))
+        details, message = problem_details(problems), f"workflow '{ref}' has {len(problems)} problem(s)"
+        if body.definition is not None:  # positions in a text made from the JSON point nowhere
+            details = [{k: v for k, v in d.items() if k not in ("file", "line", "column")} for d in details]
+            if _normalized(body.definition):
+                message += ("; `definition` as a GET answer gives it is the normalized graph, for "
+                            "reading: send the workflow as {\"yaml\": ...} (its text, as GET "
+                            "/workflows/{ref}/files gives it) or as the file's own JSON")
+        raise ApiError(422, message, details)
     data = _common(body, ref, pack)
     data.pop("definition", None)
     data.pop("yaml", None)
     data.setdefault("workflow_file", f"workflows/{ref.split('.', 1)[1]}.workflow.yaml")
     return _model(data | {"workflow": definition})
+
+
+def _normalized(definition: dict[str, Any]) -> bool:
+    """Whether this is a stored definition sent back (its tasks carry every key, defaults too)."""
+    tasks = definition.get("tasks")
+    return isinstance(tasks, list) and bool(tasks) and all(
+        isinstance(t, dict) and {"join", "concurrency", "retry", "with_items"} <= t.keys() for t in tasks)
 
 
 def _model(data: dict[str, Any]) -> Action:
