@@ -102,11 +102,13 @@ def test_what_an_action_printed_comes_out_verbatim(stack):
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(done.stdout)["result"]["stdout"] == AWKWARD + "\n"
     code, screen = in_terminal("run", "core.echo", f"message={AWKWARD}", api=api)
-    assert code == 0 and "completed" in screen and json.dumps(AWKWARD + "\n") in screen, screen
+    shown = json.dumps(AWKWARD + "\n", ensure_ascii=False)  # text as written, not \u escapes
+    assert code == 0 and "completed" in screen and shown in screen, screen
+    assert "attempt" not in screen  # a plain action has no task table, only its status line
     listed = cli("execution", "list", "-o", "json", api=api)
     newest = json.loads(listed.stdout)["items"][0]
     code, screen = in_terminal("execution", "get", str(newest["id"]), api=api)
-    assert code == 0 and json.dumps(AWKWARD + "\n") in screen, screen
+    assert code == 0 and json.dumps(AWKWARD + "\n", ensure_ascii=False) in screen, screen
 
 
 def test_a_run_outside_a_terminal_prints_a_line_per_task_state(stack):
@@ -146,7 +148,9 @@ def test_async_then_get_tail_and_list(stack):
                             api=api).stdout)
     assert listed["items"] and all(i["parent"] == int(execution_id) for i in listed["items"])
     none = cli("execution", "list", "--action", "nope.*", api=api)
-    assert none.returncode == 0 and "no execution matches" in none.stdout, none.stdout
+    assert none.returncode == 0 and none.stdout.strip() == "no execution matches", none.stdout  # no empty table
+    questions = cli("inquiry", "list", "--status", "pending", api=api)
+    assert questions.returncode == 0 and questions.stdout.strip() == "no inquiry matches", questions.stdout
 
 
 def test_get_of_a_run_that_has_not_ended_says_so_rather_than_null(stack):

@@ -106,10 +106,13 @@ def api_error(resp: httpx.Response) -> ApiError:
     return ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
 
 
-def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table:
+def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table | Text:
+    """The run's task attempts under its status; a plain action (no tasks) is its status line."""
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
+    if not tasks:
+        return Text(title)
     table = Table("task", "action", "item", "attempt", "status", title=Text(title))
     for task in tasks:
         wt = task.get("workflow_task") or {}
@@ -215,7 +218,8 @@ def list_executions(settings: Settings, filters: dict[str, Any], output: str, co
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, body, output):
-        print_table(console, body["items"], LIST_COLUMNS)
+        if body["items"]:  # no header row over nothing
+            print_table(console, body["items"], LIST_COLUMNS)
         p = body["pagination"]
         if not p["total_items"]:
             console.print("no execution matches" if any(v is not None for k, v in filters.items()
@@ -251,7 +255,10 @@ def list_inquiries(settings: Settings, status: list[str] | None, output: str, co
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, body, output):
-        print_table(console, body["items"], INQUIRY_COLUMNS)
+        if body["items"]:
+            print_table(console, body["items"], INQUIRY_COLUMNS)
+        else:
+            console.print("no inquiry matches" if status else "no inquiries yet")
     return 0
 
 
