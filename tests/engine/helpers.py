@@ -36,7 +36,8 @@ class Run:
 async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
                 queue_prefix: str = "attune", packs: str = str(TEST_PACKS),
                 history_guard: int | None = None, resume: dict | None = None,
-                continue_after: int | None = None, record_ids: list[int] | None = None) -> str:
+                continue_after: int | None = None, record_ids: list[int] | None = None,
+                execution_id: int | None = None) -> str:
     cat = catalog(packs)
     workflow_id = new_workflow_id(ref)
     await engine.start(catalog=cat.closure(ref), action_ref=ref, parameters=params or {},
@@ -44,7 +45,7 @@ async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
                        history_guard=history_guard, resume=resume, continue_after=continue_after,
                        pack_configs={r: p.config for r, p in cat.packs.items()},
                        config_secrets={r: config_secrets(p.conf_schema) for r, p in cat.packs.items()},
-                       record_ids=record_ids)
+                       record_ids=record_ids, execution_id=execution_id)
     return workflow_id
 
 
