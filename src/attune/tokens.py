@@ -27,6 +27,9 @@ class ExecutionToken:
     key: str  # the attempt's record key: "<workflow id>/<attempt key>"
     root: str  # the top-level run of its tree
     expires: float  # unix time
+    # "attempt": an action's (ATTUNE_API_TOKEN); "run": an orchestrator's, for reserving its
+    # run's execution ids, which an action's token may not do.
+    scope: str = "attempt"
 
     @property
     def workflow_id(self) -> str:
@@ -43,9 +46,11 @@ def _signing_key(secret_key: bytes) -> bytes:
     return hashlib.sha256(b"attune execution token\0" + secret_key).digest()
 
 
-def mint(secret_key: bytes, *, key: str, root: str, ttl_seconds: float) -> str:
-    body = json.dumps({"k": key, "r": root, "e": round(time.time() + ttl_seconds)},
-                      separators=(",", ":")).encode()
+def mint(secret_key: bytes, *, key: str, root: str, ttl_seconds: float, scope: str = "attempt") -> str:
+    claims = {"k": key, "r": root, "e": round(time.time() + ttl_seconds)}
+    if scope != "attempt":
+        claims["s"] = scope
+    body = json.dumps(claims, separators=(",", ":")).encode()
     encoded = base64.urlsafe_b64encode(body).rstrip(b"=")
     mac = hmac.new(_signing_key(secret_key), encoded, hashlib.sha256).digest()
     return f"{PREFIX}.{encoded.decode()}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
@@ -65,7 +70,8 @@ def verify(secret_key: bytes, token: str, now: float | None = None) -> Execution
         if not hmac.compare_digest(expected, base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))):
             return None
         claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-        parsed = ExecutionToken(key=str(claims["k"]), root=str(claims["r"]), expires=float(claims["e"]))
+        parsed = ExecutionToken(key=str(claims["k"]), root=str(claims["r"]), expires=float(claims["e"]),
+                                scope=str(claims.get("s", "attempt")))
     except (ValueError, KeyError, TypeError):
         return None
     return parsed if parsed.expires > (now if now is not None else time.time()) else None

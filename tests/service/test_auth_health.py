@@ -121,3 +121,43 @@ async def test_an_execution_token_reads_its_tree_while_its_attempt_runs_and_not_
         s.get(ExecutionRow, row_id).status = "completed"
     expired = assert_error(await api.get(f"/executions/{row_id}", headers=auth), 401, "unauthorized")
     assert "expired" in expired["message"]
+
+
+async def test_only_an_orchestrators_run_token_reserves_ids(api) -> None:
+    """An action's token reserved ids in any number, again and again (README: 403 elsewhere)."""
+    from attune import tokens
+    from attune.records.models import ExecutionRow
+
+    state = api.app.state.attune
+    with state.db.session() as s:
+        s.add(ExecutionRow(key="wf-7/t.1#0", workflow_id="wf-7", action_ref="svc.echo", status="running",
+                           config={}, retry_count=0, mirror_seq=0))
+    action = tokens.mint(state.secret_key, key="wf-7/t.1#0", root="wf-7", ttl_seconds=60)
+    refused = await api.post("/executions/reserve", json={"count": 100},
+                             headers={"Authorization": f"Bearer {action}"})
+    assert_error(refused, 403, "forbidden")
+    run = tokens.mint(state.secret_key, key="wf-7", root="wf-7", ttl_seconds=60, scope="run")
+    granted = await api.post("/executions/reserve", json={"count": 3}, headers={"Authorization": f"Bearer {run}"})
+    assert granted.status_code == 200 and len(granted.json()["data"]["ids"]) == 3, granted.text
+
+
+async def test_a_plain_actions_token_expires_with_its_run(api) -> None:
+    """A plain action's one attempt is its run's own row, which has no attempt key: the token was
+    never seen as ended and stayed valid for its whole lifetime."""
+    from attune import tokens
+    from attune.records.models import ExecutionRow
+
+    state = api.app.state.attune
+    with state.db.session() as s:
+        row = ExecutionRow(workflow_id="svc.echo-1-abc", action_ref="svc.echo", status="running",
+                           config={}, retry_count=0, mirror_seq=0)
+        s.add(row)
+        s.flush()
+        row_id = row.id
+    token = tokens.mint(state.secret_key, key="svc.echo-1-abc/echo.1#0", root="svc.echo-1-abc", ttl_seconds=600)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert (await api.get(f"/executions/{row_id}", headers=auth)).status_code == 200
+    with state.db.session() as s:
+        s.get(ExecutionRow, row_id).status = "completed"
+    assert_error(await api.get(f"/executions/{row_id}", headers=auth), 401, "unauthorized")
+    assert_error(await api.post("/inquiries", json={"prompt": "late"}, headers=auth), 401, "unauthorized")

@@ -91,6 +91,10 @@ def _execution_token(state: AppState, given: str) -> ExecutionToken:
         raise ApiError(401, tokens.REFUSED)
     with state.db.session() as s:  # valid only while its attempt runs
         attempt = s.scalar(select(ExecutionRow.status).where(ExecutionRow.key == token.key))
+        if attempt is None:  # a plain action's one attempt is its run's own row (it has no key),
+            # and a workflow's attempt may not be written yet: then its tree's run decides
+            attempt = s.scalar(select(ExecutionRow.status).where(
+                ExecutionRow.workflow_id == token.root, ExecutionRow.parent.is_(None)).limit(1))
     if attempt in TERMINAL:
         raise ApiError(401, "execution token expired: its execution has ended")
     return token

@@ -51,7 +51,7 @@ class ActionActivities:
         """Run by the orchestrators: execution ids for a run's next task attempts, from the
         API, with a token minted for the run; none (never an error) without an API."""
         token = tokens.mint(load_key(self.state_dir), key=request.workflow_id,
-                            root=root_of(request.workflow_id), ttl_seconds=60)
+                            root=root_of(request.workflow_id), ttl_seconds=60, scope="run")
         return await reserve_record_ids(request.api_url, token, request.count, request.workflow_id)
 
     @activity.defn(name=ACTIVITY_NAME)

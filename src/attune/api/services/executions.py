@@ -197,7 +197,7 @@ async def claim(state: AppState, who: Principal, body: schemas.ClaimRequest) -> 
 
 
 async def reserve(state: AppState, who: Principal, body: schemas.ReserveRequest) -> schemas.ReserveAnswer:
-    if who.token is None:
+    if who.token is None or who.token.scope != "run":  # an action's token may not burn ids
         raise ApiError(403, "only a run's orchestrator reserves execution ids, with the execution "
                             "token it minted for the run")
     return schemas.ReserveAnswer(ids=await asyncio.to_thread(_reserve, state, body.count))
