@@ -678,3 +678,45 @@ def test_check_refuses_secrets_anywhere_but_whole():
                  "{{ parameters['token'] | length }}", "{{ vars.held ~ '' }}"):
         assert len(messages(text, passing)) == 1 and "can only be passed whole" in messages(text, passing)[0]
     assert "can only be passed whole" in messages("{{ parameters.token }}", scope)[0]  # a condition
+
+
+# --- values a person or the records can read ---------------------------------------------
+
+
+@pytest.mark.parametrize("src, text", [
+    ("'x' ~ true ~ null ~ [1, null] ~ {'k': 'ü'}", 'xtrue[1, null]{"k": "ü"}'),
+    ("null | upper", ""),
+    ("[1, null] | upper", "[1, NULL]"),
+    ("true | capitalize", "True"),
+    ("'hello world foo' | truncate(9, true, '...', 0)", "hello ..."),
+])
+def test_text_is_this_languages_not_pythons(src, text):
+    """`~` and the string filters used Python's str(): 'xTrue', 'xNone', "{'k': 1}"."""
+    assert r("{{ " + src + " }}") == text
+
+
+@pytest.mark.parametrize("src, cause", [
+    ("1e308 * 10", "the result is not a finite number (inf)"),
+    ("(1e308 * 10) - (1e308 * 10)", "the result is not a finite number"),
+    ("(10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000)",
+     "the result has more than 4,000 digits (the limit)"),
+    ("(" * 80 + "1" + ")" * 80, "the expression is nested too deeply to parse"),
+])
+def test_numbers_no_reader_could_hold_and_expressions_too_deep_fail_naming_why(src, cause):
+    fails("{{ " + src + " }}", cause)
+    assert r("{{ 10 ** 400 }}") == 10**400  # big, but data
+
+
+def test_a_secret_never_becomes_text():
+    sealed = {"__attune_secret__": "gAAAA-token"}
+    for src in ("config | tojson", "config.password | upper", "config.password ~ ''", "'p=' ~ config"):
+        fails("{{ " + src + " }}", "can only be passed whole to a task input", config={"password": sealed})
+    assert r("p={{ parameters }}", parameters={}) == "p={}"
+    assert r("{{ config.password }}", config={"password": sealed}) == sealed  # passed on whole
+
+
+def test_statements_are_refused_at_load_not_kept_as_text():
+    assert messages("{% if parameters.n > 3 %}big{% endif %}") == [
+        "statements ({% ... %}) are not part of this language, only {{ }} expressions: write a "
+        "condition as {{ 'big' if x > 3 else 'small' }} and a loop as with_items"]
+    assert messages("100% {of it}") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,11 @@ class StaticScope:
     allow_status: bool = False
 
 
+_STATEMENT = re.compile(r"\{%-?\s*(if|for|set|macro|with|raw|call|filter|block|include|import)\b.*?%\}", re.S)
+STATEMENTS = ("statements ({% ... %}) are not part of this language, only {{ }} expressions: "
+              "write a condition as {{ 'big' if x > 3 else 'small' }} and a loop as with_items")
+
+
 @dataclass
 class TemplateProblem:
     expression: str
@@ -50,7 +56,12 @@ def check_template(value: Any, scope: StaticScope) -> list[TemplateProblem]:
         return [p for v in value.values() for p in check_template(v, scope)]
     if isinstance(value, (list, tuple)):
         return [p for v in value for p in check_template(v, scope)]
-    if not isinstance(value, str) or "{{" not in value:
+    if not isinstance(value, str):
+        return []
+    statement = _STATEMENT.search(value)
+    if statement:  # Jinja would run it; here it was kept as literal text, silently
+        return [TemplateProblem(statement.group(), STATEMENTS, statement.start())]
+    if "{{" not in value:
         return []
     problems = []
     parts = split_template(value)

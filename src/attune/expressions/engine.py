@@ -10,6 +10,7 @@ workflow sandbox.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import Any, NamedTuple
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -89,6 +91,19 @@ def _power(a, b):
     return a**b
 
 
+MAX_DIGITS = 4000  # Python turns at most 4,300 digits into text: the value could not be stored
+
+
+def _bounded(result: Any) -> Any:
+    """A result that JSON, the records and every reader can hold: finite, and an integer of at
+    most MAX_DIGITS digits (10 ** 1000 multiplied five times once left a run's records stuck)."""
+    if isinstance(result, float) and not math.isfinite(result):
+        raise EvalFailure(f"the result is not a finite number ({result}): it cannot be data")
+    if isinstance(result, int) and result.bit_length() > MAX_DIGITS * 3.33:
+        raise EvalFailure(f"the result has more than {MAX_DIGITS:,} digits (the limit)")
+    return result
+
+
 _ARITHMETIC = {
     "+": operator.add,
     "-": operator.sub,
@@ -100,7 +115,25 @@ _ARITHMETIC = {
 }
 
 
+class _CodeGenerator(CodeGenerator):
+    """`a ~ b` joins the text forms of this language (null -> "", true, JSON for lists and
+    objects: `to_text`), not Python's str() ("None", "True", "{'k': 1}")."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.join_text((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Environment(ImmutableSandboxedEnvironment):
+    code_generator_class = _CodeGenerator
+
+    @staticmethod
+    def join_text(values: tuple[Any, ...]) -> str:
+        return "".join(to_text(value) for value in values)
+
     # Every arithmetic operator goes through call_binop, so "a" % x (Python formatting),
     # true + 1 and huge repetitions are refused with a clear message.
     intercepted_binops = frozenset(_ARITHMETIC)
@@ -123,9 +156,11 @@ class _Environment(ImmutableSandboxedEnvironment):
         left, right = settle(left), settle(right)
         if is_number(left) and is_number(right):
             try:
-                return _ARITHMETIC[op](left, right)
+                return _bounded(_ARITHMETIC[op](left, right))
             except ZeroDivisionError:
                 raise EvalFailure("division by zero") from None
+            except OverflowError:
+                raise EvalFailure("the result is too large for a number") from None
         kinds = (type_of(left), type_of(right))
         if op == "+" and kinds in (("string", "string"), ("array", "array")):
             return left + right if kinds[0] == "string" else [*left, *right]
@@ -137,7 +172,9 @@ class _Environment(ImmutableSandboxedEnvironment):
         raise EvalFailure(f"cannot apply '{op}' to {kinds[0]} and {kinds[1]}")
 
 
-ENV = _Environment(undefined=Missing, autoescape=False)
+# optimized=False: Jinja's optimizer folds constant expressions with Python's str() ('x' ~ true
+# became "xTrue" at compile time); every value goes through this module's rules instead.
+ENV = _Environment(undefined=Missing, autoescape=False, optimized=False)
 ENV.globals.clear()  # drops Jinja's lipsum (random), cycler, joiner, namespace, dict, range
 # Only the filters of filters.py: Jinja's others include randomness, raw attribute access,
 # HTML helpers, and some (center, batch, slice) that build values of any size a typo asks for.
@@ -170,6 +207,8 @@ def compile_expression(source: str) -> TemplateExpression:
     """Compiled once per distinct source: the same templates are evaluated thousands of times."""
     try:
         return ENV.compile_expression(source, undefined_to_none=False)
+    except RecursionError:
+        raise ExpressionError(source, TOO_DEEP) from None
     except TemplateSyntaxError as exc:
         message = (exc.message or "invalid expression").replace("end of template", "end of expression")
         unknown = _UNKNOWN_FILTER.match(message)
@@ -178,6 +217,11 @@ def compile_expression(source: str) -> TemplateExpression:
         raise ExpressionError(source, f"syntax error: {message}") from None
 
 
+_SEALED_TEXT = re.compile("__attune_secret__", re.IGNORECASE)
+SPLICED_SECRET = ("a secret (a secret parameter, or pack config marked secret) can only be passed "
+                  "whole to a task input (e.g. token: \"{{ parameters.token }}\"), not turned into "
+                  "text, filtered or combined")
+TOO_DEEP = "the expression is nested too deeply to parse (keep it under about 50 levels of brackets)"
 _UNKNOWN_FILTER = re.compile(r"^No (?P<kind>filter|test) named '(?P<name>[^']*)'")
 
 
@@ -291,11 +335,18 @@ class _Renderer:
             self._names = _names(self.ctx)
         try:
             value = compiled(self._names)
-            return to_data(value) if typed else to_text(value)
+            result = to_data(value) if typed else to_text(value)
         except EvalFailure as exc:
             raise ExpressionError(source, exc.message) from None
+        except RecursionError:
+            raise ExpressionError(source, TOO_DEEP) from None
         except Exception as exc:  # noqa: BLE001 - user code: any Python error becomes its cause
             raise ExpressionError(source, str(exc) or type(exc).__name__) from None
+        if isinstance(result, str) and _SEALED_TEXT.search(result):
+            # A sealed secret turned into text (`config | tojson`, `t | upper`, `p={{ parameters }}`):
+            # the action would get the ciphertext, the records would keep it.
+            raise ExpressionError(source, SPLICED_SECRET)
+        return result
 
     def string(self, s: str) -> Any:
         if "{{" not in s:

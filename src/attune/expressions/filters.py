@@ -10,6 +10,7 @@ random are left out; an unknown filter is a load-time error.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,24 @@ def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
     return bounded_replace(to_text(value), to_text(old), to_text(new), -1 if count is None else count)
 
 
-FILTERS: dict[str, Callable[..., Any]] = {name: jinja.FILTERS[name] for name in _FROM_JINJA}
+# Jinja's string filters read their input with Python's str(): `null | upper` was "NONE" and a
+# list came out as a Python repr. They read this language's text form instead.
+_TEXT_IN = ("capitalize", "lower", "upper", "title", "trim", "truncate", "wordcount")
+
+
+def _reading_text(name: str) -> Callable[..., Any]:
+    jinja_filter = jinja.FILTERS[name]
+
+    @functools.wraps(jinja_filter)  # keeps Jinja's pass_environment mark (truncate)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        at = 1 if getattr(jinja_filter, "jinja_pass_arg", None) else 0
+        args = (*args[:at], to_text(args[at]), *args[at + 1:])
+        return jinja_filter(*args, **kwargs)
+
+    return run
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    name: _reading_text(name) if name in _TEXT_IN else jinja.FILTERS[name] for name in _FROM_JINJA}
 FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default,
                replace=_replace)

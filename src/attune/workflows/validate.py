@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attune.expressions import StaticScope, check_template
-from attune.expressions.check import secret_reference
+from attune.expressions.check import STATEMENTS, secret_reference
 from attune.expressions.engine import UNCLOSED
 from attune.workflows.definition import RESERVED_TASK_NAMES, TaskSpec, WorkflowDefinition
 from attune.workflows.graph import TaskGraph
@@ -203,6 +203,7 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
             for problem in check_template(text, in_scope or scope()):
                 # An unclosed one is quoted as written: closing it here showed "{{ x } }}".
                 shown = (f'"{{{{ {problem.expression.strip()}"' if problem.message == UNCLOSED
+                         else f'"{problem.expression}"' if problem.message == STATEMENTS
                          else f"{{{{ {problem.expression} }}}}")
                 found.append(Finding(sub_path, f"{problem.message} in {shown} ({_field(definition, sub_path)})",
                                      offset=problem.offset))
