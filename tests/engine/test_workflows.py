@@ -286,3 +286,15 @@ async def test_retry_on_error_in_a_slice_sees_workflow_variables(engine):
     second_slice = r.tasks("each")[1].child_workflow_id
     failing = [x for x in await records(engine, second_slice) if x.task_index == 510]
     assert sorted(x.retry_count for x in failing) == [0, 1]  # on_error said yes: one retry
+
+
+async def test_the_web_uis_current_details_show_the_first_task_while_it_runs(engine):
+    """A long first task left Temporal's "Current details" empty until it ended."""
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    workflow_id = await start(engine, "qa.slow_chain")
+    await wait_running(engine, workflow_id, "first")
+    meta = await engine.handle(workflow_id).query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "first" in meta.current_details and "running" in meta.current_details, meta.current_details
+    status, _ = await wait_ended(engine, workflow_id)
+    assert status == "completed"

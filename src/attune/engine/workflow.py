@@ -226,6 +226,7 @@ class AttuneWorkflow:
                                                        variables=resume.variables,
                                                        rerun=resume.rerun))
                           if resume is not None else self.conductor.start())
+        self._show_details()  # the first tasks are running: the Web UI shows them from the start
         while self.conductor.finished is None:
             try:
                 await workflow.wait_condition(lambda: bool(self.events))
@@ -418,7 +419,7 @@ class AttuneWorkflow:
 
     async def _timer(self, command: StartTimer) -> None:
         try:
-            await workflow.sleep(command.seconds)
+            await workflow.sleep(command.seconds, summary=_timer_summary(command))
         except asyncio.CancelledError:
             self.deadlines.pop(command.key, None)
             return
@@ -633,7 +634,8 @@ class AttuneWorkflow:
     async def _inquiry_timeout(self, inquiry: int, at: datetime) -> None:
         """The run decides an inquiry's timeout with a durable timer (the API refuses answers
         after the same moment)."""
-        await workflow.sleep(max((at - workflow.now()).total_seconds(), 0))
+        await workflow.sleep(max((at - workflow.now()).total_seconds(), 0),
+                             summary=f"inquiry {inquiry} times out")
         if inquiry in self.waits and not resolved(self.desk.by_id.get(inquiry)):
             self.inquiry(self.desk.timed_out(inquiry, at))
 
@@ -750,6 +752,17 @@ async def _quietly(signal: Any) -> None:
         await signal
     except Exception:  # noqa: BLE001 - best effort: a child that ended needs no pause
         pass
+
+
+def _timer_summary(command: StartTimer) -> str:
+    """How a timer reads in the Web UI's event history ("Timer 3" said nothing)."""
+    kind, _, key = command.key.partition(":")
+    seconds = f"{command.seconds:g} s"
+    if kind == "retry":
+        return f"retry {key} in {seconds}"
+    if kind == "delay":
+        return f"delay of task run {key}: {seconds}"
+    return f"{command.key}: {seconds}"
 
 
 def _over_limit(value: Any, what: str) -> str | None:
