@@ -124,6 +124,23 @@ def test_a_run_outside_a_terminal_prints_a_line_per_task_state(stack):
     assert ends == sorted(ends) and "examples.sequence" in done.stdout.split("task report")[-1]
 
 
+def test_a_failed_workflow_says_why_each_task_failed(stack):
+    """The run's error names the tasks ("1 task(s) failed: unhandled"); their reasons were one
+    `execution list --parent` away. A person's output shows them; -o json stays the record."""
+    api, _, home = stack
+    qa = home / "qa"
+    if not qa.exists():
+        shutil.copytree(Path(__file__).resolve().parents[1] / "packs" / "qa", qa)
+    assert cli("pack", "register", str(qa), api=api).returncode == 0
+    done = cli("run", "qa.failures", api=api)
+    assert done.returncode == 1, done.stderr
+    reason = [line for line in done.stdout.splitlines() if line.startswith("task unhandled (qa.fail, execution ")]
+    assert reason and reason[-1].endswith(": failed: qa.fail failed on purpose"), done.stdout
+    assert "task handled (qa.fail, execution" not in done.stdout  # it failed, but was handled
+    as_json = cli("run", "qa.failures", "-o", "json", api=api)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["status"] == "failed"
+
+
 def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):
     api, _, _ = stack
     assert cli("run", "core.fail", api=api).returncode == 1

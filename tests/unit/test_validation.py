@@ -441,3 +441,20 @@ def test_parallel_task_keys_go_on_its_sub_tasks() -> None:
         (5, 5, "`with_items` on a parallel task does not apply: a parallel task runs each sub-task once"),
         (6, 5, "`timeout` on a parallel task goes on each sub-task"),
         (9, 16, "duplicate task name 'a'")]
+
+
+def test_a_pack_kept_elsewhere_validates_against_the_installed_packs(tmp_path: Path) -> None:
+    """`attune validate` of a pack outside packs/ named `core.*` actions unknown (the pack then
+    registered and ran): the installed packs (--packs, ATTUNE_PACKS_DIR, ./packs) are known."""
+    from attune.packs.loader import installed_refs
+    from tests.conftest import PACKS
+
+    pack = tmp_path / "mine"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text('ref: mine\nversion: "1.0"\n')
+    (pack / "actions" / "slow.yaml").write_text("ref: mine.slow\nworkflow_file: workflows/slow.workflow.yaml\n")
+    (pack / "actions" / "workflows" / "slow.workflow.yaml").write_text(
+        'version: "1.0"\ntasks:\n  - name: a\n    action: core.sleep\n    input: {seconds: 1}\n')
+    assert [p.message for p in validate_path(pack)] == ["unknown action 'core.sleep'"]
+    assert validate_path(pack, installed_refs(PACKS)) == []
+    assert installed_refs(tmp_path / "nowhere") == set()

@@ -89,8 +89,8 @@ def report_api_error(err: Console, exc: Exception) -> int:
 def error_lines(exc: ApiError) -> list[str]:
     """The API's error message, then one line per detail (where: what)."""
     lines = [f"error ({exc.status}): {exc}"]
-    for detail in exc.details:
-        where = detail.get("path") or ""
+    for detail in exc.details:  # file:line:column as `attune validate` prints it, else the field
+        where = detail.get("file") or detail.get("path") or ""
         line = f":{detail['line']}:{detail.get('column', 1)}" if detail.get("line") else ""
         lines.append(f"  {where}{line}: {detail.get('message')}")
     return lines
@@ -114,11 +114,11 @@ def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Ta
     if not tasks:
         return Text(title)
     table = Table("task", "action", "item", "attempt", "status", title=Text(title))
-    for task in tasks:
+    for task in sorted(tasks, key=_started_order):  # ids are reserved in blocks: not run order
         wt = task.get("workflow_task") or {}
         table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]),
                       "" if wt.get("task_index") is None else str(wt["task_index"]),
-                      str(wt.get("retry_count", 0)), styled(task["status"]))
+                      str(wt.get("retry_count", 0) + 1), styled(task["status"]))
     return table
 
 
@@ -144,7 +144,7 @@ def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, inte
             detail = execution.get("status_detail")
             if detail:
                 console.print(Text(f"execution {execution['id']}: {detail}", style="yellow"))
-        for task in sorted(api.children(execution["id"]), key=lambda t: (t.get("created") or "", t["id"])):
+        for task in sorted(api.children(execution["id"]), key=_started_order):
             if seen.get(task["id"]) != task["status"]:
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}): ",
@@ -152,6 +152,10 @@ def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, inte
         if execution["status"] in TERMINAL:
             return execution
         execution = api.execution(execution["id"], wait=interval)
+
+
+def _started_order(task: dict[str, Any]) -> tuple[str, int]:
+    return task.get("created") or "", task["id"]
 
 
 def _attempt(task: dict[str, Any]) -> str:
@@ -180,7 +184,43 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
                   f"`attune execution tail {execution['id']}` follows it again", highlight=False)
         return code
     show_result(console, execution, output)
+    why_failed(api, execution, output, console)
     return exit_code(execution["status"])
+
+
+def why_failed(api: Api, execution: dict[str, Any], output: str, console: Console) -> None:
+    """Under a failed workflow's result ("1 task(s) failed: three"), each failed task's own
+    error: the reason was one `execution list --parent` away. People's output only."""
+    if output != "table" or execution["status"] not in ("failed", "timeout"):
+        return
+    try:
+        tasks = api.children(execution["id"])
+    except (ApiError, ConnectionError):
+        return
+    failed = [t for t in sorted(tasks, key=_started_order) if t["status"] in ("failed", "timeout")]
+    named = _failed_names(execution)  # the run names the tasks that failed it, not handled ones
+    if named:
+        failed = [t for t in failed if (t.get("workflow_task") or {}).get("task_name") in named]
+    for task in failed[-MAX_REASONS:]:
+        if "result" in (task.get("omitted") or []):  # too large for a list: read it whole
+            task = api.execution(task["id"])
+        error = (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
+        console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}, execution {task['id']}): ",
+                                    styled(task["status"]), f": {error}" if error else ""))
+    if len(failed) > MAX_REASONS:
+        console.print(f"… {len(failed) - MAX_REASONS} more: attune execution list --parent {execution['id']} "
+                      "--status failed", highlight=False)
+
+
+MAX_REASONS = 5
+
+
+def _failed_names(execution: dict[str, Any]) -> set[str]:
+    """The task names in a run's "Workflow failed: N task(s) failed: a, b" (empty otherwise)."""
+    result = execution.get("result")
+    error = result.get("error") if isinstance(result, dict) else None
+    _, found, names = str(error or "").partition(" task(s) failed: ")
+    return {n.strip() for n in names.split(",") if n.strip()} if found else set()
 
 
 def until_end(api: Api, execution: dict[str, Any], output: str, console: Console) -> dict:
@@ -317,6 +357,7 @@ def tail_execution(settings: Settings, execution_id: str, output: str, console: 
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     show_result(console, execution, output)
+    why_failed(api, execution, output, console)
     return exit_code(execution["status"])
 
 

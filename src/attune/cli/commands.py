@@ -54,6 +54,10 @@ def _output_format(value: str) -> str:
 OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml", callback=_output_format)
 
 
+STATE_DIR_HELP = ("Where the stack keeps its state: Temporal's database, records, logs, secret key "
+                  "(env ATTUNE_STATE_DIR; default ./.attune)")
+
+
 def fail_usage(message: str) -> None:
     err.print(Text.assemble(("error:", "red"), f" {message}"))
     raise typer.Exit(EXIT_USAGE)
@@ -165,13 +169,21 @@ def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str
 # ---- validate ------------------------------------------------------------------------------------
 
 @app.command()
-def validate(path: Path = typer.Argument(..., help="Pack directory, action YAML or workflow file")) -> None:
+def validate(
+    path: Path = typer.Argument(..., help="Pack directory, action YAML or workflow file"),
+    packs: str | None = typer.Option(
+        None, "--packs", help="Installed packs whose actions it may use, e.g. core.* (default: "
+                              "ATTUNE_PACKS_DIR, else ./packs, when it exists)"),
+) -> None:
     """Check a pack, action or workflow; print file:line:column: message per problem."""
-    from attune.packs.loader import validate_path
+    from attune.packs.loader import installed_refs, validate_path
 
     if not path.exists():
         fail_usage(f"{path}: no such file or directory")
-    problems = validate_path(path)
+    installed = packs or Settings.load().packs_dir
+    if packs and not Path(packs).is_dir():
+        fail_usage(f"--packs {packs}: no such directory")
+    problems = validate_path(path, installed_refs(installed))
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -217,7 +229,7 @@ def worker(
 @app.command()
 def up(
     packs: str | None = PacksOpt,
-    state_dir: str | None = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_DIR_HELP),
     port: int = typer.Option(7233, "--temporal-port"),
     ui_port: int = typer.Option(8233, "--ui-port"),
     api_port: int | None = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
@@ -247,7 +259,7 @@ def up(
 
 @app.command()
 def down(
-    state_dir: str | None = typer.Option(None, "--state-dir", help="[env ATTUNE_STATE_DIR, default ./.attune]"),
+    state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_DIR_HELP),
 ) -> None:
     """Stop the stack `attune up` recorded in the state directory, also if `attune up` itself died."""
     from attune.stack_record import read_record, stop_recorded

@@ -6,6 +6,7 @@ never stops at the first problem; loaders raise PackError with all of them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Container, Iterable
 from pathlib import Path as FsPath
 from typing import Any
@@ -69,12 +70,20 @@ def load_packs(root: str | FsPath) -> Catalog:
     return Catalog(packs)
 
 
-def validate_path(path: str | FsPath) -> list[Problem]:
-    """Problems in a pack directory, a directory of packs, an action YAML or a workflow file."""
+def installed_refs(packs_dir: str | FsPath) -> set[str]:
+    """The action refs of the packs under `packs_dir` (those that load at all): what a pack kept
+    elsewhere may use, e.g. `core.*`."""
+    root = FsPath(packs_dir)
+    return _refs([load_pack_dir(d) for d in _pack_dirs(root)]) if root.is_dir() else set()
+
+
+def validate_path(path: str | FsPath, known_actions: Collection[str] = ()) -> list[Problem]:
+    """Problems in a pack directory, a directory of packs, an action YAML or a workflow file.
+    `known_actions`: refs that exist besides the pack's own and its siblings' (installed packs)."""
     target = FsPath(path)
     if target.is_dir():
         if (target / "pack.yaml").is_file():
-            return _problems(load_pack, target)
+            return _problems(functools.partial(load_pack, known_actions=known_actions), target)
         if _pack_dirs(target):
             return _problems(load_packs, target)
         return [Problem(str(target), 1, 1, "not a pack directory (no pack.yaml) and no packs in it")]
@@ -85,7 +94,7 @@ def validate_path(path: str | FsPath) -> list[Problem]:
     pack_dir = _owning_pack(target)
     if pack_dir is None:  # a loose workflow file: everything but the action refs can be checked
         return _validate_alone(target, known_actions=None)
-    loaded, known = _load_with_siblings(pack_dir)
+    loaded, known = _load_with_siblings(pack_dir, known_actions)
     if loaded.pack is None:  # pack.yaml stopped the load: that is the problem to fix first
         return sort_problems(loaded.problems)
     if target.resolve() not in loaded.files:  # not a file the pack loader reads: check it alone
