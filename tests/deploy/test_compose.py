@@ -77,3 +77,11 @@ def test_compose_server_has_the_dev_servers_history_tuning():
         if key.startswith("history."):
             assert key in configured, key
             assert str(configured[key][0]["value"]) == value.strip('"'), key
+
+
+def test_only_the_api_may_write_the_packs():
+    """The builder and POST/PUT /actions, /workflows save into the pack's directory (README)."""
+    for name in ATTUNE_SERVICES:
+        mounts = [v for v in SERVICES[name]["volumes"] if str(v).split(":")[1] == "/packs"]
+        assert len(mounts) == 1, (name, mounts)
+        assert mounts[0].endswith(":ro") == (name != "api"), (name, mounts)

@@ -356,6 +356,9 @@ class InquiryCreate(_In):
                                 "the same purpose again (a retried attempt) returns the same inquiry")
     assigned_to: str | None = None
     timeout_seconds: float | None = Field(None, gt=0)
+    response_options: Any = Field(None, description="Accepted and ignored: Attune's inquiry "
+                                  "fixtures send it and Attune's API ignores it; the answer is "
+                                  "checked against response_schema")
 
 
 class InquiryResponse(_In):

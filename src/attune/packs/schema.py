@@ -33,6 +33,22 @@ from attune.packs.parameters import (
 from attune.packs.problems import Reporter, type_name
 from attune.packs.yaml_marks import Path
 
+# StackStorm runners a converted pack may still name: what to write instead (README "Coming
+# from StackStorm"). Their parameter passing (argv, environment) differs, so no silent alias.
+_SCRIPT = ("this engine runs the script itself: use runner_type shell (or python, nodejs) with "
+           "entry_point; parameters arrive on stdin (parameter_format json, yaml or dotenv), not "
+           "as arguments or environment variables")
+STACKSTORM_RUNNERS = {
+    "local-shell-script": _SCRIPT, "local-shell-cmd": _SCRIPT, "python-script": _SCRIPT,
+    "remote-shell-script": "there are no remote runners: run ssh from a shell action",
+    "remote-shell-cmd": "there are no remote runners: run ssh from a shell action",
+    "orquesta": "write the workflow as a workflow action (workflow_file) in this engine's format "
+                "(tasks as a list, transitions with next/when/do)",
+    "mistral-v2": "write the workflow as a workflow action (workflow_file) in this engine's format",
+    "action-chain": "write the chain as a workflow action (workflow_file) in this engine's format",
+    "http-request": "use core.http_request in a workflow",
+    "noop": "use core.noop",
+}
 PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Refs name workflows in Temporal (ids up to 1,000 characters carry several) and fill columns
 # of 255 characters; a pack ref fills a select box in the web UI.
@@ -335,6 +351,8 @@ def _check_kind(rep: Reporter, data: dict[str, Any], pack_dir: FsPath | None,
         rep.at(("runner_type",), "runner_type 'native' (Attune's compiled actions) is not "
                "supported: this engine has no native runner; rewrite the action as shell, python "
                "or nodejs")
+    elif runner in STACKSTORM_RUNNERS:
+        rep.at(("runner_type",), f"runner_type {runner!r} is StackStorm's: {STACKSTORM_RUNNERS[runner]}")
     elif runner not in RUNNER_ALIASES:
         rep.at(("runner_type",), f"unknown runner_type {runner!r} (use one of "
                f"{', '.join(RUNNER_ALIASES)})")

@@ -70,7 +70,10 @@ def build_definition(rep: Reporter, data: Any) -> tuple[WorkflowDefinition | Non
     tasks = data.get("tasks")
     synthetic: set[Path] = set()
     if not isinstance(tasks, list) or not tasks:
-        rep.at(("tasks",) if "tasks" in data else (), "'tasks' must be a list of at least one task")
+        orquesta = isinstance(tasks, dict)  # StackStorm Orquesta writes tasks as a map by name
+        rep.at(("tasks",) if "tasks" in data else (), "'tasks' must be a list of at least one task"
+               + (" (this is Orquesta's form, a map by task name: write a list of tasks, each with "
+                  "its `name`)" if orquesta else ""))
         return None, synthetic
     fields["tasks"] = [_task(rep, task, ("tasks", i), synthetic) for i, task in enumerate(tasks)]
     # Without a (valid) version the file is already refused; the rest is still checked, so its
