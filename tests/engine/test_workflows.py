@@ -213,6 +213,19 @@ async def test_a_pack_config_value_its_conf_schema_marks_secret_travels_sealed(e
     assert b"cfg-s3cret-pw" not in b"".join(e.SerializeToString() for e in history.events)
 
 
+async def test_a_sealed_secret_is_checked_against_its_schema_by_the_worker(engine):
+    """The workflow sees only the sealed token: the task ran with a value its action's schema
+    refuses (pattern, maxLength). The worker checks it once unsealed, never echoing it."""
+    r = await run(engine, "qa.secret_strict_flow", {"token": "MyTopSecretTok99"})
+    assert r.status == "failed"
+    (use,) = r.tasks("use")
+    assert use.result["error"] == ("invalid input for qa.secret_strict: parameter 'token': invalid value: "
+                                   "fails 'maxLength', 'pattern'")
+    assert "MyTopSecretTok99" not in json.dumps([x.model_dump(mode="json") for x in r.records])
+    ok = await run(engine, "qa.secret_strict_flow", {"token": "abc"})
+    assert ok.status == "completed" and ok.tasks("use")[0].result["data"] == {"length": 3}
+
+
 async def test_secret_default_is_sealed_in_the_catalog_too(engine):
     # The catalog travels in the workflow input (history, Web UI): defaults must not leak there.
     r = await run(engine, "qa.secret_default")

@@ -458,3 +458,23 @@ def test_a_pack_kept_elsewhere_validates_against_the_installed_packs(tmp_path: P
     assert [p.message for p in validate_path(pack)] == ["unknown action 'core.sleep'"]
     assert validate_path(pack, installed_refs(PACKS)) == []
     assert installed_refs(tmp_path / "nowhere") == set()
+
+
+def test_attune_parser_task_keys_load_or_say_what_to_write() -> None:
+    text = 'version: "1"\ntasks:\n  - name: a\n    action: core.echo\n    trace_tag_template: "{{ x }}"\n'
+    assert parse_workflow_text(text)[1] == []  # inert here (README)
+    _, problems = parse_workflow_text(text + '    when: "{{ true }}"\n', "w.yaml")
+    assert [(p.line, p.message.split(" (")[0]) for p in problems] == [
+        (6, "`when` is not supported: on a task")]
+
+
+def test_a_yaml_file_symlinked_into_a_pack_from_outside_is_refused(tmp_path: Path) -> None:
+    """Its workflow_file through an action was refused; found as a standalone workflow it loaded."""
+    outside = tmp_path / "outside.workflow.yaml"
+    outside.write_text('version: "1.0"\ntasks:\n  - name: a\n    action: core.noop\n')
+    pack = tmp_path / "p"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text('ref: p\nversion: "1.0"\n')
+    (pack / "actions" / "workflows" / "loose.workflow.yaml").symlink_to(outside)
+    problems = validate_path(pack)
+    assert [p.message for p in problems] == [f"loose.workflow.yaml resolves outside the pack (a symlink to {outside})"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
 
 from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
+from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
@@ -36,6 +38,18 @@ class IdsRequest(BaseModel):
     api_url: str
     workflow_id: str
     count: int
+
+
+def _secret_problems(request: ProcessRequest, parameters: dict[str, Any]) -> str:
+    """Each sealed secret parameter checked against its schema now that its value is known
+    (the workflow saw only the sealed token): '' when they all pass."""
+    problems = []
+    for name, schema in sorted(request.secret_checks.items()):
+        validator = Validator(schema, format_checker=Validator.FORMAT_CHECKER)
+        failed = sorted({str(error.validator) for error in validator.iter_errors(parameters.get(name))})
+        if failed:
+            problems.append(f"parameter '{name}': invalid value: fails {', '.join(map(repr, failed))}")
+    return "; ".join(problems)
 
 
 class ActionActivities:
@@ -69,6 +83,10 @@ class ActionActivities:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
         except SecretError as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
+        refused = _secret_problems(request, parameters)
+        if refused:  # never the value: it is a secret
+            return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
+                                 error=f"invalid input for {request.action_ref}: {refused}")
         update: dict[str, object] = {"parameters": parameters}
         if request.issue_token or request.claim_record:  # minted here: never through Temporal
             token = tokens.mint(load_key(self.state_dir), key=request.execution_id,

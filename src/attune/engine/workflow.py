@@ -36,9 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.record_ids import BLOCK, RecordIds
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import Action
-    from attune.packs.parameters import apply_defaults, expression_parameters, validate_parameters
+    from attune.packs.parameters import apply_defaults, expression_parameters, to_json_schema, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
-    from attune.secrets import redact
+    from attune.secrets import is_sealed, redact
     from attune.settings import runtime_queue
     from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
     from attune.workflows import checkpoint
@@ -467,6 +467,7 @@ class AttuneWorkflow:
             entry_point=action.entry_point or "",
             parameters=dispatch.input,
             secret_names=sorted(action.secret_names()),
+            secret_checks=_secret_checks(action, dispatch.input),
             parameter_delivery=action.parameter_delivery,
             parameter_format=action.parameter_format,
             output_format=action.output_format,
@@ -752,6 +753,16 @@ async def _quietly(signal: Any) -> None:
         await signal
     except Exception:  # noqa: BLE001 - best effort: a child that ended needs no pause
         pass
+
+
+def _secret_checks(action: Action, given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The schema of each secret parameter given sealed, for the worker to check (here only the
+    sealed token is seen); empty, and so not sent, for a task without one."""
+    sealed = [name for name in action.secret_names() if is_sealed(given.get(name))]
+    if not sealed:
+        return {}
+    schema = to_json_schema({name: action.parameters[name] for name in sealed})
+    return {name: schema["properties"][name] for name in sealed}
 
 
 def _timer_summary(command: StartTimer) -> str:

@@ -74,16 +74,28 @@ def load_pack_dir(root: FsPath) -> LoadedPack:
     actions: dict[str, tuple[Action, Reporter]] = {}
     companions: set[FsPath] = set()
     for file in _yaml_files(root / "actions"):
-        _add(actions, _load_action(loaded, file, fields["ref"], root, companions))
+        if _inside(loaded, root, file):
+            _add(actions, _load_action(loaded, file, fields["ref"], root, companions))
     for file in _yaml_files(root / "actions" / "workflows", WORKFLOW_SUFFIXES):
-        if file.resolve() not in companions:
+        if file.resolve() not in companions and _inside(loaded, root, file):
             _add(actions, _load_standalone(loaded, file, fields["ref"], f"workflows/{file.name}"))
     # Attune's older standalone location: <pack>/workflows/<name>.yaml, each an action.
     for file in _yaml_files(root / "workflows"):
-        _add(actions, _load_standalone(loaded, file, fields["ref"], f"../workflows/{file.name}"))
+        if _inside(loaded, root, file):
+            _add(actions, _load_standalone(loaded, file, fields["ref"], f"../workflows/{file.name}"))
     loaded.pack = Pack(**fields, path=str(root.resolve()),
                        actions={ref: action for ref, (action, _) in actions.items()})
     return loaded
+
+
+def _inside(loaded: LoadedPack, root: FsPath, file: FsPath) -> bool:
+    """A file the pack loads must be the pack's own: a symlink out of it is refused, as an
+    entry_point's or workflow_file's is."""
+    if file.resolve().is_relative_to(root.resolve()):
+        return True
+    loaded.problems.append(Problem(str(file), 1, 1, f"{file.name} resolves outside the pack "
+                                                     f"(a symlink to {file.resolve()})"))
+    return False
 
 
 def _yaml_files(folder: FsPath, suffixes: tuple[str, ...] = (".yaml", ".yml")) -> list[FsPath]:

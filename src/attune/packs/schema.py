@@ -72,7 +72,10 @@ ACTION_KEYS = {"ref", "label", "description", "enabled", "runner_type", "entry_p
 ACTION_INERT_KEYS = {"required_worker_runtimes", "accesses_mcp", "reference_visibility",
                      "worker_tolerations", "worker_affinity", "log_retention_policy",
                      "log_retention_limit", "examples"}
-UNSUPPORTED = {"iterate_cache": "this engine has no Data Cache; give the items with `with_items`"}
+UNSUPPORTED = {"iterate_cache": "this engine has no Data Cache; give the items with `with_items`",
+               "when": "on a task (Attune's parser reads it, to skip the task), put the condition "
+                       "on the transition that leads to the task instead "
+                       "(next: [{when: \"{{ ... }}\", do: [the_task]}])"}
 PARAM_KEYS = (set(ParameterSpec.model_fields) - {"required_properties"}) | JSON_SCHEMA_KEYWORDS
 PARAM_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 # The JSON Schema object form of `parameters` (spec §1): {type: object, properties, required}.

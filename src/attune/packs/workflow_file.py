@@ -30,7 +30,7 @@ STANDALONE_KEYS = {"ref", "label", "parameters", "output", "name", "output_schem
 TASK_KEYS = {"name", "action", "input", "next", "join", "with_items", "batch_size", "concurrency",
              "retry", "timeout", "delay", "type", "publish", "decision", "tasks",
              "permission_set_refs", "permission_set_ref", "wait_for", "worker_selector",
-             "worker_tolerations", "worker_affinity"} | {k for k, _ in LEGACY_KEYS}
+             "worker_tolerations", "worker_affinity", "trace_tag_template"} | {k for k, _ in LEGACY_KEYS}
 # What a `type: parallel` sub-task may carry: it is one action run of the parallel task.
 SUB_TASK_KEYS = {"name", "action", "input", "retry", "timeout", "type"}
 TASK_TYPES = ("action", "workflow", "parallel")

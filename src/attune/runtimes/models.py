@@ -23,6 +23,9 @@ class ProcessRequest(BaseModel):
     entry_point: str  # relative to <pack_dir>/actions/
     parameters: dict[str, Any] = Field(default_factory=dict)
     secret_names: list[str] = Field(default_factory=list)  # values never logged
+    # The JSON Schema of each secret parameter that arrives sealed: the workflow could not check
+    # its value (pattern, maxLength, ...); the worker does, once it has unsealed it.
+    secret_checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     parameter_delivery: Literal["stdin", "file"] = "stdin"
     parameter_format: Literal["json", "yaml", "dotenv"] = "json"
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
