@@ -707,3 +707,12 @@ def test_resume_keeps_a_join_waiting_for_a_kept_branch_satisfied():
     b, = c.resume(Resume(results={"a": {"succeeded": True}}, variables={}, rerun=["b"]))
     then, = c.handle(AttemptEnded(b.key, ok()))
     assert then.task == "c"
+
+
+def test_an_input_that_cannot_render_names_the_field_inside_the_input():
+    """'task t input: cannot evaluate ...' left the user to find which of its fields."""
+    d = wf(tasks=[t("t", input={"v": {"x": ["ok", "{{ 1 < 'a' }}"]}})])
+    r = Rehearsal(d, lambda disp: ok()).run()
+    assert r.finish.status == "failed"
+    assert r.finish.error == ("task 't' input.v.x[1]: cannot evaluate '{{ 1 < 'a' }}': '<' not supported "
+                              "between instances of integer and string")

@@ -49,6 +49,7 @@ class ExpressionError(Exception):
         super().__init__(expression, message)  # both in args, so the error pickles
         self.expression = expression
         self.message = message
+        self.field: str | None = None  # where in a rendered mapping ("v.x"), when it was one
 
     def __str__(self) -> str:
         source = f"{{{{ {self.expression} }}}}" if self.expression else "{{ }}"
@@ -298,6 +299,18 @@ def _single(parts: tuple[Part, ...]) -> Part | None:
 # --- evaluation --------------------------------------------------------------------------
 
 
+_PY_TYPES = {"NoneType": "null", "int": "integer", "float": "number", "str": "string", "bool": "boolean",
+             "dict": "object", "list": "array", "tuple": "array", "View": "object", "complex": "complex number"}
+_PY_TYPE = re.compile(r"'(NoneType|int|float|str|bool|dict|list|tuple|View|complex)'")
+
+
+def _in_our_words(message: str) -> str:
+    """Python's wording of a failed operation in this language's: "'<' not supported between
+    instances of 'int' and 'str'" reads "... of integer and string"; "_join()" reads "join()"."""
+    message = _PY_TYPE.sub(lambda m: _PY_TYPES[m.group(1)], message)
+    return re.sub(r"\b_([a-z]\w*)\(\)", r"\1()", message)
+
+
 def _names(ctx: EvalContext) -> dict[str, Any]:
     # Bare names fall back to workflow variables; functions and namespaces take precedence.
     names = {k: v for k, v in ctx.variables.items() if isinstance(k, str)}
@@ -341,7 +354,7 @@ class _Renderer:
         except RecursionError:
             raise ExpressionError(source, TOO_DEEP) from None
         except Exception as exc:  # noqa: BLE001 - user code: any Python error becomes its cause
-            raise ExpressionError(source, str(exc) or type(exc).__name__) from None
+            raise ExpressionError(source, _in_our_words(str(exc)) or type(exc).__name__) from None
         if isinstance(result, str) and _SEALED_TEXT.search(result):
             # A sealed secret turned into text (`config | tojson`, `t | upper`, `p={{ parameters }}`):
             # the action would get the ciphertext, the records would keep it.
@@ -362,15 +375,19 @@ class _Renderer:
             out.append(part.text if part.kind == "text" else self.evaluate(part.text, typed=False))
         return "".join(out)
 
-    def value(self, value: Any) -> Any:
+    def value(self, value: Any, field: str = "") -> Any:
         # Only the template is walked: values an expression returns are data and are never
         # rendered again, so a "{{ }}" inside an action's output stays literal text.
         if isinstance(value, str):
-            return self.string(value)
+            try:
+                return self.string(value)
+            except ExpressionError as exc:
+                exc.field = exc.field or field or None
+                raise
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            return {k: self.value(v, f"{field}.{k}" if field else str(k)) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.value(v) for v in value]
+            return [self.value(v, f"{field}[{i}]") for i, v in enumerate(value)]
         return value
 
 

@@ -313,6 +313,7 @@ class Conductor:
         try:
             return render(value, ctx)
         except ExpressionError as exc:
+            where = f"{where}.{exc.field}" if exc.field else where  # task 't' input.v.x
             raise WorkflowError(f"{where}: {exc}", task) from None
 
     def _activate(self, name: str, source: Run | None) -> None:
