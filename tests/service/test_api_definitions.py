@@ -323,3 +323,17 @@ async def test_a_get_answers_definition_sent_back_gets_a_hint_not_invented_lines
     error = assert_error(answer, 422, "validation_error")
     assert "is the normalized graph, for reading: send the workflow as {\"yaml\": ...}" in error["message"]
     assert error["details"] and all("line" not in d and "file" not in d and d["path"] for d in error["details"])
+
+
+async def test_text_no_database_stores_is_refused_on_every_route(api: httpx.AsyncClient) -> None:
+    """POST /packs stored a config or label holding "\\ud800" (500), after which GET /packs
+    failed for everyone until the pack was deleted."""
+    for body in ('{"ref": "p1", "config": {"a": "\\ud800"}}', '{"ref": "p1", "label": "x\\udc00"}',
+                 '{"ref": "p1", "config": {"k\\udc00": "x"}}'):
+        refused = await api.post("/packs", content=body, headers={"content-type": "application/json"})
+        error = assert_error(refused, 422, "validation_error")
+        assert "not valid Unicode text" in error["details"][0]["message"], error
+    emoji = await api.post("/packs", content='{"ref": "p1", "label": "\\ud83d\\ude00 ok"}',
+                           headers={"content-type": "application/json"})
+    assert emoji.status_code == 201, emoji.text  # a surrogate pair is a character
+    assert (await api.get("/packs")).status_code == 200

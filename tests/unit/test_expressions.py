@@ -720,3 +720,14 @@ def test_statements_are_refused_at_load_not_kept_as_text():
         "statements ({% ... %}) are not part of this language, only {{ }} expressions: write a "
         "condition as {{ 'big' if x > 3 else 'small' }} and a loop as with_items"]
     assert messages("100% {of it}") == []
+
+
+@pytest.mark.parametrize("src, cause", [
+    ('"\\ud800"', "a string literal holds \\ud800, which is not valid Unicode text"),
+    ("not " * 300 + "true", "the expression is nested too deeply to parse"),
+    ("'nan' | float", "the value is not a finite number (nan)"),
+    ("int('1' ~ ('0' * 4000))", "the result has more than 4,000 digits (the limit)"),
+])
+def test_what_no_record_could_hold_fails_where_it_is_made(src, cause):
+    fails("{{ " + src + " }}", cause)
+    assert len(str(r("{{ int('1' ~ ('0' * 3999)) }}"))) == 4000

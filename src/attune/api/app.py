@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from attune import webui
-from attune.api.deps import AppState, require_token
+from attune.api.deps import AppState, require_token, storable_body
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
 from attune.api.routes import actions, executions, health, inquiries, meta, packs, workflow_files, workflows
@@ -54,6 +54,7 @@ def create_app(
                     "When ATTUNE_API_TOKEN is set, every route but /health needs "
                     "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        dependencies=[Depends(storable_body)],
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from attune import tokens
 from attune.api.engine import EngineHandle
 from attune.api.errors import ApiError
+from attune.packs.parameters import data_problems
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.records.models import ExecutionRow
@@ -98,6 +99,23 @@ def _execution_token(state: AppState, given: str) -> ExecutionToken:
     if attempt in TERMINAL:
         raise ApiError(401, "execution token expired: its execution has ended")
     return token
+
+
+async def storable_body(request: Request) -> None:
+    """Every JSON body's text must be what the records and Temporal can carry: JSON may hold an
+    unpaired "\\ud800" escape, which pydantic takes as text and no database stores (one such
+    row made every list of packs or executions fail), and values nested past MAX_DATA_DEPTH.
+    422 naming each field, for every route at once (parameters, config, labels, answers)."""
+    if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        body = await request.json()  # parsed once: FastAPI keeps it on the request
+    except Exception:  # noqa: BLE001 - not JSON: the route's own parsing says so
+        return
+    problems = data_problems(body, "")
+    if problems:
+        raise ApiError(422, f"{len(problems)} problem(s) in the request",
+                       [p.detail() for p in problems])
 
 
 async def principal(request: Request) -> Principal:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .filters import FILTERS
@@ -32,6 +33,7 @@ from .values import (
     Tasks,
     View,
     a,
+    bounded_int,
     is_number,
     lookup,
     settle,
@@ -92,7 +94,6 @@ def _power(a, b):
     return a**b
 
 
-MAX_DIGITS = 4000  # Python turns at most 4,300 digits into text: the value could not be stored
 
 
 def _bounded(result: Any) -> Any:
@@ -100,9 +101,7 @@ def _bounded(result: Any) -> Any:
     most MAX_DIGITS digits (10 ** 1000 multiplied five times once left a run's records stuck)."""
     if isinstance(result, float) and not math.isfinite(result):
         raise EvalFailure(f"the result is not a finite number ({result}): it cannot be data")
-    if isinstance(result, int) and result.bit_length() > MAX_DIGITS * 3.33:
-        raise EvalFailure(f"the result has more than {MAX_DIGITS:,} digits (the limit)")
-    return result
+    return bounded_int(result)
 
 
 _ARITHMETIC = {
@@ -207,8 +206,8 @@ ENV.tests.update({name: _settled(test) for name, test in ENV.tests.items()
 def compile_expression(source: str) -> TemplateExpression:
     """Compiled once per distinct source: the same templates are evaluated thousands of times."""
     try:
-        return ENV.compile_expression(source, undefined_to_none=False)
-    except RecursionError:
+        compiled = ENV.compile_expression(source, undefined_to_none=False)
+    except (RecursionError, SyntaxError, MemoryError):  # Python's parser of the generated code
         raise ExpressionError(source, TOO_DEEP) from None
     except TemplateSyntaxError as exc:
         message = (exc.message or "invalid expression").replace("end of template", "end of expression")
@@ -216,8 +215,17 @@ def compile_expression(source: str) -> TemplateExpression:
         if unknown:  # "No filter named 'lenght'." (Jinja's wording)
             raise ExpressionError(source, f"unknown {unknown['kind']} '{unknown['name']}'") from None
         raise ExpressionError(source, f"syntax error: {message}") from None
+    tree = Parser(ENV, source, state="variable").parse_expression()
+    for literal in (tree, *tree.find_all(nodes.Const)):  # find_all leaves out the root itself
+        bad = isinstance(literal, nodes.Const) and isinstance(literal.value, str) \
+            and _SURROGATE.search(literal.value)
+        if bad:  # '\\ud800' in a string literal: no record, payload or database takes it
+            raise ExpressionError(source, f"a string literal holds \\u{ord(bad.group()):04x}, which is not "
+                                          "valid Unicode text (write the character itself)")
+    return compiled
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SEALED_TEXT = re.compile("__attune_secret__", re.IGNORECASE)
 SPLICED_SECRET = ("a secret (a secret parameter, or pack config marked secret) can only be passed "
                   "whole to a task input (e.g. token: \"{{ parameters.token }}\"), not turned into "

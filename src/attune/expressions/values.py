@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,6 +104,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+MAX_DIGITS = 4000  # Python turns at most 4,300 digits into text: the value could not be stored
+_TOO_MANY_DIGITS = 10**MAX_DIGITS
+
+
+def bounded_int(value: Any) -> Any:
+    """An integer every reader can hold (at most MAX_DIGITS digits), else a failure saying so."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _TOO_MANY_DIGITS:
+        raise EvalFailure(f"the result has more than {MAX_DIGITS:,} digits (the limit)")
+    return value
+
+
 def to_data(value: Any) -> Any:
     """Plain JSON-like copy of an expression's value.
 
@@ -110,8 +122,10 @@ def to_data(value: Any) -> Any:
     cannot change a variable), and namespace views / tuples turn back into dict / list.
     """
     value = settle(value)
+    if isinstance(value, float) and not math.isfinite(value):  # 'nan' | float, and the like
+        raise EvalFailure(f"the value is not a finite number ({value}): it cannot be data")
     if value is None or isinstance(value, (bool, int, float)):
-        return value
+        return bounded_int(value)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, dict):
@@ -132,15 +146,18 @@ def to_text(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EvalFailure(f"the value is not a finite number ({value}): it cannot be data")
     if isinstance(value, dict) and "__attune_secret__" in value:
         # Sealed secret (attune.secrets): splicing it into text would hand the action the
         # ciphertext; it can only be passed on whole.
-        raise EvalFailure("a secret parameter can only be passed whole to a task input "
-                          "(e.g. token: \"{{ parameters.token }}\"), not inside other text")
+        raise EvalFailure("a secret (a secret parameter, or pack config marked secret) can only be "
+                          "passed whole to a task input (e.g. token: \"{{ parameters.token }}\"), "
+                          "not inside other text")
     if isinstance(value, (list, tuple, dict, Iterator)):
         return json.dumps(to_data(value), ensure_ascii=False)
     if is_number(value):
-        return str(value)
+        return str(bounded_int(value))
     return to_text(to_data(value))  # raises the "not data" error
 
 
