@@ -189,6 +189,10 @@ async def test_cancel_running_kills_the_process(engine, ref):
     recs = await records(engine, workflow_id)
     assert [x.status for x in recs if x.task_name == "long"] == ["cancelled"]
     assert not [x for x in recs if x.task_name == "after"]
+    # What the process printed and its exit (killed by TERM) go with the cancellation.
+    (long,) = [x for x in recs if x.task_name == "long"]
+    assert long.result["exit_code"] == -15 and long.result["cancelled"] is True
+    assert long.result["error"] == "Cancelled" and "stdout" in long.result
 
 
 async def test_secret_never_in_records_but_reaches_process(engine):

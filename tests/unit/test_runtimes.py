@@ -579,3 +579,36 @@ async def test_a_pack_without_a_directory_says_how_to_give_it_one(tmp_path):
     assert res.error == (f"pack '{tmp_path.name}' has no directory (it was created through the API): "
                          "register the pack's directory (POST /packs/register, `attune pack register`) "
                          "to run its script actions")
+
+
+@pytest.mark.parametrize("warm_start", WARM)
+async def test_stderr_over_its_cap_keeps_its_end_where_the_reason_is(tmp_path, warm_start):
+    """stdout keeps its first 256 KiB, stderr its last: a failure's reason is its last line, and
+    40,000 lines of noise before it made the error 'noise line' and lost the reason."""
+    pack = make_pack(tmp_path, {"actions/noisy.py": (
+        "import sys\nfor i in range(40000):\n    print(f'noise line {i}', file=sys.stderr)\n"
+        "print('REAL ERROR: disk full', file=sys.stderr)\nsys.exit(1)\n")})
+    res = await run_process(request(pack, "noisy.py", warm=warm_start, timeout_seconds=30))
+    assert not res.succeeded and res.stderr_truncated
+    assert res.error == "REAL ERROR: disk full"
+    assert res.stderr.endswith("noise line 39999\nREAL ERROR: disk full\n")
+    assert len(res.stderr.encode()) <= OUTPUT_CAP_BYTES
+
+
+@pytest.mark.parametrize("warm_start", WARM)
+async def test_a_cancelled_process_keeps_what_it_printed_and_its_exit(tmp_path, warm_start):
+    """A cancel dropped everything: its stdout, its TERM handler's cleanup, its exit code."""
+    from attune.runtimes.process import ProcessCancelled
+
+    pack = make_pack(tmp_path, {"actions/trap.py": (
+        "import signal, sys, time\nprint('started', flush=True)\n"
+        "def stop(*_):\n    print('cleanup done', flush=True)\n    sys.exit(5)\n"
+        "signal.signal(signal.SIGTERM, stop)\ntime.sleep(30)\n")})
+    task = asyncio.ensure_future(run_process(request(pack, "trap.py", warm=warm_start, timeout_seconds=60)))
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with pytest.raises(ProcessCancelled) as stopped:
+        await task
+    result = stopped.value.result
+    assert (result.cancelled, result.succeeded, result.exit_code, result.error) == (True, False, 5, "Cancelled")
+    assert result.stdout == "started\ncleanup done\n"

@@ -13,6 +13,7 @@ from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
 from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
+from attune.runtimes.process import ProcessCancelled
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
 from attune.settings import DEFAULT_STATE_DIR
@@ -103,6 +104,8 @@ class ActionActivities:
         beat = None if activity.info().is_local else activity.heartbeat
         try:
             result = await run_process(request, heartbeat=beat, heartbeat_interval=HEARTBEAT_SECONDS)
+        except ProcessCancelled as stopped:  # the run is told how it ended, output and exit code
+            result = stopped.result
         except Exception as exc:
             log.exception("running %s failed", request.action_ref)
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,

@@ -5,7 +5,6 @@ ends when the action's main process exits (a background `sleep 300 &` does not o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -203,7 +202,7 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
     stdin = os.fdopen(in_w, "wb", buffering=0)
     stdout, stderr = os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)
     out = _Capture(OUTPUT_CAP_BYTES if req.output_format == "text" else PARSED_CAP_BYTES)
-    err = _Capture(OUTPUT_CAP_BYTES)
+    err = _Capture(OUTPUT_CAP_BYTES, tail=True)
     tasks = [asyncio.create_task(_feed(stdin, payload)), asyncio.create_task(out.read(stdout)),
              asyncio.create_task(err.read(stderr))]
     waiter = asyncio.ensure_future(proc.wait())
@@ -217,9 +216,14 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
         await asyncio.wait(tasks[1:], timeout=OUTPUT_DRAIN_SECONDS)
     except asyncio.CancelledError:
         killer = asyncio.ensure_future(_terminate(proc.pid, waiter))
-        with contextlib.suppress(asyncio.CancelledError):  # cancelled again: the kill goes on alone
-            await asyncio.shield(killer)
-        raise
+        try:
+            exit_code = await asyncio.shield(killer)
+            await asyncio.wait(tasks[1:], timeout=OUTPUT_DRAIN_SECONDS)
+        except asyncio.CancelledError:  # cancelled again: the kill goes on alone
+            raise
+        # What it printed before and while it was stopped (its TERM handler's cleanup, its exit
+        # code) goes with the cancellation: nothing it wrote is lost.
+        raise ProcessCancelled(_result(req, started, exit_code, False, out, err, cancelled=True)) from None
     finally:
         for task in tasks:
             task.cancel()
@@ -267,11 +271,13 @@ async def _feed(pipe: BinaryIO, data: bytes) -> None:
 
 
 class _Capture:
-    """Reads a pipe to EOF, keeping the first `cap` bytes; draining the rest keeps the writer
-    from blocking on a full pipe."""
+    """Reads a pipe to EOF, keeping `cap` bytes of it: the first ones, or with `tail` the last
+    ones (stderr: a failure's reason is its last line, after whatever noise came first);
+    draining the rest keeps the writer from blocking on a full pipe."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, *, tail: bool = False) -> None:
         self.cap = cap
+        self.tail = tail
         self.data = bytearray()
         self.truncated = False
 
@@ -284,7 +290,10 @@ class _Capture:
                 room = self.cap - len(self.data)
                 if len(chunk) > room:
                     self.truncated = True
-                if room > 0:
+                if self.tail:
+                    self.data += chunk
+                    del self.data[:max(len(self.data) - self.cap, 0)]
+                elif room > 0:
                     self.data += chunk[:room]
         finally:
             transport.close()
@@ -293,15 +302,25 @@ class _Capture:
         return self.data.decode("utf-8", errors="replace")
 
 
+class ProcessCancelled(asyncio.CancelledError):
+    """The task was cancelled; its process was stopped. `result`: what it printed, its exit."""
+
+    def __init__(self, result: ProcessResult) -> None:
+        super().__init__("Cancelled")
+        self.result = result
+
+
 def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_out: bool,
-            out: _Capture, err: _Capture) -> ProcessResult:
+            out: _Capture, err: _Capture, cancelled: bool = False) -> ProcessResult:
     """The result, made safe to leave the worker (attune.runtimes.safety): caps counted on the
     JSON-encoded text, invalid text replaced, parsed data plain and bounded."""
-    (stdout_text, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text())
+    (stdout_text, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text(), tail=True)
     stdout: str | None = stdout_text
     data, error = None, None
     succeeded = exit_code == 0 and not timed_out
-    if timed_out:
+    if cancelled:
+        succeeded, error = False, "Cancelled"
+    elif timed_out:
         error = f"Timed out after {req.timeout_seconds:g} s"
     elif exit_code is None:
         error = last_line(stderr) or "Process exit status unknown (warm starter died)"
@@ -329,5 +348,5 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
         data=data, error=cap_error(error), stdout_truncated=stdout is not None and (out.truncated or out_cut),
-        stderr_truncated=err.truncated or err_cut, timed_out=timed_out,
+        stderr_truncated=err.truncated or err_cut, timed_out=timed_out, cancelled=cancelled,
     )

@@ -45,21 +45,25 @@ def encoded_size(value: Any) -> int:
     return len(pydantic_core.to_json(value))
 
 
-def cap_text(text: str, cap: int = TEXT_CAP_BYTES) -> tuple[str, bool]:
-    """Clean text, cut to the longest prefix whose JSON encoding (quotes aside: plain ASCII
-    text counts its own length) fits `cap`; (text, truncated)."""
+def cap_text(text: str, cap: int = TEXT_CAP_BYTES, *, tail: bool = False) -> tuple[str, bool]:
+    """Clean text, cut to the longest prefix (with `tail`, suffix) whose JSON encoding (quotes
+    aside: plain ASCII text counts its own length) fits `cap`; (text, truncated)."""
     text = clean_text(text)
     cap += 2
     if encoded_size(text) <= cap:
         return text, False
-    low, high = 0, len(text)  # the longest prefix that fits lies in [low, high)
+
+    def part(n: int) -> str:
+        return text[len(text) - n:] if tail else text[:n]
+
+    low, high = 0, len(text)  # the longest part that fits is between low and high characters
     while high - low > 1:
         middle = (low + high) // 2
-        if encoded_size(text[:middle]) <= cap:
+        if encoded_size(part(middle)) <= cap:
             low = middle
         else:
             high = middle
-    return text[:low], True
+    return part(low), True
 
 
 def cap_error(error: str | None) -> str | None:
