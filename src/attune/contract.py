@@ -123,7 +123,7 @@ class EngineClient(Protocol):
     async def start(self, *, catalog: dict[str, Any], action_ref: str,
                     parameters: dict[str, Any], workflow_id: str,
                     pack_configs: dict[str, dict[str, Any]] | None = None,
-                    config_secrets: dict[str, set[str]] | None = None,
+                    config_secrets: dict[str, set[tuple[str, ...]]] | None = None,
                     api_url: str | None = None, queue_prefix: str | None = None,
                     history_guard: int | None = None,
                     max_nesting_depth: int | None = None,

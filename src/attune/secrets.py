@@ -62,6 +62,32 @@ def seal_parameters(parameters: dict[str, Any], secret_names: set[str], key: byt
     }
 
 
+def seal_at(value: dict[str, Any], paths: Iterable[tuple[str, ...]], key: bytes) -> dict[str, Any]:
+    """A copy of `value` with the value at each path (("db", "password")) sealed, where present."""
+    return _at(value, paths, lambda found: found if is_sealed(found) else
+               {SEALED: Fernet(key).encrypt(_encode(found)).decode()})
+
+
+def redact_at(value: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> dict[str, Any]:
+    """A copy of `value` with the value at each path shown as ********, where present."""
+    return _at(value, paths, lambda found: REDACTED if found is not None else None)
+
+
+def _at(value: dict[str, Any], paths: Iterable[tuple[str, ...]], change: Any) -> dict[str, Any]:
+    out = dict(value)
+    for path in paths:
+        parent = out
+        for step in path[:-1]:
+            inner = parent.get(step)
+            if not isinstance(inner, dict):
+                break
+            parent[step] = parent = dict(inner)  # copies along the path: the input is kept as is
+        else:
+            if path and path[-1] in parent:
+                parent[path[-1]] = change(parent[path[-1]])
+    return out
+
+
 def unseal(value: Any, key: bytes, where: str = "parameters", found: list[Any] | None = None) -> Any:
     """Replace every sealed token in `value` (recursively) by the secret it holds; each secret
     is also appended to `found`, for `mask`."""

@@ -213,8 +213,10 @@ async def test_a_pack_config_value_its_conf_schema_marks_secret_travels_sealed(e
     assert r.status == "completed", r.result
     assert r.result["length"] == len("cfg-s3cret-pw") and r.result["retries"] == 3
     assert r.result["shown"] == {"__attune_secret__": r.result["shown"]["__attune_secret__"]}
-    history = await engine.handle(r.workflow_id).fetch_history()
-    assert b"cfg-s3cret-pw" not in b"".join(e.SerializeToString() for e in history.events)
+    # A member of an object marked secret too, at its depth; its siblings stay readable.
+    assert set(r.result["nested"]) == {"__attune_secret__"} and r.result["host"] == "db.local"
+    history = b"".join(e.SerializeToString() for e in (await engine.handle(r.workflow_id).fetch_history()).events)
+    assert b"cfg-s3cret-pw" not in history and b"nested-s3cret-pw" not in history
 
 
 async def test_a_sealed_secret_is_checked_against_its_schema_by_the_worker(engine):

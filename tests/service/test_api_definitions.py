@@ -303,16 +303,19 @@ async def test_a_workflow_that_runs_an_unregistered_action_is_a_problem_at_its_l
 
 
 async def test_a_packs_config_is_checked_and_its_secrets_never_shown(api: httpx.AsyncClient) -> None:
-    schema = {"password": {"type": "string", "secret": True}, "retries": {"type": "integer", "default": 2}}
+    schema = {"password": {"type": "string", "secret": True}, "retries": {"type": "integer", "default": 2},
+              "db": {"type": "object", "properties": {"pw": {"type": "string", "secret": True}}}}
     bad = await api.post("/packs", json={"ref": "cfgd", "config": {"retries": "x"}, "conf_schema": schema})
     error = assert_error(bad, 422, "validation_error")
     assert error["details"] == [{"path": "config.retries", "message": "config 'retries': \"x\" is not of type integer"}]
-    created = await api.post("/packs", json={"ref": "cfgd", "config": {"password": "hunter2pass"},
+    created = await api.post("/packs", json={"ref": "cfgd", "config": {"password": "hunter2pass",
+                                                                       "db": {"pw": "x9", "host": "h"}},
                                              "conf_schema": schema})
     assert created.status_code == 201, created.text
     for shown in (created.json()["data"], (await api.get("/packs/cfgd")).json()["data"],
                   (await api.get("/packs")).json()["items"][0]):
-        assert shown["config"] == {"password": "********", "retries": 2}, shown
+        assert shown["config"] == {"password": "********", "retries": 2,
+                                   "db": {"pw": "********", "host": "h"}}, shown
 
 
 async def test_a_get_answers_definition_sent_back_gets_a_hint_not_invented_lines(svc_api) -> None:

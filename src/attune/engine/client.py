@@ -42,7 +42,7 @@ from attune.engine.workflow import (
     AttuneWorkflow,
 )
 from attune.packs.models import Action
-from attune.secrets import load_key, seal_parameters
+from attune.secrets import load_key, seal_at, seal_parameters
 from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import attempt_of
@@ -134,7 +134,7 @@ class EngineClient:
         parameters: dict[str, Any],
         workflow_id: str,
         pack_configs: dict[str, dict[str, Any]] | None = None,
-        config_secrets: dict[str, set[str]] | None = None,
+        config_secrets: dict[str, set[tuple[str, ...]]] | None = None,
         api_url: str | None = None,
         queue_prefix: str | None = None,
         history_guard: int | None = None,
@@ -156,7 +156,7 @@ class EngineClient:
             # Pack config values that the pack's conf_schema marks secret, the same way:
             # `{{ config.password }}` passes the sealed value on, the records show ********.
             key = self.secret_key or load_key()
-            pack_configs = {ref: seal_parameters(config, (config_secrets or {}).get(ref, set()), key)
+            pack_configs = {ref: seal_at(config, (config_secrets or {}).get(ref, set()), key)
                             for ref, config in pack_configs.items()}
         await self.client.start_workflow(
             WORKFLOW_NAME,

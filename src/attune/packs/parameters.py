@@ -88,14 +88,23 @@ class FlatSchema:
 Schema = Action | FlatSchema
 
 
-def config_secrets(conf_schema: Any) -> set[str]:
-    """The config keys a pack's `conf_schema` marks `secret: true` (flat or object form)."""
+def config_secrets(conf_schema: Any, at: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Where a pack's `conf_schema` marks a value `secret: true` (flat or object form), at any
+    depth: ("password",), ("database", "password") for a member of an object."""
     if not isinstance(conf_schema, dict):
         return set()
     specs = conf_schema.get("properties") if conf_schema.get("type") == "object" else conf_schema
     if not isinstance(specs, dict):
         return set()
-    return {str(k) for k, v in specs.items() if isinstance(v, dict) and v.get("secret") is True}
+    found: set[tuple[str, ...]] = set()
+    for key, spec in specs.items():
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("secret") is True:
+            found.add((*at, str(key)))
+        elif isinstance(spec.get("properties"), dict):
+            found |= config_secrets({"type": "object", "properties": spec["properties"]}, (*at, str(key)))
+    return found
 
 
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:

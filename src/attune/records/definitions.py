@@ -88,7 +88,8 @@ def closure(session: Session, action_ref: str) -> dict[str, Action]:
     return action_closure(action_ref, lookup)
 
 
-def pack_configs(session: Session, pack_refs: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+def pack_configs(session: Session, pack_refs: set[str]) -> tuple[dict[str, dict[str, Any]],
+                                                                dict[str, set[tuple[str, ...]]]]:
     """Each pack's `config` (the `config.*` expression namespace), and the keys of it that its
     `conf_schema` marks secret, by pack ref."""
     rows = list(session.scalars(select(PackRow).where(PackRow.ref.in_(pack_refs))))

@@ -21,13 +21,13 @@ from attune.packs.problems import PackError, Problem, Reporter
 from attune.packs.schema import ACTION_NAME, check_action_yaml, check_config
 from attune.records import definitions as store
 from attune.records.models import ActionRow, PackRow, WorkflowDefinitionRow
-from attune.secrets import REDACTED, redact
+from attune.secrets import REDACTED, redact_at
 
 
 # --- packs -----------------------------------------------------------------------------------------
 def pack_out(row: PackRow) -> schemas.PackOut:
     fields = {name: getattr(row, name) for name in schemas.PackOut.model_fields if name != "actions"}
-    fields["config"] = redact(row.config, config_secrets(row.conf_schema))  # secret: true values
+    fields["config"] = redact_at(row.config or {}, config_secrets(row.conf_schema))  # secret: true
     return schemas.PackOut(**fields, actions=sorted(a.ref for a in row.actions))
 
 

@@ -77,7 +77,7 @@ class _Accepted:
     action: Action
     parameters: dict[str, Any]
     configs: dict[str, dict[str, Any]]
-    config_secrets: dict[str, set[str]]  # per pack: the config keys its conf_schema marks secret
+    config_secrets: dict[str, set[tuple[str, ...]]]  # per pack: where its conf_schema marks secrets
     row_id: int
     workflow_id: str
     task_ids: list[int] | None  # None for a plain action: it has no task attempts
