@@ -612,3 +612,13 @@ async def test_a_cancelled_process_keeps_what_it_printed_and_its_exit(tmp_path, 
     result = stopped.value.result
     assert (result.cancelled, result.succeeded, result.exit_code, result.error) == (True, False, 5, "Cancelled")
     assert result.stdout == "started\ncleanup done\n"
+
+
+@pytest.mark.parametrize("key", ["n\nl", "q'r", "$(id)", "a b", "x=y"])
+async def test_a_dotenv_key_a_reader_would_misread_is_refused(tmp_path, key):
+    """Keys were written as they are: 'n\\nl' started a line of its own, a fake parameter."""
+    pack = make_pack(tmp_path, {"actions/e.sh": "cat\n"})
+    res = await run_process(request(pack, "e.sh", "shell", parameters={"obj": {key: "1", "ok": "2"}},
+                                    parameter_format="dotenv"))
+    assert not res.succeeded and res.exit_code is None
+    assert res.error.startswith(f"parameter name {'obj.' + key!r} cannot be written as a dotenv line")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -25,13 +26,25 @@ def encode_parameters(params: dict[str, Any], fmt: str) -> bytes:
     raise ValueError(f"unknown parameter format {fmt!r}")
 
 
+class ParameterFormatError(ValueError):
+    """Parameters that cannot be written in the action's parameter_format; the message says why."""
+
+
+_DOTENV_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
 def _flattened(params: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
     """As the Attune original writes dotenv: an object's members as `name.key` lines, at any
     depth (an empty object gives none), so scripts that read `headers.*=` lines work unchanged;
-    arrays stay one line of JSON."""
+    arrays stay one line of JSON. A name is written as it is, so one that a reader would take
+    for something else (a newline, a quote, '=', a space, `$(...)`) is refused."""
     out: list[tuple[str, Any]] = []
     for key, value in params.items():
         name = f"{prefix}.{key}" if prefix else str(key)
+        if not _DOTENV_NAME.fullmatch(str(key)):
+            raise ParameterFormatError(
+                f"parameter name {name!r} cannot be written as a dotenv line (letters, digits, "
+                "'_', '-' and '.' only): use parameter_format json or yaml for such keys")
         if isinstance(value, dict):
             out.extend(_flattened(value, name))
         else:

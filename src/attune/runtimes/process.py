@@ -22,6 +22,7 @@ from attune.runtimes.lifecycle import preexec_die_with_parent, signal_group
 from attune.runtimes.models import ProcessRequest, ProcessResult
 from attune.runtimes.output import (
     OutputParseError,
+    ParameterFormatError,
     encode_parameters,
     last_line,
     logged_before,
@@ -119,7 +120,10 @@ async def _run(req: ProcessRequest, started: float) -> ProcessResult:
     }
     if req.api_token:
         documented["ATTUNE_API_TOKEN"] = req.api_token
-    payload = encode_parameters(req.parameters, req.parameter_format)
+    try:
+        payload = encode_parameters(req.parameters, req.parameter_format)
+    except ParameterFormatError as err:
+        raise _Rejected(str(err)) from None
     param_file = None
     if req.parameter_delivery == "file":
         fd, param_file = tempfile.mkstemp(prefix="attune-params-", suffix=_PARAM_SUFFIX[req.parameter_format])
