@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -90,3 +91,25 @@ async def test_local_with_items_closes_its_workflow_task_as_it_goes(engine):
                for e in checkpoints)
     kinds = [e.event_type for e in events]
     assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) >= 2
+
+
+async def test_a_task_timeout_over_the_local_limit_is_refused(engine, tmp_path):
+    """A local action may run 60 s at most (no heartbeats inside the orchestrator); a task
+    `timeout` of 120 ran on regardless. A literal one is a load error, a templated one refuses
+    the task when it renders."""
+    from attune.packs.loader import validate_path
+    from tests.engine.helpers import TEST_PACKS
+
+    r = await run(engine, "qa.local_long")
+    assert r.status == "failed"
+    assert r.tasks("t")[0].result["error"] == (
+        "task 't': timeout 120 s is over the 60 s a local action may run (it runs inside the "
+        "orchestrator, without heartbeats): give the task a shorter timeout")
+    assert (await run(engine, "qa.local_long", {"limit": 30})).status == "completed"
+    pack = tmp_path / "qa"
+    shutil.copytree(TEST_PACKS / "qa", pack)
+    flow = pack / "actions" / "workflows" / "local_long.workflow.yaml"
+    flow.write_text(flow.read_text().replace('"{{ parameters.limit }}"', "120"))
+    assert [p.message for p in validate_path(pack)] == [
+        "'qa.local_sleep' is a local action, which may run at most 60 s (inside the orchestrator, "
+        "without heartbeats): this timeout is 120 s"]

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.presentation import md, task_table
     from attune.engine.record_ids import BLOCK, RecordIds
     from attune.engine.recordbook import RecordBook
-    from attune.packs.models import Action
+    from attune.packs.models import LOCAL_MAX_TIMEOUT_SECONDS, Action
     from attune.packs.parameters import apply_defaults, expression_parameters, to_json_schema, validate_parameters
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.secrets import is_sealed, redact
@@ -90,6 +90,9 @@ ASK_TASK_TIMEOUT = "attune_ask_task_timeout"
 # A nested run that was cancelled gives its task the result a cancelled workflow has (spec §3:
 # "Workflow cancelled"), not the activity's bare "Cancelled". After BASELINE; asked only then.
 CHILD_CANCEL_RESULT = "attune_child_cancel_result"
+# A local action runs at most LOCAL_MAX_TIMEOUT_SECONDS (no heartbeats inside the orchestrator);
+# a task `timeout` over it ran on regardless. After BASELINE; asked only for such a task.
+LOCAL_TIMEOUT_LIMIT = "attune_local_timeout_limit"
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
 # a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
@@ -397,6 +400,11 @@ class AttuneWorkflow:
             refusal = _over_limit(dispatch.input, f"task '{dispatch.task}': its input") or refusal
         if not action.enabled and self.semantics.refuse_disabled:
             refusal = f"task '{dispatch.task}': action '{action.ref}' is disabled (enabled: false)"
+        if (action.local and refusal is None and _timeout(dispatch, action) > LOCAL_MAX_TIMEOUT_SECONDS
+                and workflow.patched(LOCAL_TIMEOUT_LIMIT)):
+            refusal = (f"task '{dispatch.task}': timeout {_timeout(dispatch, action):g} s is over the "
+                       f"{LOCAL_MAX_TIMEOUT_SECONDS} s a local action may run (it runs inside the "
+                       "orchestrator, without heartbeats): give the task a shorter timeout")
         depth = self.inp.depth + 1
         if action.workflow is not None and self.semantics.bounded_nesting and depth > self.inp.max_depth:
             refusal = (f"task '{dispatch.task}': nested workflow '{action.ref}' would run {depth} "

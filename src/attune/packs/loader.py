@@ -13,7 +13,7 @@ from typing import Any
 
 from attune.packs.catalog import Catalog
 from attune.packs.interpreters import version_satisfies
-from attune.packs.models import Pack, ParameterSpec
+from attune.packs.models import LOCAL_MAX_TIMEOUT_SECONDS, Pack, ParameterSpec
 from attune.packs.pack_dir import LoadedPack, load_pack_dir, read_yaml
 from attune.packs.problems import PackError, Problem, Reporter, sort_problems
 from attune.packs.schema import check_parameters
@@ -39,7 +39,8 @@ def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[Loaded
     loaded = load_pack_dir(root)
     siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
     known = _refs([loaded, *siblings]) | set(extra)
-    _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]))
+    _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]),
+                         _local_refs([loaded, *siblings]))
     versions = {ref.split(".", 1)[0]: "" for ref in extra} | _versions([loaded, *siblings])
     _check_dependencies([loaded], versions)
     _check_endless_nesting([loaded, *siblings], only=loaded)
@@ -61,7 +62,7 @@ def load_packs(root: str | FsPath) -> Catalog:
                                f"{packs[loaded.pack.ref].path}")
         packs.setdefault(loaded.pack.ref, loaded.pack)
     _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads),
-                         _workflow_refs(loads))
+                         _workflow_refs(loads), _local_refs(loads))
     _check_dependencies(loads, _versions(loads))
     _check_endless_nesting(loads)
     problems = [p for loaded in loads for p in loaded.problems]
@@ -225,15 +226,22 @@ def _always_calls(start: str, goal: str, calls: dict[str, list[tuple[str, str]]]
     return None
 
 
+def _local_refs(loads: list[LoadedPack]) -> set[str]:
+    return {ref for loaded in loads if loaded.pack
+            for ref, action in loaded.pack.actions.items() if action.local}
+
+
 def _workflow_refs(loads: list[LoadedPack]) -> set[str]:
     return {ref for loaded in loads if loaded.pack
             for ref, action in loaded.pack.actions.items() if action.is_workflow}
 
 
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
-                         known: Collection[str], workflow_refs: Container[str] = ()) -> None:
+                         known: Collection[str], workflow_refs: Container[str] = (),
+                         local: Container[str] = ()) -> None:
     """Every task action exists; `wait_for` sits on a task that runs an action, not a nested
-    workflow (whose own tasks would have to wait)."""
+    workflow (whose own tasks would have to wait); a task that runs a local action has no
+    `timeout` over what a local action may run."""
     for rep, definition in workflows:
         for i, task in enumerate(definition.tasks):
             if task.wait_for is not None and task.action in workflow_refs:
@@ -245,6 +253,11 @@ def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
                 if unit.action not in (None, "?") and unit.action not in known:
                     rep.at(at + ("action",), f"unknown action '{unit.action}'"
                            + did_you_mean(unit.action, known))
+                if (unit.action in local and isinstance(unit.timeout, (int, float))
+                        and unit.timeout > LOCAL_MAX_TIMEOUT_SECONDS):
+                    rep.at(at + ("timeout",), f"'{unit.action}' is a local action, which may run at "
+                           f"most {LOCAL_MAX_TIMEOUT_SECONDS} s (inside the orchestrator, without "
+                           f"heartbeats): this timeout is {unit.timeout:g} s")
 
 
 def _check_dependencies(loads: list[LoadedPack], known: dict[str, str]) -> None:
