@@ -381,6 +381,11 @@ def test_runtime_checks() -> None:
     check_runtime_version("python", found.version.rsplit(".", 1)[0])  # "3.11" means 3.11.*
     with pytest.raises(RuntimeCheckError, match=r"is not met: node here is \d+"):
         check_runtime_version("nodejs", "<1")
+    # Checked against the interpreter the actions run on (a root worker skips a python3 the
+    # action user cannot run, such as pyenv's under /root), not the first python3 on PATH.
+    from attune.runtimes.environments import system_python
+
+    assert found.path == system_python()
 
 
 def test_permission_refs_normalise(tmp_path: Path) -> None:

@@ -622,3 +622,16 @@ async def test_a_dotenv_key_a_reader_would_misread_is_refused(tmp_path, key):
                                     parameter_format="dotenv"))
     assert not res.succeeded and res.exit_code is None
     assert res.error.startswith(f"parameter name {'obj.' + key!r} cannot be written as a dotenv line")
+
+
+@pytest.mark.parametrize("script, error", [
+    ("throw new Error('node boom');", "Error: node boom"),
+    ("require('missing-qa');", "Error: Cannot find module 'missing-qa'"),
+    ("Promise.reject(new TypeError('late'));", "TypeError: late"),
+    ("process.stderr.write('plain reason\\n'); process.exit(3);", "plain reason"),
+])
+async def test_a_nodejs_crash_reads_as_its_error_not_nodes_version(tmp_path, script, error):
+    """Every Node.js crash ended its stderr with node's version, and that was the `error`."""
+    pack = make_pack(tmp_path, {"actions/crash.js": script + "\n"})
+    res = await run_process(request(pack, "crash.js", "nodejs"))
+    assert not res.succeeded and res.error == error, res.stderr

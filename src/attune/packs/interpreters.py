@@ -32,7 +32,15 @@ class Interpreter:
 
 
 def _python() -> str | None:
-    return os.environ.get("ATTUNE_PYTHON") or shutil.which("python3")
+    """The python3 a worker here runs actions with: the first one the action user can run
+    (a root worker skips one installed under root's home, e.g. pyenv's), so `runtime_version`
+    is checked against the interpreter the actions get, and a refusal names that one."""
+    from attune.runtimes.environments import EnvironmentBuildError, system_python
+
+    try:
+        return system_python()
+    except EnvironmentBuildError:
+        return None
 
 
 _PROBES: dict[Runner, tuple[str, list[str]]] = {

@@ -117,6 +117,21 @@ def _one_line(err: Exception) -> str:
     return " ".join(str(err).split())
 
 
+_NODE_BANNER = re.compile(r"Node\.js v\d+(\.\d+)*")
+_NODE_ERROR = re.compile(r"\[?[\w$]*(?:Error|Exception|Rejection)\b")
+
+
+def failure_line(stderr: str | None, runner: str) -> str | None:
+    """The `error` of a failed process: stderr's last line, but for a Node.js crash (source line,
+    caret, error, stack, then node's version) the error line, not "Node.js v20.20.2"."""
+    if runner == "nodejs":
+        lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+        if lines and _NODE_BANNER.fullmatch(lines[-1]):
+            found = next((line for line in lines if _NODE_ERROR.match(line)), None)
+            return found or (lines[-2] if len(lines) > 1 else lines[-1])
+    return last_line(stderr)
+
+
 def last_line(text: str | None) -> str | None:
     """The last non-empty line, stripped — the `error` of a failed process."""
     for line in reversed((text or "").splitlines()):

@@ -24,7 +24,7 @@ from attune.runtimes.output import (
     OutputParseError,
     ParameterFormatError,
     encode_parameters,
-    last_line,
+    failure_line,
     logged_before,
     parse_output,
 )
@@ -327,9 +327,9 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     elif timed_out:
         error = f"Timed out after {req.timeout_seconds:g} s"
     elif exit_code is None:
-        error = last_line(stderr) or "Process exit status unknown (warm starter died)"
+        error = failure_line(stderr, req.runner) or "Process exit status unknown (warm starter died)"
     elif exit_code != 0:
-        error = last_line(stderr) or f"Command exited with code {exit_code}"
+        error = failure_line(stderr, req.runner) or f"Command exited with code {exit_code}"
     elif req.output_format != "text" and out.truncated:
         succeeded = False
         error = (f"stdout is over {out.cap:,} bytes, more than is read to parse it as "
