@@ -93,7 +93,7 @@ def test_text_that_is_not_unicode_is_refused_naming_the_field() -> None:
     assert {p.path: p.message for p in problems} == {
         "message": "holds \\ud800, which is not valid Unicode text (bytes that are not UTF-8, or an "
                    "unpaired surrogate escape in JSON)",
-        "tags[1]": "holds \\udcff, which is not valid Unicode text (bytes that are not UTF-8, or an "
+        "tags[1]": "holds the byte 0xff (\\udcff), which is not valid Unicode text (not UTF-8, or an "
                    "unpaired surrogate escape in JSON)"}
     _, problems = validate_parameters(ACTION, {"message": "emoji \U0001f600 and 日本 are fine"})
     assert problems == []

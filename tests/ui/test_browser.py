@@ -195,7 +195,8 @@ async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server:
 
 
 async def test_an_id_that_cannot_be_one_is_named_as_typed(page: Any, ui_server: UiServer) -> None:
-    for path, what in (("/executions/abc", "execution"), ("/inquiries/x1", "inquiry")):
+    for path, what in (("/executions/abc", "execution"), ("/inquiries/x1", "inquiry"), ("/executions/0", "execution"),
+                       ("/executions/99999999999999999999", "execution")):
         await page.goto(f"{ui_server.url}{path}")
         await expect(page.get_by_role("alert")).to_contain_text(f"Not an {what} id: “{path.rsplit('/', 1)[1]}”")
     await page.goto(f"{ui_server.url}/executions?parent=abc")  # refused, not dropped (listing all)

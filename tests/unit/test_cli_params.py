@@ -39,7 +39,7 @@ def test_typed_values_parse_by_their_type():
     ("noequals", "parameter 'noequals' is not of the form key=value"),
     # A byte that is not UTF-8 on the command line arrives as a lone surrogate: it could not
     # even be sent as JSON (a traceback, before).
-    ("answer=bad \udcff byte", "parameter 'answer' holds \\udcff, which is not valid Unicode text"),
+    ("answer=bad \udcff byte", "parameter 'answer' holds the byte 0xff (\\udcff), which is not valid Unicode text"),
     ("hosts=[\"\\ud800\"]", "parameter 'hosts[0]' holds \\ud800, which is not valid Unicode text"),
 ])
 def test_a_value_that_does_not_parse_is_a_usage_error_naming_the_parameter(pair, message, capsys):

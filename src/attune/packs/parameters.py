@@ -200,7 +200,7 @@ def _walk(value: Any, path: str, depth: int, problems: list[Problem], top: str) 
         for key, item in value.items():
             bad = _SURROGATE.search(str(key))
             if bad:
-                problems.append(at_path(path or "parameters", f"a key {_not_unicode(bad.group())}"))
+                problems.append(at_path(path or "parameters", f"has a key that {_not_unicode(bad.group())}"))
                 continue
             inner = f"{path}.{key}" if path else str(key)
             _walk(item, inner, depth + 1, problems, top or inner)
@@ -211,7 +211,11 @@ def _walk(value: Any, path: str, depth: int, problems: list[Problem], top: str) 
 
 
 def _not_unicode(char: str) -> str:
-    return (f"holds \\u{ord(char):04x}, which is not valid Unicode text (bytes that are not UTF-8, "
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # how Python reads a byte that is not UTF-8 (a command line's)
+        return (f"holds the byte 0x{code - 0xDC00:02x} (\\u{code:04x}), which is not valid Unicode text "
+                "(not UTF-8, or an unpaired surrogate escape in JSON)")
+    return (f"holds \\u{code:04x}, which is not valid Unicode text (bytes that are not UTF-8, "
             "or an unpaired surrogate escape in JSON)")
 
 

@@ -38,12 +38,19 @@ export function ErrorBanner({ error }: { error: ApiError | string | undefined | 
   );
 }
 
+const MAX_ID = "9223372036854775807"; // ids are 64-bit integers in every records database
+
+/** Whether a URL's text can be an execution or inquiry id: 1 to 2^63 - 1, in digits. */
+export function isId(raw: string): boolean {
+  return /^[1-9]\d*$/.test(raw) && (raw.length < MAX_ID.length || (raw.length === MAX_ID.length && raw <= MAX_ID));
+}
+
 /** A page for /executions/abc and the like: an id that cannot be one, named as typed. */
 export function NotAnId({ what, given, list }: { what: string; given: string; list: string }) {
   return (
     <div className="page">
       <div className="banner error" role="alert">
-        <strong>Not an {what} id: &ldquo;{given}&rdquo;</strong> ({what} ids are positive whole numbers).{" "}
+        <strong>Not an {what} id: &ldquo;{given}&rdquo;</strong> ({what} ids are whole numbers from 1 to {MAX_ID}).{" "}
         <Link to={list}>All {what === "inquiry" ? "inquiries" : `${what}s`}</Link>
       </div>
     </div>

@@ -6,7 +6,7 @@ import "@xyflow/react/dist/style.css";
 import "../graph.css";
 import { Background, Controls, MarkerType, MiniMap, ReactFlow, type Edge } from "@xyflow/react";
 import { api, ApiError } from "../api";
-import { Empty, ErrorBanner, JsonBlock, NotAnId, Section, StatusBadge } from "../components/common";
+import { Empty, ErrorBanner, JsonBlock, NotAnId, isId, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { RunControls } from "../components/RunControls";
@@ -25,7 +25,7 @@ const PAUSED: ReadonlySet<string> = new Set(["pausing", "paused"]);
 
 export function ExecutionPage() {
   const raw = useParams().id ?? "";
-  if (!/^\d+$/.test(raw)) return <NotAnId what="execution" given={raw} list="/executions" />;
+  if (!isId(raw)) return <NotAnId what="execution" given={raw} list="/executions" />;
   const id = Number(raw);
   // A fresh page per execution: nothing of the last one (its data, its buttons) may linger
   // while the next one loads.

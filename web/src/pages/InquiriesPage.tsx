@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
-import { Empty, ErrorBanner, LiveHead, NotAnId, Pager } from "../components/common";
+import { Empty, ErrorBanner, LiveHead, NotAnId, isId, Pager } from "../components/common";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { useLoad } from "../hooks";
 import { INQUIRY_STATUSES, type Inquiry, type Item, type Page } from "../types";
@@ -76,7 +76,7 @@ export function InquiriesPage() {
 
 export function InquiryPage() {
   const raw = useParams().id ?? "";
-  if (!/^\d+$/.test(raw)) return <NotAnId what="inquiry" given={raw} list="/inquiries" />;
+  if (!isId(raw)) return <NotAnId what="inquiry" given={raw} list="/inquiries" />;
   const id = Number(raw);
   return <InquiryView key={id} id={id} />; // a fresh form per inquiry
 }
