@@ -58,7 +58,7 @@ def test_expression_passes_sealed_whole_but_refuses_splicing():
     sealed = seal_parameters({"token": "t"}, {"token"}, KEY)["token"]
     ctx = EvalContext(parameters={"token": sealed})
     assert render("{{ parameters.token }}", ctx) == sealed
-    with pytest.raises(ExpressionError, match="secret parameter can only be passed whole"):
+    with pytest.raises(ExpressionError, match="can only be passed whole to a task input"):
         render("Bearer {{ parameters.token }}", ctx)
 
 

@@ -9,11 +9,13 @@ export function CatalogPage() {
   const q = params.get("q") ?? "";
   const pack = params.get("pack") ?? "";
   const kind = params.get("kind") ?? "";
-  const set = (k: string, v: string) => {
-    const next = new URLSearchParams(params);
+  // From the URL as it is when the change applies, not as this render saw it: a filter picked
+  // right after the search was cleared brought the old search text back.
+  const set = (k: string, v: string) => setParams((current) => {
+    const next = new URLSearchParams(current);
     if (v) next.set(k, v); else next.delete(k);
-    setParams(next, { replace: true });
-  };
+    return next;
+  }, { replace: true });
   const actions = useLoad(loadActions, []);
   const packs = useLoad(loadPacks, []);
   const shown = (actions.data ?? []).filter((a) => (!pack || a.pack_ref === pack)

@@ -35,12 +35,12 @@ export function ExecutionPage() {
 function ExecutionView({ id }: { id: number }) {
   const [params, setParams] = useSearchParams();
   const selected = params.get("task") ? Number(params.get("task")) : null;
-  const select = (execId: number | null) => {
-    const next = new URLSearchParams(params);
+  const select = (execId: number | null) => setParams((current) => {
+    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
     if (execId === null) next.delete("task");
     else next.set("task", String(execId));
-    setParams(next, { replace: true });
-  };
+    return next;
+  }, { replace: true });
 
   const live = (e: Execution | undefined) => !e || !TERMINAL.has(e.status);
   const exec = useLoad(() => api<Item<Execution>>(`/executions/${id}`).then((r) => r.data), [id],

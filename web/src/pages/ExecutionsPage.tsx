@@ -22,15 +22,15 @@ export function ExecutionsPage() {
 
   // Each change is a step Back undoes (a filter as much as a page), except what is being typed:
   // the action and parent fields replace their own entry, not one per keystroke.
-  const update = (changes: Record<string, string | null>, typing = false) => {
-    const next = new URLSearchParams(params);
+  const update = (changes: Record<string, string | null>, typing = false) => setParams((current) => {
+    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
     for (const [k, v] of Object.entries(changes)) {
       if (v) next.set(k, v);
       else next.delete(k);
     }
     if (!("page" in changes)) next.delete("page");
-    setParams(next, { replace: typing });
-  };
+    return next;
+  }, { replace: typing });
   const lastPage = (last: number) => update({ page: last > 1 ? String(last) : null });
   useEffect(() => {
     if (settledAction !== action) update({ action: settledAction.trim() || null }, true);

@@ -17,15 +17,15 @@ export function InquiriesPage() {
   const execution = params.get("execution") ?? "";
   const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
   const [notices, setNotices] = useState<Notice[]>([]);
-  const update = (changes: Record<string, string | null>) => {
-    const next = new URLSearchParams(params);
+  const update = (changes: Record<string, string | null>) => setParams((current) => {
+    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
     for (const [k, v] of Object.entries(changes)) {
       if (v !== null) next.set(k, v);
       else next.delete(k);
     }
     if (!("page" in changes)) next.delete("page");
-    setParams(next, { replace: !("page" in changes) });
-  };
+    return next;
+  }, { replace: !("page" in changes) });
   const list = useLoad(
     () => api<Page<Inquiry>>("/inquiries", { query: { status: status === "any" ? "" : status, execution, page, per_page: PER_PAGE } }),
     [status, execution, page], { everyMs: REFRESH_MS });
