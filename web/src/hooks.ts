@@ -67,3 +67,11 @@ export function useDebounced<T>(value: T, ms: number): T {
   }, [value, ms]);
   return settled;
 }
+
+
+/** The query string as it is now. react-router's setSearchParams(fn) hands `fn` the params its
+ *  last render saw, not the URL: a filter picked right after the search was cleared brought the
+ *  old search back. navigate() updates the URL at once, so build the next one from it. */
+export function urlNow(): URLSearchParams {
+  return new URLSearchParams(window.location.search);
+}

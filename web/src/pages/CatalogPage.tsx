@@ -2,7 +2,7 @@
 import { Link, useSearchParams } from "react-router-dom";
 import { Empty, ErrorBanner } from "../components/common";
 import { loadActions, loadPacks, matches } from "../catalog";
-import { useLoad } from "../hooks";
+import { urlNow, useLoad } from "../hooks";
 
 export function CatalogPage() {
   const [params, setParams] = useSearchParams();
@@ -11,8 +11,8 @@ export function CatalogPage() {
   const kind = params.get("kind") ?? "";
   // From the URL as it is when the change applies, not as this render saw it: a filter picked
   // right after the search was cleared brought the old search text back.
-  const set = (k: string, v: string) => setParams((current) => {
-    const next = new URLSearchParams(current);
+  const set = (k: string, v: string) => setParams(() => {
+    const next = urlNow();
     if (v) next.set(k, v); else next.delete(k);
     return next;
   }, { replace: true });

@@ -15,7 +15,7 @@ import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTa
 import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
 import { edgesOf, layout, mergeParallel } from "../graph";
-import { useLoad } from "../hooks";
+import { urlNow, useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
 import { TERMINAL, type Execution, type Inquiry, type Item, type Meta, type Workflow, type WorkflowExecution } from "../types";
 
@@ -35,8 +35,8 @@ export function ExecutionPage() {
 function ExecutionView({ id }: { id: number }) {
   const [params, setParams] = useSearchParams();
   const selected = params.get("task") ? Number(params.get("task")) : null;
-  const select = (execId: number | null) => setParams((current) => {
-    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
+  const select = (execId: number | null) => setParams(() => {
+    const next = urlNow();  // the URL now, not as this render saw it
     if (execId === null) next.delete("task");
     else next.set("task", String(execId));
     return next;

@@ -4,7 +4,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { api } from "../api";
 import { Empty, ErrorBanner, LiveHead, Pager, StatusBadge } from "../components/common";
 import { duration, when } from "../format";
-import { useDebounced, useLoad } from "../hooks";
+import { urlNow, useDebounced, useLoad } from "../hooks";
 import { STATUSES, type Execution, type Page } from "../types";
 
 const PER_PAGE = 50;
@@ -22,8 +22,8 @@ export function ExecutionsPage() {
 
   // Each change is a step Back undoes (a filter as much as a page), except what is being typed:
   // the action and parent fields replace their own entry, not one per keystroke.
-  const update = (changes: Record<string, string | null>, typing = false) => setParams((current) => {
-    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
+  const update = (changes: Record<string, string | null>, typing = false) => setParams(() => {
+    const next = urlNow();  // the URL now, not as this render saw it
     for (const [k, v] of Object.entries(changes)) {
       if (v) next.set(k, v);
       else next.delete(k);

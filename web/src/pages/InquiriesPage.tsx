@@ -5,7 +5,7 @@ import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
 import { Empty, ErrorBanner, LiveHead, NotAnId, isId, Pager } from "../components/common";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
-import { useLoad } from "../hooks";
+import { urlNow, useLoad } from "../hooks";
 import { INQUIRY_STATUSES, type Inquiry, type Item, type Page } from "../types";
 
 const PER_PAGE = 20;
@@ -17,8 +17,8 @@ export function InquiriesPage() {
   const execution = params.get("execution") ?? "";
   const page = Math.max(1, Number(params.get("page") ?? 1) || 1);
   const [notices, setNotices] = useState<Notice[]>([]);
-  const update = (changes: Record<string, string | null>) => setParams((current) => {
-    const next = new URLSearchParams(current);  // the URL now, not as this render saw it
+  const update = (changes: Record<string, string | null>) => setParams(() => {
+    const next = urlNow();  // the URL now, not as this render saw it
     for (const [k, v] of Object.entries(changes)) {
       if (v !== null) next.set(k, v);
       else next.delete(k);
