@@ -175,6 +175,13 @@ def test_load_packs_reports_every_pack_at_once() -> None:
     assert str(err.value).splitlines() == [str(p) for p in err.value.problems]
 
 
+def refused_at(text: str, cut: str) -> list[tuple[int | None, int | None, str]]:
+    """A workflow text that must not load: each problem's line, column and message (up to `cut`)."""
+    definition, problems = parse_workflow_text(text, "w.yaml")
+    assert definition is None
+    return [(p.line, p.column, p.message.split(cut)[0]) for p in problems]
+
+
 def test_one_file_gets_all_its_problems() -> None:
     text = (
         'version: "1"\n'
@@ -187,9 +194,7 @@ def test_one_file_gets_all_its_problems() -> None:
         "      - do: [ghost]\n"
         '        publish: {x: "{{ task.nope }}"}\n'
     )
-    definition, problems = parse_workflow_text(text, "w.yaml")
-    assert definition is None
-    assert [(p.line, p.column, p.message.split(" in ")[0]) for p in problems] == [
+    assert refused_at(text, " in ") == [
         (5, 5, "unknown key 'junk'"),
         (6, 14, "'timeout' must be a number of seconds or a {{ }} template, got list"),
         (8, 14, "transition target 'ghost' is not a task"),
@@ -210,9 +215,7 @@ def test_neither_a_duplicate_key_nor_a_missing_version_hides_the_other_problems(
         "    next: [{do: [a]}]\n"
         "    next: [{do: [b]}]\n"
     )
-    definition, problems = parse_workflow_text(text, "w.yaml")
-    assert definition is None
-    assert [(p.line, p.column, p.message.split(" (did")[0]) for p in problems] == [
+    assert refused_at(text, " (did") == [
         (1, 1, "missing required key 'version'"),
         (4, 23, "unknown name 'nosuchname': not a namespace, function or workflow variable in "
                 "{{ nosuchname }} (task 'a' input.message)"),
