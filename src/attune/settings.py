@@ -79,6 +79,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LEVELS)}, not {value!r}")
         return value.lower()
 
+    @field_validator("api_url")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        """The API's base address. `attune up` prints the API as `http://host:port/api/v1`, so
+        that form (the one users copy) means the same as the bare base."""
+        base = value.strip().rstrip("/")
+        if not base.lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address, e.g. http://127.0.0.1:8000")
+        return base.removesuffix("/api/v1").rstrip("/")
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:

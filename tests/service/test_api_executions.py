@@ -60,6 +60,9 @@ async def test_unknown_action_is_404_and_bad_body_is_422(svc_api: httpx.AsyncCli
         assert f"{what} ids are positive integers, not '{path.split('/')[2]}'" in body["message"], body
         assert body["details"][0]["path"] == f"{what}_id", body
     assert_error(await svc_api.get(f"/executions/{2**64}"), 422, "validation_error")
+    # No route has this shape with any id (the API's prefix twice): the id is not what is wrong.
+    body = (await svc_api.post("/api/v1/executions/execute", json={})).json()["error"]
+    assert body["message"] == "no route POST /api/v1/api/v1/executions/execute" and body["details"] == [], body
 
 
 async def test_workflow_with_a_dangling_task_action_is_409(svc_api: httpx.AsyncClient) -> None:

@@ -53,6 +53,7 @@ def test_a_worker_refuses_a_packs_directory_that_does_not_exist(tmp_path) -> Non
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("ATTUNE_API_PORT", "eighty", "ATTUNE_API_PORT='eighty': Input should be a valid integer"),
     ("ATTUNE_LOG_LEVEL", "loud", "ATTUNE_LOG_LEVEL='loud': must be one of debug, info, warning, error"),
+    ("ATTUNE_API_URL", "127.0.0.1:8000", "ATTUNE_API_URL='127.0.0.1:8000': must be an http:// or https://"),
 ])
 def test_a_bad_setting_in_the_environment_is_a_usage_error_naming_it(variable, value, says) -> None:
     """Not a page of traceback with exit 1: which variable, what it holds, what it needs."""
@@ -72,3 +73,13 @@ def test_every_command_refuses_an_output_format_it_does_not_have(command) -> Non
                            "--api-url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "must be table, json or yaml, not 'xml'" in done.stderr
+
+
+@pytest.mark.parametrize("given", ["http://127.0.0.1:8000", "http://127.0.0.1:8000/", " http://127.0.0.1:8000/api/v1",
+                                   "http://127.0.0.1:8000/api/v1/"])
+def test_the_api_address_attune_up_prints_is_the_api_address(given) -> None:
+    """`attune up` prints `API http://host:port/api/v1`; that copied into ATTUNE_API_URL sent
+    every request to /api/v1/api/v1/... and got a 404 about execution ids."""
+    from attune.settings import Settings
+
+    assert Settings.load(api_url=given).api_url == "http://127.0.0.1:8000"

@@ -72,10 +72,10 @@ def _envelope(status: int, code: str, message: str, details: list[dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _allowed_methods(request: Request) -> list[str]:
+def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
     """The methods documented for this path: of the OpenAPI path templates that match it, a
     literal one wins (/packs/register is not /packs/{ref})."""
-    path = request.url.path
+    path = path or request.url.path
     paths = request.app.openapi().get("paths", {})
     matching = [template for template in paths if _template(template).fullmatch(path)]
     literal = [t for t in matching if "{" not in t]
@@ -99,6 +99,8 @@ def _no_route(request: Request) -> tuple[str, list[dict[str, str]]]:
         what = _ID_SEGMENTS.get(part)
         if what and i + 1 < len(parts) and parts[i + 1] and not parts[i + 1].isdigit():
             given = parts[i + 1]
+            if not _allowed_methods(request, "/".join([*parts[:i + 1], "1", *parts[i + 2:]])):
+                continue  # no route here with any id (e.g. /api/v1/api/v1/...): not the id's fault
             return (f"no route {request.method} {path}: {what} ids are positive integers, not "
                     f"{given!r}", [{"path": f"{what}_id", "message": f"not an {what} id: {given!r}"}])
     return f"no route {request.method} {path}", []
