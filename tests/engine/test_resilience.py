@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.engine.helpers import records, run, start
 
 
@@ -33,16 +35,21 @@ async def test_five_thousand_items_of_10_kb_complete_within_history_limits(tempo
 
 
 async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
-                                           processes: list[subprocess.Popen]) -> list[int]:
-    """Once the task wrote its runner's pid, SIGKILL that runner; the run must still complete,
-    the task having run again in another process. Returns the pids the task wrote."""
+                                           processes: list[subprocess.Popen], *,
+                                           clean_stop: bool = False, within: float = 90) -> list[int]:
+    """Once the task wrote its runner's pid, SIGKILL that runner (or stop it as `attune down`
+    does: SIGTERM to the worker alone); the run must still complete, the task having run again
+    in another process. Returns the pids the task wrote."""
     deadline = time.monotonic() + 30
     while not pid_file.exists() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     first = int(pid_file.read_text().split()[0])
     victim = next(p for p in processes if p.pid == first)
-    os.killpg(victim.pid, signal.SIGKILL)
-    end = await asyncio.wait_for(engine.wait(workflow_id), 90)
+    if clean_stop:
+        victim.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(victim.pid, signal.SIGKILL)
+    end = await asyncio.wait_for(engine.wait(workflow_id), within)
     status, result = end.status, end.result
     assert status == "completed", result
     assert result["data"] == {"done": True}
@@ -59,9 +66,12 @@ def _worker(address: str, prefix: str) -> subprocess.Popen:
     )
 
 
-async def test_killed_worker_task_completes_on_another_worker(temporal_stack, action_tmp):
-    """The task's worker dies (SIGKILL); after the heartbeat timeout Temporal retries it on the
-    surviving worker, and the workflow completes."""
+@pytest.mark.parametrize("clean_stop", [False, True], ids=["killed", "stopped"])
+async def test_killed_worker_task_completes_on_another_worker(temporal_stack, action_tmp, clean_stop):
+    """The task's worker dies (SIGKILL): after the heartbeat timeout Temporal retries it on the
+    surviving worker, and the workflow completes. Stopped cleanly (SIGTERM, as `attune down`
+    and Ctrl-C do), the worker ends the action's process and hands the task back at once: it
+    failed the run as "cancelled" before."""
     engine = temporal_stack.engine
     prefix = f"kill{os.getpid()}"
     workers = [_worker(temporal_stack.address, prefix) for _ in range(2)]
@@ -70,8 +80,9 @@ async def test_killed_worker_task_completes_on_another_worker(temporal_stack, ac
         await asyncio.sleep(3)  # both workers polling
         workflow_id = await start(engine, "qa.pid_sleep", {"pid_file": str(pid_file)},
                                   queue_prefix=prefix)
-        await _kill_runner_mid_task_then_finish(engine, workflow_id, pid_file, workers)
-        assert (await records(engine, workflow_id))[0].status == "completed"
+        await _kill_runner_mid_task_then_finish(engine, workflow_id, pid_file, workers,
+                                                clean_stop=clean_stop, within=30 if clean_stop else 90)
+        assert [r.status for r in await records(engine, workflow_id)] == ["completed"]
     finally:
         for w in workers:
             if w.poll() is None:

@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
-from attune.records import executions, reserved_ids
+from attune.records import executions, inquiries, reserved_ids
 from attune.records.db import Database
 from attune.records.mirror import apply
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow
@@ -406,3 +406,21 @@ def test_an_inquiry_asked_before_its_attempt_was_recorded_is_linked_once_it_is(d
         # The workflow's own id lists its tasks' questions too (what `attune run --async` printed).
         by_run, total = inquiries.list_inquiries(s, inquiries.InquiryFilter(execution=target.execution_id), 1, 10)
         assert total == 1 and by_run[0].id == found[0].id
+
+
+def test_of_two_writers_settling_one_inquiry_exactly_one_wins(db: Database) -> None:
+    """Two answers sent at once were both accepted (each read the row pending, then wrote),
+    and the row could keep one answer while the run went on with the other. The move out of
+    `pending` is conditional: the second writer learns it lost and sees the winner's answer."""
+    with db.session() as s:
+        s.add(InquiryRow(key="q", root_workflow_id=WF, prompt="ok?", status="pending"))
+    with db.session() as first, db.session() as second:
+        mine = first.scalar(select(InquiryRow).where(InquiryRow.key == "q"))
+        theirs = second.scalar(select(InquiryRow).where(InquiryRow.key == "q"))
+        assert mine.status == theirs.status == "pending"  # both read it open
+        assert inquiries.settle(first, mine, InquiryStatus.RESPONDED, response={"ok": True})
+        first.commit()
+        assert not inquiries.settle(second, theirs, InquiryStatus.TIMEOUT)
+        assert theirs.status == "responded" and theirs.response == {"ok": True}
+    with db.session() as s:
+        assert s.scalar(select(InquiryRow.status).where(InquiryRow.key == "q")) == "responded"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 async def checkpoint() -> None:
     """Does nothing: the orchestrator schedules it to close a workflow task of local actions
     (see attune.engine.pacing)."""
+
+
+def _worker_stopping() -> bool:
+    """Whether this activity was cancelled because its worker is shutting down."""
+    details = activity.cancellation_details()
+    return bool(details and details.worker_shutdown) or activity.is_worker_shutdown()
 
 
 class IdsRequest(BaseModel):
@@ -105,6 +112,14 @@ class ActionActivities:
         try:
             result = await run_process(request, heartbeat=beat, heartbeat_interval=HEARTBEAT_SECONDS)
         except ProcessCancelled as stopped:  # the run is told how it ended, output and exit code
+            if _worker_stopping():
+                # Not the run's cancel: this worker is being stopped (attune down, Ctrl-C, a
+                # deploy). A retryable failure has Temporal run the task again on a worker
+                # that is up, as when a worker dies; a "cancelled" result failed the run.
+                raise ApplicationError(
+                    f"the {request.runner} worker was stopped while {request.action_ref} ran (its "
+                    f"process ended with {stopped.result.exit_code}); it runs again on a worker that "
+                    "is up", type="WorkerStopped") from None
             result = stopped.result
         except Exception as exc:
             log.exception("running %s failed", request.action_ref)

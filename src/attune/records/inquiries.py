@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utcnow
@@ -23,6 +23,19 @@ class InquiryFilter:
     status: list[str] | None = None
     execution: int | None = None
     root_workflow_id: str | None = None  # an execution token sees its own tree only
+
+
+def settle(s: Session, inquiry: InquiryRow, status: InquiryStatus, **values: Any) -> bool:
+    """Move a pending inquiry to `status`, if it is still pending in the database: one
+    conditional UPDATE, so of two answers (or an answer and a timeout or cancel) racing on
+    different connections exactly one wins, and what the row says is what the run is told.
+    False (the row re-read) when another writer settled it first."""
+    s.flush()
+    moved = s.connection().execute(
+        update(InquiryRow).where(InquiryRow.id == inquiry.id, InquiryRow.status == InquiryStatus.PENDING)
+        .values(status=status, updated=utcnow(), **values))
+    s.refresh(inquiry)
+    return moved.rowcount == 1
 
 
 def identity(attempt_key: str, purpose: str | None, prompt: str) -> str:

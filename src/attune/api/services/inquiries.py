@@ -67,7 +67,7 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
             problems = [p if p.path != "parameters" else at_path("response", p.message) for p in problems]
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
                            [p.detail() for p in under("response", problems)])
-        row.status, row.response, row.responded_at = InquiryStatus.RESPONDED, checked, utcnow()
+        _settle(s, row, InquiryStatus.RESPONDED, response=checked, responded_at=utcnow())
         answered = to_schema(s, row)
     state.mirror.poke()
     return answered
@@ -80,10 +80,17 @@ def cancel(state: AppState, inquiry_id: int) -> schemas.Inquiry:
         if row is None:
             raise not_found("inquiry", inquiry_id)
         _still_open(row)
-        row.status = InquiryStatus.CANCELLED
+        _settle(s, row, InquiryStatus.CANCELLED)
         cancelled = to_schema(s, row)
     state.mirror.poke()
     return cancelled
+
+
+def _settle(s: Session, row: InquiryRow, status: InquiryStatus, **values: Any) -> None:
+    """A second answer sent at the same moment as the first loses here, not silently."""
+    if not records.settle(s, row, status, **values):
+        _still_open(row)  # answered, cancelled or timed out meanwhile: 409 saying which
+        raise ApiError(409, f"inquiry {row.id} changed while this request was checked; read it again")
 
 
 def _still_open(row: InquiryRow) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attune.contract import RunRecord, WorkflowSnapshot
+from attune.records import inquiries
 from attune.records.db import Database
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utc, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
@@ -482,8 +483,10 @@ def _track_inquiry(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
         return
     row.waits_for_inquiry = inquiry.id
     if rec.status in TERMINAL and inquiry.status == InquiryStatus.PENDING:
-        inquiry.status = (InquiryStatus.TIMEOUT if rec.status == ExecutionStatus.TIMEOUT
-                          else InquiryStatus.CANCELLED if rec.asks is not None else inquiry.status)
+        ended = (InquiryStatus.TIMEOUT if rec.status == ExecutionStatus.TIMEOUT
+                 else InquiryStatus.CANCELLED if rec.asks is not None else None)
+        if ended is not None:
+            inquiries.settle(s, inquiry, ended)  # an answer that got in first stands
 
 
 def _asked(rec: RunRecord) -> InquiryRow:
@@ -554,9 +557,8 @@ def expire_inquiries(db: Database, now: datetime | None = None) -> list[int]:
         due = s.scalars(select(InquiryRow).where(InquiryRow.status == InquiryStatus.PENDING,
                                                  InquiryRow.timeout_at.is_not(None),
                                                  InquiryRow.timeout_at <= now)).all()
-        for inquiry in due:
-            inquiry.status = InquiryStatus.TIMEOUT
-        return [i.execution for i in due if i.execution is not None]
+        settled = [i for i in due if inquiries.settle(s, i, InquiryStatus.TIMEOUT)]
+        return [i.execution for i in settled if i.execution is not None]
 
 
 def cancel_inquiries_of(s: Session, root_workflow_id: str) -> None:
