@@ -468,6 +468,7 @@ async def test_rerun_with_the_same_or_edited_parameters(api: httpx.AsyncClient) 
     assert (await ended(api, edited["id"]))["result"]["data"]["square"] == 16
     refused = await api.post(f"/executions/{first['id']}/rerun", json={"from_failed": True})
     assert refused.status_code == 409
+    assert "(ctl.step) is not a workflow: it has no tasks to re-run from" in refused.json()["error"]["message"]
 
 
 # ---- surviving a restart -------------------------------------------------------------------------

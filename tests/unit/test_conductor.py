@@ -359,8 +359,16 @@ def test_a_task_cancelled_on_its_own_is_a_failure_unless_handled(handler, status
     assert r.finish.status == status
     if status == "failed":
         assert r.finish.error == "Workflow failed: 1 task(s) failed: nested"
+    assert r.conductor.failed_tasks() == ["nested"]  # what a re-run from failed tasks runs again
     legacy = Rehearsal(d, script, semantics=LEGACY).run()
     assert legacy.finish.status == "completed"
+
+
+def test_the_failed_tasks_are_named_in_file_order_not_in_the_order_they_ended():
+    d = wf(tasks=[t("s", next=[{"do": ["a"]}]), t("a"), t("b")])
+    r = Rehearsal(d, lambda disp: ok() if disp.task == "s" else bad()).run()
+    assert [x.task for x in r.dispatched] == ["s", "b", "a"]  # b ended first
+    assert r.finish.error == "Workflow failed: 2 task(s) failed: a, b"
 
 
 def test_cancel_running_cancels_in_flight_attempts():

@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.secrets import is_sealed, redact
     from attune.settings import runtime_queue
-    from attune.statuses import TASK_ACTIVE, TASK_FAILURES, ExecutionStatus, TaskStatus, execution_status_of
+    from attune.statuses import TASK_ACTIVE, ExecutionStatus, TaskStatus, execution_status_of
     from attune.workflows import checkpoint
     from attune.workflows.commands import (
         CancelAttempt,
@@ -723,7 +723,7 @@ class AttuneWorkflow:
             status=status,
             current_tasks=[t for t, s in states.items() if s in TASK_ACTIVE],
             completed_tasks=[t for t, s in states.items() if s == TaskStatus.SUCCEEDED],
-            failed_tasks=[t for t, s in states.items() if s in TASK_FAILURES],
+            failed_tasks=c.failed_tasks() if c else [],
             variables=c.variables if c else {},
             task_graph=c.graph.describe(c.definition) if c else {},
             error=self.error,

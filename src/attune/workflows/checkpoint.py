@@ -46,6 +46,7 @@ class SavedRun(BaseModel):
     ended: int = 0
     items: list[Any] = Field(default_factory=list)
     parents: list[int] = Field(default_factory=list)  # seqs of the retained runs it descends from
+    cancelled_alone: bool = False
 
 
 class Checkpoint(BaseModel):
@@ -151,6 +152,7 @@ def _save_run(run: Run, parents: frozenset[int]) -> SavedRun:
         task=run.task, iteration=run.iteration, seq=run.seq, triggered_by=run.triggered_by,
         status=run.status, next_unit=run.next_unit, waited=run.waited, is_items=run.is_items,
         is_parallel=run.is_parallel, result=run.result, ended=run.ended, items=run.items,
+        cancelled_alone=run.cancelled_alone,
         units=[SavedUnit(index=u.index, item=u.item, attempt=u.attempt, status=u.status,
                          result=u.result, span=u.span) for u in run.units],
         ready=[_position(run, unit) for unit in run.ready],
@@ -166,5 +168,6 @@ def _load_run(saved: SavedRun, known: dict[int, Run]) -> Run:
         status=saved.status, units=units, next_unit=saved.next_unit,
         ready=[units[i] for i in saved.ready], waited=saved.waited, is_items=saved.is_items,
         is_parallel=saved.is_parallel, result=saved.result, ended=saved.ended, items=saved.items,
+        cancelled_alone=saved.cancelled_alone,
         parents=tuple(known[seq] for seq in saved.parents),
     )

@@ -129,6 +129,9 @@ class Run:
     items: list[Any] = field(default_factory=list)  # all items, when units are slices
     # The runs whose transitions activated this one (several for a join): the causal chain.
     parents: tuple[Run, ...] = ()
+    # Ended `cancelled` while its workflow was not being cancelled: a failure unless handled
+    # (spec §3), like a timeout: its cancelled() transitions fire, not failed().
+    cancelled_alone: bool = False
 
     @property
     def key(self) -> str:
@@ -274,6 +277,11 @@ class Conductor:
     def in_flight(self) -> int:
         """Attempts dispatched and not yet ended (a paused run is `paused` once this is 0)."""
         return self._in_flight
+
+    def failed_tasks(self) -> list[str]:
+        """Tasks whose latest run failed, timed out or was cancelled on its own (spec §3)."""
+        return [name for name, runs in self.runs.items()
+                if runs and (runs[-1].status in TASK_FAILURES or runs[-1].cancelled_alone)]
 
     def task_states(self) -> dict[str, TaskStatus]:
         """Latest run status per task (pending when it never ran)."""
@@ -626,9 +634,9 @@ class Conductor:
             self.task_results[run.task] = visible_result(run.result)
         if self.cancelling:
             return
+        run.cancelled_alone = run.status == TaskStatus.CANCELLED and self.semantics.cancelled_fails
         handled = self._fire_transitions(run)
-        if not handled and (run.status in TASK_FAILURES or (
-                run.status == TaskStatus.CANCELLED and self.semantics.cancelled_fails)):
+        if not handled and (run.status in TASK_FAILURES or run.cancelled_alone):
             self.unhandled.append(run.task)
 
     def _fire_transitions(self, run: Run) -> bool:
@@ -640,7 +648,7 @@ class Conductor:
                 continue
             fired.add(number)
             for name, value in transition.publish:
-                ctx = self._context(result=self.task_results[run.task], status=run.status)
+                ctx = self._ended_context(run)
                 self.variables[name] = self._render(
                     value, ctx, f"task '{run.task}' transition #{number} publish '{name}'"
                 )
@@ -649,12 +657,16 @@ class Conductor:
             handled = handled or bool(transition.do)
         return handled
 
+    def _ended_context(self, run: Run) -> EvalContext:
+        """What a transition of an ended run sees: its result and status functions."""
+        return self._context(result=self.task_results[run.task], status=run.status)
+
     def _fires(self, run: Run, number: int, transition: Transition, fired: set[int]) -> bool:
         if transition.otherwise:  # a decision's default: no other branch of it fired
             return fired.isdisjoint(transition.otherwise)
         if transition.on_status is not None and transition.on_status != run.status:
             return False
-        ctx = self._context(result=self.task_results[run.task], status=run.status)
+        ctx = self._ended_context(run)
         try:
             return evaluate_condition(transition.when, ctx)
         except ExpressionError as exc:
@@ -689,7 +701,8 @@ class Conductor:
         if self.cancelling:
             self._finish(ExecutionStatus.CANCELLED, "Workflow cancelled")
         elif self.unhandled:
-            names = ", ".join(self.unhandled)
+            order = {task.name: i for i, task in enumerate(self.definition.tasks)}
+            names = ", ".join(sorted(self.unhandled, key=order.__getitem__))  # file order, not end order
             self._finish(ExecutionStatus.FAILED,
                          f"Workflow failed: {len(self.unhandled)} task(s) failed: {names}")
         else:

@@ -297,7 +297,10 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
     with state.db.session() as s:
         row = _readable(s, execution_id, OPERATOR)
         wf = records.workflow_of(s, execution_id)
-        if wf is None or row.status != ExecutionStatus.FAILED:
+        if wf is None:
+            raise ApiError(409, f"execution {execution_id} ({row.action_ref}) is not a workflow: it has "
+                                "no tasks to re-run from; re-run it whole (without from_failed)")
+        if row.status != ExecutionStatus.FAILED:
             raise ApiError(409, f"execution {execution_id} is {row.status}: only a failed workflow "
                                 "can be re-run from its failed tasks")
         if not wf.failed_tasks:
