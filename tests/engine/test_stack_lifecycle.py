@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import psutil
 import pytest
 
@@ -224,6 +225,23 @@ def test_up_names_the_process_holding_its_port(tmp_path):
     message = " ".join(done.stderr.split())
     assert f"temporal port {port} is already in use by pid {os.getpid()}" in message
     assert f"kill {os.getpid()}" in message
+
+
+@pytest.mark.parametrize("which", ["temporal", "ui"])
+def test_up_takes_its_temporal_ports_from_the_environment_when_no_flag_gives_them(tmp_path, which):
+    """Flags over ATTUNE_* over defaults: `--temporal-port 7233` and `--ui-port 8233` were
+    defaults of the flags themselves, so ATTUNE_TEMPORAL_ADDRESS and ATTUNE_TEMPORAL_UI_PORT
+    never counted. A port held here shows which one `attune up` went for."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**os.environ, "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{port if which == 'temporal' else free_port()}",
+               "ATTUNE_TEMPORAL_UI_PORT": str(port if which == "ui" else free_port())}
+        done = subprocess.run([sys.executable, "-m", "attune.cli", "up", "--no-api"], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"{which} port {port} is already in use" in " ".join(done.stderr.split())
 
 
 def test_up_refuses_while_a_recorded_stack_runs_and_points_to_down(tmp_path):

@@ -230,8 +230,9 @@ def worker(
 def up(
     packs: str | None = PacksOpt,
     state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_DIR_HELP),
-    port: int = typer.Option(7233, "--temporal-port"),
-    ui_port: int = typer.Option(8233, "--ui-port"),
+    port: int | None = typer.Option(
+        None, "--temporal-port", help="[env: the port of ATTUNE_TEMPORAL_ADDRESS, default 7233]"),
+    ui_port: int | None = typer.Option(None, "--ui-port", help="[env ATTUNE_TEMPORAL_UI_PORT, default 8233]"),
     api_port: int | None = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
     no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
     demo: str | None = typer.Option(None, "--demo", help="Run this action once the stack is up"),
@@ -246,8 +247,10 @@ def up(
     from attune.stack import run_stack
 
     settings = Settings.load(packs_dir=packs, state_dir=state_dir, api_port=api_port,
-                             temporal_address=f"127.0.0.1:{port}", temporal_ui_port=ui_port,
-                             metrics_bind=metrics_bind)
+                             temporal_ui_port=ui_port, metrics_bind=metrics_bind)
+    if port is None:  # flags over the environment over the default, as for every other setting
+        port = _port_of(settings.temporal_address, "ATTUNE_TEMPORAL_ADDRESS")
+    settings.temporal_address, ui_port = f"127.0.0.1:{port}", settings.temporal_ui_port
     if settings.metrics_bind and (why := check_bind(settings.metrics_bind, len(STACK_ROLES))):
         fail_usage(f"--metrics-bind {why}")
     if api_port is not None and not os.environ.get("ATTUNE_API_URL"):
@@ -255,6 +258,14 @@ def up(
         settings.api_url = f"http://{settings.api_host}:{api_port}"
     serve(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api, console=out,
                     demo=demo))
+
+
+def _port_of(address: str, name: str) -> int:
+    """The port of a `host:port` address: the embedded server listens on it, on 127.0.0.1."""
+    text = address.rpartition(":")[2]
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        fail_usage(f"{name}={address!r}: not host:port (a port from 1 to 65535)")
+    return int(text)
 
 
 @app.command()
