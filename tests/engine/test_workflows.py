@@ -255,8 +255,7 @@ async def test_secrets_an_action_prints_are_masked_in_its_results(engine):
 async def test_a_task_gets_its_actions_defaults_and_a_bad_input_fails_the_task(engine):
     r = await run(engine, "qa.task_inputs")
     assert r.status == "completed", r.result
-    assert r.result["defaulted"] == {"value": 1, "extra": "kept", "message": "from the default",
-                                     "mode": "fast"}
+    assert r.result["defaulted"] == {"value": 1, "message": "from the default", "mode": "fast"}
     assert r.result["why"] == ("task 'wrong': invalid input for qa.defaults: mode: \"medium\" is not "
                                "one of \"fast\", \"slow\"; value: \"many\" is not of type integer")
     wrong = r.tasks("wrong")[0]

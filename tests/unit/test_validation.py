@@ -449,18 +449,30 @@ def test_parallel_task_keys_go_on_its_sub_tasks() -> None:
 def test_a_pack_kept_elsewhere_validates_against_the_installed_packs(tmp_path: Path) -> None:
     """`attune validate` of a pack outside packs/ named `core.*` actions unknown (the pack then
     registered and ran): the installed packs (--packs, ATTUNE_PACKS_DIR, ./packs) are known."""
-    from attune.packs.loader import installed_refs
+    from attune.packs.loader import installed_packs
     from tests.conftest import PACKS
 
-    pack = tmp_path / "mine"
+    pack = tmp_path / "elsewhere" / "mine"
     (pack / "actions" / "workflows").mkdir(parents=True)
     (pack / "pack.yaml").write_text('ref: mine\nversion: "1.0"\n')
     (pack / "actions" / "slow.yaml").write_text("ref: mine.slow\nworkflow_file: workflows/slow.workflow.yaml\n")
-    (pack / "actions" / "workflows" / "slow.workflow.yaml").write_text(
-        'version: "1.0"\ntasks:\n  - name: a\n    action: core.sleep\n    input: {seconds: 1}\n')
+    flow = pack / "actions" / "workflows" / "slow.workflow.yaml"
+    flow.write_text('version: "1.0"\ntasks:\n  - name: a\n    action: core.sleep\n    input: {seconds: 1}\n')
     assert [p.message for p in validate_path(pack)] == ["unknown action 'core.sleep'"]
-    assert validate_path(pack, installed_refs(PACKS)) == []
-    assert installed_refs(tmp_path / "nowhere") == set()
+    assert validate_path(pack, *installed_packs(PACKS)) == []
+    assert installed_packs(tmp_path / "nowhere") == ({}, {})
+    # The installed actions' parameters and the installed packs' versions count too: a typo in a
+    # task's input, or a dependency on a core this is not, is found wherever the pack is kept.
+    flow.write_text('version: "1.0"\ntasks:\n  - name: a\n    action: core.sleep\n    input: {secnds: 1}\n')
+    (pack / "pack.yaml").write_text('ref: mine\nversion: "1.0"\ndependencies: ["core>=9.0"]\n')
+    for where in (pack, tmp_path / "elsewhere"):  # one pack, a directory of packs
+        found = [(Path(p.file).name, p.line, p.column, p.message) for p in validate_path(where, *installed_packs(PACKS))]
+        assert found == [("slow.workflow.yaml", 5, 13, "'core.sleep' has no parameter 'secnds' (did you mean 'seconds'?)"),
+                         ("pack.yaml", 3, 15, "pack 'mine' needs core >=9.0, found core 1.0.0")], found
+    loose = tmp_path / "loose.workflow.yaml"  # a workflow file in no pack
+    loose.write_text('version: "1.0"\ntasks:\n  - name: a\n    action: core.nope\n')
+    assert [p.message for p in validate_path(loose, *installed_packs(PACKS))] == [
+        "unknown action 'core.nope' (did you mean 'core.noop'?)"]
 
 
 def test_attune_parser_task_keys_load_or_say_what_to_write() -> None:

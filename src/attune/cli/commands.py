@@ -176,14 +176,14 @@ def validate(
                               "ATTUNE_PACKS_DIR, else ./packs, when it exists)"),
 ) -> None:
     """Check a pack, action or workflow; print file:line:column: message per problem."""
-    from attune.packs.loader import installed_refs, validate_path
+    from attune.packs.loader import installed_packs, validate_path
 
     if not path.exists():
         fail_usage(f"{path}: no such file or directory")
     installed = packs or Settings.load().packs_dir
     if packs and not Path(packs).is_dir():
         fail_usage(f"--packs {packs}: no such directory")
-    problems = validate_path(path, installed_refs(installed))
+    problems = validate_path(path, *installed_packs(installed))
     for problem in problems:
         typer.echo(str(problem))
     if problems:

@@ -388,8 +388,9 @@ class AttuneWorkflow:
         refusal: str | None = None
         # A task's action gets its declared defaults and its declared parameters are checked
         # (type, enum, range, required) as a submission's are: a bad input fails the task with
-        # the reason instead of reaching the process. Keys the action does not declare still
-        # pass through, as they always have. A slice checks each item as it dispatches it.
+        # the reason instead of reaching the process. A key the action does not declare is a
+        # load error (packs.loader); here it passes, as it did for runs started before that
+        # check. A slice checks each item as it dispatches it.
         if dispatch.slice_inputs is None and self._patched(TASK_INPUT_CHECK):
             params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
             dispatch = dataclasses.replace(dispatch, input=params)

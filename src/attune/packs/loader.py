@@ -7,9 +7,9 @@ never stops at the first problem; loaders raise PackError with all of them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, TypeAlias
 
 from attune.packs.catalog import Catalog
 from attune.packs.interpreters import version_satisfies
@@ -23,32 +23,47 @@ from attune.workflows.definition import WorkflowDefinition
 from attune.workflows.graph import TaskGraph
 from attune.workflows.validate import did_you_mean
 
+# Action refs a workflow's tasks may run, each with its parameters' names when they are known
+# here (None: only the ref is, e.g. an action registered elsewhere).
+KnownActions: TypeAlias = Mapping[str, frozenset[str] | None]
+Known: TypeAlias = KnownActions | Iterable[str]
 
-def load_pack(path: str | FsPath, *, known_actions: Iterable[str] = ()) -> Pack:
+
+def known_of(refs: Known) -> dict[str, frozenset[str] | None]:
+    return dict(refs) if isinstance(refs, Mapping) else dict.fromkeys(refs)
+
+
+def load_pack(path: str | FsPath, *, known_actions: Known = (),
+              known_versions: Mapping[str, str] | None = None) -> Pack:
     """One pack directory. Workflow tasks may use actions of this pack, of sibling packs (other
-    directories with a pack.yaml next to it, e.g. `core`) and `known_actions` (e.g. the refs a
-    server already has registered)."""
-    loaded, _ = _load_with_siblings(FsPath(path), known_actions)
+    directories with a pack.yaml next to it, e.g. `core`) and `known_actions` (e.g. the actions a
+    server already has registered); its `dependencies` are checked against the loaded packs'
+    versions and `known_versions` (pack ref -> version of the packs known_actions come from)."""
+    loaded, _ = _load_with_siblings(FsPath(path), known_actions, known_versions)
     if loaded.problems or loaded.pack is None:
         raise PackError(loaded.problems)
     return loaded.pack
 
 
-def _load_with_siblings(root: FsPath, extra: Iterable[str] = ()) -> tuple[LoadedPack, set[str]]:
-    """The pack at `root`, checked against its own and its siblings' action refs (returned)."""
+def _load_with_siblings(root: FsPath, extra: Known = (),
+                        extra_versions: Mapping[str, str] | None = None) -> tuple[LoadedPack, KnownActions]:
+    """The pack at `root`, checked against its own and its siblings' actions (returned)."""
     loaded = load_pack_dir(root)
     siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
-    known = _refs([loaded, *siblings]) | set(extra)
+    extra = known_of(extra)
+    known = extra | _refs([*siblings, loaded])  # its own actions win a clash
     _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]),
                          _local_refs([loaded, *siblings]))
-    versions = {ref.split(".", 1)[0]: "" for ref in extra} | _versions([loaded, *siblings])
+    versions = _extra_versions(extra, extra_versions) | _versions([loaded, *siblings])
     _check_dependencies([loaded], versions)
     _check_endless_nesting([loaded, *siblings], only=loaded)
     return loaded, known
 
 
-def load_packs(root: str | FsPath) -> Catalog:
-    """Every directory under `root` that has a pack.yaml."""
+def load_packs(root: str | FsPath, *, known_actions: Known = (),
+               known_versions: Mapping[str, str] | None = None) -> Catalog:
+    """Every directory under `root` that has a pack.yaml; their tasks may also use
+    `known_actions` (e.g. the installed packs' actions, of packs at `known_versions`)."""
     root = FsPath(root)
     if not root.is_dir():
         raise PackError([Problem(str(root), 1, 1, "packs directory not found")])
@@ -61,9 +76,10 @@ def load_packs(root: str | FsPath) -> Catalog:
             loaded.pack_rep.at(("ref",), f"pack ref '{loaded.pack.ref}' is already used by "
                                f"{packs[loaded.pack.ref].path}")
         packs.setdefault(loaded.pack.ref, loaded.pack)
-    _check_actions_exist([w for loaded in loads for w in loaded.workflows], _refs(loads),
+    extra = known_of(known_actions)
+    _check_actions_exist([w for loaded in loads for w in loaded.workflows], extra | _refs(loads),
                          _workflow_refs(loads), _local_refs(loads))
-    _check_dependencies(loads, _versions(loads))
+    _check_dependencies(loads, _extra_versions(extra, known_versions) | _versions(loads))
     _check_endless_nesting(loads)
     problems = [p for loaded in loads for p in loaded.problems]
     if problems:
@@ -71,31 +87,35 @@ def load_packs(root: str | FsPath) -> Catalog:
     return Catalog(packs)
 
 
-def installed_refs(packs_dir: str | FsPath) -> set[str]:
-    """The action refs of the packs under `packs_dir` (those that load at all): what a pack kept
-    elsewhere may use, e.g. `core.*`."""
+def installed_packs(packs_dir: str | FsPath) -> tuple[KnownActions, dict[str, str]]:
+    """The actions and versions of the packs under `packs_dir` (those that load at all): what a
+    pack kept elsewhere may use, e.g. `core.*`, and depend on."""
     root = FsPath(packs_dir)
-    return _refs([load_pack_dir(d) for d in _pack_dirs(root)]) if root.is_dir() else set()
+    loads = [load_pack_dir(d) for d in _pack_dirs(root)] if root.is_dir() else []
+    return _refs(loads), _versions(loads)
 
 
-def validate_path(path: str | FsPath, known_actions: Collection[str] = ()) -> list[Problem]:
+def validate_path(path: str | FsPath, known_actions: Known = (),
+                  known_versions: Mapping[str, str] | None = None) -> list[Problem]:
     """Problems in a pack directory, a directory of packs, an action YAML or a workflow file.
     `known_actions`: refs that exist besides the pack's own and its siblings' (installed packs)."""
     target = FsPath(path)
     if target.is_dir():
         if (target / "pack.yaml").is_file():
-            return _problems(functools.partial(load_pack, known_actions=known_actions), target)
+            return _problems(functools.partial(load_pack, known_actions=known_actions,
+                                               known_versions=known_versions), target)
         if _pack_dirs(target):
-            return _problems(load_packs, target)
+            return _problems(functools.partial(load_packs, known_actions=known_actions,
+                                               known_versions=known_versions), target)
         return [Problem(str(target), 1, 1, "not a pack directory (no pack.yaml) and no packs in it")]
     if not target.is_file():
         return [Problem(str(target), 1, 1, "no such file or directory")]
     if not target.name.endswith((".yaml", ".yml")):
         return [Problem(str(target), 1, 1, "not a pack directory, action YAML or workflow file")]
     pack_dir = _owning_pack(target)
-    if pack_dir is None:  # a loose workflow file: everything but the action refs can be checked
-        return _validate_alone(target, known_actions=None)
-    loaded, known = _load_with_siblings(pack_dir, known_actions)
+    if pack_dir is None:  # a loose workflow file: its actions are checked against the known ones
+        return _validate_alone(target, known_of(known_actions) or None)
+    loaded, known = _load_with_siblings(pack_dir, known_actions, known_versions)
     if loaded.pack is None:  # pack.yaml stopped the load: that is the problem to fix first
         return sort_problems(loaded.problems)
     if target.resolve() not in loaded.files:  # not a file the pack loader reads: check it alone
@@ -108,7 +128,7 @@ def validate_path(path: str | FsPath, known_actions: Collection[str] = ()) -> li
     return sort_problems([p for p in loaded.problems if p.file and FsPath(p.file).resolve() in relevant])
 
 
-def _validate_alone(target: FsPath, known_actions: set[str] | None) -> list[Problem]:
+def _validate_alone(target: FsPath, known_actions: KnownActions | None) -> list[Problem]:
     """A YAML file outside any pack's layout: only a workflow file can be checked on its own."""
     problems: list[Problem] = []
     parsed = read_yaml(target, problems)
@@ -132,7 +152,7 @@ def _owning_pack(file: FsPath) -> FsPath | None:
 
 
 def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dict | None = None,
-                        *, known_actions: Collection[str] | None = None,
+                        *, known_actions: Known | None = None,
                         ) -> tuple[WorkflowDefinition | None, list[Problem]]:
     """A workflow file's text on its own (POST /workflows/validate). `parameters`: the owning
     action's parameter schema (names are enough); without it, a `parameters` block in the text is
@@ -144,12 +164,13 @@ def parse_workflow_text(text: str, filename: str = "<workflow>", parameters: dic
         data = rep.load(text)
     except YamlError as exc:
         return None, [Problem(filename, exc.line, exc.column, exc.message)]
-    definition = _check_workflow(rep, data, parameters, known_actions)
+    definition = _check_workflow(rep, data, parameters,
+                                 known_of(known_actions) if known_actions is not None else None)
     return (definition if not problems else None), sort_problems(problems)
 
 
 def _check_workflow(rep: Reporter, data: Any, parameters: dict | None,
-                    known_actions: Collection[str] | None) -> WorkflowDefinition | None:
+                    known_actions: KnownActions | None) -> WorkflowDefinition | None:
     definition, synthetic = build_definition(rep, data)
     if parameters is None and isinstance(data, dict) and data.get("parameters") is not None:
         parameters = check_parameters(rep, data["parameters"], ("parameters",))
@@ -174,12 +195,19 @@ def _pack_dirs(root: FsPath) -> list[FsPath]:
     return sorted(d for d in root.iterdir() if (d / "pack.yaml").is_file()) if root.is_dir() else []
 
 
+def _extra_versions(extra: Known, versions: Mapping[str, str] | None) -> dict[str, str]:
+    """Packs known from outside the load: their versions where given ("" = unknown, which
+    meets any constraint: a registry that cannot say must not refuse)."""
+    return {ref.split(".", 1)[0]: "" for ref in extra} | dict(versions or {})
+
+
 def _versions(loads: list[LoadedPack]) -> dict[str, str]:
     return {loaded.pack.ref: loaded.pack.version for loaded in loads if loaded.pack}
 
 
-def _refs(loads: list[LoadedPack]) -> set[str]:
-    return {ref for loaded in loads if loaded.pack for ref in loaded.pack.actions}
+def _refs(loads: list[LoadedPack]) -> dict[str, frozenset[str] | None]:
+    return {ref: frozenset(action.parameters) for loaded in loads if loaded.pack
+            for ref, action in loaded.pack.actions.items()}
 
 
 def _check_endless_nesting(loads: list[LoadedPack], only: LoadedPack | None = None) -> None:
@@ -237,11 +265,12 @@ def _workflow_refs(loads: list[LoadedPack]) -> set[str]:
 
 
 def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
-                         known: Collection[str], workflow_refs: Container[str] = (),
+                         known: KnownActions, workflow_refs: Container[str] = (),
                          local: Container[str] = ()) -> None:
-    """Every task action exists; `wait_for` sits on a task that runs an action, not a nested
-    workflow (whose own tasks would have to wait); a task that runs a local action has no
-    `timeout` over what a local action may run."""
+    """Every task action exists and declares every name the task's `input` gives (a direct run
+    refuses an unknown parameter: a typo in a workflow must not reach the action unseen);
+    `wait_for` sits on a task that runs an action, not a nested workflow (whose own tasks would
+    have to wait); a task that runs a local action has no `timeout` over what it may run."""
     for rep, definition in workflows:
         for i, task in enumerate(definition.tasks):
             if task.wait_for is not None and task.action in workflow_refs:
@@ -253,11 +282,24 @@ def _check_actions_exist(workflows: list[tuple[Reporter, WorkflowDefinition]],
                 if unit.action not in (None, "?") and unit.action not in known:
                     rep.at(at + ("action",), f"unknown action '{unit.action}'"
                            + did_you_mean(unit.action, known))
+                elif unit.action is not None and known.get(unit.action) is not None:
+                    _check_input_names(rep, at, unit.action, unit.input, known[unit.action] or frozenset())
                 if (unit.action in local and isinstance(unit.timeout, (int, float))
                         and unit.timeout > LOCAL_MAX_TIMEOUT_SECONDS):
                     rep.at(at + ("timeout",), f"'{unit.action}' is a local action, which may run at "
                            f"most {LOCAL_MAX_TIMEOUT_SECONDS} s (inside the orchestrator, without "
                            f"heartbeats): this timeout is {unit.timeout:g} s")
+
+
+def _check_input_names(rep: Reporter, at: tuple, action: str, given: dict[str, Any],
+                       declared: frozenset[str]) -> None:
+    for name in given:
+        if name not in declared:
+            takes = (f"its parameters: {', '.join(sorted(declared))}" if declared
+                     else "it takes no parameters")
+            hint = did_you_mean(name, declared)
+            rep.at(at + ("input", name), f"'{action}' has no parameter '{name}'"
+                   + (hint if hint else f" ({takes})"), key=True)
 
 
 def _check_dependencies(loads: list[LoadedPack], known: dict[str, str]) -> None:

@@ -45,7 +45,8 @@ def register(s: Session, path: str) -> schemas.PackOut:
         raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
     try:  # its tasks may use the actions of packs registered before it
-        pack = load_pack(folder, known_actions=s.scalars(select(ActionRow.ref)).all())
+        pack = load_pack(folder, known_actions=known_actions(s),
+                         known_versions={r: v for r, v in s.execute(select(PackRow.ref, PackRow.version))})
     except PackError as exc:
         raise ApiError(422, f"pack at {folder} has {len(exc.problems)} problem(s)",
                        problem_details(exc.problems)) from None
@@ -174,7 +175,7 @@ def _workflow_action(s: Session, body: schemas.WorkflowIn, ref: str, pack: PackR
     text = body.yaml if body.yaml is not None else yaml.safe_dump(body.definition, sort_keys=False)
     filename = body.workflow_file or f"{ref}.workflow.yaml"
     definition, problems = parse_workflow_text(text, filename, dict(body.parameters),
-                                               known_actions=known_actions(s, ref))
+                                               known_actions=known_actions(s) | {ref: frozenset(body.parameters)})
     if definition is None:
         details, message = problem_details(problems), f"workflow '{ref}' has {len(problems)} problem(s)"
         if body.definition is not None:  # positions in a text made from the JSON point nowhere
@@ -279,10 +280,11 @@ def list_rows(s: Session, model: Any, page: int, per_page: int, **where: Any) ->
     return list(rows), total
 
 
-def known_actions(s: Session, *also: str) -> set[str]:
-    """The refs a workflow saved or checked through the API may run: the registered ones (as
-    registering a pack checks its tasks against)."""
-    return set(s.scalars(select(ActionRow.ref)).all()) | set(also)
+def known_actions(s: Session) -> dict[str, frozenset[str] | None]:
+    """What a workflow saved or checked through the API may run: the registered actions (as
+    registering a pack checks its tasks against), with their parameters' names."""
+    return {ref: frozenset((definition or {}).get("parameters") or {})
+            for ref, definition in s.execute(select(ActionRow.ref, ActionRow.definition))}
 
 
 def validate_workflow_text(s: Session, text: str) -> schemas.ValidateResult:
