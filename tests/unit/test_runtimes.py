@@ -303,15 +303,22 @@ async def test_output_formats(tmp_path, fmt, stdout, expected, kept, warm_start)
     assert res.succeeded and res.data == expected and res.stdout == kept
 
 
-async def test_text_output_kept_and_parse_failure_fails(tmp_path):
-    pack = make_pack(tmp_path, {"actions/t.sh": "echo 'not json {'\n", "actions/bad.sh": "echo '{\"a\": 1}'; exit 2\n"})
+async def test_text_output_kept_and_exit_0_succeeds_even_when_its_output_does_not_parse(tmp_path):
+    """Spec §7: exit 0 = success. Output that does not parse per output_format stays stdout, as
+    Attune keeps it (an Attune pack whose json action sometimes prints a plain line, or nothing,
+    ran there and failed here); `parse_error` says why there is no `data`."""
+    pack = make_pack(tmp_path, {"actions/t.sh": "echo 'not json {'\n", "actions/bad.sh": "echo '{\"a\": 1}'; exit 2\n",
+                                "actions/quiet.sh": "true\n"})
     text = await run_process(request(pack, "t.sh", "shell"))
     assert text.succeeded and text.stdout == "not json {\n" and text.data is None
     bad = await run_process(request(pack, "t.sh", "shell", output_format="json"))
-    assert not bad.succeeded and bad.exit_code == 0 and bad.stdout == "not json {\n"
-    assert bad.error.startswith("could not parse stdout as json: ")
+    assert bad.succeeded and bad.exit_code == 0 and bad.stdout == "not json {\n" and bad.data is None
+    assert bad.error is None and bad.parse_error.startswith("could not parse stdout as json: ")
+    assert bad.as_task_result()["parse_error"] == bad.parse_error
     jsonl = await run_process(request(pack, "t.sh", "shell", output_format="jsonl"))
-    assert not jsonl.succeeded and jsonl.error.startswith("could not parse stdout as jsonl: line 1")
+    assert jsonl.succeeded and jsonl.parse_error.startswith("could not parse stdout as jsonl: line 1")
+    quiet = await run_process(request(pack, "quiet.sh", "shell", output_format="json"))
+    assert (quiet.succeeded, quiet.data, quiet.stdout, quiet.parse_error) == (True, None, "", None)
     failed = await run_process(request(pack, "bad.sh", "shell", output_format="json"))  # exit != 0: not parsed
     assert (failed.succeeded, failed.data, failed.stdout, failed.error) == \
            (False, None, '{"a": 1}\n', "Command exited with code 2")

@@ -54,6 +54,9 @@ class ProcessResult(BaseModel):
     stderr: str | None = None
     data: Any = None
     error: str | None = None
+    # Exit 0, but stdout did not parse per output_format: the task succeeds (spec §7, as Attune
+    # does), keeping stdout as text instead of `data`; this says why there is no `data`.
+    parse_error: str | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     timed_out: bool = False
@@ -66,7 +69,7 @@ class ProcessResult(BaseModel):
             "exit_code": self.exit_code,
             "duration_ms": self.duration_ms,
         }
-        for key in ("stdout", "stderr", "data", "error"):
+        for key in ("stdout", "stderr", "data", "error", "parse_error"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

@@ -320,7 +320,7 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     JSON-encoded text, invalid text replaced, parsed data plain and bounded."""
     (stdout_text, out_cut), (stderr, err_cut) = cap_text(out.text()), cap_text(err.text(), tail=True)
     stdout: str | None = stdout_text
-    data, error = None, None
+    data, error, unparsed = None, None, None
     succeeded = exit_code == 0 and not timed_out
     if cancelled:
         succeeded, error = False, "Cancelled"
@@ -342,8 +342,8 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
             # is kept as stdout (capped as text), as StackStorm keeps it beside the result.
             logged = logged_before(out.text(), req.output_format)
             stdout, out_cut = cap_text(logged) if logged else (None, False)
-        except OutputParseError as parse_err:
-            succeeded, error = False, str(parse_err)
+        except OutputParseError as parse_err:  # exit 0 is success: the text stays as stdout
+            unparsed = None if not out.text().strip() else cap_error(str(parse_err))
         except OutputLimitError as limit:
             succeeded, error = False, str(limit)
         except RecursionError:  # the parsers recurse per nesting level
@@ -351,6 +351,7 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
-        data=data, error=cap_error(error), stdout_truncated=stdout is not None and (out.truncated or out_cut),
+        data=data, error=cap_error(error), parse_error=unparsed,
+        stdout_truncated=stdout is not None and (out.truncated or out_cut),
         stderr_truncated=err.truncated or err_cut, timed_out=timed_out, cancelled=cancelled,
     )
