@@ -130,6 +130,31 @@ def test_yaml_merge_keys_and_errors() -> None:
     assert load_yaml("d: 2024-01-02")[0] == {"d": "2024-01-02"}  # JSON data, not a date object
 
 
+YAML_12 = """ref: on
+default: NO
+enum: [yes, no, y, n, off, On]
+flags: [true, false, True, FALSE]
+time: 10:30
+mode: 0755
+octal: 0o755
+hex: 0x1F
+big: 1_000
+sci: 1e3
+none: ~
+"""
+READ_AS_12 = {"ref": "on", "default": "NO", "enum": ["yes", "no", "y", "n", "off", "On"],
+              "flags": [True, False, True, False], "time": "10:30", "mode": 755, "octal": 493, "hex": 31,
+              "big": "1_000", "sci": 1000.0, "none": None}
+
+
+def test_yaml_reads_as_yaml_1_2_as_attune_does() -> None:
+    """PyYAML is YAML 1.1: `ref: on` was True, `default: NO` (Norway) False, `10:30` was 630 and
+    `0755` octal. Attune's serde_yaml reads YAML 1.2, where those stay what they say: packs,
+    workflow files and actions' yaml output alike."""
+    assert load_yaml(YAML_12)[0] == READ_AS_12
+    assert parse_output(YAML_12, "yaml") == READ_AS_12
+
+
 def test_yaml_aliases_that_never_finish_are_refused() -> None:
     with pytest.raises(YamlError, match="a recursive alias"):
         load_yaml("a: &x [1, *x]\n")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from attune import yaml_core
+
 
 def python_dependencies(pack_dir: str | Path) -> list[str]:
     manifest = Path(pack_dir) / "pack.yaml"
@@ -22,8 +24,7 @@ def python_dependencies(pack_dir: str | Path) -> list[str]:
 @lru_cache(maxsize=256)
 def _read(manifest: str, _stamp: int) -> tuple[str, ...]:
     try:
-        data = yaml.load(Path(manifest).read_text(encoding="utf-8"),
-                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml_core.load(Path(manifest).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return ()  # the loader reports a broken pack.yaml; nothing to install from it
     meta = data.get("meta") if isinstance(data, dict) else None

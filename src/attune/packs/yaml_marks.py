@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from attune.yaml_core import CoreConstructor, CoreLoader
+
 Path = tuple[Any, ...]
-# libyaml when PyYAML was built with it: parsing is most of a pack load's time. Same marks.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# YAML 1.2 as Attune reads it (attune.yaml_core), on libyaml when PyYAML was built with it:
+# parsing is most of a pack load's time. Same marks.
+_LOADER = CoreLoader
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MAX_NODES = 100_000  # far above any real pack file
@@ -121,7 +124,7 @@ class _Builder:
     def __init__(self, text: str, marks: Marks):
         self.lines = text.splitlines()
         self.marks = marks
-        self.scalars = SafeConstructor()
+        self.scalars = CoreConstructor()
         self.active: list[Node] = []  # collections being built, outermost first
         self.budget = MAX_NODES
 

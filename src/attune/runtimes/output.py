@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from attune import yaml_core
+
 
 class OutputParseError(ValueError):
     pass
@@ -97,7 +99,7 @@ def parse_output(stdout: str, fmt: str) -> Any:
                 raise OutputParseError(f"could not parse stdout as json: {whole_err}") from None
     if fmt == "yaml":
         try:
-            return yaml.safe_load(stdout)
+            return yaml_core.load(stdout)
         except yaml.YAMLError as err:
             raise OutputParseError(f"could not parse stdout as yaml: {_one_line(err)}") from None
     if fmt == "jsonl":

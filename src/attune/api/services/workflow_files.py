@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from attune import yaml_core
 from attune.api.errors import ApiError
 from attune.packs.models import Action
 
@@ -134,7 +135,7 @@ def _declaring_file(actions: Path, ref: str) -> Path | None:
     candidates = sorted(actions.glob("*.yaml")) + sorted(actions.glob("*.yml"))
     for path in sorted(candidates, key=lambda p: p.stem != name):  # the likely one first
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = yaml_core.load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         if isinstance(data, dict) and (data.get("ref") == ref or
