@@ -14,7 +14,7 @@ from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
 from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
-from attune.runtimes.process import ProcessCancelled
+from attune.runtimes.process import ProcessCancelled, ProcessLost
 from attune.runtimes.safety import encodable
 from attune.secrets import SecretError, load_key, mask, unseal
 from attune.settings import DEFAULT_STATE_DIR
@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 async def checkpoint() -> None:
     """Does nothing: the orchestrator schedules it to close a workflow task of local actions
     (see attune.engine.pacing)."""
+
+
+def _infrastructure_failure(what: str, kind: str) -> ApplicationError:
+    """A retryable failure: Temporal runs the task again (INFRA_RETRY), until its attempts
+    (shared with workers' deaths) run out, which the message then says."""
+    info = activity.info()
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    if limit and info.attempt >= limit:
+        return ApplicationError(f"{what}: not run again, after {info.attempt} attempts (at most "
+                                f"{limit} when workers stop or die)", type=kind, non_retryable=True)
+    where = f" (attempt {info.attempt + 1} of {limit})" if limit else ""
+    return ApplicationError(f"{what}; it runs again on a worker that is up{where}", type=kind)
 
 
 def _worker_stopping() -> bool:
@@ -116,11 +128,14 @@ class ActionActivities:
                 # Not the run's cancel: this worker is being stopped (attune down, Ctrl-C, a
                 # deploy). A retryable failure has Temporal run the task again on a worker
                 # that is up, as when a worker dies; a "cancelled" result failed the run.
-                raise ApplicationError(
+                raise _infrastructure_failure(
                     f"the {request.runner} worker was stopped while {request.action_ref} ran (its "
-                    f"process ended with {stopped.result.exit_code}); it runs again on a worker that "
-                    "is up", type="WorkerStopped") from None
+                    f"process ended with {stopped.result.exit_code})", "WorkerStopped") from None
             result = stopped.result
+        except ProcessLost:  # killed or out of memory: how the action ended is unknown
+            raise _infrastructure_failure(
+                f"the {request.runner} worker's process launcher died while {request.action_ref} ran, "
+                "so how the action ended is unknown", "LauncherDied") from None
         except Exception as exc:
             log.exception("running %s failed", request.action_ref)
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,

@@ -233,6 +233,8 @@ async def _execute(req: ProcessRequest, argv: list[str], env: dict[str, str], pa
             task.cancel()
         if taken is not None:  # after the result is on its way, not before it
             asyncio.get_running_loop().call_soon(taken.refill)
+    if exit_code is None and not timed_out:
+        raise ProcessLost(_result(req, started, exit_code, timed_out, out, err))
     return _result(req, started, exit_code, timed_out, out, err)
 
 
@@ -306,6 +308,15 @@ class _Capture:
         return self.data.decode("utf-8", errors="replace")
 
 
+class ProcessLost(Exception):
+    """The process launcher died before it could report how the process ended (killed, out of
+    memory): an infrastructure failure, not the action's. `result`: what it printed."""
+
+    def __init__(self, result: ProcessResult) -> None:
+        super().__init__("the process launcher died before reporting how the action ended")
+        self.result = result
+
+
 class ProcessCancelled(asyncio.CancelledError):
     """The task was cancelled; its process was stopped. `result`: what it printed, its exit."""
 
@@ -327,7 +338,7 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
     elif timed_out:
         error = f"Timed out after {req.timeout_seconds:g} s"
     elif exit_code is None:
-        error = failure_line(stderr, req.runner) or "Process exit status unknown (warm starter died)"
+        error = "the process launcher died before reporting how the action ended"
     elif exit_code != 0:
         error = failure_line(stderr, req.runner) or f"Command exited with code {exit_code}"
     elif req.output_format != "text" and out.truncated:
