@@ -14,6 +14,12 @@ def test_a_lost_worker_reads_as_such_not_as_temporals_timeout_name():
                          retry_state=RetryState.TIMEOUT)
     lost.__cause__ = TimeoutError("activity Heartbeat timeout", type=TimeoutType.HEARTBEAT,
                                   last_heartbeat_details=[])
-    outcome = _outcome_of_error(lost)
+    outcome = _outcome_of_error(lost, lambda: True)
     assert outcome.result["error"] == ("the worker running it stopped answering (no heartbeat for "
                                        "10 s): it died or lost the server")
+    assert outcome.status == "failed"  # not the action's time limit: its timed_out() does not fire
+    assert _outcome_of_error(lost, lambda: False).status == "timed_out"  # runs from before replay so
+    lost.__init__("activity Heartbeat timeout", scheduled_event_id=5, started_event_id=6, identity="w",
+                  activity_type="run_action", activity_id="b.1#0", retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
+    assert _outcome_of_error(lost, lambda: True).result["error"].endswith(
+        "; not run again, after 5 attempts (at most 5 when workers stop or die)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
+    RetryState,
     TimeoutType,
     is_cancelled_exception,
 )
@@ -102,6 +104,10 @@ BASELINE = "attune_baseline_1"
 # marker: two events and a visibility write fewer per run. A later change adds a patch id of its
 # own, as before, until the next level folds it in (BASELINE_LEVEL 2 = level 1 + those ids).
 BASELINE_LEVEL = 1
+# A task whose workers kept dying (heartbeats lost on every attempt) ends `failed`, not
+# `timeout`: its timed_out() transitions are for the action's own time limit. After BASELINE;
+# asked only when it happens.
+LOST_WORKER_FAILS = "attune_lost_worker_fails"
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -833,7 +839,11 @@ def _outcome_status(result: ProcessResult) -> TaskStatus:
     return TaskStatus.TIMED_OUT if result.timed_out else TaskStatus.FAILED
 
 
-def _outcome_of_error(exc: BaseException) -> Outcome:
+def _lost_worker_fails() -> bool:
+    return workflow.patched(LOST_WORKER_FAILS)
+
+
+def _outcome_of_error(exc: BaseException, lost_worker_fails: Callable[[], bool] = _lost_worker_fails) -> Outcome:
     if is_cancelled_exception(exc) or isinstance(exc, asyncio.CancelledError):
         return Outcome(status=TaskStatus.CANCELLED, result={"succeeded": False, "error": "Cancelled"})
     if isinstance(exc, ChildWorkflowError) and isinstance(exc.cause, ApplicationError):
@@ -844,10 +854,15 @@ def _outcome_of_error(exc: BaseException) -> Outcome:
     if isinstance(exc, (ActivityError, ChildWorkflowError)):
         cause = exc.cause
         message = getattr(cause, "message", None) or str(cause or exc)
+        status = TaskStatus.TIMED_OUT if "timeout" in type(cause).__name__.lower() else TaskStatus.FAILED
         if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.HEARTBEAT:
             message = (f"the worker running it stopped answering (no heartbeat for "
                        f"{HEARTBEAT_TIMEOUT.total_seconds():g} s): it died or lost the server")
-        status = TaskStatus.TIMED_OUT if "timeout" in type(cause).__name__.lower() else TaskStatus.FAILED
+            if isinstance(exc, ActivityError) and exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+                message += (f"; not run again, after {INFRA_RETRY.maximum_attempts} attempts (at most "
+                            f"{INFRA_RETRY.maximum_attempts} when workers stop or die)")
+            if lost_worker_fails():  # not the action's timeout: no timed_out()
+                status = TaskStatus.FAILED
         return Outcome(status=status, result={"succeeded": False, "error": message})
     # An engine bug: fail this task visibly instead of losing the attempt in a background task.
     return Outcome(status=TaskStatus.FAILED, result={"succeeded": False, "error": f"internal error: {exc!r}"})
