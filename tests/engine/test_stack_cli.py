@@ -164,6 +164,8 @@ def test_async_then_get_tail_and_list(stack):
     listed = json.loads(cli("execution", "list", "--parent", execution_id, "-o", "json",
                             api=api).stdout)
     assert listed["items"] and all(i["parent"] == int(execution_id) for i in listed["items"])
+    as_json = cli("run", "core.noop", "--async", "-o", "json", api=api)  # the record, not a bare id
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["action_ref"] == "core.noop", as_json.stdout
     none = cli("execution", "list", "--action", "nope.*", api=api)
     assert none.returncode == 0 and none.stdout.strip() == "no execution matches", none.stdout  # no empty table
     questions = cli("inquiry", "list", "--status", "pending", api=api)
@@ -306,6 +308,8 @@ def test_run_control_verbs_and_an_inquiry_asked_before_a_restart(stack):
         pending = json.loads(listed.stdout)["items"]
         time.sleep(0.3)
     assert pending and pending[0]["prompt"] == "Deploy release 42?"
+    mine = cli("inquiry", "list", "--execution", str(execution_id), api=api)  # this run's questions
+    assert mine.returncode == 0 and "Deploy release 42?" in mine.stdout and "1 inquiry(s)" in mine.stdout, mine.stdout
     shown = cli("inquiry", "get", str(pending[0]["id"]), api=api)
     assert "approved" in shown.stdout and shown.returncode == 0
     bad = cli("inquiry", "respond", str(pending[0]["id"]), "approved=perhaps", api=api)

@@ -130,6 +130,10 @@ async def test_listing_filters_and_pagination(svc_api: httpx.AsyncClient, fake_e
     assert page2["pagination"] == {"page": 2, "page_size": 2, "total_items": 5, "total_pages": 3,
                                    "has_previous": True, "has_next": True, "next_after": listed[3]}
     assert [e["id"] for e in page2["items"]] == listed[2:4]
+    # page_size (the answer's own name for it) was ignored: 50 items came back.
+    by_answer_name = (await svc_api.get("/executions", params={"page_size": 2, "page": 2})).json()
+    assert by_answer_name["pagination"] == page2["pagination"]
+    assert_error(await svc_api.get("/executions", params={"page_size": 2, "per_page": 3}), 422, "validation_error")
 
 
 async def _keyset_pages(api: httpx.AsyncClient, params: dict) -> list[list[int]]:

@@ -83,3 +83,17 @@ def test_the_api_address_attune_up_prints_is_the_api_address(given) -> None:
     from attune.settings import Settings
 
     assert Settings.load(api_url=given).api_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 500, 503])
+def test_a_refused_request_exits_2_not_1_which_means_the_run_ended_badly(status) -> None:
+    """A wrong token exited 1, as a failed execution does (spec: 2 = usage or connection)."""
+    import io
+
+    from rich.console import Console
+
+    from attune.cli.api_client import ApiError, report_api_error
+
+    said = io.StringIO()
+    assert report_api_error(Console(file=said), ApiError(status, "bearer token required")) == 2
+    assert "bearer token required" in said.getvalue()

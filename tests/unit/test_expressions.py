@@ -731,3 +731,11 @@ def test_statements_are_refused_at_load_not_kept_as_text():
 def test_what_no_record_could_hold_fails_where_it_is_made(src, cause):
     fails("{{ " + src + " }}", cause)
     assert len(str(r("{{ int('1' ~ ('0' * 3999)) }}"))) == 4000
+
+
+def test_groupby_groups_read_as_jinjas_docs_read_them():
+    """`g.grouper` and `map(attribute='grouper')` failed: a group was an array here."""
+    rows = [{"k": "a", "v": 1}, {"k": "b", "v": 2}, {"k": "a", "v": 3}]
+    assert r("{{ rows | groupby('k') | map(attribute='grouper') | list }}", variables={"rows": rows}) == ["a", "b"]
+    assert r("{{ (rows | groupby('k'))[0].list | map(attribute='v') | list }}", variables={"rows": rows}) == [1, 3]
+    assert r("{{ rows | groupby('k') | tojson }}", variables={"rows": rows}).startswith('[{"grouper": "a", "list": [')

@@ -134,9 +134,14 @@ MAX_ID = 2**63 - 1
 
 async def paging(
     page: int = Query(1, ge=1, le=1_000_000_000, description="1-based page number"),
-    per_page: int = Query(50, ge=1, le=1000, description="Items per page"),
+    per_page: int | None = Query(None, ge=1, le=1000, description="Items per page (default 50)"),
+    page_size: int | None = Query(None, ge=1, le=1000,
+                                  description="The same as per_page, by the name the answer's pagination uses"),
 ) -> Paging:
-    return Paging(page, per_page)
+    if per_page is not None and page_size is not None and per_page != page_size:
+        raise ApiError(422, f"per_page={per_page} and page_size={page_size} disagree: give one",
+                       [{"path": "page_size", "message": "the same as per_page: give one of them"}])
+    return Paging(page, per_page or page_size or 50)
 
 
 E = TypeVar("E", bound=StrEnum)

@@ -83,7 +83,9 @@ def report_api_error(err: Console, exc: Exception) -> int:
     assert isinstance(exc, ApiError)
     for line in error_lines(exc):
         err.print(line)
-    return 2 if exc.status in (400, 404, 409, 422) else 1
+    # Exit 1 is for an execution that ended badly (or a check that found problems); a request
+    # refused (bad input, a wrong or missing token, a conflict) or an API failing is 2.
+    return 2
 
 
 def error_lines(exc: ApiError) -> list[str]:
@@ -173,8 +175,9 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
                              json={"action_ref": action_ref, "parameters": parameters})["data"]
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
-    if not wait:
-        console.print(str(execution["id"]))
+    if not wait:  # the id alone for a table (for $(...)); the record as submitted for json/yaml
+        if not dump(console, execution, output):
+            console.print(str(execution["id"]))
         return 0
     try:
         execution = until_end(api, execution, output, console)
@@ -252,20 +255,26 @@ def get_execution(settings: Settings, execution_id: str, output: str, console: C
 
 def list_executions(settings: Settings, filters: dict[str, Any], output: str, console: Console,
                     err: Console) -> int:
+    return _list(settings, "/executions", filters, LIST_COLUMNS, ("execution", "executions"), output,
+                 console, err)
+
+
+def _list(settings: Settings, route: str, filters: dict[str, Any], columns: list[str],
+          nouns: tuple[str, str], output: str, console: Console, err: Console) -> int:
+    """One page of a listing: a table and the page line, or json/yaml as the API answers."""
     try:
-        body = Api(settings).call("GET", "/executions",
-                                  params={k: v for k, v in filters.items() if v is not None})
+        body = Api(settings).call("GET", route, params={k: v for k, v in filters.items() if v is not None})
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, body, output):
         if body["items"]:  # no header row over nothing
-            print_table(console, body["items"], LIST_COLUMNS)
+            print_table(console, body["items"], columns)
         p = body["pagination"]
         if not p["total_items"]:
-            console.print("no execution matches" if any(v is not None for k, v in filters.items()
-                                                        if k not in ("page", "per_page")) else "no executions yet")
+            filtered = any(v is not None for k, v in filters.items() if k not in ("page", "per_page"))
+            console.print(f"no {nouns[0]} matches" if filtered else f"no {nouns[1]} yet")
         else:
-            console.print(f"page {p['page']}/{p['total_pages']} · {p['total_items']} execution(s)")
+            console.print(f"page {p['page']}/{p['total_pages']} · {p['total_items']} {nouns[0]}(s)")
     return 0
 
 
@@ -288,18 +297,10 @@ def control_execution(settings: Settings, execution_id: str, verb: str, output: 
 INQUIRY_COLUMNS = ["id", "status", "prompt", "assigned_to", "execution", "timeout_at"]
 
 
-def list_inquiries(settings: Settings, status: list[str] | None, output: str, console: Console,
+def list_inquiries(settings: Settings, filters: dict[str, Any], output: str, console: Console,
                    err: Console) -> int:
-    try:
-        body = Api(settings).call("GET", "/inquiries", params={"status": status} if status else None)
-    except (ApiError, ConnectionError) as exc:
-        return report_api_error(err, exc)
-    if not dump(console, body, output):
-        if body["items"]:
-            print_table(console, body["items"], INQUIRY_COLUMNS)
-        else:
-            console.print("no inquiry matches" if status else "no inquiries yet")
-    return 0
+    return _list(settings, "/inquiries", filters, INQUIRY_COLUMNS, ("inquiry", "inquiries"), output,
+                 console, err)
 
 
 def get_inquiry(settings: Settings, inquiry_id: str, output: str, console: Console, err: Console) -> int:

@@ -433,13 +433,17 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: str | No
 def inquiry_list(
     status: list[str] = typer.Option(
         None, "--status", help="pending, responded, timeout, cancelled (or several: a,b, or --status repeated)"),
+    execution: int | None = typer.Option(None, "--execution", help="those asked within this execution's tree"),
+    page: int = typer.Option(1, "--page"),
+    per_page: int = typer.Option(20, "--per-page"),
     output: str = OutputOpt,
     api_url: str | None = ApiOpt,
 ) -> None:
     """List inquiries (human approvals), newest first."""
     from attune.cli.api_client import list_inquiries
 
-    raise typer.Exit(list_inquiries(Settings.load(api_url=api_url), _statuses(status), output, out, err))
+    filters = {"status": _statuses(status), "execution": execution, "page": page, "per_page": per_page}
+    raise typer.Exit(list_inquiries(Settings.load(api_url=api_url), filters, output, out, err))
 
 
 def _statuses(given: list[str] | None) -> list[str] | None:

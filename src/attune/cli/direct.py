@@ -16,7 +16,7 @@ from attune.statuses import exit_code
 
 async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, Any], *,
                      output: str, wait: bool, console: Console, err: Console) -> int:
-    from attune.cli.output import show_result
+    from attune.cli.output import dump, show_result
     from attune.secrets import redact_sealed
 
     try:
@@ -51,7 +51,8 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
                        max_nesting_depth=settings.max_nesting_depth,
                        continue_after=settings.continue_as_new_after)
     if not wait:
-        console.print(workflow_id)
+        if not dump(console, {"id": workflow_id, "action_ref": action_ref, "status": "requested"}, output):
+            console.print(workflow_id)
         return 0
     end = await engine.wait(workflow_id)
     show_result(console, {"id": workflow_id, "action_ref": action_ref, "status": str(end.status),

@@ -48,6 +48,13 @@ def _join(value: Any, separator: str = "", attribute: str | int | None = None) -
     return to_text(separator).join(to_text(item) for item in items)
 
 
+def _groupby(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Jinja's groupby; each group is `{grouper, list}`, read as Jinja's docs read it
+    (`g.grouper`, `map(attribute='grouper')`): a Python tuple was an array here, without them."""
+    groups = jinja.FILTERS["groupby"](*args, **kwargs)
+    return [{"grouper": group.grouper, "list": group.list} for group in groups]
+
+
 def _string(value: Any) -> str:
     return to_text(value)
 
@@ -78,3 +85,4 @@ FILTERS: dict[str, Callable[..., Any]] = {
     name: _reading_text(name) if name in _TEXT_IN else jinja.FILTERS[name] for name in _FROM_JINJA}
 FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default,
                replace=_replace)
+FILTERS["groupby"] = functools.wraps(jinja.FILTERS["groupby"])(_groupby)  # keeps pass_environment
