@@ -259,6 +259,28 @@ async def test_an_action_created_through_the_api_survives_registering_its_pack_a
     assert "draft.yaml" in refused["message"] and (svc_pack / "actions" / "draft.yaml").read_text() == "ref: svc.draft\n"
 
 
+async def test_a_deleted_action_stays_deleted_when_its_files_go_too(svc_api: httpx.AsyncClient, svc_pack: Path) -> None:
+    """DELETE left the YAML, so the next registration brought the action back. It still does by
+    default (files someone wrote are not the API's to delete), and says so; remove_files=true
+    deletes the definition files (not the scripts, which actions may share)."""
+    async def register() -> list[str]:
+        return (await svc_api.post("/packs/register", json={"path": str(svc_pack)})).json()["data"]["actions"]
+
+    assert (await svc_api.post("/actions", json=ECHO)).status_code == 201
+    assert (await svc_api.delete("/actions/svc.hello")).status_code == 204
+    assert "svc.hello" in await register()  # kept by default
+    assert (await svc_api.delete("/actions/svc.hello", params={"remove_files": True})).status_code == 204
+    assert not (svc_pack / "actions" / "hello.yaml").exists() and (svc_pack / "actions" / "echo.sh").exists()
+    assert "svc.hello" not in await register()
+    body = {"ref": "svc.gone", "yaml": 'version: "1.0"\ntasks:\n  - name: a\n    action: svc.echo\n'}
+    assert (await svc_api.post("/workflows", json=body)).status_code == 201
+    assert (await svc_api.delete("/workflows/svc.gone", params={"remove_files": "true"})).status_code == 204
+    assert not any("gone" in p.name for p in (svc_pack / "actions").rglob("*"))
+    assert "svc.gone" not in await register()
+    spec = (await svc_api.get("http://test/openapi.json")).json()["paths"]["/api/v1/actions/{ref}"]["delete"]
+    assert "comes back at the next" in spec["description"]
+
+
 async def test_what_get_answers_can_be_put_back(svc_api: httpx.AsyncClient) -> None:
     """GET, edit, PUT: the fields only an answer has (id, created, updated, is_workflow, the
     resolved `runner`) are taken as read, and nothing the action had is lost on the way."""

@@ -8,6 +8,7 @@ from attune.api import schemas
 from attune.api.deps import AppState, Paging, get_state, paging
 from attune.api.errors import error_responses
 from attune.api.services import definitions as service
+from attune.api.services.definitions import REMOVE_FILES_HELP
 from attune.records.models import ActionRow
 
 router = APIRouter(prefix="/actions", tags=["actions"])
@@ -48,7 +49,8 @@ def update_action(ref: str, body: schemas.ActionIn, state: AppState = Depends(ge
 
 @router.delete("/{ref}", status_code=204, response_class=Response,
                summary="Delete an action (a workflow's companion takes its workflow with it)",
-               responses=error_responses(401, 404))
-def delete_action(ref: str, state: AppState = Depends(get_state)):
+               description=REMOVE_FILES_HELP, responses=error_responses(401, 404))
+def delete_action(ref: str, remove_files: bool = Query(False, description="Also delete its definition files"),
+                  state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        s.delete(service.action_or_404(s, ref))
+        service.delete_action(s, ref, workflow=None, remove_files=remove_files)

@@ -12,6 +12,7 @@ from attune.api import schemas
 from attune.api.deps import AppState, Paging, get_state, paging
 from attune.api.errors import ApiError, error_responses
 from attune.api.services import definitions as service
+from attune.api.services.definitions import REMOVE_FILES_HELP
 from attune.records.models import WorkflowDefinitionRow
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -97,7 +98,8 @@ def update_workflow(ref: str, body: schemas.WorkflowIn, state: AppState = Depend
 
 @router.delete("/{ref}", status_code=204, response_class=Response,
                summary="Delete a workflow and its companion action",
-               responses=error_responses(401, 404))
-def delete_workflow(ref: str, state: AppState = Depends(get_state)):
+               description=REMOVE_FILES_HELP, responses=error_responses(401, 404))
+def delete_workflow(ref: str, remove_files: bool = Query(False, description="Also delete its definition files"),
+                    state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        s.delete(service.action_or_404(s, ref, workflow=True))
+        service.delete_action(s, ref, workflow=True, remove_files=remove_files)

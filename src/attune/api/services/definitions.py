@@ -270,6 +270,23 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     return workflow_out(row.workflow)
 
 
+REMOVE_FILES_HELP = (
+    "Registering a pack makes its actions those of its directory: a deleted action whose YAML is "
+    "still there comes back at the next `attune pack register` or `attune up`. `remove_files=true` "
+    "also deletes its action YAML (and a workflow's workflow file), not its scripts.")
+
+
+def delete_action(s: Session, ref: str, *, workflow: bool | None, remove_files: bool) -> None:
+    """Drop the action (a workflow's companion takes its workflow along); with `remove_files`
+    also its definition files, so the next registration of its pack does not bring it back."""
+    row = action_or_404(s, ref, workflow=workflow)
+    pack_dir, workflow_file = row.pack.path, row.workflow.workflow_file if row.workflow else None
+    s.delete(row)
+    s.flush()
+    if remove_files:
+        workflow_files.remove(pack_dir, ref, workflow_file)
+
+
 def list_rows(s: Session, model: Any, page: int, per_page: int, **where: Any) -> tuple[list[Any], int]:
     query = select(model)
     for column, value in where.items():

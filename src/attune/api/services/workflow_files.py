@@ -127,6 +127,38 @@ def read(pack_dir: str | None, action: Action) -> dict[str, Any] | None:
     }
 
 
+def remove(pack_dir: str | None, ref: str, workflow_file: str | None) -> list[Path]:
+    """Delete an action's definition from its pack directory (DELETE with remove_files): the
+    action YAML that declares `ref` and, for a workflow, its workflow file unless another
+    action YAML still names it. Scripts stay (entry points may be shared). The paths removed."""
+    if not pack_dir:
+        return []
+    root = Path(pack_dir)
+    actions = root / "actions"
+    removed = []
+    declaring = _declaring_file(actions, ref)
+    if declaring is not None:
+        declaring.unlink()
+        removed.append(declaring)
+    if workflow_file:
+        path = _inside(root, actions / workflow_file, "workflow_file")
+        if path.is_file() and not _named_elsewhere(actions, workflow_file):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _named_elsewhere(actions: Path, workflow_file: str) -> bool:
+    for path in [*actions.glob("*.yaml"), *actions.glob("*.yml")]:
+        try:
+            data = yaml_core.load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and data.get("workflow_file") == workflow_file:
+            return True
+    return False
+
+
 def _declaring_file(actions: Path, ref: str) -> Path | None:
     """The action YAML under `actions/` whose ref (or older `name`) is `ref`."""
     if not actions.is_dir():
