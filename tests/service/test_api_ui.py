@@ -148,7 +148,8 @@ async def test_replacing_a_workflow_rewrites_its_own_files(svc_api: httpx.AsyncC
     (svc_pack / "actions" / "chain.yaml").rename(svc_pack / "actions" / "the_chain_action.yaml")
     assert (await svc_api.post("/packs/register", json={"path": str(svc_pack)})).status_code == 200
     text = 'version: "2.0"\ntasks:\n  - name: only\n    action: svc.sleep\n'
-    updated = await svc_api.put("/workflows/svc.chain", json={"label": "Chain v2", "yaml": text})
+    kept = {"message": {"type": "string", "default": "chained"}}  # svc.tree's task passes it
+    updated = await svc_api.put("/workflows/svc.chain", json={"label": "Chain v2", "yaml": text, "parameters": kept})
     assert updated.status_code == 200, updated.text
     assert (svc_pack / "actions" / "workflows" / "chain.workflow.yaml").read_text() == text
     assert not (svc_pack / "actions" / "chain.yaml").exists()
