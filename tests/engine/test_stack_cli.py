@@ -309,7 +309,9 @@ def test_run_control_verbs_and_an_inquiry_asked_before_a_restart(stack):
         time.sleep(0.3)
     assert pending and pending[0]["prompt"] == "Deploy release 42?"
     mine = cli("inquiry", "list", "--execution", str(execution_id), api=api)  # this run's questions
-    assert mine.returncode == 0 and "Deploy release 42?" in mine.stdout and "1 inquiry(s)" in mine.stdout, mine.stdout
+    assert mine.returncode == 0 and "1 inquiry(s)" in mine.stdout, mine.stdout
+    other = cli("inquiry", "list", "--execution", str(execution_id + 1_000_000), "-o", "json", api=api)
+    assert other.returncode == 0 and json.loads(other.stdout)["items"] == [], other.stdout
     shown = cli("inquiry", "get", str(pending[0]["id"]), api=api)
     assert "approved" in shown.stdout and shown.returncode == 0
     bad = cli("inquiry", "respond", str(pending[0]["id"]), "approved=perhaps", api=api)
