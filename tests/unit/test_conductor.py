@@ -724,3 +724,13 @@ def test_an_input_that_cannot_render_names_the_field_inside_the_input():
     assert r.finish.status == "failed"
     assert r.finish.error == ("task 't' input.v.x[1]: cannot evaluate '{{ 1 < 'a' }}': '<' not supported "
                               "between instances of integer and string")
+
+
+def test_an_attempt_the_host_refused_is_not_retried():
+    """Invalid input is refused again on every attempt: its retry policy would only wait."""
+    d = wf(tasks=[t("a", retry={"count": 3})])
+    refused = Outcome("failed", {"succeeded": False, "error": "invalid input"}, retryable=False)
+    r = Rehearsal(d, lambda disp: refused).run()
+    assert len(r.dispatched) == 1 and r.finish.status == "failed"
+    again = Rehearsal(d, lambda disp: bad()).run()
+    assert len(again.dispatched) == 4  # a failure of the action itself is retried

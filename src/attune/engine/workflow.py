@@ -108,6 +108,10 @@ BASELINE_LEVEL = 1
 # `timeout`: its timed_out() transitions are for the action's own time limit. After BASELINE;
 # asked only when it happens.
 LOST_WORKER_FAILS = "attune_lost_worker_fails"
+# A refused attempt (invalid input, a disabled action, over a limit) is not retried by the
+# task's retry policy: the same attempt would be refused again. After BASELINE; asked only when
+# an attempt is refused.
+REFUSAL_NOT_RETRIED = "attune_refusal_not_retried"
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -445,8 +449,9 @@ class AttuneWorkflow:
     async def _attempt(self, dispatch: Dispatch, action: Action, refusal: str | None) -> None:
         """Run one attempt (or refuse it: the task fails with `refusal`) and report its end."""
         try:
-            if refusal is not None:
-                outcome = Outcome(status=TaskStatus.FAILED, result={"succeeded": False, "error": refusal})
+            if refusal is not None:  # the same input would be refused again: no retry
+                outcome = Outcome(status=TaskStatus.FAILED, result={"succeeded": False, "error": refusal},
+                                  retryable=not workflow.patched(REFUSAL_NOT_RETRIED))
             elif dispatch.slice_inputs is not None:
                 outcome = await self._slice(dispatch)
             elif action.workflow is not None:

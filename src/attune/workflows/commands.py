@@ -69,3 +69,6 @@ class Outcome:
 
     status: TaskStatus
     result: Any
+    # False when trying again cannot end otherwise (the host refused the attempt: its input is
+    # invalid, its action disabled): the task's retry policy does not apply.
+    retryable: bool = True

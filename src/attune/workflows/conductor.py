@@ -583,7 +583,7 @@ class Conductor:
     def _should_retry(self, run: Run, unit: Unit, outcome: Outcome) -> bool:
         retry = self._unit_spec(run, unit).retry
         if (self.cancelling or retry is None or unit.span is not None
-                or outcome.status not in TASK_FAILURES):
+                or outcome.status not in TASK_FAILURES or not outcome.retryable):
             return False
         if unit.attempt >= retry.count:
             return False
