@@ -739,3 +739,14 @@ def test_groupby_groups_read_as_jinjas_docs_read_them():
     assert r("{{ rows | groupby('k') | map(attribute='grouper') | list }}", variables={"rows": rows}) == ["a", "b"]
     assert r("{{ (rows | groupby('k'))[0].list | map(attribute='v') | list }}", variables={"rows": rows}) == [1, 3]
     assert r("{{ rows | groupby('k') | tojson }}", variables={"rows": rows}).startswith('[{"grouper": "a", "list": [')
+
+
+def test_urlencode_reads_this_languages_text():
+    """`null | urlencode` was "None", `{b: null}` gave b=None, and a list that is not pairs
+    failed with Python's "cannot unpack non-iterable int object"."""
+    values = {"n": None, "d": {"a": 1, "b": None, "c c": "x&y", "t": True}, "l": [1, "x"]}
+    assert r("{{ n | urlencode }}", variables=values) == ""
+    assert r("{{ d | urlencode }}", variables=values) == "a=1&b=&c+c=x%26y&t=true"
+    assert r("{{ 'a b/c' | urlencode }}", variables=values) == "a%20b/c"
+    with pytest.raises(ExpressionError, match=r"urlencode needs text, an object or a list of \[key, value\] pairs"):
+        r("{{ l | urlencode }}", variables=values)

@@ -17,15 +17,16 @@ from typing import Any
 
 from jinja2 import filters as jinja
 from jinja2.runtime import Undefined
+from jinja2.utils import url_quote
 
 from .functions import bounded_replace
-from .values import lookup, settle, to_data, to_text, truthy
+from .values import EvalFailure, lookup, settle, to_data, to_text, truthy
 
 _FROM_JINJA = (
     "abs", "capitalize", "count", "dictsort", "first", "float", "groupby", "int",
     "items", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr",
     "reverse", "round", "select", "selectattr", "sort", "sum", "title", "trim",
-    "truncate", "unique", "upper", "urlencode", "wordcount",
+    "truncate", "unique", "upper", "wordcount",
 )
 
 
@@ -53,6 +54,22 @@ def _groupby(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
     (`g.grouper`, `map(attribute='grouper')`): a Python tuple was an array here, without them."""
     groups = jinja.FILTERS["groupby"](*args, **kwargs)
     return [{"grouper": group.grouper, "list": group.list} for group in groups]
+
+
+def _urlencode(value: Any) -> str:
+    """Jinja's urlencode over this language's text: null is "" (not "None"), true is "true"; an
+    object (or a list of [key, value] pairs) becomes a query string."""
+    data = to_data(value)
+    if isinstance(data, dict):
+        pairs = list(data.items())
+    elif isinstance(data, list):
+        if not all(isinstance(p, list) and len(p) == 2 for p in data):
+            raise EvalFailure("urlencode needs text, an object or a list of [key, value] pairs")
+        pairs = [(p[0], p[1]) for p in data]
+    else:
+        return jinja.FILTERS["urlencode"](to_text(data))
+    return "&".join(f"{url_quote(to_text(k), for_qs=True)}={url_quote(to_text(v), for_qs=True)}"
+                    for k, v in pairs)
 
 
 def _string(value: Any) -> str:
@@ -84,5 +101,5 @@ def _reading_text(name: str) -> Callable[..., Any]:
 FILTERS: dict[str, Callable[..., Any]] = {
     name: _reading_text(name) if name in _TEXT_IN else jinja.FILTERS[name] for name in _FROM_JINJA}
 FILTERS.update(tojson=_tojson, join=_join, string=_string, default=_default, d=_default,
-               replace=_replace)
+               replace=_replace, urlencode=_urlencode)
 FILTERS["groupby"] = functools.wraps(jinja.FILTERS["groupby"])(_groupby)  # keeps pass_environment
