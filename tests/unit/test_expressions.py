@@ -668,6 +668,19 @@ def test_check_knows_filters_inquiry_and_host_functions():
     assert messages("{{ task.fetch.result.x | lenght }}", scope) == ["unknown filter 'lenght'"]
 
 
+def test_check_counts_the_arguments_of_functions_and_filters():
+    """`length(a, b)` passed the load and failed the run once it got there."""
+    plain = StaticScope(tasks=set(), variables={"v"})
+    fine = ("{{ length(v) }} {{ v | join(',') }} {{ v | map(attribute='a') | list }} {{ v | round(1, 'floor') }}"
+            " {{ v | sort(reverse=true) }} {{ v | truncate(2) }} {{ v | groupby('a') }} {{ now() }}")
+    assert messages(fine, plain) == []
+    assert messages("{{ length(v, 2) }}", plain) == ["length(): too many arguments"]
+    assert messages("{{ length() }}", plain) == ["length(): missing a required argument: 'value'"]
+    assert messages("{{ v | default(1, true, 3) }}", plain) == ["filter 'default': too many arguments"]
+    assert messages("{{ v | round(bogus=1) }}", plain) == ["filter 'round': got an unexpected keyword argument 'bogus'"]
+    assert messages("{{ uuid(1) }}", plain) == ["uuid(): too many arguments"]
+
+
 def test_check_refuses_secrets_anywhere_but_whole():
     scope = StaticScope(tasks=set(), variables={"held"}, parameters={"token"},
                         secret_parameters={"token"}, secret_variables={"held"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,8 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 
 from .engine import ENV, UNCLOSED, ExpressionError, _single, compile_expression, split_template
-from .functions import FUNCTION_NAMES
+from .filters import FILTERS
+from .functions import FUNCTION_NAMES, FUNCTIONS
 
 TASK_NAMESPACES = frozenset({"task", "tasks"})
 VARIABLE_NAMESPACES = frozenset({"workflow", "vars", "variables"})
@@ -128,6 +130,9 @@ def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
             elif node.node.name in STATUS_FUNCTIONS and not scope.allow_status:
                 problems.append(f"{node.node.name}() is only available where a task has just ended: "
                                 "a transition's `when` or `publish`, or `retry.on_error`")
+            else:
+                _check_arguments(node, node.node.name, FUNCTIONS.get(node.node.name, _NO_ARGUMENTS),
+                                 problems, given_first=False)
             children = [c for c in node.iter_child_nodes() if c is not node.node]
         else:
             problems.append("only named functions can be called, e.g. lower(x) rather than x.lower()")
@@ -135,12 +140,53 @@ def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
         for child in children:
             _visit(child, scope, problems)
         return
+    if isinstance(node, nodes.Filter) and node.name in FILTERS:
+        _check_arguments(node, node.name, FILTERS[node.name], problems, given_first=True)
     if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(node.node, nodes.Name):
         _check_member(node.node.name, _static_key(node), scope, problems)
     if isinstance(node, nodes.Name) and node.ctx == "load":
         _check_name(node.name, scope, problems)
     for child in node.iter_child_nodes():
         _visit(child, scope, problems)
+
+
+def _no_arguments() -> None:
+    """result(), succeeded(), now(), uuid(), ...: the host's functions take no arguments."""
+
+
+_NO_ARGUMENTS = _no_arguments
+# What Jinja passes a filter before its input (pass_environment / pass_context / ...): seen in the
+# signature itself, as a wrapped filter's `jinja_pass_arg` may be the wrapper's, not the function's.
+_JINJA_PASSED = frozenset({"environment", "env", "context", "eval_ctx"})
+
+
+def _check_arguments(node: nodes.Call | nodes.Filter, name: str, fn: Any, problems: list[str],
+                     *, given_first: bool) -> None:
+    """A call's arguments against the function's (or filter's) signature, when they can be
+    counted here (no *args / **kwargs): `length(a, b)` is a load error, not a failed run."""
+    if node.dyn_args is not None or node.dyn_kwargs is not None:
+        return
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without one: checked when it runs
+        return
+    first = next(iter(signature.parameters), "")
+    leading = (1 if first in _JINJA_PASSED else 0) + (1 if given_first else 0)
+    try:
+        signature.bind(*range(leading + len(node.args)), **{str(kw.key): None for kw in node.kwargs})
+    except TypeError as exc:
+        shown = f"{name}()" if not given_first else f"filter '{name}'"
+        problems.append(f"{shown}: {_arity_words(str(exc), leading)}")
+
+
+def _arity_words(reason: str, leading: int) -> str:
+    """Python's wording, counted as the template writes the call (a filter's input and Jinja's
+    environment are not arguments there)."""
+    def less(match: re.Match[str]) -> str:
+        return str(max(int(match.group(0)) - leading, 0))
+    if "positional argument" in reason:
+        reason = re.sub(r"\d+", less, reason)
+    return reason.replace("positional argument", "argument")
 
 
 def _static_key(node: nodes.Getattr | nodes.Getitem) -> str | None:
