@@ -493,3 +493,13 @@ def test_a_yaml_file_symlinked_into_a_pack_from_outside_is_refused(tmp_path: Pat
     (pack / "actions" / "workflows" / "loose.workflow.yaml").symlink_to(outside)
     problems = validate_path(pack)
     assert [p.message for p in problems] == [f"loose.workflow.yaml resolves outside the pack (a symlink to {outside})"]
+
+
+def test_a_transition_inside_do_says_how_to_write_it() -> None:
+    """Attune's core install_packs writes `do: [{when: ..., next: b}]`, which neither Attune's
+    parser (`do` is a list of names) nor this one reads: say what to write instead."""
+    text = ('version: "1"\ntasks:\n  - name: a\n    action: core.noop\n    next:\n      - when: "{{ failed() }}"\n'
+            '        do:\n          - when: "{{ true }}"\n            next: b\n  - name: b\n    action: core.noop\n')
+    (problem,) = parse_workflow_text(text)[1]
+    assert (problem.line, problem.column) == (8, 13)
+    assert problem.message.startswith("`do` lists task names, not transitions: write this one as a transition")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import io
 import json
 import logging
 import math
@@ -486,6 +487,10 @@ def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = Api
 
 
 def main() -> None:
+    # Lines to stdout and to stderr keep their order when both go to one pipe (2>&1, CI logs):
+    # a block-buffered stdout came out after the stderr summary ("...names1 problem(s) found").
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         app()
         code = 0

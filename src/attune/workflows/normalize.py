@@ -151,6 +151,13 @@ def _do_list(value: Any, src: Path, piece: _Piece, findings: list[Finding]) -> l
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         piece.aliases[("do",)] = src
         return list(value)
+    nested = isinstance(value, list) and next(
+        (i for i, v in enumerate(value) if isinstance(v, dict) and {"when", "next", "do"} & v.keys()), None)
+    if nested is not None:  # Attune's install_packs writes transitions inside a `do`
+        findings.append(Finding(src + (nested,), "`do` lists task names, not transitions: write "
+                                "this one as a transition of its own whose `when` joins both "
+                                "conditions, e.g. when: \"{{ A and B }}\""))
+        return []
     findings.append(Finding(src, "a transition target must be a task name or a list of names"))
     return []
 
