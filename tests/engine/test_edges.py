@@ -154,3 +154,40 @@ async def test_a_plain_action_sent_pause_and_resume_signals_still_ends_with_its_
     await engine.pause(workflow_id, 3)
     status, result = await wait_ended(engine, workflow_id)
     assert status == "completed" and result["data"] == {"slept": 1}, result
+
+
+async def test_a_pause_that_arrives_before_the_first_step_holds_the_run_until_resumed(temporal_stack):
+    """A pause that reached a run with its start ended it `completed`, no task run (under load,
+    or when a parent's pause reached a nested run as it started). Here no orchestrator polls
+    the run's queue until the pause is in: its first workflow task sees both at once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from attune.engine.client import EngineClient
+    from attune.settings import orchestrator_queue
+
+    prefix = f"early{os.getpid()}"
+    engine = EngineClient(temporal_stack.engine.client, orchestrator_queue(prefix),
+                          temporal_stack.engine.secret_key)
+    workflow_id = await start(engine, "qa.sequence", {"start": 2}, queue_prefix=prefix)
+    await engine.pause(workflow_id, 1)
+    workers = [subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", runtime,
+                                 "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for runtime in ("orchestrator", "shell", "nodejs")]
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while (snap := await engine.snapshot(workflow_id)).status != "paused":
+            assert snap.status in ("running", "pausing"), snap.status  # not completed, nothing run
+            assert asyncio.get_running_loop().time() < deadline, "never paused"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)
+        assert (await engine.snapshot(workflow_id)).status == "paused" and await records(engine, workflow_id) == []
+        await engine.resume(workflow_id, 2)
+        status, result = await wait_ended(engine, workflow_id, 60)
+        assert status == "completed" and result["a"] == 21 and result["b"] == 42, result
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)

@@ -734,3 +734,13 @@ def test_an_attempt_the_host_refused_is_not_retried():
     assert len(r.dispatched) == 1 and r.finish.status == "failed"
     again = Rehearsal(d, lambda disp: bad()).run()
     assert len(again.dispatched) == 4  # a failure of the action itself is retried
+
+
+def test_a_pause_before_the_first_step_holds_the_first_tasks_until_resumed():
+    """A pause signal that reached the run with its start ended it `completed`, nothing run."""
+    d = wf(tasks=[t("a", next=[{"do": ["b"]}]), t("b")])
+    c = Conductor(d, {})
+    c.pause_before_start()
+    assert c.start() == [] and c.finished is None and c.task_states()["a"] == "running"
+    dispatched = c.handle(ResumeRequested())
+    assert [type(x).__name__ for x in dispatched] == ["Dispatch"] and dispatched[0].task == "a"

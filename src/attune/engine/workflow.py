@@ -108,6 +108,9 @@ BASELINE_LEVEL = 1
 # `timeout`: its timed_out() transitions are for the action's own time limit. After BASELINE;
 # asked only when it happens.
 LOST_WORKER_FAILS = "attune_lost_worker_fails"
+# A pause that arrives before the run's first step holds its first tasks until resumed; it
+# ended the run as completed with nothing run. After BASELINE; asked only when it happens.
+PAUSE_BEFORE_START = "attune_pause_before_start"
 # A refused attempt (invalid input, a disabled action, over a limit) is not retried by the
 # task's retry policy: the same attempt would be refused again. After BASELINE; asked only when
 # an attempt is refused.
@@ -232,7 +235,10 @@ class AttuneWorkflow:
         if self.inp.carry is not None:
             self._restore(self.inp.carry)
         if self.pause_requested:  # paused before it started: nothing is dispatched
-            self._execute(self.conductor.handle(PauseRequested()))
+            if workflow.patched(PAUSE_BEFORE_START):
+                self.conductor.pause_before_start()
+            else:  # how runs from before replay: the pause ended them (completed, nothing run)
+                self._execute(self.conductor.handle(PauseRequested()))
         resume = self.inp.resume
         if self.inp.carry is None:
             self._execute(self.conductor.resume(Resume(results=resume.results,

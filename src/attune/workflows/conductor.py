@@ -206,6 +206,12 @@ class Conductor:
 
         return self._step(begin)
 
+    def pause_before_start(self) -> None:
+        """Paused before `start`/`resume`: they queue the first tasks without dispatching them,
+        and the run waits for ResumeRequested. (Handling PauseRequested before start found
+        nothing active and finished the run as completed with no task run.)"""
+        self.paused = True
+
     def resume(self, state: Resume) -> list[Command]:
         """Start where a failed run stopped: its succeeded tasks count as run (their results
         and the variables as they were), and the tasks in `state.rerun` start again."""
