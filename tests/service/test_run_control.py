@@ -121,6 +121,31 @@ async def _task_of(api: httpx.AsyncClient, execution_id: int, name: str) -> dict
 
 # ---- inquiries -----------------------------------------------------------------------------------
 
+async def test_an_answer_reaches_the_run_before_the_answer_is_acknowledged(api: httpx.AsyncClient,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer was committed and acknowledged, then told to the run by the mirror's next
+    pass: a cancel sent right after the 200 overtook it (under load: here every delivery is
+    made slow), and the run ended with its core.ask task cancelled while the inquiry read
+    `responded`."""
+    mirror = api.app.state.attune.mirror  # type: ignore[attr-defined]
+    tell = mirror._tell_inquiries_once
+
+    async def slowly(client: Any) -> None:
+        await asyncio.sleep(1)
+        await tell(client)
+    monkeypatch.setattr(mirror, "_tell_inquiries_once", slowly)
+    top = await submit(api, "ctl.approve")
+    inquiry = await pending_inquiry(api)
+    good = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": True}})
+    assert good.status_code == 200
+    cancel = await api.post(f"/executions/{top['id']}/cancel")  # 409 if it ended meanwhile
+    done = await ended(api, top["id"])
+    assert (cancel.status_code, done["status"]) in ((200, "cancelled"), (409, "completed")), (cancel.text, done)
+    ask = (await tasks(api, top["id"]))["ask"][0]
+    assert ask["status"] == "completed" and ask["result"]["response"] == {"approved": True}, ask
+    assert (await api.get(f"/inquiries/{inquiry['id']}")).json()["data"]["status"] == "responded"
+
+
 async def test_core_ask_waits_for_an_answer_that_meets_its_schema(api: httpx.AsyncClient, stack: Any) -> None:
     top = await submit(api, "ctl.approve")
     inquiry = await pending_inquiry(api)

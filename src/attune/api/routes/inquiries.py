@@ -71,7 +71,9 @@ async def get_inquiry(inquiry_id: int = InquiryId, who: Principal = Depends(prin
              responses=error_responses(401, 404, 409))
 async def respond(body: schemas.InquiryResponse, inquiry_id: int = InquiryId,
                   state: AppState = Depends(get_state)):
-    return {"data": await asyncio.to_thread(service.respond, state, inquiry_id, body.response)}
+    answered = await asyncio.to_thread(service.respond, state, inquiry_id, body.response)
+    await state.mirror.deliver_inquiries()  # the run has it before the caller's next request
+    return {"data": answered}
 
 
 @router.post("/{inquiry_id:int}/cancel", response_model=schemas.Item[schemas.Inquiry],
@@ -79,4 +81,6 @@ async def respond(body: schemas.InquiryResponse, inquiry_id: int = InquiryId,
              "fails (its failed() transitions fire). 409 once it is answered, timed out or cancelled.",
              responses=error_responses(401, 404, 409))
 async def cancel(inquiry_id: int = InquiryId, state: AppState = Depends(get_state)):
-    return {"data": await asyncio.to_thread(service.cancel, state, inquiry_id)}
+    withdrawn = await asyncio.to_thread(service.cancel, state, inquiry_id)
+    await state.mirror.deliver_inquiries()
+    return {"data": withdrawn}

@@ -82,6 +82,7 @@ class Mirror:
         # One read of a run at a time: a completion watcher and a pass may reach the same run
         # together, and two writers of the same new rows would collide on their keys.
         self._reading: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._telling = asyncio.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
@@ -145,10 +146,29 @@ class Mirror:
         """Something changed that a pass must see now (e.g. an inquiry was answered)."""
         self._wake.set()
 
+    async def deliver_inquiries(self, timeout: float = 5.0) -> None:
+        """Tell waiting runs their inquiries' state now, before an answer's 200 goes out: a
+        cancel sent right after it then reaches the run after the answer, not before (the run
+        was cancelled with its inquiry recorded as answered). Best effort within `timeout`:
+        what is not told here the outbox tells on a later pass."""
+        try:
+            await asyncio.wait_for(self._deliver_now(), timeout)
+        except Exception as exc:  # noqa: BLE001 - the passes deliver it
+            log.debug("inquiry delivery left to the mirror's passes: %r", exc)
+
+    async def _deliver_now(self) -> None:
+        client = await self._client()
+        await self._tell_inquiries(client)
+
     async def _tell_inquiries(self, client: EngineClient) -> None:
         """Time out what is due, then tell every waiting run the state of its inquiry (the
         outbox of inquiry answers: what is told is noted, so an answer given while the engine
-        was down reaches the run once it is back)."""
+        was down reaches the run once it is back). One teller at a time (a request's and a
+        pass's would tell the same run twice)."""
+        async with self._telling:
+            await self._tell_inquiries_once(client)
+
+    async def _tell_inquiries_once(self, client: EngineClient) -> None:
         try:
             await self._write(apply.expire_inquiries)
             pending = await asyncio.to_thread(apply.deliveries, self.db)
