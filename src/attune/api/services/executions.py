@@ -227,6 +227,13 @@ async def resume(state: AppState, execution_id: int) -> schemas.Execution:
     return await _steer(state, row, "resume", control, ExecutionStatus.RUNNING)
 
 
+async def _ended_as(client: Any, workflow_id: str) -> str:
+    try:
+        return str((await client.status(workflow_id)).status)
+    except Exception:  # noqa: BLE001 - gone from the server too (retention)
+        return "ended"
+
+
 def _workflow_row(state: AppState, execution_id: int, verb: str) -> tuple[schemas.Execution, int]:
     """The execution and the number its next pause or resume gets (RunState.control)."""
     with state.db.session() as s:
@@ -251,8 +258,10 @@ async def _steer(state: AppState, row: schemas.Execution, what: str, control: in
     assert row.workflow_id is not None
     try:
         await (client.pause if what == "pause" else client.resume)(row.workflow_id, control)
-    except WorkflowNotFound:
-        raise ApiError(409, f"execution {row.id} is no longer running") from None
+    except WorkflowNotFound:  # it ended after its record was last written: name how
+        state.mirror.freshen(row.workflow_id)
+        raise ApiError(409, f"execution {row.id} is {await _ended_as(client, row.workflow_id)}, not "
+                            f"{'running' if what == 'pause' else 'paused'}") from None
     except Exception as exc:
         raise ApiError(503, f"could not {what} execution {row.id}: {exc}") from exc
     state.mirror.freshen(row.workflow_id)
