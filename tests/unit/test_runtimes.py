@@ -474,6 +474,26 @@ async def test_node_modules_prepared_once_and_on_node_path(tmp_path):
     assert res.stdout.strip().split(os.pathsep)[0] == str(pack / "node_modules")
 
 
+async def test_a_pack_the_worker_cannot_write_gets_node_modules_of_its_own_or_its_own_used(tmp_path, monkeypatch):
+    """docker-compose mounts packs read-only for the workers: `npm install` in the pack failed
+    (ENOENT/EROFS) for every Node.js pack with a package.json. (The read-only mount is told by
+    os.access here; the real mount was checked by hand with `mount -o remount,ro,bind`.)"""
+    from attune.runtimes import environments
+
+    pack = make_pack(tmp_path, {"package.json": '{"name": "ro", "version": "1.0.0"}\n',
+                                "actions/np.js": "console.log(process.env.NODE_PATH)\n"}, name="ro")
+    monkeypatch.setenv("ATTUNE_ENV_DIR", str(tmp_path / "envs"))
+    real_access = os.access
+    monkeypatch.setattr(environments.os, "access",
+                        lambda path, mode: False if Path(path) == pack and mode == os.W_OK else real_access(path, mode))
+    built = await prepare_environment(str(pack), "nodejs")
+    assert built.built and built.extra_env["NODE_PATH"].startswith(str(tmp_path / "envs" / "node-"))
+    assert not (pack / "node_modules").exists()  # nothing written into the pack
+    assert not (await prepare_environment(str(pack), "nodejs")).built
+    (pack / "node_modules").mkdir()  # installed where the pack was written: used as it is
+    assert (await prepare_environment(str(pack), "nodejs")).extra_env["NODE_PATH"] == str(pack / "node_modules")
+
+
 async def test_broken_package_json_fails_with_npm_stderr(tmp_path):
     pack = make_pack(tmp_path, {"package.json": "{ not json", "actions/x.js": "console.log(1)\n"}, name="broken")
     with pytest.raises(EnvironmentBuildError, match=r"(?s)pack broken: npm install failed.*JSON"):
@@ -646,3 +666,19 @@ async def test_a_nodejs_crash_reads_as_its_error_not_nodes_version(tmp_path, scr
     pack = make_pack(tmp_path, {"actions/crash.js": script + "\n"})
     res = await run_process(request(pack, "crash.js", "nodejs"))
     assert not res.succeeded and res.error == error, res.stderr
+
+
+def test_what_a_requirements_file_includes_is_part_of_its_environments_identity(tmp_path):
+    """`-r base.txt` with base.txt edited (or a local package's setup.py) kept the old
+    virtualenv: only requirements.txt's own text was hashed."""
+    from attune.runtimes.environments import _requirement_inputs
+
+    pack = make_pack(tmp_path, {"requirements.txt": "-r base.txt  # shared pins\n./localpkg\n",
+                                "base.txt": "-c pins.txt\nsix==1.15.0\n", "pins.txt": "six<2\n",
+                                "localpkg/setup.py": "from setuptools import setup\nsetup(name='x', version='1')\n"})
+    before = _requirement_inputs(pack / "requirements.txt")
+    assert b"six==1.15.0\n" in b"".join(before) and b"six<2" in b"".join(before) and b"version='1'" in b"".join(before)
+    (pack / "base.txt").write_text("-c pins.txt\nsix==1.16.0\n")
+    assert _requirement_inputs(pack / "requirements.txt") != before
+    (pack / "base.txt").write_text("-r requirements.txt\n")  # a loop is read once
+    assert len(_requirement_inputs(pack / "requirements.txt")) == 3

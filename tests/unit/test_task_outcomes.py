@@ -23,3 +23,20 @@ def test_a_lost_worker_reads_as_such_not_as_temporals_timeout_name():
                   activity_type="run_action", activity_id="b.1#0", retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
     assert _outcome_of_error(lost, lambda: True).result["error"].endswith(
         "; not run again, after 5 attempts (at most 5 when workers stop or die)")
+
+
+def test_an_attempt_whose_worker_never_reported_says_so_and_fails():
+    """A pack environment that took longer to build than the task's timeout + 60 s ended the
+    task `timeout` with Temporal's bare "activity StartToClose timeout"."""
+    from temporalio.exceptions import ActivityError, RetryState, TimeoutError, TimeoutType
+
+    from attune.engine.workflow import _outcome_of_error
+
+    late = ActivityError("activity StartToClose timeout", scheduled_event_id=5, started_event_id=6,
+                         identity="w", activity_type="run_action", activity_id="b.1#0",
+                         retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
+    late.__cause__ = TimeoutError("activity StartToClose timeout", type=TimeoutType.START_TO_CLOSE,
+                                  last_heartbeat_details=[])
+    outcome = _outcome_of_error(late, lambda: True)
+    assert outcome.status == "failed"
+    assert outcome.result["error"].startswith("the worker did not report the attempt's end within its time limit")

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.engine.recordbook import RecordBook
     from attune.packs.models import LOCAL_MAX_TIMEOUT_SECONDS, Action
     from attune.packs.parameters import apply_defaults, expression_parameters, to_json_schema, validate_parameters
+    from attune.runtimes.environments import BUILD_TIMEOUT_SECONDS
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.secrets import is_sealed, redact
     from attune.settings import runtime_queue
@@ -104,9 +105,9 @@ BASELINE = "attune_baseline_1"
 # marker: two events and a visibility write fewer per run. A later change adds a patch id of its
 # own, as before, until the next level folds it in (BASELINE_LEVEL 2 = level 1 + those ids).
 BASELINE_LEVEL = 1
-# A task whose workers kept dying (heartbeats lost on every attempt) ends `failed`, not
-# `timeout`: its timed_out() transitions are for the action's own time limit. After BASELINE;
-# asked only when it happens.
+# A task whose workers kept dying (heartbeats lost on every attempt) or never reported (the
+# start-to-close backstop) ends `failed`, not `timeout`: its timed_out() transitions are for
+# the action's own time limit. After BASELINE; asked only when it happens.
 LOST_WORKER_FAILS = "attune_lost_worker_fails"
 # A pause that arrives before the run's first step holds its first tasks until resumed; it
 # ended the run as completed with nothing run. After BASELINE; asked only when it happens.
@@ -507,7 +508,9 @@ class AttuneWorkflow:
         options: dict[str, Any] = dict(
             result_type=ProcessResult,
             activity_id=str(dispatch.key),
-            start_to_close_timeout=timedelta(seconds=timeout + 60),
+            # The worker ends the action at `timeout` itself; this backstop also leaves room for
+            # building the pack's environment on first use (pip, npm), which runs before it.
+            start_to_close_timeout=timedelta(seconds=timeout + 60 + (0 if action.local else BUILD_TIMEOUT_SECONDS)),
             retry_policy=INFRA_RETRY,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=_summary(dispatch),
@@ -873,6 +876,14 @@ def _outcome_of_error(exc: BaseException, lost_worker_fails: Callable[[], bool] 
                 message += (f"; not run again, after {INFRA_RETRY.maximum_attempts} attempts (at most "
                             f"{INFRA_RETRY.maximum_attempts} when workers stop or die)")
             if lost_worker_fails():  # not the action's timeout: no timed_out()
+                status = TaskStatus.FAILED
+        elif isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.START_TO_CLOSE:
+            # The worker ends an action at its own timeout: this backstop firing means the
+            # worker neither finished nor reported (a hung environment build, a wedged worker).
+            message = ("the worker did not report the attempt's end within its time limit (the "
+                       "task's timeout, plus 60 s, plus the time a pack's environment build may "
+                       f"take, {BUILD_TIMEOUT_SECONDS} s): it is stuck or lost the server")
+            if lost_worker_fails():
                 status = TaskStatus.FAILED
         return Outcome(status=status, result={"succeeded": False, "error": message})
     # An engine bug: fail this task visibly instead of losing the attempt in a background task.

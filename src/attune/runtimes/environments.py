@@ -108,7 +108,7 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
         extra = python_dependencies(pack)  # pack.yaml meta.python_dependencies join requirements.txt
         if not req.is_file() and not extra:
             return EnvironmentInfo(runner="python", interpreter=base)
-        digest = _digest(b"python", base.encode(), req.read_bytes() if req.is_file() else b"",
+        digest = _digest(b"python", base.encode(), *(_requirement_inputs(req) if req.is_file() else [b""]),
                          *([("\n".join(extra)).encode()] if extra else []))
         venv = env_root() / f"python-{digest[:16]}"
         built = False
@@ -135,12 +135,70 @@ async def prepare_environment(pack_dir: str, runner: str) -> EnvironmentInfo:
         modules = pack / "node_modules"
         built = False
         if not _ready(modules / READY_MARKER, digest):
-            lock = env_root() / "locks" / f"node-{_digest(str(pack.resolve()).encode())[:16]}.lock"
-            built = await asyncio.to_thread(_locked_build, lock, modules / READY_MARKER, digest,
-                                            functools.partial(_build_node_modules, pack, lock_file.is_file()))
+            if not os.access(pack, os.W_OK):  # a read-only mount (the workers' in docker-compose)
+                modules, built = await _read_only_node_modules(pack, modules, digest, lock_file)
+            else:
+                lock = env_root() / "locks" / f"node-{_digest(str(pack.resolve()).encode())[:16]}.lock"
+                built = await asyncio.to_thread(_locked_build, lock, modules / READY_MARKER, digest,
+                                                functools.partial(_build_node_modules, pack, pack,
+                                                                  lock_file.is_file()))
         return EnvironmentInfo(runner="nodejs", interpreter=node, env_dir=str(modules), built=built,
                                extra_env={"NODE_PATH": str(modules)})
     raise ValueError(f"unknown runner {runner!r}")
+
+
+async def _read_only_node_modules(pack: Path, modules: Path, digest: str, lock_file: Path) -> tuple[Path, bool]:
+    """A pack directory the worker cannot write: its own node_modules when it has one (installed
+    where it was written, e.g. on the docker host: used as is), else one built under the
+    environments directory from its package.json, which require() finds through NODE_PATH
+    (an ES module's `import` does not look there: install into the pack for those)."""
+    if modules.is_dir():
+        return modules, False
+    home = env_root() / f"node-{digest[:16]}"
+    if _ready(home / READY_MARKER, digest):
+        return home / "node_modules", False
+    built = await asyncio.to_thread(_locked_build, home.with_suffix(".lock"), home / READY_MARKER, digest,
+                                    functools.partial(_build_node_modules_apart, pack, home, lock_file))
+    return home / "node_modules", built
+
+
+def _build_node_modules_apart(pack: Path, home: Path, lock_file: Path) -> None:
+    if home.exists():
+        shutil.rmtree(home)  # leftovers of an interrupted build
+    home.mkdir(parents=True)
+    shutil.copy2(pack / "package.json", home / "package.json")
+    if lock_file.is_file():
+        shutil.copy2(lock_file, home / "package-lock.json")
+    _build_node_modules(pack, home, lock_file.is_file())
+
+
+_LOCAL_PACKAGE_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _requirement_inputs(req: Path, seen: set[Path] | None = None) -> list[bytes]:
+    """What a requirements file installs from, as bytes to hash: its text, the files it
+    includes (`-r`, `-c`) and the build files of local packages it names (`./pkg`, `-e ./pkg`),
+    so an edit to any of them rebuilds the virtualenv (only requirements.txt's own text did)."""
+    seen = seen if seen is not None else set()
+    req = req.resolve()
+    if req in seen or len(seen) > 50 or not req.is_file():
+        return []
+    seen.add(req)
+    parts = [req.read_bytes()]
+    for line in req.read_text(encoding="utf-8", errors="replace").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] in ("-r", "--requirement", "-c", "--constraint"):
+            parts += _requirement_inputs(req.parent / words[1], seen)
+            continue
+        target = words[-1] if words else ""
+        if target.startswith(("./", "../", "/", "file:")):
+            local = req.parent / target.removeprefix("file:")
+            for name in _LOCAL_PACKAGE_FILES if local.is_dir() else ():
+                if (local / name).is_file():
+                    parts.append((local / name).read_bytes())
+            if local.is_file():  # a wheel or an archive: its size and time stand for it
+                parts.append(f"{local.stat().st_size}:{local.stat().st_mtime_ns}".encode())
+    return parts
 
 
 def _digest(*parts: bytes) -> str:
@@ -179,12 +237,12 @@ def _build_venv(pack: Path, base: str, req: Path | None, venv: Path, extra: list
                                *(["-r", str(req)] if req else []), *extra], cwd=pack)
 
 
-def _build_node_modules(pack: Path, has_lock: bool) -> None:
+def _build_node_modules(pack: Path, where: Path, has_lock: bool) -> None:
     cmd = [_which("npm"), "install", "--no-audit", "--no-fund"]
     if not has_lock:
         cmd.append("--no-package-lock")  # don't write a lock file into the pack
-    _run(pack, "npm install", cmd, cwd=pack)
-    (pack / "node_modules").mkdir(exist_ok=True)  # npm skips it when there are no dependencies
+    _run(pack, "npm install", cmd, cwd=where)
+    (where / "node_modules").mkdir(exist_ok=True)  # npm skips it when there are no dependencies
 
 
 def _run(pack: Path, what: str, cmd: list[str], cwd: Path) -> None:
