@@ -399,3 +399,14 @@ async def test_plain_spawn_fallback_keeps_the_same_guarantees(tmp_path, monkeypa
     env = await run_process(request(pack, "env.py", output_format="json", parameters={"files": []}))
     expected = pwd.getpwnam(ACTION_USER_DEFAULT).pw_uid if ROOT else os.getuid()
     assert env.succeeded and env.data["uid"] == expected and env.data["groups"] == ([] if ROOT else env.data["groups"])
+
+
+def test_an_action_run_as_another_user_gets_no_path_into_the_workers_home():
+    """The worker's PATH went through whole: /root/.pyenv/shims and /root/.cargo/bin (twice),
+    which the action user cannot enter."""
+    from attune.runtimes.isolation import _usable_path
+
+    path = "/root/.cargo/bin:/root/.cargo/bin:/root/.pyenv/shims:/usr/local/bin:/usr/bin:/rootless/bin:/usr/bin"
+    assert _usable_path(path, "/root") == "/usr/local/bin:/usr/bin:/rootless/bin"
+    assert _usable_path("/root/bin", "/root") == os.defpath  # nothing left: the system's default
+    assert _usable_path("/usr/bin:/bin", "/") == "/usr/bin:/bin"  # a worker whose home is /

@@ -80,7 +80,19 @@ def action_environment(documented: dict[str, str], pack_env: dict[str, str],
     env["HOME"] = run_as.home if run_as else _own_home()
     env.update(pack_env)
     env.update(documented)
+    if run_as is not None:
+        env["PATH"] = _usable_path(env["PATH"], _own_home())
     return env
+
+
+@functools.lru_cache(maxsize=32)
+def _usable_path(path: str, worker_home: str) -> str:
+    """PATH for an action run as another user: without the worker's home (root's pyenv shims,
+    ~/.cargo/bin: that user cannot enter it) and without repeats."""
+    home = os.path.normpath(worker_home)
+    kept = [entry for entry in dict.fromkeys(path.split(os.pathsep))
+            if entry and os.path.normpath(entry) != home and not os.path.normpath(entry).startswith(home + os.sep)]
+    return os.pathsep.join(kept) or os.defpath
 
 
 def extra_names() -> tuple[str, ...]:
