@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -178,6 +179,19 @@ async def test_workflow_with_problems_is_422_with_positions(svc_api: httpx.Async
     assert "colour" in detail["message"] and (detail["line"], detail["column"]) == (5, 5)
     error = assert_error(await svc_api.post("/workflows", json={"ref": "svc.bad"}), 422, "validation_error")
     assert_error(await svc_api.get("/workflows/svc.bad"), 404, "not_found")
+
+
+async def test_a_workflows_parameters_as_the_api_answers_them_validate_and_save_back(svc_api: httpx.AsyncClient) -> None:
+    """The builder sends a loaded workflow's parameters as GET answers them, with
+    `required_properties: null`: validate refused that key, so no workflow with parameters
+    could be saved from the builder once loaded."""
+    params = (await svc_api.get("/actions/svc.chain")).json()["data"]["parameters"]
+    assert "required_properties" in params["message"]  # the API's own answer
+    text = CHAIN_YAML + "parameters:\n" + "".join(f"  {name}: {json.dumps(spec)}\n" for name, spec in params.items())
+    checked = (await svc_api.post("/workflows/validate", json={"yaml": text})).json()
+    assert checked == {"valid": True, "errors": []}, checked
+    saved = await svc_api.put("/workflows/svc.chain", json={"yaml": CHAIN_YAML, "parameters": params})
+    assert saved.status_code == 200, saved.text
 
 
 async def test_validate_endpoint_accepts_text_yaml_and_json(svc_api: httpx.AsyncClient) -> None:

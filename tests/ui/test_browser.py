@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -138,6 +139,30 @@ async def test_build_save_run_and_reopen_a_workflow(page: Any, ui_server: UiServ
     await page.get_by_role("tab", name="YAML").click()
     reopened = yaml.safe_load(await page.get_by_test_id("yaml-editor").input_value())
     assert reopened["tasks"][1]["__chart_meta__"] == on_disk["tasks"][1]["__chart_meta__"]
+
+
+async def test_a_workflow_with_parameters_opens_clean_and_saves_again(page: Any, ui_server: UiServer) -> None:
+    """The builder sent the parameters as the API answered them (`required_properties`), which
+    validation refused: every loaded workflow with parameters showed false problems, Save off."""
+    await page.goto(f"{ui_server.url}/workflows/uit.edited/edit")
+    await expect(page.locator(".react-flow__node")).to_have_count(1)
+    await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
+    await page.locator("[data-task='greet']").click()
+    await page.get_by_label("retry count").fill("1")
+    await expect(page.get_by_test_id("save")).to_be_enabled()
+    await page.get_by_test_id("save").click()
+    await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
+    saved = ui_server.packs / "uit" / "actions"
+    for _ in range(50):  # the save lands on disk
+        flow = yaml.safe_load((saved / "workflows" / "edited.workflow.yaml").read_text())
+        if flow["tasks"][0].get("retry"):
+            break
+        await asyncio.sleep(0.1)
+    assert flow["tasks"][0]["retry"] == {"count": 1}
+    action = yaml.safe_load((saved / "edited.yaml").read_text())
+    assert action["parameters"]["who"]["default"] == "world"
+    await page.reload()
+    await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
 
 
 async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server: UiServer) -> None:

@@ -76,7 +76,9 @@ UNSUPPORTED = {"iterate_cache": "this engine has no Data Cache; give the items w
                "when": "on a task (Attune's parser reads it, to skip the task), put the condition "
                        "on the transition that leads to the task instead "
                        "(next: [{when: \"{{ ... }}\", do: [the_task]}])"}
-PARAM_KEYS = (set(ParameterSpec.model_fields) - {"required_properties"}) | JSON_SCHEMA_KEYWORDS
+# Every field the API answers with is accepted back (the builder sends a GET's parameters, with
+# `required_properties: null`, to validate and save; refusing it froze every loaded workflow).
+PARAM_KEYS = set(ParameterSpec.model_fields) | JSON_SCHEMA_KEYWORDS
 PARAM_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 # The JSON Schema object form of `parameters` (spec §1): {type: object, properties, required}.
 OBJECT_FORM_KEYS = {"type", "properties", "required", "additionalProperties", "title",
