@@ -165,6 +165,24 @@ async def test_a_workflow_with_parameters_opens_clean_and_saves_again(page: Any,
     await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
 
 
+async def test_a_number_typed_key_by_key_arrives_as_typed(page: Any, ui_server: UiServer) -> None:
+    """Each keystroke was shown back from the parsed value: `1.` became 1, so typing 1.5 gave
+    15, and `-` became YAML's `[null]`, so -3 gave "[null]3"."""
+    await page.goto(f"{ui_server.url}/workflows/new")
+    await page.get_by_label("Search actions").fill("core.sleep")
+    await page.locator("[data-action='core.sleep']").click()
+    for typed, expected in (("1.5", 1.5), ("-0.25", -0.25)):
+        field = page.locator("#input-seconds")
+        await field.fill("")
+        await field.press_sequentially(typed, delay=40)
+        await expect(field).to_have_value(typed)
+        await page.get_by_role("tab", name="YAML").click()
+        doc = yaml.safe_load(await page.get_by_test_id("yaml-editor").input_value())
+        assert doc["tasks"][0]["input"]["seconds"] == expected, doc
+        await page.get_by_role("tab", name="Graph").click()
+        await page.locator("[data-task='sleep']").click()
+
+
 async def test_run_an_action_from_its_form_including_a_422(page: Any, ui_server: UiServer) -> None:
     await page.goto(f"{ui_server.url}/actions/uit.form")
     form = page.get_by_test_id("run-form")

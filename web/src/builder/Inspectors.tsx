@@ -37,6 +37,18 @@ function Text({ label, value, onChange, placeholder, testId }: { label: string; 
   );
 }
 
+/** A value typed as text and read by its parameter's type (`fieldValue`). The text typed stays
+ * as typed: shown back from the parsed value, `1.` became `1` (so `1.5` came out `15`) and `-`
+ * became `[null]`. It follows the value only when that changes elsewhere (the YAML view). */
+function ValueInput({ id, type, value, placeholder, onChange }: { id: string; type: string; value: unknown; placeholder?: string; onChange: (v: unknown) => void }) {
+  const [text, setText] = useState(() => fieldText(value));
+  useEffect(() => {
+    setText((typed) => (JSON.stringify(fieldValue(type, typed)) === JSON.stringify(value) ? typed : fieldText(value)));
+  }, [type, value]);
+  return <input id={id} value={text} placeholder={placeholder}
+    onChange={(e) => { setText(e.target.value); onChange(fieldValue(type, e.target.value)); }} />;
+}
+
 /** A YAML mapping edited as text; applied when it parses, with the parse problem shown inline. */
 function YamlField({ label, value, onChange, rows = 4 }: { label: string; value: unknown; onChange: (v: unknown) => void; rows?: number }) {
   const [text, setText] = useState(() => (value === undefined ? "" : YAML.stringify(value, { lineWidth: 0 })));
@@ -137,8 +149,8 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
               {spec.enum.map((v) => <option key={String(v)} value={String(v)}>{String(v)}</option>)}
             </select>
           ) : (
-            <input id={`input-${p}`} value={fieldText(input[p])} placeholder={spec.description ?? "value or {{ expression }}"}
-              onChange={(e) => setInput(p, fieldValue(spec.type, e.target.value))} />
+            <ValueInput id={`input-${p}`} type={spec.type} value={input[p]} placeholder={spec.description ?? "value or {{ expression }}"}
+              onChange={(v) => setInput(p, v)} />
           )}
         </div>
       ))}
@@ -294,8 +306,7 @@ export function WorkflowInspector({ doc, label, parameters, problems, onDoc, onL
           </div>
           <div className="row">
             <div className="field"><label htmlFor={`pd-${i}`}>default</label>
-              <input id={`pd-${i}`} value={fieldText(spec.default)} onChange={(e) => {
-                const v = fieldValue(spec.type, e.target.value);
+              <ValueInput id={`pd-${i}`} type={spec.type} value={spec.default} onChange={(v) => {
                 const out = { ...spec, default: v };
                 if (v === undefined) delete out.default;
                 setParam(n, n, out);

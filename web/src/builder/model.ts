@@ -212,6 +212,8 @@ export function validationText(text: string, doc: Doc | undefined, params: Recor
 export function fieldValue(type: string, text: string): unknown {
   if (text === "") return undefined;
   if (type === "string" || /\{\{.*\}\}/.test(text)) return text;
+  // A number being typed: "-" alone is YAML's list of one null, not the start of -1.
+  if ((type === "integer" || type === "number") && /^[-+]?\.?$/.test(text)) return text;
   try {
     return YAML.parse(text);
   } catch {
