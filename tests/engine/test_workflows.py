@@ -102,6 +102,15 @@ async def test_timeout_takes_timed_out_branch_and_kills_process(engine):
     assert duration < 10
 
 
+async def test_a_tasks_timeout_bounds_its_nested_run_which_then_timed_out(engine):
+    """Spec §2: on a nested workflow the timeout bounds the whole nested run, and the task ends
+    `timeout` (a change to the activities' timeout message once took it for a lost worker)."""
+    r = await run(engine, "qa.nested_timeout")
+    assert r.status == "completed", r.result
+    assert r.tasks("kid")[0].status == "timeout", r.tasks("kid")[0].result
+    assert r.tasks("on_timeout") and not r.tasks("on_failed")
+
+
 async def test_custom_conditions_several_transitions_fire(engine):
     r = await run(engine, "qa.conditions", {"n": 5})
     ran = {x.task_name for x in r.records}

@@ -145,10 +145,16 @@ async def test_a_workflow_with_parameters_opens_clean_and_saves_again(page: Any,
     """The builder sent the parameters as the API answered them (`required_properties`), which
     validation refused: every loaded workflow with parameters showed false problems, Save off."""
     await page.goto(f"{ui_server.url}/workflows/uit.edited/edit")
-    await expect(page.locator(".react-flow__node")).to_have_count(1)
+    await expect(page.locator(".react-flow__node")).to_have_count(2)
     await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
     await page.locator("[data-task='greet']").click()
     await page.get_by_label("retry count").fill("1")
+    # A graph edit rewrote the whole file: its comments went, `[{do: [bye]}]` became block lists.
+    await page.get_by_role("tab", name="YAML").click()
+    text = await page.get_by_test_id("yaml-editor").input_value()
+    assert "# Kept through graph edits" in text and "# flow style stays too" in text, text
+    assert "next: [{do: [bye]}]" in text and "retry:" in text, text
+    await page.get_by_role("tab", name="Graph").click()
     await expect(page.get_by_test_id("save")).to_be_enabled()
     await page.get_by_test_id("save").click()
     await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
@@ -159,6 +165,7 @@ async def test_a_workflow_with_parameters_opens_clean_and_saves_again(page: Any,
             break
         await asyncio.sleep(0.1)
     assert flow["tasks"][0]["retry"] == {"count": 1}
+    assert "# Kept through graph edits" in (saved / "workflows" / "edited.workflow.yaml").read_text()
     action = yaml.safe_load((saved / "edited.yaml").read_text())
     assert action["parameters"]["who"]["default"] == "world"
     await page.reload()

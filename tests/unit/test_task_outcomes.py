@@ -40,3 +40,18 @@ def test_an_attempt_whose_worker_never_reported_says_so_and_fails():
     outcome = _outcome_of_error(late, lambda: True)
     assert outcome.status == "failed"
     assert outcome.result["error"].startswith("the worker did not report the attempt's end within its time limit")
+
+
+def test_a_nested_run_that_ran_past_its_tasks_timeout_timed_out():
+    """A child workflow's own time limit is the task's `timeout` (spec §2): timed_out() fires.
+    (The activities' backstop message took it for a worker that never reported.)"""
+    from temporalio.exceptions import ChildWorkflowError, RetryState, TimeoutError, TimeoutType
+
+    from attune.engine.workflow import _outcome_of_error
+
+    child = ChildWorkflowError("Child Workflow execution timed out", namespace="default", workflow_id="w/kid",
+                               run_id="r", workflow_type="AttuneWorkflow", initiated_event_id=5,
+                               started_event_id=6, retry_state=RetryState.TIMEOUT)
+    child.__cause__ = TimeoutError("workflow timed out", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[])
+    outcome = _outcome_of_error(child, lambda: True)
+    assert outcome.status == "timed_out" and "did not report" not in outcome.result["error"]

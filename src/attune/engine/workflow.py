@@ -877,12 +877,14 @@ def _outcome_of_error(exc: BaseException, lost_worker_fails: Callable[[], bool] 
                             f"{INFRA_RETRY.maximum_attempts} when workers stop or die)")
             if lost_worker_fails():  # not the action's timeout: no timed_out()
                 status = TaskStatus.FAILED
-        elif isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.START_TO_CLOSE:
+        elif (isinstance(exc, ActivityError) and isinstance(cause, TemporalTimeoutError)
+              and cause.type == TimeoutType.START_TO_CLOSE):  # a nested run's timeout is its own
             # The worker ends an action at its own timeout: this backstop firing means the
             # worker neither finished nor reported (a hung environment build, a wedged worker).
             message = ("the worker did not report the attempt's end within its time limit (the "
-                       "task's timeout, plus 60 s, plus the time a pack's environment build may "
-                       f"take, {BUILD_TIMEOUT_SECONDS} s): it is stuck or lost the server")
+                       "task's timeout plus 60 s, and on a runtime worker the time a pack's "
+                       f"environment build may take, {BUILD_TIMEOUT_SECONDS} s): it is stuck or "
+                       "lost the server")
             if lost_worker_fails():
                 status = TaskStatus.FAILED
         return Outcome(status=status, result={"succeeded": False, "error": message})

@@ -25,6 +25,77 @@ export function toYaml(doc: Doc): string {
   return YAML.stringify(doc, { lineWidth: 0 });
 }
 
+/** The YAML text after an edit made in the graph or the panels: the previous text with only what
+ * changed rewritten, so its comments, key order and flow style (`do: [b]`) stay as written.
+ * Falls back to writing the whole file when the previous text does not parse. */
+export function patchYaml(previous: string, before: Doc, after: Doc): string {
+  const document = YAML.parseDocument(previous);
+  if (document.errors.length || !isMap(document.contents)) return toYaml(after);
+  patchNode(document, [], before, after);
+  return document.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+type Path = (string | number)[];
+
+function patchNode(document: YAML.Document, path: Path, before: unknown, after: unknown): void {
+  if (sameData(before, after)) return;
+  if (isRecord(before) && isRecord(after)) {
+    for (const key of Object.keys(before)) if (!(key in after)) document.deleteIn([...path, key]);
+    for (const [key, value] of Object.entries(after)) {
+      if (value === undefined) continue;
+      if (key in before) patchNode(document, [...path, key], before[key], value);
+      else document.setIn([...path, key], document.createNode(value));
+    }
+    return;
+  }
+  if (Array.isArray(before) && Array.isArray(after) && isSeq(document.getIn(path, true))) {
+    patchList(document, path, before, after);
+    return;
+  }
+  document.setIn(path, document.createNode(after));
+}
+
+/** A list changed. Items with a `name` (tasks) are matched by it: what went is deleted, what came
+ * is inserted where it stands, the rest patched in place (a reorder writes the list anew). Other
+ * lists are patched item by item when their length stayed, else written anew. */
+function patchList(document: YAML.Document, path: Path, before: unknown[], after: unknown[]): void {
+  const nameOf = (item: unknown) => (isRecord(item) && typeof item.name === "string" ? item.name : undefined);
+  const named = [...before, ...after].every((item) => nameOf(item) !== undefined);
+  if (!named) {
+    if (before.length === after.length) after.forEach((item, i) => patchNode(document, [...path, i], before[i], item));
+    else document.setIn(path, document.createNode(after));
+    return;
+  }
+  const afterNames = after.map(nameOf);
+  const surviving = before.filter((item) => afterNames.includes(nameOf(item)));
+  const order = (list: unknown[]) => list.map(nameOf).filter((n) => surviving.some((s) => nameOf(s) === n)).join("\n");
+  if (order(surviving) !== order(after)) {
+    document.setIn(path, document.createNode(after));
+    return;
+  }
+  for (let i = before.length - 1; i >= 0; i--) {
+    if (!afterNames.includes(nameOf(before[i]))) document.deleteIn([...path, i]);
+  }
+  const seq = document.getIn(path, true) as YAML.YAMLSeq;
+  let next = 0;  // the next surviving item not yet met
+  after.forEach((item, i) => {
+    if (next < surviving.length && nameOf(surviving[next]) === nameOf(item)) {
+      patchNode(document, [...path, i], surviving[next], item);
+      next += 1;
+    } else {
+      seq.items.splice(i, 0, document.createNode(item) as (typeof seq.items)[number]);
+    }
+  });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return !!value && typeof value === "object" && !Array.isArray(value);
+}
+
+function sameData(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 export interface ParseOutcome { doc?: Doc; error?: { line: number; column: number; message: string } }
 
 export function fromYaml(text: string): ParseOutcome {

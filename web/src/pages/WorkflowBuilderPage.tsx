@@ -17,7 +17,7 @@ import { TaskInspector, WorkflowInspector } from "../builder/Inspectors";
 import { YamlView } from "../builder/YamlView";
 import {
   addTask, CHART, connect, docFromDefinition, emptyDoc, fromYaml, positionsOf, removeTask, renameTask,
-  taskLines, tasksOf, toYaml, updateTask, usesLegacyForms, validationText, type Doc, type ParseOutcome,
+  patchYaml, taskLines, tasksOf, toYaml, updateTask, usesLegacyForms, validationText, type Doc, type ParseOutcome,
 } from "../builder/model";
 
 const NAME_RE = /^[A-Za-z0-9_-]+$/;
@@ -94,7 +94,8 @@ export function WorkflowBuilderPage() {
   }, [editRef]);
 
   const setDoc = (doc: Doc) => {
-    setState({ doc, text: toYaml(doc) });
+    // Only what changed is rewritten: the file's comments and style survive a graph edit.
+    setState((s) => ({ doc, text: s.parseError ? toYaml(doc) : patchYaml(s.text, s.doc, doc) }));
     setDirty(true);
   };
   const setText = (text: string) => {
