@@ -717,6 +717,29 @@ def test_resume_keeps_a_join_waiting_for_a_kept_branch_satisfied():
     assert then.task == "c"
 
 
+def test_resume_inside_a_loop_feeds_the_loops_join_again():
+    """start -> a, b -> j (join: all) -> back to a, b while i < 3. b failed in the second
+    iteration; the re-run ran b alone and then nothing: j had run (in iteration one), so the
+    kept a's arrival was never given to it, and the run completed with 2 of 3 iterations."""
+    loop = {"when": "{{ i < 3 }}", "do": ["a", "b"]}
+    d = wf(vars={"i": 0}, tasks=[t("start", next=[{"do": ["a", "b"]}]), t("a", next=[{"do": ["j"]}]),
+                                 t("b", next=[{"do": ["j"]}]),
+                                 t("j", join="all", next=[{"publish": [("i", "{{ i + 1 }}")]}, loop])])
+    done = {"succeeded": True, "exit_code": 0}
+    c = Conductor(d)
+    pending = c.resume(Resume(results={"start": done, "a": done, "j": done}, variables={"i": 1}, rerun=["b"]))
+    order = []
+    while pending:
+        d_ = pending.pop(0)
+        order.append(d_.task)
+        pending += [x for x in c.handle(AttemptEnded(d_.key, ok())) if isinstance(x, Dispatch)]
+    assert order == ["b", "j", "a", "b", "j"] and c.variables["i"] == 3, order
+    assert c.finished.status == "completed"
+    legacy = Conductor(d, semantics=LEGACY)  # how re-runs from before replay
+    b, = legacy.resume(Resume(results={"start": done, "a": done, "j": done}, variables={"i": 1}, rerun=["b"]))
+    assert legacy.handle(AttemptEnded(b.key, ok()))[-1].status == "completed"
+
+
 def test_an_input_that_cannot_render_names_the_field_inside_the_input():
     """'task t input: cannot evaluate ...' left the user to find which of its fields."""
     d = wf(tasks=[t("t", input={"v": {"x": ["ok", "{{ 1 < 'a' }}"]}})])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -112,6 +113,10 @@ LOST_WORKER_FAILS = "attune_lost_worker_fails"
 # A pause that arrives before the run's first step holds its first tasks until resumed; it
 # ended the run as completed with nothing run. After BASELINE; asked only when it happens.
 PAUSE_BEFORE_START = "attune_pause_before_start"
+# A re-run from failed tasks inside a loop feeds the loop's join the kept tasks' arrivals (it
+# had run in an earlier iteration, so it never ran again and the loop ended early). After
+# BASELINE; asked only when such a re-run starts.
+RERUN_LOOP_JOINS = "attune_rerun_loop_joins"
 # A refused attempt (invalid input, a disabled action, over a limit) is not retried by the
 # task's retry policy: the same attempt would be refused again. After BASELINE; asked only when
 # an attempt is refused.
@@ -827,9 +832,10 @@ def _timeout(dispatch: Dispatch, action: Action) -> float:
 
 
 def _semantics(baseline: bool) -> Semantics:
+    loop_joins = functools.partial(workflow.patched, RERUN_LOOP_JOINS)  # asked only when it matters
     if baseline:
-        return Semantics()
-    semantics = Semantics() if workflow.patched(SEMANTICS_2) else LEGACY
+        return Semantics(rerun_loop_joins=loop_joins)
+    semantics = Semantics(rerun_loop_joins=loop_joins) if workflow.patched(SEMANTICS_2) else LEGACY
     forms = workflow.patched(ATTUNE_FORMS)
     return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms)
 

@@ -73,9 +73,14 @@ class Semantics:
     null_parameters: bool = True
     # `wait_for: {inquiry}` waits for the inquiry (spec §9); before, such a run failed clearly.
     inquiries: bool = True
+    # A re-run from failed tasks feeds a loop's join the kept tasks' arrivals even though the
+    # join ran in an earlier iteration (it ran no further). A callable is asked only when that
+    # case comes up (the host's patch check, so re-runs from before replay as they were).
+    rerun_loop_joins: bool | Callable[[], bool] = True
 
 
 LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False,
+                   rerun_loop_joins=False,
                    refuse_disabled=False, bounded_nesting=False, self_loop_starts=False,
                    null_parameters=False, inquiries=False)
 
@@ -228,12 +233,24 @@ class Conductor:
                 self.iterations[name] = 1
                 self.task_results[name] = visible_result(result)
                 kept.append(run)
-            self._seed_joins(kept)
+            self._seed_joins(kept, state.rerun)
             for name in state.rerun:
                 if name in self.runs:
                     self._activate(name, source=None)
+                    self._descend_from_feeders(name, kept)
 
         return self._step(begin)
+
+    def _descend_from_feeders(self, name: str, kept: list[Run]) -> None:
+        """A re-run task inside a loop comes after the kept runs of the tasks that lead to it
+        (as its failed run did), so what it leads to that already ran in the loop runs again
+        rather than counting as a sibling branch's arrival (spec §3 loops)."""
+        runs = self.runs[name]
+        feeders = tuple(run for run in kept
+                        if any(name in tr.do for tr in self.definition.task(run.task).next))
+        looped = any(self.runs[target] for tr in self.definition.task(name).next for target in tr.do)
+        if runs and feeders and looped and self._rerun_loop_joins():
+            runs[-1].parents = feeders
 
     def handle(self, event: Event) -> list[Command]:
         """One event from the host; returns what to do next."""
@@ -452,16 +469,24 @@ class Conductor:
             if run.units and run.status == TaskStatus.RUNNING:
                 self._fill(run)
 
-    def _seed_joins(self, kept: list[Run]) -> None:
+    def _seed_joins(self, kept: list[Run], rerun: list[str]) -> None:
         """A re-run keeps its succeeded tasks without running them again, but a join after them
-        still needs their arrival: replay their transitions into joins of tasks not kept."""
+        still needs their arrival: replay their transitions into joins of tasks not kept, and
+        into joins the re-run tasks lead to (in a loop such a join already ran, in an earlier
+        iteration, and waits again for this one's arrivals)."""
+        fed = {target for name in rerun if name in self.runs
+               for transition in self.definition.task(name).next for target in transition.do}
         for run in kept:
             for number, transition in enumerate(self.definition.task(run.task).next):
-                joins = [t for t in transition.do if self.iterations[t] == 0 and
-                         self.graph.join_threshold(self.definition, t) is not None]
+                joins = [t for t in transition.do if self.graph.join_threshold(self.definition, t) is not None
+                         and (self.iterations[t] == 0 or (t in fed and self._rerun_loop_joins()))]
                 if joins and self._fires(run, number, transition, set()):
                     for target in joins:
                         self.barriers.setdefault(target, {})[run.task] = run
+
+    def _rerun_loop_joins(self) -> bool:
+        feeds = self.semantics.rerun_loop_joins
+        return feeds() if callable(feeds) else feeds
 
     def _item_units(self, items: list[Any]) -> list[Unit]:
         return [Unit(index=i, item=item) for i, item in enumerate(items)]
