@@ -113,6 +113,22 @@ def test_a_nested_workflow_gets_its_own_workflow_row_and_is_read_next(db: Databa
     assert not nested.top_level and nested.execution_id == rows(db, target.execution_id)[0].id
 
 
+def test_a_nested_run_cancelled_before_it_existed_is_looked_for_a_while_before_its_records_close(
+        db: Database) -> None:
+    """Cancelled while its start was on its way, a child may still start, and its first task's
+    record is claimed `running`: its workflow row was closed at the first "not found", so the
+    child was never read again and that record stayed `running` for good."""
+    target = submitted(db)
+    child = f"{WF}/each.1[3]#0"
+    apply.apply_snapshot(db, target, snapshot(record("each", "cancelled", seq=1, child_workflow_id=child,
+                                                     ended_at=datetime.now(UTC))))
+    nested = next(t for t in apply.targets(db)[0] if t.workflow_id == child)
+    apply.close_nested_if_ended(db, nested)  # not found on the server just after
+    assert any(t.workflow_id == child for t in apply.targets(db)[0])  # still looked for
+    apply.close_nested_if_ended(db, nested, now=datetime.now(UTC) + apply.NESTED_MAY_START_FOR)
+    assert not any(t.workflow_id == child for t in apply.targets(db)[0])  # it never came
+
+
 def test_a_paused_top_level_run_reads_pausing_while_a_nested_run_still_runs_a_task(db: Database) -> None:
     """The top-level run reports `paused` once none of its own processes runs; its nested run
     pauses itself, and until it has (its own task ended), the tree is `pausing`."""

@@ -340,12 +340,22 @@ def finish_from_status(db: Database, target: Target, status: ExecutionStatus,
     return [target.execution_id]
 
 
-def close_nested_if_ended(db: Database, target: Target) -> list[int]:
-    """A nested run the server does not know (yet): once its own row has ended, stop reading it."""
+# A nested run whose task the parent saw end before the run itself existed (cancelled while its
+# start was on its way) may still start on the server, run its first tasks and close: it is
+# looked for this long after its row ended before its records count as complete.
+NESTED_MAY_START_FOR = timedelta(seconds=30)
+
+
+def close_nested_if_ended(db: Database, target: Target, now: datetime | None = None) -> list[int]:
+    """A nested run the server does not know (yet): once its own row has ended, and it has not
+    appeared for NESTED_MAY_START_FOR since, stop reading it. (Stopping at once left the task
+    records of a child that started just after its cancel `running` for good.)"""
+    now = now or utcnow()
     with db.session() as s:
         row = s.get(ExecutionRow, target.execution_id)
         wf = s.get(WorkflowExecutionRow, target.wf_row_id)
-        if row is not None and wf is not None and row.status in TERMINAL:
+        if row is not None and wf is not None and row.status in TERMINAL and (
+                row.ended_at is None or utc(row.ended_at) + NESTED_MAY_START_FOR <= now):
             wf.status = row.status
     return []  # only the workflow-execution row changed
 
