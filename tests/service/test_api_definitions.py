@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import httpx
@@ -260,6 +261,7 @@ async def test_an_action_created_through_the_api_survives_registering_its_pack_a
     assert created.status_code == 201, created.text
     written = svc_pack / "actions" / "hello.yaml"
     assert "entry_point: echo.sh" in written.read_text() and "runner_type: bash" in written.read_text()
+    assert written.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not mkstemp's 0600: others read packs
     again = await svc_api.post("/packs/register", json={"path": str(svc_pack)})
     assert again.status_code == 200 and "svc.hello" in again.json()["data"]["actions"]
     kept = (await svc_api.get("/actions/svc.hello")).json()["data"]
@@ -376,3 +378,9 @@ async def test_text_no_database_stores_is_refused_on_every_route(api: httpx.Asyn
                            headers={"content-type": "application/json"})
     assert emoji.status_code == 201, emoji.text  # a surrogate pair is a character
     assert (await api.get("/packs")).status_code == 200
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

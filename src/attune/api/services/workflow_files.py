@@ -184,6 +184,17 @@ def _inside(root: Path, path: Path, field: str) -> Path:
     return resolved
 
 
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def _atomic_write(path: Path, text: str) -> None:
     tmp: str | None = None
     try:
@@ -191,6 +202,10 @@ def _atomic_write(path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+        # mkstemp's file is 0600: a pack file must stay readable by whoever reads the pack (the
+        # action user, a worker under another account). The file's own mode if it had one, else
+        # what a new file gets here.
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
         if tmp is not None:
