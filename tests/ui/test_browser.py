@@ -308,6 +308,17 @@ async def test_execution_page_shows_items_retries_and_nested_workflows(page: Any
     await shot(page, "execution-nested")
 
 
+async def test_a_task_waiting_for_its_retry_reads_retrying_not_failed(page: Any, ui_server: UiServer) -> None:
+    """During a retry's delay the table said `failed` (its last attempt's status) while the
+    graph said running."""
+    started = await ui_server.http.post("/executions/execute", json={"action_ref": "uit.retry_wait"})
+    await page.goto(f"{ui_server.url}/executions/{started.json()['data']['id']}")
+    group = page.get_by_test_id("task-table").locator("[data-task-group='oops'] .badge")
+    await expect(group).to_have_text("retrying", timeout=20_000)
+    await expect(page.locator("h1 .badge")).to_have_text("failed", timeout=30_000)
+    await expect(group).to_have_text("failed")
+
+
 async def test_a_failed_tasks_long_error_is_shown_and_wraps(page: Any, ui_server: UiServer) -> None:
     """The workflow view leaves out results over 8 KB: the task panel reads the task whole, so
     a failed task's stderr and error show; a long unbroken line wraps inside the page."""

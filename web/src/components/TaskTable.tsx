@@ -34,6 +34,14 @@ export function groupStatus(rows: Execution[]): string {
   return [...rows].sort((a, b) => runOrder(b, a))[0]?.status ?? "pending";
 }
 
+/** Its last attempt failed, yet the workflow still runs the task: a retry is due (its `delay`).
+ * The failed attempt's own status read as if the task had failed. */
+function retrying(attempts: Execution[], stillRunning: boolean | undefined): boolean {
+  const status = groupStatus(attempts);
+  return !!stillRunning && TERMINAL.has(status) && status !== "completed"
+    && !attempts.some((a) => a.workflow_task?.task_index != null);
+}
+
 /** For with_items: the last attempt of every item. */
 function latestAttempts(rows: Execution[]): Execution[] {
   const byItem = new Map<number, Execution>();
@@ -89,7 +97,7 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
                     : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
                 </span>}
               </td>
-              <td><StatusBadge status={groupStatus(attempts)} /></td>
+              <td><StatusBadge status={retrying(attempts, running?.has(name)) ? "retrying" : groupStatus(attempts)} /></td>
               <td className="ref">{attempts[0].action_ref}</td>
               <td colSpan={2} />
             </tr>,
