@@ -33,9 +33,16 @@ export function ExecutionsPage() {
   }, { replace: typing });
   const lastPage = (last: number) => update({ page: last > 1 ? String(last) : null });
   useEffect(() => {
-    if (settledAction !== action) update({ action: settledAction.trim() || null }, true);
+    // The first keystrokes of a filter make a step of their own (Back returns to the list
+    // without it); what follows while typing replaces that step.
+    if (settledAction !== action) update({ action: settledAction.trim() || null }, urlNow().has("action"));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [settledAction]);
+  useEffect(() => {
+    // Back and Forward change the URL under the field: it shows the URL's filter, not the last typed.
+    if (action !== settledAction.trim()) setActionText(action);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [action]);
 
   const list = useLoad(
     () => api<Page<Execution>>("/executions", {
