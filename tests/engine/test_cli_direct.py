@@ -73,6 +73,11 @@ async def test_validate_clean_and_broken():
     assert code == 0, out
     code, out, _ = await attune("validate", "/nonexistent/path")
     assert code == 2
+    # Where no installed packs are found, it says what it could not check instead of a bare "ok".
+    code, out, err = await attune("validate", str(TEST_PACKS / "qa"), "--packs", "/nonexistent")
+    assert code == 2 and "--packs /nonexistent: no such directory" in err
+    code, out, err = await attune("validate", str(TEST_PACKS / "qa"), env={"ATTUNE_PACKS_DIR": "/nonexistent"})
+    assert "note: no installed packs at /nonexistent: actions of other packs (core.*) are not checked" in err
 
 
 async def test_queue_prefix_covers_the_orchestrator_queue_too(temporal_stack):

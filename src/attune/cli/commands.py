@@ -184,6 +184,9 @@ def validate(
     installed = packs or Settings.load().packs_dir
     if packs and not Path(packs).is_dir():
         fail_usage(f"--packs {packs}: no such directory")
+    if not Path(installed).is_dir():  # said, not silently "ok" for what could not be checked
+        err.print(f"note: no installed packs at {installed}: actions of other packs (core.*) are not "
+                  "checked; give --packs or ATTUNE_PACKS_DIR", highlight=False)
     problems = validate_path(path, *installed_packs(installed))
     for problem in problems:
         typer.echo(str(problem))
