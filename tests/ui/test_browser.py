@@ -168,6 +168,8 @@ async def test_a_workflow_with_parameters_opens_clean_and_saves_again(page: Any,
     assert "# Kept through graph edits" in (saved / "workflows" / "edited.workflow.yaml").read_text()
     action = yaml.safe_load((saved / "edited.yaml").read_text())
     assert action["parameters"]["who"]["default"] == "world"
+    # The action's description stays its own (the workflow file's replaced it).
+    assert action["description"] == "A workflow with parameters, opened and saved again in the builder"
     await page.reload()
     await expect(page.get_by_test_id("problems")).to_contain_text("No problems")
 

@@ -47,6 +47,9 @@ export function WorkflowBuilderPage() {
   const pack = packChoice || (isEditing ? "" : packs.data?.find((p) => p.path)?.ref ?? packs.data?.[0]?.ref ?? "");
   const [name, setName] = useState("");
   const [label, setLabel] = useState("");
+  // The action's own description (its YAML's), kept on save: the workflow file's `description`
+  // is the file's, and sending it replaced the action's.
+  const [actionDescription, setActionDescription] = useState<string | null>(null);
   const [parameters, setParameters] = useState<Record<string, ParameterSpec>>({});
   const [state, setState] = useState<State>(() => ({ doc: emptyDoc(), text: toYaml(emptyDoc()) }));
   const [loaded, setLoaded] = useState(!isEditing);
@@ -84,6 +87,7 @@ export function WorkflowBuilderPage() {
         setPack(wf.pack_ref);
         setName(wf.ref.slice(wf.pack_ref.length + 1));
         setLabel(wf.label ?? "");
+        setActionDescription(wf.description);
         setParameters(wf.parameters);
         setState({ doc, text });
         setLoaded(true);
@@ -144,7 +148,7 @@ export function WorkflowBuilderPage() {
   const save = async () => {
     setSaving(true);
     setSaveError(undefined);
-    const body = { ref, pack_ref: pack, label: label || undefined, description: state.doc.description || undefined, parameters, yaml: state.text };
+    const body = { ref, pack_ref: pack, label: label || undefined, description: actionDescription ?? (state.doc.description || undefined), parameters, yaml: state.text };
     try {
       if (isEditing) await put(`/workflows/${editRef}`, body);
       else await post("/workflows", body);
