@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -108,39 +108,95 @@ def api_error(resp: httpx.Response) -> ApiError:
     return ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
 
 
-def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]]) -> Table | Text:
-    """The run's task attempts under its status; a plain action (no tasks) is its status line."""
+def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
+                   kept: Sequence[dict[str, Any]] = (),
+                   asking: Sequence[dict[str, Any]] = ()) -> Table | Text | Group:
+    """The run's task attempts under its status (a re-run's kept tasks first, then what it ran)
+    and the inquiries it waits for; a plain action with neither is its status line."""
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
-    if not tasks:
-        return Text(title)
+    lines = [Text(_asking_line(q), style="yellow") for q in asking]
+    if not tasks and not kept:
+        return Group(Text(title), *lines) if lines else Text(title)
     table = Table("task", "action", "item", "attempt", "status", title=Text(title))
+    for task in sorted(kept, key=_started_order):
+        wt = task.get("workflow_task") or {}
+        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]), _item(wt), "",
+                      Text(f"kept from #{task.get('parent', '?')}", style="dim"))
     for task in sorted(tasks, key=_started_order):  # ids are reserved in blocks: not run order
         wt = task.get("workflow_task") or {}
-        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]),
-                      "" if wt.get("task_index") is None else str(wt["task_index"]),
+        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]), _item(wt),
                       str(wt.get("retry_count", 0) + 1), styled(task["status"]))
-    return table
+    return Group(table, *lines) if lines else table
+
+
+def _item(wt: dict[str, Any]) -> str:
+    return "" if wt.get("task_index") is None else str(wt["task_index"])
+
+
+def _asking_line(inquiry: dict[str, Any]) -> str:
+    """A pending inquiry the run waits for, and how to answer it from here."""
+    fields = " ".join(f"{name}=…" for name in (inquiry.get("response_schema") or {}))
+    prompt = f" “{inquiry['prompt']}”" if inquiry.get("prompt") else ""
+    return (f"waiting for inquiry {inquiry['id']}{prompt}: "
+            f"attune inquiry respond {inquiry['id']}{' ' + fields if fields else ''}")
+
+
+class _Watch:
+    """What following a run reads besides its tasks: the tasks a re-run kept (once) and the
+    inquiries it waits for (at most every ASK_EVERY s: a person answers in seconds, not ms)."""
+
+    ASK_EVERY = 2.0
+
+    def __init__(self, api: Api, execution: dict[str, Any]) -> None:
+        self.api, self.id = api, execution["id"]
+        self.kept = self._kept() if execution.get("rerun_of") else []
+        self.asking: list[dict[str, Any]] = []
+        self._asked_at = float("-inf")
+
+    def _kept(self) -> list[dict[str, Any]]:
+        try:
+            return list(self.api.read(f"/executions/{self.id}/workflow")["data"].get("kept_tasks") or [])
+        except ApiError:  # a plain action re-run: nothing kept
+            return []
+
+    def inquiries(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
+        if execution["status"] in TERMINAL:
+            return []
+        now = time.monotonic()
+        if now - self._asked_at >= self.ASK_EVERY:
+            self._asked_at = now
+            body = self.api.read("/inquiries", params={"execution": self.id, "status": "pending",
+                                                       "per_page": 5})
+            self.asking = sorted(body["items"], key=lambda q: q["id"])
+        return self.asking
 
 
 def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
     """In a terminal, redraw the task table until the execution ends; elsewhere (a CI job's log,
     a pipe), print a line each time a task attempt changes state. Returns the final record."""
+    watch = _Watch(api, execution)
     if not console.is_terminal:
-        return _follow_in_lines(api, execution, console, interval)
+        return _follow_in_lines(api, watch, execution, console, interval)
     with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
             tasks = api.children(execution["id"])
-            live.update(progress_table(execution, tasks))
+            live.update(progress_table(execution, tasks, kept=watch.kept,
+                                       asking=watch.inquiries(execution)))
             if execution["status"] in TERMINAL:
                 return execution
             execution = api.execution(execution["id"], wait=interval)  # returns at the end
 
 
-def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, interval: float) -> dict:
+def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console: Console,
+                     interval: float) -> dict:
     seen: dict[int, str] = {}
+    asked: set[int] = set()
     detail = None
+    for task in sorted(watch.kept, key=_started_order):
+        console.print(Text(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
+                           f"{task.get('parent', '?')} (not run again)", style="dim"))
     while True:
         if execution.get("status_detail") != detail:  # e.g. stuck: its workflow task keeps failing
             detail = execution.get("status_detail")
@@ -151,6 +207,10 @@ def _follow_in_lines(api: Api, execution: dict[str, Any], console: Console, inte
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}): ",
                                             styled(task["status"])))
+        for inquiry in watch.inquiries(execution):
+            if inquiry["id"] not in asked:
+                asked.add(inquiry["id"])
+                console.print(Text(_asking_line(inquiry), style="yellow"))
         if execution["status"] in TERMINAL:
             return execution
         execution = api.execution(execution["id"], wait=interval)
@@ -246,11 +306,13 @@ def get_execution(settings: Settings, execution_id: str, output: str, console: C
         return report_api_error(err, exc)
     if not dump(console, execution, output):
         print_table(console, execution, ["id", "action_ref", "status", "parent", "started_at",
-                                         "updated"])
+                                         "ended_at", "updated"])
         if execution.get("status_detail"):
             console.print(Text(execution["status_detail"], style="yellow"))
         show_result(console, execution, "table")
-    return 0
+    # As `run` and `tail`: 1 for an execution that ended failed, timeout or cancelled (a script
+    # checking one with `get` need not parse its output); 0 while it has not ended.
+    return exit_code(execution["status"]) if execution["status"] in TERMINAL else 0
 
 
 def list_executions(settings: Settings, filters: dict[str, Any], output: str, console: Console,

@@ -62,14 +62,19 @@ def show_result(console: Console, execution: dict[str, Any], output: str) -> Non
 
 def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
                 columns: list[str] | None = None) -> None:
-    rows = rows if isinstance(rows, list) else [rows]
+    if isinstance(rows, dict):  # one record: a field per line, so no value is cut to fit
+        vertical = Table("field", "value", show_header=False)
+        for col in columns or list(rows):
+            vertical.add_row(Text(col, style="bold"), _cell(col, rows.get(col)))
+        console.print(vertical)
+        return
     columns = columns or (list(rows[0]) if rows else [])
     table = Table(*columns)
     for row in rows:
-        cells = []
-        for col in columns:
-            value = row.get(col)
-            text = "" if value is None else value if isinstance(value, str) else as_json(value)
-            cells.append(styled(text) if col == "status" else Text(text))
-        table.add_row(*cells)
+        table.add_row(*(_cell(col, row.get(col)) for col in columns))
     console.print(table)
+
+
+def _cell(column: str, value: Any) -> Text:
+    text = "" if value is None else value if isinstance(value, str) else as_json(value)
+    return styled(text) if column == "status" else Text(text)
