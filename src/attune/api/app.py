@@ -55,7 +55,12 @@ def create_app(
                     "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
         dependencies=[Depends(storable_body)],
+        # /docs is served from the built UI's files (no CDN: the UI fetches nothing at run time);
+        # ReDoc would need a CDN or a second bundle, and /docs already shows every operation.
+        docs_url=None,
+        redoc_url=None,
     )
+    webui.mount_docs(app, app.title)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],

@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Paths that belong to the API: an unknown one is a JSON 404, never the UI.
-_API_PREFIXES = ("api/", "docs", "redoc", "openapi.json", "health")
+_API_PREFIXES = ("api/", "docs", "openapi.json", "health")
+# Swagger UI's files, copied from npm's swagger-ui-dist into the build (web/vite.config.ts).
+SWAGGER_DIR = "swagger-ui"
 
 NOT_BUILT = """<!doctype html><html><head><meta charset="utf-8"><title>Attune: web UI not built</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:4rem auto;color:#1d2533}
@@ -44,6 +47,23 @@ class _UiRoute(Route):
         if scope.get("type") == "http" and scope.get("path", "").lstrip("/").startswith(_API_PREFIXES):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+def mount_docs(app: FastAPI, title: str) -> None:
+    """/docs with Swagger UI from the built app's files: FastAPI's own page loads them from a
+    CDN, so without internet it was blank. Before `make ui` there are none: then the CDN's."""
+    url, page_title = app.openapi_url or "/openapi.json", f"{title} - API docs"
+    options = {"validatorUrl": None}  # else Swagger UI shows a badge fetched from swagger.io
+
+    def docs() -> HTMLResponse:
+        if not (STATIC_DIR / SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
+            return get_swagger_ui_html(openapi_url=url, title=page_title, swagger_ui_parameters=options)
+        return get_swagger_ui_html(openapi_url=url, title=page_title, swagger_ui_parameters=options,
+                                   swagger_js_url=f"/{SWAGGER_DIR}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"/{SWAGGER_DIR}/swagger-ui.css",
+                                   swagger_favicon_url="/favicon.svg")
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 def mount(app: FastAPI) -> None:
