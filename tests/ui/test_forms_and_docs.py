@@ -3,6 +3,7 @@ in headless Chromium against the real API, Temporal and workers."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlparse
 
@@ -10,6 +11,7 @@ import pytest
 from playwright.async_api import expect
 
 from tests.ui.conftest import UiServer
+from tests.ui.test_run_control import start
 
 pytestmark = [pytest.mark.slow]
 
@@ -33,3 +35,40 @@ async def test_the_api_docs_list_the_operations_without_internet(page: Any, ui_s
     assert await page.locator(".opblock").count() > 20
     assert outside == [], outside
     await page.unroute_all(behavior="ignoreErrors")
+
+
+async def ended(ui: UiServer, execution_id: int) -> dict:
+    """The record once it has ended (the API's long poll)."""
+    for _ in range(30):
+        record = (await ui.http.get(f"/executions/{execution_id}", params={"wait": 20})).json()["data"]
+        if record["status"] not in ("requested", "scheduled", "running"):
+            return record
+    raise AssertionError(f"execution {execution_id} did not end")
+
+
+async def test_edit_and_rerun_runs_with_the_fields_emptied(page: Any, ui_server: UiServer) -> None:
+    """Emptied fields were left out of the re-run's request, and the API kept the old run's values
+    for them: the re-run ran with fail_on=db although the form showed it empty."""
+    first = await start(ui_server, "uit.params", fail_on="db", note="old note", level="debug", times=3)
+    await ended(ui_server, first["id"])
+    await page.goto(f"{ui_server.url}/actions/uit.params?rerun={first['id']}")
+    form = page.get_by_test_id("run-form")
+    await expect(form.get_by_label("fail_on")).to_have_value("db")
+    await form.get_by_label("fail_on").select_option("")  # the enum's "—"
+    for name in ("note", "level", "times"):
+        await form.get_by_label(name).fill("")
+    # What an emptied field stands for: its default, which the run gets.
+    assert await form.get_by_label("level").get_attribute("placeholder") == "(default: info)"
+    await form.get_by_role("button", name="Re-run").click()
+    await expect(page).to_have_url(re.compile(r"/executions/\d+$"))
+    again = await ended(ui_server, int(page.url.rsplit("/", 1)[1]))
+    assert again["rerun_of"] == first["id"]
+    assert again["result"]["data"] == {"level": "info", "times": 1}, again["result"]
+
+    # A field changed and the rest left as they were: the rest keep the old run's values.
+    await page.goto(f"{ui_server.url}/actions/uit.params?rerun={first['id']}")
+    await form.get_by_label("times").fill("2")
+    await form.get_by_role("button", name="Re-run").click()
+    await expect(page).to_have_url(re.compile(r"/executions/\d+$"))
+    third = await ended(ui_server, int(page.url.rsplit("/", 1)[1]))
+    assert third["result"]["data"] == {"fail_on": "db", "note": "old note", "level": "debug", "times": 2}

@@ -58,9 +58,13 @@ function jsonProblem(spec: ParameterSpec, text: string): string | null {
   }
 }
 
-/** The parameters to submit. Empty optional fields are left out, so the server applies defaults;
- *  a value the browser can't convert is sent as typed, so the API's 422 names the problem. */
-export function toParameters(params: Record<string, ParameterSpec>, values: FormValues): Record<string, unknown> {
+/** The parameters to submit. An empty field is not given, so the server applies its default; a
+ *  value the browser can't convert is sent as typed, so the API's 422 names the problem.
+ *  `explicit` (a re-run): the API keeps the old run's value of every parameter left out, so an
+ *  emptied field must be sent, as null, which the API reads as not given (spec §6): the re-run
+ *  then runs with what the form shows, as a fresh run from it would. */
+export function toParameters(params: Record<string, ParameterSpec>, values: FormValues,
+  { explicit = false }: { explicit?: boolean } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(params)) {
     const v = values[name];
@@ -69,7 +73,10 @@ export function toParameters(params: Record<string, ParameterSpec>, values: Form
       continue;
     }
     const text = String(v ?? "");
-    if (text === "") continue;
+    if (text === "") {
+      if (explicit) out[name] = null;
+      continue;
+    }
     if (spec.type === "integer" || spec.type === "number") {
       out[name] = fieldProblem(spec, text) === null ? Number(text) : text;
     } else if (spec.type === "array" || spec.type === "object") {
@@ -110,6 +117,13 @@ export function problemsByField(details: Problem[], prefix: string, params: Reco
   return { byField, rest };
 }
 
+/** What an empty field stands for: its default, which the server applies. A secret's default is
+ *  never sent to the browser, so it is only named. */
+function placeholderOf(spec: ParameterSpec): string | undefined {
+  if (spec.default === null || spec.default === undefined || spec.default === "") return undefined;
+  return spec.secret ? "(its default)" : `(default: ${String(spec.default)})`;
+}
+
 interface Props {
   params: Record<string, ParameterSpec>;
   values: FormValues;
@@ -139,7 +153,7 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
           input = (
             <select id={id} name={name} value={String(value ?? "")} aria-invalid={invalid}
               aria-describedby={describedBy} onChange={(e) => set(name, e.target.value)}>
-              {!spec.required || value === "" ? <option value="">—</option> : null}
+              {!spec.required || value === "" ? <option value="">{placeholderOf(spec) ?? "—"}</option> : null}
               {spec.enum.map((e) => <option key={String(e)} value={String(e)}>{String(e)}</option>)}
             </select>
           );
@@ -160,7 +174,7 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
             <input id={id} name={name} type={spec.secret ? "password" : "text"}
               inputMode={numeric ? (spec.type === "integer" ? "numeric" : "decimal") : undefined}
               autoComplete={spec.secret ? "new-password" : "off"} value={String(value ?? "")}
-              placeholder={spec.secret && spec.default != null && spec.default !== "" ? "(its default)" : undefined}
+              placeholder={placeholderOf(spec)}
               aria-invalid={invalid} aria-describedby={describedBy} onChange={(e) => set(name, e.target.value)} />
           );
         }

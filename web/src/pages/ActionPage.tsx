@@ -46,7 +46,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
     setError(undefined);
     setFieldErrors({});
     try {
-      const parameters = toParameters(a.parameters, values);
+      const parameters = toParameters(a.parameters, values, { explicit: !!o });
       const res = o
         ? await post<Item<Execution>>(`/executions/${o.id}/rerun`, { parameters, from_failed: canFromFailed && fromFailed })
         : await post<Item<Execution>>("/executions/execute", { action_ref: a.ref, parameters });
@@ -86,7 +86,8 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
           {o && (
             <p className="rerun-note" data-testid="rerun-note">
               Re-runs <Link to={`/executions/${o.id}`}>#{o.id}</Link> <StatusBadge status={o.status} /> with
-              the parameters below, prefilled with what it ran with.
+              the parameters below, prefilled with what it ran with; a field left empty is not
+              given (its default applies), as in a fresh run.
               {secrets && <> A secret left as <code>{REDACTED}</code> keeps its original value.</>}
               {" "}<Link to={`/actions/${a.ref}`}>Run afresh instead</Link>
             </p>
