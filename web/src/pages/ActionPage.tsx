@@ -77,7 +77,9 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
       {a.description && <p className="lead">{a.description}</p>}
       <dl className="facts">
         <div><dt>Runs</dt><dd>{a.is_workflow ? `workflow (${a.workflow_file})` : `${a.runner} · ${a.entry_point}`}</dd></div>
-        <div><dt>Timeout</dt><dd>{a.timeout_seconds} s</dd></div>
+        {/* A workflow is bounded by its tasks' own timeouts; its timeout_seconds is only kept on
+            the record (README), so showing it read as a limit that never applies. */}
+        <div><dt>Timeout</dt><dd>{a.is_workflow ? "its tasks' own timeouts" : `${a.timeout_seconds} s`}</dd></div>
         <div><dt>Enabled</dt><dd>{a.enabled ? "yes" : "no"}</dd></div>
         {a.tags.length > 0 && <div><dt>Tags</dt><dd>{a.tags.join(", ")}</dd></div>}
       </dl>
