@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 from playwright.async_api import expect
 
 from tests.ui.conftest import UiServer
@@ -72,3 +73,67 @@ async def test_edit_and_rerun_runs_with_the_fields_emptied(page: Any, ui_server:
     await expect(page).to_have_url(re.compile(r"/executions/\d+$"))
     third = await ended(ui_server, int(page.url.rsplit("/", 1)[1]))
     assert third["result"]["data"] == {"fail_on": "db", "note": "old note", "level": "debug", "times": 2}
+
+
+async def test_a_workflow_action_shows_no_timeout_of_its_own(page: Any, ui_server: UiServer) -> None:
+    """A workflow action's page read "Timeout 600 s", a limit that never applies to a workflow."""
+    await page.goto(f"{ui_server.url}/actions/uit.flaky")
+    facts = page.locator("dl.facts")
+    await expect(facts).to_contain_text("workflow (workflows/flaky.workflow.yaml)")
+    await expect(facts).to_contain_text("Timeout")
+    await expect(facts).not_to_contain_text("600 s")
+    await expect(facts).to_contain_text("its tasks' own timeouts")
+    await page.goto(f"{ui_server.url}/actions/uit.check")  # a script action's applies
+    await expect(facts).to_contain_text("600 s")
+
+
+TYPED_INPUTS = """version: "1.0"
+tasks:
+  - name: form
+    action: uit.form
+    input:
+      message: hi
+      mode: "{{ parameters.mode }}"
+      times: "{{ parameters.times }}"
+      shout: "{{ parameters.loud }}"
+    timeout: "{{ parameters.limit }}"
+    delay: "{{ parameters.pause }}"
+"""
+
+
+async def test_the_builder_shows_and_takes_expressions_in_typed_inputs(page: Any, ui_server: UiServer) -> None:
+    """An enum input was a bare select: `{{ parameters.mode }}` showed as "—" and no expression
+    could be entered; a number field (timeout, delay) showed an expression as empty."""
+    await page.goto(f"{ui_server.url}/workflows/new")
+    await page.get_by_label("Search actions").fill("uit.form")
+    await page.locator("[data-action='uit.form']").click()
+    await page.get_by_role("tab", name="YAML").click()
+    await page.get_by_test_id("yaml-editor").fill(TYPED_INPUTS)
+    await page.get_by_role("tab", name="Graph").click()
+    await page.locator("[data-task='form']").click()
+    inspector = page.get_by_test_id("task-inspector")
+    await expect(inspector.locator("#input-mode option:checked")).to_have_text("expression…")
+    await expect(inspector.get_by_label("mode expression")).to_have_value("{{ parameters.mode }}")
+    for field, text in (("#input-times", "{{ parameters.times }}"), ("#input-shout", "{{ parameters.loud }}")):
+        await expect(inspector.locator(field)).to_have_value(text)
+    await expect(inspector.get_by_label("timeout (s)", exact=True)).to_have_value("{{ parameters.limit }}")
+    await expect(inspector.get_by_label("delay (s)", exact=True)).to_have_value("{{ parameters.pause }}")
+
+    # An enum value chosen, then an expression typed: each lands in the YAML as given.
+    await inspector.locator("#input-mode").select_option("loud")
+    await expect(inspector.get_by_label("mode expression")).to_have_count(0)
+    assert (await yaml_task(page))["input"]["mode"] == "loud"
+    await page.locator("[data-task='form']").click()
+    await inspector.locator("#input-mode").select_option(label="expression…")
+    await inspector.get_by_label("mode expression").fill("{{ 'lo' ~ 'ud' }}")
+    await inspector.get_by_label("timeout (s)", exact=True).fill("30")
+    task = await yaml_task(page)
+    assert task["input"]["mode"] == "{{ 'lo' ~ 'ud' }}" and task["timeout"] == 30, task
+
+
+async def yaml_task(page: Any) -> dict:
+    """The first task as the builder's YAML view has it (the view is left on the graph)."""
+    await page.get_by_role("tab", name="YAML").click()
+    doc = yaml.safe_load(await page.get_by_test_id("yaml-editor").input_value())
+    await page.get_by_role("tab", name="Graph").click()
+    return doc["tasks"][0]

@@ -16,13 +16,14 @@ function ProblemList({ problems }: { problems: Problem[] }) {
   );
 }
 
-function Num({ label, value, onChange, disabled, step }: { label: string; value: unknown; onChange: (v: number | undefined) => void; disabled?: boolean; step?: string }) {
+/** A number field that also takes an expression (`timeout: "{{ parameters.limit }}"`): an
+ * <input type="number"> showed such a value as empty, and could not be given one. */
+function Num({ label, value, onChange, disabled }: { label: string; value: unknown; onChange: (v: unknown) => void; disabled?: boolean }) {
   const id = `f-${label.replace(/\W+/g, "-")}`;
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
-      <input id={id} type="number" min={0} step={step ?? "1"} disabled={disabled} value={typeof value === "number" ? value : ""}
-        onChange={(e) => onChange(e.target.value === "" ? undefined : Number(e.target.value))} />
+      <ValueInput id={id} type="number" value={value} disabled={disabled} numeric onChange={onChange} />
     </div>
   );
 }
@@ -40,13 +41,44 @@ function Text({ label, value, onChange, placeholder, testId }: { label: string; 
 /** A value typed as text and read by its parameter's type (`fieldValue`). The text typed stays
  * as typed: shown back from the parsed value, `1.` became `1` (so `1.5` came out `15`) and `-`
  * became `[null]`. It follows the value only when that changes elsewhere (the YAML view). */
-function ValueInput({ id, type, value, placeholder, onChange }: { id: string; type: string; value: unknown; placeholder?: string; onChange: (v: unknown) => void }) {
+function ValueInput({ id, type, value, placeholder, label, disabled, numeric, onChange }: {
+  id: string; type: string; value: unknown; placeholder?: string; label?: string; disabled?: boolean; numeric?: boolean;
+  onChange: (v: unknown) => void;
+}) {
   const [text, setText] = useState(() => fieldText(value));
   useEffect(() => {
     setText((typed) => (JSON.stringify(fieldValue(type, typed)) === JSON.stringify(value) ? typed : fieldText(value)));
   }, [type, value]);
-  return <input id={id} value={text} placeholder={placeholder}
+  return <input id={id} value={text} placeholder={placeholder} aria-label={label} disabled={disabled}
+    inputMode={numeric ? "decimal" : undefined}
     onChange={(e) => { setText(e.target.value); onChange(fieldValue(type, e.target.value)); }} />;
+}
+
+const EXPRESSION = "\u0000expression"; // the enum select's choice "expression…" (never an enum value)
+
+/** An enum parameter's task input: one of its values, or an expression typed beside the select.
+ * A select alone showed `{{ parameters.mode }}` as "—", as if empty, and could not be given one. */
+function EnumInput({ id, name, spec, value, onChange }: {
+  id: string; name: string; spec: ParameterSpec; value: unknown; onChange: (v: unknown) => void;
+}) {
+  const choices = (spec.enum ?? []).map(fieldText);
+  const other = value !== undefined && value !== null && !choices.includes(fieldText(value));
+  const [typing, setTyping] = useState(other);
+  const expression = typing || other;
+  return (
+    <div className="row">
+      <select id={id} value={expression ? EXPRESSION : fieldText(value)} onChange={(e) => {
+        setTyping(e.target.value === EXPRESSION);
+        if (e.target.value !== EXPRESSION) onChange(fieldValue(spec.type, e.target.value));
+      }}>
+        <option value="">—</option>
+        {choices.map((c) => <option key={c} value={c}>{c}</option>)}
+        <option value={EXPRESSION}>expression…</option>
+      </select>
+      {expression && <ValueInput id={`${id}-expression`} label={`${name} expression`} type={spec.type} value={value}
+        placeholder={`{{ parameters.${name} }}`} onChange={onChange} />}
+    </div>
+  );
 }
 
 /** A YAML mapping edited as text; applied when it parses, with the parse problem shown inline. */
@@ -144,10 +176,7 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
           <label htmlFor={`input-${p}`}>{p}{spec.required && <span className="required"> *</span>}
             <span className="type">{spec.type}{spec.default !== undefined && spec.default !== null && spec.default !== "" ? ` · default ${fieldText(spec.default)}` : ""}</span></label>
           {spec.enum ? (
-            <select id={`input-${p}`} value={fieldText(input[p])} onChange={(e) => setInput(p, fieldValue(spec.type, e.target.value))}>
-              <option value="">—</option>
-              {spec.enum.map((v) => <option key={String(v)} value={String(v)}>{String(v)}</option>)}
-            </select>
+            <EnumInput id={`input-${p}`} name={p} spec={spec} value={input[p]} onChange={(v) => setInput(p, v)} />
           ) : (
             <ValueInput id={`input-${p}`} type={spec.type} value={input[p]} placeholder={spec.description ?? "value or {{ expression }}"}
               onChange={(v) => setInput(p, v)} />
@@ -230,7 +259,7 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
       <h3>Retry, timeout, delay</h3>
       <div className="row">
         <Num label="retry count" value={retry?.count} onChange={(v) => setRetry("count", v)} />
-        <Num label="retry delay (s)" step="any" value={retry?.delay} onChange={(v) => setRetry("delay", v)} />
+        <Num label="retry delay (s)" value={retry?.delay} onChange={(v) => setRetry("delay", v)} />
       </div>
       <div className="row">
         <div className="field">
@@ -241,7 +270,7 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
             <option value="exponential">exponential</option>
           </select>
         </div>
-        <Num label="max delay (s)" step="any" value={retry?.max_delay} onChange={(v) => setRetry("max_delay", v)} />
+        <Num label="max delay (s)" value={retry?.max_delay} onChange={(v) => setRetry("max_delay", v)} />
       </div>
       <div className="row">
         <Num label="timeout (s)" value={task.timeout} onChange={(v) => set("timeout", v)} />
