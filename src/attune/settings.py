@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = ".attune"
@@ -30,11 +30,11 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None = SQLite under state_dir
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
-    temporal_ui_port: int = 8233
+    temporal_ui_port: int = Field(8233, ge=1, le=65535)
     temporal_ui_url: str | None = None  # None = http://<temporal host>:<temporal_ui_port>
     api_url: str = DEFAULT_API_URL
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: int = Field(8000, ge=1, le=65535)
     api_token: str | None = None
     mirror_interval: float = 0.25  # seconds between records-mirror polls of running workflows
     packs_dir: str = "packs"
@@ -79,6 +79,22 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LEVELS)}, not {value!r}")
         return value.lower()
 
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: str | None) -> str | None:
+        """Checked at start: a key that is not one failed only a run's first secret, saying
+        the workers' keys differ."""
+        from cryptography.fernet import Fernet
+
+        if value:
+            try:
+                Fernet(value.encode())
+            except ValueError:
+                raise ValueError("not a Fernet key (32 url-safe base64-encoded bytes; make one with "
+                                 "`python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())'`)") from None
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _api_base(cls, value: str) -> str:
@@ -118,7 +134,12 @@ def _problem(error: Any, flags: dict[str, object]) -> str:
     name = str(error["loc"][0]) if error.get("loc") else "?"
     where = f"setting {name}" if name in flags else f"ATTUNE_{name.upper()}"
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if name in _NOT_SHOWN:  # an error message must not print a secret, even a malformed one
+        return f"{where}: {message}"
     return f"{where}={error.get('input')!r}: {message}"
+
+
+_NOT_SHOWN = ("secret_key", "api_token")
 
 
 def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:

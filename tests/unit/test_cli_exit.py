@@ -54,6 +54,9 @@ def test_a_worker_refuses_a_packs_directory_that_does_not_exist(tmp_path) -> Non
     ("ATTUNE_API_PORT", "eighty", "ATTUNE_API_PORT='eighty': Input should be a valid integer"),
     ("ATTUNE_LOG_LEVEL", "loud", "ATTUNE_LOG_LEVEL='loud': must be one of debug, info, warning, error"),
     ("ATTUNE_API_URL", "127.0.0.1:8000", "ATTUNE_API_URL='127.0.0.1:8000': must be an http:// or https://"),
+    ("ATTUNE_API_PORT", "70000", "ATTUNE_API_PORT='70000': Input should be less than or equal to 65535"),
+    # a malformed key failed only a run's first secret ("the workers' keys differ"); never printed
+    ("ATTUNE_SECRET_KEY", "notakey-but-secret", "ATTUNE_SECRET_KEY: not a Fernet key"),
 ])
 def test_a_bad_setting_in_the_environment_is_a_usage_error_naming_it(variable, value, says) -> None:
     """Not a page of traceback with exit 1: which variable, what it holds, what it needs."""
@@ -63,6 +66,62 @@ def test_a_bad_setting_in_the_environment_is_a_usage_error_naming_it(variable, v
                           capture_output=True, text=True, timeout=60, env={**os.environ, variable: value})
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "notakey-but-secret" not in done.stderr
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "attune.cli", *args], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})}, cwd=cwd)
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("postgresql://postgres:hunter2@127.0.0.1:1/attune",
+     "cannot open the records database postgresql+psycopg://postgres:***@127.0.0.1:1/attune "
+     "(ATTUNE_DATABASE_URL): (psycopg.OperationalError) connection failed"),
+    ("postgresql://postgres@127.0.0.1:5432/attune_no_such_db", 'database "attune_no_such_db" does not exist'),
+    ("mysql://root@127.0.0.1/test", "No module named 'MySQLdb' (supported: sqlite:// and postgresql://)"),
+    ("not a url", "ATTUNE_DATABASE_URL: not a database URL (e.g. postgresql://"),
+])
+def test_the_api_says_in_one_line_why_its_database_cannot_be_used(url, says, tmp_path) -> None:
+    """It was uvicorn's 157-line startup traceback and exit 3, the cause buried in it."""
+    done = _cli("api", "--port", "1", env={"ATTUNE_DATABASE_URL": url}, cwd=str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr and "hunter2" not in done.stderr, done.stderr
+    up = _cli("up", "--state-dir", str(tmp_path / "s"), env={"ATTUNE_DATABASE_URL": url}, cwd=str(tmp_path))
+    assert up.returncode == 2 and says in up.stderr, up.stderr  # before anything is started
+
+
+def test_the_api_says_when_it_cannot_listen(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _cli("api", "--port", str(port), cwd=str(tmp_path))
+        assert done.returncode == 2 and f"api port {port} is already in use by pid" in done.stderr, done.stderr
+    done = _cli("api", "--host", "192.0.2.1", "--port", "8000", cwd=str(tmp_path))  # not this machine's
+    assert done.returncode == 2, done.stderr
+    assert "the API cannot listen on 192.0.2.1:8000 (--host/ATTUNE_API_HOST, --port/ATTUNE_API_PORT): " \
+           "Cannot assign requested address" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("args", [["api", "--port", "99999"], ["up", "--api-port", "0"],
+                                  ["up", "--temporal-port", "99999"], ["up", "--ui-port", "65536"],
+                                  ["worker", "--runtime", "shell", "--concurrency", "0"],
+                                  ["worker", "--runtime", "shell", "--concurrency", "-1"]])
+def test_numbers_out_of_range_are_usage_errors(args, tmp_path) -> None:
+    """`api --port 99999` listened on 34463 and logged 99999; `up --api-port 99999` and
+    `worker --concurrency -1` ended in tracebacks."""
+    done = _cli(*args, cwd=str(tmp_path))
+    assert done.returncode == 2 and f"Invalid value for '{args[-2]}'" in done.stderr, done.stderr
+
+
+def test_up_refuses_a_packs_directory_named_that_does_not_exist(tmp_path) -> None:
+    done = _cli("up", "--packs", str(tmp_path / "nope"), "--state-dir", str(tmp_path / "s"), cwd=str(tmp_path))
+    assert done.returncode == 2 and f"--packs {tmp_path / 'nope'}: no such directory" in done.stderr
 
 
 @pytest.mark.parametrize("command", [["execution", "get", "1"], ["execution", "list"], ["run", "core.noop"],

@@ -204,7 +204,8 @@ def worker(
     temporal_address: str | None = TemporalOpt,
     packs: str | None = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
     concurrency: int = typer.Option(
-        100, "--concurrency", help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
+        100, "--concurrency", min=1,
+        help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
     queue_prefix: str | None = typer.Option(
         None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
     sandbox: bool | None = typer.Option(
@@ -235,9 +236,12 @@ def up(
     packs: str | None = PacksOpt,
     state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_DIR_HELP),
     port: int | None = typer.Option(
-        None, "--temporal-port", help="[env: the port of ATTUNE_TEMPORAL_ADDRESS, default 7233]"),
-    ui_port: int | None = typer.Option(None, "--ui-port", help="[env ATTUNE_TEMPORAL_UI_PORT, default 8233]"),
-    api_port: int | None = typer.Option(None, "--api-port", help="[env ATTUNE_API_PORT, default 8000]"),
+        None, "--temporal-port", min=1, max=65535,
+        help="[env: the port of ATTUNE_TEMPORAL_ADDRESS, default 7233]"),
+    ui_port: int | None = typer.Option(None, "--ui-port", min=1, max=65535,
+                                       help="[env ATTUNE_TEMPORAL_UI_PORT, default 8233]"),
+    api_port: int | None = typer.Option(None, "--api-port", min=1, max=65535,
+                                        help="[env ATTUNE_API_PORT, default 8000]"),
     no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
     demo: str | None = typer.Option(None, "--demo", help="Run this action once the stack is up"),
     metrics_bind: str | None = typer.Option(
@@ -246,12 +250,18 @@ def up(
              "shell, python, nodejs at PORT+1..3 [env ATTUNE_METRICS_BIND]"),
 ) -> None:
     """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
+    from attune.api.preflight import check_database
     from attune.cli.workers import check_bind
     from attune.stack import ROLES as STACK_ROLES
     from attune.stack import run_stack
 
     settings = Settings.load(packs_dir=packs, state_dir=state_dir, api_port=api_port,
                              temporal_ui_port=ui_port, metrics_bind=metrics_bind)
+    named = "--packs" if packs is not None else "ATTUNE_PACKS_DIR" if os.environ.get("ATTUNE_PACKS_DIR") else None
+    if named and not Path(settings.packs_dir).is_dir():  # the default ./packs may be absent
+        fail_usage(f"{named} {settings.packs_dir}: no such directory")
+    if not no_api and (why := check_database(settings)):  # said here, not only in api.log
+        fail_usage(why)
     if port is None:  # flags over the environment over the default, as for every other setting
         port = _port_of(settings.temporal_address, "ATTUNE_TEMPORAL_ADDRESS")
     settings.temporal_address, ui_port = f"127.0.0.1:{port}", settings.temporal_ui_port
@@ -300,16 +310,22 @@ API_KEEP_ALIVE_SECONDS = 65
 @app.command()
 def api(
     host: str | None = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
-    port: int | None = typer.Option(None, "--port", help="[env ATTUNE_API_PORT, default 8000]"),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535,
+                                    help="[env ATTUNE_API_PORT, default 8000]"),
     temporal_address: str | None = TemporalOpt,
 ) -> None:
     """Run the REST API alone (with its records mirror)."""
     import uvicorn
 
     from attune.api.app import create_app
+    from attune.api.preflight import check_database, check_listen
 
     settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
     logs.configure(settings.log_level)
+    # Said in one line and exit 2 (interfaces.md), not as uvicorn's startup traceback (exit 3).
+    for why in (check_database(settings), check_listen(settings.api_host, settings.api_port)):
+        if why:
+            fail_usage(why)
     watch_parent()
     # uvicorn's own lines (listening on, shutting down) go through the format above; a line per
     # request only at debug (the web UI polls, and rest200 would log a thousand lines).

@@ -9,10 +9,11 @@ import signal
 import socket
 
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig, Runtime
 
 from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
+from attune.logs import temporal_telemetry
 from attune.runtimes import warm
 from attune.settings import Settings
 
@@ -53,7 +54,7 @@ def metrics_runtime(bind: str) -> Runtime:
     and whether workflow tasks hit the sticky cache or replay whole histories."""
     try:
         address = _numeric(bind)
-        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+        return Runtime(telemetry=temporal_telemetry(metrics=PrometheusConfig(bind_address=address)))
     except (OSError, ValueError) as exc:  # the SDK says what failed (address in use, bad syntax)
         raise RuntimeError(f"cannot serve metrics at {bind}: {exc}") from None
 
