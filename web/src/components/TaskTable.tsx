@@ -43,7 +43,7 @@ function retrying(attempts: Execution[], stillRunning: boolean | undefined): boo
 }
 
 /** For with_items: the last attempt of every item. */
-function latestAttempts(rows: Execution[]): Execution[] {
+export function latestAttempts(rows: Execution[]): Execution[] {
   const byItem = new Map<number, Execution>();
   for (const r of rows) {
     const i = r.workflow_task?.task_index ?? -1;
@@ -58,14 +58,18 @@ export function waitingFor(row: Execution): number | null {
   return !TERMINAL.has(row.status) && row.waits_for_inquiry && row.waits_for_inquiry > 0 ? row.waits_for_inquiry : null;
 }
 
+/** A task the run failed that has no record (it failed before it started), with the run's error. */
+export interface Unrecorded { name: string; action: string; error: string | null }
+
 interface TableProps {
   rows: Execution[]; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void;
   depth?: number;
   running?: Set<string>; // tasks the workflow still runs (more items may come), when known
   kept?: ReadonlySet<number>; // rows a re-run kept from the run it re-runs (they belong to that run)
+  unrecorded?: Unrecorded[];
 }
 
-export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept }: TableProps) {
+export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept, unrecorded = [] }: TableProps) {
   const groups = useMemo(() => {
     const byName = new Map<string, Execution[]>();
     for (const r of [...rows].sort(runOrder)) {
@@ -75,7 +79,7 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
     }
     return [...byName.entries()];
   }, [rows]);
-  if (rows.length === 0) return <Empty>No task has started yet.</Empty>;
+  if (rows.length === 0 && unrecorded.length === 0) return <Empty>No task has started yet.</Empty>;
   return (
     <table className="table tasks" data-testid={depth === 0 ? "task-table" : undefined}>
       {depth === 0 && (
@@ -107,8 +111,25 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
             )),
           ];
         })}
+        {unrecorded.map((u) => <UnrecordedRow key={`u-${u.name}`} task={u} />)}
       </tbody>
     </table>
+  );
+}
+
+function UnrecordedRow({ task }: { task: Unrecorded }) {
+  return (
+    <tr className="group-row" data-task-group={task.name}>
+      <td colSpan={2}><strong>{task.name}</strong></td>
+      <td>
+        <StatusBadge status="failed" />
+        <div className="status-detail" data-testid="status-detail">
+          failed before it started (no record){task.error ? `: ${task.error}` : ""}
+        </div>
+      </td>
+      <td className="ref">{task.action}</td>
+      <td colSpan={2} />
+    </tr>
   );
 }
 

@@ -4,20 +4,22 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import "@xyflow/react/dist/style.css";
 import "../graph.css";
-import { Background, Controls, MarkerType, MiniMap, ReactFlow, type Edge } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow } from "@xyflow/react";
 import { api, ApiError } from "../api";
 import { Empty, ErrorBanner, JsonBlock, NotAnId, isId, Section, StatusBadge } from "../components/common";
 import { useFlowNodes } from "../components/flow";
+import { FailureReasons } from "../components/FailureReasons";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
+import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
-import { groupStatus, latest, TaskTable, waitingFor } from "../components/TaskTable";
+import { groupStatus, latest, TaskTable, waitingFor, type Unrecorded } from "../components/TaskTable";
 import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
-import { edgesOf, layout, mergeParallel } from "../graph";
+import { edgesOf, layout, mergeParallel, runGraph, type RunGraph } from "../graph";
 import { urlNow, useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
-import { TERMINAL, type Execution, type Inquiry, type Item, type Meta, type Workflow, type WorkflowExecution } from "../types";
+import { TERMINAL, type Action, type Execution, type Inquiry, type Item, type Meta, type TaskDef, type Workflow, type WorkflowExecution } from "../types";
 
 const REFRESH_MS = 1000;
 const MAX_INQUIRIES = 10;
@@ -45,32 +47,32 @@ function ExecutionView({ id }: { id: number }) {
   const live = (e: Execution | undefined) => !e || !TERMINAL.has(e.status);
   const exec = useLoad(() => api<Item<Execution>>(`/executions/${id}`).then((r) => r.data), [id],
     { everyMs: REFRESH_MS, live });
-  const [isWorkflow, setIsWorkflow] = useState<boolean | null>(null);
+  const actionRef = exec.data?.action_ref;
+  // What the action is decides what else to ask for: a script's page asked for a workflow view
+  // and a workflow definition too, two 404s (console errors) on every task's page.
+  const kind = useLoad(async () => (actionRef ? actionKind(actionRef) : undefined), [actionRef]);
+  const viewed = kind.data === "workflow" || kind.data === "unknown";
   const wf = useLoad(async () => {
+    if (!viewed) return undefined;
     try {
-      const view = (await api<Item<WorkflowExecution>>(`/executions/${id}/workflow`)).data;
-      setIsWorkflow(true);
-      return view;
+      return (await api<Item<WorkflowExecution>>(`/executions/${id}/workflow`)).data;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) {
-        setIsWorkflow(false);
-        return undefined;
-      }
+      if (err instanceof ApiError && err.status === 404) return undefined; // an action since deleted
       throw err;
     }
-  }, [id], { everyMs: REFRESH_MS, live: (v) => v !== undefined && !TERMINAL.has(v.status) });
-  const actionRef = exec.data?.action_ref;
-  // Asked for as soon as the action is known, beside the workflow view (a plain action's 404 is
-  // expected), rather than one round trip later.
+  }, [id, viewed], { everyMs: REFRESH_MS, live: (v) => v !== undefined && !TERMINAL.has(v.status) });
+  const isWorkflow = kind.data === "workflow" || (kind.data === "unknown" && wf.data !== undefined);
+  // The workflow as it is now: for the conditions on the run's edges, and its graph for a run
+  // whose record has none yet.
   const definition = useLoad(async () => {
-    if (!actionRef) return undefined;
+    if (kind.data !== "workflow" || !actionRef) return undefined;
     try {
       return (await api<Item<Workflow>>(`/workflows/${actionRef}`)).data;
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return undefined;
+      if (err instanceof ApiError && err.status === 404) return undefined; // deleted meanwhile
       throw err;
     }
-  }, [actionRef]);
+  }, [actionRef, kind.data]);
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
   const [controlError, setControlError] = useState<ApiError>();
@@ -84,6 +86,7 @@ function ExecutionView({ id }: { id: number }) {
   const kept = wf.data?.kept_tasks ?? [];
   const keptIds = new Set(kept.map((k) => k.id));
   const selectedRow = selected !== null ? [...tasks, ...kept].find((r) => r.id === selected) : undefined;
+  const unrecorded = wf.data ? unrecordedFailures(wf.data) : [];
   const reload = () => { exec.reload(); wf.reload(); inquiries.reload(); };
   const pending = (inquiries.data ?? []).some((q) => q.status === "pending");
   const inquirySection = inquiries.data && inquiries.data.length > 0 && (
@@ -103,7 +106,7 @@ function ExecutionView({ id }: { id: number }) {
       <header className="page-head">
         <div>
           <div className="crumbs"><Link to="/executions">Executions</Link> / #{e.id}
-            {e.parent && <> · task of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></>}
+            {e.parent && <> · <span data-testid="task-of">{taskOf(e)} of <Link to={`/executions/${e.parent}?task=${e.id}`}>#{e.parent}</Link></span></>}
             {e.rerun_of && <> · <span data-testid="rerun-of">re-run of <Link to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link>
               {kept.length > 0 && ` from its failed tasks (${kept.length} kept)`}</span></>}</div>
           <h1><span className="ref">{e.action_ref}</span> <StatusBadge status={e.status} /></h1>
@@ -114,7 +117,7 @@ function ExecutionView({ id }: { id: number }) {
             <a className="button" href={temporalLink(m, e.workflow_id)} target="_blank" rel="noreferrer">Open in Temporal ↗</a>
           )}
           <Link className="button" to={`/actions/${e.action_ref}`}>Action</Link>
-          <RunControls execution={e} isWorkflow={!!isWorkflow} onDone={reload} onError={setControlError} />
+          <RunControls execution={e} isWorkflow={isWorkflow} onDone={reload} onError={setControlError} />
         </div>
       </header>
       <ErrorBanner error={controlError} />
@@ -130,17 +133,18 @@ function ExecutionView({ id }: { id: number }) {
         <div><dt>Duration</dt><dd>{duration(e.started_at, e.ended_at)}</dd></div>
         {e.workflow_id && <div><dt>Workflow id</dt><dd><code>{e.workflow_id}</code></dd></div>}
       </dl>
-      <ErrorBanner error={exec.error ?? wf.error ?? definition.error ?? inquiries.error} />
-      {wf.data?.error_message && <div className="banner error" role="alert">{wf.data.error_message}</div>}
+      <ErrorBanner error={exec.error ?? kind.error ?? wf.error ?? definition.error ?? inquiries.error} />
+      {wf.data?.error_message && <div className="banner error" role="alert">{wf.data.error_message}
+        <FailureReasons view={wf.data} /></div>}
       {pending && inquirySection}
 
       {isWorkflow && wf.data && (
         <div className="split">
           <Section title="Graph">
-            {definition.data
-              ? <ExecutionGraph wfDef={definition.data} view={wf.data} selected={selectedRow?.workflow_task?.task_name}
-                onSelect={(name) => { const row = latest(tasks, name) ?? latest(kept, name); if (row) select(row.id); }} />
-              : <Empty>Loading the workflow definition…</Empty>}
+            {definition.loading && !definition.data
+              ? <Empty>Loading the workflow definition…</Empty>
+              : <ExecutionGraph current={definition.data?.definition.tasks} view={wf.data} selected={selectedRow?.workflow_task?.task_name}
+                onSelect={(name) => { const row = latest(tasks, name) ?? latest(kept, name); if (row) select(row.id); }} />}
           </Section>
           <Section title={selectedRow ? `Task ${selectedRow.workflow_task?.task_name ?? ""} · #${selectedRow.id}` : "Task"}>
             {selectedRow ? <TaskDetail row={selectedRow} kept={keptIds.has(selectedRow.id)} /> : <Empty>Select a task in the graph or the table.</Empty>}
@@ -150,7 +154,7 @@ function ExecutionView({ id }: { id: number }) {
       {isWorkflow && wf.data && (
         <Section title="Tasks">
           <TaskTable rows={[...kept, ...tasks]} kept={keptIds} parentWorkflowId={e.workflow_id} selected={selected}
-            onSelect={select} running={new Set(wf.data.current_tasks)} />
+            onSelect={select} running={new Set(wf.data.current_tasks)} unrecorded={unrecorded} />
         </Section>
       )}
       {!pending && inquirySection}
@@ -180,20 +184,63 @@ function useRunInquiries(e: Execution | undefined, view: WorkflowExecution | und
   return { ...loaded, more: Math.max(ids.length - MAX_INQUIRIES, 0) };
 }
 
+/** Is the action a workflow, a script, or gone ("unknown": its run may still have a view)? */
+async function actionKind(ref: string): Promise<"workflow" | "script" | "unknown"> {
+  try {
+    return (await api<Item<Action>>(`/actions/${ref}`)).data.is_workflow ? "workflow" : "script";
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return "unknown";
+    throw err;
+  }
+}
+
+/** A task's own run, named: "task check (item 2, attempt 1)". */
+function taskOf(e: Execution): string {
+  const wt = e.workflow_task;
+  if (!wt) return "task";
+  const item = wt.task_index != null ? `item ${wt.task_index}, ` : "";
+  return `task ${wt.task_name} (${item}attempt ${wt.retry_count + 1})`;
+}
+
+/** Tasks the run failed that have no record: one whose input, `with_items` or `when` could not
+ * be evaluated fails before anything starts. They read "not run", and the table left them out. */
+function unrecordedFailures(view: WorkflowExecution): Unrecorded[] {
+  const recorded = new Set([...view.tasks, ...view.kept_tasks].map((r) => r.workflow_task?.task_name));
+  const graph = (view.task_graph ?? {}) as RunGraph;
+  return view.failed_tasks.map(String).filter((name) => !recorded.has(name)).map((name) => ({
+    name, action: graph[name]?.action ?? "",
+    // The run's error names the task whose expression failed ("task 'report' input.message: ...").
+    error: view.error_message?.includes(`'${name}'`) ? view.error_message : null,
+  }));
+}
+
 const BIG_GRAPH = 20; // tasks; past this the whole graph fits only small (minimum zoom 0.02)
 
-function ExecutionGraph({ wfDef, view, selected, onSelect }: {
-  wfDef: Workflow; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
+/** The tasks and edges to draw: the run's own graph, or the workflow as it is now while the run
+ *  has none recorded yet. */
+function useDrawn(view: WorkflowExecution, current: TaskDef[] | undefined) {
+  const recorded = JSON.stringify(view.task_graph ?? {});
+  return useMemo(() => {
+    const own = JSON.parse(recorded) as RunGraph;
+    const drawn = Object.keys(own).length > 0 ? runGraph(own, current)
+      : { tasks: current ?? [], edges: edgesOf(current ?? []), edited: false };
+    const edges = mergeParallel(drawn.edges);
+    return { ...drawn, edges, positions: layout(drawn.tasks, {}, edges) };
+  }, [recorded, current]);
+}
+
+function ExecutionGraph({ current, view, selected, onSelect }: {
+  current: TaskDef[] | undefined; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
 }) {
-  const tasks = wfDef.definition.tasks;
-  const positions = useMemo(() => layout(tasks), [tasks]);
+  const { tasks, edges, edited, positions } = useDrawn(view, current);
   const computed: TaskNodeType[] = tasks.map((t) => {
     const ran = view.tasks.filter((r) => r.workflow_task?.task_name === t.name);
     const kept = ran.length === 0 && view.kept_tasks.some((r) => r.workflow_task?.task_name === t.name);
     const rows = kept ? view.kept_tasks.filter((r) => r.workflow_task?.task_name === t.name) : ran;
     // A task that never ran is "pending" while the run goes on, "not_run" once it has ended
     // (a branch not taken, tasks after a cancel): "pending" read as if it still might.
-    let status = rows.length ? groupStatus(rows) : TERMINAL.has(view.status) ? "not_run" : "pending";
+    const unrecorded = rows.length === 0 && view.failed_tasks.includes(t.name); // failed before it started
+    let status = rows.length ? groupStatus(rows) : unrecorded ? "failed" : TERMINAL.has(view.status) ? "not_run" : "pending";
     if (view.current_tasks.includes(t.name) && !(rows.length && !TERMINAL.has(status))) {
       // Queued but not started: held while the workflow pauses.
       status = PAUSED.has(view.status) ? "paused" : "running";
@@ -204,19 +251,17 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
       id: t.name, type: "task", position: positions[t.name], draggable: false, connectable: false,
       selected: selected === t.name,
       data: { name: t.name, action: t.action, status, badges: badgesOf(t), kept, inquiry,
-        detail: last && !TERMINAL.has(last.status) ? last.status_detail : null },
+        detail: unrecorded ? "failed before it started" : last && !TERMINAL.has(last.status) ? last.status_detail : null },
     };
   });
   // Kept in state with what React Flow measured: fresh node objects on every refresh would make
   // it measure them again, and edges are only drawn between measured nodes.
   const [nodes, onNodesChange] = useFlowNodes(computed);
-  const edges: Edge[] = mergeParallel(edgesOf(tasks)).map((e) => ({
-    id: e.id, source: e.source, target: e.target, label: e.label, className: `edge-${e.kind}`,
-    markerEnd: { type: MarkerType.ArrowClosed }, labelBgPadding: [4, 2], labelBgBorderRadius: 4,
-  }));
-  return (
+  return (<>
+    {edited && <p className="muted graph-note" data-testid="graph-edited">The workflow has changed since this run:
+      this is the graph it ran (conditions shown where the same transition is still there).</p>}
     <div className="graph" data-testid="execution-graph">
-      <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} onNodesChange={onNodesChange}
+      <ReactFlow nodes={nodes} edges={flowEdges(edges)} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange}
         fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.02}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}>
@@ -226,7 +271,7 @@ function ExecutionGraph({ wfDef, view, selected, onSelect }: {
         {tasks.length > BIG_GRAPH && <MiniMap pannable zoomable nodeStrokeWidth={3} ariaLabel="Workflow map" />}
       </ReactFlow>
     </div>
-  );
+  </>);
 }
 
 function TaskDetail({ row: listed, kept }: { row: Execution; kept: boolean }) {

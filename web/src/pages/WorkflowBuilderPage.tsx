@@ -4,10 +4,11 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import "@xyflow/react/dist/style.css";
 import "../graph.css";
-import { Background, Controls, MarkerType, ReactFlow, type Connection, type Edge } from "@xyflow/react";
+import { Background, Controls, ReactFlow, type Connection } from "@xyflow/react";
 import { api, ApiError, post, put } from "../api";
 import { ErrorBanner } from "../components/common";
 import { useFlowNodes } from "../components/flow";
+import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { loadActions, loadPacks, matches } from "../catalog";
 import { edgesOf, layout } from "../graph";
@@ -172,10 +173,7 @@ export function WorkflowBuilderPage() {
     data: { name: t.name, action: t.action, badges: badgesOf(t), problems: problemsOf(t.name).length },
   })), [state.doc, positions, selected, problems]); // eslint-disable-line react-hooks/exhaustive-deps
   const [nodes, onNodesChange] = useFlowNodes(computed);
-  const edges: Edge[] = edgesOf(tasks).map((e) => ({
-    id: e.id, source: e.source, target: e.target, label: e.label, className: `edge-${e.kind}`,
-    markerEnd: { type: MarkerType.ArrowClosed }, labelBgPadding: [4, 2], labelBgBorderRadius: 4,
-  }));
+  const edges = flowEdges(edgesOf(tasks));
   const onConnect = (c: Connection) => { if (c.source && c.target) setDoc(connect(state.doc, c.source, c.target)); };
   const add = (actionRef: string) => {
     const maxY = Math.max(-110, ...Object.values(positions).map((p) => p.y));
@@ -256,7 +254,7 @@ export function WorkflowBuilderPage() {
           </div>
           {tab === "graph" ? (
             <div className="graph editable" data-testid="builder-graph">
-              <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes}
+              <ReactFlow nodes={nodes} edges={edges} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
                 onNodesChange={(changes) => {
                   onNodesChange(changes);
                   // A node selected from the keyboard (Tab to it, Enter) opens it like a click.
