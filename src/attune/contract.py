@@ -128,6 +128,8 @@ class EngineClient(Protocol):
                     history_guard: int | None = None,
                     max_nesting_depth: int | None = None,
                     continue_after: int | None = None,
+                    continue_after_bytes: int | None = None,
+                    history_bytes_guard: int | None = None,
                     resume: dict[str, Any] | None = None,
                     record_ids: list[int] | None = None,
                     execution_id: int | None = None) -> None: ...

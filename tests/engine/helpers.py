@@ -37,12 +37,14 @@ async def start(engine: EngineClient, ref: str, params: dict | None = None, *,
                 queue_prefix: str = "attune", packs: str = str(TEST_PACKS),
                 history_guard: int | None = None, resume: dict | None = None,
                 continue_after: int | None = None, record_ids: list[int] | None = None,
+                continue_after_bytes: int | None = None, history_bytes_guard: int | None = None,
                 execution_id: int | None = None) -> str:
     cat = catalog(packs)
     workflow_id = new_workflow_id(ref)
     await engine.start(catalog=cat.closure(ref), action_ref=ref, parameters=params or {},
                        workflow_id=workflow_id, queue_prefix=queue_prefix,
                        history_guard=history_guard, resume=resume, continue_after=continue_after,
+                       continue_after_bytes=continue_after_bytes, history_bytes_guard=history_bytes_guard,
                        pack_configs={r: p.config for r, p in cat.packs.items()},
                        config_secrets={r: config_secrets(p.conf_schema) for r, p in cat.packs.items()},
                        record_ids=record_ids, execution_id=execution_id)

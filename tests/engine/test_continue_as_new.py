@@ -74,3 +74,26 @@ async def test_cancel_reaches_a_run_that_continued_as_new(engine):
     await engine.cancel(workflow_id)
     status, _ = await wait_ended(engine, workflow_id, 60)
     assert status == "cancelled"
+
+
+async def test_a_run_whose_history_grows_by_bytes_continues_as_new(engine):
+    """Results under the blob threshold stay in the history: 300 of 200 KB passed Temporal's
+    50 MB long before 10,000 events, and the run was terminated ("Workflow terminated", its
+    records lost). It continues as new by size too (lowered here from 10 MiB)."""
+    r = await run(engine, "qa.bulky_loop", {"count": 30, "pad": 40_000},
+                  continue_after_bytes=512 * 1024, timeout=240)
+    assert r.status == "completed" and r.result["n"] == 30, r.result
+    assert sorted(x.iteration for x in r.tasks("step")) == list(range(1, 31))
+    assert all(x.status == ExecutionStatus.COMPLETED for x in r.records)
+    assert await temporal_runs(engine, r.workflow_id) >= 3
+
+
+async def test_a_slice_whose_history_nears_temporals_size_limit_fails_naming_it(engine):
+    """A with_items slice never continues as new: when its items' inputs and results add up
+    past the guard (40 MiB; 1 MiB here), it fails saying so instead of being terminated."""
+    r = await run(engine, "qa.big_items", {"count": 520, "pad": 20_000},
+                  history_bytes_guard=1024 * 1024, timeout=240)
+    assert r.status == "failed", r.result
+    (each,) = [x for x in r.tasks("each") if x.status == ExecutionStatus.FAILED][:1]
+    assert "near Temporal's limit of 50 MB: a slice of 500 with_items items keeps every item's " \
+           "input and result under 64 KiB in its history" in each.result["error"], each.result

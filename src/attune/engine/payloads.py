@@ -87,8 +87,9 @@ class WorkflowInput(BaseModel):
     # Identity of this run in the execution tree, for record keys of nested workflows.
     parent_key: str | None = None
     slice: SliceInput | None = None
-    # Fail clearly before Temporal's 51,200-event hard stop (lower only in tests).
+    # Fail clearly before Temporal's 51,200-event and 50 MB hard stops (lower only in tests).
     history_guard: int = 45_000
+    history_bytes_guard: int = 40 * 1024 * 1024
     # Nesting: this run's depth (0 = submitted), its top-level run's id (None: it is the top),
     # and how deep nested workflows may go before their task fails (a workflow that runs
     # itself would otherwise nest until Temporal's id or history limits stop it uncleanly).
@@ -100,6 +101,9 @@ class WorkflowInput(BaseModel):
     # A run whose history passes this many events goes on in a fresh run (continue-as-new)
     # once nothing is in flight; `carry` is what that run starts from.
     continue_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
+    # ... or this many bytes: values under the blob threshold stay in the history, and 300
+    # task results of 200 KB passed Temporal's 50 MB before 10,000 events ("Workflow terminated").
+    continue_after_bytes: int = 10 * 1024 * 1024
     carry: CarryInput | None = None
     # The patch baseline this run was started at (engine/workflow.py BASELINE_LEVEL): replay
     # finds it here, in the immutable input, so a run started now records no patch marker at

@@ -32,6 +32,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 with workflow.unsafe.imports_passed_through():
     from attune.contract import RunState, WorkflowSnapshot
     from attune.engine.activities import ACTIVITY_NAME, RESERVE_ACTIVITY, IdsRequest
+    from attune.engine.blobs import OFFLOAD_BYTES
     from attune.engine.inquiries import Desk, resolved
     from attune.engine.pacing import LocalPacer
     from attune.engine.payloads import CarryInput, InquiryState, SliceInput, WorkflowInput
@@ -55,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
         StartTimer,
         WaitForInquiry,
     )
-    from attune.workflows.conductor import LEGACY, Conductor, Resume, Semantics
+    from attune.workflows.conductor import LEGACY, SLICE_SIZE, Conductor, Resume, Semantics
     from attune.workflows.events import (
         AttemptEnded,
         CancelRequested,
@@ -121,6 +122,10 @@ RERUN_LOOP_JOINS = "attune_rerun_loop_joins"
 # task's retry policy: the same attempt would be refused again. After BASELINE; asked only when
 # an attempt is refused.
 REFUSAL_NOT_RETRIED = "attune_refusal_not_retried"
+# A run continues as new when its history passes continue_after_bytes too, and fails clearly
+# before Temporal's 50 MB (it was terminated: "Workflow terminated", records lost). After
+# BASELINE; asked only once a run's history is that large.
+HISTORY_BYTES = "attune_history_bytes"
 # A cancel that reaches a nested run's task while the run is starting is sent to the run once it
 # has started: the SDK's cancel of a start in flight let the parent end while the server still
 # started the child, which then ran to its end (17 of 150 nested runs of a cancelled with_items).
@@ -227,8 +232,10 @@ class AttuneWorkflow:
         await self._drive()
         outcome = conductor.outcome()
         cancelled = conductor.cancelling and conductor.semantics.cancel_reaches_children
-        if outcome is None or cancelled:  # it failed on its own (e.g. a bad on_error), or was
-            assert conductor.finished is not None  # cancelled: it ends as such in the Web UI
+        # It failed on its own (e.g. a bad on_error, or aborted near a history limit: no
+        # results), or was cancelled: it ends as such in the Web UI.
+        if outcome is None or cancelled or outcome[1] is None:
+            assert conductor.finished is not None
             return self._conclude(conductor.finished)  # raises
         status, results = outcome
         too_big = _over_limit(results, "the results of items "
@@ -267,21 +274,37 @@ class AttuneWorkflow:
             for event in events:
                 self._execute(self.conductor.handle(event))
             length = workflow.info().get_current_history_length()
+            size = workflow.info().get_current_history_size()
             if self.conductor.finished is None and not self.conductor.cancelling:
-                if not self.draining and length > self.inp.continue_after and self.inp.slice is None \
-                        and self._patched(CONTINUE_AS_NEW):
+                if not self.draining and self.inp.slice is None and self._patched(CONTINUE_AS_NEW) and (
+                        length > self.inp.continue_after or (size > self.inp.continue_after_bytes
+                                                             and workflow.patched(HISTORY_BYTES))):
                     self.draining = True
                     self._execute(self.conductor.hold())
                 if self.draining and self.conductor.in_flight == 0 and not self.events:
                     self._continue()  # does not return
-            # Temporal terminates a run at 51,200 events; fail clearly before that (a run that
-            # cannot continue as new because a task holds it, such as a week-long nested run).
-            if length > self.inp.history_guard and self.conductor.finished is None:
-                why = ("it could not continue as new: a task kept running all along" if self.draining
-                       else "move long loops into a nested workflow or lower max_iterations")
-                self._execute(self.conductor.abort(
-                    f"workflow history reached {length} events, near Temporal's limit of 51,200: {why}"))
+            # Temporal terminates a run at 51,200 events or 50 MB; fail clearly before that (a
+            # run that cannot continue as new because a task holds it, such as a week-long
+            # nested run, or a with_items slice, which never continues as new).
+            if self.conductor.finished is None:
+                if length > self.inp.history_guard:
+                    self._execute(self.conductor.abort(
+                        f"workflow history reached {length} events, near Temporal's limit of 51,200: "
+                        f"{self._why_so_long()}"))
+                elif size > self.inp.history_bytes_guard and workflow.patched(HISTORY_BYTES):
+                    self._execute(self.conductor.abort(
+                        f"workflow history reached {size / 2**20:.0f} MiB, near Temporal's limit of 50 MB: "
+                        f"{self._why_so_long()}"))
             self._show_details()
+
+    def _why_so_long(self) -> str:
+        if self.inp.slice is not None:
+            return (f"a slice of {SLICE_SIZE} with_items items keeps every item's input and result "
+                    f"under {OFFLOAD_BYTES // 1024} KiB in its history: give the items smaller "
+                    "inputs and outputs")
+        if self.draining:
+            return "it could not continue as new: a task kept running all along"
+        return "move long loops into a nested workflow or lower max_iterations"
 
     # ---- continue-as-new: no history ceiling ---------------------------------------------------
 
@@ -323,7 +346,8 @@ class AttuneWorkflow:
         carry = self.inp.carry
         if carry is not None:
             parts.append(f"Run {carry.runs} of this execution: it continues as new every "
-                         f"{self.inp.continue_after:,} history events; earlier runs hold the "
+                         f"{self.inp.continue_after:,} history events (or "
+                         f"{self.inp.continue_after_bytes / 2**20:g} MiB); earlier runs hold the "
                          "earlier tasks.")
         return "\n\n".join([*parts, task_table(self.conductor)])
 
@@ -537,7 +561,7 @@ class AttuneWorkflow:
         policy = self.conductor.definition.cancellation_policy if self.conductor else None
         result = await self._start_child(
             dispatch, WorkflowInput(action_ref=action.ref, parameters=dispatch.input,
-                                    cancellation_policy=policy, history_guard=self.inp.history_guard,
+                                    cancellation_policy=policy,
                                     depth=self.inp.depth + 1,
                                     **self._inherited(ids=action.script_attempts(self.inp.catalog))),
             summary=f"{action.ref} (task {_summary(dispatch)})",
@@ -712,7 +736,9 @@ class AttuneWorkflow:
         return dict(catalog=self.inp.catalog, pack_configs=self.inp.pack_configs,
                     api_url=self.inp.api_url, queue_prefix=self.inp.queue_prefix,
                     record_ids=self.ids.share(ids),
-                    parent_key=None, max_depth=self.inp.max_depth,
+                    parent_key=None, max_depth=self.inp.max_depth, history_guard=self.inp.history_guard,
+                    history_bytes_guard=self.inp.history_bytes_guard,
+                    continue_after_bytes=self.inp.continue_after_bytes,
                     root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id,
                     baseline=BASELINE_LEVEL)  # a new run: the current code, whatever its parent's
 
