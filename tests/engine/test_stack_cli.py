@@ -139,6 +139,14 @@ def test_a_failed_workflow_says_why_each_task_failed(stack):
     assert "task handled (qa.fail, execution" not in done.stdout  # it failed, but was handled
     as_json = cli("run", "qa.failures", "-o", "json", api=api)
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["status"] == "failed"
+    # A nested run's task fails with "Workflow failed: 1 task(s) failed: again" at every level:
+    # the reason (here the nesting limit) is said from where it happened, 20 levels down.
+    deep = cli("run", "qa.recurse", "n=25", api=api)
+    assert deep.returncode == 1, deep.stderr
+    reason = [line for line in deep.stdout.splitlines() if line.startswith("task again → again")]
+    assert len(reason) == 1 and reason[0].count("→") == 20, deep.stdout
+    assert reason[0].endswith("would run 21 levels deep, over the limit of 20 (setting "
+                              "ATTUNE_MAX_NESTING_DEPTH); does a workflow run itself?"), reason
 
 
 def test_failed_action_exits_1_and_bad_parameter_exits_2(stack):

@@ -265,10 +265,9 @@ def why_failed(api: Api, execution: dict[str, Any], output: str, console: Consol
     if named:
         failed = [t for t in failed if (t.get("workflow_task") or {}).get("task_name") in named]
     for task in failed[-MAX_REASONS:]:
-        if "result" in (task.get("omitted") or []):  # too large for a list: read it whole
-            task = api.execution(task["id"])
-        error = (task.get("result") or {}).get("error") if isinstance(task.get("result"), dict) else None
-        console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}, execution {task['id']}): ",
+        path, task = _root_cause(api, task)
+        error = _error(task)
+        console.print(Text.assemble(f"{path} ({task['action_ref']}, execution {task['id']}): ",
                                     styled(task["status"]), f": {error}" if error else ""))
     if len(failed) > MAX_REASONS:
         console.print(f"… {len(failed) - MAX_REASONS} more: attune execution list --parent {execution['id']} "
@@ -276,6 +275,36 @@ def why_failed(api: Api, execution: dict[str, Any], output: str, console: Consol
 
 
 MAX_REASONS = 5
+MAX_DESCENT = 25  # nested runs followed down to the task that failed first (nesting stops at 20)
+
+
+def _error(task: dict[str, Any]) -> str | None:
+    result = task.get("result")
+    return result.get("error") if isinstance(result, dict) else None
+
+
+def _root_cause(api: Api, task: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A failed nested workflow's task says only "Workflow failed: 1 task(s) failed: down";
+    the reason (a limit, an action's error) is on a task some levels down. Follow the failed
+    tasks it names down to the first one that is not a nested run, saying the way there."""
+    path = [_attempt(task)]
+    for _ in range(MAX_DESCENT):
+        if "result" in (task.get("omitted") or []):  # too large for a list: read it whole
+            task = api.execution(task["id"])
+        named = _failed_names(task)
+        if not named:
+            break
+        try:
+            below = [t for t in sorted(api.children(task["id"]), key=_started_order)
+                     if t["status"] in ("failed", "timeout")
+                     and (t.get("workflow_task") or {}).get("task_name") in named]
+        except (ApiError, ConnectionError):
+            break
+        if not below:
+            break
+        task = below[0]
+        path.append(_attempt(task).removeprefix("task "))
+    return " → ".join(path), task
 
 
 def _failed_names(execution: dict[str, Any]) -> set[str]:
