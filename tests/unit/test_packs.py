@@ -164,6 +164,18 @@ def test_yaml_aliases_that_never_finish_are_refused() -> None:
         load_yaml(laughs)
 
 
+def test_a_value_nested_deeper_than_runs_can_carry_is_a_load_error_at_its_place() -> None:
+    """`vars: {v: [[[...]]]}` 200 levels deep passed validation; the run then stayed
+    `scheduled` for good, its workflow task failing ("recursion limit exceeded")."""
+    shallow = "vars:\n  v: " + "[" * 97 + "1" + "]" * 97 + "\n"
+    assert load_yaml(shallow)[0]["vars"]["v"] is not None
+    deep = "vars:\n  v: " + "[" * 200 + "1" + "]" * 200 + "\n"
+    with pytest.raises(YamlError) as found:
+        load_yaml(deep)
+    assert (found.value.line, found.value.column) == (2, 104)
+    assert found.value.message == "nested more than 100 levels deep: values may be nested at most 100 levels"
+
+
 # ---- the bundled scripts run -------------------------------------------------------------------
 
 INTERPRETERS = {"shell": ["bash"], "python": ["python3", "-u"], "nodejs": ["node"]}

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from attune.runtimes.safety import MAX_DATA_DEPTH
 from attune.yaml_core import CoreConstructor, CoreLoader
 
 Path = tuple[Any, ...]
@@ -138,6 +139,10 @@ class _Builder:
                 m = node.start_mark
                 why = "a recursive alias" if node in self.active else "too many nodes once aliases expand"
                 raise YamlError(m.line + 1, m.column + 1, f"YAML error: {why}")
+            if len(self.active) >= MAX_DATA_DEPTH:  # as request bodies and action output: a run
+                m = node.start_mark                  # could not carry it (its workflow task failed)
+                raise YamlError(m.line + 1, m.column + 1, f"nested more than {MAX_DATA_DEPTH} levels "
+                                f"deep: values may be nested at most {MAX_DATA_DEPTH} levels")
             self.active.append(node)
             try:
                 if isinstance(node, MappingNode):
