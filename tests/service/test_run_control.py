@@ -36,22 +36,22 @@ async def api(stack: Any, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _settings(tmp_path: Path, port: int, address: str) -> Settings:
+def _settings(tmp_path: Path, port: int, address: str, **more: Any) -> Settings:
     return Settings(state_dir=str(tmp_path / ".attune"), temporal_address=address,
                     database_url=f"sqlite:///{tmp_path / 'attune.db'}",
-                    api_url=f"http://127.0.0.1:{port}", mirror_interval=0.1)
+                    api_url=f"http://127.0.0.1:{port}", mirror_interval=0.1, **more)
 
 
 class serving:
     """`async with serving(tmp_path) as api`: the API on a free port, stopped at the end; a
     second one on the same database continues where the first stopped."""
 
-    def __init__(self, tmp_path: Path, address: str, register: bool = True) -> None:
-        self.tmp_path, self.address, self.register = tmp_path, address, register
+    def __init__(self, tmp_path: Path, address: str, register: bool = True, **settings: Any) -> None:
+        self.tmp_path, self.address, self.register, self.settings = tmp_path, address, register, settings
 
     async def __aenter__(self) -> httpx.AsyncClient:
         port = free_port()
-        app = create_app(_settings(self.tmp_path, port, self.address))
+        app = create_app(_settings(self.tmp_path, port, self.address, **self.settings))
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                                     log_level="warning", lifespan="on"))
         self.task = asyncio.create_task(self.server.serve())
@@ -573,3 +573,21 @@ async def test_attempts_take_execution_ids_reserved_ahead_and_keep_them(api: htt
         await replayer(sandboxed).replay_workflow(history)
     ids = await api.post("/executions/reserve", json={"count": 3})
     assert ids.status_code == 403, ids.text  # only a run's orchestrator, with its token
+
+
+async def test_cancelling_a_run_that_never_took_a_step_records_it_cancelled(stack, tmp_path):
+    """An API whose blob directory the orchestrators do not share (a deployment mistake):
+    the run's input cannot be read, so its first workflow task keeps failing and the record
+    says so. Cancelling it ends it, and its record reads `cancelled` (it stayed `canceling`)."""
+    async with serving(tmp_path, stack.address, blob_dir=str(tmp_path / "not-shared")) as api:
+        execution = await submit(api, "core.echo", message="m" * 100_000)
+        await until(lambda: _detail(api, execution["id"]), "the record to say it is stuck")
+        response = await api.post(f"/executions/{execution['id']}/cancel")
+        assert response.status_code == 200, response.text
+        done = await ended(api, execution["id"], timeout=60)
+        assert done["status"] == "cancelled", done
+
+
+async def _detail(api: httpx.AsyncClient, execution_id: int) -> str | None:
+    detail = (await record(api, execution_id)).get("status_detail")
+    return detail if detail and "keeps failing" in detail else None

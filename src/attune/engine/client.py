@@ -16,7 +16,13 @@ from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryReverseRequest,
 )
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
 from temporalio.runtime import Runtime
@@ -223,14 +229,21 @@ class EngineClient:
                 return _unchanged(workflow_id, since).model_copy(update={"server_open": open_now})
             snap = await _final_from_memo(self.client.data_converter, description, since)
             if snap is None:
-                snap = await handle.query(
-                    AttuneWorkflow.snapshot, since,
-                    rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _pending(description) else None)
+                try:
+                    snap = await handle.query(
+                        AttuneWorkflow.snapshot, since,
+                        rpc_timeout=BUSY_QUERY_TIMEOUT if patient and _pending(description) else None)
+                except WorkflowQueryFailedError:
+                    if open_now:
+                        raise
+                    return _closed_unread(workflow_id, since)  # its history does not replay
             if since < snap.base_seq and snap.previous_run_id:
                 # The run continued as new after `since`: first the changes the runs before made.
                 records, seq = await self._earlier(workflow_id, snap, since)
                 snap = snap.model_copy(update={"records": records, "seq": seq, "more": True})
         except RPCError as exc:
+            if open_now is False:  # closed before its first workflow task ("Workflow execution
+                return _closed_unread(workflow_id, since)  # closed before WorkflowTaskStarted")
             if not _timed_out(exc):
                 with _translated(workflow_id):
                     raise
@@ -416,6 +429,14 @@ def _retrying(description: Any) -> bool:
     """The workflow task failed or timed out at least once and is being retried."""
     return (description.status in _RUNNING
             and description.raw_description.pending_workflow_task.attempt > 1)
+
+
+def _closed_unread(workflow_id: str, since: int) -> WorkflowSnapshot:
+    """A closed run without a final memo whose query cannot be answered: it never took a step
+    (its input could not be read) or its history does not replay. How it ended is all there is
+    to read, from the server (`status`): its readers retried the query for ever, the record
+    `canceling` after a cancel that terminated it."""
+    return _unchanged(workflow_id, since).model_copy(update={"server_open": False})
 
 
 def _pending(description: Any) -> bool:
