@@ -591,3 +591,16 @@ async def test_cancelling_a_run_that_never_took_a_step_records_it_cancelled(stac
 async def _detail(api: httpx.AsyncClient, execution_id: int) -> str | None:
     detail = (await record(api, execution_id)).get("status_detail")
     return detail if detail and "keeps failing" in detail else None
+
+
+async def test_a_parameter_sent_as_null_in_a_rerun_takes_its_default(api: httpx.AsyncClient) -> None:
+    """Left out, a parameter keeps the old run's value; null says "not given" (the web UI's
+    Edit & re-run sends an emptied field so), and its default applies."""
+    first = await submit(api, "ctl.chain9", fail_at=2)
+    assert (await ended(api, first["id"]))["status"] == "failed"
+    kept = (await api.post(f"/executions/{first['id']}/rerun", json={"parameters": {}})).json()["data"]
+    assert kept["config"]["fail_at"] == 2
+    again = (await api.post(f"/executions/{first['id']}/rerun",
+                            json={"parameters": {"fail_at": None}})).json()["data"]
+    assert (await ended(api, again["id"]))["status"] == "completed"
+    await ended(api, kept["id"])

@@ -321,7 +321,8 @@ class Health(BaseModel):
 # --- run control (spec §9) ------------------------------------------------------------------------
 class RerunRequest(_In):
     parameters: dict[str, Any] | None = Field(
-        None, description="Parameters to change; the rest (secrets included) stay as they were")
+        None, description="Parameters to change; the rest (secrets included) stay as they were. "
+                          "A parameter sent as null is not given: its default applies")
     from_failed: bool = Field(False, description="Re-run a failed workflow from its failed tasks: "
                               "tasks that succeeded keep their results and variables")
 
