@@ -21,7 +21,7 @@ tasks:
   - name: first
     action: core.noop
     next:
-      - when: "{{ succeeded() }}"
+      - when: "{{ succeeded() and true }}"
         do: [second]
       - when: "{{ failed() }}"
         do: [added]
@@ -46,9 +46,9 @@ async def test_an_old_run_is_drawn_as_it_ran_after_its_workflow_changed(page: An
         await expect(graph.locator(f"[data-task='{name}']")).to_have_attribute("data-status", "completed")
     await expect(graph.locator("[data-task='added']")).to_have_count(0)
     await expect(page.get_by_test_id("graph-edited")).to_be_visible()
-    # Its edges; a condition is today's where the same transition is still there.
+    # Its edges, labelled with the conditions it ran with (the run records them), not today's.
     await expect(graph.locator(".react-flow__edge")).to_have_count(2)
-    await expect(graph.locator(".react-flow__edge-text")).to_have_text(["succeeded"])
+    await expect(graph.locator(".react-flow__edge-text")).to_have_text(["succeeded", "succeeded"])
 
     # A run of the workflow as it is now is drawn so.
     again = await start(ui_server, "uit.changing")
@@ -56,7 +56,7 @@ async def test_an_old_run_is_drawn_as_it_ran_after_its_workflow_changed(page: An
     await page.goto(f"{ui_server.url}/executions/{again['id']}")
     await expect(graph.locator(".task-node")).to_have_count(3)
     await expect(graph.locator("[data-task='added']")).to_have_attribute("data-status", "not_run")
-    await expect(graph.locator(".react-flow__edge-text")).to_have_text(["succeeded", "failed"])
+    await expect(graph.locator(".react-flow__edge-text")).to_have_text(["succeeded() and true", "failed"])
     await expect(page.get_by_test_id("graph-edited")).to_have_count(0)
 
 

@@ -767,3 +767,19 @@ def test_a_pause_before_the_first_step_holds_the_first_tasks_until_resumed():
     assert c.start() == [] and c.finished is None and c.task_states()["a"] == "running"
     dispatched = c.handle(ResumeRequested())
     assert [type(x).__name__ for x in dispatched] == ["Dispatch"] and dispatched[0].task == "a"
+
+
+def test_the_recorded_graph_keeps_each_transitions_condition() -> None:
+    """A run's task graph (records, the web UI's drawing of old runs) carries the conditions it
+    ran with, the legacy forms as one expression each."""
+    from attune.workflows.definition import Transition
+    from attune.workflows.graph import TaskGraph, condition
+
+    d = wf(tasks=[t("a", next=[{"when": "{{ succeeded() }}", "do": ["b"]}, {"do": ["c"]}]), t("b"), t("c")])
+    described = TaskGraph.of(d).describe(d)
+    assert described["a"]["transitions"] == [{"when": "{{ succeeded() }}", "do": ["b"]},
+                                             {"when": None, "do": ["c"]}]
+    assert described["b"]["transitions"] == []
+    assert condition(Transition(on_status="failed", do=["x"])) == "{{ failed() }}"
+    assert condition(Transition(on_status="succeeded", when="{{ x > 1 }}")) == "{{ succeeded() and (x > 1) }}"
+    assert condition(Transition(otherwise=[0])) == "{{ otherwise }}"

@@ -47,8 +47,7 @@ export interface GraphEdge {
   full: string; // the label's whole text (`label` may be cut)
 }
 
-export function edgesOf(tasks: TaskDef[]): GraphEdge[] {
-  const names = new Set(tasks.map((t) => t.name));
+export function edgesOf(tasks: TaskDef[], names: Set<string> = new Set(tasks.map((t) => t.name))): GraphEdge[] {
   const edges: GraphEdge[] = [];
   for (const task of tasks) {
     (task.next ?? []).forEach((tr, i) => {
@@ -126,7 +125,10 @@ export function layout(tasks: TaskDef[], fixed: Record<string, { x: number; y: n
 
 /** A run's own graph as the engine recorded it (`task_graph` of GET /executions/{id}/workflow):
  * each task's action, the tasks it leads to and its join. */
-export type RunGraph = Record<string, { action?: string; next?: string[]; join?: number | "all" | null }>;
+export type RunGraph = Record<string, {
+  action?: string; next?: string[]; join?: number | "all" | null;
+  transitions?: { when: string | null; do: string[] }[]; // recorded since the runs of 2026-12-07
+}>;
 
 /** The graph a run ran: its tasks and edges from its own `task_graph`, so an old run is drawn as
  * it ran after its workflow file changed (the workflow as it is now drew tasks added since as
@@ -142,6 +144,12 @@ export function runGraph(graph: RunGraph, current: TaskDef[] = []): { tasks: Tas
   for (const [name, node] of Object.entries(graph)) {
     const action = node.action ?? "";
     const same = now.get(name)?.action === action ? now.get(name) : undefined;
+    if (node.transitions) { // the run's own conditions: labelled as it ran, whatever the file says now
+      const task = { ...(same ?? {}), name, action, join: node.join ?? null, next: node.transitions };
+      tasks.push(task);
+      edges.push(...edgesOf([task], new Set(Object.keys(graph))));
+      continue;
+    }
     tasks.push({ ...(same ?? {}), name, action, join: node.join ?? null, next: [{ do: node.next ?? [] }] });
     for (const target of node.next ?? []) {
       if (!(target in graph)) continue;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from attune.workflows.definition import WorkflowDefinition
+from attune.workflows.definition import Transition, WorkflowDefinition
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,24 @@ class TaskGraph:
         return join
 
     def describe(self, definition: WorkflowDefinition) -> dict[str, dict]:
-        """JSON-friendly graph for records and the UI."""
+        """JSON-friendly graph for records and the UI: each task's action, the tasks it leads to,
+        its join, and its transitions with their conditions (so a run is drawn with the labels
+        it ran with, after its workflow file changed)."""
         return {
             t.name: {"action": t.action, "next": list(self.outbound[t.name]), "join": t.join,
+                     "transitions": [{"when": condition(tr), "do": list(tr.do)} for tr in t.next],
                      **({"parallel": {s.name: s.action for s in t.parallel}} if t.parallel else {})}
             for t in definition.tasks
         }
+
+
+def condition(transition: Transition) -> str | None:
+    """A transition's condition as one expression (None: always), the legacy forms included:
+    `on_success: [{when: X}]` is `succeeded() and X`, a decision's default `otherwise`."""
+    when = transition.when
+    inner = when.strip().removeprefix("{{").removesuffix("}}").strip() if when else None
+    if transition.on_status:
+        inner = f"{transition.on_status}() and ({inner})" if inner else f"{transition.on_status}()"
+    if transition.otherwise:
+        inner = f"otherwise ({inner})" if inner else "otherwise"
+    return f"{{{{ {inner} }}}}" if inner else None
