@@ -713,7 +713,7 @@ def test_text_is_this_languages_not_pythons(src, text):
     ("(1e308 * 10) - (1e308 * 10)", "the result is not a finite number"),
     ("(10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000)",
      "the result has more than 4,000 digits (the limit)"),
-    ("(" * 80 + "1" + ")" * 80, "the expression is nested too deeply to parse"),
+    ("(" * 80 + "1" + ")" * 80, "the expression is too long or nested too deeply to parse"),
 ])
 def test_numbers_no_reader_could_hold_and_expressions_too_deep_fail_naming_why(src, cause):
     fails("{{ " + src + " }}", cause)
@@ -737,7 +737,10 @@ def test_statements_are_refused_at_load_not_kept_as_text():
 
 @pytest.mark.parametrize("src, cause", [
     ('"\\ud800"', "a string literal holds \\ud800, which is not valid Unicode text"),
-    ("not " * 300 + "true", "the expression is nested too deeply to parse"),
+    ("not " * 300 + "true", "the expression is too long or nested too deeply to parse"),
+    # no bracket at all: a long chain of operators nests as deeply (it blamed brackets)
+    ("+".join(["1"] * 500), "too long or nested too deeply to parse (keep it under about 50 levels "
+                            "of brackets and about 200 operators in a row"),
     ("'nan' | float", "the value is not a finite number (nan)"),
     ("int('1' ~ ('0' * 4000))", "the result has more than 4,000 digits (the limit)"),
 ])
