@@ -80,6 +80,22 @@ async def test_validate_clean_and_broken():
     assert "note: no installed packs at /nonexistent: actions of other packs (core.*) are not checked" in err
 
 
+async def test_validate_without_installed_packs_does_what_its_note_says(tmp_path):
+    """It said other packs' actions were not checked, and then reported `core.noop` unknown
+    (exit 1). They pass unchecked; a typo in the pack's own refs is still an error."""
+    pack = tmp_path / "v"
+    (pack / "actions" / "workflows").mkdir(parents=True)
+    (pack / "pack.yaml").write_text('ref: v\nversion: "1.0"\n')
+    (pack / "actions" / "a.yaml").write_text("ref: v.a\nworkflow_file: workflows/a.workflow.yaml\n")
+    flow = pack / "actions" / "workflows" / "a.workflow.yaml"
+    flow.write_text('version: "1.0"\ntasks:\n  - name: t\n    action: core.noop\n')
+    code, out, err = await attune("validate", str(pack), env={"ATTUNE_PACKS_DIR": str(tmp_path / "none")})
+    assert code == 0 and "not checked" in err, out + err
+    flow.write_text('version: "1.0"\ntasks:\n  - name: t\n    action: core.noop\n  - name: u\n    action: v.b\n')
+    code, out, err = await attune("validate", str(flow), env={"ATTUNE_PACKS_DIR": str(tmp_path / "none")})
+    assert code == 1 and out.strip() == f"{flow}:6:13: unknown action 'v.b'", out
+
+
 async def test_queue_prefix_covers_the_orchestrator_queue_too(temporal_stack):
     prefix = f"fleet{os.getpid()}"
     workers = [subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", runtime,

@@ -177,17 +177,19 @@ def validate(
                               "ATTUNE_PACKS_DIR, else ./packs, when it exists)"),
 ) -> None:
     """Check a pack, action or workflow; print file:line:column: message per problem."""
-    from attune.packs.loader import installed_packs, validate_path
+    from attune.packs.loader import OtherPacksUnknown, installed_packs, validate_path
 
     if not path.exists():
         fail_usage(f"{path}: no such file or directory")
     installed = packs or Settings.load().packs_dir
     if packs and not Path(packs).is_dir():
         fail_usage(f"--packs {packs}: no such directory")
+    known, versions = installed_packs(installed)
     if not Path(installed).is_dir():  # said, not silently "ok" for what could not be checked
         err.print(f"note: no installed packs at {installed}: actions of other packs (core.*) are not "
                   "checked; give --packs or ATTUNE_PACKS_DIR", highlight=False)
-    problems = validate_path(path, *installed_packs(installed))
+        known = OtherPacksUnknown(known)
+    problems = validate_path(path, known, versions)
     for problem in problems:
         typer.echo(str(problem))
     if problems:

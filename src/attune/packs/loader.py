@@ -30,7 +30,28 @@ Known: TypeAlias = KnownActions | Iterable[str]
 
 
 def known_of(refs: Known) -> dict[str, frozenset[str] | None]:
+    if isinstance(refs, OtherPacksUnknown):
+        return refs
     return dict(refs) if isinstance(refs, Mapping) else dict.fromkeys(refs)
+
+
+class OtherPacksUnknown(dict[str, frozenset[str] | None]):
+    """Known actions when the installed packs are not (`attune validate` with no packs
+    directory): an action of a pack none of whose actions is known (`core.noop`) cannot be
+    checked, so it passes, unchecked; a typo in a known pack's ref (`mypack.tpyo`) is still an
+    error. It stays so when merged with the packs being loaded."""
+
+    def __contains__(self, ref: object) -> bool:
+        if dict.__contains__(self, ref):
+            return True
+        pack = str(ref).rpartition(".")[0]
+        return not any(known.rpartition(".")[0] == pack for known in self)
+
+    def __or__(self, other: Mapping[str, frozenset[str] | None]) -> OtherPacksUnknown:  # type: ignore[override]
+        return OtherPacksUnknown({**self, **other})
+
+    def __ror__(self, other: Mapping[str, frozenset[str] | None]) -> OtherPacksUnknown:  # type: ignore[override]
+        return OtherPacksUnknown({**other, **self})
 
 
 def load_pack(path: str | FsPath, *, known_actions: Known = (),
