@@ -766,3 +766,14 @@ def test_urlencode_reads_this_languages_text():
     assert r("{{ 'a b/c' | urlencode }}", variables=values) == "a%20b/c"
     with pytest.raises(ExpressionError, match=r"urlencode needs text, an object or a list of \[key, value\] pairs"):
         r("{{ l | urlencode }}", variables=values)
+
+
+def test_text_built_past_the_limit_fails_naming_it():
+    """A loop doubling a variable (`v ~ v`) reached 100 MB: the orchestrator's workflow task
+    outlasted Temporal's deadlock detector and the run failed with no word of the limit."""
+    big = {"v": "x" * 9_000_000}
+    assert len(r("{{ workflow.v ~ 'y' }}", variables=big)) == 9_000_001
+    fails("{{ workflow.v ~ workflow.v }}", "it builds text of 18,000,000 characters, over the limit of "
+          "16,000,000", variables=big)
+    fails("{{ [workflow.v + workflow.v] }}", "over the limit of 16,000,000", variables=big)  # inside a list
+    fails("a{{ workflow.v }}{{ workflow.v }}", "over the limit of 16,000,000", variables=big)  # joined parts

@@ -25,7 +25,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .filters import FILTERS
-from .functions import FUNCTIONS, MAX_RANGE, host_functions, status_functions
+from .functions import FUNCTIONS, MAX_BUILT_LENGTH, MAX_RANGE, host_functions, status_functions
 from .values import (
     EvalFailure,
     Missing,
@@ -348,6 +348,25 @@ def _names(ctx: EvalContext) -> dict[str, Any]:
     return names
 
 
+def _within_built_length(source: str, value: Any) -> None:
+    """No text an expression returns is longer than MAX_BUILT_LENGTH: nothing a user supplies is
+    (parameters, action output are capped far below), so such text was built here, by `~`, `+`
+    or a filter, e.g. a loop doubling a variable. At 100 MB the orchestrator's workflow task
+    outlasted Temporal's deadlock detector and the run failed with no word of the limit."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_BUILT_LENGTH:
+                raise ExpressionError(source, f"it builds text of {len(item):,} characters, over the "
+                                      f"limit of {MAX_BUILT_LENGTH:,} (pass references such as file "
+                                      "paths instead)")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 class _Renderer:
     def __init__(self, ctx: EvalContext):
         self.ctx = ctx
@@ -370,6 +389,7 @@ class _Renderer:
             # A sealed secret turned into text (`config | tojson`, `t | upper`, `p={{ parameters }}`):
             # the action would get the ciphertext, the records would keep it.
             raise ExpressionError(source, SPLICED_SECRET)
+        _within_built_length(source, result)
         return result
 
     def string(self, s: str) -> Any:
@@ -384,7 +404,9 @@ class _Renderer:
             if part.kind == "unclosed":
                 raise ExpressionError(part.text, UNCLOSED)
             out.append(part.text if part.kind == "text" else self.evaluate(part.text, typed=False))
-        return "".join(out)
+        text = "".join(out)
+        _within_built_length(s, text)
+        return text
 
     def value(self, value: Any, field: str = "") -> Any:
         # Only the template is walked: values an expression returns are data and are never
