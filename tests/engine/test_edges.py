@@ -206,3 +206,36 @@ async def test_cancel_reaches_nested_runs_whose_start_was_on_its_way(engine):
     assert children, "no nested run started before the cancel"
     ended = [(await engine.status(c)).status for c in children]
     assert [s for s in ended if s != "cancelled"] == []
+
+
+async def test_a_task_whose_runtime_has_no_worker_says_so(temporal_stack, monkeypatch):
+    """With no worker of a task's runtime started, the run stayed `scheduled` with no word;
+    its records now say what it waits for and how to start one (lowered from 10 s here)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from attune.engine import client as engine_client
+    from attune.engine.client import EngineClient
+    from attune.settings import orchestrator_queue
+
+    monkeypatch.setattr(engine_client, "NO_WORKER_AFTER", 1.0)
+    prefix = f"noworker{os.getpid()}"
+    engine = EngineClient(temporal_stack.engine.client, orchestrator_queue(prefix),
+                          temporal_stack.engine.secret_key)
+    orchestrator = subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", "orchestrator",
+                                     "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
+                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workflow_id = await start(engine, "qa.echo", {"value": 1}, queue_prefix=prefix)
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (snap := await engine.snapshot(workflow_id)).stuck:
+            assert asyncio.get_running_loop().time() < deadline, "never said what it waits for"
+            await asyncio.sleep(0.3)
+        assert snap.stuck == (f"task echo waits for a worker: none polls the task queue {prefix}-shell "
+                              "(start one: attune worker --runtime shell)"), snap.stuck
+    finally:
+        os.killpg(orchestrator.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await engine.handle(workflow_id).terminate("test over")

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingActivityState, PendingWorkflowTaskState
+from temporalio.api.enums.v1 import EventType, PendingActivityState, PendingWorkflowTaskState, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
     DescribeWorkflowExecutionRequest,
     DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryReverseRequest,
@@ -51,7 +53,7 @@ from attune.packs.models import Action
 from attune.secrets import load_key, seal_at, seal_parameters
 from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
 from attune.statuses import TERMINAL, ExecutionStatus
-from attune.workflows.keys import attempt_of
+from attune.workflows.keys import AttemptKey, attempt_of
 
 QUERY_EVERY = 0.5  # seconds: at most one query per running workflow this often
 # While a workflow task is in flight a query waits for it to finish, and if that task closes the
@@ -63,6 +65,10 @@ BUSY_QUERY_EVERY = 1.0
 BUSY_QUERY_TIMEOUT = timedelta(seconds=0.5)
 # A workflow task on its third attempt or later keeps failing: the run is stuck, not slow.
 STUCK_AFTER_ATTEMPTS = 3
+# A task scheduled this long on a queue no worker polls is said to wait for one (status_detail):
+# it stayed `scheduled` with no word when no worker of its runtime was started. A queue's
+# pollers are asked at most once per NO_WORKER_AFTER.
+NO_WORKER_AFTER = 10.0
 CANCELLED_WHILE_STUCK = ("Cancelled: the run was terminated, since its workflow task kept failing "
                          "and it could not stop by itself")
 
@@ -119,6 +125,7 @@ class EngineClient:
         self._scheduled: dict[str, dict[str, RunRecord]] = {}
         self._first_seen: dict[str, float] = {}
         self._stuck: dict[str, tuple[int, str]] = {}  # workflow -> (task attempt, why)
+        self._pollers: dict[str, tuple[float, bool]] = {}  # task queue -> (asked at, polled)
 
     @classmethod
     async def connect(cls, address: str, namespace: str = "default",
@@ -218,12 +225,14 @@ class EngineClient:
             if stuck is not None or _retrying(description):  # a query would wait for the task
                 return _unchanged(workflow_id, since).model_copy(
                     update={"stuck": stuck, "server_open": open_now})
+            waiting = await self._waiting_for_worker(description)
             cached = self._last.get(workflow_id)
             if cached is not None and cached[1].seq == since and (
                 cached[0] == mark or self._too_soon(description, cached[2])
             ):
                 return cached[1].model_copy(update={"records": [], "more": False, "unchanged": True,
-                                                    "server_open": open_now, "quiet": cached[0] == mark})
+                                                    "server_open": open_now, "quiet": cached[0] == mark,
+                                                    "stuck": waiting})
             if cached is None and patient and _busy(description) and self._too_soon(
                     description, self._first_seen.setdefault(workflow_id, time.monotonic())):
                 return _unchanged(workflow_id, since).model_copy(update={"server_open": open_now})
@@ -268,7 +277,7 @@ class EngineClient:
                 by_key[record.key] = record
         snap = snap.model_copy(update={"records": sorted(by_key.values(), key=lambda r: r.seq),
                                        "server_open": open_now, "run_started_at": description.start_time,
-                                       "run_closed_at": description.close_time})
+                                       "run_closed_at": description.close_time, "stuck": waiting})
         if snap.status in TERMINAL:
             self._forget(workflow_id)
         elif not snap.more:
@@ -333,6 +342,32 @@ class EngineClient:
             self._stuck[workflow_id] = (attempt, f"the workflow task keeps failing (attempt "
                                         f"{attempt}); nothing can move until this is fixed: {why}")
         return self._stuck[workflow_id][1]
+
+    async def _waiting_for_worker(self, description: Any) -> str | None:
+        """What a task scheduled for NO_WORKER_AFTER s waits for when no worker polls its queue."""
+        now = time.time()
+        for activity in description.raw_description.pending_activities:
+            queue = activity.activity_options.task_queue.name
+            if (activity.state != PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED or not queue
+                    or now - activity.scheduled_time.ToSeconds() < NO_WORKER_AFTER):
+                continue
+            if not await self._polled(queue):
+                runtime = queue.rpartition("-")[2]
+                return (f"task {_task_of(activity.activity_id)} waits for a worker: none polls the task "
+                        f"queue {queue} (start one: attune worker --runtime {runtime})")
+        return None
+
+    async def _polled(self, queue: str) -> bool:
+        asked_at, polled = self._pollers.get(queue, (0.0, True))
+        if time.monotonic() - asked_at >= NO_WORKER_AFTER:
+            request = DescribeTaskQueueRequest(namespace=self.client.namespace, task_queue=TaskQueue(name=queue),
+                                               task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+            try:
+                polled = bool((await self.client.workflow_service.describe_task_queue(request)).pollers)
+            except RPCError:
+                polled = True  # unknown: say nothing rather than something wrong
+            self._pollers[queue] = (time.monotonic(), polled)
+        return polled
 
     async def _last_task_failure(self, workflow_id: str) -> str:
         """The message of the latest WorkflowTaskFailed event (the newest events first)."""
@@ -429,6 +464,15 @@ def _retrying(description: Any) -> bool:
     """The workflow task failed or timed out at least once and is being retried."""
     return (description.status in _RUNNING
             and description.raw_description.pending_workflow_task.attempt > 1)
+
+
+def _task_of(activity_id: str) -> str:
+    """`deploy` or `each[3]` of an activity id (an attempt key such as `each.1[3]#0`)."""
+    try:
+        key = AttemptKey.parse(activity_id)
+    except ValueError:
+        return activity_id
+    return key.task + (f"[{key.index}]" if key.index is not None else "")
 
 
 def _closed_unread(workflow_id: str, since: int) -> WorkflowSnapshot:
