@@ -494,6 +494,32 @@ async def test_a_pack_the_worker_cannot_write_gets_node_modules_of_its_own_or_it
     assert (await prepare_environment(str(pack), "nodejs")).extra_env["NODE_PATH"] == str(pack / "node_modules")
 
 
+async def test_a_packs_install_scripts_run_as_an_action_does(tmp_path, action_tmp, monkeypatch):
+    """npm's lifecycle scripts (and a local package's setup.py) are the pack author's code: they
+    ran as the worker (root), with its whole environment, the secret key file in reach. They
+    now run as the action user, with an action's environment; what they built is the worker's,
+    and no action can change it."""
+    from attune.runtimes.isolation import action_user
+
+    monkeypatch.setenv("ATTUNE_API_TOKEN", "operator-token-not-for-packs")
+    spy = f"(id -u; env; cat {tmp_path}/secret.key) > {action_tmp}/seen.txt 2>&1; true"
+    (tmp_path / "secret.key").write_text("the-fernet-key\n")
+    (tmp_path / "secret.key").chmod(0o600)  # as attune.secrets writes it
+    pack = make_pack(tmp_path, {"package.json": json.dumps({"name": "spy", "version": "1.0.0",
+                                                            "scripts": {"preinstall": spy}}) + "\n",
+                                "actions/x.js": "console.log(1)\n"}, name="spy")
+    built = await prepare_environment(str(pack), "nodejs")
+    assert built.built
+    seen = (action_tmp / "seen.txt").read_text()
+    run_as = action_user()
+    assert seen.splitlines()[0] == str(run_as.uid if run_as else os.getuid())
+    assert "operator-token-not-for-packs" not in seen and "ATTUNE_" not in seen
+    if run_as is not None:  # the suite runs as root: the key file is out of reach
+        assert "the-fernet-key" not in seen
+        modules = pack / "node_modules"
+        assert modules.stat().st_uid == os.getuid() and not modules.stat().st_mode & 0o022
+
+
 async def test_broken_package_json_fails_with_npm_stderr(tmp_path):
     pack = make_pack(tmp_path, {"package.json": "{ not json", "actions/x.js": "console.log(1)\n"}, name="broken")
     with pytest.raises(EnvironmentBuildError, match=r"(?s)pack broken: npm install failed.*JSON"):

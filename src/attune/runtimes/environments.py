@@ -1,7 +1,12 @@
 """Per-pack interpreter environments (spec §1, §7): a virtualenv for packs with requirements.txt,
 node_modules for packs with package.json. Built once, reused; a marker file holds the hash of the
 inputs so an edited requirements.txt rebuilds, and an fcntl lock stops two workers on one machine
-from building the same environment at once."""
+from building the same environment at once.
+
+A build runs the pack author's code (npm lifecycle scripts, a local package's setup.py), so it
+runs as an action does: as the action user, with an action's environment, in a directory of its
+own; what it built then becomes the worker's, read-only to actions. It ran as the worker (root,
+with the operator token and the secret key file in reach)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import sys
 from pathlib import Path
 
 from attune.packs.python_deps import python_dependencies
-from attune.runtimes.isolation import action_user, blocked
+from attune.runtimes.isolation import RunAs, action_environment, action_user, blocked
 from attune.runtimes.models import EnvironmentInfo
 
 READY_MARKER = ".attune-ready"
@@ -166,9 +171,6 @@ def _build_node_modules_apart(pack: Path, home: Path, lock_file: Path) -> None:
     if home.exists():
         shutil.rmtree(home)  # leftovers of an interrupted build
     home.mkdir(parents=True)
-    shutil.copy2(pack / "package.json", home / "package.json")
-    if lock_file.is_file():
-        shutil.copy2(lock_file, home / "package-lock.json")
     _build_node_modules(pack, home, lock_file.is_file())
 
 
@@ -231,24 +233,82 @@ def _locked_build(lock_path: Path, marker: Path, digest: str, build) -> bool:
 def _build_venv(pack: Path, base: str, req: Path | None, venv: Path, extra: list[str]) -> None:
     if venv.exists():
         shutil.rmtree(venv)  # leftovers of an interrupted build
-    _run(pack, "virtualenv", [base, "-m", "venv", str(venv)], cwd=pack)
+    run_as = action_user()
+    _writable_by(venv, run_as)
+    _run(pack, "virtualenv", [base, "-m", "venv", str(venv)], cwd=pack, run_as=run_as)
     _run(pack, "pip install", [str(venv / "bin" / "python3"), "-m", "pip", "install",
                                "--disable-pip-version-check", "--no-input",
-                               *(["-r", str(req)] if req else []), *extra], cwd=pack)
+                               *(["-r", str(req)] if req else []), *extra], cwd=pack, run_as=run_as)
+    _owned_by_worker(venv, run_as)
 
 
 def _build_node_modules(pack: Path, where: Path, has_lock: bool) -> None:
+    """npm install of the pack's package.json (and lock) in a scratch directory of the action
+    user's, its node_modules then moved to `where` (the pack, or a home apart from it)."""
+    run_as = action_user()
+    scratch = env_root() / "builds" / f"node-{os.getpid()}-{_digest(str(where).encode())[:12]}"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    _writable_by(scratch, run_as)
+    shutil.copy2(pack / "package.json", scratch / "package.json")
+    if has_lock:
+        shutil.copy2(pack / "package-lock.json", scratch / "package-lock.json")
     cmd = [_which("npm"), "install", "--no-audit", "--no-fund"]
     if not has_lock:
-        cmd.append("--no-package-lock")  # don't write a lock file into the pack
-    _run(pack, "npm install", cmd, cwd=where)
-    (where / "node_modules").mkdir(exist_ok=True)  # npm skips it when there are no dependencies
+        cmd.append("--no-package-lock")  # don't write a lock file
+    try:
+        _run(pack, "npm install", cmd, cwd=scratch, run_as=run_as)
+        (scratch / "node_modules").mkdir(exist_ok=True)  # npm skips it when there are no dependencies
+        _owned_by_worker(scratch, run_as)
+        target = where / "node_modules"
+        if target.exists():
+            shutil.rmtree(target)  # an older build's
+        shutil.move(str(scratch / "node_modules"), str(target))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run(pack: Path, what: str, cmd: list[str], cwd: Path) -> None:
+def _writable_by(directory: Path, run_as: RunAs | None) -> None:
+    """A new, empty directory the build (run as `run_as`) writes into; only its user's."""
+    directory.mkdir(parents=True, mode=0o700)
+    if run_as is not None:
+        os.chown(directory, run_as.uid, run_as.gid)
+
+
+def _owned_by_worker(root: Path, run_as: RunAs | None) -> None:
+    """What a build made becomes the worker's, readable by actions and writable by none of them:
+    one pack's action must not change what another pack's actions import."""
+    if run_as is None:
+        return
+    uid, gid = os.getuid(), os.getgid()
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, uid, gid)
+        if not path.is_symlink():
+            mode = path.lstat().st_mode
+            path.chmod((mode | 0o444 | (0o111 if mode & 0o100 else 0)) & ~0o022)
+
+
+# The worker's settings for package managers (an index or wheel mirror, a proxy, a CA bundle)
+# reach its builds; nothing else of its environment does (never an ATTUNE_ variable).
+_BUILD_PREFIXES = ("PIP_", "UV_", "NPM_CONFIG_", "npm_config_")
+_BUILD_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+
+
+def _build_environment(run_as: RunAs | None) -> dict[str, str]:
+    env = action_environment({}, {}, run_as)
+    env.update({name: value for name, value in os.environ.items()
+                if name.startswith(_BUILD_PREFIXES) or name in _BUILD_NAMES})
+    return env
+
+
+def _run(pack: Path, what: str, cmd: list[str], cwd: Path, run_as: RunAs | None) -> None:
+    switch: dict[str, object] = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []} if run_as else {}
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_SECONDS,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=_build_environment(run_as),
+                              **switch)  # type: ignore[call-overload]
     except subprocess.TimeoutExpired:
         raise EnvironmentBuildError(f"pack {pack.name}: {what} timed out after {BUILD_TIMEOUT_SECONDS} s") from None
     except OSError as err:
