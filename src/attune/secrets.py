@@ -53,6 +53,20 @@ def load_key(state_dir: str = DEFAULT_STATE_DIR) -> bytes:
     return path.read_bytes().strip()
 
 
+def sealed_at(value: Any, where: str) -> str | None:
+    """The path of the first sealed value inside `value` (`where` names `value`), or None."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if is_sealed(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 def seal_parameters(parameters: dict[str, Any], secret_names: set[str], key: bytes) -> dict[str, Any]:
     fernet = Fernet(key)
     return {

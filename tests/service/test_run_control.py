@@ -604,3 +604,26 @@ async def test_a_parameter_sent_as_null_in_a_rerun_takes_its_default(api: httpx.
                             json={"parameters": {"fail_at": None}})).json()["data"]
     assert (await ended(api, again["id"]))["status"] == "completed"
     await ended(api, kept["id"])
+
+
+SEALED = {"__attune_secret__": "gAAAAABk-a-ciphertext-read-from-temporal-history"}
+
+
+async def test_a_sealed_secret_is_never_taken_from_a_request(api: httpx.AsyncClient) -> None:
+    """A ciphertext read from Temporal's history, submitted as a parameter (or an answer), was
+    unsealed by the worker for whoever sent it: as good as the secret itself."""
+    refused = await api.post("/executions/execute", json={"action_ref": "ctl.echo",
+                                                          "parameters": {"by": "x", "deployed": True,
+                                                                         "nested": {"k": [SEALED]}}})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["message"].startswith(
+        "parameters.nested.k[0]: a sealed secret value cannot be submitted")
+    done = await submit(api, "ctl.echo", by="x")
+    await ended(api, done["id"])
+    again = await api.post(f"/executions/{done['id']}/rerun", json={"parameters": {"by": SEALED}})
+    assert again.status_code == 422 and "parameters.by: a sealed secret" in again.text, again.text
+    run = await submit(api, "ctl.approve")
+    inquiry = await pending_inquiry(api)
+    answer = await api.post(f"/inquiries/{inquiry['id']}/respond", json={"response": {"approved": SEALED}})
+    assert answer.status_code == 422 and "response.approved: a sealed secret" in answer.text, answer.text
+    await api.post(f"/executions/{run['id']}/cancel")

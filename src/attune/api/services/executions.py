@@ -23,7 +23,7 @@ from attune.records import executions as records
 from attune.records import reserved_ids
 from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow, utcnow
-from attune.secrets import REDACTED, redact
+from attune.secrets import REDACTED, redact, sealed_at
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import AttemptKey, attempt_of, record_key
 
@@ -94,6 +94,8 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
                             f"{limit:,} (setting ATTUNE_MAX_PARAMETERS_BYTES); pass large data "
                             "by reference (a path or URL)",
                        [{"path": "parameters", "message": f"{size:,} bytes > {limit:,}"}])
+    if rerun_of is None:  # a re-run's own parameters come sealed from its run (see rerun)
+        refuse_sealed(req.parameters, "parameters")
     with state.db.session() as s:
         try:
             catalog = closure(s, req.action_ref)
@@ -118,6 +120,17 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
         assert row.workflow_id is not None
         return _Accepted(catalog, action, params, configs, config_secrets, row.id, row.workflow_id,
                          ids if action.is_workflow else None)
+
+
+def refuse_sealed(value: Any, where: str) -> None:
+    """A sealed secret (`{"__attune_secret__": "gAAAA..."}`, as Temporal's history shows one)
+    is never taken from a request: the worker would unseal it for whoever sent it, so a
+    ciphertext read from the history was as good as the secret."""
+    path = sealed_at(value, where)
+    if path is not None:
+        raise ApiError(422, f"{path}: a sealed secret value cannot be submitted; give the value "
+                            "itself (a secret parameter is sealed by the API)",
+                       [{"path": path, "message": "sealed secret value"}])
 
 
 def _write(state: AppState, fn: Any, *args: Any) -> schemas.Execution:
@@ -279,6 +292,7 @@ async def rerun(state: AppState, execution_id: int, body: schemas.RerunRequest) 
     if original.status not in TERMINAL:
         raise ApiError(409, f"execution {execution_id} is still {original.status}")
     resume = await asyncio.to_thread(_resume_state, state, execution_id) if body.from_failed else None
+    refuse_sealed(body.parameters or {}, "parameters")
     parameters = await _original_parameters(state, original)
     for name, value in (body.parameters or {}).items():
         if value != REDACTED:  # a secret shown as ******** stays what it was

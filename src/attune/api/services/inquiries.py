@@ -15,6 +15,7 @@ from attune.packs.parameters import validate_parameters
 from attune.problems import at_path, under
 from attune.records import inquiries as records
 from attune.records.models import InquiryRow, utc, utcnow
+from attune.secrets import sealed_at
 from attune.statuses import InquiryStatus
 
 
@@ -61,6 +62,9 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
         if row is None:
             raise not_found("inquiry", inquiry_id)
         _still_open(row)
+        if (path := sealed_at(response, "response")) is not None:  # the run would unseal it
+            raise ApiError(422, f"{path}: a sealed secret value cannot be given as an answer",
+                           [{"path": path, "message": "sealed secret value"}])
         schema = {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
         checked, problems = validate_parameters(_asker(schema), response, noun="field")
         if problems:
