@@ -130,6 +130,20 @@ def mask(value: Any, secrets: list[Any]) -> Any:
     return _mask(value, texts) if texts else value
 
 
+def mask_cut(text: str | None, secrets: list[Any], *, at_start: bool) -> str | None:
+    """A stream cut at its cap: the part of a secret left at the cut (its start at the end of
+    kept stdout, its end at the start of kept stderr) is masked too; whole ones are `mask`'s."""
+    if not text:
+        return text
+    for secret in sorted({t for t in _texts(secrets) if len(t) > MIN_MASKED_LENGTH}, key=len, reverse=True):
+        for kept in range(len(secret) - 1, MIN_MASKED_LENGTH - 1, -1):
+            if at_start and text.startswith(secret[-kept:]):
+                return REDACTED + text[kept:]
+            if not at_start and text.endswith(secret[:kept]):
+                return text[:-kept] + REDACTED
+    return text
+
+
 def _texts(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -137,7 +151,9 @@ def _texts(value: Any) -> list[str]:
         return [t for v in value.values() for t in _texts(v)]
     if isinstance(value, list):
         return [t for v in value for t in _texts(v)]
-    return []  # numbers and booleans are not masked: they would hit ordinary output
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]  # a PIN or an account number; under MIN_MASKED_LENGTH digits stays
+    return []  # booleans would hit ordinary output
 
 
 def _mask(value: Any, texts: list[str]) -> Any:

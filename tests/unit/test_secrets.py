@@ -12,6 +12,7 @@ from attune.secrets import (
     is_sealed,
     load_key,
     mask,
+    mask_cut,
     redact_sealed,
     seal_parameters,
     unseal,
@@ -41,6 +42,14 @@ def test_mask_replaces_secrets_in_every_string_longest_first():
         "line": f"token={REDACTED}, short=abc", "nested": [{REDACTED: f"x {REDACTED} y"}], "n": 1234}
     assert mask("a user pass-2 b", [["user", "pass-2"]]) == f"a {REDACTED} {REDACTED} b"
     assert mask("nothing to hide", []) == "nothing to hide"
+    # a number secret (a PIN) printed as text; under 4 digits (and booleans) would hit ordinary output
+    assert mask("pin 98765432, n 123, ok True", [98765432, 123, True]) == f"pin {REDACTED}, n 123, ok True"
+
+
+def test_a_secret_cut_at_a_streams_cap_is_masked_where_it_was_cut():
+    assert mask_cut("AAAA" + "s3cret-val"[:6], ["s3cret-val"], at_start=False) == "AAAA" + REDACTED
+    assert mask_cut("s3cret-val"[-5:] + "BBBB", ["s3cret-val"], at_start=True) == REDACTED + "BBBB"
+    assert mask_cut("AAAA" + "s3c", ["s3cret-val"], at_start=False) == "AAAAs3c"  # under 4 kept: left
 
 
 def test_wrong_key_gives_a_clear_error_naming_where():

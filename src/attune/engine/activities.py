@@ -16,7 +16,7 @@ from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.process import ProcessCancelled, ProcessLost
 from attune.runtimes.safety import encodable
-from attune.secrets import SecretError, load_key, mask, unseal
+from attune.secrets import SecretError, load_key, mask, mask_cut, unseal
 from attune.settings import DEFAULT_STATE_DIR
 from attune.tokens import root_of
 
@@ -143,4 +143,9 @@ class ActionActivities:
         if secrets:
             result = result.model_copy(update={field: mask(getattr(result, field), secrets)
                                                for field in ("stdout", "stderr", "data", "error")})
+            result = result.model_copy(update={  # a secret cut in two by a stream's cap
+                "stdout": mask_cut(result.stdout, secrets, at_start=False) if result.stdout_truncated
+                else result.stdout,
+                "stderr": mask_cut(result.stderr, secrets, at_start=True) if result.stderr_truncated
+                else result.stderr})
         return encodable(result)
