@@ -49,8 +49,10 @@ def update_action(ref: str, body: schemas.ActionIn, state: AppState = Depends(ge
 
 @router.delete("/{ref}", status_code=204, response_class=Response,
                summary="Delete an action (a workflow's companion takes its workflow with it)",
-               description=REMOVE_FILES_HELP, responses=error_responses(401, 404))
+               description=REMOVE_FILES_HELP,
+               responses=error_responses(401, 404) | service.DELETED_RESPONSES)
 def delete_action(ref: str, remove_files: bool = Query(False, description="Also delete its definition files"),
                   state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        service.delete_action(s, ref, workflow=None, remove_files=remove_files)
+        return service.deleted_response(
+            service.delete_action(s, ref, workflow=None, remove_files=remove_files))

@@ -98,8 +98,10 @@ def update_workflow(ref: str, body: schemas.WorkflowIn, state: AppState = Depend
 
 @router.delete("/{ref}", status_code=204, response_class=Response,
                summary="Delete a workflow and its companion action",
-               description=REMOVE_FILES_HELP, responses=error_responses(401, 404))
+               description=REMOVE_FILES_HELP,
+               responses=error_responses(401, 404) | service.DELETED_RESPONSES)
 def delete_workflow(ref: str, remove_files: bool = Query(False, description="Also delete its definition files"),
                     state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        service.delete_action(s, ref, workflow=True, remove_files=remove_files)
+        return service.deleted_response(
+            service.delete_action(s, ref, workflow=True, remove_files=remove_files))

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fastapi import Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -189,6 +191,8 @@ def _workflow_action(s: Session, body: schemas.WorkflowIn, ref: str, pack: PackR
     data.pop("definition", None)
     data.pop("yaml", None)
     data.setdefault("workflow_file", f"workflows/{ref.split('.', 1)[1]}.workflow.yaml")
+    if not pack.path:  # nothing is written, but the form is the loader's (with a directory,
+        workflow_files.check_workflow_file_name(data["workflow_file"])  # `planned` checks more)
     return _model(data | {"workflow": definition})
 
 
@@ -218,7 +222,7 @@ def _new_identity(s: Session, body: schemas.ActionIn | schemas.WorkflowIn) -> tu
 def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
     ref, pack = _new_identity(s, body)
     action = _script_action(body, ref, pack)
-    path = workflow_files.planned_action(pack.path, action, existing_ref=None)
+    path = workflow_files.planned_action(pack.path, action, existing_ref=None, others=_others(pack, ref))
     row = store.save_action(s, pack, action)
     s.flush()
     if path:  # last, so a refused row leaves no file behind
@@ -232,12 +236,18 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
     if row.is_workflow:
         raise ApiError(409, f"'{ref}' is a workflow: update it with PUT /workflows/{ref}")
     action = _kept_secrets(_script_action(body, ref, row.pack), row)
-    path = workflow_files.planned_action(row.pack.path, action, existing_ref=ref)
+    path = workflow_files.planned_action(row.pack.path, action, existing_ref=ref,
+                                         others=_others(row.pack, ref))
     row = store.save_action(s, row.pack, action, row)
     s.flush()
     if path:
         workflow_files.write_action(path, _yaml_keys(body), action)
     return action_out(row)
+
+
+def _others(pack: PackRow, ref: str) -> list[Action]:
+    """The pack's other registered actions: the files they use are not the API's to write."""
+    return [store.action_model(r) for r in pack.actions if r.ref != ref]
 
 
 def _yaml_keys(body: schemas.ActionIn) -> dict[str, Any]:
@@ -248,7 +258,7 @@ def _yaml_keys(body: schemas.ActionIn) -> dict[str, Any]:
 def create_workflow(s: Session, body: schemas.WorkflowIn) -> schemas.WorkflowOut:
     ref, pack = _new_identity(s, body)
     action = _workflow_action(s, body, ref, pack)
-    files = workflow_files.planned(pack.path, action, existing_ref=None)
+    files = workflow_files.planned(pack.path, action, existing_ref=None, others=_others(pack, ref))
     row = store.save_action(s, pack, action)
     s.flush()
     if files:  # last, so a refused row leaves no files behind
@@ -261,8 +271,10 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
     check_immutable(row, body)
     if body.workflow_file is None:  # keep the file it was loaded from
         body = body.model_copy(update={"workflow_file": row.workflow and row.workflow.workflow_file})
+    current_file = row.workflow.workflow_file if row.workflow else None
     action = _kept_secrets(_workflow_action(s, body, ref, row.pack), row)
-    files = workflow_files.planned(row.pack.path, action, existing_ref=ref)
+    files = workflow_files.planned(row.pack.path, action, existing_ref=ref, others=_others(row.pack, ref),
+                                   current_file=current_file)
     row = store.save_action(s, row.pack, action, row)
     s.flush()
     if files:
@@ -273,18 +285,42 @@ def update_workflow(s: Session, ref: str, body: schemas.WorkflowIn) -> schemas.W
 REMOVE_FILES_HELP = (
     "Registering a pack makes its actions those of its directory: a deleted action whose YAML is "
     "still there comes back at the next `attune pack register` or `attune up`. `remove_files=true` "
-    "also deletes its action YAML (and a workflow's workflow file), not its scripts.")
+    "also deletes its action YAML (and a workflow's workflow file), never its scripts nor a file "
+    "another action of the pack uses (its entry point, YAML or workflow file, pack.yaml): the "
+    "action is deleted all the same, and the answer is then 200 with `removed` and `kept` (each "
+    "file kept with why) instead of 204.")
 
 
-def delete_action(s: Session, ref: str, *, workflow: bool | None, remove_files: bool) -> None:
+def delete_action(s: Session, ref: str, *, workflow: bool | None,
+                  remove_files: bool) -> workflow_files.Removal | None:
     """Drop the action (a workflow's companion takes its workflow along); with `remove_files`
-    also its definition files, so the next registration of its pack does not bring it back."""
+    also its definition files, so the next registration of its pack does not bring it back.
+    The files removed and kept (with remove_files), else None."""
     row = action_or_404(s, ref, workflow=workflow)
     pack_dir, workflow_file = row.pack.path, row.workflow.workflow_file if row.workflow else None
+    others = _others(row.pack, ref)
     s.delete(row)
     s.flush()
     if remove_files:
-        workflow_files.remove(pack_dir, ref, workflow_file)
+        return workflow_files.remove(pack_dir, ref, workflow_file, others)
+    return None
+
+
+def deleted_response(removal: workflow_files.Removal | None) -> Response:
+    """204, or 200 saying which files were kept (and why) when remove_files kept some."""
+    if removal is None or not removal.kept:
+        return Response(status_code=204)
+    return JSONResponse({"data": {
+        "removed": [str(p) for p in removal.removed],
+        "kept": [{"path": str(p), "reason": why} for p, why in removal.kept.items()]}})
+
+
+DELETED_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Deleted; with remove_files, some files were kept because other actions use them",
+    "content": {"application/json": {"example": {"data": {
+        "removed": ["/packs/p/actions/x.yaml"],
+        "kept": [{"path": "/packs/p/actions/workflows/shared.workflow.yaml",
+                  "reason": "it is the workflow file of 'p.y'"}]}}}}}}
 
 
 def list_rows(s: Session, model: Any, page: int, per_page: int, **where: Any) -> tuple[list[Any], int]:
