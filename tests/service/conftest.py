@@ -99,7 +99,7 @@ async def running_api(settings: Settings, engine_factory: Any, run_mirror: bool 
     app = create_app(settings, engine_factory, run_mirror=run_mirror)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test/api/v1") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost/api/v1") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 

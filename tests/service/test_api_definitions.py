@@ -293,7 +293,7 @@ async def test_a_deleted_action_stays_deleted_when_its_files_go_too(svc_api: htt
     assert (await svc_api.delete("/workflows/svc.gone", params={"remove_files": "true"})).status_code == 204
     assert not any("gone" in p.name for p in (svc_pack / "actions").rglob("*"))
     assert "svc.gone" not in await register()
-    spec = (await svc_api.get("http://test/openapi.json")).json()["paths"]["/api/v1/actions/{ref}"]["delete"]
+    spec = (await svc_api.get("http://localhost/openapi.json")).json()["paths"]["/api/v1/actions/{ref}"]["delete"]
     assert "comes back at the next" in spec["description"]
 
 

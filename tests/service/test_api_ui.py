@@ -40,7 +40,7 @@ SAVED = {"ref": "svc.saved", "label": "Saved", "description": "from the builder"
 
 def root_client(api: httpx.AsyncClient) -> httpx.AsyncClient:
     """The same app, addressed from / rather than /api/v1."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://test")  # type: ignore[attr-defined]
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://localhost")  # type: ignore[attr-defined]
 
 
 @pytest.fixture

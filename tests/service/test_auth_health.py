@@ -48,7 +48,7 @@ async def test_health_ok_when_temporal_port_answers(settings: Settings, fake_eng
                                fake_engine.factory, run_mirror=False) as api:
             response = await api.get("/health")
             assert response.status_code == 200 and response.json()["status"] == "ok"
-            root = await api.get("http://test/health")
+            root = await api.get("http://localhost/health")
             assert root.status_code == 200
     finally:
         server.close()
@@ -68,8 +68,8 @@ async def test_unknown_route_uses_the_error_envelope(api) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_openapi_documents_every_route(api) -> None:
-    spec = (await api.get("http://test/openapi.json")).json()
-    assert (await api.get("http://test/docs")).status_code == 200
+    spec = (await api.get("http://localhost/openapi.json")).json()
+    assert (await api.get("http://localhost/docs")).status_code == 200
     for path, operations in spec["paths"].items():
         for method, op in operations.items():
             assert op.get("summary"), f"{method} {path} has no summary"

@@ -12,6 +12,7 @@ from attune import webui
 from attune.api.deps import AppState, require_token, storable_body
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
+from attune.api.guard import BrowserGuard, is_loopback
 from attune.api.routes import actions, executions, health, inquiries, meta, packs, workflow_files, workflows
 from attune.records.db import Database
 from attune.records.mirror import Mirror
@@ -63,6 +64,8 @@ def create_app(
     webui.mount_docs(app, app.title)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    # Outermost: refused before anything else runs, and every answer carries its framing headers.
+    app.add_middleware(BrowserGuard, loopback_only=is_loopback(settings.api_host))
     secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
                         responses=error_responses(400, 401, 413, 422))
     for module in (executions, inquiries, packs, actions, workflows, workflow_files, meta):
