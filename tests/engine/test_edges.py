@@ -239,3 +239,13 @@ async def test_a_task_whose_runtime_has_no_worker_says_so(temporal_stack, monkey
         os.killpg(orchestrator.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await engine.handle(workflow_id).terminate("test over")
+
+
+async def test_many_items_with_inputs_under_the_blob_threshold_start_across_workflow_tasks(engine):
+    """100 items of 45 KB started at once: one workflow task's commands passed gRPC's 4 MiB
+    and Temporal terminated the run ("Workflow terminated", no record). The starts now spread
+    over workflow tasks of at most 2 MiB of commands each."""
+    workflow_id = await start(engine, "qa.big_items", {"count": 100, "pad": 45_000})
+    status, result = await wait_ended(engine, workflow_id, 120)
+    assert status == "completed" and result["n"] == 100, result
+    assert len(await records(engine, workflow_id)) == 100

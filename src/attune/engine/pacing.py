@@ -26,6 +26,12 @@ with workflow.unsafe.imports_passed_through():
 
 LOCAL_CHECKPOINT_MS = 400
 LOCAL_OVERHEAD_MS = 3
+# What one workflow task may send as commands' payloads kept inline (those under the blob
+# threshold): gRPC refuses a task completion over 4 MiB, and Temporal then terminated the run
+# ("Workflow terminated", GrpcMessageTooLarge: 100 items of 45 KB started at once). Past this,
+# the next start waits for a checkpoint, which closes the task. Asked (a patch) only then.
+COMMAND_BYTES = 2 * 1024 * 1024
+COMMAND_BUDGET = "attune_command_budget"
 
 
 class LocalPacer:
@@ -34,22 +40,40 @@ class LocalPacer:
         self.task = 0  # history length at the workflow task the local work ran in
         self.ms = 0  # local work so far in that task
         self.checkpoint: asyncio.Task[Any] | None = None
+        self.sent_in = 0  # history length at the workflow task commands were last sent in
+        self.sent = 0  # inline payload bytes sent in it
 
     async def run(self, request: ProcessRequest, options: dict[str, Any]) -> ProcessResult:
         """Run one local action, first closing the workflow task if it has done enough."""
         if _history_length() == self.task and self.ms >= LOCAL_CHECKPOINT_MS:
-            if self.checkpoint is None or self.checkpoint.done():
-                self.checkpoint = asyncio.create_task(workflow.execute_activity(
-                    CHECKPOINT_ACTIVITY, task_queue=workflow.info().task_queue,
-                    start_to_close_timeout=timedelta(seconds=30), retry_policy=self.retry_policy,
-                    summary="checkpoint: lets queries, records and cancel requests in"))
-            await asyncio.shield(self.checkpoint)  # one for every local action waiting
+            await self._close_task("checkpoint: lets queries, records and cancel requests in")
         result: ProcessResult = await workflow.execute_local_activity(ACTIVITY_NAME, request,
                                                                       **options)
         if _history_length() != self.task:
             self.task, self.ms = _history_length(), 0
         self.ms += result.duration_ms + LOCAL_OVERHEAD_MS
         return result
+
+
+    async def room_for(self, size: int) -> None:
+        """Before a command that carries `size` bytes inline: close the workflow task first
+        when this one has sent COMMAND_BYTES already."""
+        while True:
+            if _history_length() != self.sent_in:
+                self.sent_in, self.sent = _history_length(), 0
+            if not self.sent or self.sent + size <= COMMAND_BYTES or not workflow.patched(COMMAND_BUDGET):
+                self.sent += size
+                return
+            await self._close_task(f"checkpoint: this workflow task sent {self.sent // 1024} KiB of "
+                                   "commands (gRPC takes at most 4 MiB)")
+
+    async def _close_task(self, summary: str) -> None:
+        if self.checkpoint is None or self.checkpoint.done():
+            self.checkpoint = asyncio.create_task(workflow.execute_activity(
+                CHECKPOINT_ACTIVITY, task_queue=workflow.info().task_queue,
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=self.retry_policy,
+                summary=summary))
+        await asyncio.shield(self.checkpoint)  # one for every start waiting
 
 
 def _history_length() -> int:

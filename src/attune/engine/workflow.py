@@ -106,7 +106,10 @@ BASELINE = "attune_baseline_1"
 # A run started now carries its baseline in its input (WorkflowInput.baseline) and records no
 # marker: two events and a visibility write fewer per run. A later change adds a patch id of its
 # own, as before, until the next level folds it in (BASELINE_LEVEL 2 = level 1 + those ids).
-BASELINE_LEVEL = 1
+BASELINE_LEVEL = 2
+# Level 2 = level 1 + CANCEL_STARTING_CHILD (asked at every nested start, so folded in here:
+# a run started at level 2 records no marker for it).
+LEVEL_2 = (2, "attune_cancel_starting_child")
 # A task whose workers kept dying (heartbeats lost on every attempt) or never reported (the
 # start-to-close backstop) ends `failed`, not `timeout`: its timed_out() transitions are for
 # the action's own time limit. After BASELINE; asked only when it happens.
@@ -129,8 +132,8 @@ HISTORY_BYTES = "attune_history_bytes"
 # A cancel that reaches a nested run's task while the run is starting is sent to the run once it
 # has started: the SDK's cancel of a start in flight let the parent end while the server still
 # started the child, which then ran to its end (17 of 150 nested runs of a cancelled with_items).
-# After BASELINE; asked at a run's first nested start.
-CANCEL_STARTING_CHILD = "attune_cancel_starting_child"
+# Part of baseline level 2 (see BASELINE_LEVEL): older runs ask at their first nested start.
+CANCEL_STARTING_CHILD = LEVEL_2
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -191,7 +194,7 @@ class AttuneWorkflow:
                                    type="InterpreterError", non_retryable=True) from exc
 
     async def _run(self, inp: WorkflowInput) -> Any:
-        self.baseline = inp.baseline >= BASELINE_LEVEL or workflow.patched(BASELINE)
+        self.baseline = inp.baseline >= 1 or workflow.patched(BASELINE)  # level 1: BASELINE's patches
         self.semantics = _semantics(self.baseline)
         if inp.record_ids is not None and self._patched(RECORD_IDS):
             self.ids = RecordIds(inp.record_ids, self._reserve, workflow.now,
@@ -276,9 +279,11 @@ class AttuneWorkflow:
             length = workflow.info().get_current_history_length()
             size = workflow.info().get_current_history_size()
             if self.conductor.finished is None and not self.conductor.cancelling:
-                if not self.draining and self.inp.slice is None and self._patched(CONTINUE_AS_NEW) and (
+                # Each patch asked only once its condition holds (replay: as runs recorded it).
+                if not self.draining and self.inp.slice is None and (
                         length > self.inp.continue_after or (size > self.inp.continue_after_bytes
-                                                             and workflow.patched(HISTORY_BYTES))):
+                                                             and workflow.patched(HISTORY_BYTES))
+                ) and self._patched(CONTINUE_AS_NEW):
                     self.draining = True
                     self._execute(self.conductor.hold())
                 if self.draining and self.conductor.in_flight == 0 and not self.events:
@@ -361,6 +366,11 @@ class AttuneWorkflow:
             found.append(f"an answer to inquiry {known.id} (task {md(key.task)}, core.ask)" if known
                          else f"an answer (task {md(key.task)}, core.ask; its inquiry is being created)")
         return found
+
+    def _patched_since(self, level: tuple[int, str]) -> bool:
+        """A patch folded into a baseline level: a run started at that level has it (no marker);
+        an older run asks for it (a marker, the first time it is asked)."""
+        return self.inp.baseline >= level[0] or workflow.patched(level[1])
 
     def _patched(self, patch_id: str) -> bool:
         """workflow.patched, for a patch that BASELINE includes."""
@@ -552,6 +562,7 @@ class AttuneWorkflow:
         if action.local:
             result = await self.pacer.run(request, options)
         else:
+            await self.pacer.room_for(_inline_bytes(request))
             result = await workflow.execute_activity(
                 ACTIVITY_NAME, request, **options, heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 task_queue=runtime_queue(action.runner, self.inp.queue_prefix))
@@ -751,12 +762,13 @@ class AttuneWorkflow:
     async def _start_child(self, dispatch: Dispatch, inp: WorkflowInput, *, summary: str,
                            execution_timeout: timedelta | None = None) -> Any:
         inp = inp.model_copy(update={"parent_key": str(dispatch.key)})
+        await self.pacer.room_for(_inline_bytes(inp))
         child_id = self._child_id(dispatch.key)
         starting = workflow.start_child_workflow(
             WORKFLOW_NAME, inp, id=child_id, task_queue=workflow.info().task_queue,
             static_summary=summary, execution_timeout=execution_timeout)
         cancelled_while_starting = False
-        if workflow.patched(CANCEL_STARTING_CHILD):
+        if self._patched_since(CANCEL_STARTING_CHILD):
             start = asyncio.ensure_future(starting)
             try:  # the start itself is never cancelled: the cancel goes to the started run
                 handle = await asyncio.shield(start)
@@ -856,6 +868,12 @@ def _over_limit(value: Any, what: str) -> str | None:
         return None
     return (f"{what} is {_human(size)} of JSON, over the limit of {_human(MAX_VALUE_BYTES)} "
             "per value (pass references such as file paths instead)")
+
+
+def _inline_bytes(payload: Any) -> int:
+    """What a command's payload adds to its workflow task: 0 when it goes to the blob directory."""
+    size = len(payload.model_dump_json())
+    return size if size <= OFFLOAD_BYTES else 0
 
 
 def _human(size: int) -> str:
