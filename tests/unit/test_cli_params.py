@@ -72,3 +72,19 @@ def test_bad_json_names_the_option_it_came_from(capsys):
 def test_statuses_repeated_or_comma_separated():
     assert _statuses(["failed", "cancelled,timeout", " "]) == ["failed", "cancelled", "timeout"]
     assert _statuses(None) is None and _statuses([]) is None
+
+
+def test_a_followed_run_names_its_pending_inquiries_and_counts_the_rest() -> None:
+    """Only the 5 newest pending inquiries were named (a with_items of 7 core.ask hid the first
+    two); up to 20 are named, oldest first, and the rest counted with the command that lists them."""
+    from rich.console import Console
+
+    from attune.cli.api_client import progress_table
+
+    asking = [{"id": i, "prompt": f"item {i}?", "response_schema": {"ok": {"type": "boolean"}}} for i in (4, 5)]
+    console = Console(width=200, record=True)
+    console.print(progress_table({"action_ref": "x.y", "id": 9, "status": "running"}, [],
+                                 asking=asking, more=3))
+    text = console.export_text()
+    assert "waiting for inquiry 4 “item 4?”: attune inquiry respond 4 ok=…" in text
+    assert "… and 3 more inquiries waiting: attune inquiry list --execution 9 --status pending" in text

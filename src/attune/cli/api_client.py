@@ -109,14 +109,16 @@ def api_error(resp: httpx.Response) -> ApiError:
 
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
-                   kept: Sequence[dict[str, Any]] = (),
-                   asking: Sequence[dict[str, Any]] = ()) -> Table | Text | Group:
+                   kept: Sequence[dict[str, Any]] = (), asking: Sequence[dict[str, Any]] = (),
+                   more: int = 0) -> Table | Text | Group:
     """The run's task attempts under its status (a re-run's kept tasks first, then what it ran)
     and the inquiries it waits for; a plain action with neither is its status line."""
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
     lines = [Text(_asking_line(q), style="yellow") for q in asking]
+    if more > 0:
+        lines.append(Text(_more_line(more, execution["id"]), style="yellow"))
     if not tasks and not kept:
         return Group(Text(title), *lines) if lines else Text(title)
     table = Table("task", "action", "item", "attempt", "status", title=Text(title))
@@ -143,6 +145,14 @@ def _asking_line(inquiry: dict[str, Any]) -> str:
             f"attune inquiry respond {inquiry['id']}{' ' + fields if fields else ''}")
 
 
+ASKING_SHOWN = 20  # pending inquiries named while following a run; the rest are counted
+
+
+def _more_line(more: int, execution_id: int) -> str:
+    return (f"… and {more} more inquir{'y' if more == 1 else 'ies'} waiting: attune inquiry list "
+            f"--execution {execution_id} --status pending")
+
+
 class _Watch:
     """What following a run reads besides its tasks: the tasks a re-run kept (once) and the
     inquiries it waits for (at most every ASK_EVERY s: a person answers in seconds, not ms)."""
@@ -153,6 +163,7 @@ class _Watch:
         self.api, self.id = api, execution["id"]
         self.kept = self._kept() if execution.get("rerun_of") else []
         self.asking: list[dict[str, Any]] = []
+        self.more = 0  # pending inquiries past the ASKING_SHOWN listed
         self._asked_at = float("-inf")
 
     def _kept(self) -> list[dict[str, Any]]:
@@ -168,8 +179,9 @@ class _Watch:
         if now - self._asked_at >= self.ASK_EVERY:
             self._asked_at = now
             body = self.api.read("/inquiries", params={"execution": self.id, "status": "pending",
-                                                       "per_page": 5})
+                                                       "per_page": ASKING_SHOWN})
             self.asking = sorted(body["items"], key=lambda q: q["id"])
+            self.more = body["pagination"]["total_items"] - len(self.asking)
         return self.asking
 
 
@@ -182,8 +194,9 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
     with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
             tasks = api.children(execution["id"])
-            live.update(progress_table(execution, tasks, kept=watch.kept,
-                                       asking=watch.inquiries(execution)))
+            asking = watch.inquiries(execution)
+            live.update(progress_table(execution, tasks, kept=watch.kept, asking=asking,
+                                       more=watch.more if asking else 0))
             if execution["status"] in TERMINAL:
                 return execution
             execution = api.execution(execution["id"], wait=interval)  # returns at the end
@@ -193,6 +206,7 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
                      interval: float) -> dict:
     seen: dict[int, str] = {}
     asked: set[int] = set()
+    told_more = 0
     detail = None
     for task in sorted(watch.kept, key=_started_order):
         console.print(Text(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
@@ -207,10 +221,14 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}): ",
                                             styled(task["status"])))
-        for inquiry in watch.inquiries(execution):
+        pending = watch.inquiries(execution)
+        for inquiry in pending:
             if inquiry["id"] not in asked:
                 asked.add(inquiry["id"])
                 console.print(Text(_asking_line(inquiry), style="yellow"))
+        if pending and watch.more > 0 and watch.more != told_more:
+            told_more = watch.more
+            console.print(Text(_more_line(watch.more, execution["id"]), style="yellow"))
         if execution["status"] in TERMINAL:
             return execution
         execution = api.execution(execution["id"], wait=interval)

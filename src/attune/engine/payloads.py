@@ -89,7 +89,9 @@ class WorkflowInput(BaseModel):
     slice: SliceInput | None = None
     # Fail clearly before Temporal's 51,200-event and 50 MB hard stops (lower only in tests).
     history_guard: int = 45_000
-    history_bytes_guard: int = 40 * 1024 * 1024
+    # 32 MiB: one workflow task can add several MiB (100 results under the blob threshold), and
+    # Temporal's stop is 50 MB (47.7 MiB); at 40 a slice reached 46 MiB before it failed.
+    history_bytes_guard: int = 32 * 1024 * 1024
     # Nesting: this run's depth (0 = submitted), its top-level run's id (None: it is the top),
     # and how deep nested workflows may go before their task fails (a workflow that runs
     # itself would otherwise nest until Temporal's id or history limits stop it uncleanly).
