@@ -90,7 +90,7 @@ async def test_a_run_whose_history_grows_by_bytes_continues_as_new(engine):
 
 async def test_a_slice_whose_history_nears_temporals_size_limit_fails_naming_it(engine):
     """A with_items slice never continues as new: when its items' inputs and results add up
-    past the guard (40 MiB; 1 MiB here), it fails saying so instead of being terminated."""
+    past the guard (32 MiB; 1 MiB here), it fails saying so instead of being terminated."""
     r = await run(engine, "qa.big_items", {"count": 520, "pad": 20_000},
                   history_bytes_guard=1024 * 1024, timeout=240)
     assert r.status == "failed", r.result
