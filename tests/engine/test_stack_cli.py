@@ -339,6 +339,70 @@ def member_pid(home: Path, role: str) -> int:
     return next(m["pid"] for m in members if m["role"] == role)
 
 
+def _answer_when_asked(proc: subprocess.Popen, api: str) -> list[str]:
+    """Read a following CLI's lines until it says it waits for an inquiry; answer it the way
+    the line says (approved=true) and return every line it printed."""
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("waiting for inquiry "):
+            inquiry = line.split()[3]
+            assert f"attune inquiry respond {inquiry} approved=… note=…" in line, line
+            answered = cli("inquiry", "respond", inquiry, "approved=true", api=api)
+            assert answered.returncode == 0, answered.stderr
+    return lines
+
+
+def test_a_run_that_waits_for_an_answer_says_which_inquiry_and_how_to_answer(stack):
+    """`attune run` showed the core.ask task `running` and nothing else while the run waited for
+    a person; it now names the inquiry, its prompt and the command that answers it."""
+    api, _, _ = stack
+    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "run", "examples.approval",
+                             "release=7", "--api-url", api], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = _answer_when_asked(proc, api)
+        assert proc.wait(timeout=60) == 0, lines
+    finally:
+        proc.kill()
+    asked = [line for line in lines if line.startswith("waiting for inquiry ")]
+    assert len(asked) == 1 and "“Deploy release 7?”" in asked[0], lines
+    assert any(line.startswith("task deploy (core.echo): completed") for line in lines), lines
+    # in a terminal, under the live table
+    started = cli("run", "examples.approval", "release=8", "timeout=4", "--async", api=api).stdout.strip()
+    code, screen = in_terminal("execution", "tail", started, api=api, timeout=60)  # declined at 4 s
+    assert code == 0 and "waiting for inquiry " in screen and "“Deploy release 8?”" in screen, screen
+
+
+def test_get_exits_as_run_does_and_shows_every_field_whole(stack):
+    """`execution get` of a failed execution exited 0 (`run` and `tail` exit 1), and a narrow
+    table cut its timestamps to `2026-12-07T14:4…`: one record is a field per line."""
+    api, _, _ = stack
+    failed = json.loads(cli("run", "core.fail", "-o", "json", api=api).stdout)["id"]
+    code, screen = in_terminal("execution", "get", str(failed), api=api)
+    assert code == 1, screen
+    started = re.search(r"started_at\s*│?\s*(\S+)", screen)
+    assert started and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*", started.group(1)), screen
+    done = json.loads(cli("run", "core.noop", "-o", "json", api=api).stdout)["id"]
+    assert cli("execution", "get", str(done), api=api).returncode == 0
+
+
+def test_following_a_rerun_names_the_tasks_it_kept(stack):
+    """A re-run from failed tasks keeps the tasks that succeeded (not run again): following it
+    showed only what it ran, as if the kept tasks had vanished."""
+    api, _, home = stack
+    qa = home / "qa"
+    if not qa.exists():
+        shutil.copytree(Path(__file__).resolve().parents[1] / "packs" / "qa", qa)
+    assert cli("pack", "register", str(qa), api=api).returncode == 0
+    failed = json.loads(cli("run", "qa.failures", "-o", "json", api=api).stdout)
+    rerun = cli("execution", "rerun", str(failed["id"]), "--from-failed", "-o", "json", api=api)
+    assert rerun.returncode == 0, rerun.stderr
+    tail = cli("execution", "tail", str(json.loads(rerun.stdout)["id"]), api=api)
+    kept = [line for line in tail.stdout.splitlines() if "kept from execution" in line]
+    assert kept and all(line.endswith(f"kept from execution {failed['id']} (not run again)")
+                        for line in kept), tail.stdout
+
+
 def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):
     """`attune up` starts again a member that exited on its own: the shell worker, killed while
     a workflow that needs it runs; a new one takes its task and the workflow completes."""
@@ -464,66 +528,3 @@ def test_dev_server_readiness_is_the_health_check_not_the_open_port(temporal_sta
         assert not serving(f"127.0.0.1:{listener.getsockname()[1]}", timeout=1)
     assert not serving(f"127.0.0.1:{free_port()}")
 
-
-def _answer_when_asked(proc: subprocess.Popen, api: str) -> list[str]:
-    """Read a following CLI's lines until it says it waits for an inquiry; answer it the way
-    the line says (approved=true) and return every line it printed."""
-    lines: list[str] = []
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("waiting for inquiry "):
-            inquiry = line.split()[3]
-            assert f"attune inquiry respond {inquiry} approved=… note=…" in line, line
-            answered = cli("inquiry", "respond", inquiry, "approved=true", api=api)
-            assert answered.returncode == 0, answered.stderr
-    return lines
-
-
-def test_a_run_that_waits_for_an_answer_says_which_inquiry_and_how_to_answer(stack):
-    """`attune run` showed the core.ask task `running` and nothing else while the run waited for
-    a person; it now names the inquiry, its prompt and the command that answers it."""
-    api, _, _ = stack
-    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "run", "examples.approval",
-                             "release=7", "--api-url", api], stdout=subprocess.PIPE, text=True)
-    try:
-        lines = _answer_when_asked(proc, api)
-        assert proc.wait(timeout=60) == 0, lines
-    finally:
-        proc.kill()
-    asked = [line for line in lines if line.startswith("waiting for inquiry ")]
-    assert len(asked) == 1 and "“Deploy release 7?”" in asked[0], lines
-    assert any(line.startswith("task deploy (core.echo): completed") for line in lines), lines
-    # in a terminal, under the live table
-    started = cli("run", "examples.approval", "release=8", "timeout=4", "--async", api=api).stdout.strip()
-    code, screen = in_terminal("execution", "tail", started, api=api, timeout=60)  # declined at 4 s
-    assert code == 0 and "waiting for inquiry " in screen and "“Deploy release 8?”" in screen, screen
-
-
-def test_get_exits_as_run_does_and_shows_every_field_whole(stack):
-    """`execution get` of a failed execution exited 0 (`run` and `tail` exit 1), and a narrow
-    table cut its timestamps to `2026-12-07T14:4…`: one record is a field per line."""
-    api, _, _ = stack
-    failed = json.loads(cli("run", "core.fail", "-o", "json", api=api).stdout)["id"]
-    code, screen = in_terminal("execution", "get", str(failed), api=api)
-    assert code == 1, screen
-    started = re.search(r"started_at\s*│?\s*(\S+)", screen)
-    assert started and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*", started.group(1)), screen
-    done = json.loads(cli("run", "core.noop", "-o", "json", api=api).stdout)["id"]
-    assert cli("execution", "get", str(done), api=api).returncode == 0
-
-
-def test_following_a_rerun_names_the_tasks_it_kept(stack):
-    """A re-run from failed tasks keeps the tasks that succeeded (not run again): following it
-    showed only what it ran, as if the kept tasks had vanished."""
-    api, _, home = stack
-    qa = home / "qa"
-    if not qa.exists():
-        shutil.copytree(Path(__file__).resolve().parents[1] / "packs" / "qa", qa)
-    assert cli("pack", "register", str(qa), api=api).returncode == 0
-    failed = json.loads(cli("run", "qa.failures", "-o", "json", api=api).stdout)
-    rerun = cli("execution", "rerun", str(failed["id"]), "--from-failed", "-o", "json", api=api)
-    assert rerun.returncode == 0, rerun.stderr
-    tail = cli("execution", "tail", str(json.loads(rerun.stdout)["id"]), api=api)
-    kept = [line for line in tail.stdout.splitlines() if "kept from execution" in line]
-    assert kept and all(line.endswith(f"kept from execution {failed['id']} (not run again)")
-                        for line in kept), tail.stdout
