@@ -152,6 +152,15 @@ async def test_a_failed_runs_banner_gives_its_failed_tasks_errors(page: Any, ui_
     await expect(reasons.locator("[data-reason='check']")).to_contain_text("uit.check")
     await expect(reasons.locator("[data-reason='check'] .reason")).to_have_text("check failed: ok is false")
 
+    # A nested run's task says only "Workflow failed: 1 task(s) failed: b": the reason is said
+    # from where it happened, two levels down, with the way there (the CLI's root cause).
+    deep = await start(ui_server, "uit.deep_top")
+    await ended(ui_server, deep["id"])
+    await page.goto(f"{ui_server.url}/executions/{deep['id']}")
+    cause = page.get_by_test_id("failure-reasons").locator("[data-reason='a']")
+    await expect(cause.get_by_test_id("cause-path")).to_contain_text("→ b → c (core.fail")
+    await expect(cause.locator(".reason")).to_contain_text("disk full on node7")
+
     # A long error (over the workflow view's 8 KB, one long word) is read whole, shown cut.
     loud = await start(ui_server, "uit.loud_flow")
     await ended(ui_server, loud["id"])

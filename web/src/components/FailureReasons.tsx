@@ -3,7 +3,7 @@
 import { Link } from "react-router-dom";
 import { api } from "../api";
 import { useLoad } from "../hooks";
-import type { Execution, Item, WorkflowExecution } from "../types";
+import type { Execution, Item, Page, WorkflowExecution } from "../types";
 import { StatusBadge } from "./common";
 import { latestAttempts } from "./TaskTable";
 
@@ -11,6 +11,7 @@ const MAX_REASONS = 5;
 const MAX_CHARS = 400; // the whole of it is one click away, on the task
 const STDERR_LINES = 5;
 const FAILED: ReadonlySet<string> = new Set(["failed", "timeout"]);
+const MAX_DESCENT = 25; // nested runs followed down (nesting stops at 20)
 
 /** The attempts that failed the run: the last attempt of each task (each item, for with_items)
  *  the run names as failed; a run that names none (an older record): every failed one. */
@@ -47,19 +48,47 @@ export function FailureReasons({ view }: { view: WorkflowExecution }) {
   );
 }
 
+/** The task names a nested run's "Workflow failed: 1 task(s) failed: a, b" gives (none otherwise). */
+function failedNames(result: unknown): string[] {
+  const error = result && typeof result === "object" ? (result as Record<string, unknown>).error : null;
+  const found = typeof error === "string" ? / task\(s\) failed: (.+)$/.exec(error) : null;
+  return found ? found[1].split(",").map((n) => n.trim()).filter(Boolean) : [];
+}
+
+/** A failed nested workflow's task says only "Workflow failed: 1 task(s) failed: b": follow the
+ *  failed tasks it names down to the one that is not a nested run, as the CLI does, keeping the
+ *  way there (the reason, such as the nesting limit, was on a record 20 levels down). */
+async function rootCause(listed: Execution): Promise<{ path: string[]; row: Execution }> {
+  let row = (listed.omitted ?? []).includes("result")
+    ? (await api<Item<Execution>>(`/executions/${listed.id}`)).data : listed;
+  const path: string[] = [];
+  for (let level = 0; level < MAX_DESCENT; level++) {
+    const names = failedNames(row.result);
+    if (names.length === 0) break;
+    const children = await api<Page<Execution>>("/executions", { query: { parent: row.id, per_page: 100 } });
+    const below = children.items.filter((c) => FAILED.has(c.status) && names.includes(c.workflow_task?.task_name ?? ""));
+    if (below.length === 0) break;
+    below.sort((a, b) => a.id - b.id);
+    const next = below[0];
+    row = (next.omitted ?? []).includes("result") ? (await api<Item<Execution>>(`/executions/${next.id}`)).data : next;
+    path.push(row.workflow_task?.task_name ?? "?");
+  }
+  return { path, row };
+}
+
 function Reason({ row: listed }: { row: Execution }) {
-  // The workflow view leaves a large result out: read the task whole for its error.
-  const partial = (listed.omitted ?? []).includes("result");
-  const whole = useLoad(() => (partial ? api<Item<Execution>>(`/executions/${listed.id}`).then((b) => b.data)
-    : Promise.resolve(undefined)), [listed.id, partial]);
-  const row = whole.data ?? listed;
-  const wt = row.workflow_task;
+  const cause = useLoad(() => rootCause(listed), [listed.id]);
+  const row = cause.data?.row ?? listed;
+  const wt = listed.workflow_task;
   const reason = reasonOf(row.result);
   return (
     <li data-reason={wt?.task_name}>
       <strong>{wt?.task_name}</strong>
-      {wt?.task_index != null && <> item {wt.task_index}</>} (attempt {(wt?.retry_count ?? 0) + 1}, <span className="ref">{row.action_ref}</span>,{" "}
-      <Link to={`?task=${row.id}`}>#{row.id}</Link>) <StatusBadge status={row.status} />
+      {wt?.task_index != null && <> item {wt.task_index}</>} (attempt {(wt?.retry_count ?? 0) + 1}, <span className="ref">{listed.action_ref}</span>,{" "}
+      <Link to={`?task=${listed.id}`}>#{listed.id}</Link>) <StatusBadge status={listed.status} />
+      {cause.data && cause.data.path.length > 0 && (
+        <span className="muted" data-testid="cause-path"> → {cause.data.path.join(" → ")} (<span className="ref">{row.action_ref}</span>,{" "}
+          <Link to={`/executions/${row.id}`}>#{row.id}</Link>)</span>)}
       {reason && <pre className="reason">{reason}</pre>}
     </li>
   );
