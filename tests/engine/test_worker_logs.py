@@ -4,12 +4,18 @@ into a file)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from attune.engine.server import free_port, start_dev_server
 
@@ -27,8 +33,8 @@ def test_the_sdk_cores_lines_come_in_the_logs_format_without_colours(tmp_path):
             env={**os.environ, "ATTUNE_STATE_DIR": str(tmp_path)}, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while "polling" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while not asyncio.run(_polled(port)) and time.monotonic() < deadline:
+            time.sleep(0.2)  # its log says "polling" before the SDK has validated the namespace
         server.send_signal(signal.SIGKILL)  # the server is gone: the core retries and says so
         server.wait()
         while "temporalio.core" not in log.read_text() and time.monotonic() < deadline:
@@ -65,3 +71,15 @@ def test_a_task_handed_back_by_a_stopping_worker_is_one_line_not_a_traceback():
     assert STAMP.match(lines[0]) and lines[0].endswith(
         "Completing activity as failed: WorkerStopped: the shell worker was stopped; it runs again (attempt 2 of 5)"), lines
     assert lines[1].endswith("Completing activity as failed") and lines[2] == "Traceback (most recent call last):"
+
+
+async def _polled(port: int) -> bool:
+    """The worker polls its queue (so the server's death is met by polls, not start-up checks)."""
+    try:
+        client = await Client.connect(f"127.0.0.1:{port}")
+        answer = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace="default", task_queue=TaskQueue(name="attune-shell"),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+    except RuntimeError:
+        return False
+    return bool(answer.pollers)

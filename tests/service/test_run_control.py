@@ -541,7 +541,8 @@ async def test_attempts_take_execution_ids_reserved_ahead_and_keep_them(api: htt
     found = await tasks(api, top["id"])
     many = found["many"]
     assert len(many) == 70
-    assert all(t["result"]["data"]["exec_id"] == str(t["id"]) for t in many)
+    wrong = [(t["id"], t["result"]["data"]["exec_id"]) for t in many if t["result"]["data"]["exec_id"] != str(t["id"])]
+    assert not wrong, wrong  # (record id, what the action saw)
     nested_id = found["nested"][0]["id"]
     nested = (await until(lambda: _task_of(api, nested_id, "who"), "the nested run's record"))
     assert nested["result"]["data"]["exec_id"] == str(nested["id"])
