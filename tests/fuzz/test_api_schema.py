@@ -26,7 +26,7 @@ from tests.conftest import PACKS, TEST_PACKS
 EXAMPLES_PER_OPERATION = int(os.environ.get("ATTUNE_FUZZ_EXAMPLES", "25"))
 # The suite's largest single cost: on the 2-core CI machine it reaches the budget before the
 # examples run out, so the budget sets its length. Raise ATTUNE_FUZZ_SECONDS for a deeper run.
-MAX_SECONDS = int(os.environ.get("ATTUNE_FUZZ_SECONDS", "75"))
+MAX_SECONDS = int(os.environ.get("ATTUNE_FUZZ_SECONDS", "45"))
 TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
