@@ -30,7 +30,8 @@ WORKFLOW_CASES = {
     "unknown_transition_target": (7, 17, "transition target 'c' is not a task"),
     "legacy_unknown_target": (6, 17, "transition target 'missing' is not a task"),
     "legacy_with_next": (7, 5, "`on_failure` cannot be combined with `next`"),
-    "no_start_task": (2, 1, "no start task: every task is inside a cycle"),
+    "no_start_task": (2, 1, "no start task: every task has a transition into it, and a run starts "
+                            "at the tasks that have none; nothing outside the cycle a -> b -> a"),
     "join_too_large": (13, 11, "join 3 is more than the 2 task(s)"),
     "join_bad": (9, 11, "'join' must be an integer >= 1 or \"all\", got 'any'"),
     "join_without_inbound": (5, 11, "task 'a' has `join` but no inbound transitions"),
@@ -48,8 +49,9 @@ WORKFLOW_CASES = {
     # a condition without {{ }} is a non-empty string: always true, so it fired on success too
     "when_not_template": (6, 15, "'when' must be a {{ }} expression: as plain text it is always "
                                  "true (write {{ failed() }})"),
-    "when_yaql": (6, 15, "'when' is a YAQL expression (<% %>), which this engine does not "
-                         "evaluate: write it as {{ result().ok }}"),
+    "when_yaql": (6, 15, "YAQL (<% %>) is not evaluated here: the text would be used as written "
+                         "in \"<% result().ok %>\" (task 'a' next[0].when): write "
+                         "{{ result().ok }}"),
     "yaml_syntax_error": (5, 22, "YAML syntax error: while scanning a quoted scalar"),
     # where the quote opens, not at the end of the file where the scanner gave up
     "yaml_unclosed_quote": (6, 16, "while scanning a quoted scalar that starts here, found "

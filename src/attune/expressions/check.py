@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from jinja2.parser import Parser
 from .engine import ENV, UNCLOSED, ExpressionError, _single, compile_expression, split_template
 from .filters import FILTERS
 from .functions import FUNCTION_NAMES, FUNCTIONS
+from .orquesta import FOREIGN_FUNCTIONS, NAME_ARGUMENTS, translate, yaql_spans
 
 TASK_NAMESPACES = frozenset({"task", "tasks"})
 VARIABLE_NAMESPACES = frozenset({"workflow", "vars", "variables"})
@@ -50,6 +52,11 @@ class TemplateProblem:
     expression: str
     message: str
     offset: int = 0  # of the "{{" within the string it came from
+    hint: str = ""  # what to write instead, said after where the problem is
+    shown: str | None = None  # how to quote the text, when it is not a {{ }} expression
+
+
+YAQL = "YAQL (<% %>) is not evaluated here: the text would be used as written"
 
 
 def check_template(value: Any, scope: StaticScope) -> list[TemplateProblem]:
@@ -64,17 +71,50 @@ def check_template(value: Any, scope: StaticScope) -> list[TemplateProblem]:
     if statement:  # Jinja would run it; here it was kept as literal text, silently
         return [TemplateProblem(statement.group(), STATEMENTS, statement.start())]
     if "{{" not in value:
-        return []
+        return _yaql(value, 0, scope)
     problems = []
     parts = split_template(value)
     whole = _single(parts)
     for part in parts:
-        if part.kind == "unclosed":
+        if part.kind == "text":
+            problems += _yaql(part.text, part.offset, scope)
+        elif part.kind == "unclosed":
             problems.append(TemplateProblem(part.text, UNCLOSED, part.offset))
-        elif part.kind == "expr":
-            messages = _check_expression(part.text, scope, whole=part is whole)
-            problems += [TemplateProblem(part.text, m, part.offset) for m in messages]
+        else:
+            found = _check_expression(part.text, scope, whole=part is whole)
+            problems += [TemplateProblem(part.text, m, part.offset, hint) for m, hint in found]
     return problems
+
+
+def has_yaql(value: str) -> bool:
+    """Does `value` hold Orquesta's `<% %>` outside its {{ }} (reported by check_template)?"""
+    parts = split_template(value)
+    return any(next(yaql_spans(p.text), None) for p in parts if p.kind == "text")
+
+
+def _yaql(text: str, offset: int, scope: StaticScope) -> list[TemplateProblem]:
+    """Orquesta's `<% %>` in the plain text of a template, with the {{ }} to write instead."""
+    problems = []
+    for span in yaql_spans(text):
+        written = translate(span.inner, _context_name(scope))
+        left = [m for m, _ in _check_expression(written, scope)] if written else ["it is empty"]
+        hint = (f"write {{{{ {written} }}}}" if not left else
+                f"rewrite it as a {{{{ }}}} expression: {{{{ {written} }}}} would still need "
+                f"fixing ({left[0]})")
+        problems.append(TemplateProblem(
+            span.inner, YAQL, offset + span.offset, shown=f'"{span.text}"',
+            hint=hint + " (to keep the characters <% %> as text, put them in a {{ }} string, "
+                        "e.g. {{ '<%' }})"))
+    return problems
+
+
+def _context_name(scope: StaticScope) -> Callable[[str], str]:
+    """What Orquesta's ctx().x is here: a workflow variable by its bare name, an input as
+    parameters.x (spec §6)."""
+    def name(key: str) -> str:
+        inputs = scope.parameters or set()
+        return f"parameters.{key}" if key in inputs and key not in scope.variables else key
+    return name
 
 
 def secret_reference(value: Any, scope: StaticScope) -> bool:
@@ -91,14 +131,17 @@ def secret_reference(value: Any, scope: StaticScope) -> bool:
     return _secret_name(tree, scope) is not None
 
 
-def _check_expression(source: str, scope: StaticScope, *, whole: bool = False) -> list[str]:
+def _check_expression(source: str, scope: StaticScope, *,
+                      whole: bool = False) -> list[tuple[str, str]]:
+    """(message, what to write instead or "") for each problem of one {{ }} expression."""
     try:
         compile_expression(source)  # syntax, and filters/tests Jinja does not know
     except ExpressionError as exc:
-        return [exc.message]
+        return [(exc.message, "")]
     tree = Parser(ENV, source, state="variable").parse_expression()
     problems: list[str] = []
-    _visit(tree, scope, problems)
+    foreign: list[str] = []
+    _visit(tree, scope, problems, foreign)
     passed_whole = whole and scope.pass_secrets and _secret_name(tree, scope) is not None
     if not passed_whole:
         for node in (tree, *tree.find_all((nodes.Getattr, nodes.Getitem))):
@@ -107,7 +150,14 @@ def _check_expression(source: str, scope: StaticScope, *, whole: bool = False) -
                 problems.append(f"secret {name} can only be passed whole to a task input "
                                 f"(e.g. token: \"{{{{ {name} }}}}\"), not compared, combined or "
                                 "used in a condition: its value never reaches the workflow")
-    return list(dict.fromkeys(problems))  # once each, in order
+    hints = dict.fromkeys(problems, "")
+    if foreign:  # Orquesta's functions: say what they are here, and the rewrite when it checks
+        written = translate(source, _context_name(scope), yaql=False)
+        clean = written != source and not _check_expression(written, scope, whole=whole)
+        for name in foreign:
+            hints[f"unknown function '{name}'"] = (FOREIGN_FUNCTIONS[name]
+                                                   + (f": write {{{{ {written} }}}}" if clean else ""))
+    return list(hints.items())  # once each, in order
 
 
 def _secret_name(node: nodes.Node, scope: StaticScope) -> str | None:
@@ -122,11 +172,15 @@ def _secret_name(node: nodes.Node, scope: StaticScope) -> str | None:
     return None
 
 
-def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
+def _visit(node: nodes.Node, scope: StaticScope, problems: list[str], foreign: list[str]) -> None:
     if isinstance(node, nodes.Call):
         if isinstance(node.node, nodes.Name):
             if node.node.name not in FUNCTION_NAMES:
                 problems.append(f"unknown function '{node.node.name}'")
+                if node.node.name in FOREIGN_FUNCTIONS:
+                    foreign.append(node.node.name)
+                if node.node.name in NAME_ARGUMENTS:  # ctx(host): `host` names, it is no variable
+                    return
             elif node.node.name in STATUS_FUNCTIONS and not scope.allow_status:
                 problems.append(f"{node.node.name}() is only available where a task has just ended: "
                                 "a transition's `when` or `publish`, or `retry.on_error`")
@@ -138,7 +192,7 @@ def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
             problems.append("only named functions can be called, e.g. lower(x) rather than x.lower()")
             children = list(node.iter_child_nodes())
         for child in children:
-            _visit(child, scope, problems)
+            _visit(child, scope, problems, foreign)
         return
     if isinstance(node, nodes.Filter) and node.name in FILTERS:
         _check_arguments(node, node.name, FILTERS[node.name], problems, given_first=True)
@@ -147,7 +201,7 @@ def _visit(node: nodes.Node, scope: StaticScope, problems: list[str]) -> None:
     if isinstance(node, nodes.Name) and node.ctx == "load":
         _check_name(node.name, scope, problems)
     for child in node.iter_child_nodes():
-        _visit(child, scope, problems)
+        _visit(child, scope, problems, foreign)
 
 
 def _no_arguments() -> None:

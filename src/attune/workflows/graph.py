@@ -45,6 +45,74 @@ class TaskGraph:
             pending.extend(t for t in self.outbound.get(name, ()) if t != without)
         return seen
 
+    def closed_cycles(self, definition: WorkflowDefinition) -> list[list[str]]:
+        """Cycles that no transition from outside leads into, each as a path from its first task
+        (in file order) back to it: what leaves a workflow without a start task (spec §3)."""
+        order = [t.name for t in definition.tasks]
+        found = []
+        for group in self._components(order):
+            members = set(group)
+            if len(group) < 2 or any(self.inbound.get(name, frozenset()) - members for name in group):
+                continue
+            entry = min(group, key=order.index)
+            found.append(self._cycle_through(entry, members))
+        return sorted(found, key=lambda cycle: order.index(cycle[0]))
+
+    def _components(self, order: list[str]) -> list[list[str]]:
+        """Strongly connected components (Tarjan's algorithm, without recursion)."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        groups: list[list[str]] = []
+        for root in order:
+            if root in index:
+                continue
+            work = [(root, iter(self.outbound.get(root, ())))]
+            index[root] = low[root] = len(index)
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                name, targets = work[-1]
+                target = next((t for t in targets if t in self.outbound), None)
+                if target is None:
+                    work.pop()
+                    if work:
+                        low[work[-1][0]] = min(low[work[-1][0]], low[name])
+                    if low[name] == index[name]:
+                        group = []
+                        while True:
+                            member = stack.pop()
+                            on_stack.discard(member)
+                            group.append(member)
+                            if member == name:
+                                break
+                        groups.append(group)
+                elif target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(self.outbound.get(target, ()))))
+                elif target in on_stack:
+                    low[name] = min(low[name], index[target])
+        return groups
+
+    def _cycle_through(self, entry: str, members: set[str]) -> list[str]:
+        """The shortest path from `entry` back to itself inside `members`."""
+        came_from: dict[str, str] = {}
+        queue = [entry]
+        for name in queue:
+            for target in self.outbound.get(name, ()):
+                if target == entry:
+                    path = [name]
+                    while path[-1] != entry:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), entry]
+                if target in members and target not in came_from:
+                    came_from[target] = name
+                    queue.append(target)
+        return [entry, entry]
+
     def in_cycle(self, task: str) -> bool:
         """Can `task` lead back to itself?"""
         return task in self.reachable(list(self.outbound.get(task, ())))

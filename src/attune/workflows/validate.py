@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from attune.expressions import StaticScope, check_template
-from attune.expressions.check import STATEMENTS, secret_reference
+from attune.expressions.check import STATEMENTS, has_yaql, secret_reference
 from attune.expressions.engine import UNCLOSED
 from attune.workflows.definition import RESERVED_TASK_NAMES, TaskSpec, WorkflowDefinition
 from attune.workflows.graph import TaskGraph
@@ -83,7 +83,7 @@ def _edges(definition: WorkflowDefinition) -> Iterator[Finding]:
     graph = TaskGraph.of(definition)
     starts = graph.start_tasks(definition)
     if not starts:
-        yield Finding(("tasks",), "no start task: every task is inside a cycle", key=True)
+        yield Finding(("tasks",), _no_start(graph.closed_cycles(definition)), key=True)
         return
     reachable = graph.reachable(starts)
     for i, task in enumerate(definition.tasks):
@@ -92,6 +92,17 @@ def _edges(definition: WorkflowDefinition) -> Iterator[Finding]:
                           "transition from a start task leads to it")
         elif task.join is not None:
             yield from _join(graph, starts, task, ("tasks", i, "join"))
+
+
+def _no_start(cycles: list[list[str]]) -> str:
+    """Which cycles leave a workflow without a start task, and the start task to add."""
+    shown = " and ".join(" -> ".join(cycle) for cycle in cycles)
+    entries = [cycle[0] for cycle in cycles]
+    return ("no start task: every task has a transition into it, and a run starts at the tasks "
+            f"that have none; nothing outside the cycle{'s' if len(cycles) > 1 else ''} {shown} "
+            f"leads into {'them' if len(cycles) > 1 else 'it'}: add a start task, e.g. "
+            f"{{name: start, action: core.noop, next: [{{do: [{', '.join(entries)}]}}]}} "
+            "(as the examples pack's loop workflow does)")
 
 
 def _join(graph: TaskGraph, starts: list[str], task: TaskSpec, at: Path) -> Iterator[Finding]:
@@ -135,21 +146,15 @@ def _run_control(definition: WorkflowDefinition) -> Iterator[Finding]:
 
 def _condition(text: str | None, at: Path, name: str) -> Iterator[Finding]:
     """A condition is an expression: text without {{ }} is a non-empty string, always true, so
-    `when: failed()` (or Orquesta's `<% failed() %>`) would fire on success too."""
-    if text is None or "{{" in text:
+    `when: failed()` would fire on success too (Orquesta's `<% failed() %>`: see check_template)."""
+    if text is None or "{{" in text or has_yaql(text):  # YAQL: see check_template
         return
-    bare = text.strip()
-    if bare.startswith("<%") and bare.endswith("%>"):
-        inner = bare[2:-2].strip()
-        yield Finding(at, f"'{name}' is a YAQL expression (<% %>), which this engine does not "
-                          f"evaluate: write it as {{{{ {inner} }}}}")
-    else:
-        yield Finding(at, f"'{name}' must be a {{{{ }}}} expression: as plain text it is always "
-                          f"true (write {{{{ {bare} }}}})")
+    yield Finding(at, f"'{name}' must be a {{{{ }}}} expression: as plain text it is always "
+                      f"true (write {{{{ {text.strip()} }}}})")
 
 
 def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
-    if task.with_items is not None and "{{" not in task.with_items:
+    if task.with_items is not None and "{{" not in task.with_items and not has_yaql(task.with_items):
         yield Finding(at + ("with_items",), "'with_items' must be a {{ }} template")
     for j, transition in enumerate(task.next):
         yield from _condition(transition.when, at + ("next", j, "when"), "when")
@@ -159,11 +164,11 @@ def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
         for key in ("batch_size", "concurrency"):
             if key in task.model_fields_set:
                 yield Finding(at + (key,), f"`{key}` needs `with_items`", key=True)
-    if isinstance(task.timeout, str) and "{{" not in task.timeout:
+    if isinstance(task.timeout, str) and "{{" not in task.timeout and not has_yaql(task.timeout):
         yield Finding(at + ("timeout",), "'timeout' must be a number of seconds or a {{ }} template")
     elif isinstance(task.timeout, (int, float)) and task.timeout <= 0:
         yield Finding(at + ("timeout",), f"'timeout' must be greater than 0 seconds, got {task.timeout}")
-    if isinstance(task.delay, str) and "{{" not in task.delay:
+    if isinstance(task.delay, str) and "{{" not in task.delay and not has_yaql(task.delay):
         yield Finding(at + ("delay",), "'delay' must be an integer or a {{ }} template")
     elif isinstance(task.delay, int) and task.delay < 0:
         yield Finding(at + ("delay",), "'delay' must be at least 0")
@@ -202,11 +207,14 @@ def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secr
                 continue
             for problem in check_template(text, in_scope or scope()):
                 # An unclosed one is quoted as written: closing it here showed "{{ x } }}".
-                shown = (f'"{{{{ {problem.expression.strip()}"' if problem.message == UNCLOSED
+                shown = (problem.shown if problem.shown is not None
+                         else f'"{{{{ {problem.expression.strip()}"' if problem.message == UNCLOSED
                          else f'"{problem.expression}"' if problem.message == STATEMENTS
                          else f"{{{{ {problem.expression} }}}}")
-                found.append(Finding(sub_path, f"{problem.message} in {shown} ({_field(definition, sub_path)})",
-                                     offset=problem.offset))
+                # What to write instead comes last, after what and where.
+                hint = f": {problem.hint}" if problem.hint else ""
+                found.append(Finding(sub_path, f"{problem.message} in {shown} "
+                                     f"({_field(definition, sub_path)}){hint}", offset=problem.offset))
 
     passing = scope(pass_secrets=True)
     check(definition.vars, ("vars",), passing)
