@@ -36,6 +36,7 @@ from attune.stack_record import (
     StackRecord,
     clear_record,
     describe,
+    hold_state,
     port_in_use_message,
     read_record,
     write_record,
@@ -209,6 +210,7 @@ async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_
              **{f"{role} metrics": int(bind.rpartition(":")[2])
                 for role, bind in metrics_binds(settings.metrics_bind).items()}}
     state = prepare_state(settings)
+    lock = hold_state(state)  # noqa: F841 - held until this process ends
     check_free(state, ports, settings.api_host)
     stack = Stack(state, ports)
     received = _stop_on_signals(asyncio.get_running_loop(), asyncio.current_task())

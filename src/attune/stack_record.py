@@ -9,15 +9,18 @@ signal), and `attune up` uses the record and the port owners to say what is in i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import time
 from pathlib import Path
+from typing import IO
 
 import psutil
 from pydantic import BaseModel
 
 RECORD_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
 SERVER_ROLE = "server"
 STOP_TIMEOUT = 15.0  # per phase; workers give running actions 5 s to end after SIGTERM
 
@@ -71,6 +74,26 @@ def write_record(state_dir: Path, record: StackRecord) -> None:
 
 def clear_record(state_dir: Path) -> None:
     record_path(state_dir).unlink(missing_ok=True)
+
+
+def hold_state(state_dir: Path) -> IO[str]:
+    """The state directory for this `attune up` alone, for as long as it lives (the kernel
+    releases the lock however it ends). The record alone left a window: two `attune up`
+    started together both found no stack running, and two Temporal servers wrote one SQLite
+    file. Keep the returned file open; its text names the holder for the other's message."""
+    lock = open(state_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise RuntimeError(f"another `attune up` ({holder}) is using {state_dir}: wait for it, "
+                           "or stop it with `attune down`") from None
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}")
+    lock.flush()
+    return lock
 
 
 def describe(proc: psutil.Process) -> str:

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from attune.engine.server import free_port, port_open
-from attune.stack_record import RecordedProcess, StackRecord, read_record, write_record
+from attune.stack_record import RecordedProcess, StackRecord, hold_state, read_record, write_record
 from tests.unit.test_runtimes import alive
 
 pytestmark = pytest.mark.slow
@@ -261,6 +261,28 @@ def test_up_refuses_while_a_recorded_stack_runs_and_points_to_down(tmp_path):
         orphan.kill()
         orphan.wait()
     assert json.loads((state / "stack.json").read_text())["members"][0]["pid"] == orphan.pid
+
+
+def test_up_refuses_a_state_dir_another_up_is_starting_on(tmp_path):
+    """Two `attune up` started together both found no recorded stack (the record is written as
+    processes start) and both started a Temporal server on one SQLite file: the state directory
+    is now held for the life of the `attune up` that has it."""
+    state = tmp_path / ".attune"
+    state.mkdir()
+    held = hold_state(state)  # as a starting `attune up` holds it, before any record exists
+    try:
+        done = subprocess.run([sys.executable, "-m", "attune.cli", "up", "--temporal-port", str(free_port()),
+                               "--no-api", "--ui-port", str(free_port())],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        message = " ".join(done.stderr.split())
+        assert f"another `attune up` (pid {os.getpid()}) is using {state}" in message, message
+        assert not (state / "temporal.db").exists() and not (state / "stack.json").exists()
+    finally:
+        held.close()
+    with hold_state(state), pytest.raises(RuntimeError, match="another `attune up`"):
+        hold_state(state)  # also within one process
+    hold_state(state).close()  # released with its holder
 
 
 MEMBER = """
