@@ -58,16 +58,21 @@ class Reporter:
         self.problems.append(Problem(self.file, mark.line, column, message, field))
 
     def check_keys(self, data: dict[Any, Any], path: Path, allowed: set[str],
-                   where: str, unsupported: Mapping[str, str] | None = None) -> None:
+                   where: str, unsupported: Mapping[str, str] | None = None,
+                   foreign: Mapping[str, str] | None = None) -> None:
         """Strict key check (spec §1): a key found in no Attune file is an error (with the
         nearest known key when it looks like a typo); `__chart_meta__` is editor layout data and
-        always allowed."""
+        always allowed. `foreign`: keys of another engine (StackStorm, Orquesta) -> what to write
+        here instead."""
         unsupported = unsupported or {}
+        foreign = foreign or {}
         for key in data:
             if key == "__chart_meta__" or key in allowed:
                 continue
             if key in unsupported:
                 self.at(path + (key,), f"`{key}` is not supported: {unsupported[key]}", key=True)
+            elif key in foreign:
+                self.at(path + (key,), f"unknown key '{key}' in {where}: {foreign[key]}", key=True)
             else:
                 self.at(path + (key,), f"unknown key '{key}' in {where}"
                         + did_you_mean(key, allowed | set(unsupported)), key=True)

@@ -49,6 +49,13 @@ STACKSTORM_RUNNERS = {
     "http-request": "use core.http_request in a workflow",
     "noop": "use core.noop",
 }
+# StackStorm's parameter keys: why they have no place here (spec §1 keeps them errors).
+STACKSTORM_PARAMETER_KEYS = {
+    "position": "StackStorm passes parameters to a script as positional arguments; here the action "
+                "reads them by name on stdin (parameter_format json, yaml or dotenv): remove it",
+    "immutable": "StackStorm's value that a caller cannot change; here fix it with `default: <value>` "
+                 "and `enum: [<value>]` (any other value is refused), or write it in the script",
+}
 PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Refs name workflows in Temporal (ids up to 1,000 characters carry several) and fill columns
 # of 255 characters; a pack ref fills a select box in the web UI.
@@ -432,7 +439,8 @@ def _flat(rep: Reporter, params: dict[str, Any], path: Path, required: set[str])
             rep.at(where, f"parameter '{name}' must be a mapping with type, description, ...")
             continue
         before = len(rep.problems)
-        rep.check_keys(spec, where, PARAM_KEYS, f"parameter '{name}'")
+        rep.check_keys(spec, where, PARAM_KEYS, f"parameter '{name}'",
+                       foreign=STACKSTORM_PARAMETER_KEYS)
         spec, inner_required = _required_properties(rep, spec, where, str(name))
         _check_param(rep, spec, where, name)
         if len(rep.problems) == before:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from attune.packs.models import ParameterSpec
 from attune.packs.problems import Reporter, type_name
 from attune.packs.schema import ACTION_REF, UNSUPPORTED, check_tags
+from attune.workflows import orquesta
 from attune.workflows.definition import WorkflowDefinition
 from attune.workflows.normalize import LEGACY_KEYS, normalize_task
 from attune.workflows.validate import Finding, Path, did_you_mean, validate_workflow
@@ -44,7 +45,8 @@ def build_definition(rep: Reporter, data: Any) -> tuple[WorkflowDefinition | Non
     if not isinstance(data, dict):
         rep.at((), "a workflow file must be a mapping with version and tasks")
         return None, set()
-    rep.check_keys(data, (), WORKFLOW_KEYS | STANDALONE_KEYS, "workflow")
+    rep.check_keys(data, (), WORKFLOW_KEYS | STANDALONE_KEYS, "workflow",
+                   foreign=orquesta.workflow_key_hints(data))
     fields: dict[str, Any] = {}
     version = data.get("version")
     if version is None:
@@ -70,10 +72,10 @@ def build_definition(rep: Reporter, data: Any) -> tuple[WorkflowDefinition | Non
     tasks = data.get("tasks")
     synthetic: set[Path] = set()
     if not isinstance(tasks, list) or not tasks:
-        orquesta = isinstance(tasks, dict)  # StackStorm Orquesta writes tasks as a map by name
+        by_name = isinstance(tasks, dict)  # StackStorm Orquesta writes tasks as a map by name
         rep.at(("tasks",) if "tasks" in data else (), "'tasks' must be a list of at least one task"
                + (" (this is Orquesta's form, a map by task name: write a list of tasks, each with "
-                  "its `name`)" if orquesta else ""))
+                  "its `name`)" if by_name else ""))
         return None, synthetic
     fields["tasks"] = [_task(rep, task, ("tasks", i), synthetic) for i, task in enumerate(tasks)]
     # Without a (valid) version the file is already refused; the rest is still checked, so its
@@ -130,7 +132,7 @@ def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str,
         return {"name": f"#{at[-1]}", "action": "?"}
     name = task.get("name")
     where = f"task '{name}'" if isinstance(name, str) else f"task #{at[-1] + 1}"
-    rep.check_keys(task, at, TASK_KEYS, where, UNSUPPORTED)
+    rep.check_keys(task, at, TASK_KEYS, where, UNSUPPORTED, foreign=orquesta.task_key_hints(task))
     kind = _task_type(rep, task, at)
     # Placeholders keep a bad task in the graph without knock-on problems ("?" is never looked up).
     fields: dict[str, Any] = {"name": f"#{at[-1]}", "action": "?"}
@@ -188,7 +190,8 @@ def _name_and_action(rep: Reporter, task: dict[str, Any], at: Path, where: str,
         elif not isinstance(task[key], str) or not task[key]:
             rep.at(at + (key,), f"'{key}' must be a non-empty string")
         elif key == "action" and not ACTION_REF.match(task[key]):
-            rep.at(at + (key,), f"'action' must be an action ref '<pack>.<name>', got {task[key]!r}")
+            rep.at(at + (key,), f"'action' must be an action ref '<pack>.<name>', got {task[key]!r}"
+                   + orquesta.inline_input_hint(task[key]))
         else:
             fields[key] = task[key]
 
@@ -293,7 +296,7 @@ def _retry(rep: Reporter, retry: Any, at: Path) -> dict[str, Any] | None:
         rep.at(at, "'retry' must be a mapping {count, delay, backoff, max_delay, on_error}")
         return None
     before = len(rep.problems)
-    rep.check_keys(retry, at, RETRY_KEYS, "retry")
+    rep.check_keys(retry, at, RETRY_KEYS, "retry", foreign=orquesta.retry_key_hints(retry))
     if "count" not in retry:
         rep.at(at, "retry needs `count`")
     elif isinstance(retry["count"], bool) or not isinstance(retry["count"], int) or retry["count"] < 0:
