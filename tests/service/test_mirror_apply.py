@@ -15,7 +15,7 @@ from attune.contract import RunRecord, WorkflowSnapshot
 from attune.records import executions, inquiries, reserved_ids
 from attune.records.db import Database
 from attune.records.mirror import apply
-from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow
+from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utc
 from attune.statuses import ExecutionStatus, InquiryStatus
 
 WF = "svc.chain-1-abc"
@@ -229,6 +229,17 @@ def test_claim_returns_the_row_the_mirror_will_write(db: Database) -> None:
     apply.apply_snapshot(db, target, snapshot(early.model_copy(update={"status": "completed", "seq": 2})))
     assert [r.id for r in rows(db, target.execution_id)] == [claimed]
     assert apply.claim(db, record("a", seq=3, workflow_id="unknown-run")) is None
+
+
+def test_a_claimed_row_is_created_when_its_run_dispatched_it(db: Database) -> None:
+    """The claim comes on the API's clock after the run's dispatch: the row read `created`
+    after its own `started_at` (QA: the item also showed up before the tasks it followed)."""
+    target = submitted(db)
+    dispatched = datetime.now(UTC) - timedelta(seconds=2)
+    claimed = apply.claim(db, record("a", seq=1))  # started_at: now, the worker's claim
+    apply.apply_snapshot(db, target, snapshot(record("a", seq=2).model_copy(update={"started_at": dispatched})))
+    [row] = rows(db, target.execution_id)
+    assert row.id == claimed and utc(row.created) == utc(row.started_at) == dispatched
 
 
 @pytest.mark.parametrize("first", ["mirror", "claim"])

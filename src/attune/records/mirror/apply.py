@@ -471,6 +471,10 @@ def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: Wor
     row.started_at = rec.started_at or row.started_at
     row.ended_at = rec.ended_at or row.ended_at
     row.status_detail = rec.detail
+    if row.started_at is not None and row.created is not None and utc(row.started_at) < utc(row.created):
+        # A row its worker claimed was written at the claim, on the API's clock, after the run
+        # dispatched it: created as the run's own rows are, at the dispatch.
+        row.created = row.started_at
 
 
 def _track_inquiry(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
