@@ -205,7 +205,7 @@ class Conductor:
                 ctx = self._context()
             starts = self.graph.start_tasks(self.definition, self_loops=self.semantics.self_loop_starts)
             if not starts:
-                raise WorkflowError("no start task: every task is inside a cycle")
+                raise WorkflowError("no start task: every task has a transition into it")
             for name in starts:
                 self._activate(name, source=None)
 
