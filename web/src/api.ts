@@ -1,4 +1,5 @@
 // The only way the UI talks to the server: the public REST API under /api/v1.
+import { parse, stringify } from "./json";
 import type { Problem } from "./types";
 
 const BASE = "/api/v1";
@@ -38,7 +39,10 @@ export function withQuery(path: string, query?: Query): string {
   return qs ? `${path}?${qs}` : path;
 }
 
-export async function api<T>(path: string, init: RequestInit & { query?: Query } = {}): Promise<T> {
+/** `exact` (the default): numbers as the API wrote them (json.ts), so what a run was given or
+ *  returned shows as the CLI shows it; `exact: false` for what only the workflow builder edits,
+ *  which works with plain numbers. */
+export async function api<T>(path: string, init: RequestInit & { query?: Query; exact?: boolean } = {}): Promise<T> {
   const headers = new Headers(init.headers);
   const token = getToken();
   if (token) headers.set("Authorization", `Bearer ${token}`);
@@ -52,7 +56,13 @@ export async function api<T>(path: string, init: RequestInit & { query?: Query }
     throw new ApiError(0, "network", `cannot reach the API: ${(err as Error).message}`);
   }
   if (response.status === 204) return undefined as T;
-  const body = await response.json().catch(() => null);
+  const text = await response.text().catch(() => "");
+  let body: any = null; // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    body = init.exact === false ? JSON.parse(text) : parse(text);
+  } catch {
+    body = null;
+  }
   if (!response.ok) {
     const error = body?.error;
     if (response.status === 401) unauthorized.forEach((fn) => fn());
@@ -63,16 +73,16 @@ export async function api<T>(path: string, init: RequestInit & { query?: Query }
 }
 
 export const post = <T>(path: string, body: unknown) =>
-  api<T>(path, { method: "POST", body: JSON.stringify(body) });
+  api<T>(path, { method: "POST", body: stringify(body) });
 export const put = <T>(path: string, body: unknown) =>
-  api<T>(path, { method: "PUT", body: JSON.stringify(body) });
+  api<T>(path, { method: "PUT", body: stringify(body) });
 
 /** Every page of a list route (catalogs are small; executions are never fetched this way). */
-export async function all<T>(path: string, query: Query = {}): Promise<T[]> {
+export async function all<T>(path: string, query: Query = {}, exact = true): Promise<T[]> {
   const items: T[] = [];
   for (let page = 1; ; page++) {
     const res = await api<{ items: T[]; pagination: { has_next: boolean } }>(path, {
-      query: { ...query, page, per_page: 1000 },
+      query: { ...query, page, per_page: 1000 }, exact,
     });
     items.push(...res.items);
     if (!res.pagination.has_next) return items;

@@ -1,8 +1,9 @@
 import { all } from "./api";
 import type { Action, Pack } from "./types";
 
-export const loadActions = () => all<Action>("/actions");
-export const loadPacks = () => all<Pack>("/packs");
+// Plain numbers (api.ts): the workflow builder edits with these.
+export const loadActions = () => all<Action>("/actions", {}, false);
+export const loadPacks = () => all<Pack>("/packs", {}, false);
 
 /** Does the action match every word of the search (ref, label, tag, pack, description)? */
 export function matches(a: Action, search: string): boolean {

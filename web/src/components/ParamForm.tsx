@@ -1,13 +1,15 @@
 // A form generated from a flat parameter schema (spec §1): an action's parameters, or an
 // inquiry's response_schema. Types, enums as selects, required marks, defaults filled in, secrets
 // as password fields, arrays/objects as JSON editors.
+import { numberOf, parse, stringify } from "../json";
 import type { ParameterSpec, Problem } from "../types";
 
 export type FormValues = Record<string, string | boolean>;
 
 /** The form's starting values: `given` (a run's parameters, for a re-run) over the defaults.
  *  A secret's default is not shown (the API sends it masked): its field starts empty, and left
- *  empty it is left out, so the server applies the default. */
+ *  empty it is left out, so the server applies the default. Numbers as the API wrote them
+ *  (json.ts): 2**63 inside an array is not rounded to 9223372036854776000. */
 export function initialValues(params: Record<string, ParameterSpec>, given: Record<string, unknown> = {}): FormValues {
   const values: FormValues = {};
   for (const [name, spec] of Object.entries(params)) {
@@ -15,8 +17,8 @@ export function initialValues(params: Record<string, ParameterSpec>, given: Reco
     if (spec.type === "boolean") values[name] = d === true;
     else if (d === undefined || d === null) values[name] = "";
     else if (spec.type === "array" || spec.type === "object") {
-      const flat = JSON.stringify(d);
-      values[name] = flat.length <= 60 ? flat : JSON.stringify(d, null, 2);
+      const flat = stringify(d);
+      values[name] = flat.length <= 60 ? flat : stringify(d, 2);
     }
     else values[name] = String(d);
   }
@@ -27,28 +29,43 @@ export function initialValues(params: Record<string, ParameterSpec>, given: Reco
 // get as 16, null and null; such text is refused here, where it was typed.
 const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
 
-/** The problem of a field's text, checked as the user types: a number that is not one (or not
- *  one the browser can send exactly), an array/object that is not the JSON it needs. */
+/** The problem of a field's text, checked as the user types: a number that is not one, an
+ *  array/object that is not the JSON it needs. A large integer is sent as written (json.ts). */
 export function fieldProblem(spec: ParameterSpec, text: string): string | null {
   if (text.trim() === "") return null;
   if (spec.type === "integer" || spec.type === "number") return numberProblem(spec.type, text);
   return jsonProblem(spec, text);
 }
 
+const DIGITS = /^\s*([+-]?)0*(\d+)\s*$/;
+
 function numberProblem(type: "integer" | "number", text: string): string | null {
   const n = Number(text);
   if (!DECIMAL.test(text)) return `not a number: write it in decimal, e.g. ${type === "integer" ? "42" : "0.5"}`;
+  if (DIGITS.test(text)) return null; // sent as written, however large
   if (!Number.isFinite(n)) return "too large a number";
   if (type === "integer" && !Number.isInteger(n)) return "must be a whole number";
   if (type === "integer" && !Number.isSafeInteger(n))
-    return `too large to send exactly from a browser (over ${Number.MAX_SAFE_INTEGER}): use the CLI or the API`;
+    return `too large to send exactly from a browser written this way: write it in digits (${BigInt(n)})`;
   return null;
+}
+
+const JSON_NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+
+/** A number field's value to send: an integer in digits as written (a JSON number of any size);
+ *  for a `number`, any JSON number as written (a float prefilled as 1.0 stays 1.0); else the
+ *  float the server reads it as. */
+function numberValue(type: "integer" | "number", text: string): unknown {
+  if (type === "number" && JSON_NUMBER.test(text.trim())) return numberOf(text.trim());
+  const digits = DIGITS.exec(text);
+  if (digits) return numberOf(`${digits[1] === "-" ? "-" : ""}${digits[2]}`);
+  return Number(text);
 }
 
 function jsonProblem(spec: ParameterSpec, text: string): string | null {
   if (spec.type !== "array" && spec.type !== "object") return null;
   try {
-    const value = JSON.parse(text);
+    const value = parse(text);
     if (spec.type === "array" && !Array.isArray(value)) return "must be a JSON array: [ ... ]";
     if (spec.type === "object" && (typeof value !== "object" || value === null || Array.isArray(value)))
       return "must be a JSON object: { ... }";
@@ -60,28 +77,32 @@ function jsonProblem(spec: ParameterSpec, text: string): string | null {
 
 /** The parameters to submit. An empty field is not given, so the server applies its default; a
  *  value the browser can't convert is sent as typed, so the API's 422 names the problem.
- *  `explicit` (a re-run): the API keeps the old run's value of every parameter left out, so an
- *  emptied field must be sent, as null, which the API reads as not given (spec §6): the re-run
- *  then runs with what the form shows, as a fresh run from it would. */
+ *  `given` (a re-run): the old run's parameters. The API keeps the old run's value of every
+ *  parameter left out, so an emptied field must be sent, as null, which the API reads as not
+ *  given (spec §6): the re-run then runs with what the form shows, as a fresh run from it would.
+ *  A field the old run did not have and the user left as prefilled (its default; a checkbox
+ *  unticked) is left out: the re-run gets what the old run got, not a value nobody gave. */
 export function toParameters(params: Record<string, ParameterSpec>, values: FormValues,
-  { explicit = false }: { explicit?: boolean } = {}): Record<string, unknown> {
+  { given }: { given?: Record<string, unknown> } = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const prefilled = given ? initialValues(params, given) : {};
   for (const [name, spec] of Object.entries(params)) {
     const v = values[name];
+    if (given && !(name in given) && v === prefilled[name]) continue;
     if (spec.type === "boolean") {
       out[name] = v === true;
       continue;
     }
     const text = String(v ?? "");
     if (text === "") {
-      if (explicit) out[name] = null;
+      if (given) out[name] = null;
       continue;
     }
     if (spec.type === "integer" || spec.type === "number") {
-      out[name] = fieldProblem(spec, text) === null ? Number(text) : text;
+      out[name] = fieldProblem(spec, text) === null ? numberValue(spec.type, text) : text;
     } else if (spec.type === "array" || spec.type === "object") {
       try {
-        out[name] = JSON.parse(text);
+        out[name] = parse(text);
       } catch {
         out[name] = text;
       }
@@ -121,7 +142,8 @@ export function problemsByField(details: Problem[], prefix: string, params: Reco
  *  never sent to the browser, so it is only named. */
 function placeholderOf(spec: ParameterSpec): string | undefined {
   if (spec.default === null || spec.default === undefined || spec.default === "") return undefined;
-  return spec.secret ? "(its default)" : `(default: ${String(spec.default)})`;
+  const d = spec.default;
+  return spec.secret ? "(its default)" : `(default: ${typeof d === "object" ? stringify(d) : String(d)})`;
 }
 
 interface Props {

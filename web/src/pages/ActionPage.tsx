@@ -46,7 +46,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
     setError(undefined);
     setFieldErrors({});
     try {
-      const parameters = toParameters(a.parameters, values, { explicit: !!o });
+      const parameters = toParameters(a.parameters, values, { given: o ? (o.config ?? {}) : undefined });
       const res = o
         ? await post<Item<Execution>>(`/executions/${o.id}/rerun`, { parameters, from_failed: canFromFailed && fromFailed })
         : await post<Item<Execution>>("/executions/execute", { action_ref: a.ref, parameters });

@@ -71,8 +71,8 @@ export function WorkflowBuilderPage() {
     (async () => {
       try {
         const [wf, files] = await Promise.all([
-          api<Item<Workflow>>(`/workflows/${editRef}`).then((r) => r.data),
-          api<Item<WorkflowFiles>>(`/workflows/${editRef}/files`).then((r) => r.data).catch((err) => {
+          api<Item<Workflow>>(`/workflows/${editRef}`, { exact: false }).then((r) => r.data),
+          api<Item<WorkflowFiles>>(`/workflows/${editRef}/files`, { exact: false }).then((r) => r.data).catch((err) => {
             if (err instanceof ApiError && err.status === 404) return undefined; // no file on disk
             throw err;
           }),
