@@ -6,6 +6,7 @@ import { useLoad } from "../hooks";
 import type { Execution, Item, Page, WorkflowExecution } from "../types";
 import { StatusBadge } from "./common";
 import { latestAttempts } from "./TaskTable";
+import { TerminalText } from "./TerminalText";
 
 const MAX_REASONS = 5;
 const MAX_CHARS = 400; // the whole of it is one click away, on the task
@@ -89,7 +90,7 @@ function Reason({ row: listed }: { row: Execution }) {
       {cause.data && cause.data.path.length > 0 && (
         <span className="muted" data-testid="cause-path"> → {cause.data.path.join(" → ")} (<span className="ref">{row.action_ref}</span>,{" "}
           <Link to={`/executions/${row.id}`}>#{row.id}</Link>)</span>)}
-      {reason && <pre className="reason">{reason}</pre>}
+      {reason && <pre className="reason"><TerminalText text={reason} /></pre>}
     </li>
   );
 }

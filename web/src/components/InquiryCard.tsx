@@ -7,6 +7,7 @@ import { duration, when } from "../format";
 import { useLoad } from "../hooks";
 import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
 import { ConfirmButton, ErrorBanner, JsonBlock } from "./common";
+import { TerminalText } from "./TerminalText";
 import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
 
 /** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
@@ -53,12 +54,12 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
         <h2 id={`inquiry-${q.id}-title`}><Link to={`/inquiries/${q.id}`}>Inquiry #{q.id}</Link> <InquiryBadge status={q.status} /></h2>
         <span className="muted">
           {q.execution && <AskedBy execution={q.execution} />}
-          {q.assigned_to && <> · for <strong>{q.assigned_to}</strong></>}
+          {q.assigned_to && <> · for <strong><TerminalText text={q.assigned_to} /></strong></>}
           {" "}· {when(q.created)}
         </span>
       </header>
       <div className="card-body">
-        <p className="prompt">{q.prompt}</p>
+        <p className="prompt"><TerminalText text={q.prompt} /></p>
         {q.status === "pending" ? (
           <form onSubmit={respond} noValidate data-testid="response-form">
             {q.timeout_at && <p className="muted">Times out at {when(q.timeout_at)} (in {duration(new Date().toISOString(), q.timeout_at)}).</p>}

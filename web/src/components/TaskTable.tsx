@@ -7,6 +7,7 @@ import { duration, when } from "../format";
 import { useLoad } from "../hooks";
 import { TERMINAL, type Execution, type Page } from "../types";
 import { Empty, ErrorBanner, StatusBadge } from "./common";
+import { TerminalText } from "./TerminalText";
 
 const REFRESH_MS = 1000;
 
@@ -162,7 +163,7 @@ function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth, kept }: 
           <StatusBadge status={row.status} />
           {(row.status_detail || inquiry) && (
             <div className="status-detail" data-testid="status-detail">
-              {row.status_detail}
+              {row.status_detail && <TerminalText text={row.status_detail} />}
               {inquiry && <> · <Link to={`/inquiries/${inquiry}`}>inquiry #{inquiry}</Link></>}
             </div>
           )}

@@ -1,6 +1,8 @@
 import { useState, type ReactNode } from "react";
 import { Link } from "react-router-dom";
 import { ApiError } from "../api";
+import { stringify } from "../json";
+import { TerminalText } from "./TerminalText";
 import type { Pagination, Status } from "../types";
 
 /** A list page's title with the sign that it refreshes itself every `everyMs`. */
@@ -23,13 +25,13 @@ export function ErrorBanner({ error }: { error: ApiError | string | undefined | 
   if (e.status === 401) return null; // the token dialog handles it
   return (
     <div className="banner error" role="alert">
-      <strong>{e.message}</strong>
+      <strong><TerminalText text={e.message} /></strong>
       {e.details.length > 0 && (
         <ul>
           {e.details.map((d, i) => (
             <li key={i}>
-              {d.file ? <code>{d.file}:{d.line ?? 1}:{d.column ?? 1}</code> : d.line ? `${d.line}:${d.column ?? 1}` : ""}{" "}
-              {d.path && d.path !== d.file && <code>{d.path}</code>} {d.message}
+              {d.file ? <code><TerminalText text={`${d.file}:${d.line ?? 1}:${d.column ?? 1}`} /></code> : d.line ? `${d.line}:${d.column ?? 1}` : ""}{" "}
+              {d.path && d.path !== d.file && <code><TerminalText text={d.path} /></code>} <TerminalText text={d.message} />
             </li>
           ))}
         </ul>
@@ -72,9 +74,11 @@ export function Pager({ p, onPage }: { p: Pagination; onPage: (page: number) => 
   );
 }
 
+/** A value as JSON, its numbers as the API wrote them (json.ts) and control characters shown,
+ *  not applied (TerminalText): the Parameters, Result, Variables, task input/output panes. */
 export function JsonBlock({ value, label }: { value: unknown; label?: string }) {
-  const text = value === undefined ? "—" : typeof value === "string" ? value : JSON.stringify(value, null, 2);
-  return <pre className="code" aria-label={label}>{text}</pre>;
+  const text = value === undefined ? "—" : typeof value === "string" ? value : stringify(value, 2);
+  return <pre className="code" aria-label={label}><TerminalText text={text} /></pre>;
 }
 
 export function Section({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {

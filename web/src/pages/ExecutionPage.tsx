@@ -67,7 +67,7 @@ function ExecutionView({ id }: { id: number }) {
   const definition = useLoad(async () => {
     if (kind.data !== "workflow" || !actionRef) return undefined;
     try {
-      return (await api<Item<Workflow>>(`/workflows/${actionRef}`)).data;
+      return (await api<Item<Workflow>>(`/workflows/${actionRef}`, { exact: false })).data; // drawn, not shown as JSON
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return undefined; // deleted meanwhile
       throw err;
@@ -92,7 +92,7 @@ function ExecutionView({ id }: { id: number }) {
   const inquirySection = inquiries.data && inquiries.data.length > 0 && (
     <Section title={pending ? "Waiting for an answer" : "Inquiries"}>
       {refused && inquiries.data.find((q) => q.id === refused.inquiry)?.status !== "pending" && (
-        <div className="banner error" role="alert">Inquiry #{refused.inquiry}: {refused.text}</div>
+        <div className="banner error" role="alert">Inquiry #{refused.inquiry}: <TerminalText text={refused.text} /></div>
       )}
       {inquiries.data.map((q) => (
         <InquiryCard key={q.id} inquiry={q} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
@@ -110,7 +110,7 @@ function ExecutionView({ id }: { id: number }) {
             {e.rerun_of && <> · <span data-testid="rerun-of">re-run of <Link to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link>
               {kept.length > 0 && ` from its failed tasks (${kept.length} kept)`}</span></>}</div>
           <h1><span className="ref">{e.action_ref}</span> <StatusBadge status={e.status} /></h1>
-          {e.status_detail && <p className="status-detail" data-testid="execution-detail">{e.status_detail}</p>}
+          {e.status_detail && <p className="status-detail" data-testid="execution-detail"><TerminalText text={e.status_detail} /></p>}
         </div>
         <div className="row">
           {m && e.workflow_id && (
@@ -134,7 +134,7 @@ function ExecutionView({ id }: { id: number }) {
         {e.workflow_id && <div><dt>Workflow id</dt><dd><code>{e.workflow_id}</code></dd></div>}
       </dl>
       <ErrorBanner error={exec.error ?? kind.error ?? wf.error ?? definition.error ?? inquiries.error} />
-      {wf.data?.error_message && <div className="banner error" role="alert">{wf.data.error_message}
+      {wf.data?.error_message && <div className="banner error" role="alert" data-testid="run-error"><TerminalText text={wf.data.error_message} />
         <FailureReasons view={wf.data} /></div>}
       {pending && inquirySection}
 
@@ -288,7 +288,7 @@ function TaskDetail({ row: listed, kept }: { row: Execution; kept: boolean }) {
         {row.workflow_task?.triggered_by && <span className="muted"> · triggered by {row.workflow_task.triggered_by}</span>}
         <span className="muted"> · {duration(row.started_at, row.ended_at)}</span></p>
       {kept && <p className="muted">Kept, not run again: this is <Link to={`/executions/${row.parent}?task=${row.id}`}>#{row.parent}</Link>&apos;s record.</p>}
-      {row.status_detail && <p className="status-detail">{row.status_detail}
+      {row.status_detail && <p className="status-detail"><TerminalText text={row.status_detail} />
         {inquiry && <> · <Link to={`/inquiries/${inquiry}`}>answer inquiry #{inquiry}</Link></>}</p>}
       <h3>Input</h3>
       <JsonBlock value={row.config} label="task input" />
@@ -305,7 +305,7 @@ function ResultView({ result }: { result: unknown }) {
   const { stdout, stderr, error, ...rest } = r;
   return (
     <div className="result">
-      {typeof error === "string" && <div className="banner error" role="alert">{error}</div>}
+      {typeof error === "string" && <div className="banner error" role="alert" data-testid="task-error"><TerminalText text={error} /></div>}
       {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
       {typeof stderr === "string" && stderr && <><h4>stderr{r.stderr_truncated ? " (truncated)" : ""}</h4><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
       <h4>{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</h4>

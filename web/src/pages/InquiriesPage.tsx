@@ -3,6 +3,7 @@
 import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
+import { TerminalText } from "../components/TerminalText";
 import { Empty, ErrorBanner, LiveHead, NotAnId, isId, Pager } from "../components/common";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { urlNow, useLoad } from "../hooks";
@@ -54,7 +55,7 @@ export function InquiriesPage() {
       <div aria-live="polite">
         {notices.filter((n) => !listed.has(n.inquiry)).map((n) => (
           <div key={n.inquiry} className={`banner ${n.ok ? "ok" : "error"}`} role={n.ok ? "status" : "alert"} data-testid="inquiry-notice">
-            {n.text} <Link to={`/inquiries/${n.inquiry}`}>Open inquiry #{n.inquiry}</Link>
+            <TerminalText text={n.text} /> <Link to={`/inquiries/${n.inquiry}`}>Open inquiry #{n.inquiry}</Link>
           </div>
         ))}
       </div>
