@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Where payloads too large for Temporal's history are kept (engine/blobs.py); every API,
     # orchestrator and worker of a deployment must share it. None: <state_dir>/blobs.
     blob_dir: str | None = None
+    # /health reports the disk as a problem (503) when the records database's, the blobs' or the
+    # state directory's filesystem has less than this many MiB free: writes there fail soon.
+    min_free_disk_mib: int = Field(64, ge=0)
     # Processes started ahead of need per runtime and environment (runtimes/pool.py, which reads
     # ATTUNE_PROCESS_POOL itself, as a worker's actions do not see Settings): None = min(the
     # worker's --concurrency, 4); 0 = off (every action process starts when its task comes).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 
 from attune.settings import Settings
 from tests.service.conftest import running_api
@@ -60,6 +61,45 @@ async def test_health_reports_an_unreachable_database(api) -> None:
     broken.ping = lambda: (_ for _ in ()).throw(ConnectionError("db down"))  # type: ignore[method-assign]
     body = (await api.get("/health")).json()
     assert body["database"] == {"ok": False, "detail": "db down"}
+
+
+async def test_health_reports_a_disk_running_out(settings: Settings, fake_engine: FakeEngine) -> None:
+    """A full disk fails every write while a ping still works: /health said ok throughout."""
+    async with running_api(settings, fake_engine.factory, run_mirror=False) as api:
+        assert (await api.get("/health")).json()["disk"] == {"ok": True, "detail": None}
+    roomy = settings.model_copy(update={"min_free_disk_mib": 1 << 40})  # more than any disk has
+    async with running_api(roomy, fake_engine.factory, run_mirror=False) as api:
+        response = await api.get("/health")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "degraded" and body["disk"]["ok"] is False, body
+        assert "ATTUNE_MIN_FREE_DISK_MIB" in body["disk"]["detail"]
+        assert f"state directory {settings.state_dir}: " in body["disk"]["detail"]
+        assert ("records database" in body["disk"]["detail"]) == settings.database_url.startswith("sqlite")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_full_records_database_is_named_not_an_internal_error(svc_api) -> None:
+    """SQLite's own "database or disk is full" (here: a page limit, as a full disk gives it)."""
+    db = svc_api.app.state.attune.db
+
+    def no_room(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        pages = cursor.execute("PRAGMA page_count").fetchone()[0]
+        cursor.execute(f"PRAGMA max_page_count = {pages}")
+        cursor.close()
+
+    event.listen(db.engine, "connect", no_room)
+    db.engine.dispose()
+    try:
+        response = await svc_api.post("/executions/execute", json={"action_ref": "svc.echo",
+                                                                   "parameters": {"message": "x" * 200_000}})
+    finally:
+        event.remove(db.engine, "connect", no_room)
+        db.engine.dispose()
+    error = assert_error(response, 503, "unavailable")
+    assert error["message"].startswith(f"the records database ({db.url.removeprefix('sqlite:///')}) "
+                                       "cannot write: its disk is full"), error
 
 
 async def test_unknown_route_uses_the_error_envelope(api) -> None:

@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from attune.records.db import trouble
 from attune.runtimes.safety import MAX_DATA_DEPTH
 
 log = logging.getLogger("attune.api")
@@ -153,6 +155,13 @@ def install_error_handlers(app: FastAPI) -> None:
         # JSON can carry lone UTF-16 surrogates ("\ud800") that no database or file name takes.
         return _envelope(422, "validation_error", "text in the request is not valid Unicode "
                          f"(a lone surrogate?): {getattr(exc, 'reason', exc)}", [])
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        # A full disk, a lost server, a lock held too long: the operator's to fix, so say which
+        # (it read "internal error: OperationalError").
+        log.exception("records database error")
+        return _envelope(503, "unavailable", trouble(exc, request.app.state.attune.db.url), [])
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

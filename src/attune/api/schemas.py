@@ -316,6 +316,8 @@ class Health(BaseModel):
     api: ComponentHealth
     database: ComponentHealth
     temporal: ComponentHealth
+    disk: ComponentHealth = Field(description="Free space where the records database, the blobs "
+                                  "and the state directory are written")
 
 
 # --- run control (spec §9) ------------------------------------------------------------------------

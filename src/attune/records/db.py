@@ -62,6 +62,27 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+FULL_DISK = ("disk is full", "no space left", "could not extend file", "disk full")
+
+
+def where(url: str) -> str:
+    """The database as a person finds it, never with its password: a file, or host/name."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return f"{parsed.get_backend_name()} at {parsed.host or 'localhost'}:{parsed.port or ''}/{parsed.database or ''}"
+
+
+def trouble(exc: BaseException, url: str) -> str:
+    """What a failed database call means for the operator, first line of the driver's words."""
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if any(sign in text.lower() for sign in FULL_DISK):
+        return (f"the records database ({where(url)}) cannot write: its disk is full ({text}); "
+                "free space there, nothing written before is lost")
+    return f"the records database ({where(url)}) failed: {text}"
+
+
 class Database:
     """The records database: one engine, a session factory, migrations and a health probe."""
 
