@@ -49,6 +49,21 @@ async def test_run_direct_params_json_and_unknown_action(temporal_stack):
     assert code == 2 and "unknown action 'qa.nope'" in err
 
 
+async def test_run_direct_an_integral_number_for_an_integer_reaches_the_action_as_one(temporal_stack):
+    """JSON Schema counts 7.0 and 7e0 as integers; the action got `7.0` (which `seq`, `range()`
+    or `%d` refuse) where a workflow's `{{ 14 / 2 }}` gives it 7. NaN is a usage error (it was a
+    traceback)."""
+    for given in ('{"value": 7.0}', '{"value": 7e0}'):
+        code, out, err = await attune("run", "qa.echo", "--params-json", given, "-o", "json", "--direct",
+                                      "--packs", str(TEST_PACKS), "--temporal-address", temporal_stack.address)
+        assert code == 0, err
+        assert type(json.loads(out)["result"]["data"]["value"]) is int, out
+    code, _, err = await attune("run", "qa.echo", "--params-json", '{"value": NaN}', "--direct", "--packs",
+                                str(TEST_PACKS), "--temporal-address", temporal_stack.address)
+    assert code == 2 and "parameter 'value' is NaN: not a finite number" in " ".join(err.split()), err
+    assert "Traceback" not in err
+
+
 async def test_run_direct_invalid_parameter_exits_2_naming_it(temporal_stack):
     code, _, err = await attune("run", "qa.echo", "value=notanumber", "--direct", "--packs",
                                 str(TEST_PACKS), "--temporal-address", temporal_stack.address)

@@ -20,6 +20,7 @@ from attune.packs.parameters import data_problems
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.records.models import ExecutionRow
+from attune.runtimes.safety import loads_json, non_finite, not_finite_detail
 from attune.settings import Settings
 from attune.statuses import TERMINAL
 from attune.tokens import ExecutionToken, root_of
@@ -104,7 +105,9 @@ def _execution_token(state: AppState, given: str) -> ExecutionToken:
 async def storable_body(request: Request) -> None:
     """Every JSON body's text must be what the records and Temporal can carry: JSON may hold an
     unpaired "\\ud800" escape, which pydantic takes as text and no database stores (one such
-    row made every list of packs or executions fail), and values nested past MAX_DATA_DEPTH.
+    row made every list of packs or executions fail), values nested past MAX_DATA_DEPTH, and
+    numbers that are not finite (`NaN`, `Infinity`, `1e999`: Python's parser reads them, and
+    every answer and record wrote them as null, so a run went on without the value).
     422 naming each field, for every route at once (parameters, config, labels, answers)."""
     if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
         return
@@ -112,10 +115,12 @@ async def storable_body(request: Request) -> None:
         body = await request.json()  # parsed once: FastAPI keeps it on the request
     except Exception:  # noqa: BLE001 - not JSON: the route's own parsing says so
         return
-    problems = data_problems(body, "")
-    if problems:
-        raise ApiError(422, f"{len(problems)} problem(s) in the request",
-                       [p.detail() for p in problems])
+    details = [p.detail() for p in data_problems(body, "")]
+    if non_finite(body, limit=1):  # read again, only now, for the numbers as they were written
+        details += [{"path": path or "body", "message": not_finite_detail(written)}
+                    for path, written in non_finite(loads_json(await request.body()))]
+    if details:
+        raise ApiError(422, f"{len(details)} problem(s) in the request", details)
 
 
 async def principal(request: Request) -> Principal:

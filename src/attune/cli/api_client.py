@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from attune.cli.output import as_json, dump, print_table, show_result, styled
+from attune.cli.output import as_json, cell, dump, print_table, show_result, styled, visible
 from attune.settings import Settings
 from attune.statuses import TERMINAL, exit_code
 
@@ -78,7 +78,7 @@ class Api:
 
 def report_api_error(err: Console, exc: Exception) -> int:
     if isinstance(exc, ConnectionError):
-        err.print(f"error: {exc}", highlight=False)
+        err.print(f"error: {visible(str(exc))}", highlight=False)
         return 2
     assert isinstance(exc, ApiError)
     for line in error_lines(exc):
@@ -89,13 +89,14 @@ def report_api_error(err: Console, exc: Exception) -> int:
 
 
 def error_lines(exc: ApiError) -> list[str]:
-    """The API's error message, then one line per detail (where: what)."""
+    """The API's error message, then one line per detail (where: what); they may quote what an
+    action printed or a user sent, so shown visible (attune.cli.output.visible)."""
     lines = [f"error ({exc.status}): {exc}"]
     for detail in exc.details:  # file:line:column as `attune validate` prints it, else the field
         where = detail.get("file") or detail.get("path") or ""
         line = f":{detail['line']}:{detail.get('column', 1)}" if detail.get("line") else ""
         lines.append(f"  {where}{line}: {detail.get('message')}")
-    return lines
+    return [visible(line) for line in lines]
 
 
 def api_error(resp: httpx.Response) -> ApiError:
@@ -116,19 +117,19 @@ def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
-    lines = [Text(_asking_line(q), style="yellow") for q in asking]
+    lines = [cell(_asking_line(q), "yellow") for q in asking]
     if more > 0:
-        lines.append(Text(_more_line(more, execution["id"]), style="yellow"))
+        lines.append(cell(_more_line(more, execution["id"]), "yellow"))
     if not tasks and not kept:
-        return Group(Text(title), *lines) if lines else Text(title)
-    table = Table("task", "action", "item", "attempt", "status", title=Text(title))
+        return Group(cell(title), *lines) if lines else cell(title)
+    table = Table("task", "action", "item", "attempt", "status", title=cell(title))
     for task in sorted(kept, key=_started_order):
         wt = task.get("workflow_task") or {}
-        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]), _item(wt), "",
+        table.add_row(cell(wt.get("task_name", "")), cell(task["action_ref"]), _item(wt), "",
                       Text(f"kept from #{task.get('parent', '?')}", style="dim"))
     for task in sorted(tasks, key=_started_order):  # ids are reserved in blocks: not run order
         wt = task.get("workflow_task") or {}
-        table.add_row(Text(wt.get("task_name", "")), Text(task["action_ref"]), _item(wt),
+        table.add_row(cell(wt.get("task_name", "")), cell(task["action_ref"]), _item(wt),
                       str(wt.get("retry_count", 0) + 1), styled(task["status"]))
     return Group(table, *lines) if lines else table
 
@@ -209,23 +210,23 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
     told_more = 0
     detail = None
     for task in sorted(watch.kept, key=_started_order):
-        console.print(Text(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
+        console.print(cell(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
                            f"{task.get('parent', '?')} (not run again)", style="dim"))
     while True:
         if execution.get("status_detail") != detail:  # e.g. stuck: its workflow task keeps failing
             detail = execution.get("status_detail")
             if detail:
-                console.print(Text(f"execution {execution['id']}: {detail}", style="yellow"))
+                console.print(cell(f"execution {execution['id']}: {detail}", "yellow"))
         for task in sorted(api.children(execution["id"]), key=_started_order):
             if seen.get(task["id"]) != task["status"]:
                 seen[task["id"]] = task["status"]
-                console.print(Text.assemble(f"{_attempt(task)} ({task['action_ref']}): ",
+                console.print(Text.assemble(visible(f"{_attempt(task)} ({task['action_ref']}): "),
                                             styled(task["status"])))
         pending = watch.inquiries(execution)
         for inquiry in pending:
             if inquiry["id"] not in asked:
                 asked.add(inquiry["id"])
-                console.print(Text(_asking_line(inquiry), style="yellow"))
+                console.print(cell(_asking_line(inquiry), "yellow"))
         if pending and watch.more > 0 and watch.more != told_more:
             told_more = watch.more
             console.print(Text(_more_line(watch.more, execution["id"]), style="yellow"))
@@ -285,8 +286,8 @@ def why_failed(api: Api, execution: dict[str, Any], output: str, console: Consol
     for task in failed[-MAX_REASONS:]:
         path, task = _root_cause(api, task)
         error = _error(task)
-        console.print(Text.assemble(f"{path} ({task['action_ref']}, execution {task['id']}): ",
-                                    styled(task["status"]), f": {error}" if error else ""))
+        console.print(Text.assemble(visible(f"{path} ({task['action_ref']}, execution {task['id']}): "),
+                                    styled(task["status"]), visible(f": {error}") if error else ""))
     if len(failed) > MAX_REASONS:
         console.print(f"… {len(failed) - MAX_REASONS} more: attune execution list --parent {execution['id']} "
                       "--status failed", highlight=False)
@@ -355,7 +356,7 @@ def get_execution(settings: Settings, execution_id: str, output: str, console: C
         print_table(console, execution, ["id", "action_ref", "status", "parent", "started_at",
                                          "ended_at", "updated"])
         if execution.get("status_detail"):
-            console.print(Text(execution["status_detail"], style="yellow"))
+            console.print(cell(execution["status_detail"], "yellow"))
         show_result(console, execution, "table")
     # As `run` and `tail`: 1 for an execution that ended failed, timeout or cancelled (a script
     # checking one with `get` need not parse its output); 0 while it has not ended.
@@ -455,7 +456,7 @@ def respond_inquiry(settings: Settings, inquiry_id: str, response: dict[str, Any
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, inquiry, output):
-        console.print(f"inquiry {inquiry['id']}: {inquiry['status']}", highlight=False)
+        console.print(Text.assemble(f"inquiry {inquiry['id']}: ", styled(inquiry["status"])))
     return 0
 
 
@@ -481,5 +482,5 @@ def register_pack(settings: Settings, path: str, output: str, console: Console,
         return 1 if isinstance(exc, ApiError) and exc.status == 422 else code
     if not dump(console, body, output):
         pack = body["data"]
-        console.print(f"registered pack {pack.get('ref')}", highlight=False)
+        console.print(f"registered pack {visible(str(pack.get('ref')))}", highlight=False)
     return 0

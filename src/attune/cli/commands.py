@@ -23,7 +23,7 @@ import typer
 from rich.text import Text
 
 from attune import logs
-from attune.cli.output import make_console
+from attune.cli.output import make_console, visible
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
 from attune.settings import ORCHESTRATOR, Settings, SettingsError
@@ -82,10 +82,12 @@ def parse_params(pairs: list[str], params_json: str | None,
     (`2024-01-01`, `no`, `007`), integer/number/boolean/array/object values must parse as such
     or it is a usage error naming the parameter. Undeclared names, or no schema at all: JSON if
     the text is JSON (3, true, [1]), else the text."""
+    from attune.runtimes.safety import loads_json, non_finite, not_finite_detail
+
     params: dict[str, Any] = {}
     if params_json:
         try:
-            params = json.loads(params_json)
+            params = loads_json(params_json)
         except json.JSONDecodeError as exc:
             fail_usage(f"{option} is not valid JSON: {exc}")
         if not isinstance(params, dict):
@@ -103,6 +105,8 @@ def parse_params(pairs: list[str], params_json: str | None,
 
     for problem in data_problems(params)[:1]:  # it could not even be sent as JSON
         fail_usage(f"parameter '{problem.path}' {problem.message}")
+    for path, written in non_finite(params, limit=1):  # JSON has no NaN: it would not be sent
+        fail_usage(f"parameter '{path}' {not_finite_detail(written)}")
     return params
 
 
@@ -130,9 +134,11 @@ def typed_value(text: str, kind: str | None) -> Any:
         if text.strip().lower() not in _BOOLEANS:
             raise ValueError(f"is a boolean: use true or false, not {text!r}")
         return _BOOLEANS[text.strip().lower()]
+    from attune.runtimes.safety import loads_json  # keeps `1e999` as written, for the message
+
     if kind in ("array", "object"):
         try:
-            value = json.loads(text)
+            value = loads_json(text)
         except json.JSONDecodeError:
             value = None
         if not isinstance(value, list if kind == "array" else dict):
@@ -141,7 +147,7 @@ def typed_value(text: str, kind: str | None) -> Any:
                              f"JSON, e.g. {example}")
         return value
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError:
         return text
 
@@ -190,12 +196,12 @@ def validate(
                   "checked; give --packs or ATTUNE_PACKS_DIR", highlight=False)
         known = OtherPacksUnknown(known)
     problems = validate_path(path, known, versions)
-    for problem in problems:
-        typer.echo(str(problem))
+    for problem in problems:  # they quote the file: a string in it may hold an ESC
+        typer.echo(visible(str(problem)))
     if problems:
         err.print(f"{len(problems)} problem(s) found", highlight=False)
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(f"{path}: ok")
+    typer.echo(visible(f"{path}: ok"))
 
 
 # ---- workers and the embedded stack --------------------------------------------------------------

@@ -348,7 +348,7 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
                  "(pass large data by reference: a file path or a URL)")
     elif req.output_format != "text":
         try:
-            data = plain_data(parse_output(out.text(), req.output_format))
+            data = plain_data(parse_output(out.text(), req.output_format), req.output_format)
             # Only the data is kept, unless the result was the last line after a log: the log
             # is kept as stdout (capped as text), as StackStorm keeps it beside the result.
             logged = logged_before(out.text(), req.output_format)

@@ -7,7 +7,10 @@ Temporal carries the result as JSON (pydantic) and the records database stores i
 - caps are counted after encoding: 256 KiB of control characters JSON-escape to ~1.5 MiB;
 - the decoder on the workflow's side refuses JSON nested 200 deep, and results are nested
   further inside workflow results: data deeper than MAX_DATA_DEPTH fails the task, naming it;
-- YAML aliases can expand a small output enormously: the walk stops at the size limit.
+- YAML aliases can expand a small output enormously: the walk stops at the size limit;
+- JSON has no NaN or Infinity, yet Python's parsers read `NaN`, `Infinity`, `1e999` and YAML's
+  `.inf` as floats and the encoders then write null: a number that is not finite is refused
+  wherever data comes in (the API's bodies, the CLI's JSON, an action's output), naming where.
 An action is never re-run because its result could not be encoded: a result that breaks a
 limit is a failed result that says which limit.
 """
@@ -16,12 +19,15 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
+import math
 import re
 from typing import Any
 
 import pydantic_core
 
 from attune.runtimes.models import ProcessResult
+from attune.runtimes.output import OutputParseError
 
 TEXT_CAP_BYTES = 256 * 1024  # stdout, stderr: JSON-encoded size
 DATA_CAP_BYTES = 512 * 1024  # the parsed output
@@ -73,10 +79,16 @@ def cap_error(error: str | None) -> str | None:
     return text + TRUNCATED_MARK if cut else text
 
 
-def plain_data(value: Any) -> Any:
-    """Parsed output as plain JSON values (YAML gives dates, bytes, sets, non-text keys too)."""
+def plain_data(value: Any, fmt: str | None = None) -> Any:
+    """Parsed output as plain JSON values (YAML gives dates, bytes, sets, non-text keys too).
+    A number that is not finite is an OutputParseError naming where (`fmt`: the output_format,
+    for the message), as any other output that is not data: JSON would carry it as null."""
     budget = [DATA_CAP_BYTES]
-    data = _plain(value, 0, budget)
+    try:
+        data = _plain(value, 0, budget)
+    except _NotFinite:
+        raise OutputParseError(not_finite_message(f"could not parse stdout as {fmt or 'data'}",
+                                                  non_finite(value), _YAML if fmt == "yaml" else None)) from None
     size = encoded_size(data)
     if size > DATA_CAP_BYTES:
         raise OutputLimitError(_too_large(f"{size} bytes"))
@@ -95,6 +107,8 @@ def _plain(value: Any, depth: int, budget: list[int]) -> Any:
     budget[0] -= 8  # a rough floor per value, so a huge shared (aliased) structure stops early
     if budget[0] < 0:
         raise OutputLimitError(_too_large(None))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotFinite
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
@@ -118,6 +132,93 @@ def _key(key: Any) -> str:
     if isinstance(key, bool) or key is None:
         return {True: "true", False: "false", None: "null"}[key]
     return clean_text(key.isoformat() if isinstance(key, (datetime.date, datetime.time)) else str(key))
+
+
+# ---- numbers that are not finite -----------------------------------------------------------------
+
+class _NotFinite(Exception):
+    """Raised inside a walk that found one; the caller then says where (a second walk)."""
+
+
+class _Written(float):
+    """A float that is not finite, with the text it was read from (`1e999`, `NaN`)."""
+
+    text: str
+
+
+def _read_number(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    written = _Written(value)
+    written.text = text
+    return written
+
+
+def loads_json(text: str | bytes) -> Any:
+    """json.loads, but a number that is not finite keeps the text it was written as, for
+    non_finite to name (`1e999` rather than Infinity)."""
+    return json.loads(text, parse_constant=_read_number, parse_float=_read_number)
+
+
+_JSON = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_YAML = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
+
+
+def non_finite(value: Any, path: str = "", limit: int = 20) -> list[tuple[str, str]]:
+    """Where `value` holds a number that is not finite, as (path, how it was written), depth
+    first and at most `limit`; paths as attune.packs.parameters writes them (`o.x`, `y[0]`).
+    Iterative: a body may nest deeper than the recursion limit leaves room for."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack and len(found) < limit:
+        at, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                found.append((at, getattr(item, "text", None) or repr(item)))
+        elif isinstance(item, dict):
+            stack.extend((f"{at}.{k}" if at else str(k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, (list, tuple, set, frozenset)):  # YAML has sets
+            stack.extend((f"{at}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return found
+
+
+def not_finite_detail(written: str, names: dict[str, str] | None = None) -> str:
+    """What is wrong with one such number (after its path), and what to write instead."""
+    names = names or _JSON
+    shown = names.get(written, written)  # repr() of a plain float: nan, inf, -inf
+    what = (f"is {shown}" if shown in names.values() else
+            f"is {shown}, beyond the ±1.8e308 a 64-bit float holds (it reads as Infinity)")
+    return (f"{what}: not a finite number (data travels as JSON, which has no NaN or Infinity: "
+            "write null, a finite number or a string instead)")
+
+
+def not_finite_message(lead: str, found: list[tuple[str, str]], names: dict[str, str] | None = None) -> str:
+    """`lead`, then the first number found (the whole value when its path is empty) and how
+    many more there are."""
+    path, written = found[0] if found else ("", "nan")
+    more = f"; {len(found) - 1} more such number(s)" if len(found) > 1 else ""
+    return f"{lead}: {repr(path) if path else 'the value'} {not_finite_detail(written, names)}{more}"
+
+
+def integers_as_declared(schema: Any, value: Any) -> Any:
+    """`value` with each integral float that `schema` (JSON Schema: attune.packs.parameters'
+    to_json_schema) declares an integer made an int, at any depth. JSON Schema takes 1.0 and
+    1e2 as integers, so they pass validation; an action declared `integer` then gets 100, as it
+    does from a workflow's `{{ 10 * 10 }}`, not 100.0 (which `range()`, `%d` or `seq` refuse)."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, float):
+        kinds = schema.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        whole = "integer" in kinds and "number" not in kinds and value.is_integer()
+        return int(value) if whole else value
+    if isinstance(value, dict):
+        known, other = schema.get("properties") or {}, schema.get("additionalProperties")
+        return {k: integers_as_declared(known.get(k, other), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integers_as_declared(schema.get("items"), v) for v in value]
+    return value
 
 
 def encodable(result: ProcessResult) -> ProcessResult:
