@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.text import Text
 
 from attune.cli.api_client import api_error, error_lines
+from attune.cli.output import visible
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
 from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
@@ -102,11 +103,18 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
+def attune_command(*args: str) -> list[str]:
+    """`python -P -m attune.cli ARGS`: -P (Python 3.11+) leaves the working directory off
+    sys.path, which `-m` would put first, so a `click.py` or `yaml.py` where `attune up` was
+    started is not imported in place of the library (the API then died at start, or ran it)."""
+    return [sys.executable, "-P", "-m", "attune.cli", *args]
+
+
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     # Own session: a Ctrl-C or SIGHUP for the terminal reaches `attune up` alone, which then
     # stops everything in order. SIGTERM from the kernel should `attune up` die without that.
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "attune.cli", *args],
+        return subprocess.Popen(attune_command(*args),
                                 env={**env, PARENT_ENV: str(os.getpid())},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=preexec_die_with_parent(signal.SIGTERM))
@@ -247,9 +255,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, main: asyncio.Task | None)
 async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_api: bool,
                  console: Console, demo: str | None) -> None:
     if with_api:
-        if not await wait_http(f"{settings.api_url}/api/v1/health"):
-            raise RuntimeError(f"the API did not come up at {settings.api_url}; "
-                               f"see {stack.state}/logs/api.log")
+        await _wait_api(stack, settings)
         await register_packs(settings, console)
         console.print(Text(f"Web UI        {settings.api_url}/", style="bold"))
     console.print(f"Temporal      {settings.temporal_address}")
@@ -264,6 +270,43 @@ async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_
     await _supervise(stack, console)
 
 
+async def _wait_api(stack: Stack, settings: Settings) -> None:
+    """Until the API answers; a member that exits meanwhile stops the start at once, naming its
+    log and the last line it wrote (the API or a worker that cannot start: a minute of waiting
+    used to end in "the API did not come up", or in nothing but "stopping…")."""
+    answered = asyncio.ensure_future(wait_http(f"{settings.api_url}/api/v1/health"))
+    try:
+        while not answered.done():
+            await asyncio.wait({answered}, timeout=0.25)
+            for role, code in stack.exited():
+                raise RuntimeError(f"{role} exited ({code}) while the stack was starting; "
+                                   f"{_log_says(_log_of(stack, role))}")
+    finally:
+        answered.cancel()
+    if not answered.result():
+        raise RuntimeError(f"the API did not come up at {settings.api_url}; "
+                           f"{_log_says(_log_of(stack, 'api'))}")
+
+
+def _log_of(stack: Stack, role: str) -> Path:
+    """Where a member writes (the server's log is its own: start_processes names it)."""
+    if role in stack.recipes:
+        return stack.recipes[role][1]
+    return stack.state / "logs" / ("temporal.log" if role == SERVER_ROLE else f"{role}.log")
+
+
+def _log_says(log: Path) -> str:
+    """Where the log is, and its last line (made visible: it is a process's own output)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    last = f"; its last line: {visible(lines[-1])}" if lines else ""
+    return f"see {log}{last}"
+
+
 async def _supervise(stack: Stack, console: Console) -> None:
     """Start again a worker or the API that exited on its own (its tasks are retried on it or
     another worker, as on any worker's death), until one keeps exiting or the server goes."""
@@ -273,11 +316,11 @@ async def _supervise(stack: Stack, console: Console) -> None:
         await asyncio.sleep(1.0)
         for role, code in stack.exited():
             recent = [t for t in exits.get(role, []) if loop.time() - t < RESTART_WINDOW]
-            log = stack.recipes[role][1] if role in stack.recipes else stack.state / "logs"
+            log = _log_of(stack, role)
             if role not in stack.recipes or len(recent) >= MAX_RESTARTS:
                 why = "the stack cannot run without it" if role not in stack.recipes else \
                     f"{len(recent) + 1} times in {RESTART_WINDOW:.0f} s"
-                console.print(Text(f"{role} exited ({code}): {why}; stopping (see {log}). "
+                console.print(Text(f"{role} exited ({code}): {why}; stopping ({_log_says(log)}). "
                                    "`attune up` starts again where it stopped.", style="red"))
                 return
             wait = min(RESTART_BACKOFF_MAX, 2.0 ** len(recent))
@@ -289,7 +332,7 @@ async def _supervise(stack: Stack, console: Console) -> None:
 
 
 async def _run_demo(action_ref: str, settings: Settings, console: Console) -> None:
-    cmd = [sys.executable, "-m", "attune.cli", "run", action_ref, "--api-url", settings.api_url]
+    cmd = attune_command("run", action_ref, "--api-url", settings.api_url)
     console.print(f"$ attune run {action_ref}", highlight=False)
     proc = await asyncio.create_subprocess_exec(*cmd)
     try:

@@ -57,3 +57,35 @@ def test_the_server_exiting_stops_the_stack_at_once(tmp_path, no_waiting):
     fake = _Stack(tmp_path, {"temporal": False})
     asyncio.run(asyncio.wait_for(stack_module._supervise(fake, Console(file=out, width=300)), 5))
     assert fake.restarts == [] and "temporal exited (-9): the stack cannot run without it; stopping" in out.getvalue()
+
+
+def test_a_member_that_stops_the_stack_is_named_with_its_log_s_last_line(tmp_path, no_waiting):
+    out = io.StringIO()
+    fake = _Stack(tmp_path, {"api": True})
+    (tmp_path / "api.log").write_text("starting\nModuleNotFoundError: No module named 'x'\x1b[2J\n\n")
+    asyncio.run(asyncio.wait_for(stack_module._supervise(fake, Console(file=out, width=300)), 5))
+    assert (f"stopping (see {tmp_path / 'api.log'}; its last line: ModuleNotFoundError: No module named "
+            "'x'<U+001B>[2J)") in out.getvalue()
+
+
+def test_a_member_that_exits_while_the_stack_starts_stops_it_at_once_naming_its_log(tmp_path):
+    """The API (or a worker) that cannot even start: `attune up` waited a minute for the API and
+    then said only that it did not come up."""
+    from attune.engine.server import free_port
+    from attune.settings import Settings
+
+    fake = _Stack(tmp_path, {"api": True, "python": True})
+    fake.members = [("api", _Running()), ("python", _Exits(1))]
+    (tmp_path / "python.log").write_text("Traceback ...\nSystemExit: the user file click.py ran\n")
+    settings = Settings(api_url=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(RuntimeError) as raised:
+        asyncio.run(asyncio.wait_for(stack_module._wait_api(fake, settings), 5))
+    assert str(raised.value) == (f"python exited (1) while the stack was starting; see {tmp_path / 'python.log'}; "
+                                 "its last line: SystemExit: the user file click.py ran")
+
+
+class _Running:
+    returncode = None
+
+    def poll(self) -> None:
+        return None

@@ -235,8 +235,11 @@ def _build_venv(pack: Path, base: str, req: Path | None, venv: Path, extra: list
         shutil.rmtree(venv)  # leftovers of an interrupted build
     run_as = action_user()
     _writable_by(venv, run_as)
-    _run(pack, "virtualenv", [base, "-m", "venv", str(venv)], cwd=pack, run_as=run_as)
-    _run(pack, "pip install", [str(venv / "bin" / "python3"), "-m", "pip", "install",
+    # -I: `-m` would put the pack's directory (the cwd) first on sys.path, and a `venv.py` or
+    # `pip.py` there would run in place of the tool; nor do PYTHONPATH and user site-packages
+    # belong in the build.
+    _run(pack, "virtualenv", [base, "-I", "-m", "venv", str(venv)], cwd=pack, run_as=run_as)
+    _run(pack, "pip install", [str(venv / "bin" / "python3"), "-I", "-m", "pip", "install",
                                "--disable-pip-version-check", "--no-input",
                                *(["-r", str(req)] if req else []), *extra], cwd=pack, run_as=run_as)
     _owned_by_worker(venv, run_as)
