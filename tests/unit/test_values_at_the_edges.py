@@ -15,8 +15,10 @@ from rich.text import Text
 
 from attune.cli.commands import parse_params
 from attune.cli.output import _Console, as_json, as_yaml, make_console, print_table, visible
+from attune.packs.models import Action, ParameterSpec
+from attune.packs.parameters import integers_as_declared, validate_parameters
 from attune.runtimes import run_process
-from attune.runtimes.safety import integers_as_declared, loads_json, non_finite
+from attune.runtimes.safety import loads_json, non_finite
 from tests.unit.test_runtimes import make_pack, process_pool, request  # noqa: F401 - process_pool: pooled and plain
 
 # ---- an action's output ----------------------------------------------------------------------------
@@ -85,6 +87,17 @@ def test_integral_floats_become_integers_where_the_schema_declares_integers():
     assert out == {"i": 100, "n": 2.0, "either": 3, "list": [1, 2.5], "obj": {"k": 4, "other": 5}, "free": 6.0}
     assert [type(out[k]) for k in ("i", "n", "either", "free")] == [int, float, int, float]
     assert type(out["list"][0]) is int and type(out["obj"]["other"]) is int
+
+
+def test_a_workflow_tasks_integral_number_reaches_an_integer_parameter_as_an_integer():
+    """The engine checks a task's input with validate_parameters (`{{ 2.5 * 2 }}` is 5.0): the
+    action gets 5, as from a request, an answer or the CLI, with its undeclared keys as given."""
+    action = Action(ref="p.a", pack_ref="p", runner="python", entry_point="a.py",
+                    parameters={"n": ParameterSpec(type="integer"), "x": ParameterSpec(type="number")})
+    params, problems = validate_parameters(action, {"n": 5.0, "x": 5.0, "extra": 5.0}, allow_unknown=True)
+    assert problems == [] and params == {"n": 5, "x": 5.0, "extra": 5.0}
+    assert [type(params[k]) for k in ("n", "x", "extra")] == [int, float, float]
+    assert validate_parameters(action, {"n": 2.5})[1]  # not integral: refused as before
 
 
 def test_non_finite_names_each_number_as_written():

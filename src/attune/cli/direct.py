@@ -9,8 +9,7 @@ from rich.console import Console
 from attune.contract import new_workflow_id
 from attune.engine.client import EngineClient
 from attune.packs.loader import PackError, load_packs
-from attune.packs.parameters import config_secrets, to_json_schema, validate_parameters
-from attune.runtimes.safety import integers_as_declared
+from attune.packs.parameters import config_secrets, validate_parameters
 from attune.settings import Settings, orchestrator_queue
 from attune.statuses import exit_code
 
@@ -35,7 +34,6 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
         for problem in problems:
             err.print(f"parameter {problem}", highlight=False)
         return 2
-    parameters = integers_as_declared(to_json_schema(action.parameters), parameters)
     try:
         engine = await EngineClient.connect(settings.temporal_address, settings.temporal_namespace,
                                             task_queue=orchestrator_queue(settings.queue_prefix),

@@ -174,7 +174,27 @@ def validate_parameters(
         if allow_unknown and error.validator == "additionalProperties" and not error.absolute_path:
             continue
         problems.extend(p for p in _problems(error, action, noun) if p not in problems)
-    return full, problems
+    return integers_as_declared(validator.schema, full), problems
+
+
+def integers_as_declared(schema: Any, value: Any) -> Any:
+    """`value` with each integral float that `schema` (to_json_schema's) declares an integer
+    made an int, at any depth. JSON Schema takes 1.0 and 1e2 as integers, so they pass
+    validation; an action declared `integer` then gets 100, not 100.0 (which `range()`, `%d`
+    or `seq` refuse), however it was given: a request, an answer, a workflow's `{{ 2.5 * 2 }}`."""
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, float):
+        kinds = schema.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        whole = "integer" in kinds and "number" not in kinds and value.is_integer()
+        return int(value) if whole else value
+    if isinstance(value, dict):
+        known, other = schema.get("properties") or {}, schema.get("additionalProperties")
+        return {k: integers_as_declared(known.get(k, other), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integers_as_declared(schema.get("items"), v) for v in value]
+    return value
 
 
 def data_problems(value: Any, path: str = "") -> list[Problem]:

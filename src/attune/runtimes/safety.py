@@ -201,26 +201,6 @@ def not_finite_message(lead: str, found: list[tuple[str, str]], names: dict[str,
     return f"{lead}: {repr(path) if path else 'the value'} {not_finite_detail(written, names)}{more}"
 
 
-def integers_as_declared(schema: Any, value: Any) -> Any:
-    """`value` with each integral float that `schema` (JSON Schema: attune.packs.parameters'
-    to_json_schema) declares an integer made an int, at any depth. JSON Schema takes 1.0 and
-    1e2 as integers, so they pass validation; an action declared `integer` then gets 100, as it
-    does from a workflow's `{{ 10 * 10 }}`, not 100.0 (which `range()`, `%d` or `seq` refuse)."""
-    if not isinstance(schema, dict):
-        return value
-    if isinstance(value, float):
-        kinds = schema.get("type")
-        kinds = kinds if isinstance(kinds, list) else [kinds]
-        whole = "integer" in kinds and "number" not in kinds and value.is_integer()
-        return int(value) if whole else value
-    if isinstance(value, dict):
-        known, other = schema.get("properties") or {}, schema.get("additionalProperties")
-        return {k: integers_as_declared(known.get(k, other), v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integers_as_declared(schema.get("items"), v) for v in value]
-    return value
-
-
 def encodable(result: ProcessResult) -> ProcessResult:
     """The last check before a result leaves the worker: it encodes, and within the limit
     (masking secrets can grow text after the caps). Otherwise a failed result saying why,

@@ -17,13 +17,12 @@ from attune.api.errors import ApiError, not_found
 from attune.contract import RunRecord, WorkflowNotFound
 from attune.packs.catalog import MissingAction
 from attune.packs.models import Action
-from attune.packs.parameters import to_json_schema, validate_parameters
+from attune.packs.parameters import validate_parameters
 from attune.problems import under
 from attune.records import executions as records
 from attune.records import reserved_ids
 from attune.records.definitions import closure, pack_configs
 from attune.records.models import ExecutionRow, utcnow
-from attune.runtimes.safety import integers_as_declared
 from attune.secrets import REDACTED, redact, sealed_at
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import AttemptKey, attempt_of, record_key
@@ -112,7 +111,6 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
         if problems:
             raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'",
                            [p.detail() for p in under("parameters", problems)])
-        params = integers_as_declared(to_json_schema(action.parameters), params)
         # A workflow's task attempts' ids come with it, one per task that runs a script: a run
         # that needs more (loops, with_items, retries) asks as it goes (engine/record_ids.py).
         row, ids = records.create_requested(

@@ -11,11 +11,10 @@ from attune.api import schemas
 from attune.api.deps import AppState, Principal
 from attune.api.errors import ApiError, not_found
 from attune.packs.models import Action, ParameterSpec
-from attune.packs.parameters import to_json_schema, validate_parameters
+from attune.packs.parameters import validate_parameters
 from attune.problems import at_path, under
 from attune.records import inquiries as records
 from attune.records.models import InquiryRow, utc, utcnow
-from attune.runtimes.safety import integers_as_declared
 from attune.secrets import sealed_at
 from attune.statuses import InquiryStatus
 
@@ -72,7 +71,6 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
             problems = [p if p.path != "parameters" else at_path("response", p.message) for p in problems]
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
                            [p.detail() for p in under("response", problems)])
-        checked = integers_as_declared(to_json_schema(schema), checked)
         _settle(s, row, InquiryStatus.RESPONDED, response=checked, responded_at=utcnow())
         answered = to_schema(s, row)
     state.mirror.poke()
