@@ -176,6 +176,17 @@ def test_a_value_nested_deeper_than_runs_can_carry_is_a_load_error_at_its_place(
     assert found.value.message == "nested more than 100 levels deep: values may be nested at most 100 levels"
 
 
+@pytest.mark.parametrize("written", [".inf", "-.Inf", ".nan", "1e999"])
+def test_a_number_that_is_not_finite_is_a_load_error_at_its_place(written: str) -> None:
+    """`default: .inf` or `vars: {limit: 1e999}` read as Infinity, which JSON (Temporal's
+    payloads, the records) cannot carry: the value reached the run as null."""
+    with pytest.raises(YamlError) as found:
+        load_yaml(f"vars:\n  ok: 1.5\n  limit: {written}\n")
+    assert (found.value.line, found.value.column) == (3, 10)
+    assert found.value.message.startswith(f"{written} is not a finite number: values travel as JSON")
+    assert load_yaml(f"limit: '{written}'\n")[0] == {"limit": written}  # quoted: the text
+
+
 # ---- the bundled scripts run -------------------------------------------------------------------
 
 INTERPRETERS = {"shell": ["bash"], "python": ["python3", "-u"], "nodejs": ["node"]}

@@ -7,6 +7,7 @@ list indexes, e.g. ("tasks", 2, "next", 0, "when").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,10 +154,16 @@ class _Builder:
         if node.tag == _TIMESTAMP_TAG:  # keep dates as written: values must stay JSON data
             return node.value
         try:
-            return self.scalars.construct_object(node)
+            value = self.scalars.construct_object(node)
         except yaml.MarkedYAMLError as exc:  # e.g. an unknown tag such as !!python/object
             m = node.start_mark
             raise YamlError(m.line + 1, m.column + 1, f"YAML error: {_reason(exc)}") from None
+        if isinstance(value, float) and not math.isfinite(value):  # it became null on its way
+            m = node.start_mark
+            raise YamlError(m.line + 1, m.column + 1, f"{node.value} is not a finite number: values "
+                            "travel as JSON, which has no Infinity or NaN (write a finite number, "
+                            f"or quote it for the text '{node.value}')")
+        return value
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
