@@ -73,7 +73,7 @@ async def test_run_direct_invalid_parameter_exits_2_naming_it(temporal_stack):
 async def test_run_direct_unreachable_temporal_exits_2():
     code, _, err = await attune("run", "qa.echo", "--direct", "--packs", str(TEST_PACKS),
                                 "--temporal-address", "127.0.0.1:1")
-    assert code == 2 and "cannot reach Temporal" in err
+    assert code == 2 and "Temporal at 127.0.0.1:1 is not reachable (connection refused): start it (attune up)" in err, err
 
 
 async def test_bad_usage_exits_2():

@@ -31,7 +31,7 @@ def create_app(
     """The API. `engine_client_factory` is an async callable returning an EngineClient (tests
     pass a fake); by default it connects to `settings.temporal_address` on first use."""
     settings = settings or Settings.load()
-    engine = EngineHandle(engine_client_factory or default_factory(settings))
+    engine = EngineHandle(engine_client_factory or default_factory(settings), settings.temporal_address)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

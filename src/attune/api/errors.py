@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from attune.contract import EngineError
 from attune.records.db import trouble
 from attune.runtimes.safety import MAX_DATA_DEPTH
 
@@ -163,10 +164,29 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("records database error")
         return _envelope(503, "unavailable", trouble(exc, request.app.state.attune.db.url), [])
 
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        # Temporal unreachable or failing where no service turned it into an ApiError: the
+        # engine's own words (what, where, what to do), not "internal error: EngineUnavailable".
+        log.warning("%s [raw: %s]", exc, raw_chain(exc))
+        return _envelope(503, "unavailable", str(exc), [])
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return _envelope(500, "internal_error", f"internal error: {type(exc).__name__}", [])
+
+
+def raw_chain(exc: BaseException) -> str:
+    """Every exception of the chain as it was raised (e.g. the Temporal SDK's own text), for
+    the API's log: what the client is told is the first one's message alone."""
+    parts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)
 
 
 class BodyLimit:

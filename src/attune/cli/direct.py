@@ -6,8 +6,9 @@ from typing import Any
 
 from rich.console import Console
 
-from attune.contract import new_workflow_id
+from attune.contract import EngineError, new_workflow_id
 from attune.engine.client import EngineClient
+from attune.packs.catalog import Catalog
 from attune.packs.loader import PackError, load_packs
 from attune.packs.parameters import config_secrets, validate_parameters
 from attune.settings import Settings, orchestrator_queue
@@ -16,9 +17,6 @@ from attune.statuses import exit_code
 
 async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, Any], *,
                      output: str, wait: bool, console: Console, err: Console) -> int:
-    from attune.cli.output import dump, show_result
-    from attune.secrets import redact_sealed
-
     try:
         catalog = load_packs(settings.packs_dir)
     except PackError as exc:
@@ -39,10 +37,27 @@ async def run_direct(settings: Settings, action_ref: str, parameters: dict[str, 
                                             task_queue=orchestrator_queue(settings.queue_prefix),
                                             state_dir=settings.state_dir,
                                             blob_dir=settings.effective_blob_dir)
+    except EngineError as exc:  # says where, why and what to do
+        err.print(f"error: {exc}", highlight=False)
+        return 2
     except Exception as exc:  # noqa: BLE001
-        err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}")
+        err.print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", highlight=False)
         return 2
     workflow_id = new_workflow_id(action_ref)
+    try:
+        return await _start_and_wait(engine, settings, catalog, action_ref, parameters, workflow_id,
+                                     output=output, wait=wait, console=console)
+    except EngineError as exc:  # Temporal went away meanwhile: say so, not a traceback
+        err.print(f"error: {exc}", highlight=False)
+        return 2
+
+
+async def _start_and_wait(engine: EngineClient, settings: Settings, catalog: Catalog, action_ref: str,
+                          parameters: dict[str, Any], workflow_id: str, *, output: str,
+                          wait: bool, console: Console) -> int:
+    from attune.cli.output import dump, show_result
+    from attune.secrets import redact_sealed
+
     await engine.start(catalog=catalog.closure(action_ref), action_ref=action_ref,
                        parameters=parameters, workflow_id=workflow_id,
                        pack_configs={ref: p.config for ref, p in catalog.packs.items()},

@@ -11,6 +11,7 @@ import socket
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime
 
+from attune.contract import EngineError
 from attune.engine.client import EngineClient
 from attune.engine.worker import build_workers
 from attune.logs import temporal_telemetry
@@ -34,6 +35,8 @@ async def connect(settings: Settings, attempts: int = 1) -> Client:
         except Exception as exc:  # noqa: BLE001 - any connect failure is reported the same way
             last = exc
             await asyncio.sleep(0.5)
+    if isinstance(last, EngineError):  # already says where, why and what to do
+        raise ConnectionError(str(last))
     raise ConnectionError(f"cannot reach Temporal at {settings.temporal_address}: {last}")
 
 

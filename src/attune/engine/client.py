@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import builtins  # its TimeoutError: temporalio.exceptions has one of its own
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,22 +104,87 @@ def _when(info: Any, field: str) -> datetime | None:
 
 
 @contextmanager
-def _translated(workflow_id: str) -> Iterator[None]:
+def _translated(workflow_id: str, address: str) -> Iterator[None]:
     """Temporal's RPC errors as the contract's exceptions, so readers need not know Temporal."""
     try:
         yield
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise WorkflowNotFound(workflow_id) from exc
-        if exc.status == RPCStatusCode.UNAVAILABLE:
-            raise EngineUnavailable(str(exc)) from exc
-        raise EngineError(f"{workflow_id}: {exc}") from exc
+        raise engine_trouble(exc, address, workflow_id) from exc
+
+
+NEXT_STEP = "start it (attune up) or check ATTUNE_TEMPORAL_ADDRESS"
+# What the SDK's connection errors (the Rust core's text, or an RPC status after a connection was
+# made) say, and that in a few words: the first match wins.
+_CAUSES = (
+    (("connectionrefused", "connection refused"), "connection refused"),
+    (("dns error", "failed to lookup address", "name or service not known"), "name not resolved"),
+    (("tls", "certificate", "ssl", "handshake", "invalidmessage", "alertreceived",  # rustls'
+      "peerincompatible", "peermisbehaved"), "TLS handshake failed"),
+    (("timed out", "timedout", "timeout", "deadline"), "timed out"),
+    (("grpc-status header missing",), "what answers there is not a Temporal server"),
+    (("broken pipe", "connection reset", "connectionreset", "unexpectedeof", "h2 protocol error"),
+     "the connection was closed: a server that wants TLS, or not Temporal?"),
+    (("tcp connect error", "transport error", "error trying to connect", "connection error",
+      "failed client connect"), "could not connect"),
+)
+# RPC statuses of a server that answered but could not do its own part (its database failing,
+# its shards not owned yet: "shard status unknown"), unless the text is one of _CAUSES'.
+_SERVER_TROUBLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN,
+                   RPCStatusCode.DATA_LOSS, RPCStatusCode.RESOURCE_EXHAUSTED)
+
+
+def engine_trouble(exc: BaseException, address: str, workflow_id: str | None = None) -> EngineError:
+    """Any failure to talk to the Temporal server at `address`, as the contract's exception with
+    a message that says in a few words what is wrong and what to do: EngineUnavailable when the
+    server cannot be reached (refused, timed out, name not resolved, TLS), EngineError when it
+    answered with a problem of its own (see its log) or refused the request. The SDK's raw text
+    (a Rust error chain) is only in the exception's cause, for logs."""
+    if isinstance(exc, EngineError):
+        return exc
+    text = str(exc)
+    status = exc.status if isinstance(exc, RPCError) else None
+    cause = _connect_cause(exc, text, status)
+    if cause is not None:
+        return EngineUnavailable(f"Temporal at {address} is not reachable ({cause}): {NEXT_STEP}")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if status in _SERVER_TROUBLE:
+        return EngineError(f"the Temporal server at {address} reported an internal problem "
+                           f"({first}): this is not a problem of the request; see the server's "
+                           "log (with attune up: logs/temporal.log in its state directory)")
+    if not isinstance(exc, RPCError):  # not Temporal's to explain
+        return EngineError(first)
+    where = f" for {workflow_id}" if workflow_id else ""
+    return EngineError(f"the Temporal server at {address} refused the request{where}: {first}")
+
+
+def _connect_cause(exc: BaseException, text: str, status: RPCStatusCode | None) -> str | None:
+    """Why the server could not be reached, in a few words; None if it was reached."""
+    if isinstance(exc, builtins.TimeoutError) or status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return "timed out"
+    if isinstance(exc, RPCError):
+        if status not in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED):
+            return None  # it answered
+    elif isinstance(exc, socket.gaierror):
+        return "name not resolved"
+    elif not (isinstance(exc, ConnectionError)  # not any OSError: a full disk is not Temporal's
+              or isinstance(exc, RuntimeError) and text.startswith("Failed client connect")):
+        return None
+    lowered = text.lower()
+    for marks, cause in _CAUSES:
+        if any(mark in lowered for mark in marks):
+            return cause
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return None if isinstance(exc, RPCError) else "could not connect"
 
 
 class EngineClient:
     def __init__(self, client: Client, task_queue: str | None = None,
                  secret_key: bytes | None = None) -> None:
         self.client = client
+        self.address = client.service_client.config.target_host  # named in every error
         self.task_queue = task_queue or orchestrator_queue(DEFAULT_QUEUE_PREFIX)
         self.secret_key = secret_key
         # Per workflow: the last describe mark and snapshot, and attempts not yet started.
@@ -134,9 +201,12 @@ class EngineClient:
         """`state_dir` and `blob_dir` default to the settings (ATTUNE_* environment);
         `runtime` None is the SDK's default one."""
         settings = Settings()
-        client = await Client.connect(
-            address, namespace=namespace, runtime=runtime,
-            data_converter=data_converter(blob_dir or settings.effective_blob_dir))
+        converter = data_converter(blob_dir or settings.effective_blob_dir)
+        try:
+            client = await Client.connect(address, namespace=namespace, runtime=runtime,
+                                          data_converter=converter)
+        except (RuntimeError, RPCError, OSError) as exc:
+            raise engine_trouble(exc, address) from exc
         return cls(client, task_queue, load_key(state_dir or settings.state_dir))
 
     async def start(
@@ -173,23 +243,26 @@ class EngineClient:
             key = self.secret_key or load_key()
             pack_configs = {ref: seal_at(config, (config_secrets or {}).get(ref, set()), key)
                             for ref, config in pack_configs.items()}
-        await self.client.start_workflow(
-            WORKFLOW_NAME,
-            WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
-                          pack_configs=pack_configs or {}, api_url=api_url or DEFAULT_API_URL,
-                          queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
-                          **({"history_guard": history_guard} if history_guard else {}),
-                          **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
-                          **({"continue_after": continue_after} if continue_after else {}),
-                          **({"continue_after_bytes": continue_after_bytes} if continue_after_bytes else {}),
-                          **({"history_bytes_guard": history_bytes_guard} if history_bytes_guard else {}),
-                          **({"resume": resume} if resume else {}),
-                          record_ids=record_ids, execution_id=execution_id, baseline=BASELINE_LEVEL),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            static_summary=f"{action_ref} ({kind})",
-            static_details=action.description or action.label or "",
-        )
+        try:  # NOT_FOUND here is the namespace's, not the workflow's: no _translated
+            await self.client.start_workflow(
+                WORKFLOW_NAME,
+                WorkflowInput(action_ref=action_ref, parameters=parameters, catalog=catalog,
+                              pack_configs=pack_configs or {}, api_url=api_url or DEFAULT_API_URL,
+                              queue_prefix=queue_prefix or DEFAULT_QUEUE_PREFIX,
+                              **({"history_guard": history_guard} if history_guard else {}),
+                              **({"max_depth": max_nesting_depth} if max_nesting_depth else {}),
+                              **({"continue_after": continue_after} if continue_after else {}),
+                              **({"continue_after_bytes": continue_after_bytes} if continue_after_bytes else {}),
+                              **({"history_bytes_guard": history_bytes_guard} if history_bytes_guard else {}),
+                              **({"resume": resume} if resume else {}),
+                              record_ids=record_ids, execution_id=execution_id, baseline=BASELINE_LEVEL),
+                id=workflow_id,
+                task_queue=self.task_queue,
+                static_summary=f"{action_ref} ({kind})",
+                static_details=action.description or action.label or "",
+            )
+        except RPCError as exc:
+            raise engine_trouble(exc, self.address, workflow_id) from exc
 
     def handle(self, workflow_id: str) -> WorkflowHandle:
         return self.client.get_workflow_handle(workflow_id)
@@ -254,13 +327,13 @@ class EngineClient:
             if open_now is False:  # closed before its first workflow task ("Workflow execution
                 return _closed_unread(workflow_id, since)  # closed before WorkflowTaskStarted")
             if not _timed_out(exc):
-                with _translated(workflow_id):
+                with _translated(workflow_id, self.address):
                     raise
             # The task the query waited for failed meanwhile (the query then waits for a task
             # that never completes): say the run is stuck rather than fail the reader.
             stuck = await self._stuck_on(workflow_id, await self._describe(workflow_id))
             if stuck is None and not patient:
-                with _translated(workflow_id):
+                with _translated(workflow_id, self.address):
                     raise
             if cached is not None:  # try again BUSY_QUERY_EVERY from now
                 self._last[workflow_id] = (cached[0], cached[1], time.monotonic())
@@ -392,7 +465,7 @@ class EngineClient:
 
     async def status(self, workflow_id: str) -> RunEnd:
         """How the run stands on the server: running, or how it ended."""
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             description = await self._describe(workflow_id)
         if description.status in _RUNNING:
             return RunEnd(status=ExecutionStatus.RUNNING)
@@ -401,7 +474,7 @@ class EngineClient:
     async def wait(self, workflow_id: str) -> RunEnd:
         """Wait for the end; Temporal's outcome as an execution status and result."""
         try:
-            with _translated(workflow_id):
+            with _translated(workflow_id, self.address):
                 return RunEnd(status=ExecutionStatus.COMPLETED,
                               result=await self.handle(workflow_id).result())
         except WorkflowFailureError as exc:
@@ -411,7 +484,7 @@ class EngineClient:
         """Ask the run to stop (its tasks are cancelled, it records how it ended). A run whose
         workflow task keeps failing can never act on that request, so it is terminated, with a
         reason that the records read as cancelled (`end_of_failure`)."""
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             description = await self._describe(workflow_id)
             if (description.status in _RUNNING and _pending(description)
                     and description.raw_description.pending_workflow_task.attempt >= 2):
@@ -421,21 +494,21 @@ class EngineClient:
 
     async def pause(self, workflow_id: str, control: int = 0) -> None:
         """`control`: the request's number in the records (RunState.control)."""
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             await self.handle(workflow_id).signal(SIGNAL_PAUSE, control)
 
     async def resume(self, workflow_id: str, control: int = 0) -> None:
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             await self.handle(workflow_id).signal(SIGNAL_RESUME, control)
 
     async def tell_inquiry(self, workflow_id: str, state: dict[str, Any]) -> None:
         """Tell a run waiting for an inquiry its state (id, key, status, response, timeout_at)."""
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             await self.handle(workflow_id).signal(SIGNAL_INQUIRY, InquiryState.model_validate(state))
 
     async def parameters_of(self, workflow_id: str) -> dict[str, Any]:
         """The parameters a run was started with, secrets still sealed (for a re-run)."""
-        with _translated(workflow_id):
+        with _translated(workflow_id, self.address):
             async for event in self.handle(workflow_id).fetch_history_events():
                 started = event.workflow_execution_started_event_attributes
                 values = await self.client.data_converter.decode(started.input.payloads,

@@ -60,10 +60,10 @@ async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int 
                            max_nesting_depth=state.settings.max_nesting_depth,
                            continue_after=state.settings.continue_as_new_after, resume=resume)
     except Exception as exc:
-        message = f"could not start execution {accepted.row_id}: {exc or type(exc).__name__}"
-        log.warning(message)
-        await asyncio.to_thread(_write, state, records.mark_failed, accepted.row_id, message)
-        raise ApiError(503, message, [{"path": "execution", "message": f"execution {accepted.row_id} is failed"}],
+        failure = state.engine.failure(exc, f"start execution {accepted.row_id}")  # logs the raw error
+        await asyncio.to_thread(_write, state, records.mark_failed, accepted.row_id, failure.message)
+        raise ApiError(503, failure.message,
+                       [{"path": "execution", "message": f"execution {accepted.row_id} is failed"}],
                        code="start_failed") from exc
     scheduled = await asyncio.to_thread(_write, state, records.mark_scheduled, accepted.row_id)
     state.mirror.follow(accepted.workflow_id)
@@ -267,7 +267,7 @@ async def _steer(state: AppState, row: schemas.Execution, what: str, control: in
                  status: ExecutionStatus) -> schemas.Execution:
     """Signal the run, numbered, then record what was asked: the mirror keeps it until the run
     reports that number (a report read before it heard the signal is older)."""
-    client = await state.engine.require()
+    client = await state.engine.require(f"{what} execution {row.id}")
     assert row.workflow_id is not None
     try:
         await (client.pause if what == "pause" else client.resume)(row.workflow_id, control)
@@ -276,7 +276,7 @@ async def _steer(state: AppState, row: schemas.Execution, what: str, control: in
         raise ApiError(409, f"execution {row.id} is {await _ended_as(client, row.workflow_id)}, not "
                             f"{'running' if what == 'pause' else 'paused'}") from None
     except Exception as exc:
-        raise ApiError(503, f"could not {what} execution {row.id}: {exc}") from exc
+        raise state.engine.failure(exc, f"{what} execution {row.id}") from exc
     state.mirror.freshen(row.workflow_id)
     return await asyncio.to_thread(_write, state, records.mark_status, row.id, status, control)
 
@@ -304,11 +304,13 @@ async def rerun(state: AppState, execution_id: int, body: schemas.RerunRequest) 
 async def _original_parameters(state: AppState, original: schemas.Execution) -> dict[str, Any]:
     """What it ran with, secrets still sealed; the records only hold them redacted."""
     if original.workflow_id is not None:
+        client = await state.engine.require(f"re-run execution {original.id}")
         try:
-            client = await state.engine.require()
             return await client.parameters_of(original.workflow_id)
         except WorkflowNotFound:
             pass  # gone from the server (retention): the records are all there is
+        except Exception as exc:
+            raise state.engine.failure(exc, f"re-run execution {original.id}") from exc
     if REDACTED in (original.config or {}).values():
         raise ApiError(409, f"execution {original.id} is no longer on the orchestration server, "
                             "and its records hold its secrets redacted: give them again in "
@@ -352,14 +354,14 @@ async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
     if row.workflow_id is None:  # nothing was started: cancelling is just a record change
         return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
                                        ExecutionStatus.CANCELLED)
-    client = await state.engine.require()
+    client = await state.engine.require(f"cancel execution {execution_id}")
     try:
         await client.cancel(row.workflow_id)
     except WorkflowNotFound:
         return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
                                        ExecutionStatus.CANCELLED)
     except Exception as exc:
-        raise ApiError(503, f"could not cancel execution {execution_id}: {exc}") from exc
+        raise state.engine.failure(exc, f"cancel execution {execution_id}") from exc
     state.mirror.freshen(row.workflow_id)
     return await asyncio.to_thread(_write, state, records.mark_cancelled, execution_id,
                                    ExecutionStatus.CANCELING)
