@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,37 @@ def test_a_refused_request_exits_2_not_1_which_means_the_run_ended_badly(status)
     said = io.StringIO()
     assert report_api_error(Console(file=said), ApiError(status, "bearer token required")) == 2
     assert "bearer token required" in said.getvalue()
+
+
+def _api_commands() -> list[list[str]]:
+    """Every command that talks to the API (it takes --api-url), with its required arguments."""
+    import typer
+
+    from attune.cli.commands import app
+
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:  # typer's own click: duck-typed
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+        if any(p.name == "api_url" for p in command.params):
+            found.append([*path, *("1" for p in command.params
+                                   if p.param_type_name == "argument" and p.required)])
+
+    walk(typer.main.get_command(app), [])
+    assert len(found) >= 12, found
+    return found
+
+
+@pytest.mark.parametrize("command", _api_commands(), ids=" ".join)
+def test_every_command_says_what_to_do_when_the_api_is_not_there(command: list[str]) -> None:
+    """It said "cannot reach the API at ...: [Errno 111] Connection refused" and no more."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"}
+    done = subprocess.run([sys.executable, "-m", "attune.cli", *command, "--api-url", "http://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "error: cannot reach the API at http://127.0.0.1:1 (connection refused): is the stack running "
+        "(attune up)? Else give the API's address: --api-url or ATTUNE_API_URL"), done.stderr

@@ -29,6 +29,33 @@ class ApiError(Exception):
         self.details = details or []
 
 
+class ApiUnreachable(ConnectionError):
+    """No answer from the API: `what` says where and why in a few words; the message adds what
+    to do (a stack not started, or the CLI pointed elsewhere)."""
+
+    NEXT_STEP = "is the stack running (attune up)? Else give the API's address: --api-url or ATTUNE_API_URL"
+
+    def __init__(self, url: str, exc: httpx.HTTPError) -> None:
+        self.what = f"cannot reach the API at {url} ({_why(exc)})"
+        super().__init__(f"{self.what}: {self.NEXT_STEP}")
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    """httpx's error in a few words ("[Errno 111] Connection refused": connection refused)."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time" if isinstance(exc, httpx.ReadTimeout) else "timed out"
+    for marks, why in ((("refused",), "connection refused"),
+                       (("name or service not known", "nodename nor servname", "name resolution",
+                         "no address associated", "errno -2", "errno -3", "errno -5"), "name not resolved"),
+                       (("ssl", "certificate", "tls"), "TLS handshake failed"),
+                       (("disconnected", "reset", "broken pipe", "closed"), "the connection was closed"),
+                       (("unreachable",), "network unreachable")):
+        if any(mark in text for mark in marks):
+            return why
+    return str(exc).strip() or type(exc).__name__
+
+
 class Api:
     def __init__(self, settings: Settings, notice: Callable[[str], None] | None = None) -> None:
         """`notice`: where to say that the API was lost and is being waited for (reads made
@@ -52,7 +79,8 @@ class Api:
                     raise
                 if deadline is None:
                     deadline = now + RECONNECT_SECONDS
-                    self.notice(f"{exc}; trying again for up to {RECONNECT_SECONDS:.0f} s "
+                    what = exc.what if isinstance(exc, ApiUnreachable) else str(exc)
+                    self.notice(f"{what}; trying again for up to {RECONNECT_SECONDS:.0f} s "
                                 "(the run goes on without it)")
                 time.sleep(1.0)
 
@@ -60,7 +88,7 @@ class Api:
         try:
             resp = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ConnectionError(f"cannot reach the API at {self.url}: {exc}") from exc
+            raise ApiUnreachable(self.url, exc) from exc
         self.reached = True
         if resp.status_code >= 400:
             raise api_error(resp)
