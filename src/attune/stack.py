@@ -29,7 +29,7 @@ from attune.engine.server import port_open, spawn_dev_server, wait_serving
 from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
 from attune.secrets import load_key
-from attune.settings import ORCHESTRATOR, Settings
+from attune.settings import DEFAULT_API_URL, ORCHESTRATOR, Settings
 from attune.stack_record import (
     SERVER_ROLE,
     STOP_TIMEOUT,
@@ -189,30 +189,60 @@ def prepare_state(settings: Settings) -> Path:
     # Private: it holds the secret key, both databases and the logs. Action processes run as
     # another user where the stack runs as root (attune.runtimes.isolation) and must not read it.
     state.chmod(0o700)
-    load_key(str(state))  # made once here, before the API and workers race to create it
+    load_key(str(state), quiet=True)  # made once here, before the API and workers race to create it
     return state
 
 
-async def register_packs(settings: Settings, console: Console) -> None:
+async def register_packs(settings: Settings, console: Console) -> list[Path]:
+    """Register every pack under the packs directory, saying why for each one that is not;
+    those are returned (the banner names them)."""
     root = Path(settings.packs_dir)
     if not root.is_dir():
         console.print(Text(f"no packs directory at {root}", style="yellow"))
-        return
+        return []
     headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    missed: list[Path] = []
     async with httpx.AsyncClient(base_url=settings.api_url, headers=headers) as client:
         for pack in sorted(p for p in root.iterdir() if (p / "pack.yaml").exists()):
-            resp = await client.post("/api/v1/packs/register", json={"path": str(pack.resolve())},
-                                     timeout=60)
-            if resp.status_code < 300:
-                console.print(Text.assemble(f"pack {pack.name}: ", ("registered", "green")))
-                continue
+            try:
+                resp = await client.post("/api/v1/packs/register", json={"path": str(pack.resolve())},
+                                         timeout=60)
+            except httpx.HTTPError as exc:  # the API went away meanwhile (the supervisor says)
+                lines = [f"error: the API did not answer: {exc or type(exc).__name__}"]
+            else:
+                if resp.status_code < 300:
+                    console.print(Text.assemble(f"pack {pack.name}: ", ("registered", "green")))
+                    continue
+                lines = error_lines(api_error(resp))
+            missed.append(pack)
             console.print(Text.assemble(f"pack {pack.name}: ", ("not registered", "red")))
-            for line in error_lines(api_error(resp)):
+            for line in lines:
                 console.print(Text(f"  {line}", style="red"))
+    return missed
+
+
+def up_banner(settings: Settings, missed: list[Path]) -> list[Text]:
+    """`attune is up`, and when packs were not registered, which, and the command that
+    registers each once it is fixed (the stack serves on without them)."""
+    if not missed:
+        return [Text.assemble(("attune is up", "bold green"), " — Ctrl-C stops everything")]
+    names = ", ".join(p.name for p in missed)
+    what = f"pack {names} was" if len(missed) == 1 else f"{len(missed)} packs ({names}) were"
+    api = f" --api-url {settings.api_url}" if settings.api_url != DEFAULT_API_URL else ""
+    return [Text.assemble(("attune is up", "bold green"), ", but ", (f"{what} not registered", "bold red"),
+                          " (why: above) — Ctrl-C stops everything"),
+            *(Text(f"  once fixed: attune pack register {p}{api}", style="yellow") for p in missed)]
+
+
+class StackFailed(RuntimeError):
+    """The stack could not start (or stopped), already said on the console before `stopping…`."""
+
+    reported = True
 
 
 async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_api: bool,
-                    console: Console, demo: str | None = None) -> None:
+                    console: Console, demo: str | None = None, err: Console | None = None) -> None:
+    """`err`: where a failure to start is said (before `stopping…`), else `console`."""
     ports = {"temporal": port, **({"ui": ui_port} if ui_port else {}),
              **({"api": settings.api_port} if with_api else {}),
              **{f"{role} metrics": int(bind.rpartition(":")[2])
@@ -231,6 +261,9 @@ async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_
         if not received:
             raise
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
+    except (RuntimeError, ConnectionError) as exc:  # the cause first, then `stopping…`
+        (err or console).print(Text.assemble(("error:", "red"), f" {exc}"), highlight=False)
+        raise StackFailed(str(exc)) from exc
     finally:
         if received:
             console.print(f"{signal.Signals(received[0]).name} received", highlight=False)
@@ -254,9 +287,10 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, main: asyncio.Task | None)
 
 async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_api: bool,
                  console: Console, demo: str | None) -> None:
+    missed: list[Path] = []
     if with_api:
         await _wait_api(stack, settings)
-        await register_packs(settings, console)
+        missed = await register_packs(settings, console)
         console.print(Text(f"Web UI        {settings.api_url}/", style="bold"))
     console.print(f"Temporal      {settings.temporal_address}")
     if ui_port:
@@ -264,7 +298,8 @@ async def _serve(stack: Stack, settings: Settings, *, ui_port: int | None, with_
     if with_api:
         console.print(f"API           {settings.api_url}/api/v1")
         console.print(f"API docs      {settings.api_url}/docs")
-    console.print(Text.assemble(("attune is up", "bold green"), " — Ctrl-C stops everything"))
+    for line in up_banner(settings, missed):
+        console.print(line)
     if demo:
         await _run_demo(demo, settings, console)
     await _supervise(stack, console)

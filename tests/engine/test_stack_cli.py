@@ -458,6 +458,63 @@ def test_the_api_and_worker_logs_say_when_what_and_where(stack):
     assert "polling" in worker_log, worker_log
 
 
+def _up_until(home: Path, marker: str, *extra: str, env: dict[str, str] | None = None,
+              timeout: float = 120) -> tuple[int, str]:
+    """`attune up` in `home` (ports of its own) until a line has `marker` or it exits; then
+    Ctrl-C. Its exit status and everything it printed, stdout and stderr in order."""
+    ports = [str(free_port()) for _ in range(3)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attune.cli", "up", "--temporal-port", ports[0], "--ui-port", ports[1],
+         "--api-port", ports[2], *extra],
+        cwd=home, env={**{k: v for k, v in os.environ.items() if not k.startswith("ATTUNE_")}, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    seen, deadline = "", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            seen += line
+            if marker in line or not line:
+                break
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        seen += proc.stdout.read()
+        return proc.wait(timeout=60), seen
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_up_with_a_pack_it_cannot_register_says_so_in_its_banner(tmp_path):
+    """It printed `pack broken: not registered` among the start-up lines, then the same
+    `attune is up` as when everything was registered."""
+    broken = tmp_path / "packs" / "broken"
+    (broken / "actions").mkdir(parents=True)
+    shutil.copytree(PACKS / "core", tmp_path / "packs" / "core")
+    (broken / "pack.yaml").write_text("ref: broken\nversion: '1.0'\n")
+    (broken / "actions" / "x.yaml").write_text("ref: broken.x\nrunner_type: shell\nentry_point: x.sh\ntypo: 1\n")
+    code, out = _up_until(tmp_path, "attune is up")
+    assert code == 0, out
+    api = re.search(r"API           (http://127\.0\.0\.1:\d+)/api/v1", out)
+    assert api, out
+    assert "pack core: registered" in out and "pack broken: not registered" in out, out
+    assert "attune is up, but pack broken was not registered (why: above) — Ctrl-C stops everything" in out, out
+    assert f"  once fixed: attune pack register packs/broken --api-url {api.group(1)}\n" in out, out
+
+
+def test_a_member_that_exits_while_up_starts_is_named_before_stopping(tmp_path):
+    """The cause came after `stopping…` (stdout, then the error on stderr): say it first."""
+    (tmp_path / "packs").mkdir()
+    # The API cannot listen on an address of another machine: it exits at once (check_listen).
+    code, out = _up_until(tmp_path, "attune is up", env={"ATTUNE_API_HOST": "192.0.2.1"})
+    assert code == 2, out
+    error = out.index("error: api exited (2) while the stack was starting; see ")
+    assert "the API cannot listen on 192.0.2.1" in out[error:], out
+    assert error < out.index("stopping…"), out
+    assert out.count("api exited (2)") == 1 and "attune is up" not in out, out
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)

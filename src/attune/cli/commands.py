@@ -71,6 +71,8 @@ def serve(main: Any) -> None:
     except KeyboardInterrupt:
         pass
     except (ConnectionError, RuntimeError) as exc:
+        if getattr(exc, "reported", False):  # said already, before what followed (stack.StackFailed)
+            raise typer.Exit(EXIT_USAGE) from None
         fail_usage(str(exc))
 
 
@@ -279,7 +281,7 @@ def up(
         # The stack's own API: its address follows the port unless set explicitly.
         settings.api_url = f"http://{settings.api_host}:{api_port}"
     serve(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api, console=out,
-                    demo=demo))
+                    demo=demo, err=err))
 
 
 def _port_of(address: str, name: str) -> int:
