@@ -16,9 +16,10 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _CHATTY = ("httpx", "httpcore")
 
 
-# A task handed back by a worker being stopped, or whose launcher died, is the documented path
-# (Temporal runs it again elsewhere): the SDK's warning keeps its line, not a traceback per task.
-_HANDED_BACK = ("WorkerStopped", "LauncherDied")
+# A task handed back by a worker being stopped, whose launcher died, or that lacks the pack's
+# files or the deployment's key, is the documented path (Temporal runs it again elsewhere): the
+# SDK's warning keeps its line, which names the cause, not a traceback per task.
+_HANDED_BACK = ("WorkerStopped", "LauncherDied", "NotOnThisWorker", "WrongSecretKey")
 
 
 def configure(level: str) -> None:

@@ -14,6 +14,7 @@ process of one deployment must share the key.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +27,7 @@ from attune.settings import DEFAULT_STATE_DIR
 SEALED = "__attune_secret__"
 REDACTED = "********"
 MIN_MASKED_LENGTH = 4
+log = logging.getLogger(__name__)
 
 
 class SecretError(Exception):
@@ -36,7 +38,10 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and SEALED in value
 
 
-def load_key(state_dir: str = DEFAULT_STATE_DIR) -> bytes:
+def load_key(state_dir: str = DEFAULT_STATE_DIR, *, quiet: bool = False) -> bytes:
+    """The deployment's key. Made on first need when none is given, and said so in the log
+    unless `quiet` (`attune up`, which makes its stack's key): a standalone worker or API that
+    makes its own cannot unseal what another process sealed, and made one silently."""
     env = os.environ.get("ATTUNE_SECRET_KEY")
     if env:
         return env.encode()
@@ -50,7 +55,18 @@ def load_key(state_dir: str = DEFAULT_STATE_DIR) -> bytes:
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key())
+            if not quiet:
+                log.warning("no secret key was given (ATTUNE_SECRET_KEY) and %s did not exist: made a "
+                            "new one there. Every API, worker and CLI of one deployment needs the same "
+                            "key, or secrets sealed by one cannot be unsealed by another", path.resolve())
     return path.read_bytes().strip()
+
+
+def key_source(state_dir: str = DEFAULT_STATE_DIR) -> str:
+    """Where load_key takes the key from, for messages."""
+    if os.environ.get("ATTUNE_SECRET_KEY"):
+        return "ATTUNE_SECRET_KEY"
+    return str((Path(state_dir) / "secret.key").resolve())
 
 
 def sealed_at(value: Any, where: str) -> str | None:

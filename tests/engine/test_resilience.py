@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import time
 
 import psutil
 import pytest
+from cryptography.fernet import Fernet
 
+from tests.conftest import TEST_PACKS
 from tests.engine.helpers import records, run, start
 
 
@@ -65,11 +68,12 @@ async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
     return pids
 
 
-def _worker(address: str, prefix: str) -> subprocess.Popen:
+def _worker(address: str, prefix: str, *, packs: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
-         "--temporal-address", address, "--queue-prefix", prefix],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--temporal-address", address, "--queue-prefix", prefix, *(["--packs", packs] if packs else [])],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
 
 
@@ -95,6 +99,49 @@ async def test_killed_worker_task_completes_on_another_worker(temporal_stack, ac
         for w in workers:
             if w.poll() is None:
                 os.killpg(w.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("lacks", ["files", "key"])
+async def test_a_worker_without_the_packs_files_or_the_key_hands_its_tasks_to_another(
+        temporal_stack, tmp_path, lacks):
+    """A worker set up wrong (an older copy of the pack under its --packs, another secret key)
+    failed each task it took for good, about 1/N of its pool's: it now hands the task back,
+    naming itself, and another worker of the pool runs it."""
+    engine = temporal_stack.engine
+    prefix = f"lacks{lacks}{os.getpid()}"
+    old = tmp_path / "old"
+    shutil.copytree(TEST_PACKS / "qa", old / "qa")
+    (old / "qa" / "actions" / "echo.sh").unlink()  # the copy from before the action existed
+    env = {**os.environ, "ATTUNE_SECRET_KEY": Fernet.generate_key().decode()} if lacks == "key" else None
+    bad = _worker(temporal_stack.address, prefix, packs=str(old) if lacks == "files" else None, env=env)
+    good = None
+    try:
+        ref, params = ("qa.echo", {"message": "hi"}) if lacks == "files" else ("qa.secret_echo", {"token": "s3cret"})
+        workflow_id = await start(engine, ref, params, queue_prefix=prefix)
+        failure = await _failed_attempt(engine, workflow_id)
+        expected = "entry point not found: " if lacks == "files" else "cannot unseal the secret in parameters.token"
+        assert expected in failure and f"pid {bad.pid}" in failure, failure
+        assert "runs again on a worker that is up" in failure, failure
+        bad.send_signal(signal.SIGTERM)
+        bad.wait(timeout=30)
+        good = _worker(temporal_stack.address, prefix)
+        end = await asyncio.wait_for(engine.wait(workflow_id), 60)
+        assert end.status == "completed", end.result
+    finally:
+        for w in (bad, good):
+            if w is not None and w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
+
+
+async def _failed_attempt(engine, workflow_id: str) -> str:
+    """The message of the task's last failed attempt, once one has failed."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pending = (await engine.handle(workflow_id).describe()).raw_description.pending_activities
+        if pending and pending[0].HasField("last_failure"):
+            return pending[0].last_failure.message
+        await asyncio.sleep(0.2)
+    raise AssertionError("no attempt failed")
 
 
 ORCHESTRATOR = """

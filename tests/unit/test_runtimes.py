@@ -29,7 +29,7 @@ from attune.runtimes import (
     warm,
 )
 from attune.runtimes.environments import READY_MARKER, system_python
-from attune.runtimes.process import ProcessLost
+from attune.runtimes.process import NotOnThisWorker, ProcessLost
 
 WARM = [pytest.param(True, id="warm"), pytest.param(False, id="spawn")]
 
@@ -433,13 +433,23 @@ async def test_cancellation_kills_the_process_group_and_reraises(tmp_path, runne
 
 @pytest.mark.parametrize("entry, message", [
     ("../outside.py", "without '..'"), ("/etc/passwd", "without '..'"), ("sub/../../outside.py", "without '..'"),
-    ("link.py", "resolves outside"), ("missing.py", "entry point not found"), ("", "invalid entry_point"),
+    ("link.py", "resolves outside"), ("", "invalid entry_point"),
 ])
 async def test_entry_point_must_stay_inside_actions(tmp_path, entry, message):
     pack = make_pack(tmp_path, {"outside.py": "print('escaped')\n"})
     (pack / "actions" / "link.py").symlink_to(pack / "outside.py")
     res = await run_process(request(pack, entry))
     assert not res.succeeded and res.exit_code is None and message in res.error and res.stdout is None
+
+
+async def test_files_this_worker_lacks_are_its_own_problem_not_the_tasks(tmp_path):
+    """Registered, so they existed: a worker without them (another host, an older copy) says
+    so by raising, and the activity hands the task to another worker."""
+    pack = make_pack(tmp_path, {})
+    with pytest.raises(NotOnThisWorker, match="entry point not found: .*missing.py"):
+        await run_process(request(pack, "missing.py"))
+    with pytest.raises(NotOnThisWorker, match="pack directory not found"):
+        await run_process(request(tmp_path / "gone", "a.py"))
 
 
 async def test_nodejs_action(tmp_path):

@@ -10,6 +10,7 @@ from attune.secrets import (
     REDACTED,
     SecretError,
     is_sealed,
+    key_source,
     load_key,
     mask,
     mask_cut,
@@ -78,3 +79,18 @@ def test_key_from_env_wins_else_file_is_created_once(tmp_path, monkeypatch):
     assert load_key(str(tmp_path)) == first
     monkeypatch.setenv("ATTUNE_SECRET_KEY", KEY.decode())
     assert load_key(str(tmp_path)) == KEY
+
+
+def test_a_key_made_on_first_need_is_said_in_the_log_unless_the_stack_makes_it(tmp_path, monkeypatch, caplog):
+    """A standalone worker with neither ATTUNE_SECRET_KEY nor its stack's state dir made a key
+    of its own silently, then failed every secret it was given."""
+    monkeypatch.delenv("ATTUNE_SECRET_KEY", raising=False)
+    with caplog.at_level("WARNING", logger="attune.secrets"):
+        load_key(str(tmp_path / "worker"))
+        load_key(str(tmp_path / "worker"))  # once: when it is made
+        load_key(str(tmp_path / "stack"), quiet=True)  # `attune up` making its stack's key
+    [made] = caplog.messages
+    assert f"{(tmp_path / 'worker' / 'secret.key')} did not exist: made a new one there" in made
+    assert key_source(str(tmp_path / "worker")) == str(tmp_path / "worker" / "secret.key")
+    monkeypatch.setenv("ATTUNE_SECRET_KEY", KEY.decode())
+    assert key_source(str(tmp_path / "worker")) == "ATTUNE_SECRET_KEY"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,9 @@ from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
 from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
-from attune.runtimes.process import ProcessCancelled, ProcessLost
+from attune.runtimes.process import NotOnThisWorker, ProcessCancelled, ProcessLost
 from attune.runtimes.safety import encodable
-from attune.secrets import SecretError, load_key, mask, mask_cut, unseal
+from attune.secrets import SecretError, key_source, load_key, mask, mask_cut, unseal
 from attune.settings import DEFAULT_STATE_DIR
 from attune.tokens import root_of
 
@@ -28,6 +30,7 @@ RESERVE_ACTIVITY = "reserve_record_ids"
 # The price is one heartbeat RPC per running action per interval (see README, "Cancellation").
 HEARTBEAT_SECONDS = 0.5
 log = logging.getLogger(__name__)
+WORKER = f"worker {socket.gethostname()} pid {os.getpid()}"  # which of a pool's workers, in messages
 
 
 @activity.defn(name=CHECKPOINT_ACTIVITY)
@@ -96,13 +99,19 @@ class ActionActivities:
                 request = request.model_copy(update={"pack_dir": str(local.resolve())})
             elif request.pack_ref not in self._not_under_root:  # said once per pack
                 self._not_under_root.add(request.pack_ref)
-                log.warning("pack %s is not in --packs %s; its actions run from %s, where it was "
-                            "registered", request.pack_ref, self.packs_root, request.pack_dir)
+                if request.pack_dir and Path(request.pack_dir).is_dir():
+                    log.warning("pack %s is not in --packs %s; its actions run from %s, where it was "
+                                "registered", request.pack_ref, self.packs_root, request.pack_dir)
+                else:
+                    log.warning("pack %s is neither in --packs %s nor at %s, where it was registered: "
+                                "its tasks are handed back to other workers", request.pack_ref,
+                                self.packs_root, request.pack_dir)
         secrets: list = []
         try:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
-        except SecretError as exc:
-            return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
+        except SecretError as exc:  # this worker's key: another worker of the pool may have the right one
+            raise _infrastructure_failure(f"{exc} (on {WORKER}, whose key is {key_source(self.state_dir)})",
+                                          "WrongSecretKey") from None
         refused = _secret_problems(request, parameters)
         if refused:  # never the value: it is a secret
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
@@ -132,6 +141,8 @@ class ActionActivities:
                     f"the {request.runner} worker was stopped while {request.action_ref} ran (its "
                     f"process ended with {stopped.result.exit_code})", "WorkerStopped") from None
             result = stopped.result
+        except NotOnThisWorker as exc:
+            raise _infrastructure_failure(f"{exc} on {WORKER}", "NotOnThisWorker") from None
         except ProcessLost:  # killed or out of memory: how the action ended is unknown
             raise _infrastructure_failure(
                 f"the {request.runner} worker's process launcher died while {request.action_ref} ran, "

@@ -56,6 +56,12 @@ class _Rejected(Exception):
     """A request that cannot run; becomes a failed result, not an exception."""
 
 
+class NotOnThisWorker(Exception):
+    """This worker lacks the pack's files the request names, which were there when the pack
+    was registered: a worker set up on another host, or with an older copy. Another worker of
+    the pool may have them (engine/activities.py hands the task back to Temporal)."""
+
+
 async def run_process(req: ProcessRequest, heartbeat: Callable[[], None] | None = None,
                       heartbeat_interval: float = 1.0) -> ProcessResult:
     started = time.monotonic()
@@ -90,7 +96,7 @@ def _entry_path(req: ProcessRequest) -> str:
                         "register the pack's directory (POST /packs/register, `attune pack register`) "
                         "to run its script actions")
     if not os.path.isabs(req.pack_dir) or not os.path.isdir(req.pack_dir):
-        raise _Rejected(f"pack directory not found: {req.pack_dir}")
+        raise NotOnThisWorker(f"pack directory not found: {req.pack_dir}")
     entry = req.entry_point
     if not entry or os.path.isabs(entry) or ".." in PurePosixPath(entry).parts:
         raise _Rejected(f"invalid entry_point {entry!r}: must be a relative path inside actions/ without '..'")
@@ -100,7 +106,7 @@ def _entry_path(req: ProcessRequest) -> str:
     if os.path.commonpath([real, actions]) != actions:
         raise _Rejected(f"invalid entry_point {entry!r}: resolves outside {actions}")
     if not os.path.isfile(real):
-        raise _Rejected(f"entry point not found: {path}")
+        raise NotOnThisWorker(f"entry point not found: {path}")
     return path
 
 
