@@ -234,11 +234,30 @@ async def test_a_task_whose_runtime_has_no_worker_says_so(temporal_stack, monkey
             assert asyncio.get_running_loop().time() < deadline, "never said what it waits for"
             await asyncio.sleep(0.3)
         assert snap.stuck == (f"task echo waits for a worker: none polls the task queue {prefix}-shell "
-                              "(start one: attune worker --runtime shell)"), snap.stuck
+                              f"(start one: attune worker --runtime shell --queue-prefix {prefix})"), snap.stuck
     finally:
         os.killpg(orchestrator.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await engine.handle(workflow_id).terminate("test over")
+
+
+def test_a_poller_temporal_still_lists_but_that_stopped_polling_is_no_worker():
+    """Temporal lists a stopped worker among a queue's pollers for minutes: a pool scaled down
+    to none said so five minutes late. A live worker renews its last access within its long
+    poll."""
+    from temporalio.api.taskqueue.v1 import PollerInfo
+
+    from attune.engine.client import POLLER_GONE_AFTER, live_pollers
+
+    def poller(seconds_ago: float) -> PollerInfo:
+        info = PollerInfo(identity="4709@vm")
+        info.last_access_time.FromSeconds(int(1_000_000 - seconds_ago))
+        return info
+
+    assert live_pollers([poller(5)], 1_000_000)
+    assert live_pollers([poller(POLLER_GONE_AFTER + 60), poller(30)], 1_000_000)
+    assert not live_pollers([poller(POLLER_GONE_AFTER + 1), poller(236)], 1_000_000)
+    assert not live_pollers([], 1_000_000)
 
 
 async def test_many_items_with_inputs_under_the_blob_threshold_start_across_workflow_tasks(engine):

@@ -71,11 +71,19 @@ STUCK_AFTER_ATTEMPTS = 3
 # it stayed `scheduled` with no word when no worker of its runtime was started. A queue's
 # pollers are asked at most once per NO_WORKER_AFTER.
 NO_WORKER_AFTER = 10.0
+# Temporal lists a worker that stopped among a queue's pollers for minutes; a live one polls
+# again within its long poll (a minute), so an older last access is a worker that is gone.
+POLLER_GONE_AFTER = 75.0
 CANCELLED_WHILE_STUCK = ("Cancelled: the run was terminated, since its workflow task kept failing "
                          "and it could not stop by itself")
 
 
 _RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW, None)
+
+
+def live_pollers(pollers: Any, now: float) -> bool:
+    """Whether any of a queue's listed pollers (PollerInfo) polled recently enough to be up."""
+    return any(now - p.last_access_time.ToSeconds() < POLLER_GONE_AFTER for p in pollers)
 
 
 class _Described:
@@ -425,9 +433,10 @@ class EngineClient:
                     or now - activity.scheduled_time.ToSeconds() < NO_WORKER_AFTER):
                 continue
             if not await self._polled(queue):
-                runtime = queue.rpartition("-")[2]
+                prefix, _, runtime = queue.rpartition("-")
+                flag = f" --queue-prefix {prefix}" if prefix != DEFAULT_QUEUE_PREFIX else ""
                 return (f"task {_task_of(activity.activity_id)} waits for a worker: none polls the task "
-                        f"queue {queue} (start one: attune worker --runtime {runtime})")
+                        f"queue {queue} (start one: attune worker --runtime {runtime}{flag})")
         return None
 
     async def _polled(self, queue: str) -> bool:
@@ -436,7 +445,8 @@ class EngineClient:
             request = DescribeTaskQueueRequest(namespace=self.client.namespace, task_queue=TaskQueue(name=queue),
                                                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
             try:
-                polled = bool((await self.client.workflow_service.describe_task_queue(request)).pollers)
+                polled = live_pollers((await self.client.workflow_service.describe_task_queue(request)).pollers,
+                                      time.time())
             except RPCError:
                 polled = True  # unknown: say nothing rather than something wrong
             self._pollers[queue] = (time.monotonic(), polled)
