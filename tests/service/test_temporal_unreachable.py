@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from attune import tokens
 from attune.engine.server import free_port
 from attune.records import executions as records
 from attune.records.db import Database
 from attune.records.models import ExecutionRow
+from attune.secrets import load_key
 from attune.settings import Settings
 from attune.statuses import ExecutionStatus
 from tests.conftest import PACKS
@@ -73,7 +75,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         proc.wait(timeout=30)
 
 
-def _row(api: Api, action_ref: str, status: ExecutionStatus) -> int:
+def _row(api: Api, action_ref: str, status: ExecutionStatus) -> ExecutionRow:
     """A run recorded as started earlier, while Temporal was up (the API's own records)."""
     db = Database(Settings(state_dir=str(api.state)).effective_database_url)
     try:
@@ -81,8 +83,8 @@ def _row(api: Api, action_ref: str, status: ExecutionStatus) -> int:
             row, _ = records.create_requested(s, action_ref=action_ref, config={}, timeout_seconds=None,
                                               is_workflow=True)
             s.flush()
-            s.get_one(ExecutionRow, row.id).status = status
-            return row.id
+            row.status = status
+            return row
     finally:
         db.engine.dispose()
 
@@ -104,14 +106,27 @@ def test_a_run_says_temporal_is_not_reachable_where_and_what_to_do(api: Api) -> 
                                               ("pause", ExecutionStatus.RUNNING),
                                               ("resume", ExecutionStatus.PAUSED)])
 def test_run_control_says_the_same(api: Api, verb: str, status: ExecutionStatus) -> None:
-    execution_id = _row(api, "examples.sequence", status)
+    execution_id = _row(api, "examples.sequence", status).id
     done = api.cli("execution", verb, str(execution_id))
     assert done.returncode == 2
     assert done.stderr.strip() == f"error (503): could not {verb} execution {execution_id}: {api.refused}"
 
 
 def test_a_rerun_says_the_same(api: Api) -> None:
-    execution_id = _row(api, "examples.sequence", ExecutionStatus.FAILED)
+    execution_id = _row(api, "examples.sequence", ExecutionStatus.FAILED).id
     done = api.cli("execution", "rerun", str(execution_id))
     assert done.returncode == 2
     assert done.stderr.strip() == f"error (503): could not re-run execution {execution_id}: {api.refused}"
+
+
+def test_a_route_without_words_of_its_own_says_the_engine_s(api: Api) -> None:
+    """A worker's claim in a nested run the records do not have yet reads the run from Temporal:
+    503 with the engine's words, not `internal error: EngineUnavailable` (500)."""
+    run = _row(api, "examples.sequence", ExecutionStatus.RUNNING)
+    assert run.workflow_id is not None
+    token = tokens.mint(load_key(str(api.state)), key=f"{run.workflow_id}.a.1/echo.1#0", root=run.workflow_id,
+                        ttl_seconds=600)
+    answer = httpx.post(f"{api.url}/api/v1/executions/claim", json={"action_ref": "core.echo"},
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == {"code": "unavailable", "message": api.refused, "details": []}
