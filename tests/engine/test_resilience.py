@@ -122,6 +122,9 @@ async def test_a_worker_without_the_packs_files_or_the_key_hands_its_tasks_to_an
         expected = "entry point not found: " if lacks == "files" else "cannot unseal the secret in parameters.token"
         assert expected in failure and f"pid {bad.pid}" in failure, failure
         assert "runs again on a worker that is up" in failure, failure
+        detail = (await engine.snapshot(workflow_id)).stuck  # the run's status_detail meanwhile
+        task = "echo" if lacks == "files" else "secret_echo"
+        assert detail and detail.startswith(f"task {task} runs again (attempt ") and expected in detail, detail
         bad.send_signal(signal.SIGTERM)
         bad.wait(timeout=30)
         good = _worker(temporal_stack.address, prefix)

@@ -81,6 +81,16 @@ CANCELLED_WHILE_STUCK = ("Cancelled: the run was terminated, since its workflow 
 _RUNNING = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW, None)
 
 
+def _handed_back(description: Any) -> str | None:
+    for activity in description.raw_description.pending_activities:
+        if activity.attempt > 1 and activity.HasField("last_failure"):
+            why = (activity.last_failure.message or "its worker stopped answering").splitlines()[0]
+            why = why.split("; it runs again on a worker that is up")[0]  # said here already
+            return (f"task {_task_of(activity.activity_id)} runs again (attempt {activity.attempt} of "
+                    f"{activity.maximum_attempts or 'unlimited'}): {why}")
+    return None
+
+
 def live_pollers(pollers: Any, now: float) -> bool:
     """Whether any of a queue's listed pollers (PollerInfo) polled recently enough to be up."""
     return any(now - p.last_access_time.ToSeconds() < POLLER_GONE_AFTER for p in pollers)
@@ -425,7 +435,13 @@ class EngineClient:
         return self._stuck[workflow_id][1]
 
     async def _waiting_for_worker(self, description: Any) -> str | None:
-        """What a task scheduled for NO_WORKER_AFTER s waits for when no worker polls its queue."""
+        """What a task scheduled for NO_WORKER_AFTER s waits for when no worker polls its queue;
+        else a task a worker handed back (stopped, died, lacked the pack's files or the key),
+        which Temporal runs again: its record alone kept reading `running` as if nothing
+        happened (the attempts are Temporal's, not the task's `retry`)."""
+        return await self._no_worker(description) or _handed_back(description)
+
+    async def _no_worker(self, description: Any) -> str | None:
         now = time.time()
         for activity in description.raw_description.pending_activities:
             queue = activity.activity_options.task_queue.name
