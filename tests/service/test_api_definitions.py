@@ -60,6 +60,66 @@ async def test_reregistering_drops_actions_removed_from_the_directory(api: httpx
     assert (await api.post("/packs/register", json={"path": str(pack)})).json()["data"]["actions"] == ["mini.a"]
 
 
+def _pack(root: Path, ref: str, actions: dict[str, str], workflows: dict[str, str] | None = None) -> Path:
+    """A pack directory: script actions by name (their ref after `ref: `), workflow actions by
+    name (their YAML)."""
+    pack = root / ref
+    (pack / "actions" / "workflows").mkdir(parents=True, exist_ok=True)
+    (pack / "pack.yaml").write_text(f"ref: {ref}\nversion: '1.0'\n")
+    for name, action_ref in actions.items():
+        (pack / "actions" / f"{name}.yaml").write_text(f"ref: {action_ref}\nrunner_type: shell\nentry_point: {name}.sh\n")
+        (pack / "actions" / f"{name}.sh").write_text("echo hi\n")
+    for name, text in (workflows or {}).items():
+        (pack / "actions" / f"{name}.yaml").write_text(
+            f"ref: {ref}.{name}\nworkflow_file: workflows/{name}.workflow.yaml\n")
+        (pack / "actions" / "workflows" / f"{name}.workflow.yaml").write_text(text)
+    return pack
+
+
+USES_A = "version: '1.0'\ntasks:\n  - name: t\n    action: {ref}\n"
+
+
+async def test_reregistering_refuses_to_drop_an_action_a_workflow_still_runs(api: httpx.AsyncClient,
+                                                                            tmp_path: Path) -> None:
+    """An action renamed in its pack while the pack's own workflow (or another pack's) still
+    runs it: the first registration accepted it (the check saw the old action, registered),
+    leaving a workflow that failed at its next run; only a third registration said why."""
+    pack = _pack(tmp_path, "rn", {"a": "rn.a"}, {"w": USES_A.format(ref="rn.a")})
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    other = _pack(tmp_path, "other", {}, {"uses": USES_A.format(ref="rn.b")})
+    _pack(tmp_path, "rn", {"b": "rn.b"})  # rn gains b
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    assert (await api.post("/packs/register", json={"path": str(other)})).status_code == 200
+    (pack / "actions" / "a.yaml").write_text("ref: rn.a2\nrunner_type: shell\nentry_point: a.sh\n")
+    error = assert_error(await api.post("/packs/register", json={"path": str(pack)}), 422, "validation_error")
+    [problem] = error["details"]
+    assert problem["file"].endswith("w.workflow.yaml") and (problem["line"], problem["column"]) == (4, 13)
+    assert "unknown action 'rn.a'" in problem["message"], problem
+    (pack / "actions" / "workflows" / "w.workflow.yaml").write_text(USES_A.format(ref="rn.a2"))
+    (pack / "actions" / "b.yaml").unlink()  # other.uses still runs it
+    error = assert_error(await api.post("/packs/register", json={"path": str(pack)}), 422, "validation_error")
+    assert "other.uses task 't' uses rn.b" in error["message"], error
+    assert (await api.get("/actions/rn.a")).status_code == 200  # nothing was changed
+    (pack / "actions" / "b.yaml").write_text("ref: rn.b\nrunner_type: shell\nentry_point: b.sh\n")
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    assert (await api.get("/actions/rn.a")).status_code == 404 and (await api.get("/actions/rn.a2")).status_code == 200
+
+
+async def test_a_second_directory_with_a_registered_packs_ref_is_refused_a_moved_one_is_not(
+        api: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`attune up` over packs/ops and a copy packs/opsdup (same `ref: ops`) registered both, the
+    last silently replacing the first (whose own actions were dropped)."""
+    first = _pack(tmp_path / "packs", "ops", {"a": "ops.a"})
+    copy = _pack(tmp_path / "copies", "ops", {"b": "ops.b"})
+    assert (await api.post("/packs/register", json={"path": str(first)})).status_code == 200
+    error = assert_error(await api.post("/packs/register", json={"path": str(copy)}), 409, "conflict")
+    assert error["message"].startswith(f"pack 'ops' is registered from {first.resolve()}, which still holds it"), error
+    assert (await api.get("/packs/ops")).json()["data"]["actions"] == ["ops.a"]
+    first.rename(tmp_path / "moved-away")  # moved: its old directory no longer holds it
+    assert (await api.post("/packs/register", json={"path": str(copy)})).status_code == 200
+    assert (await api.get("/packs/ops")).json()["data"]["path"] == str(copy.resolve())
+
+
 async def test_register_reports_every_problem_with_line_and_column(api: httpx.AsyncClient, tmp_path: Path) -> None:
     pack = tmp_path / "packs" / "broken"
     (pack / "actions").mkdir(parents=True)

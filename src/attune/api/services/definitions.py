@@ -46,13 +46,58 @@ def register(s: Session, path: str) -> schemas.PackOut:
     if not folder.is_dir():
         raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
+    known = known_actions(s)
+    versions = {r: v for r, v in s.execute(select(PackRow.ref, PackRow.version))}
     try:  # its tasks may use the actions of packs registered before it
-        pack = load_pack(folder, known_actions=known_actions(s),
-                         known_versions={r: v for r, v in s.execute(select(PackRow.ref, PackRow.version))})
+        pack = load_pack(folder, known_actions=known, known_versions=versions)
+        registered = store.get_pack(s, pack.ref)
+        gone = {a.ref for a in registered.actions} - set(pack.actions) if registered else set()
+        if gone:  # its own workflows were checked against the actions it is about to drop
+            pack = load_pack(folder, known_actions={r: p for r, p in known.items() if r not in gone},
+                             known_versions=versions)
     except PackError as exc:
         raise ApiError(422, f"pack at {folder} has {len(exc.problems)} problem(s)",
                        problem_details(exc.problems)) from None
+    if registered is not None:
+        _same_ref_elsewhere(registered, folder)
+    _still_used(s, gone, pack.ref)
     return pack_out(store.upsert_pack(s, pack))
+
+
+def _same_ref_elsewhere(registered: PackRow, folder: Path) -> None:
+    """Two directories with one pack ref: the one registered last replaced the other, silently
+    (`attune up` registered both, and the first one's actions were dropped). Moving a pack is
+    fine: its old directory no longer holds it."""
+    old = Path(registered.path) if registered.path else None
+    if old is None or old.resolve() == folder or not (old / "pack.yaml").is_file():
+        return
+    try:
+        still = (yaml.safe_load((old / "pack.yaml").read_text(encoding="utf-8")) or {}).get("ref")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    if still == registered.ref:
+        raise ApiError(409, f"pack '{registered.ref}' is registered from {old}, which still holds it: "
+                       f"{folder} has the same ref. Give one of them another ref, or delete the "
+                       f"registered one first (DELETE /packs/{registered.ref}) to register it from here",
+                       [{"path": "path", "message": f"pack ref '{registered.ref}' is already registered from {old}"}])
+
+
+def _still_used(s: Session, gone: set[str], pack_ref: str) -> None:
+    """Actions a registration drops must not be run by another pack's registered workflows
+    (they broke at their next run: 409 "not registered"); the pack's own were checked above."""
+    if not gone:
+        return
+    users = []
+    for row in s.scalars(select(ActionRow).where(ActionRow.is_workflow, ActionRow.pack_ref != pack_ref)):
+        workflow = store.action_model(row).workflow
+        for task in workflow.tasks if workflow else []:
+            users += [f"{row.ref} task '{t.name}' uses {t.action}" for t in (task.parallel or [task])
+                      if t.action in gone]
+    if users:
+        raise ApiError(422, f"registering this directory drops {len(gone)} action(s) of pack '{pack_ref}' "
+                       f"that other workflows run: {'; '.join(users)}. Keep the actions, or change "
+                       "those workflows first",
+                       [{"path": "path", "message": user} for user in users])
 
 
 def create_pack(s: Session, body: schemas.PackIn) -> schemas.PackOut:
