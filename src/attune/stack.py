@@ -218,7 +218,31 @@ async def register_packs(settings: Settings, console: Console) -> list[Path]:
             console.print(Text.assemble(f"pack {pack.name}: ", ("not registered", "red")))
             for line in lines:
                 console.print(Text(f"  {line}", style="red"))
+        await _say_vanished(client, console)
     return missed
+
+
+async def _say_vanished(client: httpx.AsyncClient, console: Console) -> None:
+    """A registered pack whose directory is gone (moved, deleted) stayed registered without a
+    word, and each of its tasks failed after five attempts to find it."""
+    page = 1
+    while True:
+        try:
+            resp = await client.get("/api/v1/packs", params={"page": page, "per_page": 1000}, timeout=30)
+            body = resp.json()
+        except (httpx.HTTPError, ValueError):
+            return  # the supervisor says what happened to the API
+        if resp.status_code != 200:
+            return
+        for pack in body.get("items", []):
+            if pack.get("path") and not Path(pack["path"]).is_dir():
+                console.print(Text(f"pack {pack['ref']}: registered from {pack['path']}, which no longer "
+                                   "exists: its script actions cannot run. Register it from where it is "
+                                   f"now (attune pack register DIR) or delete it (DELETE /api/v1/packs/"
+                                   f"{pack['ref']})", style="yellow"))
+        if page >= body.get("pagination", {}).get("total_pages", 1):
+            return
+        page += 1
 
 
 def up_banner(settings: Settings, missed: list[Path]) -> list[Text]:

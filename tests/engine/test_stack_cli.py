@@ -501,6 +501,14 @@ def test_up_with_a_pack_it_cannot_register_says_so_in_its_banner(tmp_path):
     assert "pack core: registered" in out and "pack broken: not registered" in out, out
     assert "attune is up, but pack broken was not registered (why: above) — Ctrl-C stops everything" in out, out
     assert f"  once fixed: attune pack register packs/broken --api-url {api.group(1)}\n" in out, out
+    # A registered pack whose directory is gone by the next `attune up` stayed registered without
+    # a word, each of its tasks failing after five attempts to find it.
+    gone = tmp_path / "packs" / "core"
+    gone.rename(tmp_path / "elsewhere")
+    code, out = _up_until(tmp_path, "attune is up")
+    assert code == 0, out
+    assert (f"pack core: registered from {gone.resolve()}, which no longer exists: its script actions "
+            "cannot run.") in " ".join(out.split()), out
 
 
 def test_a_member_that_exits_while_up_starts_is_named_before_stopping(tmp_path):

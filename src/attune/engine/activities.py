@@ -46,7 +46,7 @@ def _infrastructure_failure(what: str, kind: str) -> ApplicationError:
     limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
     if limit and info.attempt >= limit:
         return ApplicationError(f"{what}: not run again, after {info.attempt} attempts (at most "
-                                f"{limit} when workers stop or die)", type=kind, non_retryable=True)
+                                f"{limit} when workers stop, die or cannot run it)", type=kind, non_retryable=True)
     where = f" (attempt {info.attempt + 1} of {limit})" if limit else ""
     return ApplicationError(f"{what}; it runs again on a worker that is up{where}", type=kind)
 
