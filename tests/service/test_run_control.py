@@ -457,6 +457,97 @@ async def test_a_plain_rerun_keeps_nothing(api: httpx.AsyncClient) -> None:
     assert view["kept_tasks"] == [] and sorted(t["workflow_task"]["task_name"] for t in view["tasks"]) == ["t1", "t2"]
 
 
+SAY = """import json, sys
+params = json.load(sys.stdin)
+if params.get("fail"):
+    print("fails on purpose", file=sys.stderr)
+    sys.exit(1)
+print(json.dumps({"msg": params["msg"]}))
+"""
+
+
+def edit_pack(root: Path, tasks: str) -> Path:
+    """The `edit` pack: `edit.say` (echoes msg, fails if told) and the workflow `edit.flow`
+    with `tasks` (YAML), rewritten in place by each call as a user edits a workflow file."""
+    (root / "actions" / "workflows").mkdir(parents=True, exist_ok=True)
+    (root / "pack.yaml").write_text("ref: edit\nversion: '1.0.0'\n")
+    (root / "actions" / "say.py").write_text(SAY)
+    (root / "actions" / "say.yaml").write_text(
+        "ref: edit.say\nrunner_type: python\nentry_point: say.py\noutput_format: json\n"
+        "parameters:\n  msg: {type: string}\n  fail: {type: boolean, default: false}\n")
+    (root / "actions" / "flow.yaml").write_text("ref: edit.flow\nworkflow_file: workflows/flow.yaml\n")
+    (root / "actions" / "workflows" / "flow.yaml").write_text(f"version: '1.0'\ntasks:\n{tasks}")
+    return root
+
+
+def chain(*tasks: tuple[str, str, str | None]) -> str:
+    """(name, input YAML, next task) each, as workflow `tasks:` YAML."""
+    return "".join(f"  - name: {name}\n    action: edit.say\n    input: {given}\n"
+                   + (f"    next: [{{when: '{{{{ succeeded() }}}}', do: [{then}]}}]\n" if then else "")
+                   for name, given, then in tasks)
+
+
+ORIGINAL = chain(("pre", "{msg: hello}", "flaky"), ("flaky", "{msg: x, fail: true}", "post"),
+                 ("post", "{msg: '{{ task.pre.data.msg }}'}", None))
+
+
+async def failed_edit_run(api: httpx.AsyncClient, tmp_path: Path) -> tuple[Path, dict]:
+    pack = edit_pack(tmp_path / "edit", ORIGINAL)
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    first = await submit(api, "edit.flow")
+    assert (await ended(api, first["id"]))["status"] == "failed"
+    return pack, first
+
+
+async def test_rerun_from_failed_after_a_kept_task_was_renamed_is_refused_naming_the_tasks(
+        api: httpx.AsyncClient, tmp_path: Path) -> None:
+    """QA repro: pre renamed prep (a start task), post now reads task.prep. The re-run ran
+    flaky again with pre's result dropped without a word, never ran prep, and failed on post's
+    input with kept_tasks []. Now: 409 naming both, and a plain re-run still runs it fresh."""
+    pack, first = await failed_edit_run(api, tmp_path)
+    edit_pack(pack, chain(("prep", "{msg: hello}", "flaky"), ("flaky", "{msg: x, fail: true}", "post"),
+                          ("post", "{msg: '{{ task.prep.data.msg }}'}", None)))
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    refused = await api.post(f"/executions/{first['id']}/rerun", json={"from_failed": True})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "workflow_changed"
+    assert error["message"].startswith(f"execution {first['id']} cannot be re-run from its failed tasks: "
+                                       "workflow 'edit.flow' changed since it ran, and task 'pre' "
+                                       "succeeded and would be kept, but the workflow no longer has")
+    assert "task 'prep' is new (the failed run's workflow had no task of that name) and is a start task" \
+        in error["message"]
+    assert error["message"].endswith("Re-run it whole (without from_failed), or restore the workflow "
+                                     "as it ran and register its pack again")
+    assert [(d["path"], d["file"]) for d in error["details"]] == [
+        ("tasks.pre", "actions/workflows/flow.yaml"), ("tasks.prep", "actions/workflows/flow.yaml")]
+    listed = (await api.get("/executions", params={"action_ref": "edit.flow"})).json()["items"]
+    assert [e["id"] for e in listed] == [first["id"]]  # nothing was recorded or started
+    fresh = (await api.post(f"/executions/{first['id']}/rerun")).json()["data"]
+    assert (await ended(api, fresh["id"]))["status"] == "failed"  # flaky still fails
+    assert sorted(await tasks(api, fresh["id"])) == ["flaky", "prep"]
+
+
+async def test_rerun_from_failed_after_editing_the_failed_task_and_adding_one_after_it(
+        api: httpx.AsyncClient, tmp_path: Path) -> None:
+    """Edits the kept state still fits keep working: the failed task's input fixed, a task
+    added after the failed ones. The kept task shows as kept, its result still reads."""
+    pack, first = await failed_edit_run(api, tmp_path)
+    edit_pack(pack, chain(("pre", "{msg: hello}", "flaky"), ("flaky", "{msg: x}", "post"),
+                          ("post", "{msg: '{{ task.pre.data.msg }}'}", "report"),
+                          ("report", "{msg: '{{ task.post.data.msg }}!'}", None)))
+    assert (await api.post("/packs/register", json={"path": str(pack)})).status_code == 200
+    response = await api.post(f"/executions/{first['id']}/rerun", json={"from_failed": True})
+    assert response.status_code == 201, response.text
+    again = response.json()["data"]
+    assert (await ended(api, again["id"]))["status"] == "completed"
+    ran = await tasks(api, again["id"])
+    assert sorted(ran) == ["flaky", "post", "report"]
+    assert ran["report"][0]["result"]["data"] == {"msg": "hello!"}
+    view = (await api.get(f"/executions/{again['id']}/workflow")).json()["data"]
+    assert [(k["workflow_task"]["task_name"], k["parent"]) for k in view["kept_tasks"]] == [("pre", first["id"])]
+
+
 async def test_a_workflows_times_are_its_runs_not_when_the_records_heard(api: httpx.AsyncClient) -> None:
     """A short run is often read only once it has ended: its record still starts before its
     first task and ends after its last, and each task's record is created before it ran."""

@@ -145,7 +145,11 @@ async def resume_execution(execution_id: int = ExecutionId, state: AppState = De
                          "(secrets included) unless `parameters` changes some; with "
                          "`from_failed`, a failed workflow starts from its failed tasks and the "
                          "tasks that succeeded keep their results and variables. 409 while it "
-                         "runs, or `from_failed` on anything but a failed workflow.",
+                         "runs, `from_failed` on anything but a failed workflow, or "
+                         "`from_failed` after the workflow was edited so that the kept tasks no "
+                         "longer fit it (`workflow_changed`: a kept or failed task it no longer "
+                         "has, a new task that would run before the failed ones; each named in "
+                         "`details`).",
              responses=error_responses(400, 401, 404, 409, 503))
 async def rerun_execution(body: schemas.RerunRequest | None = None, execution_id: int = ExecutionId,
                           state: AppState = Depends(get_state)):

@@ -26,6 +26,7 @@ from attune.records.models import ExecutionRow, utcnow
 from attune.secrets import REDACTED, redact, sealed_at
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import AttemptKey, attempt_of, record_key
+from attune.workflows.rerun import misfits
 
 log = logging.getLogger("attune.api")
 OPERATOR = Principal()
@@ -48,7 +49,7 @@ def to_schema(row: ExecutionRow, *, in_list: bool = False) -> schemas.Execution:
 async def submit(state: AppState, req: schemas.ExecuteRequest, *, rerun_of: int | None = None,
                  resume: dict[str, Any] | None = None) -> schemas.Execution:
     """Validate, record (`requested`), start, mark `scheduled`. A failed start ends `failed`."""
-    accepted = await asyncio.to_thread(_accept, state, req, rerun_of)
+    accepted = await asyncio.to_thread(_accept, state, req, rerun_of, resume)
     try:
         client = await state.engine.get()
         await client.start(catalog=accepted.catalog, action_ref=accepted.action.ref,
@@ -83,10 +84,12 @@ class _Accepted:
     task_ids: list[int] | None  # None for a plain action: it has no task attempts
 
 
-def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) -> _Accepted:
+def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None,
+            resume: dict[str, Any] | None = None) -> _Accepted:
     """Check the submission and record it (`requested`), in one transaction: the record is
     committed before the start, with its workflow id, so a crash in between leaves a row the
-    mirror can settle (see Mirror._check_requested) rather than an invisible run."""
+    mirror can settle (see Mirror._check_requested) rather than an invisible run. A re-run from
+    failed tasks (`resume`) is checked against the definition it will start with."""
     size = len(json.dumps(req.parameters, default=str))
     limit = state.settings.max_parameters_bytes
     if size > limit:
@@ -107,6 +110,8 @@ def _accept(state: AppState, req: schemas.ExecuteRequest, rerun_of: int | None) 
         action = catalog[req.action_ref]
         if not action.enabled:
             raise ApiError(400, f"action '{action.ref}' is disabled")
+        if resume is not None and rerun_of is not None:
+            _check_fits(s, action, rerun_of, resume)
         params, problems = validate_parameters(action, req.parameters)
         if problems:
             raise ApiError(422, f"{len(problems)} problem(s) with the parameters of '{action.ref}'",
@@ -341,6 +346,29 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
             kept.setdefault((row.workflow_task or {})["task_name"], []).append(row)
         results.update({name: records.task_result(rows) for name, rows in kept.items()})
         return {"results": results, "variables": wf.variables or {}, "rerun": list(wf.failed_tasks)}
+
+
+def _check_fits(s: Session, action: Action, rerun_of: int, resume: dict[str, Any]) -> None:
+    """409 when the workflow was edited since the run in a way its kept state no longer fits
+    (workflows/rerun.py): a kept or failed task it lost, a new task the re-run would never run.
+    Re-running from failed tasks against the run's own definition is not offered: the records
+    keep only its graph, the engine's copy goes with the server's retention, and a failed task's
+    edited input is what a re-run from failed tasks is mostly for."""
+    wf = records.workflow_of(s, rerun_of)
+    if action.workflow is None or wf is None:
+        return
+    found = misfits(action.workflow, wf.task_graph or {}, resume["results"], resume["rerun"])
+    if not found:
+        return
+    where = {"file": f"actions/{action.workflow_file}"} if action.workflow_file else {}
+    raise ApiError(
+        409, f"execution {rerun_of} cannot be re-run from its failed tasks: workflow "
+             f"'{action.ref}' changed since it ran, and "
+             + "; ".join(f"task '{m.task}' {m.why}" for m in found)
+             + ". Re-run it whole (without from_failed), or restore the workflow as it ran "
+               "and register its pack again",
+        [{"path": f"tasks.{m.task}", "message": f"task '{m.task}' {m.why}", **where} for m in found],
+        code="workflow_changed")
 
 
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
