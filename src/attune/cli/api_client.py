@@ -191,9 +191,18 @@ class _Watch:
     def __init__(self, api: Api, execution: dict[str, Any]) -> None:
         self.api, self.id = api, execution["id"]
         self.kept = self._kept() if execution.get("rerun_of") else []
+        self._kept_known = not execution.get("rerun_of") or bool(self.kept)
         self.asking: list[dict[str, Any]] = []
         self.more = 0  # pending inquiries past the ASKING_SHOWN listed
         self._asked_at = float("-inf")
+
+    def keep_reading_kept(self, tasks: list[dict[str, Any]], execution: dict[str, Any]) -> None:
+        """The kept tasks reach the records with the re-run's first tasks, a moment after the
+        201: read them until then (`tail` right after `rerun` showed none for the whole run).
+        `tasks` were read before this, so once there are any, this read has the kept ones."""
+        if not self._kept_known:
+            self.kept = self._kept()
+            self._kept_known = bool(self.kept) or bool(tasks) or execution["status"] in TERMINAL
 
     def _kept(self) -> list[dict[str, Any]]:
         try:
@@ -223,6 +232,7 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
     with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
             tasks = api.children(execution["id"])
+            watch.keep_reading_kept(tasks, execution)
             asking = watch.inquiries(execution)
             live.update(progress_table(execution, tasks, kept=watch.kept, asking=asking,
                                        more=watch.more if asking else 0))
@@ -237,15 +247,19 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
     asked: set[int] = set()
     told_more = 0
     detail = None
-    for task in sorted(watch.kept, key=_started_order):
-        console.print(cell(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
-                           f"{task.get('parent', '?')} (not run again)", style="dim"))
+    told_kept: set[int] = set()
     while True:
         if execution.get("status_detail") != detail:  # e.g. stuck: its workflow task keeps failing
             detail = execution.get("status_detail")
             if detail:
                 console.print(cell(f"execution {execution['id']}: {detail}", "yellow"))
-        for task in sorted(api.children(execution["id"]), key=_started_order):
+        tasks = api.children(execution["id"])
+        watch.keep_reading_kept(tasks, execution)
+        for task in sorted((t for t in watch.kept if t["id"] not in told_kept), key=_started_order):
+            told_kept.add(task["id"])
+            console.print(cell(f"{_attempt(task)} ({task['action_ref']}): kept from execution "
+                               f"{task.get('parent', '?')} (not run again)", style="dim"))
+        for task in sorted(tasks, key=_started_order):
             if seen.get(task["id"]) != task["status"]:
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(visible(f"{_attempt(task)} ({task['action_ref']}): "),
