@@ -104,6 +104,11 @@ class Action(_Model):
     # Workflow actions: the parsed definition and the file it came from (relative to actions/).
     workflow_file: str | None = None
     workflow: WorkflowDefinition | None = None
+    # Script actions loaded from a pack: their action YAML (relative to the pack directory) and
+    # the sha256 of its content. A run keeps this copy of the action, but its script is read when
+    # a task starts: the worker reads the YAML then too when it differs (packs/current.py).
+    metadata_file: str | None = None
+    metadata_digest: str | None = None
 
     @property
     def is_workflow(self) -> bool:
@@ -115,6 +120,15 @@ class Action(_Model):
 
     def secret_names(self) -> set[str]:
         return {name for name, spec in self.parameters.items() if spec.secret}
+
+    def defaulted(self, params: dict[str, Any]) -> list[str]:
+        """The parameters in `params` (defaults applied) that hold their declared default: when
+        the action YAML has changed by the time its task starts, its defaults apply instead. (A
+        value given that equals the default counts as the default: the given input is not kept
+        apart once defaults are applied, here or by the API.)"""
+        return sorted(name for name, spec in self.parameters.items()
+                      if spec.default is not None and name in params
+                      and type(params[name]) is type(spec.default) and params[name] == spec.default)
 
     def script_attempts(self, catalog: dict[str, Action]) -> int:
         """The script-action attempts a run of its workflow dispatches if each task (parallel

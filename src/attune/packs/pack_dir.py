@@ -6,6 +6,7 @@ module also keeps each workflow's definition with its file's reporter for `loade
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -44,16 +45,31 @@ class LoadedPack:
 
 
 def read_yaml(path: FsPath, problems: list[Problem]) -> tuple[Any, Reporter] | None:
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(str(path), 1, 1, f"cannot read file: {exc}"))
+        return None
+    return parse_yaml(path, content, problems)
+
+
+def parse_yaml(path: FsPath, content: bytes, problems: list[Problem]) -> tuple[Any, Reporter] | None:
+    """The YAML document in `content` (read from `path`); None, with the problem, when it isn't."""
     rep = Reporter(str(path), problems=problems)
     try:
-        data = rep.load(path.read_text(encoding="utf-8"))
+        data = rep.load(content.decode("utf-8"))
     except YamlError as exc:
         problems.append(Problem(str(path), exc.line, exc.column, exc.message))
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         problems.append(Problem(str(path), 1, 1, f"cannot read file: {exc}"))
         return None
     return data, rep
+
+
+def digest_of(content: bytes) -> str:
+    """What identifies an action YAML's content (Action.metadata_digest)."""
+    return hashlib.sha256(content).hexdigest()
 
 
 def load_pack_dir(root: FsPath) -> LoadedPack:
@@ -116,14 +132,16 @@ def _add(actions: dict[str, tuple[Action, Reporter]], new: tuple[Action, Reporte
 
 def _load_action(loaded: LoadedPack, file: FsPath, pack_ref: str, root: FsPath,
                  companions: set[FsPath]) -> tuple[Action, Reporter] | None:
-    parsed = loaded.read(file)
-    if parsed is None:
+    loaded.files.add(file.resolve())
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        loaded.problems.append(Problem(str(file), 1, 1, f"cannot read file: {exc}"))
         return None
-    data, rep = parsed
-    if not isinstance(data, dict):
-        rep.at((), "an action YAML must be a mapping with ref, runner_type, ...")
+    fields_rep = action_fields(file, content, pack_ref, root, loaded.problems)
+    if fields_rep is None:
         return None
-    fields = check_action_yaml(rep, data, pack_ref, root)
+    fields, rep, data = fields_rep
     if "workflow_file" not in fields:
         return (Action(**fields), rep) if fields["ref"] else None
     wf_path = root / "actions" / fields["workflow_file"]
@@ -140,6 +158,26 @@ def _load_action(loaded: LoadedPack, file: FsPath, pack_ref: str, root: FsPath,
     check_definition(wf_rep, definition, synthetic, fields["parameters"])
     loaded.workflows.append((wf_rep, definition))
     return Action(**fields, workflow=definition), rep
+
+
+def action_fields(file: FsPath, content: bytes, pack_ref: str, root: FsPath,
+                  problems: list[Problem]) -> tuple[dict[str, Any], Reporter, dict[str, Any]] | None:
+    """An action YAML's fields for models.Action (without `workflow`), by the pack loader's
+    rules; a script action's also say where they came from: `metadata_file` (relative to the
+    pack) and `metadata_digest` (of `content`), which a worker compares with the file when a
+    task starts (packs/current.py). Also its reporter and data; None when it is no mapping."""
+    parsed = parse_yaml(file, content, problems)
+    if parsed is None:
+        return None
+    data, rep = parsed
+    if not isinstance(data, dict):
+        rep.at((), "an action YAML must be a mapping with ref, runner_type, ...")
+        return None
+    fields = check_action_yaml(rep, data, pack_ref, root)
+    if "workflow_file" not in fields:  # a script action: its script is read when a task starts
+        fields["metadata_file"] = file.relative_to(root).as_posix()
+        fields["metadata_digest"] = digest_of(content)
+    return fields, rep, data
 
 
 def _check_companion(rep: Reporter, wf: dict[str, Any], action: dict[str, Any],
