@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
+from attune.packs.current import ActionChanged, ActionFileGone, ActionFiles, as_on_disk, differences
 from attune.packs.parameters import Validator
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.process import NotOnThisWorker, ProcessCancelled, ProcessLost
@@ -82,6 +83,7 @@ class ActionActivities:
         self.packs_root = packs_root
         self.state_dir = state_dir
         self._not_under_root: set[str] = set()
+        self.action_files = ActionFiles()  # action YAMLs as read when tasks start
 
     @activity.defn(name=RESERVE_ACTIVITY)
     async def reserve_record_ids(self, request: IdsRequest) -> list[int]:
@@ -106,6 +108,19 @@ class ActionActivities:
                     log.warning("pack %s is neither in --packs %s nor at %s, where it was registered: "
                                 "its tasks are handed back to other workers", request.pack_ref,
                                 self.packs_root, request.pack_dir)
+        # The script is read now, so its action YAML is too: a pack upgraded since the run
+        # started runs as its files say now, script and YAML together (attune.packs.current).
+        try:
+            current = as_on_disk(request, self.action_files)
+        except ActionChanged as exc:
+            return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
+        except ActionFileGone as exc:
+            raise _infrastructure_failure(f"{exc} on {WORKER}", "NotOnThisWorker") from None
+        changes = differences(request, current) if current is not request else None
+        if changes:
+            log.info("%s (%s): its action YAML changed since the run started; it runs as it is "
+                     "now: %s", request.action_ref, request.execution_id, changes)
+        request = current
         secrets: list = []
         try:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)

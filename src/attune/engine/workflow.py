@@ -548,6 +548,11 @@ class AttuneWorkflow:
             issue_token=self._issue_token(dispatch, action),
             claim_record=self.semantics.inquiries,
             record_id=self.book.records[dispatch.key].record_id,
+            # The worker reads the action YAML with the script when the task starts: this copy
+            # says which file, as it was when the run started (attune.packs.current).
+            metadata_file=action.metadata_file,
+            metadata_digest=action.metadata_digest,
+            defaulted=action.defaulted(dispatch.input) if action.metadata_digest else [],
         )
         options: dict[str, Any] = dict(
             result_type=ProcessResult,

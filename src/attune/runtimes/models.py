@@ -40,6 +40,14 @@ class ProcessRequest(BaseModel):
     # Ask the API for the attempt's record id (ATTUNE_EXEC_ID); `record_id` is its answer.
     claim_record: bool = False
     record_id: int | None = None
+    # The action YAML the run's copy of the action came from (relative to pack_dir) and the
+    # sha256 of its content: when the file differs as the task starts, the worker runs the
+    # script with the YAML as it is now (attune.packs.current); None: no such check (a request
+    # built before these fields, an action not loaded from a pack's files).
+    metadata_file: str | None = None
+    metadata_digest: str | None = None
+    # Parameters holding the run's copy's default: the current YAML's default replaces them.
+    defaulted: list[str] = Field(default_factory=list)
 
     def redacted_parameters(self) -> dict[str, Any]:
         """Parameters safe to log: secret values replaced."""
