@@ -32,6 +32,24 @@ tasks:
 """
 
 
+async def test_a_run_of_a_workflow_deleted_since_says_so_and_offers_no_rerun(page: Any, ui_server: UiServer) -> None:
+    """It said "The workflow has changed since this run" and offered Action, Re-run and Edit &
+    re-run, which opened "action not found" or failed."""
+    created = await ui_server.http.post("/workflows", json={"ref": "uit.doomed", "yaml": CHANGED})
+    assert created.status_code == 201, created.text
+    run = await start(ui_server, "uit.doomed")
+    await ended(ui_server, run["id"])
+    gone = await ui_server.http.delete("/workflows/uit.doomed", params={"remove_files": "true"})
+    assert gone.status_code in (200, 204), gone.text
+    await page.goto(f"{ui_server.url}/executions/{run['id']}")
+    await expect(page.get_by_test_id("execution-graph").locator(".task-node")).to_have_count(3)
+    await expect(page.get_by_test_id("graph-edited")).to_contain_text("The workflow is no longer registered")
+    await expect(page.get_by_test_id("action-gone")).to_have_text("uit.doomed is no longer registered")
+    for name in ("Action", "Re-run", "Edit & re-run…"):
+        await expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
+        await expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+
+
 async def test_an_old_run_is_drawn_as_it_ran_after_its_workflow_changed(page: Any, ui_server: UiServer) -> None:
     """The page drew the workflow as it is now: a task added since read "not run", and a task
     removed since vanished from the graph of the run that ran it."""

@@ -10,11 +10,12 @@ import { ConfirmButton } from "./common";
 interface Props {
   execution: Execution;
   isWorkflow: boolean;
+  registered: boolean; // its action still exists: a deleted one cannot run again
   onDone: () => void; // reload: the state changed
   onError: (error: ApiError | undefined) => void;
 }
 
-export function RunControls({ execution: e, isWorkflow, onDone, onError }: Props) {
+export function RunControls({ execution: e, isWorkflow, registered, onDone, onError }: Props) {
   const navigate = useNavigate();
   const [busy, setBusy] = useState<string | null>(null);
   const call = async (verb: string, body: unknown, opened = false) => {
@@ -43,7 +44,7 @@ export function RunControls({ execution: e, isWorkflow, onDone, onError }: Props
       {isWorkflow && (e.status === "pausing" || e.status === "paused") && (
         <button className="primary" disabled={busy !== null} onClick={() => call("resume", {})}>Resume</button>
       )}
-      {ended && topLevel && (
+      {ended && topLevel && registered && (
         <>
           <button disabled={busy !== null} onClick={() => call("rerun", {}, true)}
             title="A new execution with the same parameters">Re-run</button>

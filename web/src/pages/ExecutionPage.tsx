@@ -62,6 +62,7 @@ function ExecutionView({ id }: { id: number }) {
     }
   }, [id, viewed], { everyMs: REFRESH_MS, live: (v) => v !== undefined && !TERMINAL.has(v.status) });
   const isWorkflow = kind.data === "workflow" || (kind.data === "unknown" && wf.data !== undefined);
+  const gone = kind.data === "unknown"; // deleted since: nothing to open or run again
   // The workflow as it is now: for the conditions on the run's edges, and its graph for a run
   // whose record has none yet.
   const definition = useLoad(async () => {
@@ -116,8 +117,9 @@ function ExecutionView({ id }: { id: number }) {
           {m && e.workflow_id && (
             <a className="button" href={temporalLink(m, e.workflow_id)} target="_blank" rel="noreferrer">Open in Temporal ↗</a>
           )}
-          <Link className="button" to={`/actions/${e.action_ref}`}>Action</Link>
-          <RunControls execution={e} isWorkflow={isWorkflow} onDone={reload} onError={setControlError} />
+          {gone ? <span className="muted" data-testid="action-gone">{e.action_ref} is no longer registered</span>
+            : <Link className="button" to={`/actions/${e.action_ref}`}>Action</Link>}
+          <RunControls execution={e} isWorkflow={isWorkflow} registered={!gone} onDone={reload} onError={setControlError} />
         </div>
       </header>
       <ErrorBanner error={controlError} />
@@ -143,7 +145,7 @@ function ExecutionView({ id }: { id: number }) {
           <Section title="Graph">
             {definition.loading && !definition.data
               ? <Empty>Loading the workflow definition…</Empty>
-              : <ExecutionGraph current={definition.data?.definition.tasks} view={wf.data} selected={selectedRow?.workflow_task?.task_name}
+              : <ExecutionGraph current={definition.data?.definition.tasks} gone={gone} view={wf.data} selected={selectedRow?.workflow_task?.task_name}
                 onSelect={(name) => { const row = latest(tasks, name) ?? latest(kept, name); if (row) select(row.id); }} />}
           </Section>
           <Section title={selectedRow ? `Task ${selectedRow.workflow_task?.task_name ?? ""} · #${selectedRow.id}` : "Task"}>
@@ -229,8 +231,8 @@ function useDrawn(view: WorkflowExecution, current: TaskDef[] | undefined) {
   }, [recorded, current]);
 }
 
-function ExecutionGraph({ current, view, selected, onSelect }: {
-  current: TaskDef[] | undefined; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
+function ExecutionGraph({ current, gone, view, selected, onSelect }: {
+  current: TaskDef[] | undefined; gone: boolean; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
 }) {
   const { tasks, edges, edited, positions } = useDrawn(view, current);
   const computed: TaskNodeType[] = tasks.map((t) => {
@@ -258,7 +260,9 @@ function ExecutionGraph({ current, view, selected, onSelect }: {
   // it measure them again, and edges are only drawn between measured nodes.
   const [nodes, onNodesChange] = useFlowNodes(computed);
   return (<>
-    {edited && <p className="muted graph-note" data-testid="graph-edited">The workflow has changed since this run:
+    {gone ? <p className="muted graph-note" data-testid="graph-edited">The workflow is no longer registered:
+      this is the graph it ran.</p>
+      : edited && <p className="muted graph-note" data-testid="graph-edited">The workflow has changed since this run:
       this is the graph it ran (conditions shown where the same transition is still there).</p>}
     <div className="graph" data-testid="execution-graph">
       <ReactFlow nodes={nodes} edges={flowEdges(edges)} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange}
