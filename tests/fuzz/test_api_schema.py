@@ -12,6 +12,7 @@ no JSON schema to violate)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -48,8 +49,11 @@ def running_api(temporal_stack, tmp_path_factory) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        # Copies: the fuzzer deletes actions with remove_files=true, and registered from the
+        # checkout it deleted the checkout's own pack files (the later tests' packs).
         for pack in (PACKS / "examples", TEST_PACKS / "qa"):
-            assert httpx.post(f"{url}/api/v1/packs/register", json={"path": str(pack)},
+            copy = shutil.copytree(pack, state / "packs" / pack.name)
+            assert httpx.post(f"{url}/api/v1/packs/register", json={"path": str(copy)},
                               headers=AUTH, timeout=60).status_code == 200
         yield url
     finally:
