@@ -120,6 +120,23 @@ async def test_a_second_directory_with_a_registered_packs_ref_is_refused_a_moved
     assert (await api.get("/packs/ops")).json()["data"]["path"] == str(copy.resolve())
 
 
+async def test_an_action_saved_through_the_api_says_where_its_yaml_is(svc_api: httpx.AsyncClient,
+                                                                       svc_pack: Path) -> None:
+    """As a registered pack's actions do, so a worker reads the file when a task starts and a
+    later edit of it is seen (packs/current.py); saved actions carried neither."""
+    from attune.packs.pack_dir import digest_of
+    from attune.records import definitions as store
+
+    (svc_pack / "actions" / "echo.sh").touch()
+    for method, url in (("POST", "/actions"), ("PUT", "/actions/svc.hello")):
+        assert (await svc_api.request(method, url, json=ECHO)).status_code in (200, 201)
+        with svc_api.app.state.attune.db.session() as s:
+            action = store.action_model(store.get_action(s, "svc.hello"))
+        written = svc_pack / "actions" / "hello.yaml"
+        assert action.metadata_file == "actions/hello.yaml", action
+        assert action.metadata_digest == digest_of(written.read_bytes())
+
+
 async def test_register_reports_every_problem_with_line_and_column(api: httpx.AsyncClient, tmp_path: Path) -> None:
     pack = tmp_path / "packs" / "broken"
     (pack / "actions").mkdir(parents=True)

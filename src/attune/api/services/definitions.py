@@ -271,7 +271,7 @@ def create_action(s: Session, body: schemas.ActionIn) -> schemas.ActionOut:
     row = store.save_action(s, pack, action)
     s.flush()
     if path:  # last, so a refused row leaves no file behind
-        workflow_files.write_action(path, _yaml_keys(body), action)
+        row = _written(s, pack, action, row, path, workflow_files.write_action(path, _yaml_keys(body), action))
     return action_out(row)
 
 
@@ -286,8 +286,17 @@ def update_action(s: Session, ref: str, body: schemas.ActionIn) -> schemas.Actio
     row = store.save_action(s, row.pack, action, row)
     s.flush()
     if path:
-        workflow_files.write_action(path, _yaml_keys(body), action)
+        row = _written(s, row.pack, action, row, path, workflow_files.write_action(path, _yaml_keys(body), action))
     return action_out(row)
+
+
+def _written(s: Session, pack: PackRow, action: Action, row: ActionRow, path: Path, digest: str) -> ActionRow:
+    """Where its YAML now is, as a registered pack's actions say: a worker then reads the file
+    when a task starts and sees a later change (packs/current.py), as for a registered pack."""
+    assert pack.path is not None  # a path was planned only in a pack's directory
+    located = action.model_copy(update={"metadata_file": path.relative_to(pack.path).as_posix(),
+                                        "metadata_digest": digest})
+    return store.save_action(s, pack, located, row)
 
 
 def _others(pack: PackRow, ref: str) -> list[Action]:

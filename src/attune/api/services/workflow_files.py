@@ -24,6 +24,7 @@ import yaml
 from attune import yaml_core
 from attune.api.errors import ApiError
 from attune.packs.models import Action
+from attune.packs.pack_dir import digest_of
 
 
 @dataclass(frozen=True)
@@ -200,12 +201,15 @@ def _declares(data: dict[str, Any], ref: str) -> bool:
     return data.get("ref") == ref or ("ref" not in data and data.get("name") == name)
 
 
-def write_action(path: Path, body: dict[str, Any], action: Action) -> None:
-    """The action YAML from the request's keys (an action YAML as JSON), parameters as kept."""
+def write_action(path: Path, body: dict[str, Any], action: Action) -> str:
+    """The action YAML from the request's keys (an action YAML as JSON), parameters as kept;
+    returns the digest of what was written (Action.metadata_digest)."""
     data: dict[str, Any] = {"ref": action.ref, **body}
     data["parameters"] = _parameters(action)
-    _atomic_write(path, yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, [])},
-                                       sort_keys=False, allow_unicode=True, width=100))
+    text = yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, [])},
+                          sort_keys=False, allow_unicode=True, width=100)
+    _atomic_write(path, text)
+    return digest_of(text.encode("utf-8"))
 
 
 def write(files: WorkflowFiles, action: Action, workflow_text: str) -> None:
