@@ -26,11 +26,16 @@ def test_typed_values_parse_by_their_type():
     assert parse("n=-12", "ratio=0.5", "flag=yes", "hosts=[\"a\", \"b\"]", "extra={\"k\": 1}") == {
         "n": -12, "ratio": 0.5, "flag": True, "hosts": ["a", "b"], "extra": {"k": 1}}
     assert parse("ratio=2", "flag=FALSE")["ratio"] == 2 and parse("flag=off")["flag"] is False
+    # Integral numbers are integers to JSON Schema: as over REST and in --params-json.
+    assert [parse(f"n={text}")["n"] for text in ("4.0", "1e2", "-3.0")] == [4, 100, -3]
+    assert type(parse("n=4.0")["n"]) is int
 
 
 @pytest.mark.parametrize("pair, message", [
     ("n=abc", "parameter 'n' is an integer: cannot read 'abc' as one"),
     ("n=1.5", "parameter 'n' is an integer"),
+    ("n=1e30", "parameter 'n' is an integer: cannot read '1e30' as one exactly: write it in digits"),
+    ("n=inf", "parameter 'n' is an integer: cannot read 'inf' as one"),
     ("ratio=fast", "parameter 'ratio' is a number: cannot read 'fast' as one"),
     ("ratio=nan", "parameter 'ratio' is a number: 'nan' is not a finite number"),
     ("flag=maybe", "parameter 'flag' is a boolean: use true or false, not 'maybe'"),

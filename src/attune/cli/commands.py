@@ -121,9 +121,16 @@ def typed_value(text: str, kind: str | None) -> Any:
     if kind == "string":
         return text
     if kind == "integer":
-        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
-            raise ValueError(f"is an integer: cannot read {text!r} as one")
-        return int(text)
+        if re.fullmatch(r"\s*[+-]?\d+\s*", text):
+            return int(text)
+        try:  # 4.0 and 1e2 are integers to JSON Schema, as over REST and in --params-json
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2**53:
+            return int(number)
+        raise ValueError(f"is an integer: cannot read {text!r} as one"
+                         + (" exactly: write it in digits" if math.isfinite(number) and number.is_integer() else ""))
     if kind == "number":
         try:
             number = float(text)
