@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -191,3 +192,29 @@ def test_every_command_says_what_to_do_when_the_api_is_not_there(command: list[s
     assert done.stderr.strip() == (
         "error: cannot reach the API at http://127.0.0.1:1 (connection refused): is the stack running "
         "(attune up)? Else give the API's address: --api-url or ATTUNE_API_URL"), done.stderr
+
+
+def test_a_server_that_is_not_the_api_is_named_with_the_next_step(tmp_path):
+    """`--api-url` at another HTTP server (Temporal's Web UI port, a static server): its HTML
+    page or JSON was printed as the API's error, with no address and no next step."""
+    import socket
+
+    from attune.engine.server import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        done = _cli("execution", "list", "--api-url", f"http://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"the server at http://127.0.0.1:{port} answered without the API's error format (404: " in message, message
+    assert message.endswith("is it Attune's API? Else give the API's address: --api-url or ATTUNE_API_URL"), message

@@ -134,6 +134,18 @@ def api_error(resp: httpx.Response) -> ApiError:
     except ValueError:
         body = None
     error = body.get("error", {}) if isinstance(body, dict) else {}
+    if not isinstance(error, dict) or "message" not in error:
+        # Not the API's envelope: another server at that address (Temporal's Web UI port is an
+        # easy mix-up), or a proxy in front of it. Its page of HTML was printed as the error.
+        try:
+            server = f"{resp.request.url.scheme}://{resp.request.url.netloc.decode()}"
+        except RuntimeError:  # a response made without a request
+            server = "the API's address"
+        text = " ".join(resp.text.split())
+        said = f": {text[:120]}{'…' if len(text) > 120 else ''}" if text else ""
+        return ApiError(resp.status_code, f"the server at {server} answered without the API's error "
+                        f"format ({resp.status_code}{said}): is it Attune's API? Else give the API's "
+                        "address: --api-url or ATTUNE_API_URL")
     return ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
 
 
