@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins  # its TimeoutError: temporalio.exceptions has one of its own
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -193,6 +194,8 @@ def _connect_cause(exc: BaseException, text: str, status: RPCStatusCode | None) 
     for marks, cause in _CAUSES:
         if any(mark in lowered for mark in marks):
             return cause
+    if isinstance(exc, OSError) and exc.errno:  # asyncio's strerror is "Connect call failed (...)"
+        return os.strerror(exc.errno).lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return None if isinstance(exc, RPCError) else "could not connect"

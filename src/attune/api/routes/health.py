@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from attune.api import schemas
 from attune.api.deps import AppState, get_state
+from attune.engine.client import engine_trouble
 from attune.records.db import where
 
 router = APIRouter(tags=["health"])
@@ -35,7 +36,8 @@ async def _temporal(state: AppState) -> schemas.ComponentHealth:
         writer.close()
         return schemas.ComponentHealth(ok=True, detail=state.settings.temporal_address)
     except Exception as exc:  # noqa: BLE001 - a probe reports whatever went wrong
-        return schemas.ComponentHealth(ok=False, detail=f"{state.settings.temporal_address}: {_first_line(exc)}")
+        # In the words every other route uses when Temporal cannot be reached.
+        return schemas.ComponentHealth(ok=False, detail=str(engine_trouble(exc, state.settings.temporal_address)))
 
 
 def _disk(state: AppState) -> schemas.ComponentHealth:
