@@ -177,6 +177,27 @@ def test_orquesta_task_keys_say_what_to_write(task: str, line: int, column: int,
     assert fragment in found[0][2]
 
 
+@pytest.mark.parametrize(("task", "fragment"), [
+    ("    with_items: \"{{ parameters.hosts }}\"\n    concurrency: <% 2 %>\n",
+     "'concurrency' must be an integer >= 1, got '<% 2 %>': it is read when the workflow loads, so it "
+     "takes a number, not an expression (and YAQL <% %> is not evaluated here)"),
+    ("    retry: {count: '<% ctx().n %>'}\n", "retry 'count' must be an integer >= 0: it is read when"),
+    ("    retry: {count: 2, delay: '{{ 3 }}'}\n", "retry 'delay' must be a number of seconds >= 0: it is read when"),
+    ("    join: <% 2 %>\n", "'join' must be an integer >= 1 or \"all\", got '<% 2 %>': it is read when"),
+    ("    next: [{do: <% ctx().nxt %>}]\n", "transition target '<% ctx().nxt %>' is not a task in this workflow: "
+     "targets are task names, not expressions"),
+    ("    next: [{do: \"done, other\"}]\n", "transition target 'done, other' is not a task in this workflow: "
+     "write a list, do: [done, other]"),
+    ("    next: [{do: dnoe}]\n", "transition target 'dnoe' is not a task in this workflow (did you mean 'done'?)"),
+])
+def test_orquesta_expressions_in_fields_read_at_load_say_why(task: str, fragment: str) -> None:
+    """Orquesta takes expressions in `with.concurrency`, `retry.count`, `join`, `do`; here they
+    are read when the workflow loads: a plain type error did not say why."""
+    other = "  - name: other\n    action: core.noop\n"
+    found = problems("  - name: check\n    action: core.noop\n" + task + NOOP + other)
+    assert any(fragment in message for *_, message in found), found
+
+
 def test_inline_parameters_go_under_input() -> None:
     line, column, message = only('  - name: check\n    action: ops.http_health url="https://x/" tries=3\n')
     assert (line, column) == (6, 13)

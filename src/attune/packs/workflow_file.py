@@ -156,7 +156,7 @@ def _task(rep: Reporter, task: Any, at: Path, synthetic: set[Path]) -> dict[str,
         if join == "all" or (isinstance(join, int) and not isinstance(join, bool) and join >= 1):
             fields["join"] = join
         else:
-            rep.at(at + ("join",), f"'join' must be an integer >= 1 or \"all\", got {join!r}")
+            rep.at(at + ("join",), f"'join' must be an integer >= 1 or \"all\", got {join!r}{_not_expression(join)}")
     retry = _retry(rep, task.get("retry"), at + ("retry",))
     if retry is not None:
         fields["retry"] = retry
@@ -300,12 +300,12 @@ def _retry(rep: Reporter, retry: Any, at: Path) -> dict[str, Any] | None:
     if "count" not in retry:
         rep.at(at, "retry needs `count`")
     elif isinstance(retry["count"], bool) or not isinstance(retry["count"], int) or retry["count"] < 0:
-        rep.at(at + ("count",), "retry 'count' must be an integer >= 0")
+        rep.at(at + ("count",), f"retry 'count' must be an integer >= 0{_not_expression(retry['count'])}")
     for key in ("delay", "max_delay"):
         value = retry.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or value < 0):
-            rep.at(at + (key,), f"retry '{key}' must be a number of seconds >= 0")
+            rep.at(at + (key,), f"retry '{key}' must be a number of seconds >= 0{_not_expression(value)}")
     if retry.get("backoff") is not None and retry["backoff"] not in BACKOFFS:
         rep.at(at + ("backoff",), f"retry 'backoff' must be one of {', '.join(BACKOFFS)}, "
                f"got {retry['backoff']!r}")
@@ -321,6 +321,15 @@ def _positive(rep: Reporter, data: dict[str, Any], at: Path, key: str) -> bool:
     if value is None:
         return False
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        rep.at(at + (key,), f"'{key}' must be an integer >= 1, got {value!r}")
+        rep.at(at + (key,), f"'{key}' must be an integer >= 1, got {value!r}{_not_expression(value)}")
         return False
     return True
+
+
+def _not_expression(value: Any) -> str:
+    """Why an expression is refused where Orquesta takes one (`concurrency: <% ctx().n %>`):
+    these are read when the workflow loads, before any value is known."""
+    if not isinstance(value, str) or not ("<%" in value or "{{" in value):
+        return ""
+    yaql = " (and YAQL <% %> is not evaluated here)" if "<%" in value else ""
+    return f": it is read when the workflow loads, so it takes a number, not an expression{yaql}"

@@ -79,7 +79,8 @@ def _edges(definition: WorkflowDefinition) -> Iterator[Finding]:
             for k, target in enumerate(transition.do):
                 if target not in names:
                     yield Finding(("tasks", i, "next", j, "do", k),
-                                  f"transition target '{target}' is not a task in this workflow")
+                                  f"transition target '{target}' is not a task in this workflow"
+                                  + _target_hint(target, names))
     graph = TaskGraph.of(definition)
     starts = graph.start_tasks(definition)
     if not starts:
@@ -103,6 +104,17 @@ def _no_start(cycles: list[list[str]]) -> str:
             f"leads into {'them' if len(cycles) > 1 else 'it'}: add a start task, e.g. "
             f"{{name: start, action: core.noop, next: [{{do: [{', '.join(entries)}]}}]}} "
             "(as the examples pack's loop workflow does)")
+
+
+def _target_hint(target: str, names: set[str]) -> str:
+    """What a migrating author meant by a target that is no task: Orquesta's `do: "b, c"` or an
+    expression (targets are names, known when the workflow loads)."""
+    if "<%" in target or "{{" in target:
+        return ": targets are task names, not expressions (choose between tasks with `when` on each transition)"
+    parts = [p.strip() for p in target.split(",")]
+    if len(parts) > 1 and all(p in names for p in parts):
+        return f": write a list, do: [{', '.join(parts)}]"
+    return did_you_mean(target, names)
 
 
 def _join(graph: TaskGraph, starts: list[str], task: TaskSpec, at: Path) -> Iterator[Finding]:
