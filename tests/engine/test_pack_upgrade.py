@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import records, start, wait_ended, wait_running
+from tests.unit.test_current_action import DOTENV as STEP_V1
+from tests.unit.test_current_action import JSON
 
 
 @pytest.fixture
@@ -29,30 +31,11 @@ source /dev/stdin
 for _ in $(seq 1200); do [ -e "$path" ] && exit 0; sleep 0.05; done
 echo "never opened: $path" >&2; exit 1
 """
-STEP_V1 = """\
-ref: ops.step
-runner_type: shell
-entry_point: step.sh
-parameter_format: dotenv
-parameters:
-  who: {type: string, default: old}
-  count: {type: integer}
-"""
 STEP_V1_SH = """\
 source /dev/stdin
 echo "v1 $who $count"
 """
-STEP_V2 = """\
-ref: ops.step
-runner_type: shell
-entry_point: step.sh
-parameter_format: json
-output_format: json
-parameters:
-  who: {type: string, default: new}
-  count: {type: integer}
-  greeting: {type: string, default: hi}
-"""
+STEP_V2 = JSON.replace("entry_point: step2.sh", "entry_point: step.sh")  # the same file, upgraded
 STEP_V2_SH = """\
 # JSON on stdin, as JSON out: what a dotenv line would not parse as
 cat
