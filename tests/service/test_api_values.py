@@ -72,6 +72,7 @@ async def test_a_query_number_that_is_not_finite_is_refused(svc_api):
     for value in ("nan", "inf", "-inf"):
         response = await svc_api.get("/executions/1", params={"wait": value})
         assert response.status_code == 422, (value, response.text)
+        assert "finite number" in response.text, response.text  # it said "at most 60" for nan
 
 
 async def test_an_integral_number_for_an_integer_parameter_arrives_as_an_integer(svc_api, fake_engine):

@@ -96,7 +96,7 @@ async def reserve(body: schemas.ReserveRequest, who: Principal = Depends(princip
             responses=error_responses(401, 404, 422))
 async def get_execution(
     execution_id: int = ExecutionId,
-    wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS,
+    wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS, allow_inf_nan=False,  # nan read "at most 60"
                         description=f"Seconds to wait for the end (0-{MAX_WAIT_SECONDS})"),
     who: Principal = Depends(principal),
     state: AppState = Depends(get_state),
