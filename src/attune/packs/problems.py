@@ -24,6 +24,11 @@ def sort_problems(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
 
 
+def non_finite_message(written: str) -> str:
+    return (f"{written} is not a finite number: values travel as JSON, which has no Infinity or NaN "
+            f"(write a finite number, or quote it for the text '{written}')")
+
+
 @dataclass
 class Reporter:
     """Collects problems for one YAML file, turning paths into positions."""
@@ -40,6 +45,8 @@ class Reporter:
             where = f" in {dotted(path)}" if path else ""
             self.problems.append(Problem(self.file, mark.line, mark.column,
                                          f"duplicate key '{key}'{where}"))
+        for mark, written in self.marks.non_finite:
+            self.problems.append(Problem(self.file, mark.line, mark.column, non_finite_message(written)))
         return data
 
     def at(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:

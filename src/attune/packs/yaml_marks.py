@@ -53,6 +53,9 @@ class Marks:
     # Keys given twice in one mapping: (where the second one is, the mapping's path, the key).
     # The first one is kept and the file is checked on, so its other problems show too.
     duplicates: list[tuple[Mark, Path, Any]] = field(default_factory=list)
+    # Numbers JSON cannot carry (`.inf`, `.nan`, `1e999`), as written: each is a problem, read
+    # as null so the file is checked on and all of them show at once.
+    non_finite: list[tuple[Mark, str]] = field(default_factory=list)
 
     def value(self, path: Path) -> Mark:
         return self._find(self.values, path)
@@ -159,10 +162,8 @@ class _Builder:
             m = node.start_mark
             raise YamlError(m.line + 1, m.column + 1, f"YAML error: {_reason(exc)}") from None
         if isinstance(value, float) and not math.isfinite(value):  # it became null on its way
-            m = node.start_mark
-            raise YamlError(m.line + 1, m.column + 1, f"{node.value} is not a finite number: values "
-                            "travel as JSON, which has no Infinity or NaN (write a finite number, "
-                            f"or quote it for the text '{node.value}')")
+            self.marks.non_finite.append((self._mark(node), node.value))
+            return None
         return value
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
