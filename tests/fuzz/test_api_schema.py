@@ -51,10 +51,12 @@ def running_api(temporal_stack, tmp_path_factory) -> Iterator[str]:
                 time.sleep(0.1)
         # Copies: the fuzzer deletes actions with remove_files=true, and registered from the
         # checkout it deleted the checkout's own pack files (the later tests' packs).
-        for pack in (PACKS / "examples", TEST_PACKS / "qa"):
-            copy = shutil.copytree(pack, state / "packs" / pack.name)
-            assert httpx.post(f"{url}/api/v1/packs/register", json={"path": str(copy)},
-                              headers=AUTH, timeout=60).status_code == 200
+        # Whole directories: a pack's tasks may run its sibling packs' actions (core).
+        packs, test_packs = shutil.copytree(PACKS, state / "packs"), shutil.copytree(TEST_PACKS, state / "test_packs")
+        for copy in (packs / "examples", test_packs / "qa"):
+            registered = httpx.post(f"{url}/api/v1/packs/register", json={"path": str(copy)},
+                                    headers=AUTH, timeout=60)
+            assert registered.status_code == 200, registered.text
         yield url
     finally:
         proc.terminate()

@@ -34,8 +34,11 @@ def create_pack(body: schemas.PackIn, state: AppState = Depends(get_state)):
              summary="Register a pack directory",
              description="Loads and validates the directory (sibling packs resolve cross-pack "
                          "refs) and upserts its actions and workflows; actions no longer in the "
-                         "directory are removed. 422 lists every problem with file line:column.",
-             responses=error_responses(401, 404, 422))
+                         "directory are removed. 422 lists every problem with file line:column, "
+                         "and the registered workflows that would run an action it removes. 409 "
+                         "when a pack with its ref is registered from another directory that "
+                         "still holds it.",
+             responses=error_responses(401, 404, 409, 422))
 def register_pack(body: schemas.RegisterRequest, state: AppState = Depends(get_state)):
     with state.db.session() as s:
         return {"data": service.register(s, body.path)}
