@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from attune.engine.server import free_port
+from tests.engine.test_stack_lifecycle import wait_serving
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,7 @@ def test_the_stack_does_not_import_the_user_s_files_from_where_it_was_started(tm
                           env={k: v for k, v in os.environ.items() if k != "ATTUNE_API_URL"},
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert up.poll() is None, up.stdout.read() if up.stdout else ""
-            assert time.monotonic() < deadline, "the stack did not come up"
-            try:
-                if httpx.get(f"{api}/packs/here", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        wait_serving(f"{api}/packs/here", up)
         run = httpx.post(f"{api}/executions/execute", json={"action_ref": "here.imports"}, timeout=30).json()["data"]
         done = httpx.get(f"{api}/executions/{run['id']}", params={"wait": 60}, timeout=90).json()["data"]
         assert done["status"] == "completed", done

@@ -72,11 +72,17 @@ def home(tmp_path_factory) -> Home:
 
 
 def wait_ready(home: Home, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
+    wait_serving(f"{home.api}/api/v1/packs/life", proc)
+
+
+def wait_serving(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until `url` answers 200 (a stack is up once its pack is registered); `proc`, the `attune
+    up` starting it, must not end meanwhile (its output then says why)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            if httpx.get(f"{home.api}/api/v1/packs/life", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
