@@ -26,6 +26,7 @@ from rich.text import Text
 from attune.cli.api_client import api_error, error_lines
 from attune.cli.output import visible
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
+from attune.packs.loader import pack_dirs, skipped_dirs
 from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
 from attune.secrets import load_key
@@ -203,7 +204,7 @@ async def register_packs(settings: Settings, console: Console) -> list[Path]:
     headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
     missed: list[Path] = []
     async with httpx.AsyncClient(base_url=settings.api_url, headers=headers) as client:
-        for pack in sorted(p for p in root.iterdir() if (p / "pack.yaml").exists()):
+        for pack in pack_dirs(root):
             try:
                 resp = await client.post("/api/v1/packs/register", json={"path": str(pack.resolve())},
                                          timeout=60)
@@ -218,6 +219,8 @@ async def register_packs(settings: Settings, console: Console) -> list[Path]:
             console.print(Text.assemble(f"pack {pack.name}: ", ("not registered", "red")))
             for line in lines:
                 console.print(Text(f"  {line}", style="red"))
+        for folder, why in skipped_dirs(root):
+            console.print(Text(f"{folder.name}/: not a pack ({why}), skipped", style="yellow"))
         await _say_vanished(client, console)
     return missed
 

@@ -494,8 +494,15 @@ def test_up_with_a_pack_it_cannot_register_says_so_in_its_banner(tmp_path):
     shutil.copytree(PACKS / "core", tmp_path / "packs" / "core")
     (broken / "pack.yaml").write_text("ref: broken\nversion: '1.0'\n")
     (broken / "actions" / "x.yaml").write_text("ref: broken.x\nrunner_type: shell\nentry_point: x.sh\ntypo: 1\n")
+    # A folder that is not a pack was skipped without a word, a misnamed pack.yml included.
+    (tmp_path / "packs" / "misnamed").mkdir()
+    (tmp_path / "packs" / "misnamed" / "pack.yml").write_text("ref: misnamed\n")
+    (tmp_path / "packs" / "notes").mkdir()
+    (tmp_path / "packs" / ".git").mkdir()
     code, out = _up_until(tmp_path, "attune is up")
     assert code == 0, out
+    assert "misnamed/: not a pack (has pack.yml, not pack.yaml), skipped" in out, out
+    assert "notes/: not a pack (no pack.yaml), skipped" in out and ".git" not in out, out
     api = re.search(r"API           (http://127\.0\.0\.1:\d+)/api/v1", out)
     assert api, out
     assert "pack core: registered" in out and "pack broken: not registered" in out, out

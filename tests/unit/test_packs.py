@@ -74,6 +74,13 @@ def test_every_bundled_file_validates_clean() -> None:
     assert {str(p): validate_path(p) for p in paths} == {str(p): [] for p in paths}
 
 
+def test_a_misnamed_pack_yaml_is_named(tmp_path: Path) -> None:
+    """A pack whose manifest was called pack.yml read only "not a pack directory"."""
+    (tmp_path / "pack.yml").write_text("ref: p\n")
+    assert [p.message for p in validate_path(tmp_path)] == [
+        "not a pack directory (no pack.yaml) and no packs in it (its pack.yml must be named pack.yaml)"]
+
+
 def test_single_pack_resolves_sibling_packs(tmp_path: Path) -> None:
     pack = load_pack(PACKS / "examples")
     assert pack.ref == "examples" and Path(pack.path).is_absolute()

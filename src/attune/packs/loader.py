@@ -70,7 +70,7 @@ def _load_with_siblings(root: FsPath, extra: Known = (),
                         extra_versions: Mapping[str, str] | None = None) -> tuple[LoadedPack, KnownActions]:
     """The pack at `root`, checked against its own and its siblings' actions (returned)."""
     loaded = load_pack_dir(root)
-    siblings = [load_pack_dir(d) for d in _pack_dirs(root.resolve().parent) if d != root.resolve()]
+    siblings = [load_pack_dir(d) for d in pack_dirs(root.resolve().parent) if d != root.resolve()]
     extra = known_of(extra)
     known = extra | _refs([*siblings, loaded])  # its own actions win a clash
     _check_actions_exist(loaded.workflows, known, _workflow_refs([loaded, *siblings]),
@@ -88,7 +88,7 @@ def load_packs(root: str | FsPath, *, known_actions: Known = (),
     root = FsPath(root)
     if not root.is_dir():
         raise PackError([Problem(str(root), 1, 1, "packs directory not found")])
-    loads = [load_pack_dir(d) for d in _pack_dirs(root)]
+    loads = [load_pack_dir(d) for d in pack_dirs(root)]
     packs: dict[str, Pack] = {}
     for loaded in loads:
         if loaded.pack is None:
@@ -112,7 +112,7 @@ def installed_packs(packs_dir: str | FsPath) -> tuple[KnownActions, dict[str, st
     """The actions and versions of the packs under `packs_dir` (those that load at all): what a
     pack kept elsewhere may use, e.g. `core.*`, and depend on."""
     root = FsPath(packs_dir)
-    loads = [load_pack_dir(d) for d in _pack_dirs(root)] if root.is_dir() else []
+    loads = [load_pack_dir(d) for d in pack_dirs(root)] if root.is_dir() else []
     return _refs(loads), _versions(loads)
 
 
@@ -125,10 +125,11 @@ def validate_path(path: str | FsPath, known_actions: Known = (),
         if (target / "pack.yaml").is_file():
             return _problems(functools.partial(load_pack, known_actions=known_actions,
                                                known_versions=known_versions), target)
-        if _pack_dirs(target):
+        if pack_dirs(target):
             return _problems(functools.partial(load_packs, known_actions=known_actions,
                                                known_versions=known_versions), target)
-        return [Problem(str(target), 1, 1, "not a pack directory (no pack.yaml) and no packs in it")]
+        misnamed = " (its pack.yml must be named pack.yaml)" if (target / "pack.yml").is_file() else ""
+        return [Problem(str(target), 1, 1, f"not a pack directory (no pack.yaml) and no packs in it{misnamed}")]
     if not target.is_file():
         return [Problem(str(target), 1, 1, "no such file or directory")]
     if not target.name.endswith((".yaml", ".yml")):
@@ -212,8 +213,23 @@ def _problems(loader: Any, path: FsPath) -> list[Problem]:
     return []
 
 
-def _pack_dirs(root: FsPath) -> list[FsPath]:
+def pack_dirs(root: FsPath) -> list[FsPath]:
+    """The packs in a packs directory: its folders with a pack.yaml."""
     return sorted(d for d in root.iterdir() if (d / "pack.yaml").is_file()) if root.is_dir() else []
+
+
+def skipped_dirs(root: FsPath) -> list[tuple[FsPath, str]]:
+    """Folders of a packs directory that are not packs, with why: a pack whose pack.yaml is
+    misnamed was skipped without a word. Hidden folders (.git) and caches are not named."""
+    if not root.is_dir():
+        return []
+    skipped = []
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or d.name.startswith((".", "_")) or (d / "pack.yaml").is_file():
+            continue
+        near = next((n for n in ("pack.yml", "Pack.yaml", "pack.yaml.txt") if (d / n).is_file()), None)
+        skipped.append((d, f"has {near}, not pack.yaml" if near else "no pack.yaml"))
+    return skipped
 
 
 def _extra_versions(extra: Known, versions: Mapping[str, str] | None) -> dict[str, str]:
