@@ -261,6 +261,15 @@ def test_two_closed_cycles_are_both_named() -> None:
     assert "next: [{do: [a, c]}]" in message
 
 
+def test_a_retry_loop_on_the_cycle_is_not_named_as_the_cycle() -> None:
+    """`a` retrying itself was named as the cycle (a -> a), though b also leads into it."""
+    text = ("  - name: a\n    action: core.noop\n    next:\n"
+            '      - when: "{{ failed() }}"\n        do: a\n      - do: b\n'
+            "  - name: b\n    action: core.noop\n    next:\n      - do: a\n")
+    _, _, message = only(text)
+    assert "nothing outside the cycle a -> b -> a leads into it" in message
+
+
 def test_the_suggested_start_task_fixes_it() -> None:
     text = ("  - name: start\n    action: core.noop\n    next:\n      - do: [a]\n"
             "  - name: a\n    action: core.noop\n    next:\n      - do: b\n"

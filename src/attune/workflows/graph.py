@@ -98,12 +98,13 @@ class TaskGraph:
         return groups
 
     def _cycle_through(self, entry: str, members: set[str]) -> list[str]:
-        """The shortest path from `entry` back to itself inside `members`."""
+        """The shortest path from `entry` back to itself inside `members` through another member:
+        an entry's own retry loop (a -> a) is not what keeps the others from starting."""
         came_from: dict[str, str] = {}
         queue = [entry]
         for name in queue:
             for target in self.outbound.get(name, ()):
-                if target == entry:
+                if target == entry and name != entry:
                     path = [name]
                     while path[-1] != entry:
                         path.append(came_from[path[-1]])
