@@ -276,3 +276,20 @@ def test_the_suggested_start_task_fixes_it() -> None:
             "  - name: b\n    action: core.noop\n    next:\n      - do: a\n")
     definition, found = parse_workflow_text(HEAD + text, "w.yaml", PARAMETERS)
     assert found == [] and definition is not None
+
+
+def test_yaql_and_expression_errors_in_a_literal_block_are_placed_on_their_line() -> None:
+    """Inside a `|` block they were reported at the `|`, lines above the text to fix."""
+    text = ("  - name: a\n    action: core.echo\n    input:\n      message: |\n"
+            "        first line\n        host is <% ctx().host %> ok\n")
+    line, column, _ = only(text)
+    assert (line, column) == (10, 17)
+    text = ("  - name: a\n    action: core.echo\n    input:\n      message: |-\n"
+            "        first line\n\n          {{ 1 + }} indented more\n")
+    line, column, message = only(text)
+    assert (line, column) == (11, 11), message
+    # Folded text does not map line for line: it stays at the block's start.
+    text = ("  - name: a\n    action: core.echo\n    input:\n      message: >\n"
+            "        first line\n        host is <% ctx().host %> ok\n")
+    line, column, _ = only(text)
+    assert (line, column) == (8, 16)

@@ -51,18 +51,16 @@ class Reporter:
 
     def at(self, path: Path, message: str, *, key: bool = False, offset: int | None = None) -> None:
         """Report at the value of `path` (or at its key). `offset` is a character index into a
-        string value, used when the string sits on one line exactly as written."""
+        string value, used where the text maps to the string (one line as written, or a `|` block)."""
         if self.file is None:  # a request body, not a file: name the field
             self.problems.append(at_path(dotted(path) or "body", message))
             return
         mark = self.marks.key(path) if key else self.marks.value(path)
-        column = mark.column
-        if offset is not None and mark.content_column is not None and not key:
-            column = mark.content_column + offset
+        line, column = mark.locate(offset) if offset is not None and not key else (mark.line, mark.column)
         # The field too (tasks[0].next[1].when): line:column point into the file, the path says
         # what it is, and is all there is to go by when the text was not the user's own.
         field = dotted(self.marks.original(path)) or None
-        self.problems.append(Problem(self.file, mark.line, column, message, field))
+        self.problems.append(Problem(self.file, line, column, message, field))
 
     def check_keys(self, data: dict[Any, Any], path: Path, allowed: set[str],
                    where: str, unsupported: Mapping[str, str] | None = None,

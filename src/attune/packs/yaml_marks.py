@@ -7,6 +7,7 @@ list indexes, e.g. ("tasks", 2, "next", 0, "when").
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,17 @@ class Mark:
     # Column of the string's first character when the source text is exactly the value on one
     # line (plain, or quoted without escapes), so an offset into the string maps to a column.
     content_column: int | None = None
+    # A literal block (`|`) whose lines are the value's lines, indented: the line of its first
+    # content line, and where each value line starts in the string.
+    content_line: int | None = None
+    line_starts: tuple[int, ...] = (0,)
+
+    def locate(self, offset: int) -> tuple[int, int]:
+        """line:column of character `offset` of the string value, where the text maps to it."""
+        if self.content_column is None:
+            return self.line, self.column
+        i = bisect.bisect_right(self.line_starts, offset) - 1
+        return (self.content_line or self.line) + i, self.content_column + offset - self.line_starts[i]
 
 
 class YamlError(Exception):
@@ -198,4 +210,20 @@ class _Builder:
                 content = start.column + 1
             elif node.style in ("'", '"') and raw[1:-1] == node.value:
                 content = start.column + 2
+        elif isinstance(node, ScalarNode) and node.style == "|":
+            return self._literal_block(node) or Mark(start.line + 1, start.column + 1)
         return Mark(start.line + 1, start.column + 1, content)
+
+    def _literal_block(self, node: ScalarNode) -> Mark | None:
+        """A `|` block's value lines sit on the lines after its indicator, at one indentation."""
+        first = node.start_mark.line + 1
+        values = node.value.split("\n")
+        sources = self.lines[first:first + len(values)]
+        indent = next((len(t) - len(t.lstrip(" ")) for t in sources if t.strip()), None)
+        if indent is None or any(v and src[indent:] != v for v, src in zip(values, sources, strict=False)):
+            return None
+        starts = [0]
+        for value in values[:-1]:
+            starts.append(starts[-1] + len(value) + 1)
+        m = node.start_mark
+        return Mark(m.line + 1, m.column + 1, indent + 1, first + 1, tuple(starts))
