@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from cryptography.fernet import Fernet
 
 from tests.conftest import TEST_PACKS
-from tests.engine.helpers import records, run, start
+from tests.engine.helpers import records, run, start, wait_ended
 
 
 async def test_two_thousand_items_of_10_kb_complete_within_history_limits(temporal_stack):
@@ -69,12 +70,22 @@ async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
 
 
 def _worker(address: str, prefix: str, *, packs: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
-         "--temporal-address", address, "--queue-prefix", prefix, *(["--packs", packs] if packs else [])],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
+            env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+    with open(log or os.devnull, "w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
+             "--temporal-address", address, "--queue-prefix", prefix, *(["--packs", packs] if packs else [])],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=err, env=env,
+        )
+
+
+def _without_echo(tmp_path: Path) -> str:
+    """A copy of the qa pack from before its echo action existed: a worker set up with it
+    hands qa.echo back."""
+    old = tmp_path / "old"
+    shutil.copytree(TEST_PACKS / "qa", old / "qa")
+    (old / "qa" / "actions" / "echo.sh").unlink()
+    return str(old)
 
 
 @pytest.mark.parametrize("how", ["killed", "stopped", "launcher"])
@@ -109,11 +120,9 @@ async def test_a_worker_without_the_packs_files_or_the_key_hands_its_tasks_to_an
     naming itself, and another worker of the pool runs it."""
     engine = temporal_stack.engine
     prefix = f"lacks{lacks}{os.getpid()}"
-    old = tmp_path / "old"
-    shutil.copytree(TEST_PACKS / "qa", old / "qa")
-    (old / "qa" / "actions" / "echo.sh").unlink()  # the copy from before the action existed
     env = {**os.environ, "ATTUNE_SECRET_KEY": Fernet.generate_key().decode()} if lacks == "key" else None
-    bad = _worker(temporal_stack.address, prefix, packs=str(old) if lacks == "files" else None, env=env)
+    bad = _worker(temporal_stack.address, prefix, packs=_without_echo(tmp_path) if lacks == "files" else None,
+                  env=env)
     good = None
     try:
         ref, params = ("qa.echo", {"message": "hi"}) if lacks == "files" else ("qa.secret_echo", {"token": "s3cret"})
@@ -134,6 +143,66 @@ async def test_a_worker_without_the_packs_files_or_the_key_hands_its_tasks_to_an
         for w in (bad, good):
             if w is not None and w.poll() is None:
                 os.killpg(w.pid, signal.SIGKILL)
+
+
+async def test_a_worker_that_hands_tasks_back_steps_aside_for_one_that_runs_them(temporal_stack, tmp_path):
+    """Temporal picks the worker of each attempt, and the one that hands tasks back (it lacks
+    the pack's files) polled first often enough that 3 runs in 20 failed, all 5 attempts
+    handed back. It now stops polling for a while after handing one back when another worker
+    polls the queue (engine/step_aside.py), and every run completes on the good worker."""
+    engine = temporal_stack.engine
+    prefix = f"aside{os.getpid()}"
+    log = tmp_path / "bad.log"
+    bad = _worker(temporal_stack.address, prefix, packs=_without_echo(tmp_path), log=log)
+    good = _worker(temporal_stack.address, prefix)
+    try:
+        await asyncio.sleep(3)  # both workers polling
+        ends = [await wait_ended(engine, await start(engine, "qa.echo", {"message": f"hi {i}"},
+                                                     queue_prefix=prefix), 60) for i in range(20)]
+        failed = [result for status, result in ends if status != "completed"]
+        assert not failed, f"{len(failed)} of 20 runs failed: {failed[0]}"
+        assert f"pid {bad.pid} stands aside from task queue {prefix}-shell for 5 s (another worker " \
+               "polls it): it handed a task back: entry point not found: " in log.read_text()
+    finally:
+        for w in (bad, good):
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
+
+
+async def test_a_worker_alone_that_hands_tasks_back_keeps_polling(temporal_stack, tmp_path):
+    """With no other worker on the queue, standing aside would only delay the task: the worker
+    hands it back at once, and it fails after its attempts (1+2+4+8 s apart) saying why."""
+    engine = temporal_stack.engine
+    prefix = f"alone{os.getpid()}"
+    log = tmp_path / "bad.log"
+    bad = _worker(temporal_stack.address, prefix, packs=_without_echo(tmp_path), log=log)
+    try:
+        began = time.monotonic()
+        status, result = await wait_ended(engine, await start(engine, "qa.echo", {"message": "hi"},
+                                                              queue_prefix=prefix), 60)
+        assert status == "failed" and "entry point not found: " in result["error"], result
+        assert "not run again, after 5 attempts" in result["error"], result
+        assert time.monotonic() - began < 30  # 15 s of retry delays, a worker start
+        assert "stands aside" not in log.read_text()
+    finally:
+        if bad.poll() is None:
+            os.killpg(bad.pid, signal.SIGKILL)
+
+
+async def test_a_runtime_worker_runs_as_many_tasks_at_once_as_its_slots(temporal_stack):
+    """The runtime workers' slots (StepAside) behave as a fixed-size supplier: 6 one-second
+    tasks on a worker of 2 slots run 2 at a time, and all complete."""
+    from attune.engine.worker import runtime_worker
+
+    engine = temporal_stack.engine
+    prefix = f"slots{os.getpid()}"
+    worker = runtime_worker(engine.client, "shell", max_concurrent=2, queue_prefix=prefix)
+    async with worker:
+        ids = [await start(engine, "qa.sleep", {"seconds": 1}, queue_prefix=prefix) for _ in range(6)]
+        ends = await asyncio.gather(*(wait_ended(engine, w, 60) for w in ids))
+    assert [status for status, _ in ends] == ["completed"] * 6, ends
+    ended = sorted([r.ended_at for w in ids for r in await records(engine, w) if r.ended_at])
+    assert len(ended) == 6 and (ended[-1] - ended[0]).total_seconds() >= 1.8, ended  # 3 waves of 2
 
 
 async def _failed_attempt(engine, workflow_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,20 @@ def _secret_problems(request: ProcessRequest, parameters: dict[str, Any]) -> str
 class ActionActivities:
     """Holds worker-level settings; `packs_root` lets a worker find packs at its own path."""
 
-    def __init__(self, packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR) -> None:
+    def __init__(self, packs_root: str | None = None, state_dir: str = DEFAULT_STATE_DIR, *,
+                 on_hand_back: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.packs_root = packs_root
+        self.on_hand_back = on_hand_back  # a runtime worker's StepAside (engine/step_aside.py)
         self.state_dir = state_dir
         self._not_under_root: set[str] = set()
         self.action_files = ActionFiles()  # action YAMLs as read when tasks start
+
+    async def _hand_back(self, what: str, kind: str) -> ApplicationError:
+        """This worker cannot run the task (it lacks the pack's files or the key), another of
+        the pool may: the failure that hands it back, after telling on_hand_back."""
+        if self.on_hand_back:
+            await self.on_hand_back(what)
+        return _infrastructure_failure(what, kind)
 
     @activity.defn(name=RESERVE_ACTIVITY)
     async def reserve_record_ids(self, request: IdsRequest) -> list[int]:
@@ -115,7 +125,7 @@ class ActionActivities:
         except ActionChanged as exc:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0, error=str(exc))
         except ActionFileGone as exc:
-            raise _infrastructure_failure(f"{exc} on {WORKER}", "NotOnThisWorker") from None
+            raise await self._hand_back(f"{exc} on {WORKER}", "NotOnThisWorker") from None
         changes = differences(request, current) if current is not request else None
         if changes:
             log.info("%s (%s): its action YAML changed since the run started; it runs as it is "
@@ -125,8 +135,8 @@ class ActionActivities:
         try:
             parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
         except SecretError as exc:  # this worker's key: another worker of the pool may have the right one
-            raise _infrastructure_failure(f"{exc} (on {WORKER}, whose key is {key_source(self.state_dir)})",
-                                          "WrongSecretKey") from None
+            raise await self._hand_back(f"{exc} (on {WORKER}, whose key is {key_source(self.state_dir)})",
+                                        "WrongSecretKey") from None
         refused = _secret_problems(request, parameters)
         if refused:  # never the value: it is a secret
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
@@ -157,7 +167,7 @@ class ActionActivities:
                     f"process ended with {stopped.result.exit_code})", "WorkerStopped") from None
             result = stopped.result
         except NotOnThisWorker as exc:
-            raise _infrastructure_failure(f"{exc} on {WORKER}", "NotOnThisWorker") from None
+            raise await self._hand_back(f"{exc} on {WORKER}", "NotOnThisWorker") from None
         except ProcessLost:  # killed or out of memory: how the action ended is unknown
             raise _infrastructure_failure(
                 f"the {request.runner} worker's process launcher died while {request.action_ref} ran, "

@@ -10,6 +10,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from attune.engine.activities import HEARTBEAT_SECONDS, ActionActivities, checkpoint
+from attune.engine.step_aside import StepAside
 from attune.engine.workflow import AttuneWorkflow
 from attune.runtimes import pool
 from attune.runtimes.models import RUNTIMES
@@ -77,12 +78,14 @@ def runtime_worker(
 ) -> Worker:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    activities = ActionActivities(packs_root, state_dir)
+    queue = runtime_queue(runtime, queue_prefix)
+    slots = StepAside(client, queue, max_concurrent)  # a worker that hands tasks back polls less
+    activities = ActionActivities(packs_root, state_dir, on_hand_back=slots.handed_back)
     return Worker(
         client,
-        task_queue=runtime_queue(runtime, queue_prefix),
+        task_queue=queue,
         activities=[activities.run_action],
-        max_concurrent_activities=max_concurrent,
+        tuner=slots.tuner(),
         activity_executor=concurrent.futures.ThreadPoolExecutor(max(4, max_concurrent)),
         # A cancel reaches an activity only in the answer to a heartbeat, and the SDK otherwise
         # sends one at most every 80% of the heartbeat timeout (8 s): cancel_running then killed
