@@ -1,10 +1,12 @@
 // One action: what it is, and a form generated from its parameters that runs it. With
 // `?rerun=ID` the same form, prefilled with that execution's parameters, re-runs it instead.
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { api, ApiError, post } from "../api";
 import { ErrorBanner, Section, StatusBadge } from "../components/common";
-import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "../components/ParamForm";
+import {
+  focusFirstInvalid, hasFieldProblem, initialValues, keptSecrets, ParamForm, problemsByField, toParameters, type FormValues,
+} from "../components/ParamForm";
 import { useLoad } from "../hooks";
 import { REDACTED, type Action, type Execution, type Item } from "../types";
 
@@ -27,11 +29,16 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [running, setRunning] = useState(false);
+  const [refused, setRefused] = useState(0); // bumped by each refused submit: focus what to fix
+  const formRef = useRef<HTMLFormElement>(null);
   useEffect(() => {
     if (action.data && (!rerunOf || original.data)) {
       setValues(initialValues(action.data.parameters, original.data?.config ?? {}));
     }
   }, [action.data, original.data, rerunOf]);
+  useEffect(() => {
+    if (refused) focusFirstInvalid(formRef.current);
+  }, [refused]);
 
   const loadError = action.error ?? original.error;
   if (loadError) return <div className="page"><ErrorBanner error={loadError} /></div>;
@@ -39,9 +46,14 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
   if (!a || (rerunOf && !original.data)) return <div className="page"><p className="muted">Loading…</p></div>;
   const o = original.data;
   const canFromFailed = !!o && a.is_workflow && o.status === "failed";
+  const kept = o ? keptSecrets(a.parameters, o.config ?? {}, o.id) : undefined;
+  const blocked = hasFieldProblem(a.parameters, values, kept);
 
+  // While a run starts the button is aria-disabled, not disabled: disabling the focused button
+  // dropped keyboard focus to <body>. A refused run then moves focus to the first wrong field.
   const run = async (e: React.FormEvent) => {
     e.preventDefault();
+    if (running || blocked) return;
     setRunning(true);
     setError(undefined);
     setFieldErrors({});
@@ -56,12 +68,13 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
       const { byField, rest } = problemsByField(apiErr.details ?? [], "parameters", a.parameters);
       setFieldErrors(byField);
       setError(new ApiError(apiErr.status, apiErr.code, apiErr.message, rest));
+      setRefused((n) => n + 1);
     } finally {
       setRunning(false);
     }
   };
 
-  const secrets = Object.entries(a.parameters).some(([n, s]) => s.secret && o?.config?.[n] === REDACTED);
+  const secrets = !!kept && kept.names.size > 0;
   return (
     <div className="page">
       <header className="page-head">
@@ -84,7 +97,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
         {a.tags.length > 0 && <div><dt>Tags</dt><dd>{a.tags.join(", ")}</dd></div>}
       </dl>
       <Section title={o ? `Re-run #${o.id}` : "Run"}>
-        <form onSubmit={run} noValidate data-testid="run-form">
+        <form onSubmit={run} noValidate data-testid="run-form" ref={formRef}>
           {o && (
             <p className="rerun-note" data-testid="rerun-note">
               Re-runs <Link to={`/executions/${o.id}`}>#{o.id}</Link> <StatusBadge status={o.status} /> with
@@ -94,7 +107,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
               {" "}<Link to={`/actions/${a.ref}`}>Run afresh instead</Link>
             </p>
           )}
-          <ParamForm params={a.parameters} values={values} onChange={setValues} errors={fieldErrors} />
+          <ParamForm params={a.parameters} values={values} onChange={setValues} errors={fieldErrors} kept={kept} />
           {canFromFailed && (
             <label className="check from-failed">
               <input type="checkbox" name="from_failed" checked={fromFailed} onChange={(e) => setFromFailed(e.target.checked)} />
@@ -103,7 +116,7 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
           )}
           <ErrorBanner error={error} />
           <div className="row">
-            <button type="submit" className="primary" disabled={running || hasFieldProblem(a.parameters, values) || !a.enabled}>
+            <button type="submit" className="primary" disabled={blocked || !a.enabled} aria-disabled={running}>
               {running ? "Starting…" : o ? (canFromFailed && fromFailed ? "Re-run from failed" : "Re-run") : "Run"}
             </button>
             {!a.enabled && <span className="muted">This action is disabled.</span>}
