@@ -182,6 +182,18 @@ def test_join_n_runs_after_n_arrivals_not_all():
     assert r.order[:4] == ["a", "b", "c", "slow"] and r.order[4] == "j"
 
 
+
+def test_join_all_counts_distinct_inbound_tasks_not_transitions():
+    """§2/§3 `join: all` = number of distinct inbound tasks: two transitions from one task are one arrival."""
+    d = wf(tasks=[
+        t("a", next=[{"when": "{{ succeeded() }}", "do": ["j"]}, {"do": ["j"]}]),
+        t("b", next=[{"do": ["slow"]}]), t("slow", next=[{"do": ["j"]}]),
+        t("j", join="all"),
+    ])
+    r = Rehearsal(d, always_ok).run()
+    assert r.order == ["a", "b", "slow", "j"] and r.finish.status == "completed"
+
+
 def test_diamond_without_join_runs_bottom_once():
     d = wf(tasks=[
         t("top", next=[{"do": ["left", "right"]}]),
@@ -220,6 +232,15 @@ def test_loop_hitting_max_iterations_fails_clearly():
     assert "task 'spin' exceeded max_iterations (3)" in r.finish.error
 
 
+
+def test_max_iterations_defaults_to_1000_runs_per_task():
+    """§2 `max_iterations` (per-task run limit) default 1000."""
+    d = wf(tasks=[t("begin", next=[{"do": ["spin"]}]), t("spin", next=[{"do": ["spin"]}])])
+    r = Rehearsal(d, always_ok).run()
+    assert r.order.count("spin") == 1000
+    assert "task 'spin' exceeded max_iterations (1000)" in r.finish.error
+
+
 def test_with_items_typed_item_index_and_concurrency_bound():
     d = wf(tasks=[t("each", with_items="{{ parameters.xs }}", concurrency=2,
                     input={"v": "{{ item }}", "i": "{{ index }}"})])
@@ -234,6 +255,46 @@ def test_with_items_batch_size_groups_items():
     r = Rehearsal(d, always_ok).run()
     assert [x.input["b"] for x in r.dispatched] == [[0, 1], [2, 3], [4]]
     assert [x.key.index for x in r.dispatched] == [0, 1, 2]
+
+
+
+def test_with_items_concurrency_defaults_to_one_item_in_flight():
+    """§2 with_items `concurrency`: default 1."""
+    d = wf(tasks=[t("each", with_items="{{ range(4) }}", input={"x": "{{ item }}"})])
+    r = Rehearsal(d, always_ok).run()
+    assert len(r.dispatched) == 4 and r.max_in_flight == 1
+
+
+def test_with_items_result_is_in_item_order_when_items_end_out_of_order():
+    """§4 the task result is the list of per-item results in item order."""
+    d = wf(tasks=[t("each", with_items="{{ ['a', 'b', 'c'] }}", concurrency=3, input={"x": "{{ item }}"})])
+    r = Rehearsal(d, always_ok)
+    r.apply(r.conductor.start())
+    for disp in reversed(r.pending):  # c ends first, a last
+        r.apply(r.conductor.handle(AttemptEnded(disp.key, ok({"x": disp.input["x"]}))))
+    assert r.finish.status == "completed"
+    assert [res["data"]["x"] for res in r.conductor.runs["each"][0].result] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("endings, fired", [
+    (["succeeded", "timed_out", "failed"], "on_failed"),  # failed() if any item failed
+    (["timed_out", "succeeded", "succeeded"], "on_timed_out"),  # timed_out() if none failed but one timed out
+    (["succeeded", "succeeded", "succeeded"], "on_ok"),
+])
+def test_with_items_aggregate_status(endings, fired):
+    """§4 aggregate: failed() if any item failed, timed_out() if none failed but one timed out."""
+    from attune.statuses import TaskStatus, aggregate
+
+    d = wf(tasks=[t("each", with_items="{{ range(3) }}", concurrency=3, input={"i": "{{ index }}"},
+                    next=[{"when": "{{ failed() }}", "do": ["on_failed"]},
+                          {"when": "{{ timed_out() }}", "do": ["on_timed_out"]},
+                          {"when": "{{ succeeded() }}", "do": ["on_ok"]}]),
+                  t("on_failed"), t("on_timed_out"), t("on_ok")])
+    script = {i: ok() if e == "succeeded" else bad(e) for i, e in enumerate(endings)}
+    r = Rehearsal(d, lambda disp: script[disp.input["i"]] if disp.task == "each" else ok()).run()
+    assert r.order == ["each"] * 3 + [fired]
+    assert aggregate([TaskStatus(e) for e in endings]) == {"on_failed": "failed", "on_timed_out": "timed_out",
+                                                          "on_ok": "succeeded"}[fired]
 
 
 def test_with_items_aggregate_failure_fires_once_after_all_items():
@@ -265,8 +326,16 @@ def test_retry_exponential_backoff_delays_and_attempt_count():
     assert r.finish.status == "failed"
 
 
-def test_retry_delays_are_requested_as_timers():
-    d = wf(tasks=[t("flaky", retry={"count": 3, "delay": 1, "backoff": "exponential", "max_delay": 3})])
+@pytest.mark.parametrize("backoff, delay, max_delay, count, expected", [
+    ("constant", 2, None, 3, [2, 2, 2]),  # constant = delay
+    ("linear", 1.5, None, 3, [1.5, 3, 4.5]),  # linear = delay·n
+    ("linear", 1, 3, 4, [1, 2, 3, 3]),  # ... capped by max_delay
+    ("exponential", 1, None, 4, [1, 2, 4, 8]),  # exponential = delay·2^(n-1)
+    ("exponential", 1, 3, 3, [1, 2, 3]),  # 1·2^0, 1·2^1, min(1·2^2, max_delay 3)
+])
+def test_retry_delays_are_requested_as_timers(backoff, delay, max_delay, count, expected):
+    """§5 retry delays: constant = delay, linear = delay·n, exponential = delay·2^(n-1), capped by max_delay."""
+    d = wf(tasks=[t("flaky", retry={"count": count, "delay": delay, "backoff": backoff, "max_delay": max_delay})])
     r = Rehearsal(d, lambda disp: bad())
     r.apply(r.conductor.start())
     seen = []
@@ -278,7 +347,7 @@ def test_retry_delays_are_requested_as_timers():
             timer = r.timers.pop(0)
             seen.append(timer.seconds)
             r.apply(r.conductor.handle(TimerFired(timer.key)))
-    assert seen == [1, 2, 3]  # 1·2^0, 1·2^1, min(1·2^2, max_delay 3)
+    assert seen == expected
 
 
 def test_retry_on_error_decides_and_success_stops_retrying():
@@ -556,6 +625,20 @@ def test_timeout_fractions_reach_the_dispatch_and_zero_fails_at_run_time():
         r = Rehearsal(d, always_ok, {"t": bad_value}).run()
         assert r.finish.status == "failed"
         assert r.finish.error == f"task 'b' timeout: must be greater than 0 seconds, got {bad_value}"
+
+
+
+def test_task_timeout_overrides_the_actions_timeout_seconds_which_defaults_to_600():
+    """§2 `timeout` overrides the action's `timeout_seconds` (default 600)."""
+    from attune.engine.workflow import _timeout
+    from attune.packs import load_packs
+    from tests.conftest import PACKS
+
+    catalog = load_packs(PACKS)  # core.echo gives no timeout_seconds, core.http_request 330
+    d = wf(tasks=[t("plain"), t("own", action="core.http_request"),
+                  t("short", action="core.http_request", timeout=2.5)])
+    r = Rehearsal(d, always_ok).run()
+    assert [_timeout(x, catalog.action(x.action_ref)) for x in r.dispatched] == [600, 330, 2.5]
 
 
 def test_self_loop_does_not_hide_a_start_task():
