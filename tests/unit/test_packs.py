@@ -396,6 +396,18 @@ def test_older_spellings_and_pack_metadata(tmp_path: Path) -> None:
     assert pack.actions["ops.old"].workflow_file == "../workflows/old.yaml"
 
 
+def test_runner_type_aliases_python3_and_node_js(tmp_path: Path) -> None:
+    """§1 runner_type `python|python3` → python, `node|nodejs|node.js` → nodejs."""
+    root = _pack(tmp_path, {
+        "pack.yaml": 'ref: ops\nversion: "1.0.0"\n',
+        "actions/py.yaml": "ref: ops.py\nrunner_type: python3\nentry_point: a.py\n",
+        "actions/js.yaml": "ref: ops.js\nrunner_type: node.js\nentry_point: a.js\n",
+        "actions/a.py": "print(1)\n", "actions/a.js": "console.log(1)\n",
+    })
+    actions = load_pack(root).actions
+    assert (actions["ops.py"].runner, actions["ops.js"].runner) == ("python", "nodejs")
+
+
 def test_parameters_object_form_and_json_schema_keywords_are_enforced(tmp_path: Path) -> None:
     from attune.packs.parameters import validate_parameters
 

@@ -469,6 +469,13 @@ async def test_nodejs_action(tmp_path):
         await run_process(request(pack, "missing-dir/n.js", "nodejs"))
 
 
+async def test_shell_action_runs_in_the_pack_directory(tmp_path):
+    """§7 working directory: the pack directory (shell; python and nodejs are checked above)."""
+    pack = make_pack(tmp_path, {"actions/sub/where.sh": "pwd\n"})
+    res = await run_process(request(pack, "sub/where.sh", "shell"))
+    assert res.succeeded and res.stdout == f"{pack}\n", res.stderr
+
+
 async def test_node_modules_prepared_once_and_on_node_path(tmp_path):
     pack = make_pack(tmp_path, {"package.json": '{"name": "demo", "version": "1.0.0"}\n',
                                 "actions/np.js": "console.log(process.env.NODE_PATH)\n"})
