@@ -218,3 +218,28 @@ def test_a_server_that_is_not_the_api_is_named_with_the_next_step(tmp_path):
     message = " ".join(done.stderr.split())
     assert f"the server at http://127.0.0.1:{port} answered without the API's error format (404: " in message, message
     assert message.endswith("is it Attune's API? Else give the API's address: --api-url or ATTUNE_API_URL"), message
+
+
+def test_a_flag_beats_the_environment_which_beats_the_default() -> None:
+    """interfaces: Configuration: flags over environment (ATTUNE_*) over defaults."""
+    env = {"ATTUNE_API_URL": "http://127.0.0.1:2"}  # both ports closed: the error names the one used
+    flagged = _cli("execution", "list", "--api-url", "http://127.0.0.1:1", env=env)
+    assert flagged.returncode == 2 and "cannot reach the API at http://127.0.0.1:1 " in flagged.stderr, flagged.stderr
+    from_env = _cli("execution", "list", env=env)
+    assert from_env.returncode == 2 and "cannot reach the API at http://127.0.0.1:2 " in from_env.stderr, \
+        from_env.stderr
+
+
+def test_default_addresses(monkeypatch, tmp_path) -> None:
+    """interfaces: default addresses API http://127.0.0.1:8000, Temporal 127.0.0.1:7233, its Web UI :8233."""
+    import os
+
+    from attune.api.routes.meta import temporal_ui_url
+    from attune.settings import Settings
+
+    for name in [n for n in os.environ if n.startswith("ATTUNE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert (settings.api_url, settings.temporal_address) == ("http://127.0.0.1:8000", "127.0.0.1:7233")
+    assert temporal_ui_url(settings) == "http://127.0.0.1:8233"
