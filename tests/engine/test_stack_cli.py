@@ -530,6 +530,21 @@ def test_a_member_that_exits_while_up_starts_is_named_before_stopping(tmp_path):
     assert out.count("api exited (2)") == 1 and "attune is up" not in out, out
 
 
+def test_a_run_that_times_out_exits_1(stack):
+    """interfaces exit codes: 1 when the execution ended `timeout`."""
+    api, _, home = stack
+    slow = home / "slowpoke"
+    (slow / "actions").mkdir(parents=True, exist_ok=True)
+    (slow / "pack.yaml").write_text("ref: slowpoke\nversion: '1.0'\n")
+    (slow / "actions" / "nap.yaml").write_text(
+        "ref: slowpoke.nap\nrunner_type: shell\nentry_point: nap.sh\ntimeout_seconds: 1\n")
+    (slow / "actions" / "nap.sh").write_text("sleep 30\n")
+    assert cli("pack", "register", str(slow), api=api).returncode == 0
+    done = cli("run", "slowpoke.nap", "-o", "json", api=api, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["status"] == "timeout", done.stdout
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)
