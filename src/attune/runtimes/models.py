@@ -8,6 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 from attune.secrets import redact
+from attune.workflows.definition import DEFAULT_TIMEOUT_SECONDS
 
 # The runtimes, each served by its own worker pool and task queue: named here, used everywhere.
 Runtime = Literal["shell", "python", "nodejs"]
@@ -29,7 +30,7 @@ class ProcessRequest(BaseModel):
     parameter_delivery: Literal["stdin", "file"] = "stdin"
     parameter_format: Literal["json", "yaml", "dotenv"] = "json"
     output_format: Literal["text", "json", "yaml", "jsonl"] = "text"
-    timeout_seconds: float = 600
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     api_url: str = "http://127.0.0.1:8000"
     # python only: fork from the warm starter (or take a child it forked ahead); False = plain spawn
     warm: bool = True
