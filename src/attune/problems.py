@@ -39,8 +39,10 @@ def at_path(path: str, message: str) -> Problem:
 
 
 def under(prefix: str, problems: list[Problem]) -> list[Problem]:
-    """The same problems with their paths inside `prefix` (e.g. a request's "parameters")."""
-    return [at_path(prefix if p.path in (None, prefix) else f"{prefix}.{p.path}", p.message)
+    """The same problems with their paths inside `prefix` (e.g. a request's "parameters"); a
+    path may start with a quoted name (`["db.host"]`), which takes no dot."""
+    return [at_path(prefix if p.path in (None, prefix)
+                    else f"{prefix}{'' if p.path.startswith('[') else '.'}{p.path}", p.message)
             for p in problems]
 
 

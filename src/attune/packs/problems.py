@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,12 +97,37 @@ class Reporter:
         return ok
 
 
-def dotted(path: Path) -> str:
-    """("parameters", "hosts", "minItems") -> "parameters.hosts.minItems"; list indexes as [i]."""
+def dotted(path: Iterable[Any]) -> str:
+    """("parameters", "hosts", 0) -> "parameters.hosts[0]": the one way a field's path is
+    written (pack files, requests, parameter values). A name that is not a plain identifier is
+    quoted in brackets, so a parameter named "db.host" (`parameters["db.host"]`) and member
+    `host` of object `db` (`parameters.db.host`) are told apart."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out = step(out, part)
     return out
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def step(path: str, part: Any) -> str:
+    """`path` (as `dotted` writes it) one level further in: a list index or a name."""
+    if isinstance(part, int) and not isinstance(part, bool):
+        return f"{path}[{part}]"
+    name = str(part)
+    if not _PLAIN.fullmatch(name):
+        return f"{path}[{json.dumps(name, ensure_ascii=False)}]"
+    return f"{path}.{name}" if path else name
+
+
+def first_name(path: str) -> str:
+    """The name `path` (as `dotted` writes it) starts with: "db" for "db.host[0]", "db.host"
+    for '["db.host"].x'."""
+    if path.startswith('["'):
+        name, _ = json.JSONDecoder().raw_decode(path, 1)
+        return str(name)
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
 
 
 def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
