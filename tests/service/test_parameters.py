@@ -133,8 +133,9 @@ parameters:
     (action,) = load_pack(tmp_path).actions.values()
     _, problems = validate_parameters(action, {"listed": {}, "flagged": {"sub": {}}})
     assert sorted((p.path, p.message) for p in problems) == [
-        ("flagged", "'host' is a required property"), ("flagged.sub", "'x' is a required property"),
-        ("listed", "'host' is a required property")]
+        ("flagged.host", "required property 'host' is missing"),
+        ("flagged.sub.x", "required property 'x' is missing"),
+        ("listed.host", "required property 'host' is missing")]
     _, problems = validate_parameters(action, {"listed": {"host": "h"}})
     assert [(p.path, p.message) for p in problems] == [("flagged", "required parameter 'flagged' is missing")]
 

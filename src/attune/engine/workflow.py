@@ -129,6 +129,10 @@ REFUSAL_NOT_RETRIED = "attune_refusal_not_retried"
 # before Temporal's 50 MB (it was terminated: "Workflow terminated", records lost). After
 # BASELINE; asked only once a run's history is that large.
 HISTORY_BYTES = "attune_history_bytes"
+# Defaults declared inside a parameter (an object's members, an array's items) are filled in, in
+# the workflow's own parameters and in each task's input. After BASELINE; asked only when that
+# changes a value (packs.parameters.apply_defaults).
+NESTED_DEFAULTS = "attune_nested_defaults"
 # A cancel that reaches a nested run's task while the run is starting is sent to the run once it
 # has started: the SDK's cancel of a start in flight let the parent end while the server still
 # started the child, which then ran to its end (17 of 150 nested runs of a cancelled with_items).
@@ -209,7 +213,7 @@ class AttuneWorkflow:
             definition = definition.model_copy(update={"cancellation_policy": inp.cancellation_policy})
         info = workflow.info()
         parameters = (expression_parameters if self.semantics.null_parameters
-                      else apply_defaults)(self.action, inp.parameters)
+                      else apply_defaults)(self.action, inp.parameters, nested=_nested_defaults)
         system = inp.carry.system if inp.carry else {
             "execution_id": inp.execution_id if inp.execution_id is not None else info.workflow_id,
             "workflow_id": info.workflow_id, "workflow_start": info.start_time.isoformat()}
@@ -382,7 +386,7 @@ class AttuneWorkflow:
 
     async def _run_plain(self) -> Any:
         """A script action submitted alone still runs here, so every execution is traceable."""
-        params = apply_defaults(self.action, self.inp.parameters)
+        params = apply_defaults(self.action, self.inp.parameters, nested=_nested_defaults)
         dispatch = Dispatch(key=AttemptKey(task=self.action.name, iteration=1),
                             action_ref=self.action.ref, input=params, timeout_seconds=None,
                             triggered_by=None)
@@ -453,7 +457,8 @@ class AttuneWorkflow:
         # load error (packs.loader); here it passes, as it did for runs started before that
         # check. A slice checks each item as it dispatches it.
         if dispatch.slice_inputs is None and self._patched(TASK_INPUT_CHECK):
-            params, problems = validate_parameters(action, dispatch.input, allow_unknown=True)
+            params, problems = validate_parameters(action, dispatch.input, allow_unknown=True,
+                                                   nested=_nested_defaults)
             dispatch = dataclasses.replace(dispatch, input=params)
             if problems:
                 listed = "; ".join(map(str, problems))
@@ -900,6 +905,10 @@ def _semantics(baseline: bool) -> Semantics:
     semantics = Semantics(rerun_loop_joins=loop_joins) if workflow.patched(SEMANTICS_2) else LEGACY
     forms = workflow.patched(ATTUNE_FORMS)
     return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms)
+
+
+def _nested_defaults() -> bool:
+    return workflow.patched(NESTED_DEFAULTS)
 
 
 def _uuid() -> str:

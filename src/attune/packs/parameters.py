@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 
 from attune.expressions import regex
 from attune.packs.models import Action, ParameterSpec
+from attune.packs.problems import dotted, step
 from attune.problems import Problem, at_path, shown
 from attune.runtimes.safety import MAX_DATA_DEPTH
 from attune.secrets import is_sealed
@@ -107,54 +109,93 @@ def config_secrets(conf_schema: Any, at: tuple[str, ...] = ()) -> set[tuple[str,
     return found
 
 
+def parameter_schema(spec: ParameterSpec) -> dict[str, Any]:
+    """The JSON Schema equivalent of one parameter of a flat schema (its own default aside)."""
+    prop: dict[str, Any] = {"type": spec.type}
+    if spec.enum is not None:
+        prop["enum"] = list(spec.enum)
+    if spec.minimum is not None:
+        prop["minimum"] = spec.minimum
+    if spec.maximum is not None:
+        prop["maximum"] = spec.maximum
+    if spec.items is not None and spec.type == "array":
+        prop["items"] = spec.items
+    prop.update(spec.schema_keywords())  # minItems, pattern, format, properties, ...
+    if spec.required_properties:
+        prop["required"] = list(spec.required_properties)
+    return prop
+
+
 def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
     """The JSON Schema equivalent of a flat parameter schema."""
-    properties: dict[str, Any] = {}
-    for name, spec in parameters.items():
-        prop: dict[str, Any] = {"type": spec.type}
-        if spec.enum is not None:
-            prop["enum"] = list(spec.enum)
-        if spec.minimum is not None:
-            prop["minimum"] = spec.minimum
-        if spec.maximum is not None:
-            prop["maximum"] = spec.maximum
-        if spec.items is not None and spec.type == "array":
-            prop["items"] = spec.items
-        prop.update(spec.schema_keywords())  # minItems, pattern, format, properties, ...
-        if spec.required_properties:
-            prop["required"] = list(spec.required_properties)
-        properties[name] = prop
     return {
         "type": "object",
-        "properties": properties,
+        "properties": {name: parameter_schema(spec) for name, spec in parameters.items()},
         "required": sorted(name for name, spec in parameters.items() if spec.required),
         # StackStorm rejects unknown parameters; a typo should not be silently ignored.
         "additionalProperties": False,
     }
 
 
-def apply_defaults(action: Schema, params: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `params` with each missing (or null) parameter set to its declared default."""
-    result = copy.deepcopy(params)
+# Whether defaults inside a parameter's value are filled in: True, or (in a workflow, where runs
+# from before nested defaults replay as they were) a patch check asked only when it changes a value.
+Nested = bool | Callable[[], bool]
+
+
+def apply_defaults(action: Schema, params: dict[str, Any], *, nested: Nested = True) -> dict[str, Any]:
+    """A copy of `params` with each missing (or null) parameter set to its declared default, and
+    the defaults declared inside it filled in at any depth (`filled`). Given values always win."""
+    flat = copy.deepcopy(params)
     for name, spec in action.parameters.items():
-        if result.get(name) is None and spec.default is not None:
-            result[name] = copy.deepcopy(spec.default)
-    return result
+        if flat.get(name) is None and spec.default is not None:
+            flat[name] = copy.deepcopy(spec.default)
+    if nested is False:
+        return flat
+    full = {name: filled(parameter_schema(action.parameters[name]), value)
+            if name in action.parameters else value for name, value in flat.items()}
+    return full if nested is True or full == flat or nested() else flat
 
 
-def expression_parameters(action: Action, params: dict[str, Any]) -> dict[str, Any]:
+def filled(schema: Any, value: Any) -> Any:
+    """`value` with the defaults `schema` declares inside it: an object's member (`properties`)
+    that is missing or null gets its `default`, and each element of an array gets its `items`
+    schema's members (when `items` is one schema), at any depth, defaults themselves included
+    (`tls: {default: {}}` gets its members' defaults). Null counts as not given, as it does for
+    a parameter (a workflow passes `{{ parameters.port }}` on as null when its caller left it
+    out); a null element of an array is an element, and stays. A sealed secret is left whole."""
+    if not isinstance(schema, dict) or is_sealed(value):
+        return value
+    members = schema.get("properties")
+    if isinstance(value, dict) and isinstance(members, dict):
+        out = dict(value)
+        for name, member in members.items():
+            if not isinstance(member, dict):
+                continue
+            if out.get(name) is None and member.get("default") is not None:
+                out[name] = copy.deepcopy(member["default"])
+            if name in out:
+                out[name] = filled(member, out[name])
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [filled(schema["items"], item) for item in value]
+    return value
+
+
+def expression_parameters(action: Action, params: dict[str, Any], *, nested: Nested = True) -> dict[str, Any]:
     """What `parameters` holds in a workflow's expressions: the given values, declared defaults,
     and null for a declared parameter that has neither (spec §6 Decided)."""
-    return {**{name: None for name in action.parameters}, **apply_defaults(action, params)}
+    return {**{name: None for name in action.parameters}, **apply_defaults(action, params, nested=nested)}
 
 
 def validate_parameters(
     action: Schema, params: dict[str, Any] | None, *, allow_unknown: bool = False,
-    noun: str = "parameter",
+    noun: str = "parameter", nested: Nested = True,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Return (params_with_defaults, problems); problems lists every violation as {path, message}.
-    `allow_unknown` lets through keys the action does not declare (a workflow task's input);
-    `noun` is what the messages call a field ("field" for an inquiry's response)."""
+    Defaults are filled in first (apply_defaults, `nested` too), so a required member that has a
+    default may be left out. `allow_unknown` lets through keys the action does not declare (a
+    workflow task's input); `noun` is what the messages call a field ("field" for an inquiry's
+    response)."""
     if params is None:
         params = {}
     if not isinstance(params, dict):
@@ -164,7 +205,7 @@ def validate_parameters(
         return dict(params), unfit
     # A declared parameter given as null is not given: a workflow passes an optional parameter
     # on as `{{ parameters.x }}`, which is null when its caller left it out (spec §6).
-    full = {k: v for k, v in apply_defaults(action, params).items()
+    full = {k: v for k, v in apply_defaults(action, params, nested=nested).items()
             if v is not None or k not in action.parameters}
     validator = Validator(to_json_schema(action.parameters), format_checker=Validator.FORMAT_CHECKER)
     problems: list[Problem] = []
@@ -222,11 +263,11 @@ def _walk(value: Any, path: str, depth: int, problems: list[Problem], top: str) 
             if bad:
                 problems.append(at_path(path or "parameters", f"has a key that {_not_unicode(bad.group())}"))
                 continue
-            inner = f"{path}.{key}" if path else str(key)
+            inner = step(path, str(key))
             _walk(item, inner, depth + 1, problems, top or inner)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            inner = f"{path}[{index}]"
+            inner = step(path, index)
             _walk(item, inner, depth + 1, problems, top or inner)
 
 
@@ -241,20 +282,32 @@ def _not_unicode(char: str) -> str:
 
 def _problems(error: ValidationError, action: Schema, noun: str) -> list[Problem]:
     top = not error.absolute_path  # about the parameters object itself, not inside one
-    if error.validator == "required" and top:
+    if error.validator == "required" and isinstance(error.instance, dict):
         # jsonschema reports each missing name as its own error, each naming the whole list:
-        # the caller keeps one problem per name.
+        # the caller keeps one problem per name. Each is at the missing field's own path.
         missing = [n for n in error.validator_value if n not in error.instance]
-        return [at_path(n, f"required {noun} '{n}' is missing") for n in missing]
+        what = noun if top else "property"
+        return [at_path(dotted([*error.absolute_path, n]), f"required {what} '{n}' is missing")
+                for n in missing]
     if error.validator == "additionalProperties" and top:
         extra = sorted(set(error.instance) - set(action.parameters))
-        return [at_path(n, f"unknown {noun} '{n}'") for n in extra]
-    path = _path(error.absolute_path)
+        return [at_path(dotted([n]), f"unknown {noun} '{n}'{_not_a_path(action, n)}") for n in extra]
+    path = dotted(error.absolute_path) or "parameters"
     root = str(error.absolute_path[0]) if error.absolute_path else ""
     if root in action.secret_names():
         # jsonschema messages quote the offending value; a secret must not leak into a 422.
         return [at_path(path, f"invalid value: fails '{error.validator}' constraint")]
     return [at_path(path, schema_message(error))]
+
+
+def _not_a_path(action: Schema, name: str) -> str:
+    """For "server.host" when `server` is an object parameter: what was meant, and how to say it."""
+    top, _, member = name.partition(".")
+    spec = action.parameters.get(top)
+    if not member or spec is None or spec.type != "object":
+        return ""
+    return (f": a dotted name is not a path into object parameter '{top}'; give {top} as an "
+            f"object ({{\"{member}\": ...}})")
 
 
 def schema_message(error: ValidationError) -> str:
@@ -287,9 +340,3 @@ def schema_message(error: ValidationError) -> str:
             return f'{got} does not match the pattern "{want}"'  # as written: no JSON escapes
     return error.message
 
-
-def _path(parts: Any) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "parameters"
