@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,6 +34,40 @@ JSON_SCHEMA_KEYWORDS = frozenset({
 })
 
 
+# Where a JSON Schema holds schemas of its own (what `subschemas` walks); `default`, `enum`,
+# `const` and `examples` hold values, which may have keys such as `secret` of their own.
+_ONE_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "contains",
+               "propertyNames", "unevaluatedItems", "unevaluatedProperties", "contentSchema")
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+
+
+def subschemas(schema: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Every schema inside `schema` (not `schema` itself), at any depth, with its path from
+    `schema`: (("properties", "creds", "properties", "password"), {...}), ..."""
+    if not isinstance(schema, dict):
+        return
+    found: list[tuple[tuple[Any, ...], Any]] = []
+    for key in _ONE_SCHEMA:
+        found.append(((key,), schema.get(key)))
+    for key in _SCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            found.extend(((key, name), sub) for name, sub in schema[key].items())
+    for key in _SCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            found.extend(((key, i), sub) for i, sub in enumerate(schema[key]))
+    for path, sub in found:
+        if isinstance(sub, dict):
+            yield at + path, sub
+            yield from subschemas(sub, at + path)
+
+
+def holds_secret(schema: Any) -> bool:
+    """Whether a schema marks a value inside it `secret: true` (a member of an object, the
+    items of an array, at any depth)."""
+    return any(sub.get("secret") is True for _, sub in subschemas(schema))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,8 +84,8 @@ class ParameterSpec(BaseModel):
     secret: bool = False
     default: Any = None
     enum: list[Any] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: int | float | None = None  # an integer bound stays one (`minimum: 1`, not 1.0)
+    maximum: int | float | None = None
     items: dict[str, Any] | None = None
     # An object parameter's required properties (JSON Schema's `required: [...]` written on the
     # parameter, or `required: true` on its properties, StackStorm's draft-3 style).
@@ -65,6 +100,11 @@ class ParameterSpec(BaseModel):
             if unknown:
                 raise ValueError(f"unknown parameter key(s) {', '.join(unknown)}: neither a flat "
                                  "schema key nor a JSON Schema keyword")
+            if data.get("secret") is not True and holds_secret(data):
+                # A secret member makes the whole parameter secret (spec §7): sealed on its way,
+                # ******** wherever it is shown, kept on a re-run, as any secret parameter is.
+                # One flag, so every place that hides secrets hides this one too.
+                data = {**data, "secret": True}
         return data
 
     def schema_keywords(self) -> dict[str, Any]:

@@ -22,15 +22,17 @@ from attune.packs.models import (
     RUNNER_ALIASES,
     Action,
     ParameterSpec,
+    subschemas,
 )
 from attune.packs.parameters import (
     FlatSchema,
     Validator,
+    filled,
+    parameter_schema,
     schema_message,
-    to_json_schema,
     validate_parameters,
 )
-from attune.packs.problems import Reporter, type_name
+from attune.packs.problems import Reporter, dotted, first_name, type_name
 from attune.packs.yaml_marks import Path
 
 # StackStorm runners a converted pack may still name: what to write instead (README "Coming
@@ -140,9 +142,9 @@ def check_config(rep: Reporter, config: dict[str, Any], conf_schema: dict[str, A
         return config
     full, problems = validate_parameters(FlatSchema(specs), config, allow_unknown=True, noun="config key")
     for problem in problems:
-        key = (problem.path or "").split(".")[0].split("[")[0]
+        key = first_name(problem.path or "")
         where = ("config", key) if key in config else ("conf_schema", key) if key in specs else ("config",)
-        message = problem.message if problem.path == key and problem.message.startswith("required") \
+        message = problem.message if problem.path == dotted([key]) and problem.message.startswith("required") \
             else f"config '{problem.path}': {problem.message}"
         rep.at(where, message)
     return full
@@ -295,10 +297,39 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
     if check_tags(rep, data, ()):
         fields["tags"] = data.get("tags") or []
     fields["parameters"] = check_parameters(rep, data.get("parameters"), ("parameters",))
+    if fields.get("parameter_format") == "dotenv":
+        _check_dotenv_lines(rep, data.get("parameters"), fields["parameters"])
     _check_kind(rep, data, pack_dir, fields)
     _check_local(rep, data, fields)
     _check_runtime_version(rep, fields)
     return fields
+
+
+def _check_dotenv_lines(rep: Reporter, raw: Any, specs: dict[str, ParameterSpec]) -> None:
+    """dotenv writes an object's members as `name.member` lines (runtimes.output): a parameter
+    named "opts.label" and member `label` of object `opts` would give the same line, and the
+    action could not tell them apart."""
+    base = ("parameters", "properties") if _object_form_of(raw) else ("parameters",)
+    writers: dict[str, str] = {}
+    for name, spec in specs.items():
+        for line, what in [(name, f"parameter '{name}'"), *_member_lines(name, parameter_schema(spec))]:
+            if line in writers:
+                rep.at(base + (name,), f"{writers[line]} and {what} are both written as the dotenv "
+                       f"line `{line}=...` (parameter_format: dotenv): rename one, or use "
+                       "parameter_format json or yaml", key=True)
+            writers.setdefault(line, what)
+
+
+def _member_lines(name: str, schema: dict[str, Any], at: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The dotenv lines the declared members of object parameter `name` are written as."""
+    found: list[tuple[str, str]] = []
+    members = schema.get("properties")
+    for member, sub in (members.items() if isinstance(members, dict) else []):
+        path = (*at, str(member))
+        found.append((".".join((name, *path)), f"member '{'.'.join(path)}' of object parameter '{name}'"))
+        if isinstance(sub, dict):
+            found.extend(_member_lines(name, sub, path))
+    return found
 
 
 def output_schema(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -414,9 +445,14 @@ def check_parameters(rep: Reporter, params: Any, path: Path) -> dict[str, Parame
     if not isinstance(params, dict):
         rep.at(path, "'parameters' must be a mapping of name -> {type, ...}")
         return {}
-    if params.get("type") == "object" and isinstance(params.get("properties"), dict):
+    if _object_form_of(params):
         return _object_form(rep, params, path)
     return _flat(rep, params, path, required=set())
+
+
+def _object_form_of(params: Any) -> bool:
+    return isinstance(params, dict) and params.get("type") == "object" \
+        and isinstance(params.get("properties"), dict)
 
 
 def _object_form(rep: Reporter, params: dict[str, Any], path: Path) -> dict[str, ParameterSpec]:
@@ -516,11 +552,30 @@ def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) ->
         at = where + tuple(error.absolute_path)[:1]
         rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {schema_message(error)}")
     _check_satisfiable(rep, spec, where, name)
+    _check_secret_members(rep, spec, where, name)
     for inside, pattern in _patterns(spec, ()):
         try:
             regex.compiled(pattern)
         except regex.PatternError as exc:
             rep.at(where + inside[:1], f"parameter '{name}': {'.'.join(map(str, inside))}: {exc}")
+
+
+def _check_secret_members(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:
+    """`secret` on a member (any depth) is true or false; a secret member makes the whole
+    parameter secret (models.ParameterSpec), and takes no default of its own: the schema is
+    shown as it is (GET /actions, the workflow input in Temporal's history), the parameter's
+    own default is kept secret."""
+    inner = list(subschemas(spec))
+    secret = [inside for inside, sub in inner if sub.get("secret") is True]
+    for inside, sub in inner:
+        mark = sub.get("secret")
+        if mark is not None and not isinstance(mark, bool):
+            rep.at(where + inside + ("secret",), f"parameter '{name}': {dotted(inside)}: 'secret' "
+                   f"must be true or false, got {type_name(mark)}")
+        if sub.get("default") is not None and any(inside[:len(s)] == s for s in secret):
+            rep.at(where + inside + ("default",), f"parameter '{name}': {dotted(inside)}: a secret "
+                   "member takes no default of its own (the schema is shown as written): give it "
+                   f"in the default of '{name}' itself, which is kept secret")
 
 
 def _check_satisfiable(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:
@@ -560,9 +615,29 @@ def _patterns(schema: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...],
 
 
 def _check_default(rep: Reporter, spec: ParameterSpec, where: Path, name: str) -> None:
-    """A declared default must itself be a valid value: the same check a run's parameters get."""
-    if spec.default is None:
-        return
-    schema = to_json_schema({name: spec})["properties"][name]
-    for error in Validator(schema, format_checker=Validator.FORMAT_CHECKER).iter_errors(spec.default):
-        rep.at(where + ("default",), f"parameter '{name}': default {schema_message(error)}")
+    """A declared default must itself be a valid value: the same check a run's parameters get,
+    once the defaults inside it are filled in. So must the defaults of its members (filled in
+    when a run leaves them out)."""
+    schema = parameter_schema(spec)
+    found = [((), schema, spec.default)] + [
+        (inside, sub, sub.get("default")) for inside, sub in subschemas(schema) if _filled_path(inside)]
+    for inside, sub, default in found:
+        if default is None:
+            continue
+        at = f" {dotted(inside)}:" if inside else ""
+        for error in Validator(sub, format_checker=Validator.FORMAT_CHECKER).iter_errors(filled(sub, default)):
+            rep.at(where + inside + ("default",), f"parameter '{name}':{at} default {schema_message(error)}")
+
+
+def _filled_path(inside: tuple[Any, ...]) -> bool:
+    """Whether a path into a parameter's schema leads through `properties` and `items` only:
+    where apply_defaults fills defaults in."""
+    steps = list(inside)
+    while steps:
+        if steps[0] == "properties" and len(steps) > 1:
+            steps = steps[2:]
+        elif steps[0] == "items" and not (len(steps) > 1 and isinstance(steps[1], int)):
+            steps = steps[1:]
+        else:
+            return False
+    return True
