@@ -141,7 +141,10 @@ def unseal(value: Any, key: bytes, where: str = "parameters", found: list[Any] |
 def mask(value: Any, secrets: list[Any]) -> Any:
     """Replace every secret (text of at least MIN_MASKED_LENGTH characters; shorter ones would
     mask ordinary words) wherever it appears in the strings of `value`, recursively, by
-    ********. An action that prints a secret it was given must not leak it into results."""
+    ********; a number in `value` (parsed output) that reads as such a secret (a secret PIN
+    123456 printed as JSON and parsed back) is ******** too. An action that prints a secret it
+    was given must not leak it into results. Booleans are never masked: a secret `true` is one
+    bit, and masking every `true` would hide nothing but the rest of the output."""
     texts = sorted({t for t in _texts(secrets) if len(t) >= MIN_MASKED_LENGTH}, key=len, reverse=True)
     return _mask(value, texts) if texts else value
 
@@ -168,7 +171,7 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, list):
         return [t for v in value for t in _texts(v)]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return [str(value)]  # a PIN or an account number; under MIN_MASKED_LENGTH digits stays
+        return [_number_text(value)]  # a PIN or an account number; under MIN_MASKED_LENGTH digits stays
     return []  # booleans would hit ordinary output
 
 
@@ -181,7 +184,16 @@ def _mask(value: Any, texts: list[str]) -> Any:
         return {_mask(k, texts): _mask(v, texts) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v, texts) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and _number_text(value) in texts:
+        return REDACTED
     return value
+
+
+def _number_text(value: float) -> str:
+    """A number as a secret given as a number or as digits reads: 123456.0 as "123456"."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
 
 
 def redact(parameters: dict[str, Any] | None, secret_names: Iterable[str] = ()) -> dict[str, Any]:

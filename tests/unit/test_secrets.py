@@ -38,9 +38,13 @@ def test_unseal_reports_each_secret_it_opened():
 
 
 def test_mask_replaces_secrets_in_every_string_longest_first():
-    out = {"line": "token=abcd-efgh, short=abc", "nested": [{"abcd-efgh": "x abcd y"}], "n": 1234}
-    assert mask(out, ["abcd", "abcd-efgh", "abc", 1234, True]) == {
-        "line": f"token={REDACTED}, short=abc", "nested": [{REDACTED: f"x {REDACTED} y"}], "n": 1234}
+    out = {"line": "token=abcd-efgh, short=abc", "nested": [{"abcd-efgh": "x abcd y"}], "n": 1234,
+           "m": 123, "ok": True}
+    # A number in parsed output that is a number secret is masked too (it was kept, QA 53);
+    # under 4 digits, and booleans, stay as they are.
+    assert mask(out, ["abcd", "abcd-efgh", "abc", 1234, 123, True]) == {
+        "line": f"token={REDACTED}, short=abc", "nested": [{REDACTED: f"x {REDACTED} y"}],
+        "n": REDACTED, "m": 123, "ok": True}
     assert mask("a user pass-2 b", [["user", "pass-2"]]) == f"a {REDACTED} {REDACTED} b"
     assert mask("nothing to hide", []) == "nothing to hide"
     # a number secret (a PIN) printed as text; under 4 digits (and booleans) would hit ordinary output
