@@ -99,6 +99,11 @@ def parse_params(pairs: list[str], params_json: str | None,
         key, sep, value = pair.partition("=")
         if not sep or not key:
             fail_usage(f"parameter {pair!r} is not of the form key=value")
+        if key not in types and types.get(key.split(".")[0]) == "object":
+            top, _, member = key.partition(".")
+            fail_usage(f"unknown parameter '{key}': a dotted key is not a path into object "
+                       f"parameter '{top}'; give the object as JSON, {top}='{{\"{member}\": ...}}', "
+                       f"or use {option}")
         try:
             params[key] = typed_value(value, types.get(key))
         except ValueError as exc:
