@@ -16,7 +16,7 @@ from attune.records.models import ExecutionRow, utcnow
 from tests.ui.conftest import SHOTS, TOKEN, UiServer, path_of, shot
 
 pytestmark = [pytest.mark.slow]
-GREEN = "rgb(31, 157, 85)"  # --s-completed
+GREEN = "rgb(23, 128, 74)"  # --s-completed
 
 
 async def test_the_ui_asks_for_the_token_and_nothing_works_without_it(browser: Any,

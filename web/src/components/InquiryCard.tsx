@@ -6,23 +6,29 @@ import { api, ApiError, post } from "../api";
 import { duration, when } from "../format";
 import { useLoad } from "../hooks";
 import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
-import { ConfirmButton, ErrorBanner, JsonBlock } from "./common";
+import { announce, ConfirmButton, ErrorBanner, JsonBlock, keepFocus, pageHeading } from "./common";
 import { TerminalText } from "./TerminalText";
 import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
 
 /** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
 export interface Notice { inquiry: number; ok: boolean; text: string }
 
+/** The id of an inquiry's notice on a page that lists it no more: focus goes there once it is answered. */
+export const noticeId = (inquiry: number) => `inquiry-${inquiry}-notice`;
+const titleId = (inquiry: number) => `inquiry-${inquiry}-title`;
+
 export function InquiryBadge({ status }: { status: InquiryStatus }) {
   return <span className={`badge inquiry-${status}`} data-status={status}>{status}</span>;
 }
 
-export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onChanged: (n: Notice) => void }) {
+/** `level`: its title's heading level, under the page's h1 (2) or under a section's h2 (3). */
+export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inquiry; onChanged: (n: Notice) => void; level?: 2 | 3 }) {
   const schema = q.response_schema ?? {};
   const [values, setValues] = useState<FormValues>(() => initialValues(schema));
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
+  const Title = level === 2 ? "h2" : "h3";
 
   const act = async (path: string, body: unknown, done: string) => {
     setBusy(true);
@@ -30,7 +36,12 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
     setFieldErrors({});
     try {
       const res = await post<Item<Inquiry>>(`/inquiries/${q.id}/${path}`, body);
-      onChanged({ inquiry: q.id, ok: true, text: `${done} inquiry #${q.id}: it is now ${res.data.status}.` });
+      const text = `${done} inquiry #${q.id}: it is now ${res.data.status}.`;
+      announce(text);
+      onChanged({ inquiry: q.id, ok: true, text });
+      // The form goes, and the card may leave the list or move: focus its title, or the notice
+      // standing for it, rather than dropping to <body>.
+      keepFocus(() => document.getElementById(titleId(q.id)) ?? document.getElementById(noticeId(q.id)) ?? pageHeading());
     } catch (err) {
       const e = err as ApiError;
       const { byField, rest } = problemsByField(e.details ?? [], "response", schema);
@@ -44,14 +55,15 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
   };
   const respond = (e: React.FormEvent) => {
     e.preventDefault();
+    if (busy) return;
     void act("respond", { response: toParameters(schema, values) }, "Answered");
   };
 
   return (
     <article className={`card inquiry inquiry-${q.status}`} data-testid="inquiry-card" data-inquiry={q.id}
-      aria-labelledby={`inquiry-${q.id}-title`}>
+      aria-labelledby={titleId(q.id)}>
       <header className="card-head">
-        <h2 id={`inquiry-${q.id}-title`}><Link to={`/inquiries/${q.id}`}>Inquiry #{q.id}</Link> <InquiryBadge status={q.status} /></h2>
+        <Title id={titleId(q.id)} className="card-title"><Link to={`/inquiries/${q.id}`}>Inquiry #{q.id}</Link> <InquiryBadge status={q.status} /></Title>
         <span className="muted">
           {q.execution && <AskedBy execution={q.execution} />}
           {q.assigned_to && <> · for <strong><TerminalText text={q.assigned_to} /></strong></>}
@@ -67,7 +79,8 @@ export function InquiryCard({ inquiry: q, onChanged }: { inquiry: Inquiry; onCha
               idPrefix={`inquiry-${q.id}`} empty="Nothing to fill in: answering is enough." />
             <ErrorBanner error={error} />
             <div className="row">
-              <button type="submit" className="primary" disabled={busy || hasFieldProblem(schema, values)}>
+              {/* busy: aria-disabled, so that focus stays on it while the answer goes out */}
+              <button type="submit" className="primary" disabled={hasFieldProblem(schema, values)} aria-disabled={busy}>
                 {busy ? "Sending…" : "Respond"}
               </button>
               <ConfirmButton label="Withdraw" confirm="Confirm withdraw" keep="Keep it open" disabled={busy}

@@ -5,7 +5,7 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { ApiError, post } from "../api";
 import { TERMINAL, type Execution, type Item } from "../types";
-import { ConfirmButton } from "./common";
+import { ConfirmButton, keepFocus, pageHeading } from "./common";
 
 interface Props {
   execution: Execution;
@@ -24,7 +24,10 @@ export function RunControls({ execution: e, isWorkflow, registered, onDone, onEr
     try {
       const res = await post<Item<Execution>>(`/executions/${e.id}/${verb}`, body);
       if (opened) navigate(`/executions/${res.data.id}`);
-      else onDone();
+      else {
+        onDone();
+        keepFocus(pageHeading); // the button may go (resumed, then it ended)
+      }
     } catch (err) {
       onError(err instanceof ApiError ? err : new ApiError(0, "error", String(err)));
       onDone(); // whatever refused it (it ended, someone paused it) is worth showing
@@ -35,21 +38,25 @@ export function RunControls({ execution: e, isWorkflow, registered, onDone, onEr
   const ended = TERMINAL.has(e.status);
   const topLevel = e.parent === null; // a task is re-run by re-running its workflow
   const failedWorkflow = isWorkflow && topLevel && e.status === "failed";
+  const pausable = isWorkflow && (e.status === "running" || e.status === "scheduled");
+  const resumable = isWorkflow && (e.status === "pausing" || e.status === "paused");
+  // Busy: aria-disabled, not disabled, so that focus stays on the button (a disabled one drops
+  // it to <body>). Pause and Resume are one button that changes: focus stays through the change.
+  const idle = busy === null;
   return (
     <>
-      {isWorkflow && (e.status === "running" || e.status === "scheduled") && (
-        <button disabled={busy !== null} onClick={() => call("pause", {})}
-          title="Running tasks end, nothing new starts until it is resumed">Pause</button>
-      )}
-      {isWorkflow && (e.status === "pausing" || e.status === "paused") && (
-        <button className="primary" disabled={busy !== null} onClick={() => call("resume", {})}>Resume</button>
+      {(pausable || resumable) && (
+        <button className={resumable ? "primary" : undefined} aria-disabled={!idle}
+          onClick={() => { if (idle) void call(resumable ? "resume" : "pause", {}); }}
+          title={resumable ? undefined : "Running tasks end, nothing new starts until it is resumed"}>
+          {resumable ? "Resume" : "Pause"}</button>
       )}
       {ended && topLevel && registered && (
         <>
-          <button disabled={busy !== null} onClick={() => call("rerun", {}, true)}
+          <button aria-disabled={!idle} onClick={() => { if (idle) void call("rerun", {}, true); }}
             title="A new execution with the same parameters">Re-run</button>
           {failedWorkflow && (
-            <button disabled={busy !== null} onClick={() => call("rerun", { from_failed: true }, true)}
+            <button aria-disabled={!idle} onClick={() => { if (idle) void call("rerun", { from_failed: true }, true); }}
               title="Only the failed tasks and what follows them run again; the others keep their results">
               Re-run from failed</button>
           )}
@@ -72,6 +79,7 @@ function CancelButton({ execution, isWorkflow, onDone, onError }: {
     onError(undefined);
     try {
       await post(`/executions/${execution.id}/cancel`, {});
+      keepFocus(pageHeading); // the button goes: "Canceling…", then nothing
     } catch (err) {
       onError(err as ApiError);
     } finally {

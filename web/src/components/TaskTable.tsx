@@ -81,11 +81,13 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
     return [...byName.entries()];
   }, [rows]);
   if (rows.length === 0 && unrecorded.length === 0) return <Empty>No task has started yet.</Empty>;
-  return (
+  // A nested table (a nested workflow's tasks) has the same columns: named for a screen reader,
+  // not shown again.
+  const table = (
     <table className="table tasks" data-testid={depth === 0 ? "task-table" : undefined}>
-      {depth === 0 && (
-        <thead><tr><th>Task</th><th>Attempt / item</th><th>Status</th><th>Action</th><th>Started</th><th>Duration</th></tr></thead>
-      )}
+      <thead className={depth > 0 ? "sr-head" : undefined}>
+        <tr>{COLUMNS.map((c) => <th key={c} scope="col">{depth > 0 ? <span className="sr-only">{c}</span> : c}</th>)}</tr>
+      </thead>
       <tbody>
         {groups.map(([name, attempts]) => {
           const items = attempts.filter((a) => a.workflow_task?.task_index != null);
@@ -116,7 +118,11 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
       </tbody>
     </table>
   );
+  // Wide on a narrow screen: it scrolls inside its card, not the whole page.
+  return depth === 0 ? <div className="table-scroll">{table}</div> : table;
 }
+
+const COLUMNS = ["Task", "Attempt / item", "Status", "Action", "Started", "Duration"];
 
 function UnrecordedRow({ task }: { task: Unrecorded }) {
   return (
@@ -152,7 +158,9 @@ function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth, kept }: 
             <button className="toggle" aria-expanded={open} aria-label={`${open ? "Collapse" : "Expand"} nested workflow ${row.id}`}
               onClick={() => setOpen(!open)}>{open ? "▾" : "▸"}</button>
           )}
-          <button className="link" onClick={() => onSelect(row.id)}>#{row.id}</button>
+          {/* The selected row is marked by more than its colour. */}
+          <button className="link id" onClick={() => onSelect(row.id)}
+            aria-current={selected === row.id ? "true" : undefined}>#{row.id}</button>
           {kept && (
             <Link className="chip kept" to={`/executions/${row.parent}?task=${row.id}`}
               title={`Not run again: this result is #${row.parent}'s`}>kept from #{row.parent}</Link>

@@ -1,12 +1,84 @@
-import { useState, type ReactNode } from "react";
+import { useEffect, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { Link } from "react-router-dom";
 import { ApiError } from "../api";
 import { stringify } from "../json";
 import { TerminalText } from "./TerminalText";
 import type { Pagination, Status } from "../types";
 
+/** The window's title for this page, "<what> — Attune" (tabs, history and screen readers name
+ *  the page by it); undefined while the page does not know yet. */
+export function usePageTitle(title: string | undefined) {
+  useEffect(() => {
+    if (title !== undefined) document.title = `${title} — Attune`;
+  }, [title]);
+}
+
+const ANNOUNCER_ID = "announcer";
+
+/** The page's one polite live region (main.tsx): what an action did, said once to a screen reader. */
+export function Announcer() {
+  return <div id={ANNOUNCER_ID} className="sr-only" aria-live="polite" aria-atomic="true" data-testid="announcer" />;
+}
+
+/** Say `text` through the live region. Results only: refusals are alerts of their own (ErrorBanner). */
+export function announce(text: string) {
+  const region = document.getElementById(ANNOUNCER_ID);
+  if (!region) return;
+  // Emptied first, then filled on the next frame: the same words twice are still a change.
+  region.textContent = "";
+  window.setTimeout(() => { region.textContent = text; }, 50);
+}
+
+/** After an action whose control goes away (answered, cancelled, replaced), put focus on what
+ *  `find` returns whenever focus is lost within `withinMs`: focus left on <body> starts a keyboard
+ *  user over from the top. Nothing moves once the person has moved focus elsewhere. */
+export function keepFocus(find: () => HTMLElement | null | undefined, withinMs = 4000) {
+  const ours = new Set<Element | null>([document.activeElement]);
+  const deadline = Date.now() + withinMs;
+  const tick = () => {
+    const now = document.activeElement;
+    const lost = !now || now === document.body || !now.isConnected || isDisabled(now);
+    if (!lost && !ours.has(now)) return; // moved on by the person: leave it
+    if (lost) {
+      const target = find();
+      if (target && target !== now) { focusElement(target); ours.add(target); }
+    }
+    if (Date.now() < deadline) window.setTimeout(tick, 50);
+  };
+  window.setTimeout(tick, 0);
+}
+
+function isDisabled(el: Element): boolean {
+  return (el as HTMLButtonElement).disabled === true;
+}
+
+/** Focus an element that may not be focusable by itself (a heading): tabIndex -1 makes it so. */
+export function focusElement(el: HTMLElement) {
+  if (el.tabIndex < 0 && !el.hasAttribute("tabindex")) el.tabIndex = -1;
+  el.focus();
+}
+
+/** The main heading of the page shown now. */
+export function pageHeading(): HTMLElement | null {
+  return document.querySelector<HTMLElement>("main h1");
+}
+
+const FOCUSABLE = "a[href], button:not(:disabled), input:not(:disabled), select:not(:disabled), textarea:not(:disabled), [tabindex]:not([tabindex='-1'])";
+
+/** Keep Tab and Shift-Tab inside `container` (a modal dialog): from its last control to its first. */
+export function trapTab(ev: KeyboardEvent, container: HTMLElement | null) {
+  if (ev.key !== "Tab" || !container) return;
+  const items = [...container.querySelectorAll<HTMLElement>(FOCUSABLE)];
+  if (items.length === 0) { ev.preventDefault(); return; }
+  const [first, last] = [items[0], items[items.length - 1]];
+  const at = document.activeElement;
+  if (ev.shiftKey && (at === first || !container.contains(at))) { ev.preventDefault(); last.focus(); }
+  else if (!ev.shiftKey && (at === last || !container.contains(at))) { ev.preventDefault(); first.focus(); }
+}
+
 /** A list page's title with the sign that it refreshes itself every `everyMs`. */
 export function LiveHead({ title, everyMs }: { title: string; everyMs: number }) {
+  usePageTitle(title);
   return (
     <header className="page-head">
       <h1>{title}</h1>
@@ -49,6 +121,7 @@ export function isId(raw: string): boolean {
 
 /** A page for /executions/abc and the like: an id that cannot be one, named as typed. */
 export function NotAnId({ what, given, list }: { what: string; given: string; list: string }) {
+  usePageTitle(`Not an ${what} id`);
   return (
     <div className="page">
       <div className="banner error" role="alert">
@@ -103,16 +176,23 @@ export function ConfirmButton({ label, confirm, keep, title, disabled, onConfirm
   label: string; confirm: string; keep: string; title?: string; disabled?: boolean; onConfirm: () => void;
 }) {
   const [armed, setArmed] = useState(false);
+  // Backed out of: focus returns to the first step's button (the second step's buttons are gone).
+  const [backedOut, setBackedOut] = useState(false);
+  const first = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (backedOut && !armed) { first.current?.focus(); setBackedOut(false); }
+  }, [backedOut, armed]);
+  const back = () => { setArmed(false); setBackedOut(true); };
   if (!armed) {
-    return <button type="button" className="danger-outline" disabled={disabled} title={title}
+    return <button ref={first} type="button" className="danger-outline" disabled={disabled} title={title}
       onClick={() => setArmed(true)}>{label}</button>;
   }
   return (
     <span className="confirm" role="group" aria-label={confirm}
-      onKeyDown={(ev) => { if (ev.key === "Escape") setArmed(false); }}>
+      onKeyDown={(ev) => { if (ev.key === "Escape") back(); }}>
       <button type="button" className="danger" autoFocus disabled={disabled}
-        onClick={() => { setArmed(false); onConfirm(); }}>{confirm}</button>
-      <button type="button" onClick={() => setArmed(false)}>{keep}</button>
+        onClick={() => { back(); onConfirm(); }}>{confirm}</button>
+      <button type="button" onClick={back}>{keep}</button>
     </span>
   );
 }

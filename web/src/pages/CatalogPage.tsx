@@ -1,6 +1,6 @@
 // The action catalog: search by ref, label, tag or pack; workflows and script actions together.
 import { Link, useSearchParams } from "react-router-dom";
-import { Empty, ErrorBanner } from "../components/common";
+import { Empty, ErrorBanner, usePageTitle } from "../components/common";
 import { loadActions, loadPacks, matches } from "../catalog";
 import { urlNow, useLoad } from "../hooks";
 
@@ -16,6 +16,7 @@ export function CatalogPage() {
     if (v) next.set(k, v); else next.delete(k);
     return next;
   }, { replace: true });
+  usePageTitle("Actions");
   const actions = useLoad(loadActions, []);
   const packs = useLoad(loadPacks, []);
   const shown = (actions.data ?? []).filter((a) => (!pack || a.pack_ref === pack)
@@ -48,6 +49,7 @@ export function CatalogPage() {
       </form>
       <ErrorBanner error={actions.error ?? packs.error} />
       {actions.data && (
+        <div className="table-scroll">
         <table className="table" data-testid="catalog-table">
           <thead><tr><th>Ref</th><th>Label</th><th>Runs on</th><th>Tags</th><th>Description</th></tr></thead>
           <tbody>
@@ -62,6 +64,7 @@ export function CatalogPage() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
       {actions.data && shown.length === 0 && <Empty>No action matches.</Empty>}
     </div>

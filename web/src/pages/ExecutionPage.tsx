@@ -1,12 +1,12 @@
 // One execution: its graph filling in live, every task attempt, inputs and outputs, variables,
 // what it waits for (inquiries), run control, and for a re-run the tasks it kept.
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import "@xyflow/react/dist/style.css";
 import "../graph.css";
 import { Background, Controls, MiniMap, ReactFlow } from "@xyflow/react";
 import { api, ApiError } from "../api";
-import { Empty, ErrorBanner, JsonBlock, NotAnId, isId, Section, StatusBadge } from "../components/common";
+import { announce, Empty, ErrorBanner, JsonBlock, NotAnId, isId, Section, StatusBadge, usePageTitle } from "../components/common";
 import { useFlowNodes } from "../components/flow";
 import { FailureReasons } from "../components/FailureReasons";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
@@ -79,6 +79,8 @@ function ExecutionView({ id }: { id: number }) {
   const [controlError, setControlError] = useState<ApiError>();
   const [refused, setRefused] = useState<Notice>(); // an answer refused: kept once the card moves
   const inquiries = useRunInquiries(exec.data, wf.data);
+  usePageTitle(exec.data ? `Execution ${id} · ${exec.data.action_ref}` : `Execution ${id}`);
+  useAnnounceStatus(id, exec.data?.status);
 
   const e = exec.data;
   if (exec.error && !e) return <div className="page"><ErrorBanner error={exec.error} /></div>;
@@ -96,7 +98,7 @@ function ExecutionView({ id }: { id: number }) {
         <div className="banner error" role="alert">Inquiry #{refused.inquiry}: <TerminalText text={refused.text} /></div>
       )}
       {inquiries.data.map((q) => (
-        <InquiryCard key={q.id} inquiry={q} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
+        <InquiryCard key={q.id} inquiry={q} level={3} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
       ))}
       {inquiries.more > 0 && <p className="muted">And {inquiries.more} more: see <Link to="/inquiries">Inquiries</Link>.</p>}
     </Section>
@@ -162,7 +164,7 @@ function ExecutionView({ id }: { id: number }) {
       {!pending && inquirySection}
       <div className="split">
         <Section title="Parameters"><JsonBlock value={e.config} label="parameters" /></Section>
-        <Section title="Result"><ResultView result={e.result} /></Section>
+        <Section title="Result"><ResultView result={e.result} level={3} /></Section>
       </div>
       {isWorkflow && wf.data && (
         <Section title="Workflow variables"><JsonBlock value={wf.data.variables} label="variables" /></Section>
@@ -184,6 +186,19 @@ function useRunInquiries(e: Execution | undefined, view: WorkflowExecution | und
     (i) => api<Item<Inquiry>>(`/inquiries/${i}`).then((r) => r.data))),
   [key], { everyMs: REFRESH_MS * 2, live: (qs) => running || (qs ?? []).some((q) => q.status === "pending") });
   return { ...loaded, more: Math.max(ids.length - MAX_INQUIRIES, 0) };
+}
+
+/** Say what became of the run when its status changes while the page is open (paused, resumed,
+ *  cancelled): the badge changes silently. */
+function useAnnounceStatus(id: number, status: string | undefined) {
+  const last = useRef(status);
+  useEffect(() => {
+    const before = last.current;
+    last.current = status;
+    if (!before || !status || before === status) return;
+    announce(PAUSED.has(before) && !PAUSED.has(status) && !TERMINAL.has(status)
+      ? `Execution ${id} resumed: it is ${status}.` : `Execution ${id} is now ${status}.`);
+  }, [id, status]);
 }
 
 /** Is the action a workflow, a script, or gone ("unknown": its run may still have a view)? */
@@ -251,7 +266,7 @@ function ExecutionGraph({ current, gone, view, selected, onSelect }: {
     const inquiry = last ? waitingFor(last) : null;
     return {
       id: t.name, type: "task", position: positions[t.name], draggable: false, connectable: false,
-      selected: selected === t.name,
+      selected: selected === t.name, ariaLabel: `Task ${t.name}: ${status.replace("_", " ")}`,
       data: { name: t.name, action: t.action, status, badges: badgesOf(t), kept, inquiry,
         detail: unrecorded ? "failed before it started" : last && !TERMINAL.has(last.status) ? last.status_detail : null },
     };
@@ -265,7 +280,13 @@ function ExecutionGraph({ current, gone, view, selected, onSelect }: {
       : edited && <p className="muted graph-note" data-testid="graph-edited">The workflow has changed since this run:
       this is the graph it ran (conditions shown where the same transition is still there).</p>}
     <div className="graph" data-testid="execution-graph">
-      <ReactFlow nodes={nodes} edges={flowEdges(edges)} nodeTypes={nodeTypes} edgeTypes={edgeTypes} onNodesChange={onNodesChange}
+      <ReactFlow nodes={nodes} edges={flowEdges(edges)} nodeTypes={nodeTypes} edgeTypes={edgeTypes}
+        onNodesChange={(changes) => {
+          onNodesChange(changes);
+          // Enter or Space on a focused task box selects it (React Flow): open it, as a click does.
+          const picked = changes.find((c) => c.type === "select" && c.selected);
+          if (picked && picked.type === "select" && picked.id !== selected) onSelect(picked.id);
+        }}
         fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.02}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
         proOptions={{ hideAttribution: true }}>
@@ -297,12 +318,15 @@ function TaskDetail({ row: listed, kept }: { row: Execution; kept: boolean }) {
       <h3>Input</h3>
       <JsonBlock value={row.config} label="task input" />
       <h3>Output</h3>
-      {partial && !whole.data && !whole.error ? <Empty>Loading…</Empty> : <ResultView result={row.result} />}
+      {partial && !whole.data && !whole.error ? <Empty>Loading…</Empty> : <ResultView result={row.result} level={4} />}
     </div>
   );
 }
 
-function ResultView({ result }: { result: unknown }) {
+/** A result: its stdout, stderr and other fields under headings one level below `level - 1`'s
+ *  (the Result section's h2, or a task's "Output" h3), styled alike either way. */
+function ResultView({ result, level }: { result: unknown; level: 3 | 4 }) {
+  const H = level === 3 ? "h3" : "h4";
   if (result === null || result === undefined) return <Empty>No result yet.</Empty>;
   if (typeof result !== "object" || Array.isArray(result)) return <JsonBlock value={result} label="result" />;
   const r = result as Record<string, unknown>;
@@ -310,9 +334,9 @@ function ResultView({ result }: { result: unknown }) {
   return (
     <div className="result">
       {typeof error === "string" && <div className="banner error" role="alert" data-testid="task-error"><TerminalText text={error} /></div>}
-      {typeof stdout === "string" && <><h4>stdout{r.stdout_truncated ? " (truncated)" : ""}</h4>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
-      {typeof stderr === "string" && stderr && <><h4>stderr{r.stderr_truncated ? " (truncated)" : ""}</h4><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
-      <h4>{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</h4>
+      {typeof stdout === "string" && <><H className="result-head">stdout{r.stdout_truncated ? " (truncated)" : ""}</H>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
+      {typeof stderr === "string" && stderr && <><H className="result-head">stderr{r.stderr_truncated ? " (truncated)" : ""}</H><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
+      <H className="result-head">{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</H>
       <JsonBlock value={rest} label="result fields" />
     </div>
   );

@@ -80,6 +80,7 @@ export function ExecutionsPage() {
       <ErrorBanner error={list.error} />
       {list.data && (
         <>
+          <div className="table-scroll">
           <table className="table" data-testid="executions-table">
             <thead>
               <tr><th>ID</th><th>Status</th><th>Action</th><th>Origin</th><th>Started</th><th>Duration</th></tr>
@@ -91,8 +92,8 @@ export function ExecutionsPage() {
                   <td><StatusBadge status={e.status} /></td>
                   <td><Link to={`/executions/${e.id}`} className="ref">{e.action_ref}</Link></td>
                   <td className="muted">
-                    {e.workflow_task ? <>{e.workflow_task.task_name}{e.workflow_task.task_index != null ? ` [${e.workflow_task.task_index}]` : ""} of <Link to={`/executions/${e.parent}`}>#{e.parent}</Link></>
-                      : e.rerun_of ? <>re-run of <Link to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link></> : "—"}
+                    {e.workflow_task ? <>{e.workflow_task.task_name}{e.workflow_task.task_index != null ? ` [${e.workflow_task.task_index}]` : ""} of <Link className="id" to={`/executions/${e.parent}`}>#{e.parent}</Link></>
+                      : e.rerun_of ? <>re-run of <Link className="id" to={`/executions/${e.rerun_of}`}>#{e.rerun_of}</Link></> : "—"}
                   </td>
                   <td>{when(e.started_at ?? e.created)}</td>
                   <td className="num">{duration(e.started_at, e.ended_at, now)}</td>
@@ -100,6 +101,7 @@ export function ExecutionsPage() {
               ))}
             </tbody>
           </table>
+          </div>
           {list.data.items.length === 0 && (list.data.pagination.total_items > 0 && page > 1 ? (
             <Empty>Page {page} is past the last page ({list.data.pagination.total_pages}).{" "}
               <button className="link" onClick={() => lastPage(list.data?.pagination.total_pages ?? 1)}>

@@ -4,8 +4,8 @@ import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { api } from "../api";
 import { TerminalText } from "../components/TerminalText";
-import { Empty, ErrorBanner, LiveHead, NotAnId, isId, Pager } from "../components/common";
-import { InquiryCard, type Notice } from "../components/InquiryCard";
+import { Empty, ErrorBanner, LiveHead, NotAnId, isId, Pager, usePageTitle } from "../components/common";
+import { InquiryCard, noticeId, type Notice } from "../components/InquiryCard";
 import { urlNow, useLoad } from "../hooks";
 import { INQUIRY_STATUSES, type Inquiry, type Item, type Page } from "../types";
 
@@ -51,10 +51,12 @@ export function InquiriesPage() {
             onChange={(e) => update({ execution: e.target.value.replace(/\D/g, "") || null })} />
         </label>
       </form>
-      {/* What happened to an inquiry this page no longer lists (answered here, so no longer pending). */}
-      <div aria-live="polite">
+      {/* What happened to an inquiry this page no longer lists (answered here, so no longer pending).
+          An answer is announced by the card (the live region); a refusal is an alert. */}
+      <div>
         {notices.filter((n) => !listed.has(n.inquiry)).map((n) => (
-          <div key={n.inquiry} className={`banner ${n.ok ? "ok" : "error"}`} role={n.ok ? "status" : "alert"} data-testid="inquiry-notice">
+          <div key={n.inquiry} id={noticeId(n.inquiry)} className={`banner ${n.ok ? "ok" : "error"}`}
+            role={n.ok ? undefined : "alert"} data-testid="inquiry-notice">
             <TerminalText text={n.text} /> <Link to={`/inquiries/${n.inquiry}`}>Open inquiry #{n.inquiry}</Link>
           </div>
         ))}
@@ -83,6 +85,7 @@ export function InquiryPage() {
 }
 
 function InquiryView({ id }: { id: number }) {
+  usePageTitle(`Inquiry ${id}`);
   const q = useLoad(() => api<Item<Inquiry>>(`/inquiries/${id}`).then((r) => r.data), [id],
     { everyMs: REFRESH_MS, live: (d) => !d || d.status === "pending" });
   return (

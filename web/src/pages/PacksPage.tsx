@@ -1,15 +1,17 @@
 import { Link } from "react-router-dom";
-import { ErrorBanner } from "../components/common";
+import { ErrorBanner, usePageTitle } from "../components/common";
 import { loadPacks } from "../catalog";
 import { useLoad } from "../hooks";
 
 export function PacksPage() {
+  usePageTitle("Packs");
   const packs = useLoad(loadPacks, []);
   return (
     <div className="page">
       <header className="page-head"><h1>Packs</h1></header>
       <ErrorBanner error={packs.error} />
       {packs.data && (
+        <div className="table-scroll">
         <table className="table" data-testid="packs-table">
           <thead><tr><th>Pack</th><th>Label</th><th>Version</th><th>Actions</th><th>Directory</th></tr></thead>
           <tbody>
@@ -24,6 +26,7 @@ export function PacksPage() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </div>
   );

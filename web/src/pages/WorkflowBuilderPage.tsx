@@ -6,7 +6,7 @@ import "@xyflow/react/dist/style.css";
 import "../graph.css";
 import { Background, Controls, ReactFlow, type Connection } from "@xyflow/react";
 import { api, ApiError, post, put } from "../api";
-import { ErrorBanner } from "../components/common";
+import { ErrorBanner, usePageTitle } from "../components/common";
 import { useFlowNodes } from "../components/flow";
 import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
@@ -37,6 +37,7 @@ interface State { doc: Doc; text: string; parseError?: ParseOutcome["error"] }
 export function WorkflowBuilderPage() {
   const editRef = useParams().ref;
   const isEditing = editRef !== undefined;
+  usePageTitle(isEditing ? `Edit ${editRef}` : "New workflow");
   const navigate = useNavigate();
   const [search] = useSearchParams();
   const actions = useLoad(loadActions, []);
