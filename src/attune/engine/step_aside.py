@@ -154,9 +154,9 @@ class StepAside(CustomSlotSupplier):
         self._changed()
 
     def _changed(self) -> None:
-        """Wakes a waiting reservation to check again (from any thread)."""
+        """Wakes a waiting reservation when one can be made now (from any thread)."""
         with self._lock:
-            if not self._waiting:
+            if not (self._waiting and self._free and self._idle <= self._running):
                 return
             waiter = self._waiting.popleft()
         waiter.get_loop().call_soon_threadsafe(self._wake, waiter)
