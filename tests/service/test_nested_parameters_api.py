@@ -34,7 +34,8 @@ ACTIONS = {
               port: {type: integer, default: 8080, required: true}
               tls: {type: object, default: {}, properties: {mode: {enum: [strict, lax], default: strict}}}
           targets: {type: array, items: {type: object, properties: {name: {type: string}, weight: {type: number, default: 0.5}}}}
-          creds: {type: object, properties: {user: {type: string}, password: {type: string, secret: true}}}
+          creds: {type: object, properties: {user: {type: string}, password: {type: string, secret: true},
+                                             realm: {type: string, default: corp, required: true}}}
           vault: {type: array, items: {type: object, properties: {key: {type: string, secret: true}}}}
           secret_num: {type: integer, secret: true}
           count: {type: integer, minimum: 1}
@@ -45,7 +46,7 @@ ACTIONS = {
         import json, sys
         p = json.load(sys.stdin)
         sys.stderr.write("secret_num is %s, password is %s\\n" % (p.get("secret_num"), (p.get("creds") or {}).get("password")))
-        print(json.dumps({"params": p}))
+        print(json.dumps({"params": p, "realm_filled": (p.get("creds") or {}).get("realm") == "corp"}))
     """,
     "flow.yaml": """
         ref: nest.flow
@@ -122,7 +123,8 @@ async def test_nested_defaults_reach_the_action_and_nested_secrets_stay_hidden(
         assert params["targets"] == [{"name": "x", "weight": 0.5}]
         # The action got them in clear; what it printed back is masked, numbers too.
         assert params["secret_num"] == "********"
-        assert params["creds"] == {"user": "********", "password": "********"}
+        assert params["creds"] == {"user": "********", "password": "********", "realm": "********"}
+        assert record["result"]["data"]["realm_filled"] is True
         assert params["vault"] == [{"key": "********"}]
         assert record["config"]["creds"] == record["config"]["vault"] == record["config"]["secret_num"] == "********"
         assert record["config"]["server"]["port"] == 8080
@@ -139,6 +141,9 @@ async def test_nested_defaults_reach_the_action_and_nested_secrets_stay_hidden(
         used = use["result"]["data"]["params"]
         assert used["server"] == {"host": "10.0.0.1", "port": 8080, "tls": {"mode": "strict"}}
         assert used["targets"] == [{"name": "a", "weight": 0.5}] and used["secret_num"] == "********"
+        # Sealed on its way through the workflow, the secret object gets its members' defaults
+        # where it is opened: at the worker (a required member with a default was refused).
+        assert use["result"]["data"]["realm_filled"] is True
         everything = (await api.get("/executions", params={"per_page": 1000})).json()
         assert_hidden(flow, use, everything, await history_of(stack, flow["workflow_id"]))
 

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 from attune import tokens
 from attune.engine.claims import claim_record_id, reserve_record_ids
 from attune.packs.current import ActionChanged, ActionFileGone, ActionFiles, as_on_disk, differences
-from attune.packs.parameters import Validator
+from attune.packs.parameters import Validator, filled
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.process import NotOnThisWorker, ProcessCancelled, ProcessLost
 from attune.runtimes.safety import encodable
@@ -66,10 +66,13 @@ class IdsRequest(BaseModel):
 
 
 def _secret_problems(request: ProcessRequest, parameters: dict[str, Any]) -> str:
-    """Each sealed secret parameter checked against its schema now that its value is known
-    (the workflow saw only the sealed token): '' when they all pass."""
+    """Each sealed secret parameter given the defaults declared inside it and checked against
+    its schema now that its value is known (the workflow saw only the sealed token, and filled
+    nothing inside it): '' when they all pass. `parameters` is updated in place."""
     problems = []
     for name, schema in sorted(request.secret_checks.items()):
+        if name in parameters:
+            parameters[name] = filled(schema, parameters[name])
         validator = Validator(schema, format_checker=Validator.FORMAT_CHECKER)
         failed = sorted({str(error.validator) for error in validator.iter_errors(parameters.get(name))})
         if failed:
