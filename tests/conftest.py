@@ -107,7 +107,9 @@ async def temporal_stack(tmp_path_factory):
     log = tmp_path_factory.mktemp("temporal") / "server.log"
     server = start_dev_server(port=port, ui_port=None, log_file=str(log))
     engine = await EngineClient.connect(f"127.0.0.1:{port}")
-    workers = build_workers(engine.client, ["orchestrator", "shell", "python", "nodejs"])
+    # Without StepAside's slot supplier in this process (engine/worker.runtime_worker says why);
+    # tests/engine/test_resilience.py runs it in worker processes.
+    workers = build_workers(engine.client, ["orchestrator", "shell", "python", "nodejs"], step_aside=False)
     tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
         yield TemporalStack(address=f"127.0.0.1:{port}", engine=engine, packs_dir=PACKS)

@@ -40,8 +40,9 @@ def workflow_runner(sandboxed: bool = False) -> WorkflowRunner:
 
 def build_workers(client: Client, roles: list[str], *, packs_root: str | None = None,
                   concurrency: int = 100, queue_prefix: str = DEFAULT_QUEUE_PREFIX,
-                  state_dir: str = DEFAULT_STATE_DIR, sandboxed: bool = False) -> list[Worker]:
-    """One worker per role: ORCHESTRATOR or a runtime name."""
+                  state_dir: str = DEFAULT_STATE_DIR, sandboxed: bool = False,
+                  step_aside: bool = True) -> list[Worker]:
+    """One worker per role: ORCHESTRATOR or a runtime name. `step_aside`: see runtime_worker."""
     pool.configure(concurrency)  # processes started ahead: no more than this worker runs at once
     workers = []
     for role in roles:
@@ -52,7 +53,7 @@ def build_workers(client: Client, roles: list[str], *, packs_root: str | None = 
         else:
             workers.append(runtime_worker(client, role, packs_root=packs_root,
                                           max_concurrent=concurrency, queue_prefix=queue_prefix,
-                                          state_dir=state_dir))
+                                          state_dir=state_dir, step_aside=step_aside))
     return workers
 
 
@@ -75,17 +76,23 @@ def orchestrator_worker(client: Client, *, task_queue: str, sandboxed: bool = Fa
 def runtime_worker(
     client: Client, runtime: str, *, packs_root: str | None = None, max_concurrent: int = 100,
     queue_prefix: str = DEFAULT_QUEUE_PREFIX, state_dir: str = DEFAULT_STATE_DIR,
+    step_aside: bool = True,
 ) -> Worker:
+    """`step_aside`: slots from StepAside, so a worker that hands tasks back stops polling while
+    another can run them. It costs ~0.5 ms of the worker's CPU per task (the SDK calls into
+    Python for every slot; bench/README); in-process test workers go without it, since the
+    SDK's core threads calling into Python can abort an interpreter that exits with a worker
+    not shut down (the CLI exits with os._exit)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     queue = runtime_queue(runtime, queue_prefix)
-    slots = StepAside(client, queue, max_concurrent)  # a worker that hands tasks back polls less
-    activities = ActionActivities(packs_root, state_dir, on_hand_back=slots.handed_back)
+    slots = StepAside(client, queue, max_concurrent) if step_aside else None
+    activities = ActionActivities(packs_root, state_dir, on_hand_back=slots.handed_back if slots else None)
     return Worker(
         client,
         task_queue=queue,
         activities=[activities.run_action],
-        tuner=slots.tuner(),
+        **({"tuner": slots.tuner()} if slots else {"max_concurrent_activities": max_concurrent}),
         activity_executor=concurrent.futures.ThreadPoolExecutor(max(4, max_concurrent)),
         # A cancel reaches an activity only in the answer to a heartbeat, and the SDK otherwise
         # sends one at most every 80% of the heartbeat timeout (8 s): cancel_running then killed
