@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,19 @@ async def shot(page: Any, name: str) -> None:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         await page.wait_for_timeout(400)  # let the graph settle its fit-to-view
         await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+
+
+async def register_pack(ui_server: UiServer, root: Path, files: dict[str, str]) -> Path:
+    """Write a pack's files (dedented; `.sh` executable) under `root` and register it."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        if name.endswith(".sh"):
+            path.chmod(0o755)
+    response = await ui_server.http.post("/packs/register", json={"path": str(root)})
+    assert response.status_code == 200, response.text
+    return root
 
 
 def path_of(url: str) -> str:

@@ -6,14 +6,13 @@ API, Temporal and workers, with a pack of its own written to a temporary directo
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from tests.ui.conftest import UiServer
+from tests.ui.conftest import UiServer, register_pack
 from tests.ui.test_forms_and_docs import ended
 from tests.ui.test_run_control import inquiry_of, start
 
@@ -67,16 +66,7 @@ PACK = {
 
 @pytest.fixture(scope="module")
 async def uix(ui_server: UiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("uix-pack") / "uix"
-    for name, text in PACK.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-        if name.endswith(".sh"):
-            path.chmod(0o755)
-    response = await ui_server.http.post("/packs/register", json={"path": str(root)})
-    assert response.status_code == 200, response.text
-    return root
+    return await register_pack(ui_server, tmp_path_factory.mktemp("uix-pack") / "uix", PACK)
 
 
 async def test_numbers_show_and_rerun_as_the_run_had_them(page: Any, ui_server: UiServer, uix: Path) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from tests.ui.conftest import UiServer
+from tests.ui.conftest import UiServer, register_pack
 from tests.ui.test_forms_and_docs import ended
 from tests.ui.test_run_control import start
 
@@ -74,14 +73,7 @@ PACK = {
 
 @pytest.fixture(scope="module")
 async def uif(ui_server: UiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("uif-pack") / "uif"
-    for name, text in PACK.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    response = await ui_server.http.post("/packs/register", json={"path": str(root)})
-    assert response.status_code == 200, response.text
-    return root
+    return await register_pack(ui_server, tmp_path_factory.mktemp("uif-pack") / "uif", PACK)
 
 
 def field(form: Any, name: str) -> Any:
