@@ -1,5 +1,10 @@
 """/inquiries: human approvals (spec §9). Answers are validated against the inquiry's
-response_schema and reach the waiting run through the records mirror (its outbox)."""
+response_schema and reach the waiting run through the records mirror (its outbox).
+
+An answer's `secret: true` fields are sealed here, before the answer is stored: the mirror tells
+the run the stored answer, so Temporal's history holds them sealed, a later task gets one in
+clear only passed whole to its input (its worker unseals it), and every record shows ********
+(spec §7), as for secret parameters (attune.secrets)."""
 
 from __future__ import annotations
 
@@ -15,13 +20,23 @@ from attune.packs.parameters import validate_parameters
 from attune.problems import at_path, under
 from attune.records import inquiries as records
 from attune.records.models import InquiryRow, utc, utcnow
-from attune.secrets import sealed_at
+from attune.secrets import redact, seal_parameters, sealed_at
 from attune.statuses import InquiryStatus
 
 
 def to_schema(s: Session, row: InquiryRow) -> schemas.Inquiry:
     records.link_executions(s, [row])
-    return schemas.Inquiry.model_validate(row)
+    return _shown(row)
+
+
+def _shown(row: InquiryRow) -> schemas.Inquiry:
+    """The inquiry as the API shows it: a secret field's answer is ********, sealed or (an
+    answer given before answers were sealed) in clear."""
+    shown = schemas.Inquiry.model_validate(row)
+    if not isinstance(shown.response, dict):
+        return shown
+    secret = _asker(_schema(row)).secret_names()
+    return shown.model_copy(update={"response": redact(shown.response, secret)})
 
 
 def create(state: AppState, principal: Principal, body: schemas.InquiryCreate) -> tuple[schemas.Inquiry, bool]:
@@ -50,7 +65,7 @@ def list_page(state: AppState, f: records.InquiryFilter, page: int,
     with state.db.session() as s:
         rows, total = records.list_inquiries(s, f, page, per_page)
         return schemas.Page[schemas.Inquiry](
-            items=[schemas.Inquiry.model_validate(r) for r in rows],
+            items=[_shown(r) for r in rows],
             pagination=schemas.Pagination.of(page, per_page, total))
 
 
@@ -65,13 +80,14 @@ def respond(state: AppState, inquiry_id: int, response: dict[str, Any]) -> schem
         if (path := sealed_at(response, "response")) is not None:  # the run would unseal it
             raise ApiError(422, f"{path}: a sealed secret value cannot be given as an answer",
                            [{"path": path, "message": "sealed secret value"}])
-        schema = {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
-        checked, problems = validate_parameters(_asker(schema), response, noun="field")
+        asker = _asker(_schema(row))
+        checked, problems = validate_parameters(asker, response, noun="field")
         if problems:
             problems = [p if p.path != "parameters" else at_path("response", p.message) for p in problems]
             raise ApiError(422, f"{len(problems)} problem(s) with the response to inquiry {inquiry_id}",
                            [p.detail() for p in under("response", problems)])
-        _settle(s, row, InquiryStatus.RESPONDED, response=checked, responded_at=utcnow())
+        sealed = seal_parameters(checked, asker.secret_names(), state.secret_key)
+        _settle(s, row, InquiryStatus.RESPONDED, response=sealed, responded_at=utcnow())
         answered = to_schema(s, row)
     state.mirror.poke()
     return answered
@@ -105,6 +121,10 @@ def _still_open(row: InquiryRow) -> None:
         timeout_at = utc(row.timeout_at)
         if timeout_at <= utcnow():
             raise ApiError(409, f"inquiry {row.id} timed out at {timeout_at.isoformat()}")
+
+
+def _schema(row: InquiryRow) -> dict[str, ParameterSpec]:
+    return {name: ParameterSpec.model_validate(spec) for name, spec in (row.response_schema or {}).items()}
 
 
 def _asker(schema: dict[str, ParameterSpec]) -> Action:
