@@ -227,9 +227,9 @@ def compile_expression(source: str) -> TemplateExpression:
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SEALED_TEXT = re.compile("__attune_secret__", re.IGNORECASE)
-SPLICED_SECRET = ("a secret (a secret parameter, or pack config marked secret) can only be passed "
-                  "whole to a task input (e.g. token: \"{{ parameters.token }}\"), not turned into "
-                  "text, filtered or combined")
+SPLICED_SECRET = ("a secret (a secret parameter, pack config marked secret, or an inquiry answer's "
+                  "secret field) can only be passed whole to a task input (e.g. token: "
+                  "\"{{ parameters.token }}\"), not turned into text, filtered or combined")
 # A chain of operators (`1 + 1 + ... + 1`, `a ~ b ~ ...`) nests as deeply as brackets do.
 TOO_DEEP = ("the expression is too long or nested too deeply to parse (keep it under about 50 levels "
             "of brackets and about 200 operators in a row; build long values with filters such as "

@@ -151,9 +151,9 @@ def to_text(value: Any) -> str:
     if isinstance(value, dict) and "__attune_secret__" in value:
         # Sealed secret (attune.secrets): splicing it into text would hand the action the
         # ciphertext; it can only be passed on whole.
-        raise EvalFailure("a secret (a secret parameter, or pack config marked secret) can only be "
-                          "passed whole to a task input (e.g. token: \"{{ parameters.token }}\"), "
-                          "not inside other text")
+        raise EvalFailure("a secret (a secret parameter, pack config marked secret, or an inquiry "
+                          "answer's secret field) can only be passed whole to a task input (e.g. "
+                          "token: \"{{ parameters.token }}\"), not inside other text")
     if isinstance(value, (list, tuple, dict, Iterator)):
         return json.dumps(to_data(value), ensure_ascii=False)
     if is_number(value):
