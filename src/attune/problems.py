@@ -54,3 +54,10 @@ def shown(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
+
+def nested_json(member: str) -> str:
+    """"tls.mode" -> {"tls": {"mode": ...}}: the JSON a dotted path stood for."""
+    text = "..."
+    for name in reversed(member.split(".")):
+        text = f'{{"{name}": {text}}}'
+    return text

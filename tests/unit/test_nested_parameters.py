@@ -16,6 +16,7 @@ from attune.packs.models import Action
 from attune.packs.parameters import apply_defaults, data_problems, validate_parameters
 from attune.packs.problems import PackError, dotted, first_name
 from attune.problems import Problem, at_path, under
+from attune.runtimes.output import ParameterFormatError, encode_parameters
 from attune.secrets import REDACTED, SEALED, mask, redact
 
 RICH = """
@@ -283,3 +284,61 @@ def test_an_integer_bound_stays_an_integer(rich: Action) -> None:
     shown = rich.parameters["count"].model_dump()
     assert (shown["minimum"], shown["maximum"]) == (1, 10)
     assert type(shown["minimum"]) is int and type(rich.parameters["ratio"].minimum) is float
+
+
+# --- verification pass (QA 61) ---------------------------------------------------------------------
+
+REFS = """
+    ref: t.refs
+    runner_type: python
+    entry_point: x.py
+    parameters:
+      r: {type: object, $defs: {thing: {type: object, properties: {v: {type: integer}}}},
+          properties: {t: {$ref: "#/$defs/thing"}}}
+      s: {type: object, properties: {self: {$ref: "#"}, n: {type: integer}}}
+"""
+
+
+def test_a_ref_points_into_its_own_parameter(tmp_path: Path) -> None:
+    """`#` meant the object of all parameters: a 500 (PointerToNowhere) or the wrong schema."""
+    refs = load_pack(write_pack(tmp_path, refs=REFS)).actions["t.refs"]
+    _, problems = validate_parameters(refs, {"r": {"t": {"v": "x"}}, "s": {"self": {"n": "y", "self": {}}}})
+    assert [str(p) for p in problems] == ['r.t.v: "x" is not of type integer',
+                                          's.self.n: "y" is not of type integer']
+    assert validate_parameters(refs, {"r": {"t": {"v": 1}}, "s": {"self": {"self": {"n": 2}}}})[1] == []
+
+
+def test_a_ref_that_points_nowhere_in_its_parameter_is_a_load_error(tmp_path: Path) -> None:
+    problems = load_problems(tmp_path, """
+        ref: t.bad
+        runner_type: python
+        entry_point: x.py
+        parameters:
+          bad: {type: object, properties: {t: {$ref: "#/$defs/nope"}}}
+          far: {type: object, properties: {t: {$ref: "https://example.com/x.json"}}}
+    """)
+    rest = ("does not point into this parameter's schema (write '#' for the parameter itself or "
+            "'#/$defs/NAME' for one of its $defs; nothing is fetched from elsewhere)")
+    assert problems == [f"bad.yaml:6:46: parameter 'bad': $ref '#/$defs/nope' {rest}",
+                        f"bad.yaml:7:46: parameter 'far': $ref 'https://example.com/x.json' {rest}"]
+
+
+def test_a_null_member_without_a_default_is_not_given(rich: Action) -> None:
+    """README: a member given as null counts as not given; without a default it was refused."""
+    params, problems = validate_parameters(rich, {"server": {"host": "h", "tls": {"enabled": None}}})
+    assert problems == [] and params["server"]["tls"] == {"enabled": True, "mode": "strict"}
+    _, problems = validate_parameters(rich, {"server": {"host": None}})
+    assert [str(p) for p in problems] == ["server.host: required property 'host' is missing"]
+
+
+def test_a_deeper_dotted_key_gets_the_nested_json_it_meant(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit):
+        parse_params(["server.tls.mode=x"], None, lambda: {"server": "object"})
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "server='{\"tls\": {\"mode\": ...}}'" in err
+
+
+def test_dotenv_refuses_two_values_for_one_line() -> None:
+    """A free-form object's member and a parameter of the same dotted name: both were written."""
+    with pytest.raises(ParameterFormatError, match="two values would be written as the dotenv line 'opts.label'"):
+        encode_parameters({"opts.label": "a", "opts": {"label": "b"}}, "dotenv")

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from attune import logs
 from attune.cli.output import make_console, visible
+from attune.problems import nested_json
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
 from attune.settings import ORCHESTRATOR, Settings, SettingsError
@@ -102,7 +103,7 @@ def parse_params(pairs: list[str], params_json: str | None,
         if key not in types and types.get(key.split(".")[0]) == "object":
             top, _, member = key.partition(".")
             fail_usage(f"unknown parameter '{key}': a dotted key is not a path into object "
-                       f"parameter '{top}'; give the object as JSON, {top}='{{\"{member}\": ...}}', "
+                       f"parameter '{top}'; give the object as JSON, {top}='{nested_json(member)}', "
                        f"or use {option}")
         try:
             params[key] = typed_value(value, types.get(key))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,6 +61,20 @@ def subschemas(schema: Any, at: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[An
         if isinstance(sub, dict):
             yield at + path, sub
             yield from subschemas(sub, at + path)
+
+
+def refs_in(schema: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Every `$ref` in a parameter's schema (itself included), with where it is."""
+    inner = [((), schema), *subschemas(schema)] if isinstance(schema, dict) else []
+    return [(at, sub["$ref"]) for at, sub in inner if isinstance(sub.get("$ref"), str)]
+
+
+def own_root(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """A parameter's schema as a resource of its own: its `$ref`s ("#", "#/$defs/x") point into
+    it, not into the object of all parameters it is checked inside."""
+    if "$id" in schema or not refs_in(schema):
+        return schema
+    return {**schema, "$id": f"urn:attune:parameter:{quote(name, safe='')}"}
 
 
 def holds_secret(schema: Any) -> bool:

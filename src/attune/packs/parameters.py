@@ -15,11 +15,12 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 from jsonschema import _keywords as keywords
 from jsonschema.exceptions import ValidationError
+from referencing.exceptions import Unresolvable
 
 from attune.expressions import regex
-from attune.packs.models import Action, ParameterSpec
+from attune.packs.models import Action, ParameterSpec, own_root
 from attune.packs.problems import dotted, step
-from attune.problems import Problem, at_path, shown
+from attune.problems import Problem, at_path, nested_json, shown
 from attune.runtimes.safety import MAX_DATA_DEPTH
 from attune.secrets import is_sealed
 
@@ -130,7 +131,7 @@ def to_json_schema(parameters: dict[str, ParameterSpec]) -> dict[str, Any]:
     """The JSON Schema equivalent of a flat parameter schema."""
     return {
         "type": "object",
-        "properties": {name: parameter_schema(spec) for name, spec in parameters.items()},
+        "properties": {name: own_root(name, parameter_schema(spec)) for name, spec in parameters.items()},
         "required": sorted(name for name, spec in parameters.items() if spec.required),
         # StackStorm rejects unknown parameters; a typo should not be silently ignored.
         "additionalProperties": False,
@@ -160,7 +161,8 @@ def filled(schema: Any, value: Any) -> Any:
     """`value` with the defaults `schema` declares inside it: an object's member (`properties`)
     that is missing or null gets its `default`, and each element of an array gets its `items`
     schema's members (when `items` is one schema), at any depth, defaults themselves included
-    (`tls: {default: {}}` gets its members' defaults). Null counts as not given, as it does for
+    (`tls: {default: {}}` gets its members' defaults). Null counts as not given (a null member
+    with no default is left out), as it does for
     a parameter (a workflow passes `{{ parameters.port }}` on as null when its caller left it
     out); a null element of an array is an element, and stays. A sealed secret is left whole."""
     if not isinstance(schema, dict) or is_sealed(value):
@@ -171,8 +173,11 @@ def filled(schema: Any, value: Any) -> Any:
         for name, member in members.items():
             if not isinstance(member, dict):
                 continue
-            if out.get(name) is None and member.get("default") is not None:
-                out[name] = copy.deepcopy(member["default"])
+            if out.get(name) is None:  # missing, or null: not given
+                if member.get("default") is not None:
+                    out[name] = copy.deepcopy(member["default"])
+                else:
+                    out.pop(name, None)
             if name in out:
                 out[name] = filled(member, out[name])
         return out
@@ -209,7 +214,12 @@ def validate_parameters(
             if v is not None or k not in action.parameters}
     validator = Validator(to_json_schema(action.parameters), format_checker=Validator.FORMAT_CHECKER)
     problems: list[Problem] = []
-    for error in sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path))):
+    try:
+        errors = sorted(validator.iter_errors(full), key=lambda e: list(map(str, e.absolute_path)))
+    except Unresolvable as exc:  # the pack load refuses these; an action saved before, not
+        return full, [at_path("parameters", f"the action's schema has a $ref that does not "
+                                            f"resolve: {getattr(exc, 'ref', exc)!r}")]
+    for error in errors:
         if is_sealed(error.instance):  # a secret on its way to a worker: only it can check it
             continue
         if allow_unknown and error.validator == "additionalProperties" and not error.absolute_path:
@@ -307,7 +317,8 @@ def _not_a_path(action: Schema, name: str) -> str:
     if not member or spec is None or spec.type != "object":
         return ""
     return (f": a dotted name is not a path into object parameter '{top}'; give {top} as an "
-            f"object ({{\"{member}\": ...}})")
+            f"object ({nested_json(member)})")
+
 
 
 def schema_message(error: ValidationError) -> str:
@@ -339,4 +350,3 @@ def schema_message(error: ValidationError) -> str:
         case "pattern":
             return f'{got} does not match the pattern "{want}"'  # as written: no JSON escapes
     return error.message
-

@@ -12,6 +12,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from attune.expressions import regex
 from attune.packs.interpreters import RuntimeCheckError, check_runtime, check_runtime_version
@@ -22,6 +25,8 @@ from attune.packs.models import (
     RUNNER_ALIASES,
     Action,
     ParameterSpec,
+    own_root,
+    refs_in,
     subschemas,
 )
 from attune.packs.parameters import (
@@ -553,11 +558,28 @@ def _check_param(rep: Reporter, spec: dict[str, Any], where: Path, name: str) ->
         rep.at(at, f"parameter '{name}': {'.'.join(map(str, error.absolute_path))}: {schema_message(error)}")
     _check_satisfiable(rep, spec, where, name)
     _check_secret_members(rep, spec, where, name)
+    _check_refs(rep, spec, where, name)
     for inside, pattern in _patterns(spec, ()):
         try:
             regex.compiled(pattern)
         except regex.PatternError as exc:
             rep.at(where + inside[:1], f"parameter '{name}': {'.'.join(map(str, inside))}: {exc}")
+
+
+def _check_refs(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:
+    """A `$ref` points into its parameter's own schema ("#", "#/$defs/x"): it is checked on its
+    own (models.own_root), and nothing is fetched from elsewhere."""
+    schema = own_root(name, {k: v for k, v in spec.items() if k in JSON_SCHEMA_KEYWORDS or k == "type"})
+    if "$id" not in schema:
+        return
+    resolver = Registry().with_resource(schema["$id"], DRAFT202012.create_resource(schema)).resolver(schema["$id"])
+    for inside, ref in refs_in(schema):
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            rep.at(where + inside + ("$ref",), f"parameter '{name}': $ref {ref!r} does not point into "
+                   "this parameter's schema (write '#' for the parameter itself or '#/$defs/NAME' for "
+                   "one of its $defs; nothing is fetched from elsewhere)")
 
 
 def _check_secret_members(rep: Reporter, spec: dict[str, Any], where: Path, name: str) -> None:

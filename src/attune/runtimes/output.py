@@ -23,7 +23,15 @@ def encode_parameters(params: dict[str, Any], fmt: str) -> bytes:
     if fmt == "yaml":
         return yaml.safe_dump(params, sort_keys=False, allow_unicode=True).encode()
     if fmt == "dotenv":
-        lines = sorted(f"{key}={_dotenv_value(value)}\n" for key, value in _flattened(params, ""))
+        flat = _flattened(params, "")
+        seen: set[str] = set()
+        for key, _ in flat:  # `opts.label` next to object `opts` holding `label`: which one?
+            if key in seen:
+                raise ParameterFormatError(
+                    f"two values would be written as the dotenv line {key!r} (a parameter of that "
+                    "name and a member of an object parameter): rename one, or use parameter_format json")
+            seen.add(key)
+        lines = sorted(f"{key}={_dotenv_value(value)}\n" for key, value in flat)
         return "".join(lines).encode()
     raise ValueError(f"unknown parameter format {fmt!r}")
 
