@@ -35,7 +35,10 @@ from attune.engine.activities import WORKER
 from attune.engine.client import live_pollers
 
 FIRST_PAUSE = 5.0  # longer than a hand-back's first retry delay (INFRA_RETRY: 1 s, then 2, 4, 8)
-MAX_PAUSE = 60.0
+# Above the longest retry delay (8 s), and short: right after the last good worker stops,
+# Temporal lists it for about a minute, and a bad worker alone still stands aside meanwhile
+# (a task then took 98 s to fail with 60 s here).
+MAX_PAUSE = 20.0
 log = logging.getLogger(__name__)
 
 
