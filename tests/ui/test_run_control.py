@@ -188,7 +188,7 @@ async def test_pause_and_resume_a_running_workflow(page: Any, ui_server: UiServe
     await expect(hold).to_have_attribute("data-status", "running", timeout=60_000)
     await page.get_by_role("button", name="Pause").click()
     await expect(badge).to_have_text("pausing")
-    await expect(page.get_by_role("status")).to_contain_text("Pausing: the running tasks finish")
+    await expect(page.get_by_test_id("paused-banner")).to_contain_text("Pausing: the running tasks finish")
     await expect(page.get_by_role("button", name="Pause")).to_have_count(0)
 
     # A stale page meets the API's refusal, in the API's words, then shows the state as it is.

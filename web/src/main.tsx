@@ -1,6 +1,6 @@
 import { StrictMode, useEffect, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { BrowserRouter, Navigate, NavLink, Route, Routes, useLocation, useParams } from "react-router-dom";
+import { BrowserRouter, Navigate, NavLink, Route, Routes, useLocation, useParams, useSearchParams } from "react-router-dom";
 import "./style.css";
 import { api, getToken, onUnauthorized, setToken } from "./api";
 import { useLoad } from "./hooks";
@@ -86,9 +86,12 @@ function NotFound() {
   return <div className="page"><h1>Not found</h1><p>No page here. <NavLink to="/executions">Executions</NavLink></p></div>;
 }
 
-/** The action page, with its window title named from the route. */
+/** The action page, with its window title named from the route: its Edit & re-run form
+ *  (`?rerun=N`) is another page than its Run form, and is named so. */
 function ActionRoute() {
-  usePageTitle(`Action ${useParams().ref ?? ""}`);
+  const ref = useParams().ref ?? "";
+  const rerun = Number(useSearchParams()[0].get("rerun")) || null; // as ActionPage reads it
+  usePageTitle(rerun ? `Re-run ${rerun} · ${ref}` : `Action ${ref}`);
   return <ActionPage />;
 }
 

@@ -1,6 +1,6 @@
 // One inquiry (a question a workflow asks a person, spec §9): its prompt and state, and while it
 // is pending a response form generated from its response_schema, like an action's form.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { api, ApiError, post } from "../api";
 import { duration, when } from "../format";
@@ -8,7 +8,9 @@ import { useLoad } from "../hooks";
 import type { Execution, Inquiry, InquiryStatus, Item } from "../types";
 import { announce, ConfirmButton, ErrorBanner, JsonBlock, keepFocus, pageHeading } from "./common";
 import { TerminalText } from "./TerminalText";
-import { hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues } from "./ParamForm";
+import {
+  focusFirstInvalid, hasFieldProblem, initialValues, ParamForm, problemsByField, toParameters, type FormValues,
+} from "./ParamForm";
 
 /** What became of an answer or a withdrawal, for a page that may no longer list the inquiry. */
 export interface Notice { inquiry: number; ok: boolean; text: string }
@@ -28,7 +30,14 @@ export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inq
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
   const [error, setError] = useState<ApiError>();
   const [busy, setBusy] = useState(false);
+  const [refusedFields, setRefusedFields] = useState(0); // bumped by a refused answer: focus what to fix
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => { if (refusedFields) focusFirstInvalid(form.current); }, [refusedFields]);
   const Title = level === 2 ? "h2" : "h3";
+  // Answered, withdrawn or refused as no longer pending, the form goes and the card may leave the
+  // list or move: focus its title, or the notice standing for it, rather than dropping to <body>.
+  const keepCardFocus = () =>
+    keepFocus(() => document.getElementById(titleId(q.id)) ?? document.getElementById(noticeId(q.id)) ?? pageHeading());
 
   const act = async (path: string, body: unknown, done: string) => {
     setBusy(true);
@@ -39,16 +48,17 @@ export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inq
       const text = `${done} inquiry #${q.id}: it is now ${res.data.status}.`;
       announce(text);
       onChanged({ inquiry: q.id, ok: true, text });
-      // The form goes, and the card may leave the list or move: focus its title, or the notice
-      // standing for it, rather than dropping to <body>.
-      keepFocus(() => document.getElementById(titleId(q.id)) ?? document.getElementById(noticeId(q.id)) ?? pageHeading());
+      keepCardFocus();
     } catch (err) {
       const e = err as ApiError;
       const { byField, rest } = problemsByField(e.details ?? [], "response", schema);
       setFieldErrors(byField);
       const shown = new ApiError(e.status, e.code, e.status === 409 ? `Refused: ${e.message}` : e.message, rest);
       setError(shown);
-      if (e.status === 409) onChanged({ inquiry: q.id, ok: false, text: shown.message });
+      if (e.status === 409) {
+        onChanged({ inquiry: q.id, ok: false, text: shown.message });
+        keepCardFocus(); // refused as no longer pending: its form goes too
+      } else if (Object.keys(byField).length > 0) setRefusedFields((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -73,17 +83,19 @@ export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inq
       <div className="card-body">
         <p className="prompt"><TerminalText text={q.prompt} /></p>
         {q.status === "pending" ? (
-          <form onSubmit={respond} noValidate data-testid="response-form">
+          <form onSubmit={respond} noValidate data-testid="response-form" ref={form}>
             {q.timeout_at && <p className="muted">Times out at {when(q.timeout_at)} (in {duration(new Date().toISOString(), q.timeout_at)}).</p>}
             <ParamForm params={schema} values={values} onChange={setValues} errors={fieldErrors}
               idPrefix={`inquiry-${q.id}`} empty="Nothing to fill in: answering is enough." />
-            <ErrorBanner error={error} />
+            {/* focus goes to the first wrong field, which names its problem: the banner is not
+                announced as well */}
+            <ErrorBanner error={error} quiet={Object.keys(fieldErrors).length > 0} />
             <div className="row">
               {/* busy: aria-disabled, so that focus stays on it while the answer goes out */}
               <button type="submit" className="primary" disabled={hasFieldProblem(schema, values)} aria-disabled={busy}>
                 {busy ? "Sending…" : "Respond"}
               </button>
-              <ConfirmButton label="Withdraw" confirm="Confirm withdraw" keep="Keep it open" disabled={busy}
+              <ConfirmButton label="Withdraw" confirm="Confirm withdraw" keep="Keep it open" busy={busy}
                 title="No answer will come: the waiting task fails"
                 onConfirm={() => act("cancel", {}, "Withdrew")} />
             </div>

@@ -2,6 +2,7 @@
 // inquiry's response_schema. Types, enums as selects, required marks, defaults filled in, secrets
 // as password fields, arrays/objects as JSON editors.
 import { numberOf, parse, stringify } from "../json";
+import { announce } from "./common";
 import { formatPath, parsePath } from "../problemPath";
 import { REDACTED, type ParameterSpec, type Problem } from "../types";
 
@@ -188,7 +189,9 @@ interface Props {
 
 /** The form's fields. Each input is named by its parameter's name alone; its type, bounds,
  *  description and problems describe it (aria-describedby), so a screen reader does not read
- *  "timesinteger · ≥ 1" as its name. An invalid field has aria-invalid: `focusFirstInvalid`. */
+ *  "timesinteger · ≥ 1" as its name. An invalid field has aria-invalid: `focusFirstInvalid`.
+ *  Problems are not alerts: a refused submit focuses the field (its description says them), and
+ *  one found while typing is announced when the field is left. */
 export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "param", empty = "This action takes no parameters.", kept }: Props) {
   const names = Object.keys(params);
   if (names.length === 0) return <p className="muted">{empty}</p>;
@@ -207,6 +210,8 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
         const common = {
           id, name, "aria-invalid": invalid, "aria-describedby": `${id}-type ${id}-help`,
           required: !!spec.required, "aria-required": !!spec.required,
+          // Said once, politely, when the field is left: as alerts they fired on every keystroke.
+          onBlur: () => { if (jp) announce(`${name}: ${jp}`); },
         };
         let input;
         if (spec.type === "boolean" && kept?.names.has(name)) {
@@ -258,7 +263,7 @@ export function ParamForm({ params, values, onChange, errors = {}, idPrefix = "p
             <div id={`${id}-help`} className="help">
               {spec.description && <span>{spec.description}</span>}
               {keeps && spec.type !== "boolean" && <span className="kept-hint">kept from run {kept!.from}; type to replace</span>}
-              {problems.map((p, i) => <span key={i} className="field-error" role="alert">{p}</span>)}
+              {problems.map((p, i) => <span key={i} className="field-error">{p}</span>)}
             </div>
           </div>
         );

@@ -91,12 +91,14 @@ export function StatusBadge({ status }: { status: Status | string }) {
   return <span className={`badge status-${status}`} data-status={status}>{status}</span>;
 }
 
-export function ErrorBanner({ error }: { error: ApiError | string | undefined | null }) {
+/** An error, announced as an alert. `quiet`: shown, not announced (focus goes to a field that
+ *  names the problem itself: two announcements at once, one is lost). */
+export function ErrorBanner({ error, quiet = false }: { error: ApiError | string | undefined | null; quiet?: boolean }) {
   if (!error) return null;
   const e = typeof error === "string" ? new ApiError(0, "error", error) : error;
   if (e.status === 401) return null; // the token dialog handles it
   return (
-    <div className="banner error" role="alert">
+    <div className="banner error" role={quiet ? undefined : "alert"} data-testid="error-banner">
       <strong><TerminalText text={e.message} /></strong>
       {e.details.length > 0 && (
         <ul>
@@ -171,9 +173,11 @@ export function Empty({ children }: { children: ReactNode }) {
 }
 
 /** A step that cannot be undone asks once more, and the second step can be backed out of: the
- * button beside it, or Escape. (Before, only clicking elsewhere backed out, which nobody saw.) */
-export function ConfirmButton({ label, confirm, keep, title, disabled, onConfirm }: {
-  label: string; confirm: string; keep: string; title?: string; disabled?: boolean; onConfirm: () => void;
+ * button beside it, or Escape. (Before, only clicking elsewhere backed out, which nobody saw.)
+ * `busy` (its request is out): aria-disabled, not disabled, so that focus can come back to the
+ * first step's button while it is (a disabled one cannot take it: focus fell to <body>). */
+export function ConfirmButton({ label, confirm, keep, title, busy = false, onConfirm }: {
+  label: string; confirm: string; keep: string; title?: string; busy?: boolean; onConfirm: () => void;
 }) {
   const [armed, setArmed] = useState(false);
   // Backed out of: focus returns to the first step's button (the second step's buttons are gone).
@@ -184,14 +188,14 @@ export function ConfirmButton({ label, confirm, keep, title, disabled, onConfirm
   }, [backedOut, armed]);
   const back = () => { setArmed(false); setBackedOut(true); };
   if (!armed) {
-    return <button ref={first} type="button" className="danger-outline" disabled={disabled} title={title}
-      onClick={() => setArmed(true)}>{label}</button>;
+    return <button ref={first} type="button" className="danger-outline" aria-disabled={busy} title={title}
+      onClick={() => { if (!busy) setArmed(true); }}>{label}</button>;
   }
   return (
     <span className="confirm" role="group" aria-label={confirm}
       onKeyDown={(ev) => { if (ev.key === "Escape") back(); }}>
-      <button type="button" className="danger" autoFocus disabled={disabled}
-        onClick={() => { back(); onConfirm(); }}>{confirm}</button>
+      <button type="button" className="danger" autoFocus aria-disabled={busy}
+        onClick={() => { if (busy) return; back(); onConfirm(); }}>{confirm}</button>
       <button type="button" onClick={back}>{keep}</button>
     </span>
   );

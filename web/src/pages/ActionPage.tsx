@@ -114,7 +114,9 @@ function ActionView({ actionRef: ref, rerunOf, fromFailed: askedFromFailed }: {
               From the failed tasks: the tasks that succeeded keep their results and are not run again
             </label>
           )}
-          <ErrorBanner error={error} />
+          {/* focus goes to the first wrong field, which names its problem: the banner is not
+              announced as well (both at once, one is lost) */}
+          <ErrorBanner error={error} quiet={Object.keys(fieldErrors).length > 0} />
           <div className="row">
             <button type="submit" className="primary" disabled={blocked || !a.enabled} aria-disabled={running}>
               {running ? "Starting…" : o ? (canFromFailed && fromFailed ? "Re-run from failed" : "Re-run") : "Run"}

@@ -126,7 +126,8 @@ function ExecutionView({ id }: { id: number }) {
       </header>
       <ErrorBanner error={controlError} />
       {PAUSED.has(e.status) && (
-        <div className="banner paused" role="status">
+        // Not a live region: the announcer says the change (useAnnounceStatus); both said it.
+        <div className="banner paused" data-testid="paused-banner">
           {e.status === "pausing" ? "Pausing: the running tasks finish, nothing new starts." : "Paused: nothing runs until it is resumed."}
         </div>
       )}
@@ -246,6 +247,14 @@ function useDrawn(view: WorkflowExecution, current: TaskDef[] | undefined) {
   }, [recorded, current]);
 }
 
+/** What a task box and an edge say they do: React Flow's own words are an editor's ("press
+ *  delete to remove it"), and never said that Enter opens the task. */
+const READ_ONLY_GRAPH = {
+  "node.a11yDescription.default": "Press Enter to open this task.",
+  "node.a11yDescription.keyboardDisabled": "Press Enter to open this task.",
+  "edge.a11yDescription.default": "A transition between two tasks: its name says when it is taken.",
+};
+
 function ExecutionGraph({ current, gone, view, selected, onSelect }: {
   current: TaskDef[] | undefined; gone: boolean; view: WorkflowExecution; selected?: string; onSelect: (name: string) => void;
 }) {
@@ -266,7 +275,7 @@ function ExecutionGraph({ current, gone, view, selected, onSelect }: {
     const inquiry = last ? waitingFor(last) : null;
     return {
       id: t.name, type: "task", position: positions[t.name], draggable: false, connectable: false,
-      selected: selected === t.name, ariaLabel: `Task ${t.name}: ${status.replace("_", " ")}`,
+      selected: selected === t.name, ariaLabel: `Task ${t.name}: ${status.replace("_", " ")}${kept ? ", kept" : ""}`,
       data: { name: t.name, action: t.action, status, badges: badgesOf(t), kept, inquiry,
         detail: unrecorded ? "failed before it started" : last && !TERMINAL.has(last.status) ? last.status_detail : null },
     };
@@ -289,7 +298,7 @@ function ExecutionGraph({ current, gone, view, selected, onSelect }: {
         }}
         fitView fitViewOptions={{ maxZoom: 1 }} minZoom={0.02}
         nodesConnectable={false} nodesDraggable={false} onNodeClick={(_, n) => onSelect(n.id)}
-        proOptions={{ hideAttribution: true }}>
+        proOptions={{ hideAttribution: true }} ariaLabelConfig={READ_ONLY_GRAPH}>
         <Background gap={20} size={1} />
         <Controls showInteractive={false} />
         {/* A long workflow fits only small: the map says where the view is and moves it. */}

@@ -197,11 +197,14 @@ export function WorkflowBuilderPage() {
           <h1>{isEditing ? <>Edit <span className="ref">{editRef}</span></> : "New workflow"}</h1>
         </div>
         <div className="row">
-          <span className={`save-state${blockers.length ? " blocked" : ""}`} data-testid="save-state" aria-live="polite">
+          <span id="save-state" className={`save-state${blockers.length ? " blocked" : ""}`} data-testid="save-state" aria-live="polite">
             {blockers.length ? blockers.join(" · ") : dirty || !isEditing ? "ready to save" : savedAt ? `saved ${savedAt.toLocaleTimeString()}` : "no changes"}
           </span>
           {isEditing && !dirty && <Link className="button" to={`/actions/${editRef}`}>Run…</Link>}
-          <button className="primary" onClick={save} disabled={saving || blockers.length > 0} data-testid="save">
+          {/* aria-disabled, not disabled: saving (or a 422 that blocks it) disabled the focused
+              button and dropped keyboard focus to <body>. Blocked, it says why (save-state). */}
+          <button className="primary" onClick={() => { if (!saving && blockers.length === 0) void save(); }}
+            aria-disabled={saving || blockers.length > 0} aria-describedby="save-state" data-testid="save">
             {saving ? "Saving…" : "Save"}
           </button>
         </div>
