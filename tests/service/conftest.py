@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -117,6 +118,17 @@ def svc_pack(tmp_path: Path) -> Path:
     copy = tmp_path / "packs" / "svc"
     shutil.copytree(SVC_PACK, copy)
     return copy
+
+
+def write_pack(packs: Path, ref: str, actions: dict[str, str]) -> Path:
+    """A pack `ref` under `packs`, its actions/ files given as (dedented) text."""
+    root = packs / ref
+    (root / "actions").mkdir(parents=True)
+    (root / "pack.yaml").write_text(f'ref: {ref}\nlabel: {ref}\nversion: "1.0"\n')
+    for name, text in actions.items():
+        (root / "actions" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "actions" / name).write_text(textwrap.dedent(text).lstrip())
+    return root
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from attune.records.models import InquiryRow, utcnow
 from attune.settings import Settings
 from attune.statuses import InquiryStatus
 from tests.conftest import PACKS
-from tests.service.conftest import running_api
+from tests.service.conftest import running_api, write_pack
 from tests.service.test_e2e_temporal import ended, wait_for
 from tests.service.test_nested_parameters_api import history_of
 from tests.service.test_run_control import pending_inquiry, serving, tasks
@@ -103,12 +102,7 @@ ACTIONS = {
 
 @pytest.fixture
 def sec_pack(tmp_path: Path) -> Path:
-    root = tmp_path / "packs" / "sec"
-    (root / "actions" / "workflows").mkdir(parents=True)
-    (root / "pack.yaml").write_text('ref: sec\nlabel: sec\nversion: "1.0"\n')
-    for name, text in ACTIONS.items():
-        (root / "actions" / name).write_text(textwrap.dedent(text).lstrip())
-    return root
+    return write_pack(tmp_path / "packs", "sec", ACTIONS)
 
 
 @pytest.fixture

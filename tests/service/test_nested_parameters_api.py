@@ -5,7 +5,6 @@ clear (records, API answers, Temporal's history); problem paths name the member.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from attune.settings import Settings
-from tests.service.conftest import running_api
+from tests.service.conftest import running_api, write_pack
 from tests.service.test_e2e_temporal import ended, tree_of, wait_for
 
 PASSWORD, VAULT_KEY, PIN = "pw-n3sted-s3cret", "vault-k3y-s3cret", 97531864
@@ -71,12 +70,7 @@ ACTIONS = {
 
 @pytest.fixture
 def nest_pack(tmp_path: Path) -> Path:
-    root = tmp_path / "packs" / "nest"
-    (root / "actions" / "workflows").mkdir(parents=True)
-    (root / "pack.yaml").write_text('ref: nest\nlabel: nest\nversion: "1.0"\n')
-    for name, text in ACTIONS.items():
-        (root / "actions" / name).write_text(textwrap.dedent(text).lstrip())
-    return root
+    return write_pack(tmp_path / "packs", "nest", ACTIONS)
 
 
 @pytest.fixture
