@@ -74,6 +74,16 @@ def load_problems(tmp_path: Path, text: str) -> list[str]:
     return [f"{Path(p.file or '').name}:{p.line}:{p.column}: {p.message}" for p in info.value.problems]
 
 
+def python_action(ref: str, parameters: str) -> str:
+    """A python action's YAML with these `parameters:` (from line 6, indented 2)."""
+    head = f"\nref: {ref}\nrunner_type: python\nentry_point: x.py\nparameters:\n"
+    return head + textwrap.indent(textwrap.dedent(parameters).lstrip("\n"), "  ")
+
+
+def parameter_problems(tmp_path: Path, parameters: str) -> list[str]:
+    return load_problems(tmp_path, python_action("t.bad", parameters))
+
+
 # --- 1. defaults inside a parameter ---------------------------------------------------------------
 
 def test_defaults_inside_objects_and_array_items_are_filled_before_validation(rich: Action) -> None:
@@ -117,11 +127,7 @@ def test_a_workflow_asks_its_patch_only_when_nested_defaults_change_a_value(rich
 
 
 def test_a_member_default_that_does_not_fit_its_schema_is_a_load_error(tmp_path: Path) -> None:
-    problems = load_problems(tmp_path, """
-        ref: t.bad
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    problems = parameter_problems(tmp_path, """
           server:
             type: object
             properties:
@@ -154,11 +160,7 @@ def test_a_bad_value_of_a_secret_member_is_not_echoed(rich: Action) -> None:
 
 
 def test_a_secret_member_takes_no_default_of_its_own(tmp_path: Path) -> None:
-    problems = load_problems(tmp_path, """
-        ref: t.bad
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    problems = parameter_problems(tmp_path, """
           creds:
             type: object
             properties:
@@ -186,11 +188,7 @@ def test_a_number_secret_is_masked_in_parsed_data_but_short_ones_and_booleans_ar
 # --- 4. problem paths -----------------------------------------------------------------------------
 
 def test_a_missing_member_is_reported_at_its_own_path(tmp_path: Path) -> None:
-    action = load_pack(write_pack(tmp_path, a="""
-        ref: t.a
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    action = load_pack(write_pack(tmp_path, a=python_action("t.a", """
           config:
             type: object
             properties:
@@ -198,7 +196,7 @@ def test_a_missing_member_is_reported_at_its_own_path(tmp_path: Path) -> None:
                 type: object
                 properties: {owner: {type: string, required: true}}
             required: [meta]
-    """)).actions["t.a"]
+    """))).actions["t.a"]
     _, problems = validate_parameters(action, {"config": {"meta": {}}})
     assert [str(p) for p in problems] == ["config.meta.owner: required property 'owner' is missing"]
     _, problems = validate_parameters(action, {"config": {}})
@@ -206,16 +204,12 @@ def test_a_missing_member_is_reported_at_its_own_path(tmp_path: Path) -> None:
 
 
 def test_a_dotted_name_and_a_member_have_different_paths(tmp_path: Path) -> None:
-    action = load_pack(write_pack(tmp_path, d="""
-        ref: t.d
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    action = load_pack(write_pack(tmp_path, d=python_action("t.d", """
           "db.host": {type: string, pattern: "^[a-z]+$"}
           db: {type: object, properties: {host: {type: string, maxLength: 2}}}
           "ünï": {type: array, items: {type: integer}}
           "needed.one": {type: string, required: true}
-    """)).actions["t.d"]
+    """))).actions["t.d"]
     _, problems = validate_parameters(action, {"db.host": "1", "db": {"host": "abc"}, "ünï": [1, "x"]})
     paths = {p.path for p in under("parameters", problems)}
     assert paths == {'parameters["db.host"]', "parameters.db.host", 'parameters["ünï"][1]',
@@ -233,11 +227,7 @@ def test_one_formatter_for_every_path() -> None:
 
 
 def test_a_pack_problem_names_a_dotted_parameter_quoted(tmp_path: Path) -> None:
-    problems = load_problems(tmp_path, """
-        ref: t.bad
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    problems = parameter_problems(tmp_path, """
           "db.host": {type: string, minLength: "two"}
     """)
     with pytest.raises(PackError) as info:
@@ -309,11 +299,7 @@ def test_a_ref_points_into_its_own_parameter(tmp_path: Path) -> None:
 
 
 def test_a_ref_that_points_nowhere_in_its_parameter_is_a_load_error(tmp_path: Path) -> None:
-    problems = load_problems(tmp_path, """
-        ref: t.bad
-        runner_type: python
-        entry_point: x.py
-        parameters:
+    problems = parameter_problems(tmp_path, """
           bad: {type: object, properties: {t: {$ref: "#/$defs/nope"}}}
           far: {type: object, properties: {t: {$ref: "https://example.com/x.json"}}}
     """)
