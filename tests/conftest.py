@@ -46,10 +46,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
-    if os.geteuid() == 0 and tmp_path_factory.getbasetemp().parent == SHARED_TMP:
+    if os.geteuid() == 0 and SHARED_TMP in tmp_path_factory.getbasetemp().parents:
         make = tmp_path_factory.mktemp
         base = tmp_path_factory.getbasetemp()
-        base.chmod(0o711)
+        for directory in (base, *base.parents):  # under xdist, base is <session>/popen-gwN
+            if directory == SHARED_TMP:
+                break
+            directory.chmod(0o711)
 
         def mktemp(basename: str, numbered: bool = True) -> Path:
             path = make(basename, numbered)
