@@ -15,13 +15,27 @@ export function when(iso: string | null | undefined): string {
 export function duration(start: string | null | undefined, end: string | null | undefined, now = Date.now()): string {
   if (!start) return "—";
   const ms = (end ? Date.parse(end) : now) - Date.parse(start);
-  if (ms < 0) return "—";
-  if (ms < 1000) return `${ms} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${Math.round(s % 60)}s`;
-  return `${Math.floor(m / 60)}h ${m % 60}m`;
+  return ms >= 0 ? span(ms) : "—"; // NaN (a date that does not parse) too
+}
+
+/** How many of each unit make the next one up, with how a count of it reads. */
+const UNITS: { size: number; below: number; show: (n: number) => string }[] = [
+  { size: 1, below: 1000, show: (n) => `${n} ms` },
+  { size: 10, below: 1000, show: (n) => `${(n / 100).toFixed(2)} s` }, // hundredths, under 10 s
+  { size: 100, below: 600, show: (n) => `${(n / 10).toFixed(1)} s` }, // tenths, under a minute
+  { size: 1000, below: 3600, show: (n) => `${Math.floor(n / 60)}m ${n % 60}s` },
+  { size: 60_000, below: Infinity, show: (n) => `${Math.floor(n / 60)}h ${n % 60}m` },
+];
+
+/** A length of time, rounded once at the unit it is shown in, that unit picked after rounding:
+ *  59.96 s reads "1m 0s" and 119.6 s "2m 0s" (rounding the seconds alone gave "60.0 s" and
+ *  "1m 60s"), and from an hour up the minutes round too (7199.999 s is "2h 0m", not "1h 59m"). */
+export function span(ms: number): string {
+  for (const unit of UNITS) {
+    const count = Math.round(ms / unit.size);
+    if (count < unit.below) return unit.show(count);
+  }
+  return "—"; // not reached: the last unit has no bound
 }
 
 export function json(value: unknown): string {
