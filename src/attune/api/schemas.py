@@ -129,6 +129,18 @@ class Execution(_Out):
         return redact_sealed(value)
 
 
+class WaitingTask(_Out):
+    """A current task that no process runs yet: it waits for a timer."""
+
+    task: str
+    reason: Literal["delay", "retry"] = Field(
+        description="`delay`: its `delay` before its first dispatch; `retry`: the delay before a retry")
+    until: datetime = Field(description="When it is dispatched (UTC); held instead if the run is "
+                                        "paused then")
+    retry_count: int = Field(0, description="A retry: the attempt then dispatched (0 = the first)")
+    task_index: int | None = Field(None, description="A retry of one with_items item: its index")
+
+
 class WorkflowExecution(_Out):
     id: int
     execution: int
@@ -136,6 +148,9 @@ class WorkflowExecution(_Out):
     action_ref: str
     status: ExecutionStatus
     current_tasks: list[Any] = Field(default_factory=list)
+    waiting: list[WaitingTask] = Field(
+        default_factory=list, description="Those of the current tasks that wait out a delay or a "
+        "retry's delay (the earliest of each task), with when they are dispatched")
     completed_tasks: list[Any] = Field(default_factory=list)
     failed_tasks: list[Any] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict)
@@ -146,6 +161,11 @@ class WorkflowExecution(_Out):
     @classmethod
     def _shown_redacted(cls, value: Any) -> Any:  # as Execution's result
         return redact_sealed(value)
+
+    @field_validator("waiting", mode="before")
+    @classmethod
+    def _none_waiting(cls, value: Any) -> Any:  # rows written before runs reported it
+        return [] if value is None else value
     created: datetime
     updated: datetime
     tasks: list[Execution] = Field(default_factory=list, description="Each task run's record")
