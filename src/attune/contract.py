@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -60,12 +60,25 @@ class RunRecord(BaseModel):
     record_id: int | None = None
 
 
+class TaskWait(BaseModel):
+    """A current task that nothing runs yet because it waits for a timer: its `delay` before its
+    first dispatch, or the delay before a retry. The earliest such wait of the task."""
+
+    task: str
+    reason: Literal["delay", "retry"]
+    until: datetime  # UTC: when the timer fires and the task is dispatched (held if paused then)
+    retry_count: int = 0  # a retry: the attempt it dispatches then (as RunRecord.retry_count)
+    task_index: int | None = None  # a retry of one with_items item
+
+
 class RunState(BaseModel):
     """What a run says about itself besides its records (the workflow-execution record)."""
 
     action_ref: str
     status: ExecutionStatus = ExecutionStatus.RUNNING
     current_tasks: list[str] = Field(default_factory=list)
+    # Those of the current tasks that wait out a delay or a retry's delay, and until when.
+    waiting: list[TaskWait] = Field(default_factory=list)
     completed_tasks: list[str] = Field(default_factory=list)
     failed_tasks: list[str] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict)

@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select, text
 from attune.records.db import Database, alembic_config, normalize_url
 from attune.records.models import Base, ExecutionRow, WorkflowExecutionRow, utcnow
 
-HEAD = "0007"  # the latest migration
+HEAD = "0008"  # the latest migration
 TABLES = {"packs", "actions", "workflow_definitions", "executions", "workflow_executions"}
 
 

@@ -30,7 +30,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from attune.contract import RunState, WorkflowSnapshot
+    from attune.contract import RunState, TaskWait, WorkflowSnapshot
     from attune.engine.activities import ACTIVITY_NAME, RESERVE_ACTIVITY, IdsRequest
     from attune.engine.blobs import OFFLOAD_BYTES
     from attune.engine.inquiries import Desk, resolved
@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from attune.runtimes.models import ProcessRequest, ProcessResult
     from attune.secrets import is_sealed, redact
     from attune.settings import runtime_queue
-    from attune.statuses import TASK_ACTIVE, ExecutionStatus, TaskStatus, execution_status_of
+    from attune.statuses import TASK_ACTIVE, TERMINAL, ExecutionStatus, TaskStatus, execution_status_of
     from attune.workflows import checkpoint
     from attune.workflows.commands import (
         CancelAttempt,
@@ -809,6 +809,7 @@ class AttuneWorkflow:
             action_ref=self.action.ref,
             status=status,
             current_tasks=[t for t, s in states.items() if s in TASK_ACTIVE],
+            waiting=[] if status in TERMINAL else _waits(self.deadlines, states),
             completed_tasks=[t for t, s in states.items() if s == TaskStatus.SUCCEEDED],
             failed_tasks=c.failed_tasks() if c else [],
             variables=c.variables if c else {},
@@ -834,6 +835,29 @@ class AttuneWorkflow:
     def task_states(self) -> dict[str, str]:
         """Every task's latest state: pending, delayed, running, succeeded, failed, timed_out, cancelled."""
         return dict(self.conductor.task_states()) if self.conductor else {}
+
+
+def _waits(deadlines: dict[str, datetime], states: dict[str, TaskStatus]) -> list[TaskWait]:
+    """The current tasks that wait for a timer (a `delay`, a retry's delay), each with its
+    earliest, from the pending timers' keys (workflows.keys: `delay:<run>`, `retry:<attempt>`)."""
+    earliest: dict[str, TaskWait] = {}
+    for key, until in deadlines.items():
+        kind, _, rest = key.partition(":")
+        if kind == "delay":
+            wait = TaskWait(task=rest.rpartition(".")[0], reason="delay", until=until)
+        elif kind == "retry":
+            try:
+                attempt = AttemptKey.parse(rest)
+            except ValueError:
+                continue
+            wait = TaskWait(task=attempt.task, reason="retry", until=until, retry_count=attempt.attempt,
+                            task_index=attempt.index)
+        else:
+            continue
+        known = earliest.get(wait.task)
+        if states.get(wait.task) in TASK_ACTIVE and (known is None or until < known.until):
+            earliest[wait.task] = wait
+    return sorted(earliest.values(), key=lambda w: (w.until, w.task))
 
 
 def _inquiry_id(value: int | str) -> int | None:

@@ -143,6 +143,9 @@ class WorkflowExecutionRow(_Timestamps, Base):
     action_ref: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(32), index=True)
     current_tasks: Mapped[Any] = mapped_column(JSON, default=list)
+    # Current tasks waiting out a delay or a retry's delay, and until when (contract.TaskWait,
+    # as JSON); NULL on rows written before the run reported them.
+    waiting: Mapped[Any] = mapped_column(JSON, nullable=True)
     completed_tasks: Mapped[Any] = mapped_column(JSON, default=list)
     failed_tasks: Mapped[Any] = mapped_column(JSON, default=list)
     variables: Mapped[Any] = mapped_column(JSON, default=dict)

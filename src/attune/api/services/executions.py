@@ -190,6 +190,8 @@ def workflow_view(state: AppState, execution_id: int,
         if wf is None:
             raise ApiError(404, f"execution {execution_id} is not a workflow execution")
         view = schemas.WorkflowExecution.model_validate(wf)
+        if view.status in TERMINAL:  # a run ended from outside could not clear its waits
+            view.waiting = []
         view.tasks = [to_schema(r, in_list=True) for r in records.task_rows(s, execution_id)]
         if row.rerun_of is not None:
             view.kept_tasks = [to_schema(r, in_list=True)

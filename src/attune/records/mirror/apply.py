@@ -187,6 +187,7 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         if wf.status not in TERMINAL or snap.status in TERMINAL:  # not a stale report of a run
             wf.status = advance(wf.status, status)                # the records already closed
             wf.current_tasks, wf.completed_tasks = snap.current_tasks, snap.completed_tasks
+            wf.waiting = [w.model_dump(mode="json") for w in snap.waiting]
             wf.failed_tasks, wf.variables = snap.failed_tasks, snap.variables
             wf.task_graph, wf.error_message = snap.task_graph, snap.error
         wf.seq = max(wf.seq, snap.seq)
