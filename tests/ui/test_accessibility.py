@@ -34,7 +34,7 @@ CONTRAST_JS = """(el) => {
   return Math.round((a + 0.05) / (b + 0.05) * 100) / 100;
 }"""
 
-STATUSES = ["requested", "scheduling", "scheduled", "running", "retrying", "pausing", "paused", "pending",
+STATUSES = ["requested", "scheduling", "scheduled", "running", "delayed", "retrying", "pausing", "paused", "pending",
             "completed", "failed", "canceling", "cancelled", "timeout", "abandoned"]
 
 

@@ -34,9 +34,16 @@ export interface Execution {
   omitted?: string[]; // in lists: fields left out because they are large (GET the execution)
 }
 
+/** A current task that no process runs yet: it waits out its `delay` or a retry's delay. */
+export interface WaitingTask {
+  task: string; reason: "delay" | "retry"; until: string; // UTC: when it is dispatched
+  retry_count: number; task_index: number | null; // a retry: the attempt (0 = first) and item
+}
+
 export interface WorkflowExecution {
   id: number; execution: number; workflow_id: string | null; action_ref: string; status: Status;
   current_tasks: string[]; completed_tasks: string[]; failed_tasks: string[];
+  waiting?: WaitingTask[]; // those of the current tasks that wait for a timer (an older API: none)
   variables: Record<string, unknown>; task_graph: Record<string, unknown>;
   error_message: string | null; tasks: Execution[];
   kept_tasks: Execution[]; // a re-run from failed tasks: the original's records of the tasks it kept

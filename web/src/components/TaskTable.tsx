@@ -5,7 +5,7 @@ import { Link } from "react-router-dom";
 import { api } from "../api";
 import { duration, when } from "../format";
 import { useLoad } from "../hooks";
-import { TERMINAL, type Execution, type Page } from "../types";
+import { TERMINAL, type Execution, type Page, type WaitingTask } from "../types";
 import { Empty, ErrorBanner, StatusBadge } from "./common";
 import { TerminalText } from "./TerminalText";
 
@@ -59,6 +59,19 @@ export function waitingFor(row: Execution): number | null {
   return !TERMINAL.has(row.status) && row.waits_for_inquiry && row.waits_for_inquiry > 0 ? row.waits_for_inquiry : null;
 }
 
+/** How a task waiting for a timer reads: `delayed` (its `delay` before it first runs) or
+ *  `retrying` (the delay before its next attempt): no process runs it, so not `running`. */
+export function waitStatus(wait: WaitingTask): "delayed" | "retrying" {
+  return wait.reason === "delay" ? "delayed" : "retrying";
+}
+
+/** When it goes on: "until 12:03:04", "attempt 2 at 12:03:04" (the times the table shows). */
+export function waitDetail(wait: WaitingTask): string {
+  if (wait.reason === "delay") return `delayed until ${when(wait.until)}`;
+  const item = wait.task_index != null ? `item ${wait.task_index}, ` : "";
+  return `${item}attempt ${wait.retry_count + 1} at ${when(wait.until)}`;
+}
+
 /** A task the run failed that has no record (it failed before it started), with the run's error. */
 export interface Unrecorded { name: string; action: string; error: string | null }
 
@@ -68,9 +81,11 @@ interface TableProps {
   running?: Set<string>; // tasks the workflow still runs (more items may come), when known
   kept?: ReadonlySet<number>; // rows a re-run kept from the run it re-runs (they belong to that run)
   unrecorded?: Unrecorded[];
+  waiting?: WaitingTask[]; // tasks that wait for a timer (a delay, a retry's delay), and until when
 }
 
-export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept, unrecorded = [] }: TableProps) {
+export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 0, running, kept, unrecorded = [],
+  waiting = [] }: TableProps) {
   const groups = useMemo(() => {
     const byName = new Map<string, Execution[]>();
     for (const r of [...rows].sort(runOrder)) {
@@ -80,7 +95,10 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
     }
     return [...byName.entries()];
   }, [rows]);
-  if (rows.length === 0 && unrecorded.length === 0) return <Empty>No task has started yet.</Empty>;
+  const waits = new Map(waiting.map((w) => [w.task, w]));
+  const recorded = new Set(groups.map(([name]) => name));
+  const notYet = waiting.filter((w) => !recorded.has(w.task)); // a delay before its first run
+  if (rows.length === 0 && unrecorded.length === 0 && notYet.length === 0) return <Empty>No task has started yet.</Empty>;
   // A nested table (a nested workflow's tasks) has the same columns: named for a screen reader,
   // not shown again.
   const table = (
@@ -96,6 +114,9 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
           const failed = lastRuns.filter((a) => TERMINAL.has(a.status) && a.status !== "completed").length;
           // The item count is known only once the task has ended: items are recorded as they start.
           const open = done < lastRuns.length || (running?.has(name) ?? !TERMINAL.has(groupStatus(attempts)));
+          const wait = waits.get(name);
+          const status = wait && TERMINAL.has(groupStatus(attempts)) ? waitStatus(wait)
+            : retrying(attempts, running?.has(name)) ? "retrying" : groupStatus(attempts);
           return [
             <tr key={`g-${name}`} className="group-row" data-task-group={name}>
               <td colSpan={2}><strong>{name}</strong>
@@ -104,7 +125,8 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
                     : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
                 </span>}
               </td>
-              <td><StatusBadge status={retrying(attempts, running?.has(name)) ? "retrying" : groupStatus(attempts)} /></td>
+              <td><StatusBadge status={status} />
+                {wait && <div className="status-detail" data-testid="wait-detail">{waitDetail(wait)}</div>}</td>
               <td className="ref">{attempts[0].action_ref}</td>
               <td colSpan={2} />
             </tr>,
@@ -114,6 +136,7 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
             )),
           ];
         })}
+        {notYet.map((w) => <WaitingRow key={`w-${w.task}`} wait={w} />)}
         {unrecorded.map((u) => <UnrecordedRow key={`u-${u.name}`} task={u} />)}
       </tbody>
     </table>
@@ -123,6 +146,19 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
 }
 
 const COLUMNS = ["Task", "Attempt / item", "Status", "Action", "Started", "Duration"];
+
+function WaitingRow({ wait }: { wait: WaitingTask }) {
+  return (
+    <tr className="group-row" data-task-group={wait.task}>
+      <td colSpan={2}><strong>{wait.task}</strong></td>
+      <td>
+        <StatusBadge status={waitStatus(wait)} />
+        <div className="status-detail" data-testid="wait-detail">{waitDetail(wait)}</div>
+      </td>
+      <td colSpan={3} />
+    </tr>
+  );
+}
 
 function UnrecordedRow({ task }: { task: Unrecorded }) {
   return (

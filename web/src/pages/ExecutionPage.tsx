@@ -13,7 +13,7 @@ import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
-import { groupStatus, latest, TaskTable, waitingFor, type Unrecorded } from "../components/TaskTable";
+import { groupStatus, latest, TaskTable, waitDetail, waitingFor, waitStatus, type Unrecorded } from "../components/TaskTable";
 import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
 import { edgesOf, layout, mergeParallel, runGraph, type RunGraph } from "../graph";
@@ -159,7 +159,8 @@ function ExecutionView({ id }: { id: number }) {
       {isWorkflow && wf.data && (
         <Section title="Tasks">
           <TaskTable rows={[...kept, ...tasks]} kept={keptIds} parentWorkflowId={e.workflow_id} selected={selected}
-            onSelect={select} running={new Set(wf.data.current_tasks)} unrecorded={unrecorded} />
+            onSelect={select} running={new Set(wf.data.current_tasks)} unrecorded={unrecorded}
+            waiting={TERMINAL.has(wf.data.status) ? [] : wf.data.waiting} />
         </Section>
       )}
       {!pending && inquirySection}
@@ -267,17 +268,23 @@ function ExecutionGraph({ current, gone, view, selected, onSelect }: {
     // (a branch not taken, tasks after a cancel): "pending" read as if it still might.
     const unrecorded = rows.length === 0 && view.failed_tasks.includes(t.name); // failed before it started
     let status = rows.length ? groupStatus(rows) : unrecorded ? "failed" : TERMINAL.has(view.status) ? "not_run" : "pending";
+    // A current task with no live record has no process: it waits for a timer (its `delay`, a
+    // retry's delay: "delayed", "retrying", and until when), is held while the workflow pauses,
+    // or is queued. It read "running" before.
+    const wait = TERMINAL.has(view.status) ? undefined : view.waiting?.find((w) => w.task === t.name);
+    let waits: string | null = null;
     if (view.current_tasks.includes(t.name) && !(rows.length && !TERMINAL.has(status))) {
-      // Queued but not started: held while the workflow pauses.
-      status = PAUSED.has(view.status) ? "paused" : "running";
+      status = wait ? waitStatus(wait) : PAUSED.has(view.status) ? "paused" : "scheduled";
+      waits = wait ? waitDetail(wait) : null;
     }
     const last = latest(rows, t.name);
     const inquiry = last ? waitingFor(last) : null;
     return {
       id: t.name, type: "task", position: positions[t.name], draggable: false, connectable: false,
-      selected: selected === t.name, ariaLabel: `Task ${t.name}: ${status.replace("_", " ")}${kept ? ", kept" : ""}`,
+      selected: selected === t.name,
+      ariaLabel: `Task ${t.name}: ${status.replace("_", " ")}${waits ? `, ${waits}` : ""}${kept ? ", kept" : ""}`,
       data: { name: t.name, action: t.action, status, badges: badgesOf(t), kept, inquiry,
-        detail: unrecorded ? "failed before it started" : last && !TERMINAL.has(last.status) ? last.status_detail : null },
+        detail: unrecorded ? "failed before it started" : waits ?? (last && !TERMINAL.has(last.status) ? last.status_detail : null) },
     };
   });
   // Kept in state with what React Flow measured: fresh node objects on every refresh would make
