@@ -25,8 +25,10 @@ from rich.text import Text
 
 from attune.cli.api_client import api_error, error_lines
 from attune.cli.output import visible
+from attune.commandline import command_line
 from attune.engine.server import port_open, spawn_dev_server, wait_serving
 from attune.packs.loader import pack_dirs, skipped_dirs
+from attune.packs.pack_dir import given_path
 from attune.runtimes.lifecycle import PARENT_ENV, preexec_die_with_parent, signal_group
 from attune.runtimes.models import RUNTIMES
 from attune.secrets import load_key
@@ -196,7 +198,8 @@ def prepare_state(settings: Settings) -> Path:
 
 async def register_packs(settings: Settings, console: Console) -> list[Path]:
     """Register every pack under the packs directory, saying why for each one that is not;
-    those are returned (the banner names them)."""
+    those are returned (the banner names them). A pack that is a symlink is registered by its
+    own path, not its target's: re-pointing it at a new release deploys that release."""
     root = Path(settings.packs_dir)
     if not root.is_dir():
         console.print(Text(f"no packs directory at {root}", style="yellow"))
@@ -206,7 +209,7 @@ async def register_packs(settings: Settings, console: Console) -> list[Path]:
     async with httpx.AsyncClient(base_url=settings.api_url, headers=headers) as client:
         for pack in pack_dirs(root):
             try:
-                resp = await client.post("/api/v1/packs/register", json={"path": str(pack.resolve())},
+                resp = await client.post("/api/v1/packs/register", json={"path": str(given_path(pack))},
                                          timeout=60)
             except httpx.HTTPError as exc:  # the API went away meanwhile (the supervisor says)
                 lines = [f"error: the API did not answer: {exc or type(exc).__name__}"]
@@ -255,10 +258,11 @@ def up_banner(settings: Settings, missed: list[Path]) -> list[Text]:
         return [Text.assemble(("attune is up", "bold green"), " — Ctrl-C stops everything")]
     names = ", ".join(p.name for p in missed)
     what = f"pack {names} was" if len(missed) == 1 else f"{len(missed)} packs ({names}) were"
-    api = f" --api-url {settings.api_url}" if settings.api_url != DEFAULT_API_URL else ""
+    api = ["--api-url", settings.api_url] if settings.api_url != DEFAULT_API_URL else []
     return [Text.assemble(("attune is up", "bold green"), ", but ", (f"{what} not registered", "bold red"),
                           " (why: above) — Ctrl-C stops everything"),
-            *(Text(f"  once fixed: attune pack register {p}{api}", style="yellow") for p in missed)]
+            *(Text(f"  once fixed: {command_line('attune', 'pack', 'register', p, *api)}", style="yellow")
+              for p in missed)]
 
 
 class StackFailed(RuntimeError):
@@ -395,7 +399,7 @@ async def _supervise(stack: Stack, console: Console) -> None:
 
 async def _run_demo(action_ref: str, settings: Settings, console: Console) -> None:
     cmd = attune_command("run", action_ref, "--api-url", settings.api_url)
-    console.print(f"$ attune run {action_ref}", highlight=False)
+    console.print(f"$ {command_line('attune', 'run', action_ref)}", highlight=False)
     proc = await asyncio.create_subprocess_exec(*cmd)
     try:
         await proc.wait()

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -543,6 +544,35 @@ def test_a_run_that_times_out_exits_1(stack):
     done = cli("run", "slowpoke.nap", "-o", "json", api=api, timeout=60)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["status"] == "timeout", done.stdout
+
+
+def test_up_follows_a_repointed_pack_symlink_and_its_banner_commands_paste(tmp_path):
+    """A pack that is a symlink was registered by its target: once re-pointed at a new release
+    the next `attune up` said `pack lnk: not registered` (409). And the banner's command for a
+    pack it could not register did not quote the path (`bad dir $x 'q"`, `-pk/...`)."""
+    packs = tmp_path / "-pk"
+    broken = packs / "bad dir $x 'q\""
+    (broken / "actions").mkdir(parents=True)
+    (broken / "pack.yaml").write_text("ref: broken\nversion: '1.0'\n")
+    (broken / "actions" / "x.yaml").write_text("ref: broken.x\nrunner_type: shell\nentry_point: x.sh\ntypo: 1\n")
+    for release in ("1", "2"):
+        pack = tmp_path / "releases" / release
+        (pack / "actions").mkdir(parents=True)
+        (pack / "pack.yaml").write_text(f"ref: lp\nversion: '{release}.0'\n")
+        (pack / "actions" / "step.yaml").write_text("ref: lp.step\nrunner_type: shell\nentry_point: step.sh\n")
+        (pack / "actions" / "step.sh").write_text(f"echo {release}\n")
+    (packs / "lnk").symlink_to(tmp_path / "releases" / "1")
+    code, out = _up_until(tmp_path, "attune is up", "--packs=-pk")
+    assert code == 0 and "pack lnk: registered" in out, out
+    api = re.search(r"API           (http://127\.0\.0\.1:\d+)/api/v1", out)
+    assert api, out
+    fixed = [line for line in out.splitlines() if line.startswith("  once fixed: ")]
+    assert [shlex.split(line.removeprefix("  once fixed: ")) for line in fixed] == [
+        ["attune", "pack", "register", f"./-pk/{broken.name}", "--api-url", api.group(1)]], out
+    (packs / "lnk.new").symlink_to(tmp_path / "releases" / "2")  # ln -sfn: a new release
+    (packs / "lnk.new").replace(packs / "lnk")
+    code, out = _up_until(tmp_path, "attune is up", "--packs=-pk")
+    assert code == 0 and "pack lnk: registered" in out and "pack lnk: not registered" not in out, out
 
 
 def test_pack_register_and_ctrl_c_stops_everything(stack):

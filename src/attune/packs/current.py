@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attune.commandline import command_line
 from attune.packs.models import Action
 from attune.packs.pack_dir import action_fields, digest_of
 from attune.packs.parameters import to_json_schema, validate_parameters
@@ -132,8 +133,8 @@ def as_on_disk(request: ProcessRequest, files: ActionFiles) -> ProcessRequest:
     action, problems = files.action(read, path, root, request.pack_ref)
     if action is None:
         listed = "; ".join(map(str, problems))
-        raise ActionChanged(f"{changed} and is not valid now: {listed}; fix it (`attune validate "
-                            f"{path}`), or {RERUN}")
+        raise ActionChanged(f"{changed} and is not valid now: {listed}; fix it "
+                            f"(`{command_line('attune', 'validate', path)}`), or {RERUN}")
     if action.ref != request.action_ref:
         raise ActionChanged(f"{changed}: the file defines '{action.ref}' now, not "
                             f"'{request.action_ref}'; {RERUN}")

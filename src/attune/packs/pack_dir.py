@@ -7,6 +7,7 @@ module also keeps each workflow's definition with its file's reporter for `loade
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -72,6 +73,21 @@ def digest_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def given_path(path: str | os.PathLike[str]) -> FsPath:
+    """`path` made absolute as given, its symlinks kept: a pack registered through a release
+    symlink (`current -> releases/7`) keeps that path, which workers follow at each task, so
+    re-pointing the link deploys the new release. A `..` is resolved (after a symlink it means
+    the target's parent, as the kernel reads it); the parts after the last one stay."""
+    given = FsPath(path)
+    if not given.is_absolute():
+        given = FsPath.cwd() / given
+    parts = given.parts
+    if ".." in parts:
+        last = len(parts) - 1 - parts[::-1].index("..")
+        given = FsPath(*parts[:last + 1]).resolve().joinpath(*parts[last + 1:])
+    return given
+
+
 def load_pack_dir(root: FsPath) -> LoadedPack:
     loaded = LoadedPack()
     if not (root / "pack.yaml").is_file():
@@ -99,7 +115,7 @@ def load_pack_dir(root: FsPath) -> LoadedPack:
     for file in _yaml_files(root / "workflows"):
         if _inside(loaded, root, file):
             _add(actions, _load_standalone(loaded, file, fields["ref"], f"../workflows/{file.name}"))
-    loaded.pack = Pack(**fields, path=str(root.resolve()),
+    loaded.pack = Pack(**fields, path=str(given_path(root)),
                        actions={ref: action for ref, (action, _) in actions.items()})
     return loaded
 

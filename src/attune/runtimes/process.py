@@ -100,8 +100,14 @@ def _entry_path(req: ProcessRequest) -> str:
     entry = req.entry_point
     if not entry or os.path.isabs(entry) or ".." in PurePosixPath(entry).parts:
         raise _Rejected(f"invalid entry_point {entry!r}: must be a relative path inside actions/ without '..'")
-    actions = os.path.realpath(os.path.join(req.pack_dir, "actions"))
-    path = os.path.normpath(os.path.join(req.pack_dir, "actions", entry))
+    # Resolved once: a pack registered through a symlink re-pointed meanwhile (a new release)
+    # runs from one release, and the checks are against the pack itself, as registration's are.
+    root = os.path.realpath(req.pack_dir)
+    actions = os.path.realpath(os.path.join(root, "actions"))
+    if os.path.commonpath([actions, root]) != root:  # actions/ itself a symlink out of the pack
+        raise _Rejected(f"'entry_point' resolves outside the pack: {entry} (actions/ is a symlink "
+                        f"to {actions})")
+    path = os.path.normpath(os.path.join(root, "actions", entry))
     real = os.path.realpath(path)
     if os.path.commonpath([real, actions]) != actions:
         raise _Rejected(f"invalid entry_point {entry!r}: resolves outside {actions}")

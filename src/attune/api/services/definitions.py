@@ -17,7 +17,8 @@ from attune.api import schemas
 from attune.api.errors import ApiError, not_found
 from attune.api.services import workflow_files
 from attune.packs.loader import load_pack, parse_workflow_text
-from attune.packs.models import Action, ParameterSpec
+from attune.packs.models import Action, Pack, ParameterSpec
+from attune.packs.pack_dir import given_path
 from attune.packs.parameters import config_secrets
 from attune.packs.problems import PackError, Problem, Reporter
 from attune.packs.schema import ACTION_NAME, check_action_yaml, check_config
@@ -38,36 +39,51 @@ def problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
 
 
 def register(s: Session, path: str) -> schemas.PackOut:
-    """Load and validate a pack directory (sibling packs resolve cross-pack refs), then upsert."""
+    """Load and validate a pack directory (sibling packs resolve cross-pack refs), then upsert.
+    The pack's path is the one given, symlinks kept (pack_dir.given_path): a pack registered
+    through a release symlink follows the link when it is re-pointed."""
     if "\x00" in path:
         raise ApiError(422, "a pack path cannot contain a NUL character",
                        [{"path": "path", "message": "NUL character"}])
-    folder = Path(os.path.expanduser(path)).resolve()  # an unknown ~user stays as written
+    given = given_path(os.path.expanduser(path))  # an unknown ~user stays as written
+    folder = given.resolve()
     if not folder.is_dir():
         raise ApiError(404, f"pack directory not found: {path}",
                        [{"path": "path", "message": f"no such directory: {folder}"}])
     known = known_actions(s)
     versions = {r: v for r, v in s.execute(select(PackRow.ref, PackRow.version))}
     try:  # its tasks may use the actions of packs registered before it
-        pack = load_pack(folder, known_actions=known, known_versions=versions)
+        pack = load_pack(given, known_actions=known, known_versions=versions)
         registered = store.get_pack(s, pack.ref)
         gone = {a.ref for a in registered.actions} - set(pack.actions) if registered else set()
         if gone:  # its own workflows were checked against the actions it is about to drop
-            pack = load_pack(folder, known_actions={r: p for r, p in known.items() if r not in gone},
+            pack = load_pack(given, known_actions={r: p for r, p in known.items() if r not in gone},
                              known_versions=versions)
     except PackError as exc:
-        raise ApiError(422, f"pack at {folder} has {len(exc.problems)} problem(s)",
+        raise ApiError(422, f"pack at {given} has {len(exc.problems)} problem(s)",
                        problem_details(exc.problems)) from None
     if registered is not None:
-        _same_ref_elsewhere(registered, folder)
+        _same_ref_elsewhere(registered, given, folder)
+        pack = _through_its_link(pack, registered, given, folder)
     _still_used(s, gone, pack.ref)
     return pack_out(store.upsert_pack(s, pack))
 
 
-def _same_ref_elsewhere(registered: PackRow, folder: Path) -> None:
+def _through_its_link(pack: Pack, registered: PackRow, given: Path, folder: Path) -> Pack:
+    """A pack registered through a symlink, registered again by the directory the link leads
+    to now (what a client that resolves paths sends after the link was re-pointed: a new
+    release) keeps the link as its path, so it goes on following it."""
+    old = Path(registered.path) if registered.path else None
+    if old is None or old == given or given != folder or old.resolve() != folder:
+        return pack
+    return Pack(**{**dict(pack), "path": str(old)})  # the validator moves its actions too
+
+
+def _same_ref_elsewhere(registered: PackRow, given: Path, folder: Path) -> None:
     """Two directories with one pack ref: the one registered last replaced the other, silently
     (`attune up` registered both, and the first one's actions were dropped). Moving a pack is
-    fine: its old directory no longer holds it."""
+    fine: its old directory no longer holds it; so is a symlink re-pointed at a new release of
+    it, the symlink being its registered path (`folder` is `given` resolved)."""
     old = Path(registered.path) if registered.path else None
     if old is None or old.resolve() == folder or not (old / "pack.yaml").is_file():
         return
@@ -75,11 +91,25 @@ def _same_ref_elsewhere(registered: PackRow, folder: Path) -> None:
         still = (yaml.safe_load((old / "pack.yaml").read_text(encoding="utf-8")) or {}).get("ref")
     except (OSError, yaml.YAMLError, AttributeError):
         return
-    if still == registered.ref:
-        raise ApiError(409, f"pack '{registered.ref}' is registered from {old}, which still holds it: "
-                       f"{folder} has the same ref. Give one of them another ref, or delete the "
-                       f"registered one first (DELETE /packs/{registered.ref}) to register it from here",
-                       [{"path": "path", "message": f"pack ref '{registered.ref}' is already registered from {old}"}])
+    if still != registered.ref:
+        return
+    ref, where = registered.ref, _linked(old)
+    message = (f"pack '{ref}' is registered from {where}, which still holds it: {_linked(given)} "
+               f"has the same ref. Give one of them another ref, or delete the registered one "
+               f"first (DELETE /packs/{ref}) to register it from here")
+    if given != folder and old.resolve() == old:
+        message += (f". If the symlink was re-pointed at a new release of the pack: the pack was "
+                    f"registered from {old} itself, not through the symlink; delete it and register "
+                    f"{given} once, and from then on re-pointing the symlink and registering it "
+                    "again (or `attune up`) follows it")
+    raise ApiError(409, message, [{"path": "path", "message": f"pack ref '{ref}' is already registered from {where}"}])
+
+
+def _linked(path: Path) -> str:
+    """A path, saying where it leads when a symlink is on the way."""
+    if path.resolve() == path:
+        return str(path)
+    return f"{path} ({'a symlink to' if path.is_symlink() else 'through a symlink,'} {path.resolve()})"
 
 
 def _still_used(s: Session, gone: set[str], pack_ref: str) -> None:
