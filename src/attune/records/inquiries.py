@@ -54,7 +54,7 @@ def create(s: Session, *, attempt_key: str, root_workflow_id: str, prompt: str,
     if existing is not None:
         link_executions(s, [existing])
         return existing, False
-    execution = s.scalar(select(ExecutionRow.id).where(ExecutionRow.key == attempt_key))  # mostly None yet
+    execution = _asking_rows(s, {attempt_key}).get(attempt_key)  # mostly None yet in a workflow
     row = InquiryRow(
         key=key, execution=execution, execution_key=attempt_key, root_workflow_id=root_workflow_id,
         purpose=purpose, prompt=prompt, response_schema=response_schema, assigned_to=assigned_to,
@@ -72,11 +72,27 @@ def link_executions(s: Session, rows: list[InquiryRow]) -> None:
     keys = {row.execution_key for row in rows if row.execution is None and row.execution_key}
     if not keys:
         return
-    found = s.execute(select(ExecutionRow.key, ExecutionRow.id).where(ExecutionRow.key.in_(keys))).all()
-    ids = {key: execution_id for key, execution_id in found}
+    ids = _asking_rows(s, keys)
     for row in rows:
         if row.execution is None and row.execution_key in ids:
             row.execution = ids[row.execution_key]
+
+
+def _asking_rows(s: Session, keys: set[str]) -> dict[str, int]:
+    """The execution record of each asking attempt that has one: a workflow task's row (by its
+    key), or the submitted row of a plain action run on its own, whose one attempt
+    ("<workflow id>/<name>.1#0") is mirrored onto that row and has no row of its own (its
+    inquiries kept `execution: null` for good)."""
+    found: dict[str, int] = {key: execution_id for key, execution_id in s.execute(
+        select(ExecutionRow.key, ExecutionRow.id).where(ExecutionRow.key.in_(keys))).all() if key}
+    runs = {key.rsplit("/", 1)[0]: key for key in keys - found.keys() if "/" in key}
+    if runs:
+        plain = s.execute(select(ExecutionRow.workflow_id, ExecutionRow.id).where(
+            ExecutionRow.workflow_id.in_(runs), ExecutionRow.parent.is_(None), ExecutionRow.key.is_(None),
+            ~select(WorkflowExecutionRow.execution).where(
+                WorkflowExecutionRow.execution == ExecutionRow.id).exists())).all()
+        found.update({runs[workflow_id]: execution_id for workflow_id, execution_id in plain if workflow_id})
+    return found
 
 
 def _filtered(query: Select, f: InquiryFilter) -> Select:
