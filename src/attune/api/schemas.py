@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from attune.api.errors import ErrorDetail
 from attune.packs.models import RUNNER_ALIASES, ParameterSpec
@@ -14,6 +15,7 @@ from attune.records.models import utc
 from attune.records.reserved_ids import MAX_BLOCK as MAX_RESERVED_BLOCK
 from attune.secrets import redact_sealed
 from attune.statuses import ExecutionStatus, InquiryStatus
+from attune.workflows.definition import MAX_DURATION_SECONDS, over_duration_limit
 
 T = TypeVar("T")
 ACTION_REF_PATTERN = r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$"  # <pack>.<name>
@@ -378,10 +380,19 @@ class InquiryCreate(_In):
     purpose: str | None = Field(None, description="Names the question within its task: asking "
                                 "the same purpose again (a retried attempt) returns the same inquiry")
     assigned_to: str | None = None
-    timeout_seconds: float | None = Field(None, gt=0)
+    timeout_seconds: float | None = Field(None, gt=0, description="At most "
+                                          f"{MAX_DURATION_SECONDS} (10 years)")
     response_options: Any = Field(None, description="Accepted and ignored: Attune's inquiry "
                                   "fixtures send it and Attune's API ignores it; the answer is "
                                   "checked against response_schema")
+
+    @field_validator("timeout_seconds")
+    @classmethod
+    def _within_limit(cls, value: float | None) -> float | None:
+        problem = over_duration_limit(value, "timeout_seconds") if value is not None else None
+        if problem is not None:
+            raise PydanticCustomError("duration_too_long", problem)
+        return value
 
 
 class InquiryResponse(_In):

@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForInquiry,
     )
     from attune.workflows.conductor import LEGACY, SLICE_SIZE, Conductor, Resume, Semantics
+    from attune.workflows.definition import over_duration_limit
     from attune.workflows.events import (
         AttemptEnded,
         CancelRequested,
@@ -98,6 +99,11 @@ CHILD_CANCEL_RESULT = "attune_child_cancel_result"
 # A local action runs at most LOCAL_MAX_TIMEOUT_SECONDS (no heartbeats inside the orchestrator);
 # a task `timeout` over it ran on regardless. After BASELINE; asked only for such a task.
 LOCAL_TIMEOUT_LIMIT = "attune_local_timeout_limit"
+# A duration over MAX_DURATION_SECONDS (a template's task `delay` or `timeout`, a core.ask's
+# timeout_seconds) fails its task clearly, and so does a template's true as a delay or timeout
+# (taken as 1 s before); such a run failed with OverflowError ("internal error") or hung with a
+# 100-year timer. After BASELINE; asked only when a value breaks a rule.
+DURATION_LIMIT = "attune_duration_limit"
 # Every patch above at once. Each patch a new run meets records a marker and the SDK's update of
 # the TemporalChangeVersion search attribute (a visibility write on the server): five of each in
 # a short run. Runs started between 4af0d7b and the input's `baseline` field recorded this one
@@ -472,6 +478,8 @@ class AttuneWorkflow:
             refusal = (f"task '{dispatch.task}': timeout {_timeout(dispatch, action):g} s is over the "
                        f"{LOCAL_MAX_TIMEOUT_SECONDS} s a local action may run (it runs inside the "
                        "orchestrator, without heartbeats): give the task a shorter timeout")
+        if action.ref == CORE_ASK and refusal is None:
+            refusal = _ask_too_long(dispatch)
         depth = self.inp.depth + 1
         if action.workflow is not None and self.semantics.bounded_nesting and depth > self.inp.max_depth:
             refusal = (f"task '{dispatch.task}': nested workflow '{action.ref}' would run {depth} "
@@ -922,13 +930,25 @@ def _timeout(dispatch: Dispatch, action: Action) -> float:
     return dispatch.timeout_seconds if dispatch.timeout_seconds is not None else action.timeout_seconds
 
 
+def _ask_too_long(dispatch: Dispatch) -> str | None:
+    """Why a core.ask's timeout_seconds is refused: over MAX_DURATION_SECONDS, a wait its
+    inquiry's timeout_at could not hold (asked of the run only then)."""
+    given = dispatch.input.get("timeout_seconds")
+    if isinstance(given, bool) or not isinstance(given, (int, float)):
+        return None
+    problem = over_duration_limit(given, f"task '{dispatch.task}' input.timeout_seconds (core.ask)")
+    return problem if problem is not None and workflow.patched(DURATION_LIMIT) else None
+
+
 def _semantics(baseline: bool) -> Semantics:
     loop_joins = functools.partial(workflow.patched, RERUN_LOOP_JOINS)  # asked only when it matters
+    durations = functools.partial(workflow.patched, DURATION_LIMIT)  # the same
     if baseline:
-        return Semantics(rerun_loop_joins=loop_joins)
+        return Semantics(rerun_loop_joins=loop_joins, bounded_durations=durations)
     semantics = Semantics(rerun_loop_joins=loop_joins) if workflow.patched(SEMANTICS_2) else LEGACY
     forms = workflow.patched(ATTUNE_FORMS)
-    return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms)
+    return dataclasses.replace(semantics, self_loop_starts=forms, null_parameters=forms,
+                               bounded_durations=durations)
 
 
 def _nested_defaults() -> bool:

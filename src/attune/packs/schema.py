@@ -39,6 +39,7 @@ from attune.packs.parameters import (
 )
 from attune.packs.problems import Reporter, dotted, first_name, type_name
 from attune.packs.yaml_marks import Path
+from attune.workflows.definition import over_duration_limit
 
 # StackStorm runners a converted pack may still name: what to write instead (README "Coming
 # from StackStorm"). Their parameter passing (argv, environment) differs, so no silent alias.
@@ -297,6 +298,8 @@ def check_action_yaml(rep: Reporter, data: dict[str, Any], pack_ref: str,
             continue
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             rep.at((key,), f"'{key}' must be an integer >= 1")
+        elif (problem := over_duration_limit(timeout, key)) is not None:
+            rep.at((key,), problem)
         else:
             fields["timeout_seconds"] = timeout
     if check_tags(rep, data, ()):

@@ -29,7 +29,7 @@ from attune.workflows.commands import (
     StartTimer,
     WaitForInquiry,
 )
-from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition
+from attune.workflows.definition import TaskSpec, Transition, WorkflowDefinition, over_duration_limit
 from attune.workflows.events import (
     AttemptEnded,
     CancelRequested,
@@ -77,10 +77,14 @@ class Semantics:
     # join ran in an earlier iteration (it ran no further). A callable is asked only when that
     # case comes up (the host's patch check, so re-runs from before replay as they were).
     rerun_loop_joins: bool | Callable[[], bool] = True
+    # A template's `delay` or `timeout` must be a number (true was taken as 1 s) within
+    # MAX_DURATION_SECONDS (a larger one failed the run with OverflowError, "internal error").
+    # A callable is asked only when a value breaks either rule.
+    bounded_durations: bool | Callable[[], bool] = True
 
 
 LEGACY = Semantics(strict_bounds=False, cancelled_fails=False, cancel_reaches_children=False,
-                   rerun_loop_joins=False,
+                   rerun_loop_joins=False, bounded_durations=False,
                    refuse_disabled=False, bounded_nesting=False, self_loop_starts=False,
                    null_parameters=False, inquiries=False)
 
@@ -383,18 +387,26 @@ class Conductor:
 
     def _seconds(self, spec: TaskSpec, field_name: str, value: Any) -> float:
         rendered = self._render(value, self._context(), f"task '{spec.name}' {field_name}", spec.name)
+        expected = f"task '{spec.name}' {field_name}: expected a number of seconds, got {shown(rendered)}"
+        if isinstance(rendered, bool) and self._bounded_durations():  # a literal true is refused at load
+            raise WorkflowError(expected, spec.name)
         if isinstance(rendered, bool) or not isinstance(rendered, (int, float)):
             try:
                 rendered = float(rendered)
             except (TypeError, ValueError):
-                raise WorkflowError(
-                    f"task '{spec.name}' {field_name}: expected a number of seconds, got {shown(rendered)}",
-                    spec.name) from None
+                raise WorkflowError(expected, spec.name) from None
         if rendered < 0 or (field_name == "timeout" and rendered <= 0):
             bound = "greater than 0" if field_name == "timeout" else "at least 0"
             raise WorkflowError(f"task '{spec.name}' {field_name}: must be {bound} seconds, "
                                 f"got {rendered}", spec.name)
+        too_long = over_duration_limit(rendered, f"task '{spec.name}' {field_name}")
+        if too_long is not None and self._bounded_durations():
+            raise WorkflowError(too_long, spec.name)
         return rendered
+
+    def _bounded_durations(self) -> bool:
+        bounded = self.semantics.bounded_durations
+        return bounded() if callable(bounded) else bounded
 
     def _begin(self, run: Run) -> None:
         spec = self.definition.task(run.task)

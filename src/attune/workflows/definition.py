@@ -7,6 +7,7 @@ These are the *normalized* shapes: the pack loader turns YAML (including the leg
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import cached_property
 from typing import Any, Literal
 
@@ -17,6 +18,25 @@ RESERVED_TASK_NAMES = frozenset(
 )
 DEFAULT_MAX_ITERATIONS = 1000
 DEFAULT_TIMEOUT_SECONDS = 600
+# The longest duration a user may give anywhere: a task's `delay` and `timeout`, a retry's
+# `delay` and `max_delay`, an action's `timeout_seconds`, an inquiry's `timeout_seconds`
+# (core.ask's and POST /inquiries'). 10 years: far inside what Temporal keeps as a timer or a
+# timeout (it caps them at 100 years), Python's datetime (year 9999) and SQL timestamps hold;
+# a larger value failed a run with OverflowError ("internal error") or hung it.
+MAX_DURATION_SECONDS = 315_360_000
+MAX_DURATION_TEXT = f"{MAX_DURATION_SECONDS:,} s (10 years)"
+
+
+def over_duration_limit(seconds: float, what: str) -> str | None:
+    """"<what>: N s is over the limit of 315,360,000 s (10 years)" when `seconds` is, else None.
+    `what` names the field (and its task), as in "task 'a' delay"."""
+    if seconds <= MAX_DURATION_SECONDS:
+        return None
+    if seconds != seconds:  # NaN: no comparison holds, so no other check catches it
+        return f"{what}: expected a number of seconds, got nan"
+    whole = isinstance(seconds, int) or (seconds < 1e18 and float(seconds).is_integer())
+    shown = f"{int(seconds):,}" if whole else f"{seconds:g}"
+    return f"{what}: {shown} s is over the limit of {MAX_DURATION_TEXT}"
 
 
 class _Model(BaseModel):
@@ -48,14 +68,20 @@ class RetryPolicy(_Model):
     on_error: str | None = None
 
     def delay_before(self, retry_number: int) -> float:
-        """Seconds to wait before retry number `retry_number` (1-based)."""
+        """Seconds to wait before retry number `retry_number` (1-based), capped by max_delay
+        and by MAX_DURATION_SECONDS whatever the count: computed exactly (2**(n-1) as a float
+        overflowed after 1,024 attempts), so every value under the caps is the float product
+        it always was."""
+        cap = MAX_DURATION_SECONDS if self.max_delay is None else min(self.max_delay, MAX_DURATION_SECONDS)
         if self.backoff == "constant":
-            delay = self.delay
+            factor = 1
         elif self.backoff == "linear":
-            delay = self.delay * retry_number
+            factor = retry_number
         else:
-            delay = self.delay * 2 ** (retry_number - 1)
-        return min(delay, self.max_delay) if self.max_delay is not None else delay
+            # 2**1200 times the smallest positive float is over any cap: a larger exponent
+            # changes nothing but the size of the number.
+            factor = 2 ** min(retry_number - 1, 1200)
+        return float(min(Fraction(self.delay) * factor, Fraction(cap)))
 
 
 class WaitFor(_Model):

@@ -16,7 +16,12 @@ from typing import Any
 from attune.expressions import StaticScope, check_template
 from attune.expressions.check import STATEMENTS, has_yaql, secret_reference
 from attune.expressions.engine import UNCLOSED
-from attune.workflows.definition import RESERVED_TASK_NAMES, TaskSpec, WorkflowDefinition
+from attune.workflows.definition import (
+    RESERVED_TASK_NAMES,
+    TaskSpec,
+    WorkflowDefinition,
+    over_duration_limit,
+)
 from attune.workflows.graph import TaskGraph
 
 Path = tuple[Any, ...]
@@ -184,10 +189,26 @@ def _task_fields(task: TaskSpec, at: Path) -> Iterator[Finding]:
         yield Finding(at + ("delay",), "'delay' must be an integer or a {{ }} template")
     elif isinstance(task.delay, int) and task.delay < 0:
         yield Finding(at + ("delay",), "'delay' must be at least 0")
+    yield from _durations(task, at)
     retry = task.retry
     if retry is not None and retry.max_delay is not None and retry.max_delay < retry.delay:
         yield Finding(at + ("retry", "max_delay"), f"retry 'max_delay' ({retry.max_delay:g}) is "
                       f"smaller than 'delay' ({retry.delay:g}): every retry would wait max_delay")
+
+
+def _durations(task: TaskSpec, at: Path) -> Iterator[Finding]:
+    """Every literal duration within MAX_DURATION_SECONDS (a template's value is checked when
+    the run renders it: workflows.conductor)."""
+    given: list[tuple[Path, str, Any]] = [(("timeout",), "timeout", task.timeout),
+                                          (("delay",), "delay", task.delay)]
+    if task.retry is not None:
+        given += [(("retry", "delay"), "retry.delay", task.retry.delay),
+                  (("retry", "max_delay"), "retry.max_delay", task.retry.max_delay)]
+    for path, name, value in given:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = over_duration_limit(value, f"task '{task.name}' {name}")
+            if problem:
+                yield Finding(at + path, problem)
 
 
 def _templates(definition: WorkflowDefinition, parameters: set[str] | None, secrets: set[str],
