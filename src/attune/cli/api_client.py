@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from rich.console import Console, Group
@@ -38,6 +39,17 @@ class ApiUnreachable(ConnectionError):
     def __init__(self, url: str, exc: httpx.HTTPError) -> None:
         self.what = f"cannot reach the API at {url} ({_why(exc)})"
         super().__init__(f"{self.what}: {self.NEXT_STEP}")
+
+
+def route(*parts: object) -> str:
+    """An API path from its segments, each percent-encoded: what a user typed (an action ref,
+    an id) stays one segment, never `../packs/x`, `1?wait=5` or `1#x`, nor an invalid URL."""
+    return "".join("/" + _segment(str(part)) for part in parts)
+
+
+def _segment(text: str) -> str:
+    encoded = quote(text, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded  # not a dot-segment
 
 
 def _why(exc: httpx.HTTPError) -> str:
@@ -92,16 +104,38 @@ class Api:
         self.reached = True
         if resp.status_code >= 400:
             raise api_error(resp)
-        return resp.json() if resp.content else {}
+        try:
+            return resp.json() if resp.content else {}
+        except ValueError:
+            raise not_the_api(resp) from None
+
+    def item(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The record of a one-item answer, `{"data": {...}}`."""
+        return _data(self.call(method, path, **kwargs), self.url)
 
     def execution(self, execution_id: int | str, wait: float = 0) -> dict[str, Any]:
         """The record; with `wait`, the API answers once it has ended or after `wait` s."""
         params = {"wait": wait} if wait else None
-        return self.read(f"/executions/{execution_id}", params=params)["data"]
+        return _data(self.read(route("executions", execution_id), params=params), self.url)
 
     def children(self, execution_id: int | str) -> list[dict[str, Any]]:
         body = self.read("/executions", params={"parent": execution_id, "per_page": 100})
-        return body["items"]
+        return _page(body, self.url)["items"]
+
+
+def _data(body: Any, url: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise ApiError(200, f"the server at {url} answered without the API's one-item format: is it "
+                       "Attune's API? Else give the API's address: --api-url or ATTUNE_API_URL")
+    return body["data"]
+
+
+def _page(body: Any, url: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list) \
+            or not isinstance(body.get("pagination"), dict):
+        raise ApiError(200, f"the server at {url} answered without the API's list format: is it "
+                       "Attune's API? Else give the API's address: --api-url or ATTUNE_API_URL")
+    return body
 
 
 def report_api_error(err: Console, exc: Exception) -> int:
@@ -137,16 +171,21 @@ def api_error(resp: httpx.Response) -> ApiError:
     if not isinstance(error, dict) or "message" not in error:
         # Not the API's envelope: another server at that address (Temporal's Web UI port is an
         # easy mix-up), or a proxy in front of it. Its page of HTML was printed as the error.
-        try:
-            server = f"{resp.request.url.scheme}://{resp.request.url.netloc.decode()}"
-        except RuntimeError:  # a response made without a request
-            server = "the API's address"
-        text = " ".join(resp.text.split())
-        said = f": {text[:120]}{'…' if len(text) > 120 else ''}" if text else ""
-        return ApiError(resp.status_code, f"the server at {server} answered without the API's error "
-                        f"format ({resp.status_code}{said}): is it Attune's API? Else give the API's "
-                        "address: --api-url or ATTUNE_API_URL")
+        return not_the_api(resp, "error ")
     return ApiError(resp.status_code, error.get("message", resp.text), error.get("details"))
+
+
+def not_the_api(resp: httpx.Response, kind: str = "") -> ApiError:
+    """An answer that is not in the API's format, with what it said and the next step."""
+    try:
+        server = f"{resp.request.url.scheme}://{resp.request.url.netloc.decode()}"
+    except RuntimeError:  # a response made without a request
+        server = "the API's address"
+    text = " ".join(resp.text.split())
+    said = f": {text[:120]}{'…' if len(text) > 120 else ''}" if text else ""
+    return ApiError(resp.status_code, f"the server at {server} answered without the API's {kind}"
+                    f"format ({resp.status_code}{said}): is it Attune's API? Else give the API's "
+                    "address: --api-url or ATTUNE_API_URL")
 
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
@@ -200,13 +239,16 @@ class _Watch:
 
     ASK_EVERY = 2.0
 
-    def __init__(self, api: Api, execution: dict[str, Any]) -> None:
+    def __init__(self, api: Api, execution: dict[str, Any], *, kept: bool = True) -> None:
         self.api, self.id = api, execution["id"]
-        self.kept = self._kept() if execution.get("rerun_of") else []
-        self._kept_known = not execution.get("rerun_of") or bool(self.kept)
+        rerun = kept and execution.get("rerun_of")
+        self.kept = self._kept() if rerun else []
+        self._kept_known = not rerun or bool(self.kept)
         self.asking: list[dict[str, Any]] = []
         self.more = 0  # pending inquiries past the ASKING_SHOWN listed
         self._asked_at = float("-inf")
+        self._told: set[int] = set()
+        self._told_more = 0
 
     def keep_reading_kept(self, tasks: list[dict[str, Any]], execution: dict[str, Any]) -> None:
         """The kept tasks reach the records with the re-run's first tasks, a moment after the
@@ -218,9 +260,11 @@ class _Watch:
 
     def _kept(self) -> list[dict[str, Any]]:
         try:
-            return list(self.api.read(f"/executions/{self.id}/workflow")["data"].get("kept_tasks") or [])
+            body = self.api.read(route("executions", self.id, "workflow"))
         except ApiError:  # a plain action re-run: nothing kept
             return []
+        data = body.get("data") if isinstance(body, dict) else None
+        return list((data if isinstance(data, dict) else {}).get("kept_tasks") or [])
 
     def inquiries(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
         if execution["status"] in TERMINAL:
@@ -233,6 +277,20 @@ class _Watch:
             self.asking = sorted(body["items"], key=lambda q: q["id"])
             self.more = body["pagination"]["total_items"] - len(self.asking)
         return self.asking
+
+    def news(self, execution: dict[str, Any]) -> list[str]:
+        """The lines to say of the inquiries the run waits for, each once: which one and how
+        to answer it, and how many more there are when that changes."""
+        pending = self.inquiries(execution)
+        lines = []
+        for inquiry in pending:
+            if inquiry["id"] not in self._told:
+                self._told.add(inquiry["id"])
+                lines.append(_asking_line(inquiry))
+        if pending and self.more > 0 and self.more != self._told_more:
+            self._told_more = self.more
+            lines.append(_more_line(self.more, execution["id"]))
+        return lines
 
 
 def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
@@ -256,8 +314,6 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
 def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console: Console,
                      interval: float) -> dict:
     seen: dict[int, str] = {}
-    asked: set[int] = set()
-    told_more = 0
     detail = None
     told_kept: set[int] = set()
     while True:
@@ -276,14 +332,8 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(visible(f"{_attempt(task)} ({task['action_ref']}): "),
                                             styled(task["status"])))
-        pending = watch.inquiries(execution)
-        for inquiry in pending:
-            if inquiry["id"] not in asked:
-                asked.add(inquiry["id"])
-                console.print(cell(_asking_line(inquiry), "yellow"))
-        if pending and watch.more > 0 and watch.more != told_more:
-            told_more = watch.more
-            console.print(Text(_more_line(watch.more, execution["id"]), style="yellow"))
+        for line in watch.news(execution):
+            console.print(cell(line, "yellow"))
         if execution["status"] in TERMINAL:
             return execution
         execution = api.execution(execution["id"], wait=interval)
@@ -304,8 +354,8 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
                 wait: bool, console: Console, err: Console) -> int:
     api = Api(settings, notice=lambda text: err.print(f"warning: {text}", highlight=False))
     try:
-        execution = api.call("POST", "/executions/execute",
-                             json={"action_ref": action_ref, "parameters": parameters})["data"]
+        execution = api.item("POST", "/executions/execute",
+                             json={"action_ref": action_ref, "parameters": parameters})
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not wait:  # the id alone for a table (for $(...)); the record as submitted for json/yaml
@@ -313,15 +363,26 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
             console.print(str(execution["id"]))
         return 0
     try:
-        execution = until_end(api, execution, output, console)
+        execution = until_end(api, execution, output, console, err)
     except (ApiError, ConnectionError) as exc:
         code = report_api_error(err, exc)
-        err.print(f"execution {execution['id']} goes on without this command: "
-                  f"`attune execution tail {execution['id']}` follows it again", highlight=False)
+        _goes_on(err, execution["id"])
         return code
+    except KeyboardInterrupt:  # Ctrl-C stops the watching, not the run: say how to find it again
+        _goes_on(err, execution["id"], stop=True)
+        return EXIT_INTERRUPTED
     show_result(console, execution, output)
     why_failed(api, execution, output, console)
     return exit_code(execution["status"])
+
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+
+
+def _goes_on(err: Console, execution_id: int, *, stop: bool = False) -> None:
+    err.print(f"execution {execution_id} goes on without this command: `attune execution tail "
+              f"{execution_id}` follows it again"
+              + (f", `attune execution cancel {execution_id}` stops it" if stop else ""), highlight=False)
 
 
 def why_failed(api: Api, execution: dict[str, Any], output: str, console: Console) -> None:
@@ -388,14 +449,21 @@ def _failed_names(execution: dict[str, Any]) -> set[str]:
     return {n.strip() for n in names.split(",") if n.strip()} if found else set()
 
 
-def until_end(api: Api, execution: dict[str, Any], output: str, console: Console) -> dict:
+def until_end(api: Api, execution: dict[str, Any], output: str, console: Console,
+              err: Console) -> dict:
     """The record once it has ended: followed task by task for people (table), quietly for
-    json and yaml, whose output is the record alone."""
+    json and yaml, whose output is the record alone: an inquiry the run waits for is said on
+    stderr there (else a script's run waited for a person who did not know it)."""
     if output == "table":
         return follow(api, execution, console)
-    while execution["status"] not in TERMINAL:
-        execution = api.execution(execution["id"], wait=20)  # < the 30 s HTTP timeout
-    return execution
+    watch = _Watch(api, execution, kept=False)
+    while True:
+        for line in watch.news(execution):
+            err.print(cell(line, "yellow"))
+        if execution["status"] in TERMINAL:
+            return execution
+        # Long-polled (< the 30 s HTTP timeout), as often as inquiries are looked for.
+        execution = api.execution(execution["id"], wait=watch.ASK_EVERY)
 
 
 # ---- `attune execution ...` -------------------------------------------------------------------------
@@ -423,11 +491,12 @@ def list_executions(settings: Settings, filters: dict[str, Any], output: str, co
                  console, err)
 
 
-def _list(settings: Settings, route: str, filters: dict[str, Any], columns: list[str],
+def _list(settings: Settings, path: str, filters: dict[str, Any], columns: list[str],
           nouns: tuple[str, str], output: str, console: Console, err: Console) -> int:
     """One page of a listing: a table and the page line, or json/yaml as the API answers."""
     try:
-        body = Api(settings).call("GET", route, params={k: v for k, v in filters.items() if v is not None})
+        api = Api(settings)
+        body = _page(api.call("GET", path, params={k: v for k, v in filters.items() if v is not None}), api.url)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, body, output):
@@ -446,7 +515,7 @@ def control_execution(settings: Settings, execution_id: str, verb: str, output: 
                       console: Console, err: Console, body: dict[str, Any] | None = None) -> int:
     """cancel, pause, resume or rerun: the execution as the API answers (rerun: the new one)."""
     try:
-        execution = Api(settings).call("POST", f"/executions/{execution_id}/{verb}", json=body)["data"]
+        execution = Api(settings).item("POST", route("executions", execution_id, verb), json=body)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, execution, output):
@@ -469,7 +538,7 @@ def list_inquiries(settings: Settings, filters: dict[str, Any], output: str, con
 
 def get_inquiry(settings: Settings, inquiry_id: str, output: str, console: Console, err: Console) -> int:
     try:
-        inquiry = Api(settings).call("GET", f"/inquiries/{inquiry_id}")["data"]
+        inquiry = Api(settings).item("GET", route("inquiries", inquiry_id))
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, inquiry, output):
@@ -496,7 +565,7 @@ def execution_action_schema(settings: Settings, execution_id: str) -> dict[str, 
 def inquiry_schema(settings: Settings, inquiry_id: str) -> dict[str, str] | None:
     """name -> type of an inquiry's response_schema, to read k=v answers by (None: unknown)."""
     try:
-        schema = Api(settings).call("GET", f"/inquiries/{inquiry_id}")["data"]["response_schema"] or {}
+        schema = Api(settings).item("GET", route("inquiries", inquiry_id)).get("response_schema") or {}
     except (ApiError, ConnectionError):
         return None
     return {name: spec.get("type", "string") for name, spec in schema.items() if isinstance(spec, dict)}
@@ -505,8 +574,8 @@ def inquiry_schema(settings: Settings, inquiry_id: str) -> dict[str, str] | None
 def respond_inquiry(settings: Settings, inquiry_id: str, response: dict[str, Any], output: str,
                     console: Console, err: Console) -> int:
     try:
-        inquiry = Api(settings).call("POST", f"/inquiries/{inquiry_id}/respond",
-                                     json={"response": response})["data"]
+        inquiry = Api(settings).item("POST", route("inquiries", inquiry_id, "respond"),
+                                     json={"response": response})
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, inquiry, output):
@@ -518,9 +587,16 @@ def tail_execution(settings: Settings, execution_id: str, output: str, console: 
                    err: Console) -> int:
     api = Api(settings, notice=lambda text: err.print(f"warning: {text}", highlight=False))
     try:
-        execution = until_end(api, api.execution(execution_id), output, console)
+        execution = api.execution(execution_id)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
+    try:
+        execution = until_end(api, execution, output, console, err)
+    except (ApiError, ConnectionError) as exc:
+        return report_api_error(err, exc)
+    except KeyboardInterrupt:
+        _goes_on(err, execution["id"], stop=True)
+        return EXIT_INTERRUPTED
     show_result(console, execution, output)
     why_failed(api, execution, output, console)
     return exit_code(execution["status"])
@@ -529,12 +605,11 @@ def tail_execution(settings: Settings, execution_id: str, output: str, console: 
 def register_pack(settings: Settings, path: str, output: str, console: Console,
                   err: Console) -> int:
     try:
-        body = Api(settings).call("POST", "/packs/register", json={"path": path})
+        pack = Api(settings).item("POST", "/packs/register", json={"path": path})
     except (ApiError, ConnectionError) as exc:
         code = report_api_error(err, exc)
         # The pack has problems (422, each with file:line:column): as `attune validate` says so.
         return 1 if isinstance(exc, ApiError) and exc.status == 422 else code
-    if not dump(console, body, output):
-        pack = body["data"]
+    if not dump(console, pack, output):  # the record, as every other command prints one
         console.print(f"registered pack {visible(str(pack.get('ref')))}", highlight=False)
     return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import io
 import json
 import logging
 import math
@@ -23,7 +22,7 @@ import typer
 from rich.text import Text
 
 from attune import logs
-from attune.cli.output import make_console, visible
+from attune.cli.output import install_stdout, make_console, usable_columns, visible, write
 from attune.problems import nested_json
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
@@ -31,22 +30,42 @@ from attune.settings import ORCHESTRATOR, Settings, SettingsError
 
 ROLES = (*RUNTIMES, ORCHESTRATOR)  # `attune worker --runtime`
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+
+def _flags_take_no_value(params: list[Any]) -> list[Any]:
+    """Help shows a flag (--async, --help) as it is typed, not as `--async <bool>`."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=_Group,
                   help="Attune on Temporal: run packs of actions and YAML workflows.")
-execution_app = typer.Typer(no_args_is_help=True, help="Read and control executions.")
-pack_app = typer.Typer(no_args_is_help=True, help="Manage packs on a running API.")
+execution_app = typer.Typer(no_args_is_help=True, cls=_Group, help="Read and control executions.")
+pack_app = typer.Typer(no_args_is_help=True, cls=_Group, help="Manage packs on a running API.")
 app.add_typer(execution_app, name="execution")
 app.add_typer(pack_app, name="pack")
-inquiry_app = typer.Typer(no_args_is_help=True, help="Answer human approvals (inquiries).")
+inquiry_app = typer.Typer(no_args_is_help=True, cls=_Group, help="Answer human approvals (inquiries).")
 app.add_typer(inquiry_app, name="inquiry")
 err = make_console(stderr=True)
 out = make_console()
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-TemporalOpt = typer.Option(None, "--temporal-address", help="Temporal frontend [env ATTUNE_TEMPORAL_ADDRESS]")
-PacksOpt = typer.Option(None, "--packs", help="Packs directory [env ATTUNE_PACKS_DIR, default ./packs]")
-ApiOpt = typer.Option(None, "--api-url", help="API address [env ATTUNE_API_URL]")
+TemporalOpt = typer.Option(None, "--temporal-address", help="Temporal frontend (env ATTUNE_TEMPORAL_ADDRESS)")
+PacksOpt = typer.Option(None, "--packs", metavar="DIR",
+                        help="Packs directory (env ATTUNE_PACKS_DIR, default ./packs)")
+ApiOpt = typer.Option(None, "--api-url", help="API address (env ATTUNE_API_URL)")
 def _output_format(value: str) -> str:
     if value not in ("table", "json", "yaml"):  # every command, not only `run`, says so (exit 2)
         raise typer.BadParameter(f"must be table, json or yaml, not {value!r}")
@@ -60,9 +79,30 @@ STATE_DIR_HELP = ("Where the stack keeps its state: Temporal's database, records
                   "(env ATTUNE_STATE_DIR; default ./.attune)")
 
 
-def fail_usage(message: str) -> None:
+def fail_usage(message: str) -> NoReturn:
     err.print(Text.assemble(("error:", "red"), f" {message}"))
     raise typer.Exit(EXIT_USAGE)
+
+
+MAX_ID = 2**63 - 1  # the records' ids are 64-bit integers
+
+
+def _id_argument(noun: str, metavar: str) -> Any:
+    """A required id argument: the API's routes take a positive integer (`/executions/{id:int}`,
+    `/inquiries/{id:int}`). Anything else is refused before any request, exit 2: it was put in
+    the URL as typed, so `../executions/96/cancel?` cancelled execution 96, `''` got the list."""
+
+    def check(value: str) -> str:
+        if not re.fullmatch(r"[0-9]+", value) or not 0 < int(value) <= MAX_ID:
+            fail_usage(f"{metavar} must be {noun} id, a positive integer, not {value!r}")
+        return str(int(value))
+
+    return typer.Argument(..., metavar=metavar, callback=check, show_default=False,
+                          help=f"The {noun.split()[-1]}'s id (a positive integer)")
+
+
+ExecutionId = _id_argument("an execution", "EXECUTION_ID")
+InquiryId = _id_argument("an inquiry", "INQUIRY_ID")
 
 
 def serve(main: Any) -> None:
@@ -178,10 +218,10 @@ def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str
         except (PackError, KeyError):
             return None
         return {name: spec.type for name, spec in params.items()}
-    from attune.cli.api_client import Api, ApiError
+    from attune.cli.api_client import Api, ApiError, route
 
     try:
-        body = Api(settings).call("GET", f"/actions/{action_ref}")
+        body = Api(settings).call("GET", route("actions", action_ref))
     except (ApiError, ConnectionError):
         return None
     params = (body.get("data") or {}).get("parameters") or {}
@@ -194,8 +234,9 @@ def action_schema(settings: Settings, action_ref: str, direct: bool) -> dict[str
 def validate(
     path: Path = typer.Argument(..., help="Pack directory, action YAML or workflow file"),
     packs: str | None = typer.Option(
-        None, "--packs", help="Installed packs whose actions it may use, e.g. core.* (default: "
-                              "ATTUNE_PACKS_DIR, else ./packs, when it exists)"),
+        None, "--packs", metavar="DIR",
+        help="The packs directory whose packs' actions it may use (core.* and others) (default: "
+             "ATTUNE_PACKS_DIR, else ./packs, when it exists)"),
 ) -> None:
     """Check a pack, action or workflow; print file:line:column: message per problem."""
     from attune.packs.loader import OtherPacksUnknown, installed_packs, validate_path
@@ -212,11 +253,11 @@ def validate(
         known = OtherPacksUnknown(known)
     problems = validate_path(path, known, versions)
     for problem in problems:  # they quote the file: a string in it may hold an ESC
-        typer.echo(visible(str(problem)))
+        write(out, visible(str(problem)) + "\n")
     if problems:
         err.print(f"{len(problems)} problem(s) found", highlight=False)
         raise typer.Exit(EXIT_FAILED)
-    typer.echo(visible(f"{path}: ok"))
+    write(out, visible(f"{path}: ok") + "\n")
 
 
 # ---- workers and the embedded stack --------------------------------------------------------------
@@ -230,13 +271,13 @@ def worker(
         100, "--concurrency", min=1,
         help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
     queue_prefix: str | None = typer.Option(
-        None, "--queue-prefix", help="Task queues <prefix>-<runtime> [env ATTUNE_QUEUE_PREFIX]"),
+        None, "--queue-prefix", help="Task queues <prefix>-<runtime> (env ATTUNE_QUEUE_PREFIX)"),
     sandbox: bool | None = typer.Option(
         None, "--sandbox/--no-sandbox",
-        help="Orchestrator: run workflow code in Temporal's sandbox [env ATTUNE_WORKFLOW_SANDBOX, default off]"),
+        help="Orchestrator: run workflow code in Temporal's sandbox (env ATTUNE_WORKFLOW_SANDBOX, default off)"),
     metrics_bind: str | None = typer.Option(
         None, "--metrics-bind", metavar="HOST:PORT",
-        help="Serve Temporal SDK metrics for Prometheus at http://HOST:PORT/metrics [env ATTUNE_METRICS_BIND]"),
+        help="Serve Temporal SDK metrics for Prometheus at http://HOST:PORT/metrics (env ATTUNE_METRICS_BIND)"),
 ) -> None:
     """Run one worker: a runtime pool member or the orchestrator. Scale by starting more."""
     from attune.cli.workers import check_bind, run_workers
@@ -260,17 +301,17 @@ def up(
     state_dir: str | None = typer.Option(None, "--state-dir", help=STATE_DIR_HELP),
     port: int | None = typer.Option(
         None, "--temporal-port", min=1, max=65535,
-        help="[env: the port of ATTUNE_TEMPORAL_ADDRESS, default 7233]"),
+        help="(env: the port of ATTUNE_TEMPORAL_ADDRESS, default 7233)"),
     ui_port: int | None = typer.Option(None, "--ui-port", min=1, max=65535,
-                                       help="[env ATTUNE_TEMPORAL_UI_PORT, default 8233]"),
+                                       help="(env ATTUNE_TEMPORAL_UI_PORT, default 8233)"),
     api_port: int | None = typer.Option(None, "--api-port", min=1, max=65535,
-                                        help="[env ATTUNE_API_PORT, default 8000]"),
+                                        help="(env ATTUNE_API_PORT, default 8000)"),
     no_api: bool = typer.Option(False, "--no-api", help="Do not start the REST API"),
     demo: str | None = typer.Option(None, "--demo", help="Run this action once the stack is up"),
     metrics_bind: str | None = typer.Option(
         None, "--metrics-bind", metavar="HOST:PORT",
         help="Workers serve Temporal SDK metrics for Prometheus: the orchestrator at PORT, then "
-             "shell, python, nodejs at PORT+1..3 [env ATTUNE_METRICS_BIND]"),
+             "shell, python, nodejs at PORT+1..3 (env ATTUNE_METRICS_BIND)"),
 ) -> None:
     """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
     from attune.api.preflight import check_database
@@ -332,9 +373,9 @@ API_KEEP_ALIVE_SECONDS = 65
 
 @app.command()
 def api(
-    host: str | None = typer.Option(None, "--host", help="[env ATTUNE_API_HOST, default 127.0.0.1]"),
+    host: str | None = typer.Option(None, "--host", help="(env ATTUNE_API_HOST, default 127.0.0.1)"),
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
-                                    help="[env ATTUNE_API_PORT, default 8000]"),
+                                    help="(env ATTUNE_API_PORT, default 8000)"),
     temporal_address: str | None = TemporalOpt,
 ) -> None:
     """Run the REST API alone (with its records mirror)."""
@@ -391,7 +432,7 @@ def run(
 # ---- executions and packs through the API ----------------------------------------------------
 
 @execution_app.command("get")
-def execution_get(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def execution_get(execution_id: str = ExecutionId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Show one execution."""
     from attune.cli.api_client import get_execution
 
@@ -403,7 +444,7 @@ def execution_list(
     status: list[str] = typer.Option(None, "--status",
                                      help="One status, or several: failed,timeout (or --status repeated)"),
     action_ref: str | None = typer.Option(None, "--action", help="exact ref or pack.*"),
-    parent: int | None = typer.Option(None, "--parent"),
+    parent: int | None = typer.Option(None, "--parent", min=1, help="Its parent execution's id"),
     top_level_only: bool = typer.Option(False, "--top-level-only"),
     page: int = typer.Option(1, "--page"),
     per_page: int = typer.Option(20, "--per-page"),
@@ -419,7 +460,7 @@ def execution_list(
 
 
 @execution_app.command("cancel")
-def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def execution_cancel(execution_id: str = ExecutionId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Cancel a running execution (its workflow's cancellation_policy applies)."""
     from attune.cli.api_client import control_execution
 
@@ -428,7 +469,7 @@ def execution_cancel(execution_id: str, output: str = OutputOpt, api_url: str | 
 
 
 @execution_app.command("pause")
-def execution_pause(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def execution_pause(execution_id: str = ExecutionId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Pause a workflow and its nested runs: running tasks end, nothing new starts."""
     from attune.cli.api_client import control_execution
 
@@ -437,7 +478,7 @@ def execution_pause(execution_id: str, output: str = OutputOpt, api_url: str | N
 
 
 @execution_app.command("resume")
-def execution_resume(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def execution_resume(execution_id: str = ExecutionId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Resume a paused workflow exactly where it stopped."""
     from attune.cli.api_client import control_execution
 
@@ -447,7 +488,7 @@ def execution_resume(execution_id: str, output: str = OutputOpt, api_url: str | 
 
 @execution_app.command("rerun")
 def execution_rerun(
-    execution_id: str,
+    execution_id: str = ExecutionId,
     params: list[str] = typer.Argument(None, help="key=value parameters to change"),
     params_json: str | None = typer.Option(None, "--params-json", help="Parameters to change, as JSON"),
     from_failed: bool = typer.Option(False, "--from-failed", help="Start from the failed tasks; keep the rest"),
@@ -465,7 +506,7 @@ def execution_rerun(
 
 
 @execution_app.command("tail")
-def execution_tail(execution_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def execution_tail(execution_id: str = ExecutionId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Follow an execution's tasks until it ends."""
     from attune.cli.api_client import tail_execution
 
@@ -476,7 +517,8 @@ def execution_tail(execution_id: str, output: str = OutputOpt, api_url: str | No
 def inquiry_list(
     status: list[str] = typer.Option(
         None, "--status", help="pending, responded, timeout, cancelled (or several: a,b, or --status repeated)"),
-    execution: int | None = typer.Option(None, "--execution", help="those asked within this execution's tree"),
+    execution: int | None = typer.Option(None, "--execution", min=1,
+                                         help="those asked within this execution's tree (its id)"),
     page: int = typer.Option(1, "--page"),
     per_page: int = typer.Option(20, "--per-page"),
     output: str = OutputOpt,
@@ -496,7 +538,7 @@ def _statuses(given: list[str] | None) -> list[str] | None:
 
 
 @inquiry_app.command("get")
-def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
+def inquiry_get(inquiry_id: str = InquiryId, output: str = OutputOpt, api_url: str | None = ApiOpt) -> None:
     """Show one inquiry and the answer it expects."""
     from attune.cli.api_client import get_inquiry
 
@@ -505,7 +547,7 @@ def inquiry_get(inquiry_id: str, output: str = OutputOpt, api_url: str | None = 
 
 @inquiry_app.command("respond")
 def inquiry_respond(
-    inquiry_id: str,
+    inquiry_id: str = InquiryId,
     answer: list[str] = typer.Argument(None, help="key=value fields of the answer"),
     response_json: str | None = typer.Option(None, "--response-json", help="The answer as a JSON object"),
     output: str = OutputOpt,
@@ -528,11 +570,18 @@ def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = Api
     raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.resolve()), output, out, err))
 
 
+for _app in (app, execution_app, pack_app, inquiry_app):  # each command's help as _Command shows it
+    for _info in _app.registered_commands:
+        if _info.cls in (None, typer.core.TyperCommand):
+            _info.cls = _Command
+
+
 def main() -> None:
-    # Lines to stdout and to stderr keep their order when both go to one pipe (2>&1, CI logs):
-    # a block-buffered stdout came out after the stderr summary ("...names1 problem(s) found").
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
+    # stdout line-buffered (its lines and stderr's keep their order in one pipe), its encoding
+    # errors escaped, its write errors an exit code (141 for a closed pipe, else 2): cli.output.
+    install_stdout()
+    if usable_columns() is None:  # COLUMNS=0 drew nothing, help included (typer's own console)
+        os.environ.pop("COLUMNS", None)
     try:
         app()
         code = 0
@@ -566,7 +615,10 @@ def leave(code: int) -> NoReturn:
         atexit._run_exitfuncs()
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            try:
+                stream.flush()
+            except SystemExit as lost:  # what was left could not be written (cli.output.Stdout)
+                code = exit_code(lost.code)
     finally:
         os._exit(code)
 
