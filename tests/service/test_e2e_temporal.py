@@ -227,6 +227,9 @@ async def test_terminated_from_outside_is_reconciled(live_settings: Settings, st
         tasks = await wait_for_tasks(api, top["id"])
         assert {t["workflow_task"]["task_name"]: t["status"] for t in tasks} == {
             "first": "completed", "wait": "abandoned"}
+        [wait] = [t for t in tasks if t["workflow_task"]["task_name"] == "wait"]
+        assert wait["status_detail"] == "its workflow ended while it ran (Workflow terminated); how the task " \
+                                        "ended is unknown", wait
 
 
 async def wait_for_tasks(api: httpx.AsyncClient, execution_id: int) -> list[dict]:

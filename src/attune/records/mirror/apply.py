@@ -318,8 +318,19 @@ def reconcile(db: Database, target: Target, status: ExecutionStatus, error: str)
             wf = s.get(WorkflowExecutionRow, target.wf_row_id)
             if wf is not None and wf.status not in TERMINAL:
                 wf.status, wf.error_message = status, error
-        abandoned = abandon_descendants(s, row.id)
+        abandoned = abandon_descendants(s, row.id, _why_abandoned(status, error))
     return [target.execution_id, *abandoned]
+
+
+def _why_abandoned(status: ExecutionStatus, error: str) -> str:
+    """What a task's record says when its workflow ended around it: the server ended the run
+    (a nested run's time limit, a terminate), so the task never reported how it ended."""
+    if status == ExecutionStatus.TIMEOUT:
+        return ("its workflow timed out while it ran (a nested workflow's time limit is the "
+                "timeout of the task that runs it); the task was stopped with it")
+    if status == ExecutionStatus.CANCELLED:
+        return f"its workflow was cancelled while it ran ({error})"
+    return f"its workflow ended while it ran ({error}); how the task ended is unknown"
 
 
 def finish_from_status(db: Database, target: Target, status: ExecutionStatus,
@@ -599,8 +610,9 @@ def _ensure_nested(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
         ))
 
 
-def abandon_descendants(s: Session, root_id: int) -> list[int]:
-    """Every non-terminal row below `root_id` becomes `abandoned`; returns the descendants' ids."""
+def abandon_descendants(s: Session, root_id: int, why: str | None = None) -> list[int]:
+    """Every non-terminal row below `root_id` becomes `abandoned`, saying `why` (its detail, and
+    its result when it has none); returns the descendants' ids."""
     frontier, seen = [root_id], []
     now = utcnow()
     while frontier:
@@ -610,6 +622,9 @@ def abandon_descendants(s: Session, root_id: int) -> list[int]:
         for child in children:
             if child.status not in TERMINAL:
                 child.status, child.ended_at = ExecutionStatus.ABANDONED, child.ended_at or now
+                if why:
+                    child.status_detail = why
+                    child.result = child.result or {"error": why, "succeeded": False}
         if frontier:
             for wf in s.scalars(
                 select(WorkflowExecutionRow).where(WorkflowExecutionRow.execution.in_(frontier))
