@@ -64,13 +64,15 @@ STACKSTORM_PARAMETER_KEYS = {
     "immutable": "StackStorm's value that a caller cannot change; here fix it with `default: <value>` "
                  "and `enum: [<value>]` (any other value is refused), or write it in the script",
 }
-PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Whole-string patterns: \Z, not $, which also matches before a final newline (so "nlpk\n"
+# registered as a pack ref); a .match() anywhere is then a full match. Call fullmatch all the same.
+PACK_REF = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 # Refs name workflows in Temporal (ids up to 1,000 characters carry several) and fill columns
 # of 255 characters; a pack ref fills a select box in the web UI.
 MAX_PACK_REF = 64
 MAX_ACTION_REF = 200
-ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
-ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$")  # <pack>.<name>
+ACTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
+ACTION_REF = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_-]*\Z")  # <pack>.<name>
 PACK_KEYS = {"ref", "label", "description", "version", "config", "conf_schema", "tags",
              "runtime_deps", "dependencies", "enabled", "meta"}
 # Keys Attune's packs carry that change nothing here (README "Coming from Attune" says why);
@@ -108,7 +110,7 @@ def check_pack_yaml(rep: Reporter, data: dict[str, Any]) -> dict[str, Any] | Non
     ref = data.get(key)
     if ref is None:
         rep.at((), "missing required key 'ref'")
-    elif not isinstance(ref, str) or not PACK_REF.match(ref):
+    elif not isinstance(ref, str) or not PACK_REF.fullmatch(ref):
         rep.at((key,), f"pack {key} {ref!r} is invalid: a lowercase letter first, then lowercase "
                "letters, digits, '-' or '_' (no dots)")
         ref = None
@@ -202,7 +204,7 @@ def _pack_dependencies(rep: Reporter, deps: Any) -> dict[str, str | None]:
         else:
             rep.at(at, f"each dependency must be a pack ref, got {type_name(value)}")
             continue
-        if not isinstance(ref, str) or not PACK_REF.match(ref):
+        if not isinstance(ref, str) or not PACK_REF.fullmatch(ref):
             rep.at(at, f"dependency {ref!r} is not a pack ref")
             continue
         found[ref] = spec or None
@@ -210,7 +212,7 @@ def _pack_dependencies(rep: Reporter, deps: Any) -> dict[str, str | None]:
 
 
 def _split_constraint(text: str) -> tuple[str, str | None]:
-    match = re.match(r"^\s*([a-z][a-z0-9_-]*)\s*(.*?)\s*$", text)
+    match = re.fullmatch(r"\s*([a-z][a-z0-9_-]*)\s*(.*?)\s*", text)
     if match is None:
         return text, None
     return match.group(1), match.group(2) or None
@@ -227,7 +229,7 @@ def check_tags(rep: Reporter, data: dict[str, Any], path: Path) -> bool:
 def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: Path = ()) -> str | None:
     """`ref`, or (the older spelling) `name` alone: the ref is then `<pack>.<name>`."""
     ref, name = data.get("ref"), data.get("name")
-    if ref is None and isinstance(name, str) and ACTION_NAME.match(name):
+    if ref is None and isinstance(name, str) and ACTION_NAME.fullmatch(name):
         return f"{pack_ref}.{name}"
     if ref is None:
         rep.at(path + ("name",) if name is not None else path,
@@ -237,7 +239,7 @@ def check_action_ref(rep: Reporter, data: dict[str, Any], pack_ref: str, path: P
     if name is not None and isinstance(ref, str) and ref.partition(".")[2] != name:
         rep.at(path + ("name",), f"name {name!r} does not match the ref {ref!r}")
     pack, _, name = ref.partition(".") if isinstance(ref, str) else ("", "", "")
-    if pack != pack_ref or not ACTION_NAME.match(name):
+    if pack != pack_ref or not ACTION_NAME.fullmatch(name):
         rep.at(path + ("ref",), f"action ref {ref!r} must be '{pack_ref}.<name>' (name: letters, "
                "digits, '_' or '-')")
         return None

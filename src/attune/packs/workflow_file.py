@@ -189,7 +189,7 @@ def _name_and_action(rep: Reporter, task: dict[str, Any], at: Path, where: str,
             rep.at(at, f"{where} needs `{key}`")
         elif not isinstance(task[key], str) or not task[key]:
             rep.at(at + (key,), f"'{key}' must be a non-empty string")
-        elif key == "action" and not ACTION_REF.match(task[key]):
+        elif key == "action" and not ACTION_REF.fullmatch(task[key]):
             rep.at(at + (key,), f"'action' must be an action ref '<pack>.<name>', got {task[key]!r}"
                    + orquesta.inline_input_hint(task[key]))
         else:

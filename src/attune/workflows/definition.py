@@ -7,6 +7,7 @@ These are the *normalized* shapes: the pack loader turns YAML (including the leg
 
 from __future__ import annotations
 
+import unicodedata
 from fractions import Fraction
 from functools import cached_property
 from typing import Any, Literal
@@ -16,6 +17,43 @@ from pydantic import BaseModel, ConfigDict, Field
 RESERVED_TASK_NAMES = frozenset(
     {"parameters", "vars", "workflow", "task", "tasks", "system", "item", "index"}
 )
+# A task name is part of every id and key of its attempts (workflows/keys.py): the Temporal
+# activity id `<task>.<iteration>[<item>]#<attempt>`, a nested run's workflow id
+# `<top-level id>/<digest>/<attempt key>` (ids do not grow with depth) and the record key
+# `<workflow id>/<attempt key>`, which holds two attempt keys in a nested run. Temporal refuses
+# ids over 1,000 bytes (the run hung); record keys and workflow ids fill columns of 512
+# characters (PostgreSQL refuses longer). With a top-level id of at most 218 characters (an
+# action ref of 200, an execution id, 6 hex) and numbers of up to 12 digits, 80 characters keep
+# the longest record key under 500 characters and the longest Temporal id under 620 bytes even
+# when every character takes 4 bytes (tests/unit/test_name_limits.py does the sums).
+MAX_TASK_NAME_LENGTH = 80
+
+
+def task_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a task's (or a parallel sub-task's) name, else None. A load-time
+    rule (workflows/validate.py), not the model's: a run already in flight keeps its names.
+
+    `/` separates a workflow id from an attempt key (keys are split on the last one, so an
+    inquiry never reached `approve/deploy`); an attempt key's pattern stops at a line break;
+    NUL cannot be stored and a lone surrogate cannot be sent. `.`, `#`, `[`, `]` and `:` are
+    fine: keys are parsed from the end."""
+    if "/" in name:
+        return (f"task name '{_shown(name)}' may not contain '/' (it separates a workflow id from "
+                "a task's attempt in execution keys)")
+    bad = next((c for c in name if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        return (f"task name {_shown(name)!r} may not contain a line break or other control "
+                f"character (U+{ord(bad):04X})")
+    if len(name) > MAX_TASK_NAME_LENGTH:
+        return (f"task name '{_shown(name)}' is {len(name):,} characters long, over the limit of "
+                f"{MAX_TASK_NAME_LENGTH} (it is part of the run's ids and keys)")
+    return None
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 40 else name[:40] + "…"
+
+
 DEFAULT_MAX_ITERATIONS = 1000
 DEFAULT_TIMEOUT_SECONDS = 600
 # The longest duration a user may give anywhere: a task's `delay` and `timeout`, a retry's

@@ -4,7 +4,9 @@ An attempt key names one try of one unit of one run of a task, unique within a w
 `<task>.<iteration>#<attempt>`, with `[<item>]` for a with_items item or `[<start>:<end>]` for a
 slice of a large with_items before the `#`. It is the Temporal activity id and the tail of the
 record key `<workflow id>/<attempt key>` (and of a nested workflow's id), so its text must never
-change for runs already in flight.
+change for runs already in flight. The task name may hold `.`, `#`, `[`, `]` and `:` (a key is
+parsed from its end), never `/` or a line break, and is at most MAX_TASK_NAME_LENGTH characters
+(workflows/definition.py: the longest ids stay within Temporal's and the records' limits).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 
 _KEY = re.compile(r"^(?P<task>.+)\.(?P<iteration>\d+)"
-                  r"(?:\[(?P<start>\d+)(?::(?P<end>\d+))?\])?#(?P<attempt>\d+)$")
+                  r"(?:\[(?P<start>\d+)(?::(?P<end>\d+))?\])?#(?P<attempt>\d+)\Z")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def child_workflow_id(parent_id: str, root_id: str | None, key: AttemptKey) -> s
 
 
 def attempt_of(record: str) -> str:
-    """The attempt-key part of a record key (workflow ids contain '/', attempt keys do not)."""
+    """The attempt-key part of a record key (workflow ids contain '/', attempt keys do not: a
+    task name may not, definition.task_name_problem)."""
     return record.rsplit("/", 1)[-1]
 
 

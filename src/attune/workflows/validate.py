@@ -21,6 +21,7 @@ from attune.workflows.definition import (
     TaskSpec,
     WorkflowDefinition,
     over_duration_limit,
+    task_name_problem,
 )
 from attune.workflows.graph import TaskGraph
 
@@ -69,6 +70,9 @@ def _names(definition: WorkflowDefinition) -> Iterator[Finding]:
     seen: set[str] = set()
     for at, task in _all_tasks(definition):
         where = at + ("name",)
+        problem = task_name_problem(task.name)
+        if problem:
+            yield Finding(where, problem)
         if task.name in RESERVED_TASK_NAMES:
             yield Finding(where, f"task name '{task.name}' is reserved "
                           f"({', '.join(sorted(RESERVED_TASK_NAMES))})")
