@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -219,7 +220,7 @@ def _item(wt: dict[str, Any]) -> str:
 
 def _asking_line(inquiry: dict[str, Any]) -> str:
     """A pending inquiry the run waits for, and how to answer it from here."""
-    fields = " ".join(f"{name}=…" for name in (inquiry.get("response_schema") or {}))
+    fields = " ".join(f"{shlex.quote(name)}=…" for name in (inquiry.get("response_schema") or {}))
     prompt = f" “{inquiry['prompt']}”" if inquiry.get("prompt") else ""
     return (f"waiting for inquiry {inquiry['id']}{prompt}: "
             f"attune inquiry respond {inquiry['id']}{' ' + fields if fields else ''}")

@@ -567,7 +567,8 @@ def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = Api
     """Load and validate a pack directory on the API, upserting its actions and workflows."""
     from attune.cli.api_client import register_pack
 
-    raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.resolve()), output, out, err))
+    # Absolute, symlinks kept: a pack registered through a release link follows the link.
+    raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.absolute()), output, out, err))
 
 
 for _app in (app, execution_app, pack_app, inquiry_app):  # each command's help as _Command shows it

@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from attune.commandline import command_line
 from attune.contract import (
     EngineError,
     EngineUnavailable,
@@ -453,9 +454,10 @@ class EngineClient:
                 continue
             if not await self._polled(queue):
                 prefix, _, runtime = queue.rpartition("-")
-                flag = f" --queue-prefix {prefix}" if prefix != DEFAULT_QUEUE_PREFIX else ""
+                flag = ("--queue-prefix", prefix) if prefix != DEFAULT_QUEUE_PREFIX else ()
                 return (f"task {_task_of(activity.activity_id)} waits for a worker: none polls the task "
-                        f"queue {queue} (start one: attune worker --runtime {runtime}{flag})")
+                        f"queue {queue} (start one: "
+                        f"{command_line('attune', 'worker', '--runtime', runtime, *flag)})")
         return None
 
     async def _polled(self, queue: str) -> bool:
