@@ -103,3 +103,13 @@ async def test_an_inquiry_asked_by_an_action_run_on_its_own_names_it_and_its_tim
         pending = (await api.get("/inquiries", params={"status": "pending"})).json()["items"]
         return [i["id"] for i in pending] == [inquiry["id"]]
     assert await until(no_500, "only the first inquiry to be pending")
+
+
+async def test_an_inquiry_purpose_too_long_for_its_key_is_refused_naming_the_limit(api):
+    """An inquiry's key is its task's record key and its purpose (a 700-character column): a
+    longer purpose was a database error on PostgreSQL."""
+    top = await submit(api, "ctl.ask_api", purpose="p" * 201)
+    done = await ended(api, top["id"])
+    assert done["status"] == "failed" and "answered 422" in str(done["result"]), done
+    assert "purpose" in str(done["result"]) and "at most 200 characters" in str(done["result"]), done
+    assert (await api.get("/inquiries", params={"execution": top["id"]})).json()["items"] == []

@@ -377,8 +377,10 @@ class InquiryCreate(_In):
     prompt: str = Field(min_length=1)
     response_schema: dict[str, ParameterSpec] = Field(
         default_factory=dict, description="Flat parameter schema (spec §1) the response must meet")
-    purpose: str | None = Field(None, description="Names the question within its task: asking "
-                                "the same purpose again (a retried attempt) returns the same inquiry")
+    # Part of the inquiry's key (its task's record key + purpose), a 700-character column.
+    purpose: str | None = Field(None, max_length=200,
+                                description="Names the question within its task: asking the same "
+                                "purpose again (a retried attempt) returns the same inquiry")
     assigned_to: str | None = None
     timeout_seconds: float | None = Field(None, gt=0, description="At most "
                                           f"{MAX_DURATION_SECONDS} (10 years)")

@@ -22,7 +22,7 @@ def call(method, path, body=None):
         return err.code, json.loads(err.read() or b"null")
 
 
-question = {"prompt": "Ship it?", "purpose": "release gate", "timeout_seconds": params["timeout_seconds"],
+question = {"prompt": "Ship it?", "purpose": params.get("purpose", "release gate"), "timeout_seconds": params["timeout_seconds"],
             "response_schema": {"by": {"type": "string", "required": True}}}
 first_status, first = call("POST", "/inquiries", question)
 again_status, again = call("POST", "/inquiries", question)
