@@ -575,6 +575,50 @@ def test_up_follows_a_repointed_pack_symlink_and_its_banner_commands_paste(tmp_p
     assert code == 0 and "pack lnk: registered" in out and "pack lnk: not registered" not in out, out
 
 
+WAITS_WORKFLOW = """\
+version: "1.0"
+tasks:
+  - name: later
+    action: core.noop
+    delay: 4
+  - name: oops
+    action: core.fail
+    retry: {count: 1, delay: 4}
+"""
+
+
+def test_a_followed_run_says_which_tasks_wait_for_a_timer_and_until_when(stack):
+    """A task in its `delay` showed nothing, and after `task oops (core.fail): failed` nothing
+    was said for the retry's delay: the CLI says `delayed` / `retrying` and when, in lines (the
+    API's UTC time) and in a terminal's live table (its local time), not `running`."""
+    api, _, home = stack
+    pack = home / "waits"
+    (pack / "actions" / "workflows").mkdir(parents=True, exist_ok=True)
+    (pack / "pack.yaml").write_text("ref: waits\nversion: '1.0'\n")
+    (pack / "actions" / "both.yaml").write_text("ref: waits.both\nworkflow_file: workflows/both.workflow.yaml\n")
+    (pack / "actions" / "workflows" / "both.workflow.yaml").write_text(WAITS_WORKFLOW)
+    reg = cli("pack", "register", str(pack), api=api)
+    assert reg.returncode == 0, reg.stderr
+    done = cli("run", "waits.both", api=api)
+    assert done.returncode == 1, done.stderr  # oops fails twice
+    lines = done.stdout.splitlines()
+    utc = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00"
+    delayed = [i for i, line in enumerate(lines) if re.fullmatch(f"task later: delayed until {utc}", line)]
+    retrying = [i for i, line in enumerate(lines)
+                if re.fullmatch(rf"task oops: retrying at {utc} \(attempt 2\)", line)]
+    assert len(delayed) == 1 and len(retrying) == 1, lines
+    later = [i for i, line in enumerate(lines) if line.startswith("task later (core.noop): ")]
+    assert later and delayed[0] < later[0], lines  # said before its record, which says running
+    assert lines.index("task oops (core.fail): failed") < retrying[0] \
+        < lines.index("task oops attempt 2 (core.fail): failed"), lines
+    code, screen = in_terminal("run", "waits.both", api=api, timeout=60)
+    assert code == 1, screen
+    assert re.search(r"later\s*│\s*core\.noop\s*│\s*│\s*1\s*│\s*delayed until \d\d:\d\d:\d\d \(in \d+ s\)",
+                     screen), screen
+    assert re.search(r"oops\s*│\s*core\.fail\s*│\s*│\s*2\s*│\s*retrying attempt 2 at \d\d:\d\d:\d\d "
+                     r"\(in \d+ s\)", screen), screen
+
+
 def test_pack_register_and_ctrl_c_stops_everything(stack):
     api, proc, home = stack
     reg = cli("pack", "register", str(home / "packs" / "core"), api=api)

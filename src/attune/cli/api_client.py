@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -191,16 +193,19 @@ def not_the_api(resp: httpx.Response, kind: str = "") -> ApiError:
 
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
                    kept: Sequence[dict[str, Any]] = (), asking: Sequence[dict[str, Any]] = (),
-                   more: int = 0) -> Table | Text | Group:
-    """The run's task attempts under its status (a re-run's kept tasks first, then what it ran)
-    and the inquiries it waits for; a plain action with neither is its status line."""
+                   more: int = 0, waiting: Sequence[dict[str, Any]] = (),
+                   actions: dict[str, str] | None = None, now: datetime | None = None) -> Table | Text | Group:
+    """The run's task attempts under its status (a re-run's kept tasks first, then what it ran),
+    the tasks that wait for a timer (`waiting`, see _Watch.waits: `delayed`, `retrying`, with
+    when; `actions`: task name -> action ref) and the inquiries it waits for; a plain action
+    with none of these is its status line."""
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
     lines = [cell(_asking_line(q), "yellow") for q in asking]
     if more > 0:
         lines.append(cell(_more_line(more, execution["id"]), "yellow"))
-    if not tasks and not kept:
+    if not tasks and not kept and not waiting:
         return Group(cell(title), *lines) if lines else cell(title)
     table = Table("task", "action", "item", "attempt", "status", title=cell(title))
     for task in sorted(kept, key=_started_order):
@@ -211,7 +216,65 @@ def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
         wt = task.get("workflow_task") or {}
         table.add_row(cell(wt.get("task_name", "")), cell(task["action_ref"]), _item(wt),
                       str(wt.get("retry_count", 0) + 1), styled(task["status"]))
+    now = now or datetime.now(UTC)
+    for wait in waiting:  # no record yet: the attempt the timer starts
+        action = (actions or {}).get(wait["task"]) \
+            or next((t["action_ref"] for t in tasks if _is_of(t, wait)), "")
+        table.add_row(cell(wait["task"]), cell(action), _item(wait),
+                      str(wait.get("retry_count", 0) + 1), _wait_cell(wait, now))
     return Group(table, *lines) if lines else table
+
+
+def _wait_status(wait: dict[str, Any]) -> str:
+    """`delayed`: its `delay` before its first dispatch; `retrying`: the delay before a retry.
+    Never `running`: no process runs it yet."""
+    return "delayed" if wait.get("reason") == "delay" else "retrying"
+
+
+def _wait_cell(wait: dict[str, Any], now: datetime) -> Text:
+    """`delayed until 12:03:04 (in 9 s)`, `retrying attempt 2 at 12:03:04 (in 17 s)`: the
+    terminal's local time, as a person there reads a clock (the date too when not today)."""
+    until = _instant(wait.get("until"))
+    if until is None:  # not a time we can read: as the API wrote it
+        when, left = visible(str(wait.get("until"))), ""
+    else:
+        local, today = until.astimezone(), now.astimezone().date()
+        when = local.strftime("%H:%M:%S" if local.date() == today else "%Y-%m-%d %H:%M:%S")
+        seconds = math.ceil((until - now).total_seconds())
+        left = f" (in {_span(seconds)})" if seconds > 0 else " (due)"
+    detail = f" until {when}{left}" if wait.get("reason") == "delay" \
+        else f" attempt {wait.get('retry_count', 0) + 1} at {when}{left}"
+    return Text.assemble(styled(_wait_status(wait)), detail)
+
+
+def _instant(text: Any) -> datetime | None:
+    """An API time (UTC ISO 8601) as an aware datetime; None when it is not one."""
+    try:
+        instant = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def _span(seconds: int) -> str:
+    """A wait as a person reads it: `9 s`, `4m 05s`, `3h 20m`, `12d 4h`."""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def _wait_line(wait: dict[str, Any]) -> Text:
+    """A wait said once in line mode: `task later: delayed until <UTC time>`, `task oops:
+    retrying at <UTC time> (attempt 2)`, the time as the API gives it, as the CLI prints times."""
+    item = f"[{wait['task_index']}]" if wait.get("task_index") is not None else ""
+    until = visible(str(wait.get("until")))
+    detail = f" until {until}" if wait.get("reason") == "delay" \
+        else f" at {until} (attempt {wait.get('retry_count', 0) + 1})"
+    return Text.assemble(visible(f"task {wait['task']}{item}: "), styled(_wait_status(wait)), detail)
 
 
 def _item(wt: dict[str, Any]) -> str:
@@ -235,10 +298,13 @@ def _more_line(more: int, execution_id: int) -> str:
 
 
 class _Watch:
-    """What following a run reads besides its tasks: the tasks a re-run kept (once) and the
-    inquiries it waits for (at most every ASK_EVERY s: a person answers in seconds, not ms)."""
+    """What following a run reads besides its tasks: the tasks a re-run kept (once), the
+    inquiries it waits for (at most every ASK_EVERY s: a person answers in seconds, not ms) and
+    the tasks that wait for a timer, a `delay` or a retry's (the workflow view's `waiting`, at
+    most every WAIT_EVERY s: such waits are seconds long; it holds every task's record)."""
 
     ASK_EVERY = 2.0
+    WAIT_EVERY = 1.0
 
     def __init__(self, api: Api, execution: dict[str, Any], *, kept: bool = True) -> None:
         self.api, self.id = api, execution["id"]
@@ -250,6 +316,12 @@ class _Watch:
         self._asked_at = float("-inf")
         self._told: set[int] = set()
         self._told_more = 0
+        self.waiting: list[dict[str, Any]] = []  # the view's, as last read
+        self.actions: dict[str, str] = {}  # task name -> action ref, from the run's task graph
+        self._view_ids: set[int] = set()  # the task records the view read had
+        self._viewed_at = float("-inf")
+        self._no_view = False  # a plain action: it has no workflow view
+        self._told_waits: set[tuple[Any, ...]] = set()
 
     def keep_reading_kept(self, tasks: list[dict[str, Any]], execution: dict[str, Any]) -> None:
         """The kept tasks reach the records with the re-run's first tasks, a moment after the
@@ -261,11 +333,60 @@ class _Watch:
 
     def _kept(self) -> list[dict[str, Any]]:
         try:
-            body = self.api.read(route("executions", self.id, "workflow"))
+            view = self._view()
         except ApiError:  # a plain action re-run: nothing kept
             return []
+        return list(view.get("kept_tasks") or [])
+
+    def _view(self) -> dict[str, Any]:
+        body = self.api.read(route("executions", self.id, "workflow"))
         data = body.get("data") if isinstance(body, dict) else None
-        return list((data if isinstance(data, dict) else {}).get("kept_tasks") or [])
+        return data if isinstance(data, dict) else {}
+
+    def read_waits(self, execution: dict[str, Any]) -> None:
+        """The tasks that wait for a timer, from the workflow view when WAIT_EVERY s have passed
+        since it was read (none once the run has ended). Read before the run's task records,
+        so that those are as new as the view or newer (see waits)."""
+        if self._no_view or execution["status"] in TERMINAL:
+            self.waiting = []
+            return
+        now = time.monotonic()
+        if now - self._viewed_at < self.WAIT_EVERY:
+            return
+        self._viewed_at = now
+        try:
+            view = self._view()
+        except ApiError as exc:
+            if exc.status == 404:  # not a workflow: never any
+                self._no_view, self.waiting = True, []
+            return  # else (a server error) as last read: the next read may do
+        self.waiting = [w for w in view.get("waiting") or [] if isinstance(w, dict) and w.get("task")]
+        graph = view.get("task_graph")
+        self.actions = {name: str(node["action"]) for name, node in (graph or {}).items()
+                        if isinstance(node, dict) and node.get("action")} if isinstance(graph, dict) else {}
+        self._view_ids = {t["id"] for t in view.get("tasks") or [] if isinstance(t, dict) and "id" in t}
+
+    def waits(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The waits to show beside `tasks` (read after the view): those of a task (of its item,
+        for an item's retry) none of whose records runs, nor has started since the view was
+        read (the timer is over: that is the attempt it started)."""
+        shown = []
+        for wait in self.waiting:
+            mine = [t for t in tasks if _is_of(t, wait)]
+            if not any(t["status"] not in TERMINAL or t["id"] not in self._view_ids for t in mine):
+                shown.append(wait)
+        return shown
+
+    def wait_news(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The waits to say in line mode, each once (a later wait of the same task is another)."""
+        news = []
+        for wait in self.waits(tasks):
+            key = (wait["task"], wait.get("task_index"), wait.get("reason"), wait.get("retry_count"),
+                   wait.get("until"))
+            if key not in self._told_waits:
+                self._told_waits.add(key)
+                news.append(wait)
+        return news
 
     def inquiries(self, execution: dict[str, Any]) -> list[dict[str, Any]]:
         if execution["status"] in TERMINAL:
@@ -294,6 +415,13 @@ class _Watch:
         return lines
 
 
+def _is_of(task: dict[str, Any], wait: dict[str, Any]) -> bool:
+    """Whether a task record is of the task a wait is for (and of its item, when it has one)."""
+    wt = task.get("workflow_task") or {}
+    return bool(wt.get("task_name") == wait["task"]
+                and (wait.get("task_index") is None or wt.get("task_index") == wait["task_index"]))
+
+
 def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
     """In a terminal, redraw the task table until the execution ends; elsewhere (a CI job's log,
     a pipe), print a line each time a task attempt changes state. Returns the final record."""
@@ -302,11 +430,13 @@ def follow(api: Api, execution: dict[str, Any], console: Console, interval: floa
         return _follow_in_lines(api, watch, execution, console, interval)
     with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
+            watch.read_waits(execution)
             tasks = api.children(execution["id"])
             watch.keep_reading_kept(tasks, execution)
             asking = watch.inquiries(execution)
             live.update(progress_table(execution, tasks, kept=watch.kept, asking=asking,
-                                       more=watch.more if asking else 0))
+                                       more=watch.more if asking else 0, waiting=watch.waits(tasks),
+                                       actions=watch.actions))
             if execution["status"] in TERMINAL:
                 return execution
             execution = api.execution(execution["id"], wait=interval)  # returns at the end
@@ -322,6 +452,7 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
             detail = execution.get("status_detail")
             if detail:
                 console.print(cell(f"execution {execution['id']}: {detail}", "yellow"))
+        watch.read_waits(execution)
         tasks = api.children(execution["id"])
         watch.keep_reading_kept(tasks, execution)
         for task in sorted((t for t in watch.kept if t["id"] not in told_kept), key=_started_order):
@@ -333,6 +464,8 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
                 seen[task["id"]] = task["status"]
                 console.print(Text.assemble(visible(f"{_attempt(task)} ({task['action_ref']}): "),
                                             styled(task["status"])))
+        for wait in watch.wait_news(tasks):
+            console.print(_wait_line(wait))
         for line in watch.news(execution):
             console.print(cell(line, "yellow"))
         if execution["status"] in TERMINAL:

@@ -35,7 +35,8 @@ from rich.text import Text
 from attune.statuses import TERMINAL
 
 STATUS_STYLE = {"completed": "green", "failed": "red", "timeout": "red", "cancelled": "yellow",
-                "running": "cyan", "scheduled": "cyan", "requested": "dim", "abandoned": "red"}
+                "running": "cyan", "scheduled": "cyan", "requested": "dim", "abandoned": "red",
+                "delayed": "blue", "retrying": "blue"}  # a timer runs, no process (attune.cli.api_client)
 
 
 # Control characters but tab and newline (C0, DEL, C1; a carriage return too, which would
