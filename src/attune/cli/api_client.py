@@ -289,6 +289,7 @@ def _asking_line(inquiry: dict[str, Any]) -> str:
             f"attune inquiry respond {inquiry['id']}{' ' + fields if fields else ''}")
 
 
+VIEW_ROWS_PER_READ = 200  # a workflow view of more task records is read less often, in proportion
 ASKING_SHOWN = 20  # pending inquiries named while following a run; the rest are counted
 
 
@@ -320,6 +321,7 @@ class _Watch:
         self.actions: dict[str, str] = {}  # task name -> action ref, from the run's task graph
         self._view_ids: set[int] = set()  # the task records the view read had
         self._viewed_at = float("-inf")
+        self._every = self.WAIT_EVERY
         self._no_view = False  # a plain action: it has no workflow view
         self._told_waits: set[tuple[Any, ...]] = set()
 
@@ -351,7 +353,7 @@ class _Watch:
             self.waiting = []
             return
         now = time.monotonic()
-        if now - self._viewed_at < self.WAIT_EVERY:
+        if now - self._viewed_at < self._every:
             return
         self._viewed_at = now
         try:
@@ -365,6 +367,8 @@ class _Watch:
         self.actions = {name: str(node["action"]) for name, node in (graph or {}).items()
                         if isinstance(node, dict) and node.get("action")} if isinstance(graph, dict) else {}
         self._view_ids = {t["id"] for t in view.get("tasks") or [] if isinstance(t, dict) and "id" in t}
+        # The view holds every task's record: a run of thousands of items is read less often.
+        self._every = self.WAIT_EVERY * max(1.0, len(self._view_ids) / VIEW_ROWS_PER_READ)
 
     def waits(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The waits to show beside `tasks` (read after the view): those of a task (of its item,
