@@ -268,3 +268,73 @@ async def test_many_items_with_inputs_under_the_blob_threshold_start_across_work
     status, result = await wait_ended(engine, workflow_id, 120)
     assert status == "completed" and result["n"] == 100, result
     assert len(await records(engine, workflow_id)) == 100
+
+
+async def test_a_cancel_that_comes_with_the_start_starts_nothing(temporal_stack):
+    """A cancel already requested when a run takes its first step (sent at once, or a parent's
+    cancel reaching a nested run as it starts, both common under load) starts nothing, under
+    either policy, and a nested run given its parent's policy too. The first step ran before the
+    cancel was seen: the first tasks were dispatched (allow_finish ran them to their end, nested
+    runs were started). Here no orchestrator polls the runs' queue until the cancels are in."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from attune.contract import new_workflow_id
+    from attune.engine.client import EngineClient
+    from attune.engine.payloads import WorkflowInput
+    from attune.engine.workflow import BASELINE_LEVEL, WORKFLOW_NAME
+    from attune.settings import orchestrator_queue
+    from tests.engine.helpers import catalog
+
+    prefix = f"precancel{os.getpid()}"
+    engine = EngineClient(temporal_stack.engine.client, orchestrator_queue(prefix),
+                          temporal_stack.engine.secret_key)
+    runs = {
+        "allow_finish": await start(engine, "qa.cancellable", queue_prefix=prefix),
+        "cancel_running": await start(engine, "qa.cancel_running", queue_prefix=prefix),
+        "nested runs": await start(engine, "qa.cancel_nested_items", {"items": 3}, queue_prefix=prefix),
+    }
+    # A nested run as its parent starts it: the parent's policy in its input.
+    parent = new_workflow_id("qa.parent")
+    runs["a nested run"] = f"{parent}/nap.1#0"
+    await engine.client.start_workflow(
+        WORKFLOW_NAME, WorkflowInput(action_ref="qa.nap", parameters={"seconds": 3},
+                                     catalog=catalog().closure("qa.nap"), queue_prefix=prefix,
+                                     cancellation_policy="allow_finish", parent_key="nap.1#0",
+                                     depth=1, root_workflow_id=parent, baseline=BASELINE_LEVEL),
+        id=runs["a nested run"], task_queue=orchestrator_queue(prefix))
+    for workflow_id in runs.values():
+        await engine.cancel(workflow_id)
+    workers = [subprocess.Popen([sys.executable, "-m", "attune.cli", "worker", "--runtime", runtime,
+                                 "--temporal-address", temporal_stack.address, "--queue-prefix", prefix],
+                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for runtime in ("orchestrator", "shell")]
+    try:
+        ended = {name: await wait_ended(engine, workflow_id, 60) for name, workflow_id in runs.items()}
+        assert ended == dict.fromkeys(runs, ("cancelled", {"error": "Workflow cancelled", "succeeded": False}))
+        started = {name: [(r.task_name, r.status) for r in await records(engine, workflow_id)]
+                   for name, workflow_id in runs.items()}
+        assert started == dict.fromkeys(runs, [])
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+async def test_a_nested_runs_start_is_never_cancelled_however_often_its_attempt_is():
+    """Cancelled while its nested run was starting, an attempt waits for the start, then cancels
+    the run it started. Cancelled again meanwhile (its run ending), the cancel reached the start
+    itself: the SDK's cancel of a start in flight, which ends the attempt while the server still
+    starts the child (runs from before CANCEL_STARTING_AT_ONCE replay so)."""
+    from attune.engine.workflow import _started
+
+    start = asyncio.get_running_loop().create_future()
+    attempt = asyncio.ensure_future(_started(start))
+    for _ in range(3):
+        await asyncio.sleep(0)
+        attempt.cancel()
+    await asyncio.sleep(0)
+    assert not start.cancelled() and not attempt.done()
+    start.set_result("handle")
+    assert await attempt == "handle"

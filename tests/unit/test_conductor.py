@@ -866,3 +866,51 @@ def test_the_recorded_graph_keeps_each_transitions_condition() -> None:
     assert condition(Transition(on_status="failed", do=["x"])) == "{{ failed() }}"
     assert condition(Transition(on_status="succeeded", when="{{ x > 1 }}")) == "{{ succeeded() and (x > 1) }}"
     assert condition(Transition(otherwise=[0])) == "{{ otherwise }}"
+
+
+def test_a_cancel_before_the_first_step_starts_nothing():
+    """A cancel that reached the run with its start was handled after `start`, which had
+    dispatched the first tasks (allow_finish let them run to their end). Handled before, the
+    run ends cancelled with nothing dispatched, no delay timer either, under both policies."""
+    for policy in ("allow_finish", "cancel_running"):
+        d = wf(cancellation_policy=policy,
+               tasks=[t("a", next=[{"do": ["c"]}]), t("b", delay=5), t("c")])
+        c = Conductor(d, {})
+        c.cancel_before_start()
+        assert c.start() == [Finish(status="cancelled", result={"error": "Workflow cancelled",
+                                                                "succeeded": False},
+                                    error="Workflow cancelled")]
+        assert c.handle(CancelRequested()) == [] and c.in_flight == 0
+        assert c.task_states() == {"a": "pending", "b": "pending", "c": "pending"}
+
+
+def test_a_rerun_cancelled_before_its_first_step_keeps_its_kept_tasks_and_runs_nothing():
+    d = wf(tasks=[t("a", next=[{"do": ["b"]}]), t("b")])
+    c = Conductor(d, {})
+    c.cancel_before_start()
+    commands = c.resume(Resume(results={"a": {"succeeded": True}}, variables={}, rerun=["b"]))
+    assert [type(x).__name__ for x in commands] == ["Finish"] and c.finished.status == "cancelled"
+    assert c.task_states() == {"a": "succeeded", "b": "pending"}
+
+
+def test_a_continued_run_cancelled_before_its_first_step_dispatches_nothing_held():
+    """The run before continued as new with tasks held back and a retry waiting: restored
+    into a conductor cancelled before its first step, nothing is dispatched, and the
+    CancelRequested after the restore ends what it brought back."""
+    from attune.workflows import checkpoint
+
+    d = wf(tasks=[t("a", with_items="{{ range(4) }}", concurrency=2, retry={"count": 1, "delay": 9}),
+                  t("b", delay=30)])
+    c = Conductor(d, {})
+    first = c.start()
+    c.hold()
+    for dispatch in [x for x in first if isinstance(x, Dispatch)]:
+        c.handle(AttemptEnded(dispatch.key, bad() if dispatch.key.index == 0 else ok()))
+    saved = checkpoint.save(c)  # item 0 waits for its retry, items 2 and 3 are held, b delayed
+    fresh = Conductor(d, {})
+    fresh.cancel_before_start()
+    restored = checkpoint.restore(fresh, saved, {})
+    assert [x for x in restored if not isinstance(x, StartTimer)] == []
+    assert [type(x).__name__ for x in fresh.handle(CancelRequested())] == ["Finish"]
+    assert fresh.finished.status == "cancelled" and fresh.in_flight == 0
+    assert fresh.task_states() == {"a": "cancelled", "b": "cancelled"}

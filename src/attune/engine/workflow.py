@@ -144,6 +144,19 @@ NESTED_DEFAULTS = "attune_nested_defaults"
 # started the child, which then ran to its end (17 of 150 nested runs of a cancelled with_items).
 # Part of baseline level 2 (see BASELINE_LEVEL): older runs ask at their first nested start.
 CANCEL_STARTING_CHILD = LEVEL_2
+# A cancel that came with the run's start (before its first step) starts nothing: the run ends
+# cancelled at once. It was handled after the first step, which had dispatched the first tasks
+# (allow_finish let them run to their end; a nested run's cancel under load arrives so). After
+# BASELINE; asked only when it happens.
+CANCEL_BEFORE_START = "attune_cancel_before_start"
+# A cancel that reaches a nested run's task while the run is starting is sent to the run at
+# once, not once the parent has heard that it started and run its next workflow task (seconds
+# under load, on top of the server's own delay in delivering the cancel: a child whose 30 s
+# task began before it ended `completed` in a cancelled tree). Sent again once it started if
+# the run was not there yet. The start stays shielded however often the attempt is cancelled
+# meanwhile (a second cancel reached the start itself). After BASELINE; asked only when such a
+# cancel arrives.
+CANCEL_STARTING_AT_ONCE = "attune_cancel_starting_at_once"
 # Infrastructure failures (worker died, heartbeat lost) are retried; action failures are results.
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 # Large values travel outside the history (engine/blobs.py), but a run still holds them in
@@ -263,8 +276,12 @@ class AttuneWorkflow:
     async def _drive(self) -> None:
         """Feed events to the conductor and carry out its commands until it finishes."""
         assert self.conductor is not None
+        early = await _cancel_came_with_start()
+        legacy_cancel = early and not workflow.patched(CANCEL_BEFORE_START)  # asked only then
+        if early and not legacy_cancel:  # nothing starts: the run ends cancelled
+            self.conductor.cancel_before_start()
         if self.inp.carry is not None:
-            self._restore(self.inp.carry)
+            self._restore(self.inp.carry, cancelled=early and not legacy_cancel)
         if self.pause_requested:  # paused before it started: nothing is dispatched
             if workflow.patched(PAUSE_BEFORE_START):
                 self.conductor.pause_before_start()
@@ -276,7 +293,12 @@ class AttuneWorkflow:
                                                        variables=resume.variables,
                                                        rerun=resume.rerun))
                           if resume is not None else self.conductor.start())
+        if early and not legacy_cancel:  # settles what a restore brought back
+            self._execute(self.conductor.handle(CancelRequested()))
         self._show_details()  # the first tasks are running: the Web UI shows them from the start
+        if legacy_cancel:  # how runs from before replay: the first tasks started, then the
+            await asyncio.sleep(0)  # cancel was handled (their first steps ran in between)
+            self._execute(self.conductor.handle(CancelRequested()))
         while self.conductor.finished is None:
             try:
                 await workflow.wait_condition(lambda: bool(self.events))
@@ -344,10 +366,14 @@ class AttuneWorkflow:
             update={"carry": carry, "resume": None, "record_ids": self.ids.left(),
                     "baseline": BASELINE_LEVEL}))  # a new run: the current code, as a child's
 
-    def _restore(self, carry: CarryInput) -> None:
-        """Start where the run before stopped (see _continue)."""
+    def _restore(self, carry: CarryInput, *, cancelled: bool = False) -> None:
+        """Start where the run before stopped (see _continue). `cancelled`: before its first
+        step, so no timer starts again (what waited for one is cancelled)."""
         assert self.conductor is not None
-        self._execute(checkpoint.restore(self.conductor, carry.checkpoint, carry.timers))
+        commands = checkpoint.restore(self.conductor, carry.checkpoint, carry.timers)
+        self._execute([c for c in commands if not (cancelled and isinstance(c, StartTimer))])
+        if cancelled:  # the waits end cancelled with the run (_conclude)
+            return
         for inquiry in list(self.waits):  # their timeouts were timers of the run before
             known = self.desk.by_id.get(inquiry)
             if known is not None:
@@ -785,17 +811,22 @@ class AttuneWorkflow:
         starting = workflow.start_child_workflow(
             WORKFLOW_NAME, inp, id=child_id, task_queue=workflow.info().task_queue,
             static_summary=summary, execution_timeout=execution_timeout)
-        cancelled_while_starting = False
+        cancelled_while_starting, early = False, None
         if self._patched_since(CANCEL_STARTING_CHILD):
             start = asyncio.ensure_future(starting)
             try:  # the start itself is never cancelled: the cancel goes to the started run
                 handle = await asyncio.shield(start)
             except asyncio.CancelledError:
-                handle, cancelled_while_starting = await start, True
+                cancelled_while_starting = True
+                if workflow.patched(CANCEL_STARTING_AT_ONCE):
+                    early = asyncio.create_task(_cancel_run(child_id))  # it may have started
+                    handle = await _started(start)
+                else:  # how runs from before replay: a second cancel reached the start
+                    handle = await start
         else:
             handle = await starting
         if cancelled_while_starting:
-            asyncio.create_task(_quietly(workflow.get_external_workflow_handle(child_id).cancel()))
+            asyncio.create_task(_cancel_once_started(child_id, early))
         if self._patched(TELL_STARTED):
             self.started.add(dispatch.key)
             if self.pause_requested:  # paused while it was starting: it has not been told
@@ -866,6 +897,48 @@ def _waits(deadlines: dict[str, datetime], states: dict[str, TaskStatus]) -> lis
         if states.get(wait.task) in TASK_ACTIVE and (known is None or until < known.until):
             earliest[wait.task] = wait
     return sorted(earliest.values(), key=lambda w: (w.until, w.task))
+
+
+async def _started(start: asyncio.Future[Any]) -> Any:
+    """A nested run's start in flight, once its attempt has been cancelled: its handle, however
+    often the attempt is cancelled again meanwhile (the run ending with it still in flight).
+    A cancel that reached the start itself was the SDK's cancel of a start in flight: the
+    attempt ended while the server still started the child, which then ran to its end."""
+    while True:
+        try:
+            return await asyncio.shield(start)
+        except asyncio.CancelledError:
+            if start.done():  # cancelled itself (the run evicted from the cache): so be it
+                return start.result()
+
+
+async def _cancel_run(workflow_id: str) -> bool:
+    """Ask a run to cancel; False if that could not be asked (no such run yet, or it ended)."""
+    try:
+        await workflow.get_external_workflow_handle(workflow_id).cancel()
+    except Exception:  # noqa: BLE001 - the caller decides whether to ask again
+        return False
+    return True
+
+
+async def _cancel_once_started(child_id: str, early: asyncio.Task[bool] | None) -> None:
+    """Cancel a nested run that has started, unless the cancel sent while it was starting
+    (CANCEL_STARTING_AT_ONCE) reached it already."""
+    if early is None or not await early:
+        await _cancel_run(child_id)
+
+
+async def _cancel_came_with_start() -> bool:
+    """Whether the run's cancel came with its start (a cancel sent at once, a parent's cancel
+    reaching a nested run as it starts, or either under load). The SDK delivers such a cancel
+    only once the run's first step has run, which dispatched the first tasks (and under
+    allow_finish let them run to their end): one yield lets it in first. Nothing else is ready
+    in a run's first activation, so a run without a cancel does just what it did."""
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        return True
+    return False
 
 
 def _inquiry_id(value: int | str) -> int | None:

@@ -185,6 +185,7 @@ class Conductor:
         self.barriers: dict[str, dict[str, Run]] = {}  # join target -> arrived source runs
         self.unhandled: list[str] = []
         self.cancelling = False
+        self._cancel_pending = False  # cancelling since before the start: not yet settled
         self.paused = False  # dispatch nothing new (spec §9 pause); running attempts go on
         self.held = False  # the same, asked by the host (to checkpoint the run), not by a user
         self.inquiries: dict[str, dict[str, Any]] = {}  # task -> its answered inquiry
@@ -220,6 +221,14 @@ class Conductor:
         and the run waits for ResumeRequested. (Handling PauseRequested before start found
         nothing active and finished the run as completed with no task run.)"""
         self.paused = True
+
+    def cancel_before_start(self) -> None:
+        """Cancelled before `start`/`resume` (or a checkpoint's restore): they activate and
+        dispatch nothing, so the run ends `cancelled` with no task run; what a restore brought
+        back is settled by the CancelRequested handled after it. (Handled after `start`, the
+        cancel let the first tasks start, and under allow_finish run to their end.)"""
+        self.cancelling = True
+        self._cancel_pending = True
 
     def resume(self, state: Resume) -> list[Command]:
         """Start where a failed run stopped: its succeeded tasks count as run (their results
@@ -716,9 +725,9 @@ class Conductor:
             raise WorkflowError(f"task '{run.task}' transition #{number} (when): {exc}") from None
 
     def _on_cancel(self) -> None:
-        if self.cancelling:
+        if self.cancelling and not self._cancel_pending:
             return
-        self.cancelling = True
+        self.cancelling, self._cancel_pending = True, False
         cancel_running = self.definition.cancellation_policy == "cancel_running"
         self._waiting.clear()
         for run in self.active_runs():
