@@ -195,12 +195,14 @@ async def test_a_pause_that_arrives_before_the_first_step_holds_the_run_until_re
 
 async def test_cancel_reaches_nested_runs_whose_start_was_on_its_way(engine):
     """A cancel that arrives while nested runs are starting reaches every one of them: each
-    child's 30 s task is cancelled. The SDK's cancel of a child whose start was in flight let
-    the parent end while the server still started the child, which then ran to its end."""
-    workflow_id = await start(engine, "qa.cancel_nested_items", {"items": 150})
+    child's task is cancelled. The SDK's cancel of a child whose start was in flight let the
+    parent end while the server still started the child, which then ran to its end. On a busy
+    machine the server took up to ~30 s to deliver a cancel request to a nested run, so each
+    naps 150 s: one that never gets the cancel still fails the test (it completes)."""
+    workflow_id = await start(engine, "qa.cancel_nested_items", {"items": 150, "seconds": 150})
     await asyncio.sleep(0.5)
     await engine.cancel(workflow_id)
-    status, _ = await wait_ended(engine, workflow_id, 120)
+    status, _ = await wait_ended(engine, workflow_id, 200)
     assert status == "cancelled"
     children = [r.child_workflow_id for r in await records(engine, workflow_id) if r.child_workflow_id]
     assert children, "no nested run started before the cancel"
