@@ -528,7 +528,7 @@ class AttuneWorkflow:
 
     async def _timer(self, command: StartTimer) -> None:
         try:
-            await workflow.sleep(command.seconds, summary=_timer_summary(command))
+            await workflow.sleep(command.seconds, summary=_capped(_timer_summary(command)))
         except asyncio.CancelledError:
             self.deadlines.pop(command.key, None)
             return
@@ -601,7 +601,7 @@ class AttuneWorkflow:
             start_to_close_timeout=timedelta(seconds=timeout + 60 + (0 if action.local else BUILD_TIMEOUT_SECONDS)),
             retry_policy=INFRA_RETRY,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=_summary(dispatch),
+            summary=_capped(_summary(dispatch)),
         )
         if action.local:
             result = await self.pacer.run(request, options)
@@ -810,7 +810,7 @@ class AttuneWorkflow:
         child_id = self._child_id(dispatch.key)
         starting = workflow.start_child_workflow(
             WORKFLOW_NAME, inp, id=child_id, task_queue=workflow.info().task_queue,
-            static_summary=summary, execution_timeout=execution_timeout)
+            static_summary=_capped(summary), execution_timeout=execution_timeout)
         cancelled_while_starting, early = False, None
         if self._patched_since(CANCEL_STARTING_CHILD):
             start = asyncio.ensure_future(starting)
@@ -1030,6 +1030,19 @@ def _nested_defaults() -> bool:
 
 def _uuid() -> str:
     return str(workflow.uuid4())  # replay-safe: from the workflow's seeded random source
+
+
+SUMMARY_BYTES = 400  # Temporal's default limit.userMetadataSummarySize
+
+
+def _capped(summary: str) -> str:
+    """A summary within SUMMARY_BYTES of UTF-8: a longer one (an 80-character task name of
+    4-byte characters and two 200-character refs) could be refused by a server that applies
+    the limit, which fails the workflow task. Cut at a character, marked with an ellipsis."""
+    data = summary.encode()
+    if len(data) <= SUMMARY_BYTES:
+        return summary
+    return data[:SUMMARY_BYTES - 3].decode(errors="ignore") + "…"
 
 
 def _summary(dispatch: Dispatch) -> str:
