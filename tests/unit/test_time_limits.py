@@ -7,7 +7,6 @@ OverflowError ("internal error") or hung them with a 100-year timer."""
 from __future__ import annotations
 
 import math
-import textwrap
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,15 @@ import pytest
 from pydantic import ValidationError
 
 from attune.api.schemas import InquiryCreate
-from attune.packs import parse_workflow_text, validate_path
+from attune.packs import validate_path
 from attune.statuses import TaskStatus
 from attune.workflows.commands import Dispatch, Finish, StartTimer
 from attune.workflows.conductor import Conductor, Semantics
 from attune.workflows.definition import MAX_DURATION_SECONDS, RetryPolicy, WorkflowDefinition
 from attune.workflows.events import TimerFired
+from tests.unit.test_name_limits import problems
 
 LIMIT = "over the limit of 315,360,000 s (10 years)"
-
-
-def problems(text: str) -> list[tuple[int | None, int | None, str]]:
-    _, found = parse_workflow_text(textwrap.dedent(text).lstrip())
-    return [(p.line, p.column, p.message) for p in found]
 
 
 def test_literal_durations_over_the_limit_are_load_errors_naming_task_field_and_limit():
