@@ -50,15 +50,20 @@ async def test_registering_again_through_a_repointed_symlink_registers_the_new_r
     assert third.json()["data"]["path"] == str(link) and third.json()["data"]["actions"] == ["lp.step"]
 
 
+async def refused(api: httpx.AsyncClient, path: Path) -> str:
+    """Registering `path` is a 409: its message."""
+    response = await register(api, path)
+    assert response.status_code == 409, response.text
+    return response.json()["error"]["message"]
+
+
 async def test_a_conflict_that_stays_names_the_symlink(api: httpx.AsyncClient, tmp_path: Path) -> None:
     one, two = release(tmp_path, "1", ("step",)), release(tmp_path, "2", ("step",))
     link = tmp_path / "lnk"
     link.symlink_to(two)
     # Registered by the release itself (as before symlinks were kept), then through the link.
     assert (await register(api, one)).status_code == 200
-    response = await register(api, link)
-    assert response.status_code == 409, response.text
-    message = response.json()["error"]["message"]
+    message = await refused(api, link)
     assert message.startswith(f"pack 'lp' is registered from {one}, which still holds it: {link} "
                               f"(a symlink to {two}) has the same ref."), message
     assert (f"If the symlink was re-pointed at a new release of the pack: the pack was registered "
@@ -66,8 +71,6 @@ async def test_a_conflict_that_stays_names_the_symlink(api: httpx.AsyncClient, t
     # Registered through the link, then an old release by itself.
     assert (await api.delete("/packs/lp")).status_code == 204
     assert (await register(api, link)).status_code == 200
-    response = await register(api, one)
-    assert response.status_code == 409, response.text
-    message = response.json()["error"]["message"]
+    message = await refused(api, one)
     assert message.startswith(f"pack 'lp' is registered from {link} (a symlink to {two}), which still "
                               f"holds it: {one} has the same ref."), message

@@ -79,28 +79,21 @@ def test_names_with_the_punctuation_of_keys_load_and_their_keys_round_trip():
 
 def test_a_task_name_over_the_limit_is_a_load_error_for_tasks_and_sub_tasks():
     longest, over = "t" * MAX_TASK_NAME_LENGTH, "u" * (MAX_TASK_NAME_LENGTH + 1)
-    assert problems(f"""
+
+    def named(name: str) -> str:  # a task and a parallel sub-task of that length
+        return f"""
         version: "1.0"
         tasks:
-          - name: {longest}
+          - name: {name}
             action: core.noop
             next: [{{do: [p]}}]
           - name: p
             type: parallel
             tasks:
-              - {{name: s{longest[1:]}, action: core.noop}}
-    """) == []
-    found = problems(f"""
-        version: "1.0"
-        tasks:
-          - name: {over}
-            action: core.noop
-            next: [{{do: [p]}}]
-          - name: p
-            type: parallel
-            tasks:
-              - {{name: s{over[1:]}, action: core.noop}}
-    """)
+              - {{name: s{name[1:]}, action: core.noop}}
+    """
+    assert problems(named(longest)) == []
+    found = problems(named(over))
     limit = f"is {MAX_TASK_NAME_LENGTH + 1} characters long, over the limit of {MAX_TASK_NAME_LENGTH}"
     assert found == [(3, 11, f"task name '{'u' * 40}…' {limit} (it is part of the run's ids and keys)"),
                      (9, 16, f"task name 's{'u' * 39}…' {limit} (it is part of the run's ids and keys)")]
