@@ -59,7 +59,17 @@ def load_key(state_dir: str = DEFAULT_STATE_DIR, *, quiet: bool = False) -> byte
                 log.warning("no secret key was given (ATTUNE_SECRET_KEY) and %s did not exist: made a "
                             "new one there. Every API, worker and CLI of one deployment needs the same "
                             "key, or secrets sealed by one cannot be unsealed by another", path.resolve())
-    return path.read_bytes().strip()
+    # Cached while the file stays the same (a task with secrets or a token reads the key): a
+    # key file replaced (a rotation, a deploy) is read again.
+    stat = path.stat()
+    seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    cached = _read_keys.get(path)
+    if cached is None or cached[0] != seen:
+        cached = _read_keys[path] = (seen, path.read_bytes().strip())
+    return cached[1]
+
+
+_read_keys: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
 
 
 def key_source(state_dir: str = DEFAULT_STATE_DIR) -> str:

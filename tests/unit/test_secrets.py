@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cryptography.fernet import Fernet
 
@@ -83,6 +85,22 @@ def test_key_from_env_wins_else_file_is_created_once(tmp_path, monkeypatch):
     assert load_key(str(tmp_path)) == first
     monkeypatch.setenv("ATTUNE_SECRET_KEY", KEY.decode())
     assert load_key(str(tmp_path)) == KEY
+
+
+def test_a_key_file_replaced_is_read_again(tmp_path, monkeypatch):
+    """Workers keep the key they read (a task with secrets reads it); a rotated key file (a new
+    file put in place, or the same file rewritten) is the one the next task uses."""
+    monkeypatch.delenv("ATTUNE_SECRET_KEY", raising=False)
+    first = load_key(str(tmp_path))
+    rotated = Fernet.generate_key()
+    staged = tmp_path / "secret.key.new"
+    staged.write_bytes(rotated + b"\n")
+    staged.replace(tmp_path / "secret.key")
+    assert load_key(str(tmp_path)) == rotated != first
+    again = Fernet.generate_key()
+    (tmp_path / "secret.key").write_bytes(again)  # same inode, same size, rewritten in place
+    os.utime(tmp_path / "secret.key", ns=(1, 1))  # a clock's coarse mtime must not hide it
+    assert load_key(str(tmp_path)) == again
 
 
 def test_a_key_made_on_first_need_is_said_in_the_log_unless_the_stack_makes_it(tmp_path, monkeypatch, caplog):

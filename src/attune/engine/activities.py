@@ -20,7 +20,7 @@ from attune.packs.parameters import Validator, filled
 from attune.runtimes import ProcessRequest, ProcessResult, run_process
 from attune.runtimes.process import NotOnThisWorker, ProcessCancelled, ProcessLost
 from attune.runtimes.safety import encodable
-from attune.secrets import SecretError, key_source, load_key, mask, mask_cut, unseal
+from attune.secrets import SecretError, key_source, load_key, mask, mask_cut, sealed_at, unseal
 from attune.settings import DEFAULT_STATE_DIR
 from attune.tokens import root_of
 
@@ -135,8 +135,9 @@ class ActionActivities:
                      "now: %s", request.action_ref, request.execution_id, changes)
         request = current
         secrets: list = []
-        try:
-            parameters = unseal(request.parameters, load_key(self.state_dir), found=secrets)
+        try:  # the key file is read only for a task that has sealed values
+            parameters = (unseal(request.parameters, load_key(self.state_dir), found=secrets)
+                          if sealed_at(request.parameters, "parameters") else dict(request.parameters))
         except SecretError as exc:  # this worker's key: another worker of the pool may have the right one
             raise await self._hand_back(f"{exc} (on {WORKER}, whose key is {key_source(self.state_dir)})",
                                         "WrongSecretKey") from None
@@ -145,11 +146,12 @@ class ActionActivities:
             return ProcessResult(succeeded=False, exit_code=None, duration_ms=0,
                                  error=f"invalid input for {request.action_ref}: {refused}")
         update: dict[str, object] = {"parameters": parameters}
-        if request.issue_token or request.claim_record:  # minted here: never through Temporal
+        claim = request.claim_record and request.record_id is None  # none reserved: ask now
+        if request.issue_token or claim:  # minted here: never through Temporal
             token = tokens.mint(load_key(self.state_dir), key=request.execution_id,
                                 root=root_of(request.execution_id),
                                 ttl_seconds=request.timeout_seconds + 60)
-            if request.claim_record and request.record_id is None:  # none reserved: ask now
+            if claim:
                 update["record_id"] = await claim_record_id(request, token)
             if request.issue_token:
                 update["api_token"] = token
