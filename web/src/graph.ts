@@ -104,6 +104,15 @@ export function labelSlots(edges: GraphEdge[]): Map<string, LabelSlot> {
   return out;
 }
 
+/** What `layout` depends on: the tasks in order, the edges between two of them, how many labels
+ *  stack under one task (the gap between ranks) and the fixed positions. A view that re-lays out
+ *  only when this changes keeps its boxes still through refreshes that change anything else. */
+export function layoutKey(tasks: TaskDef[], edges: GraphEdge[], fixed: Record<string, { x: number; y: number }> = {}): string {
+  const stacked = Math.max(0, ...[...labelSlots(edges).values()].map((s) => s.slots));
+  const links = edges.filter((e) => e.source !== e.target).map((e) => [e.source, e.target]);
+  return JSON.stringify([tasks.map((t) => t.name), links, stacked, tasks.map((t) => fixed[t.name] ?? null)]);
+}
+
 /** Top-to-bottom positions for every task; `fixed` positions (the editor's) are kept. The gap
  * between ranks leaves room for the most labels stacked under one task. */
 export function layout(tasks: TaskDef[], fixed: Record<string, { x: number; y: number }> = {},

@@ -1,5 +1,6 @@
+import { useEffect, useState } from "react";
 import { api } from "./api";
-import type { Item, Meta } from "./types";
+import type { Item, Limits, Meta } from "./types";
 
 let cached: Promise<Meta> | null = null;
 
@@ -14,4 +15,16 @@ export function meta(): Promise<Meta> {
 
 export function temporalLink(m: Meta, workflowId: string): string {
   return `${m.temporal_ui_url}/namespaces/${encodeURIComponent(m.temporal_namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+/** The API's limits on a workflow (undefined until /meta answers, or from an older API: the
+ *  builder's live validation still reports them, only not as a field is typed). */
+export function useLimits(): Limits | undefined {
+  const [limits, setLimits] = useState<Limits>();
+  useEffect(() => {
+    let gone = false;
+    meta().then((m) => { if (!gone) setLimits(m.limits); }).catch(() => undefined);
+    return () => { gone = true; };
+  }, []);
+  return limits;
 }

@@ -89,7 +89,12 @@ export interface WorkflowFiles {
 }
 export interface Problem { path?: string | null; message: string; line?: number | null; column?: number | null; file?: string | null }
 export interface ValidateResult { valid: boolean; errors: Problem[] }
-export interface Meta { version: string; temporal_ui_url: string; temporal_namespace: string }
+/** What the API refuses in a workflow (GET /meta): the builder says so as a field is typed. */
+export interface Limits {
+  max_task_name_length: number; reserved_task_names: string[]; max_duration_seconds: number;
+  max_action_ref_length: number;
+}
+export interface Meta { version: string; temporal_ui_url: string; temporal_namespace: string; limits?: Limits }
 
 export type InquiryStatus = "pending" | "responded" | "timeout" | "cancelled";
 export const INQUIRY_STATUSES: InquiryStatus[] = ["pending", "responded", "timeout", "cancelled"];

@@ -2,8 +2,9 @@
 import { useEffect, useState } from "react";
 import YAML from "yaml";
 import { conditionKind, PRESETS } from "../graph";
-import type { Action, ParamType, ParameterSpec, Problem, Transition } from "../types";
+import type { Action, Limits, ParamType, ParameterSpec, Problem, Transition } from "../types";
 import { asList, fieldText, fieldValue, type Doc, type TaskDoc } from "./model";
+import { durationProblem, taskNameProblem, type DurationField } from "./rules";
 
 const PARAM_TYPES: ParamType[] = ["string", "integer", "number", "boolean", "array", "object"];
 
@@ -18,14 +19,23 @@ function ProblemList({ problems }: { problems: Problem[] }) {
 
 /** A number field that also takes an expression (`timeout: "{{ parameters.limit }}"`): an
  * <input type="number"> showed such a value as empty, and could not be given one. */
-function Num({ label, value, onChange, disabled }: { label: string; value: unknown; onChange: (v: unknown) => void; disabled?: boolean }) {
+function Num({ label, value, onChange, disabled, problem }: {
+  label: string; value: unknown; onChange: (v: unknown) => void; disabled?: boolean; problem?: string | null;
+}) {
   const id = `f-${label.replace(/\W+/g, "-")}`;
   return (
-    <div className="field">
+    <div className={`field${problem ? " invalid" : ""}`}>
       <label htmlFor={id}>{label}</label>
-      <ValueInput id={id} type="number" value={value} disabled={disabled} numeric onChange={onChange} />
+      <ValueInput id={id} type="number" value={value} disabled={disabled} numeric onChange={onChange} problem={problem} />
+      <FieldError id={id} problem={problem} />
     </div>
   );
+}
+
+/** A field's problem beside it, and its input's description (read when it has focus). Not an
+ *  alert: it changes with every keystroke. */
+function FieldError({ id, problem }: { id: string; problem?: string | null }) {
+  return problem ? <span className="field-error" id={`${id}-problem`} data-testid={`${id}-problem`}>{problem}</span> : null;
 }
 
 function Text({ label, value, onChange, placeholder, testId }: { label: string; value: unknown; onChange: (v: string) => void; placeholder?: string; testId?: string }) {
@@ -41,16 +51,17 @@ function Text({ label, value, onChange, placeholder, testId }: { label: string; 
 /** A value typed as text and read by its parameter's type (`fieldValue`). The text typed stays
  * as typed: shown back from the parsed value, `1.` became `1` (so `1.5` came out `15`) and `-`
  * became `[null]`. It follows the value only when that changes elsewhere (the YAML view). */
-function ValueInput({ id, type, value, placeholder, label, disabled, numeric, onChange }: {
+function ValueInput({ id, type, value, placeholder, label, disabled, numeric, problem, onChange }: {
   id: string; type: string; value: unknown; placeholder?: string; label?: string; disabled?: boolean; numeric?: boolean;
-  onChange: (v: unknown) => void;
+  problem?: string | null; onChange: (v: unknown) => void;
 }) {
   const [text, setText] = useState(() => fieldText(value));
   useEffect(() => {
     setText((typed) => (JSON.stringify(fieldValue(type, typed)) === JSON.stringify(value) ? typed : fieldText(value)));
   }, [type, value]);
   return <input id={id} value={text} placeholder={placeholder} aria-label={label} disabled={disabled}
-    inputMode={numeric ? "decimal" : undefined}
+    inputMode={numeric ? "decimal" : undefined} aria-invalid={problem ? true : undefined}
+    aria-describedby={problem ? `${id}-problem` : undefined}
     onChange={(e) => { setText(e.target.value); onChange(fieldValue(type, e.target.value)); }} />;
 }
 
@@ -121,14 +132,27 @@ interface TaskProps {
   doc: Doc;
   actions: Action[];
   problems: Problem[];
+  limits: Limits | undefined;
   onChange: (t: TaskDoc) => void;
   onRename: (to: string) => void;
   onDelete: () => void;
+  /** The name typed and not applied (a duplicate, or none): Save must wait for it. */
+  onNameProblem: (problem: string | null) => void;
 }
 
-export function TaskInspector({ task, doc, actions, problems, onChange, onRename, onDelete }: TaskProps) {
+export function TaskInspector({ task, doc, actions, problems, limits, onChange, onRename, onDelete, onNameProblem }: TaskProps) {
   const [name, setName] = useState(task.name);
   useEffect(() => setName(task.name), [task.name]);
+  const otherNames = (doc.tasks ?? []).map((t) => t.name).filter((n) => typeof n === "string" && n !== task.name);
+  const typed = name.trim();
+  // Also once applied: a name the API refuses stays marked where it is typed.
+  const nameProblem = taskNameProblem(typed, otherNames, limits);
+  // A duplicate or an empty name is not applied (the graph would merge two tasks or lose one);
+  // any other problem is, so the YAML and the API's validation say it too.
+  const held = typed !== task.name && (!typed || otherNames.includes(typed));
+  useEffect(() => { onNameProblem(held ? nameProblem : null); }, [held, nameProblem]); // eslint-disable-line react-hooks/exhaustive-deps
+  useEffect(() => () => onNameProblem(null), []); // eslint-disable-line react-hooks/exhaustive-deps
+  const duration = (field: DurationField, value: unknown) => durationProblem(value, field, task.name, limits);
   const action = actions.find((a) => a.ref === task.action);
   const others = (doc.tasks ?? []).map((t) => t.name).filter((n) => typeof n === "string");
   const input = (task.input ?? {}) as Record<string, unknown>;
@@ -155,11 +179,13 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
   return (
     <div className="inspector" data-testid="task-inspector">
       <ProblemList problems={problems} />
-      <div className="field">
+      <div className={`field${nameProblem ? " invalid" : ""}`}>
         <label htmlFor="task-name">Task name</label>
         <input id="task-name" value={name} onChange={(e) => setName(e.target.value)}
-          onBlur={() => name !== task.name && name.trim() && onRename(name.trim())}
+          aria-invalid={nameProblem ? true : undefined} aria-describedby={nameProblem ? "task-name-problem" : undefined}
+          onBlur={() => typed !== task.name && !held && onRename(typed)}
           onKeyDown={(e) => { if (e.key === "Enter") (e.target as HTMLInputElement).blur(); }} />
+        <FieldError id="task-name" problem={nameProblem} />
       </div>
       <div className="field">
         <label htmlFor="task-action">Action</label>
@@ -259,7 +285,7 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
       <h3>Retry, timeout, delay</h3>
       <div className="row">
         <Num label="retry count" value={retry?.count} onChange={(v) => setRetry("count", v)} />
-        <Num label="retry delay (s)" value={retry?.delay} onChange={(v) => setRetry("delay", v)} />
+        <Num label="retry delay (s)" value={retry?.delay} problem={duration("retry.delay", retry?.delay)} onChange={(v) => setRetry("delay", v)} />
       </div>
       <div className="row">
         <div className="field">
@@ -270,11 +296,11 @@ export function TaskInspector({ task, doc, actions, problems, onChange, onRename
             <option value="exponential">exponential</option>
           </select>
         </div>
-        <Num label="max delay (s)" value={retry?.max_delay} onChange={(v) => setRetry("max_delay", v)} />
+        <Num label="max delay (s)" value={retry?.max_delay} problem={duration("retry.max_delay", retry?.max_delay)} onChange={(v) => setRetry("max_delay", v)} />
       </div>
       <div className="row">
-        <Num label="timeout (s)" value={task.timeout} onChange={(v) => set("timeout", v)} />
-        <Num label="delay (s)" value={task.delay} onChange={(v) => set("delay", v)} />
+        <Num label="timeout (s)" value={task.timeout} problem={duration("timeout", task.timeout)} onChange={(v) => set("timeout", v)} />
+        <Num label="delay (s)" value={task.delay} problem={duration("delay", task.delay)} onChange={(v) => set("delay", v)} />
       </div>
       <div className="row end">
         <button className="danger-outline" onClick={onDelete}>Delete task</button>

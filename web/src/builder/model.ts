@@ -66,6 +66,12 @@ function patchList(document: YAML.Document, path: Path, before: unknown[], after
     else document.setIn(path, document.createNode(after));
     return;
   }
+  // The first item(s) of an empty list, written anew: `tasks: []` (a new workflow) stayed a flow
+  // list, every task on one line, so each problem's line named the first task.
+  if (before.length === 0) {
+    document.setIn(path, document.createNode(after));
+    return;
+  }
   const afterNames = after.map(nameOf);
   const surviving = before.filter((item) => afterNames.includes(nameOf(item)));
   const order = (list: unknown[]) => list.map(nameOf).filter((n) => surviving.some((s) => nameOf(s) === n)).join("\n");

@@ -23,8 +23,11 @@ export function InquiryBadge({ status }: { status: InquiryStatus }) {
   return <span className={`badge inquiry-${status}`} data-status={status}>{status}</span>;
 }
 
-/** `level`: its title's heading level, under the page's h1 (2) or under a section's h2 (3). */
-export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inquiry; onChanged: (n: Notice) => void; level?: 2 | 3 }) {
+/** `level`: its title's heading level, under the page's h1 (2) or under a section's h2 (3).
+ *  `refused`: a refusal this card said before the page moved it (a new card): shown, not said again. */
+export function InquiryCard({ inquiry: q, onChanged, level = 2, refused }: {
+  inquiry: Inquiry; onChanged: (n: Notice) => void; level?: 2 | 3; refused?: string;
+}) {
   const schema = q.response_schema ?? {};
   const [values, setValues] = useState<FormValues>(() => initialValues(schema));
   const [fieldErrors, setFieldErrors] = useState<Record<string, string[]>>({});
@@ -87,9 +90,6 @@ export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inq
             {q.timeout_at && <p className="muted">Times out at {when(q.timeout_at)} (in {duration(new Date().toISOString(), q.timeout_at)}).</p>}
             <ParamForm params={schema} values={values} onChange={setValues} errors={fieldErrors}
               idPrefix={`inquiry-${q.id}`} empty="Nothing to fill in: answering is enough." />
-            {/* focus goes to the first wrong field, which names its problem: the banner is not
-                announced as well */}
-            <ErrorBanner error={error} quiet={Object.keys(fieldErrors).length > 0} />
             <div className="row">
               {/* busy: aria-disabled, so that focus stays on it while the answer goes out */}
               <button type="submit" className="primary" disabled={hasFieldProblem(schema, values)} aria-disabled={busy}>
@@ -100,12 +100,12 @@ export function InquiryCard({ inquiry: q, onChanged, level = 2 }: { inquiry: Inq
                 onConfirm={() => act("cancel", {}, "Withdrew")} />
             </div>
           </form>
-        ) : (
-          <>
-            <ErrorBanner error={error} />
-            <InquiryOutcome inquiry={q} />
-          </>
-        )}
+        ) : <InquiryOutcome inquiry={q} />}
+        {/* The one message of a refusal, in one place whether the form stays (a 422) or goes
+            (a 409: answered meanwhile), so it is announced once: it was a banner in the form,
+            then a new one beside the answer. Focus goes to the first wrong field, which names
+            its problem: then the banner is not announced as well. */}
+        <ErrorBanner error={error ?? refused} quiet={!error || Object.keys(fieldErrors).length > 0} />
       </div>
     </article>
   );

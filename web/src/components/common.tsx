@@ -134,17 +134,20 @@ export function NotAnId({ what, given, list }: { what: string; given: string; li
   );
 }
 
+/** A list's pages. A button that leads nowhere is `disabled` (not clickable, read as dimmed);
+ *  past the last page (a stale link) Previous and Last lead back to the last one. */
 export function Pager({ p, onPage }: { p: Pagination; onPage: (page: number) => void }) {
   const last = Math.max(p.total_pages, 1);
+  const first = p.page <= 1;
   return (
     <nav className="pager" aria-label="Pages">
-      <button onClick={() => onPage(1)} disabled={!p.has_previous} aria-label="First page">«</button>
-      <button onClick={() => onPage(p.page - 1)} disabled={!p.has_previous} aria-label="Previous page">‹ Prev</button>
+      <button type="button" onClick={() => onPage(1)} disabled={first} aria-label="First page">«</button>
+      <button type="button" onClick={() => onPage(Math.min(p.page - 1, last))} disabled={first} aria-label="Previous page">‹ Prev</button>
       <span className="pager-info" data-testid="pager-info">
         Page {p.page} of {last} · {p.total_items.toLocaleString()} total
       </span>
-      <button onClick={() => onPage(p.page + 1)} disabled={!p.has_next} aria-label="Next page">Next ›</button>
-      <button onClick={() => onPage(last)} disabled={!p.has_next} aria-label="Last page">»</button>
+      <button type="button" onClick={() => onPage(p.page + 1)} disabled={!p.has_next || p.page >= last} aria-label="Next page">Next ›</button>
+      <button type="button" onClick={() => onPage(last)} disabled={p.page === last} aria-label="Last page">»</button>
     </nav>
   );
 }

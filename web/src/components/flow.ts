@@ -1,5 +1,16 @@
 import { useEffect, useMemo, useState } from "react";
 import { applyNodeChanges, type Node, type NodeChange } from "@xyflow/react";
+import { layout, layoutKey, type GraphEdge } from "../graph";
+import type { TaskDef } from "../types";
+
+type Positions = Record<string, { x: number; y: number }>;
+
+/** `layout`, run again only when the graph's shape changes (`layoutKey`): not when a refresh or
+ *  an edit brings new objects for the same tasks and edges. */
+export function useLayout(tasks: TaskDef[], edges: GraphEdge[], fixed: Positions = {}): Positions {
+  const key = layoutKey(tasks, edges, fixed);
+  return useMemo(() => layout(tasks, fixed, edges), [key]); // eslint-disable-line react-hooks/exhaustive-deps
+}
 
 /** React Flow nodes kept in state, rebuilt from `computed` whenever it changes while keeping what
  *  the library measured (sizes, an in-progress drag), so live updates neither flicker nor hide. */

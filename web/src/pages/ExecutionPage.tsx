@@ -7,7 +7,7 @@ import "../graph.css";
 import { Background, Controls, MiniMap, ReactFlow } from "@xyflow/react";
 import { api, ApiError } from "../api";
 import { announce, Empty, ErrorBanner, JsonBlock, NotAnId, isId, Section, StatusBadge, usePageTitle } from "../components/common";
-import { useFlowNodes } from "../components/flow";
+import { useFlowNodes, useLayout } from "../components/flow";
 import { FailureReasons } from "../components/FailureReasons";
 import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { edgeTypes, flowEdges } from "../components/LabelledEdge";
@@ -16,7 +16,7 @@ import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { groupStatus, latest, TaskTable, waitDetail, waitingFor, waitStatus, type Unrecorded } from "../components/TaskTable";
 import { TerminalText } from "../components/TerminalText";
 import { duration, when } from "../format";
-import { edgesOf, layout, mergeParallel, runGraph, type RunGraph } from "../graph";
+import { edgesOf, mergeParallel, runGraph, type RunGraph } from "../graph";
 import { urlNow, useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
 import { TERMINAL, type Action, type Execution, type Inquiry, type Item, type Meta, type TaskDef, type Workflow, type WorkflowExecution } from "../types";
@@ -77,7 +77,9 @@ function ExecutionView({ id }: { id: number }) {
   const [m, setMeta] = useState<Meta>();
   useEffect(() => { meta().then(setMeta).catch(() => undefined); }, []);
   const [controlError, setControlError] = useState<ApiError>();
-  const [refused, setRefused] = useState<Notice>(); // an answer refused: kept once the card moves
+  // An answer refused: kept for its card, which is a new one once the answered inquiry moves
+  // from the top of the page to its end.
+  const [refused, setRefused] = useState<Notice>();
   const inquiries = useRunInquiries(exec.data, wf.data);
   usePageTitle(exec.data ? `Execution ${id} · ${exec.data.action_ref}` : `Execution ${id}`);
   useAnnounceStatus(id, exec.data?.status);
@@ -94,11 +96,14 @@ function ExecutionView({ id }: { id: number }) {
   const pending = (inquiries.data ?? []).some((q) => q.status === "pending");
   const inquirySection = inquiries.data && inquiries.data.length > 0 && (
     <Section title={pending ? "Waiting for an answer" : "Inquiries"}>
-      {refused && inquiries.data.find((q) => q.id === refused.inquiry)?.status !== "pending" && (
-        <div className="banner error" role="alert">Inquiry #{refused.inquiry}: <TerminalText text={refused.text} /></div>
+      {/* The card says a refusal itself (once); this stands for it only when the card is no
+          longer among those shown. Not an alert: the card's was. */}
+      {refused && !inquiries.data.some((q) => q.id === refused.inquiry) && (
+        <div className="banner error" data-testid="inquiry-notice">Inquiry #{refused.inquiry}: <TerminalText text={refused.text} /></div>
       )}
       {inquiries.data.map((q) => (
-        <InquiryCard key={q.id} inquiry={q} level={3} onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
+        <InquiryCard key={q.id} inquiry={q} level={3} refused={refused?.inquiry === q.id ? refused.text : undefined}
+          onChanged={(n) => { setRefused(n.ok ? undefined : n); reload(); }} />
       ))}
       {inquiries.more > 0 && <p className="muted">And {inquiries.more} more: see <Link to="/inquiries">Inquiries</Link>.</p>}
     </Section>
@@ -239,13 +244,15 @@ const BIG_GRAPH = 20; // tasks; past this the whole graph fits only small (minim
  *  has none recorded yet. */
 function useDrawn(view: WorkflowExecution, current: TaskDef[] | undefined) {
   const recorded = JSON.stringify(view.task_graph ?? {});
-  return useMemo(() => {
+  const drawn = useMemo(() => {
     const own = JSON.parse(recorded) as RunGraph;
     const drawn = Object.keys(own).length > 0 ? runGraph(own, current)
       : { tasks: current ?? [], edges: edgesOf(current ?? []), edited: false };
-    const edges = mergeParallel(drawn.edges);
-    return { ...drawn, edges, positions: layout(drawn.tasks, {}, edges) };
+    return { ...drawn, edges: mergeParallel(drawn.edges) };
   }, [recorded, current]);
+  // Laid out again only when the tasks or edges change (the run's record replacing the
+  // workflow's graph, the same, is no change): the boxes stay put.
+  return { ...drawn, positions: useLayout(drawn.tasks, drawn.edges) };
 }
 
 /** What a task box and an edge say they do: React Flow's own words are an editor's ("press

@@ -52,11 +52,12 @@ export function InquiriesPage() {
         </label>
       </form>
       {/* What happened to an inquiry this page no longer lists (answered here, so no longer pending).
-          An answer is announced by the card (the live region); a refusal is an alert. */}
+          Not announced: the card said it (an answer in the live region, a refusal as its alert)
+          before it left, and focus comes here, which reads it. */}
       <div>
         {notices.filter((n) => !listed.has(n.inquiry)).map((n) => (
           <div key={n.inquiry} id={noticeId(n.inquiry)} className={`banner ${n.ok ? "ok" : "error"}`}
-            role={n.ok ? undefined : "alert"} data-testid="inquiry-notice">
+            data-testid="inquiry-notice">
             <TerminalText text={n.text} /> <Link to={`/inquiries/${n.inquiry}`}>Open inquiry #{n.inquiry}</Link>
           </div>
         ))}

@@ -7,21 +7,21 @@ import "../graph.css";
 import { Background, Controls, ReactFlow, type Connection } from "@xyflow/react";
 import { api, ApiError, post, put } from "../api";
 import { ErrorBanner, usePageTitle } from "../components/common";
-import { useFlowNodes } from "../components/flow";
+import { useFlowNodes, useLayout } from "../components/flow";
 import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
 import { loadActions, loadPacks, matches } from "../catalog";
-import { edgesOf, layout } from "../graph";
+import { edgesOf } from "../graph";
 import { useDebounced, useLoad } from "../hooks";
 import type { Item, ParameterSpec, Problem, ValidateResult, Workflow, WorkflowFiles } from "../types";
 import { TaskInspector, WorkflowInspector } from "../builder/Inspectors";
 import { YamlView } from "../builder/YamlView";
+import { workflowNameProblem } from "../builder/rules";
+import { useLimits } from "../meta";
 import {
   addTask, CHART, connect, docFromDefinition, emptyDoc, fromYaml, positionsOf, removeTask, renameTask,
   patchYaml, taskLines, tasksOf, toYaml, updateTask, usesLegacyForms, validationText, type Doc, type ParseOutcome,
 } from "../builder/model";
-
-const NAME_RE = /^[A-Za-z0-9_-]+$/;
 
 function LockIcon() {
   return (
@@ -65,6 +65,8 @@ export function WorkflowBuilderPage() {
   const [savedAt, setSavedAt] = useState<Date>();
   const [dirty, setDirty] = useState(false);
   const [paletteQuery, setPaletteQuery] = useState("");
+  const [taskNameProblem, setTaskNameProblem] = useState<string | null>(null); // typed, not applied
+  const limits = useLimits();
 
   // Editing: the stored workflow, and its file when the pack has a directory (positions, comments).
   useEffect(() => {
@@ -137,11 +139,12 @@ export function WorkflowBuilderPage() {
     .map((p) => (p.line && p.line > textLines ? { ...p, line: null, message: `parameters: ${p.message}` } : p));
 
   const ref = `${pack}.${name}`;
-  const nameProblem = !isEditing && name && !NAME_RE.test(name) ? "letters, digits, '_' or '-' only" : null;
+  const nameProblem = isEditing ? null : workflowNameProblem(name, pack, limits);
   const blockers = [
     !pack && "choose a pack",
     !name && "name the workflow",
     nameProblem && `name: ${nameProblem}`,
+    taskNameProblem,
     state.parseError && "fix the YAML syntax",
     validating && "validating…",
     problems.length > 0 && `${problems.length} problem${problems.length > 1 ? "s" : ""} to fix`,
@@ -167,14 +170,14 @@ export function WorkflowBuilderPage() {
   };
 
   // Graph.
-  const fixed = positionsOf(state.doc);
-  const positions = useMemo(() => layout(tasks, fixed), [state.doc]); // eslint-disable-line react-hooks/exhaustive-deps
+  const graphEdges = edgesOf(tasks);
+  const positions = useLayout(tasks, graphEdges, positionsOf(state.doc)); // not again for an edit of a field
   const computed: TaskNodeType[] = useMemo(() => tasks.map((t) => ({
     id: t.name, type: "task", position: positions[t.name], selected: selected === t.name,
     data: { name: t.name, action: t.action, badges: badgesOf(t), problems: problemsOf(t.name).length },
   })), [state.doc, positions, selected, problems]); // eslint-disable-line react-hooks/exhaustive-deps
   const [nodes, onNodesChange] = useFlowNodes(computed);
-  const edges = flowEdges(edgesOf(tasks));
+  const edges = flowEdges(graphEdges);
   const onConnect = (c: Connection) => { if (c.source && c.target) setDoc(connect(state.doc, c.source, c.target)); };
   const add = (actionRef: string) => {
     const maxY = Math.max(-110, ...Object.values(positions).map((p) => p.y));
@@ -223,8 +226,9 @@ export function WorkflowBuilderPage() {
           <label htmlFor="wf-name">Name</label>
           <input id="wf-name" value={name} disabled={isEditing} placeholder="my_workflow"
             title={isEditing ? "The ref (pack.name) cannot change after creation" : undefined}
-            onChange={(e) => setName(e.target.value)} aria-invalid={!!nameProblem} />
-          {nameProblem && <span className="field-error">{nameProblem}</span>}
+            onChange={(e) => setName(e.target.value)} aria-invalid={!!nameProblem}
+            aria-describedby={nameProblem ? "wf-name-problem" : undefined} />
+          {nameProblem && <span className="field-error" id="wf-name-problem" data-testid="wf-name-problem">{nameProblem}</span>}
         </div>
         <div className="field">
           <span className="label">Ref</span>
@@ -287,7 +291,7 @@ export function WorkflowBuilderPage() {
           </div>
           {selectedTask ? (
             <TaskInspector key={selectedTask.name} task={selectedTask} doc={state.doc} actions={actions.data ?? []}
-              problems={problemsOf(selectedTask.name)}
+              problems={problemsOf(selectedTask.name)} limits={limits} onNameProblem={setTaskNameProblem}
               onChange={(t) => setDoc(updateTask(state.doc, selectedTask.name, () => t))}
               onRename={(to) => {
                 if (tasks.some((t) => t.name === to)) return;
