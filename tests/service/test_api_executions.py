@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from attune.records import reserved_ids
 from tests.service.fakes import FakeEngine
 from tests.service.test_api_definitions import assert_error
 
@@ -184,8 +185,8 @@ async def test_keyset_paging_edges(svc_api: httpx.AsyncClient) -> None:
     # the number its page gets.
     assert last["pagination"] == {"page": 1, "page_size": 50, "total_items": 3, "total_pages": 1,
                                        "has_previous": True, "has_next": False, "next_after": None}
-    first = (await svc_api.get("/executions", params={"after": ids[2] + 1})).json()
-    assert len(first["items"]) == 3 and first["pagination"]["has_previous"] is False
+    # The cursor is a place in the list: an id no execution has names none.
+    assert_error(await svc_api.get("/executions", params={"after": ids[2] + 1}), 422, "validation_error")
     past = (await svc_api.get("/executions", params={"after": ids[0]})).json()
     assert past["items"] == [] and not past["pagination"]["has_next"]
     off_boundary = (await svc_api.get("/executions", params={"after": ids[2], "per_page": 1})).json()
@@ -194,6 +195,47 @@ async def test_keyset_paging_edges(svc_api: httpx.AsyncClient) -> None:
     assert_error(await svc_api.get("/executions", params={"after": ids[1], "page": 2}), 422,
                  "validation_error")
     assert_error(await svc_api.get("/executions", params={"after": 0}), 422, "validation_error")
+
+
+async def test_lists_go_by_creation_not_by_the_ids_reserved_ahead(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:
+    """A run's task attempts get ids from blocks reserved ahead (reserved_ids), so a record
+    created later can have a lower id: a retry below its first attempt, a task below a
+    submission made before it ran. Lists go by creation: newest first (every page, by offset
+    and by `after`), and a workflow's tasks oldest first."""
+    tree = await submit(svc_api, "svc.tree")
+    with svc_api.app.state.attune.db.session() as s:
+        low, high = reserved_ids.reserve(s, 2)  # the run's block, drawn before `before` exists
+    before = await submit(svc_api, "svc.echo", message="before")
+    wf = fake_engine.workflows[tree["workflow_id"]]
+    wf.record("hello.1#0", status="running", record_id=high)
+    await svc_api.app.state.attune.mirror.tick()
+    wf.record("hello.1#0", status="failed")
+    wf.record("hello.1#1", status="running", record_id=low, retry_count=1,
+              original_key=f"{tree['workflow_id']}/hello.1#0")
+    await svc_api.app.state.attune.mirror.tick()
+    assert low < high < before["id"]
+
+    newest_first = [low, high, before["id"], tree["id"]]
+    for params in ({}, {"action_ref": "svc.*"}, {"status": ["running", "failed", "scheduled"]}):
+        listed = (await svc_api.get("/executions", params=params)).json()["items"]
+        assert [e["id"] for e in listed] == newest_first, params
+        for per_page in (1, 3):
+            query = {**params, "per_page": per_page}
+            by_offset, by_keyset = await _offset_pages(svc_api, query), await _keyset_pages(svc_api, query)
+            assert sum(by_offset, []) == sum(by_keyset, []) == newest_first, query
+    children = (await svc_api.get("/executions", params={"parent": tree["id"]})).json()["items"]
+    assert [c["id"] for c in children] == [low, high]
+    view = (await svc_api.get(f"/executions/{tree['id']}/workflow")).json()["data"]
+    assert [(t["id"], t["workflow_task"]["retry_count"]) for t in view["tasks"]] == [(high, 0), (low, 1)]
+
+    # Paging by `after` while records arrive: the new one is above the first page, and the
+    # next page goes on from where that one ended (an offset page 2 now repeats its last row).
+    first = (await svc_api.get("/executions", params={"per_page": 2})).json()
+    await submit(svc_api, "svc.echo", message="newer")
+    rest = (await svc_api.get("/executions", params={"per_page": 2, "after": first["pagination"]["next_after"]})).json()
+    assert [e["id"] for e in first["items"] + rest["items"]] == newest_first
+    assert rest["pagination"]["has_previous"] and not rest["pagination"]["has_next"]
 
 
 async def test_cancel(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import Select, func, inspect, select, text
 
 from attune.records.db import Database, alembic_config, normalize_url
 from attune.records.models import Base, ExecutionRow, WorkflowExecutionRow, utcnow
 
-HEAD = "0008"  # the latest migration
+HEAD = "0009"  # the latest migration
 TABLES = {"packs", "actions", "workflow_definitions", "executions", "workflow_executions"}
 
 
@@ -47,21 +47,54 @@ def test_migrations_match_the_models(database_url: str) -> None:
 def test_0006_a_deep_page_on_sqlite_skips_over_the_id_index(database_url: str) -> None:
     db = Database(database_url)
     try:
-        db.migrate()
+        command.upgrade(alembic_config(db.engine), "0006")
         sqlite = db.engine.dialect.name == "sqlite"
         assert ("ix_executions_id" in _execution_indexes(db)) is sqlite
         if sqlite:  # the offset walks the ids alone, not the table's rows
-            ids = (select(ExecutionRow.id).order_by(ExecutionRow.id.desc()).limit(50).offset(90_000)
-                   .compile(db.engine, compile_kwargs={"literal_binds": True}))
-            with db.engine.connect() as conn:
-                plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {ids}"))
-            assert "COVERING INDEX ix_executions_id" in plan, plan
+            assert "COVERING INDEX ix_executions_id" in _plan(db, select(ExecutionRow.id).order_by(
+                ExecutionRow.id.desc()).limit(50).offset(90_000))
         command.downgrade(alembic_config(db.engine), "0005")
         assert "ix_executions_id" not in _execution_indexes(db)
         db.migrate()
-        assert ("ix_executions_id" in _execution_indexes(db)) is sqlite
     finally:
         db.dispose()
+
+
+def test_0009_the_creation_order_is_indexed_alone_and_after_each_filter(database_url: str) -> None:
+    """The list's order, (created, id), replaces the id order's indexes (0004, 0006), and back."""
+    db = Database(database_url)
+    try:
+        db.migrate()
+        indexes = _execution_indexes(db)
+        assert indexes["ix_executions_created_id"] == ["created", "id"]
+        for column in ("status", "action_ref", "parent"):
+            assert indexes[f"ix_executions_{column}_created_id"] == [column, "created", "id"]
+            assert f"ix_executions_{column}_id" not in indexes
+        assert "ix_executions_id" not in indexes
+        if db.engine.dialect.name == "sqlite":  # a deep offset walks index entries, not rows
+            newest_first = (ExecutionRow.created.desc(), ExecutionRow.id.desc())
+            deep = select(ExecutionRow.id).order_by(*newest_first).limit(50).offset(90_000)
+            assert "COVERING INDEX ix_executions_created_id" in _plan(db, deep)
+            children = (select(ExecutionRow.id).where(ExecutionRow.parent.is_(None))
+                        .order_by(*newest_first).limit(50))
+            plan = _plan(db, children)
+            assert "ix_executions_parent_created_id" in plan and "TEMP B-TREE" not in plan, plan
+        command.downgrade(alembic_config(db.engine), "0008")
+        indexes = _execution_indexes(db)
+        for column in ("status", "action_ref", "parent"):
+            assert indexes[f"ix_executions_{column}_id"] == [column, "id"]
+        assert "ix_executions_created_id" not in indexes
+        assert ("ix_executions_id" in indexes) is (db.engine.dialect.name == "sqlite")
+        db.migrate()
+        assert db.current_revision() == HEAD
+    finally:
+        db.dispose()
+
+
+def _plan(db: Database, query: Select) -> str:
+    sql = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.engine.connect() as conn:
+        return " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
 
 
 def _execution_indexes(db: Database) -> dict[str, list[str | None]]:
@@ -96,11 +129,10 @@ def test_0004_list_indexes_upgrade_and_downgrade(database_url: str) -> None:
     """0004 swaps the single-column filter indexes for (column, id) ones, and back."""
     db = Database(database_url)
     try:
-        db.migrate()
+        command.upgrade(alembic_config(db.engine), "0004")
         with db.session() as s:  # rows survive both ways
-            s.execute(ExecutionRow.__table__.insert(), [
-                {"action_ref": "a.b", "status": "completed", "config": {}, "retry_count": 0,
-                 "mirror_seq": 0, "created": utcnow(), "updated": utcnow()}])
+            s.execute(text("INSERT INTO executions (action_ref, status, config, retry_count, mirror_seq, "
+                           "created, updated) VALUES ('a.b', 'completed', '{}', 0, 0, :now, :now)"), {"now": utcnow()})
         indexes = _execution_indexes(db)
         for column in ("status", "action_ref", "parent"):
             assert indexes[f"ix_executions_{column}_id"] == [column, "id"]

@@ -67,7 +67,9 @@ async def test_workflow_tree_is_mirrored_with_links(svc_api: httpx.AsyncClient, 
     assert tasks[5]["original_execution"] == tasks[4]["id"] and tasks[4]["original_execution"] is None
     assert view["current_tasks"] == ["inner"] and view["failed_tasks"] == ["flaky"]
     assert view["variables"] == {"greeting": "hello"} and view["status"] == "running"
-    assert [t["id"] for t in view["tasks"]] == [t["id"] for t in tasks]
+    # in creation order (`inner`, dispatched before the mirror wrote the others, which say no
+    # start, comes first), not by id
+    assert [t["id"] for t in view["tasks"]] == [t["id"] for t in sorted(tasks, key=lambda t: (t["created"], t["id"]))]
 
     nested = tasks[6]
     assert nested["action_ref"] == "svc.chain" and nested["workflow_id"] == child.workflow_id

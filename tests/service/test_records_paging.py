@@ -1,10 +1,12 @@
 """Listing executions (issue 13.5): every filter, by offset and by keyset, returns exactly the rows
-a plain reading of the filter picks, newest first, on SQLite and PostgreSQL."""
+a plain reading of the filter picks, newest first by creation (ids, reserved ahead, are not in
+that order; equal times go by id), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -33,12 +35,13 @@ def rows(database_url: str) -> Iterator[tuple[Database, list[dict]]]:
     db = Database(database_url)
     db.migrate()
     rnd = random.Random(3)
-    made = []
+    made, start = [], utcnow()
     for i in range(1, 301):
+        created = start + timedelta(seconds=rnd.randrange(100))  # ~3 rows per instant
         parent = None if i < 4 or rnd.random() < 0.4 else rnd.randrange(1, 4)
         made.append({"id": i, "action_ref": rnd.choice(ACTIONS), "status": rnd.choice(STATUSES),
                      "parent": parent, "config": {}, "retry_count": 0, "mirror_seq": 0,
-                     "created": utcnow(), "updated": utcnow()})
+                     "created": created, "updated": utcnow()})
     with db.session() as s:
         s.execute(insert(ExecutionRow), made)
     yield db, made
@@ -53,7 +56,8 @@ def expected(made: list[dict], f: ExecutionFilter) -> list[int]:
                                      else r["action_ref"] == ref))
                 and (f.parent is None or r["parent"] == f.parent)
                 and (not f.top_level_only or r["parent"] is None))
-    return sorted((r["id"] for r in made if keep(r)), reverse=True)
+    return [r["id"] for r in sorted((r for r in made if keep(r)), key=lambda r: (r["created"], r["id"]),
+                                    reverse=True)]
 
 
 @pytest.mark.parametrize("per_page", [1, 7, 50])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from attune.contract import new_workflow_id
@@ -221,36 +221,59 @@ class ListedPage:
     has_previous: bool | None = None  # None: page > 1 says it
 
 
+class UnknownCursor(LookupError):
+    """`after` names no execution: there is no place in the list to go on from."""
+
+
+# Creation order, newest first: ids come from blocks reserved ahead (reserved_ids), so a higher
+# id is not a later record (a task's first attempt could list above its fourth). The id breaks
+# ties (tasks dispatched together share their workflow's clock reading). Served by the
+# (created, id) indexes, each filter's column first (migration 0009).
+_NEWEST_FIRST = (ExecutionRow.created.desc(), ExecutionRow.id.desc())
+
+
 def list_executions(
     s: Session, f: ExecutionFilter, page: int, per_page: int, after: int | None = None
 ) -> ListedPage:
-    """One page, newest first: the `page`-th, or with `after` (keyset paging) the newest rows
-    older than that id, which costs the same at any depth where an offset reads every row it
-    skips. Every filter is served in id order by a (column, id) index (migration 0004)."""
+    """One page, newest first (_NEWEST_FIRST): the `page`-th, or with `after` (keyset paging)
+    the rows listed after that execution, which costs the same at any depth where an offset
+    reads every row it skips, and neither skips nor repeats a row when newer ones arrive."""
     total = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)) or 0
-    query = _filtered(select(ExecutionRow), f).order_by(ExecutionRow.id.desc()).limit(per_page)
+    query = _filtered(select(ExecutionRow), f).order_by(*_NEWEST_FIRST).limit(per_page)
     if after is None and page == 1:
         rows = list(s.scalars(query).all())
         return ListedPage(rows, total, page, per_page < total)
     if after is None:
-        # Skip over ids only (an index), then read the page's rows: an offset over whole rows
-        # read every skipped row, 52 ms at 90 % of 100,000 on PostgreSQL, this half of it.
-        ids = (_filtered(select(ExecutionRow.id), f).order_by(ExecutionRow.id.desc())
+        # Skip over (created, id) only (an index), then read the page's rows: an offset over
+        # whole rows read every skipped row, 52 ms at 90 % of 100,000 on PostgreSQL.
+        ids = (_filtered(select(ExecutionRow.id), f).order_by(*_NEWEST_FIRST)
                .limit(per_page).offset((page - 1) * per_page).subquery())
         rows = list(s.scalars(select(ExecutionRow).join(ids, ExecutionRow.id == ids.c.id)
-                              .order_by(ExecutionRow.id.desc())).all())
+                              .order_by(*_NEWEST_FIRST)).all())
         return ListedPage(rows, total, page, page * per_page < total)
+    below = _listed_after(s, after)
     # The page number, for the envelope, from a count of what is left (an index range that
     # shrinks as the pages go deeper), not of the rows before it.
-    older = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f)
-                     .where(ExecutionRow.id < after)) or 0
-    rows = list(s.scalars(query.where(ExecutionRow.id < after)).all())
-    newer = max(0, total - older)  # matching rows at or above `after`: a previous page exists
+    older = s.scalar(_filtered(select(func.count(ExecutionRow.id)), f).where(below)) or 0
+    rows = list(s.scalars(query.where(below)).all())
+    newer = max(0, total - older)  # matching rows listed at or above `after`: a previous page
     return ListedPage(rows, total, newer // per_page + 1, len(rows) < older, has_previous=newer > 0)
 
 
+def _listed_after(s: Session, after: int) -> ColumnElement[bool]:
+    """The rows _NEWEST_FIRST puts below execution `after` (older, or as old with a lower id)."""
+    created = s.scalar(select(ExecutionRow.created).where(ExecutionRow.id == after))
+    if created is None:
+        raise UnknownCursor(after)
+    # A row value, which PostgreSQL reads as one index range (an OR of the two cases it reads
+    # as a filter over the whole index); SQLite reads either as a range.
+    return tuple_(ExecutionRow.created, ExecutionRow.id) < tuple_(created, after)
+
+
 def task_rows(s: Session, execution_id: int) -> list[ExecutionRow]:
-    """The direct children (task attempts, items, nested workflows) of a workflow's record."""
+    """The direct children (task attempts, items, nested workflows) of a workflow's record, in
+    creation order (oldest first; see _NEWEST_FIRST for why not by id)."""
     return list(s.scalars(
-        select(ExecutionRow).where(ExecutionRow.parent == execution_id).order_by(ExecutionRow.id)
+        select(ExecutionRow).where(ExecutionRow.parent == execution_id)
+        .order_by(ExecutionRow.created, ExecutionRow.id)
     ))

@@ -93,12 +93,12 @@ class ExecutionRow(_Timestamps, Base):
     """One submitted action/workflow, or one task attempt / with_items item / nested workflow."""
 
     __tablename__ = "executions"
-    # Every list filter with the id, so a filtered page newest first reads one index range in
-    # order (migration 0004).
-    # On SQLite only, the ids alone (migration 0006): an offset page skips over this narrow
-    # index instead of the table's rows (PostgreSQL's primary key index already is one).
-    __table_args__ = (*(Index(f"ix_executions_{c}_id", c, "id") for c in ("status", "action_ref", "parent")),
-                      Index("ix_executions_id", "id").ddl_if(dialect="sqlite"))
+    # The list's order, newest first by (created, id) (records/executions.py), alone and after
+    # every list filter's column, so a page, filtered or not, reads one index range in order,
+    # and an offset page skips over index entries, not the table's rows (migration 0009).
+    __table_args__ = (Index("ix_executions_created_id", "created", "id"),
+                      *(Index(f"ix_executions_{c}_created_id", c, "created", "id")
+                        for c in ("status", "action_ref", "parent")))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # RunRecord.key for rows mirrored from a workflow; None for top-level submissions.

@@ -38,10 +38,12 @@ async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_st
 
 
 @router.get("", response_model=schemas.ExecutionPage[schemas.Execution], summary="List executions",
-            description="Newest first. Two ways to page: `page` (an offset: a deep page costs "
-                        "the rows it skips) or, as fast at any depth, `after`: the newest "
-                        "records older than that id; each answer's `pagination.next_after` "
-                        "is the `after` of the next page (null on the last).",
+            description="Newest first, by creation time (not by id: ids are reserved ahead, "
+                        "so a later record can have a lower one). Two ways to page: `page` (an "
+                        "offset: a deep page costs the rows it skips, and moves when records "
+                        "arrive) or, as fast at any depth, `after`: the records listed after "
+                        "that execution; each answer's `pagination.next_after` is the `after` "
+                        "of the next page (null on the last).",
             responses=error_responses(401, 422))
 async def list_executions(
     status: list[str] | None = Depends(statuses(ExecutionStatus)),
@@ -49,8 +51,9 @@ async def list_executions(
     parent: int | None = Query(None, ge=1, le=MAX_ID, description="Only children of this execution"),
     top_level_only: bool = Query(False, description="Only submissions, not workflow tasks"),
     after: int | None = Query(None, ge=1, le=MAX_ID,
-                              description="Keyset paging: only records with a smaller id (older), "
-                                          "newest first; `page` must then be 1 (the default)"),
+                              description="Keyset paging: only the records listed after this "
+                                          "execution (created before it), newest first; `page` "
+                                          "must then be 1 (the default)"),
     page: Paging = Depends(paging),
     state: AppState = Depends(get_state),
 ):

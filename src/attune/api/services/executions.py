@@ -173,7 +173,13 @@ async def get_waiting(state: AppState, execution_id: int, wait: float,
 def list_page(state: AppState, f: records.ExecutionFilter, page: int, per_page: int,
               after: int | None = None) -> schemas.ExecutionPage[schemas.Execution]:
     with state.db.session() as s:
-        listed = records.list_executions(s, f, page, per_page, after)
+        try:
+            listed = records.list_executions(s, f, page, per_page, after)
+        except records.UnknownCursor:
+            raise ApiError(422, f"no execution {after} to list the ones after",
+                           [{"path": "after", "message": "must be the id of an execution, as "
+                                                         "`pagination.next_after` gives"}],
+                           code="validation_error") from None
         last = listed.rows[-1].id if listed.rows else None
         return schemas.ExecutionPage[schemas.Execution](
             items=[to_schema(r, in_list=True) for r in listed.rows],
