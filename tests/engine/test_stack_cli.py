@@ -396,12 +396,34 @@ def test_following_a_rerun_names_the_tasks_it_kept(stack):
         shutil.copytree(Path(__file__).resolve().parents[1] / "packs" / "qa", qa)
     assert cli("pack", "register", str(qa), api=api).returncode == 0
     failed = json.loads(cli("run", "qa.failures", "-o", "json", api=api).stdout)
-    rerun = cli("execution", "rerun", str(failed["id"]), "--from-failed", "-o", "json", api=api)
+    rerun = cli("execution", "rerun", str(failed["id"]), "--from-failed", "--async", api=api)
     assert rerun.returncode == 0, rerun.stderr
-    tail = cli("execution", "tail", str(json.loads(rerun.stdout)["id"]), api=api)
-    kept = [line for line in tail.stdout.splitlines() if "kept from execution" in line]
-    assert kept and all(line.endswith(f"kept from execution {failed['id']} (not run again)")
-                        for line in kept), tail.stdout
+    tail = cli("execution", "tail", rerun.stdout.strip(), api=api)
+    followed = cli("execution", "rerun", str(failed["id"]), "--from-failed", api=api)  # as `run`
+    for shown in (tail, followed):
+        kept = [line for line in shown.stdout.splitlines() if "kept from execution" in line]
+        assert kept and all(line.endswith(f"kept from execution {failed['id']} (not run again)")
+                            for line in kept), shown.stdout
+        assert shown.returncode == 1, shown.stderr  # `unhandled` fails again
+
+
+def test_a_rerun_is_followed_to_its_end_and_exits_as_run_does(stack):
+    """`execution rerun` returned as soon as the API took it, exit 0 whatever the re-run then
+    did: it waits for the new execution and exits as it ended, as `run` does."""
+    api, _, _ = stack
+    for ref, code in (("core.fail", 1), ("core.noop", 0)):
+        ran = cli("run", ref, "-o", "json", api=api)
+        first = json.loads(ran.stdout)
+        assert ran.returncode == code, ran.stderr
+        rerun = cli("execution", "rerun", str(first["id"]), "-o", "json", api=api)
+        again = json.loads(rerun.stdout)
+        assert rerun.returncode == code, rerun.stderr
+        assert again["rerun_of"] == first["id"] and again["status"] == first["status"] != "requested"
+        assert again["result"].get("error") == first["result"].get("error")
+    people = cli("execution", "rerun", str(first["id"]), api=api)
+    assert people.returncode == 0 and people.stdout.startswith(f"re-run of {first['id']} is execution "), people.stdout
+    quick = cli("execution", "rerun", str(first["id"]), "--async", api=api)
+    assert quick.returncode == 0 and quick.stdout.strip().isdigit(), quick.stdout
 
 
 def test_a_worker_that_dies_is_started_again_and_the_run_completes(stack):

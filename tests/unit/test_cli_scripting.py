@@ -316,10 +316,12 @@ def test_pack_register_prints_the_bare_record_as_every_other_command(api, tmp_pa
         assert done.exit_code == 0 and load(done.stdout)["ref"] == "qa", done.output
 
 
+@pytest.mark.parametrize("submit", [["run", "qa.wait"], ["execution", "rerun", "8"]])
 @pytest.mark.parametrize("output", ["json", "yaml", "table"])
-def test_a_run_waiting_for_a_person_says_so_and_ctrl_c_says_how_to_follow_it(api, output) -> None:
-    """In -o json a run waiting on an inquiry said nothing; Ctrl-C exited 130 without naming it."""
-    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "run", "qa.wait", "-o", output,
+def test_a_run_waiting_for_a_person_says_so_and_ctrl_c_says_how_to_follow_it(api, output, submit) -> None:
+    """In -o json a run waiting on an inquiry said nothing; Ctrl-C exited 130 without naming it.
+    A re-run is followed the same way (it returned at once)."""
+    proc = subprocess.Popen([sys.executable, "-m", "attune.cli", *submit, "-o", output,
                              "--api-url", api.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     said, deadline = b"", time.monotonic() + 30
     hint = b"waiting for inquiry 3 \xe2\x80\x9cDeploy?\xe2\x80\x9d: attune inquiry respond 3 approved="
@@ -340,3 +342,21 @@ def test_a_run_waiting_for_a_person_says_so_and_ctrl_c_says_how_to_follow_it(api
     assert b"execution 8 goes on without this command: `attune execution tail 8` follows it again, " \
            b"`attune execution cancel 8` stops it" in err, err
     assert b"Traceback" not in err, err
+
+
+@pytest.mark.parametrize("output", ["json", "yaml", "table"])
+def test_a_rerun_waits_and_exits_as_run_does(api, output) -> None:
+    """`execution rerun` returned as soon as the re-run was submitted (exit 0 for one that then
+    failed): it follows the new execution as `run` does, with the same output and exit code,
+    and `--async` returns its id at once as `run --async` does."""
+    for ref, execution_id, code in (("qa.ok", 7, 0), ("qa.fail", 9, 1)):
+        ran = cli(api, "run", ref, "-o", output)
+        rerun = cli(api, "execution", "rerun", str(execution_id), "-o", output)
+        assert ran.returncode == rerun.returncode == code, rerun.stderr
+        heading = f"re-run of {execution_id} is execution {execution_id}\n".encode() if output == "table" else b""
+        assert rerun.stdout == heading + ran.stdout, rerun.stdout
+        assert b"Traceback" not in rerun.stderr
+    api.requests.clear()
+    submitted = cli(api, "execution", "rerun", "8", "--async")
+    assert submitted.returncode == 0 and submitted.stdout == cli(api, "run", "qa.wait", "--async").stdout == b"8\n"
+    assert not [r for r in api.requests if r[0] == "GET"], api.requests  # not waited for

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from attune.cli.output import as_json, cell, dump, print_table, show_result, styled, visible
+from attune.cli.output import EXIT_INTERRUPTED, as_json, cell, dump, print_table, show_result, styled, visible
 from attune.settings import Settings
 from attune.statuses import TERMINAL, exit_code
 
@@ -490,16 +490,41 @@ def _attempt(task: dict[str, Any]) -> str:
 
 def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
                 wait: bool, console: Console, err: Console) -> int:
+    return submit_and_watch(settings, "/executions/execute",
+                            {"action_ref": action_ref, "parameters": parameters},
+                            output=output, wait=wait, console=console, err=err)
+
+
+def rerun_via_api(settings: Settings, execution_id: str, body: dict[str, Any], *, output: str,
+                  wait: bool, console: Console, err: Console) -> int:
+    return submit_and_watch(settings, route("executions", execution_id, "rerun"), body,
+                            output=output, wait=wait, console=console, err=err,
+                            heading=lambda new: f"re-run of {execution_id} is execution {new['id']}")
+
+
+def submit_and_watch(settings: Settings, path: str, body: dict[str, Any], *, output: str,
+                     wait: bool, console: Console, err: Console,
+                     heading: Callable[[dict[str, Any]], str] | None = None) -> int:
+    """What `run` and `execution rerun` do: POST the submission, then unless `wait` is off
+    follow the new execution to its end (exit as it ended, 130 on Ctrl-C). `heading` of the
+    new record goes first in people's output."""
     api = Api(settings, notice=lambda text: err.print(f"warning: {text}", highlight=False))
     try:
-        execution = api.item("POST", "/executions/execute",
-                             json={"action_ref": action_ref, "parameters": parameters})
+        execution = api.item("POST", path, json=body)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not wait:  # the id alone for a table (for $(...)); the record as submitted for json/yaml
         if not dump(console, execution, output):
             console.print(str(execution["id"]))
         return 0
+    if heading and output == "table":
+        console.print(heading(execution), highlight=False)
+    return watch_to_end(api, execution, output, console, err)
+
+
+def watch_to_end(api: Api, execution: dict[str, Any], output: str, console: Console,
+                 err: Console) -> int:
+    """Follow an execution to its end, then its result; the exit code as it ended."""
     try:
         execution = until_end(api, execution, output, console, err)
     except (ApiError, ConnectionError) as exc:
@@ -512,9 +537,6 @@ def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any],
     show_result(console, execution, output)
     why_failed(api, execution, output, console)
     return exit_code(execution["status"])
-
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 def _goes_on(err: Console, execution_id: int, *, stop: bool = False) -> None:
@@ -651,15 +673,13 @@ def _list(settings: Settings, path: str, filters: dict[str, Any], columns: list[
 
 def control_execution(settings: Settings, execution_id: str, verb: str, output: str,
                       console: Console, err: Console, body: dict[str, Any] | None = None) -> int:
-    """cancel, pause, resume or rerun: the execution as the API answers (rerun: the new one)."""
+    """cancel, pause or resume: the execution as the API answers."""
     try:
         execution = Api(settings).item("POST", route("executions", execution_id, verb), json=body)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
     if not dump(console, execution, output):
-        what = f"re-run of {execution_id} is execution {execution['id']}" if verb == "rerun" \
-            else f"execution {execution['id']}"
-        console.print(Text.assemble(f"{what}: ", styled(execution["status"])))
+        console.print(Text.assemble(f"execution {execution['id']}: ", styled(execution["status"])))
     return 0
 
 
@@ -728,16 +748,7 @@ def tail_execution(settings: Settings, execution_id: str, output: str, console: 
         execution = api.execution(execution_id)
     except (ApiError, ConnectionError) as exc:
         return report_api_error(err, exc)
-    try:
-        execution = until_end(api, execution, output, console, err)
-    except (ApiError, ConnectionError) as exc:
-        return report_api_error(err, exc)
-    except KeyboardInterrupt:
-        _goes_on(err, execution["id"], stop=True)
-        return EXIT_INTERRUPTED
-    show_result(console, execution, output)
-    why_failed(api, execution, output, console)
-    return exit_code(execution["status"])
+    return watch_to_end(api, execution, output, console, err)
 
 
 def register_pack(settings: Settings, path: str, output: str, console: Console,

@@ -22,7 +22,7 @@ import typer
 from rich.text import Text
 
 from attune import logs
-from attune.cli.output import install_stdout, make_console, usable_columns, visible, write
+from attune.cli.output import EXIT_INTERRUPTED, install_stdout, make_console, usable_columns, visible, write
 from attune.problems import nested_json
 from attune.runtimes.lifecycle import watch_parent
 from attune.runtimes.models import RUNTIMES
@@ -73,6 +73,8 @@ def _output_format(value: str) -> str:
 
 
 OutputOpt = typer.Option("table", "-o", "--output", help="table | json | yaml", callback=_output_format)
+# `run` and `execution rerun` submit alike: both wait for the run unless told not to.
+AsyncOpt = typer.Option(False, "--async", help="Print the execution id and return")
 
 
 STATE_DIR_HELP = ("Where the stack keeps its state: Temporal's database, records, logs, secret key "
@@ -410,7 +412,7 @@ def run(
     temporal_address: str | None = TemporalOpt,
     api_url: str | None = ApiOpt,
     direct: bool = typer.Option(False, "--direct", help="Load packs locally and talk to Temporal, not the API"),
-    is_async: bool = typer.Option(False, "--async", help="Print the execution id and return"),
+    is_async: bool = AsyncOpt,
 ) -> None:
     """Run an action or workflow and wait for it, showing task progress."""
     settings = Settings.load(packs_dir=packs, temporal_address=temporal_address, api_url=api_url)
@@ -494,15 +496,18 @@ def execution_rerun(
     from_failed: bool = typer.Option(False, "--from-failed", help="Start from the failed tasks; keep the rest"),
     output: str = OutputOpt,
     api_url: str | None = ApiOpt,
+    is_async: bool = AsyncOpt,
 ) -> None:
-    """Re-run an execution: same parameters unless changed; --from-failed keeps what succeeded."""
-    from attune.cli.api_client import control_execution, execution_action_schema
+    """Re-run an execution: same parameters unless changed; --from-failed keeps what succeeded.
+    Waits for the new run and shows its progress, as `run` does."""
+    from attune.cli.api_client import execution_action_schema, rerun_via_api
 
     settings = Settings.load(api_url=api_url)
     changed = parse_params(params or [], params_json,
                            lambda: execution_action_schema(settings, execution_id))
     body = {"from_failed": from_failed, **({"parameters": changed} if changed else {})}
-    raise typer.Exit(control_execution(settings, execution_id, "rerun", output, out, err, body))
+    raise typer.Exit(rerun_via_api(settings, execution_id, body, output=output, wait=not is_async,
+                                   console=out, err=err))
 
 
 @execution_app.command("tail")
@@ -592,7 +597,7 @@ def main() -> None:
         err.print(Text.assemble(("error:", "red"), f" {exc}"))
         code = EXIT_USAGE
     except KeyboardInterrupt:
-        code = 130
+        code = EXIT_INTERRUPTED
     leave(code)
 
 

@@ -99,6 +99,7 @@ def as_yaml(value: Any, *, ascii_only: bool = False) -> str:
 # ---- where the output goes ---------------------------------------------------------------------
 
 EXIT_PIPE = 128 + 13  # 141: what a shell reports for a command ended by SIGPIPE
+EXIT_INTERRUPTED = 128 + 2  # 130: Ctrl-C (SIGINT), as a shell reports it
 EXIT_NOT_WRITTEN = 2  # the output could not be written: not 1, which says the run failed
 
 
