@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
+
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.engine.helpers import TEST_PACKS
 
@@ -109,6 +115,49 @@ async def test_validate_without_installed_packs_does_what_its_note_says(tmp_path
     flow.write_text('version: "1.0"\ntasks:\n  - name: t\n    action: core.noop\n  - name: u\n    action: v.b\n')
     code, out, err = await attune("validate", str(flow), env={"ATTUNE_PACKS_DIR": str(tmp_path / "none")})
     assert code == 1 and out.strip() == f"{flow}:6:13: unknown action 'v.b'", out
+
+
+async def test_ctrl_c_of_a_direct_run_exits_130_saying_it_goes_on_and_how_to_cancel_it(temporal_stack):
+    """Ctrl-C of `run --direct` exited 130 silently: it now says the run goes on on Temporal
+    (nothing cancels it) and gives the commands that wait for it and cancel it, which work."""
+    started = datetime.now(UTC)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "attune.cli", "run", "qa.sleep", "seconds=120", "--direct", "--packs",
+        str(TEST_PACKS), "--temporal-address", temporal_stack.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        workflow_id = await _running_since(temporal_stack.engine, "qa.sleep-", started)
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    said = " ".join(err.decode().split())
+    assert proc.returncode == 130 and out == b"", said
+    assert (f"interrupted: workflow {workflow_id} goes on running on Temporal without this command; "
+            "Ctrl-C does not cancel it") in said
+    assert "Traceback" not in said
+    handle = temporal_stack.engine.handle(workflow_id)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # as said
+    cancel = re.search(r"cancel it: `([^`]+)`", said)
+    assert cancel and re.search(r"wait for its result: `[^`]+ workflow result --workflow-id ", said, re.I), said
+    done = await asyncio.to_thread(subprocess.run, shlex.split(cancel.group(1)), capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 30
+    while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+async def _running_since(engine, prefix: str, since: datetime) -> str:
+    """The id of the run started by `since` whose id starts with `prefix`, once Temporal has it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        async for run in engine.client.list_workflows("ExecutionStatus = 'Running'"):
+            if run.id.startswith(prefix) and run.start_time >= since:
+                return run.id
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {prefix}* run started")
 
 
 async def test_queue_prefix_covers_the_orchestrator_queue_too(temporal_stack):

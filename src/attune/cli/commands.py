@@ -419,10 +419,10 @@ def run(
     parameters = parse_params(params or [], params_json,
                               lambda: action_schema(settings, action_ref, direct))
     if direct:
-        from attune.cli.direct import run_direct
+        from attune.cli.direct import run_direct_in_loop
 
-        code = asyncio.run(run_direct(settings, action_ref, parameters, output=output,
-                                      wait=not is_async, console=out, err=err))
+        code = run_direct_in_loop(settings, action_ref, parameters, output=output,
+                                  wait=not is_async, console=out, err=err)
     else:
         from attune.cli.api_client import run_via_api
 
