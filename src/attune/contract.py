@@ -85,6 +85,9 @@ class RunState(BaseModel):
     task_graph: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     result: Any = None
+    # Why no new task starts although the run is running: it holds them to continue as new
+    # once the tasks still running end (a long task, a person's answer); None when it does not.
+    held: str | None = None
     # The number of the last pause or resume this run has applied. The records number each one
     # the API sends, so a report read before the run heard it cannot undo it (mirror.apply).
     control: int = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from attune.statuses import ExecutionStatus
 from tests.engine.helpers import records, run, start, wait_ended
@@ -39,6 +40,34 @@ async def test_a_long_loop_continues_as_new_and_loses_no_record(engine):
     # `system.workflow_start` is the first run's start, whichever run reads it
     assert r.tasks("later")[0].result["data"]["message"] == r.result["started"]
     assert await temporal_runs(engine, r.workflow_id) >= 3  # it did continue as new
+
+
+async def test_a_nested_run_continues_as_new_by_the_threshold_its_tree_was_given(engine):
+    """A nested loop kept the 10,000-event default whatever the submission said
+    (ATTUNE_CONTINUE_AS_NEW_AFTER): every run of a tree goes by the same threshold."""
+    r = await run(engine, "qa.nested_long_loop", {"count": 120}, continue_after=150, timeout=240)
+    assert r.status == "completed" and r.result["n"] == 120, r.result
+    [nested] = [x for x in r.records if x.task_name == "loop"]
+    assert await temporal_runs(engine, nested.child_workflow_id) >= 3
+
+
+async def test_a_run_holding_its_tasks_to_continue_as_new_says_why(engine):
+    """A loop that reached the threshold holds its next step until a long task beside it ends:
+    it read `running`, its step current and no step running, as if hung."""
+    workflow_id = await start(engine, "qa.held_loop", {"count": 100, "seconds": 25}, continue_after=60)
+    for _ in range(200):
+        snap = await engine.snapshot(workflow_id, patient=False)
+        if snap.held and snap.held.startswith("Holding step until slow ends"):
+            break
+        await asyncio.sleep(0.1)
+    assert snap.held and snap.held.startswith("Holding step until slow ends: its history "
+                                              "passed 60 events"), snap.held
+    assert "continue-as-new" in snap.held
+    meta = await engine.handle(workflow_id).query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "Holding step until slow ends" in meta.current_details  # the Temporal Web UI's
+    status, result = await wait_ended(engine, workflow_id, 120)
+    assert status == "completed" and result["n"] == 100
+    assert (await engine.snapshot(workflow_id, patient=False)).held is None
 
 
 async def test_a_paused_run_stays_paused_across_runs_and_resumes(engine):

@@ -258,6 +258,21 @@ async def test_records_of_a_run_that_continues_as_new_are_all_mirrored(live_sett
         assert len(runs) >= 2  # it did continue as new
 
 
+async def test_a_run_holding_its_tasks_to_continue_as_new_says_why_on_its_record(
+        live_settings: Settings, stack: Any) -> None:
+    """Its record read `running`, no detail, while the loop waited for a long task beside it."""
+    qa = Path(__file__).resolve().parents[1] / "packs" / "qa"
+    async with running_api(live_settings.model_copy(update={"continue_as_new_after": 60}), None) as api:
+        assert (await api.post("/packs/register", json={"path": str(qa)})).status_code == 200
+        top = await submit(api, "qa.held_loop", count=60, seconds=20)
+        record = await wait_for(api, top["id"], lambda r: "until slow ends" in (r["status_detail"] or ""),
+                                timeout=60)
+        assert record["status"] == "running"
+        assert record["status_detail"].startswith("Holding step until slow ends: its history passed 60 events")
+        record = await wait_for(api, top["id"], ended, timeout=120)
+        assert record["status"] == "completed" and record["status_detail"] is None, record
+
+
 async def wait_for_count(api: httpx.AsyncClient, execution_id: int, count: int, timeout: float = 10) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:

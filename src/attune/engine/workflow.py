@@ -384,6 +384,8 @@ class AttuneWorkflow:
         chain this is, and the task table."""
         assert self.conductor is not None
         parts = [f"Waiting for {what}." for what in self._waiting_for()]
+        if self.draining:
+            parts.append(md(self._held()))
         carry = self.inp.carry
         if carry is not None:
             parts.append(f"Run {carry.runs} of this execution: it continues as new every "
@@ -793,6 +795,7 @@ class AttuneWorkflow:
                     record_ids=self.ids.share(ids),
                     parent_key=None, max_depth=self.inp.max_depth, history_guard=self.inp.history_guard,
                     history_bytes_guard=self.inp.history_bytes_guard,
+                    continue_after=self.inp.continue_after,
                     continue_after_bytes=self.inp.continue_after_bytes,
                     root_workflow_id=self.inp.root_workflow_id or workflow.info().workflow_id,
                     baseline=BASELINE_LEVEL)  # a new run: the current code, whatever its parent's
@@ -856,7 +859,24 @@ class AttuneWorkflow:
             error=self.error,
             result=self.result,
             control=self.control,
+            held=self._held() if self.draining and status == ExecutionStatus.RUNNING else None,
         )
+
+    def _held(self) -> str:
+        """Why a draining run starts nothing: a loop that stops for a long task or a pending
+        inquiry otherwise looked hung (running, its next task current, no record running)."""
+        assert self.conductor is not None
+        running, held = self.conductor.dispatched(), self.conductor.dispatched(held=True)
+        workflow_id = workflow.info().workflow_id
+        asked = [self.desk.by_key.get(record_key(workflow_id, key)) for key in self.asking]
+        inquiries = sorted({*(str(known.id) for known in asked if known), *map(str, self.waits)})
+        people = f" (inquiry {', '.join(inquiries)} waits for an answer)" if inquiries else ""
+        return (f"Holding {', '.join(held) or 'its next tasks'} until "
+                f"{', '.join(running) or 'the tasks still running'} "
+                f"{'ends' if len(running) == 1 else 'end'}{people}: its "
+                f"history passed {self.inp.continue_after:,} events (or "
+                f"{self.inp.continue_after_bytes / 2**20:g} MiB), so it goes on in a fresh Temporal "
+                "run under the same id (continue-as-new) once nothing runs.")
 
     @workflow.query
     def snapshot(self, since: int = 0) -> WorkflowSnapshot:

@@ -324,6 +324,13 @@ class Conductor:
         return {name: (runs[-1].status if runs else TaskStatus.PENDING)
                 for name, runs in self.runs.items()}
 
+    def dispatched(self, *, held: bool = False) -> list[str]:
+        """The tasks whose latest run has units dispatched and not ended, or (`held`) those
+        activated with none dispatched: what a hold or a pause keeps back."""
+        return sorted(name for name, runs in self.runs.items() if runs and (
+            runs[-1].in_flight == 0 and runs[-1].status == TaskStatus.RUNNING if held
+            else runs[-1].in_flight > 0))
+
     # ---- machinery ----------------------------------------------------------------------------
 
     def _step(self, action: Callable[[], None]) -> list[Command]:

@@ -171,7 +171,7 @@ def apply_snapshot(db: Database, target: Target, snap: WorkflowSnapshot) -> list
         row = s.get(ExecutionRow, target.execution_id)
         if row is None:  # deleted meanwhile
             return []
-        row.status_detail = None  # it moved
+        row.status_detail = snap.held  # it moved (or says why it holds its next tasks)
         if target.wf_row_id is None:
             _apply_plain(row, snap)
             for rec in snap.records:  # a core.ask submitted on its own
