@@ -85,3 +85,55 @@ def test_only_the_api_may_write_the_packs():
         mounts = [v for v in SERVICES[name]["volumes"] if str(v).split(":")[1] == "/packs"]
         assert len(mounts) == 1, (name, mounts)
         assert mounts[0].endswith(":ro") == (name != "api"), (name, mounts)
+
+
+def _published(service: dict) -> list[str]:
+    """Each `ports:` entry as the short `[host_ip:]host:container` text (long form folded in)."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            ip = f"{port['host_ip']}:" if port.get("host_ip") else ""
+            found.append(f"{ip}{port.get('published', '')}:{port['target']}")
+        else:
+            found.append(str(port))
+    return found
+
+
+def test_temporal_s_frontend_is_not_published():
+    """Whoever reaches the frontend can read sealed secrets and start a workflow that unseals
+    them (README): the services reach it as temporal:7233 on the compose network only."""
+    for name, service in SERVICES.items():
+        for port in _published(service):
+            assert port.rsplit(":", 1)[-1].split("/")[0] != "7233", (name, port)
+
+
+def test_published_ports_listen_on_loopback_only():
+    """A published port without an address binds every interface, past host firewalls (ufw)."""
+    for name, service in SERVICES.items():
+        for port in _published(service):
+            parts = port.split(":")
+            assert len(parts) == 3 and parts[0] == "127.0.0.1", (name, port)
+
+
+def _required(value: str, variable: str) -> str:
+    """The message of a `${VARIABLE:?message}` value: compose refuses to start without it."""
+    prefix = "${" + variable + ":?"
+    assert value.startswith(prefix) and value.endswith("}"), value
+    return value[len(prefix):-1]
+
+
+def test_the_api_requires_a_token_and_every_caller_of_it_has_one():
+    """No token made every route open to whoever reaches the API; the one-shot register-packs
+    calls the API too, so it must send the same token."""
+    for name in ("api", "register-packs"):
+        message = _required(SERVICES[name]["environment"]["ATTUNE_API_TOKEN"], "ATTUNE_API_TOKEN")
+        assert ".env" in message and "python3 -c" in message, message  # says how to make one
+    for name in ATTUNE_SERVICES:
+        if "attune pack" in " ".join(SERVICES[name]["command"]):
+            assert "ATTUNE_API_TOKEN" in SERVICES[name]["environment"], name
+
+
+def test_the_secret_key_is_required_and_says_where_to_keep_it():
+    for name in ATTUNE_SERVICES:
+        message = _required(SERVICES[name]["environment"]["ATTUNE_SECRET_KEY"], "ATTUNE_SECRET_KEY")
+        assert ".env" in message, message
