@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
     api_token: str | None = None
-    mirror_interval: float = 0.25  # seconds between records-mirror polls of running workflows
+    # Seconds between records-mirror polls of running workflows (0 busy-spun an idle API).
+    mirror_interval: float = Field(0.25, ge=0.01, le=3600)
     packs_dir: str = "packs"
     queue_prefix: str = DEFAULT_QUEUE_PREFIX
     # Fernet key sealing secret parameters (attune.secrets reads ATTUNE_SECRET_KEY, else
@@ -45,23 +46,24 @@ class Settings(BaseSettings):
     # Run the orchestrator's workflow code in Temporal's sandbox (slower; see engine/worker.py).
     workflow_sandbox: bool = False
     # How deep nested workflows may go; a deeper one fails its task with a message naming this.
-    max_nesting_depth: int = DEFAULT_MAX_NESTING_DEPTH
+    max_nesting_depth: int = Field(DEFAULT_MAX_NESTING_DEPTH, ge=0, le=1000)
     # A workflow whose Temporal history passes this many events continues as new (no history
-    # ceiling for long loops); lower only to see it happen.
-    continue_as_new_after: int = DEFAULT_CONTINUE_AS_NEW_AFTER
+    # ceiling for long loops); lower only to see it happen. Below Temporal's own limit (51,200
+    # events, when it terminates a run) with room for the tasks a run holds until it can go on.
+    continue_as_new_after: int = Field(DEFAULT_CONTINUE_AS_NEW_AFTER, ge=50, le=40_000)
     # Request limits of the API: a submission's parameters (as JSON), and any request body.
-    max_parameters_bytes: int = 1024 * 1024
-    max_request_bytes: int = 16 * 1024 * 1024
+    max_parameters_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
+    max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=1024**3)
     # Where payloads too large for Temporal's history are kept (engine/blobs.py); every API,
     # orchestrator and worker of a deployment must share it. None: <state_dir>/blobs.
     blob_dir: str | None = None
     # /health reports the disk as a problem (503) when the records database's, the blobs' or the
     # state directory's filesystem has less than this many MiB free: writes there fail soon.
-    min_free_disk_mib: int = Field(64, ge=0)
+    min_free_disk_mib: int = Field(64, ge=0, le=1024**2)
     # Processes started ahead of need per runtime and environment (runtimes/pool.py, which reads
     # ATTUNE_PROCESS_POOL itself, as a worker's actions do not see Settings): None = min(the
     # worker's --concurrency, 4); 0 = off (every action process starts when its task comes).
-    process_pool: int | None = None
+    process_pool: int | None = Field(None, ge=0, le=64)
     # Names of the worker's environment variables its actions also get (commas or spaces),
     # e.g. "HTTPS_PROXY NO_PROXY SSL_CERT_FILE"; runtimes/isolation.py reads ATTUNE_ACTION_ENV
     # itself, like process_pool. None: only the documented environment. ATTUNE_* names never.
@@ -136,13 +138,24 @@ class SettingsError(ValueError):
 def _problem(error: Any, flags: dict[str, object]) -> str:
     name = str(error["loc"][0]) if error.get("loc") else "?"
     where = f"setting {name}" if name in flags else f"ATTUNE_{name.upper()}"
-    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ") + _allowed(name)
     if name in _NOT_SHOWN:  # an error message must not print a secret, even a malformed one
         return f"{where}: {message}"
     return f"{where}={error.get('input')!r}: {message}"
 
 
 _NOT_SHOWN = ("secret_key", "api_token")
+
+
+def _allowed(name: str) -> str:
+    """` (allowed: 1 to 65535)` for a numeric setting with bounds, else "": every bad number
+    says the whole range, not only the bound it crossed."""
+    field = Settings.model_fields.get(name)
+    bounds = {key: getattr(rule, key) for rule in (field.metadata if field else [])
+              for key in ("ge", "le") if getattr(rule, key, None) is not None}
+    if not bounds:
+        return ""
+    return f" (allowed: {bounds.get('ge', '-inf')} to {bounds.get('le', 'inf')})"
 
 
 def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:
