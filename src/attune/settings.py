@@ -110,6 +110,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// address, e.g. http://127.0.0.1:8000")
         return base.removesuffix("/api/v1").rstrip("/")
 
+    def serving_the_api(self) -> Settings:
+        """For the process that serves the API (`attune api`, `attune up`): unless ATTUNE_API_URL
+        (or a flag) says where the API is reached (a proxy, a container's name), workers and
+        actions call back its own host and port. It kept the default :8000 whatever --port
+        said: actions called another address, and their execution ids were never claimed."""
+        if "api_url" not in self.model_fields_set:
+            self.api_url = local_url(self.api_host, self.api_port)
+        return self
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -156,6 +165,13 @@ def _allowed(name: str) -> str:
     if not bounds:
         return ""
     return f" (allowed: {bounds.get('ge', '-inf')} to {bounds.get('le', 'inf')})"
+
+
+def local_url(host: str, port: int) -> str:
+    """The http address of a server listening on host:port, from this machine: a wildcard
+    host (0.0.0.0, ::) is reached at the loopback address, an IPv6 one in brackets."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host.strip("[]"), host.strip("[]"))
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def runtime_queue(runner: str, prefix: str = DEFAULT_QUEUE_PREFIX) -> str:

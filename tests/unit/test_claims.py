@@ -59,9 +59,11 @@ def request(api_url: str) -> ProcessRequest:
 def _fresh():
     claims._apis.clear()
     claims._refusing.clear()
+    claims._failing.clear()
     yield
     claims._apis.clear()
     claims._refusing.clear()
+    claims._failing.clear()
 
 
 async def test_claims_reuse_one_connection_and_send_what_the_api_needs():
@@ -169,3 +171,43 @@ async def test_the_pause_grows_while_the_api_stays_unreachable(monkeypatch):
         assert await claims.claim_record_id(request(url), "tok") is None
         pauses.append(claims._apis[url].pause)
     assert pauses == [0.05, 0.1, 0.15, 0.15]
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == claims.log.name]
+
+
+async def test_an_api_that_gives_no_ids_is_said_once_per_address_at_warning(caplog, monkeypatch):
+    """`attune api --port 7557` without ATTUNE_API_URL sent every worker to :8000: actions got
+    no execution id, and only a debug line per task said so. Now one warning per address, naming
+    where the address comes from; said again only after that API answered meanwhile."""
+    monkeypatch.setattr(claims, "RETRY_AFTER", (0.01, 0.01))
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    gone = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+    await server.wait_closed()
+    for _ in range(3):
+        assert await claims.claim_record_id(request(gone), "tok") is None
+        assert await claims.reserve_record_ids(gone, "tok", 5, "wf") == []
+        await asyncio.sleep(0.02)
+    [said] = _warnings(caplog)
+    assert f"no execution id from the API at {gone}" in said and "ATTUNE_API_URL" in said, said
+    assert "ATTUNE_EXEC_ID empty" in said
+    async with FakeApi(b'{"error": "not the API"}', status=404) as other:  # another server there
+        assert await claims.claim_record_id(request(other), "tok") is None
+        assert await claims.claim_record_id(request(other), "tok") is None
+    assert len(_warnings(caplog)) == 2 and other in _warnings(caplog)[1]
+    api = FakeApi(b'{"data": {"id": 3}}')
+    async with api as url:
+        assert await claims.claim_record_id(request(url), "tok") == 3
+        api.status, api.answer = 503, b'{"error": "records database unreachable"}'
+        assert await claims.claim_record_id(request(url), "tok") is None
+        assert await claims.claim_record_id(request(url), "tok") is None
+    assert len(_warnings(caplog)) == 3 and "503" in _warnings(caplog)[2]
+
+
+async def test_a_claim_a_moment_too_early_is_no_warning(caplog):
+    """409: the run's own record is not written yet; the next task asks again."""
+    async with FakeApi(b'{"error": "no record yet"}', status=409) as url:
+        assert await claims.claim_record_id(request(url), "tok") is None
+    assert not _warnings(caplog)

@@ -112,7 +112,8 @@ async def test_python_success_env_and_process_identity(tmp_path, warm_start):
     assert res.stdout is None  # parsed into data
     d = res.data
     assert d["params"] == {"x": 1, "s": "hé"}
-    assert d["env"] == {"ATTUNE_EXEC_ID": "exec-1", "ATTUNE_ACTION": "demo.act", "ATTUNE_PACK_REF": "demo",
+    # no execution id was claimed: empty, never the attempt key (no route takes that as an id)
+    assert d["env"] == {"ATTUNE_EXEC_ID": "", "ATTUNE_ACTION": "demo.act", "ATTUNE_PACK_REF": "demo",
                         "ATTUNE_API_URL": "http://api:1", "ATTUNE_PARAMETER_DELIVERY": "stdin",
                         "ATTUNE_PARAMETER_FORMAT": "json"}
     assert d["cwd"] == str(pack) and d["name"] == "__main__"

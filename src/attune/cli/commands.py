@@ -333,9 +333,8 @@ def up(
     settings.temporal_address, ui_port = f"127.0.0.1:{port}", settings.temporal_ui_port
     if settings.metrics_bind and (why := check_bind(settings.metrics_bind, len(STACK_ROLES))):
         fail_usage(f"--metrics-bind {why}")
-    if api_port is not None and not os.environ.get("ATTUNE_API_URL"):
-        # The stack's own API: its address follows the port unless set explicitly.
-        settings.api_url = f"http://{settings.api_host}:{api_port}"
+    if not no_api:
+        settings.serving_the_api()  # its address follows its port unless ATTUNE_API_URL says
     serve(run_stack(settings, port=port, ui_port=ui_port, with_api=not no_api, console=out,
                     demo=demo, err=err))
 
@@ -386,7 +385,7 @@ def api(
     from attune.api.app import create_app
     from attune.api.preflight import check_database, check_listen
 
-    settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address)
+    settings = Settings.load(api_host=host, api_port=port, temporal_address=temporal_address).serving_the_api()
     logs.configure(settings.log_level)
     # Said in one line and exit 2 (interfaces.md), not as uvicorn's startup traceback (exit 3).
     for why in (check_database(settings), check_listen(settings.api_host, settings.api_port)):

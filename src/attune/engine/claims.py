@@ -3,9 +3,11 @@ and can look itself up: a run's orchestrator reserves them in blocks for the att
 dispatch (`reserve_record_ids`), and a runtime worker whose attempt came without one claims it
 just before the start (`claim_record_id`).
 
-Without an API (`attune run --direct`, or the API down) the action gets its record key instead
-(also in ATTUNE_EXECUTION_KEY): a run never waits on, or fails for, the records; and once the API
-could not be reached, the next tasks do not ask it again for a while (RETRY_AFTER).
+Without an API (`attune run --direct`, or the API down) the action's ATTUNE_EXEC_ID is empty
+(no execution id exists; its attempt key is in ATTUNE_EXECUTION_KEY, as always): a run never
+waits on, or fails for, the records. A worker that could not get an id says so once per API
+address at warning level (until the API answers again), and once the API could not be reached,
+the next tasks do not ask it again for a while (RETRY_AFTER).
 
 A claim lies on its task's critical path, so these speak HTTP/1.1 with h11 over kept-alive
 asyncio connections rather than through httpx: measured on the 2-core bench machine, an httpx
@@ -141,6 +143,7 @@ class _Api:
 
 _apis: dict[str, _Api] = {}
 _refusing: set[str] = set()  # APIs already reported as refusing our tokens
+_failing: set[str] = set()  # APIs already reported as giving no ids, until one answers
 
 
 def _refused(api_url: str) -> None:
@@ -151,8 +154,22 @@ def _refused(api_url: str) -> None:
         _refusing.add(api_url)
         log.warning("the API at %s refuses the execution tokens this worker mints (%s): the API "
                     "and every worker must share one secret key (ATTUNE_SECRET_KEY, or one state "
-                    "directory) and agree on the time. Until then actions find their record key, "
-                    "not their execution id, in ATTUNE_EXEC_ID", api_url, REFUSED)
+                    "directory) and agree on the time. Until then actions find ATTUNE_EXEC_ID empty",
+                    api_url, REFUSED)
+
+
+def _failed(api_url: str, path: str, exc: Exception) -> None:
+    """No id from the API at `api_url`: said once (a debug line per task hid that an API
+    started with --port and no ATTUNE_API_URL sent every worker to :8000), then again only
+    after it answered meanwhile. The address is the submitting API's ATTUNE_API_URL."""
+    if api_url in _failing or api_url in _refusing:
+        return
+    _failing.add(api_url)
+    log.warning("no execution id from the API at %s (%s: %s): until it answers, actions find "
+                "ATTUNE_EXEC_ID empty (ATTUNE_EXECUTION_KEY names the attempt). That address is "
+                "the ATTUNE_API_URL of the API that submitted the run: set it there to where "
+                "workers reach that API (e.g. http://api:8000), or check that the API is up",
+                api_url, path, str(exc) or type(exc).__name__)
 
 
 async def claim_record_id(request: ProcessRequest, token: str) -> int | None:
@@ -193,9 +210,20 @@ async def _ask(api_url: str, path: str, body: dict[str, Any], token: str, who: s
             text = answer[:200].decode(errors="replace")
             if status == 401 and REFUSED in text:
                 _refused(api_url)
-            raise ClaimError(f"{status}: {text}")
-        return json.loads(answer)["data"]
+            # 409: the run's own record is not written yet (the next task asks again); 401: the
+            # run ended, or the key differs (said by _refused): no misconfiguration of the address
+            raise (_Quiet if status in (401, 409) else ClaimError)(f"{status}: {text}")
+        data = json.loads(answer)["data"]
+        _failing.discard(api_url)
+        return data
+    except _Quiet as exc:
+        log.debug("no answer to %s for %s: %s", path, who, exc)
     except (ClaimError, OSError, TimeoutError, h11.ProtocolError, asyncio.IncompleteReadError,
             ValueError, KeyError, TypeError) as exc:
         log.debug("no answer to %s for %s: %s", path, who, exc)
-        return None
+        _failed(api_url, path, exc)
+    return None
+
+
+class _Quiet(ClaimError):
+    """No id, for a reason that is not the API's address (see _ask)."""

@@ -125,7 +125,9 @@ async def _run(req: ProcessRequest, started: float) -> ProcessResult:
         raise _Rejected(str(err)) from None
     argv = [envinfo.interpreter, "-u", path] if req.runner == "python" else [envinfo.interpreter, path]
     documented = {
-        "ATTUNE_EXEC_ID": str(req.record_id or req.execution_id), "ATTUNE_ACTION": req.action_ref,
+        # The execution id (spec §7), or empty when none could be had (no API, or it did not
+        # answer: the worker's log says so): never the attempt key, which no route takes as an id.
+        "ATTUNE_EXEC_ID": str(req.record_id or ""), "ATTUNE_ACTION": req.action_ref,
         "ATTUNE_PACK_REF": req.pack_ref,
         "ATTUNE_API_URL": req.api_url, "ATTUNE_PARAMETER_DELIVERY": req.parameter_delivery,
         "ATTUNE_PARAMETER_FORMAT": req.parameter_format, "ATTUNE_EXECUTION_KEY": req.execution_id,
