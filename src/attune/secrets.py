@@ -72,6 +72,27 @@ def load_key(state_dir: str = DEFAULT_STATE_DIR, *, quiet: bool = False) -> byte
 _read_keys: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
 
 
+MAKE_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+
+
+def key_problem(state_dir: str = DEFAULT_STATE_DIR) -> str | None:
+    """Why the deployment's key cannot be used, naming where it comes from; None when it can.
+    Checked at start (API, workers): a bad key file let them start and report healthy, then
+    failed every run with a secret ("Fernet key must be 32 url-safe base64-encoded bytes", a
+    503 that named no file) and every token a worker minted."""
+    source = key_source(state_dir)
+    try:
+        Fernet(load_key(state_dir))
+    except OSError as exc:
+        return f"secret key {source}: cannot read it ({exc.strerror or exc})"
+    except ValueError:
+        return (f"secret key {source}: not a Fernet key (32 url-safe base64-encoded bytes). Put the "
+                f"deployment's key there (every API and worker must share it), or a new one made "
+                f"with `{MAKE_KEY}` (secrets sealed with the old one then cannot be unsealed), or "
+                f"set ATTUNE_SECRET_KEY")
+    return None
+
+
 def key_source(state_dir: str = DEFAULT_STATE_DIR) -> str:
     """Where load_key takes the key from, for messages."""
     if os.environ.get("ATTUNE_SECRET_KEY"):

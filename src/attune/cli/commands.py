@@ -293,6 +293,7 @@ def worker(
     if packs is not None and not Path(packs).is_dir():
         fail_usage(f"--packs {packs}: no such directory")
     logs.configure(settings.log_level)
+    _check_secret_key(settings)
     watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
     serve(run_workers(settings, [runtime], packs_root=packs, concurrency=concurrency))
 
@@ -365,6 +366,15 @@ def down(
         out.print(f"the stack recorded in {state} was not running", highlight=False)
 
 
+def _check_secret_key(settings: Settings) -> None:
+    """The API and every worker exit 2 at start with a key that cannot be used, naming its
+    source (ATTUNE_SECRET_KEY itself is checked with the other settings)."""
+    from attune.secrets import key_problem
+
+    if why := key_problem(settings.state_dir):
+        fail_usage(why)
+
+
 # How long the API keeps an idle client connection. Uvicorn's default, 5 s, is also httpx's
 # (and many clients') idle expiry: a client reusing a connection just under 5 s idle met the
 # server closing it ("Server disconnected without sending a response"), once in a while under
@@ -391,6 +401,7 @@ def api(
     for why in (check_database(settings), check_listen(settings.api_host, settings.api_port)):
         if why:
             fail_usage(why)
+    _check_secret_key(settings)
     watch_parent()
     # uvicorn's own lines (listening on, shutting down) go through the format above; a line per
     # request only at debug (the web UI polls, and rest200 would log a thousand lines).
