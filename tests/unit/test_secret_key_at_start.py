@@ -41,3 +41,15 @@ def test_the_key_in_use_is_what_is_checked(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "secret.key").write_bytes(Fernet.generate_key())  # replaced: read again
     assert key_problem(str(tmp_path)) is None
     assert key_problem(str(tmp_path / "new")) is None and (tmp_path / "new" / "secret.key").exists()
+
+
+def test_a_direct_run_says_the_same_not_a_fernet_error_at_its_first_secret(tmp_path: Path) -> None:
+    """`attune run --direct` seals secrets itself, with the same key."""
+    (tmp_path / "secret.key").write_text("garbage\n")
+    env = {**os.environ, "ATTUNE_STATE_DIR": str(tmp_path), "ATTUNE_TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    env.pop("ATTUNE_SECRET_KEY", None)
+    packs = Path(__file__).resolve().parents[2] / "packs"
+    done = subprocess.run([sys.executable, "-m", "attune.cli", "run", "core.noop", "--direct", "--packs",
+                           str(packs)], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"secret key {tmp_path / 'secret.key'}: not a Fernet key" in done.stderr, done.stderr

@@ -54,7 +54,7 @@ from attune.engine.workflow import (
     AttuneWorkflow,
 )
 from attune.packs.models import Action
-from attune.secrets import load_key, seal_at, seal_parameters
+from attune.secrets import key_problem, load_key, seal_at, seal_parameters
 from attune.settings import DEFAULT_API_URL, DEFAULT_QUEUE_PREFIX, Settings, orchestrator_queue
 from attune.statuses import TERMINAL, ExecutionStatus
 from attune.workflows.keys import AttemptKey, attempt_of
@@ -223,13 +223,16 @@ class EngineClient:
         """`state_dir` and `blob_dir` default to the settings (ATTUNE_* environment);
         `runtime` None is the SDK's default one."""
         settings = Settings()
+        state_dir = state_dir or settings.state_dir
+        if why := key_problem(state_dir):  # a configuration error naming the key's source, not
+            raise EngineError(why)          # "Fernet key must be 32 ... bytes" at the first secret
         converter = data_converter(blob_dir or settings.effective_blob_dir)
         try:
             client = await Client.connect(address, namespace=namespace, runtime=runtime,
                                           data_converter=converter)
         except (RuntimeError, RPCError, OSError) as exc:
             raise engine_trouble(exc, address) from exc
-        return cls(client, task_queue, load_key(state_dir or settings.state_dir))
+        return cls(client, task_queue, load_key(state_dir))
 
     async def start(
         self,
