@@ -341,6 +341,10 @@ async def test_output_is_capped_per_stream_and_fully_drained(tmp_path):
     assert (small.stdout, small.stderr) == ("hi\n", "warn\n")
     assert not small.stdout_truncated and not small.stderr_truncated
     assert "stdout_truncated" in big.as_task_result() and "stdout_truncated" not in small.as_task_result()
+    # How much was written, not only that some was cut: the surfaces say "256 KiB of 2.9 MB".
+    assert (big.stdout_bytes, big.stderr_bytes) == (3_000_000, 300_000)
+    assert big.as_task_result()["stdout_bytes"] == 3_000_000
+    assert small.stdout_bytes is None and "stdout_bytes" not in small.as_task_result()
 
 
 async def test_shell_failure_uses_last_stderr_line(tmp_path):

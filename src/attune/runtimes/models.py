@@ -68,6 +68,10 @@ class ProcessResult(BaseModel):
     parse_error: str | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    # How many bytes the process wrote to each stream, set when that stream was cut: the
+    # surfaces say how much was kept of how much ("stdout cut at 256 KiB of 5.1 MB").
+    stdout_bytes: int | None = None
+    stderr_bytes: int | None = None
     timed_out: bool = False
     cancelled: bool = False
 
@@ -85,6 +89,10 @@ class ProcessResult(BaseModel):
         for key in ("stdout_truncated", "stderr_truncated", "timed_out", "cancelled"):
             if getattr(self, key):
                 out[key] = True
+        for stream in ("stdout", "stderr"):
+            total = getattr(self, f"{stream}_bytes")
+            if total is not None and getattr(self, f"{stream}_truncated"):
+                out[f"{stream}_bytes"] = total
         return out
 
 

@@ -300,6 +300,7 @@ class _Capture:
         self.tail = tail
         self.data = bytearray()
         self.truncated = False
+        self.total = 0  # bytes read, kept or not
 
     async def read(self, pipe: BinaryIO) -> None:
         loop = asyncio.get_running_loop()
@@ -307,6 +308,7 @@ class _Capture:
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
         try:
             while chunk := await reader.read(65536):
+                self.total += len(chunk)
                 room = self.cap - len(self.data)
                 if len(chunk) > room:
                     self.truncated = True
@@ -374,9 +376,10 @@ def _result(req: ProcessRequest, started: float, exit_code: int | None, timed_ou
         except RecursionError:  # the parsers recurse per nesting level
             succeeded, error = False, f"the output is nested too deeply to parse (limit {MAX_DATA_DEPTH} levels)"
     log.debug("%s (execution %s) exit %s in %d ms", req.action_ref, req.execution_id, exit_code, _ms(started))
+    out_short, err_short = stdout is not None and (out.truncated or out_cut), err.truncated or err_cut
     return ProcessResult(
         succeeded=succeeded, exit_code=exit_code, duration_ms=_ms(started), stdout=stdout, stderr=stderr,
         data=data, error=cap_error(error), parse_error=unparsed,
-        stdout_truncated=stdout is not None and (out.truncated or out_cut),
-        stderr_truncated=err.truncated or err_cut, timed_out=timed_out, cancelled=cancelled,
+        stdout_truncated=out_short, stderr_truncated=err_short, timed_out=timed_out, cancelled=cancelled,
+        stdout_bytes=out.total if out_short else None, stderr_bytes=err.total if err_short else None,
     )

@@ -217,4 +217,5 @@ def encodable(result: ProcessResult) -> ProcessResult:
         succeeded=False, exit_code=result.exit_code, duration_ms=result.duration_ms,
         error=cap_error(f"the action's result {reason}; its output was dropped"),
         stdout_truncated=result.stdout is not None, stderr_truncated=result.stderr is not None,
+        stdout_bytes=result.stdout_bytes, stderr_bytes=result.stderr_bytes,
         timed_out=result.timed_out, cancelled=result.cancelled)
