@@ -642,7 +642,8 @@ class AttuneWorkflow:
             depth=self.inp.depth, **self._inherited(ids=min(len(dispatch.slice_inputs), BLOCK)))
         self.ids.expect_more()  # the next slice starts with ids too, not with a burst of claims
         result = await self._start_child(
-            dispatch, inp, summary=f"{dispatch.task} items {dispatch.key.items[1:-1]} · {dispatch.action_ref}")
+            dispatch, inp, summary=f"{dispatch.task}{_again(dispatch.key)} items {dispatch.key.items[1:-1]} · "
+                                   f"{dispatch.action_ref}")
         return Outcome(status=result["status"], result=result["results"])
 
     async def _ask(self, dispatch: Dispatch) -> Outcome:
@@ -1066,10 +1067,17 @@ def _capped(summary: str) -> str:
 
 
 def _summary(dispatch: Dispatch) -> str:
+    """`deploy [3] attempt 2 · ops.deploy`; a loop's later runs of a task numbered (`step #37`),
+    as 500 runs of one read alike. Not part of the commands replay checks: it can change."""
     key = dispatch.key
     item = f" [{key.index}]" if key.index is not None else ""
+    again = _again(key)
     attempt = f" attempt {key.attempt + 1}" if key.attempt else ""
-    return f"{dispatch.task}{item}{attempt} · {dispatch.action_ref}"
+    return f"{dispatch.task}{again}{item}{attempt} · {dispatch.action_ref}"
+
+
+def _again(key: AttemptKey) -> str:
+    return f" #{key.iteration}" if key.iteration > 1 else ""
 
 
 def _outcome_status(result: ProcessResult) -> TaskStatus:
