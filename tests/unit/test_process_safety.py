@@ -188,6 +188,7 @@ def test_unencodable_or_oversized_result_becomes_a_failed_result(field):
     big = encodable(ProcessResult(succeeded=True, exit_code=0, duration_ms=5, stdout="o" * (RESULT_CAP_BYTES + 1)))
     assert not big.succeeded and f"over the limit of {RESULT_CAP_BYTES} bytes" in big.error
     assert big.stdout is None and big.stdout_truncated
+    assert big.stdout_bytes == RESULT_CAP_BYTES + 1 and big.stderr_bytes is None  # how much was dropped
     fine = ProcessResult(succeeded=True, exit_code=0, duration_ms=5, stdout="ok")
     assert encodable(fine) is fine
 

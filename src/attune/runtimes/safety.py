@@ -217,5 +217,11 @@ def encodable(result: ProcessResult) -> ProcessResult:
         succeeded=False, exit_code=result.exit_code, duration_ms=result.duration_ms,
         error=cap_error(f"the action's result {reason}; its output was dropped"),
         stdout_truncated=result.stdout is not None, stderr_truncated=result.stderr is not None,
-        stdout_bytes=result.stdout_bytes, stderr_bytes=result.stderr_bytes,
+        stdout_bytes=_written(result.stdout, result.stdout_bytes),
+        stderr_bytes=_written(result.stderr, result.stderr_bytes),
         timed_out=result.timed_out, cancelled=result.cancelled)
+
+
+def _written(kept: str | None, total: int | None) -> int | None:
+    """How much went to a stream the result drops: what was written, else what was kept."""
+    return total if total is not None else len(kept.encode(errors="replace")) if kept is not None else None
