@@ -52,6 +52,17 @@ def test_a_worker_refuses_a_packs_directory_that_does_not_exist(tmp_path) -> Non
     assert done.returncode == 2 and f"--packs {tmp_path / 'nope'}: no such directory" in done.stderr
 
 
+def test_a_worker_takes_its_packs_directory_from_attune_packs_dir(tmp_path) -> None:
+    """Compose and the Dockerfile set ATTUNE_PACKS_DIR for every worker, which ignored it: it is
+    --packs' default, checked the same way."""
+    import os
+
+    done = subprocess.run([sys.executable, "-m", "attune.cli", "worker", "--runtime", "shell",
+                           "--temporal-address", "127.0.0.1:1"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "ATTUNE_PACKS_DIR": str(tmp_path / "nope")})
+    assert done.returncode == 2 and f"ATTUNE_PACKS_DIR {tmp_path / 'nope'}: no such directory" in done.stderr
+
+
 @pytest.mark.parametrize(("variable", "value", "says"), [
     ("ATTUNE_API_PORT", "eighty", "ATTUNE_API_PORT='eighty': Input should be a valid integer"),
     ("ATTUNE_LOG_LEVEL", "loud", "ATTUNE_LOG_LEVEL='loud': must be one of debug, info, warning, error"),

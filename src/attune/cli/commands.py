@@ -268,7 +268,10 @@ def validate(
 def worker(
     runtime: str = typer.Option(..., "--runtime", help=f"{' | '.join(ROLES)}"),
     temporal_address: str | None = TemporalOpt,
-    packs: str | None = typer.Option(None, "--packs", help="Remap pack paths to this directory"),
+    packs: str | None = typer.Option(
+        None, "--packs", metavar="DIR",
+        help="Run each pack's actions from DIR/<pack> when it is there, not from the path it was "
+             "registered at (env ATTUNE_PACKS_DIR; default: the registered paths)"),
     concurrency: int = typer.Option(
         100, "--concurrency", min=1,
         help="Max actions at once in this worker (orchestrator: `local: true` actions)"),
@@ -290,8 +293,11 @@ def worker(
                              workflow_sandbox=sandbox, metrics_bind=metrics_bind)
     if settings.metrics_bind and (why := check_bind(settings.metrics_bind)):
         fail_usage(f"--metrics-bind {why}")
+    named = "--packs" if packs is not None else "ATTUNE_PACKS_DIR"
+    if packs is None and "packs_dir" in settings.model_fields_set:  # set, not the ./packs default
+        packs = settings.packs_dir
     if packs is not None and not Path(packs).is_dir():
-        fail_usage(f"--packs {packs}: no such directory")
+        fail_usage(f"{named} {packs}: no such directory")
     logs.configure(settings.log_level)
     _check_secret_key(settings)
     watch_parent()  # started by `attune up`: stop with it, also where no death signal exists
@@ -582,8 +588,12 @@ def pack_register(path: Path, output: str = OutputOpt, api_url: str | None = Api
     """Load and validate a pack directory on the API, upserting its actions and workflows."""
     from attune.cli.api_client import register_pack
 
-    # Absolute, symlinks kept: a pack registered through a release link follows the link.
-    raise typer.Exit(register_pack(Settings.load(api_url=api_url), str(path.absolute()), output, out, err))
+    # A directory here: its absolute path, symlinks kept (a pack registered through a release
+    # link follows the link), which the API must see too. A relative path that is not here is
+    # sent as typed: the API takes it from its packs directory (ATTUNE_PACKS_DIR), e.g. a pack
+    # copied into ./packs of a compose deployment, whose API sees it at /packs/<name>.
+    sent = str(path) if not path.is_absolute() and not path.exists() else str(path.absolute())
+    raise typer.Exit(register_pack(Settings.load(api_url=api_url), sent, output, out, err))
 
 
 for _app in (app, execution_app, pack_app, inquiry_app):  # each command's help as _Command shows it

@@ -114,13 +114,14 @@ class ActionActivities:
                 request = request.model_copy(update={"pack_dir": str(local.resolve())})
             elif request.pack_ref not in self._not_under_root:  # said once per pack
                 self._not_under_root.add(request.pack_ref)
+                where = f"the packs directory {self.packs_root} (--packs, ATTUNE_PACKS_DIR)"
                 if request.pack_dir and Path(request.pack_dir).is_dir():
-                    log.warning("pack %s is not in --packs %s; its actions run from %s, where it was "
-                                "registered", request.pack_ref, self.packs_root, request.pack_dir)
+                    log.warning("pack %s is not in %s; its actions run from %s, where it was "
+                                "registered", request.pack_ref, where, request.pack_dir)
                 else:
-                    log.warning("pack %s is neither in --packs %s nor at %s, where it was registered: "
+                    log.warning("pack %s is neither in %s nor at %s, where it was registered: "
                                 "its tasks are handed back to other workers", request.pack_ref,
-                                self.packs_root, request.pack_dir)
+                                where, request.pack_dir)
         # The script is read now, so its action YAML is too: a pack upgraded since the run
         # started runs as its files say now, script and YAML together (attune.packs.current).
         try:

@@ -38,17 +38,24 @@ def problem_details(problems: list[Problem]) -> list[dict[str, Any]]:
     return [p.detail() for p in problems]
 
 
-def register(s: Session, path: str) -> schemas.PackOut:
+def register(s: Session, path: str, packs_dir: str | None = None) -> schemas.PackOut:
     """Load and validate a pack directory (sibling packs resolve cross-pack refs), then upsert.
     The pack's path is the one given, symlinks kept (pack_dir.given_path): a pack registered
-    through a release symlink follows the link when it is re-pointed."""
+    through a release symlink follows the link when it is re-pointed. A relative path is taken
+    from `packs_dir` (the API's ATTUNE_PACKS_DIR), not from wherever the API was started."""
     if "\x00" in path:
         raise ApiError(422, "a pack path cannot contain a NUL character",
                        [{"path": "path", "message": "NUL character"}])
-    given = given_path(os.path.expanduser(path))  # an unknown ~user stays as written
+    path = os.path.expanduser(path)  # an unknown ~user stays as written
+    if packs_dir and not os.path.isabs(path):
+        path = os.path.join(os.path.abspath(packs_dir), path)
+    given = given_path(path)
     folder = given.resolve()
     if not folder.is_dir():
-        raise ApiError(404, f"pack directory not found: {path}",
+        raise ApiError(404, f"pack directory not found on the API's machine: {given}. The API reads "
+                            "packs from its own filesystem (in a container: its mounts): give the "
+                            "path there, or a path relative to its packs directory"
+                            + (f" ({os.path.abspath(packs_dir)}, ATTUNE_PACKS_DIR)" if packs_dir else ""),
                        [{"path": "path", "message": f"no such directory: {folder}"}])
     known = known_actions(s)
     versions = {r: v for r, v in s.execute(select(PackRow.ref, PackRow.version))}
