@@ -6,20 +6,20 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import iter_route_contexts
 
 from attune import webui
-from attune.api.deps import AppState, require_token, storable_body
+from attune.api.deps import API_PREFIX, AppState, bearer_scheme
 from attune.api.engine import EngineFactory, EngineHandle, default_factory
 from attune.api.errors import BodyLimit, error_responses, install_error_handlers
+from attune.api.gate import GatedRoute, HeadAndOptions
 from attune.api.guard import BrowserGuard, is_loopback
 from attune.api.routes import actions, executions, health, inquiries, meta, packs, workflow_files, workflows
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.secrets import load_key
 from attune.settings import Settings
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(
@@ -55,7 +55,6 @@ def create_app(
                     "When ATTUNE_API_TOKEN is set, every route but /health needs "
                     "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
-        dependencies=[Depends(storable_body)],
         # /docs is served from the built UI's files (no CDN: the UI fetches nothing at run time);
         # ReDoc would need a CDN or a second bundle, and /docs already shows every operation.
         docs_url=None,
@@ -64,12 +63,18 @@ def create_app(
     webui.mount_docs(app, app.title)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(HeadAndOptions)
     # Outermost: refused before anything else runs, and every answer carries its framing headers.
     app.add_middleware(BrowserGuard, loopback_only=is_loopback(settings.api_host))
-    secured = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
-                        responses=error_responses(400, 401, 413, 422))
+    # Each route's class (GatedRoute) checks the token first, before its query and body are read.
+    secured = APIRouter(prefix=API_PREFIX, dependencies=[bearer_scheme],
+                        responses=error_responses(400, 401, 403, 413, 422))
     for module in (executions, inquiries, packs, actions, workflows, workflow_files, meta):
         secured.include_router(module.router)
+    unchecked = [r.path for r in iter_route_contexts(secured.routes)
+                 if not isinstance(r.original_route, GatedRoute)]
+    if unchecked:  # a router made without route_class=GatedRoute would answer without the token
+        raise TypeError(f"API routes without the token check (route_class=GatedRoute): {unchecked}")
     app.include_router(secured)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(health.router, include_in_schema=False)  # also at /health for probes

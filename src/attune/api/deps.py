@@ -7,24 +7,25 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Query, Request, Response
+from fastapi.security import HTTPBearer
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from attune import tokens
 from attune.api.engine import EngineHandle
 from attune.api.errors import ApiError
-from attune.packs.parameters import data_problems
 from attune.records.db import Database
 from attune.records.mirror import Mirror
 from attune.records.models import ExecutionRow
-from attune.runtimes.safety import loads_json, non_finite, not_finite_detail
 from attune.settings import Settings
 from attune.statuses import TERMINAL
 from attune.tokens import ExecutionToken, root_of
 
+API_PREFIX = "/api/v1"
 _bearer = HTTPBearer(auto_error=False, description="Required when ATTUNE_API_TOKEN is set")
 
 
@@ -68,11 +69,12 @@ def execution_token_allowed(endpoint: F) -> F:
     return endpoint
 
 
-async def require_token(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    """Who calls, checked before the route reads anything of the request (attune.api.gate):
+    401 for a missing or wrong token, 403 for an execution token on a route not meant for it."""
     state: AppState = request.app.state.attune
-    given = credentials.credentials if credentials and credentials.scheme.lower() == "bearer" else ""
+    scheme, _, given = request.headers.get("authorization", "").strip().partition(" ")
+    given = given.strip() if scheme.lower() == "bearer" else ""
     if given and tokens.looks_like(given):
         principal = Principal(await asyncio.to_thread(_execution_token, state, given))
         if not getattr(request.scope.get("endpoint"), "execution_token_allowed", False):
@@ -85,6 +87,10 @@ async def require_token(
         principal = Principal()
     request.state.principal = principal
     return principal
+
+
+# Documents the scheme in OpenAPI; the check itself is `authenticate`, which runs first.
+bearer_scheme = Depends(_bearer)
 
 
 def _execution_token(state: AppState, given: str) -> ExecutionToken:
@@ -100,27 +106,6 @@ def _execution_token(state: AppState, given: str) -> ExecutionToken:
     if attempt in TERMINAL:
         raise ApiError(401, "execution token expired: its execution has ended")
     return token
-
-
-async def storable_body(request: Request) -> None:
-    """Every JSON body's text must be what the records and Temporal can carry: JSON may hold an
-    unpaired "\\ud800" escape, which pydantic takes as text and no database stores (one such
-    row made every list of packs or executions fail), values nested past MAX_DATA_DEPTH, and
-    numbers that are not finite (`NaN`, `Infinity`, `1e999`: Python's parser reads them, and
-    every answer and record wrote them as null, so a run went on without the value).
-    422 naming each field, for every route at once (parameters, config, labels, answers)."""
-    if request.method not in ("POST", "PUT", "PATCH") or "json" not in request.headers.get("content-type", ""):
-        return
-    try:
-        body = await request.json()  # parsed once: FastAPI keeps it on the request
-    except Exception:  # noqa: BLE001 - not JSON: the route's own parsing says so
-        return
-    details = [p.detail() for p in data_problems(body, "")]
-    if non_finite(body, limit=1):  # read again, only now, for the numbers as they were written
-        details += [{"path": path or "body", "message": not_finite_detail(written)}
-                    for path, written in non_finite(loads_json(await request.body()))]
-    if details:
-        raise ApiError(422, f"{len(details)} problem(s) in the request", details)
 
 
 async def principal(request: Request) -> Principal:
@@ -157,15 +142,30 @@ def statuses(enum: type[E]) -> Callable[..., Awaitable[list[str] | None]]:
     (`status=a,b`, as the CLI and most tools write it); an unknown value is a 422 naming it."""
     known = [str(member) for member in enum]
 
+    def parts(value: str) -> list[str]:
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    def check(value: str) -> str:
+        """A pydantic check of each value given, not a raise in the dependency: FastAPI then
+        reports it with every other problem of the query (interfaces.md: one detail each)."""
+        bad = [part for part in parts(value) if part not in known]
+        if bad:
+            raise PydanticCustomError("status", "{bad} {verb} not one of {known}",
+                                      {"bad": ", ".join(repr(b) for b in bad),
+                                       "verb": "is" if len(bad) == 1 else "are", "known": ", ".join(known)})
+        return value
+
     async def dependency(status: list[str] | None = Query(
             None, description=f"One or more of {', '.join(known)}: repeat the parameter or separate "
                               "them with commas")) -> list[str] | None:
-        wanted = [part.strip() for value in status or [] for part in value.split(",") if part.strip()]
-        bad = [value for value in wanted if value not in known]
-        if bad:
-            raise ApiError(422, f"unknown status {', '.join(repr(b) for b in bad)}",
-                           [{"path": "status", "message": f"{b!r} is not one of {', '.join(known)}"}
-                            for b in bad], code="validation_error")
-        return wanted or None
+        return [part for value in status or [] for part in parts(value)] or None
 
+    # Set as an object: as text (this module's annotations are) it could not name `check`.
+    dependency.__annotations__["status"] = list[Annotated[str, AfterValidator(check)]] | None
     return dependency
+
+
+def created(request: Request, response: Response, *where: object) -> None:
+    """A 201's Location: the URL of what it created (`where` below the API's prefix)."""
+    path = "/".join(str(part) for part in where)
+    response.headers["Location"] = f"{request.scope.get('root_path', '')}{API_PREFIX}/{path}"

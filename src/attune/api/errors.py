@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attune.contract import EngineError
@@ -62,8 +62,12 @@ def not_found(what: str, ident: object) -> ApiError:
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error envelope for these statuses."""
-    text = {400: "Bad request", 401: "Missing or wrong bearer token", 404: "Not found",
+    text = {400: "Bad request", 401: "Missing or wrong bearer token",
+            403: "Refused: a cross-origin request, a Host that is not loopback while the API "
+                 "listens on loopback, or an execution token on a route it may not call",
+            404: "Not found",
             409: "Conflict", 413: "Too large: the message names the limit",
+            415: "The body is not sent as JSON (Content-Type: application/json)",
             422: "Validation failed: one detail per problem",
             503: "A backing service is unreachable"}
     return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}
@@ -75,19 +79,17 @@ def _envelope(status: int, code: str, message: str, details: list[dict[str, Any]
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
-    """The methods documented for this path: of the OpenAPI path templates that match it, a
-    literal one wins (/packs/register is not /packs/{ref})."""
-    path = path or request.url.path
-    paths = request.app.openapi().get("paths", {})
-    matching = [template for template in paths if _template(template).fullmatch(path)]
-    literal = [t for t in matching if "{" not in t]
-    return sorted(m.upper() for t in (literal or matching) for m in paths[t])
-
-
-@functools.lru_cache(maxsize=256)
-def _template(path: str) -> re.Pattern[str]:
-    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+def allowed_methods(scope: Scope, path: str | None = None) -> list[str]:
+    """The methods the routes matching this path take (HEAD with GET, and OPTIONS, which every
+    path answers); a literal path wins over a template (/packs/register is not /packs/{ref})."""
+    probe = {**scope, "type": "http", "method": "GET", **({"path": path} if path is not None else {})}
+    matching = [route for route in iter_route_contexts(scope["app"].router.routes)
+                if route.matches(probe)[0] != Match.NONE]
+    literal = [r for r in matching if "{" not in getattr(r, "path", "{")]
+    methods = {m for r in (literal or matching) for m in (getattr(r, "methods", None) or {"GET"})}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods | {"OPTIONS"}) if methods else []
 
 
 # Routes whose id segment is an integer (`{execution_id:int}`): any other text there matches no
@@ -102,7 +104,7 @@ def _no_route(request: Request) -> tuple[str, list[dict[str, str]]]:
         what = _ID_SEGMENTS.get(part)
         if what and i + 1 < len(parts) and parts[i + 1] and not parts[i + 1].isdigit():
             given = parts[i + 1]
-            if not _allowed_methods(request, "/".join([*parts[:i + 1], "1", *parts[i + 2:]])):
+            if not allowed_methods(request.scope, "/".join([*parts[:i + 1], "1", *parts[i + 2:]])):
                 continue  # no route here with any id (e.g. /api/v1/api/v1/...): not the id's fault
             return (f"no route {request.method} {path}: {what} ids are positive integers, not "
                     f"{given!r}", [{"path": f"{what}_id", "message": f"not an {what} id: {given!r}"}])
@@ -143,7 +145,10 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, "error")
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:  # every method the path takes, not only the first route's
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            allowed = ", ".join(allowed_methods(request.scope))
+            headers["Allow"] = allowed
+            return _envelope(405, code, f"method {request.method} is not allowed on {request.url.path}: "
+                             f"it takes {allowed}", [], headers)
         if exc.status_code == 404 and exc.detail == "Not Found":  # no route: say which, and why
             return _envelope(404, code, *_no_route(request))
         if isinstance(exc.__cause__, RecursionError):  # FastAPI's "error parsing the body"

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from attune.api.errors import ErrorDetail
@@ -25,12 +33,18 @@ else:
     RunnerType = Literal[tuple(RUNNER_ALIASES)]
 
 
+def _iso_utc(value: datetime) -> str:
+    return utc(value).isoformat()
+
+
+# A timestamp as the answers write it (UTC, ISO 8601), typed so in the OpenAPI schema: a
+# serializer on every field ("*") made the schema of each one "any".
+UtcDatetime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str, when_used="json"),
+                        WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-    @field_serializer("*", when_used="json")
-    def _utc(self, value: Any) -> Any:
-        return utc(value).isoformat() if isinstance(value, datetime) else value
 
 
 class _In(BaseModel):
@@ -118,10 +132,10 @@ class Execution(_Out):
     omitted: list[str] = Field(default_factory=list, description="In lists: fields left out "
                                "because they are large (`result`, `config`); GET the execution "
                                "to read them")
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    created: datetime
-    updated: datetime
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    created: UtcDatetime
+    updated: UtcDatetime
 
     @field_validator("config", "result")
     @classmethod
@@ -137,7 +151,7 @@ class WaitingTask(_Out):
     task: str
     reason: Literal["delay", "retry"] = Field(
         description="`delay`: its `delay` before its first dispatch; `retry`: the delay before a retry")
-    until: datetime = Field(description="When it is dispatched (UTC); held instead if the run is "
+    until: UtcDatetime = Field(description="When it is dispatched (UTC); held instead if the run is "
                                         "paused then")
     retry_count: int = Field(0, description="A retry: the attempt then dispatched (0 = the first)")
     task_index: int | None = Field(None, description="A retry of one with_items item: its index")
@@ -168,8 +182,8 @@ class WorkflowExecution(_Out):
     @classmethod
     def _none_waiting(cls, value: Any) -> Any:  # rows written before runs reported it
         return [] if value is None else value
-    created: datetime
-    updated: datetime
+    created: UtcDatetime
+    updated: UtcDatetime
     tasks: list[Execution] = Field(default_factory=list, description="Each task run's record")
     kept_tasks: list[Execution] = Field(
         default_factory=list, description="A re-run from failed tasks: the records of the tasks "
@@ -202,8 +216,8 @@ class PackOut(_Out):
     conf_schema: dict[str, Any] | None = None
     tags: list[str] = Field(default_factory=list)
     actions: list[str] = Field(default_factory=list, description="Refs of the pack's actions")
-    created: datetime
-    updated: datetime
+    created: UtcDatetime
+    updated: UtcDatetime
 
 
 # What a GET answer carries that a PUT cannot set: ignored, so GET, edit, PUT works.
@@ -274,8 +288,8 @@ class _DefinitionOut(_Out):
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     output: dict[str, Any] | None = None
     workflow_file: str | None = None
-    created: datetime
-    updated: datetime
+    created: UtcDatetime
+    updated: UtcDatetime
 
 
 class ActionOut(_DefinitionOut):
@@ -413,7 +427,7 @@ class Inquiry(_Out):
     assigned_to: str | None = None
     status: InquiryStatus
     response: Any = None
-    timeout_at: datetime | None = None
-    responded_at: datetime | None = None
-    created: datetime
-    updated: datetime
+    timeout_at: UtcDatetime | None = None
+    responded_at: UtcDatetime | None = None
+    created: UtcDatetime
+    updated: UtcDatetime

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from attune.api import schemas
-from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.deps import AppState, Paging, created, get_state, paging
 from attune.api.errors import error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import definitions as service
 from attune.api.services.definitions import REMOVE_FILES_HELP
 from attune.records.models import ActionRow
 
-router = APIRouter(prefix="/actions", tags=["actions"])
+router = APIRouter(prefix="/actions", tags=["actions"], route_class=GatedRoute)
 
 
 @router.get("", response_model=schemas.Page[schemas.ActionOut], summary="List actions",
@@ -27,9 +28,12 @@ def list_actions(pack_ref: str | None = Query(None, description="Only this pack'
 @router.post("", status_code=201, response_model=schemas.Item[schemas.ActionOut],
              summary="Create a script action", description="409 when the ref already exists.",
              responses=error_responses(401, 404, 409, 422))
-def create_action(body: schemas.ActionCreate, state: AppState = Depends(get_state)):
+def create_action(body: schemas.ActionCreate, request: Request, response: Response,
+                  state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        return {"data": service.create_action(s, body)}
+        action = service.create_action(s, body)
+    created(request, response, "actions", action.ref)
+    return {"data": action}
 
 
 @router.get("/{ref}", response_model=schemas.Item[schemas.ActionOut], summary="Get an action",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from attune.api import schemas
 from attune.api.deps import (
@@ -12,6 +12,7 @@ from attune.api.deps import (
     AppState,
     Paging,
     Principal,
+    created,
     execution_token_allowed,
     get_state,
     paging,
@@ -19,11 +20,12 @@ from attune.api.deps import (
     statuses,
 )
 from attune.api.errors import ApiError, error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import executions as service
 from attune.records.executions import ExecutionFilter
 from attune.statuses import ExecutionStatus
 
-router = APIRouter(prefix="/executions", tags=["executions"])
+router = APIRouter(prefix="/executions", tags=["executions"], route_class=GatedRoute)
 ExecutionId = Path(ge=1, le=MAX_ID, description="The execution's id")
 MAX_WAIT_SECONDS = 60
 
@@ -33,8 +35,11 @@ MAX_WAIT_SECONDS = 60
              description="Validates parameters against the action's schema (422 lists every "
                          "problem), applies defaults, records the execution and starts it.",
              responses=error_responses(400, 401, 404, 409, 422, 503))
-async def execute(body: schemas.ExecuteRequest, state: AppState = Depends(get_state)):
-    return {"data": await service.submit(state, body)}
+async def execute(body: schemas.ExecuteRequest, request: Request, response: Response,
+                  state: AppState = Depends(get_state)):
+    execution = await service.submit(state, body)
+    created(request, response, "executions", execution.id)
+    return {"data": execution}
 
 
 @router.get("", response_model=schemas.ExecutionPage[schemas.Execution], summary="List executions",
@@ -154,6 +159,8 @@ async def resume_execution(execution_id: int = ExecutionId, state: AppState = De
                          "has, a new task that would run before the failed ones; each named in "
                          "`details`).",
              responses=error_responses(400, 401, 404, 409, 503))
-async def rerun_execution(body: schemas.RerunRequest | None = None, execution_id: int = ExecutionId,
-                          state: AppState = Depends(get_state)):
-    return {"data": await service.rerun(state, execution_id, body or schemas.RerunRequest())}
+async def rerun_execution(request: Request, response: Response, body: schemas.RerunRequest | None = None,
+                          execution_id: int = ExecutionId, state: AppState = Depends(get_state)):
+    execution = await service.rerun(state, execution_id, body or schemas.RerunRequest())
+    created(request, response, "executions", execution.id)
+    return {"data": execution}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from attune.api import schemas
 from attune.api.deps import (
@@ -12,6 +12,7 @@ from attune.api.deps import (
     AppState,
     Paging,
     Principal,
+    created,
     execution_token_allowed,
     get_state,
     paging,
@@ -19,11 +20,12 @@ from attune.api.deps import (
     statuses,
 )
 from attune.api.errors import error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import inquiries as service
 from attune.records.inquiries import InquiryFilter
 from attune.statuses import InquiryStatus
 
-router = APIRouter(prefix="/inquiries", tags=["inquiries"])
+router = APIRouter(prefix="/inquiries", tags=["inquiries"], route_class=GatedRoute)
 InquiryId = Path(ge=1, le=MAX_ID, description="The inquiry's id")
 
 
@@ -49,10 +51,12 @@ async def list_inquiries(
              responses={200: {"model": schemas.Item[schemas.Inquiry],
                               "description": "The existing inquiry"},
                         **error_responses(401, 403)})
-async def create_inquiry(body: schemas.InquiryCreate, response: Response,
+async def create_inquiry(body: schemas.InquiryCreate, request: Request, response: Response,
                          who: Principal = Depends(principal), state: AppState = Depends(get_state)):
-    inquiry, created = await asyncio.to_thread(service.create, state, who, body)
-    response.status_code = 201 if created else 200
+    inquiry, new = await asyncio.to_thread(service.create, state, who, body)
+    response.status_code = 201 if new else 200
+    if new:
+        created(request, response, "inquiries", inquiry.id)
     return {"data": inquiry}
 
 

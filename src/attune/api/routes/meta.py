@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field
 from attune.api import schemas
 from attune.api.deps import AppState, get_state
 from attune.api.errors import error_responses
+from attune.api.gate import GatedRoute
 from attune.packs.schema import MAX_ACTION_REF
 from attune.settings import Settings
 from attune.workflows.definition import MAX_DURATION_SECONDS, MAX_TASK_NAME_LENGTH, RESERVED_TASK_NAMES
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], route_class=GatedRoute)
 
 
 class Limits(BaseModel):

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from attune.api import schemas
-from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.deps import AppState, Paging, created, get_state, paging
 from attune.api.errors import error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import definitions as service
 from attune.records.models import PackRow
 
-router = APIRouter(prefix="/packs", tags=["packs"])
+router = APIRouter(prefix="/packs", tags=["packs"], route_class=GatedRoute)
 
 
 @router.get("", response_model=schemas.Page[schemas.PackOut], summary="List packs",
@@ -25,9 +26,12 @@ def list_packs(page: Paging = Depends(paging), state: AppState = Depends(get_sta
 @router.post("", status_code=201, response_model=schemas.Item[schemas.PackOut],
              summary="Create an empty pack (actions and workflows are added through the API)",
              responses=error_responses(401, 409, 422))
-def create_pack(body: schemas.PackIn, state: AppState = Depends(get_state)):
+def create_pack(body: schemas.PackIn, request: Request, response: Response,
+                state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        return {"data": service.create_pack(s, body)}
+        pack = service.create_pack(s, body)
+    created(request, response, "packs", pack.ref)
+    return {"data": pack}
 
 
 @router.post("/register", response_model=schemas.Item[schemas.PackOut],

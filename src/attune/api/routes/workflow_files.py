@@ -12,10 +12,11 @@ from pydantic import BaseModel
 from attune.api import schemas
 from attune.api.deps import AppState, get_state
 from attune.api.errors import ApiError, error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import definitions, workflow_files
 from attune.records.definitions import action_model
 
-router = APIRouter(prefix="/workflows", tags=["workflows"])
+router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=GatedRoute)
 
 
 class WorkflowFilesOut(BaseModel):

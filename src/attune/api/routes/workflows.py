@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from attune.api import schemas
-from attune.api.deps import AppState, Paging, get_state, paging
+from attune.api.deps import AppState, Paging, created, get_state, paging
 from attune.api.errors import ApiError, error_responses
+from attune.api.gate import GatedRoute
 from attune.api.services import definitions as service
 from attune.api.services.definitions import REMOVE_FILES_HELP
+from attune.problems import Problem
 from attune.records.models import WorkflowDefinitionRow
 
-router = APIRouter(prefix="/workflows", tags=["workflows"])
+router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=GatedRoute)
 FILES_NOTE = ("In a pack registered from a directory, the workflow is also written there as "
               "`actions/<name>.yaml` and `actions/<workflow_file>` (YAML text verbatim), so the "
               "next registration loads it; see GET /workflows/{ref}/files.")
@@ -35,10 +36,7 @@ async def validate_workflow(request: Request, state: AppState = Depends(get_stat
     raw = await request.body()
     ctype = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise ApiError(400, f"request body is not valid JSON: {exc}"[:300]) from None
+        body = await request.json()  # read and checked as every JSON body (attune.api.gate)
         try:
             text = schemas.ValidateRequest.model_validate(body).yaml
         except ValidationError as exc:  # as every other route answers a body of the wrong shape
@@ -49,7 +47,11 @@ async def validate_workflow(request: Request, state: AppState = Depends(get_stat
     elif ctype in ("text/plain", "application/x-yaml", "application/yaml", "text/yaml", "text/x-yaml"):
         if not raw.strip():
             raise ApiError(400, "the request body is empty: send the workflow file's YAML text")
-        text = raw.decode("utf-8", errors="replace")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:  # as `attune validate` and pack registration say it
+            problem = Problem("workflow.yaml", 1, 1, f"cannot read file: {exc}")
+            return schemas.ValidateResult(valid=False, errors=[schemas.ErrorDetail(**problem.detail())])
     else:
         raise ApiError(415, f"unsupported content type '{ctype}': send YAML text or JSON {{yaml}}")
     def check() -> schemas.ValidateResult:  # reads the registry: in a thread, off the event loop
@@ -75,9 +77,12 @@ def list_workflows(pack_ref: str | None = Query(None, description="Only this pac
                          "422 with line:column. 409 when the ref already exists. " + FILES_NOTE +
                          " 409 too when either file already exists there.",
              responses=error_responses(401, 404, 409, 422))
-def create_workflow(body: schemas.WorkflowCreate, state: AppState = Depends(get_state)):
+def create_workflow(body: schemas.WorkflowCreate, request: Request, response: Response,
+                    state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        return {"data": service.create_workflow(s, body)}
+        workflow = service.create_workflow(s, body)
+    created(request, response, "workflows", workflow.ref)
+    return {"data": workflow}
 
 
 @router.get("/{ref}", response_model=schemas.Item[schemas.WorkflowOut], summary="Get a workflow",

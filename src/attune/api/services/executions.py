@@ -37,6 +37,24 @@ OPERATOR = Principal()
 LIST_FIELD_BYTES = 8 * 1024
 
 
+# How a status reads in a sentence ("execution 94 has already timed out", not "is already
+# timeout"): the verb and the words after it, an adverb going between them.
+_STATUS_PHRASES: dict[str, tuple[str, str]] = {
+    ExecutionStatus.REQUESTED: ("is", "requested"), ExecutionStatus.SCHEDULING: ("is", "being scheduled"),
+    ExecutionStatus.SCHEDULED: ("is", "scheduled"), ExecutionStatus.RUNNING: ("is", "running"),
+    ExecutionStatus.PAUSING: ("is", "pausing"), ExecutionStatus.PAUSED: ("is", "paused"),
+    ExecutionStatus.COMPLETED: ("has", "completed"), ExecutionStatus.FAILED: ("has", "failed"),
+    ExecutionStatus.CANCELING: ("is", "being cancelled"), ExecutionStatus.CANCELLED: ("was", "cancelled"),
+    ExecutionStatus.TIMEOUT: ("has", "timed out"), ExecutionStatus.ABANDONED: ("was", "abandoned"),
+}
+
+
+def status_phrase(status: str, adverb: str = "") -> str:
+    """`status` as words after "execution N" ("has already timed out", "is still running")."""
+    verb, words = _STATUS_PHRASES.get(status, ("is", status))
+    return " ".join(part for part in (verb, adverb, words) if part)
+
+
 def to_schema(row: ExecutionRow, *, in_list: bool = False) -> schemas.Execution:
     execution = schemas.Execution.model_validate(row)
     if not in_list:
@@ -241,7 +259,7 @@ async def pause(state: AppState, execution_id: int) -> schemas.Execution:
     `paused` once nothing runs. 409 unless it runs."""
     row, control = await asyncio.to_thread(_workflow_row, state, execution_id, "pause")
     if row.status not in (ExecutionStatus.SCHEDULED, ExecutionStatus.RUNNING):
-        raise ApiError(409, f"execution {execution_id} is {row.status}: only a running workflow "
+        raise ApiError(409, f"execution {execution_id} {status_phrase(row.status)}: only a running workflow "
                             "can be paused")
     return await _steer(state, row, "pause", control, ExecutionStatus.PAUSING)
 
@@ -249,7 +267,7 @@ async def pause(state: AppState, execution_id: int) -> schemas.Execution:
 async def resume(state: AppState, execution_id: int) -> schemas.Execution:
     row, control = await asyncio.to_thread(_workflow_row, state, execution_id, "resume")
     if row.status not in (ExecutionStatus.PAUSING, ExecutionStatus.PAUSED):
-        raise ApiError(409, f"execution {execution_id} is {row.status}, not paused")
+        raise ApiError(409, f"execution {execution_id} {status_phrase(row.status)}, not paused")
     return await _steer(state, row, "resume", control, ExecutionStatus.RUNNING)
 
 
@@ -303,7 +321,7 @@ async def rerun(state: AppState, execution_id: int, body: schemas.RerunRequest) 
         raise ApiError(400, f"execution {execution_id} is a task of execution {original.parent}; "
                             "re-run the workflow instead")
     if original.status not in TERMINAL:
-        raise ApiError(409, f"execution {execution_id} is still {original.status}")
+        raise ApiError(409, f"execution {execution_id} {status_phrase(original.status, 'still')}")
     resume = await asyncio.to_thread(_resume_state, state, execution_id) if body.from_failed else None
     refuse_sealed(body.parameters or {}, "parameters")
     parameters = await _original_parameters(state, original)
@@ -339,7 +357,7 @@ def _resume_state(state: AppState, execution_id: int) -> dict[str, Any]:
             raise ApiError(409, f"execution {execution_id} ({row.action_ref}) is not a workflow: it has "
                                 "no tasks to re-run from; re-run it whole (without from_failed)")
         if row.status != ExecutionStatus.FAILED:
-            raise ApiError(409, f"execution {execution_id} is {row.status}: only a failed workflow "
+            raise ApiError(409, f"execution {execution_id} {status_phrase(row.status)}: only a failed workflow "
                                 "can be re-run from its failed tasks")
         if not wf.failed_tasks:
             raise ApiError(409, f"execution {execution_id} has no failed task to re-run from "
@@ -382,7 +400,7 @@ def _check_fits(s: Session, action: Action, rerun_of: int, resume: dict[str, Any
 async def cancel(state: AppState, execution_id: int) -> schemas.Execution:
     row = await asyncio.to_thread(get, state, execution_id)
     if row.status in TERMINAL:
-        raise ApiError(409, f"execution {execution_id} is already {row.status}")
+        raise ApiError(409, f"execution {execution_id} {status_phrase(row.status, 'already')}")
     has_workflow = await asyncio.to_thread(_is_workflow_row, state, execution_id)
     if row.parent is not None and not has_workflow:
         raise ApiError(400, f"execution {execution_id} is a task of workflow execution {row.parent}; "
