@@ -69,7 +69,8 @@ async function rootCause(listed: Execution): Promise<{ path: string[]; row: Exec
     const children = await api<Page<Execution>>("/executions", { query: { parent: row.id, per_page: 100 } });
     const below = children.items.filter((c) => FAILED.has(c.status) && names.includes(c.workflow_task?.task_name ?? ""));
     if (below.length === 0) break;
-    below.sort((a, b) => a.id - b.id);
+    // The first to fail, in creation order as the API lists (ids are reserved ahead: not run order).
+    below.sort((a, b) => a.created.localeCompare(b.created) || a.id - b.id);
     const next = below[0];
     row = (next.omitted ?? []).includes("result") ? (await api<Item<Execution>>(`/executions/${next.id}`)).data : next;
     path.push(row.workflow_task?.task_name ?? "?");
