@@ -232,6 +232,31 @@ def test_up_names_the_process_holding_its_port(tmp_path):
     assert f"kill {os.getpid()}" in message
 
 
+def test_up_refuses_a_database_a_newer_attune_upgraded_before_starting_anything(tmp_path):
+    """A downgrade: the API refused the database only after the workers had started and taken
+    tasks of the runs in flight, and said so in a traceback in api.log."""
+    from sqlalchemy import text
+
+    from attune.records.db import Database
+
+    state = tmp_path / "state"
+    state.mkdir()
+    db = Database(f"sqlite:///{state / 'attune.db'}")
+    db.migrate()
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    db.dispose()
+    done = subprocess.run([sys.executable, "-m", "attune.cli", "up", "--state-dir", str(state),
+                           "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+                           "--api-port", str(free_port())],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "is at schema revision 9999, which a newer attune made" in message, message
+    assert "does not downgrade" in message
+    assert not list(state.glob("logs/worker-*.log")) and not (state / "temporal.db").exists()
+
+
 @pytest.mark.parametrize("which", ["temporal", "ui"])
 def test_up_takes_its_temporal_ports_from_the_environment_when_no_flag_gives_them(tmp_path, which):
     """Flags over ATTUNE_* over defaults: `--temporal-port 7233` and `--ui-port 8233` were

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Select, func, inspect, select, text
 
-from attune.records.db import Database, alembic_config, normalize_url
+from attune.records.db import Database, SchemaTooNew, alembic_config, normalize_url
 from attune.records.models import Base, ExecutionRow, WorkflowExecutionRow, utcnow
 
 HEAD = "0009"  # the latest migration
@@ -23,6 +24,21 @@ def test_upgrade_creates_schema_and_second_upgrade_is_a_no_op(database_url: str)
         first = db.current_revision()
         db.migrate()
         assert db.current_revision() == first == HEAD
+    finally:
+        db.dispose()
+
+
+def test_a_database_a_newer_attune_upgraded_is_refused_and_left_as_it_is(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        tables = set(inspect(db.engine).get_table_names())
+        with pytest.raises(SchemaTooNew, match=f"is at schema revision 9999, which a newer attune made; "
+                                               f"this one knows revisions up to {HEAD}"):
+            db.migrate()
+        assert db.current_revision() == "9999" and set(inspect(db.engine).get_table_names()) == tables
     finally:
         db.dispose()
 

@@ -9,7 +9,7 @@ import socket
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from attune.records.db import Database, normalize_url
+from attune.records.db import Database, SchemaTooNew, normalize_url, trouble
 from attune.settings import Settings
 from attune.stack_record import port_in_use_message
 
@@ -27,6 +27,8 @@ def check_database(settings: Settings) -> str | None:
         db = Database(url)
         try:
             db.ping()
+            if too_new := db.too_new():  # said before any worker starts taking tasks
+                return too_new
         finally:
             db.dispose()
     except Exception as exc:  # noqa: BLE001 - driver errors vary; the first line says what
@@ -34,6 +36,22 @@ def check_database(settings: Settings) -> str | None:
         if isinstance(exc, ModuleNotFoundError) or type(exc).__name__ == "NoSuchModuleError":
             reason += " (supported: sqlite:// and postgresql://)"
         return f"cannot open the records database {shown} ({where}): {reason}"
+    return None
+
+
+def migrate_database(settings: Settings) -> str | None:
+    """Bring the records database to this version's schema, or say why it cannot be: `attune
+    up` does it before any worker starts, so a stack that refuses its database has run nothing
+    (the API migrated after the workers had taken tasks of the runs in flight)."""
+    db = Database(settings.effective_database_url)
+    try:
+        db.migrate()
+    except SchemaTooNew as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - what failed, in the driver's or Alembic's first line
+        return f"{trouble(exc, db.url)}, while bringing its schema up to date; nothing was started"
+    finally:
+        db.dispose()
     return None
 
 

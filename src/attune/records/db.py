@@ -12,7 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +84,10 @@ def trouble(exc: BaseException, url: str) -> str:
     return f"the records database ({where(url)}) failed: {text}"
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was upgraded by a newer attune than this one."""
+
+
 class Database:
     """The records database: one engine, a session factory, migrations and a health probe."""
 
@@ -92,12 +97,28 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision; a no-op when it already is."""
+        """Bring the schema to the newest revision; a no-op when it already is. A database a
+        newer attune has upgraded is refused, not touched (Alembic's own words were a traceback:
+        "Can't locate revision identified by '0010'")."""
+        if why := self.too_new():
+            raise SchemaTooNew(why)
         command.upgrade(alembic_config(self.engine), "head")
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None  # a new database
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def too_new(self) -> str | None:
+        """Why this version cannot use the database (a newer attune's schema), or None."""
+        current = self.current_revision()
+        scripts = ScriptDirectory.from_config(alembic_config(self.engine))
+        if current is None or current in {script.revision for script in scripts.walk_revisions()}:
+            return None
+        return (f"the records database ({where(self.url)}) is at schema revision {current}, which a "
+                f"newer attune made; this one knows revisions up to {scripts.get_current_head()} and "
+                "does not downgrade: run that newer version, or restore a backup taken before it")
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
