@@ -108,6 +108,12 @@ class WorkflowTaskRef(BaseModel):
     triggered_by: str | None = None
     task_index: int | None = None
     retry_count: int = 0
+    iteration: int | None = Field(None, description="Which run of the task this is (1 = the first; a "
+                                  "loop runs a task again); null in records written before it was kept")
+    items_span: list[int] | None = Field(
+        None, min_length=2, max_length=2,
+        description="A slice of a with_items of more than 500 items: the items [start, end) its nested "
+                    "run ran (their records are its children); null for anything else")
 
 
 class Execution(_Out):

@@ -42,6 +42,7 @@ from attune.records.db import Database
 from attune.records.models import ExecutionRow, InquiryRow, WorkflowExecutionRow, utc, utcnow
 from attune.statuses import TERMINAL, ExecutionStatus, InquiryStatus, advance
 from attune.tokens import root_of
+from attune.workflows.keys import AttemptKey, attempt_of
 
 log = logging.getLogger("attune.mirror")
 
@@ -476,7 +477,11 @@ def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: Wor
         "triggered_by": rec.triggered_by,
         "task_index": rec.task_index,
         "retry_count": rec.retry_count,
+        "iteration": rec.iteration,  # a loop's runs of one task told apart (`step #3`)
     }
+    span = _span(rec.key)
+    if span is not None:  # a slice of a large with_items: its items, so no one reads it as an attempt
+        row.workflow_task["items_span"] = list(span)
     if rec.result is not None:
         row.result = rec.result
     row.status = advance(row.status, rec.status)
@@ -487,6 +492,13 @@ def _write_task(row: ExecutionRow, rec: RunRecord, parent: ExecutionRow, wf: Wor
         # A row its worker claimed was written at the claim, on the API's clock, after the run
         # dispatched it: created as the run's own rows are, at the dispatch.
         row.created = row.started_at
+
+
+def _span(key: str) -> tuple[int, int] | None:
+    try:
+        return AttemptKey.parse(attempt_of(key)).span
+    except ValueError:  # not an attempt's key (never for a task record)
+        return None
 
 
 def _track_inquiry(s: Session, row: ExecutionRow, rec: RunRecord) -> None:
