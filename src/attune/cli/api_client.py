@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -18,12 +18,16 @@ from rich.text import Text
 
 from attune.cli.output import EXIT_INTERRUPTED, as_json, cell, dump, print_table, show_result, styled, visible
 from attune.settings import Settings
-from attune.statuses import TERMINAL, exit_code
+from attune.statuses import TERMINAL, ExecutionStatus, exit_code
 
 LIST_COLUMNS = ["id", "action_ref", "status", "parent", "created"]
 # While following a run, a lost API is waited for this long: `attune up` starts a dead API again
 # within 1-16 s, and the run goes on meanwhile; a follower that gave up at once lost sight of it.
 RECONNECT_SECONDS = 60.0
+PAGE_MAX = 1000  # records per list request: the API's largest page
+ACTIVE = ",".join(sorted(s for s in ExecutionStatus if s not in TERMINAL))  # a `status` filter
+ENDED = ",".join(sorted(TERMINAL))
+FAILED = "failed,timeout"
 
 
 class ApiError(Exception):
@@ -121,9 +125,25 @@ class Api:
         params = {"wait": wait} if wait else None
         return _data(self.read(route("executions", execution_id), params=params), self.url)
 
-    def children(self, execution_id: int | str) -> list[dict[str, Any]]:
-        body = self.read("/executions", params={"parent": execution_id, "per_page": 100})
-        return _page(body, self.url)["items"]
+    def children(self, execution_id: int | str, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Every child record (task attempts, items, nested runs), newest first: every page,
+        however many (a run of 202 tasks lost all but its newest 100); `status`: only those."""
+        return [t for page in self.child_pages(execution_id, status=status, per_page=PAGE_MAX) for t in page]
+
+    def child_pages(self, execution_id: int | str, *, status: str | None = None,
+                    per_page: int = PAGE_MAX) -> Iterator[list[dict[str, Any]]]:
+        """The child records page by page, newest first, by keyset (`after`: no page skips or
+        repeats a record as new ones arrive); stop reading by leaving the loop."""
+        params: dict[str, Any] = {"parent": execution_id, "per_page": per_page}
+        if status:
+            params["status"] = status
+        while True:
+            body = _page(self.read("/executions", params=params), self.url)
+            yield body["items"]
+            after = body["pagination"].get("next_after")
+            if not body["pagination"].get("has_next") or not body["items"]:
+                return
+            params["after"] = after if after is not None else body["items"][-1]["id"]
 
 
 def _data(body: Any, url: str) -> dict[str, Any]:
@@ -194,15 +214,19 @@ def not_the_api(resp: httpx.Response, kind: str = "") -> ApiError:
 def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
                    kept: Sequence[dict[str, Any]] = (), asking: Sequence[dict[str, Any]] = (),
                    more: int = 0, waiting: Sequence[dict[str, Any]] = (),
-                   actions: dict[str, str] | None = None, now: datetime | None = None) -> Table | Text | Group:
+                   actions: dict[str, str] | None = None, now: datetime | None = None,
+                   limit: int | None = None) -> Table | Text | Group:
     """The run's task attempts under its status (a re-run's kept tasks first, then what it ran),
     the tasks that wait for a timer (`waiting`, see _Watch.waits: `delayed`, `retrying`, with
     when; `actions`: task name -> action ref) and the inquiries it waits for; a plain action
-    with none of these is its status line."""
+    with none of these is its status line. At most `limit` task rows (see _rows_shown), the
+    others counted in a line under the table."""
     title = f"{execution['action_ref']} #{execution['id']}: {execution['status']}"
     if execution.get("status_detail"):
         title += f"\n{execution['status_detail']}"
-    lines = [cell(_asking_line(q), "yellow") for q in asking]
+    shown = _rows_shown(tasks, limit)
+    lines = [cell(_hidden_line(tasks, shown, execution["id"]), "dim")] if len(shown) < len(tasks) else []
+    lines += [cell(_asking_line(q), "yellow") for q in asking]
     if more > 0:
         lines.append(cell(_more_line(more, execution["id"]), "yellow"))
     if not tasks and not kept and not waiting:
@@ -210,11 +234,11 @@ def progress_table(execution: dict[str, Any], tasks: list[dict[str, Any]], *,
     table = Table("task", "action", "item", "attempt", "status", title=cell(title))
     for task in sorted(kept, key=_started_order):
         wt = task.get("workflow_task") or {}
-        table.add_row(cell(wt.get("task_name", "")), cell(task["action_ref"]), _item(wt), "",
+        table.add_row(cell(_task_label(wt)), cell(task["action_ref"]), _item(wt), "",
                       Text(f"kept from #{task.get('parent', '?')}", style="dim"))
-    for task in sorted(tasks, key=_started_order):  # ids are reserved in blocks: not run order
+    for task in sorted(shown, key=_started_order):  # ids are reserved in blocks: not run order
         wt = task.get("workflow_task") or {}
-        table.add_row(cell(wt.get("task_name", "")), cell(task["action_ref"]), _item(wt),
+        table.add_row(cell(_task_label(wt)), cell(task["action_ref"]), _item(wt),
                       str(wt.get("retry_count", 0) + 1), styled(task["status"]))
     now = now or datetime.now(UTC)
     for wait in waiting:  # no record yet: the attempt the timer starts
@@ -278,7 +302,55 @@ def _wait_line(wait: dict[str, Any]) -> Text:
 
 
 def _item(wt: dict[str, Any]) -> str:
-    return "" if wt.get("task_index") is None else str(wt["task_index"])
+    """The item (`37`), or the items of a slice of a large with_items (`1500-1999`)."""
+    if wt.get("task_index") is not None:
+        return str(wt["task_index"])
+    span = _span_of(wt)
+    return f"{span[0]}-{span[1] - 1}" if span else ""
+
+
+def _span_of(wt: dict[str, Any]) -> tuple[int, int] | None:
+    """A slice's items [start, end): a with_items of more than 500 items runs as nested runs of
+    up to 500 (SLICE_SIZE), each one record; None for anything else."""
+    span = wt.get("items_span")
+    if isinstance(span, list) and len(span) == 2 and all(isinstance(n, int) for n in span):
+        return span[0], span[1]
+    return None
+
+
+def _task_label(wt: dict[str, Any]) -> str:
+    """The task's name, with the run's number when a loop runs it again (`step #3`): 500 runs
+    of a loop's task read alike."""
+    iteration = wt.get("iteration")
+    again = f" #{iteration}" if isinstance(iteration, int) and iteration > 1 else ""
+    return f"{wt.get('task_name', '?')}{again}"
+
+
+FINAL_ROWS = 500  # task rows of the table left on screen once the run has ended
+LIVE_MARGIN = 8  # lines of the terminal the live table's title, borders and notes take
+
+
+def _rows_shown(tasks: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """At most `limit` of the task records, those that matter most: the running ones, then
+    the failed ones, then the latest to end (the table is drawn in run order all the same)."""
+    if limit is None or len(tasks) <= limit:
+        return tasks
+    def urgency(task: dict[str, Any]) -> int:
+        return 0 if task["status"] not in TERMINAL else 1 if task["status"] != "completed" else 2
+    newest_first = sorted(tasks, key=_started_order, reverse=True)
+    return sorted(newest_first, key=urgency)[:max(limit, 1)]  # stable: newest first in each rank
+
+
+def _hidden_line(tasks: list[dict[str, Any]], shown: list[dict[str, Any]], execution_id: int) -> str:
+    """The rows the table left out, counted by status, and where to read them all."""
+    ids = {t["id"] for t in shown}
+    counts: dict[str, int] = {}
+    for task in tasks:
+        if task["id"] not in ids:
+            counts[task["status"]] = counts.get(task["status"], 0) + 1
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return (f"… {len(tasks) - len(shown)} more task records not shown ({by_status}): "
+            f"attune execution list --parent {execution_id}")
 
 
 def _asking_line(inquiry: dict[str, Any]) -> str:
@@ -426,28 +498,84 @@ def _is_of(task: dict[str, Any], wait: dict[str, Any]) -> bool:
                 and (wait.get("task_index") is None or wt.get("task_index") == wait["task_index"]))
 
 
+class _Records:
+    """A run's task records as last read, kept fresh without reading them all at every poll.
+    The API cannot list only what changed, but an ended record does not change: each poll reads
+    the records that have not ended (the few running), then the ended ones newest first until a
+    page has nothing new, then by id those that stopped running and were not on those pages (a
+    long task's record is deep in the list by the time it ends). All of them are read at every
+    poll while they are few, else every FULL_EVERY s per PAGE_MAX records (a row written late,
+    dated before rows already read) and once the run has ended."""
+
+    FEW = 100  # records read whole at every poll, as one page
+    FULL_EVERY = 5.0
+    PAGE = 100  # ended records per incremental page
+    BY_ID = 20  # records that stopped running read one by one; more: all of them again
+
+    def __init__(self, api: Api, execution_id: int) -> None:
+        self.api, self.id = api, execution_id
+        self.known: dict[int, dict[str, Any]] = {}
+        self._full_at = float("-inf")
+
+    def read(self, final: bool = False) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        every = self.FULL_EVERY * max(1.0, len(self.known) / PAGE_MAX)
+        if final or len(self.known) < self.FEW or now - self._full_at >= every or not self._read_changes():
+            self.known = {t["id"]: t for t in self.api.children(self.id)}
+            self._full_at = now
+        return list(self.known.values())
+
+    def _read_changes(self) -> bool:
+        """Read what changed since the last read; False when a whole read is cheaper."""
+        running = self.api.children(self.id, status=ACTIVE)
+        ended = {i for i, t in self.known.items() if t["status"] not in TERMINAL} - {t["id"] for t in running}
+        self.known.update((t["id"], t) for t in running)
+        for page in self.api.child_pages(self.id, status=ENDED, per_page=self.PAGE):
+            news = [t for t in page if (self.known.get(t["id"]) or {}).get("status") != t["status"]]
+            self.known.update((t["id"], t) for t in page)
+            ended -= {t["id"] for t in page}
+            if not news:
+                break
+        if len(ended) > self.BY_ID:
+            return False
+        for gone in ended:
+            try:
+                self.known[gone] = self.api.execution(gone)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                self.known.pop(gone, None)  # deleted meanwhile
+        return True
+
+
 def follow(api: Api, execution: dict[str, Any], console: Console, interval: float = 0.3) -> dict:
     """In a terminal, redraw the task table until the execution ends; elsewhere (a CI job's log,
     a pipe), print a line each time a task attempt changes state. Returns the final record."""
     watch = _Watch(api, execution)
+    records = _Records(api, execution["id"])
     if not console.is_terminal:
-        return _follow_in_lines(api, watch, execution, console, interval)
+        return _follow_in_lines(api, watch, records, execution, console, interval)
     with Live(Group(), console=console, refresh_per_second=8) as live:
         while True:
             watch.read_waits(execution)
-            tasks = api.children(execution["id"])
+            ended = execution["status"] in TERMINAL
+            tasks = records.read(final=ended)
             watch.keep_reading_kept(tasks, execution)
             asking = watch.inquiries(execution)
+            waiting = watch.waits(tasks)
+            # Cut to the terminal's height (Live would crop it to "..." with no count), and
+            # the table left on screen at the end to FINAL_ROWS.
+            room = console.size.height - LIVE_MARGIN - len(asking) - len(watch.kept) - len(waiting)
             live.update(progress_table(execution, tasks, kept=watch.kept, asking=asking,
-                                       more=watch.more if asking else 0, waiting=watch.waits(tasks),
-                                       actions=watch.actions))
-            if execution["status"] in TERMINAL:
+                                       more=watch.more if asking else 0, waiting=waiting,
+                                       actions=watch.actions, limit=FINAL_ROWS if ended else max(room, 3)))
+            if ended:
                 return execution
             execution = api.execution(execution["id"], wait=interval)  # returns at the end
 
 
-def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console: Console,
-                     interval: float) -> dict:
+def _follow_in_lines(api: Api, watch: _Watch, records: _Records, execution: dict[str, Any],
+                     console: Console, interval: float) -> dict:
     seen: dict[int, str] = {}
     detail = None
     told_kept: set[int] = set()
@@ -457,7 +585,7 @@ def _follow_in_lines(api: Api, watch: _Watch, execution: dict[str, Any], console
             if detail:
                 console.print(cell(f"execution {execution['id']}: {detail}", "yellow"))
         watch.read_waits(execution)
-        tasks = api.children(execution["id"])
+        tasks = records.read(final=execution["status"] in TERMINAL)
         watch.keep_reading_kept(tasks, execution)
         for task in sorted((t for t in watch.kept if t["id"] not in told_kept), key=_started_order):
             told_kept.add(task["id"])
@@ -482,10 +610,16 @@ def _started_order(task: dict[str, Any]) -> tuple[str, int]:
 
 
 def _attempt(task: dict[str, Any]) -> str:
+    """`task each[37]`, `task each items 1500-1999` (a slice), `task step #3` (a loop's third
+    run), with ` attempt N` for a retry."""
     wt = task.get("workflow_task") or {}
-    item = f"[{wt['task_index']}]" if wt.get("task_index") is not None else ""
+    span = _span_of(wt)
+    item = f"[{wt['task_index']}]" if wt.get("task_index") is not None \
+        else f" items {span[0]}-{span[1] - 1}" if span else ""
+    iteration = wt.get("iteration")
+    again = f" #{iteration}" if isinstance(iteration, int) and iteration > 1 else ""
     attempt = f" attempt {wt['retry_count'] + 1}" if wt.get("retry_count") else ""
-    return f"task {wt.get('task_name', '?')}{item}{attempt}"
+    return f"task {wt.get('task_name', '?')}{item}{again}{attempt}"
 
 
 def run_via_api(settings: Settings, action_ref: str, parameters: dict[str, Any], *, output: str,
@@ -551,21 +685,32 @@ def why_failed(api: Api, execution: dict[str, Any], output: str, console: Consol
     if output != "table" or execution["status"] not in ("failed", "timeout"):
         return
     try:
-        tasks = api.children(execution["id"])
+        tasks = api.children(execution["id"], status=FAILED)
     except (ApiError, ConnectionError):
         return
-    failed = [t for t in sorted(tasks, key=_started_order) if t["status"] in ("failed", "timeout")]
+    failed = sorted(tasks, key=_started_order)
     named = _failed_names(execution)  # the run names the tasks that failed it, not handled ones
     if named:
         failed = [t for t in failed if (t.get("workflow_task") or {}).get("task_name") in named]
     for task in failed[-MAX_REASONS:]:
         path, task = _root_cause(api, task)
-        error = _error(task)
-        console.print(Text.assemble(visible(f"{path} ({task['action_ref']}, execution {task['id']}): "),
-                                    styled(task["status"]), visible(f": {error}") if error else ""))
+        items, more = _failed_items(api, task)
+        for item in items:  # a slice of a large with_items: the items that failed it
+            _say_failed(console, [*path[:-1], _attempt(item).removeprefix("task " if len(path) > 1 else "")], item)
+        if more:
+            console.print(f"… and {more} more failed item(s): attune execution list --parent {task['id']} "
+                          "--status failed", highlight=False)
+        if not items:
+            _say_failed(console, path, task)
     if len(failed) > MAX_REASONS:
         console.print(f"… {len(failed) - MAX_REASONS} more: attune execution list --parent {execution['id']} "
                       "--status failed", highlight=False)
+
+
+def _say_failed(console: Console, path: list[str], task: dict[str, Any]) -> None:
+    error = _error(task)
+    console.print(Text.assemble(visible(f"{' → '.join(path)} ({task['action_ref']}, execution {task['id']}): "),
+                                styled(task["status"]), visible(f": {error}") if error else ""))
 
 
 MAX_REASONS = 5
@@ -577,28 +722,53 @@ def _error(task: dict[str, Any]) -> str | None:
     return result.get("error") if isinstance(result, dict) else None
 
 
-def _root_cause(api: Api, task: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _is_slice(task: dict[str, Any]) -> bool:
+    """A slice of a large with_items (see _span_of); a record from an API that does not say
+    so: a failed record whose result is its items' list."""
+    return _span_of(task.get("workflow_task") or {}) is not None or isinstance(task.get("result"), list)
+
+
+def _failed_items(api: Api, task: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A failed slice's failed items, first MAX_REASONS by index (each item's last attempt:
+    a retried item that then passed did not fail it), and how many more failed; none for a
+    record that is not a slice. Its items' records are its children."""
+    if not _is_slice(task):
+        return [], 0
+    try:
+        children = api.children(task["id"])
+    except (ApiError, ConnectionError):
+        return [], 0
+    last: dict[Any, dict[str, Any]] = {}
+    for item in sorted(children, key=_started_order):
+        last[(item.get("workflow_task") or {}).get("task_index")] = item
+    failed = sorted((t for t in last.values() if t["status"] in FAILED.split(",")),
+                    key=lambda t: ((t.get("workflow_task") or {}).get("task_index") or 0, t["id"]))
+    shown = [api.execution(t["id"]) if "result" in (t.get("omitted") or []) else t
+             for t in failed[:MAX_REASONS]]
+    return shown, len(failed) - len(shown)
+
+
+def _root_cause(api: Api, task: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """A failed nested workflow's task says only "Workflow failed: 1 task(s) failed: down";
     the reason (a limit, an action's error) is on a task some levels down. Follow the failed
     tasks it names down to the first one that is not a nested run, saying the way there."""
     path = [_attempt(task)]
     for _ in range(MAX_DESCENT):
-        if "result" in (task.get("omitted") or []):  # too large for a list: read it whole
+        if "result" in (task.get("omitted") or []) and not _is_slice(task):  # too large for a list
             task = api.execution(task["id"])
         named = _failed_names(task)
         if not named:
             break
         try:
-            below = [t for t in sorted(api.children(task["id"]), key=_started_order)
-                     if t["status"] in ("failed", "timeout")
-                     and (t.get("workflow_task") or {}).get("task_name") in named]
+            below = [t for t in sorted(api.children(task["id"], status=FAILED), key=_started_order)
+                     if (t.get("workflow_task") or {}).get("task_name") in named]
         except (ApiError, ConnectionError):
             break
         if not below:
             break
         task = below[0]
         path.append(_attempt(task).removeprefix("task "))
-    return " → ".join(path), task
+    return path, task
 
 
 def _failed_names(execution: dict[str, Any]) -> set[str]:

@@ -289,6 +289,35 @@ def show_result(console: Console, execution: dict[str, Any], output: str) -> Non
         console.print(Text("no result yet: it has not ended", style="dim"))
         return
     console.print(Text(as_json(execution.get("result"), indent=2)), soft_wrap=True)
+    for line in cut_notes(execution.get("result")):
+        console.print(Text(line, style="yellow"), soft_wrap=True)
+
+
+def cut_notes(result: Any) -> list[str]:
+    """What a result's `stdout_truncated`/`stderr_truncated` mean, said: how much was kept of
+    how much the action wrote (`stdout_bytes`; unknown in results recorded before it was)."""
+    if not isinstance(result, dict):
+        return []
+    notes = []
+    for stream, lost in (("stdout", "the rest"), ("stderr", "what came before")):
+        text = result.get(stream)
+        if not result.get(f"{stream}_truncated") or not isinstance(text, str):
+            continue
+        kept = size_text(len(text.encode()))
+        total = result.get(f"{stream}_bytes")
+        of = f" of {size_text(total)}" if isinstance(total, int) else ""
+        where = "cut at" if stream == "stdout" else "keeps the last"
+        notes.append(f"{stream} {where} {kept}{of}; {lost} was not kept")
+    return notes
+
+
+def size_text(n: int) -> str:
+    """Bytes as people read them: 512 B, 256 KiB, 4.9 MiB (the caps are in KiB)."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
 
 
 def print_table(console: Console, rows: list[dict[str, Any]] | dict[str, Any],
