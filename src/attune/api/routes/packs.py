@@ -41,11 +41,16 @@ def create_pack(body: schemas.PackIn, request: Request, response: Response,
                          "directory are removed. 422 lists every problem with file line:column, "
                          "and the registered workflows that would run an action it removes. 409 "
                          "when a pack with its ref is registered from another directory that "
-                         "still holds it.",
+                         "still holds it. The path is on the API's machine; a relative one is "
+                         "taken from its packs directory (ATTUNE_PACKS_DIR) when that is set.",
              responses=error_responses(401, 404, 409, 422))
 def register_pack(body: schemas.RegisterRequest, state: AppState = Depends(get_state)):
     with state.db.session() as s:
-        return {"data": service.register(s, body.path)}
+        # A relative path is the API's packs directory's when ATTUNE_PACKS_DIR is set (the
+        # compose deployment's /packs), else its working directory's, as before.
+        settings = state.settings
+        packs_dir = settings.packs_dir if "packs_dir" in settings.model_fields_set else None
+        return {"data": service.register(s, body.path, packs_dir)}
 
 
 @router.get("/{ref}", response_model=schemas.Item[schemas.PackOut], summary="Get a pack",
