@@ -59,3 +59,16 @@ def test_a_duration_between_two_times() -> None:
                                ("duration", [None, start]),
                                ("duration", ["not a time", start])])
     assert shown == ["2m 0s", "1m 0s", "—", "—", "—"]
+
+
+def test_a_stream_cut_at_the_cap_says_how_much_was_kept_of_how_much() -> None:
+    """The page said `stdout (truncated)` of 5 MB printed: not that 95 % of it, its last line
+    too, was dropped."""
+    big = {"stdout": "x" * 2048, "stdout_truncated": True, "stdout_bytes": 5_100_000,
+           "stderr": "é" * 600, "stderr_truncated": True}
+    shown = call("format.ts", [("cutNote", [big, "stdout"]), ("cutNote", [big, "stderr"]),
+                               ("cutNote", [{"stdout": "ok"}, "stdout"]),
+                               ("bytes", [1023]), ("bytes", [1024])])
+    assert shown == ["cut at 2 KiB of 4.9 MiB; the rest was not kept",
+                     "keeps the last 1 KiB; what came before was not kept",  # 1,200 bytes of UTF-8; no total recorded
+                     None, "1023 B", "1 KiB"]

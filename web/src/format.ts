@@ -41,3 +41,22 @@ export function span(ms: number): string {
 export function json(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
+
+/** A size as people read it: 512 B, 256 KiB, 4.9 MiB (as the CLI says it; the caps are in KiB). */
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** What a result kept of a stream it cut at the cap, of how much the action wrote (its
+ *  `<stream>_bytes`; absent in results recorded before it was): null when it was not cut. */
+export function cutNote(result: Record<string, unknown>, stream: "stdout" | "stderr"): string | null {
+  if (!result[`${stream}_truncated`]) return null;
+  const text = result[stream];
+  const kept = bytes(typeof text === "string" ? new TextEncoder().encode(text).length : 0);
+  const total = result[`${stream}_bytes`];
+  const of = typeof total === "number" ? ` of ${bytes(total)}` : "";
+  return stream === "stdout" ? `cut at ${kept}${of}; the rest was not kept`
+    : `keeps the last ${kept}${of}; what came before was not kept`;
+}

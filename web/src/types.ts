@@ -13,6 +13,7 @@ export const TERMINAL: ReadonlySet<string> = new Set(["completed", "failed", "ca
 export interface Pagination {
   page: number; page_size: number; total_items: number; total_pages: number;
   has_previous: boolean; has_next: boolean;
+  next_after?: number | null; // executions only: `after` of the next page (keyset)
 }
 export interface Page<T> { items: T[]; pagination: Pagination }
 export interface Item<T> { data: T }
@@ -20,6 +21,9 @@ export interface Item<T> { data: T }
 export interface WorkflowTaskRef {
   workflow_execution: number; task_name: string; triggered_by: string | null;
   task_index: number | null; retry_count: number;
+  iteration?: number | null; // which run of the task (a loop runs it again); older API: absent
+  // A slice of a with_items of over 500 items (a nested run of its items [start, end)); older API: absent
+  items_span?: [number, number] | null;
 }
 
 export interface Execution {

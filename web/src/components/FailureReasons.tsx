@@ -5,7 +5,7 @@ import { api } from "../api";
 import { useLoad } from "../hooks";
 import type { Execution, Item, Page, WorkflowExecution } from "../types";
 import { StatusBadge } from "./common";
-import { latestAttempts } from "./TaskTable";
+import { failedItems, latestAttempts, spanOf } from "./TaskTable";
 import { TerminalText } from "./TerminalText";
 
 const MAX_REASONS = 5;
@@ -43,7 +43,7 @@ export function FailureReasons({ view }: { view: WorkflowExecution }) {
   if (rows.length === 0) return null;
   return (
     <ul className="failure-reasons" data-testid="failure-reasons">
-      {rows.slice(0, MAX_REASONS).map((r) => <Reason key={r.id} row={r} />)}
+      {rows.slice(0, MAX_REASONS).map((r) => spanOf(r) ? <SliceReasons key={r.id} slice={r} /> : <Reason key={r.id} row={r} />)}
       {rows.length > MAX_REASONS && <li className="muted">and {rows.length - MAX_REASONS} more: see the tasks below</li>}
     </ul>
   );
@@ -66,8 +66,10 @@ async function rootCause(listed: Execution): Promise<{ path: string[]; row: Exec
   for (let level = 0; level < MAX_DESCENT; level++) {
     const names = failedNames(row.result);
     if (names.length === 0) break;
-    const children = await api<Page<Execution>>("/executions", { query: { parent: row.id, per_page: 100 } });
-    const below = children.items.filter((c) => FAILED.has(c.status) && names.includes(c.workflow_task?.task_name ?? ""));
+    // Only the failed ones, however many tasks it ran (the first 100 of them missed later ones).
+    const children = await api<Page<Execution>>("/executions",
+      { query: { parent: row.id, status: [...FAILED].join(","), per_page: 1000 } });
+    const below = children.items.filter((c) => names.includes(c.workflow_task?.task_name ?? ""));
     if (below.length === 0) break;
     // The first to fail, in creation order as the API lists (ids are reserved ahead: not run order).
     below.sort((a, b) => a.created.localeCompare(b.created) || a.id - b.id);
@@ -76,6 +78,18 @@ async function rootCause(listed: Execution): Promise<{ path: string[]; row: Exec
     path.push(row.workflow_task?.task_name ?? "?");
   }
   return { path, row };
+}
+
+/** A failed slice of a with_items of more than 500 items (a nested run of 500 of them) failed
+ *  by its items: those are named, with their errors, as a small with_items' are. */
+function SliceReasons({ slice }: { slice: Execution }) {
+  const items = useLoad(() => failedItems(slice), [slice.id]);
+  if (!items.data || items.data.length === 0) return <Reason row={slice} />;
+  return (<>
+    {items.data.slice(0, MAX_REASONS).map((r) => <Reason key={r.id} row={r} />)}
+    {items.data.length > MAX_REASONS && <li className="muted">and {items.data.length - MAX_REASONS} more failed
+      items: see <Link to={`/executions/${slice.id}`}>#{slice.id}</Link></li>}
+  </>);
 }
 
 function Reason({ row: listed }: { row: Execution }) {

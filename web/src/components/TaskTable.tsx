@@ -1,6 +1,6 @@
 // The execution page's task table: every attempt and with_items item of each task, nested
 // workflows expandable in place, what a task waits for, and the tasks a re-run kept.
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { api } from "../api";
 import { duration, when } from "../format";
@@ -22,11 +22,28 @@ export function latest(rows: Execution[], name: string): Execution | undefined {
   return rows.filter((r) => r.workflow_task?.task_name === name).sort((a, b) => runOrder(b, a))[0];
 }
 
-/** A task's status across its attempts/items: running wins, then failure, then the latest. */
+/** A slice of a with_items of more than 500 items: a nested run of the items [start, end). */
+export function spanOf(row: Execution): [number, number] | null {
+  const span = row.workflow_task?.items_span;
+  return Array.isArray(span) && span.length === 2 ? span : null;
+}
+
+/** An item or a slice of items: a part of a with_items task, not an attempt of the task. */
+export function isUnit(row: Execution): boolean {
+  return row.workflow_task?.task_index != null || spanOf(row) !== null;
+}
+
+/** "items 500–999": a slice's items as a person counts them (the span's end is not one). */
+export function spanText([start, end]: [number, number]): string {
+  return `items ${start}–${end - 1}`;
+}
+
+/** A task's status across its attempts/items: running wins, then failure, then the latest.
+ *  Items (and slices of items) count each: one failed item fails the task, whichever ran last. */
 export function groupStatus(rows: Execution[]): string {
   const open = rows.find((r) => !TERMINAL.has(r.status));
   if (open) return open.status;
-  const items = rows.some((r) => r.workflow_task?.task_index != null);
+  const items = rows.some(isUnit);
   if (items) {
     const lastRun = latestAttempts(rows);
     const bad = lastRun.find((r) => r.status !== "completed");
@@ -39,15 +56,14 @@ export function groupStatus(rows: Execution[]): string {
  * The failed attempt's own status read as if the task had failed. */
 function retrying(attempts: Execution[], stillRunning: boolean | undefined): boolean {
   const status = groupStatus(attempts);
-  return !!stillRunning && TERMINAL.has(status) && status !== "completed"
-    && !attempts.some((a) => a.workflow_task?.task_index != null);
+  return !!stillRunning && TERMINAL.has(status) && status !== "completed" && !attempts.some(isUnit);
 }
 
-/** For with_items: the last attempt of every item. */
+/** For with_items: the last attempt of every item (of every slice, for a large one). */
 export function latestAttempts(rows: Execution[]): Execution[] {
   const byItem = new Map<number, Execution>();
   for (const r of rows) {
-    const i = r.workflow_task?.task_index ?? -1;
+    const i = r.workflow_task?.task_index ?? spanOf(r)?.[0] ?? -1;
     const cur = byItem.get(i);
     if (!cur || runOrder(r, cur) > 0) byItem.set(i, r);
   }
@@ -108,6 +124,9 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
       </thead>
       <tbody>
         {groups.map(([name, attempts]) => {
+          const slices = attempts.filter((a) => spanOf(a) !== null);
+          const runCount = new Set(attempts.map((a) => a.workflow_task?.iteration ?? 1)).size;
+          const runs = runCount > 1;
           const items = attempts.filter((a) => a.workflow_task?.task_index != null);
           const lastRuns = latestAttempts(items);
           const done = lastRuns.filter((a) => TERMINAL.has(a.status)).length;
@@ -120,6 +139,8 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
           return [
             <tr key={`g-${name}`} className="group-row" data-task-group={name}>
               <td colSpan={2}><strong>{name}</strong>
+                {slices.length > 0 && <SliceProgress slices={slices} open={running?.has(name) ?? !TERMINAL.has(groupStatus(attempts))} />}
+                {runs && <span className="progress" data-testid="runs"> · {runCount} runs</span>}
                 {items.length > 0 && <span className="progress" data-testid="items-progress">
                   {" "}· {open ? `items: ${done} done, ${lastRuns.length - done} running so far`
                     : `items ${done}/${lastRuns.length} done`}{failed ? `, ${failed} failed` : ""}
@@ -132,7 +153,7 @@ export function TaskTable({ rows, parentWorkflowId, selected, onSelect, depth = 
             </tr>,
             ...attempts.map((a) => (
               <AttemptRow key={a.id} row={a} parentWorkflowId={parentWorkflowId} selected={selected}
-                onSelect={onSelect} depth={depth} kept={kept?.has(a.id) ?? false} />
+                onSelect={onSelect} depth={depth} kept={kept?.has(a.id) ?? false} runs={runs} />
             )),
           ];
         })}
@@ -176,15 +197,23 @@ function UnrecordedRow({ task }: { task: Unrecorded }) {
   );
 }
 
-function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth, kept }: {
+/** What a row of a task is: "item 3 · attempt 2", "run 37 · attempt 1" (one of a loop's runs),
+ *  "items 500–999" (a slice: a nested run of those items, not an attempt). */
+export function attemptLabel(row: Execution, runs: boolean): string {
+  const wt = row.workflow_task;
+  const span = spanOf(row);
+  return [span ? spanText(span) : wt?.task_index != null ? `item ${wt.task_index}` : null,
+    runs || (wt?.iteration ?? 1) > 1 ? `run ${wt?.iteration ?? 1}` : null,
+    span ? null : `attempt ${(wt?.retry_count ?? 0) + 1}`].filter(Boolean).join(" · ");
+}
+
+function AttemptRow({ row, parentWorkflowId, selected, onSelect, depth, kept, runs }: {
   row: Execution; parentWorkflowId: string | null; selected: number | null; onSelect: (id: number) => void; depth: number;
-  kept: boolean;
+  kept: boolean; runs: boolean;
 }) {
   const [open, setOpen] = useState(false);
   const nested = row.workflow_id !== null && row.workflow_id !== parentWorkflowId && !kept;
-  const wt = row.workflow_task;
-  const what = [wt?.task_index != null ? `item ${wt.task_index}` : null, `attempt ${(wt?.retry_count ?? 0) + 1}`]
-    .filter(Boolean).join(" · ");
+  const what = attemptLabel(row, runs);
   const inquiry = waitingFor(row);
   return (
     <>
@@ -231,4 +260,68 @@ function NestedTasks({ row, selected, onSelect, depth }: { row: Execution; selec
   if (children.error) return <ErrorBanner error={children.error} />;
   if (!children.data) return <p className="muted">Loading…</p>;
   return <TaskTable rows={children.data.items} parentWorkflowId={row.workflow_id} selected={selected} onSelect={onSelect} depth={depth} />;
+}
+
+/** How far the items of a with_items of more than 500 items are: each slice's items are the
+ *  records of its nested run, counted there (the workflow view lists the slices alone). */
+function SliceProgress({ slices, open }: { slices: Execution[]; open: boolean }) {
+  const counts = useSliceItems(slices);
+  if (!counts) return null;
+  const total = slices.reduce((n, s) => n + ((spanOf(s)?.[1] ?? 0) - (spanOf(s)?.[0] ?? 0)), 0);
+  return (
+    <span className="progress" data-testid="items-progress">
+      {" "}· {open ? `items: ${counts.done} done so far` : `items ${counts.done}/${total} done`}
+      {counts.failed ? `, ${counts.failed} failed` : ""}
+    </span>
+  );
+}
+
+export interface SliceItems { done: number; failed: number }
+
+/** The items of `slices` that have ended and failed: a slice that completed ended every item
+ *  well (nothing to read); a failed one is read once (see failedItems); a running one is
+ *  counted every REFRESH_MS (a retried item counts each attempt until its slice ends). */
+export function useSliceItems(slices: Execution[]): SliceItems | undefined {
+  const key = slices.map((s) => `${s.id}:${s.status}`).join(",");
+  const cache = useRef(new Map<string, SliceItems>());
+  const loaded = useLoad(async () => {
+    const each = await Promise.all(slices.map(async (s) => {
+      const at = `${s.id}:${s.status}`;
+      const known = cache.current.get(at);
+      if (known) return known;
+      const counted = await sliceItems(s);
+      if (TERMINAL.has(s.status)) cache.current.set(at, counted);
+      return counted;
+    }));
+    return each.reduce((a, b) => ({ done: a.done + b.done, failed: a.failed + b.failed }), { done: 0, failed: 0 });
+  }, [key], { everyMs: REFRESH_MS, live: () => slices.some((s) => !TERMINAL.has(s.status)) });
+  return loaded.data;
+}
+
+const ENDED = [...TERMINAL].join(",");
+const FAILED_STATUSES = "failed,timeout";
+
+async function sliceItems(slice: Execution): Promise<SliceItems> {
+  const span = spanOf(slice) ?? [0, 0];
+  if (slice.status === "completed") return { done: span[1] - span[0], failed: 0 };
+  if (TERMINAL.has(slice.status)) return { done: span[1] - span[0], failed: (await failedItems(slice)).length };
+  const count = async (status: string) => (await api<Page<Execution>>("/executions",
+    { query: { parent: slice.id, status, per_page: 1 } })).pagination.total_items;
+  const [done, failed] = await Promise.all([count(ENDED), count(FAILED_STATUSES)]);
+  return { done, failed };
+}
+
+/** The items that failed an ended slice, by index: the last attempt of each of its items (its
+ *  nested run's records, read page by page) that did not complete. */
+export async function failedItems(slice: Execution): Promise<Execution[]> {
+  const rows: Execution[] = [];
+  let after: number | null | undefined;
+  do {
+    const page = await api<Page<Execution>>("/executions",
+      { query: { parent: slice.id, per_page: 1000, ...(after ? { after } : {}) } });
+    rows.push(...page.items);
+    after = page.pagination.has_next ? page.pagination.next_after : null;
+  } while (after);
+  return latestAttempts(rows).filter((r) => FAILED_STATUSES.split(",").includes(r.status))
+    .sort((a, b) => (a.workflow_task?.task_index ?? 0) - (b.workflow_task?.task_index ?? 0));
 }

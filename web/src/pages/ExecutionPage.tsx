@@ -13,9 +13,9 @@ import { InquiryCard, type Notice } from "../components/InquiryCard";
 import { edgeTypes, flowEdges } from "../components/LabelledEdge";
 import { RunControls } from "../components/RunControls";
 import { badgesOf, nodeTypes, type TaskNodeType } from "../components/TaskNode";
-import { groupStatus, latest, TaskTable, waitDetail, waitingFor, waitStatus, type Unrecorded } from "../components/TaskTable";
+import { attemptLabel, groupStatus, latest, TaskTable, waitDetail, waitingFor, waitStatus, type Unrecorded } from "../components/TaskTable";
 import { TerminalText } from "../components/TerminalText";
-import { duration, when } from "../format";
+import { cutNote, duration, when } from "../format";
 import { edgesOf, mergeParallel, runGraph, type RunGraph } from "../graph";
 import { urlNow, useLoad } from "../hooks";
 import { meta, temporalLink } from "../meta";
@@ -218,12 +218,11 @@ async function actionKind(ref: string): Promise<"workflow" | "script" | "unknown
   }
 }
 
-/** A task's own run, named: "task check (item 2, attempt 1)". */
+/** A task's own run, named: "task check (item 2, attempt 1)", "task each (items 500–999)". */
 function taskOf(e: Execution): string {
   const wt = e.workflow_task;
   if (!wt) return "task";
-  const item = wt.task_index != null ? `item ${wt.task_index}, ` : "";
-  return `task ${wt.task_name} (${item}attempt ${wt.retry_count + 1})`;
+  return `task ${wt.task_name} (${attemptLabel(e, false).replaceAll(" · ", ", ")})`;
 }
 
 /** Tasks the run failed that have no record: one whose input, `with_items` or `when` could not
@@ -357,8 +356,8 @@ function ResultView({ result, level }: { result: unknown; level: 3 | 4 }) {
   return (
     <div className="result">
       {typeof error === "string" && <div className="banner error" role="alert" data-testid="task-error"><TerminalText text={error} /></div>}
-      {typeof stdout === "string" && <><H className="result-head">stdout{r.stdout_truncated ? " (truncated)" : ""}</H>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
-      {typeof stderr === "string" && stderr && <><H className="result-head">stderr{r.stderr_truncated ? " (truncated)" : ""}</H><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
+      {typeof stdout === "string" && <><H className="result-head">stdout{cutNote(r, "stdout") && <span className="muted" data-testid="stdout-cut"> ({cutNote(r, "stdout")})</span>}</H>{stdout ? <pre className="code" data-testid="stdout"><TerminalText text={stdout} /></pre> : <p className="muted" data-testid="stdout">No output.</p>}</>}
+      {typeof stderr === "string" && stderr && <><H className="result-head">stderr{cutNote(r, "stderr") && <span className="muted" data-testid="stderr-cut"> ({cutNote(r, "stderr")})</span>}</H><pre className="code stderr" data-testid="stderr"><TerminalText text={stderr} /></pre></>}
       <H className="result-head">{typeof stdout === "string" || typeof stderr === "string" ? "Other fields" : "Value"}</H>
       <JsonBlock value={rest} label="result fields" />
     </div>
