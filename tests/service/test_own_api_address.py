@@ -5,10 +5,6 @@ and got no execution id, with only a debug line in the worker's log."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from attune.engine.server import free_port
 from attune.statuses import TERMINAL
 from tests.conftest import PACKS
+from tests.service.real_api import real_api
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
 CTL_PACK = Path(__file__).parent / "packs" / "ctl"
@@ -29,32 +25,12 @@ CTL_PACK = Path(__file__).parent / "packs" / "ctl"
 def own_api(stack: Any, tmp_path: Path) -> Iterator[str]:
     """The real CLI's `attune api --port N`, no ATTUNE_API_URL, on the session's Temporal (whose
     in-process workers claim ids at the address each run carries)."""
-    port = free_port()
-    env = {**os.environ, "ATTUNE_STATE_DIR": str(tmp_path / "state"), "ATTUNE_TEMPORAL_ADDRESS": stack.address}
-    env.pop("ATTUNE_API_URL", None)
-    env.pop("ATTUNE_DATABASE_URL", None)
-    log = tmp_path / "api.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
-                                env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with real_api(tmp_path, {"ATTUNE_STATE_DIR": str(tmp_path / "state"),
+                             "ATTUNE_TEMPORAL_ADDRESS": stack.address}, drop=("ATTUNE_API_URL",)) as url:
         for pack in (PACKS / "core", CTL_PACK):
             response = httpx.post(f"{url}/api/v1/packs/register", json={"path": str(pack)}, timeout=60)
             assert response.status_code == 200, response.text
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 async def test_an_api_on_its_own_port_gives_actions_its_address_and_their_ids(own_api: str) -> None:

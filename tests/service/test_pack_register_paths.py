@@ -5,47 +5,25 @@ a 404 that says the API reads its own filesystem, not "pack directory not found"
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from attune.engine.server import free_port
 from tests.conftest import PACKS
+from tests.service.real_api import real_api
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `attune api` with ATTUNE_PACKS_DIR, started in a directory that holds no packs."""
     home = tmp_path_factory.mktemp("packs-dir")
-    port = free_port()
-    env = {**os.environ, "ATTUNE_STATE_DIR": str(home / "state"), "ATTUNE_PACKS_DIR": str(PACKS),
-           "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
-    env.pop("ATTUNE_DATABASE_URL", None)
-    log = home / "api.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
-                                env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with real_api(home, {"ATTUNE_STATE_DIR": str(home / "state"), "ATTUNE_PACKS_DIR": str(PACKS),
+                         "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def _register(api: str, path: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -5,11 +5,8 @@ SDK's raw `tonic::transport::Error(...)` chain stays in the API's log)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from attune.secrets import load_key
 from attune.settings import Settings
 from attune.statuses import ExecutionStatus
 from tests.conftest import PACKS
+from tests.service.real_api import real_api
 
 REFUSED = "Temporal at 127.0.0.1:{port} is not reachable (connection refused): start it (attune up) " \
           "or check ATTUNE_TEMPORAL_ADDRESS"
@@ -46,33 +44,14 @@ class Api:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     home = tmp_path_factory.mktemp("no-temporal")
-    temporal, port = free_port(), free_port()  # nothing listens on `temporal`
-    log = home / "api.log"
-    env = {**os.environ, "ATTUNE_STATE_DIR": str(home / "state"),
-           "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}"}
-    env.pop("ATTUNE_DATABASE_URL", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "attune.cli", "api", "--port", str(port)],
-                                env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            try:
-                httpx.get(f"{url}/api/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        api = Api(url, log, temporal, home / "state")
+    temporal = free_port()  # nothing listens on it
+    with real_api(home, {"ATTUNE_STATE_DIR": str(home / "state"),
+                         "ATTUNE_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal}"}) as url:
+        api = Api(url, home / "api.log", temporal, home / "state")
         for pack in ("core", "examples"):
             done = api.cli("pack", "register", str(PACKS / pack))
             assert done.returncode == 0, done.stderr
         yield api
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def _row(api: Api, action_ref: str, status: ExecutionStatus) -> ExecutionRow:
