@@ -23,6 +23,7 @@ import httpx
 from rich.console import Console
 from rich.text import Text
 
+from attune.api.preflight import migrate_database
 from attune.cli.api_client import api_error, error_lines
 from attune.cli.output import visible
 from attune.commandline import command_line
@@ -281,6 +282,10 @@ async def run_stack(settings: Settings, *, port: int, ui_port: int | None, with_
     state = prepare_state(settings)
     lock = hold_state(state)  # noqa: F841 - held until this process ends
     check_free(state, ports, settings.api_host)
+    # The records schema is brought up to date (or a newer one refused) before any worker
+    # starts: the API did it after the workers had taken tasks of the runs in flight.
+    if with_api and (why := await asyncio.to_thread(migrate_database, settings)):
+        raise RuntimeError(why)
     stack = Stack(state, ports)
     received = _stop_on_signals(asyncio.get_running_loop(), asyncio.current_task())
     try:

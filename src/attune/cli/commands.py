@@ -323,7 +323,7 @@ def up(
              "shell, python, nodejs at PORT+1..3 (env ATTUNE_METRICS_BIND)"),
 ) -> None:
     """Start the embedded stack: Temporal dev server, orchestrator, one worker per runtime, API."""
-    from attune.api.preflight import check_database, migrate_database
+    from attune.api.preflight import check_database
     from attune.cli.workers import check_bind
     from attune.stack import ROLES as STACK_ROLES
     from attune.stack import run_stack
@@ -333,8 +333,8 @@ def up(
     named = "--packs" if packs is not None else "ATTUNE_PACKS_DIR" if os.environ.get("ATTUNE_PACKS_DIR") else None
     if named and not Path(settings.packs_dir).is_dir():  # the default ./packs may be absent
         fail_usage(f"{named} {settings.packs_dir}: no such directory")
-    if not no_api and (why := check_database(settings) or migrate_database(settings)):
-        fail_usage(why)  # said here, not only in api.log, and before any worker takes a task
+    if not no_api and (why := check_database(settings)):  # said here, not only in api.log
+        fail_usage(why)
     if port is None:  # flags over the environment over the default, as for every other setting
         port = _port_of(settings.temporal_address, "ATTUNE_TEMPORAL_ADDRESS")
     settings.temporal_address, ui_port = f"127.0.0.1:{port}", settings.temporal_ui_port
