@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from attune.contract import RunEnd
@@ -97,6 +97,39 @@ async def test_workflow_tree_is_mirrored_with_links(svc_api: httpx.AsyncClient, 
     calls = fake_engine.snapshot_calls
     await tick(svc_api)
     assert fake_engine.snapshot_calls == calls
+
+
+async def test_a_pass_that_finds_a_tree_ended_writes_its_nested_records_before_its_end(
+        svc_api: httpx.AsyncClient, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass read the top run and its nested runs side by side: the top's end could be written
+    (and a reader waiting for it woken, `attune run` then looking for why it failed) while a
+    nested run's records still read `running`."""
+    from attune.records.mirror import apply as apply_module
+
+    top = await submit(svc_api, "svc.tree")
+    wf = fake_engine.workflows[top["workflow_id"]]
+    child = fake_engine.add(f"{top['workflow_id']}/inner", "svc.chain")
+    run_tree(wf, child)
+    await tick(svc_api)
+    nested = [t for t in await children(svc_api, top["id"]) if t["workflow_id"] == child.workflow_id][0]
+    seen: list[list[str]] = []  # the nested run's task statuses as the top row ends
+    real = apply_module.apply_snapshot
+
+    def watched(db, target, snap):
+        if target.execution_id == top["id"] and snap.status in ("completed", "failed"):
+            with db.session() as s:
+                seen.append(sorted(s.scalars(select(ExecutionRow.status).where(
+                    ExecutionRow.parent == nested["id"]))))
+        return real(db, target, snap)
+
+    monkeypatch.setattr(apply_module, "apply_snapshot", watched)
+    child.record("wait.1#0", status="failed", result={"succeeded": False, "error": "boom"})
+    child.finish("failed", error="Workflow failed: 1 task(s) failed: wait")
+    wf.record("inner.1#0", status="failed", result={"succeeded": False, "error": "nested failed"})
+    wf.finish("failed", error="Workflow failed: 1 task(s) failed: inner")
+    await tick(svc_api)
+    assert seen and seen[0] == ["completed", "failed"], seen
+    assert (await get(svc_api, top["id"]))["status"] == "failed"
 
 
 async def test_rereading_from_an_old_seq_duplicates_nothing(svc_api: httpx.AsyncClient, fake_engine: FakeEngine) -> None:

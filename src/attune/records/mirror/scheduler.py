@@ -52,6 +52,10 @@ SWEEP_EVERY = 1.0
 _held: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar("attune_mirror_held", default=None)
 
 
+class _EndedTree(Exception):
+    """A pass read a top-level run that has ended: its tree is settled instead (Mirror._read)."""
+
+
 class Mirror:
     def __init__(
         self,
@@ -370,7 +374,12 @@ class Mirror:
         if lock is None:
             lock = self._reading[target.workflow_id] = asyncio.Lock()
         async with lock:
-            return await self._sync(client, target)
+            try:
+                return await self._sync(client, target)
+            except _EndedTree:
+                pass
+        await self._settle_tree(client, target)  # outside the lock: it reads this run again
+        return True
 
     def _warn_once(self, workflow_id: str, exc: Exception) -> None:
         """A workflow that cannot be read (e.g. no worker answers its query) is retried every
@@ -391,6 +400,11 @@ class Mirror:
                 return nested
             if snap.stuck is not None or target.workflow_id in self._stuck:
                 await self._note_stuck(target, snap.stuck)
+            if (snap.status in TERMINAL and target.top_level and target.wf_row_id is not None
+                    and _held.get() is None):
+                # A pass found the tree's top ended: written by _settle_tree, its nested runs
+                # first, or a reader told it ended could find nested records still running.
+                raise _EndedTree
             if not snap.unchanged:  # skip a write transaction per idle workflow per tick
                 await self._write(apply.apply_snapshot, target, snap)
                 nested = nested or any(r.child_workflow_id for r in snap.records)
