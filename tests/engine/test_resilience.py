@@ -48,7 +48,9 @@ async def _kill_runner_mid_task_then_finish(engine, workflow_id: str, pid_file,
     (`launcher`: the OOM killer's pick); the run must still complete, the task having run again
     in another process. Returns the pids the task wrote."""
     deadline = time.monotonic() + 30
-    while not pid_file.exists() and time.monotonic() < deadline:
+    # Until the pid is in it: the shell's `>>` creates the file a moment before it writes, and
+    # a read in between found it empty (a CI failure).
+    while not (pid_file.exists() and pid_file.read_text().split()) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     first = int(pid_file.read_text().split()[0])
     victim = next(p for p in processes if p.pid == first)
