@@ -32,6 +32,13 @@ async def _submit(url: str) -> dict[str, Any]:
         return (await http.post("/executions/execute", json={"action_ref": "svc.tree"})).json()["data"]
 
 
+async def _submitted(url: str, app: Any) -> tuple[dict[str, Any], FakeEngine, FakeWorkflow]:
+    """A svc.tree run submitted over HTTP: its record, the stand-in engine and its workflow."""
+    top = await _submit(url)
+    engine: FakeEngine = await app.state.attune.engine.get()
+    return top, engine, engine.workflows[top["workflow_id"]]
+
+
 async def _tick(app: Any, times: int = 3) -> None:
     for _ in range(times):  # nested runs' records are read once their parent's row exists
         await app.state.attune.mirror.tick()
@@ -52,9 +59,7 @@ def _hidden_failure(wf: FakeWorkflow, steps: int) -> None:
 
 async def test_a_failed_task_older_than_the_newest_100_is_told_and_explained(served):
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     _hidden_failure(wf, 150)
     wf.finish("failed", error="Workflow failed: 1 task(s) failed: slow")
     await _tick(app)
@@ -96,9 +101,7 @@ def _slices(engine: FakeEngine, wf: FakeWorkflow, bad: list[int]) -> str:
 
 async def test_a_failed_slice_of_a_large_with_items_is_explained_by_its_failed_items(served):
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     bad = [777, 501, 990, 502, 503, 504, 505]
     _slices(engine, wf, bad)
     wf.finish("failed", error="Workflow failed: 1 task(s) failed: each")
@@ -126,9 +129,7 @@ async def test_following_many_tasks_reads_only_what_changed(served):
     one has ended is what it must not do. A record that ended long after it started (deep in
     the newest-first list) is still found."""
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     wf.record("slow.1#0", task_name="slow", status="running", started_at=_at(0))
     for i in range(1, 1200):
         wf.record(f"step.{i}#0", task_name="step", iteration=i, status="completed", started_at=_at(i))
@@ -161,9 +162,7 @@ async def test_following_many_tasks_reads_only_what_changed(served):
 
 async def test_a_table_cut_to_the_terminal_says_how_many_rows_it_left_out(served):
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     _hidden_failure(wf, 201)
     wf.record("slow.1#0", status="running", result=None)
     await _tick(app)
@@ -188,9 +187,7 @@ async def test_a_table_cut_to_the_terminal_says_how_many_rows_it_left_out(served
 
 async def test_output_cut_at_the_cap_says_how_much_was_kept_of_how_much(served):
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     wf.record("big.1#0", task_name="big", status="completed", result={
         "succeeded": True, "stdout": "x" * 262144, "stdout_truncated": True, "stdout_bytes": 5_100_000,
         "stderr": "e" * 1000, "stderr_truncated": True})
@@ -209,9 +206,7 @@ async def test_a_slice_s_record_says_its_items_and_a_loop_s_record_its_run(serve
     """A slice's record had task_index null and nothing else: clients read the slices of a
     3,000-item task as six attempts of it, and the last one's status as the task's."""
     url, app = served
-    top = await _submit(url)
-    engine: FakeEngine = await app.state.attune.engine.get()
-    wf = engine.workflows[top["workflow_id"]]
+    top, engine, wf = await _submitted(url, app)
     _slices(engine, wf, [])
     wf.record("step.3#0", task_name="step", iteration=3, status="completed")
     await _tick(app)
